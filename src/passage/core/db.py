@@ -1,0 +1,107 @@
+"""Database engine and sessions: SQLite by default (WAL, foreign keys on), PostgreSQL by URL.
+
+One transaction per unit of work: `unit_of_work()` in services and the CLI, the `DbSession`
+dependency in the API. The change and its audit entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from passage.core.errors import Conflict
+from passage.core.settings import get_settings
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine with Passage's connection policy for the dialect behind `url`."""
+    if is_sqlite(url):
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling is switched off so that we can BEGIN IMMEDIATE:
+            # every transaction takes the write lock up front, so two writers queue instead of
+            # failing with SQLITE_BUSY when a read transaction tries to upgrade.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+@functools.lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_engine() -> Engine:
+    return _engine_for(get_settings().database_url)
+
+
+def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False, autoflush=True)
+
+
+def reset_engines() -> None:
+    """Forget cached engines (after the settings changed)."""
+    for engine in list(_engine_cache_values()):
+        engine.dispose()
+    _engine_for.cache_clear()
+
+
+def _engine_cache_values() -> list[Engine]:
+    # lru_cache does not expose its values; keep the known default only.
+    try:
+        return [get_engine()]
+    except Exception:  # noqa: BLE001 - disposing is best effort during reset
+        return []
+
+
+@contextlib.contextmanager
+def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def check_version(record: Any, expected: int | None) -> None:
+    """Refuse a change made from a stale read (optimistic concurrency, see `VersionedMixin`)."""
+    if expected is not None and record.version != expected:
+        raise Conflict(
+            "The record was changed by someone else; reload it and try again",
+            extra={"current_version": record.version, "your_version": expected},
+        )

@@ -1,0 +1,102 @@
+"""File helpers shared by every CLI and export: atomic outputs and checked CSV reading."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from passage.core.errors import FieldError, InvalidInput
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = "") -> Iterator[IO]:  # type: ignore[type-arg]
+    """Write to a temporary file beside `path` and rename it into place only on success.
+
+    On any exception the temporary file is removed, so no partial output is ever left behind.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    binary = "b" in mode
+    try:
+        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `path` for tools that write files themselves; rename on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp_name)
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def read_csv_rows(path: str | os.PathLike[str], *, required: Sequence[str], optional: Sequence[str] = (), allow_extra: bool = True) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Read a UTF-8 CSV and check its header; returns (header, [(line_number, row), ...]).
+
+    Errors name the file, line and column: a missing column, a wrong delimiter (a header with one
+    column that contains `;` or a tab), an encoding other than UTF-8, a ragged row, or an empty file.
+    """
+    file_path = Path(path)
+    if not file_path.exists():
+        raise InvalidInput(f"{file_path.name}: file not found")
+    raw = file_path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"{file_path.name}: line {line}: not valid UTF-8 (byte offset {exc.start}); save the file as UTF-8") from None
+    if not text.strip():
+        raise InvalidInput(f"{file_path.name}: the file is empty")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except csv.Error as exc:
+        raise InvalidInput(f"{file_path.name}: line 1: unreadable CSV header ({exc})") from None
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0] or "|" in header[0]):
+        raise InvalidInput(f"{file_path.name}: line 1: wrong delimiter; the file must be comma-separated")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InvalidInput(
+            f"{file_path.name}: line 1: missing column(s) {', '.join(missing)}",
+            fields=[FieldError(path=f"line 1, column {c}", message="required column is missing") for c in missing],
+        )
+    if not allow_extra:
+        unknown = [c for c in header if c not in required and c not in optional]
+        if unknown:
+            raise InvalidInput(f"{file_path.name}: line 1: unknown column(s) {', '.join(unknown)}")
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        for values in reader:
+            line_number = reader.line_num
+            if not values or (len(values) == 1 and not values[0].strip()):
+                continue
+            if len(values) != len(header):
+                raise InvalidInput(f"{file_path.name}: line {line_number}: expected {len(header)} fields, found {len(values)}")
+            rows.append((line_number, {h: v.strip() for h, v in zip(header, values, strict=True)}))
+    except csv.Error as exc:
+        raise InvalidInput(f"{file_path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
+    if not rows:
+        raise InvalidInput(f"{file_path.name}: the file has a header but no rows")
+    return header, rows
