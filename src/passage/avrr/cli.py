@@ -1,0 +1,72 @@
+"""`passage avrr ...`: the incentive calculator, scheme checks, the survey builder and demo data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from passage.avrr.rules import calculate_incentives, parse_household, result_as_json
+from passage.avrr.schemes import SCHEMES_DIR, SchemeRegistry
+from passage.core.errors import FieldError, InvalidInput
+
+app = typer.Typer(name="avrr", help="Assisted voluntary return and reintegration.", no_args_is_help=True)
+
+
+def _read_json(path: Path, what: str) -> object:
+    if not path.exists():
+        raise InvalidInput(f"{path.name}: file not found", fields=[FieldError(what, "file not found")])
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path.name}: not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+
+
+def _parse_date(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("--date must be YYYY-MM-DD", fields=[FieldError("date", "not an ISO date")]) from None
+
+
+@app.command()
+def incentives(
+    scheme: Annotated[str, typer.Option("--scheme", help="Scheme id, e.g. reag_garp or starthilfeplus")],
+    household: Annotated[Path, typer.Option("--household", help="household.json (see docs/avrr.md)")],
+    date: Annotated[str | None, typer.Option("--date", help="Calculation date YYYY-MM-DD (default: today)")] = None,
+    schemes_dir: Annotated[Path, typer.Option("--schemes-dir", help="Directory of scheme files")] = SCHEMES_DIR,
+) -> None:
+    """Compute a household's incentives under a scheme and print them as JSON, line by line."""
+    on = _parse_date(date)
+    registry = SchemeRegistry.from_directory(schemes_dir)
+    version = registry.in_force(scheme, on)
+    parsed = parse_household(_read_json(household, "household"))
+    result = calculate_incentives(version, parsed, on=on)
+    typer.echo(json.dumps(result_as_json(result), ensure_ascii=False, indent=2))
+
+
+@app.command("schemes")
+def list_schemes(
+    schemes_dir: Annotated[Path, typer.Option("--schemes-dir", help="Directory of scheme files")] = SCHEMES_DIR,
+) -> None:
+    """Check every scheme file and list the versions with their validity (JSON)."""
+    registry = SchemeRegistry.from_directory(schemes_dir)
+    out = []
+    for scheme_id in registry.scheme_ids(include_templates=True):
+        for v in registry.versions(scheme_id):
+            out.append({
+                "scheme_id": v.scheme_id, "version": v.version, "title": v.title, "template": v.template,
+                "effective_from": v.effective_from.isoformat(),
+                "effective_to": v.effective_to.isoformat() if v.effective_to else None,
+            })
+    typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+typer_apps: list[typer.Typer] = [app]

@@ -1,0 +1,173 @@
+"""Incentive schemes as versioned rules data: loading, checking and choosing the version in force.
+
+Each file in `passage/avrr/data/schemes/` is one `SchemeVersion` (see `docs/avrr.md`). A file is refused,
+with the reason and the field path, when it is malformed, when its age bands leave a gap or overlap,
+when a per-person rule lacks an amount for an age band, when instalment shares do not add up to 1, when
+it cites a source it does not list, or when two versions of one scheme have overlapping validity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from passage.avrr.schemas import SchemeVersion
+from passage.core.errors import FieldError, InvalidInput, NotFound
+
+SCHEMES_DIR = Path(__file__).parent / "data" / "schemes"
+MAX_AGE = 120
+
+
+def _pydantic_fields(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    fields = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"])
+        fields.append(FieldError(path=f"{prefix}{path}" if path else prefix.rstrip(".") or "(root)", message=err["msg"]))
+    return fields
+
+
+def check_scheme(scheme: SchemeVersion) -> list[FieldError]:
+    """Whole-file consistency checks; returns every problem found (empty when the scheme is sound)."""
+    problems: list[FieldError] = []
+    if scheme.effective_to is not None and scheme.effective_to < scheme.effective_from:
+        problems.append(FieldError("effective_to", "ends before effective_from"))
+
+    band_ids = [b.id for b in scheme.age_bands]
+    if len(set(band_ids)) != len(band_ids):
+        problems.append(FieldError("age_bands", "age band ids must be unique"))
+    bands = sorted(enumerate(scheme.age_bands), key=lambda ib: ib[1].min_age)
+    expected_min = 0
+    for index, band in bands:
+        if band.min_age != expected_min:
+            what = "gap before" if band.min_age > expected_min else "overlap at"
+            problems.append(FieldError(f"age_bands.{index}.min_age", f"{what} age {expected_min}: bands must cover 0-{MAX_AGE} once"))
+        if band.max_age is not None and band.max_age < band.min_age:
+            problems.append(FieldError(f"age_bands.{index}.max_age", "is below min_age"))
+            break
+        expected_min = (band.max_age if band.max_age is not None else MAX_AGE) + 1
+    if expected_min <= MAX_AGE:
+        problems.append(FieldError("age_bands", f"no band covers ages from {expected_min}"))
+
+    citation_ids = {c.id for c in scheme.citations}
+    rule_ids: set[str] = set()
+    for i, rule in enumerate(scheme.rules):
+        base = f"rules.{i}"
+        if rule.rule_id in rule_ids:
+            problems.append(FieldError(f"{base}.rule_id", "duplicate rule id"))
+        rule_ids.add(rule.rule_id)
+        if rule.citation not in citation_ids:
+            problems.append(FieldError(f"{base}.citation", "refers to a citation the scheme does not list"))
+        if rule.kind == "per_person":
+            amounts = rule.amounts_by_band or {}
+            for band_id in band_ids:
+                if band_id not in amounts:
+                    problems.append(FieldError(f"{base}.amounts_by_band.{band_id}", "missing amount for this age band"))
+            for band_id, value in amounts.items():
+                if band_id not in band_ids:
+                    problems.append(FieldError(f"{base}.amounts_by_band.{band_id}", "unknown age band"))
+                elif value < 0:
+                    problems.append(FieldError(f"{base}.amounts_by_band.{band_id}", "amount must not be negative"))
+            if rule.amount is not None:
+                problems.append(FieldError(f"{base}.amount", "a per_person rule takes amounts_by_band, not amount"))
+        elif rule.kind in ("per_household", "ceiling"):
+            if rule.amount is None:
+                problems.append(FieldError(f"{base}.amount", f"missing amount for a {rule.kind} rule"))
+            elif rule.amount < 0:
+                problems.append(FieldError(f"{base}.amount", "amount must not be negative"))
+            if rule.amounts_by_band is not None:
+                problems.append(FieldError(f"{base}.amounts_by_band", f"a {rule.kind} rule takes amount, not amounts_by_band"))
+        if rule.kind != "ceiling":
+            if not rule.instalments:
+                problems.append(FieldError(f"{base}.instalments", "at least one instalment is required"))
+            elif sum((inst.share for inst in rule.instalments), Decimal(0)) != Decimal(1):
+                problems.append(FieldError(f"{base}.instalments", "instalment shares must add up to 1"))
+        for j, inst in enumerate(rule.instalments):
+            if inst.offset_months_to < inst.offset_months_from:
+                problems.append(FieldError(f"{base}.instalments.{j}.offset_months_to", "is before offset_months_from"))
+    return problems
+
+
+def parse_scheme(data: object, *, source: str = "scheme") -> SchemeVersion:
+    """Validate one scheme document; `InvalidInput` lists every problem with its field path."""
+    try:
+        scheme = SchemeVersion.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(f"{source}: invalid incentive scheme", fields=_pydantic_fields(exc)) from None
+    problems = check_scheme(scheme)
+    if problems:
+        raise InvalidInput(f"{source}: invalid incentive scheme", fields=problems)
+    return scheme
+
+
+def load_scheme_file(path: Path) -> SchemeVersion:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    return parse_scheme(data, source=path.name)
+
+
+def _overlaps(a: SchemeVersion, b: SchemeVersion) -> bool:
+    a_end = a.effective_to or dt.date.max
+    b_end = b.effective_to or dt.date.max
+    return a.effective_from <= b_end and b.effective_from <= a_end
+
+
+class SchemeRegistry:
+    """All versions of all schemes; refuses two versions of one scheme whose validity overlaps."""
+
+    def __init__(self, versions: list[tuple[str, SchemeVersion]]) -> None:
+        self._by_scheme: dict[str, list[tuple[str, SchemeVersion]]] = {}
+        for source, version in versions:
+            for other_source, other in self._by_scheme.get(version.scheme_id, []):
+                if other.version == version.version:
+                    raise InvalidInput(
+                        f"{source}: scheme {version.scheme_id} version {version.version} is also defined in {other_source}",
+                        fields=[FieldError("version", "duplicate version")],
+                    )
+                if _overlaps(version, other):
+                    raise InvalidInput(
+                        f"{source}: validity of scheme {version.scheme_id} version {version.version} overlaps "
+                        f"version {other.version} in {other_source}",
+                        fields=[FieldError("effective_from", "overlaps another version's validity"),
+                                FieldError("effective_to", "overlaps another version's validity")],
+                    )
+            self._by_scheme.setdefault(version.scheme_id, []).append((source, version))
+
+    @classmethod
+    def from_directory(cls, directory: Path = SCHEMES_DIR) -> SchemeRegistry:
+        files = sorted(directory.glob("*.json"))
+        return cls([(f.name, load_scheme_file(f)) for f in files])
+
+    def scheme_ids(self, *, include_templates: bool = False) -> list[str]:
+        return sorted(
+            sid for sid, versions in self._by_scheme.items()
+            if include_templates or not all(v.template for _, v in versions)
+        )
+
+    def versions(self, scheme_id: str) -> list[SchemeVersion]:
+        if scheme_id not in self._by_scheme:
+            raise NotFound(f"unknown scheme {scheme_id}", fields=[FieldError("scheme", "unknown scheme id")])
+        return sorted((v for _, v in self._by_scheme[scheme_id]), key=lambda v: v.effective_from)
+
+    def in_force(self, scheme_id: str, on: dt.date) -> SchemeVersion:
+        """The version of `scheme_id` in force on `on`; templates are never in force."""
+        for version in self.versions(scheme_id):
+            if version.template:
+                continue
+            end = version.effective_to or dt.date.max
+            if version.effective_from <= on <= end:
+                return version
+        raise NotFound(
+            f"scheme {scheme_id} has no version in force on {on.isoformat()}",
+            fields=[FieldError("date", "outside the validity of every version of this scheme")],
+        )
+
+
+def default_registry() -> SchemeRegistry:
+    """The schemes shipped with Passage."""
+    return SchemeRegistry.from_directory(SCHEMES_DIR)
