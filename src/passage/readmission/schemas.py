@@ -1,0 +1,289 @@
+"""Pydantic schemas for readmission agreements as versioned data.
+
+Every number an agreement fixes (a time limit, a validity period) is a `Figure` that carries its own
+`Citation`: the source, the article, and whether we checked the figure against the published text
+(`verified`). The UI shows unverified figures as such.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Citation(Strict):
+    """Where a figure comes from. `verified` is true only if the figure was read in the text itself."""
+
+    source: str = Field(min_length=1)
+    article: str = Field(min_length=1)
+    verified: bool
+    note: str = ""
+
+
+class DayUnit(StrEnum):
+    calendar_days = "calendar_days"
+    working_days = "working_days"
+    months = "months"
+
+
+class Figure(Strict):
+    """A cited time span: `value` units (calendar days, working days of the requested state, or months)."""
+
+    value: int = Field(ge=0, le=3660)
+    unit: DayUnit
+    citation: Citation
+
+    def describe(self) -> str:
+        unit = self.unit.value.replace("_", " ")
+        if self.value == 1:
+            unit = unit.removesuffix("s")
+        return f"{self.value} {unit}"
+
+
+class CitedFlag(Strict):
+    value: bool
+    citation: Citation
+
+
+class ClockStart(StrEnum):
+    """The event that starts the reply clock."""
+
+    confirmed_receipt = "confirmed_receipt"
+    receipt = "receipt"
+    submission = "submission"
+
+
+class ExtensionMode(StrEnum):
+    """`total`: the limit becomes `limit` (EU–Russia style, "extended up to 60 days");
+    `additional`: `limit` is added to the ordinary limit (EU–Serbia style, "extended by up to 6 days")."""
+
+    total = "total"
+    additional = "additional"
+
+
+class Extension(Strict):
+    mode: ExtensionMode
+    limit: Figure
+    requires_reasoned_request: bool = True
+
+
+class Accelerated(Strict):
+    """Accelerated (border) procedure: a person apprehended in the border region after crossing directly."""
+
+    reply_limit: Figure
+    application_limit: Figure | None = None
+    border_region_definition: str = Field(min_length=1)
+    border_region_citation: Citation
+    silence_means_acceptance: CitedFlag | None = None
+
+
+class TravelDocument(Strict):
+    validity: Figure | None
+    """None when the validity could not be taken from the text; no expiry is then computed."""
+    issue_limit: Figure | None = None
+    issue_rule: str = Field(min_length=1, description="e.g. 'without delay'")
+    issue_rule_citation: Citation
+    reissue_normal_limit: Figure | None = None
+    reissue_max_limit: Figure | None = None
+
+
+class EvidenceCategory(StrEnum):
+    proof_of_nationality = "proof_of_nationality"
+    prima_facie = "prima_facie"
+    starts_identification = "starts_identification"
+
+
+class EvidenceType(Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)
+    category: EvidenceCategory
+    citation: Citation
+
+
+class ReadmissionProcedure(Strict):
+    clock_start: ClockStart
+    clock_start_citation: Citation
+    reply_limit: Figure | None
+    """None when the figure could not be taken from the text; the version then computes no reply date."""
+    extension: Extension | None = None
+    silence_means_acceptance: CitedFlag
+    accelerated: Accelerated | None = None
+    transfer_limit: Figure | None
+    transfer_clock_start: Literal["acceptance", "receipt_of_acceptance"] = "acceptance"
+
+    @field_validator("reply_limit")
+    @classmethod
+    def _reply_not_months(cls, figure: Figure | None) -> Figure | None:
+        if figure is not None and (figure.unit is DayUnit.months or figure.value < 1):
+            raise ValueError("the reply limit is a positive number of calendar or working days")
+        return figure
+
+
+class TransitProcedure(Strict):
+    reply_limit: Figure
+    transit_limit: Figure
+    silence_means_consent: CitedFlag
+
+
+class HolidayEntry(Strict):
+    date: dt.date
+    name: str = Field(min_length=1)
+
+
+class HolidayTable(Strict):
+    """The requested state's working-day calendar.
+
+    `country` names a `holidays` package country (e.g. "CN", whose data include the make-up working
+    weekends, 调休). `extra_holidays`/`extra_workdays` override it and are versioned with the agreement,
+    e.g. for a year the package does not know yet.
+    """
+
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    extra_holidays: tuple[HolidayEntry, ...] = ()
+    extra_workdays: tuple[HolidayEntry, ...] = ()
+    weekend: tuple[int, ...] = (5, 6)
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> HolidayTable:
+        both = {h.date for h in self.extra_holidays} & {w.date for w in self.extra_workdays}
+        if both:
+            raise ValueError(f"dates listed both as holiday and as working day: {sorted(both)}")
+        if any(d < 0 or d > 6 for d in self.weekend):
+            raise ValueError("weekend days are 0 (Monday) to 6 (Sunday)")
+        return self
+
+
+class DataProtection(Strict):
+    shared_fields: tuple[str, ...] = Field(min_length=1)
+    shared_fields_citation: Citation
+    retention_after_closure: Figure
+    notify_corrections: bool = True
+
+
+class Parties(Strict):
+    requesting: tuple[str, ...] = Field(min_length=1)
+    requested: tuple[str, ...] = Field(min_length=1)
+
+
+class AgreementVersion(Strict):
+    version: int = Field(ge=1)
+    label: str = Field(min_length=1)
+    parties: Parties
+    requested_state: str = Field(pattern=r"^[A-Z]{2}$")
+    effective_from: dt.date
+    effective_to: dt.date | None = None
+    effective_citation: Citation
+    calendar: HolidayTable
+    readmission: ReadmissionProcedure | None = None
+    transit: TransitProcedure | None = None
+    travel_document: TravelDocument | None = None
+    evidence_types: tuple[EvidenceType, ...] = ()
+    required_application_data: tuple[str, ...] = ()
+    required_application_data_citation: Citation | None = None
+    data_protection: DataProtection
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgreementVersion:
+        if self.effective_to is not None and self.effective_to < self.effective_from:
+            raise ValueError("effective_to is before effective_from")
+        if self.readmission is None and self.transit is None:
+            raise ValueError("a version needs a readmission or a transit procedure (or both)")
+        if self.readmission is not None and self.travel_document is None:
+            raise ValueError("a readmission procedure needs travel_document rules")
+        if self.required_application_data and self.required_application_data_citation is None:
+            raise ValueError("required_application_data needs required_application_data_citation")
+        unknown = [f for f in self.required_application_data if f not in APPLICATION_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown application fields {unknown}; known: {sorted(APPLICATION_FIELDS)}")
+        unshareable = [f for f in self.data_protection.shared_fields if f not in SHAREABLE_FIELDS]
+        if unshareable:
+            raise ValueError(f"unknown shared fields {unshareable}; known: {sorted(SHAREABLE_FIELDS)}")
+        codes = [e.code for e in self.evidence_types]
+        if len(codes) != len(set(codes)):
+            raise ValueError("evidence type codes must be unique")
+        return self
+
+    def is_effective_on(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+class Agreement(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,63}$")
+    name: str = Field(min_length=1)
+    name_zh: str = ""
+    kind: Literal["agreement", "template", "arrangement"]
+    editable: bool = False
+    description: str = ""
+    versions: tuple[AgreementVersion, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _versions_ordered(self) -> Agreement:
+        numbers = [v.version for v in self.versions]
+        if numbers != sorted(set(numbers)):
+            raise ValueError("version numbers must be unique and ascending")
+        for earlier, later in zip(self.versions, self.versions[1:], strict=False):
+            if earlier.effective_to is None or earlier.effective_to >= later.effective_from:
+                raise ValueError(f"version {earlier.version} overlaps version {later.version}; close it with effective_to")
+        return self
+
+    def version_on(self, day: dt.date) -> AgreementVersion | None:
+        for version in self.versions:
+            if version.is_effective_on(day):
+                return version
+        return None
+
+    def latest(self) -> AgreementVersion:
+        return self.versions[-1]
+
+
+APPLICATION_FIELDS: frozenset[str] = frozenset(
+    {
+        "surname",
+        "given_names",
+        "aliases",
+        "date_of_birth",
+        "place_of_birth",
+        "sex",
+        "nationality",
+        "father_name",
+        "mother_name",
+        "languages",
+        "civil_status",
+        "last_addresses_in_requested_state",
+        "physical_description",
+        "photo",
+        "evidence",
+        "special_needs",
+        "security_measures",
+        "travel_document_number",
+    }
+)
+"""Field codes an agreement may require in an application (the EU agreements' "readmission application" article)."""
+
+SHAREABLE_FIELDS: frozenset[str] = APPLICATION_FIELDS | frozenset(
+    {
+        "case_reference",
+        "agreement_id",
+        "procedure",
+        "accelerated",
+        "submitted_on",
+        "vulnerability_flags",
+        "transfer_date",
+        "transfer_place",
+        "escorts",
+        "flight",
+        "verification_outcome",
+        "refusal_reason",
+        "health_information",
+        "criminal_record",
+    }
+)
+"""Everything a case may hold that could ever cross the border; an agreement whitelists a subset."""
