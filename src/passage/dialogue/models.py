@@ -1,0 +1,272 @@
+"""ORM tables of the Dialogue: events, institutions, people, attendance, sessions, outcomes, follow-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin
+
+
+class Institution(IdMixin, TimestampMixin, VersionedMixin, Base):
+    __tablename__ = "dialogue_institution"
+
+    name_en: Mapped[str] = mapped_column(String(300))
+    name_zh: Mapped[str | None] = mapped_column(String(300))
+    acronym: Mapped[str | None] = mapped_column(String(40))
+    institution_type: Mapped[str] = mapped_column(String(40))
+    """One of `schemas.InstitutionType`."""
+    country: Mapped[str | None] = mapped_column(String(2))
+    """ISO 3166-1 alpha-2 of the state the institution represents (an embassy: the sending state);
+    `EU` (ISO's exceptional reservation) for EU bodies; None for an international organisation."""
+    province: Mapped[str | None] = mapped_column(String(8))
+    """ISO 3166-2:CN code (`CN-GD`) for a Chinese provincial-level office; None at national level."""
+    key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    """Stable key for shipped demo data (`mps-beea`); None for records entered by users."""
+
+
+class Event(IdMixin, TimestampMixin, VersionedMixin, Base):
+    __tablename__ = "dialogue_event"
+
+    key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    title_en: Mapped[str] = mapped_column(String(400))
+    title_zh: Mapped[str | None] = mapped_column(String(400))
+    event_type: Mapped[str] = mapped_column(String(20))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    venue_en: Mapped[str] = mapped_column(String(300))
+    venue_zh: Mapped[str | None] = mapped_column(String(300))
+    project_en: Mapped[str] = mapped_column(String(300))
+    project_zh: Mapped[str | None] = mapped_column(String(300))
+    funder_en: Mapped[str | None] = mapped_column(String(300))
+    funder_zh: Mapped[str | None] = mapped_column(String(300))
+    objectives_en: Mapped[str | None] = mapped_column(Text)
+    objectives_zh: Mapped[str | None] = mapped_column(Text)
+    introduction_en: Mapped[str | None] = mapped_column(Text)
+    introduction_zh: Mapped[str | None] = mapped_column(Text)
+    conclusion_en: Mapped[str | None] = mapped_column(Text)
+    conclusion_zh: Mapped[str | None] = mapped_column(Text)
+    headcount: Mapped[int | None] = mapped_column(Integer)
+    """Total attendance as counted at registration ("Attended by 55 participants")."""
+
+    organisers: Mapped[list[EventOrganiser]] = relationship(cascade="all, delete-orphan", order_by="EventOrganiser.position")
+    institutions: Mapped[list[InstitutionAttendance]] = relationship(cascade="all, delete-orphan")
+    participations: Mapped[list[Participation]] = relationship(cascade="all, delete-orphan")
+    sessions: Mapped[list[EventSession]] = relationship(cascade="all, delete-orphan", order_by="EventSession.number")
+    opening_remarks: Mapped[list[OpeningRemark]] = relationship(cascade="all, delete-orphan", order_by="OpeningRemark.position")
+    outcomes: Mapped[list[Outcome]] = relationship(cascade="all, delete-orphan", order_by="Outcome.position")
+    statements: Mapped[list[AttendanceStatement]] = relationship(cascade="all, delete-orphan", order_by="AttendanceStatement.position")
+    evaluations: Mapped[list[Evaluation]] = relationship(cascade="all, delete-orphan")
+
+
+class EventOrganiser(IdMixin, Base):
+    __tablename__ = "dialogue_event_organiser"
+    __table_args__ = (UniqueConstraint("event_id", "institution_id"),)
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("dialogue_institution.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    institution: Mapped[Institution] = relationship()
+
+
+class InstitutionAttendance(IdMixin, Base):
+    """An institution present at an event, with its headcount when the record gives one."""
+
+    __tablename__ = "dialogue_institution_attendance"
+    __table_args__ = (UniqueConstraint("event_id", "institution_id"),)
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("dialogue_institution.id"))
+    headcount: Mapped[int | None] = mapped_column(Integer)
+    institution: Mapped[Institution] = relationship()
+
+
+class Participant(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """A named person. Contact data lives in `ParticipantContact`, shown only to organisers."""
+
+    __tablename__ = "dialogue_participant"
+
+    key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str | None] = mapped_column(String(200))
+    honorific: Mapped[str | None] = mapped_column(String(20))
+    position_en: Mapped[str | None] = mapped_column(String(400))
+    institution_id: Mapped[str] = mapped_column(ForeignKey("dialogue_institution.id"), index=True)
+    institution: Mapped[Institution] = relationship()
+    contact: Mapped[ParticipantContact | None] = relationship(cascade="all, delete-orphan", uselist=False)
+
+
+class ParticipantContact(IdMixin, TimestampMixin, Base):
+    """Personal contact data. Kept apart so that one place switches to the foundation's EncryptedText."""
+
+    __tablename__ = "dialogue_participant_contact"
+
+    participant_id: Mapped[str] = mapped_column(ForeignKey("dialogue_participant.id", ondelete="CASCADE"), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(60))
+    consent_given: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Participation(IdMixin, Base):
+    __tablename__ = "dialogue_participation"
+    __table_args__ = (UniqueConstraint("event_id", "participant_id"),)
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("dialogue_participant.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    """One of `schemas.ParticipantRole`."""
+    participant: Mapped[Participant] = relationship()
+
+
+class AttendanceStatement(IdMixin, Base):
+    """A count the report states ("26 Chinese officials"), with the breakdown it gives, kept verbatim.
+
+    Statements are data, not derived numbers, so that the consistency checks can compare what a
+    document says with its own parts and with the people it names.
+    """
+
+    __tablename__ = "dialogue_attendance_statement"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    stated_total: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    """[{"label": "MFA", "count": 4}, ...]; a part without a count names an item only."""
+    named_role: Mapped[str | None] = mapped_column(String(20))
+    """If set, the statement counts the people of this role the event names (stated vs named)."""
+
+
+class EventSession(IdMixin, Base):
+    __tablename__ = "dialogue_session"
+    __table_args__ = (UniqueConstraint("event_id", "number"),)
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    day: Mapped[int | None] = mapped_column(Integer)
+    """Day of the event (1-based) when the agenda records it."""
+    title_en: Mapped[str] = mapped_column(String(500))
+    title_zh: Mapped[str | None] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(20))
+    abstract_en: Mapped[str | None] = mapped_column(Text)
+    abstract_zh: Mapped[str | None] = mapped_column(Text)
+    chair_id: Mapped[str | None] = mapped_column(ForeignKey("dialogue_participant.id"))
+    chair: Mapped[Participant | None] = relationship()
+    speakers: Mapped[list[SessionSpeaker]] = relationship(cascade="all, delete-orphan", order_by="SessionSpeaker.position")
+    observations: Mapped[list[KeyObservation]] = relationship(cascade="all, delete-orphan", order_by="KeyObservation.position")
+
+
+class SessionSpeaker(IdMixin, Base):
+    __tablename__ = "dialogue_session_speaker"
+    __table_args__ = (UniqueConstraint("session_id", "participant_id"),)
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("dialogue_session.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("dialogue_participant.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    participant: Mapped[Participant] = relationship()
+
+
+class KeyObservation(IdMixin, Base):
+    """One "⇒" point of a session."""
+
+    __tablename__ = "dialogue_key_observation"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("dialogue_session.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text_en: Mapped[str] = mapped_column(Text)
+    text_zh: Mapped[str | None] = mapped_column(Text)
+
+
+class OpeningRemark(IdMixin, Base):
+    __tablename__ = "dialogue_opening_remark"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    speaker_id: Mapped[str | None] = mapped_column(ForeignKey("dialogue_participant.id"))
+    text_en: Mapped[str] = mapped_column(Text)
+    text_zh: Mapped[str | None] = mapped_column(Text)
+    speaker: Mapped[Participant | None] = relationship()
+
+
+class Outcome(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """A final finding/recommendation or a challenge of an event."""
+
+    __tablename__ = "dialogue_outcome"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    """`recommendation` or `challenge`."""
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text_en: Mapped[str] = mapped_column(Text)
+    text_zh: Mapped[str | None] = mapped_column(Text)
+    follow_ups: Mapped[list[FollowUpAction]] = relationship(cascade="all, delete-orphan", order_by="FollowUpAction.due_date")
+
+
+class FollowUpAction(IdMixin, TimestampMixin, VersionedMixin, Base):
+    __tablename__ = "dialogue_follow_up"
+
+    outcome_id: Mapped[str] = mapped_column(ForeignKey("dialogue_outcome.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    owner_institution_id: Mapped[str] = mapped_column(ForeignKey("dialogue_institution.id"))
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="planned")
+    evidence: Mapped[str | None] = mapped_column(Text)
+    linked_type: Mapped[str | None] = mapped_column(String(80))
+    """Record type in another module, `module.entity` (`readmission.agreement`, `avrr.pilot`, `dialogue.event`)."""
+    linked_id: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[Institution] = relationship()
+
+
+class FocalPoint(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """A liaison officer or focal point of an institution; listed only with consent."""
+
+    __tablename__ = "dialogue_focal_point"
+
+    institution_id: Mapped[str] = mapped_column(ForeignKey("dialogue_institution.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    function: Mapped[str] = mapped_column(String(40))
+    """`immigration_liaison_officer` or `focal_point`."""
+    topic: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(60))
+    consent_to_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_date: Mapped[dt.date | None] = mapped_column(Date)
+    institution: Mapped[Institution] = relationship()
+
+
+class Evaluation(IdMixin, TimestampMixin, Base):
+    """An evaluation questionnaire of an event and the date its responses were collected."""
+
+    __tablename__ = "dialogue_evaluation"
+
+    event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
+    activity_en: Mapped[str] = mapped_column(String(400))
+    dated: Mapped[dt.date | None] = mapped_column(Date)
+    stated_sample_size: Mapped[int | None] = mapped_column(Integer)
+    questions: Mapped[list[EvaluationQuestion]] = relationship(cascade="all, delete-orphan", order_by="EvaluationQuestion.position")
+    responses: Mapped[list[EvaluationResponse]] = relationship(cascade="all, delete-orphan", order_by="EvaluationResponse.respondent")
+
+
+class EvaluationQuestion(IdMixin, Base):
+    __tablename__ = "dialogue_evaluation_question"
+    __table_args__ = (UniqueConstraint("evaluation_id", "key"),)
+
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("dialogue_evaluation.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    text_en: Mapped[str] = mapped_column(Text)
+    text_zh: Mapped[str | None] = mapped_column(Text)
+
+
+class EvaluationResponse(IdMixin, Base):
+    """One returned questionnaire: {question key: score 1..5 or null}."""
+
+    __tablename__ = "dialogue_evaluation_response"
+    __table_args__ = (UniqueConstraint("evaluation_id", "respondent"),)
+
+    evaluation_id: Mapped[str] = mapped_column(ForeignKey("dialogue_evaluation.id", ondelete="CASCADE"), index=True)
+    respondent: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[dict[str, int | None]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,438 @@
+"""Domain operations of the Dialogue: `op(session, *, actor, ...)`, one transaction owned by the caller."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from passage.core.db import check_version
+from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.dialogue import models as m
+from passage.dialogue import schemas as s
+from passage.dialogue.rules import can_see_contact
+from passage.forms.evaluation import AnnexReport, build_annex
+
+
+class Actor(Protocol):
+    """Whoever acts: a foundation `User` in the web app, `SYSTEM` in the CLI."""
+
+    @property
+    def id(self) -> str: ...
+
+
+class _SystemActor:
+    id = "system"
+
+
+SYSTEM: Actor = _SystemActor()
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def validate(model: type[_Model], data: Mapping[str, Any] | _Model, *, context: dict[str, Any] | None = None) -> _Model:
+    """Validate input with a schema and turn pydantic's errors into `InvalidInput` with field paths."""
+    raw = data.model_dump() if isinstance(data, BaseModel) else dict(data)
+    try:
+        return model.model_validate(raw, context=context)
+    except ValidationError as exc:
+        fields = [
+            FieldError(path=".".join(str(p) for p in error["loc"]) or "body", message=str(error["msg"]).removeprefix("Value error, "))
+            for error in exc.errors()
+        ]
+        raise InvalidInput(f"Invalid {model.__name__}", fields=fields) from None
+
+
+def _get(session: Session, model: type[Any], record_id: str, label: str) -> Any:
+    record = session.get(model, record_id)
+    if record is None:
+        raise NotFound(f"{label} not found", fields=[FieldError(path=f"{label}_id", message="no such record")])
+    return record
+
+
+# ---- institutions and events ---------------------------------------------------------------------
+
+
+def create_institution(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.InstitutionIn) -> m.Institution:
+    """Create an institution."""
+    valid = validate(s.InstitutionIn, data)
+    institution = m.Institution(**valid.model_dump())
+    session.add(institution)
+    session.flush()
+    return institution
+
+
+def create_event(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.EventIn) -> m.Event:
+    """Create an event with its organisers."""
+    valid = validate(s.EventIn, data)
+    fields = valid.model_dump(exclude={"organiser_institution_ids"})
+    event = m.Event(**fields)
+    for position, institution_id in enumerate(valid.organiser_institution_ids):
+        _get(session, m.Institution, institution_id, "institution")
+        event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
+    session.add(event)
+    session.flush()
+    return event
+
+
+def update_event(session: Session, *, actor: Actor, event_id: str, expected_version: int | None, data: Mapping[str, Any] | s.EventIn) -> m.Event:
+    """Replace an event's own fields (not its children), refusing a stale version."""
+    event = get_event(session, event_ref=event_id)
+    check_version(event, expected_version)
+    valid = validate(s.EventIn, data)
+    for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items():
+        setattr(event, name, value)
+    event.organisers.clear()
+    session.flush()
+    for position, institution_id in enumerate(valid.organiser_institution_ids):
+        _get(session, m.Institution, institution_id, "institution")
+        event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
+    session.flush()
+    return event
+
+
+def get_event(session: Session, *, event_ref: str) -> m.Event:
+    """An event by id or by its stable key."""
+    event = session.scalars(select(m.Event).where(or_(m.Event.id == event_ref, m.Event.key == event_ref))).first()
+    if event is None:
+        raise NotFound("event not found", fields=[FieldError(path="event_id", message="no such event")])
+    return event
+
+
+def list_events(session: Session, *, start: dt.date | None = None, end: dt.date | None = None) -> list[m.Event]:
+    """Events overlapping [start, end] (either bound optional), earliest first: the list and the calendar."""
+    query = select(m.Event).order_by(m.Event.start_date, m.Event.title_en)
+    if start is not None:
+        query = query.where(m.Event.end_date >= start)
+    if end is not None:
+        query = query.where(m.Event.start_date <= end)
+    return list(session.scalars(query))
+
+
+# ---- attendance ----------------------------------------------------------------------------------
+
+
+def register_participant(
+    session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.ParticipantIn, role: s.ParticipantRole | str
+) -> m.Participant:
+    """Create a person and register them at an event with a role."""
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.ParticipantIn, data)
+    role_value = validate(s.ParticipationIn, {"participant_id": "new", "role": role}).role
+    _get(session, m.Institution, valid.institution_id, "institution")
+    participant = m.Participant(**valid.model_dump(exclude={"contact"}))
+    if valid.contact is not None:
+        participant.contact = m.ParticipantContact(**valid.contact.model_dump())
+    session.add(participant)
+    session.flush()
+    event.participations.append(m.Participation(participant_id=participant.id, role=role_value.value))
+    session.flush()
+    return participant
+
+
+def add_participation(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.ParticipationIn) -> m.Participation:
+    """Register an existing person at an event."""
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.ParticipationIn, data)
+    _get(session, m.Participant, valid.participant_id, "participant")
+    if any(p.participant_id == valid.participant_id for p in event.participations):
+        raise InvalidInput("Already registered", fields=[FieldError(path="participant_id", message="already registered at this event")])
+    participation = m.Participation(participant_id=valid.participant_id, role=valid.role.value)
+    event.participations.append(participation)
+    session.flush()
+    return participation
+
+
+def record_institution_attendance(
+    session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.InstitutionAttendanceIn
+) -> m.InstitutionAttendance:
+    """Record that an institution attended, with its headcount if known (replaces an earlier figure)."""
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.InstitutionAttendanceIn, data)
+    _get(session, m.Institution, valid.institution_id, "institution")
+    for existing in event.institutions:
+        if existing.institution_id == valid.institution_id:
+            existing.headcount = valid.headcount
+            session.flush()
+            return existing
+    row = m.InstitutionAttendance(institution_id=valid.institution_id, headcount=valid.headcount)
+    event.institutions.append(row)
+    session.flush()
+    return row
+
+
+def add_statement(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.AttendanceStatementIn) -> m.AttendanceStatement:
+    """Record a count as the report states it, with its breakdown."""
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.AttendanceStatementIn, data)
+    statement = m.AttendanceStatement(
+        position=len(event.statements),
+        text=valid.text,
+        stated_total=valid.stated_total,
+        parts=[p.model_dump() for p in valid.parts],
+        named_role=valid.named_role.value if valid.named_role else None,
+    )
+    event.statements.append(statement)
+    session.flush()
+    return statement
+
+
+def participants_for(session: Session, *, event_id: str, viewer_institution_id: str | None) -> list[s.ParticipantOut]:
+    """The event's named people; contact data only for the event's organisers and only with consent."""
+    event = get_event(session, event_ref=event_id)
+    organisers = [o.institution_id for o in event.organisers]
+    result: list[s.ParticipantOut] = []
+    for participation in sorted(event.participations, key=lambda p: p.participant.name):
+        person = participation.participant
+        contact = person.contact
+        visible = contact is not None and can_see_contact(
+            viewer_institution_id=viewer_institution_id, organiser_institution_ids=organisers, consent_given=contact.consent_given
+        )
+        result.append(
+            s.ParticipantOut(
+                id=person.id,
+                name=person.name,
+                name_zh=person.name_zh,
+                honorific=person.honorific,
+                position_en=person.position_en,
+                institution=s.InstitutionOut.model_validate(person.institution),
+                role=s.ParticipantRole(participation.role),
+                contact=s.ContactOut(email=contact.email, phone=contact.phone) if visible and contact is not None else None,
+            )
+        )
+    return result
+
+
+# ---- sessions, remarks, outcomes -----------------------------------------------------------------
+
+
+def _ensure_participation(event: m.Event, participant_id: str, role: s.ParticipantRole) -> None:
+    if not any(p.participant_id == participant_id for p in event.participations):
+        event.participations.append(m.Participation(participant_id=participant_id, role=role.value))
+
+
+def record_session(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.SessionIn) -> m.EventSession:
+    """Record a session with its speakers, chair and key observations.
+
+    A speaker or chair not yet registered at the event is registered with that role, because the
+    report's list of participants must contain everyone who spoke.
+    """
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.SessionIn, data)
+    if any(existing.number == valid.number for existing in event.sessions):
+        raise InvalidInput("Duplicate session number", fields=[FieldError(path="number", message="this event already has a session with this number")])
+    length = (event.end_date - event.start_date).days + 1
+    if valid.day is not None and valid.day > length:
+        raise InvalidInput("Session day outside the event", fields=[FieldError(path="day", message=f"the event lasts {length} day(s)")])
+    for speaker_id in valid.speaker_ids:
+        _get(session, m.Participant, speaker_id, "participant")
+        _ensure_participation(event, speaker_id, s.ParticipantRole.speaker)
+    if valid.chair_id is not None:
+        _get(session, m.Participant, valid.chair_id, "participant")
+        _ensure_participation(event, valid.chair_id, s.ParticipantRole.chair)
+    record = m.EventSession(
+        number=valid.number,
+        day=valid.day,
+        title_en=valid.title_en,
+        title_zh=valid.title_zh,
+        kind=valid.kind.value,
+        abstract_en=valid.abstract_en,
+        abstract_zh=valid.abstract_zh,
+        chair_id=valid.chair_id,
+    )
+    for position, speaker_id in enumerate(valid.speaker_ids):
+        record.speakers.append(m.SessionSpeaker(participant_id=speaker_id, position=position))
+    zh = valid.observations_zh or [None] * len(valid.observations_en)
+    for position, (text_en, text_zh) in enumerate(zip(valid.observations_en, zh, strict=True)):
+        record.observations.append(m.KeyObservation(position=position, text_en=text_en, text_zh=text_zh))
+    event.sessions.append(record)
+    session.flush()
+    return record
+
+
+def add_opening_remark(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.OpeningRemarkIn) -> m.OpeningRemark:
+    """Record an opening remark."""
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.OpeningRemarkIn, data)
+    if valid.speaker_id is not None:
+        _get(session, m.Participant, valid.speaker_id, "participant")
+        _ensure_participation(event, valid.speaker_id, s.ParticipantRole.speaker)
+    remark = m.OpeningRemark(position=len(event.opening_remarks), **valid.model_dump())
+    event.opening_remarks.append(remark)
+    session.flush()
+    return remark
+
+
+def add_outcome(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.OutcomeIn) -> m.Outcome:
+    """Record a final recommendation or a challenge."""
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.OutcomeIn, data)
+    outcome = m.Outcome(kind=valid.kind.value, position=len(event.outcomes), text_en=valid.text_en, text_zh=valid.text_zh)
+    event.outcomes.append(outcome)
+    session.flush()
+    return outcome
+
+
+def add_follow_up(session: Session, *, actor: Actor, outcome_id: str, data: Mapping[str, Any] | s.FollowUpIn) -> m.FollowUpAction:
+    """Turn a recommendation into a follow-up action; refuses one without owner or due before the event."""
+    outcome: m.Outcome = _get(session, m.Outcome, outcome_id, "outcome")
+    if outcome.kind != s.OutcomeKind.recommendation:
+        raise InvalidInput("Only a recommendation can have follow-up", fields=[FieldError(path="outcome_id", message="is a challenge")])
+    event = _get(session, m.Event, outcome.event_id, "event")
+    valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
+    _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
+    action = m.FollowUpAction(**{**valid.model_dump(), "status": valid.status.value})
+    outcome.follow_ups.append(action)
+    session.flush()
+    return action
+
+
+def update_follow_up(
+    session: Session, *, actor: Actor, follow_up_id: str, expected_version: int | None, data: Mapping[str, Any] | s.FollowUpIn
+) -> m.FollowUpAction:
+    """Change a follow-up (status, evidence, link), refusing a stale version."""
+    action: m.FollowUpAction = _get(session, m.FollowUpAction, follow_up_id, "follow_up")
+    check_version(action, expected_version)
+    outcome: m.Outcome = _get(session, m.Outcome, action.outcome_id, "outcome")
+    event: m.Event = _get(session, m.Event, outcome.event_id, "event")
+    valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
+    _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
+    for name, value in valid.model_dump().items():
+        setattr(action, name, value.value if name == "status" else value)
+    session.flush()
+    return action
+
+
+# ---- directory -----------------------------------------------------------------------------------
+
+
+def add_focal_point(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.FocalPointIn) -> m.FocalPoint:
+    """Add a liaison officer or focal point to the directory."""
+    valid = validate(s.FocalPointIn, data)
+    _get(session, m.Institution, valid.institution_id, "institution")
+    record = m.FocalPoint(**{**valid.model_dump(), "function": valid.function.value})
+    session.add(record)
+    session.flush()
+    return record
+
+
+def directory(session: Session, *, institution_id: str | None = None) -> list[m.FocalPoint]:
+    """The public directory: only people who consented to be listed."""
+    query = select(m.FocalPoint).where(m.FocalPoint.consent_to_list.is_(True)).order_by(m.FocalPoint.institution_id, m.FocalPoint.name)
+    if institution_id is not None:
+        query = query.where(m.FocalPoint.institution_id == institution_id)
+    return list(session.scalars(query))
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+
+
+def record_evaluation(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.EvaluationIn) -> m.Evaluation:
+    """Store an evaluation questionnaire and its raw responses."""
+    event = get_event(session, event_ref=event_id)
+    valid = validate(s.EvaluationIn, data)
+    evaluation = m.Evaluation(activity_en=valid.activity_en, dated=valid.dated, stated_sample_size=valid.stated_sample_size)
+    for position, question in enumerate(valid.questions):
+        evaluation.questions.append(m.EvaluationQuestion(position=position, **question.model_dump()))
+    for respondent, answers in enumerate(valid.responses, start=1):
+        evaluation.responses.append(m.EvaluationResponse(respondent=respondent, answers=dict(answers)))
+    event.evaluations.append(evaluation)
+    session.flush()
+    return evaluation
+
+
+def evaluation_annex(evaluation: m.Evaluation, *, lang: str = "en") -> AnnexReport:
+    """The Annex I report of an evaluation, computed from its raw responses."""
+    def text(question: m.EvaluationQuestion) -> str:
+        return (question.text_zh if lang == "zh" and question.text_zh else question.text_en)
+
+    return build_annex(
+        activity=evaluation.activity_en,
+        questions=[(q.key, text(q)) for q in evaluation.questions],
+        responses=[r.answers for r in evaluation.responses],
+        dated=evaluation.dated,
+    )
+
+
+# ---- seeds ---------------------------------------------------------------------------------------
+
+
+def _strip_notes(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def seed_data(path: Path | None = None) -> dict[str, Any]:
+    """The shipped demo data (`data/seed_events.json`) or another file of the same shape."""
+    if path is not None:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    text = resources.files("passage.dialogue").joinpath("data/seed_events.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None) -> list[str]:
+    """Load the seed events (2015 workshop, 2018 seminar); events whose key exists are skipped. Returns keys loaded."""
+    data = seed_data(path)
+    institutions: dict[str, str] = {}
+    for raw in data["institutions"]:
+        existing = session.scalars(select(m.Institution).where(m.Institution.key == raw["key"])).first()
+        institutions[raw["key"]] = existing.id if existing else create_institution(session, actor=actor, data=_strip_notes(raw)).id
+    people_raw = {p["key"]: p for p in data["participants"]}
+    people: dict[str, str] = {}
+
+    def person(key: str) -> str:
+        if key not in people:
+            existing = session.scalars(select(m.Participant).where(m.Participant.key == key)).first()
+            if existing is not None:
+                people[key] = existing.id
+            else:
+                raw = _strip_notes(people_raw[key])
+                raw["institution_id"] = institutions[raw.pop("institution")]
+                participant = m.Participant(**validate(s.ParticipantIn, raw).model_dump(exclude={"contact"}))
+                session.add(participant)
+                session.flush()
+                people[key] = participant.id
+        return people[key]
+
+    loaded: list[str] = []
+    pending_links: list[tuple[m.FollowUpAction, str]] = []
+    for raw_event in data["events"]:
+        if session.scalars(select(m.Event).where(m.Event.key == raw_event["key"])).first() is not None:
+            continue
+        fields = {k: v for k, v in _strip_notes(raw_event).items() if k in s.EventIn.model_fields}
+        fields["organiser_institution_ids"] = [institutions[k] for k in raw_event["organisers"]]
+        event = create_event(session, actor=actor, data=fields)
+        for row in raw_event["institutions"]:
+            record_institution_attendance(session, actor=actor, event_id=event.id, data={"institution_id": institutions[row["institution"]], "headcount": row["headcount"]})
+        for row in raw_event["participations"]:
+            add_participation(session, actor=actor, event_id=event.id, data={"participant_id": person(row["participant"]), "role": row["role"]})
+        for row in raw_event["statements"]:
+            add_statement(session, actor=actor, event_id=event.id, data=_strip_notes(row))
+        for row in raw_event["opening_remarks"]:
+            add_opening_remark(session, actor=actor, event_id=event.id, data={"speaker_id": person(row["speaker"]) if row.get("speaker") else None, "text_en": row["text_en"]})
+        for row in raw_event["sessions"]:
+            payload = {k: v for k, v in _strip_notes(row).items() if k not in {"speakers", "chair"}}
+            payload["speaker_ids"] = [person(k) for k in row.get("speakers", [])]
+            payload["chair_id"] = person(row["chair"]) if row.get("chair") else None
+            record_session(session, actor=actor, event_id=event.id, data=payload)
+        outcomes = [add_outcome(session, actor=actor, event_id=event.id, data=_strip_notes(row)) for row in raw_event["outcomes"]]
+        for row in raw_event.get("follow_ups", []):
+            payload = {k: v for k, v in _strip_notes(row).items() if k not in {"outcome", "owner", "linked_event"}}
+            payload["owner_institution_id"] = institutions[row["owner"]]
+            payload["linked_id"] = "pending" if row.get("linked_event") else None
+            action = add_follow_up(session, actor=actor, outcome_id=outcomes[row["outcome"]].id, data=payload)
+            if row.get("linked_event"):
+                pending_links.append((action, row["linked_event"]))
+        if raw_event.get("evaluation"):
+            record_evaluation(session, actor=actor, event_id=event.id, data=_strip_notes(raw_event["evaluation"]))
+        loaded.append(raw_event["key"])
+    for action, event_key in pending_links:
+        action.linked_id = get_event(session, event_ref=event_key).id
+    session.flush()
+    return loaded
