@@ -11,13 +11,14 @@ import importlib
 import importlib.util
 import sys
 
-import click
 import typer
 
 from passage import MODULES
 from passage.core.errors import PassageError
 
-app = typer.Typer(name="passage", help="Passage: practical cooperation on migration.", no_args_is_help=True)
+app = typer.Typer(
+    name="passage", help="Passage: practical cooperation on migration.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 
 
 @app.callback()
@@ -31,6 +32,44 @@ def version() -> None:
     from passage import __version__
 
     typer.echo(__version__)
+
+
+db_app = typer.Typer(name="db", help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(name="demo", help="Demonstration data.", no_args_is_help=True)
+app.add_typer(db_app)
+app.add_typer(demo_app)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or migrate the database to the latest schema (SQLite by default, PASSAGE_DATABASE_URL otherwise)."""
+    from passage.core.schema import upgrade_database
+    from passage.core.settings import get_settings
+
+    upgrade_database(url=get_settings().database_url, revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load demonstration organisations, users of every role and records of every module (idempotent)."""
+    from passage.security.demo import load_demo
+
+    summary = load_demo()
+    for line in summary:
+        typer.echo(line)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port."),
+    workers: int = typer.Option(1, help="Worker processes."),
+) -> None:
+    """Serve the web application and the API."""
+    import uvicorn
+
+    uvicorn.run("passage.core.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=True, log_level="info")
 
 
 def _register_module_commands() -> None:
@@ -51,22 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn domain errors into one readable line and exit code 2."""
     _register_module_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except PassageError as exc:
         typer.echo(f"error: {exc.one_line()}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(1)
-    except click.exceptions.ClickException as exc:
-        typer.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code or 2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
 
 
-def get_command() -> click.Command:
-    """The fully assembled click command, for tests (`typer.testing.CliRunner`) and docs."""
+def assembled_app() -> typer.Typer:
+    """The root app with every module's commands, for tests (`typer.testing.CliRunner`) and docs."""
     if not app.registered_groups:
         _register_module_commands()
-    return typer.main.get_command(app)
+    return app

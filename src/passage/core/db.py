@@ -45,6 +45,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return  # a lock-free WAL read outside any transaction (used for key look-ups)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine

@@ -7,7 +7,7 @@ row or the byte offset, never the value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 

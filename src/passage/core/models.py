@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
+from typing import Any
 
-from sqlalchemy import DateTime, Integer, MetaData, String, func
+from sqlalchemy import DateTime, Enum, Integer, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 NAMING_CONVENTION = {
@@ -55,3 +57,17 @@ class VersionedMixin:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, object]:  # noqa: N805
         return {"version_id_col": cls.version}  # type: ignore[attr-defined]
+
+
+def enum_column_type(enum_class: type[enum.Enum], length: int = 40) -> Enum:
+    """A portable enum column that stores the member *values* (readable in SQL and exports) as VARCHAR."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+__all__: list[Any] = ["Base", "IdMixin", "TimestampMixin", "VersionedMixin", "enum_column_type", "new_id", "utcnow"]

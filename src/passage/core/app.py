@@ -1,0 +1,180 @@
+"""The application factory: routers of every module, error handling, security headers, locale, static files."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from passage import MODULES, __version__
+from passage.core import i18n
+from passage.core.errors import NotAuthenticated, PassageError
+from passage.core.settings import get_settings
+
+logger = logging.getLogger("passage")
+
+LANG_COOKIE = "passage_lang"
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
+    if _wants_html(request):
+        from passage.web.templating import render
+
+        return render(request, "error.html", {"status": status, "error": body}, status_code=status)
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(location[0] if location else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PassageError)
+    async def passage_error(request: Request, exc: PassageError) -> Response:
+        if isinstance(exc, NotAuthenticated) and _wants_html(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return _error_response(request, exc.status, exc.as_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # The offending input values are left out on purpose: they may be personal data.
+        fields = [{"path": _field_path(err.get("loc", ())), "message": err.get("msg", "invalid")} for err in exc.errors()]
+        return _error_response(request, 422, {"code": "invalid_input", "message": "the request is not valid", "fields": fields})
+
+    @app.exception_handler(StaleDataError)
+    async def stale(request: Request, exc: StaleDataError) -> Response:
+        return _error_response(request, 409, {"code": "conflict", "message": "the record was changed by someone else; reload it and try again"})
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(request: Request, exc: IntegrityError) -> Response:
+        return _error_response(request, 409, {"code": "conflict", "message": "the change conflicts with existing data"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error_response(request, exc.status_code, {"code": "http_error", "message": str(exc.detail)})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        incident = uuid.uuid4().hex[:12]
+        # Only the exception type and the route are logged: messages may quote personal values.
+        logger.error("unexpected error %s on %s %s: %s", incident, request.method, request.url.path, type(exc).__name__)
+        return _error_response(request, 500, {"code": "internal_error", "message": f"an unexpected error occurred (incident {incident})"})
+
+
+class BodySizeLimit:
+    """Refuse request bodies above the configured size with 413 before the route reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_json(send, 413, {"error": {"code": "payload_too_large", "message": f"the request body exceeds {self.max_bytes} bytes"}})
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await _send_json(send, 413, {"error": {"code": "payload_too_large", "message": f"the request body exceeds {self.max_bytes} bytes"}})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    import json
+
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def _module_routers(kind: str) -> list[Any]:
+    routers = []
+    for module in MODULES:
+        if importlib.util.find_spec(f"passage.{module}") is None:
+            continue
+        if importlib.util.find_spec(f"passage.{module}.{kind}") is None:
+            continue
+        routers.append(importlib.import_module(f"passage.{module}.{kind}").router)
+    return routers
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="Passage",
+        version=__version__,
+        description="Practical cooperation on migration: readmission, identification, AVRR, DTM, mobility analytics, the Dialogue.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def locale_and_headers(request: Request, call_next: Any) -> Response:
+        chosen = request.cookies.get(LANG_COOKIE) or i18n.negotiate(request.headers.get("accept-language"))
+        token = i18n.set_locale(chosen)
+        try:
+            response: Response = await call_next(request)
+        finally:
+            i18n._current_locale.reset(token)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("cache-control", "no-store")
+        return response
+
+    for router in _module_routers("api"):
+        app.include_router(router, prefix="/api/v1")
+    for router in _module_routers("views"):
+        app.include_router(router)
+
+    from pathlib import Path
+
+    static_dir = Path(__file__).resolve().parent.parent / "web" / "static"
+    app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    return app

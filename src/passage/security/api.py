@@ -1,0 +1,161 @@
+"""Security API: tokens, the current user, user administration and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import func, select
+
+from passage.core.deps import DbSession
+from passage.core.errors import NotAuthenticated, PassageError
+from passage.security import audit, service
+from passage.security.deps import PUBLIC, Principal, get_principal, require
+from passage.security.models import AuditEntry, Organisation, User
+from passage.security.permissions import Permission
+from passage.security.schemas import (
+    AuditEntryOut,
+    OrganisationOut,
+    Page,
+    TokenOut,
+    TokenRequest,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+
+router = APIRouter(tags=["security"])
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        organisation_id=user.organisation_id,
+        roles=sorted(user.role_set),
+        is_active=user.is_active,
+        second_factor_enrolled=bool(user.totp_secret),
+        version=user.version,
+    )
+
+
+@router.post("/auth/token", response_model=TokenOut, dependencies=[PUBLIC])
+def issue_token(body: TokenRequest, request: Request, db: DbSession) -> TokenOut:
+    """Exchange username, password and (for roles that see personal data) a TOTP code for a bearer token."""
+    client = request.client.host if request.client else "unknown"
+    try:
+        check = service.check_password(db, username=body.username, password=body.password, client=client)
+        if check.second_factor_required and not service.verify_second_factor(check.user, body.totp_code):
+            raise NotAuthenticated("a valid second-factor code (totp_code) is required")
+    except PassageError as exc:
+        db.rollback()
+        service.record_login_failure(db, username=body.username, reason=exc.code)
+        db.commit()
+        raise
+    service.login_succeeded(db, user=check.user, channel="api")
+    token, record = service.issue_api_token(db, user=check.user)
+    return TokenOut(access_token=token, expires_at=record.expires_at)
+
+
+@router.delete("/auth/token", status_code=204, dependencies=[require(Permission.PROFILE)])
+def revoke_current_token(db: DbSession, principal: Annotated[Principal, Depends(get_principal)]) -> None:
+    if principal.api_token is None:
+        raise NotAuthenticated("this request did not use a bearer token")
+    service.revoke_api_token(db, user=principal.user, token_id=principal.api_token.id)
+
+
+@router.get("/me", response_model=UserOut)
+def me(user: Annotated[User, require(Permission.PROFILE)]) -> UserOut:
+    return user_out(user)
+
+
+@router.get("/organisations", response_model=list[OrganisationOut])
+def list_organisations(db: DbSession, user: Annotated[User, require(Permission.PROFILE)]) -> list[OrganisationOut]:
+    """Organisation names are not personal data; every signed-in user may list them (for routing and filters)."""
+    return [OrganisationOut.model_validate(o) for o in db.scalars(select(Organisation).order_by(Organisation.country, Organisation.name))]
+
+
+@router.get("/users", response_model=Page[UserOut])
+def list_users(
+    db: DbSession,
+    user: Annotated[User, require(Permission.USERS_READ)],
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[UserOut]:
+    organisations = service.administered_users(db, actor=user)
+    statement = select(User).where(User.organisation_id.in_(organisations))
+    if q:
+        statement = statement.where(User.username.contains(q) | User.display_name.contains(q))
+    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = db.scalars(statement.order_by(User.username).offset(offset).limit(limit)).all()
+    audit.record(db, actor=user, action="list", entity_type="user", details={"count": len(rows)})
+    return Page[UserOut](items=[user_out(u) for u in rows], total=total, offset=offset, limit=limit)
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+def create_user(body: UserCreate, db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> UserOut:
+    created = service.create_user(db, actor=user, **body.model_dump())
+    return user_out(created)
+
+
+@router.get("/users/{user_id}", response_model=UserOut)
+def get_user(user_id: str, db: DbSession, user: Annotated[User, require(Permission.USERS_READ)]) -> UserOut:
+    found = service.get_user_for_admin(db, actor=user, user_id=user_id)
+    audit.record(db, actor=user, action="read", entity_type="user", entity_id=found.id)
+    return user_out(found)
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(user_id: str, body: UserUpdate, db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> UserOut:
+    updated = service.update_user(db, actor=user, user_id=user_id, **body.model_dump())
+    return user_out(updated)
+
+
+@router.post("/users/{user_id}/disable", response_model=UserOut)
+def disable_user(user_id: str, db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> UserOut:
+    return user_out(service.disable_user(db, actor=user, user_id=user_id))
+
+
+@router.post("/users/{user_id}/enable", response_model=UserOut)
+def enable_user(user_id: str, db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> UserOut:
+    return user_out(service.enable_user(db, actor=user, user_id=user_id))
+
+
+@router.get("/audit", response_model=Page[AuditEntryOut])
+def list_audit(
+    db: DbSession,
+    user: Annotated[User, require(Permission.AUDIT_READ)],
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    entity_type: Annotated[str | None, Query(max_length=60)] = None,
+    actor_user_id: Annotated[str | None, Query(max_length=32)] = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[AuditEntryOut]:
+    statement = audit_query(action=action, entity_type=entity_type, actor_user_id=actor_user_id, outcome=outcome)
+    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = db.scalars(statement.order_by(AuditEntry.sequence.desc()).offset(offset).limit(limit)).all()
+    items = [AuditEntryOut.model_validate(r) for r in rows]
+    audit.record(db, actor=user, action="list", entity_type="audit_log", details={"count": len(items)})
+    return Page[AuditEntryOut](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/audit/verify")
+def verify_audit(db: DbSession, user: Annotated[User, require(Permission.AUDIT_READ)]) -> dict[str, object]:
+    report = audit.verify_chain(db)
+    return {"ok": report.ok, "entries_checked": report.entries_checked, "first_bad_sequence": report.first_bad_sequence, "problem": report.problem}
+
+
+def audit_query(*, action: str | None, entity_type: str | None, actor_user_id: str | None, outcome: str | None):  # type: ignore[no-untyped-def]
+    statement = select(AuditEntry)
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    if entity_type:
+        statement = statement.where(AuditEntry.entity_type == entity_type)
+    if actor_user_id:
+        statement = statement.where(AuditEntry.actor_user_id == actor_user_id)
+    if outcome:
+        statement = statement.where(AuditEntry.outcome == outcome)
+    return statement

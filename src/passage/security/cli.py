@@ -1,0 +1,108 @@
+"""`passage users`, `passage audit` and `passage keys`."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import pyotp
+import typer
+from sqlalchemy import select
+
+from passage.core.db import get_engine, unit_of_work
+from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.settings import get_settings
+from passage.security import audit, service
+from passage.security.crypto import reset_cipher, rotate_key_encryption_key
+from passage.security.models import Organisation, Role
+
+users_app = typer.Typer(name="users", help="User accounts.", no_args_is_help=True)
+audit_app = typer.Typer(name="audit", help="The hash-chained audit log.", no_args_is_help=True)
+keys_app = typer.Typer(name="keys", help="Field-encryption keys.", no_args_is_help=True)
+typer_apps = [users_app, audit_app, keys_app]
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Argument(..., help="Login name (lower case)."),
+    organisation: str = typer.Option(..., "--organisation", "-o", help="Organisation id or exact name."),
+    role: list[Role] = typer.Option(..., "--role", "-r", help="Role; repeat for several."),
+    display_name: str = typer.Option(None, "--name", help="Display name (defaults to the username)."),
+    password: str = typer.Option(None, "--password", help="Initial password; prompted for when omitted.", envvar="PASSAGE_NEW_PASSWORD"),
+) -> None:
+    """Create a user. The user enrols a second factor at first sign-in."""
+    from passage.security.schemas import UserCreate
+
+    secret = password or getpass.getpass("Initial password (12+ characters): ")
+    with unit_of_work() as session:
+        found = session.get(Organisation, organisation) or session.scalars(select(Organisation).where(Organisation.name == organisation)).first()
+        if found is None:
+            raise NotFound(f"organisation {organisation!r} not found")
+        from pydantic import ValidationError
+
+        try:
+            body = UserCreate(username=username, display_name=display_name or username, organisation_id=found.id, roles=role, password=secret)
+        except ValidationError as exc:
+            raise InvalidInput("the user is not valid", fields=[_field(e) for e in exc.errors()]) from None
+        user = service.create_user(session, actor=None, **body.model_dump())
+        typer.echo(f"created user {user.username} ({user.id})")
+
+
+def _field(error: Any) -> FieldError:
+    return FieldError(".".join(str(p) for p in error["loc"]), error["msg"])
+
+
+@users_app.command("disable")
+def users_disable(username: str = typer.Argument(..., help="Login name.")) -> None:
+    """Disable a user: every session and token ends at once."""
+    with unit_of_work() as session:
+        user = service.find_user(session, username=username)
+        if user is None:
+            raise NotFound("no such user")
+        service.disable_user(session, actor=None, user_id=user.id)
+    typer.echo(f"disabled {username}; sessions and tokens revoked")
+
+
+@users_app.command("enable")
+def users_enable(username: str = typer.Argument(..., help="Login name.")) -> None:
+    """Re-enable a disabled or locked user."""
+    with unit_of_work() as session:
+        user = service.find_user(session, username=username)
+        if user is None:
+            raise NotFound("no such user")
+        service.enable_user(session, actor=None, user_id=user.id)
+    typer.echo(f"enabled {username}")
+
+
+@users_app.command("totp-code")
+def users_totp_code(username: str = typer.Argument(..., help="Login name.")) -> None:
+    """Print a user's current second-factor code. Development only, for the demo logins."""
+    if get_settings().environment != "development":
+        raise InvalidInput("totp-code is available only in development")
+    with unit_of_work() as session:
+        user = service.find_user(session, username=username)
+        if user is None or not user.totp_secret:
+            raise NotFound("no such user with an enrolled second factor")
+        typer.echo(pyotp.TOTP(user.totp_secret).now())
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 and name the first broken entry if anything was edited, deleted or reordered."""
+    with unit_of_work() as session:
+        report = audit.verify_chain(session)
+    typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Add a new key-encryption key, re-wrap every data key under it and make it active (no downtime)."""
+    key_file = get_settings().key_file
+    assert key_file is not None
+    new_id, count = rotate_key_encryption_key(get_engine(), key_file)
+    reset_cipher()
+    with unit_of_work() as session:
+        audit.record(session, actor=None, action="rotate_keys", entity_type="key_ring", entity_id=new_id, details={"data_keys_rewrapped": count})
+    typer.echo(f"key-encryption key {new_id} is now active; {count} data key(s) re-wrapped")

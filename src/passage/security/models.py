@@ -1,0 +1,138 @@
+"""Security tables: organisations, users and roles, sessions, API tokens, data keys and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin, enum_column_type, utcnow
+from passage.security.crypto import EncryptedText
+
+
+class OrganisationLevel(enum.StrEnum):
+    NATIONAL = "national"
+    PROVINCIAL = "provincial"
+    INTERNATIONAL = "international"
+
+
+class Role(enum.StrEnum):
+    REQUESTING_OFFICER = "requesting_officer"
+    CENTRAL_OFFICER = "central_officer"
+    PROVINCIAL_OFFICER = "provincial_officer"
+    IOM_CASEWORKER = "iom_caseworker"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class Organisation(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """An authority or agency: a requesting state's return service, a requested state's ministry or bureau, IOM."""
+
+    __tablename__ = "organisations"
+
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name_zh: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    """ISO 3166-1 alpha-2 country code; `XX` for an international organisation."""
+    level: Mapped[OrganisationLevel] = mapped_column(enum_column_type(OrganisationLevel, 20))
+    province: Mapped[str | None] = mapped_column(String(10))
+    """ISO 3166-2 subdivision code (e.g. `CN-FJ`) for a provincial organisation."""
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"))
+
+    parent: Mapped[Organisation | None] = relationship(remote_side="Organisation.id")
+
+
+class User(IdMixin, TimestampMixin, VersionedMixin, Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText("security.users.totp_secret"))
+    """None until the second factor is enrolled."""
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    preferred_locale: Mapped[str] = mapped_column(String(10), default="en")
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+    roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        return frozenset(r.role for r in self.roles)
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[Role] = mapped_column(enum_column_type(Role, 30), primary_key=True)
+
+
+class WebSession(Base):
+    """A browser session; the cookie holds a random token, the table holds only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    second_factor_passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending_totp_secret: Mapped[str | None] = mapped_column(EncryptedText("security.web_sessions.pending_totp_secret"))
+    """A second-factor secret offered during enrolment, kept until the user confirms it with a code."""
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(IdMixin, Base):
+    """A revocable bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    label: Mapped[str | None] = mapped_column(String(100))
+
+
+class DataKey(Base):
+    """A data-encryption key, stored only wrapped (AES-GCM) under a key-encryption key from the key ring."""
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kek_id: Mapped[str] = mapped_column(String(32), index=True)
+    wrapped_key: Mapped[bytes] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditEntry(Base):
+    """One link of the append-only, hash-chained audit log.
+
+    `entry_hash = SHA-256(previous_hash || canonical JSON of this entry's fields)`; see `audit.py`.
+    `details` holds ids, field names and outcomes, never personal values.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("sequence", name="uq_audit_log_sequence"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor_organisation_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    entity_type: Mapped[str] = mapped_column(String(60), index=True)
+    entity_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,99 @@
+"""Permissions, the role matrix, and the rule that every route declares what it needs.
+
+Deny by default: a role has exactly the permissions listed here; a route without a declared permission
+fails `tests/security/test_routes.py`. Sensitive field groups (biometrics, health, asylum) have their own
+read permissions (ASVS 4.0.3 V4.1.3 least privilege, V8.3.4 sensitive data identification).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from passage.security.models import Role
+
+
+class Permission(enum.StrEnum):
+    # self-service and administration
+    PROFILE = "profile"
+    USERS_READ = "users:read"
+    USERS_MANAGE = "users:manage"
+    AUDIT_READ = "audit:read"
+    KEYS_MANAGE = "keys:manage"
+    # readmission
+    AGREEMENTS_READ = "agreements:read"
+    AGREEMENTS_MANAGE = "agreements:manage"
+    READMISSION_READ = "readmission:read"
+    READMISSION_CREATE = "readmission:create"
+    READMISSION_ACT = "readmission:act"
+    READMISSION_STATS = "readmission:stats"
+    # identification
+    IDENTITY_SEARCH = "identity:search"
+    IDENTITY_DECIDE = "identity:decide"
+    # sensitive field groups
+    BIOMETRICS_READ = "sensitive:biometrics"
+    BIOMETRICS_ENROL = "biometrics:enrol"
+    HEALTH_READ = "sensitive:health"
+    ASYLUM_READ = "sensitive:asylum"
+    # AVRR
+    AVRR_READ = "avrr:read"
+    AVRR_MANAGE = "avrr:manage"
+    AVRR_STATS = "avrr:stats"
+    # forms and DTM
+    FORMS_READ = "forms:read"
+    FORMS_MANAGE = "forms:manage"
+    FORMS_SUBMIT = "forms:submit"
+    DTM_READ = "dtm:read"
+    DTM_MANAGE = "dtm:manage"
+    # mobility analytics
+    MOBILITY_READ = "mobility:read"
+    MOBILITY_RUN = "mobility:run"
+    # the Dialogue
+    DIALOGUE_READ = "dialogue:read"
+    DIALOGUE_MANAGE = "dialogue:manage"
+    DIALOGUE_CONTACTS_READ = "dialogue:contacts"
+
+
+P = Permission
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.REQUESTING_OFFICER: frozenset(
+        {P.PROFILE, P.AGREEMENTS_READ, P.READMISSION_READ, P.READMISSION_CREATE, P.READMISSION_ACT, P.READMISSION_STATS,
+         P.BIOMETRICS_ENROL, P.BIOMETRICS_READ, P.HEALTH_READ, P.ASYLUM_READ, P.DIALOGUE_READ, P.FORMS_READ}
+    ),
+    Role.CENTRAL_OFFICER: frozenset(
+        {P.PROFILE, P.AGREEMENTS_READ, P.READMISSION_READ, P.READMISSION_ACT, P.READMISSION_STATS, P.IDENTITY_SEARCH,
+         P.BIOMETRICS_READ, P.DIALOGUE_READ, P.FORMS_READ}
+    ),
+    Role.PROVINCIAL_OFFICER: frozenset(
+        {P.PROFILE, P.AGREEMENTS_READ, P.READMISSION_READ, P.READMISSION_ACT, P.IDENTITY_SEARCH, P.IDENTITY_DECIDE,
+         P.BIOMETRICS_READ, P.DIALOGUE_READ, P.FORMS_READ}
+    ),
+    Role.IOM_CASEWORKER: frozenset(
+        {P.PROFILE, P.AGREEMENTS_READ, P.AVRR_READ, P.AVRR_MANAGE, P.AVRR_STATS, P.HEALTH_READ, P.FORMS_READ,
+         P.FORMS_SUBMIT, P.DTM_READ, P.DIALOGUE_READ, P.DIALOGUE_MANAGE, P.DIALOGUE_CONTACTS_READ}
+    ),
+    Role.ANALYST: frozenset(
+        {P.PROFILE, P.AGREEMENTS_READ, P.READMISSION_STATS, P.AVRR_STATS, P.FORMS_READ, P.FORMS_MANAGE, P.FORMS_SUBMIT,
+         P.DTM_READ, P.DTM_MANAGE, P.MOBILITY_READ, P.MOBILITY_RUN, P.DIALOGUE_READ}
+    ),
+    Role.ADMIN: frozenset(
+        {P.PROFILE, P.USERS_READ, P.USERS_MANAGE, P.AUDIT_READ, P.KEYS_MANAGE, P.AGREEMENTS_READ, P.AGREEMENTS_MANAGE,
+         P.FORMS_READ, P.FORMS_MANAGE, P.DIALOGUE_READ, P.DIALOGUE_MANAGE}
+    ),
+}
+
+ROLES_SEEING_PERSONAL_DATA: frozenset[Role] = frozenset(
+    {Role.REQUESTING_OFFICER, Role.CENTRAL_OFFICER, Role.PROVINCIAL_OFFICER, Role.IOM_CASEWORKER, Role.ADMIN}
+)
+"""Every role that can see personal data must pass a TOTP second factor (RFC 6238)."""
+
+
+def permissions_for(roles: frozenset[Role] | set[Role]) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(granted)
+
+
+def requires_second_factor(roles: frozenset[Role] | set[Role]) -> bool:
+    return bool(set(roles) & ROLES_SEEING_PERSONAL_DATA)

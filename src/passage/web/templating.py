@@ -1,0 +1,89 @@
+"""Jinja2 templates for every module, with the i18n extension bound to the request's locale.
+
+Templates live in `passage/<module>/templates/<module>/...` and all extend `base.html` (in
+`passage/web/templates/`). `render()` adds the user, the CSRF token, the locale and the navigation.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from starlette.responses import HTMLResponse
+
+from passage import MODULES
+from passage.core import i18n
+from passage.security.permissions import Permission, permissions_for
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link in the top navigation; shown only to users holding `permission`."""
+
+    label: str
+    path: str
+    permission: Permission
+    order: int = 50
+
+
+def _template_dirs() -> list[str]:
+    dirs = []
+    for module in ("web", *MODULES):
+        spec = importlib.util.find_spec(f"passage.{module}")
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        directory = Path(next(iter(spec.submodule_search_locations))) / "templates"
+        if directory.is_dir() and str(directory) not in dirs:
+            dirs.append(str(directory))
+    return dirs
+
+
+def _build_environment() -> Environment:
+    environment = Environment(
+        loader=ChoiceLoader([FileSystemLoader(d) for d in _template_dirs()]),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    environment.globals.update(
+        current_locale=i18n.get_locale,
+        locale_names=i18n.LOCALE_NAMES,
+        Permission=Permission,
+    )
+    return environment
+
+
+templates = Jinja2Templates(env=_build_environment())
+
+
+def navigation_items() -> list[NavItem]:
+    items: list[NavItem] = []
+    for module in MODULES:
+        if importlib.util.find_spec(f"passage.{module}") is None or importlib.util.find_spec(f"passage.{module}.views") is None:
+            continue
+        items.extend(getattr(importlib.import_module(f"passage.{module}.views"), "NAV", []))
+    return sorted(items, key=lambda item: (item.order, item.path))
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
+    user = getattr(request.state, "user", None)
+    principal = getattr(request.state, "principal", None)
+    granted = permissions_for(user.role_set) if user is not None else frozenset()
+    full_context: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "granted": granted,
+        "csrf_token": principal.web_session.csrf_token if principal is not None and principal.web_session is not None else "",
+        "nav": [item for item in navigation_items() if item.permission in granted],
+        "locale": i18n.get_locale(),
+    }
+    full_context.update(context or {})
+    return templates.TemplateResponse(request, template, full_context, status_code=status_code)

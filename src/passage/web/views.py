@@ -1,0 +1,48 @@
+"""Web shell pages: home, health, language switch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+
+from passage.core.app import LANG_COOKIE
+from passage.core.deps import DbSession
+from passage.core.i18n import LOCALES
+from passage.core.settings import get_settings
+from passage.security.deps import PUBLIC, require
+from passage.security.models import User
+from passage.security.permissions import Permission
+from passage.web.panels import collect_home_panels
+from passage.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", name="home")
+def home(request: Request, db: DbSession, user: Annotated[User, require(Permission.PROFILE)]) -> Response:
+    panels = collect_home_panels(db, user)
+    return render(request, "home.html", {"panels": panels, "roles": sorted(r.value for r in user.role_set)})
+
+
+@router.get("/healthz", dependencies=[PUBLIC])
+def healthz(db: DbSession) -> Response:
+    db.execute(text("SELECT 1"))
+    return JSONResponse({"status": "ok", "database": db.get_bind().dialect.name})
+
+
+def _safe_next(candidate: str | None) -> str:
+    # Only local paths: an open redirect would let a phishing link bounce through Passage.
+    if candidate and candidate.startswith("/") and not candidate.startswith("//"):
+        return candidate
+    return "/"
+
+
+@router.post("/language", dependencies=[PUBLIC])
+def switch_language(lang: Annotated[str, Form()], next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if lang in LOCALES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=get_settings().secure_cookies)
+    return response
