@@ -1,0 +1,191 @@
+"""`passage mobility ...`: synth, ingest, home-locations, flows-above-normal, run.
+
+The two metric commands keep the issue's stable contracts: they take raw events, cells and
+boundaries, ingest them into a throw-away pseudonymised dataset (a random key unless the data owner's
+key is given), run the metric on DuckDB or Spark and write only redacted aggregates, atomically,
+with `<out>.meta.json` beside the CSV.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from passage.core.errors import FieldError, InvalidInput
+from passage.core.progress import progress_bar
+from passage.mobility import service
+from passage.mobility.ingest import ProgressCallback
+from passage.mobility.privacy import PrivacyPolicy
+from passage.mobility.pseudonymise import KEY_ENV, PseudonymKey
+from passage.mobility.synth import SynthConfig, generate
+from passage.mobility.windows import check_disjoint, parse_window
+
+app = typer.Typer(name="mobility", help="Mobility analytics from de-identified operator data (Flowminder methods).", no_args_is_help=True)
+typer_apps: list[typer.Typer] = [app]
+
+EventsOpt = Annotated[str, typer.Option("--events", help="Events: a Parquet/CSV file, folder or glob (subscriber,timestamp,cell_id[,event_type])")]
+CellsOpt = Annotated[Path, typer.Option("--cells", help="cells.csv: cell_id,lon,lat[,valid_from,valid_to]")]
+AreasOpt = Annotated[Path, typer.Option("--areas", help="GeoJSON polygons with pcode,name,level,parent_pcode")]
+LevelOpt = Annotated[str, typer.Option("--level", help="Admin level N, grid:1km or h3:R")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output CSV (written atomically, plus <out>.meta.json)")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb or spark")]
+MasterOpt = Annotated[str, typer.Option("--master", help="Spark master URL (with --engine spark)")]
+MethodOpt = Annotated[str, typer.Option("--method", help="Daily location: last or most-common")]
+ThresholdOpt = Annotated[int, typer.Option("--redaction-threshold", help="Counts <= this are redacted (min 15 without override)")]
+OverrideOpt = Annotated[str | None, typer.Option("--override-reason", help="Required to set the threshold below 15; recorded in the metadata")]
+KeyOpt = Annotated[Path | None, typer.Option("--key-file", help=f"Data owner's HMAC key (hex or bytes); else ${KEY_ENV}; else a random key")]
+TzOpt = Annotated[str, typer.Option("--timezone", help="IANA zone that defines days")]
+ShareOpt = Annotated[float, typer.Option("--max-rejected-share", help="Refuse when more than this share of rows is rejected")]
+HxlOpt = Annotated[bool, typer.Option("--hxl", help="Add an HXL hashtag row under the header")]
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[ProgressCallback]:
+    with progress_bar() as bar:
+        task = bar.add_task(description, total=100)
+
+        def update(stage: str, fraction: float) -> None:
+            bar.update(task, completed=round(100 * fraction), description=f"{description}: {stage}")
+
+        yield update
+
+
+def _key(key_file: Path | None, *, required: bool) -> PseudonymKey:
+    if key_file is not None:
+        return PseudonymKey.from_file(key_file)
+    key = PseudonymKey.from_env()
+    if key is not None:
+        return key
+    if required:
+        raise InvalidInput(f"give the data owner's key with --key-file or ${KEY_ENV}", fields=[FieldError("key_file", "required")])
+    return PseudonymKey.random()
+
+
+def _actor() -> str:
+    return os.environ.get("PASSAGE_ACTOR") or os.environ.get("USER") or "cli"
+
+
+def _run_from_raw(
+    *, events: str, cells: Path, areas: Path, out: Path, analysis: str, params: dict[str, Any], level: str, engine: str, master: str,
+    threshold: int, override_reason: str | None, key_file: Path | None, timezone: str, max_rejected_share: float, hxl: bool,
+) -> None:
+    policy = PrivacyPolicy.build(threshold=threshold, override_reason=override_reason, actor=_actor())
+    service.build_metric(analysis, params)  # windows are checked before any data is read
+    if engine not in ("duckdb", "spark"):
+        raise InvalidInput("--engine must be duckdb or spark", fields=[FieldError("engine", "unknown")])
+    key = _key(key_file, required=False)
+    scratch_root = os.environ.get("PASSAGE_MOBILITY_TEMP_DIR")
+    with tempfile.TemporaryDirectory(prefix="passage-mobility-", dir=scratch_root) as scratch, _progress(analysis) as update:
+        dataset = Path(scratch) / "dataset"
+
+        def ingest_progress(stage: str, fraction: float) -> None:
+            update(stage, 0.5 * fraction)
+
+        def run_progress(stage: str, fraction: float) -> None:
+            update(stage, 0.5 + 0.5 * fraction)
+
+        report = service.ingest_dataset(events=events, cells=cells, areas=areas, out_dir=dataset, key=key, timezone=timezone, max_rejected_share=max_rejected_share, progress=ingest_progress)
+        result = service.run_analysis(dataset=dataset, analysis=analysis, params=params, level=level, engine=engine, master=master, policy=policy, actor=_actor(), progress=run_progress)
+        service.write_csv(result, out, hxl=hxl)
+    typer.echo(f"ingest: {report.summary()}", err=True)
+    typer.echo(f"{analysis}: {len(result.rows)} rows, {result.metadata['privacy']['values_redacted']} values redacted -> {out}", err=True)
+
+
+@app.command("home-locations")
+def home_locations(
+    events: EventsOpt, cells: CellsOpt, areas: AreasOpt, level: LevelOpt,
+    window: Annotated[str, typer.Option("--window", help="YYYY-MM-DD..YYYY-MM-DD")], out: OutOpt,
+    engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
+    redaction_threshold: ThresholdOpt = 15, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
+    timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0, hxl: HxlOpt = False,
+) -> None:
+    """Subscribers per home area (modal daily location over the window): pcode,subscribers."""
+    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="home_locations", params={"window": window, "method": method}, level=level, engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl)
+
+
+@app.command("flows-above-normal")
+def flows_above_normal(
+    events: EventsOpt, cells: CellsOpt, areas: AreasOpt, level: LevelOpt,
+    benchmark: Annotated[str, typer.Option("--benchmark", help="Pre-crisis home window A..B")],
+    comparison: Annotated[str, typer.Option("--comparison", help="Pre-crisis window C..D giving normal flows")],
+    focal: Annotated[str, typer.Option("--focal", help="Post-crisis window E..F")],
+    out: OutOpt, engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
+    redaction_threshold: ThresholdOpt = 15, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
+    timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0, hxl: HxlOpt = False,
+) -> None:
+    """Flows above normal (Wilson et al. 2016): origin_pcode,destination_pcode,subscribers_benchmark_comparison,subscribers_benchmark_focal,above_normal."""
+    windows = {"benchmark": parse_window(benchmark, field="benchmark"), "comparison": parse_window(comparison, field="comparison"), "focal": parse_window(focal, field="focal")}
+    check_disjoint(windows)
+    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="flows_above_normal", params={"benchmark": benchmark, "comparison": comparison, "focal": focal, "method": method}, level=level, engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl)
+
+
+@app.command("ingest")
+def ingest_command(
+    events: EventsOpt, cells: CellsOpt, areas: AreasOpt,
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to create")],
+    key_file: KeyOpt = None,
+    period: Annotated[str | None, typer.Option("--period", help="Keep only days A..B; others are rejected as outside the period")] = None,
+    timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset folder")] = False,
+) -> None:
+    """Pseudonymise (HMAC-SHA256 under the data owner's key), validate and store events by date; print the report as JSON."""
+    key = _key(key_file, required=True)
+    with _progress("ingest") as update:
+        report = service.ingest_dataset(events=events, cells=cells, areas=areas, out_dir=out, key=key, period=period, timezone=timezone, max_rejected_share=max_rejected_share, overwrite=overwrite, progress=update)
+    typer.echo(json.dumps(report.as_dict(), indent=2))
+
+
+@app.command("run")
+def run_command(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Folder made by `passage mobility ingest`")],
+    analysis: Annotated[str, typer.Option("--analysis", help="One of: " + ", ".join(service.list_analyses()))],
+    out: OutOpt,
+    param: Annotated[list[str] | None, typer.Option("--param", help="name=value, e.g. window=2024-03-01..2024-03-14 (repeat)")] = None,
+    level: LevelOpt = "1", engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]",
+    redaction_threshold: ThresholdOpt = 15, override_reason: OverrideOpt = None, hxl: HxlOpt = False,
+) -> None:
+    """Run any named analysis on an ingested dataset; writes redacted aggregates only."""
+    params: dict[str, Any] = {}
+    for item in param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput("--param must be name=value", fields=[FieldError("param", "malformed")])
+        params[name.strip()] = value.strip()
+    policy = PrivacyPolicy.build(threshold=redaction_threshold, override_reason=override_reason, actor=_actor())
+    with _progress(analysis) as update:
+        result = service.run_analysis(dataset=dataset, analysis=analysis, params=params, level=level, engine=engine, master=master, policy=policy, actor=_actor(), progress=update)
+    service.write_csv(result, out, hxl=hxl)
+    typer.echo(f"{analysis}: {len(result.rows)} rows -> {out}", err=True)
+
+
+@app.command("synth")
+def synth_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for events/, cells.csv, areas.geojson, truth.json")],
+    subscribers: int = 20_000, days: int = 42, areas: int = 12, regions: int = 3, cells_per_area: int = 4,
+    start: Annotated[str, typer.Option(help="First day YYYY-MM-DD")] = "2024-03-01",
+    crisis_date: Annotated[str | None, typer.Option(help="Crisis day YYYY-MM-DD (default: start + 2 windows)")] = None,
+    affected_area: str = "D01", displaced_share: float = 0.4,
+    destinations: Annotated[str, typer.Option(help="P-code:share,... summing to 1")] = "D02:0.5,D05:0.3,D09:0.2",
+    background_migration: Annotated[float, typer.Option(help="Share of subscribers who move home once during the period")] = 0.05,
+    events_per_day: Annotated[float, typer.Option(help="Mean events per subscriber per day")] = 1.67,
+    window_days: int = 14, seed: int = 7,
+) -> None:
+    """Synthetic events with a planted crisis, and the true flows above normal (truth.json)."""
+    try:
+        first = dt.date.fromisoformat(start)
+        crisis = dt.date.fromisoformat(crisis_date) if crisis_date else first + dt.timedelta(days=2 * window_days)
+        dest = {k.strip(): float(v) for k, v in (pair.split(":") for pair in destinations.split(","))}
+    except ValueError:
+        raise InvalidInput("synth: start/crisis-date must be YYYY-MM-DD and destinations P-code:share,...") from None
+    config = SynthConfig(subscribers=subscribers, days=days, areas=areas, regions=regions, cells_per_area=cells_per_area, start=first, crisis_day=(crisis - first).days, affected_area=affected_area, displaced_share=displaced_share, destinations=dest, background_migration=background_migration, events_per_day=events_per_day, window_days=window_days, seed=seed)
+    with _progress("synth") as update:
+        truth = generate(config, out, progress=update)
+    typer.echo(json.dumps({"events": truth["events"], "windows": truth["windows"], "planted_displaced": truth["planted_displaced"], "out": str(out)}, indent=2))

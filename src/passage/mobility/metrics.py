@@ -1,0 +1,362 @@
+# ruff: noqa: S608 - SQL is assembled only from this file's fixed fragments and window names checked by
+# _name(); every user value (days, thresholds) is a bound $parameter.
+"""Mobility metrics, one definition each, named after FlowKit's flowmachine features.
+
+Each metric is one SQL statement in DuckDB's dialect over two relations that every engine provides:
+`events(subscriber, ts, cell_idx, event_type, date)` (the ingested, pseudonymised events) and
+`cell_units(cell_idx, pcode)` (cells mapped to the chosen spatial unit). The same text runs on
+Spark after sqlglot transpilation (see `engines`). Every statement returns aggregates only: counts
+per area, day or origin-destination pair - never a row per subscriber.
+
+Shared building blocks (CTEs):
+- daily location (flowmachine `daily_location`): per subscriber and day, the area of the last
+  event (method `last`, ties broken by the larger P-code) or the area with most events (`most-common`,
+  ties broken by the later last event, then the larger P-code);
+- modal location (flowmachine `ModalLocation`, the "home"): the daily location seen on most days of a
+  window, ties broken by the most recent day, then the larger P-code.
+Sources: Flowminder FlowKit documentation (flowmachine.features); Wilson et al. 2016, "Rapid and
+near real-time assessments of population displacement using mobile phone data following
+disasters: the 2015 Nepal earthquake", PLoS Currents Disasters,
+doi:10.1371/currents.dis.d073fbece328e4c39087bc086d694b5c (daily location = last tower of the day;
+home = modal daily location over a window; flows above normal = benchmark->focal minus
+benchmark->comparison).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from passage.core.errors import FieldError, InvalidInput
+from passage.mobility.windows import Window, check_disjoint
+
+DAILY_METHODS = ("last", "most-common")
+
+
+def _name(name: str) -> str:
+    """Window names become CTE and parameter prefixes; only short lowercase identifiers are allowed."""
+    if not (name.isascii() and name.isidentifier() and name.islower() and len(name) <= 8):
+        raise ValueError(f"invalid window name {name!r}")
+    return name
+
+
+def _located(windows: dict[str, Window]) -> str:
+    """Events joined to spatial units, restricted to the days of the given windows."""
+    for name in windows:
+        _name(name)
+    ranges = " OR ".join(f"e.date BETWEEN CAST(${name}_start AS DATE) AND CAST(${name}_end AS DATE)" for name in windows)
+    return (
+        "located AS (SELECT e.subscriber, e.date, e.ts, u.pcode FROM events e "
+        f"JOIN cell_units u ON e.cell_idx = u.cell_idx WHERE {ranges})"
+    )
+
+
+def _daily(method: str) -> str:
+    if method == "last":
+        return (
+            "daily AS (SELECT subscriber, date, ARG_MAX(pcode, {'t': ts, 'p': pcode}) AS pcode "
+            "FROM located GROUP BY subscriber, date)"
+        )
+    if method == "most-common":
+        return (
+            "daily_counts AS (SELECT subscriber, date, pcode, COUNT(*) AS n, MAX(ts) AS last_ts "
+            "FROM located GROUP BY subscriber, date, pcode), "
+            "daily AS (SELECT subscriber, date, ARG_MAX(pcode, {'n': n, 't': last_ts, 'p': pcode}) AS pcode "
+            "FROM daily_counts GROUP BY subscriber, date)"
+        )
+    raise InvalidInput(f"method must be one of {', '.join(DAILY_METHODS)}", fields=[FieldError("method", "unknown")])
+
+
+def _home(name: str) -> str:
+    """Modal daily location over window `name` (its days are bound as `$name_start`/`$name_end`)."""
+    _name(name)
+    return (
+        f"{name}_days AS (SELECT subscriber, pcode, COUNT(*) AS days, MAX(date) AS last_day FROM daily "
+        f"WHERE date BETWEEN CAST(${name}_start AS DATE) AND CAST(${name}_end AS DATE) GROUP BY subscriber, pcode), "
+        f"{name}_home AS (SELECT subscriber, ARG_MAX(pcode, {{'n': days, 'd': last_day, 'p': pcode}}) AS pcode "
+        f"FROM {name}_days GROUP BY subscriber)"
+    )
+
+
+def _window_params(windows: dict[str, Window]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, window in windows.items():
+        params[f"{name}_start"] = window.start.isoformat()
+        params[f"{name}_end"] = window.end.isoformat()
+    return params
+
+
+@dataclass(frozen=True)
+class Metric(abc.ABC):
+    """A named aggregate: `sql()` and `params()` run on any engine; `counts` are redacted on output."""
+
+    name: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]]
+    counts: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def windows(self) -> dict[str, Window]:
+        """The named windows whose days the metric reads (names become SQL parameter prefixes)."""
+
+    @abc.abstractmethod
+    def sql(self) -> str:
+        """The one definition, in DuckDB's dialect with `$name` parameters."""
+
+    def params(self) -> dict[str, Any]:
+        return _window_params(self.windows())
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.keys + self.counts
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"metric": self.name}
+        for key, value in self.__dict__.items():
+            out[key] = str(value) if isinstance(value, Window | dt.date) else value
+        return out
+
+
+@dataclass(frozen=True)
+class DailyLocation(Metric):
+    """Subscribers per area and day by their daily location (flowmachine `daily_location` + `SpatialAggregate`)."""
+
+    name: ClassVar[str] = "daily_location"
+    keys: ClassVar[tuple[str, ...]] = ("date", "pcode")
+    counts: ClassVar[tuple[str, ...]] = ("subscribers",)
+    window: Window
+    method: str = "last"
+
+    def windows(self) -> dict[str, Window]:
+        return {"w": self.window}
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())}, {_daily(self.method)} "
+            "SELECT date, pcode, COUNT(*) AS subscribers FROM daily GROUP BY date, pcode"
+        )
+
+
+@dataclass(frozen=True)
+class ModalLocation(Metric):
+    """Subscribers per home area: modal daily location over the window (flowmachine `ModalLocation`)."""
+
+    name: ClassVar[str] = "home_locations"
+    keys: ClassVar[tuple[str, ...]] = ("pcode",)
+    counts: ClassVar[tuple[str, ...]] = ("subscribers",)
+    window: Window
+    method: str = "last"
+
+    def windows(self) -> dict[str, Window]:
+        return {"w": self.window}
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('w')} "
+            "SELECT pcode, COUNT(*) AS subscribers FROM w_home GROUP BY pcode"
+        )
+
+
+@dataclass(frozen=True)
+class UniqueSubscriberCounts(Metric):
+    """Distinct subscribers seen in each area on each day (flowmachine `UniqueSubscriberCounts`)."""
+
+    name: ClassVar[str] = "unique_subscriber_counts"
+    keys: ClassVar[tuple[str, ...]] = ("date", "pcode")
+    counts: ClassVar[tuple[str, ...]] = ("subscribers",)
+    window: Window
+
+    def windows(self) -> dict[str, Window]:
+        return {"w": self.window}
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())} "
+            "SELECT date, pcode, COUNT(DISTINCT subscriber) AS subscribers FROM located GROUP BY date, pcode"
+        )
+
+
+@dataclass(frozen=True)
+class LocationEventCounts(Metric):
+    """Events in each area on each day (flowmachine `LocationEventCounts`, interval `day`)."""
+
+    name: ClassVar[str] = "location_event_counts"
+    keys: ClassVar[tuple[str, ...]] = ("date", "pcode")
+    counts: ClassVar[tuple[str, ...]] = ("events",)
+    window: Window
+
+    def windows(self) -> dict[str, Window]:
+        return {"w": self.window}
+
+    def sql(self) -> str:
+        return f"WITH {_located(self.windows())} SELECT date, pcode, COUNT(*) AS events FROM located GROUP BY date, pcode"
+
+
+@dataclass(frozen=True)
+class ActiveSubscribers(Metric):
+    """Subscribers active in an area on at least `min_active_days` days of the window (flowmachine `ActiveSubscribers`)."""
+
+    name: ClassVar[str] = "active_subscribers"
+    keys: ClassVar[tuple[str, ...]] = ("pcode",)
+    counts: ClassVar[tuple[str, ...]] = ("subscribers",)
+    window: Window
+    min_active_days: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_active_days <= self.window.days:
+            raise InvalidInput("min_active_days must be between 1 and the window length", fields=[FieldError("min_active_days", "out of range")])
+
+    def windows(self) -> dict[str, Window]:
+        return {"w": self.window}
+
+    def params(self) -> dict[str, Any]:
+        return super().params() | {"min_active_days": self.min_active_days}
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())}, "
+            "active AS (SELECT subscriber, pcode, COUNT(DISTINCT date) AS days FROM located GROUP BY subscriber, pcode) "
+            "SELECT pcode, COUNT(*) AS subscribers FROM active WHERE days >= $min_active_days GROUP BY pcode"
+        )
+
+
+@dataclass(frozen=True)
+class Flows(Metric):
+    """Subscribers by (home in window `from_window`, home in window `to_window`) (flowmachine `Flows`)."""
+
+    name: ClassVar[str] = "flows"
+    keys: ClassVar[tuple[str, ...]] = ("origin_pcode", "destination_pcode")
+    counts: ClassVar[tuple[str, ...]] = ("subscribers",)
+    from_window: Window
+    to_window: Window
+    method: str = "last"
+
+    def windows(self) -> dict[str, Window]:
+        named = {"a": self.from_window, "b": self.to_window}
+        check_disjoint({"from_window": self.from_window, "to_window": self.to_window})
+        return named
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('a')}, {_home('b')} "
+            "SELECT a.pcode AS origin_pcode, b.pcode AS destination_pcode, COUNT(*) AS subscribers "
+            "FROM a_home a JOIN b_home b ON a.subscriber = b.subscriber GROUP BY a.pcode, b.pcode"
+        )
+
+
+@dataclass(frozen=True)
+class FlowsAboveNormal(Metric):
+    """Flowminder's Nepal 2015 method: flows benchmark->focal minus flows benchmark->comparison.
+
+    Homes are modal daily locations in three disjoint windows. The comparison flow estimates normal
+    movement (background migration and home-estimation noise) over a same-length gap before the
+    crisis; what the focal flow has beyond it is attributed to the crisis (Wilson et al. 2016, PLoS
+    Currents Disasters, doi:10.1371/currents.dis.d073fbece328e4c39087bc086d694b5c). Only subscribers
+    with a home in both windows of a flow are counted. `above_normal` here is the unredacted
+    difference; outputs recompute it from redacted counts (`privacy.above_normal_from_published`).
+    """
+
+    name: ClassVar[str] = "flows_above_normal"
+    keys: ClassVar[tuple[str, ...]] = ("origin_pcode", "destination_pcode")
+    counts: ClassVar[tuple[str, ...]] = ("subscribers_benchmark_comparison", "subscribers_benchmark_focal")
+    benchmark: Window
+    comparison: Window
+    focal: Window
+    method: str = "last"
+
+    def windows(self) -> dict[str, Window]:
+        check_disjoint({"benchmark": self.benchmark, "comparison": self.comparison, "focal": self.focal})
+        return {"bm": self.benchmark, "cmp": self.comparison, "foc": self.focal}
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('bm')}, {_home('cmp')}, {_home('foc')}, "
+            "to_cmp AS (SELECT b.pcode AS o, c.pcode AS d, COUNT(*) AS n FROM bm_home b "
+            "JOIN cmp_home c ON b.subscriber = c.subscriber GROUP BY b.pcode, c.pcode), "
+            "to_foc AS (SELECT b.pcode AS o, f.pcode AS d, COUNT(*) AS n FROM bm_home b "
+            "JOIN foc_home f ON b.subscriber = f.subscriber GROUP BY b.pcode, f.pcode) "
+            "SELECT COALESCE(c.o, f.o) AS origin_pcode, COALESCE(c.d, f.d) AS destination_pcode, "
+            "COALESCE(c.n, 0) AS subscribers_benchmark_comparison, COALESCE(f.n, 0) AS subscribers_benchmark_focal "
+            "FROM to_cmp c FULL OUTER JOIN to_foc f ON c.o = f.o AND c.d = f.d"
+        )
+
+
+@dataclass(frozen=True)
+class DisplacedSubscribers(Metric):
+    """Per benchmark home area: residents with a focal-window home, and those whose focal home is elsewhere.
+
+    Displacement as in Flowminder's post-disaster reports: a subscriber is displaced when the modal
+    location in the focal window differs from the home in the benchmark window (Wilson et al. 2016).
+    """
+
+    name: ClassVar[str] = "displaced_subscribers"
+    keys: ClassVar[tuple[str, ...]] = ("pcode",)
+    counts: ClassVar[tuple[str, ...]] = ("residents", "displaced")
+    benchmark: Window
+    focal: Window
+    method: str = "last"
+
+    def windows(self) -> dict[str, Window]:
+        check_disjoint({"benchmark": self.benchmark, "focal": self.focal})
+        return {"bm": self.benchmark, "foc": self.focal}
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('bm')}, {_home('foc')} "
+            "SELECT b.pcode AS pcode, COUNT(*) AS residents, "
+            "SUM(CASE WHEN f.pcode <> b.pcode THEN 1 ELSE 0 END) AS displaced "
+            "FROM bm_home b JOIN foc_home f ON b.subscriber = f.subscriber GROUP BY b.pcode"
+        )
+
+
+@dataclass(frozen=True)
+class ResidentsPresentAbsent(Metric):
+    """Per focal day and benchmark home area: residents seen at home (present) and seen elsewhere (absent)."""
+
+    name: ClassVar[str] = "residents_present_absent"
+    keys: ClassVar[tuple[str, ...]] = ("date", "pcode")
+    counts: ClassVar[tuple[str, ...]] = ("present", "absent")
+    benchmark: Window
+    focal: Window
+    method: str = "last"
+
+    def windows(self) -> dict[str, Window]:
+        check_disjoint({"benchmark": self.benchmark, "focal": self.focal})
+        return {"bm": self.benchmark, "foc": self.focal}
+
+    def sql(self) -> str:
+        return (
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('bm')} "
+            "SELECT d.date AS date, b.pcode AS pcode, "
+            "SUM(CASE WHEN d.pcode = b.pcode THEN 1 ELSE 0 END) AS present, "
+            "SUM(CASE WHEN d.pcode <> b.pcode THEN 1 ELSE 0 END) AS absent "
+            "FROM bm_home b JOIN daily d ON b.subscriber = d.subscriber "
+            "WHERE d.date BETWEEN CAST($foc_start AS DATE) AND CAST($foc_end AS DATE) GROUP BY d.date, b.pcode"
+        )
+
+
+METRICS: dict[str, type[Metric]] = {
+    cls.name: cls
+    for cls in (
+        DailyLocation,
+        ModalLocation,
+        UniqueSubscriberCounts,
+        LocationEventCounts,
+        ActiveSubscribers,
+        Flows,
+        FlowsAboveNormal,
+        DisplacedSubscribers,
+        ResidentsPresentAbsent,
+    )
+}
+"""Every named analysis, by FlowKit-style name."""
+
+
+@dataclass
+class MetricResult:
+    """Unredacted aggregate rows of one metric run (kept inside the service; see `service.run_analysis`)."""
+
+    metric: Metric
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
