@@ -1,0 +1,264 @@
+"""ORM tables of the readmission module.
+
+PERSONAL / SENSITIVE COLUMNS (wave 2 switches them to `passage.security.crypto` types):
+- ReadmissionCase: surname, given_names, date_of_birth, place_of_birth, father_name, mother_name,
+  languages, civil_status, last_addresses, physical_description, photo, special_needs,
+  security_measures, travel_document_number, transfer_flight, transfer_escorts   -> EncryptedText / EncryptedJSON / EncryptedBytes (photo)
+- CaseAlias: alias                                                                -> EncryptedText
+- EvidenceDocument: content (the file), original_filename                          -> EncryptedBytes / EncryptedText
+- TransferHold: reason, lift_reason                                               -> EncryptedText (asylum, appeal and medical details)
+- CaseFlag: note                                                                  -> EncryptedText (vulnerability, non-refoulement)
+- VerificationRecord: notes, candidates                                           -> EncryptedText / EncryptedJSON
+- TimelineEvent: details holds ids and field names only (never values)
+Columns marked `# PERSONAL` below are the list above; `sex`, `nationality` and dates are kept
+in clear for statistics and survive erasure.
+
+Organisation and user ids are plain strings until the foundation's tables are importable; wave 2
+adds the foreign keys in the migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin
+
+
+class AgreementRecord(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """An agreement loaded by an administrator (the shipped presets live in `data/agreements/`)."""
+
+    __tablename__ = "readmission_agreement"
+
+    slug: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(300), nullable=False)
+    name_zh: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    editable: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    versions: Mapped[list[AgreementVersionRecord]] = relationship(back_populates="agreement", cascade="all, delete-orphan", order_by="AgreementVersionRecord.number")
+
+
+class AgreementVersionRecord(IdMixin, TimestampMixin, Base):
+    """One immutable version; `document` is the validated `AgreementVersion` JSON, `checksum` its SHA-256."""
+
+    __tablename__ = "readmission_agreement_version"
+    __table_args__ = (UniqueConstraint("agreement_id", "number", name="agreement_number"),)
+
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("readmission_agreement.id", ondelete="CASCADE"), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    effective_from: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    checksum: Mapped[str] = mapped_column(String(64), nullable=False)
+    loaded_by: Mapped[str | None] = mapped_column(String(32))
+    agreement: Mapped[AgreementRecord] = relationship(back_populates="versions")
+
+
+class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """A readmission or transit case; `state` follows `workflow.State`."""
+
+    __tablename__ = "readmission_case"
+    __table_args__ = (
+        Index("ix_readmission_case_requesting_state", "requesting_org_id", "state"),
+        Index("ix_readmission_case_province_state", "routed_province_org_id", "state"),
+    )
+
+    reference: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    procedure: Mapped[str] = mapped_column(String(20), nullable=False, default="readmission")
+    state: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    agreement_slug: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    agreement_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    accelerated: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+    requesting_state: Mapped[str] = mapped_column(String(2), nullable=False)
+    requesting_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    requested_central_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    routed_province_org_id: Mapped[str | None] = mapped_column(String(32))
+    province_code: Mapped[str | None] = mapped_column(String(20))
+
+    # person (PERSONAL unless noted)
+    surname: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    given_names: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    date_of_birth: Mapped[str | None] = mapped_column(Text)  # PERSONAL (ISO date or partial, as text for encryption)
+    place_of_birth: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    sex: Mapped[str | None] = mapped_column(String(1))  # kept for statistics
+    nationality: Mapped[str | None] = mapped_column(String(3))  # kept for statistics
+    father_name: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    mother_name: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    languages: Mapped[list[str] | None] = mapped_column(JSON)  # PERSONAL
+    civil_status: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    last_addresses: Mapped[list[str] | None] = mapped_column(JSON)  # PERSONAL
+    physical_description: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary)  # PERSONAL (biometric)
+    special_needs: Mapped[str | None] = mapped_column(Text)  # PERSONAL (health)
+    security_measures: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+
+    # dates that drive the deadlines (rules.CaseDates)
+    submitted_on: Mapped[dt.date | None] = mapped_column(Date)
+    acknowledged_on: Mapped[dt.date | None] = mapped_column(Date)
+    extension_requested_on: Mapped[dt.date | None] = mapped_column(Date)
+    replied_on: Mapped[dt.date | None] = mapped_column(Date)
+    accepted_on: Mapped[dt.date | None] = mapped_column(Date)
+    refusal_reason: Mapped[str | None] = mapped_column(String(80))
+    travel_document_number: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    travel_document_issued_on: Mapped[dt.date | None] = mapped_column(Date)
+    travel_document_reissue_requested_on: Mapped[dt.date | None] = mapped_column(Date)
+    transfer_date: Mapped[dt.date | None] = mapped_column(Date)
+    transfer_place_kind: Mapped[str | None] = mapped_column(String(30))
+    transfer_place_code: Mapped[str | None] = mapped_column(String(40))
+    transfer_flight: Mapped[str | None] = mapped_column(Text)  # PERSONAL (identifies the person's travel)
+    transfer_escorts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # PERSONAL (officers' names)
+    transferred_on: Mapped[dt.date | None] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    erased_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    aliases: Mapped[list[CaseAlias]] = relationship(cascade="all, delete-orphan")
+    documents: Mapped[list[EvidenceDocument]] = relationship(cascade="all, delete-orphan")
+    holds: Mapped[list[TransferHold]] = relationship(cascade="all, delete-orphan")
+    flags: Mapped[list[CaseFlag]] = relationship(cascade="all, delete-orphan")
+    verifications: Mapped[list[VerificationRecord]] = relationship(cascade="all, delete-orphan")
+    events: Mapped[list[TimelineEvent]] = relationship(cascade="all, delete-orphan", order_by="TimelineEvent.occurred_at")
+    deadlines: Mapped[list[CaseDeadline]] = relationship(cascade="all, delete-orphan")
+
+
+class _CaseChild(IdMixin, TimestampMixin):
+    case_id: Mapped[str] = mapped_column(ForeignKey("readmission_case.id", ondelete="CASCADE"), nullable=False, index=True)
+
+
+class CaseAlias(_CaseChild, Base):
+    __tablename__ = "readmission_case_alias"
+
+    alias: Mapped[str] = mapped_column(Text, nullable=False)  # PERSONAL
+    kind: Mapped[str] = mapped_column(String(30), default="alias", nullable=False)  # maiden name, nickname, earlier name
+
+
+class EvidenceDocument(_CaseChild, Base):
+    """An uploaded document, classified into the agreement's evidence types (`evidence.classify`)."""
+
+    __tablename__ = "readmission_evidence_document"
+
+    evidence_type: Mapped[str] = mapped_column(String(60), nullable=False)
+    category: Mapped[str] = mapped_column(String(30), nullable=False)
+    media_type: Mapped[str] = mapped_column(String(60), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    original_filename: Mapped[str | None] = mapped_column(Text)  # PERSONAL (file names carry names)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # PERSONAL -> EncryptedBytes
+    uploaded_by: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class TransferHold(_CaseChild, VersionedMixin, Base):
+    """A hold that blocks scheduling: pending appeal, pending asylum claim, legal stay, medical."""
+
+    __tablename__ = "readmission_transfer_hold"
+
+    kind: Mapped[str] = mapped_column(String(30), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)  # PERSONAL (asylum/medical details)
+    evidence_document_ids: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    placed_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    placed_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    lifted_on: Mapped[dt.date | None] = mapped_column(Date)
+    lifted_by: Mapped[str | None] = mapped_column(String(32))
+    lift_reason: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+
+
+class CaseFlag(_CaseChild, Base):
+    """Vulnerability and non-refoulement flags, shown to everyone on the case."""
+
+    __tablename__ = "readmission_case_flag"
+
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)  # unaccompanied_minor, medical, trafficking_victim, non_refoulement, ...
+    note: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    raised_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+
+class CaseRouting(_CaseChild, Base):
+    __tablename__ = "readmission_case_routing"
+
+    province_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    province_code: Mapped[str] = mapped_column(String(20), nullable=False)
+    routed_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    routed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class VerificationRecord(_CaseChild, Base):
+    """A province's verification step; `candidates` holds the identity engine's ranked list."""
+
+    __tablename__ = "readmission_verification"
+
+    method: Mapped[str] = mapped_column(String(30), nullable=False)  # interview, family_contact, registry_match, fingerprint
+    outcome: Mapped[str] = mapped_column(String(20), nullable=False)  # verified, not_verified, inconclusive
+    notes: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # PERSONAL: [{registry_id, score, rank, features}]
+    recorded_by: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class TimelineEvent(_CaseChild, Base):
+    """One step on the case page's timeline (the audit log keeps the tamper-evident copy)."""
+
+    __tablename__ = "readmission_timeline_event"
+
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    actor_role: Mapped[str] = mapped_column(String(30), nullable=False)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)  # ids and field names only
+
+
+class CaseDeadline(_CaseChild, Base):
+    """The current deadlines (recomputed after each transition) so inboxes can filter and sort in SQL."""
+
+    __tablename__ = "readmission_case_deadline"
+    __table_args__ = (UniqueConstraint("case_id", "kind", name="case_kind"), Index("ix_readmission_case_deadline_due", "due"))
+
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    due: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    rule: Mapped[str] = mapped_column(Text, nullable=False)
+    verified: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class ShareLogEntry(_CaseChild, Base):
+    """Every send to and receipt from the other state: which fields (never values), and the digest sent."""
+
+    __tablename__ = "readmission_share_log"
+
+    direction: Mapped[str] = mapped_column(String(10), nullable=False)  # sent, received
+    counterpart_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    fields: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    withheld_fields: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    payload_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class CorrectionNotice(_CaseChild, Base):
+    """A correction or erasure notified to the other side; `acknowledged_at` when it confirmed."""
+
+    __tablename__ = "readmission_correction_notice"
+
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)  # correction, erasure
+    fields: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    counterpart_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    issued_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "readmission_case": (
+        "surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages",
+        "civil_status", "last_addresses", "physical_description", "photo", "special_needs", "security_measures",
+        "travel_document_number", "transfer_flight", "transfer_escorts",
+    ),
+    "readmission_case_alias": ("alias",),
+    "readmission_evidence_document": ("original_filename", "content"),
+    "readmission_transfer_hold": ("reason", "lift_reason"),
+    "readmission_case_flag": ("note",),
+    "readmission_verification": ("notes", "candidates"),
+}
+"""Machine-readable form of the module docstring's list, checked by the tests against the tables."""
