@@ -1,0 +1,152 @@
+"""Fingerprint images in, ISO/IEC 19794-2:2005 minutiae records out.
+
+Images: PNG, TIFF and BMP are decoded with Pillow and converted to 8-bit grey. WSQ (the FBI/NIST
+wavelet scalar quantisation format) is recognised by its SOI marker 0xFFA0 and refused with a clear
+message: no installed package decodes it (nbis-py 0.1.3 exposes no WSQ decoder, Pillow has none).
+
+Extraction: NIST MINDTCT (NBIS; Watson et al., "User's Guide to NIST Biometric Image Software",
+NISTIR 7392) through `nbis-py` 0.1.3. Quality: the real NFIQ 2 (ISO/IEC 29794-4:2017 model, as
+bundled in nbis-py's native library, `compute_nfiq2=True`), a 0-100 score written as the finger
+quality of the view (ISO/IEC 19794-2:2005 7.4.1). An image whose NFIQ 2 score is below the
+threshold, or that yields too few minutiae, is flagged `low_quality`; matching refuses to use such a
+template as evidence unless the caller says so explicitly.
+
+MINDTCT and Bozorth3 are tuned for 500 ppi, so an image declaring another resolution is refused
+rather than silently matched at the wrong scale (no resampling is done).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+
+import nbis
+from PIL import Image, UnidentifiedImageError
+
+from passage.biometrics.codec import FingerView, Minutia, MinutiaeRecord
+from passage.core.errors import InvalidInput, UnsupportedMediaType
+
+ACCEPTED_FORMATS = ("PNG", "TIFF", "BMP")
+WSQ_MAGIC = b"\xff\xa0"
+NOMINAL_PPI = 500.0
+PPI_TOLERANCE = 25.0
+PIXELS_PER_CM_500PPI = 197
+MIN_SIDE, MAX_SIDE = 160, 2000
+DEFAULT_MIN_NFIQ2 = 30
+"""NFIQ 2 below this is flagged. NFIQ 2 has no official cut-off; 30 puts the usual 'poor' band below."""
+MIN_MINUTIAE = 12
+"""Fewer minutiae than this (the classic 12-point rule) cannot carry identification evidence."""
+
+
+class ImageError(InvalidInput):
+    """An image that cannot be used for extraction (unreadable, wrong size or resolution)."""
+
+    code = "image_invalid"
+
+
+@dataclass(frozen=True)
+class FingerImage:
+    pixels_png: bytes
+    width: int
+    height: int
+    ppi: float
+    resolution_assumed: bool
+    source_format: str
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Result of extracting one finger: the record, NFIQ 2, and whether it is too poor to match."""
+
+    record: MinutiaeRecord
+    nfiq2: int
+    minutiae: int
+    low_quality: bool
+    quality_reasons: tuple[str, ...]
+    resolution_assumed: bool
+
+
+def load_image(data: bytes, *, ppi: float | None = None) -> FingerImage:
+    """Decode and check an image; `ppi` overrides a missing or meaningless declared resolution."""
+    if not data:
+        raise ImageError("image is empty (0 bytes)")
+    if data[:2] == WSQ_MAGIC:
+        raise UnsupportedMediaType("WSQ images cannot be decoded here: no installed package provides a WSQ decoder (nbis-py 0.1.3 has none); convert to PNG losslessly first")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            source_format = opened.format or "unknown"
+            if source_format not in ACCEPTED_FORMATS:
+                raise UnsupportedMediaType(f"image format {source_format} is not accepted (PNG, TIFF or BMP)")
+            opened.load()
+            declared = opened.info.get("dpi")
+            grey = opened.convert("L")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"image is unreadable ({type(exc).__name__})") from None
+    width, height = grey.size
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise ImageError(f"image is {width}x{height} pixels; a single finger at 500 ppi must be {MIN_SIDE}-{MAX_SIDE} pixels on each side")
+    assumed = False
+    if ppi is not None:
+        effective = float(ppi)
+    else:
+        declared_x = float(declared[0]) if declared else 0.0
+        # TIFF without a resolution unit and many PNG exporters declare 1 or 72 "dpi": meaningless.
+        if declared_x >= 100 and abs(declared_x - 72.0) > 0.5:
+            effective = declared_x
+        else:
+            effective, assumed = NOMINAL_PPI, True
+    if abs(effective - NOMINAL_PPI) > PPI_TOLERANCE:
+        raise ImageError(f"image resolution is {effective:.0f} ppi; MINDTCT and Bozorth3 need 500 ppi (+/- {PPI_TOLERANCE:.0f}); resample it first")
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG")
+    return FingerImage(buffer.getvalue(), width, height, effective, assumed, source_format)
+
+
+_local = threading.local()
+
+
+def _extractor() -> nbis.NbisExtractor:
+    # One native extractor per thread: the nbis handle is not documented as thread-safe.
+    extractor = getattr(_local, "extractor", None)
+    if extractor is None:
+        settings = nbis.NbisExtractorSettings(min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=True, ppi=NOMINAL_PPI)
+        extractor = nbis.new_nbis_extractor(settings)
+        _local.extractor = extractor
+    return extractor
+
+
+def extract(data: bytes, *, ppi: float | None = None, finger_position: int = 0, min_nfiq2: int = DEFAULT_MIN_NFIQ2) -> Extraction:
+    """Extract minutiae (MINDTCT) and NFIQ 2 from an image; returns an ISO 19794-2:2005 record."""
+    if not 0 <= finger_position <= 10:
+        raise InvalidInput("finger position must be 0 (unknown) to 10 (ISO/IEC 19794-2:2005 Table 2)")
+    image = load_image(data, ppi=ppi)
+    try:
+        found = _extractor().extract_minutiae(image.pixels_png)
+    except nbis.NbisError as exc:
+        raise ImageError(f"MINDTCT could not process the image ({type(exc).__name__})") from None
+    nfiq2 = int(found.quality().score)
+    minutiae = []
+    for m in found.get():
+        x, y = int(m.x()), int(m.y())
+        if not (0 <= x < image.width and 0 <= y < image.height):
+            continue
+        kind = 2 if m.kind() == nbis.MinutiaKind.BIFURCATION else 1
+        angle = round(float(m.angle()) / (360.0 / 256.0)) % 256
+        quality = max(0, min(100, round(float(m.reliability()) * 100)))
+        minutiae.append(Minutia(kind=kind, x=x, y=y, angle=angle, quality=quality))
+    # Keep the most reliable 255 (the per-view maximum of the record format).
+    minutiae.sort(key=lambda m: -m.quality)
+    minutiae = minutiae[:255]
+    if not minutiae:
+        raise ImageError("no minutiae were found in the image (empty template); it is not a usable fingerprint")
+    reasons = []
+    if nfiq2 < min_nfiq2:
+        reasons.append(f"NFIQ 2 score {nfiq2} is below {min_nfiq2}")
+    if len(minutiae) < MIN_MINUTIAE:
+        reasons.append(f"only {len(minutiae)} minutiae (fewer than {MIN_MINUTIAE})")
+    view = FingerView(position=finger_position, view_number=0, impression_type=0, quality=max(0, min(100, nfiq2)), minutiae=tuple(minutiae))
+    record = MinutiaeRecord(format="iso2005", capture_equipment_compliance=0, capture_equipment_id=0, views=(view,),
+                            width=image.width, height=image.height, x_resolution=PIXELS_PER_CM_500PPI, y_resolution=PIXELS_PER_CM_500PPI)
+    return Extraction(record=record, nfiq2=nfiq2, minutiae=len(minutiae), low_quality=bool(reasons), quality_reasons=tuple(reasons),
+                      resolution_assumed=image.resolution_assumed)
