@@ -89,6 +89,8 @@ class QuarantineStatus(enum.StrEnum):
     """Fixed and re-validated; the submission now exists."""
     DUPLICATE = "duplicate"
     """After a fix, the uuid turned out to be already stored with the same data."""
+    SUPERSEDED = "superseded"
+    """A later import brought a changed row with the same uuid; that row replaced this entry."""
 
 
 class QuarantineEntry(IdMixin, TimestampMixin, VersionedMixin, Base):

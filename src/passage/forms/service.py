@@ -1,0 +1,608 @@
+"""Forms operations: store form versions, import exports, quarantine and re-validate, web entry.
+
+Every operation runs inside the caller's transaction (`unit_of_work()`), so an import commits its
+batch, its submissions and its quarantine entries together, or nothing at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import uuid as uuid_module
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from passage.core.db import check_version
+from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from passage.core.models import new_id, utcnow
+from passage.forms.definition import FormDefinition, load_xlsform
+from passage.forms.exports import ExportRow, parse_export, read_export
+from passage.forms.models import Form, FormVersion, ImportBatch, QuarantineEntry, QuarantineStatus, Submission
+from passage.forms.validation import CheckedSubmission, SubmissionError, validator_for
+
+INSERT_CHUNK = 2_000
+
+
+class ActorLike(Protocol):
+    id: str
+
+
+def _actor_id(actor: ActorLike | None) -> str | None:
+    return getattr(actor, "id", None) if actor is not None else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# forms and versions
+
+
+@dataclass
+class LoadResult:
+    form: Form
+    version: FormVersion
+    created: bool
+    """False when exactly this workbook was already stored (loading is idempotent)."""
+    definition: FormDefinition
+
+
+def load_form(session: Session, *, actor: ActorLike | None, content: bytes, filename: str) -> LoadResult:
+    """Parse an XLSForm and store it as a new version of its form (created on first load).
+
+    The same bytes again return the stored version. A different workbook with the same settings
+    `version` is refused: ODK clients tell versions apart only by that string.
+    """
+    definition = load_xlsform(content, filename=filename)
+    form = session.scalars(select(Form).where(Form.form_key == definition.form_id)).one_or_none()
+    if form is None:
+        form = Form(form_key=definition.form_id, title=definition.title or definition.form_id)
+        session.add(form)
+        session.flush()
+    label = definition.version or f"sha256:{definition.sha256[:12]}"
+    same_label = session.scalars(
+        select(FormVersion).where(FormVersion.form_id == form.id, FormVersion.version_label == label)
+    ).one_or_none()
+    if same_label is not None:
+        if same_label.sha256 == definition.sha256:
+            return LoadResult(form=form, version=same_label, created=False, definition=definition)
+        raise Conflict(
+            f"{filename}: form {definition.form_id} already has a version {label} with different content; "
+            "change the version in the settings sheet before loading a changed form"
+        )
+    number = (session.scalar(select(func.max(FormVersion.number)).where(FormVersion.form_id == form.id)) or 0) + 1
+    version = FormVersion(
+        form_id=form.id,
+        number=number,
+        version_label=label,
+        filename=filename,
+        xlsx=content,
+        sha256=definition.sha256,
+        definition=definition.to_dict(),
+        loaded_by=_actor_id(actor),
+    )
+    session.add(version)
+    session.flush()
+    form.current_version_id = version.id
+    form.title = definition.title or form.title
+    session.flush()
+    return LoadResult(form=form, version=version, created=True, definition=definition)
+
+
+def get_form(session: Session, *, form_ref: str) -> Form:
+    """A form by its id or its XLSForm form_id; NotFound otherwise."""
+    form = session.get(Form, form_ref) if re.fullmatch(r"[0-9a-f]{32}", form_ref) else None
+    if form is None:
+        form = session.scalars(select(Form).where(Form.form_key == form_ref)).one_or_none()
+    if form is None:
+        raise NotFound(f"no form {form_ref!r}; load it with `passage forms load FORM.xlsx`")
+    return form
+
+
+def list_forms(session: Session) -> list[Form]:
+    return list(session.scalars(select(Form).order_by(Form.form_key)))
+
+
+def list_versions(session: Session, *, form_ref: str) -> list[FormVersion]:
+    form = get_form(session, form_ref=form_ref)
+    return list(session.scalars(select(FormVersion).where(FormVersion.form_id == form.id).order_by(FormVersion.number)))
+
+
+_DEFINITIONS: dict[str, FormDefinition] = {}
+
+
+def get_definition(session: Session, *, version_id: str | None) -> FormDefinition:
+    """The parsed definition of a stored version (versions are immutable, so it is cached by id)."""
+    if version_id is None:
+        raise NotFound("the form has no stored version")
+    cached = _DEFINITIONS.get(version_id)
+    if cached is not None:
+        return cached
+    version = session.get(FormVersion, version_id)
+    if version is None:
+        raise NotFound(f"no form version {version_id}")
+    definition = FormDefinition.from_dict(version.definition)
+    if len(_DEFINITIONS) > 256:
+        _DEFINITIONS.clear()
+    _DEFINITIONS[version_id] = definition
+    return definition
+
+
+# ---------------------------------------------------------------------------------------------------
+# import
+
+
+@dataclass
+class ImportReport:
+    batch_id: str
+    form_key: str
+    version_labels: list[str]
+    rows_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def _calculated_paths(definition: FormDefinition) -> frozenset[str]:
+    return frozenset(item.path for item in definition.walk() if item.type == "calculate")
+
+
+def _comparable(values: Mapping[str, Any], calculated: frozenset[str]) -> dict[str, Any]:
+    """Submission values without calculations (they may depend on today()) for duplicate comparison."""
+    return {key: value for key, value in values.items() if key not in calculated}
+
+
+def _parse_time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def import_export(
+    session: Session,
+    *,
+    actor: ActorLike | None,
+    form_ref: str,
+    path: str | Path,
+    today: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import a Kobo/ODK export: validate every row against its form version, store or quarantine it.
+
+    - the export's `__version__` values must all be stored versions of the form (else refused);
+      without a version column the current version applies;
+    - a `_uuid` already stored with the same data is a skipped duplicate; with different data, or a
+      row without uuid, or an invalid row, goes to the quarantine with its row number, field and reason;
+    - `progress(done, total)` is called after each chunk (the CLI draws a bar with it).
+    Nothing is committed here: the caller's unit of work commits the batch as a whole.
+    """
+    form = get_form(session, form_ref=form_ref)
+    raw = read_export(path)
+    content_hash = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    versions = {
+        version.version_label: version
+        for version in session.scalars(select(FormVersion).where(FormVersion.form_id == form.id))
+    }
+    labels = raw.version_labels()
+    unknown_labels = [label for label in labels if label not in versions]
+    if unknown_labels:
+        raise InvalidInput(
+            f"{raw.filename}: the export is for version(s) {', '.join(unknown_labels[:5])} of form {form.form_key}, "
+            f"which are not loaded (loaded: {', '.join(sorted(versions)) or 'none'}); load that form version first"
+        )
+    if form.current_version_id is None:
+        raise NotFound(f"form {form.form_key} has no stored version")
+    current = session.get(FormVersion, form.current_version_id)
+    assert current is not None
+    mapping_version = versions[labels[-1]] if labels else current
+    mapping_definition = get_definition(session, version_id=mapping_version.id)
+    parsed = parse_export(mapping_definition, raw)
+
+    batch = ImportBatch(
+        form_id=form.id,
+        form_version_id=mapping_version.id,
+        filename=raw.filename,
+        sha256=content_hash,
+        imported_by=_actor_id(actor),
+    )
+    session.add(batch)
+    session.flush()
+    report = ImportReport(batch_id=batch.id, form_key=form.form_key, version_labels=labels or [current.version_label])
+
+    file_uuids = {row.uuid for row in parsed.rows if row.uuid}
+    stored_uuids = _existing_uuids(session, form_id=form.id, uuids=file_uuids)
+    stored_data = _stored_data(session, form_id=form.id, uuids=stored_uuids)
+    open_entries = _open_entries_by_uuid(session, form_id=form.id, uuids=file_uuids)
+
+    submissions: list[dict[str, Any]] = []
+    quarantine: list[dict[str, Any]] = []
+    seen_in_file: dict[str, dict[str, Any]] = {}
+    now = utcnow()
+    total = len(parsed.rows) + len(parsed.orphans)
+
+    def quarantine_row(row: ExportRow, version_id: str, errors: list[dict[str, str]], sheet: str | None) -> None:
+        first = errors[0]
+        quarantine.append(
+            {
+                "id": new_id(),
+                "form_id": form.id,
+                "form_version_id": version_id,
+                "batch_id": batch.id,
+                "row_number": row.row_number,
+                "sheet": sheet,
+                "uuid": row.uuid,
+                "submission_time": _parse_time(row.submission_time),
+                "field": first["field"][:300],
+                "reason": first["reason"],
+                "errors": errors,
+                "data": row.data,
+                "status": QuarantineStatus.OPEN,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        for error in errors[:1]:
+            report.quarantined_by_reason[error["reason"]] = report.quarantined_by_reason.get(error["reason"], 0) + 1
+        report.quarantined += 1
+
+    done = 0
+    for row in parsed.rows:
+        version = versions[row.version_label] if row.version_label else current
+        definition = mapping_definition if version.id == mapping_version.id else get_definition(session, version_id=version.id)
+        checked = validator_for(definition).check(row.data, today=today)
+        errors = [error.as_record() for error in checked.errors]
+        if not row.uuid:
+            errors.insert(0, {"field": "_uuid", "reason": "missing_uuid", "message": "the row has no submission uuid"})
+        if errors:
+            previous = open_entries.get(row.uuid or "")
+            if previous is not None and previous.data == row.data:
+                report.duplicates += 1  # already waiting in the quarantine, unchanged
+            else:
+                if previous is not None:
+                    previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=_actor_id(actor), submission_id=None)
+                quarantine_row(row, version.id, errors, None)
+        else:
+            assert row.uuid is not None
+            calculated = _calculated_paths(definition)
+            earlier = stored_data.get(row.uuid, seen_in_file.get(row.uuid))
+            if earlier is not None:
+                if _comparable(earlier, calculated) == _comparable(checked.values, calculated):
+                    report.duplicates += 1
+                else:
+                    quarantine_row(
+                        row,
+                        version.id,
+                        [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}],
+                        None,
+                    )
+            else:
+                seen_in_file[row.uuid] = checked.values
+                submission_id = new_id()
+                submissions.append(
+                    {
+                        "id": submission_id,
+                        "form_id": form.id,
+                        "form_version_id": version.id,
+                        "uuid": row.uuid,
+                        "submission_time": _parse_time(row.submission_time),
+                        "data": checked.values,
+                        "source": "import",
+                        "batch_id": batch.id,
+                        "source_row": row.row_number,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                report.accepted += 1
+                previous = open_entries.get(row.uuid)
+                if previous is not None:
+                    previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=submission_id)
+        done += 1
+        if len(submissions) >= INSERT_CHUNK:
+            session.execute(insert(Submission), submissions)
+            submissions.clear()
+        if len(quarantine) >= INSERT_CHUNK:
+            session.execute(insert(QuarantineEntry), quarantine)
+            quarantine.clear()
+        if progress is not None and done % INSERT_CHUNK == 0:
+            progress(done, total)
+    for orphan in parsed.orphans:
+        field_name, reason, message = orphan.problems[0]
+        quarantine_row(orphan, mapping_version.id, [{"field": field_name, "reason": reason, "message": message}], field_name.split("!")[0])
+        done += 1
+    if submissions:
+        session.execute(insert(Submission), submissions)
+    if quarantine:
+        session.execute(insert(QuarantineEntry), quarantine)
+    report.rows_read = len(parsed.rows) + len(parsed.orphans)
+    batch.rows_read = report.rows_read
+    batch.accepted = report.accepted
+    batch.duplicates = report.duplicates
+    batch.quarantined = report.quarantined
+    session.flush()
+    if progress is not None:
+        progress(done, total)
+    return report
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _existing_uuids(session: Session, *, form_id: str, uuids: set[str]) -> set[str]:
+    if not uuids:
+        return set()
+    count = session.scalar(select(func.count()).select_from(Submission).where(Submission.form_id == form_id)) or 0
+    if count == 0:
+        return set()
+    if count < 4 * len(uuids):
+        return set(session.scalars(select(Submission.uuid).where(Submission.form_id == form_id))) & uuids
+    found: set[str] = set()
+    for chunk in _chunks(sorted(uuids)):
+        found.update(session.scalars(select(Submission.uuid).where(Submission.form_id == form_id, Submission.uuid.in_(chunk))))
+    return found
+
+
+def _stored_data(session: Session, *, form_id: str, uuids: set[str]) -> dict[str, dict[str, Any]]:
+    data: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(uuids)):
+        for uuid_value, values in session.execute(
+            select(Submission.uuid, Submission.data).where(Submission.form_id == form_id, Submission.uuid.in_(chunk))
+        ):
+            data[uuid_value] = values
+    return data
+
+
+def _open_entries_by_uuid(session: Session, *, form_id: str, uuids: set[str]) -> dict[str, QuarantineEntry]:
+    open_count = session.scalar(
+        select(func.count()).select_from(QuarantineEntry).where(
+            QuarantineEntry.form_id == form_id, QuarantineEntry.status == QuarantineStatus.OPEN
+        )
+    )
+    if not open_count:
+        return {}
+    entries: dict[str, QuarantineEntry] = {}
+    for entry in session.scalars(
+        select(QuarantineEntry).where(QuarantineEntry.form_id == form_id, QuarantineEntry.status == QuarantineStatus.OPEN)
+    ):
+        if entry.uuid and entry.uuid in uuids:
+            entries[entry.uuid] = entry
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------------
+# quarantine
+
+
+def list_quarantine(
+    session: Session,
+    *,
+    form_ref: str,
+    status: QuarantineStatus | str | None = QuarantineStatus.OPEN,
+    reason: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[QuarantineEntry]:
+    """Quarantine entries of a form in file order (batch, then row number), filtered by status and reason."""
+    form = get_form(session, form_ref=form_ref)
+    query = select(QuarantineEntry).where(QuarantineEntry.form_id == form.id)
+    if status is not None:
+        query = query.where(QuarantineEntry.status == QuarantineStatus(status))
+    if reason is not None:
+        query = query.where(QuarantineEntry.reason == reason)
+    query = query.order_by(QuarantineEntry.created_at, QuarantineEntry.batch_id, QuarantineEntry.row_number).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def get_quarantine_entry(session: Session, *, entry_id: str) -> QuarantineEntry:
+    entry = session.get(QuarantineEntry, entry_id)
+    if entry is None:
+        raise NotFound(f"no quarantine entry {entry_id}")
+    return entry
+
+
+_REPEAT_PATH = re.compile(r"^(?P<repeat>.+?)\[(?P<index>\d+)\]/(?P<rest>.+)$")
+
+
+def _apply_change(definition: FormDefinition, data: dict[str, Any], key: str, value: Any) -> None:
+    """Set one field in raw submission data; `members[2]/age` addresses a repeat instance (1-based)."""
+    match = _REPEAT_PATH.match(key)
+    if match:
+        repeat_path = match["repeat"]
+        repeat = definition.by_path.get(repeat_path)
+        if repeat is None or repeat.type != "repeat":
+            raise InvalidInput("unknown repeat in fix", fields=[FieldError(path=key, message="the form has no such repeat")])
+        instances = data.setdefault(repeat_path, [])
+        index = int(match["index"])
+        if index < 1 or index > len(instances) + 1:
+            raise InvalidInput("repeat index out of range", fields=[FieldError(path=key, message=f"instances are 1 to {len(instances)}")])
+        if index == len(instances) + 1:
+            instances.append({})
+        _apply_change(definition, instances[index - 1], f"{repeat_path}/{match['rest']}", value)
+        return
+    item = definition.by_path.get(key)
+    if item is None or not item.holds_value or item.type == "repeat":
+        raise InvalidInput("unknown field in fix", fields=[FieldError(path=key, message="the form has no such field")])
+    if value is None or (isinstance(value, str) and not value.strip()):
+        data.pop(key, None)
+    else:
+        data[key] = value
+
+
+def _revalidate(session: Session, entry: QuarantineEntry, *, actor: ActorLike | None, definition: FormDefinition, today: dt.date | None) -> CheckedSubmission:
+    checked = validator_for(definition).check(entry.data, today=today)
+    errors = [error.as_record() for error in checked.errors]
+    if not entry.uuid:
+        errors.insert(0, {"field": "_uuid", "reason": "missing_uuid", "message": "the row has no submission uuid"})
+    if not errors:
+        assert entry.uuid is not None
+        stored = session.scalars(select(Submission).where(Submission.form_id == entry.form_id, Submission.uuid == entry.uuid)).one_or_none()
+        calculated = _calculated_paths(definition)
+        if stored is not None:
+            if _comparable(stored.data, calculated) == _comparable(checked.values, calculated):
+                entry.resolve(status=QuarantineStatus.DUPLICATE, actor_id=_actor_id(actor), submission_id=stored.id)
+                return checked
+            errors = [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}]
+    if errors:
+        entry.errors = errors
+        entry.field = errors[0]["field"][:300]
+        entry.reason = errors[0]["reason"]
+        checked.errors = [SubmissionError(e["field"], e["message"], e["reason"]) for e in errors]
+        return checked
+    submission = Submission(
+        form_id=entry.form_id,
+        form_version_id=entry.form_version_id,
+        uuid=entry.uuid,
+        submission_time=entry.submission_time,
+        data=checked.values,
+        source="quarantine",
+        batch_id=entry.batch_id,
+        source_row=entry.row_number,
+    )
+    session.add(submission)
+    session.flush()
+    entry.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=submission.id)
+    return checked
+
+
+def fix_quarantine_entry(
+    session: Session,
+    *,
+    actor: ActorLike | None,
+    entry_id: str,
+    changes: Mapping[str, Any],
+    expected_version: int | None,
+    today: dt.date | None = None,
+) -> QuarantineEntry:
+    """Apply field fixes (`path -> new value`, `_uuid` allowed) and re-validate the row.
+
+    A valid row becomes a submission (status `accepted`); an invalid one stays open with its new errors.
+    A stale `expected_version` is refused with Conflict (optimistic concurrency).
+    """
+    entry = get_quarantine_entry(session, entry_id=entry_id)
+    check_version(entry, expected_version)
+    if entry.status != QuarantineStatus.OPEN:
+        raise Conflict(f"quarantine entry {entry_id} is already {entry.status.value}")
+    definition = get_definition(session, version_id=entry.form_version_id)
+    data = _deep_copy(entry.data)
+    for key, value in changes.items():
+        if key == "_uuid":
+            entry.uuid = str(value).strip() or None
+            continue
+        _apply_change(definition, data, key, value)
+    entry.data = data
+    _revalidate(session, entry, actor=actor, definition=definition, today=today)
+    session.flush()
+    return entry
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: [dict(instance) for instance in value] if isinstance(value, list) else value for key, value in data.items()}
+
+
+@dataclass
+class RevalidationReport:
+    checked: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    still_open: int = 0
+
+
+def revalidate_quarantine(
+    session: Session, *, actor: ActorLike | None, form_ref: str, use_current_version: bool = False, today: dt.date | None = None
+) -> RevalidationReport:
+    """Re-validate every open entry of a form, e.g. after a corrected form version was loaded.
+
+    With `use_current_version`, entries move to the form's current version before validation.
+    """
+    form = get_form(session, form_ref=form_ref)
+    report = RevalidationReport()
+    entries = list(
+        session.scalars(
+            select(QuarantineEntry).where(QuarantineEntry.form_id == form.id, QuarantineEntry.status == QuarantineStatus.OPEN)
+        )
+    )
+    for entry in entries:
+        if use_current_version and form.current_version_id:
+            entry.form_version_id = form.current_version_id
+        definition = get_definition(session, version_id=entry.form_version_id)
+        if entry.reason == "repeat_link":
+            report.checked += 1
+            report.still_open += 1
+            continue
+        _revalidate(session, entry, actor=actor, definition=definition, today=today)
+        report.checked += 1
+        if entry.status == QuarantineStatus.ACCEPTED:
+            report.accepted += 1
+        elif entry.status == QuarantineStatus.DUPLICATE:
+            report.duplicates += 1
+        else:
+            report.still_open += 1
+    session.flush()
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------
+# web entry and reading
+
+
+def submit_entry(
+    session: Session,
+    *,
+    actor: ActorLike | None,
+    form_ref: str,
+    data: Mapping[str, Any],
+    submission_uuid: str | None = None,
+    today: dt.date | None = None,
+) -> Submission:
+    """Store one submission entered on the web page, validated exactly like an imported row.
+
+    Invalid data raises InvalidInput whose `fields` are the SubmissionErrors (path, message, reason).
+    """
+    form = get_form(session, form_ref=form_ref)
+    definition = get_definition(session, version_id=form.current_version_id)
+    checked = validator_for(definition).check(data, today=today)
+    if checked.errors:
+        raise InvalidInput(f"the submission has {len(checked.errors)} error(s)", fields=list(checked.errors))
+    identifier = submission_uuid or str(uuid_module.uuid4())
+    exists = session.scalar(select(Submission.id).where(Submission.form_id == form.id, Submission.uuid == identifier))
+    if exists is not None:
+        raise Conflict(f"submission {identifier} already exists")
+    submission = Submission(
+        form_id=form.id,
+        form_version_id=form.current_version_id,
+        uuid=identifier,
+        submission_time=utcnow(),
+        data=checked.values,
+        source="web",
+        source_row=None,
+        batch_id=None,
+    )
+    session.add(submission)
+    session.flush()
+    return submission
+
+
+def iter_submissions(session: Session, *, form_ref: str, version_id: str | None = None, batch_size: int = 1000) -> Iterator[Submission]:
+    """Accepted submissions of a form in submission-time order, streamed."""
+    form = get_form(session, form_ref=form_ref)
+    query = select(Submission).where(Submission.form_id == form.id)
+    if version_id is not None:
+        query = query.where(Submission.form_version_id == version_id)
+    query = query.order_by(Submission.submission_time, Submission.id).execution_options(yield_per=batch_size)
+    yield from session.scalars(query)
+
+
+def count_submissions(session: Session, *, form_ref: str) -> int:
+    form = get_form(session, form_ref=form_ref)
+    return session.scalar(select(func.count()).select_from(Submission).where(Submission.form_id == form.id)) or 0

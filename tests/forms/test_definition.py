@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from passage.core.errors import InvalidInput
+from passage.forms.definition import FormDefinition, load_xlsform
+from tests.forms.xlsform_factory import CHOICES, HEADER, SETTINGS, SURVEY, write_xlsform
+
+
+def test_loads_core_types_groups_repeats_and_languages(site_form_path: Path) -> None:
+    form = load_xlsform(site_form_path)
+    assert (form.form_id, form.title, form.version) == ("site_check", "Site check", "2024.1")
+    assert form.languages == ["English (en)", "Chinese (zh)"]
+    types = {item.path: item.type for item in form.walk()}
+    assert types["pop"] == "group" and types["pop/individuals"] == "integer"
+    assert types["members"] == "repeat" and types["members/member_age"] == "integer"
+    assert types["reasons"] == "select_multiple" and types["admin2"] == "select_one"
+    assert types["visit_date"] == "date" and types["location"] == "geopoint"
+    assert types["pop/avg_size"] == "decimal" and types["per_household"] == "calculate" and types["thanks"] == "note"
+    assert "meta" not in types  # pyxform's generated instanceID group is not a question
+    individuals = form.by_name["individuals"]
+    assert individuals.required == "yes"
+    assert individuals.constraint == ". >= ${households}"
+    assert individuals.label("zh") == "人数" and individuals.label("en") == "Individuals"
+    assert individuals.constraint_message == {"English (en)": "At least one person per household"}
+    assert individuals.row == 9
+    assert form.by_name["admin2"].choice_filter == "admin1=${admin1}"
+    assert form.by_name["reasons_other"].relevant == "selected(${reasons}, 'other')"
+    assert form.by_name["member_age"].repeat == "members"
+    admin2 = form.choices["admin2"]
+    assert [c.name for c in admin2] == ["n1", "n2", "s1"]
+    assert admin2[0].extras == {"admin1": "north"} and admin2[0].label("zh") == "北一"
+    assert len(form.sha256) == 64
+
+
+def test_definition_round_trips_through_json(site_form_path: Path) -> None:
+    form = load_xlsform(site_form_path)
+    again = FormDefinition.from_dict(form.to_dict())
+    assert again.to_dict() == form.to_dict()
+    assert again.by_name["admin2"].choice_filter == "admin1=${admin1}"
+
+
+def _broken(tmp_path: Path, survey: list[list[object]], choices: list[list[object]] | None = CHOICES) -> Path:
+    return write_xlsform(tmp_path / "broken.xlsx", survey, choices, SETTINGS)
+
+
+def test_unknown_type_is_refused_with_sheet_row_and_column(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [HEADER, ["text", "a", "A", "A"], ["integr", "age", "Age", "年龄"]])
+    with pytest.raises(InvalidInput) as caught:
+        load_xlsform(path)
+    line = caught.value.one_line()
+    assert "sheet survey, row 3, column type (A)" in line
+    assert "Unknown question type 'integr'" in line  # pyxform's own message
+
+
+def test_reference_to_missing_question_is_refused_with_pyxform_message(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [HEADER, ["integer", "age", "Age", "年龄", "", ". > ${nope}"]])
+    with pytest.raises(InvalidInput) as caught:
+        load_xlsform(path)
+    line = caught.value.one_line()
+    assert "row 2" in line and "column constraint (F)" in line and "Could not find the name 'nope'" in line
+
+
+def test_bad_constraint_syntax_is_refused_with_row_and_column(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [HEADER, ["text", "a", "A", "A"], ["integer", "age", "Age", "年龄", "", "(. >= 1"]])
+    with pytest.raises(InvalidInput) as caught:
+        load_xlsform(path)
+    assert "sheet survey, row 3, column constraint (F): unexpected end of expression" in caught.value.one_line()
+
+
+def test_unknown_function_is_refused_at_load_time(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [HEADER, ["integer", "age", "Age", "年龄", "", "", "", "", ""], ["calculate", "x", "", "", "", "", "", "", "pulldata('a', 'b', 'c', ${age})"]])
+    with pytest.raises(InvalidInput) as caught:
+        load_xlsform(path)
+    assert "row 3, column calculation (I): unknown function pulldata()" in caught.value.one_line()
+
+
+def test_unsupported_type_is_refused(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [HEADER, ["image", "photo", "Photo", "照片"]])
+    with pytest.raises(InvalidInput) as caught:
+        load_xlsform(path)
+    assert "type 'photo' is not supported" in caught.value.one_line() or "'image'" in caught.value.one_line()
+    assert "row 2" in caught.value.one_line()
+
+
+def test_unmatched_group_is_refused(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [HEADER, ["begin_group", "g", "G", "G"], ["integer", "age", "Age", "年龄"]])
+    with pytest.raises(InvalidInput) as caught:
+        load_xlsform(path)
+    assert "row 2" in caught.value.one_line() and "end_group" in caught.value.one_line()
+
+
+def test_not_a_workbook_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(InvalidInput, match="not a readable .xlsx"):
+        load_xlsform(path)
+
+
+def test_survey_constant_is_loadable() -> None:
+    assert SURVEY[0] == HEADER
