@@ -69,4 +69,32 @@ def list_schemes(
     typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
 
 
+
+
+@app.command("build-survey")
+def build_survey(
+    output: Annotated[Path | None, typer.Option("--output", help="Where to write the XLSForm")] = None,
+    config: Annotated[str, typer.Option("--config", help="Scoring configuration id")] = "measure_2017_equal_v1",
+) -> None:
+    """Regenerate the reintegration sustainability XLSForm from the scoring configuration."""
+    from passage.avrr.survey_xlsform import SURVEY_PATH, write_survey
+
+    typer.echo(str(write_survey(output or SURVEY_PATH, config)))
+
+
+@app.command("score-survey")
+def score_survey_command(
+    answers: Annotated[Path, typer.Option("--answers", help="JSON object {item name: choice name}")],
+    config: Annotated[str, typer.Option("--config", help="Scoring configuration id")] = "measure_2017_equal_v1",
+) -> None:
+    """Score one monitoring survey into 0-1 per dimension and a composite (JSON)."""
+    from passage.avrr.sustainability import load_scoring_config, score_survey
+
+    data = _read_json(answers, "answers")
+    if not isinstance(data, dict):
+        raise InvalidInput("answers must be a JSON object", fields=[FieldError("answers", "not an object")])
+    result = score_survey({str(k): (None if v is None else str(v)) for k, v in data.items()}, load_scoring_config(config))
+    typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+
+
 typer_apps: list[typer.Typer] = [app]
