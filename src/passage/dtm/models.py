@@ -66,6 +66,8 @@ class AssessmentRound(Base, IdMixin, TimestampMixin, VersionedMixin):
     operation: Mapped[str] = mapped_column(String(100), index=True)
     number: Mapped[int] = mapped_column(Integer)
     reporting_date: Mapped[dt.date] = mapped_column(Date)
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
+    period_end: Mapped[dt.date | None] = mapped_column(Date)
     title: Mapped[str | None] = mapped_column(String(200))
 
 
@@ -86,7 +88,10 @@ class DisplacementFigure(Base, IdMixin, TimestampMixin):
     submission_uuid: Mapped[str] = mapped_column(String(64))
     location_id: Mapped[str | None] = mapped_column(ForeignKey("dtm_location.id"), index=True)
     admin_pcode: Mapped[str] = mapped_column(ForeignKey("dtm_admin_area.pcode"), index=True)
+    admin_level: Mapped[int] = mapped_column(Integer)
     reported_name: Mapped[str | None] = mapped_column(String(200))
+    assessment_date: Mapped[dt.date | None] = mapped_column(Date)
+    avg_household_size: Mapped[float | None] = mapped_column(Float)
     idp_households: Mapped[int | None] = mapped_column(Integer)
     idp_individuals: Mapped[int | None] = mapped_column(Integer)
     returnee_households: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,137 @@
+"""HXL-tagged exports of DTM aggregates: CSV and XLSX, one admin level per table.
+
+The Humanitarian Exchange Language (HXL 1.1, https://hxlstandard.org/standard/1-1final/) adds a row of
+hashtags under the header. Hashtags and attributes used here come from the HXL dictionary
+(https://hxlstandard.org/standard/dictionary/): ``#country``, ``#adm1``..``#adm3`` with ``+code`` and
+``+name``; ``#affected`` with ``+idps``/``+returnees``, ``+hh`` (households) and ``+ind`` (individuals),
+``+m``/``+f`` and the age attributes ``+infants``, ``+elderly`` and ``+ageN_M``; ``#date+reported``.
+For the columns the dictionary does not cover, the tags follow what IOM DTM publishes on HDX from its
+API (``#operation+name``, ``#round+code``, ``#assessment+type``). ``#cause+main`` (main displacement
+reason), ``#affected+idps+ind+change`` and the ``#meta+...+num`` quality columns are Passage's own
+choices within HXL's syntax (a hashtag plus free attributes).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+
+from passage.core.errors import InvalidInput
+from passage.core.files import atomic_output, atomic_path
+from passage.dtm import vocab
+from passage.dtm.aggregate import AggregateRow, ensure_single_level
+
+AGE_ATTRIBUTE = {"under1": "infants", "1_5": "age1_5", "6_17": "age6_17", "18_59": "age18_59", "60plus": "elderly"}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    hashtag: str
+    value: Callable[[AggregateRow], Any]
+
+
+def _lineage_part(level: int, part: int, row: AggregateRow) -> str:
+    return row.lineage.get(level, ("", ""))[part]
+
+
+def _breakdown_part(key: str, row: AggregateRow) -> int | None:
+    return row.breakdown.get(key) if row.breakdown else None
+
+
+def _admin_columns(level: int) -> list[Column]:
+    columns = [
+        Column("admin0Pcode", "#country+code", lambda r: r.lineage.get(0, ("", ""))[0]),
+        Column("admin0Name", "#country+name", lambda r: r.lineage.get(0, ("", ""))[1]),
+    ]
+    for lvl in range(1, level + 1):
+        columns.append(Column(f"admin{lvl}Pcode", f"#adm{lvl}+code", partial(_lineage_part, lvl, 0)))
+        columns.append(Column(f"admin{lvl}Name", f"#adm{lvl}+name", partial(_lineage_part, lvl, 1)))
+    return columns
+
+
+def columns_for_level(level: int) -> list[Column]:
+    """The export columns for one admin level, with their HXL hashtags."""
+    if level not in (0, 1, 2, 3):
+        raise InvalidInput("admin level must be 0, 1, 2 or 3")
+    columns = [Column("operation", "#operation+name", lambda r: r.operation)]
+    columns += _admin_columns(level)
+    columns += [
+        Column("roundNumber", "#round+code", lambda r: r.round_number),
+        Column("reportingDate", "#date+reported", lambda r: r.reporting_date.isoformat()),
+        Column("assessmentType", "#assessment+type", lambda r: r.assessment_type),
+        Column("idpHouseholds", "#affected+idps+hh", lambda r: r.idp_households),
+        Column("idpIndividuals", "#affected+idps+ind", lambda r: r.idp_individuals),
+        Column("idpMales", "#affected+idps+ind+m", lambda r: r.males),
+        Column("idpFemales", "#affected+idps+ind+f", lambda r: r.females),
+    ]
+    for sex in vocab.SEXES:
+        for age in vocab.AGE_GROUPS:
+            key = f"{sex.name}_{age.name}"
+            columns.append(Column(f"idp_{key}", f"#affected+idps+ind+{sex.name}+{AGE_ATTRIBUTE[age.name]}", partial(_breakdown_part, key)))
+    columns += [
+        Column("returneeHouseholds", "#affected+returnees+hh", lambda r: r.returnee_households),
+        Column("returneeIndividuals", "#affected+returnees+ind", lambda r: r.returnee_individuals),
+        Column("idpChangeSincePreviousRound", "#affected+idps+ind+change", lambda r: r.idp_change),
+        Column("mainDisplacementReason", "#cause+main", lambda r: r.main_reason),
+        Column("locationsAssessed", "#meta+locations+num", lambda r: r.locations_assessed),
+        Column("rowsWithIssues", "#meta+issues+num", lambda r: r.rows_with_issues),
+    ]
+    return columns
+
+
+def table(rows: Iterable[AggregateRow], level: int) -> tuple[list[str], list[str], list[list[Any]]]:
+    """Header, hashtag row and data rows of one level's table; refuses rows of another level."""
+    checked = ensure_single_level(rows, level)
+    columns = columns_for_level(level)
+    data = [[column.value(row) for column in columns] for row in checked]
+    return [c.header for c in columns], [c.hashtag for c in columns], data
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def write_hxl_csv(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
+    """Write an HXL-tagged CSV (header, hashtags, data) atomically; returns the number of data rows."""
+    header, hashtags, data = table(rows, level)
+    with atomic_output(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerow(hashtags)
+        for values in data:
+            writer.writerow([_cell(v) for v in values])
+    return len(data)
+
+
+def write_hxl_xlsx(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
+    """Write an HXL-tagged XLSX (one sheet named after the level) atomically; returns the number of data rows."""
+    header, hashtags, data = table(rows, level)
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = f"admin{level}"
+    sheet.append(header)
+    sheet.append(hashtags)
+    for values in data:
+        sheet.append([_cell(v) for v in values])
+    with atomic_path(path) as tmp:
+        workbook.save(tmp)
+    return len(data)
+
+
+def write_plain_csv(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
+    """The aggregate table without the hashtag row (``passage dtm aggregate``)."""
+    header, _hashtags, data = table(rows, level)
+    with atomic_output(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for values in data:
+            writer.writerow([_cell(v) for v in values])
+    return len(data)

@@ -1,0 +1,415 @@
+"""DTM domain operations: boundaries, the location master list, rounds, figures from submissions, aggregates.
+
+Every function takes the session first and keyword arguments after it; none commits (the caller's
+`unit_of_work()` does). `actor` is the acting user (anything with an ``.id``) or None for the CLI, as in
+the forms service; wave 2 adds the audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from passage.core.errors import Conflict, InvalidInput, NotFound
+from passage.dtm import rules
+from passage.dtm.aggregate import AggregateResult, aggregate
+from passage.dtm.geography import AdminArea, Gazetteer, NameVariant, normalise_name, pcode_problem
+from passage.dtm.models import AdminAreaRecord, AreaNameVariant, AssessmentRound, DisplacementFigure, Location
+from passage.dtm.rules import CheckIssue, Component, FigureRow
+
+COMPONENTS: tuple[str, ...] = ("baseline", "site")
+FORM_OF_COMPONENT = {"baseline": "dtm_baseline_assessment", "site": "dtm_site_assessment"}
+
+
+class ActorLike(Protocol):
+    id: str
+
+
+# --- geography -----------------------------------------------------------------------------------
+
+
+def known_area_levels(session: Session) -> dict[str, int]:
+    """P-code -> level of every area already loaded (parents for a file that holds only lower levels)."""
+    return {pcode: level for pcode, level in session.execute(select(AdminAreaRecord.pcode, AdminAreaRecord.level))}
+
+
+@dataclass
+class LoadAreasResult:
+    created: int = 0
+    updated: int = 0
+    variants_added: int = 0
+    by_level: dict[int, int] = field(default_factory=dict)
+
+
+def load_areas(session: Session, *, actor: ActorLike | None, areas: Iterable[AdminArea], source: str, variants: Iterable[NameVariant] = (), on_progress: Callable[[int], None] | None = None) -> LoadAreasResult:
+    """Insert or update areas by P-code (parents first), and add their alternate names as variants."""
+    del actor  # recorded by the audit entry in wave 2
+    result = LoadAreasResult()
+    ordered = sorted(areas, key=lambda a: (a.level, a.pcode))
+    existing = {r.pcode: r for r in session.scalars(select(AdminAreaRecord).where(AdminAreaRecord.pcode.in_([a.pcode for a in ordered])))} if ordered else {}
+    for area in ordered:
+        record = existing.get(area.pcode)
+        if record is None:
+            record = AdminAreaRecord(pcode=area.pcode)
+            session.add(record)
+            result.created += 1
+        else:
+            if record.level != area.level:
+                raise Conflict(f"P-code {area.pcode} is loaded at level {record.level}; the file says level {area.level}")
+            result.updated += 1
+        record.level, record.name_en, record.name_zh = area.level, area.name_en, area.name_zh
+        record.parent_pcode, record.geometry, record.source = area.parent_pcode, area.geometry, source
+        result.by_level[area.level] = result.by_level.get(area.level, 0) + 1
+        if on_progress:
+            on_progress(1)
+    session.flush()
+    all_variants = [NameVariant(a.pcode, alt) for a in ordered for alt in a.alternate_names] + list(variants)
+    result.variants_added = add_name_variants(session, actor=None, variants=all_variants)
+    return result
+
+
+def add_name_variants(session: Session, *, actor: ActorLike | None, variants: Iterable[NameVariant]) -> int:
+    """Add known name variants (skipping ones already known); the P-codes must be loaded."""
+    del actor
+    known = set(session.execute(select(AreaNameVariant.pcode, AreaNameVariant.normalised)).tuples())
+    loaded = set(session.scalars(select(AdminAreaRecord.pcode)))
+    added = 0
+    for variant in variants:
+        if variant.pcode not in loaded:
+            raise InvalidInput(f"name variant for P-code {variant.pcode}, which is not loaded")
+        key = (variant.pcode, normalise_name(variant.name))
+        if not key[1] or key in known:
+            continue
+        session.add(AreaNameVariant(pcode=variant.pcode, name=variant.name, normalised=key[1], language=variant.language))
+        known.add(key)
+        added += 1
+    session.flush()
+    return added
+
+
+def get_gazetteer(session: Session, *, with_geometry: bool = False) -> Gazetteer:
+    """All loaded areas and name variants as an in-memory `Gazetteer`."""
+    variants: dict[str, list[str]] = {}
+    extra: list[NameVariant] = []
+    for pcode, name, language in session.execute(select(AreaNameVariant.pcode, AreaNameVariant.name, AreaNameVariant.language)):
+        variants.setdefault(pcode, []).append(name)
+        extra.append(NameVariant(pcode, name, language))
+    areas = [
+        AdminArea(pcode=r.pcode, level=r.level, name_en=r.name_en, parent_pcode=r.parent_pcode, name_zh=r.name_zh, geometry=r.geometry if with_geometry else None)
+        for r in session.scalars(select(AdminAreaRecord))
+    ]
+    return Gazetteer(areas, extra)
+
+
+# --- the master list -----------------------------------------------------------------------------
+
+
+def register_location(session: Session, *, actor: ActorLike | None, code: str, kind: str, name: str, admin_pcode: str, latitude: float | None = None, longitude: float | None = None, site_type: str | None = None, management: str | None = None) -> Location:
+    """Add a location, site or flow monitoring point to the master list; its `id` stays stable for ever."""
+    del actor
+    if kind not in ("location", "site", "flow_point"):
+        raise InvalidInput("kind must be location, site or flow_point")
+    if session.scalar(select(AdminAreaRecord.id).where(AdminAreaRecord.pcode == admin_pcode)) is None:
+        raise InvalidInput(f"P-code {admin_pcode} is not in the loaded boundaries")
+    if session.scalar(select(Location.id).where(Location.code == code)) is not None:
+        raise Conflict(f"location code {code} is already in the master list")
+    location = Location(code=code, kind=kind, name=name, admin_pcode=admin_pcode, latitude=latitude, longitude=longitude, site_type=site_type, management=management)
+    session.add(location)
+    session.flush()
+    return location
+
+
+def list_locations(session: Session, *, kind: str | None = None, admin_pcode: str | None = None) -> list[Location]:
+    query = select(Location).order_by(Location.code)
+    if kind:
+        query = query.where(Location.kind == kind)
+    if admin_pcode:
+        query = query.where(Location.admin_pcode == admin_pcode)
+    return list(session.scalars(query))
+
+
+# --- rounds --------------------------------------------------------------------------------------
+
+
+def create_round(session: Session, *, actor: ActorLike | None, operation: str, number: int, reporting_date: dt.date, period_start: dt.date | None = None, period_end: dt.date | None = None, title: str | None = None) -> AssessmentRound:
+    """Open a numbered round of an operation; numbers are unique per operation."""
+    del actor
+    if number < 1:
+        raise InvalidInput("round number must be 1 or more")
+    if period_start and period_end and period_end < period_start:
+        raise InvalidInput("the round's period ends before it starts")
+    if session.scalar(select(AssessmentRound.id).where(AssessmentRound.operation == operation, AssessmentRound.number == number)):
+        raise Conflict(f"round {number} of operation {operation} already exists")
+    record = AssessmentRound(operation=operation, number=number, reporting_date=reporting_date, period_start=period_start, period_end=period_end, title=title)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def get_round(session: Session, *, number: int, operation: str | None = None) -> AssessmentRound:
+    """The round with `number`; `operation` may be left out when only one operation has that number."""
+    query = select(AssessmentRound).where(AssessmentRound.number == number)
+    if operation:
+        query = query.where(AssessmentRound.operation == operation)
+    found = list(session.scalars(query))
+    if not found:
+        raise NotFound(f"round {number} not found" + (f" for operation {operation}" if operation else ""))
+    if len(found) > 1:
+        raise InvalidInput(f"round {number} exists in several operations ({', '.join(sorted(r.operation for r in found))}); name the operation")
+    return found[0]
+
+
+def previous_round(session: Session, *, round_: AssessmentRound) -> AssessmentRound | None:
+    return session.scalar(
+        select(AssessmentRound).where(AssessmentRound.operation == round_.operation, AssessmentRound.number < round_.number).order_by(AssessmentRound.number.desc()).limit(1)
+    )
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def _location_key(figure: DisplacementFigure, site_codes: Mapping[str, str]) -> str:
+    if figure.component == "site" and figure.location_id:
+        return f"site:{site_codes[figure.location_id]}"
+    return f"area:{figure.admin_pcode}"
+
+
+def stored_figures(session: Session, *, round_id: str, component: str) -> list[FigureRow]:
+    """The figures recorded for a round and component, as `FigureRow`s (row = 0: they are stored)."""
+    records = list(session.scalars(select(DisplacementFigure).where(DisplacementFigure.round_id == round_id, DisplacementFigure.component == component)))
+    site_codes = dict(session.execute(select(Location.id, Location.code).where(Location.id.in_({r.location_id for r in records if r.location_id})))) if records else {}
+    return [
+        FigureRow(
+            row=0,
+            uuid=r.submission_uuid,
+            component=r.component,  # type: ignore[arg-type]
+            admin_pcode=r.admin_pcode,
+            admin_level=r.admin_level,
+            reported_name=r.reported_name,
+            location_key=_location_key(r, site_codes),
+            idp_households=r.idp_households,
+            idp_individuals=r.idp_individuals,
+            avg_household_size=r.avg_household_size,
+            returnee_households=r.returnee_households,
+            returnee_individuals=r.returnee_individuals,
+            males=r.males,
+            females=r.females,
+            breakdown=dict(r.breakdown or {}),
+            origin_pcode=r.origin_pcode,
+            reasons=list(r.reasons or []),
+            shelter=list(r.shelter or []),
+            needs=list(r.needs or []),
+            services=dict(r.services or {}),
+            site_id=site_codes.get(r.location_id) if r.location_id else None,
+            assessment_date=r.assessment_date,
+        )
+        for r in records
+    ]
+
+
+@dataclass
+class RecordResult:
+    """What happened to a batch of submissions: stored, skipped, and every check issue per row."""
+
+    recorded: int = 0
+    already_recorded: int = 0
+    not_stored: int = 0
+    issues: list[CheckIssue] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for issue in self.issues:
+            totals[issue.check] = totals.get(issue.check, 0) + 1
+        return totals
+
+
+def record_submissions(
+    session: Session,
+    *,
+    actor: ActorLike | None,
+    round_id: str,
+    component: Component,
+    submissions: Iterable[tuple[int, str, Mapping[str, Any]]],
+    default_household_size: float | None = None,
+) -> RecordResult:
+    """Check validated submissions (row number, uuid, data) and store their figures for the round.
+
+    All checks of `passage.dtm.rules` run against the batch plus what the round already holds: a
+    location already recorded in this round is a duplicate, and the outlier check compares with the
+    previous round of the same operation. Rows with a duplicate location or an unknown P-code are
+    reported and not stored (storing them would double count or break the area link); other issues are
+    stored with the figure and reported. A submission uuid already recorded for the round is skipped,
+    so processing the same submissions twice changes nothing.
+    """
+    if component not in COMPONENTS:
+        raise InvalidInput("component must be baseline or site")
+    round_ = session.get(AssessmentRound, round_id)
+    if round_ is None:
+        raise NotFound("round not found")
+    gazetteer = get_gazetteer(session)
+    if len(gazetteer) == 0:
+        raise InvalidInput("no boundaries loaded; run `passage geo load areas.geojson` first")
+    recorded_uuids = set(session.scalars(select(DisplacementFigure.submission_uuid).where(DisplacementFigure.round_id == round_id, DisplacementFigure.component == component)))
+    result = RecordResult()
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for row, uuid, data in submissions:
+        if uuid in recorded_uuids:
+            result.already_recorded += 1
+            continue
+        batch.append((row, {**data, "_uuid": uuid}))
+    existing = stored_figures(session, round_id=round_id, component=component)
+    before = previous_round(session, round_=round_)
+    previous_values: dict[str, int] = {}
+    if before is not None:
+        previous_values = {f.location_key: f.idp_individuals for f in stored_figures(session, round_id=before.id, component=component) if f.idp_individuals is not None}
+    report = rules.run_checks(batch, component=component, gazetteer=gazetteer, previous=previous_values, default_household_size=default_household_size)
+    taken = {f.location_key: f for f in existing}
+    extra_duplicates = [
+        CheckIssue(f.row, rules.CHECK_DUPLICATE_LOCATION, "site_id" if component == "site" else f"admin{f.admin_level}_pcode", "location already recorded in this round by an earlier batch")
+        for f in report.figures
+        if f.location_key in taken
+    ]
+    result.issues = sorted(report.issues + extra_duplicates, key=lambda i: (i.row, rules.ALL_CHECKS.index(i.check)))
+    blocking = {(i.row, i.check) for i in result.issues if i.check in (rules.CHECK_DUPLICATE_LOCATION, rules.CHECK_UNKNOWN_PCODE)}
+    issues_by_row: dict[int, list[dict[str, str]]] = {}
+    for issue in result.issues:
+        issues_by_row.setdefault(issue.row, []).append({"check": issue.check, "field": issue.field, "severity": issue.severity})
+    for figure in report.figures:
+        if any((figure.row, check) in blocking for check in (rules.CHECK_DUPLICATE_LOCATION, rules.CHECK_UNKNOWN_PCODE)) or not figure.admin_pcode:
+            result.not_stored += 1
+            continue
+        location_id = None
+        if component == "site" and figure.site_id:
+            location_id = _ensure_site(session, figure).id
+        session.add(
+            DisplacementFigure(
+                round_id=round_id,
+                component=component,
+                submission_uuid=figure.uuid,
+                location_id=location_id,
+                admin_pcode=figure.admin_pcode,
+                admin_level=figure.admin_level,
+                reported_name=figure.reported_name,
+                assessment_date=figure.assessment_date,
+                avg_household_size=figure.avg_household_size,
+                idp_households=figure.idp_households,
+                idp_individuals=figure.idp_individuals,
+                returnee_households=figure.returnee_households,
+                returnee_individuals=figure.returnee_individuals,
+                males=figure.males,
+                females=figure.females,
+                breakdown=figure.breakdown,
+                origin_pcode=figure.origin_pcode,
+                reasons=figure.reasons,
+                shelter=figure.shelter,
+                needs=figure.needs,
+                services=figure.services,
+                issues=issues_by_row.get(figure.row, []),
+            )
+        )
+        result.recorded += 1
+    session.flush()
+    return result
+
+
+def _ensure_site(session: Session, figure: FigureRow) -> Location:
+    """The master-list entry of a site, created from its first assessment; coordinates kept up to date."""
+    assert figure.site_id is not None
+    location = session.scalar(select(Location).where(Location.code == figure.site_id))
+    if location is None:
+        location = Location(code=figure.site_id, kind="site", name=figure.site_name or figure.site_id, admin_pcode=figure.admin_pcode)
+        session.add(location)
+    if figure.latitude is not None:
+        location.latitude, location.longitude = figure.latitude, figure.longitude
+    location.site_type = figure.site_type or location.site_type
+    location.management = figure.management or location.management
+    session.flush()
+    return location
+
+
+def process_form_submissions(session: Session, *, actor: ActorLike | None, round_id: str, component: Component, form_ref: str | None = None, default_household_size: float | None = None) -> RecordResult:
+    """Record the forms engine's accepted submissions of a DTM form that fall in the round's period.
+
+    A submission belongs to the round when its ``assessment_date`` lies within the round's period
+    (``period_start``..``period_end``, both optional).
+    """
+    from passage.forms import service as forms_service
+
+    round_ = session.get(AssessmentRound, round_id)
+    if round_ is None:
+        raise NotFound("round not found")
+    selected: list[tuple[int, str, Mapping[str, Any]]] = []
+    for index, submission in enumerate(forms_service.iter_submissions(session, form_ref=form_ref or FORM_OF_COMPONENT[component]), start=1):
+        data = submission.data
+        raw_date = rules.flatten(data).get("assessment_date")
+        when = rules.to_date(raw_date) if raw_date else None
+        if when is not None and ((round_.period_start and when < round_.period_start) or (round_.period_end and when > round_.period_end)):
+            continue
+        selected.append((submission.source_row or index, submission.uuid, data))
+    return record_submissions(session, actor=actor, round_id=round_id, component=component, submissions=selected, default_household_size=default_household_size)
+
+
+# --- dissemination -------------------------------------------------------------------------------
+
+
+def aggregate_round(session: Session, *, round_: AssessmentRound, level: int, component: Component = "baseline", gazetteer: Gazetteer | None = None) -> AggregateResult:
+    """Aggregate a round's figures to an admin level, with the change from the previous round."""
+    gazetteer = gazetteer or get_gazetteer(session)
+    figures = stored_figures(session, round_id=round_.id, component=component)
+    flagged = [
+        uuid
+        for uuid, issues in session.execute(select(DisplacementFigure.submission_uuid, DisplacementFigure.issues).where(DisplacementFigure.round_id == round_.id, DisplacementFigure.component == component))
+        if issues
+    ]
+    previous_values: dict[str, int] | None = None
+    before = previous_round(session, round_=round_)
+    if before is not None:
+        prior = aggregate(stored_figures(session, round_id=before.id, component=component), gazetteer=gazetteer, level=level, operation=before.operation, round_number=before.number, reporting_date=before.reporting_date, assessment_type=component)
+        previous_values = {row.pcode: row.idp_individuals for row in prior.rows}
+    return aggregate(figures, gazetteer=gazetteer, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component, issue_rows=flagged, previous=previous_values)
+
+
+def issue_counts(session: Session, *, round_id: str, component: str) -> dict[str, int]:
+    """How many stored figures of the round carry each check code."""
+    totals: dict[str, int] = {}
+    for issues in session.scalars(select(DisplacementFigure.issues).where(DisplacementFigure.round_id == round_id, DisplacementFigure.component == component)):
+        for check in {i["check"] for i in issues or []}:
+            totals[check] = totals.get(check, 0) + 1
+    return totals
+
+
+def site_features(session: Session, *, round_: AssessmentRound) -> list[dict[str, Any]]:
+    """Sites assessed in a round with their figures, for the map's point layer."""
+    rows = session.execute(
+        select(Location, DisplacementFigure).join(DisplacementFigure, DisplacementFigure.location_id == Location.id).where(DisplacementFigure.round_id == round_.id, DisplacementFigure.component == "site").order_by(Location.code)
+    )
+    return [
+        {
+            "location_id": location.id,
+            "site_id": location.code,
+            "name": location.name,
+            "pcode": location.admin_pcode,
+            "site_type": location.site_type,
+            "management": location.management,
+            "idp_individuals": figure.idp_individuals,
+            "idp_households": figure.idp_households,
+            "needs": list(figure.needs or []),
+            "latitude": location.latitude,
+            "longitude": location.longitude,
+        }
+        for location, figure in rows
+    ]
+
+
+def check_pcode(pcode: str) -> str:
+    """Normalise and check one P-code; raises InvalidInput naming the problem."""
+    code = pcode.strip().upper()
+    problem = pcode_problem(code)
+    if problem:
+        raise InvalidInput(problem)
+    return code
