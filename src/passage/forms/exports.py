@@ -188,7 +188,12 @@ def _assemble(columns: _Columns, cells: list[Any]) -> dict[str, Any]:
         value = cells[position]
         if value is None or value == "":
             continue
-        data[item.path] = value.strip() if isinstance(value, str) else value
+        if isinstance(value, str):
+            data[item.path] = value.strip()
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            data[item.path] = value
+        else:  # dates and times from spreadsheet cells: kept as ISO text so the raw row stays JSON
+            data[item.path] = _cell_text(value)
     if columns.multi_parts:
         picked: dict[str, list[str]] = {}
         seen: set[str] = set()

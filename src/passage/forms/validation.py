@@ -216,6 +216,7 @@ class FormValidator:
         self._filter_cache: dict[tuple[str, tuple[Any, ...]], frozenset[str]] = {}
         self._accepted_keys: set[str] = set()
         self._steps = [self._compile(item, expressions) for item in form.fields]
+        self._unknown: set[str] = set()
         self._calculations = self._order_calculations()
         self._choice_rows: dict[str, list[dict[str, Any]]] = {
             list_name: [{"name": c.name, **c.extras, "label": pick_label(c.labels, self.language) or c.name} for c in choices]
@@ -300,6 +301,9 @@ class FormValidator:
         context = EvalContext(values={}, today=today or dt.date.today(), choice_label=self._choice_label)
         values: dict[str, Any] = {}
         self._parse_level(self._steps, data, context, values, errors, prefix=None)
+        # A value that failed its type is unknown, not empty: rules reading it are skipped rather than
+        # reported as cascading required/relevant/constraint errors.
+        self._unknown = {error.path.rsplit("/", 1)[-1] for error in errors if error.reason == "type"}
         for item, expression in self._calculations:
             result = expression.evaluate(context)
             if isinstance(result, float) and math.isnan(result):
@@ -371,9 +375,13 @@ class FormValidator:
         prefix: tuple[str, str] | None,
     ) -> None:
         bound = context.values
+        unknown = self._unknown
         for step in steps:
             item = step.item
-            relevant = parent_relevant and (step.relevant is None or step.relevant.truth(context))
+            if unknown and step.relevant is not None and step.relevant.references & unknown:
+                relevant = parent_relevant
+            else:
+                relevant = parent_relevant and (step.relevant is None or step.relevant.truth(context))
             if item.type == "group":
                 self._check_level(step.children, data, context, values, errors, relevant, prefix)
                 continue
@@ -384,6 +392,8 @@ class FormValidator:
                 continue
             value = bound.get(item.name)
             shown = _shown(item.path, prefix)
+            if unknown and item.name in unknown:
+                continue
             if value is None:
                 if relevant and not item.read_only and (step.required or (step.required_expr is not None and step.required_expr.truth(context))):
                     errors.append(SubmissionError(shown, "required", "required"))
@@ -401,7 +411,7 @@ class FormValidator:
                         reason = "not one of the choices" if option not in step.choices else "not allowed by the choice filter"
                         errors.append(SubmissionError(shown, reason, "choice"))
                         break
-            if step.constraint is not None:
+            if step.constraint is not None and not (unknown and step.constraint.references & unknown):
                 context.current = value
                 if not to_boolean(step.constraint.evaluate(context)):
                     errors.append(SubmissionError(shown, step.constraint_message, "constraint"))
