@@ -97,4 +97,20 @@ def score_survey_command(
     typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
 
 
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", help="Where to write the demo data (JSON)")],
+    today: Annotated[str | None, typer.Option("--today", help="Reference date YYYY-MM-DD (default 2026-06-30)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 20151103,
+) -> None:
+    """Write deterministic demo data (about 40 cases at every stage) for wave 2 to load through the service."""
+    from passage.avrr.demo import generate_demo
+    from passage.core.files import atomic_output
+
+    data = generate_demo(today=_parse_date(today) if today else dt.date(2026, 6, 30), seed=seed)
+    with atomic_output(output) as handle:
+        handle.write(data.model_dump_json(indent=1))
+    typer.echo(f"{len(data.cases)} cases written to {output.name}")
+
+
 typer_apps: list[typer.Typer] = [app]
