@@ -8,6 +8,7 @@ embassies with EU member states first, alphabetically, then other states (the se
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pycountry
@@ -65,7 +66,7 @@ class AttendanceSummary:
     """Sending states of the embassies present."""
 
 
-def _state_order(event: m.Event) -> object:
+def _state_order(event: m.Event) -> Callable[[str], tuple[int, str]]:
     def key(code: str) -> tuple[int, str]:
         eu = is_eu_member_state(code, event.start_date)
         return (0 if eu else 1, country_name(code, "en").removeprefix("the ").casefold())
@@ -107,11 +108,11 @@ def summarise_attendance(event: m.Event) -> AttendanceSummary:
             and c.institution.institution_type in _GOVERNMENT_TYPES
             and is_eu_member_state(c.institution.country, event.start_date)
         },
-        key=state_key,  # type: ignore[arg-type]
+        key=state_key,
     )
     embassies = sorted(
         {c.institution.country for c in institutions if c.institution.institution_type == InstitutionType.embassy and c.institution.country},
-        key=state_key,  # type: ignore[arg-type]
+        key=state_key,
     )
     if event.headcount is not None:
         total: int | None = event.headcount

@@ -436,3 +436,10 @@ def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None
         action.linked_id = get_event(session, event_ref=event_key).id
     session.flush()
     return loaded
+
+
+def recommendation_tracker(session: Session, *, as_of: dt.date, threshold: float = 0.5) -> list[Any]:
+    """Recommendations of all events grouped by meaning, with recurrence and follow-up status (see `tracker`)."""
+    from passage.dialogue.tracker import track
+
+    return track(list_events(session), as_of=as_of, threshold=threshold)

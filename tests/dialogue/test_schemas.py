@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.orm import Session
+
+from passage.core.errors import InvalidInput
+from passage.dialogue import schemas as s
+from passage.dialogue.service import SYSTEM, add_follow_up, get_event, validate
+
+EVENT = {"title_en": "W", "event_type": "workshop", "start_date": dt.date(2015, 11, 3), "end_date": dt.date(2015, 11, 4), "venue_en": "Beijing", "project_en": "P"}
+
+
+def test_unknown_institution_type_is_refused_with_field_path() -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate(s.InstitutionIn, {"name_en": "X", "institution_type": "ngo", "country": "CN"})
+    assert info.value.fields[0].path == "institution_type"
+
+
+def test_province_must_be_a_chinese_code() -> None:
+    with pytest.raises(InvalidInput):
+        validate(s.InstitutionIn, {"name_en": "X", "institution_type": "provincial_office", "country": "CN", "province": "Guangdong"})
+    with pytest.raises(InvalidInput):
+        validate(s.InstitutionIn, {"name_en": "X", "institution_type": "provincial_office", "country": "FR", "province": "CN-GD"})
+    assert validate(s.InstitutionIn, {"name_en": "X", "institution_type": "eu_body", "country": "eu"}).country == "EU"
+
+
+def test_event_ending_before_it_starts_is_refused() -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate(s.EventIn, {**EVENT, "end_date": dt.date(2015, 11, 2)})
+    assert "end_date precedes start_date" in info.value.one_line()
+
+
+def test_follow_up_without_owner_or_due_before_event(seeded: Session) -> None:
+    event = get_event(seeded, event_ref="2015-11-return-readmission-workshop")
+    outcome = event.outcomes[3]
+    owner = event.organisers[0].institution_id
+    with pytest.raises(InvalidInput) as info:
+        add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "ILO network", "due_date": dt.date(2016, 6, 30)})
+    assert info.value.fields[0].path == "owner_institution_id"
+    with pytest.raises(InvalidInput) as info:
+        add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "ILO network", "owner_institution_id": owner, "due_date": dt.date(2015, 1, 1)})
+    assert "precedes the start of the event" in info.value.one_line()
+    with pytest.raises(InvalidInput):
+        add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "x", "owner_institution_id": owner, "due_date": dt.date(2016, 1, 1), "status": "done"})
+    ok = add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "ILO network", "owner_institution_id": owner, "due_date": dt.date(2016, 6, 30)})
+    assert ok.status == "planned"
