@@ -1,0 +1,164 @@
+"""`passage agreements list|show|load FILE` and `passage readmission deadlines|tick`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.readmission import rules
+from passage.readmission.agreements import load_agreement_file, preset_agreements, unverified_figures
+from passage.readmission.jobs import due_now
+from passage.readmission.schemas import Agreement, AgreementVersion
+
+agreements_app = typer.Typer(name="agreements", help="Readmission agreements: shipped presets and loaded versions.", no_args_is_help=True)
+readmission_app = typer.Typer(name="readmission", help="Readmission deadlines and the deadline job.", no_args_is_help=True)
+typer_apps: list[typer.Typer] = [agreements_app, readmission_app]
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _catalogue(use_db: bool) -> dict[str, Agreement]:
+    """Presets, plus the database's agreements when it is reachable (a missing DB is not an error here)."""
+    if not use_db:
+        return dict(preset_agreements())
+    from passage.core.db import unit_of_work
+    from passage.readmission.store import DatabaseNotReady, all_agreements
+
+    try:
+        with unit_of_work() as session:
+            return all_agreements(session)
+    except DatabaseNotReady as exc:
+        typer.echo(f"note: {exc.message}; showing shipped presets only", err=True)
+        return dict(preset_agreements())
+
+
+def _find(agreement_id: str, use_db: bool) -> Agreement:
+    catalogue = _catalogue(use_db)
+    if agreement_id not in catalogue:
+        raise NotFound(f"no agreement with id {agreement_id}", extra={"known": sorted(catalogue)})
+    return catalogue[agreement_id]
+
+
+def _parse_date(value: str, field_name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"--{field_name} must be a date as YYYY-MM-DD", fields=[FieldError(field_name, "not an ISO date")]) from None
+
+
+@agreements_app.command("list")
+def list_agreements(db: bool = typer.Option(True, "--db/--no-db", help="Include agreements loaded into the database.")) -> None:
+    """List agreements as JSON: id, name, kind, versions and the number of unverified figures."""
+    presets = preset_agreements()
+    rows = []
+    for agreement in _catalogue(db).values():
+        rows.append(
+            {
+                "id": agreement.id,
+                "name": agreement.name,
+                "name_zh": agreement.name_zh,
+                "kind": agreement.kind,
+                "editable": agreement.editable,
+                "source": "preset" if presets.get(agreement.id) == agreement else "database",
+                "versions": [{"version": v.version, "label": v.label, "effective_from": v.effective_from.isoformat(), "effective_to": v.effective_to.isoformat() if v.effective_to else None} for v in agreement.versions],
+                "unverified_figures": len(unverified_figures(agreement)),
+            }
+        )
+    _echo_json(rows)
+
+
+@agreements_app.command("show")
+def show_agreement(agreement_id: str = typer.Argument(..., help="Agreement id, e.g. eu-serbia-template."), db: bool = typer.Option(True, "--db/--no-db")) -> None:
+    """Print one agreement with all versions and the paths of its unverified figures."""
+    agreement = _find(agreement_id, db)
+    body = agreement.model_dump(mode="json")
+    body["unverified_figures"] = unverified_figures(agreement)
+    _echo_json(body)
+
+
+@agreements_app.command("load")
+def load_agreement_command(file: Path = typer.Argument(..., help="Agreement JSON file (same format as the presets)."), loaded_by: str = typer.Option(None, help="User id recorded on the new versions.")) -> None:
+    """Validate an agreement file and store its new versions in the database."""
+    from passage.core.db import unit_of_work
+    from passage.readmission.store import load_agreement
+
+    agreement = load_agreement_file(file)
+    with unit_of_work() as session:
+        result = load_agreement(session, agreement=agreement, loaded_by=loaded_by)
+    _echo_json(result)
+
+
+def _version(agreement: Agreement, on: dt.date, number: int | None) -> AgreementVersion:
+    if number is not None:
+        for version in agreement.versions:
+            if version.version == number:
+                return version
+        raise NotFound(f"{agreement.id} has no version {number}")
+    in_force = agreement.version_on(on)
+    if in_force is None:
+        raise InvalidInput(f"no version of {agreement.id} is in force on {on.isoformat()}", fields=[FieldError("received", "outside every version's effective dates")])
+    return in_force
+
+
+@readmission_app.command("deadlines")
+def deadlines(
+    agreement: str = typer.Option(..., "--agreement", help="Agreement id."),
+    received: str = typer.Option(..., "--received", help="Date the reply clock starts (YYYY-MM-DD)."),
+    accelerated: bool = typer.Option(False, "--accelerated", help="Accelerated (border) procedure."),
+    extension_requested: bool = typer.Option(False, "--extension-requested", help="The requested state asked for the extension."),
+    version: int = typer.Option(None, "--version", help="Agreement version (default: the one in force on --received)."),
+    db: bool = typer.Option(True, "--db/--no-db"),
+) -> None:
+    """Print JSON: reply due, latest extended due, transfer deadline if accepted on the last day, each with its rule."""
+    received_on = _parse_date(received, "received")
+    found = _find(agreement, db)
+    chosen = _version(found, received_on, version)
+    body = {"agreement": found.id, **rules.deadlines_on_receipt(chosen, received_on, accelerated=accelerated, extension_requested=extension_requested)}
+    _echo_json(body)
+
+
+@readmission_app.command("tick")
+def tick(
+    today: str = typer.Option(None, "--today", help="Run as of this date (default: today, UTC)."),
+    input_file: Path = typer.Option(None, "--input", help="JSON list of case snapshots instead of the database."),
+) -> None:
+    """The deadline job: print what is due now (deemed acceptances, overdue and soon-due flags) as JSON.
+
+    This command is read-only: applying a deemed acceptance is a transition that must be audited, so
+    the service applies it (wave 2). Running it twice prints the same list.
+    """
+    run_on = _parse_date(today, "today") if today else dt.datetime.now(dt.UTC).date()
+    from passage.readmission.store import snapshot_from_dict
+
+    if input_file is not None:
+        try:
+            raw = json.loads(Path(input_file).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInput(f"{Path(input_file).name}: cannot read JSON ({type(exc).__name__})") from None
+        if not isinstance(raw, list):
+            raise InvalidInput(f"{Path(input_file).name}: expected a JSON list of case snapshots")
+        snapshots = [snapshot_from_dict(item, index=i) for i, item in enumerate(raw)]
+        catalogue = _catalogue(use_db=False)
+    else:
+        from passage.core.db import unit_of_work
+        from passage.readmission.store import all_agreements, case_snapshots
+
+        with unit_of_work() as session:
+            snapshots = case_snapshots(session)
+            catalogue = all_agreements(session)
+
+    def version_of(agreement_id: str, number: int) -> AgreementVersion:
+        if agreement_id not in catalogue:
+            raise NotFound(f"case refers to unknown agreement {agreement_id}")
+        return _version(catalogue[agreement_id], dt.date.min, number)
+
+    actions = due_now(snapshots, today=run_on, version_of=version_of)
+    _echo_json({"today": run_on.isoformat(), "cases": len(snapshots), "actions": [a.as_dict() for a in actions]})
+

@@ -1,0 +1,143 @@
+"""Agreement catalogue persistence and case snapshots (database side, no permissions yet).
+
+Wave 2's `service.py` wraps these with the actor's permission check and the audit entry in the same
+transaction; the CLI uses them directly for administrators' `agreements load` and the read-only `tick`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, selectinload
+
+from passage.core.errors import Conflict, PassageError
+from passage.readmission.agreements import agreement_checksum, parse_agreement, preset_agreements
+from passage.readmission.jobs import CaseSnapshot
+from passage.readmission.models import AgreementRecord, AgreementVersionRecord, ReadmissionCase
+from passage.readmission.rules import CaseDates
+from passage.readmission.schemas import Agreement, AgreementVersion
+from passage.readmission.workflow import State
+
+
+class DatabaseNotReady(PassageError):
+    status = 503
+    code = "database_not_ready"
+
+
+def _guard(exc: Exception) -> DatabaseNotReady:
+    return DatabaseNotReady("the database has no readmission tables yet; run the migrations first")
+
+
+def _version_checksum(version: AgreementVersion) -> str:
+    import hashlib
+    import json
+
+    canonical = json.dumps(version.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def load_agreement(session: Session, *, agreement: Agreement, loaded_by: str | None = None) -> dict[str, Any]:
+    """Store an agreement's versions; versions are immutable, so a changed version needs a new number.
+
+    A shipped preset may only be extended when it is `editable` (the EU–China draft); the others are
+    published texts and cannot be overridden from a file.
+    """
+    preset = preset_agreements().get(agreement.id)
+    if preset is not None and not preset.editable:
+        raise Conflict(f"{agreement.id} is a shipped preset of a published text and cannot be overridden", extra={"editable_presets": sorted(a.id for a in preset_agreements().values() if a.editable)})
+    try:
+        record = session.scalars(select(AgreementRecord).where(AgreementRecord.slug == agreement.id).options(selectinload(AgreementRecord.versions))).one_or_none()
+    except (OperationalError, ProgrammingError) as exc:
+        raise _guard(exc) from None
+    if record is None:
+        record = AgreementRecord(slug=agreement.id, name=agreement.name, name_zh=agreement.name_zh, kind=agreement.kind, editable=agreement.editable)
+        session.add(record)
+    existing = {v.number: v for v in record.versions}
+    added, unchanged = [], []
+    for version in agreement.versions:
+        checksum = _version_checksum(version)
+        if version.version in existing:
+            if existing[version.version].checksum != checksum:
+                raise Conflict(f"version {version.version} of {agreement.id} is already loaded with different content; give the change a new version number", extra={"version": version.version})
+            unchanged.append(version.version)
+            continue
+        record.versions.append(AgreementVersionRecord(number=version.version, effective_from=version.effective_from, effective_to=version.effective_to, document=version.model_dump(mode="json"), checksum=checksum, loaded_by=loaded_by))
+        added.append(version.version)
+    record.name, record.name_zh = agreement.name, agreement.name_zh
+    session.flush()
+    merged = stored_agreements(session)[agreement.id]  # revalidates the union of versions (no overlaps)
+    return {"id": agreement.id, "added_versions": added, "unchanged_versions": unchanged, "checksum": agreement_checksum(merged)}
+
+
+def stored_agreements(session: Session) -> dict[str, Agreement]:
+    """Agreements loaded into the database, as validated `Agreement`s (an editable preset's shipped
+    versions come first, then the loaded ones)."""
+    try:
+        records = session.scalars(select(AgreementRecord).options(selectinload(AgreementRecord.versions)).order_by(AgreementRecord.slug)).all()
+    except (OperationalError, ProgrammingError) as exc:
+        raise _guard(exc) from None
+    result = {}
+    for record in records:
+        preset = preset_agreements().get(record.slug)
+        versions: list[Any] = [v.model_dump(mode="json") for v in preset.versions] if preset else []
+        shipped = {v["version"] for v in versions}
+        versions += [dict(v.document) for v in record.versions if v.number not in shipped]
+        versions.sort(key=lambda v: v["version"])
+        for earlier, later in zip(versions, versions[1:], strict=False):
+            # a new version supersedes an open-ended predecessor from its own effective date
+            if earlier.get("effective_to") is None:
+                earlier["effective_to"] = (dt.date.fromisoformat(later["effective_from"]) - dt.timedelta(days=1)).isoformat()
+        result[record.slug] = parse_agreement(
+            {"id": record.slug, "name": record.name, "name_zh": record.name_zh, "kind": record.kind, "editable": record.editable, "versions": versions},
+            source=f"database agreement {record.slug}",
+        )
+    return result
+
+
+def all_agreements(session: Session | None) -> dict[str, Agreement]:
+    """Shipped presets overlaid with what the database holds (if a session is given)."""
+    result = dict(preset_agreements())
+    if session is not None:
+        result.update(stored_agreements(session))
+    return result
+
+
+def case_snapshots(session: Session) -> list[CaseSnapshot]:
+    """Open cases as snapshots for the deadline job."""
+    try:
+        rows = session.scalars(select(ReadmissionCase).where(ReadmissionCase.closed_on.is_(None))).all()
+    except (OperationalError, ProgrammingError) as exc:
+        raise _guard(exc) from None
+    return [snapshot_of(row) for row in rows]
+
+
+def snapshot_of(case: ReadmissionCase) -> CaseSnapshot:
+    dates = CaseDates(
+        procedure=case.procedure,
+        accelerated=case.accelerated,
+        submitted_on=case.submitted_on,
+        acknowledged_on=case.acknowledged_on,
+        extension_requested_on=case.extension_requested_on,
+        replied_on=case.replied_on,
+        accepted_on=case.accepted_on,
+        travel_document_issued_on=case.travel_document_issued_on,
+        travel_document_reissue_requested_on=case.travel_document_reissue_requested_on,
+        transferred_on=case.transferred_on,
+    )
+    return CaseSnapshot(case_id=case.id, agreement_id=case.agreement_slug, agreement_version=case.agreement_version, state=State(case.state), dates=dates)
+
+
+def snapshot_from_dict(data: dict[str, Any], *, index: int) -> CaseSnapshot:
+    """A snapshot from JSON (`tick --input`); errors name the item index and field."""
+    from passage.core.errors import FieldError, InvalidInput
+
+    try:
+        raw_dates = dict(data.get("dates", {}))
+        parsed: dict[str, Any] = {k: (dt.date.fromisoformat(v) if k not in {"procedure", "accelerated"} and v else v) for k, v in raw_dates.items()}
+        dates = CaseDates(**parsed)
+        return CaseSnapshot(case_id=str(data["case_id"]), agreement_id=str(data["agreement_id"]), agreement_version=int(data.get("agreement_version", 1)), state=State(data["state"]), dates=dates)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("invalid case snapshot", fields=[FieldError(f"{index}", type(exc).__name__ + ": check case_id, agreement_id, state and ISO dates")]) from None
