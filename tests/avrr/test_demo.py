@@ -33,6 +33,7 @@ def test_about_40_cases_at_every_stage_in_3_countries(demo: DemoData) -> None:
     assert set(Counter(c.stage for c in demo.cases)) == set(Stage)
     assert set(c.country_of_return for c in demo.cases) == {"NGA", "IRQ", "VNM"}
     assert len({c.reference for c in demo.cases}) == 40
+    assert {c.programme_id for c in demo.cases} == {"de_reag_garp", "de_reag_garp_jrs"}
 
 
 def test_cases_follow_the_rules(demo: DemoData) -> None:

@@ -152,6 +152,22 @@ def test_shp_family_of_more_than_4_gets_500_split_in_two() -> None:
     assert "family_supplement" in {n.rule_id for n in calculate_incentives(SHP, four, on=dt.date(2017, 5, 2)).not_applied}
 
 
+def test_shp_published_worked_example_five_person_family() -> None:
+    # fluechtlingshilfe-paderborn.de: a family of five deciding before the negative decision "can receive
+    # an additional 4,200 euros" = 2 x 1,200 + 3 x 600 (children under 12). The family supplement for more
+    # than four members (IOM Germany, same programme) comes on top: 4,700.
+    hh = household([(36, "head"), (33, "spouse"), (10, "child"), (7, "child"), (2, "child")])
+    result = calculate_incentives(SHP, hh, on=dt.date(2017, 3, 1))
+    assert sum(line.amount for line in result.lines if line.rule_id == "stage_1") == Decimal("4200.00")
+    assert result.total == Decimal("4700.00")
+
+
+def test_shp_2017_version_ends_with_2017() -> None:
+    assert SHP.effective_to == dt.date(2017, 12, 31)
+    with pytest.raises(InvalidInput, match="not in force"):
+        calculate_incentives(SHP, household([(30, "head")]), on=dt.date(2018, 1, 1))
+
+
 def test_shp_ineligible_outside_country_list_or_after_final_decision() -> None:
     result = calculate_incentives(SHP, household([(30, "head")], nationality="ALB"), on=dt.date(2017, 3, 1))
     assert not result.eligible and "list of countries" in result.ineligibility_reasons[0]

@@ -131,11 +131,8 @@ def _household(rng: random.Random, country: str, scheme_id: str) -> dict[str, An
         for _ in range(rng.randint(1, 4)):
             members.append({"member_id": f"m{len(members) + 1}", "age": rng.randint(0, max(0, head_age - 18)),
                             "relationship": "child", "sex": rng.choice("fm")})
-    if scheme_id == "starthilfeplus":
-        status, stage = ("asylum_seeker", "pending") if rng.random() < 0.6 else ("rejected_asylum_seeker", "first_negative")
-    else:
-        status, stage = rng.choice([("rejected_asylum_seeker", "final_negative"), ("tolerated", "final_negative"),
-                                    ("asylum_seeker", "pending")])
+    status, stage = rng.choice([("rejected_asylum_seeker", "final_negative"), ("tolerated", "final_negative"),
+                                ("asylum_seeker", "pending"), ("rejected_asylum_seeker", "first_negative")])
     return {"nationality": country, "legal_status": status, "asylum_stage": stage, "members": members}
 
 
@@ -155,8 +152,10 @@ def _answers(rng: random.Random, config: ScoringConfig, level: float) -> dict[st
 def _build_case(index: int, target: Stage, rng: random.Random, today: dt.date, registry: SchemeRegistry,
                 config: ScoringConfig, programmes: dict[str, ProgrammeConfig]) -> DemoCase:
     country = COUNTRIES[index % len(COUNTRIES)]
-    scheme_id = "starthilfeplus" if rng.random() < 0.4 else "reag_garp"
-    programme = programmes[scheme_id]
+    # StarthilfePlus 2017 ended on 2017-12-31, so current demo cases all run under REAG/GARP; the second
+    # programme adds EU Joint Reintegration Services assistance in the country of return.
+    scheme_id = "reag_garp"
+    programme = programmes["de_reag_garp_jrs" if rng.random() < 0.4 else "de_reag_garp"]
     household_data = _household(rng, country, scheme_id)
     household = parse_household(household_data)
 
@@ -301,8 +300,8 @@ def generate_demo(*, today: dt.date = dt.date(2026, 6, 30), seed: int = 20151103
     registry = default_registry()
     config = load_scoring_config()
     programmes = {
-        "reag_garp": ProgrammeConfig(programme_id="de_reag_garp"),
-        "starthilfeplus": ProgrammeConfig(programme_id="de_starthilfeplus", monitoring_months=[3, 6, 12]),
+        "de_reag_garp": ProgrammeConfig(programme_id="de_reag_garp"),
+        "de_reag_garp_jrs": ProgrammeConfig(programme_id="de_reag_garp_jrs", monitoring_months=[3, 6, 12]),
     }
     cases = []
     index = 0
