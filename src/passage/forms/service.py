@@ -147,8 +147,15 @@ class ImportReport:
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
 
 
+_CALCULATED: dict[int, tuple[FormDefinition, frozenset[str]]] = {}
+
+
 def _calculated_paths(definition: FormDefinition) -> frozenset[str]:
-    return frozenset(item.path for item in definition.walk() if item.type == "calculate")
+    cached = _CALCULATED.get(id(definition))
+    if cached is None or cached[0] is not definition:
+        cached = (definition, frozenset(item.path for item in definition.walk() if item.type == "calculate"))
+        _CALCULATED[id(definition)] = cached
+    return cached[1]
 
 
 def _comparable(values: Mapping[str, Any], calculated: frozenset[str]) -> dict[str, Any]:
