@@ -403,9 +403,9 @@ def convert(record: MinutiaeRecord, target: RecordFormat) -> MinutiaeRecord:
     width, height = record.image_size(first)
     x_res, y_res = record.resolution(first)
     # Converted records are written clean: quirks kept for byte-exact round trips are not carried over.
-    common = {"format": target, "views": tuple(views), "long_length_field": False, "trailing_data": b"", "warnings": ()}
+    clean = replace(record, format=target, views=tuple(views), long_length_field=False, trailing_data=b"", warnings=())
     if target == "iso2005":
-        return replace(record, **common, width=width, height=height, x_resolution=x_res, y_resolution=y_res, cbeff_owner=0, cbeff_type=0)
+        return replace(clean, width=width, height=height, x_resolution=x_res, y_resolution=y_res, cbeff_owner=0, cbeff_type=0)
     if target == "ansi2004":
-        return replace(record, **common, width=width, height=height, x_resolution=x_res, y_resolution=y_res)
-    return replace(record, **common, width=0, height=0, x_resolution=0, y_resolution=0)
+        return replace(clean, width=width, height=height, x_resolution=x_res, y_resolution=y_res)
+    return replace(clean, width=0, height=0, x_resolution=0, y_resolution=0)

@@ -80,7 +80,7 @@ class Calibration:
 
     slope: float = 0.2
     offset: float = 25.0
-    floor: float = -6.0
+    floor: float = -5.0
     ceiling: float = 13.0
     source: str = "provisional default (NIST Bozorth3 guidance: score > 40 suggests a match); refit with fit_calibration"
 

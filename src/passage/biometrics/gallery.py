@@ -1,0 +1,240 @@
+"""Gallery storage and 1:N search: encrypted templates on disk, an MCC index in memory, Bozorth3 re-ranking.
+
+Storage layout of a gallery directory (every file written through `atomic_output`):
+
+* `manifest.json` - `{"version": 1, "entries": [{"record_id", "person_id", "fingers", "nfiq2"}]}`;
+  ids only, no personal values, no template bytes.
+* `templates/<record_id>.bin` - the ISO/IEC 19794-2:2005 record, passed through `encrypt`.
+* `images/<record_id>.bin` - the source image, through `encrypt`, only if `keep_images` is set.
+
+Templates are bytes handed to a pluggable pair `encrypt(data, *, context) -> bytes` /
+`decrypt(blob, *, context) -> bytes`, the signature of the foundation's
+`passage.security.crypto.encrypt_bytes` / `decrypt_bytes`; the context names the gallery entry so
+that a blob moved to another entry fails to decrypt. Wave 2 passes the foundation's functions.
+
+Search (1:N): the probe's MCC cylinders are looked up in the `CylinderIndex` (Cappelli et al. 2010,
+2011) to shortlist `shortlist` candidates, which are re-ranked by Bozorth3 and calibrated to log2
+LRs (`matching.match_records`), person by person (several fingers of one person are fused).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from passage.biometrics.codec import MinutiaeRecord, decode, encode
+from passage.biometrics.index import CylinderIndex, minutiae_array
+from passage.biometrics.matching import (
+    DEFAULT_CALIBRATION,
+    Calibration,
+    MatchResult,
+    match_records,
+    view_is_low_quality,
+)
+from passage.core.errors import Conflict, InvalidInput, NotFound
+from passage.core.files import atomic_output
+
+
+class Encrypt(Protocol):
+    def __call__(self, data: bytes, *, context: str) -> bytes: ...
+
+
+class Decrypt(Protocol):
+    def __call__(self, blob: bytes, *, context: str) -> bytes: ...
+
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MANIFEST = "manifest.json"
+
+
+def _check_id(value: str, what: str) -> str:
+    if not ID_PATTERN.match(value or ""):
+        raise InvalidInput(f"{what} must be 1-64 characters of letters, digits, '_', '-' or '.'")
+    return value
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    record_id: str
+    person_id: str
+    record: MinutiaeRecord
+    image: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person_id: str
+    record_ids: tuple[str, ...]
+    prefilter_score: float
+    result: MatchResult
+
+    @property
+    def log2_lr(self) -> float:
+        return self.result.log2_lr
+
+
+@dataclass
+class Gallery:
+    """A directory of encrypted templates with an in-memory MCC index (see module docstring)."""
+
+    directory: Path
+    encrypt: Encrypt
+    decrypt: Decrypt
+    keep_images: bool = False
+    _entries: list[dict[str, object]] = field(default_factory=list, init=False)
+    _records: dict[str, MinutiaeRecord] = field(default_factory=dict, init=False)
+    _index: CylinderIndex = field(default_factory=CylinderIndex, init=False)
+    _slots: list[tuple[str, int]] = field(default_factory=list, init=False)
+
+    @classmethod
+    def open(cls, directory: str | Path, *, encrypt: Encrypt, decrypt: Decrypt, keep_images: bool = False) -> Gallery:
+        gallery = cls(Path(directory), encrypt, decrypt, keep_images)
+        gallery._load()
+        return gallery
+
+    def _context(self, kind: str, record_id: str) -> str:
+        return f"biometrics.{kind}:{record_id}"
+
+    def _load(self) -> None:
+        path = self.directory / MANIFEST
+        if not path.exists():
+            return
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            entries = list(manifest["entries"])
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput(f"{MANIFEST}: not a Passage gallery manifest") from None
+        seen: set[str] = set()
+        for position, entry in enumerate(entries):
+            record_id = str(entry.get("record_id", ""))
+            if record_id in seen:
+                raise Conflict(f"{MANIFEST}: entry {position}: duplicate record id; the gallery is inconsistent")
+            seen.add(record_id)
+        self._entries = entries
+        for entry in entries:
+            record_id = str(entry["record_id"])
+            blob = (self.directory / "templates" / f"{record_id}.bin").read_bytes()
+            record = decode(self.decrypt(blob, context=self._context("template", record_id)))
+            self._add_to_index(record_id, record)
+
+    def _add_to_index(self, record_id: str, record: MinutiaeRecord) -> None:
+        self._records[record_id] = record
+        for view_index in range(len(record.views)):
+            self._index.add(minutiae_array(record, view_index))
+            self._slots.append((record_id, view_index))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def person_of(self, record_id: str) -> str:
+        for entry in self._entries:
+            if entry["record_id"] == record_id:
+                return str(entry["person_id"])
+        raise NotFound("no such gallery record")
+
+    def record_ids(self) -> list[str]:
+        return [str(e["record_id"]) for e in self._entries]
+
+    def enrol(self, enrolments: Iterable[Enrolment]) -> list[str]:
+        """Add templates; all are checked first, so a duplicate id changes nothing."""
+        batch = list(enrolments)
+        existing = {str(e["record_id"]) for e in self._entries}
+        seen: set[str] = set()
+        for number, item in enumerate(batch):
+            _check_id(item.record_id, f"enrolment {number}: record id")
+            _check_id(item.person_id, f"enrolment {number}: person id")
+            if item.record_id in existing:
+                raise Conflict(f"enrolment {number}: record id is already in the gallery; nothing was enrolled")
+            if item.record_id in seen:
+                raise Conflict(f"enrolment {number}: record id appears twice in this batch; nothing was enrolled")
+            seen.add(item.record_id)
+            if not item.record.views or item.record.minutiae_count() == 0:
+                raise InvalidInput(f"enrolment {number}: empty template (no minutiae); nothing was enrolled")
+        for item in batch:
+            with atomic_output(self.directory / "templates" / f"{item.record_id}.bin", mode="wb") as handle:
+                handle.write(self.encrypt(encode(item.record), context=self._context("template", item.record_id)))
+            if self.keep_images and item.image is not None:
+                with atomic_output(self.directory / "images" / f"{item.record_id}.bin", mode="wb") as handle:
+                    handle.write(self.encrypt(item.image, context=self._context("image", item.record_id)))
+        new_entries: list[dict[str, object]] = [
+            {"record_id": i.record_id, "person_id": i.person_id, "fingers": [v.position for v in i.record.views],
+             "quality": [v.quality for v in i.record.views]}
+            for i in batch
+        ]
+        self._write_manifest(self._entries + new_entries)
+        self._entries = self._entries + new_entries
+        for item in batch:
+            self._add_to_index(item.record_id, item.record)
+        self._index.freeze()
+        return [i.record_id for i in batch]
+
+    def _write_manifest(self, entries: list[dict[str, object]]) -> None:
+        with atomic_output(self.directory / MANIFEST) as handle:
+            json.dump({"version": 1, "entries": entries}, handle, indent=1, sort_keys=True)
+
+    def template(self, record_id: str) -> MinutiaeRecord:
+        if record_id not in self._records:
+            raise NotFound("no such gallery record")
+        return self._records[record_id]
+
+    def drop_images(self) -> int:
+        """Delete every stored image, keeping templates; returns how many were deleted."""
+        images = self.directory / "images"
+        count = 0
+        if images.exists():
+            for path in images.glob("*.bin"):
+                path.unlink()
+                count += 1
+        return count
+
+    def revoke_person(self, person_id: str) -> list[str]:
+        """Delete every template and image of one person; the index masks them at once."""
+        revoked = [str(e["record_id"]) for e in self._entries if e["person_id"] == person_id]
+        if not revoked:
+            raise NotFound("no templates are enrolled for this person")
+        remaining = [e for e in self._entries if e["person_id"] != person_id]
+        self._write_manifest(remaining)
+        self._entries = remaining
+        for record_id in revoked:
+            for folder in ("templates", "images"):
+                (self.directory / folder / f"{record_id}.bin").unlink(missing_ok=True)
+            self._records.pop(record_id, None)
+        for slot, (record_id, _view) in enumerate(self._slots):
+            if record_id in revoked:
+                self._index.remove(slot)
+        return revoked
+
+    def search(self, probe: MinutiaeRecord, *, top: int = 10, shortlist: int = 100, calibration: Calibration = DEFAULT_CALIBRATION,
+               allow_low_quality: bool = False, on_candidate: Callable[[str], None] | None = None) -> list[Candidate]:
+        """1:N: MCC prefilter shortlist per probe finger, Bozorth3 re-rank, fused per person, best first."""
+        if not probe.views or probe.minutiae_count() == 0:
+            raise InvalidInput("the probe template is empty (no minutiae)")
+        usable = [i for i, v in enumerate(probe.views) if allow_low_quality or not view_is_low_quality(v)]
+        if not usable:
+            raise InvalidInput("the probe's fingerprint quality is too low to search (NFIQ 2 or minutiae count); recapture it")
+        prefilter: dict[str, float] = {}
+        for view_index in usable:
+            for hit in self._index.search(minutiae_array(probe, view_index), top=shortlist):
+                record_id = self._slots[hit.entry][0]
+                if record_id in self._records:
+                    prefilter[record_id] = max(prefilter.get(record_id, 0.0), hit.score)
+        by_person: dict[str, list[str]] = {}
+        for record_id in prefilter:
+            by_person.setdefault(self.person_of(record_id), []).append(record_id)
+        candidates = []
+        for person_id, record_ids in by_person.items():
+            best: MatchResult | None = None
+            for record_id in record_ids:
+                if on_candidate is not None:
+                    on_candidate(record_id)
+                result = match_records(probe, self._records[record_id], calibration=calibration, allow_low_quality=allow_low_quality)
+                if best is None or result.log2_lr > best.log2_lr:
+                    best = result
+            assert best is not None
+            candidates.append(Candidate(person_id, tuple(sorted(record_ids)), max(prefilter[r] for r in record_ids), best))
+        candidates.sort(key=lambda c: (-c.log2_lr, -c.result.best_score, c.person_id))
+        return candidates[:top]
