@@ -182,7 +182,10 @@ def _location_key(figure: DisplacementFigure, site_codes: Mapping[str, str]) -> 
 def stored_figures(session: Session, *, round_id: str, component: str) -> list[FigureRow]:
     """The figures recorded for a round and component, as `FigureRow`s (row = 0: they are stored)."""
     records = list(session.scalars(select(DisplacementFigure).where(DisplacementFigure.round_id == round_id, DisplacementFigure.component == component)))
-    site_codes = dict(session.execute(select(Location.id, Location.code).where(Location.id.in_({r.location_id for r in records if r.location_id})))) if records else {}
+    site_ids = {r.location_id for r in records if r.location_id}
+    site_codes: dict[str, str] = {}
+    if site_ids:
+        site_codes = {location_id: code for location_id, code in session.execute(select(Location.id, Location.code).where(Location.id.in_(site_ids)))}
     return [
         FigureRow(
             row=0,
