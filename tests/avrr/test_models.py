@@ -104,3 +104,23 @@ def test_stale_write_is_refused(engine: object, session: Session) -> None:
     case.stage = "withdrawn"
     with pytest.raises(StaleDataError):
         session.commit()
+
+
+
+def test_cases_are_scoped_to_their_owning_organisation(session: Session) -> None:
+    from passage.security.models import Organisation, OrganisationLevel, Role, User, UserRole
+    from passage.security.scope import scoped_select
+
+    make_case(session, "OWN")  # organisation_id = org1
+    other = make_case(session, "OTHER")
+    other.organisation_id = "org2"
+    session.commit()
+
+    def user_of(org_id: str) -> User:
+        org = Organisation(id=org_id, name=org_id, country="DE", level=OrganisationLevel.NATIONAL)
+        return User(id="u-" + org_id, username=org_id, display_name="x", organisation_id=org_id, organisation=org,
+                    password_hash="x", is_active=True, roles=[UserRole(role=Role.IOM_CASEWORKER)])
+
+    seen = session.scalars(scoped_select(AvrrCase, user_of("org1"))).all()
+    assert [c.reference for c in seen] == ["OWN"]
+    assert session.scalars(scoped_select(AvrrCase, user_of("org3"))).all() == []

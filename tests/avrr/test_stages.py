@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 
 from passage.avrr.stages import (
+    ASSISTANCE_LABELS,
+    STAGE_LABELS,
+    AssistanceKind,
     AssistancePlanItem,
     CaseFacts,
     ConsentRecord,
@@ -204,3 +207,9 @@ def test_assistance_schedule_checks() -> None:
     assert assistance_item_problems(ITEM) == []
     bad = ITEM.model_copy(update={"budget": Decimal("1400"), "tranches": [ITEM.tranches[1], ITEM.tranches[0]]})
     assert {f.path for f in assistance_item_problems(bad)} == {"tranches", "tranches.1.due_from"}
+
+
+def test_every_stage_and_kind_has_english_and_chinese_labels() -> None:
+    assert set(STAGE_LABELS) == set(Stage) and set(ASSISTANCE_LABELS) == set(AssistanceKind)
+    for en, zh in [*STAGE_LABELS.values(), *ASSISTANCE_LABELS.values()]:
+        assert en.isascii() and any("\u4e00" <= ch <= "\u9fff" for ch in zh)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin, utcnow
 from passage.security.crypto import EncryptedJSON, EncryptedText
+from passage.security.scope import RecordScope
 
 MONEY = Numeric(12, 2)
 
@@ -36,6 +37,7 @@ class AvrrCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     """One AVRR case: an individual or a household, from counselling to closure."""
 
     __tablename__ = "avrr_cases"
+    __scope__ = RecordScope(owner_organisation="organisation_id")
 
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     programme_id: Mapped[str] = mapped_column(String(60), index=True)
@@ -68,6 +70,8 @@ class AvrrCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     itinerary_ref: Mapped[str | None] = mapped_column(String(60))
     escort_required: Mapped[bool] = mapped_column(Boolean, default=False)
     escort_assigned: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowances_paid_on: Mapped[dt.date | None] = mapped_column(Date)
+    """Travel allowances (e.g. REAG/GARP Reisebeihilfe) handed over before departure."""
     departed_on: Mapped[dt.date | None] = mapped_column(Date, index=True)
     arrived_on: Mapped[dt.date | None] = mapped_column(Date)
     received_by: Mapped[str | None] = mapped_column(String(120))

@@ -53,6 +53,21 @@ TRANSITIONS: dict[Stage, tuple[Stage, ...]] = {
 }
 """Forward moves; withdrawal is separate (see `check_withdrawal`)."""
 
+STAGE_LABELS: dict[Stage, tuple[str, str]] = {
+    Stage.COUNSELLING: ("Counselling", "咨询"),
+    Stage.APPLICATION: ("Application", "申请"),
+    Stage.ELIGIBILITY: ("Eligibility", "资格审查"),
+    Stage.PRE_DEPARTURE: ("Pre-departure", "离境前准备"),
+    Stage.TRAVEL: ("Travel", "旅行"),
+    Stage.ARRIVAL: ("Arrival and reception", "抵达与接待"),
+    Stage.REINTEGRATION_PLAN: ("Reintegration plan", "重返社会计划"),
+    Stage.ASSISTANCE: ("Assistance", "援助"),
+    Stage.MONITORING: ("Monitoring", "监测"),
+    Stage.CLOSED: ("Closed", "已结案"),
+    Stage.WITHDRAWN: ("Withdrawn (person's choice)", "已撤回（本人选择）"),
+}
+"""English and Simplified Chinese labels for pages and exports."""
+
 PRE_DEPARTURE_STAGES = (Stage.COUNSELLING, Stage.APPLICATION, Stage.ELIGIBILITY, Stage.PRE_DEPARTURE, Stage.TRAVEL)
 
 
@@ -285,6 +300,16 @@ class AssistanceKind(enum.StrEnum):
     HOUSING = "housing"
     MEDICAL = "medical"
     EDUCATION = "education"
+
+
+ASSISTANCE_LABELS: dict[AssistanceKind, tuple[str, str]] = {
+    AssistanceKind.CASH: ("Cash", "现金"),
+    AssistanceKind.IN_KIND: ("In kind", "实物"),
+    AssistanceKind.BUSINESS_START_UP: ("Business start-up", "创业"),
+    AssistanceKind.HOUSING: ("Housing", "住房"),
+    AssistanceKind.MEDICAL: ("Medical", "医疗"),
+    AssistanceKind.EDUCATION: ("Education", "教育"),
+}
 
 
 class TrancheSpec(BaseModel):
