@@ -34,3 +34,22 @@ def test_case_snapshots_feed_the_job(session):
     assert [s.state.value for s in snapshots] == ["routed"]
     actions = due_now(snapshots, today=dt.date(2024, 3, 27), version_of=lambda a, n: get_preset(a).versions[n - 1])
     assert [a.action for a in actions] == ["deem_accepted"]
+
+
+def test_statistics_record_from_orm(session):
+    from passage.readmission.statistics import compute
+    from passage.readmission.store import statistics_record
+
+    version = get_preset("russia-style").latest()
+    common = dict(procedure="readmission", agreement_slug="russia-style", agreement_version=1, requesting_state="FR", requesting_org_id="fr", requested_central_org_id="mps", province_code="zhejiang", submitted_on=dt.date(2024, 3, 1), acknowledged_on=dt.date(2024, 3, 2))
+    cases = [
+        ReadmissionCase(reference="A", state="transferred", replied_on=dt.date(2024, 3, 12), accepted_on=dt.date(2024, 3, 12), travel_document_issued_on=dt.date(2024, 3, 14), transferred_on=dt.date(2024, 4, 1), **common),
+        ReadmissionCase(reference="B", state="deemed_accepted", accepted_on=dt.date(2024, 3, 28), **common),
+        ReadmissionCase(reference="C", state="refused", replied_on=dt.date(2024, 4, 10), refusal_reason="not_a_national", **common),
+    ]
+    records = [statistics_record(c, version) for c in cases]
+    assert [r.outcome for r in records] == ["accepted", "deemed_accepted", "refused"]
+    assert records[0].reply_due == dt.date(2024, 3, 27) and records[0].transfer_due == dt.date(2024, 6, 10)
+    [row] = compute(records, group_by=("province",))
+    assert row.answered_within_limit == 1 and row.deemed_acceptances == 1 and row.refusals_by_reason == {"not_a_national": 1}
+    assert row.transfers_within_window == 1

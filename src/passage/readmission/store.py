@@ -19,6 +19,7 @@ from passage.readmission.jobs import CaseSnapshot
 from passage.readmission.models import AgreementRecord, AgreementVersionRecord, ReadmissionCase
 from passage.readmission.rules import CaseDates
 from passage.readmission.schemas import Agreement, AgreementVersion
+from passage.readmission.statistics import CaseRecord
 from passage.readmission.workflow import State
 
 
@@ -141,3 +142,36 @@ def snapshot_from_dict(data: dict[str, Any], *, index: int) -> CaseSnapshot:
         return CaseSnapshot(case_id=str(data["case_id"]), agreement_id=str(data["agreement_id"]), agreement_version=int(data.get("agreement_version", 1)), state=State(data["state"]), dates=dates)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput("invalid case snapshot", fields=[FieldError(f"{index}", type(exc).__name__ + ": check case_id, agreement_id, state and ISO dates")]) from None
+
+
+def statistics_record(case: ReadmissionCase, version: AgreementVersion) -> CaseRecord:
+    """A case as a `statistics.CaseRecord` (no personal data), with its reply and transfer limits."""
+    from passage.readmission import rules
+
+    procedure = version.readmission
+    start = rules.clock_start_date(procedure, submitted_on=case.submitted_on, acknowledged_on=case.acknowledged_on) if procedure else None
+    reply_due = None
+    if procedure is not None and start is not None and (procedure.reply_limit is not None or case.accelerated):
+        reply_due = rules.effective_reply_deadline(version, start, accelerated=case.accelerated, extension_requested=case.extension_requested_on is not None).due
+    transfer_due = None
+    if procedure is not None and procedure.transfer_limit is not None and case.accepted_on is not None:
+        transfer_due = rules.transfer_deadline(version, case.accepted_on).due
+    outcome = {"refused": "refused", "withdrawn": "withdrawn", "cancelled": "cancelled"}.get(case.state)
+    if outcome is None and case.accepted_on is not None:
+        outcome = "deemed_accepted" if case.replied_on is None else "accepted"
+    return CaseRecord(
+        agreement_id=case.agreement_slug,
+        requesting_state=case.requesting_state,
+        province=case.province_code,
+        state=case.state,
+        submitted_on=case.submitted_on,
+        reply_due=reply_due,
+        replied_on=case.replied_on,
+        reply_started_on=start,
+        outcome=outcome,
+        refusal_reason=case.refusal_reason,
+        accepted_on=case.accepted_on,
+        travel_document_issued_on=case.travel_document_issued_on,
+        transfer_due=transfer_due,
+        transferred_on=case.transferred_on,
+    )
