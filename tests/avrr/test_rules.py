@@ -265,3 +265,29 @@ def test_instalments_add_up_and_cap_holds(children: list[int], head_age: int, wi
     assert shp.total == expected
     first = sum(line.amount for line in shp.lines if line.instalment == "1/2")
     assert first * 2 == shp.total
+
+
+def test_reag_2017_country_groups_and_child_limit_at_12() -> None:
+    reag_2017 = REGISTRY.in_force("reag_garp", dt.date(2017, 6, 1))
+    assert reag_2017.version == "2017"
+    # Afghanistan is group 1: head 40 and child 12 get 200 + 500 each; child 11 gets 100 + 250.
+    afg = household([(40, "head"), (12, "child"), (11, "child")])
+    result = calculate_incentives(reag_2017, afg, on=dt.date(2017, 6, 1))
+    assert sum(amounts(result, "travel_assistance")) == Decimal("500.00")
+    assert amounts(result, "start_up_group_1") == [Decimal("500.00"), Decimal("500.00"), Decimal("250.00")]
+    assert {n.rule_id for n in result.not_applied} == {"start_up_group_2"}
+    assert result.total == Decimal("1750.00")
+    # China is group 2: 200 + 300 for one adult.
+    chn = calculate_incentives(reag_2017, household([(30, "head")], nationality="CHN"), on=dt.date(2017, 6, 1))
+    assert chn.total == Decimal("500.00") and amounts(chn, "start_up_group_2") == [Decimal("300.00")]
+
+
+def test_reag_and_starthilfeplus_2017_together_for_one_family() -> None:
+    # The two programmes are applied for together (IOM Germany): a Nigerian couple with children 9 and 4,
+    # asylum pending, mid-2017. REAG/GARP 2017: travel 200+200+100+100 = 600, start-up group 1
+    # 500+500+250+250 = 1500. StarthilfePlus stage 1: 1200+1200+600+600 = 3600 (4 members: no supplement).
+    hh = household([(31, "head"), (29, "spouse"), (9, "child"), (4, "child")], nationality="NGA")
+    on = dt.date(2017, 7, 1)
+    reag = calculate_incentives(REGISTRY.in_force("reag_garp", on), hh, on=on)
+    shp = calculate_incentives(REGISTRY.in_force("starthilfeplus", on), hh, on=on)
+    assert (reag.total, shp.total) == (Decimal("2100.00"), Decimal("3600.00"))
