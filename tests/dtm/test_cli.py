@@ -147,3 +147,35 @@ def test_aggregate_errors(cli_db: Engine, areas_file: Path, tmp_path: Path, caps
     _, err = run(["dtm", "export-hxl", "--round", "4", "--level", "1", "--out", str(tmp_path / "x.json")], capsys, code=2)
     assert ".csv or .xlsx" in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_changes_and_flows_commands(cli_db: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime as dt
+
+    from passage.core.db import unit_of_work
+    from passage.dtm import service
+    from passage.dtm.geography import parse_cod_ab
+
+    from .conftest import baseline_submission, sample_collection
+    from .test_service import flow_submission
+
+    with unit_of_work(cli_db) as session:
+        service.load_areas(session, actor=None, areas=parse_cod_ab(sample_collection()), source="t")
+        r1 = service.create_round(session, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+        r2 = service.create_round(session, actor=None, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))
+        service.record_submissions(session, actor=None, round_id=r1.id, component="baseline", submissions=[(2, "a", baseline_submission("a", households=80, individuals=400, size=5.0)), (3, "b", baseline_submission("b", admin2="NG002021", admin2_name="Yola North", admin1="NG002", admin1_name="Adamawa"))])
+        service.record_submissions(session, actor=None, round_id=r2.id, component="baseline", submissions=[(2, "c", baseline_submission("c"))])
+        service.record_flow_submissions(session, actor=None, submissions=[(2, "f1", flow_submission())])
+    out_path = tmp_path / "changes.csv"
+    run(["dtm", "changes", "--round", "2", "--level", "1", "--out", str(out_path)], capsys)
+    with out_path.open(encoding="utf-8") as handle:
+        rows = {r["admin1Pcode"]: r for r in csv.DictReader(handle)}
+    assert (rows["NG008"]["previousIdpInd"], rows["NG008"]["currentIdpInd"], rows["NG008"]["change"], rows["NG008"]["changePercent"], rows["NG008"]["status"]) == ("400", "500", "100", "25.0", "increase")
+    assert (rows["NG002"]["currentIdpInd"], rows["NG002"]["status"]) == ("", "closed")
+    _, err = run(["dtm", "changes", "--round", "1", "--level", "1", "--out", str(out_path)], capsys, code=2)
+    assert "no previous round" in err
+    flows_path = tmp_path / "flows.csv"
+    run(["dtm", "flows", "--by", "nationality", "--out", str(flows_path)], capsys)
+    assert flows_path.read_text(encoding="utf-8").splitlines() == ["nationality,adult_males,adult_females,boys,girls,total", "CMR,3,2,1,1,7", "NGA,4,0,0,0,4"]
+    _, err = run(["dtm", "flows", "--by", "colour", "--out", str(flows_path)], capsys, code=2)
+    assert "--by accepts" in err

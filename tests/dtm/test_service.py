@@ -110,3 +110,30 @@ def test_record_needs_boundaries(session: Session) -> None:
     round1 = service.create_round(session, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
     with pytest.raises(InvalidInput, match="geo load"):
         record(session, round1.id, [(2, "u", baseline_submission("x"))])
+
+
+def flow_submission(uuid_total: int = 7, admin2: str = "NG008001") -> dict[str, Any]:
+    return {
+        "fmp_id": "FMP-01", "fmp_name": "Banki", "fmp_type": "border_crossing", "admin1_pcode": "NG008", "admin2_pcode": admin2,
+        "gps": [11.0, 14.0], "observation_date": "2025-03-02",
+        "flows": [
+            {"flows/direction": "incoming", "flows/nationality": "CMR", "flows/transport_mode": "foot", "flows/adult_males": 3, "flows/adult_females": 2, "flows/boys": 1, "flows/girls": 1, "flows/flow_total": uuid_total},
+            {"flows/direction": "outgoing", "flows/nationality": "NGA", "flows/transport_mode": "bus", "flows/adult_males": 4, "flows/adult_females": 0, "flows/boys": 0, "flows/girls": 0, "flows/flow_total": 4},
+        ],
+    }
+
+
+def test_flow_counts_stored_summarised_and_point_registered(loaded: Session) -> None:
+    result = service.record_flow_submissions(loaded, actor=None, submissions=[(2, "f1", flow_submission()), (3, "f2", flow_submission(9)), (4, "f3", flow_submission(admin2="NG777001"))])
+    assert (result.lines, result.not_stored) == (4, 1)
+    assert [(i.row, i.check) for i in result.issues] == [(3, "sex_age_sum"), (4, "unknown_pcode")]
+    again = service.record_flow_submissions(loaded, actor=None, submissions=[(2, "f1", flow_submission())])
+    assert (again.lines, again.already_recorded) == (0, 1)
+    summary = service.flow_summary(loaded, by=("direction",))
+    assert summary == [
+        {"direction": "incoming", "adult_males": 6, "adult_females": 4, "boys": 2, "girls": 2, "total": 16},
+        {"direction": "outgoing", "adult_males": 8, "adult_females": 0, "boys": 0, "girls": 0, "total": 8},
+    ]
+    assert service.flow_summary(loaded, date_from=dt.date(2025, 3, 3)) == []
+    point = service.list_locations(loaded, kind="flow_point")[0]
+    assert (point.code, point.latitude, point.admin_pcode) == ("FMP-01", 11.0, "NG008001")

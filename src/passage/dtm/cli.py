@@ -217,3 +217,64 @@ def api_command(level: LevelOption, out: Annotated[Path, typer.Option("--out", h
     with atomic_output(out) as handle:
         json.dump(body, handle, ensure_ascii=False, indent=1)
     typer.echo(f"wrote {len(body['result'])} DTM API v3 admin{level} records to {out}")
+
+
+@dtm_app.command("process-flows")
+def process_flows(form: Annotated[str, typer.Option("--form", help="Flow monitoring form id.")] = "dtm_flow_monitoring", round_number: Annotated[int | None, typer.Option("--round", help="Attach the counts to this round.")] = None, operation: OperationOption = None) -> None:
+    """Store the count lines of the forms engine's accepted flow monitoring submissions."""
+    from passage.dtm import service
+    from passage.forms import service as forms_service
+
+    with unit_of_work() as session:
+        round_id = service.get_round(session, number=round_number, operation=operation).id if round_number is not None else None
+        submissions = [(s.source_row or index, s.uuid, s.data) for index, s in enumerate(forms_service.iter_submissions(session, form_ref=form), start=1)]
+        result = service.record_flow_submissions(session, actor=None, submissions=submissions, round_id=round_id)
+    typer.echo(f"count lines stored {result.lines}; already recorded {result.already_recorded}; not stored {result.not_stored}")
+    for issue in result.issues:
+        typer.echo(f"row {issue.row}: {issue.check} [{issue.severity}] {issue.field}: {issue.message}", err=True)
+
+
+@dtm_app.command("flows")
+def flows_command(out: Annotated[Path, typer.Option("--out", help="CSV file to write.")], by: Annotated[str, typer.Option("--by", help="Comma-separated: fmp_id, observed_on, direction, nationality, transport_mode.")] = "direction,nationality,transport_mode", date_from: Annotated[str | None, typer.Option("--from")] = None, date_to: Annotated[str | None, typer.Option("--to")] = None) -> None:
+    """Write flow counts summed by the chosen dimensions."""
+    import csv
+
+    from passage.dtm import service
+
+    dimensions = tuple(d.strip() for d in by.split(",") if d.strip())
+    allowed = ("fmp_id", "observed_on", "direction", "nationality", "transport_mode")
+    unknown = [d for d in dimensions if d not in allowed]
+    if unknown or not dimensions:
+        raise InvalidInput(f"--by accepts {', '.join(allowed)}")
+    with unit_of_work() as session:
+        rows = service.flow_summary(session, date_from=_date(date_from, "--from") if date_from else None, date_to=_date(date_to, "--to") if date_to else None, by=dimensions)
+    with atomic_output(out) as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*dimensions, "adult_males", "adult_females", "boys", "girls", "total"])
+        writer.writeheader()
+        writer.writerows(rows)
+    typer.echo(f"wrote {len(rows)} rows to {out}")
+
+
+@dtm_app.command("changes")
+def changes_command(round_number: RoundOption, level: LevelOption, out: Annotated[Path, typer.Option("--out", help="CSV file to write.")], operation: OperationOption = None, component: ComponentOption = "baseline") -> None:
+    """Write the change in IDP individuals per area from the previous round to this one."""
+    import csv
+
+    from passage.dtm import service
+    from passage.dtm.rules import round_changes
+
+    with unit_of_work() as session:
+        round_ = service.get_round(session, number=round_number, operation=operation)
+        before = service.previous_round(session, round_=round_)
+        if before is None:
+            raise InvalidInput(f"round {round_.number} has no previous round in operation {round_.operation}")
+        gazetteer = service.get_gazetteer(session)
+        current = service.aggregate_round(session, round_=round_, level=_level(level), component=_component(component), gazetteer=gazetteer)
+        previous = service.aggregate_round(session, round_=before, level=level, component=_component(component), gazetteer=gazetteer)
+    changes = round_changes({r.pcode: r.idp_individuals for r in current.rows}, {r.pcode: r.idp_individuals for r in previous.rows})
+    with atomic_output(out) as handle:
+        writer = csv.writer(handle)
+        writer.writerow([f"admin{level}Pcode", "previousRound", "previousIdpInd", "currentRound", "currentIdpInd", "change", "changePercent", "status"])
+        for change in changes:
+            writer.writerow([change.key, before.number, change.previous if change.previous is not None else "", round_.number, change.current if change.current is not None else "", change.change, "" if change.percent is None else f"{change.percent:.1f}", change.status])
+    typer.echo(f"wrote {len(changes)} admin{level} changes to {out}")

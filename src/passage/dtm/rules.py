@@ -155,7 +155,7 @@ def to_date(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value).strip()[:10])
 
 
-def _geopoint(value: Any) -> tuple[float | None, float | None]:
+def geopoint(value: Any) -> tuple[float | None, float | None]:
     """ODK geopoint: "lat lon [alt [accuracy]]" or a (lat, lon) pair."""
     if _blank(value):
         return None, None
@@ -176,7 +176,7 @@ def figure_from_submission(values: Mapping[str, Any], *, row: int, component: Co
     idp_present = component == "site" or str(flat.get("idp_present", "yes")) == "yes"
     returnees_present = str(flat.get("returnees_present", "no")) == "yes"
     breakdown = {name: count for name in vocab.BREAKDOWN_FIELDS if (count := to_int(flat.get(name))) is not None} if idp_present else {}
-    latitude, longitude = _geopoint(flat.get("gps"))
+    latitude, longitude = geopoint(flat.get("gps"))
     site_id = str(flat["site_id"]).strip() if not _blank(flat.get("site_id")) else None
     services = {sector.name: str(flat[f"service_{sector.name}"]) for sector in vocab.MCOF_SECTORS if not _blank(flat.get(f"service_{sector.name}"))}
     males = to_int(flat.get("males"))

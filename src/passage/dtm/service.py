@@ -19,7 +19,14 @@ from passage.core.errors import Conflict, InvalidInput, NotFound
 from passage.dtm import rules
 from passage.dtm.aggregate import AggregateResult, aggregate
 from passage.dtm.geography import AdminArea, Gazetteer, NameVariant, normalise_name, pcode_problem
-from passage.dtm.models import AdminAreaRecord, AreaNameVariant, AssessmentRound, DisplacementFigure, Location
+from passage.dtm.models import (
+    AdminAreaRecord,
+    AreaNameVariant,
+    AssessmentRound,
+    DisplacementFigure,
+    FlowCount,
+    Location,
+)
 from passage.dtm.rules import CheckIssue, Component, FigureRow
 
 COMPONENTS: tuple[str, ...] = ("baseline", "site")
@@ -416,3 +423,68 @@ def check_pcode(pcode: str) -> str:
     if problem:
         raise InvalidInput(problem)
     return code
+
+
+# --- flow monitoring -----------------------------------------------------------------------------
+
+
+@dataclass
+class FlowRecordResult:
+    lines: int = 0
+    already_recorded: int = 0
+    not_stored: int = 0
+    issues: list[CheckIssue] = field(default_factory=list)
+
+
+def record_flow_submissions(session: Session, *, actor: ActorLike | None, submissions: Iterable[tuple[int, str, Mapping[str, Any]]], round_id: str | None = None) -> FlowRecordResult:
+    """Store the count lines of flow monitoring submissions; the point joins the master list as a flow_point.
+
+    A line whose men + women + boys + girls differ from its total is reported (check ``sex_age_sum``)
+    and stored with the reported total; a submission whose admin 2 P-code is not loaded is reported
+    (``unknown_pcode``) and not stored; a submission uuid already stored is skipped.
+    """
+    del actor
+    gazetteer = get_gazetteer(session)
+    known = set(session.scalars(select(FlowCount.submission_uuid).distinct()))
+    result = FlowRecordResult()
+    for row, uuid, data in submissions:
+        if uuid in known:
+            result.already_recorded += 1
+            continue
+        flat = rules.flatten(data)
+        admin_pcode = str(flat.get("admin2_pcode") or flat.get("admin1_pcode") or "").strip().upper()
+        if admin_pcode not in gazetteer:
+            result.issues.append(CheckIssue(row, rules.CHECK_UNKNOWN_PCODE, "admin2_pcode", f"P-code {admin_pcode or '(empty)'} is not in the loaded boundaries"))
+            result.not_stored += 1
+            continue
+        lines, issues = rules.flow_lines(data, row=row)
+        result.issues.extend(issues)
+        fmp_id = str(flat.get("fmp_id", "")).strip()
+        point = session.scalar(select(Location).where(Location.code == fmp_id))
+        if point is None:
+            point = Location(code=fmp_id, kind="flow_point", name=str(flat.get("fmp_name") or fmp_id), admin_pcode=admin_pcode, site_type=str(flat.get("fmp_type") or "") or None)
+            session.add(point)
+            session.flush()
+        latitude, longitude = rules.geopoint(flat.get("gps"))
+        if latitude is not None:
+            point.latitude, point.longitude = latitude, longitude
+        for line in lines:
+            session.add(FlowCount(round_id=round_id, location_id=point.id, submission_uuid=uuid, line=line.line, observed_on=line.observed_on, direction=line.direction, nationality=line.nationality, transport_mode=line.transport_mode, adult_males=line.adult_males, adult_females=line.adult_females, boys=line.boys, girls=line.girls, total=line.total))
+            result.lines += 1
+        known.add(uuid)
+    session.flush()
+    return result
+
+
+def flow_summary(session: Session, *, date_from: dt.date | None = None, date_to: dt.date | None = None, by: tuple[str, ...] = ("direction", "nationality", "transport_mode")) -> list[dict[str, Any]]:
+    """Flow counts summed by the given dimensions over an observation period."""
+    query = select(FlowCount, Location.code).join(Location, Location.id == FlowCount.location_id)
+    if date_from:
+        query = query.where(FlowCount.observed_on >= date_from)
+    if date_to:
+        query = query.where(FlowCount.observed_on <= date_to)
+    lines = [
+        rules.FlowLine(0, c.line, code, c.observed_on, c.direction, c.nationality, c.transport_mode, c.adult_males, c.adult_females, c.boys, c.girls, c.total)
+        for c, code in session.execute(query)
+    ]
+    return rules.summarise_flows(lines, by=by)
