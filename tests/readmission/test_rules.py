@@ -168,3 +168,19 @@ def test_add_months_never_overflows_month(day, months):
     result = rules.add_months(day, months)
     assert (result.year * 12 + result.month) - (day.year * 12 + day.month) == months
     assert result.day <= day.day
+
+
+def test_transfer_date_checked_against_document_and_window():
+    version = v("russia-style")  # travel document 30 days, window 90 days
+    dates = rules.CaseDates(accepted_on=D(2024, 3, 1), travel_document_issued_on=D(2024, 3, 5))
+    checked = rules.check_transfer_date(version, dates, D(2024, 4, 4), today=D(2024, 3, 6))
+    assert {d.kind for d in checked} == {"travel_document_expiry", "transfer_due"}
+    with pytest.raises(Conflict) as err:
+        rules.check_transfer_date(version, dates, D(2024, 4, 5), today=D(2024, 3, 6))
+    assert err.value.extra["travel_document_expiry"] == "2024-04-04"
+    later = rules.CaseDates(accepted_on=D(2024, 3, 1), travel_document_issued_on=D(2024, 5, 25))
+    with pytest.raises(Conflict) as err:
+        rules.check_transfer_date(version, later, D(2024, 6, 1), today=D(2024, 5, 26))
+    assert err.value.extra["transfer_due"] == "2024-05-30"
+    with pytest.raises(Conflict, match="past"):
+        rules.check_transfer_date(version, dates, D(2024, 3, 5), today=D(2024, 3, 6))

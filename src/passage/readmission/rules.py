@@ -298,3 +298,24 @@ def case_deadlines(version: AgreementVersion, dates: CaseDates) -> list[Deadline
     if dates.travel_document_reissue_requested_on and dates.transferred_on is None:
         result.extend(travel_document_reissue_due(version, dates.travel_document_reissue_requested_on))
     return result
+
+
+def check_transfer_date(version: AgreementVersion, dates: CaseDates, transfer_date: dt.date, *, today: dt.date) -> list[Deadline]:
+    """Refuse a transfer date in the past, after the travel document's expiry (reissue it first) or
+    after the transfer window (which the agreement lets the requesting state extend only on a reasoned
+    request, e.g. EU–Serbia Art. 10(5)). Returns the deadlines the date was checked against."""
+    checked: list[Deadline] = []
+    if transfer_date < today:
+        raise Conflict("the transfer date is in the past", extra={"transfer_date": transfer_date.isoformat()})
+    if dates.travel_document_issued_on is not None:
+        expiry = travel_document_expiry(version, dates.travel_document_issued_on)
+        if expiry is not None:
+            checked.append(expiry)
+            if transfer_date > expiry.due:
+                raise Conflict("the travel document expires before the transfer date; reissue it first", extra={"travel_document_expiry": expiry.due.isoformat(), "rule": expiry.rule})
+    if dates.accepted_on is not None and version.readmission is not None and version.readmission.transfer_limit is not None:
+        window = transfer_deadline(version, dates.accepted_on)
+        checked.append(window)
+        if transfer_date > window.due:
+            raise Conflict("the transfer date is after the transfer window", extra={"transfer_due": window.due.isoformat(), "rule": window.rule})
+    return checked
