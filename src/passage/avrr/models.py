@@ -60,11 +60,13 @@ class AvrrCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     applied_on: Mapped[dt.date | None] = mapped_column(Date)
     eligibility_decided_on: Mapped[dt.date | None] = mapped_column(Date)
     eligible: Mapped[bool | None] = mapped_column(Boolean)
+    eligibility_decided_by: Mapped[str | None] = mapped_column(String(32))
     eligibility_reason: Mapped[str | None] = mapped_column(String(200))
 
     travel_document: Mapped[str | None] = mapped_column(String(30))
     medical_fitness: Mapped[str | None] = mapped_column(EncryptedText("avrr.case.medical_fitness"))
     vulnerability_screened: Mapped[bool] = mapped_column(Boolean, default=False)
+    vulnerable: Mapped[bool] = mapped_column(Boolean, default=False)
     vulnerability_notes: Mapped[str | None] = mapped_column(EncryptedText("avrr.case.vulnerability_notes"))
     referral_made: Mapped[bool] = mapped_column(Boolean, default=False)
     itinerary_ref: Mapped[str | None] = mapped_column(String(60))
