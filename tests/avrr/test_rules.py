@@ -234,6 +234,9 @@ def test_household_schema_errors_have_paths() -> None:
         parse_household({"nationality": "afg", "legal_status": "asylum_seeker",
                          "members": [{"member_id": "a", "age": -1, "relationship": "head"}]})
     assert {"nationality", "members.0.age"} <= set(_paths(info.value))
+    with pytest.raises(InvalidInput) as unknown_country:
+        household([(30, "head")], nationality="ABC")
+    assert _paths(unknown_country.value) == ["nationality"]
     with pytest.raises(InvalidInput) as dup:
         household([(30, "head"), (5, "child")], members=[
             {"member_id": "a", "age": 30, "relationship": "head"}, {"member_id": "a", "age": 5, "relationship": "child"}])

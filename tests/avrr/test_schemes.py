@@ -82,6 +82,7 @@ def test_age_band_gap_and_overlap_are_refused() -> None:
         (lambda d: d["rules"][0].update(unknown_key=1), "rules.0.unknown_key"),
         (lambda d: d["rules"][0]["amounts_by_band"].update(teen="5"), "rules.0.amounts_by_band.teen"),
         (lambda d: d.update(currency="euro"), "currency"),
+        (lambda d: d["eligibility"]["nationalities"].append("ABC"), "eligibility.nationalities.39"),
     ],
 )
 def test_each_defect_names_its_path(mutate: Any, path: str) -> None:

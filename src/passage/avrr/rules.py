@@ -23,6 +23,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import pycountry
 from pydantic import ValidationError
 
 from passage.avrr.schemas import (
@@ -55,9 +56,16 @@ def add_months(day: dt.date, months: int) -> dt.date:
 # --- household ---------------------------------------------------------------------------------
 
 
+def is_country_code(code: str) -> bool:
+    """ISO 3166-1 alpha-3, plus XKX (Kosovo, user-assigned code used by the EU and IOM)."""
+    return code == "XKX" or pycountry.countries.get(alpha_3=code) is not None
+
+
 def household_problems(household: Household) -> list[FieldError]:
     """Consistency of ages and relationships; every problem names the member's field path."""
     problems: list[FieldError] = []
+    if not is_country_code(household.nationality):
+        problems.append(FieldError("nationality", "not an ISO 3166-1 alpha-3 country code"))
     members = household.members
     seen: set[str] = set()
     for i, member in enumerate(members):

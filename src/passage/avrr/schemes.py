@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from passage.avrr.rules import is_country_code
 from passage.avrr.schemas import SchemeVersion
 from passage.core.errors import FieldError, InvalidInput, NotFound
 
@@ -51,6 +52,14 @@ def check_scheme(scheme: SchemeVersion) -> list[FieldError]:
         expected_min = (band.max_age if band.max_age is not None else MAX_AGE) + 1
     if expected_min <= MAX_AGE:
         problems.append(FieldError("age_bands", f"no band covers ages from {expected_min}"))
+
+    code_lists = [("eligibility.nationalities", scheme.eligibility.nationalities or []),
+                  ("eligibility.excluded_nationalities", scheme.eligibility.excluded_nationalities)]
+    code_lists += [(f"rules.{i}.conditions.nationalities", r.conditions.nationalities or []) for i, r in enumerate(scheme.rules)]
+    for path, codes in code_lists:
+        for j, code in enumerate(codes):
+            if not is_country_code(code):
+                problems.append(FieldError(f"{path}.{j}", "not an ISO 3166-1 alpha-3 country code"))
 
     citation_ids = {c.id for c in scheme.citations}
     rule_ids: set[str] = set()
