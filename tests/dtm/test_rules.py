@@ -160,3 +160,11 @@ def test_site_figure_reads_services_needs_and_gps() -> None:
     assert figure.services == {"health": "partial"}
     assert figure.location_key == "site:BOR-001"
     assert figure.management == "government"
+
+
+def test_unreadable_row_is_reported_not_dropped(gazetteer: Gazetteer) -> None:
+    broken = baseline_submission("b", admin2="NG008001", admin2_name="Abadam")
+    broken["idps/idp_individuals"] = "five hundred"
+    report = run_checks([(2, baseline_submission("a")), (3, broken)], component="baseline", gazetteer=gazetteer)
+    assert [(i.row, i.check) for i in report.issues] == [(3, "unreadable_value")]
+    assert [f.row for f in report.figures] == [2]

@@ -137,3 +137,9 @@ def test_flow_counts_stored_summarised_and_point_registered(loaded: Session) -> 
     assert service.flow_summary(loaded, date_from=dt.date(2025, 3, 3)) == []
     point = service.list_locations(loaded, kind="flow_point")[0]
     assert (point.code, point.latitude, point.admin_pcode) == ("FMP-01", 11.0, "NG008001")
+
+
+def test_unreadable_submission_counts_as_not_stored(loaded: Session) -> None:
+    round1 = service.create_round(loaded, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+    result = record(loaded, round1.id, [(2, "u1", {**baseline_submission("x"), "idps/idp_households": "1.5"})])
+    assert (result.recorded, result.not_stored, [i.check for i in result.issues]) == (0, 1, ["unreadable_value"])

@@ -34,7 +34,9 @@ CHECK_PCODE_NAME = "pcode_name_mismatch"
 CHECK_UNKNOWN_PCODE = "unknown_pcode"
 CHECK_PCODE_PARENT = "pcode_parent_mismatch"
 CHECK_OUTLIER = "outlier_last_round"
+CHECK_UNREADABLE = "unreadable_value"
 ALL_CHECKS = (
+    CHECK_UNREADABLE,
     CHECK_SEX_AGE_SUM,
     CHECK_SEX_AGE_MISSING,
     CHECK_HOUSEHOLD_SIZE,
@@ -343,8 +345,14 @@ def run_checks(
     outlier_absolute: int = 100,
 ) -> CheckReport:
     """Normalise and check a round's submissions, given as (row number, validated dict) pairs."""
-    figures = [figure_from_submission(values, row=row, component=component) for row, values in submissions]
+    figures: list[FigureRow] = []
     issues: list[CheckIssue] = []
+    for row, values in submissions:
+        try:
+            figures.append(figure_from_submission(values, row=row, component=component))
+        except (ValueError, TypeError, IndexError):
+            # Data that passed the forms engine should always read; if not, the row is reported, never dropped silently.
+            issues.append(CheckIssue(row, CHECK_UNREADABLE, "submission", "a count, date or location value cannot be read"))
     for figure in figures:
         issues.extend(check_sex_age(figure))
         issues.extend(check_household_size(figure, default_household_size=default_household_size, tolerance=household_tolerance))

@@ -289,6 +289,7 @@ def record_submissions(
     issues_by_row: dict[int, list[dict[str, str]]] = {}
     for issue in result.issues:
         issues_by_row.setdefault(issue.row, []).append({"check": issue.check, "field": issue.field, "severity": issue.severity})
+    result.not_stored += sum(1 for issue in report.issues if issue.check == rules.CHECK_UNREADABLE)
     for figure in report.figures:
         if any((figure.row, check) in blocking for check in (rules.CHECK_DUPLICATE_LOCATION, rules.CHECK_UNKNOWN_PCODE)) or not figure.admin_pcode:
             result.not_stored += 1
