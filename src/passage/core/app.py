@@ -6,11 +6,14 @@ import importlib
 import importlib.util
 import logging
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -128,6 +131,31 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """A concrete API route with its full path and every dependency that applies to it."""
+
+    path: str
+    methods: frozenset[str]
+    route: APIRoute
+    extra_dependencies: tuple[Any, ...]
+
+
+def iter_routes(routes: list[Any], prefix: str = "", extra: tuple[Any, ...] = ()) -> Iterator[RouteInfo]:
+    """Flatten the application's routes, including routers included with `include_router`."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield RouteInfo(prefix + route.path, frozenset(route.methods or ()), route, extra)
+        elif hasattr(route, "original_router") and hasattr(route, "include_context"):
+            context = route.include_context
+            router = route.original_router
+            yield from iter_routes(
+                list(router.routes),
+                prefix + (context.prefix or ""),
+                extra + tuple(context.dependencies or ()) + tuple(router.dependencies or ()),
+            )
 
 
 def _module_routers(kind: str) -> list[Any]:

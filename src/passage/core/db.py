@@ -7,7 +7,7 @@ dependency in the API. The change and its audit entry commit together or not at 
 from __future__ import annotations
 
 import contextlib
-import functools
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,32 +58,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-@functools.lru_cache(maxsize=4)
-def _engine_for(url: str) -> Engine:
-    return make_engine(url)
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
 
 
 def get_engine() -> Engine:
-    return _engine_for(get_settings().database_url)
+    """The process-wide engine for the configured database URL."""
+    url = get_settings().database_url
+    engine = _engines.get(url)
+    if engine is None:
+        with _engines_lock:
+            engine = _engines.get(url) or make_engine(url)
+            _engines[url] = engine
+    return engine
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
     return sessionmaker(bind=engine or get_engine(), expire_on_commit=False, autoflush=True)
 
 
-def reset_engines() -> None:
-    """Forget cached engines (after the settings changed)."""
-    for engine in list(_engine_cache_values()):
-        engine.dispose()
-    _engine_for.cache_clear()
-
-
-def _engine_cache_values() -> list[Engine]:
-    # lru_cache does not expose its values; keep the known default only.
-    try:
-        return [get_engine()]
-    except Exception:  # noqa: BLE001 - disposing is best effort during reset
-        return []
+def dispose_engines() -> None:
+    """Close every pooled connection and forget the engines (after the settings changed, and in tests)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
 
 
 @contextlib.contextmanager

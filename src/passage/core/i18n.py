@@ -83,6 +83,7 @@ def lazy_gettext(message: str) -> str:
 
 
 _ = gettext
+N_ = lazy_gettext
 
 
 def negotiate(accept_language: str | None) -> str:

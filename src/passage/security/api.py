@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from passage.core.deps import DbSession
 from passage.core.errors import NotAuthenticated, PassageError
+from passage.core.i18n import N_
 from passage.security import audit, service
 from passage.security.deps import PUBLIC, Principal, get_principal, require
 from passage.security.models import AuditEntry, Organisation, User
@@ -47,7 +48,7 @@ def issue_token(body: TokenRequest, request: Request, db: DbSession) -> TokenOut
     try:
         check = service.check_password(db, username=body.username, password=body.password, client=client)
         if check.second_factor_required and not service.verify_second_factor(check.user, body.totp_code):
-            raise NotAuthenticated("a valid second-factor code (totp_code) is required")
+            raise NotAuthenticated(N_("a valid second-factor code (totp_code) is required"))
     except PassageError as exc:
         db.rollback()
         service.record_login_failure(db, username=body.username, reason=exc.code)

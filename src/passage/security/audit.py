@@ -131,7 +131,8 @@ def verify_chain(session: Session) -> ChainReport:
     checked = 0
     for entry in _iter_entries(session):
         if entry.sequence != expected_sequence:
-            kind = "an entry is missing (deleted)" if entry.sequence > expected_sequence else "entries are out of order"
+            expected_exists = session.scalar(select(AuditEntry.id).where(AuditEntry.sequence == expected_sequence)) is not None
+            kind = "entries are out of order (reordered)" if expected_exists else "an entry is missing (deleted)"
             return ChainReport(False, checked, entry.sequence, f"expected sequence {expected_sequence}, found {entry.sequence}: {kind}")
         if entry.previous_hash != previous_hash:
             return ChainReport(False, checked, entry.sequence, "its link to the previous entry does not match (deleted or reordered entries)")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from passage.core.deps import DbSession, get_db
 from passage.core.errors import Forbidden, NotAuthenticated
 from passage.security import audit
-from passage.security.models import ApiToken, User, WebSession
+from passage.security.models import ApiToken, Role, User, WebSession
 from passage.security.permissions import Permission, permissions_for, requires_second_factor
 from passage.security.service import user_for_api_token, user_for_web_session
 
@@ -26,6 +26,39 @@ SESSION_COOKIE = "passage_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class ViewerOrganisation:
+    id: str
+    name: str
+    country: str
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A detached snapshot of who is signed in, for templates and error pages (no lazy loads after rollback)."""
+
+    id: str
+    username: str
+    display_name: str
+    organisation_id: str
+    organisation: ViewerOrganisation
+    roles: frozenset[Role]
+    csrf_token: str
+
+    @property
+    def role_set(self) -> frozenset[Role]:
+        return self.roles
+
+    @classmethod
+    def of(cls, user: User, csrf_token: str = "") -> Viewer:
+        organisation = user.organisation
+        return cls(
+            id=user.id, username=user.username, display_name=user.display_name, organisation_id=user.organisation_id,
+            organisation=ViewerOrganisation(organisation.id, organisation.name, organisation.country),
+            roles=user.role_set, csrf_token=csrf_token,
+        )
 
 
 @dataclass
@@ -67,15 +100,14 @@ def get_principal(request: Request, db: DbSession, csrf: Annotated[str | None, D
             if not csrf or not hmac.compare_digest(csrf, web_session.csrf_token):
                 raise Forbidden("the form is stale or forged (CSRF check failed); reload the page and try again")
         principal = Principal(user=user, web_session=web_session)
-    request.state.user = principal.user
     request.state.principal = principal
+    request.state.viewer = Viewer.of(principal.user, principal.web_session.csrf_token if principal.web_session else "")
     return principal
 
 
 def audit_refusal(db: Session, *, user: User, request: Request, reason: str, details: dict[str, Any] | None = None) -> None:
     """Record a refused access in a transaction of its own (the request's own change is abandoned)."""
     user_id, organisation_id = user.id, user.organisation_id
-    route = request.scope.get("route")
     db.rollback()
     audit.record(
         db,
@@ -83,7 +115,7 @@ def audit_refusal(db: Session, *, user: User, request: Request, reason: str, det
         actor_user_id=user_id,
         action="refused",
         entity_type="route",
-        entity_id=getattr(route, "path", request.url.path),
+        entity_id=request.url.path[:64],
         outcome="refused",
         details={"reason": reason, "method": request.method, "organisation_id": organisation_id, **(details or {})},
     )

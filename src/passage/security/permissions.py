@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 
+from passage.core.i18n import N_
 from passage.security.models import Role
 
 
@@ -54,6 +55,18 @@ class Permission(enum.StrEnum):
 
 
 P = Permission
+
+ROLE_LABELS: dict[Role, str] = {
+    Role.REQUESTING_OFFICER: N_("Requesting-state officer"),
+    Role.CENTRAL_OFFICER: N_("Central-authority officer"),
+    Role.PROVINCIAL_OFFICER: N_("Provincial officer"),
+    Role.IOM_CASEWORKER: N_("IOM caseworker"),
+    Role.ANALYST: N_("Analyst"),
+    Role.ADMIN: N_("Administrator"),
+}
+"""English labels of the roles (translated where shown)."""
+
+OUTCOME_LABELS: dict[str, str] = {"ok": N_("ok"), "failed": N_("failed"), "refused": N_("refused")}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.REQUESTING_OFFICER: frozenset(

@@ -24,6 +24,7 @@ from passage.core.errors import (
     NotFound,
     TooManyRequests,
 )
+from passage.core.i18n import N_
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
@@ -203,7 +204,7 @@ class LoginRateLimiter:
             while window and now - window[0] > 60:
                 window.popleft()
             if len(window) >= limit:
-                raise TooManyRequests("too many login attempts; wait a minute and try again")
+                raise TooManyRequests(N_("too many login attempts; wait a minute and try again"))
             window.append(now)
 
     def clear(self) -> None:
@@ -228,11 +229,11 @@ def check_password(session: Session, *, username: str, password: str, client: st
     user = find_user(session, username=username)
     now = utcnow()
     if user is not None and user.locked_until is not None and _aware(user.locked_until) > now:
-        raise NotAuthenticated("this account is locked after repeated failures; try again later")
+        raise NotAuthenticated(N_("this account is locked after repeated failures; try again later"))
     if not verify_password(user.password_hash if user else None, password) or user is None:
-        raise NotAuthenticated("wrong username or password")
+        raise NotAuthenticated(N_("wrong username or password"))
     if not user.is_active:
-        raise NotAuthenticated("this account is disabled")
+        raise NotAuthenticated(N_("this account is disabled"))
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return PasswordCheck(user=user, second_factor_required=requires_second_factor(user.role_set))
@@ -302,10 +303,10 @@ def issue_api_token(session: Session, *, user: User, label: str | None = None) -
 def user_for_api_token(session: Session, *, token: str) -> tuple[User, ApiToken]:
     record = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).first()
     if record is None or record.revoked_at is not None or _aware(record.expires_at) <= utcnow():
-        raise NotAuthenticated("the token is invalid, expired or revoked")
+        raise NotAuthenticated(N_("the token is invalid, expired or revoked"))
     user = session.get(User, record.user_id)
     if user is None or not user.is_active:
-        raise NotAuthenticated("the token is invalid, expired or revoked")
+        raise NotAuthenticated(N_("the token is invalid, expired or revoked"))
     return user, record
 
 
@@ -338,16 +339,16 @@ def user_for_web_session(session: Session, *, token: str) -> tuple[User, WebSess
     settings = get_settings()
     record = session.get(WebSession, token_digest(token))
     if record is None:
-        raise NotAuthenticated("your session has ended; sign in again")
+        raise NotAuthenticated(N_("your session has ended; sign in again"))
     now = utcnow()
     idle_limit = dt.timedelta(minutes=settings.session_idle_minutes)
     absolute_limit = dt.timedelta(hours=settings.session_absolute_hours)
     if now - _aware(record.last_seen_at) > idle_limit or now - _aware(record.created_at) > absolute_limit:
         session.delete(record)
-        raise NotAuthenticated("your session has timed out; sign in again")
+        raise NotAuthenticated(N_("your session has timed out; sign in again"))
     user = session.get(User, record.user_id)
     if user is None or not user.is_active:
-        raise NotAuthenticated("your session has ended; sign in again")
+        raise NotAuthenticated(N_("your session has ended; sign in again"))
     # Touch at most once a minute, so that reads do not write on every request.
     if now - _aware(record.last_seen_at) > dt.timedelta(minutes=1):
         record.last_seen_at = now
@@ -364,4 +365,4 @@ def count_users(session: Session) -> int:
 
 def require_active(user: User) -> None:
     if not user.is_active:
-        raise Forbidden("this account is disabled")
+        raise Forbidden(N_("this account is disabled"))

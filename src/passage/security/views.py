@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from passage.core.deps import DbSession
 from passage.core.errors import NotAuthenticated, PassageError
+from passage.core.i18n import N_
 from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.api import audit_query
@@ -24,8 +25,8 @@ from passage.web.templating import NavItem, render
 router = APIRouter(include_in_schema=False)
 
 NAV = [
-    NavItem("Users", "/admin/users", Permission.USERS_READ, order=90),
-    NavItem("Audit log", "/admin/audit", Permission.AUDIT_READ, order=91),
+    NavItem(N_("Users"), "/admin/users", Permission.USERS_READ, order=90),
+    NavItem(N_("Audit log"), "/admin/audit", Permission.AUDIT_READ, order=91),
 ]
 
 LOGIN_CSRF_COOKIE = "passage_login_csrf"
@@ -64,7 +65,7 @@ def login_submit(
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, login_csrf):
-        return render(request, "security/login.html", {"next": _safe_next(next), "login_csrf": expected, "error": "The form expired; please try again."}, status_code=400)
+        return render(request, "security/login.html", {"next": _safe_next(next), "login_csrf": expected, "error": N_("The form expired; please try again.")}, status_code=400)
     client = request.client.host if request.client else "unknown"
     try:
         check = service.check_password(db, username=username, password=password, client=client)
@@ -129,7 +130,7 @@ def second_factor_submit(
         db.rollback()
         service.record_login_failure(db, username=username, reason="second_factor")
         db.commit()
-        return render(request, "security/second_factor.html", {"next": _safe_next(next), "csrf_token": csrf_token, "error": "The code is not valid. Check the time on your device and try again."}, status_code=401)
+        return render(request, "security/second_factor.html", {"next": _safe_next(next), "csrf_token": csrf_token, "error": N_("The code is not valid. Check the time on your device and try again.")}, status_code=401)
     return _complete_second_factor(request, db, user, web_session, next)
 
 
@@ -162,7 +163,7 @@ def enrol_submit(
         service.enrol_second_factor(db, user=user, secret=secret, code=code.strip())
     except PassageError:
         uri = f"otpauth://totp/Passage:{user.username}?secret={secret}&issuer=Passage"
-        return render(request, "security/enrol.html", {"next": _safe_next(next), "csrf_token": csrf_token, "secret": secret, "qr_svg": segno.make(uri, error="m").svg_inline(scale=4), "error": "The code does not match. Check the time on your device and try again."}, status_code=422)
+        return render(request, "security/enrol.html", {"next": _safe_next(next), "csrf_token": csrf_token, "secret": secret, "qr_svg": segno.make(uri, error="m").svg_inline(scale=4), "error": N_("The code does not match. Check the time on your device and try again.")}, status_code=422)
     return _complete_second_factor(request, db, user, web_session, next)
 
 

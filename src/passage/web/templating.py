@@ -19,7 +19,8 @@ from starlette.responses import HTMLResponse
 
 from passage import MODULES
 from passage.core import i18n
-from passage.security.permissions import Permission, permissions_for
+from passage.security.models import Role
+from passage.security.permissions import ROLE_LABELS, Permission, permissions_for
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def _build_environment() -> Environment:
         current_locale=i18n.get_locale,
         locale_names=i18n.LOCALE_NAMES,
         Permission=Permission,
+        role_label=lambda role: i18n.gettext(ROLE_LABELS[Role(role)]),
     )
     return environment
 
@@ -74,14 +76,13 @@ def navigation_items() -> list[NavItem]:
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
-    user = getattr(request.state, "user", None)
-    principal = getattr(request.state, "principal", None)
-    granted = permissions_for(user.role_set) if user is not None else frozenset()
+    viewer = getattr(request.state, "viewer", None)
+    granted = permissions_for(viewer.role_set) if viewer is not None else frozenset()
     full_context: dict[str, Any] = {
         "request": request,
-        "user": user,
+        "user": viewer,
         "granted": granted,
-        "csrf_token": principal.web_session.csrf_token if principal is not None and principal.web_session is not None else "",
+        "csrf_token": viewer.csrf_token if viewer is not None else "",
         "nav": [item for item in navigation_items() if item.permission in granted],
         "locale": i18n.get_locale(),
     }

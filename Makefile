@@ -1,0 +1,52 @@
+# Passage: the two commands of the Quick start are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test setup system-deps lint typecheck unit migrate demo catalogues clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+migrate: setup
+	@$(BIN)/passage db upgrade
+
+demo: migrate
+	@$(BIN)/passage demo load
+
+run: demo
+	@echo ""
+	@echo "Passage is starting on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/api/v1/docs)"
+	@echo ""
+	@$(BIN)/passage serve --host $(HOST) --port $(PORT)
+
+lint: setup
+	@$(BIN)/ruff check src tests bench migrations
+
+typecheck: setup
+	@$(BIN)/mypy
+
+unit: setup system-deps
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+test: setup system-deps
+	@$(BIN)/ruff check src tests bench migrations
+	@$(BIN)/mypy
+	@$(BIN)/pytest -n 2 --dist loadfile --timeout 900 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

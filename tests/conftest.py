@@ -1,0 +1,306 @@
+"""Shared fixtures: a migrated store per test on SQLite and on PostgreSQL, an app client, and people.
+
+PostgreSQL comes from a throwaway cluster started from /usr/lib/postgresql/15/bin (as the OS user
+`passage_pg` when the suite runs as root, since initdb refuses root), unless PASSAGE_TEST_POSTGRES_URL
+names a server to use. Each test gets a fresh database: a file copy of a migrated SQLite template, or
+`CREATE DATABASE ... TEMPLATE` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from passage.core.db import dispose_engines, get_engine, unit_of_work
+from passage.core.schema import upgrade_database
+from passage.core.settings import reset_settings_cache
+from passage.security.crypto import reset_cipher
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_OS_USER = "passage_pg"
+
+
+def _configure(data_dir: Path, url: str) -> None:
+    os.environ["PASSAGE_ENVIRONMENT"] = "test"
+    os.environ["PASSAGE_DATA_DIR"] = str(data_dir)
+    os.environ["PASSAGE_DATABASE_URL"] = url
+    os.environ["PASSAGE_KEY_FILE"] = str(data_dir / "keys.json")
+    os.environ.pop("PASSAGE_KEK", None)
+    reset_settings_cache()
+    dispose_engines()
+    reset_cipher()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("sqlite-template")
+    url = f"sqlite:///{directory / 'passage.db'}"
+    _configure(directory, url)
+    upgrade_database(url=url)
+    dispose_engines()
+    return directory
+
+
+class PostgresCluster:
+    def __init__(self) -> None:
+        self.run_as = PG_OS_USER if os.geteuid() == 0 else None
+        self.root = Path(tempfile.mkdtemp(prefix="passage-pg-"))
+        self.data = self.root / "data"
+        self.socket_dir = self.root
+        self.port = 5439
+
+    def _run(self, *args: str) -> None:
+        command = list(args)
+        if self.run_as:
+            command = ["runuser", "-u", self.run_as, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        if self.run_as:
+            try:
+                pwd.getpwnam(self.run_as)
+            except KeyError:
+                subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", self.run_as], check=True)
+            shutil.chown(self.root, user=self.run_as)
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C")
+        options = f"-k {self.socket_dir} -c listen_addresses='' -p {self.port} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-l", str(self.root / "log"), "start")
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def stop(self) -> None:
+        try:
+            self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class PostgresServer:
+    admin_url: str
+    template_db: str
+    template_dir: Path
+
+    def url_for(self, database: str) -> str:
+        base, _, query = self.admin_url.partition("?")
+        base = base.rsplit("/", 1)[0]
+        return f"{base}/{database}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    given = os.environ.get("PASSAGE_TEST_POSTGRES_URL")
+    cluster: PostgresCluster | None = None
+    if given:
+        admin_url = given
+    else:
+        if not (PG_BIN / "initdb").exists():
+            pytest.skip("PostgreSQL 15 binaries are not installed")
+        cluster = PostgresCluster()
+        cluster.start()
+        admin_url = cluster.url("postgres")
+    template = f"passage_template_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{template}"'))
+    template_dir = tmp_path_factory.mktemp("pg-template")
+    server = PostgresServer(admin_url=admin_url, template_db=template, template_dir=template_dir)
+    url = server.url_for(template)
+    _configure(template_dir, url)
+    upgrade_database(url=url)
+    dispose_engines()
+    try:
+        yield server
+    finally:
+        dispose_engines()
+        admin.dispose()
+        if cluster is not None:
+            cluster.stop()
+
+
+def _fresh_sqlite(template: Path, tmp_path: Path) -> str:
+    data_dir = tmp_path / f"var-{uuid.uuid4().hex[:8]}"
+    data_dir.mkdir()
+    shutil.copy(template / "passage.db", data_dir / "passage.db")
+    shutil.copy(template / "keys.json", data_dir / "keys.json")
+    url = f"sqlite:///{data_dir / 'passage.db'}"
+    _configure(data_dir, url)
+    return url
+
+
+def _fresh_postgres(server: PostgresServer, tmp_path: Path) -> str:
+    data_dir = tmp_path / f"var-{uuid.uuid4().hex[:8]}"
+    data_dir.mkdir()
+    shutil.copy(server.template_dir / "keys.json", data_dir / "keys.json")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.template_db}"'))
+    admin.dispose()
+    url = server.url_for(name)
+    _configure(data_dir, url)
+    return url
+
+
+@pytest.fixture
+def store(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty SQLite database configured as *the* database for this test."""
+    _fresh_sqlite(sqlite_template, tmp_path)
+    yield get_engine()
+    dispose_engines()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """The same test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        _fresh_sqlite(sqlite_template, tmp_path)
+    else:
+        _fresh_postgres(request.getfixturevalue("postgres_server"), tmp_path)
+    yield get_engine()
+    dispose_engines()
+
+
+@pytest.fixture
+def session(store: Engine) -> Iterator[Session]:
+    with unit_of_work() as s:
+        yield s
+
+
+def totp_now(secret: str) -> str:
+    return pyotp.TOTP(secret).now()
+
+
+def demo_secret(username: str) -> str:
+    return base64.b32encode(hashlib.sha256(f"passage-demo:{username}".encode()).digest()[:20]).decode()
+
+
+def _people_ids() -> dict[str, str]:
+    from sqlalchemy import select
+
+    from passage.security.models import User
+
+    with unit_of_work() as s:
+        return {u.username: u.id for u in s.scalars(select(User))}
+
+
+@pytest.fixture(scope="session")
+def sqlite_people_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The migrated template plus the demo organisations and users (Argon2 hashing once per session)."""
+    from passage.security.demo import _create_people
+
+    directory = tmp_path_factory.mktemp("sqlite-people")
+    shutil.copy(sqlite_template / "passage.db", directory / "passage.db")
+    shutil.copy(sqlite_template / "keys.json", directory / "keys.json")
+    _configure(directory, f"sqlite:///{directory / 'passage.db'}")
+    with unit_of_work() as s:
+        _create_people(s)
+    dispose_engines()
+    return directory
+
+
+@pytest.fixture
+def demo_people(sqlite_people_template: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A fresh SQLite store with the demo organisations and users; returns username -> user id."""
+    _fresh_sqlite(sqlite_people_template, tmp_path)
+    yield _people_ids()
+    dispose_engines()
+
+
+@pytest.fixture
+def any_store_people(any_store: Engine) -> dict[str, str]:
+    """`any_store` with the demo organisations and users."""
+    from passage.security.demo import _create_people
+
+    with unit_of_work() as s:
+        _create_people(s)
+    return _people_ids()
+
+
+@pytest.fixture
+def app_client(demo_people: dict[str, str]) -> Iterator[object]:
+    """A TestClient on a fresh store with the demo people."""
+    from fastapi.testclient import TestClient
+
+    from passage.core.app import create_app
+    from passage.security.service import rate_limiter
+
+    rate_limiter.clear()
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def api_headers(client: object, username: str, password: str = "passage-demo-2026") -> dict[str, str]:
+    """Sign in through the API as a demo user and return the bearer header."""
+    from passage.security.demo import DEMO_USERS
+
+    needs_code = any(spec["username"] == username and spec["totp"] for spec in DEMO_USERS)
+    body = {"username": username, "password": password}
+    if needs_code:
+        body["totp_code"] = totp_now(demo_secret(username))
+    response = client.post("/api/v1/auth/token", json=body)  # type: ignore[attr-defined]
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+class LiveServer:
+    """Uvicorn serving the real application in a background thread on a free loopback port."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from passage.core.app import create_app
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(), host="127.0.0.1", port=self.port, log_level="warning", workers=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        import httpx
+
+        self.thread.start()
+        for _ in range(200):
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("the test server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(demo_people: dict[str, str]) -> Iterator[LiveServer]:
+    from passage.security.service import rate_limiter
+
+    rate_limiter.clear()
+    with LiveServer() as server:
+        yield server

@@ -1,0 +1,102 @@
+"""The audit chain: written with the change, verified, and tamper-evident in the three ways that matter."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select, text, update
+
+from passage.core.db import unit_of_work
+from passage.security import audit
+from passage.security.models import AuditEntry
+
+
+def _write_entries(count: int) -> None:
+    with unit_of_work() as session:
+        for index in range(count):
+            audit.record(session, actor=None, action="create", entity_type="thing", entity_id=f"t{index}", details={"n": index})
+
+
+def _verify() -> audit.ChainReport:
+    with unit_of_work() as session:
+        return audit.verify_chain(session)
+
+
+def test_intact_chain_verifies(any_store: Engine) -> None:
+    _write_entries(5)
+    report = _verify()
+    assert report.ok and report.entries_checked == 5
+
+
+def test_each_entry_links_to_the_previous_hash(any_store: Engine) -> None:
+    _write_entries(3)
+    with unit_of_work() as session:
+        entries = session.scalars(select(AuditEntry).order_by(AuditEntry.sequence)).all()
+        assert entries[0].previous_hash == audit.GENESIS_HASH
+        assert entries[1].previous_hash == entries[0].entry_hash
+        assert entries[2].previous_hash == entries[1].entry_hash
+        assert [e.sequence for e in entries] == [1, 2, 3]
+
+
+def test_an_edit_is_detected_at_the_edited_entry(any_store: Engine) -> None:
+    _write_entries(5)
+    with unit_of_work() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.sequence == 3).values(action="delete"))
+    report = _verify()
+    assert not report.ok
+    assert report.first_bad_sequence == 3
+    assert "edited" in (report.problem or "")
+
+
+def test_an_edit_of_details_is_detected(any_store: Engine) -> None:
+    _write_entries(4)
+    with unit_of_work() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.sequence == 2).values(details={"n": 99}))
+    assert _verify().first_bad_sequence == 2
+
+
+def test_a_deletion_is_detected_where_the_gap_is(any_store: Engine) -> None:
+    _write_entries(5)
+    with unit_of_work() as session:
+        session.execute(text("DELETE FROM audit_log WHERE sequence = 3"))
+    report = _verify()
+    assert not report.ok
+    assert report.first_bad_sequence == 4
+    assert "missing" in (report.problem or "")
+
+
+def test_a_reordering_is_detected(any_store: Engine) -> None:
+    _write_entries(5)
+    with unit_of_work() as session:
+        # Swap the sequence numbers of entries 2 and 4 (through a free value, because of the unique index).
+        session.execute(text("UPDATE audit_log SET sequence = 1000 WHERE sequence = 2"))
+        session.execute(text("UPDATE audit_log SET sequence = 2 WHERE sequence = 4"))
+        session.execute(text("UPDATE audit_log SET sequence = 4 WHERE sequence = 1000"))
+    report = _verify()
+    assert not report.ok
+    assert report.first_bad_sequence in (2, 4)
+    assert "order" in (report.problem or "")
+
+
+def test_a_rolled_back_change_leaves_no_audit_entry(any_store: Engine) -> None:
+    _write_entries(1)
+    with pytest.raises(RuntimeError), unit_of_work() as session:
+        audit.record(session, actor=None, action="update", entity_type="thing", entity_id="x")
+        raise RuntimeError("crash in the middle of a request")
+    with unit_of_work() as session:
+        assert session.scalar(select(AuditEntry.sequence).order_by(AuditEntry.sequence.desc())) == 1
+    assert _verify().ok
+
+
+def test_verify_command_exits_non_zero_on_tampering(store: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    from passage.core.cli import main
+
+    _write_entries(3)
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "verify"])
+    assert exited.value.code in (0, None)
+    with unit_of_work() as session:
+        session.execute(update(AuditEntry).where(AuditEntry.sequence == 2).values(entity_id="forged"))
+    with pytest.raises(SystemExit) as exited:
+        main(["audit", "verify"])
+    assert exited.value.code == 1
+    assert "broken at entry 2" in capsys.readouterr().out
