@@ -35,7 +35,7 @@ run: demo
 	@$(BIN)/passage serve --host $(HOST) --port $(PORT)
 
 lint: setup
-	@$(BIN)/ruff check src tests bench migrations
+	@$(BIN)/ruff check src tests bench migrations scripts
 
 typecheck: setup
 	@$(BIN)/mypy
@@ -44,7 +44,7 @@ unit: setup system-deps
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 test: setup system-deps
-	@$(BIN)/ruff check src tests bench migrations
+	@$(BIN)/ruff check src tests bench migrations scripts
 	@$(BIN)/mypy
 	@$(BIN)/pytest -n 2 --dist loadfile --timeout 900 $(PYTEST_ARGS)
 

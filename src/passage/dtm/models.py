@@ -16,7 +16,7 @@ class AdminAreaRecord(Base, IdMixin, TimestampMixin):
 
     __tablename__ = "dtm_admin_area"
 
-    pcode: Mapped[str] = mapped_column(String(32), unique=True, index=True)
+    pcode: Mapped[str] = mapped_column(String(32), unique=True)
     level: Mapped[int] = mapped_column(Integer, index=True)
     name_en: Mapped[str] = mapped_column(String(200))
     name_zh: Mapped[str | None] = mapped_column(String(200))
