@@ -304,3 +304,47 @@ def live_server(demo_people: dict[str, str]) -> Iterator[LiveServer]:
     rate_limiter.clear()
     with LiveServer() as server:
         yield server
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (Playwright's own browser download is not possible here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: run `make system-deps` (as root) or `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: object, live_server: LiveServer) -> Iterator[object]:
+    """A fresh browser context (no cookies) on the live server; `page.base_url` is the server's address."""
+    context = chromium.new_context(base_url=live_server.url, locale="en-GB")  # type: ignore[attr-defined]
+    browser_page = context.new_page()
+    browser_page.set_default_timeout(15000)
+    yield browser_page
+    context.close()
+
+
+def browser_sign_in(page: object, username: str, password: str = "passage-demo-2026") -> None:
+    """Sign in through the real pages, typing the current TOTP code where the role needs one."""
+    from passage.security.demo import DEMO_USERS
+
+    page.goto("/login")  # type: ignore[attr-defined]
+    page.get_by_label("Username").fill(username)  # type: ignore[attr-defined]
+    page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Continue").click()  # type: ignore[attr-defined]
+    if any(spec["username"] == username and spec["totp"] for spec in DEMO_USERS):
+        page.get_by_label("Code").fill(totp_now(demo_secret(username)))  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    page.wait_for_url("**/")  # type: ignore[attr-defined]
