@@ -2,7 +2,7 @@
 
 Revision ID: 0002_readmission
 Revises: 0001
-Create Date: 2026-11-23 12:29:48.439278
+Create Date: 2026-11-23 12:37:03.446373
 """
 
 from __future__ import annotations
@@ -44,80 +44,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_readmission_agreement_slug")),
     )
     op.create_table(
-        "readmission_case",
-        sa.Column("reference", sa.String(length=40), nullable=False),
-        sa.Column("procedure", sa.String(length=20), nullable=False),
-        sa.Column("state", sa.String(length=32), nullable=False),
-        sa.Column("agreement_slug", sa.String(length=64), nullable=False),
-        sa.Column("agreement_version", sa.Integer(), nullable=False),
-        sa.Column("accelerated", sa.Boolean(), nullable=False),
-        sa.Column("requesting_state", sa.String(length=2), nullable=False),
-        sa.Column("requesting_org_id", sa.String(length=32), nullable=False),
-        sa.Column("requested_central_org_id", sa.String(length=32), nullable=False),
-        sa.Column("routed_province_org_id", sa.String(length=32), nullable=True),
-        sa.Column("province_code", sa.String(length=20), nullable=True),
-        sa.Column("surname", sa.Text(), nullable=True),
-        sa.Column("given_names", sa.Text(), nullable=True),
-        sa.Column("date_of_birth", sa.Text(), nullable=True),
-        sa.Column("place_of_birth", sa.Text(), nullable=True),
-        sa.Column("sex", sa.String(length=1), nullable=True),
-        sa.Column("nationality", sa.String(length=3), nullable=True),
-        sa.Column("father_name", sa.Text(), nullable=True),
-        sa.Column("mother_name", sa.Text(), nullable=True),
-        sa.Column("languages", sa.JSON(), nullable=True),
-        sa.Column("civil_status", sa.Text(), nullable=True),
-        sa.Column("last_addresses", sa.JSON(), nullable=True),
-        sa.Column("physical_description", sa.Text(), nullable=True),
-        sa.Column("photo", sa.LargeBinary(), nullable=True),
-        sa.Column("special_needs", sa.Text(), nullable=True),
-        sa.Column("security_measures", sa.Text(), nullable=True),
-        sa.Column("submitted_on", sa.Date(), nullable=True),
-        sa.Column("acknowledged_on", sa.Date(), nullable=True),
-        sa.Column("extension_requested_on", sa.Date(), nullable=True),
-        sa.Column("replied_on", sa.Date(), nullable=True),
-        sa.Column("accepted_on", sa.Date(), nullable=True),
-        sa.Column("refusal_reason", sa.String(length=80), nullable=True),
-        sa.Column("travel_document_number", sa.Text(), nullable=True),
-        sa.Column("travel_document_issued_on", sa.Date(), nullable=True),
-        sa.Column("travel_document_reissue_requested_on", sa.Date(), nullable=True),
-        sa.Column("transfer_date", sa.Date(), nullable=True),
-        sa.Column("transfer_place_kind", sa.String(length=30), nullable=True),
-        sa.Column("transfer_place_code", sa.String(length=40), nullable=True),
-        sa.Column("transfer_flight", sa.Text(), nullable=True),
-        sa.Column("transfer_escorts", sa.JSON(), nullable=True),
-        sa.Column("transferred_on", sa.Date(), nullable=True),
-        sa.Column("closed_on", sa.Date(), nullable=True),
-        sa.Column("erased_on", sa.Date(), nullable=True),
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_case")),
-        sa.UniqueConstraint("reference", name=op.f("uq_readmission_case_reference")),
-    )
-    with op.batch_alter_table("readmission_case", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_readmission_case_agreement_slug"), ["agreement_slug"], unique=False
-        )
-        batch_op.create_index(
-            "ix_readmission_case_province_state", ["routed_province_org_id", "state"], unique=False
-        )
-        batch_op.create_index(
-            "ix_readmission_case_requesting_state", ["requesting_org_id", "state"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_readmission_case_state"), ["state"], unique=False)
-
-    op.create_table(
         "readmission_agreement_version",
         sa.Column("agreement_id", sa.String(length=32), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
@@ -145,12 +71,110 @@ def upgrade() -> None:
             name=op.f("fk_readmission_agreement_version_agreement_id_readmission_agreement"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["loaded_by"], ["users.id"], name=op.f("fk_readmission_agreement_version_loaded_by_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_agreement_version")),
         sa.UniqueConstraint("agreement_id", "number", name="agreement_number"),
     )
     op.create_table(
+        "readmission_case",
+        sa.Column("reference", sa.String(length=40), nullable=False),
+        sa.Column("procedure", sa.String(length=20), nullable=False),
+        sa.Column("state", sa.String(length=32), nullable=False),
+        sa.Column("agreement_slug", sa.String(length=64), nullable=False),
+        sa.Column("agreement_version", sa.Integer(), nullable=False),
+        sa.Column("accelerated", sa.Boolean(), nullable=False),
+        sa.Column("requesting_state", sa.String(length=2), nullable=False),
+        sa.Column("requested_state", sa.String(length=2), nullable=False),
+        sa.Column("requesting_org_id", sa.String(length=32), nullable=False),
+        sa.Column("requested_central_org_id", sa.String(length=32), nullable=False),
+        sa.Column("routed_province_org_id", sa.String(length=32), nullable=True),
+        sa.Column("created_by", sa.String(length=32), nullable=True),
+        sa.Column("province_code", sa.String(length=20), nullable=True),
+        sa.Column("surname", sa.LargeBinary(), nullable=True),
+        sa.Column("given_names", sa.LargeBinary(), nullable=True),
+        sa.Column("date_of_birth", sa.LargeBinary(), nullable=True),
+        sa.Column("place_of_birth", sa.LargeBinary(), nullable=True),
+        sa.Column("sex", sa.String(length=1), nullable=True),
+        sa.Column("nationality", sa.String(length=3), nullable=True),
+        sa.Column("father_name", sa.LargeBinary(), nullable=True),
+        sa.Column("mother_name", sa.LargeBinary(), nullable=True),
+        sa.Column("languages", sa.LargeBinary(), nullable=True),
+        sa.Column("civil_status", sa.LargeBinary(), nullable=True),
+        sa.Column("last_addresses", sa.LargeBinary(), nullable=True),
+        sa.Column("physical_description", sa.LargeBinary(), nullable=True),
+        sa.Column("photo", sa.LargeBinary(), nullable=True),
+        sa.Column("special_needs", sa.LargeBinary(), nullable=True),
+        sa.Column("security_measures", sa.LargeBinary(), nullable=True),
+        sa.Column("submitted_on", sa.Date(), nullable=True),
+        sa.Column("acknowledged_on", sa.Date(), nullable=True),
+        sa.Column("extension_requested_on", sa.Date(), nullable=True),
+        sa.Column("replied_on", sa.Date(), nullable=True),
+        sa.Column("accepted_on", sa.Date(), nullable=True),
+        sa.Column("refusal_reason", sa.String(length=80), nullable=True),
+        sa.Column("travel_document_number", sa.LargeBinary(), nullable=True),
+        sa.Column("travel_document_issued_on", sa.Date(), nullable=True),
+        sa.Column("travel_document_reissue_requested_on", sa.Date(), nullable=True),
+        sa.Column("transfer_date", sa.Date(), nullable=True),
+        sa.Column("transfer_place_kind", sa.String(length=30), nullable=True),
+        sa.Column("transfer_place_code", sa.String(length=40), nullable=True),
+        sa.Column("transfer_flight", sa.LargeBinary(), nullable=True),
+        sa.Column("transfer_escorts", sa.LargeBinary(), nullable=True),
+        sa.Column("transferred_on", sa.Date(), nullable=True),
+        sa.Column("closed_on", sa.Date(), nullable=True),
+        sa.Column("erased_on", sa.Date(), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["users.id"], name=op.f("fk_readmission_case_created_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["requested_central_org_id"],
+            ["organisations.id"],
+            name=op.f("fk_readmission_case_requested_central_org_id_organisations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["requesting_org_id"],
+            ["organisations.id"],
+            name=op.f("fk_readmission_case_requesting_org_id_organisations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["routed_province_org_id"],
+            ["organisations.id"],
+            name=op.f("fk_readmission_case_routed_province_org_id_organisations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_case")),
+        sa.UniqueConstraint("reference", name=op.f("uq_readmission_case_reference")),
+    )
+    with op.batch_alter_table("readmission_case", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_readmission_case_agreement_slug"), ["agreement_slug"], unique=False
+        )
+        batch_op.create_index("ix_readmission_case_country_state", ["requested_state", "state"], unique=False)
+        batch_op.create_index(
+            "ix_readmission_case_province_state", ["routed_province_org_id", "state"], unique=False
+        )
+        batch_op.create_index(
+            "ix_readmission_case_requesting_state", ["requesting_org_id", "state"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_readmission_case_state"), ["state"], unique=False)
+
+    op.create_table(
         "readmission_case_alias",
-        sa.Column("alias", sa.Text(), nullable=False),
+        sa.Column("alias", sa.LargeBinary(), nullable=False),
         sa.Column("kind", sa.String(length=30), nullable=False),
         sa.Column("case_id", sa.String(length=32), nullable=False),
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -213,7 +237,7 @@ def upgrade() -> None:
     op.create_table(
         "readmission_case_flag",
         sa.Column("kind", sa.String(length=40), nullable=False),
-        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("note", sa.LargeBinary(), nullable=True),
         sa.Column("raised_by", sa.String(length=32), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("case_id", sa.String(length=32), nullable=False),
@@ -235,6 +259,9 @@ def upgrade() -> None:
             ["readmission_case.id"],
             name=op.f("fk_readmission_case_flag_case_id_readmission_case"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["raised_by"], ["users.id"], name=op.f("fk_readmission_case_flag_raised_by_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_case_flag")),
     )
@@ -266,6 +293,14 @@ def upgrade() -> None:
             ["readmission_case.id"],
             name=op.f("fk_readmission_case_routing_case_id_readmission_case"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["province_org_id"],
+            ["organisations.id"],
+            name=op.f("fk_readmission_case_routing_province_org_id_organisations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["routed_by"], ["users.id"], name=op.f("fk_readmission_case_routing_routed_by_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_case_routing")),
     )
@@ -299,6 +334,11 @@ def upgrade() -> None:
             name=op.f("fk_readmission_correction_notice_case_id_readmission_case"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["counterpart_org_id"],
+            ["organisations.id"],
+            name=op.f("fk_readmission_correction_notice_counterpart_org_id_organisations"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_correction_notice")),
     )
     with op.batch_alter_table("readmission_correction_notice", schema=None) as batch_op:
@@ -313,7 +353,7 @@ def upgrade() -> None:
         sa.Column("media_type", sa.String(length=60), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("original_filename", sa.Text(), nullable=True),
+        sa.Column("original_filename", sa.LargeBinary(), nullable=True),
         sa.Column("content", sa.LargeBinary(), nullable=True),
         sa.Column("uploaded_by", sa.String(length=32), nullable=False),
         sa.Column("case_id", sa.String(length=32), nullable=False),
@@ -335,6 +375,9 @@ def upgrade() -> None:
             ["readmission_case.id"],
             name=op.f("fk_readmission_evidence_document_case_id_readmission_case"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["uploaded_by"], ["users.id"], name=op.f("fk_readmission_evidence_document_uploaded_by_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_evidence_document")),
     )
@@ -367,10 +410,18 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.ForeignKeyConstraint(
+            ["actor_id"], ["users.id"], name=op.f("fk_readmission_share_log_actor_id_users")
+        ),
+        sa.ForeignKeyConstraint(
             ["case_id"],
             ["readmission_case.id"],
             name=op.f("fk_readmission_share_log_case_id_readmission_case"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["counterpart_org_id"],
+            ["organisations.id"],
+            name=op.f("fk_readmission_share_log_counterpart_org_id_organisations"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_share_log")),
     )
@@ -414,13 +465,13 @@ def upgrade() -> None:
     op.create_table(
         "readmission_transfer_hold",
         sa.Column("kind", sa.String(length=30), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("reason", sa.LargeBinary(), nullable=False),
         sa.Column("evidence_document_ids", sa.JSON(), nullable=False),
         sa.Column("placed_on", sa.Date(), nullable=False),
         sa.Column("placed_by", sa.String(length=32), nullable=False),
         sa.Column("lifted_on", sa.Date(), nullable=True),
         sa.Column("lifted_by", sa.String(length=32), nullable=True),
-        sa.Column("lift_reason", sa.Text(), nullable=True),
+        sa.Column("lift_reason", sa.LargeBinary(), nullable=True),
         sa.Column("case_id", sa.String(length=32), nullable=False),
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column(
@@ -442,6 +493,12 @@ def upgrade() -> None:
             name=op.f("fk_readmission_transfer_hold_case_id_readmission_case"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["lifted_by"], ["users.id"], name=op.f("fk_readmission_transfer_hold_lifted_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["placed_by"], ["users.id"], name=op.f("fk_readmission_transfer_hold_placed_by_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_transfer_hold")),
     )
     with op.batch_alter_table("readmission_transfer_hold", schema=None) as batch_op:
@@ -451,8 +508,8 @@ def upgrade() -> None:
         "readmission_verification",
         sa.Column("method", sa.String(length=30), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
-        sa.Column("notes", sa.Text(), nullable=True),
-        sa.Column("candidates", sa.JSON(), nullable=True),
+        sa.Column("notes", sa.LargeBinary(), nullable=True),
+        sa.Column("candidates", sa.LargeBinary(), nullable=True),
         sa.Column("recorded_by", sa.String(length=32), nullable=False),
         sa.Column("case_id", sa.String(length=32), nullable=False),
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -473,6 +530,9 @@ def upgrade() -> None:
             ["readmission_case.id"],
             name=op.f("fk_readmission_verification_case_id_readmission_case"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["recorded_by"], ["users.id"], name=op.f("fk_readmission_verification_recorded_by_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_verification")),
     )
@@ -525,13 +585,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_readmission_case_alias_case_id"))
 
     op.drop_table("readmission_case_alias")
-    op.drop_table("readmission_agreement_version")
     with op.batch_alter_table("readmission_case", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_readmission_case_state"))
         batch_op.drop_index("ix_readmission_case_requesting_state")
         batch_op.drop_index("ix_readmission_case_province_state")
+        batch_op.drop_index("ix_readmission_case_country_state")
         batch_op.drop_index(batch_op.f("ix_readmission_case_agreement_slug"))
 
     op.drop_table("readmission_case")
+    op.drop_table("readmission_agreement_version")
     op.drop_table("readmission_agreement")
     # ### end Alembic commands ###

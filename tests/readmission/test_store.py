@@ -13,7 +13,7 @@ def test_new_agreement_loaded_and_extended(session):
     data = get_preset("eu-pakistan").model_dump(mode="json")
     data["id"] = "nl-bilateral"
     agreement = parse_agreement(data)
-    result = load_agreement(session, agreement=agreement, loaded_by="admin1")
+    result = load_agreement(session, agreement=agreement, loaded_by=None)
     assert result["added_versions"] == [1]
     v2 = dict(data["versions"][0], version=2, effective_from="2024-01-01")
     data["versions"] = [v2]
@@ -26,9 +26,9 @@ def test_new_agreement_loaded_and_extended(session):
         load_agreement(session, agreement=get_preset("eu-sri-lanka"))
 
 
-def test_case_snapshots_feed_the_job(session):
-    session.add(ReadmissionCase(reference="R1", procedure="readmission", state="routed", agreement_slug="russia-style", agreement_version=1, requesting_state="NL", requesting_org_id="nl", requested_central_org_id="mps", acknowledged_on=dt.date(2024, 3, 1)))
-    session.add(ReadmissionCase(reference="R2", procedure="readmission", state="refused", agreement_slug="russia-style", agreement_version=1, requesting_state="NL", requesting_org_id="nl", requested_central_org_id="mps", closed_on=dt.date(2024, 3, 5)))
+def test_case_snapshots_feed_the_job(session, orgs):
+    session.add(ReadmissionCase(reference="R1", procedure="readmission", state="routed", agreement_slug="russia-style", agreement_version=1, requesting_state="NL", requested_state="CN", requesting_org_id=orgs["nl"], requested_central_org_id=orgs["mps"], acknowledged_on=dt.date(2024, 3, 1)))
+    session.add(ReadmissionCase(reference="R2", procedure="readmission", state="refused", agreement_slug="russia-style", agreement_version=1, requesting_state="NL", requested_state="CN", requesting_org_id=orgs["nl"], requested_central_org_id=orgs["mps"], closed_on=dt.date(2024, 3, 5)))
     session.commit()
     snapshots = case_snapshots(session)
     assert [s.state.value for s in snapshots] == ["routed"]
@@ -36,12 +36,12 @@ def test_case_snapshots_feed_the_job(session):
     assert [a.action for a in actions] == ["deem_accepted"]
 
 
-def test_statistics_record_from_orm(session):
+def test_statistics_record_from_orm(session, orgs):
     from passage.readmission.statistics import compute
     from passage.readmission.store import statistics_record
 
     version = get_preset("russia-style").latest()
-    common = dict(procedure="readmission", agreement_slug="russia-style", agreement_version=1, requesting_state="FR", requesting_org_id="fr", requested_central_org_id="mps", province_code="zhejiang", submitted_on=dt.date(2024, 3, 1), acknowledged_on=dt.date(2024, 3, 2))
+    common = dict(procedure="readmission", agreement_slug="russia-style", agreement_version=1, requesting_state="FR", requested_state="CN", requesting_org_id=orgs["fr"], requested_central_org_id=orgs["mps"], province_code="zhejiang", submitted_on=dt.date(2024, 3, 1), acknowledged_on=dt.date(2024, 3, 2))
     cases = [
         ReadmissionCase(reference="A", state="transferred", replied_on=dt.date(2024, 3, 12), accepted_on=dt.date(2024, 3, 12), travel_document_issued_on=dt.date(2024, 3, 14), transferred_on=dt.date(2024, 4, 1), **common),
         ReadmissionCase(reference="B", state="deemed_accepted", accepted_on=dt.date(2024, 3, 28), **common),

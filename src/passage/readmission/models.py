@@ -1,6 +1,6 @@
 """ORM tables of the readmission module.
 
-PERSONAL / SENSITIVE COLUMNS (wave 2 switches them to `passage.security.crypto` types):
+PERSONAL / SENSITIVE COLUMNS, stored with `passage.security.crypto` types (AES-GCM, context = table.column):
 - ReadmissionCase: surname, given_names, date_of_birth, place_of_birth, father_name, mother_name,
   languages, civil_status, last_addresses, physical_description, photo, special_needs,
   security_measures, travel_document_number, transfer_flight, transfer_escorts   -> EncryptedText / EncryptedJSON / EncryptedBytes (photo)
@@ -13,8 +13,9 @@ PERSONAL / SENSITIVE COLUMNS (wave 2 switches them to `passage.security.crypto` 
 Columns marked `# PERSONAL` below are the list above; `sex`, `nationality` and dates are kept
 in clear for statistics and survive erasure.
 
-Organisation and user ids are plain strings until the foundation's tables are importable; wave 2
-adds the foreign keys in the migration.
+Organisation and user ids are foreign keys to the foundation's `organisations` and `users` tables.
+Cases are scoped (`__scope__`): the requesting organisation owns a case, the province it was routed
+to sees it, and the requested state's national central authority sees every case addressed to it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -38,6 +38,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin
+from passage.security.crypto import EncryptedBytes, EncryptedJSON, EncryptedText
+from passage.security.scope import RecordScope
+
+_ORG = "organisations.id"
+_USER = "users.id"
 
 
 class AgreementRecord(IdMixin, TimestampMixin, VersionedMixin, Base):
@@ -65,7 +70,7 @@ class AgreementVersionRecord(IdMixin, TimestampMixin, Base):
     effective_to: Mapped[dt.date | None] = mapped_column(Date)
     document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     checksum: Mapped[str] = mapped_column(String(64), nullable=False)
-    loaded_by: Mapped[str | None] = mapped_column(String(32))
+    loaded_by: Mapped[str | None] = mapped_column(ForeignKey(_USER))
     agreement: Mapped[AgreementRecord] = relationship(back_populates="versions")
 
 
@@ -76,7 +81,9 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     __table_args__ = (
         Index("ix_readmission_case_requesting_state", "requesting_org_id", "state"),
         Index("ix_readmission_case_province_state", "routed_province_org_id", "state"),
+        Index("ix_readmission_case_country_state", "requested_state", "state"),
     )
+    __scope__ = RecordScope(owner_organisation="requesting_org_id", routed_organisation="routed_province_org_id", addressed_country="requested_state")
 
     reference: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     procedure: Mapped[str] = mapped_column(String(20), nullable=False, default="readmission")
@@ -86,27 +93,30 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     accelerated: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
     requesting_state: Mapped[str] = mapped_column(String(2), nullable=False)
-    requesting_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
-    requested_central_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
-    routed_province_org_id: Mapped[str | None] = mapped_column(String(32))
+    requested_state: Mapped[str] = mapped_column(String(2), nullable=False)
+    """ISO 3166-1 alpha-2 code of the requested state (the agreement version's `requested_state`)."""
+    requesting_org_id: Mapped[str] = mapped_column(ForeignKey(_ORG), nullable=False)
+    requested_central_org_id: Mapped[str] = mapped_column(ForeignKey(_ORG), nullable=False)
+    routed_province_org_id: Mapped[str | None] = mapped_column(ForeignKey(_ORG))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey(_USER))
     province_code: Mapped[str | None] = mapped_column(String(20))
 
     # person (PERSONAL unless noted)
-    surname: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    given_names: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    date_of_birth: Mapped[str | None] = mapped_column(Text)  # PERSONAL (ISO date or partial, as text for encryption)
-    place_of_birth: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    surname: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.surname"))  # PERSONAL
+    given_names: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.given_names"))  # PERSONAL
+    date_of_birth: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.date_of_birth"))  # PERSONAL (ISO date or partial, as text for encryption)
+    place_of_birth: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.place_of_birth"))  # PERSONAL
     sex: Mapped[str | None] = mapped_column(String(1))  # kept for statistics
     nationality: Mapped[str | None] = mapped_column(String(3))  # kept for statistics
-    father_name: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    mother_name: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    languages: Mapped[list[str] | None] = mapped_column(JSON)  # PERSONAL
-    civil_status: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    last_addresses: Mapped[list[str] | None] = mapped_column(JSON)  # PERSONAL
-    physical_description: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    photo: Mapped[bytes | None] = mapped_column(LargeBinary)  # PERSONAL (biometric)
-    special_needs: Mapped[str | None] = mapped_column(Text)  # PERSONAL (health)
-    security_measures: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    father_name: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.father_name"))  # PERSONAL
+    mother_name: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.mother_name"))  # PERSONAL
+    languages: Mapped[list[str] | None] = mapped_column(EncryptedJSON("readmission.case.languages"))  # PERSONAL
+    civil_status: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.civil_status"))  # PERSONAL
+    last_addresses: Mapped[list[str] | None] = mapped_column(EncryptedJSON("readmission.case.last_addresses"))  # PERSONAL
+    physical_description: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.physical_description"))  # PERSONAL
+    photo: Mapped[bytes | None] = mapped_column(EncryptedBytes("readmission.case.photo"))  # PERSONAL (biometric)
+    special_needs: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.special_needs"))  # PERSONAL (health)
+    security_measures: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.security_measures"))  # PERSONAL
 
     # dates that drive the deadlines (rules.CaseDates)
     submitted_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -115,14 +125,14 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     replied_on: Mapped[dt.date | None] = mapped_column(Date)
     accepted_on: Mapped[dt.date | None] = mapped_column(Date)
     refusal_reason: Mapped[str | None] = mapped_column(String(80))
-    travel_document_number: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    travel_document_number: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.travel_document_number"))  # PERSONAL
     travel_document_issued_on: Mapped[dt.date | None] = mapped_column(Date)
     travel_document_reissue_requested_on: Mapped[dt.date | None] = mapped_column(Date)
     transfer_date: Mapped[dt.date | None] = mapped_column(Date)
     transfer_place_kind: Mapped[str | None] = mapped_column(String(30))
     transfer_place_code: Mapped[str | None] = mapped_column(String(40))
-    transfer_flight: Mapped[str | None] = mapped_column(Text)  # PERSONAL (identifies the person's travel)
-    transfer_escorts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # PERSONAL (officers' names)
+    transfer_flight: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.transfer_flight"))  # PERSONAL (identifies the person's travel)
+    transfer_escorts: Mapped[list[dict[str, Any]] | None] = mapped_column(EncryptedJSON("readmission.case.transfer_escorts"))  # PERSONAL (officers' names)
     transferred_on: Mapped[dt.date | None] = mapped_column(Date)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
     erased_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -143,7 +153,7 @@ class _CaseChild(IdMixin, TimestampMixin):
 class CaseAlias(_CaseChild, Base):
     __tablename__ = "readmission_case_alias"
 
-    alias: Mapped[str] = mapped_column(Text, nullable=False)  # PERSONAL
+    alias: Mapped[str] = mapped_column(EncryptedText("readmission.case_alias.alias"), nullable=False)  # PERSONAL
     kind: Mapped[str] = mapped_column(String(30), default="alias", nullable=False)  # maiden name, nickname, earlier name
 
 
@@ -157,9 +167,9 @@ class EvidenceDocument(_CaseChild, Base):
     media_type: Mapped[str] = mapped_column(String(60), nullable=False)
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    original_filename: Mapped[str | None] = mapped_column(Text)  # PERSONAL (file names carry names)
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # PERSONAL -> EncryptedBytes
-    uploaded_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    original_filename: Mapped[str | None] = mapped_column(EncryptedText("readmission.evidence_document.original_filename"))  # PERSONAL (file names carry names)
+    content: Mapped[bytes | None] = mapped_column(EncryptedBytes("readmission.evidence_document.content"))  # PERSONAL -> EncryptedBytes
+    uploaded_by: Mapped[str] = mapped_column(ForeignKey(_USER), nullable=False)
 
 
 class TransferHold(_CaseChild, VersionedMixin, Base):
@@ -168,13 +178,13 @@ class TransferHold(_CaseChild, VersionedMixin, Base):
     __tablename__ = "readmission_transfer_hold"
 
     kind: Mapped[str] = mapped_column(String(30), nullable=False)
-    reason: Mapped[str] = mapped_column(Text, nullable=False)  # PERSONAL (asylum/medical details)
+    reason: Mapped[str] = mapped_column(EncryptedText("readmission.transfer_hold.reason"), nullable=False)  # PERSONAL (asylum/medical details)
     evidence_document_ids: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     placed_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
-    placed_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    placed_by: Mapped[str] = mapped_column(ForeignKey(_USER), nullable=False)
     lifted_on: Mapped[dt.date | None] = mapped_column(Date)
-    lifted_by: Mapped[str | None] = mapped_column(String(32))
-    lift_reason: Mapped[str | None] = mapped_column(Text)  # PERSONAL
+    lifted_by: Mapped[str | None] = mapped_column(ForeignKey(_USER))
+    lift_reason: Mapped[str | None] = mapped_column(EncryptedText("readmission.transfer_hold.lift_reason"))  # PERSONAL
 
 
 class CaseFlag(_CaseChild, Base):
@@ -183,17 +193,17 @@ class CaseFlag(_CaseChild, Base):
     __tablename__ = "readmission_case_flag"
 
     kind: Mapped[str] = mapped_column(String(40), nullable=False)  # unaccompanied_minor, medical, trafficking_victim, non_refoulement, ...
-    note: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    raised_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    note: Mapped[str | None] = mapped_column(EncryptedText("readmission.case_flag.note"))  # PERSONAL
+    raised_by: Mapped[str] = mapped_column(ForeignKey(_USER), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
 
 
 class CaseRouting(_CaseChild, Base):
     __tablename__ = "readmission_case_routing"
 
-    province_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    province_org_id: Mapped[str] = mapped_column(ForeignKey(_ORG), nullable=False)
     province_code: Mapped[str] = mapped_column(String(20), nullable=False)
-    routed_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    routed_by: Mapped[str] = mapped_column(ForeignKey(_USER), nullable=False)
     routed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
@@ -204,9 +214,9 @@ class VerificationRecord(_CaseChild, Base):
 
     method: Mapped[str] = mapped_column(String(30), nullable=False)  # interview, family_contact, registry_match, fingerprint
     outcome: Mapped[str] = mapped_column(String(20), nullable=False)  # verified, not_verified, inconclusive
-    notes: Mapped[str | None] = mapped_column(Text)  # PERSONAL
-    candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # PERSONAL: [{registry_id, score, rank, features}]
-    recorded_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    notes: Mapped[str | None] = mapped_column(EncryptedText("readmission.verification.notes"))  # PERSONAL
+    candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(EncryptedJSON("readmission.verification.candidates"))  # PERSONAL: [{registry_id, score, rank, features}]
+    recorded_by: Mapped[str] = mapped_column(ForeignKey(_USER), nullable=False)
 
 
 class TimelineEvent(_CaseChild, Base):
@@ -241,11 +251,11 @@ class ShareLogEntry(_CaseChild, Base):
     __tablename__ = "readmission_share_log"
 
     direction: Mapped[str] = mapped_column(String(10), nullable=False)  # sent, received
-    counterpart_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    counterpart_org_id: Mapped[str] = mapped_column(ForeignKey(_ORG), nullable=False)
     fields: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     withheld_fields: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     payload_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-    actor_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    actor_id: Mapped[str] = mapped_column(ForeignKey(_USER), nullable=False)
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
@@ -256,7 +266,7 @@ class CorrectionNotice(_CaseChild, Base):
 
     kind: Mapped[str] = mapped_column(String(20), nullable=False)  # correction, erasure
     fields: Mapped[list[str]] = mapped_column(JSON, nullable=False)
-    counterpart_org_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    counterpart_org_id: Mapped[str] = mapped_column(ForeignKey(_ORG), nullable=False)
     issued_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
