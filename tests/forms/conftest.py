@@ -1,4 +1,4 @@
-"""Fixtures for the forms tests: XLSForm workbooks built in code and a throwaway SQLite database."""
+"""Fixtures for the forms tests: XLSForm workbooks built in code; the database is the shared migrated `store`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-import passage.forms.models  # noqa: F401 - registers the forms tables on Base.metadata
-from passage.core.db import make_engine, session_factory
-from passage.core.models import Base
+from passage.core.db import session_factory
 from tests.forms.xlsform_factory import CHOICES, SETTINGS, SURVEY, write_xlsform
 
 
@@ -21,16 +19,12 @@ def site_form_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'forms.db'}")
-    Base.metadata.create_all(engine, tables=[t for t in Base.metadata.sorted_tables if t.name.startswith("forms_")])
-    yield engine
-    engine.dispose()
+def engine(store: Engine) -> Engine:
+    """The migrated SQLite store (real migrations, real key ring) that the forms tables live in."""
+    return store
 
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     with session_factory(engine)() as session:
         yield session
-
-

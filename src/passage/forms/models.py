@@ -10,14 +10,23 @@ from sqlalchemy import JSON, DateTime, Enum, ForeignKey, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin, utcnow
+from passage.security.crypto import EncryptedJSON
+from passage.security.scope import RecordScope
+
+OWNED = RecordScope(owner_organisation="organisation_id")
+"""Forms, batches, submissions and quarantine rows are visible to the organisation that owns the form."""
 
 
 class Form(IdMixin, TimestampMixin, VersionedMixin, Base):
     """A questionnaire, identified by its XLSForm `form_id` (settings sheet); it owns every version loaded."""
 
     __tablename__ = "forms_forms"
+    __table_args__ = (UniqueConstraint("organisation_id", "form_key", name="form_key_per_organisation"),)
+    __scope__ = OWNED
 
-    form_key: Mapped[str] = mapped_column(String(200), unique=True)
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    """The owning organisation; `None` only for forms loaded by the CLI into a store without organisations."""
+    form_key: Mapped[str] = mapped_column(String(200), index=True)
     """The XLSForm settings `form_id` (pyxform's id_string)."""
     title: Mapped[str] = mapped_column(String(500))
     current_version_id: Mapped[str | None] = mapped_column(String(32))
@@ -53,7 +62,9 @@ class ImportBatch(IdMixin, TimestampMixin, Base):
     """One bulk import of an export file, with its outcome counts; committed together with its rows."""
 
     __tablename__ = "forms_import_batches"
+    __scope__ = OWNED
 
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     form_id: Mapped[str] = mapped_column(ForeignKey("forms_forms.id"), index=True)
     form_version_id: Mapped[str] = mapped_column(ForeignKey("forms_form_versions.id"))
     filename: Mapped[str] = mapped_column(String(300))
@@ -70,13 +81,15 @@ class Submission(IdMixin, TimestampMixin, Base):
 
     __tablename__ = "forms_submissions"
     __table_args__ = (UniqueConstraint("form_id", "uuid", name="form_uuid"),)
+    __scope__ = OWNED
 
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     form_id: Mapped[str] = mapped_column(ForeignKey("forms_forms.id"), index=True)
     form_version_id: Mapped[str] = mapped_column(ForeignKey("forms_form_versions.id"), index=True)
     uuid: Mapped[str] = mapped_column(String(100))
     """The submission's `_uuid` (Kobo) or `meta/instanceID` without the `uuid:` prefix."""
     submission_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("forms.submissions.data"))
     source: Mapped[str] = mapped_column(String(20), default="import")
     """`import`, `web` or `quarantine` (accepted after a fix)."""
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("forms_import_batches.id"), index=True)
@@ -101,7 +114,9 @@ class QuarantineEntry(IdMixin, TimestampMixin, VersionedMixin, Base):
     """
 
     __tablename__ = "forms_quarantine_entries"
+    __scope__ = OWNED
 
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     form_id: Mapped[str] = mapped_column(ForeignKey("forms_forms.id"), index=True)
     form_version_id: Mapped[str] = mapped_column(ForeignKey("forms_form_versions.id"), index=True)
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("forms_import_batches.id"), index=True)
@@ -113,7 +128,7 @@ class QuarantineEntry(IdMixin, TimestampMixin, VersionedMixin, Base):
     field: Mapped[str] = mapped_column(String(300))
     reason: Mapped[str] = mapped_column(String(40), index=True)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("forms.quarantine_entries.data"))
     """The row as read (field path -> raw text; repeats as lists), updated by fixes."""
     status: Mapped[QuarantineStatus] = mapped_column(
         Enum(QuarantineStatus, native_enum=False, length=20), default=QuarantineStatus.OPEN, index=True

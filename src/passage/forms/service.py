@@ -1,7 +1,11 @@
 """Forms operations: store form versions, import exports, quarantine and re-validate, web entry.
 
 Every operation runs inside the caller's transaction (`unit_of_work()`), so an import commits its
-batch, its submissions and its quarantine entries together, or nothing at all.
+batch, its submissions, its quarantine entries and its audit entry together, or nothing at all.
+
+`actor` is the signed-in `User` (records are then limited to the user's organisation scope through
+`passage.security.scope`, and the audit entry names the user) or `None` for the system actor (the CLI,
+demo loading), which sees every record and is audited as the system.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from passage.forms.definition import FormDefinition, load_xlsform
 from passage.forms.exports import ExportRow, parse_export, read_export
 from passage.forms.models import Form, FormVersion, ImportBatch, QuarantineEntry, QuarantineStatus, Submission
 from passage.forms.validation import CheckedSubmission, SubmissionError, validator_for
+from passage.security import audit
+from passage.security.models import User
+from passage.security.scope import scoped_select
 
 INSERT_CHUNK = 2_000
 
@@ -35,6 +42,25 @@ class ActorLike(Protocol):
 
 def _actor_id(actor: ActorLike | None) -> str | None:
     return getattr(actor, "id", None) if actor is not None else None
+
+
+def _select(model: Any, actor: ActorLike | None) -> Any:
+    """`select(model)` limited to a signed-in user's scope; the system actor (None) sees everything."""
+    if isinstance(actor, User):
+        return scoped_select(model, actor)
+    return select(model)
+
+
+def _audit(session: Session, actor: ActorLike | None, action: str, entity_type: str, entity_id: str | None, details: dict[str, Any]) -> None:
+    """Audit in the caller's transaction; `details` carries ids, counts and field paths only."""
+    audit.record(
+        session,
+        actor=actor if isinstance(actor, User) else None,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        details=details,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -50,16 +76,22 @@ class LoadResult:
     definition: FormDefinition
 
 
-def load_form(session: Session, *, actor: ActorLike | None, content: bytes, filename: str) -> LoadResult:
+def load_form(
+    session: Session, *, actor: ActorLike | None, content: bytes, filename: str, organisation_id: str | None = None
+) -> LoadResult:
     """Parse an XLSForm and store it as a new version of its form (created on first load).
 
+    The form belongs to the actor's organisation (the system actor names one with `organisation_id`).
     The same bytes again return the stored version. A different workbook with the same settings
     `version` is refused: ODK clients tell versions apart only by that string.
     """
     definition = load_xlsform(content, filename=filename)
-    form = session.scalars(select(Form).where(Form.form_key == definition.form_id)).one_or_none()
+    owner = getattr(actor, "organisation_id", None) if actor is not None else organisation_id
+    form = session.scalars(
+        select(Form).where(Form.form_key == definition.form_id, Form.organisation_id.is_(None) if owner is None else Form.organisation_id == owner)
+    ).first()
     if form is None:
-        form = Form(form_key=definition.form_id, title=definition.title or definition.form_id)
+        form = Form(form_key=definition.form_id, title=definition.title or definition.form_id, organisation_id=owner)
         session.add(form)
         session.flush()
     label = definition.version or f"sha256:{definition.sha256[:12]}"
@@ -89,25 +121,38 @@ def load_form(session: Session, *, actor: ActorLike | None, content: bytes, file
     form.current_version_id = version.id
     form.title = definition.title or form.title
     session.flush()
+    _audit(session, actor, "create", "form_version", version.id,
+           {"form_id": form.id, "form_key": form.form_key, "number": number, "sha256": definition.sha256})
     return LoadResult(form=form, version=version, created=True, definition=definition)
 
 
-def get_form(session: Session, *, form_ref: str) -> Form:
-    """A form by its id or its XLSForm form_id; NotFound otherwise."""
-    form = session.get(Form, form_ref) if re.fullmatch(r"[0-9a-f]{32}", form_ref) else None
+def get_form(session: Session, *, form_ref: str, actor: ActorLike | None = None, organisation_id: str | None = None) -> Form:
+    """A form by its id or its XLSForm form_id, within the actor's scope; NotFound otherwise.
+
+    The system actor may narrow a form_id to one organisation's form; two organisations may both hold
+    a form with the same form_id, and then the system actor must name the organisation.
+    """
+    query = _select(Form, actor)
+    form = session.scalars(query.where(Form.id == form_ref)).first() if re.fullmatch(r"[0-9a-f]{32}", form_ref) else None
     if form is None:
-        form = session.scalars(select(Form).where(Form.form_key == form_ref)).one_or_none()
+        by_key = query.where(Form.form_key == form_ref)
+        if organisation_id is not None:
+            by_key = by_key.where(Form.organisation_id == organisation_id)
+        found = list(session.scalars(by_key.limit(2)))
+        if len(found) > 1:
+            raise InvalidInput(f"form {form_ref!r} exists in several organisations; name the organisation")
+        form = found[0] if found else None
     if form is None:
         raise NotFound(f"no form {form_ref!r}; load it with `passage forms load FORM.xlsx`")
     return form
 
 
-def list_forms(session: Session) -> list[Form]:
-    return list(session.scalars(select(Form).order_by(Form.form_key)))
+def list_forms(session: Session, *, actor: ActorLike | None = None) -> list[Form]:
+    return list(session.scalars(_select(Form, actor).order_by(Form.form_key)))
 
 
-def list_versions(session: Session, *, form_ref: str) -> list[FormVersion]:
-    form = get_form(session, form_ref=form_ref)
+def list_versions(session: Session, *, form_ref: str, actor: ActorLike | None = None) -> list[FormVersion]:
+    form = get_form(session, form_ref=form_ref, actor=actor)
     return list(session.scalars(select(FormVersion).where(FormVersion.form_id == form.id).order_by(FormVersion.number)))
 
 
@@ -181,6 +226,8 @@ def import_export(
     path: str | Path,
     today: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    organisation_id: str | None = None,
+    filename: str | None = None,
 ) -> ImportReport:
     """Import a Kobo/ODK export: validate every row against its form version, store or quarantine it.
 
@@ -189,10 +236,13 @@ def import_export(
     - a `_uuid` already stored with the same data is a skipped duplicate; with different data, or a
       row without uuid, or an invalid row, goes to the quarantine with its row number, field and reason;
     - `progress(done, total)` is called after each chunk (the CLI draws a bar with it).
-    Nothing is committed here: the caller's unit of work commits the batch as a whole.
+    Nothing is committed here: the caller's unit of work commits the batch as a whole, with one
+    audit entry carrying the counts. `filename` names an uploaded file stored under a temporary path.
     """
-    form = get_form(session, form_ref=form_ref)
+    form = get_form(session, form_ref=form_ref, actor=actor, organisation_id=organisation_id)
     raw = read_export(path)
+    if filename:
+        raw.filename = filename
     content_hash = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     versions = {
         version.version_label: version
@@ -214,6 +264,7 @@ def import_export(
     parsed = parse_export(mapping_definition, raw)
 
     batch = ImportBatch(
+        organisation_id=form.organisation_id,
         form_id=form.id,
         form_version_id=mapping_version.id,
         filename=raw.filename,
@@ -240,6 +291,7 @@ def import_export(
         quarantine.append(
             {
                 "id": new_id(),
+                "organisation_id": form.organisation_id,
                 "form_id": form.id,
                 "form_version_id": version_id,
                 "batch_id": batch.id,
@@ -297,6 +349,7 @@ def import_export(
                 submissions.append(
                     {
                         "id": submission_id,
+                        "organisation_id": form.organisation_id,
                         "form_id": form.id,
                         "form_version_id": version.id,
                         "uuid": row.uuid,
@@ -336,6 +389,11 @@ def import_export(
     batch.duplicates = report.duplicates
     batch.quarantined = report.quarantined
     session.flush()
+    _audit(session, actor, "import", "forms_import_batch", batch.id, {
+        "form_id": form.id, "sha256": content_hash, "rows_read": report.rows_read, "accepted": report.accepted,
+        "duplicates": report.duplicates, "quarantined": report.quarantined,
+        "quarantined_by_reason": dict(sorted(report.quarantined_by_reason.items())),
+    })
     if progress is not None:
         progress(done, total)
     return report
@@ -391,6 +449,15 @@ def _open_entries_by_uuid(session: Session, *, form_id: str, uuids: set[str]) ->
 # quarantine
 
 
+def _quarantine_query(form: Form, status: QuarantineStatus | str | None, reason: str | None) -> Any:
+    query = select(QuarantineEntry).where(QuarantineEntry.form_id == form.id)
+    if status is not None:
+        query = query.where(QuarantineEntry.status == QuarantineStatus(status))
+    if reason is not None:
+        query = query.where(QuarantineEntry.reason == reason)
+    return query
+
+
 def list_quarantine(
     session: Session,
     *,
@@ -399,20 +466,42 @@ def list_quarantine(
     reason: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    actor: ActorLike | None = None,
 ) -> list[QuarantineEntry]:
-    """Quarantine entries of a form in file order (batch, then row number), filtered by status and reason."""
-    form = get_form(session, form_ref=form_ref)
-    query = select(QuarantineEntry).where(QuarantineEntry.form_id == form.id)
-    if status is not None:
-        query = query.where(QuarantineEntry.status == QuarantineStatus(status))
-    if reason is not None:
-        query = query.where(QuarantineEntry.reason == reason)
+    """Quarantine entries of a form in file order (batch, then row number), filtered by status and reason.
+
+    The rows hold personal data, so listing them is audited (ids and count only).
+    """
+    form = get_form(session, form_ref=form_ref, actor=actor)
+    query = _quarantine_query(form, status, reason)
     query = query.order_by(QuarantineEntry.created_at, QuarantineEntry.batch_id, QuarantineEntry.row_number).limit(limit).offset(offset)
-    return list(session.scalars(query))
+    entries = list(session.scalars(query))
+    if actor is not None:
+        _audit(session, actor, "list", "forms_quarantine_entry", None, {"form_id": form.id, "count": len(entries)})
+    return entries
 
 
-def get_quarantine_entry(session: Session, *, entry_id: str) -> QuarantineEntry:
-    entry = session.get(QuarantineEntry, entry_id)
+def count_quarantine(
+    session: Session, *, form_ref: str, status: QuarantineStatus | str | None = QuarantineStatus.OPEN,
+    reason: str | None = None, actor: ActorLike | None = None,
+) -> int:
+    form = get_form(session, form_ref=form_ref, actor=actor)
+    return session.scalar(select(func.count()).select_from(_quarantine_query(form, status, reason).subquery())) or 0
+
+
+def quarantine_reasons(session: Session, *, form_ref: str, actor: ActorLike | None = None) -> dict[str, int]:
+    """Open entries per reason (for the filter and the summary)."""
+    form = get_form(session, form_ref=form_ref, actor=actor)
+    rows = session.execute(
+        select(QuarantineEntry.reason, func.count()).where(
+            QuarantineEntry.form_id == form.id, QuarantineEntry.status == QuarantineStatus.OPEN
+        ).group_by(QuarantineEntry.reason)
+    )
+    return {reason: count for reason, count in rows}
+
+
+def get_quarantine_entry(session: Session, *, entry_id: str, actor: ActorLike | None = None) -> QuarantineEntry:
+    entry = session.scalars(_select(QuarantineEntry, actor).where(QuarantineEntry.id == entry_id)).first()
     if entry is None:
         raise NotFound(f"no quarantine entry {entry_id}")
     return entry
@@ -467,6 +556,7 @@ def _revalidate(session: Session, entry: QuarantineEntry, *, actor: ActorLike | 
         checked.errors = [SubmissionError(e["field"], e["message"], e["reason"]) for e in errors]
         return checked
     submission = Submission(
+        organisation_id=entry.organisation_id,
         form_id=entry.form_id,
         form_version_id=entry.form_version_id,
         uuid=entry.uuid,
@@ -496,7 +586,7 @@ def fix_quarantine_entry(
     A valid row becomes a submission (status `accepted`); an invalid one stays open with its new errors.
     A stale `expected_version` is refused with Conflict (optimistic concurrency).
     """
-    entry = get_quarantine_entry(session, entry_id=entry_id)
+    entry = get_quarantine_entry(session, entry_id=entry_id, actor=actor)
     check_version(entry, expected_version)
     if entry.status != QuarantineStatus.OPEN:
         raise Conflict(f"quarantine entry {entry_id} is already {entry.status.value}")
@@ -510,6 +600,10 @@ def fix_quarantine_entry(
     entry.data = data
     _revalidate(session, entry, actor=actor, definition=definition, today=today)
     session.flush()
+    _audit(session, actor, "update", "forms_quarantine_entry", entry.id, {
+        "fields": sorted(changes), "status": entry.status.value, "reason": entry.reason if entry.status == QuarantineStatus.OPEN else None,
+        "submission_id": entry.submission_id,
+    })
     return entry
 
 
@@ -532,7 +626,7 @@ def revalidate_quarantine(
 
     With `use_current_version`, entries move to the form's current version before validation.
     """
-    form = get_form(session, form_ref=form_ref)
+    form = get_form(session, form_ref=form_ref, actor=actor)
     report = RevalidationReport()
     entries = list(
         session.scalars(
@@ -556,6 +650,9 @@ def revalidate_quarantine(
         else:
             report.still_open += 1
     session.flush()
+    _audit(session, actor, "revalidate", "forms_quarantine", form.id, {
+        "checked": report.checked, "accepted": report.accepted, "duplicates": report.duplicates, "still_open": report.still_open,
+    })
     return report
 
 
@@ -576,7 +673,7 @@ def submit_entry(
 
     Invalid data raises InvalidInput whose `fields` are the SubmissionErrors (path, message, reason).
     """
-    form = get_form(session, form_ref=form_ref)
+    form = get_form(session, form_ref=form_ref, actor=actor)
     definition = get_definition(session, version_id=form.current_version_id)
     checked = validator_for(definition).check(data, today=today)
     if checked.errors:
@@ -586,6 +683,7 @@ def submit_entry(
     if exists is not None:
         raise Conflict(f"submission {identifier} already exists")
     submission = Submission(
+        organisation_id=form.organisation_id,
         form_id=form.id,
         form_version_id=form.current_version_id,
         uuid=identifier,
@@ -597,12 +695,15 @@ def submit_entry(
     )
     session.add(submission)
     session.flush()
+    _audit(session, actor, "create", "forms_submission", submission.id, {"form_id": form.id, "source": "web", "fields": sorted(checked.values)})
     return submission
 
 
-def iter_submissions(session: Session, *, form_ref: str, version_id: str | None = None, batch_size: int = 1000) -> Iterator[Submission]:
-    """Accepted submissions of a form in submission-time order, streamed."""
-    form = get_form(session, form_ref=form_ref)
+def iter_submissions(
+    session: Session, *, form_ref: str, version_id: str | None = None, batch_size: int = 1000, actor: ActorLike | None = None
+) -> Iterator[Submission]:
+    """Accepted submissions of a form in submission-time order, streamed (the caller audits its read)."""
+    form = get_form(session, form_ref=form_ref, actor=actor)
     query = select(Submission).where(Submission.form_id == form.id)
     if version_id is not None:
         query = query.where(Submission.form_version_id == version_id)
@@ -610,6 +711,38 @@ def iter_submissions(session: Session, *, form_ref: str, version_id: str | None 
     yield from session.scalars(query)
 
 
-def count_submissions(session: Session, *, form_ref: str) -> int:
-    form = get_form(session, form_ref=form_ref)
+def count_submissions(session: Session, *, form_ref: str, actor: ActorLike | None = None) -> int:
+    form = get_form(session, form_ref=form_ref, actor=actor)
     return session.scalar(select(func.count()).select_from(Submission).where(Submission.form_id == form.id)) or 0
+
+
+def list_submissions(
+    session: Session, *, form_ref: str, actor: ActorLike | None, offset: int = 0, limit: int = 50, source: str | None = None
+) -> tuple[list[Submission], int]:
+    """One page of a form's submissions, newest first, and the total; the read is audited."""
+    form = get_form(session, form_ref=form_ref, actor=actor)
+    query = select(Submission).where(Submission.form_id == form.id)
+    if source:
+        query = query.where(Submission.source == source)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(session.scalars(query.order_by(Submission.created_at.desc(), Submission.id).offset(offset).limit(limit)))
+    _audit(session, actor, "list", "forms_submission", None, {"form_id": form.id, "count": len(rows), "ids": [r.id for r in rows]})
+    return rows, total
+
+
+def list_batches(session: Session, *, form_ref: str, actor: ActorLike | None = None, limit: int = 20) -> list[ImportBatch]:
+    form = get_form(session, form_ref=form_ref, actor=actor)
+    return list(session.scalars(select(ImportBatch).where(ImportBatch.form_id == form.id).order_by(ImportBatch.created_at.desc()).limit(limit)))
+
+
+def open_quarantine_counts(session: Session, *, actor: ActorLike | None) -> list[tuple[Form, int]]:
+    """Forms in scope with open quarantine rows waiting, most first (for the home panel)."""
+    forms = {form.id: form for form in session.scalars(_select(Form, actor))}
+    if not forms:
+        return []
+    rows = session.execute(
+        select(QuarantineEntry.form_id, func.count()).where(
+            QuarantineEntry.form_id.in_(list(forms)), QuarantineEntry.status == QuarantineStatus.OPEN
+        ).group_by(QuarantineEntry.form_id)
+    )
+    return sorted(((forms[form_id], count) for form_id, count in rows), key=lambda pair: (-pair[1], pair[0].form_key))
