@@ -1,0 +1,128 @@
+"""`passage identify batch` and `passage identify index` (contracts in docs/identity.md)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import typer
+
+from passage.core.errors import InvalidInput
+from passage.core.files import atomic_output, read_csv_rows
+from passage.core.progress import progress_bar
+from passage.identity import compare, dates, scoring
+from passage.identity.index import build_or_update, default_index_dir, open_index
+from passage.identity.search import Scored, gather, rank
+
+QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
+RESULT_COLUMNS = ("query_id", "rank", "person_id", "match_probability", "decision")
+EM_MIN_QUERIES = 200
+
+identify_app = typer.Typer(name="identify", help="Find people in a registry from what a foreign authority recorded.", no_args_is_help=True)
+
+
+def read_queries(path: Path) -> list[compare.Query]:
+    """Read and check queries.csv; errors name line and column only."""
+    _, rows = read_csv_rows(path, required=QUERY_COLUMNS)
+    seen: set[str] = set()
+    queries = []
+    for line, row in rows:
+        if not row["query_id"]:
+            raise InvalidInput(f"{path.name}: line {line}, column query_id: empty")
+        if row["query_id"] in seen:
+            raise InvalidInput(f"{path.name}: line {line}, column query_id: duplicate identifier")
+        seen.add(row["query_id"])
+        sex = row["sex"].upper()
+        if sex and sex not in ("M", "F", "X", "U"):
+            raise InvalidInput(f"{path.name}: line {line}, column sex: expected M, F or empty")
+        queries.append(compare.Query(
+            query_id=row["query_id"], family_name=row["family_name"], given_name=row["given_name"], full_name=row["full_name"],
+            sex=sex if sex in ("M", "F") else "", birth_date=dates.parse_partial(row["birth_date"], where=f"{path.name}: line {line}, column birth_date"),
+            birth_place=row["birth_place"], id_number=row["id_number"], nationality=row["nationality"],
+        ))
+    return queries
+
+
+def fit_m(gathered: list[Scored], model: scoring.Model) -> scoring.Model:
+    """Re-estimate m by EM on the batch's candidate pairs, u fixed from random sampling (Winkler 1988)."""
+    pairs = [lv for g in gathered for lv in g.levels]
+    if len(gathered) < EM_MIN_QUERIES or len(pairs) < 2 * EM_MIN_QUERIES:
+        return model
+    matrix = scoring.encode(pairs)
+    lam = min(0.5, max(0.001, len(gathered) / len(pairs)))
+    m, _, _ = scoring.em(matrix, model.m, model.u, lam=lam, fix_u=True, pseudo_count=20.0)
+    return scoring.Model(m=m, u=model.u, prior_in_registry=model.prior_in_registry, registry_size=model.registry_size)
+
+
+@identify_app.command("index")
+def index_command(
+    registry: Path = typer.Option(..., "--registry", help="registry.csv (person_id,family_name,given_name,sex,birth_date,birth_place,id_number)"),
+    index_dir: Path | None = typer.Option(None, "--index", help="Index directory (default: beside the registry, <name>.index)"),
+) -> None:
+    """Build a persistent index of the registry, or update it incrementally."""
+    target = index_dir or default_index_dir(registry)
+    with progress_bar() as bar:
+        task = bar.add_task("indexing", total=None)
+        report = build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
+    typer.echo(json.dumps({"index": str(target), "added": report.added, "changed": report.changed, "removed": report.removed,
+                           "unchanged": report.unchanged, "records": report.total}))
+
+
+@identify_app.command("batch")
+def batch_command(
+    registry: Path = typer.Option(..., "--registry", help="registry.csv"),
+    queries_path: Path = typer.Option(..., "--queries", help="queries.csv"),
+    out: Path = typer.Option(..., "--out", help="results.csv (query_id,rank,person_id,match_probability,decision)"),
+    top: int = typer.Option(10, "--top", min=1, max=100, help="Candidates per query"),
+    index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
+    explain: Path | None = typer.Option(None, "--explain", help="Also write per-candidate evidence as JSON lines"),
+    train_m: bool = typer.Option(False, "--train-m", help="Re-estimate m by EM on this batch's candidate pairs (experimental)"),
+    prior_in_registry: float = typer.Option(0.5, "--prior", min=0.001, max=0.999, help="Prior probability that a queried person is in the registry"),
+) -> None:
+    """Identify every query against the registry and write ranked candidates with decisions."""
+    queries = read_queries(queries_path)
+    with tempfile.TemporaryDirectory(prefix="passage-identify-") as tmp:
+        target = index_dir or Path(tmp) / "index"
+        with progress_bar() as bar:
+            task = bar.add_task("indexing registry", total=None)
+            build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
+            index = open_index(target)
+            task = bar.add_task("comparing", total=len(queries))
+            gathered = []
+            for query in queries:
+                gathered.append(gather(index, query))
+                bar.advance(task)
+        model = fit_m(gathered, index.model) if train_m else index.model
+        model.prior_in_registry = prior_in_registry
+        unusable = 0
+        with atomic_output(out) as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(RESULT_COLUMNS)
+            explain_ctx = atomic_output(explain) if explain else None
+            explain_handle = explain_ctx.__enter__() if explain_ctx else None
+            try:
+                for g in gathered:
+                    result = rank(g, model, registry_size=index.size, top=top)
+                    if not result.candidates:
+                        unusable += 1 if not g.query.usable() else 0
+                        writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match"])
+                    for c in result.candidates:
+                        writer.writerow([g.query.query_id, c.rank, c.person_id, f"{c.match_probability:.6f}", c.decision])
+                    if explain_handle is not None:
+                        explain_handle.write(json.dumps({"query_id": g.query.query_id, "notes": result.notes,
+                                                         "probability_not_in_registry": result.probability_not_in_registry,
+                                                         "candidates": [c.as_dict() for c in result.candidates]}, ensure_ascii=False) + "\n")
+            except BaseException:
+                if explain_ctx is not None:
+                    explain_ctx.__exit__(*sys.exc_info())
+                raise
+            if explain_ctx is not None:
+                explain_ctx.__exit__(None, None, None)
+    if unusable:
+        typer.echo(f"{unusable} queries had nothing usable and were answered no_match (rank 0)", err=True)
+
+
+typer_apps: list[typer.Typer] = [identify_app]

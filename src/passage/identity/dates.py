@@ -1,0 +1,137 @@
+"""Dates of birth as a foreign authority records them: partial, swapped, shifted, or lunar taken as solar.
+
+Comparison levels follow the error patterns documented for date-of-birth linkage (Christen, "Data
+Matching", Springer 2012, ch. 5: day/month swaps, off-by-one years, typing slips) plus the Chinese case
+of a lunar-calendar birthday written as if it were Gregorian (conversion with `lunar-python`, MIT).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from lunar_python import LunarYear
+
+from passage.core.errors import InvalidInput
+
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+@dataclass(frozen=True)
+class PartialDate:
+    """A date with unknown month or day allowed."""
+
+    year: int
+    month: int | None = None
+    day: int | None = None
+
+    @property
+    def precision(self) -> str:
+        return "day" if self.day else ("month" if self.month else "year")
+
+
+def parse_partial(text: str, *, where: str) -> PartialDate | None:
+    """Parse YYYY, YYYY-MM or YYYY-MM-DD; empty gives None; anything else raises naming `where` only."""
+    text = text.strip()
+    if not text:
+        return None
+    m = _DATE_RE.match(text)
+    if not m:
+        raise InvalidInput(f"{where}: invalid date, expected YYYY, YYYY-MM or YYYY-MM-DD")
+    year = int(m.group(1))
+    month = int(m.group(2)) if m.group(2) else None
+    day = int(m.group(3)) if m.group(3) else None
+    if not 1880 <= year <= 2100:
+        raise InvalidInput(f"{where}: invalid date, year out of range")
+    if month is not None and not 1 <= month <= 12:
+        raise InvalidInput(f"{where}: invalid date, month out of range")
+    if day is not None:
+        try:
+            dt.date(year, month or 1, day)
+        except ValueError:
+            raise InvalidInput(f"{where}: invalid date, no such day") from None
+    return PartialDate(year, month, day)
+
+
+def parse_full(text: str, *, where: str) -> dt.date | None:
+    """Parse a registry date, which must be YYYY-MM-DD (or empty)."""
+    parsed = parse_partial(text, where=where)
+    if parsed is None:
+        return None
+    if parsed.day is None or parsed.month is None:
+        raise InvalidInput(f"{where}: invalid date, the registry needs YYYY-MM-DD")
+    return dt.date(parsed.year, parsed.month, parsed.day)
+
+
+@lru_cache(maxsize=512)
+def _lunar_months(year: int) -> dict[int, tuple[float, int]]:
+    """Non-leap lunar months of `year`: month -> (Julian day of its first day, number of days).
+
+    lunar-python computes a lunar year from astronomical terms (about 30 ms), so each year is computed
+    once and conversions are then arithmetic.
+    """
+    months: dict[int, tuple[float, int]] = {}
+    for source in (year, year + 1):
+        for month in LunarYear.fromYear(source).getMonths():
+            if month.getYear() == year and month.getMonth() > 0:
+                months[month.getMonth()] = (month.getFirstJulianDay(), month.getDayCount())
+    return months
+
+
+_JD_OF_1970 = 2440587.5
+
+
+def lunar_as_solar(date: dt.date) -> dt.date | None:
+    """The Gregorian date a lunar birthday (year, month, day as written) actually falls on.
+
+    If someone gives their lunar birthday as if it were solar, the registry's true (solar) date is the
+    conversion of the written digits read as a (non-leap) lunar date. None when that lunar date does not exist.
+    """
+    if not 1900 <= date.year <= 2099:
+        return None
+    entry = _lunar_months(date.year).get(date.month)
+    if entry is None or date.day > entry[1]:
+        return None
+    julian = entry[0] + date.day - 1
+    return dt.date(1970, 1, 1) + dt.timedelta(days=int(round(julian - _JD_OF_1970 - 0.5)))
+
+
+DATE_LEVELS = (
+    "exact",
+    "year_month",
+    "year_only",
+    "day_month_swapped",
+    "lunar_as_solar",
+    "within_7_days",
+    "year_off_by_one",
+    "disagree",
+)
+
+
+def compare_dates(query: PartialDate | None, record: dt.date | None) -> str | None:
+    """The comparison level of a recorded date against the registry's date (None when either is missing)."""
+    if query is None or record is None:
+        return None
+    if query.precision == "year":
+        if query.year == record.year:
+            return "year_only"
+        return "year_off_by_one" if abs(query.year - record.year) == 1 else "disagree"
+    if query.precision == "month":
+        if (query.year, query.month) == (record.year, record.month):
+            return "year_month"
+        return "disagree"
+    assert query.month is not None and query.day is not None
+    written = dt.date(query.year, query.month, query.day)
+    if written == record:
+        return "exact"
+    if query.day <= 12 and query.day != query.month and (query.year, query.day, query.month) == (record.year, record.month, record.day):
+        return "day_month_swapped"
+    if lunar_as_solar(written) == record:
+        return "lunar_as_solar"
+    if abs((written - record).days) <= 7:
+        return "within_7_days"
+    if (query.month, query.day) == (record.month, record.day) and abs(query.year - record.year) == 1:
+        return "year_off_by_one"
+    return "disagree"
