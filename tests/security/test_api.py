@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from passage.core.app import create_app
 from passage.core.db import unit_of_work
-from passage.security.models import AuditEntry
+from passage.core.deps import DbSession
+from passage.security import audit
+from passage.security.deps import require
+from passage.security.models import AuditEntry, User
+from passage.security.permissions import Permission
 from tests.conftest import api_headers, demo_secret, totp_now
 
 
@@ -116,3 +122,25 @@ def test_openapi_document_lists_the_api(app_client: Any) -> None:
 
 def test_health_endpoint(app_client: Any) -> None:
     assert app_client.get("/healthz").json() == {"status": "ok", "database": "sqlite"}
+
+
+def test_a_crash_mid_request_leaves_neither_change_nor_audit_entry(demo_people: dict[str, str]) -> None:
+    app = create_app()
+
+    @app.post("/api/v1/test-crash")
+    def crash(db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> None:
+        user.display_name = "changed before the crash"
+        audit.record(db, actor=user, action="update", entity_type="user", entity_id=user.id)
+        db.flush()
+        raise RuntimeError("simulated crash after the change was flushed")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = api_headers(client, "admin")
+        with unit_of_work() as session:
+            before = len(session.scalars(select(AuditEntry.id)).all())
+        response = client.post("/api/v1/test-crash", headers=headers)
+        assert response.status_code == 500
+        assert "simulated" not in response.text
+        assert client.get("/api/v1/me", headers=headers).json()["display_name"] == "Platform Administrator"
+    with unit_of_work() as session:
+        assert len(session.scalars(select(AuditEntry.id)).all()) == before
