@@ -2,7 +2,7 @@
 
 Revision ID: 0008_dialogue
 Revises: 0007_dtm
-Create Date: 2026-11-23 12:30:04.718792
+Create Date: 2026-11-23 12:37:30.615119
 """
 
 from __future__ import annotations
@@ -58,32 +58,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name=op.f("uq_dialogue_event_key")),
     )
     op.create_table(
-        "dialogue_institution",
-        sa.Column("name_en", sa.String(length=300), nullable=False),
-        sa.Column("name_zh", sa.String(length=300), nullable=True),
-        sa.Column("acronym", sa.String(length=40), nullable=True),
-        sa.Column("institution_type", sa.String(length=40), nullable=False),
-        sa.Column("country", sa.String(length=2), nullable=True),
-        sa.Column("province", sa.String(length=8), nullable=True),
-        sa.Column("key", sa.String(length=80), nullable=True),
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_institution")),
-        sa.UniqueConstraint("key", name=op.f("uq_dialogue_institution_key")),
-    )
-    op.create_table(
         "dialogue_attendance_statement",
         sa.Column("event_id", sa.String(length=32), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
@@ -136,38 +110,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_dialogue_evaluation_event_id"), ["event_id"], unique=False)
 
     op.create_table(
-        "dialogue_event_organiser",
-        sa.Column("event_id", sa.String(length=32), nullable=False),
-        sa.Column("institution_id", sa.String(length=32), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["event_id"],
-            ["dialogue_event.id"],
-            name=op.f("fk_dialogue_event_organiser_event_id_dialogue_event"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["institution_id"],
-            ["dialogue_institution.id"],
-            name=op.f("fk_dialogue_event_organiser_institution_id_dialogue_institution"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_event_organiser")),
-        sa.UniqueConstraint("event_id", "institution_id", name=op.f("uq_dialogue_event_organiser_event_id")),
-    )
-    with op.batch_alter_table("dialogue_event_organiser", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_dialogue_event_organiser_event_id"), ["event_id"], unique=False)
-
-    op.create_table(
-        "dialogue_focal_point",
-        sa.Column("institution_id", sa.String(length=32), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("function", sa.String(length=40), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=True),
-        sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("phone", sa.String(length=60), nullable=True),
-        sa.Column("consent_to_list", sa.Boolean(), nullable=False),
-        sa.Column("consent_date", sa.Date(), nullable=True),
+        "dialogue_institution",
+        sa.Column("name_en", sa.String(length=300), nullable=False),
+        sa.Column("name_zh", sa.String(length=300), nullable=True),
+        sa.Column("acronym", sa.String(length=40), nullable=True),
+        sa.Column("institution_type", sa.String(length=40), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column("province", sa.String(length=8), nullable=True),
+        sa.Column("key", sa.String(length=80), nullable=True),
+        sa.Column("organisation_id", sa.String(length=32), nullable=True),
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column(
             "created_at",
@@ -183,42 +134,16 @@ def upgrade() -> None:
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["institution_id"],
-            ["dialogue_institution.id"],
-            name=op.f("fk_dialogue_focal_point_institution_id_dialogue_institution"),
+            ["organisation_id"],
+            ["organisations.id"],
+            name=op.f("fk_dialogue_institution_organisation_id_organisations"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_focal_point")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_institution")),
+        sa.UniqueConstraint("key", name=op.f("uq_dialogue_institution_key")),
     )
-    with op.batch_alter_table("dialogue_focal_point", schema=None) as batch_op:
+    with op.batch_alter_table("dialogue_institution", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_dialogue_focal_point_institution_id"), ["institution_id"], unique=False
-        )
-
-    op.create_table(
-        "dialogue_institution_attendance",
-        sa.Column("event_id", sa.String(length=32), nullable=False),
-        sa.Column("institution_id", sa.String(length=32), nullable=False),
-        sa.Column("headcount", sa.Integer(), nullable=True),
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["event_id"],
-            ["dialogue_event.id"],
-            name=op.f("fk_dialogue_institution_attendance_event_id_dialogue_event"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["institution_id"],
-            ["dialogue_institution.id"],
-            name=op.f("fk_dialogue_institution_attendance_institution_id_dialogue_institution"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_institution_attendance")),
-        sa.UniqueConstraint(
-            "event_id", "institution_id", name=op.f("uq_dialogue_institution_attendance_event_id")
-        ),
-    )
-    with op.batch_alter_table("dialogue_institution_attendance", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_dialogue_institution_attendance_event_id"), ["event_id"], unique=False
+            batch_op.f("ix_dialogue_institution_organisation_id"), ["organisation_id"], unique=False
         )
 
     op.create_table(
@@ -252,41 +177,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("dialogue_outcome", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dialogue_outcome_event_id"), ["event_id"], unique=False)
-
-    op.create_table(
-        "dialogue_participant",
-        sa.Column("key", sa.String(length=80), nullable=True),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("name_zh", sa.String(length=200), nullable=True),
-        sa.Column("honorific", sa.String(length=20), nullable=True),
-        sa.Column("position_en", sa.String(length=400), nullable=True),
-        sa.Column("institution_id", sa.String(length=32), nullable=False),
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("(CURRENT_TIMESTAMP)"),
-            nullable=False,
-        ),
-        sa.Column("version", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["institution_id"],
-            ["dialogue_institution.id"],
-            name=op.f("fk_dialogue_participant_institution_id_dialogue_institution"),
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_participant")),
-        sa.UniqueConstraint("key", name=op.f("uq_dialogue_participant_key")),
-    )
-    with op.batch_alter_table("dialogue_participant", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_dialogue_participant_institution_id"), ["institution_id"], unique=False
-        )
 
     op.create_table(
         "dialogue_evaluation_question",
@@ -335,6 +225,65 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "dialogue_event_organiser",
+        sa.Column("event_id", sa.String(length=32), nullable=False),
+        sa.Column("institution_id", sa.String(length=32), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["dialogue_event.id"],
+            name=op.f("fk_dialogue_event_organiser_event_id_dialogue_event"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["institution_id"],
+            ["dialogue_institution.id"],
+            name=op.f("fk_dialogue_event_organiser_institution_id_dialogue_institution"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_event_organiser")),
+        sa.UniqueConstraint("event_id", "institution_id", name=op.f("uq_dialogue_event_organiser_event_id")),
+    )
+    with op.batch_alter_table("dialogue_event_organiser", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dialogue_event_organiser_event_id"), ["event_id"], unique=False)
+
+    op.create_table(
+        "dialogue_focal_point",
+        sa.Column("institution_id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("function", sa.String(length=40), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=True),
+        sa.Column("email", sa.LargeBinary(), nullable=True),
+        sa.Column("phone", sa.LargeBinary(), nullable=True),
+        sa.Column("consent_to_list", sa.Boolean(), nullable=False),
+        sa.Column("consent_date", sa.Date(), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["institution_id"],
+            ["dialogue_institution.id"],
+            name=op.f("fk_dialogue_focal_point_institution_id_dialogue_institution"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_focal_point")),
+    )
+    with op.batch_alter_table("dialogue_focal_point", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dialogue_focal_point_institution_id"), ["institution_id"], unique=False
+        )
+
+    op.create_table(
         "dialogue_follow_up",
         sa.Column("outcome_id", sa.String(length=32), nullable=False),
         sa.Column("title", sa.String(length=500), nullable=False),
@@ -375,6 +324,68 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_dialogue_follow_up_outcome_id"), ["outcome_id"], unique=False)
 
     op.create_table(
+        "dialogue_institution_attendance",
+        sa.Column("event_id", sa.String(length=32), nullable=False),
+        sa.Column("institution_id", sa.String(length=32), nullable=False),
+        sa.Column("headcount", sa.Integer(), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["dialogue_event.id"],
+            name=op.f("fk_dialogue_institution_attendance_event_id_dialogue_event"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["institution_id"],
+            ["dialogue_institution.id"],
+            name=op.f("fk_dialogue_institution_attendance_institution_id_dialogue_institution"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_institution_attendance")),
+        sa.UniqueConstraint(
+            "event_id", "institution_id", name=op.f("uq_dialogue_institution_attendance_event_id")
+        ),
+    )
+    with op.batch_alter_table("dialogue_institution_attendance", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dialogue_institution_attendance_event_id"), ["event_id"], unique=False
+        )
+
+    op.create_table(
+        "dialogue_participant",
+        sa.Column("key", sa.String(length=80), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name_zh", sa.String(length=200), nullable=True),
+        sa.Column("honorific", sa.String(length=20), nullable=True),
+        sa.Column("position_en", sa.String(length=400), nullable=True),
+        sa.Column("institution_id", sa.String(length=32), nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["institution_id"],
+            ["dialogue_institution.id"],
+            name=op.f("fk_dialogue_participant_institution_id_dialogue_institution"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dialogue_participant")),
+        sa.UniqueConstraint("key", name=op.f("uq_dialogue_participant_key")),
+    )
+    with op.batch_alter_table("dialogue_participant", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_dialogue_participant_institution_id"), ["institution_id"], unique=False
+        )
+
+    op.create_table(
         "dialogue_opening_remark",
         sa.Column("event_id", sa.String(length=32), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
@@ -401,8 +412,8 @@ def upgrade() -> None:
     op.create_table(
         "dialogue_participant_contact",
         sa.Column("participant_id", sa.String(length=32), nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("phone", sa.String(length=60), nullable=True),
+        sa.Column("email", sa.LargeBinary(), nullable=True),
+        sa.Column("phone", sa.LargeBinary(), nullable=True),
         sa.Column("consent_given", sa.Boolean(), nullable=False),
         sa.Column("consent_date", sa.Date(), nullable=True),
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -552,30 +563,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_dialogue_opening_remark_event_id"))
 
     op.drop_table("dialogue_opening_remark")
-    with op.batch_alter_table("dialogue_follow_up", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dialogue_follow_up_outcome_id"))
-
-    op.drop_table("dialogue_follow_up")
-    with op.batch_alter_table("dialogue_evaluation_response", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dialogue_evaluation_response_evaluation_id"))
-
-    op.drop_table("dialogue_evaluation_response")
-    with op.batch_alter_table("dialogue_evaluation_question", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dialogue_evaluation_question_evaluation_id"))
-
-    op.drop_table("dialogue_evaluation_question")
     with op.batch_alter_table("dialogue_participant", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dialogue_participant_institution_id"))
 
     op.drop_table("dialogue_participant")
-    with op.batch_alter_table("dialogue_outcome", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dialogue_outcome_event_id"))
-
-    op.drop_table("dialogue_outcome")
     with op.batch_alter_table("dialogue_institution_attendance", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dialogue_institution_attendance_event_id"))
 
     op.drop_table("dialogue_institution_attendance")
+    with op.batch_alter_table("dialogue_follow_up", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dialogue_follow_up_outcome_id"))
+
+    op.drop_table("dialogue_follow_up")
     with op.batch_alter_table("dialogue_focal_point", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dialogue_focal_point_institution_id"))
 
@@ -584,6 +583,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_dialogue_event_organiser_event_id"))
 
     op.drop_table("dialogue_event_organiser")
+    with op.batch_alter_table("dialogue_evaluation_response", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dialogue_evaluation_response_evaluation_id"))
+
+    op.drop_table("dialogue_evaluation_response")
+    with op.batch_alter_table("dialogue_evaluation_question", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dialogue_evaluation_question_evaluation_id"))
+
+    op.drop_table("dialogue_evaluation_question")
+    with op.batch_alter_table("dialogue_outcome", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dialogue_outcome_event_id"))
+
+    op.drop_table("dialogue_outcome")
+    with op.batch_alter_table("dialogue_institution", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dialogue_institution_organisation_id"))
+
+    op.drop_table("dialogue_institution")
     with op.batch_alter_table("dialogue_evaluation", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dialogue_evaluation_event_id"))
 
@@ -592,6 +607,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_dialogue_attendance_statement_event_id"))
 
     op.drop_table("dialogue_attendance_statement")
-    op.drop_table("dialogue_institution")
     op.drop_table("dialogue_event")
     # ### end Alembic commands ###

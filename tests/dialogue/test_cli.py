@@ -1,29 +1,21 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from passage.core.db import dispose_engines, make_engine
-from passage.core.models import Base
-from passage.core.settings import reset_settings_cache
+from passage.core.cli import main
+from passage.core.db import unit_of_work
 from passage.dialogue.cli import app
+from passage.security.models import AuditEntry
 
 
 @pytest.fixture()
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    url = f"sqlite:///{tmp_path / 'var' / 'passage.db'}"
-    monkeypatch.setenv("PASSAGE_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("PASSAGE_DATABASE_URL", url)
-    reset_settings_cache()
-    engine = make_engine(url)
-    Base.metadata.create_all(engine, tables=[t for n, t in Base.metadata.tables.items() if n.startswith("dialogue_")])
-    engine.dispose()
-    yield tmp_path
-    dispose_engines()
-    reset_settings_cache()
+def cli_db(store: Engine, tmp_path: Path) -> Path:
+    """The shared migrated store is *the* database the CLI opens."""
+    return tmp_path
 
 
 def test_load_seeds_then_report_html(cli_db: Path) -> None:
@@ -36,3 +28,15 @@ def test_load_seeds_then_report_html(cli_db: Path) -> None:
     result = runner.invoke(app, ["report", "2015-11-return-readmission-workshop", "--lang", "zh", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "共有55名与会者" in out.read_text(encoding="utf-8")
+    with unit_of_work() as session:
+        # every record the CLI loaded was audited (system actor), in the same transactions
+        entries = session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_type.like("dialogue_%")))
+        assert entries is not None and entries > 100
+
+
+def test_report_of_unknown_event_exits_2(cli_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["dialogue", "report", "no-such-event", "--out", str(cli_db / "r.pdf")])
+    assert info.value.code == 2
+    assert "event not found" in capsys.readouterr().err
+    assert not (cli_db / "r.pdf").exists()

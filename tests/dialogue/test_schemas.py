@@ -24,12 +24,22 @@ def test_province_must_be_a_chinese_code() -> None:
     with pytest.raises(InvalidInput):
         validate(s.InstitutionIn, {"name_en": "X", "institution_type": "provincial_office", "country": "FR", "province": "CN-GD"})
     assert validate(s.InstitutionIn, {"name_en": "X", "institution_type": "eu_body", "country": "eu"}).country == "EU"
+    with pytest.raises(InvalidInput) as info:
+        validate(s.InstitutionIn, {"name_en": "X", "institution_type": "ministry"})
+    assert info.value.fields[0].path == "country"
+    assert validate(s.InstitutionIn, {"name_en": "IOM", "institution_type": "international_organisation"}).country is None
+
+
+def test_consent_needs_a_date() -> None:
+    with pytest.raises(InvalidInput) as info:
+        validate(s.ContactIn, {"email": "a@example.org", "consent_given": True})
+    assert info.value.fields[0].path == "consent_date"
 
 
 def test_event_ending_before_it_starts_is_refused() -> None:
     with pytest.raises(InvalidInput) as info:
         validate(s.EventIn, {**EVENT, "end_date": dt.date(2015, 11, 2)})
-    assert "end_date precedes start_date" in info.value.one_line()
+    assert [(f.path, f.message) for f in info.value.fields] == [("end_date", "end_date precedes start_date")]
 
 
 def test_follow_up_without_owner_or_due_before_event(seeded: Session) -> None:
@@ -41,8 +51,12 @@ def test_follow_up_without_owner_or_due_before_event(seeded: Session) -> None:
     assert info.value.fields[0].path == "owner_institution_id"
     with pytest.raises(InvalidInput) as info:
         add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "ILO network", "owner_institution_id": owner, "due_date": dt.date(2015, 1, 1)})
-    assert "precedes the start of the event" in info.value.one_line()
-    with pytest.raises(InvalidInput):
+    assert info.value.fields[0].path == "due_date" and "precedes the start of the event" in info.value.fields[0].message
+    with pytest.raises(InvalidInput) as info:
         add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "x", "owner_institution_id": owner, "due_date": dt.date(2016, 1, 1), "status": "done"})
+    assert info.value.fields[0].path == "status"
+    with pytest.raises(InvalidInput) as info:
+        add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "x", "owner_institution_id": owner, "due_date": dt.date(2016, 1, 1), "linked_type": "avrr.pilot"})
+    assert info.value.fields[0].path == "linked_id"
     ok = add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "ILO network", "owner_institution_id": owner, "due_date": dt.date(2016, 6, 30)})
     assert ok.status == "planned"

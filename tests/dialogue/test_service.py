@@ -3,8 +3,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from passage.core.db import unit_of_work
 from passage.core.errors import Conflict, InvalidInput, NotFound
 from passage.dialogue.service import (
     SYSTEM,
@@ -13,6 +15,7 @@ from passage.dialogue.service import (
     create_institution,
     directory,
     get_event,
+    link_institution,
     list_events,
     load_seed_events,
     participants_for,
@@ -20,6 +23,7 @@ from passage.dialogue.service import (
     register_participant,
     update_event,
 )
+from passage.security.models import AuditEntry, Organisation, User
 
 
 def _event(session: Session) -> tuple[str, str]:
@@ -44,18 +48,40 @@ def test_seeds_load_once(seeded: Session) -> None:
     assert len(seminar.evaluations[0].responses) == 21 and len(seminar.evaluations[0].questions) == 12
 
 
-def test_contact_visible_to_organisers_only_and_only_with_consent(session: Session) -> None:
-    event_id, org_id = _event(session)
-    other = create_institution(session, actor=SYSTEM, data={"name_en": "MFA", "institution_type": "ministry", "country": "CN"})
-    register_participant(session, actor=SYSTEM, event_id=event_id, role="participant", data={
-        "name": "A", "institution_id": other.id, "contact": {"email": "a@example.org", "consent_given": True, "consent_date": dt.date(2024, 2, 1)}})
-    register_participant(session, actor=SYSTEM, event_id=event_id, role="participant", data={
-        "name": "B", "institution_id": other.id, "contact": {"email": "b@example.org", "consent_given": False}})
-    as_organiser = {p.name: p.contact for p in participants_for(session, event_id=event_id, viewer_institution_id=org_id)}
-    assert as_organiser["A"] is not None and as_organiser["A"].email == "a@example.org"
-    assert as_organiser["B"] is None
-    as_other = participants_for(session, event_id=event_id, viewer_institution_id=other.id)
-    assert all(p.contact is None for p in as_other)
+def test_contact_visible_to_organisers_only_and_only_with_consent(demo_people: dict[str, str]) -> None:
+    with unit_of_work() as session:
+        iom = session.scalars(select(Organisation).where(Organisation.name == "IOM China")).one()
+        nl = session.scalars(select(Organisation).where(Organisation.name.like("Repatriation%"))).one()
+        event_id, org_id = _event(session)
+        link_institution(session, actor=SYSTEM, institution_id=org_id, organisation_id=iom.id)
+        other = create_institution(session, actor=SYSTEM, data={"name_en": "MFA", "institution_type": "ministry", "country": "CN"})
+        a = register_participant(session, actor=SYSTEM, event_id=event_id, role="participant", data={
+            "name": "A", "institution_id": other.id, "contact": {"email": "a@example.org", "consent_given": True, "consent_date": dt.date(2024, 2, 1)}})
+        register_participant(session, actor=SYSTEM, event_id=event_id, role="participant", data={
+            "name": "B", "institution_id": other.id, "contact": {"email": "b@example.org", "consent_given": False}})
+    with unit_of_work() as session:
+        caseworker = session.get(User, demo_people["iom.caseworker"])
+        before = _audit_count(session, "dialogue_participant_contact")
+        as_organiser = {p.name: p.contact for p in participants_for(
+            session, actor=caseworker, event_id=event_id, viewer_organisation_id=iom.id, contacts_permitted=True)}
+        assert as_organiser["A"] is not None and as_organiser["A"].email == "a@example.org"
+        assert as_organiser["B"] is None
+        entry = session.scalars(select(AuditEntry).order_by(AuditEntry.sequence.desc())).first()
+        assert entry is not None and entry.action == "read" and entry.entity_type == "dialogue_participant_contact"
+        assert entry.details["participant_ids"] == [a.id] and entry.actor_user_id == caseworker.id
+        assert "a@example.org" not in str(entry.details)
+        assert _audit_count(session, "dialogue_participant_contact") == before + 1
+        # the organiser's organisation without the contacts permission, and a permitted user of another organisation
+        assert all(p.contact is None for p in participants_for(session, actor=caseworker, event_id=event_id, viewer_organisation_id=iom.id, contacts_permitted=False))
+        assert all(p.contact is None for p in participants_for(session, actor=caseworker, event_id=event_id, viewer_organisation_id=nl.id, contacts_permitted=True))
+        assert _audit_count(session, "dialogue_participant_contact") == before + 1  # nothing shown, nothing to audit
+        # encrypted at rest: the stored bytes do not contain the address
+        raw = session.execute(text("SELECT email FROM dialogue_participant_contact")).scalars().all()
+        assert raw and all(b"example.org" not in bytes(value) for value in raw if value is not None)
+
+
+def _audit_count(session: Session, entity_type: str) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_type == entity_type)) or 0
 
 
 def test_session_registers_speakers_and_refuses_day_outside_event(session: Session) -> None:
@@ -85,4 +111,6 @@ def test_directory_lists_only_consenting_focal_points(session: Session) -> None:
     _event_id, org_id = _event(session)
     add_focal_point(session, actor=SYSTEM, data={"institution_id": org_id, "name": "Listed", "function": "immigration_liaison_officer", "consent_to_list": True, "consent_date": dt.date(2024, 1, 1)})
     add_focal_point(session, actor=SYSTEM, data={"institution_id": org_id, "name": "Unlisted", "function": "focal_point", "consent_to_list": False})
-    assert [f.name for f in directory(session)] == ["Listed"]
+    assert [f.name for f in directory(session, actor=SYSTEM)] == ["Listed"]
+    entry = session.scalars(select(AuditEntry).order_by(AuditEntry.sequence.desc())).first()
+    assert entry is not None and entry.action == "read" and entry.entity_type == "dialogue_focal_point"

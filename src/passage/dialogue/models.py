@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, U
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin
+from passage.security.crypto import EncryptedText
 
 
 class Institution(IdMixin, TimestampMixin, VersionedMixin, Base):
@@ -25,6 +26,9 @@ class Institution(IdMixin, TimestampMixin, VersionedMixin, Base):
     """ISO 3166-2:CN code (`CN-GD`) for a Chinese provincial-level office; None at national level."""
     key: Mapped[str | None] = mapped_column(String(80), unique=True)
     """Stable key for shipped demo data (`mps-beea`); None for records entered by users."""
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    """The platform organisation that acts for this institution, if it uses Passage. Users of that
+    organisation count as the institution: organisers of an event see its participants' contact data."""
 
 
 class Event(IdMixin, TimestampMixin, VersionedMixin, Base):
@@ -99,13 +103,13 @@ class Participant(IdMixin, TimestampMixin, VersionedMixin, Base):
 
 
 class ParticipantContact(IdMixin, TimestampMixin, Base):
-    """Personal contact data. Kept apart so that one place switches to the foundation's EncryptedText."""
+    """Personal contact data, encrypted at rest; shown only to the event's organisers, with consent."""
 
     __tablename__ = "dialogue_participant_contact"
 
     participant_id: Mapped[str] = mapped_column(ForeignKey("dialogue_participant.id", ondelete="CASCADE"), unique=True)
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(60))
+    email: Mapped[str | None] = mapped_column(EncryptedText("dialogue_participant_contact.email"))
+    phone: Mapped[str | None] = mapped_column(EncryptedText("dialogue_participant_contact.phone"))
     consent_given: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_date: Mapped[dt.date | None] = mapped_column(Date)
 
@@ -230,8 +234,8 @@ class FocalPoint(IdMixin, TimestampMixin, VersionedMixin, Base):
     function: Mapped[str] = mapped_column(String(40))
     """`immigration_liaison_officer` or `focal_point`."""
     topic: Mapped[str | None] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(60))
+    email: Mapped[str | None] = mapped_column(EncryptedText("dialogue_focal_point.email"))
+    phone: Mapped[str | None] = mapped_column(EncryptedText("dialogue_focal_point.phone"))
     consent_to_list: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_date: Mapped[dt.date | None] = mapped_column(Date)
     institution: Mapped[Institution] = relationship()

@@ -77,8 +77,11 @@ def province_name(code: str, lang: str) -> str:
     return chinese if lang == "zh" else english
 
 
-def can_see_contact(*, viewer_institution_id: str | None, organiser_institution_ids: Iterable[str], consent_given: bool) -> bool:
-    """Personal contact data is shown to the event's organisers only, and only with the person's consent (issue 9)."""
-    if not consent_given or viewer_institution_id is None:
+def can_see_contact(*, viewer_organisation_id: str | None, organiser_organisation_ids: Iterable[str], consent_given: bool) -> bool:
+    """Personal contact data is shown to the event's organisers only, and only with the person's consent (issue 9).
+
+    Organisers are the platform organisations acting for the event's organiser institutions.
+    """
+    if not consent_given or viewer_organisation_id is None:
         return False
-    return viewer_institution_id in set(organiser_institution_ids)
+    return viewer_organisation_id in set(organiser_organisation_ids)

@@ -73,11 +73,17 @@ class InstitutionIn(_In):
     name_zh: str | None = Field(default=None, max_length=300)
     acronym: str | None = Field(default=None, max_length=40)
     institution_type: InstitutionType
-    country: str | None = None
-    province: str | None = None
+    country: str | None = Field(default=None, validate_default=True)
+    province: str | None = Field(default=None, validate_default=True)
     key: str | None = Field(default=None, max_length=80)
 
-    _check_country = field_validator("country")(_country)
+    @field_validator("country")
+    @classmethod
+    def _check_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        code = _country(value)
+        if code is None and info.data.get("institution_type") not in (None, InstitutionType.international_organisation):
+            raise ValueError("country is required (EU for EU bodies); only an international organisation has none")
+        return code
 
     @field_validator("province")
     @classmethod
@@ -90,13 +96,12 @@ class InstitutionIn(_In):
             raise ValueError("must be an ISO 3166-2:CN provincial-level code such as CN-GD")
         return value
 
-    @model_validator(mode="after")
-    def _province_only_in_china(self) -> InstitutionIn:
-        if self.country is None and self.institution_type != InstitutionType.international_organisation:
-            raise ValueError("country is required (EU for EU bodies); only an international organisation has none")
-        if self.province is not None and self.country != "CN":
+    @field_validator("province")
+    @classmethod
+    def _province_only_in_china(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "country" in info.data and info.data["country"] != "CN":
             raise ValueError("province is only recorded for Chinese institutions")
-        return self
+        return value
 
 
 class EventIn(_In):
@@ -121,24 +126,27 @@ class EventIn(_In):
     headcount: int | None = Field(default=None, ge=0)
     organiser_institution_ids: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _end_not_before_start(self) -> EventIn:
-        if self.end_date < self.start_date:
+    @field_validator("end_date")
+    @classmethod
+    def _end_not_before_start(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("start_date")
+        if start is not None and value < start:
             raise ValueError("end_date precedes start_date")
-        return self
+        return value
 
 
 class ContactIn(_In):
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=60)
     consent_given: bool
-    consent_date: dt.date | None = None
+    consent_date: dt.date | None = Field(default=None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _consent_has_date(self) -> ContactIn:
-        if self.consent_given and self.consent_date is None:
+    @field_validator("consent_date")
+    @classmethod
+    def _consent_has_date(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        if info.data.get("consent_given") and value is None:
             raise ValueError("consent_date is required when consent is given")
-        return self
+        return value
 
 
 class ParticipantIn(_In):
@@ -213,22 +221,34 @@ class FollowUpIn(_In):
     title: str = Field(min_length=1, max_length=500)
     owner_institution_id: str = Field(min_length=1)
     due_date: dt.date
-    status: FollowUpStatus = FollowUpStatus.planned
     evidence: str | None = None
     linked_type: str | None = Field(default=None, pattern=r"^[a-z_]+\.[a-z_]+$")
-    linked_id: str | None = Field(default=None, max_length=64)
+    linked_id: str | None = Field(default=None, max_length=64, validate_default=True)
+    status: FollowUpStatus = Field(default=FollowUpStatus.planned, validate_default=True)
 
-    @model_validator(mode="after")
-    def _checks(self, info: ValidationInfo) -> FollowUpIn:
+    # Field validators (not a model validator) so that each refusal carries the path of its field.
+    @field_validator("due_date")
+    @classmethod
+    def _due_not_before_event(cls, value: dt.date, info: ValidationInfo) -> dt.date:
         context: dict[str, Any] = info.context or {}
         event_start = context.get("event_start")
-        if event_start is not None and self.due_date < event_start:
+        if event_start is not None and value < event_start:
             raise ValueError("due_date precedes the start of the event the recommendation comes from")
-        if (self.linked_type is None) != (self.linked_id is None):
+        return value
+
+    @field_validator("linked_id")
+    @classmethod
+    def _link_pairs(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "linked_type" in info.data and (info.data["linked_type"] is None) != (value is None):
             raise ValueError("linked_type and linked_id go together")
-        if self.status == FollowUpStatus.done and not self.evidence and self.linked_id is None:
+        return value
+
+    @field_validator("status")
+    @classmethod
+    def _done_has_evidence(cls, value: FollowUpStatus, info: ValidationInfo) -> FollowUpStatus:
+        if value == FollowUpStatus.done and not info.data.get("evidence") and info.data.get("linked_id") is None:
             raise ValueError("a follow-up marked done needs evidence or a linked record")
-        return self
+        return value
 
 
 class FocalPointIn(_In):
@@ -239,13 +259,14 @@ class FocalPointIn(_In):
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=60)
     consent_to_list: bool
-    consent_date: dt.date | None = None
+    consent_date: dt.date | None = Field(default=None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _consent_has_date(self) -> FocalPointIn:
-        if self.consent_to_list and self.consent_date is None:
+    @field_validator("consent_date")
+    @classmethod
+    def _consent_has_date(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        if info.data.get("consent_to_list") and value is None:
             raise ValueError("consent_date is required when consent is given")
-        return self
+        return value
 
 
 class EvaluationQuestionIn(_In):
@@ -273,6 +294,31 @@ class EvaluationIn(_In):
                 if score is not None and not 1 <= score <= 5:
                     raise ValueError(f"response {number}: {key} must be a score from 1 to 5")
         return self
+
+
+class EventTypeFilter(_In):
+    event_type: EventType
+
+
+class EventUpdateIn(EventIn):
+    """An event's new fields with the version the client read (409 when someone changed it since)."""
+
+    version: int = Field(ge=1)
+
+
+class RegistrationIn(ParticipantIn):
+    """A new participant registered at an event with a role."""
+
+    role: ParticipantRole = ParticipantRole.participant
+
+
+class FollowUpUpdateIn(FollowUpIn):
+    version: int = Field(ge=1)
+
+
+class InstitutionLinkIn(_In):
+    organisation_id: str | None = None
+
 
 
 # ---- out ------------------------------------------------------------------------------------------
@@ -327,3 +373,120 @@ class ConsistencyFlagOut(BaseModel):
     path: str
     stated: int | str | None = None
     found: int | str | None = None
+
+
+class EventOut(EventSummaryOut):
+    title_zh: str | None
+    venue_zh: str | None
+    project_en: str
+    project_zh: str | None
+    funder_en: str | None
+    funder_zh: str | None
+    objectives_en: str | None
+    objectives_zh: str | None
+    headcount: int | None
+    organiser_institution_ids: list[str] = []
+
+
+class AttendanceOut(BaseModel):
+    total: int | None
+    total_is_complete: bool
+    by_type: dict[str, int]
+    by_institution: list[dict[str, Any]]
+    provinces: list[str]
+    province_headcounts: dict[str, int | None]
+    member_states: list[str]
+    embassies: list[str]
+
+
+class ObservationOut(_Out):
+    text_en: str
+    text_zh: str | None
+
+
+class SessionOut(_Out):
+    id: str
+    number: int
+    day: int | None
+    title_en: str
+    title_zh: str | None
+    kind: SessionKind
+    abstract_en: str | None
+    abstract_zh: str | None
+    chair_id: str | None
+    speaker_ids: list[str]
+    observations: list[ObservationOut]
+
+
+class OpeningRemarkOut(_Out):
+    id: str
+    speaker_id: str | None
+    text_en: str
+    text_zh: str | None
+
+
+class FollowUpOut(_Out):
+    id: str
+    outcome_id: str
+    title: str
+    owner_institution_id: str
+    due_date: dt.date
+    status: FollowUpStatus
+    evidence: str | None
+    linked_type: str | None
+    linked_id: str | None
+    version: int
+
+
+class OutcomeOut(_Out):
+    id: str
+    kind: OutcomeKind
+    text_en: str
+    text_zh: str | None
+    follow_ups: list[FollowUpOut]
+
+
+class FocalPointOut(_Out):
+    id: str
+    institution: InstitutionOut
+    name: str
+    function: FocalPointFunction
+    topic: str | None
+    email: str | None
+    phone: str | None
+
+
+class EventDetailOut(BaseModel):
+    event: EventOut
+    attendance: AttendanceOut
+    sessions: list[SessionOut]
+    opening_remarks: list[OpeningRemarkOut]
+    outcomes: list[OutcomeOut]
+    flags: list[ConsistencyFlagOut]
+    evaluation_ids: list[str]
+
+
+class EvaluationOut(BaseModel):
+    id: str
+    event_id: str
+    annex: dict[str, Any]
+    """Annex I computed from the raw responses (`passage.forms.evaluation.annex_as_dict`)."""
+
+
+class TrackedRecommendationOut(BaseModel):
+    outcome_id: str
+    event_id: str
+    event_title: str
+    event_start: dt.date
+    text: str
+    follow_up_statuses: list[str]
+
+
+class RecommendationGroupOut(BaseModel):
+    label: str
+    status: str
+    recurs: bool
+    events: list[str]
+    members: list[TrackedRecommendationOut]
+    links: list[dict[str, str]] = []
+    """Records in other modules that follow-ups of this group point to: {linked_type, linked_id, follow_up_id}."""

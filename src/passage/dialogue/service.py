@@ -19,6 +19,7 @@ from passage.dialogue import models as m
 from passage.dialogue import schemas as s
 from passage.dialogue.rules import can_see_contact
 from passage.forms.evaluation import AnnexReport, build_annex
+from passage.security import audit
 
 
 class Actor(Protocol):
@@ -34,6 +35,12 @@ class _SystemActor:
 
 SYSTEM: Actor = _SystemActor()
 
+
+def _audit(session: Session, actor: Actor, action: str, entity_type: str, entity_id: str | None, **details: Any) -> None:
+    """One audit entry in the caller's transaction; `details` carries ids and field names only, never values."""
+    user = actor if hasattr(actor, "organisation_id") else None
+    audit.record(session, actor=user, action=action, entity_type=entity_type, entity_id=entity_id, details=details)  # type: ignore[arg-type]
+
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -44,10 +51,16 @@ def validate(model: type[_Model], data: Mapping[str, Any] | _Model, *, context: 
         return model.model_validate(raw, context=context)
     except ValidationError as exc:
         fields = [
-            FieldError(path=".".join(str(p) for p in error["loc"]) or "body", message=str(error["msg"]).removeprefix("Value error, "))
+            FieldError(path=".".join(str(p) for p in error["loc"]) or _path_from_message(model, str(error["msg"])), message=str(error["msg"]).removeprefix("Value error, "))
             for error in exc.errors()
         ]
         raise InvalidInput(f"Invalid {model.__name__}", fields=fields) from None
+
+
+def _path_from_message(model: type[BaseModel], message: str) -> str:
+    """A whole-record refusal names its field first ("end_date precedes ..."); use that as the path."""
+    words = message.removeprefix("Value error, ").split()
+    return words[0] if words and words[0] in model.model_fields else "body"
 
 
 def _get(session: Session, model: type[Any], record_id: str, label: str) -> Any:
@@ -66,6 +79,20 @@ def create_institution(session: Session, *, actor: Actor, data: Mapping[str, Any
     institution = m.Institution(**valid.model_dump())
     session.add(institution)
     session.flush()
+    _audit(session, actor, "create", "dialogue_institution", institution.id, fields=sorted(valid.model_fields_set))
+    return institution
+
+
+def link_institution(session: Session, *, actor: Actor, institution_id: str, organisation_id: str | None) -> m.Institution:
+    """Say which platform organisation acts for an institution (its users then count as that institution)."""
+    from passage.security.models import Organisation
+
+    institution: m.Institution = _get(session, m.Institution, institution_id, "institution")
+    if organisation_id is not None:
+        _get(session, Organisation, organisation_id, "organisation")
+    institution.organisation_id = organisation_id
+    session.flush()
+    _audit(session, actor, "update", "dialogue_institution", institution.id, fields=["organisation_id"], organisation_id=organisation_id)
     return institution
 
 
@@ -79,6 +106,7 @@ def create_event(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.
         event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
     session.add(event)
     session.flush()
+    _audit(session, actor, "create", "dialogue_event", event.id, fields=sorted(valid.model_fields_set))
     return event
 
 
@@ -87,14 +115,21 @@ def update_event(session: Session, *, actor: Actor, event_id: str, expected_vers
     event = get_event(session, event_ref=event_id)
     check_version(event, expected_version)
     valid = validate(s.EventIn, data)
+    changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
     for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items():
         setattr(event, name, value)
-    event.organisers.clear()
+    before = [o.institution_id for o in event.organisers]
+    if before != valid.organiser_institution_ids:
+        changed.append("organiser_institution_ids")
+        event.organisers.clear()
+        session.flush()
+        for position, institution_id in enumerate(valid.organiser_institution_ids):
+            _get(session, m.Institution, institution_id, "institution")
+            event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
+    # The version moves even when only the organisers changed, so a concurrent edit of them is caught too.
+    event.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
-    for position, institution_id in enumerate(valid.organiser_institution_ids):
-        _get(session, m.Institution, institution_id, "institution")
-        event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
-    session.flush()
+    _audit(session, actor, "update", "dialogue_event", event.id, fields=changed)
     return event
 
 
@@ -134,6 +169,10 @@ def register_participant(
     session.flush()
     event.participations.append(m.Participation(participant_id=participant.id, role=role_value.value))
     session.flush()
+    _audit(
+        session, actor, "create", "dialogue_participant", participant.id, event_id=event.id, role=role_value.value,
+        contact_fields=sorted(k for k, v in (valid.contact.model_dump() if valid.contact else {}).items() if v is not None and k in {"email", "phone"}),
+    )
     return participant
 
 
@@ -147,6 +186,7 @@ def add_participation(session: Session, *, actor: Actor, event_id: str, data: Ma
     participation = m.Participation(participant_id=valid.participant_id, role=valid.role.value)
     event.participations.append(participation)
     session.flush()
+    _audit(session, actor, "create", "dialogue_participation", participation.id, event_id=event.id, participant_id=valid.participant_id, role=valid.role.value)
     return participation
 
 
@@ -161,10 +201,12 @@ def record_institution_attendance(
         if existing.institution_id == valid.institution_id:
             existing.headcount = valid.headcount
             session.flush()
+            _audit(session, actor, "update", "dialogue_institution_attendance", existing.id, event_id=event.id, fields=["headcount"])
             return existing
     row = m.InstitutionAttendance(institution_id=valid.institution_id, headcount=valid.headcount)
     event.institutions.append(row)
     session.flush()
+    _audit(session, actor, "create", "dialogue_institution_attendance", row.id, event_id=event.id, institution_id=valid.institution_id)
     return row
 
 
@@ -181,20 +223,36 @@ def add_statement(session: Session, *, actor: Actor, event_id: str, data: Mappin
     )
     event.statements.append(statement)
     session.flush()
+    _audit(session, actor, "create", "dialogue_attendance_statement", statement.id, event_id=event.id)
     return statement
 
 
-def participants_for(session: Session, *, event_id: str, viewer_institution_id: str | None) -> list[s.ParticipantOut]:
-    """The event's named people; contact data only for the event's organisers and only with consent."""
+def organiser_organisation_ids(event: m.Event) -> set[str]:
+    """Platform organisations acting for the event's organiser institutions."""
+    return {o.institution.organisation_id for o in event.organisers if o.institution.organisation_id}
+
+
+def participants_for(
+    session: Session, *, actor: Actor, event_id: str, viewer_organisation_id: str | None, contacts_permitted: bool
+) -> list[s.ParticipantOut]:
+    """The event's named people; contact data only for the event's organisers and only with consent.
+
+    `contacts_permitted` is the viewer's `DIALOGUE_CONTACTS_READ`; the viewer must also belong to an
+    organisation acting for one of the organiser institutions. Every disclosure is audited with the
+    ids of the people whose contact data was shown.
+    """
     event = get_event(session, event_ref=event_id)
-    organisers = [o.institution_id for o in event.organisers]
+    organisers = organiser_organisation_ids(event) if contacts_permitted else set()
     result: list[s.ParticipantOut] = []
+    shown: list[str] = []
     for participation in sorted(event.participations, key=lambda p: p.participant.name):
         person = participation.participant
         contact = person.contact
         visible = contact is not None and can_see_contact(
-            viewer_institution_id=viewer_institution_id, organiser_institution_ids=organisers, consent_given=contact.consent_given
+            viewer_organisation_id=viewer_organisation_id, organiser_organisation_ids=organisers, consent_given=contact.consent_given
         )
+        if visible:
+            shown.append(person.id)
         result.append(
             s.ParticipantOut(
                 id=person.id,
@@ -207,7 +265,45 @@ def participants_for(session: Session, *, event_id: str, viewer_institution_id: 
                 contact=s.ContactOut(email=contact.email, phone=contact.phone) if visible and contact is not None else None,
             )
         )
+    if shown:
+        _audit(session, actor, "read", "dialogue_participant_contact", event.id, participant_ids=shown, fields=["email", "phone"])
     return result
+
+
+def follow_ups_due(session: Session, *, as_of: dt.date, within_days: int = 60) -> list[m.FollowUpAction]:
+    """Open follow-up actions overdue or due within `within_days`, soonest first (the home panel)."""
+    horizon = as_of + dt.timedelta(days=within_days)
+    query = (
+        select(m.FollowUpAction)
+        .where(m.FollowUpAction.status.in_(["planned", "in_progress"]), m.FollowUpAction.due_date <= horizon)
+        .order_by(m.FollowUpAction.due_date)
+    )
+    return list(session.scalars(query))
+
+
+def search_events(
+    session: Session, *, q: str | None = None, event_type: str | None = None, start: dt.date | None = None, end: dt.date | None = None,
+    sort: str = "start", offset: int = 0, limit: int = 25,
+) -> tuple[list[m.Event], int]:
+    """A page of events matching a title/venue search, a type and a date window; returns (rows, total)."""
+    from sqlalchemy import func
+
+    query = select(m.Event)
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(or_(func.lower(m.Event.title_en).like(pattern), func.lower(m.Event.venue_en).like(pattern), m.Event.title_zh.like(f"%{q}%")))
+    if event_type:
+        query = query.where(m.Event.event_type == validate(s.EventTypeFilter, {"event_type": event_type}).event_type.value)
+    if start is not None:
+        query = query.where(m.Event.end_date >= start)
+    if end is not None:
+        query = query.where(m.Event.start_date <= end)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    orders = {"start": (m.Event.start_date, m.Event.title_en), "-start": (m.Event.start_date.desc(), m.Event.title_en), "title": (m.Event.title_en, m.Event.start_date)}
+    if sort not in orders:
+        raise InvalidInput("Unknown sort order", fields=[FieldError(path="sort", message="must be one of " + ", ".join(orders))])
+    rows = list(session.scalars(query.order_by(*orders[sort]).offset(offset).limit(limit)))
+    return rows, total
 
 
 # ---- sessions, remarks, outcomes -----------------------------------------------------------------
@@ -254,6 +350,7 @@ def record_session(session: Session, *, actor: Actor, event_id: str, data: Mappi
         record.observations.append(m.KeyObservation(position=position, text_en=text_en, text_zh=text_zh))
     event.sessions.append(record)
     session.flush()
+    _audit(session, actor, "create", "dialogue_session", record.id, event_id=event.id, number=valid.number, speaker_ids=valid.speaker_ids, chair_id=valid.chair_id)
     return record
 
 
@@ -267,6 +364,7 @@ def add_opening_remark(session: Session, *, actor: Actor, event_id: str, data: M
     remark = m.OpeningRemark(position=len(event.opening_remarks), **valid.model_dump())
     event.opening_remarks.append(remark)
     session.flush()
+    _audit(session, actor, "create", "dialogue_opening_remark", remark.id, event_id=event.id, speaker_id=valid.speaker_id)
     return remark
 
 
@@ -277,6 +375,7 @@ def add_outcome(session: Session, *, actor: Actor, event_id: str, data: Mapping[
     outcome = m.Outcome(kind=valid.kind.value, position=len(event.outcomes), text_en=valid.text_en, text_zh=valid.text_zh)
     event.outcomes.append(outcome)
     session.flush()
+    _audit(session, actor, "create", "dialogue_outcome", outcome.id, event_id=event.id, kind=outcome.kind)
     return outcome
 
 
@@ -291,6 +390,7 @@ def add_follow_up(session: Session, *, actor: Actor, outcome_id: str, data: Mapp
     action = m.FollowUpAction(**{**valid.model_dump(), "status": valid.status.value})
     outcome.follow_ups.append(action)
     session.flush()
+    _audit(session, actor, "create", "dialogue_follow_up", action.id, outcome_id=outcome.id, status=action.status, linked_type=action.linked_type)
     return action
 
 
@@ -304,9 +404,14 @@ def update_follow_up(
     event: m.Event = _get(session, m.Event, outcome.event_id, "event")
     valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
     _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
+    changed = []
     for name, value in valid.model_dump().items():
-        setattr(action, name, value.value if name == "status" else value)
+        new = value.value if name == "status" else value
+        if getattr(action, name) != new:
+            changed.append(name)
+        setattr(action, name, new)
     session.flush()
+    _audit(session, actor, "update", "dialogue_follow_up", action.id, fields=changed, status=action.status)
     return action
 
 
@@ -320,15 +425,26 @@ def add_focal_point(session: Session, *, actor: Actor, data: Mapping[str, Any] |
     record = m.FocalPoint(**{**valid.model_dump(), "function": valid.function.value})
     session.add(record)
     session.flush()
+    _audit(
+        session, actor, "create", "dialogue_focal_point", record.id, institution_id=valid.institution_id,
+        consent_to_list=valid.consent_to_list, contact_fields=[k for k in ("email", "phone") if getattr(valid, k)],
+    )
     return record
 
 
-def directory(session: Session, *, institution_id: str | None = None) -> list[m.FocalPoint]:
-    """The public directory: only people who consented to be listed."""
-    query = select(m.FocalPoint).where(m.FocalPoint.consent_to_list.is_(True)).order_by(m.FocalPoint.institution_id, m.FocalPoint.name)
+def directory(session: Session, *, actor: Actor, institution_id: str | None = None) -> list[m.FocalPoint]:
+    """The directory of liaison officers and focal points: only people who consented to be listed.
+
+    Their contact data is personal data even with consent to be listed, so the read is audited
+    (the ids of the entries shown, never their values).
+    """
+    query = select(m.FocalPoint).where(m.FocalPoint.consent_to_list.is_(True)).order_by(m.FocalPoint.name)
     if institution_id is not None:
         query = query.where(m.FocalPoint.institution_id == institution_id)
-    return list(session.scalars(query))
+    entries = list(session.scalars(query))
+    if entries:
+        _audit(session, actor, "read", "dialogue_focal_point", None, focal_point_ids=[e.id for e in entries], fields=["email", "phone"])
+    return entries
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
@@ -345,6 +461,7 @@ def record_evaluation(session: Session, *, actor: Actor, event_id: str, data: Ma
         evaluation.responses.append(m.EvaluationResponse(respondent=respondent, answers=dict(answers)))
     event.evaluations.append(evaluation)
     session.flush()
+    _audit(session, actor, "create", "dialogue_evaluation", evaluation.id, event_id=event.id, responses=len(valid.responses), questions=len(valid.questions))
     return evaluation
 
 
@@ -397,6 +514,7 @@ def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None
                 participant = m.Participant(**validate(s.ParticipantIn, raw).model_dump(exclude={"contact"}))
                 session.add(participant)
                 session.flush()
+                _audit(session, actor, "create", "dialogue_participant", participant.id, source="seed")
                 people[key] = participant.id
         return people[key]
 
@@ -434,6 +552,7 @@ def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None
         loaded.append(raw_event["key"])
     for action, event_key in pending_links:
         action.linked_id = get_event(session, event_ref=event_key).id
+        _audit(session, actor, "update", "dialogue_follow_up", action.id, fields=["linked_id"])
     session.flush()
     return loaded
 
@@ -443,3 +562,145 @@ def recommendation_tracker(session: Session, *, as_of: dt.date, threshold: float
     from passage.dialogue.tracker import track
 
     return track(list_events(session), as_of=as_of, threshold=threshold)
+
+
+# ---- read models for the API and the pages -------------------------------------------------------
+
+
+def event_out(event: m.Event) -> s.EventOut:
+    """The event's own fields with its organisers."""
+    data = {name: getattr(event, name) for name in s.EventOut.model_fields if name != "organiser_institution_ids"}
+    return s.EventOut(**data, organiser_institution_ids=[o.institution_id for o in event.organisers])
+
+
+def attendance_out(event: m.Event) -> s.AttendanceOut:
+    """Attendance counts by institution, type, province, member state and embassy."""
+    from passage.dialogue.attendance import summarise_attendance
+
+    summary = summarise_attendance(event)
+    return s.AttendanceOut(
+        total=summary.total,
+        total_is_complete=summary.total_is_complete,
+        by_type=dict(summary.by_type),
+        by_institution=[
+            {"institution_id": c.institution.id, "name_en": c.institution.name_en, "institution_type": c.institution.institution_type,
+             "country": c.institution.country, "province": c.institution.province, "headcount": c.headcount, "named": c.named}
+            for c in summary.institutions
+        ],
+        provinces=list(summary.provinces),
+        province_headcounts=dict(summary.province_headcounts),
+        member_states=list(summary.member_states),
+        embassies=list(summary.embassies),
+    )
+
+
+def flags_out(event: m.Event) -> list[s.ConsistencyFlagOut]:
+    from passage.dialogue.checks import check_event
+
+    return [s.ConsistencyFlagOut(code=f.code, message=f.message, path=f.path, stated=f.stated, found=f.found) for f in check_event(event)]
+
+
+def session_out(record: m.EventSession) -> s.SessionOut:
+    return s.SessionOut(
+        id=record.id, number=record.number, day=record.day, title_en=record.title_en, title_zh=record.title_zh, kind=s.SessionKind(record.kind),
+        abstract_en=record.abstract_en, abstract_zh=record.abstract_zh, chair_id=record.chair_id,
+        speaker_ids=[sp.participant_id for sp in record.speakers],
+        observations=[s.ObservationOut.model_validate(o) for o in record.observations],
+    )
+
+
+def event_detail(session: Session, *, event_id: str) -> s.EventDetailOut:
+    """Everything the event page and `GET /events/{id}` show, except participants (see `participants_for`)."""
+    event = get_event(session, event_ref=event_id)
+    return s.EventDetailOut(
+        event=event_out(event),
+        attendance=attendance_out(event),
+        sessions=[session_out(x) for x in event.sessions],
+        opening_remarks=[s.OpeningRemarkOut.model_validate(r) for r in event.opening_remarks],
+        outcomes=[s.OutcomeOut.model_validate(o) for o in event.outcomes],
+        flags=flags_out(event),
+        evaluation_ids=[e.id for e in event.evaluations],
+    )
+
+
+def evaluation_out(evaluation: m.Evaluation, *, lang: str = "en") -> s.EvaluationOut:
+    from passage.forms.evaluation import annex_as_dict
+
+    return s.EvaluationOut(id=evaluation.id, event_id=evaluation.event_id, annex=annex_as_dict(evaluation_annex(evaluation, lang=lang)))
+
+
+def get_evaluation(session: Session, *, evaluation_id: str) -> m.Evaluation:
+    evaluation: m.Evaluation = _get(session, m.Evaluation, evaluation_id, "evaluation")
+    return evaluation
+
+
+def get_follow_up(session: Session, *, follow_up_id: str) -> m.FollowUpAction:
+    action: m.FollowUpAction = _get(session, m.FollowUpAction, follow_up_id, "follow_up")
+    return action
+
+
+def get_outcome(session: Session, *, outcome_id: str) -> m.Outcome:
+    outcome: m.Outcome = _get(session, m.Outcome, outcome_id, "outcome")
+    return outcome
+
+
+def list_institutions(session: Session, *, q: str | None = None, offset: int = 0, limit: int = 100) -> tuple[list[m.Institution], int]:
+    """Institutions by English name, optionally filtered by a name search."""
+    from sqlalchemy import func
+
+    query = select(m.Institution)
+    if q:
+        query = query.where(or_(func.lower(m.Institution.name_en).like(f"%{q.lower()}%"), m.Institution.name_zh.like(f"%{q}%"), func.lower(m.Institution.acronym).like(f"%{q.lower()}%")))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return list(session.scalars(query.order_by(m.Institution.name_en).offset(offset).limit(limit))), total
+
+
+def link_href(linked_type: str | None, linked_id: str | None) -> str | None:
+    """The page of a record another module owns, for a follow-up's `linked_type` (`module.entity`) and `linked_id`.
+
+    A module publishes its record pages as `RECORD_PATHS = {"agreement": "/readmission/agreements/{id}"}` in its
+    `views.py`; a type whose module publishes no path is shown unlinked rather than guessed.
+    """
+    import importlib
+    import importlib.util
+
+    if not linked_type or not linked_id or "." not in linked_type:
+        return None
+    module, entity = linked_type.split(".", 1)
+    if module == "dialogue":
+        paths = RECORD_PATHS
+    else:
+        try:
+            found = importlib.util.find_spec(f"passage.{module}.views")
+        except ModuleNotFoundError:
+            return None
+        if found is None:
+            return None
+        paths = getattr(importlib.import_module(f"passage.{module}.views"), "RECORD_PATHS", {})
+    template = paths.get(entity)
+    return template.format(id=linked_id) if template else None
+
+
+#: This module's record pages, for other modules' links (see `link_href`).
+RECORD_PATHS: dict[str, str] = {"event": "/dialogue/events/{id}"}
+
+
+def tracker_out(session: Session, *, as_of: dt.date) -> list[s.RecommendationGroupOut]:
+    """The recommendation tracker as data, with the other-module records its follow-ups link to."""
+    groups = recommendation_tracker(session, as_of=as_of)
+    outcomes = {o.id: o for o in session.scalars(select(m.Outcome).where(m.Outcome.kind == "recommendation"))}
+    result = []
+    for group in groups:
+        links = [
+            {"linked_type": a.linked_type, "linked_id": a.linked_id, "follow_up_id": a.id, "href": link_href(a.linked_type, a.linked_id) or ""}
+            for member in group.members
+            for a in outcomes[member.outcome_id].follow_ups
+            if a.linked_type and a.linked_id
+        ]
+        result.append(
+            s.RecommendationGroupOut(
+                label=group.label, status=group.status, recurs=group.recurs, events=group.events,
+                members=[s.TrackedRecommendationOut(**vars(member)) for member in group.members], links=links,
+            )
+        )
+    return result

@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import jinja2
 
@@ -181,6 +181,29 @@ def build_annex(
     return AnnexReport(title=title, activity=activity, dated=dated, sample_size=sample_size, questions=summaries)
 
 
+def annex_as_dict(report: AnnexReport) -> dict[str, Any]:
+    """The Annex as plain data (the API's JSON): per question the value/percent/count rows, totals,
+    sample size and average, then the summary table; percentages and averages as one-decimal strings."""
+    return {
+        "title": report.title,
+        "activity": report.activity,
+        "dated": report.dated.isoformat() if report.dated else None,
+        "sample_size": report.sample_size,
+        "questions": [
+            {
+                "key": q.key,
+                "text": q.text,
+                "rows": [{"value": r.value, "count": r.count, "percent": str(r.percent)} for r in q.rows],
+                "total": q.total,
+                "sample_size": q.sample_size,
+                "average": q.average_text or None,
+            }
+            for q in report.questions
+        ],
+        "summary": [{"question": text, "average": None if average is None else str(average)} for text, average in report.averages()],
+    }
+
+
 _TEMPLATE = """\
 {%- macro annex_body(report, labels, legend) -%}
 <section class="evaluation-annex" lang="{{ lang_tag }}">
@@ -195,7 +218,7 @@ _TEMPLATE = """\
   <div class="annex-question">
     <h4>{{ q.text }}</h4>
     <table class="annex-values">
-      <thead><tr><th>{{ labels.value }}</th><th>{{ labels.percent }}</th><th>{{ labels.count }}</th></tr></thead>
+      <thead><tr><th scope="col">{{ labels.value }}</th><th scope="col">{{ labels.percent }}</th><th scope="col">{{ labels.count }}</th></tr></thead>
       <tbody>
       {%- for row in q.rows %}
         <tr><td>{{ row.value }}</td><td>{{ row.percent_text }}</td><td>{{ row.count }}</td></tr>
@@ -203,9 +226,9 @@ _TEMPLATE = """\
         <tr><td colspan="3">{{ labels.no_answers }}</td></tr>
       {%- endfor %}
       </tbody>
-      <tfoot><tr><th>{{ labels.totals }}</th><td></td><td>{{ q.total }}</td></tr></tfoot>
+      <tfoot><tr><th scope="row">{{ labels.totals }}</th><td></td><td>{{ q.total }}</td></tr></tfoot>
     </table>
-    <table class="annex-average"><tr><th>{{ labels.average }}</th><td>{{ q.average_text }}</td></tr></table>
+    <table class="annex-average"><tr><th scope="row">{{ labels.average }}</th><td>{{ q.average_text }}</td></tr></table>
     <table class="annex-legend">
       <tr>{% for value, _ in legend %}<td>{{ value }}</td>{% endfor %}</tr>
       <tr>{% for _, text in legend %}<td>{{ text }}</td>{% endfor %}</tr>
@@ -215,7 +238,7 @@ _TEMPLATE = """\
   <div class="annex-summary">
     <h4>{{ labels.summary }}</h4>
     <table class="annex-averages">
-      <thead><tr><th>{{ labels.question }}</th><th>{{ labels.answers }}</th><th>{{ labels.average }}</th></tr></thead>
+      <thead><tr><th scope="col">{{ labels.question }}</th><th scope="col">{{ labels.answers }}</th><th scope="col">{{ labels.average }}</th></tr></thead>
       <tbody>
       {%- for q in report.questions %}
         <tr><td>{{ q.text }}</td><td>{{ q.total }}</td><td>{{ q.average_text }}</td></tr>
