@@ -2,7 +2,7 @@
 
 Revision ID: 0002_readmission
 Revises: 0001
-Create Date: 2026-11-23 12:37:03.446373
+Create Date: 2026-11-23 12:40:36.733780
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0002_readmission"
-down_revision = "0001"
+down_revision = '0001'
 branch_labels = None
 depends_on = None
 
@@ -107,6 +107,7 @@ def upgrade() -> None:
         sa.Column("photo", sa.LargeBinary(), nullable=True),
         sa.Column("special_needs", sa.LargeBinary(), nullable=True),
         sa.Column("security_measures", sa.LargeBinary(), nullable=True),
+        sa.Column("aliases_confirmed_none", sa.Boolean(), nullable=False),
         sa.Column("submitted_on", sa.Date(), nullable=True),
         sa.Column("acknowledged_on", sa.Date(), nullable=True),
         sa.Column("extension_requested_on", sa.Date(), nullable=True),

@@ -230,3 +230,65 @@ def _replay(rng: random.Random, case: dict[str, Any], path: tuple[str, ...], sta
         case["holds"].append({"kind": "pending_appeal", "reason": "appeal against return decision", "placed_on": start.isoformat(), "lifted_on": (start + dt.timedelta(days=20)).isoformat()})
     if state in {State.withdrawn, State.identity_not_verified}:
         case["flags"].append({"kind": "non_refoulement", "note": "asylum claim pending review"})
+
+
+# --- loading the demo set through the service (make run) -------------------------------------------------
+
+_DEMO_USER_KEYS = {
+    "officer.nl": "nl_officer", "officer.fr": "fr_officer", "central.mps": "mps_central",
+    "bureau.fujian": "fj_officer", "bureau.zhejiang": "zj_officer", "bureau.guangdong": "gd_officer",
+}
+_DEMO_PDF = b"%PDF-1.4\n% Passage synthetic demo evidence (no real person)\n%%EOF\n"
+_DEMO_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a0e5b3a70000000049454e44ae426082")
+
+
+def load_demo_records(session: Any, *, context: Any, today: dt.date | None = None) -> list[str]:
+    """Replay `demo_dataset()` through the service as the demo users, so audit, scope and deadlines are real.
+
+    The data set is dated relative to `today` (default: the current UTC date) so that open cases have
+    live deadlines rather than being years overdue."""
+    from passage.readmission import service
+
+    day = today or service.today_utc()
+    data = demo_dataset(today=day)
+    users = context.users
+    loaded: dict[str, int] = {}
+    for spec in data.cases:
+        timeline = spec["timeline"]
+        start = dt.date.fromisoformat(timeline[0]["on"]) if timeline else day - dt.timedelta(days=5)
+        officer = users["nl_officer" if spec["requesting_state"] == "NL" else "fr_officer"]
+        application = {k: v for k, v in spec["application"].items() if k not in {"photo", "evidence", "aliases"}}
+        aliases = spec["application"]["aliases"]
+        case = service.create_draft(session, actor=officer, agreement_id=spec["agreement_id"], procedure=spec["procedure"], accelerated=spec["accelerated"],
+                                    application=application if spec["procedure"] == "readmission" else {k: application[k] for k in ("surname", "given_names", "sex", "nationality")},
+                                    aliases_none=not aliases, today=start)
+        if spec["procedure"] == "readmission":
+            for alias in aliases:
+                service.add_alias(session, actor=officer, case_id=case.id, expected_version=None, alias=alias, today=start)
+            service.set_photo(session, actor=officer, case_id=case.id, expected_version=None, data=_DEMO_PNG, declared_media_type="image/png", today=start)
+            for document in spec["application"]["evidence"]:
+                service.upload_evidence(session, actor=officer, case_id=case.id, expected_version=None, evidence_type=document["evidence_type"], data=_DEMO_PDF, declared_media_type="application/pdf", filename=document["file"], today=start)
+        for flag in spec["flags"]:
+            service.set_flag(session, actor=officer, case_id=case.id, expected_version=None, kind=flag["kind"], note=flag["note"], today=start)
+        steps: list[tuple[dt.date, int, dict[str, Any]]] = [(dt.date.fromisoformat(step["on"]), i, step) for i, step in enumerate(timeline)]
+        for hold in spec["holds"]:
+            placed = dt.date.fromisoformat(hold["placed_on"])
+            steps.append((placed, -1 if hold["lifted_on"] else len(timeline), {"hold": hold}))
+            if hold["lifted_on"]:
+                steps.append((dt.date.fromisoformat(hold["lifted_on"]), -1, {"lift": hold}))
+        holds: dict[int, str] = {}
+        for on, _, step in sorted(steps, key=lambda s: (s[0], s[1])):
+            if "hold" in step:
+                row = service.place_hold(session, actor=officer, case_id=case.id, expected_version=None, kind=step["hold"]["kind"], reason=step["hold"]["reason"], today=on)
+                holds[id(step["hold"])] = row.id
+            elif "lift" in step:
+                service.lift_hold(session, actor=officer, case_id=case.id, expected_version=None, hold_id=holds[id(step["lift"])], reason="decision received", today=on)
+            else:
+                actor = None if step["actor"]["username"] == "system" else users[_DEMO_USER_KEYS[step["actor"]["username"]]]
+                payload = dict(step["payload"])
+                if step["action"] == "route":
+                    payload["province_org_id"] = context.organisations[spec["province"]].id
+                service.transition(session, actor=actor, case_id=case.id, expected_version=None, action=step["action"], payload=payload, today=on)
+        loaded[case.state] = loaded.get(case.state, 0) + 1
+    summary = ", ".join(f"{count} {state}" for state, count in sorted(loaded.items()))
+    return [f"readmission: loaded {len(data.cases)} demo cases through the service ({summary})"]

@@ -117,6 +117,8 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     photo: Mapped[bytes | None] = mapped_column(EncryptedBytes("readmission.case.photo"))  # PERSONAL (biometric)
     special_needs: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.special_needs"))  # PERSONAL (health)
     security_measures: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.security_measures"))  # PERSONAL
+    aliases_confirmed_none: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    """The officer stated that the person has no aliases (the completeness check needs aliases or this)."""
 
     # dates that drive the deadlines (rules.CaseDates)
     submitted_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -144,6 +146,9 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     verifications: Mapped[list[VerificationRecord]] = relationship(cascade="all, delete-orphan")
     events: Mapped[list[TimelineEvent]] = relationship(cascade="all, delete-orphan", order_by="TimelineEvent.occurred_at")
     deadlines: Mapped[list[CaseDeadline]] = relationship(cascade="all, delete-orphan")
+    routings: Mapped[list[CaseRouting]] = relationship(cascade="all, delete-orphan", order_by="CaseRouting.routed_at")
+    share_log: Mapped[list[ShareLogEntry]] = relationship(cascade="all, delete-orphan", order_by="ShareLogEntry.occurred_at")
+    notices: Mapped[list[CorrectionNotice]] = relationship(cascade="all, delete-orphan", order_by="CorrectionNotice.issued_on")
 
 
 class _CaseChild(IdMixin, TimestampMixin):

@@ -1,0 +1,944 @@
+"""Readmission case operations: scope, role and state checks, deadlines, timeline and audit in one transaction.
+
+Every operation is `op(session, *, actor, case_id, expected_version, ...)`:
+1. load the case through `passage.security.scope.get_visible` (another state's case is 404; a case not yet
+   submitted is visible only to the requesting organisation, so drafts never leak to the requested state);
+2. `check_version` (stale read: 409);
+3. `workflow.decide` (illegal for the state: 409 listing the allowed transitions; wrong role or organisation side:
+   403, audited in a transaction of its own; missing data: 422 with field paths);
+4. apply the change, add a timeline event, recompute the `CaseDeadline` rows with `rules.case_deadlines`;
+5. `audit.record` in the same transaction (details hold ids and field names, never values).
+
+Reads of a case and of an evidence file are audited too. The deadline job (`run_deadline_job`) applies
+deemed acceptance (EU–Serbia Art. 10(2)-(3)) as the system actor; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from passage.core.db import check_version
+from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from passage.core.models import utcnow
+from passage.core.settings import get_settings
+from passage.readmission import evidence as evidence_rules
+from passage.readmission import jobs, rules, safeguards, workflow
+from passage.readmission.models import (
+    CaseAlias,
+    CaseDeadline,
+    CaseFlag,
+    CaseRouting,
+    CorrectionNotice,
+    EvidenceDocument,
+    ReadmissionCase,
+    ShareLogEntry,
+    TimelineEvent,
+    TransferHold,
+    VerificationRecord,
+)
+from passage.readmission.schemas import Agreement, AgreementVersion
+from passage.readmission.store import all_agreements, snapshot_of
+from passage.security import audit
+from passage.security.models import Organisation, OrganisationLevel, User
+from passage.security.models import Role as UserRole
+from passage.security.scope import get_visible, scoped_select
+
+ENTITY = "readmission_case"
+SYSTEM_ACTOR_ID = "system"
+SOON_DAYS = 3
+"""A deadline within this many days is "soon due" (the deadline job's `flag_due_soon`)."""
+
+REFUSAL_REASONS = ("not_a_national", "identity_not_established", "insufficient_evidence", "not_covered_by_agreement", "time_limit_for_application_passed", "other")
+VERIFICATION_METHODS = ("interview", "family_contact", "registry_match", "fingerprint", "document_check")
+FLAG_KINDS = ("unaccompanied_minor", "medical", "trafficking_victim", "disability", "pregnancy", "elderly", "non_refoulement")
+ALIAS_KINDS = ("alias", "maiden_name", "earlier_name", "nickname")
+PHOTO_MEDIA_TYPES = ("image/jpeg", "image/png")
+
+TEXT_FIELDS = ("surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "civil_status", "physical_description", "special_needs", "security_measures")
+LIST_FIELDS = ("languages", "last_addresses_in_requested_state")
+APPLICATION_FIELDS = (*TEXT_FIELDS, "sex", "nationality", *LIST_FIELDS)
+"""Fields an application edit may set (photo, aliases and evidence have their own operations)."""
+_COLUMN = {"last_addresses_in_requested_state": "last_addresses"}
+
+_ROLE_ORDER = (UserRole.REQUESTING_OFFICER, UserRole.CENTRAL_OFFICER, UserRole.PROVINCIAL_OFFICER, UserRole.ADMIN, UserRole.IOM_CASEWORKER, UserRole.ANALYST)
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _at(day: dt.date | None) -> dt.datetime:
+    """The timestamp of an event: now, or noon UTC of a given day (demo replay and back-dated tests)."""
+    now = utcnow()
+    if day is None or day == now.date():
+        return now
+    return dt.datetime.combine(day, dt.time(12, 0), tzinfo=dt.UTC)
+
+
+def workflow_role(user: User) -> workflow.Role:
+    """The user's readmission role (a user holds one operational role; the first in a fixed order wins)."""
+    roles = user.role_set
+    for role in _ROLE_ORDER:
+        if role in roles:
+            return workflow.Role(role.value)
+    return workflow.Role.analyst
+
+
+def side_of(user: User, case: ReadmissionCase) -> workflow.Side:
+    return workflow.actor_side(
+        actor_org_id=user.organisation_id, requesting_org_id=case.requesting_org_id,
+        requested_central_org_id=case.requested_central_org_id, routed_province_org_id=case.routed_province_org_id,
+    )
+
+
+def _catalogue(session: Session) -> dict[str, Agreement]:
+    cached = session.info.get("readmission_catalogue")
+    if cached is None:
+        cached = all_agreements(session)
+        session.info["readmission_catalogue"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def forget_catalogue(session: Session) -> None:
+    session.info.pop("readmission_catalogue", None)
+
+
+def agreement_version(session: Session, slug: str, number: int) -> AgreementVersion:
+    agreement = _catalogue(session).get(slug)
+    if agreement is None:
+        raise NotFound(f"agreement {slug} not found")
+    for version in agreement.versions:
+        if version.version == number:
+            return version
+    raise NotFound(f"agreement {slug} has no version {number}")
+
+
+def case_version(session: Session, case: ReadmissionCase) -> AgreementVersion:
+    return agreement_version(session, case.agreement_slug, case.agreement_version)
+
+
+def _refuse(session: Session, *, actor: User, case_id: str | None, action: str, error: Forbidden) -> Forbidden:
+    """Record a refused action in its own committed transaction (the request's change is abandoned)."""
+    user_id, organisation_id = actor.id, actor.organisation_id
+    session.rollback()
+    audit.record(
+        session, actor=None, actor_user_id=user_id, action="refused", entity_type=ENTITY, entity_id=case_id, outcome="refused",
+        details={"operation": action, "organisation_id": organisation_id, **{k: v for k, v in error.extra.items() if k.startswith("allowed")}},
+    )
+    session.commit()
+    return error
+
+
+def _visible_filter(statement: Select[Any], actor: User) -> Select[Any]:
+    """Narrow the foundation scope further: a case not yet submitted is the requesting organisation's alone."""
+    return statement.where(or_(ReadmissionCase.requesting_org_id == actor.organisation_id, ReadmissionCase.submitted_on.is_not(None)))
+
+
+def load_case(session: Session, *, actor: User, case_id: str) -> ReadmissionCase:
+    """The case if the actor may see it, else NotFound (no audit: callers audit what they do with it)."""
+    case = get_visible(session, ReadmissionCase, case_id, actor)
+    if case.submitted_on is None and case.requesting_org_id != actor.organisation_id:
+        raise NotFound(f"readmission_case {case_id} not found")
+    return case
+
+
+def _touch(case: ReadmissionCase) -> None:
+    # Child-only changes still bump the case version, so a concurrent edit from a stale read is refused.
+    case.updated_at = utcnow()
+
+
+def _event(case: ReadmissionCase, *, actor: User | None, action: str, from_state: str | None, to_state: str | None, day: dt.date | None, details: dict[str, Any] | None = None) -> None:
+    case.events.append(
+        TimelineEvent(
+            action=action, from_state=from_state, to_state=to_state,
+            actor_id=actor.id if actor is not None else SYSTEM_ACTOR_ID,
+            actor_role=workflow_role(actor).value if actor is not None else workflow.Role.system.value,
+            occurred_at=_at(day), details=details or {},
+        )
+    )
+
+
+def _audit(session: Session, *, actor: User | None, action: str, case: ReadmissionCase, details: dict[str, Any] | None = None) -> None:
+    audit.record(session, actor=actor, action=f"readmission.{action}", entity_type=ENTITY, entity_id=case.id, details=details or {})
+
+
+def recompute_deadlines(session: Session, case: ReadmissionCase, version: AgreementVersion) -> None:
+    """Replace the case's `CaseDeadline` rows by what the rules give now (none once the case is closed)."""
+    wanted: dict[str, rules.Deadline] = {}
+    if case.state not in workflow.TERMINAL_STATES:
+        try:
+            computed = rules.case_deadlines(version, snapshot_of(case).dates)
+        except Conflict:
+            computed = []  # a figure the agreement does not give: no date rather than a guess
+        for deadline in computed:
+            if deadline.kind == "extended_reply_due" and case.extension_requested_on is None:
+                continue  # only a possibility until the extension is requested; shown on the case page, never flagged
+            wanted[deadline.kind] = deadline
+    existing = {row.kind: row for row in case.deadlines}
+    for kind, row in existing.items():
+        if kind not in wanted:
+            case.deadlines.remove(row)
+    for kind, deadline in wanted.items():
+        current = existing.get(kind)
+        if current is None:
+            case.deadlines.append(CaseDeadline(kind=kind, due=deadline.due, rule=deadline.rule, verified=deadline.figure.citation.verified))
+        else:
+            current.due, current.rule, current.verified = deadline.due, deadline.rule, deadline.figure.citation.verified
+
+
+def application_of(case: ReadmissionCase) -> dict[str, Any]:
+    """The case as the agreement's application particulars (for the completeness check and sharing)."""
+    data: dict[str, Any] = {name: getattr(case, _COLUMN.get(name, name)) for name in APPLICATION_FIELDS}
+    data["aliases"] = [a.alias for a in case.aliases] if (case.aliases or case.aliases_confirmed_none) else None
+    data["photo"] = case.photo
+    data["evidence"] = [{"evidence_type": d.evidence_type} for d in case.documents]
+    return data
+
+
+def missing_data(session: Session, case: ReadmissionCase) -> list[str]:
+    return safeguards.missing_application_data(case_version(session, case), application_of(case))
+
+
+def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate application fields; errors name the field, never the value."""
+    problems: list[FieldError] = []
+    cleaned: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in APPLICATION_FIELDS:
+            problems.append(FieldError(f"application.{name}", "unknown field"))
+            continue
+        if value is None or value == "":
+            cleaned[name] = None
+            continue
+        if name in LIST_FIELDS:
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) and 0 < len(v.strip()) <= 300 for v in items) or len(items) > 20:
+                problems.append(FieldError(f"application.{name}", "a list of up to 20 texts of 1-300 characters"))
+                continue
+            cleaned[name] = [v.strip() for v in items]
+        elif not isinstance(value, str):
+            problems.append(FieldError(f"application.{name}", "must be text"))
+        elif name == "sex":
+            if value not in {"F", "M", "X"}:
+                problems.append(FieldError("application.sex", "must be F, M or X"))
+            else:
+                cleaned[name] = value
+        elif name == "nationality":
+            if not re.fullmatch(r"[A-Z]{3}", value):
+                problems.append(FieldError("application.nationality", "ISO 3166-1 alpha-3 code"))
+            else:
+                cleaned[name] = value
+        elif name == "date_of_birth":
+            if not _DATE_RE.fullmatch(value.strip()):
+                problems.append(FieldError("application.date_of_birth", "YYYY, YYYY-MM or YYYY-MM-DD"))
+                continue
+            try:
+                parts = [int(p) for p in value.strip().split("-")]
+                dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
+            except ValueError:
+                problems.append(FieldError("application.date_of_birth", "not a calendar date"))
+                continue
+            cleaned[name] = value.strip()
+        else:
+            if len(value) > 2000:
+                problems.append(FieldError(f"application.{name}", "at most 2000 characters"))
+            else:
+                cleaned[name] = value.strip()
+    if problems:
+        raise InvalidInput("the application has invalid fields", fields=problems)
+    return cleaned
+
+
+def _require_side(session: Session, *, actor: User, case: ReadmissionCase, operation: str, sides: Iterable[workflow.Side], roles: Iterable[workflow.Role]) -> None:
+    role, side = workflow_role(actor), side_of(actor, case)
+    if role not in set(roles) or side not in set(sides):
+        raise _refuse(session, actor=actor, case_id=case.id, action=operation, error=Forbidden(
+            f"your role or organisation may not {operation} on this case",
+            extra={"allowed_roles": sorted(r.value for r in roles), "allowed_sides": sorted(s.value for s in sides)},
+        ))
+
+
+def _require_open(case: ReadmissionCase) -> None:
+    if case.state in workflow.TERMINAL_STATES or case.erased_on is not None:
+        raise Conflict("the case is closed", extra={"state": case.state})
+
+
+def _shared_fields(case: ReadmissionCase) -> set[str]:
+    return {f for entry in case.share_log if entry.direction == "sent" for f in entry.fields}
+
+
+# --- creation and the application ----------------------------------------------------------------------
+
+
+def create_draft(
+    session: Session, *, actor: User, agreement_id: str, procedure: str = "readmission", accelerated: bool = False,
+    application: Mapping[str, Any] | None = None, aliases_none: bool = False, today: dt.date | None = None,
+) -> ReadmissionCase:
+    """Open a draft for the actor's organisation, pinned to the agreement version in force today."""
+    day = today or today_utc()
+    if workflow_role(actor) is not workflow.Role.requesting_officer or actor.organisation.level != OrganisationLevel.NATIONAL:
+        raise _refuse(session, actor=actor, case_id=None, action="create", error=Forbidden("only a requesting state's officer may open a case", extra={"allowed_roles": ["requesting_officer"]}))
+    if procedure not in workflow.FLOWS:
+        raise InvalidInput("unknown procedure", fields=[FieldError("procedure", "readmission or transit")])
+    agreement = _catalogue(session).get(agreement_id)
+    if agreement is None:
+        raise InvalidInput("unknown agreement", fields=[FieldError("agreement_id", "not in the catalogue")])
+    version = agreement.version_on(day) or agreement.latest()
+    if procedure == "transit" and version.transit is None:
+        raise InvalidInput("this agreement has no transit procedure", fields=[FieldError("procedure", "no transit procedure in the agreement")])
+    if procedure == "readmission" and version.readmission is None:
+        raise InvalidInput("this agreement has no readmission procedure", fields=[FieldError("procedure", "no readmission procedure in the agreement")])
+    if accelerated and (procedure != "readmission" or version.readmission is None or version.readmission.accelerated is None):
+        raise InvalidInput("this agreement has no accelerated procedure", fields=[FieldError("accelerated", "not provided by the agreement")])
+    central = session.scalars(
+        select(Organisation).where(Organisation.country == version.requested_state, Organisation.level == OrganisationLevel.NATIONAL).order_by(Organisation.created_at)
+    ).first()
+    if central is None:
+        raise InvalidInput("the requested state has no central authority on the platform", fields=[FieldError("agreement_id", "no central authority for the requested state")])
+    cleaned = _clean_application(application or {})
+    country = actor.organisation.country
+    case = ReadmissionCase(
+        reference=f"{country}-{day.year}-{uuid.uuid4().hex[:6].upper()}",
+        procedure=procedure, state=workflow.INITIAL_STATE[procedure].value, agreement_slug=agreement.id, agreement_version=version.version,
+        accelerated=accelerated, requesting_state=country, requested_state=version.requested_state, requesting_org_id=actor.organisation_id,
+        requested_central_org_id=central.id, created_by=actor.id, aliases_confirmed_none=aliases_none,
+    )
+    for name, value in cleaned.items():
+        setattr(case, _COLUMN.get(name, name), value)
+    session.add(case)
+    _event(case, actor=actor, action="create", from_state=None, to_state=case.state, day=today, details={"fields": sorted(cleaned)})
+    session.flush()
+    _audit(session, actor=actor, action="create", case=case, details={"fields": sorted(cleaned), "agreement": agreement.id, "version": version.version})
+    return case
+
+
+def edit_application(session: Session, *, actor: User, case_id: str, expected_version: int | None, changes: Mapping[str, Any], aliases_none: bool | None = None, today: dt.date | None = None) -> ReadmissionCase:
+    """Change application fields; after submission, a change to data already shared is notified (correction notice)."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="edit", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
+    check_version(case, expected_version)
+    _require_open(case)
+    cleaned = _clean_application(changes)
+    changed = sorted(name for name, value in cleaned.items() if getattr(case, _COLUMN.get(name, name)) != value)
+    for name in changed:
+        setattr(case, _COLUMN.get(name, name), cleaned[name])
+    if aliases_none is not None and aliases_none != case.aliases_confirmed_none:
+        case.aliases_confirmed_none = aliases_none
+        changed.append("aliases")
+    notice = _correction_notice(session, case, changed, today)
+    _touch(case)
+    _event(case, actor=actor, action="edit", from_state=case.state, to_state=case.state, day=today, details={"fields": changed, "notice": bool(notice)})
+    session.flush()
+    _audit(session, actor=actor, action="edit", case=case, details={"fields": changed, "correction_notice": notice.id if notice else None})
+    return case
+
+
+def _correction_notice(session: Session, case: ReadmissionCase, changed: Sequence[str], today: dt.date | None) -> CorrectionNotice | None:
+    if case.submitted_on is None or not changed:
+        return None
+    notice = safeguards.correction_notice(case_version(session, case), case_reference=case.reference, changed_fields=changed, issued_on=today or today_utc(), previously_shared=_shared_fields(case))
+    if notice is None:
+        return None
+    row = CorrectionNotice(kind=notice.kind.value, fields=list(notice.fields), counterpart_org_id=case.requested_central_org_id, issued_on=notice.issued_on)
+    case.notices.append(row)
+    session.flush()
+    return row
+
+
+def add_alias(session: Session, *, actor: User, case_id: str, expected_version: int | None, alias: str, kind: str = "alias", today: dt.date | None = None) -> CaseAlias:
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="add_alias", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
+    check_version(case, expected_version)
+    _require_open(case)
+    problems = []
+    if not alias.strip() or len(alias) > 300:
+        problems.append(FieldError("alias", "1-300 characters"))
+    if kind not in ALIAS_KINDS:
+        problems.append(FieldError("kind", f"one of {list(ALIAS_KINDS)}"))
+    if problems:
+        raise InvalidInput("invalid alias", fields=problems)
+    row = CaseAlias(alias=alias.strip(), kind=kind)
+    case.aliases.append(row)
+    _correction_notice(session, case, ["aliases"], today)
+    _touch(case)
+    _event(case, actor=actor, action="add_alias", from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
+    session.flush()
+    _audit(session, actor=actor, action="add_alias", case=case, details={"alias_id": row.id, "kind": kind})
+    return row
+
+
+def set_photo(session: Session, *, actor: User, case_id: str, expected_version: int | None, data: bytes, declared_media_type: str | None, today: dt.date | None = None) -> ReadmissionCase:
+    """The person's photo (JPEG or PNG, checked from the bytes, encrypted at rest)."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="set_photo", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
+    check_version(case, expected_version)
+    _require_open(case)
+    checked = evidence_rules.check_upload(data, declared_media_type=declared_media_type, max_bytes=get_settings().max_upload_bytes)
+    if checked.media_type not in PHOTO_MEDIA_TYPES:
+        from passage.core.errors import UnsupportedMediaType
+
+        raise UnsupportedMediaType("a photo must be JPEG or PNG", extra={"allowed": list(PHOTO_MEDIA_TYPES)})
+    case.photo = data
+    _correction_notice(session, case, ["photo"], today)
+    _touch(case)
+    _event(case, actor=actor, action="set_photo", from_state=case.state, to_state=case.state, day=today, details={"sha256": checked.sha256})
+    session.flush()
+    _audit(session, actor=actor, action="set_photo", case=case, details={"size": checked.size, "sha256": checked.sha256})
+    return case
+
+
+def upload_evidence(
+    session: Session, *, actor: User, case_id: str, expected_version: int | None, evidence_type: str, data: bytes,
+    declared_media_type: str | None = None, filename: str | None = None, today: dt.date | None = None,
+) -> EvidenceDocument:
+    """Store a document classified into the agreement's evidence types: type from the bytes (415), size (413),
+    SHA-256 recorded, content encrypted at rest. The requesting state or the routed province may add evidence."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="upload_evidence", sides=[workflow.Side.requesting, workflow.Side.routed_province], roles=[workflow.Role.requesting_officer, workflow.Role.provincial_officer])
+    check_version(case, expected_version)
+    _require_open(case)
+    checked = evidence_rules.check_upload(data, declared_media_type=declared_media_type, max_bytes=get_settings().max_upload_bytes)
+    kind = evidence_rules.classify(case_version(session, case), evidence_type)
+    document = EvidenceDocument(
+        evidence_type=kind.code, category=kind.category.value, media_type=checked.media_type, size=checked.size, sha256=checked.sha256,
+        original_filename=(filename or "")[:255] or None, content=data, uploaded_by=actor.id,
+    )
+    case.documents.append(document)
+    _touch(case)
+    session.flush()
+    _event(case, actor=actor, action="upload_evidence", from_state=case.state, to_state=case.state, day=today, details={"document_id": document.id, "evidence_type": kind.code})
+    _audit(session, actor=actor, action="upload_evidence", case=case, details={"document_id": document.id, "evidence_type": kind.code, "size": checked.size, "sha256": checked.sha256})
+    return document
+
+
+def read_evidence(session: Session, *, actor: User, case_id: str, document_id: str) -> tuple[EvidenceDocument, bytes]:
+    """The decrypted file, re-checked against its SHA-256; audited as a read."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    document = next((d for d in case.documents if d.id == document_id), None)
+    if document is None or document.content is None:
+        raise NotFound(f"document {document_id} not found")
+    if not evidence_rules.verify_checksum(document.content, document.sha256):
+        raise Conflict("the stored file does not match its checksum", extra={"document_id": document_id})
+    audit.record(session, actor=actor, action="read", entity_type="readmission_evidence_document", entity_id=document.id, details={"case_id": case.id})
+    return document, document.content
+
+
+# --- transitions ----------------------------------------------------------------------------------------
+
+
+def transition(session: Session, *, actor: User | None, case_id: str, expected_version: int | None, action: str, payload: Mapping[str, Any] | None = None, today: dt.date | None = None) -> ReadmissionCase:
+    """Take one state-machine action on a case (`actor=None` is the deadline job's system actor)."""
+    payload = dict(payload or {})
+    day = today or today_utc()
+    if actor is None:
+        case = session.get(ReadmissionCase, case_id)
+        if case is None:
+            raise NotFound(f"readmission_case {case_id} not found")
+        role, side = workflow.Role.system, workflow.Side.system
+    else:
+        case = load_case(session, actor=actor, case_id=case_id)
+        role, side = workflow_role(actor), side_of(actor, case)
+    check_version(case, expected_version)
+    version = case_version(session, case)
+    try:
+        decision = workflow.decide(
+            case.procedure, workflow.State(case.state), action, role=role, side=side, payload=payload,
+            active_hold_kinds=[h.kind for h in case.holds if h.lifted_on is None],
+            missing_application_data=missing_data(session, case) if action == "submit" else (),
+            extension_already_requested=case.extension_requested_on is not None,
+        )
+    except Forbidden as error:
+        assert actor is not None  # the system actor is on every transition it may take
+        raise _refuse(session, actor=actor, case_id=case_id, action=action, error=error) from None
+    fields = _apply_effects(session, case, version, decision, payload, actor=actor, day=day)
+    case.state = decision.to_state.value
+    if "case_closed" in decision.effects:
+        case.closed_on = day
+    recompute_deadlines(session, case, version)
+    _touch(case)
+    details = {"action": action, "from": decision.from_state.value, "to": decision.to_state.value, "fields": sorted(fields), "effects": list(decision.effects)}
+    _event(case, actor=actor, action=action, from_state=decision.from_state.value, to_state=decision.to_state.value, day=today, details={"fields": sorted(fields)})
+    session.flush()
+    _audit(session, actor=actor, action=action, case=case, details=details)
+    return case
+
+
+def _as_date(value: Any, path: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput("not a date", fields=[FieldError(path, "YYYY-MM-DD")]) from None
+
+
+def _apply_effects(session: Session, case: ReadmissionCase, version: AgreementVersion, decision: workflow.Decision, payload: dict[str, Any], *, actor: User | None, day: dt.date) -> list[str]:
+    action = decision.transition.action
+    fields: list[str] = []
+    if action in {"submit", "submit_transit"}:
+        case.submitted_on = day
+        if action == "submit_transit":
+            case.acknowledged_on = day
+        _log_share(session, case, version, actor=actor, direction="sent", day=day)
+        fields += ["submitted_on"]
+    elif action == "acknowledge":
+        case.acknowledged_on = day
+        _log_share(session, case, version, actor=actor, direction="received", day=day)
+        fields.append("acknowledged_on")
+    elif action == "route":
+        province = session.get(Organisation, str(payload["province_org_id"]))
+        central = session.get(Organisation, case.requested_central_org_id)
+        if province is None or province.level != OrganisationLevel.PROVINCIAL or central is None or province.country != central.country:
+            raise InvalidInput("not a provincial bureau of the requested state", fields=[FieldError("province_org_id", "a provincial organisation of the requested state")])
+        case.routed_province_org_id = province.id
+        case.province_code = province.province
+        assert actor is not None
+        case.routings.append(CaseRouting(province_org_id=province.id, province_code=province.province or "", routed_by=actor.id, routed_at=_at(day)))
+        fields += ["routed_province_org_id"]
+    elif action in {"verify_identity", "record_not_verified"}:
+        method = str(payload["method"])
+        if method not in VERIFICATION_METHODS:
+            raise InvalidInput("unknown verification method", fields=[FieldError("method", f"one of {list(VERIFICATION_METHODS)}")])
+        assert actor is not None
+        notes = str(payload.get("notes") or payload.get("reason") or "")[:2000] or None
+        case.verifications.append(VerificationRecord(method=method, outcome="verified" if action == "verify_identity" else "not_verified", notes=notes, recorded_by=actor.id))
+        fields.append("verification")
+    elif action == "request_extension":
+        case.extension_requested_on = day
+        fields.append("extension_requested_on")
+    elif action == "accept":
+        case.replied_on = case.accepted_on = day
+        fields += ["replied_on", "accepted_on"]
+    elif action in {"refuse", "refuse_transit", "revoke_transit"}:
+        reason = str(payload["reason"])
+        if action == "refuse" and reason not in REFUSAL_REASONS:
+            raise InvalidInput("unknown refusal reason", fields=[FieldError("reason", f"one of {list(REFUSAL_REASONS)}")])
+        case.refusal_reason = reason[:80]
+        case.replied_on = case.replied_on or day
+        fields += ["refusal_reason", "replied_on"]
+    elif action == "deem_accepted":
+        case.accepted_on = _as_date(payload["accepted_on"], "accepted_on") if payload.get("accepted_on") else day
+        fields.append("accepted_on")
+    elif action in {"issue_travel_document", "reissue_travel_document"}:
+        number = str(payload["document_number"]).strip()
+        if not re.fullmatch(r"[A-Za-z0-9-]{4,30}", number):
+            raise InvalidInput("invalid document number", fields=[FieldError("document_number", "4-30 letters, digits or hyphens")])
+        case.travel_document_number = number
+        case.travel_document_issued_on = _as_date(payload["issued_on"], "issued_on") if payload.get("issued_on") else day
+        case.travel_document_reissue_requested_on = None
+        fields += ["travel_document_number", "travel_document_issued_on"]
+        if "transfer_schedule_dropped" in decision.effects:
+            _drop_schedule(case)
+            fields.append("transfer_date")
+    elif action in {"schedule_transfer", "reschedule_transfer"}:
+        transfer_date = _as_date(payload["transfer_date"], "transfer_date")
+        rules.check_transfer_date(version, snapshot_of(case).dates, transfer_date, today=day)
+        code = str(payload["place_code"]).strip().upper()
+        if not re.fullmatch(r"[A-Z0-9-]{3,20}", code):
+            raise InvalidInput("invalid place code", fields=[FieldError("place_code", "IATA airport code or crossing-point code")])
+        escorts = payload.get("escorts")
+        if isinstance(escorts, int) and not isinstance(escorts, bool):
+            escorts = [{"count": escorts}]
+        case.transfer_date, case.transfer_place_kind, case.transfer_place_code = transfer_date, str(payload["place_kind"]), code
+        case.transfer_flight = str(payload.get("flight") or "")[:40] or None
+        case.transfer_escorts = escorts if isinstance(escorts, list) else None
+        fields += ["transfer_date", "transfer_place", "flight", "escorts"]
+    elif action == "suspend_transfer":
+        _drop_schedule(case)
+        fields.append("transfer_date")
+    elif action in {"confirm_transfer", "complete_transit"}:
+        case.transferred_on = day
+        fields.append("transferred_on")
+    elif action == "consent_transit":
+        case.replied_on = case.accepted_on = day
+        case.transfer_place_kind, case.transfer_place_code = "border_crossing_point", str(payload["border_crossing_point"]).strip().upper()[:40]
+        fields += ["accepted_on", "transfer_place"]
+    return fields
+
+
+def _drop_schedule(case: ReadmissionCase) -> None:
+    case.transfer_date = None
+    case.transfer_place_kind = case.transfer_place_code = case.transfer_flight = None
+    case.transfer_escorts = None
+
+
+def _log_share(session: Session, case: ReadmissionCase, version: AgreementVersion, *, actor: User | None, direction: str, day: dt.date) -> ShareLogEntry:
+    """Log what crosses the border: the whitelisted field names and the digest of the package (never values)."""
+    payload = {"case_reference": case.reference, "agreement_id": case.agreement_slug, "procedure": case.procedure, "accelerated": case.accelerated,
+               "submitted_on": case.submitted_on, **application_of(case), "vulnerability_flags": [f.kind for f in case.flags if f.active]}
+    package = safeguards.share_payload(version, {k: v for k, v in payload.items() if v not in (None, "", [])})
+    digest = hashlib.sha256(json.dumps(package.shared, sort_keys=True, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)).encode()).hexdigest()
+    counterpart = case.requested_central_org_id if direction == "sent" else case.requesting_org_id
+    entry = ShareLogEntry(direction=direction, counterpart_org_id=counterpart, fields=sorted(package.shared), withheld_fields=list(package.withheld), payload_sha256=digest, actor_id=actor.id if actor else case.created_by or "", occurred_at=_at(day))
+    case.share_log.append(entry)
+    return entry
+
+
+def share_case(session: Session, *, actor: User, case_id: str, expected_version: int | None, today: dt.date | None = None) -> ShareLogEntry:
+    """Send the current application again (e.g. after a correction), through the agreement's whitelist."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="share", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
+    check_version(case, expected_version)
+    _require_open(case)
+    if case.submitted_on is None:
+        raise Conflict("submit the case first", extra={"state": case.state, "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
+    entry = _log_share(session, case, case_version(session, case), actor=actor, direction="sent", day=today or today_utc())
+    _touch(case)
+    session.flush()
+    _audit(session, actor=actor, action="share", case=case, details={"share_id": entry.id, "fields": entry.fields, "withheld": entry.withheld_fields})
+    return entry
+
+
+def acknowledge_notice(session: Session, *, actor: User, case_id: str, notice_id: str) -> CorrectionNotice:
+    """The other side confirms it applied a correction or erasure notice."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    notice = next((n for n in case.notices if n.id == notice_id), None)
+    if notice is None:
+        raise NotFound(f"notice {notice_id} not found")
+    if notice.counterpart_org_id != actor.organisation_id:
+        raise _refuse(session, actor=actor, case_id=case_id, action="acknowledge_notice", error=Forbidden("only the notified organisation may acknowledge a notice"))
+    if notice.acknowledged_at is None:
+        notice.acknowledged_at = utcnow()
+        _audit(session, actor=actor, action="acknowledge_notice", case=case, details={"notice_id": notice.id, "kind": notice.kind})
+    return notice
+
+
+# --- safeguards -----------------------------------------------------------------------------------------
+
+
+def place_hold(session: Session, *, actor: User, case_id: str, expected_version: int | None, kind: str, reason: str, evidence_document_ids: Sequence[str] = (), today: dt.date | None = None) -> TransferHold:
+    """A pending appeal, asylum claim, legal stay or medical reason: blocks scheduling until lifted."""
+    day = today or today_utc()
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="place_hold", sides=[workflow.Side.requesting, workflow.Side.requested_central], roles=[workflow.Role.requesting_officer, workflow.Role.central_officer])
+    check_version(case, expected_version)
+    _require_open(case)
+    hold = safeguards.new_hold(kind, reason=reason[:2000], placed_on=day, evidence_document_ids=evidence_document_ids)
+    known = {d.id for d in case.documents}
+    unknown = [i for i, doc in enumerate(hold.evidence_document_ids) if doc not in known]
+    if unknown:
+        raise InvalidInput("unknown evidence documents", fields=[FieldError(f"evidence_document_ids.{i}", "not a document of this case") for i in unknown])
+    row = TransferHold(kind=hold.kind.value, reason=hold.reason, evidence_document_ids=list(hold.evidence_document_ids), placed_on=day, placed_by=actor.id)
+    case.holds.append(row)
+    _touch(case)
+    session.flush()
+    _event(case, actor=actor, action="place_hold", from_state=case.state, to_state=case.state, day=today, details={"hold_id": row.id, "kind": row.kind})
+    _audit(session, actor=actor, action="place_hold", case=case, details={"hold_id": row.id, "kind": row.kind})
+    return row
+
+
+def lift_hold(session: Session, *, actor: User, case_id: str, expected_version: int | None, hold_id: str, reason: str, today: dt.date | None = None) -> TransferHold:
+    day = today or today_utc()
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="lift_hold", sides=[workflow.Side.requesting, workflow.Side.requested_central], roles=[workflow.Role.requesting_officer, workflow.Role.central_officer])
+    check_version(case, expected_version)
+    row = next((h for h in case.holds if h.id == hold_id), None)
+    if row is None:
+        raise NotFound(f"hold {hold_id} not found")
+    lifted = safeguards.lift_hold(safeguards.Hold(safeguards.HoldKind(row.kind), row.reason, row.placed_on), lifted_on=day, reason=reason[:2000]) if row.lifted_on is None else None
+    if lifted is None:
+        raise Conflict("the hold is already lifted", extra={"hold_id": hold_id})
+    row.lifted_on, row.lifted_by, row.lift_reason = day, actor.id, lifted.lift_reason
+    _touch(case)
+    _event(case, actor=actor, action="lift_hold", from_state=case.state, to_state=case.state, day=today, details={"hold_id": row.id, "kind": row.kind})
+    session.flush()
+    _audit(session, actor=actor, action="lift_hold", case=case, details={"hold_id": row.id, "kind": row.kind})
+    return row
+
+
+def set_flag(session: Session, *, actor: User, case_id: str, expected_version: int | None, kind: str, note: str | None = None, active: bool = True, today: dt.date | None = None) -> CaseFlag:
+    """Raise (or clear) a vulnerability or non-refoulement flag; any officer on the case may, everyone on it sees it."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="set_flag", sides=[workflow.Side.requesting, workflow.Side.requested_central, workflow.Side.routed_province], roles=[workflow.Role.requesting_officer, workflow.Role.central_officer, workflow.Role.provincial_officer])
+    check_version(case, expected_version)
+    _require_open(case)
+    if kind not in FLAG_KINDS:
+        raise InvalidInput("unknown flag", fields=[FieldError("kind", f"one of {list(FLAG_KINDS)}")])
+    row = next((f for f in case.flags if f.kind == kind), None)
+    if row is None:
+        if not active:
+            raise NotFound(f"flag {kind} is not set")
+        row = CaseFlag(kind=kind, note=(note or "")[:2000] or None, raised_by=actor.id, active=True)
+        case.flags.append(row)
+    else:
+        row.active = active
+        if note:
+            row.note = note[:2000]
+    _touch(case)
+    operation = "set_flag" if active else "clear_flag"
+    _event(case, actor=actor, action=operation, from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
+    session.flush()
+    _audit(session, actor=actor, action=operation, case=case, details={"kind": kind})
+    return row
+
+
+# --- identification (the province's registry step) -----------------------------------------------------
+
+
+def record_candidates(session: Session, *, actor: User, case_id: str, expected_version: int | None, candidates: Sequence[Mapping[str, Any]], source: str, today: dt.date | None = None) -> VerificationRecord:
+    """Store a ranked candidate list from a registry search (each: registry_id, rank, score, explanation).
+
+    The list is stored encrypted as an `inconclusive` registry-match verification until the officer
+    confirms or rejects candidates (`decide_candidate`)."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="record_candidates", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
+    check_version(case, expected_version)
+    if case.state != workflow.State.routed.value:
+        raise Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state})
+    cleaned = []
+    for i, item in enumerate(candidates):
+        registry_id, score = item.get("registry_id"), item.get("score")
+        if not isinstance(registry_id, str) or not registry_id or not isinstance(score, (int, float)):
+            raise InvalidInput("invalid candidate", fields=[FieldError(f"candidates.{i}", "registry_id (text) and score (number) are required")])
+        cleaned.append({"registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score), "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
+    row = VerificationRecord(method="registry_match", outcome="inconclusive", notes=source[:200], candidates=cleaned, recorded_by=actor.id)
+    case.verifications.append(row)
+    _touch(case)
+    session.flush()
+    _event(case, actor=actor, action="record_candidates", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id, "count": len(cleaned)})
+    _audit(session, actor=actor, action="record_candidates", case=case, details={"verification_id": row.id, "count": len(cleaned)})
+    return row
+
+
+def decide_candidate(session: Session, *, actor: User, case_id: str, expected_version: int | None, verification_id: str, registry_id: str, decision: str, today: dt.date | None = None) -> VerificationRecord:
+    """Confirm or reject one candidate; confirming one marks the record `match_confirmed` (the officer then verifies)."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="decide_candidate", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
+    check_version(case, expected_version)
+    if decision not in {"confirmed", "rejected"}:
+        raise InvalidInput("invalid decision", fields=[FieldError("decision", "confirmed or rejected")])
+    row = next((v for v in case.verifications if v.id == verification_id and v.candidates is not None), None)
+    if row is None:
+        raise NotFound(f"verification {verification_id} not found")
+    candidates = [dict(c) for c in row.candidates or []]
+    target = next((c for c in candidates if c["registry_id"] == registry_id), None)
+    if target is None:
+        raise NotFound("candidate not found")
+    if decision == "confirmed" and any(c.get("decision") == "confirmed" and c is not target for c in candidates):
+        raise Conflict("another candidate is already confirmed; reject it first", extra={"verification_id": verification_id})
+    target["decision"], target["decided_by"] = decision, actor.id
+    row.candidates = candidates
+    row.outcome = "match_confirmed" if any(c.get("decision") == "confirmed" for c in candidates) else "inconclusive"
+    _touch(case)
+    _event(case, actor=actor, action=f"candidate_{decision}", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id})
+    session.flush()
+    _audit(session, actor=actor, action=f"candidate_{decision}", case=case, details={"verification_id": row.id, "rank": target["rank"]})
+    return row
+
+
+# --- reads and lists ------------------------------------------------------------------------------------
+
+
+def read_case(session: Session, *, actor: User, case_id: str) -> ReadmissionCase:
+    """Load a case for display; the read of personal data is audited."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    audit.record(session, actor=actor, action="read", entity_type=ENTITY, entity_id=case.id)
+    return case
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    state: str | None = None
+    procedure: str | None = None
+    agreement_id: str | None = None
+    requesting_state: str | None = None
+    province: str | None = None
+    q: str | None = None
+    """Searches the reference (personal fields are encrypted and never searched by value)."""
+    due: str | None = None
+    """`overdue`, `soon` or `flagged` (either)."""
+    needs_action: bool = False
+    sort: str = "-updated"
+    offset: int = 0
+    limit: int = 25
+
+
+SORTS = {
+    "reference": ReadmissionCase.reference, "state": ReadmissionCase.state, "updated": ReadmissionCase.updated_at,
+    "submitted": ReadmissionCase.submitted_on, "created": ReadmissionCase.created_at,
+}
+
+
+def _deadline_exists(today: dt.date, *, overdue: bool) -> Any:
+    condition = CaseDeadline.due < today if overdue else and_(CaseDeadline.due >= today, CaseDeadline.due <= today + dt.timedelta(days=SOON_DAYS))
+    return exists().where(CaseDeadline.case_id == ReadmissionCase.id, condition)
+
+
+def actionable_states(user: User) -> dict[str, list[str]]:
+    """States in which the user's role can take a transition, per procedure (side checked per case)."""
+    role = workflow_role(user)
+    result: dict[str, list[str]] = {}
+    for procedure, transitions in workflow.FLOWS.items():
+        result[procedure] = sorted({s.value for t in transitions if role in t.roles and t.action not in {"withdraw", "cancel", "cancel_transit", "withdraw_transit"} for s in t.sources})
+    return result
+
+
+def list_cases(session: Session, *, actor: User, filters: CaseFilter, today: dt.date | None = None, audit_list: bool = True) -> tuple[list[ReadmissionCase], int, dict[str, dict[str, Any]]]:
+    """Cases in scope with filters, sorting and paging; returns (rows, total, {case_id: {overdue, soon, next_due}})."""
+    day = today or today_utc()
+    statement = _visible_filter(scoped_select(ReadmissionCase, actor), actor)
+    if filters.state:
+        statement = statement.where(ReadmissionCase.state == filters.state)
+    if filters.procedure:
+        statement = statement.where(ReadmissionCase.procedure == filters.procedure)
+    if filters.agreement_id:
+        statement = statement.where(ReadmissionCase.agreement_slug == filters.agreement_id)
+    if filters.requesting_state:
+        statement = statement.where(ReadmissionCase.requesting_state == filters.requesting_state.upper())
+    if filters.province:
+        statement = statement.where(ReadmissionCase.province_code == filters.province)
+    if filters.q:
+        statement = statement.where(ReadmissionCase.reference.contains(filters.q.strip().upper(), autoescape=True))
+    if filters.due == "overdue":
+        statement = statement.where(_deadline_exists(day, overdue=True))
+    elif filters.due == "soon":
+        statement = statement.where(_deadline_exists(day, overdue=False))
+    elif filters.due == "flagged":
+        statement = statement.where(or_(_deadline_exists(day, overdue=True), _deadline_exists(day, overdue=False)))
+    if filters.needs_action:
+        states = actionable_states(actor)
+        role = workflow_role(actor)
+        sides = []
+        if role is workflow.Role.requesting_officer:
+            sides.append(ReadmissionCase.requesting_org_id == actor.organisation_id)
+        elif role is workflow.Role.provincial_officer:
+            sides.append(ReadmissionCase.routed_province_org_id == actor.organisation_id)
+        elif role is workflow.Role.central_officer:
+            sides.append(ReadmissionCase.requested_central_org_id == actor.organisation_id)
+        statement = statement.where(or_(*[and_(ReadmissionCase.procedure == p, ReadmissionCase.state.in_(s)) for p, s in states.items() if s]), *sides)
+        if role is workflow.Role.requesting_officer:
+            # the requesting state acts in drafts and after the document is issued, not while the other side works
+            statement = statement.where(ReadmissionCase.state.in_(["draft", "transit_draft", "travel_document_issued", "transfer_scheduled"]))
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    key = filters.sort.lstrip("-")
+    column = SORTS.get(key, ReadmissionCase.updated_at)
+    order: list[Any]
+    if key == "due":
+        next_due = select(func.min(CaseDeadline.due)).where(CaseDeadline.case_id == ReadmissionCase.id).scalar_subquery()
+        order = [next_due.is_(None), next_due.desc() if filters.sort.startswith("-") else next_due.asc()]
+    else:
+        order = [column.desc() if filters.sort.startswith("-") else column.asc()]
+    rows = list(session.scalars(statement.order_by(*order, ReadmissionCase.id).offset(filters.offset).limit(filters.limit)))
+    flags: dict[str, dict[str, Any]] = {row.id: {"overdue": False, "soon": False, "next_due": None, "next_kind": None} for row in rows}
+    if rows:
+        for deadline in session.scalars(select(CaseDeadline).where(CaseDeadline.case_id.in_(list(flags))).order_by(CaseDeadline.due)):
+            info = flags[deadline.case_id]
+            if info["next_due"] is None:
+                info["next_due"], info["next_kind"] = deadline.due, deadline.kind
+            if deadline.due < day:
+                info["overdue"] = True
+            elif deadline.due <= day + dt.timedelta(days=SOON_DAYS):
+                info["soon"] = True
+    if audit_list:
+        audit.record(session, actor=actor, action="list", entity_type=ENTITY, details={"count": len(rows), "offset": filters.offset})
+    return rows, total, flags
+
+
+def case_deadline_view(session: Session, case: ReadmissionCase, *, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Every deadline for the case page: due date, days left, rule and whether its figure was verified.
+
+    Includes the extension's latest date while it is only a possibility, marked `possible`."""
+    day = today or today_utc()
+    if case.state in workflow.TERMINAL_STATES:
+        return []
+    try:
+        computed = rules.case_deadlines(case_version(session, case), snapshot_of(case).dates)
+    except Conflict:
+        computed = []
+    return [
+        {"kind": d.kind, "due": d.due, "days_left": (d.due - day).days, "rule": d.rule, "verified": d.figure.citation.verified,
+         "possible": d.kind == "extended_reply_due" and case.extension_requested_on is None, "status": d.status(day)}
+        for d in sorted(computed, key=lambda d: d.due)
+    ]
+
+
+def allowed_for(user: User, case: ReadmissionCase) -> list[workflow.Transition]:
+    """The transitions this user may take on this case now (state, role and side)."""
+    role, side = workflow_role(user), side_of(user, case)
+    return [t for t in workflow.transitions_from(case.procedure, workflow.State(case.state)) if role in t.roles and side in t.sides]
+
+
+# --- deadline job and retention -------------------------------------------------------------------------
+
+
+def run_deadline_job(session: Session, *, today: dt.date | None = None, apply: bool = False) -> list[jobs.DueAction]:
+    """What is due today; with `apply`, deemed acceptances are taken as the system actor (idempotent:
+    a case already moved is no longer awaiting a reply, so a second run finds nothing to apply)."""
+    day = today or today_utc()
+    open_cases = list(session.scalars(select(ReadmissionCase).where(ReadmissionCase.closed_on.is_(None), ReadmissionCase.state.in_([s.value for s in workflow.AWAITING_REPLY] + [s.value for s in workflow.ACCEPTED_STATES]))))
+    snapshots = [snapshot_of(case) for case in open_cases]
+    actions = jobs.due_now(snapshots, today=day, version_of=lambda slug, number: agreement_version(session, slug, number))
+    if apply:
+        for action in actions:
+            if action.action == "deem_accepted":
+                transition(session, actor=None, case_id=action.case_id, expected_version=None, action="deem_accepted", payload={"accepted_on": (action.due + dt.timedelta(days=1)).isoformat()}, today=day)
+    return actions
+
+
+def erase_expired(session: Session, *, actor: User | None = None, today: dt.date | None = None) -> list[str]:
+    """Erase personal data of closed cases whose retention period has ended; statistics fields are kept.
+
+    The other side is sent an erasure notice naming the fields it received (never values)."""
+    day = today or today_utc()
+    erased = []
+    for case in session.scalars(select(ReadmissionCase).where(ReadmissionCase.closed_on.is_not(None), ReadmissionCase.erased_on.is_(None))):
+        version = case_version(session, case)
+        if not safeguards.is_erasure_due(version, case.closed_on, day):
+            continue
+        erase_case_data(session, case, actor=actor, day=day)
+        erased.append(case.id)
+    return erased
+
+
+def erase_case_data(session: Session, case: ReadmissionCase, *, actor: User | None, day: dt.date) -> None:
+    shared = _shared_fields(case)
+    for column in ("surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages", "civil_status",
+                   "last_addresses", "physical_description", "photo", "special_needs", "security_measures", "travel_document_number",
+                   "transfer_flight", "transfer_escorts"):
+        setattr(case, column, None)
+    case.aliases.clear()
+    for document in case.documents:
+        document.content = None
+        document.original_filename = None
+    for hold in case.holds:
+        hold.reason, hold.lift_reason = "", None
+    for flag in case.flags:
+        flag.note = None
+    for verification in case.verifications:
+        verification.notes, verification.candidates = None, None
+    notice = safeguards.erasure_notice(case_reference=case.reference, previously_shared=shared | ({"evidence"} if "evidence" in shared else set()), issued_on=day)
+    if notice is not None:
+        case.notices.append(CorrectionNotice(kind=notice.kind.value, fields=list(notice.fields), counterpart_org_id=case.requested_central_org_id, issued_on=day))
+    case.erased_on = day
+    _touch(case)
+    _event(case, actor=actor, action="erase", from_state=case.state, to_state=case.state, day=day, details={"notice": notice is not None})
+    session.flush()
+    _audit(session, actor=actor, action="erase", case=case, details={"reason": "retention_ended", "notice": notice is not None})
+
+
+def statistics_rows(session: Session, *, actor: User, group_by: Sequence[str], granularity: str, agreement_id: str | None = None) -> list[Any]:
+    """Statistics over every case (no personal data); small counts are redacted by the caller's setting."""
+    from passage.readmission import statistics
+    from passage.readmission.store import statistics_record
+
+    statement = select(ReadmissionCase).where(ReadmissionCase.submitted_on.is_not(None))
+    if agreement_id:
+        statement = statement.where(ReadmissionCase.agreement_slug == agreement_id)
+    records = [statistics_record(case, case_version(session, case)) for case in session.scalars(statement)]
+    rows = statistics.compute(records, group_by=group_by, granularity=granularity)
+    audit.record(session, actor=actor, action="statistics", entity_type="readmission_statistics", details={"group_by": list(group_by), "rows": len(rows)})
+    return rows
