@@ -1,4 +1,4 @@
-"""Fixtures for DTM tests: a small synthetic COD-AB layer (Nigeria P-codes, rectangles) and a throwaway database."""
+"""Fixtures for DTM tests: a small synthetic COD-AB layer (Nigeria P-codes, rectangles) and a migrated store."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-import passage.dtm.models  # noqa: F401 - registers the DTM tables on Base.metadata
-from passage.core.db import make_engine
-from passage.core.models import Base
+from passage.core.db import unit_of_work
 from passage.dtm.geography import Gazetteer, parse_cod_ab
 from passage.dtm.vocab import BREAKDOWN_FIELDS
 
@@ -94,14 +92,7 @@ def baseline_submission(uuid: str, *, admin2: str = "NG008017", admin2_name: str
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'dtm.db'}")
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as session:
-        yield session
+def session(any_store: Engine) -> Iterator[Session]:
+    """A session on a migrated store, SQLite and PostgreSQL (the shared `any_store` fixture)."""
+    with unit_of_work() as s:
+        yield s

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,7 @@ import hxl
 import pytest
 from sqlalchemy import Engine
 
-import passage.dtm.models  # noqa: F401
-import passage.forms.models  # noqa: F401
 from passage.core.cli import main
-from passage.core.db import dispose_engines, make_engine
-from passage.core.models import Base
-from passage.core.settings import reset_settings_cache
 from passage.dtm.vocab import BREAKDOWN_FIELDS
 from passage.dtm.xlsforms import DATA_DIR
 
@@ -25,18 +19,9 @@ from .conftest import breakdown
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("PASSAGE_DATABASE_URL", url)
-    monkeypatch.setenv("PASSAGE_DATA_DIR", str(tmp_path))
-    reset_settings_cache()
-    dispose_engines()
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-    dispose_engines()
-    reset_settings_cache()
+def cli_db(store: Engine) -> Engine:
+    """The CLI runs against the migrated store the shared fixture configures as *the* database."""
+    return store
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str], *, code: int = 0) -> tuple[str, str]:
@@ -159,7 +144,7 @@ def test_changes_and_flows_commands(cli_db: Engine, tmp_path: Path, capsys: pyte
     from .conftest import baseline_submission, sample_collection
     from .test_service import flow_submission
 
-    with unit_of_work(cli_db) as session:
+    with unit_of_work() as session:
         service.load_areas(session, actor=None, areas=parse_cod_ab(sample_collection()), source="t")
         r1 = service.create_round(session, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
         r2 = service.create_round(session, actor=None, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))

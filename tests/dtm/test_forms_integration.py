@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-import passage.forms.models  # noqa: F401 - the forms tables for create_all
 from passage.core.errors import InvalidInput
 from passage.dtm import service, vocab
 from passage.dtm.choropleth import site_points

@@ -1,8 +1,9 @@
 """DTM domain operations: boundaries, the location master list, rounds, figures from submissions, aggregates.
 
 Every function takes the session first and keyword arguments after it; none commits (the caller's
-`unit_of_work()` does). `actor` is the acting user (anything with an ``.id``) or None for the CLI, as in
-the forms service; wave 2 adds the audit entry in the same transaction.
+`unit_of_work()` does). `actor` is the acting user (anything with ``.id`` and ``.organisation_id``) or None
+for the CLI; every change writes its hash-chained audit entry (`passage.security.audit.record`) in the
+caller's transaction, with counts and ids only. DTM holds aggregate figures, never personal data.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from passage.core.errors import Conflict, InvalidInput, NotFound
+from passage.core.db import check_version
+from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.dtm import rules
 from passage.dtm.aggregate import AggregateResult, aggregate
 from passage.dtm.geography import AdminArea, Gazetteer, NameVariant, normalise_name, pcode_problem
@@ -28,6 +30,7 @@ from passage.dtm.models import (
     Location,
 )
 from passage.dtm.rules import CheckIssue, Component, FigureRow
+from passage.security import audit
 
 COMPONENTS: tuple[str, ...] = ("baseline", "site")
 FORM_OF_COMPONENT = {"baseline": "dtm_baseline_assessment", "site": "dtm_site_assessment"}
@@ -35,6 +38,7 @@ FORM_OF_COMPONENT = {"baseline": "dtm_baseline_assessment", "site": "dtm_site_as
 
 class ActorLike(Protocol):
     id: str
+    organisation_id: str
 
 
 # --- geography -----------------------------------------------------------------------------------
@@ -55,7 +59,6 @@ class LoadAreasResult:
 
 def load_areas(session: Session, *, actor: ActorLike | None, areas: Iterable[AdminArea], source: str, variants: Iterable[NameVariant] = (), on_progress: Callable[[int], None] | None = None) -> LoadAreasResult:
     """Insert or update areas by P-code (parents first), and add their alternate names as variants."""
-    del actor  # recorded by the audit entry in wave 2
     result = LoadAreasResult()
     ordered = sorted(areas, key=lambda a: (a.level, a.pcode))
     existing = {r.pcode: r for r in session.scalars(select(AdminAreaRecord).where(AdminAreaRecord.pcode.in_([a.pcode for a in ordered])))} if ordered else {}
@@ -77,6 +80,11 @@ def load_areas(session: Session, *, actor: ActorLike | None, areas: Iterable[Adm
     session.flush()
     all_variants = [NameVariant(a.pcode, alt) for a in ordered for alt in a.alternate_names] + list(variants)
     result.variants_added = add_name_variants(session, actor=None, variants=all_variants)
+    audit.record(
+        session, actor=actor, action="load", entity_type="dtm_admin_areas", entity_id=None,
+        details={"source": source[:200], "created": result.created, "updated": result.updated, "variants_added": result.variants_added,
+                 "by_level": {str(k): v for k, v in sorted(result.by_level.items())}},
+    )
     return result
 
 
@@ -118,7 +126,6 @@ def get_gazetteer(session: Session, *, with_geometry: bool = False) -> Gazetteer
 
 def register_location(session: Session, *, actor: ActorLike | None, code: str, kind: str, name: str, admin_pcode: str, latitude: float | None = None, longitude: float | None = None, site_type: str | None = None, management: str | None = None) -> Location:
     """Add a location, site or flow monitoring point to the master list; its `id` stays stable for ever."""
-    del actor
     if kind not in ("location", "site", "flow_point"):
         raise InvalidInput("kind must be location, site or flow_point")
     if session.scalar(select(AdminAreaRecord.id).where(AdminAreaRecord.pcode == admin_pcode)) is None:
@@ -128,6 +135,7 @@ def register_location(session: Session, *, actor: ActorLike | None, code: str, k
     location = Location(code=code, kind=kind, name=name, admin_pcode=admin_pcode, latitude=latitude, longitude=longitude, site_type=site_type, management=management)
     session.add(location)
     session.flush()
+    audit.record(session, actor=actor, action="create", entity_type="dtm_location", entity_id=location.id, details={"kind": kind, "fields": ["code", "name", "admin_pcode", "latitude", "longitude"]})
     return location
 
 
@@ -145,7 +153,6 @@ def list_locations(session: Session, *, kind: str | None = None, admin_pcode: st
 
 def create_round(session: Session, *, actor: ActorLike | None, operation: str, number: int, reporting_date: dt.date, period_start: dt.date | None = None, period_end: dt.date | None = None, title: str | None = None) -> AssessmentRound:
     """Open a numbered round of an operation; numbers are unique per operation."""
-    del actor
     if number < 1:
         raise InvalidInput("round number must be 1 or more")
     if period_start and period_end and period_end < period_start:
@@ -155,6 +162,37 @@ def create_round(session: Session, *, actor: ActorLike | None, operation: str, n
     record = AssessmentRound(operation=operation, number=number, reporting_date=reporting_date, period_start=period_start, period_end=period_end, title=title)
     session.add(record)
     session.flush()
+    audit.record(session, actor=actor, action="create", entity_type="dtm_round", entity_id=record.id, details={"operation": operation, "number": number, "fields": ["reporting_date", "period_start", "period_end", "title"]})
+    return record
+
+
+def get_round_by_id(session: Session, *, round_id: str) -> AssessmentRound:
+    record = session.get(AssessmentRound, round_id)
+    if record is None:
+        raise NotFound("round not found")
+    return record
+
+
+def list_rounds(session: Session, *, operation: str | None = None) -> list[AssessmentRound]:
+    query = select(AssessmentRound).order_by(AssessmentRound.operation, AssessmentRound.number)
+    if operation:
+        query = query.where(AssessmentRound.operation == operation)
+    return list(session.scalars(query))
+
+
+def update_round(session: Session, *, actor: ActorLike | None, round_id: str, expected_version: int, title: str | None = None, reporting_date: dt.date | None = None, period_start: dt.date | None = None, period_end: dt.date | None = None) -> AssessmentRound:
+    """Change a round's title, reporting date or period; a stale `expected_version` is a 409."""
+    record = get_round_by_id(session, round_id=round_id)
+    check_version(record, expected_version)
+    changed: list[str] = []
+    for name, value in (("title", title), ("reporting_date", reporting_date), ("period_start", period_start), ("period_end", period_end)):
+        if value is not None and getattr(record, name) != value:
+            setattr(record, name, value)
+            changed.append(name)
+    if record.period_start and record.period_end and record.period_end < record.period_start:
+        raise InvalidInput("the round's period ends before it starts", fields=[FieldError("period_end", "ends before period_start")])
+    session.flush()
+    audit.record(session, actor=actor, action="update", entity_type="dtm_round", entity_id=record.id, details={"fields": changed})
     return record
 
 
@@ -325,6 +363,10 @@ def record_submissions(
         )
         result.recorded += 1
     session.flush()
+    audit.record(
+        session, actor=actor, action="record_figures", entity_type="dtm_round", entity_id=round_id,
+        details={"component": component, "recorded": result.recorded, "already_recorded": result.already_recorded, "not_stored": result.not_stored, "checks": result.counts()},
+    )
     return result
 
 
@@ -355,7 +397,8 @@ def process_form_submissions(session: Session, *, actor: ActorLike | None, round
     if round_ is None:
         raise NotFound("round not found")
     selected: list[tuple[int, str, Mapping[str, Any]]] = []
-    for index, submission in enumerate(forms_service.iter_submissions(session, form_ref=form_ref or FORM_OF_COMPONENT[component]), start=1):
+    # A signed-in user processes only the submissions of forms in their organisation scope.
+    for index, submission in enumerate(forms_service.iter_submissions(session, form_ref=form_ref or FORM_OF_COMPONENT[component], actor=actor), start=1):
         data = submission.data
         raw_date = rules.flatten(data).get("assessment_date")
         when = rules.to_date(raw_date) if raw_date else None
@@ -444,7 +487,6 @@ def record_flow_submissions(session: Session, *, actor: ActorLike | None, submis
     and stored with the reported total; a submission whose admin 2 P-code is not loaded is reported
     (``unknown_pcode``) and not stored; a submission uuid already stored is skipped.
     """
-    del actor
     gazetteer = get_gazetteer(session)
     known = set(session.scalars(select(FlowCount.submission_uuid).distinct()))
     result = FlowRecordResult()
@@ -474,6 +516,13 @@ def record_flow_submissions(session: Session, *, actor: ActorLike | None, submis
             result.lines += 1
         known.add(uuid)
     session.flush()
+    checks: dict[str, int] = {}
+    for issue in result.issues:
+        checks[issue.check] = checks.get(issue.check, 0) + 1
+    audit.record(
+        session, actor=actor, action="record_flows", entity_type="dtm_flow_counts", entity_id=round_id,
+        details={"lines": result.lines, "already_recorded": result.already_recorded, "not_stored": result.not_stored, "checks": checks},
+    )
     return result
 
 
@@ -489,3 +538,75 @@ def flow_summary(session: Session, *, date_from: dt.date | None = None, date_to:
         for c, code in session.execute(query)
     ]
     return rules.summarise_flows(lines, by=by)
+
+
+# --- reading figures and series (API and pages) --------------------------------------------------
+
+
+def list_figures(session: Session, *, round_id: str, component: str | None = None, issues_only: bool = False, offset: int = 0, limit: int = 50) -> tuple[list[tuple[DisplacementFigure, str | None]], int]:
+    """A page of a round's stored figures with the site code (if any), and the total count."""
+    query = select(DisplacementFigure, Location.code).outerjoin(Location, Location.id == DisplacementFigure.location_id).where(DisplacementFigure.round_id == round_id)
+    if component:
+        query = query.where(DisplacementFigure.component == component)
+    rows: list[tuple[DisplacementFigure, str | None]] = [(figure, code) for figure, code in session.execute(query.order_by(DisplacementFigure.component, DisplacementFigure.admin_pcode, Location.code, DisplacementFigure.submission_uuid))]
+    if issues_only:
+        # issues is a JSON list; filtering in Python keeps SQLite and PostgreSQL identical.
+        rows = [(f, c) for f, c in rows if f.issues]
+    return rows[offset : offset + limit], len(rows)
+
+
+def round_series(session: Session, *, operation: str, level: int, component: Component = "baseline") -> list[dict[str, Any]]:
+    """IDP individuals per round of an operation, in total and per area of `level` (the time-series charts)."""
+    gazetteer = get_gazetteer(session)
+    series = []
+    for round_ in list_rounds(session, operation=operation):
+        table = aggregate_round(session, round_=round_, level=level, component=component, gazetteer=gazetteer)
+        series.append(
+            {
+                "round": round_.number,
+                "round_id": round_.id,
+                "reporting_date": round_.reporting_date.isoformat(),
+                "idp_individuals": sum(r.idp_individuals for r in table.rows),
+                "returnee_individuals": sum(r.returnee_individuals for r in table.rows),
+                "locations_assessed": sum(r.locations_assessed for r in table.rows),
+                "by_area": {r.pcode: r.idp_individuals for r in table.rows},
+            }
+        )
+    return series
+
+
+def operations(session: Session) -> list[str]:
+    return list(session.scalars(select(AssessmentRound.operation).distinct().order_by(AssessmentRound.operation)))
+
+
+def changes_from_previous(session: Session, *, round_: AssessmentRound, level: int, component: Component = "baseline") -> tuple[AssessmentRound | None, list[rules.RoundChange]]:
+    """The previous round (or None) and the per-area change of IDP individuals at `level`."""
+    before = previous_round(session, round_=round_)
+    if before is None:
+        return None, []
+    gazetteer = get_gazetteer(session)
+    current = aggregate_round(session, round_=round_, level=level, component=component, gazetteer=gazetteer)
+    previous = aggregate_round(session, round_=before, level=level, component=component, gazetteer=gazetteer)
+    return before, rules.round_changes({r.pcode: r.idp_individuals for r in current.rows}, {r.pcode: r.idp_individuals for r in previous.rows})
+
+
+def public_displacement(session: Session, *, level: int, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """DTM API v3 records of every round and component at an admin level that match a parsed query.
+
+    Aggregates only: the records hold area totals, never a submission. Rounds outside the query's
+    operation or round-number range are skipped before aggregating.
+    """
+    from passage.dtm.dtm_api import matches as api_matches
+    from passage.dtm.dtm_api import to_dtm_api_v3
+
+    gazetteer = get_gazetteer(session)
+    records: list[dict[str, Any]] = []
+    for round_ in list_rounds(session):
+        if "Operation" in query and round_.operation.casefold() != str(query["Operation"]).casefold():
+            continue
+        if ("FromRoundNumber" in query and round_.number < query["FromRoundNumber"]) or ("ToRoundNumber" in query and round_.number > query["ToRoundNumber"]):
+            continue
+        for component in COMPONENTS:
+            table = aggregate_round(session, round_=round_, level=level, component=component, gazetteer=gazetteer)  # type: ignore[arg-type]
+            records.extend(record for record in (to_dtm_api_v3(row, gazetteer=gazetteer) for row in table.rows) if api_matches(record, query))
+    return records
