@@ -5,23 +5,51 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from passage.core.db import unit_of_work
-from passage.core.errors import InvalidInput
+from passage.core.errors import InvalidInput, NotFound
 from passage.core.progress import progress_bar
 
 forms_app = typer.Typer(name="forms", help="XLSForm questionnaires: load forms, import exports.", no_args_is_help=True)
 
 
+ORGANISATION_HELP = "Owning organisation (id or exact name); needed when the store holds several organisations."
+
+
+def _organisation_id(session: Session, organisation: str | None, *, for_new_form: bool) -> str | None:
+    """The organisation named on the command line; when none is named and exactly one exists, that one."""
+    from passage.security.models import Organisation
+
+    if organisation:
+        found = session.get(Organisation, organisation) or session.scalars(select(Organisation).where(Organisation.name == organisation)).first()
+        if found is None:
+            raise NotFound(f"organisation {organisation!r} not found")
+        return found.id
+    if not for_new_form:
+        return None
+    count = session.scalar(select(func.count()).select_from(Organisation)) or 0
+    if count == 0:
+        return None
+    if count == 1:
+        return session.scalars(select(Organisation.id)).one()
+    raise InvalidInput("the store holds several organisations; name the form's owner with --organisation")
+
+
 @forms_app.command("load")
-def load(form_file: Path = typer.Argument(..., help="The XLSForm workbook (.xlsx).")) -> None:
-    """Load an XLSForm and store it as a new version of its form."""
+def load(
+    form_file: Path = typer.Argument(..., help="The XLSForm workbook (.xlsx)."),
+    organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
+) -> None:
+    """Load an XLSForm and store it as a new version of its form (as the system actor, audited)."""
     from passage.forms import service
 
     if not form_file.exists():
         raise InvalidInput(f"{form_file.name}: file not found")
     with unit_of_work() as session:
-        result = service.load_form(session, actor=None, content=form_file.read_bytes(), filename=form_file.name)
+        owner = _organisation_id(session, organisation, for_new_form=True)
+        result = service.load_form(session, actor=None, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner)
         state = "stored" if result.created else "already stored"
         typer.echo(
             f"form {result.form.form_key} version {result.version.version_label} (#{result.version.number}) {state}: "
@@ -36,17 +64,21 @@ def load(form_file: Path = typer.Argument(..., help="The XLSForm workbook (.xlsx
 def import_data(
     data_file: Path = typer.Argument(..., help="A KoboToolbox/ODK export: .csv or .xlsx."),
     form: str = typer.Option(..., "--form", help="The form's XLSForm form_id (or its Passage id)."),
+    organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
 ) -> None:
     """Import an export: validate every row, store it, quarantine the wrong ones, skip duplicates."""
     from passage.forms import service
 
+    if not data_file.exists():
+        raise InvalidInput(f"{data_file.name}: file not found")
     with unit_of_work() as session, progress_bar(transient=True) as bar:
+        owner = _organisation_id(session, organisation, for_new_form=False)
         task = bar.add_task("validating", total=None)
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = service.import_export(session, actor=None, form_ref=form, path=data_file, progress=advance)
+        report = service.import_export(session, actor=None, form_ref=form, path=data_file, progress=advance, organisation_id=owner)
     typer.echo(f"rows read: {report.rows_read}")
     typer.echo(f"accepted: {report.accepted}")
     typer.echo(f"quarantined: {report.quarantined}")

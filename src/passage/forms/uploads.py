@@ -1,0 +1,56 @@
+"""Checks on uploaded files before they reach the parsers: size (413) and sniffed type (415)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from passage.core.errors import PayloadTooLarge, UnsupportedMediaType
+from passage.core.settings import get_settings
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+def check_size(content: bytes) -> None:
+    limit = get_settings().max_upload_bytes
+    if len(content) > limit:
+        raise PayloadTooLarge(f"the file is larger than {limit} bytes", extra={"max_bytes": limit, "size": len(content)})
+
+
+def sniff_export(content: bytes, filename: str) -> str:
+    """`.xlsx` or `.csv` from the bytes themselves (the name's extension must agree); 415 otherwise."""
+    check_size(content)
+    suffix = Path(filename).suffix.lower()
+    if content.startswith(XLSX_MAGIC):
+        kind = ".xlsx"
+    else:
+        head = content[:65536]
+        try:
+            head.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            # A cut in the middle of a multi-byte character at the end of the sample is still text.
+            if exc.start < len(head) - 3:
+                raise UnsupportedMediaType("the file is neither an XLSX workbook nor UTF-8 CSV text", extra={"allowed": [".csv", ".xlsx"]}) from None
+        if b"\x00" in head:
+            raise UnsupportedMediaType("the file is neither an XLSX workbook nor UTF-8 CSV text", extra={"allowed": [".csv", ".xlsx"]})
+        kind = ".csv"
+    if suffix not in (".csv", ".xlsx") or suffix != kind:
+        raise UnsupportedMediaType(f"the file's name ends in {suffix or 'nothing'} but its content is {kind}", extra={"allowed": [".csv", ".xlsx"]})
+    return kind
+
+
+def check_xlsform(content: bytes, filename: str) -> None:
+    check_size(content)
+    if not content.startswith(XLSX_MAGIC) or Path(filename).suffix.lower() != ".xlsx":
+        raise UnsupportedMediaType("an XLSForm must be an .xlsx workbook", extra={"allowed": [".xlsx"]})
+
+
+@contextmanager
+def spooled(content: bytes, suffix: str) -> Iterator[Path]:
+    """The upload in a private temporary file (the export reader works on paths), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="passage-forms-") as directory:
+        path = Path(directory) / f"upload{suffix}"
+        path.write_bytes(content)
+        yield path
