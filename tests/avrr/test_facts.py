@@ -12,11 +12,13 @@ from passage.avrr.facts import facts_from_case
 from passage.avrr.models import AvrrAssistanceItem, AvrrCase, AvrrMonitoringRound
 from passage.avrr.stages import Stage, check_transition
 from passage.core.errors import InvalidInput
+from tests.avrr.conftest import user_named
 
 
 def stored_case(session: Session) -> AvrrCase:
-    case = AvrrCase(reference="F-1", programme_id="p", organisation_id="o", nationality="IRQ", country_of_return="IRQ",
-                    legal_status="tolerated", counselled_on=dt.date(2024, 1, 5), counsellor_id="u1", decision_informed=True,
+    counsellor = user_named(session, "iom.caseworker")
+    case = AvrrCase(reference="F-1", programme_id="p", organisation_id=counsellor.organisation_id, nationality="IRQ",
+                    country_of_return="IRQ", legal_status="tolerated", counselled_on=dt.date(2024, 1, 5), counsellor_id=counsellor.id, decision_informed=True,
                     decision_voluntary=True, decision="return", decided_on=dt.date(2024, 1, 12))
     session.add(case)
     session.commit()
@@ -26,7 +28,7 @@ def stored_case(session: Session) -> AvrrCase:
 def test_counselled_case_may_apply_and_not_skip(session: Session) -> None:
     case = stored_case(session)
     facts = facts_from_case(case)
-    assert facts.counselling is not None and facts.counselling.counsellor_id == "u1"
+    assert facts.counselling is not None and facts.counselling.counsellor_id == case.counsellor_id
     check_transition(Stage.COUNSELLING, Stage.APPLICATION, facts)
     case.decision_voluntary = False
     with pytest.raises(InvalidInput) as info:

@@ -22,10 +22,11 @@ from passage.avrr.models import (
     AvrrTranche,
 )
 from passage.core.models import Base
+from tests.avrr.conftest import user_named
 
 
-def make_case(session: Session, reference: str = "AVRR-1") -> AvrrCase:
-    case = AvrrCase(reference=reference, programme_id="reag_garp_de", organisation_id="org1", nationality="NGA",
+def make_case(session: Session, reference: str = "AVRR-1", username: str = "iom.caseworker") -> AvrrCase:
+    case = AvrrCase(reference=reference, programme_id="reag_garp_de", organisation_id=user_named(session, username).organisation_id, nationality="NGA",
                     country_of_return="NGA", legal_status="rejected_asylum_seeker", counselled_on=dt.date(2024, 1, 5))
     case.members = [AvrrHouseholdMember(member_key="m1", age=34, relationship_to_head="head"),
                     AvrrHouseholdMember(member_key="m2", age=6, relationship_to_head="child")]
@@ -85,10 +86,11 @@ def test_readmission_link_cannot_exist_without_consent(session: Session) -> None
 
 def test_avrr_tables_are_separate_from_forced_return_tables() -> None:
     avrr = [t for t in Base.metadata.sorted_tables if t.name.startswith("avrr_")]
-    assert len(avrr) == 9
+    assert len(avrr) == 10
     for table in avrr:
         for fk in table.foreign_keys:
-            assert fk.column.table.name.startswith("avrr_"), f"{table.name} references {fk.column.table.name}"
+            target = fk.column.table.name
+            assert target.startswith("avrr_") or target in ("organisations", "users"), f"{table.name} references {target}"
 
 
 def test_stale_write_is_refused(engine: object, session: Session) -> None:
@@ -108,19 +110,12 @@ def test_stale_write_is_refused(engine: object, session: Session) -> None:
 
 
 def test_cases_are_scoped_to_their_owning_organisation(session: Session) -> None:
-    from passage.security.models import Organisation, OrganisationLevel, Role, User, UserRole
     from passage.security.scope import scoped_select
 
-    make_case(session, "OWN")  # organisation_id = org1
-    other = make_case(session, "OTHER")
-    other.organisation_id = "org2"
+    make_case(session, "OWN")  # the IOM office's case
+    make_case(session, "OTHER", username="nl.officer")
     session.commit()
 
-    def user_of(org_id: str) -> User:
-        org = Organisation(id=org_id, name=org_id, country="DE", level=OrganisationLevel.NATIONAL)
-        return User(id="u-" + org_id, username=org_id, display_name="x", organisation_id=org_id, organisation=org,
-                    password_hash="x", is_active=True, roles=[UserRole(role=Role.IOM_CASEWORKER)])
-
-    seen = session.scalars(scoped_select(AvrrCase, user_of("org1"))).all()
+    seen = session.scalars(scoped_select(AvrrCase, user_named(session, "iom.caseworker"))).all()
     assert [c.reference for c in seen] == ["OWN"]
-    assert session.scalars(scoped_select(AvrrCase, user_of("org3"))).all() == []
+    assert session.scalars(scoped_select(AvrrCase, user_named(session, "mps.central"))).all() == []

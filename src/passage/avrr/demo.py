@@ -314,3 +314,119 @@ def generate_demo(*, today: dt.date = dt.date(2026, 6, 30), seed: int = 20151103
     return DemoData(generated_for=today, seed=seed, programmes=list(programmes.values()), scoring_config=config.config_id,
                     cases=cases, forced_return_costs=forced)
 
+
+
+def _facts_payload(before: CaseFacts, after: CaseFacts) -> dict[str, Any]:
+    """The facts that changed between two steps, in the service's `CaseFactsIn` shape."""
+    old, new = before.model_dump(), after.model_dump()
+    changed: dict[str, Any] = {}
+    for name, value in new.items():
+        if value == old.get(name) or name in ("assistance_items", "monitoring_rounds_completed", "monitoring_rounds_due"):
+            continue
+        if name == "eligibility" and value is not None:
+            changed[name] = {"eligible": value["eligible"], "reason": value.get("reason")}
+        elif name == "counselling" and value is not None:
+            changed[name] = {k: value[k] for k in ("held_on", "informed", "voluntary", "decision", "decided_on")}
+        else:
+            changed[name] = value
+    return changed
+
+
+def load_demo_records(session: Any, *, context: Any, today: dt.date | None = None) -> list[str]:
+    """Load the demo cases through the AVRR service as the IOM caseworker, so every rule and audit entry is real.
+
+    The stage facts are replayed in order: counselling, each transition with the facts it needs, assistance
+    with its payments, the monitoring surveys through the forms engine, and closure.
+    """
+    from passage.avrr import payloads, service
+
+    today = today or dt.date.today()
+    actor = context.users["iom_caseworker"]
+    data = generate_demo(today=today)
+    for case_data in data.cases:
+        household = case_data.household
+        first = case_data.events[0]
+        initial = case_data.facts.counselling
+        assert initial is not None
+        decided = case_data.stage not in (Stage.COUNSELLING,) and not (case_data.stage is Stage.WITHDRAWN and len(case_data.events) == 1)
+        counselling = payloads.CounsellingIn(held_on=first.occurred_on, informed=True, voluntary=True,
+                                             decision="return" if decided else "undecided",
+                                             decided_on=initial.decided_on if decided else None)
+        create = payloads.CaseCreate(
+            programme_id=case_data.programme_id, scheme_id=case_data.scheme_id, nationality=household["nationality"],
+            country_of_return=case_data.country_of_return, legal_status=household["legal_status"],
+            asylum_stage=household["asylum_stage"], counselling=counselling, reference=case_data.reference,
+            members=[payloads.MemberIn(**m) for m in household["members"]],
+        )
+        case = service.create_case(session, actor=actor, data=create, today=today)
+        facts = CaseFacts(counselling={"held_on": first.occurred_on, "counsellor_id": actor.id, "informed": True, "voluntary": True,
+                                       "decision": counselling.decision, "decided_on": counselling.decided_on})
+        final = case_data.facts
+        for event in case_data.events[1:]:
+            if event.to_stage is Stage.WITHDRAWN:
+                assert case_data.withdrawal is not None
+                service.withdraw_case(session, actor=actor, case_id=case.id, today=today, data=payloads.WithdrawalIn(
+                    version=case.version, withdrawn_on=min(case_data.withdrawal.withdrawn_on, today)))
+                continue
+            fields = set(event.details.get("fields", []))
+            step = CaseFacts.model_validate(facts.model_dump() | {k: v for k, v in final.model_dump().items() if k in fields})
+            payload = _facts_payload(facts, step)
+            if event.to_stage is Stage.APPLICATION:
+                payload.pop("counselling", None)
+            if event.to_stage is Stage.ASSISTANCE:
+                for item in case_data.assistance:
+                    service.add_assistance(session, actor=actor, case_id=case.id, today=today, data=payloads.AssistanceIn(
+                        kind=item.kind, budget=item.budget, currency=item.currency,
+                        tranches=[payloads.TrancheIn(**t.spec.model_dump()) for t in item.tranches]))
+            if event.to_stage is Stage.MONITORING:
+                _pay(session, service, payloads, actor, case, case_data, today)
+            if event.to_stage is Stage.CLOSED and case_data.monitoring:
+                _survey(session, service, payloads, actor, case, case_data, today)
+            service.transition_case(session, actor=actor, case_id=case.id, today=today, data=payloads.TransitionIn(
+                to_stage=event.to_stage, version=case.version, occurred_on=event.occurred_on, **payload))
+            facts = step
+        if case_data.stage is Stage.ASSISTANCE:
+            _pay(session, service, payloads, actor, case, case_data, today)
+        if case_data.stage is Stage.MONITORING:
+            _survey(session, service, payloads, actor, case, case_data, today)
+        for consent in case_data.consents:
+            record = service.record_consent(session, actor=actor, case_id=case.id, today=today, data=payloads.ConsentIn(
+                purpose=consent.purpose, given_on=consent.given_on, form_ref=consent.form_ref))
+            if consent.purpose == "link_readmission_case":
+                service.link_readmission_case(session, actor=actor, case_id=case.id, on=consent.given_on,
+                                              readmission_case_id=f"demo-readmission-{case_data.reference[-4:]}")
+            if consent.withdrawn_on is not None and consent.withdrawn_on <= today:
+                service.withdraw_consent(session, actor=actor, case_id=case.id, consent_id=record.id, version=record.version,
+                                         withdrawn_on=consent.withdrawn_on, today=today)
+        for cost in case_data.costs:
+            if cost.category != "assistance":  # assistance costs are booked by the payments themselves
+                service.record_cost(session, actor=actor, case_id=case.id, today=today, data=payloads.CostIn(
+                    category=cost.category, amount=cost.amount, currency=cost.currency, booked_on=cost.booked_on))
+    for index, forced in enumerate(data.forced_return_costs):
+        service.record_forced_return_cost(session, actor=actor, data=payloads.ForcedCostIn(
+            booked_on=today - dt.timedelta(days=30 * (index % 12)), returnees=forced.returnees, cost=forced.cost,
+            currency=forced.currency, source="synthetic demo figure"))
+    return [f"avrr: loaded {len(data.cases)} cases and {len(data.forced_return_costs)} forced-return cost figures"]
+
+
+def _pay(session: Any, service: Any, payloads: Any, actor: Any, case: Any, case_data: DemoCase, today: dt.date) -> None:
+    items = {item.kind: item for item in case.assistance}
+    for planned in case_data.assistance:
+        stored = items[planned.kind.value]
+        for tranche, spec in zip(stored.tranches, planned.tranches, strict=True):
+            if spec.disbursement is not None:
+                service.pay_tranche(session, actor=actor, case_id=case.id, tranche_id=tranche.id, today=today,
+                                    data=payloads.PaymentIn(version=tranche.version, amount=spec.disbursement.amount,
+                                                            paid_on=spec.disbursement.paid_on, proof_ref=spec.disbursement.proof_ref))
+
+
+def _survey(session: Any, service: Any, payloads: Any, actor: Any, case: Any, case_data: DemoCase, today: dt.date) -> None:
+    rounds = {r.round_number: r for r in case.monitoring}
+    for planned in case_data.monitoring:
+        if planned.completed_on is None or planned.answers is None:
+            continue
+        stored = rounds[planned.round_number]
+        service.submit_monitoring(session, actor=actor, case_id=case.id, round_number=planned.round_number, today=today,
+                                  data=payloads.MonitoringIn(version=stored.version, interview_date=planned.completed_on,
+                                                             interview_mode="phone" if planned.round_number > 1 else "in_person",
+                                                             consent="yes", answers=planned.answers))

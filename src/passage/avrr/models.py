@@ -2,8 +2,9 @@
 
 The only bridge to a readmission case is `avrr_readmission_links`, whose `consent_id` is NOT NULL: a link
 cannot exist without the person's explicit consent record. Names, health and psychosocial answers are
-encrypted at rest (`passage.security.crypto`). `organisation_id`, `counsellor_id` and `*_by` hold ids of
-foundation records (organisations, users); the integrator may add foreign keys in the migration.
+encrypted at rest (`passage.security.crypto`). `organisation_id` and `counsellor_id` are foreign keys to the
+foundation's organisations and users; `*_by` and `actor_id` hold user ids as recorded (no foreign key, so a
+retired account never blocks the case history).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class AvrrCase(IdMixin, TimestampMixin, VersionedMixin, Base):
 
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     programme_id: Mapped[str] = mapped_column(String(60), index=True)
-    organisation_id: Mapped[str] = mapped_column(String(32), index=True)
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
     """Owning organisation (IOM office or national return counselling service), for record scoping."""
     stage: Mapped[str] = mapped_column(String(30), index=True, default="counselling")
     scheme_id: Mapped[str | None] = mapped_column(String(60))
@@ -52,7 +53,7 @@ class AvrrCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     asylum_stage: Mapped[str] = mapped_column(String(30), default="none")
 
     counselled_on: Mapped[dt.date | None] = mapped_column(Date)
-    counsellor_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    counsellor_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
     decision_informed: Mapped[bool] = mapped_column(Boolean, default=False)
     decision_voluntary: Mapped[bool] = mapped_column(Boolean, default=False)
     decision: Mapped[str | None] = mapped_column(String(20))
@@ -218,3 +219,22 @@ class AvrrCostRecord(IdMixin, TimestampMixin, Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
     booked_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class AvrrForcedReturnCost(IdMixin, TimestampMixin, Base):
+    """An aggregate forced-return cost figure (no person, no case link), the comparator for cost per returnee.
+
+    Supplied by the organisation from its readmission or enforcement accounts; only counts and sums are kept
+    here, so voluntary-return data never joins forced-return case data.
+    """
+
+    __tablename__ = "avrr_forced_return_costs"
+    __scope__ = RecordScope(owner_organisation="organisation_id")
+
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    booked_on: Mapped[dt.date] = mapped_column(Date)
+    returnees: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(120))
+    recorded_by: Mapped[str] = mapped_column(String(32))
