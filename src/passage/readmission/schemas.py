@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -287,3 +287,96 @@ SHAREABLE_FIELDS: frozenset[str] = APPLICATION_FIELDS | frozenset(
     }
 )
 """Everything a case may hold that could ever cross the border; an agreement whitelists a subset."""
+
+
+# --- API input and output (wave 2) ------------------------------------------------------------------------
+
+
+class CaseCreateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agreement_id: str = Field(max_length=64)
+    procedure: Literal["readmission", "transit"] = "readmission"
+    accelerated: bool = False
+    application: dict[str, Any] = Field(default_factory=dict)
+    aliases_none: bool = False
+
+
+class CaseEditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    application: dict[str, Any] = Field(default_factory=dict)
+    aliases_none: bool | None = None
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(max_length=40)
+    version: int
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class AliasIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    alias: str = Field(max_length=300)
+    kind: str = "alias"
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    kind: str = Field(max_length=30)
+    reason: str = Field(max_length=2000)
+    evidence_document_ids: list[str] = Field(default_factory=list, max_length=20)
+
+
+class LiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    reason: str = Field(max_length=2000)
+
+
+class FlagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    kind: str = Field(max_length=40)
+    note: str | None = Field(default=None, max_length=2000)
+    active: bool = True
+
+
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+
+
+class CandidatesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    source: str = Field(max_length=200)
+    candidates: list[dict[str, Any]] = Field(max_length=50)
+
+
+class CandidateDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    verification_id: str
+    registry_id: str
+    decision: Literal["confirmed", "rejected"]
+
+
+class CaseSummaryOut(BaseModel):
+    id: str
+    reference: str
+    procedure: str
+    state: str
+    agreement_id: str
+    agreement_version: int
+    requesting_state: str
+    province: str | None
+    submitted_on: dt.date | None
+    updated_at: dt.datetime
+    next_due: dt.date | None
+    next_due_kind: str | None
+    overdue: bool
+    due_soon: bool
+    version: int
