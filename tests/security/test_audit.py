@@ -100,3 +100,14 @@ def test_verify_command_exits_non_zero_on_tampering(store: Engine, capsys: pytes
         main(["audit", "verify"])
     assert exited.value.code == 1
     assert "broken at entry 2" in capsys.readouterr().out
+
+
+def test_details_with_dates_are_stored_as_hashed(any_store: Engine) -> None:
+    import datetime as dt
+
+    with unit_of_work() as session:
+        audit.record(session, actor=None, action="schedule", entity_type="thing", entity_id="t", details={"due": dt.date(2026, 1, 2)})
+    with unit_of_work() as session:
+        entry = session.scalars(select(AuditEntry)).one()
+        assert entry.details == {"due": "2026-01-02"}
+    assert _verify().ok

@@ -79,6 +79,8 @@ def record(
     ).first()
     sequence = (last.sequence + 1) if last else 1
     previous_hash = last.entry_hash if last else GENESIS_HASH
+    # Normalise through JSON once, so that what is stored is exactly what is hashed (dates become strings).
+    normalised_details = json.loads(json.dumps(details or {}, sort_keys=True, default=str, ensure_ascii=False))
     entry = AuditEntry(
         sequence=sequence,
         occurred_at=utcnow(),
@@ -88,7 +90,7 @@ def record(
         entity_type=entity_type,
         entity_id=entity_id,
         outcome=outcome,
-        details=details or {},
+        details=normalised_details,
         previous_hash=previous_hash,
         entry_hash="",
     )
