@@ -15,7 +15,7 @@ from passage.core.files import atomic_output, read_csv_rows
 from passage.core.progress import progress_bar
 from passage.identity import compare, dates, scoring
 from passage.identity.index import build_or_update, default_index_dir, open_index
-from passage.identity.search import Scored, gather, rank
+from passage.identity.search import Scored, expected_false_match_share, fit_model, gather, rank
 
 QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
 RESULT_COLUMNS = ("query_id", "rank", "person_id", "match_probability", "decision")
@@ -46,15 +46,12 @@ def read_queries(path: Path) -> list[compare.Query]:
     return queries
 
 
-def fit_m(gathered: list[Scored], model: scoring.Model) -> scoring.Model:
-    """Re-estimate m by EM on the batch's candidate pairs, u fixed from random sampling (Winkler 1988)."""
-    pairs = [lv for g in gathered for lv in g.levels]
-    if len(gathered) < EM_MIN_QUERIES or len(pairs) < 2 * EM_MIN_QUERIES:
+def fit_m(gathered: list[Scored], model: scoring.Model, *, registry_size: int) -> scoring.Model:
+    """Re-estimate m and the in-registry prior by one-to-one EM on the batch (`search.fit_model`)."""
+    if sum(1 for g in gathered if g.records) < EM_MIN_QUERIES:
         return model
-    matrix = scoring.encode(pairs)
-    lam = min(0.5, max(0.001, len(gathered) / len(pairs)))
-    m, _, _ = scoring.em(matrix, model.m, model.u, lam=lam, fix_u=True, pseudo_count=20.0)
-    return scoring.Model(m=m, u=model.u, prior_in_registry=model.prior_in_registry, registry_size=model.registry_size)
+    fitted, _ = fit_model(gathered, model, registry_size=registry_size)
+    return fitted
 
 
 @identify_app.command("index")
@@ -79,8 +76,8 @@ def batch_command(
     top: int = typer.Option(10, "--top", min=1, max=100, help="Candidates per query"),
     index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
     explain: Path | None = typer.Option(None, "--explain", help="Also write per-candidate evidence as JSON lines"),
-    train_m: bool = typer.Option(False, "--train-m", help="Re-estimate m by EM on this batch's candidate pairs (experimental)"),
-    prior_in_registry: float = typer.Option(0.5, "--prior", min=0.001, max=0.999, help="Prior probability that a queried person is in the registry"),
+    train_m: bool = typer.Option(True, "--train-m/--no-train-m", help=f"Estimate m and the in-registry prior by one-to-one EM on this batch (needs {EM_MIN_QUERIES}+ queries)"),
+    prior_in_registry: float | None = typer.Option(None, "--prior", min=0.001, max=0.999, help="Prior probability that a queried person is in the registry (default: 0.5, or estimated by EM; given: fixed)"),
 ) -> None:
     """Identify every query against the registry and write ranked candidates with decisions."""
     queries = read_queries(queries_path)
@@ -95,8 +92,13 @@ def batch_command(
             for query in queries:
                 gathered.append(gather(index, query))
                 bar.advance(task)
-        model = fit_m(gathered, index.model) if train_m else index.model
-        model.prior_in_registry = prior_in_registry
+        base = index.model
+        if prior_in_registry is not None:
+            base.prior_in_registry = prior_in_registry
+        if train_m and sum(1 for g in gathered if g.records) >= EM_MIN_QUERIES:
+            model, _ = fit_model(gathered, base, registry_size=index.size, fit_prior_in_registry=prior_in_registry is None)
+        else:
+            model = base
         unusable = 0
         with atomic_output(out) as handle:
             writer = csv.writer(handle, lineterminator="\n")
@@ -104,8 +106,10 @@ def batch_command(
             explain_ctx = atomic_output(explain) if explain else None
             explain_handle = explain_ctx.__enter__() if explain_ctx else None
             try:
+                results = []
                 for g in gathered:
                     result = rank(g, model, registry_size=index.size, top=top)
+                    results.append(result)
                     if not result.candidates:
                         unusable += 1 if not g.query.usable() else 0
                         writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match"])
@@ -121,6 +125,9 @@ def batch_command(
                 raise
             if explain_ctx is not None:
                 explain_ctx.__exit__(None, None, None)
+    share = expected_false_match_share(results)
+    if share is not None:
+        typer.echo(f"model's expected share of wrong match decisions: {share:.4f}", err=True)
     if unusable:
         typer.echo(f"{unusable} queries had nothing usable and were answered no_match (rank 0)", err=True)
 

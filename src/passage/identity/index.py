@@ -61,6 +61,8 @@ def record_keys(record: compare.Record) -> list[str]:
         keys += [f"gy|{g}|{year}" for g in givens]
         iso = record.birth_date.isoformat()
         keys += list(dict.fromkeys(f"ds|{iso}|{s[:1]}" for s in surnames))
+        # Date + given-name initial: finds a record whose surname and given name both carry a typo.
+        keys += list(dict.fromkeys(f"dg|{iso}|{g[:1]}" for g in givens))
     if record.id_number:
         keys += [f"id|{resident_id.clean(record.id_number)}", *resident_id.blocking_keys(record.id_number)]
     return list(dict.fromkeys(keys))
@@ -85,6 +87,7 @@ def query_keys(query: compare.Query) -> list[str]:
             keys += [f"gy|{g}|{year}" for g in givens[:12]]
         if iso:
             keys += [f"ds|{iso}|{s[:1]}" for s in surnames]
+            keys += [f"dg|{iso}|{g[:1]}" for g in givens]
     if query.id_number:
         keys += [f"id|{resident_id.clean(query.id_number)}", *resident_id.blocking_keys(query.id_number)]
     return list(dict.fromkeys(keys))

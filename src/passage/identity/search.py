@@ -100,6 +100,41 @@ def rank(scored: Scored, model: scoring.Model, *, registry_size: int, top: int =
     return SearchResult(candidates, p_none, scored.notes)
 
 
+def name_u_overrides(scored: Scored, model: scoring.Model, *, registry_size: int) -> list[float | None]:
+    """The term-frequency u that `evidence_for` uses for each candidate's name level (None: the model's u)."""
+    exact_count = sum(1 for lv in scored.levels if lv.name == "exact")
+    out: list[float | None] = []
+    for levels, (f_full, f_s, f_g) in zip(scored.levels, scored.frequencies, strict=True):
+        level = levels.name
+        if level == "exact":
+            out.append(max(f_full, exact_count / max(registry_size, 1), scoring.U_FLOOR))
+        elif level == "surname_only" and f_s:
+            out.append(max(f_s, model.u["name"][level], scoring.U_FLOOR))
+        elif level == "given_only" and f_g:
+            out.append(max(f_g, model.u["name"][level], scoring.U_FLOOR))
+        else:
+            out.append(None)
+    return out
+
+
+def fit_model(gathered: Sequence[Scored], model: scoring.Model, *, registry_size: int,
+              fit_prior_in_registry: bool = True) -> tuple[scoring.Model, dict[str, float]]:
+    """Estimate m (and the in-registry prior) from a batch by one-to-one EM (`scoring.em_one_to_one`)."""
+    sets = [scoring.encode_candidates(model, g.levels, name_u_overrides(g, model, registry_size=registry_size))
+            for g in gathered if g.records]
+    return scoring.em_one_to_one(sets, model, registry_size=registry_size, fit_prior_in_registry=fit_prior_in_registry)
+
+
+def expected_false_match_share(results: Sequence[SearchResult]) -> float | None:
+    """The model's own estimate of the share of wrong `match` decisions: mean of (1 - p) over them.
+
+    If the posterior is calibrated this is the expected error rate of `match` decisions (the quantity
+    the 0.99 threshold bounds); reported by the batch CLI so a user sees it on their own data.
+    """
+    probs = [r.candidates[0].match_probability for r in results if r.candidates and r.candidates[0].decision == "match"]
+    return float(sum(1 - p for p in probs) / len(probs)) if probs else None
+
+
 def search(index: RegistryIndex, query: compare.Query, top: int = 10, *, extra_evidence: ExtraEvidence | None = None) -> SearchResult:
     """Find the person of `query` in the indexed registry: ranked candidates with explanations."""
     return rank(gather(index, query), index.model, registry_size=index.size, top=top, extra_evidence=extra_evidence)
