@@ -128,13 +128,24 @@ def deadlines(
 def tick(
     today: str = typer.Option(None, "--today", help="Run as of this date (default: today, UTC)."),
     input_file: Path = typer.Option(None, "--input", help="JSON list of case snapshots instead of the database."),
+    apply: bool = typer.Option(False, "--apply", help="Apply deemed acceptances through the service (audited, as the system actor)."),
 ) -> None:
     """The deadline job: print what is due now (deemed acceptances, overdue and soon-due flags) as JSON.
 
-    This command is read-only: applying a deemed acceptance is a transition that must be audited, so
-    the service applies it (wave 2). Running it twice prints the same list.
+    Without --apply it is read-only. With --apply each deemed acceptance is an audited transition taken
+    by the system actor in the same transaction; a second run finds nothing left to apply.
     """
     run_on = _parse_date(today, "today") if today else dt.datetime.now(dt.UTC).date()
+    if apply:
+        if input_file is not None:
+            raise InvalidInput("--apply works on the database, not on --input", fields=[FieldError("--input", "not allowed with --apply")])
+        from passage.core.db import unit_of_work
+        from passage.readmission import service
+
+        with unit_of_work() as session:
+            applied = service.run_deadline_job(session, today=run_on, apply=True)
+        _echo_json({"today": run_on.isoformat(), "applied": [a.as_dict() for a in applied if a.action == "deem_accepted"], "flags": [a.as_dict() for a in applied if a.action != "deem_accepted"]})
+        return
     from passage.readmission.store import snapshot_from_dict
 
     if input_file is not None:

@@ -1,0 +1,239 @@
+"""The service on the real migrations: every allowed transition, a sample of forbidden ones, the deadline
+job, retention and erasure, identification candidates, and correction notices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from passage.core.db import unit_of_work
+from passage.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from passage.readmission import service, workflow
+from passage.readmission.demo import load_demo_records
+from passage.readmission.models import CorrectionNotice, ReadmissionCase
+from passage.security.demo import DEMO_ORGANISATIONS, DemoContext
+from passage.security.models import AuditEntry, Organisation, User
+
+TODAY = service.today_utc()
+
+
+def context(session: Session) -> DemoContext:
+    by_name = {str(spec["name"]): str(spec["key"]) for spec in DEMO_ORGANISATIONS}
+    keys = {"nl.officer": "nl_officer", "fr.officer": "fr_officer", "mps.central": "mps_central", "fj.officer": "fj_officer", "zj.officer": "zj_officer", "gd.officer": "gd_officer", "admin": "admin", "iom.caseworker": "iom_caseworker", "analyst": "analyst"}
+    return DemoContext(
+        organisations={by_name[o.name]: o for o in session.scalars(select(Organisation))},
+        users={keys[u.username]: u for u in session.scalars(select(User))},
+    )
+
+
+@pytest.fixture
+def demo(demo_people: dict[str, str]) -> dict[str, str]:
+    with unit_of_work() as s:
+        load_demo_records(s, context=context(s))
+    return demo_people
+
+
+def user(session: Session, username: str) -> User:
+    return session.scalars(select(User).where(User.username == username)).one()
+
+
+def actor_for(session: Session, case: ReadmissionCase, side: workflow.Side, role: workflow.Role) -> User | None:
+    if side is workflow.Side.system:
+        return None
+    if side is workflow.Side.requesting:
+        return user(session, "nl.officer" if case.requesting_state == "NL" else "fr.officer")
+    if side is workflow.Side.requested_central:
+        return user(session, "mps.central")
+    province = {"CN-FJ": "fj.officer", "CN-ZJ": "zj.officer", "CN-GD": "gd.officer"}[case.province_code or ""]
+    return user(session, province)
+
+
+def payload_for(session: Session, action: str, day: dt.date = TODAY) -> dict[str, Any]:
+    fujian = session.scalars(select(Organisation).where(Organisation.province == "CN-FJ")).one()
+    soon = (day + dt.timedelta(days=3)).isoformat()
+    return {
+        "route": {"province_org_id": fujian.id}, "verify_identity": {"method": "interview"}, "record_not_verified": {"method": "interview", "reason": "no match"},
+        "request_extension": {"reason": "registry office closed"}, "refuse": {"reason": "not_a_national"}, "issue_travel_document": {"document_number": "LXZ000111"},
+        "reissue_travel_document": {"document_number": "LXZ000222"}, "schedule_transfer": {"transfer_date": soon, "place_kind": "border_crossing_point", "place_code": "ZHUHAI"},
+        "reschedule_transfer": {"transfer_date": soon, "place_kind": "airport", "place_code": "CAN", "flight": "CZ346"}, "suspend_transfer": {"reason": "medical"},
+        "withdraw": {"reason": "left voluntarily"}, "consent_transit": {"border_crossing_point": "PEK"}, "refuse_transit": {"reason": "r"}, "revoke_transit": {"reason": "r"},
+        "withdraw_transit": {"reason": "r"},
+    }.get(action, {})
+
+
+def test_every_allowed_transition_from_every_source_state(demo: dict[str, str]) -> None:
+    """Each (action, source state) of both state machines succeeds for the right role and side, and lands in its target."""
+    taken = []
+    with unit_of_work() as s:
+        cases = list(s.scalars(select(ReadmissionCase)))
+        for procedure, transitions in workflow.FLOWS.items():
+            for t in transitions:
+                for source in sorted(t.sources):
+                    candidates = [c for c in cases if c.procedure == procedure and c.state == source.value and not any(h.lifted_on is None for h in c.holds)]
+                    assert candidates, (t.action, source)
+                    case = candidates[0]
+                    side = next(iter(sorted(t.sides)))
+                    role = next(iter(sorted(t.roles)))
+                    day = max(e.occurred_at for e in case.events).date()  # act on the case's own clock
+                    savepoint = s.begin_nested()
+                    result = service.transition(s, actor=actor_for(s, case, side, role), case_id=case.id, expected_version=case.version, action=t.action, payload=payload_for(s, t.action, day), today=day)
+                    assert result.state == (t.target or source).value
+                    assert result.events[-1].action == t.action
+                    if result.state in {x.value for x in workflow.TERMINAL_STATES}:
+                        assert result.deadlines == [] and result.closed_on == day
+                    savepoint.rollback()
+                    s.expire_all()
+                    taken.append((t.action, source))
+    assert len(taken) == sum(len(t.sources) for flow in workflow.FLOWS.values() for t in flow)
+
+
+FORBIDDEN_SAMPLE = [
+    ("nl.officer", "submitted", "acknowledge"),
+    ("mps.central", "routed", "verify_identity"),
+    ("province", "identity_verified", "accept"),
+    ("mps.central", "travel_document_issued", "schedule_transfer"),
+    ("mps.central", "acknowledged", "withdraw"),
+    ("requesting", "accepted", "issue_travel_document"),
+]
+
+
+def test_forbidden_transitions_are_403_and_audited(demo: dict[str, str]) -> None:
+    for username, state, action in FORBIDDEN_SAMPLE:
+        with unit_of_work() as s:
+            if username in {"province", "requesting"}:
+                case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.state == state)).first()
+                assert case is not None
+                side = workflow.Side.routed_province if username == "province" else workflow.Side.requesting
+                actor = actor_for(s, case, side, workflow.Role.provincial_officer)
+                assert actor is not None
+            else:
+                actor = user(s, username)
+                visible, _, _ = service.list_cases(s, actor=actor, filters=service.CaseFilter(state=state, limit=50), audit_list=False)
+                case = next(c for c in visible if c.procedure == "readmission")
+            case_id, version = case.id, case.version
+            with pytest.raises(Forbidden):
+                service.transition(s, actor=actor, case_id=case_id, expected_version=version, action=action, payload=payload_for(s, action))
+        with unit_of_work() as s:
+            refused = s.scalars(select(AuditEntry).where(AuditEntry.outcome == "refused", AuditEntry.entity_id == case_id)).all()
+            assert [r.details["operation"] for r in refused][-1] == action
+            assert s.get(ReadmissionCase, case_id).state == state  # nothing changed
+
+
+def test_other_state_and_other_province_get_not_found(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        nl_case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.requesting_state == "NL")).first()
+        fj_case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.province_code == "CN-FJ")).first()
+        assert nl_case is not None and fj_case is not None
+        with pytest.raises(NotFound):
+            service.read_case(s, actor=user(s, "fr.officer"), case_id=nl_case.id)
+        with pytest.raises(NotFound):
+            service.read_case(s, actor=user(s, "zj.officer"), case_id=fj_case.id)
+        for name in ("iom.caseworker", "analyst", "admin"):
+            assert service.list_cases(s, actor=user(s, name), filters=service.CaseFilter(), audit_list=False)[1] == 0
+        drafts = service.list_cases(s, actor=user(s, "mps.central"), filters=service.CaseFilter(state="draft"), audit_list=False)
+        assert drafts[1] == 0  # drafts never reach the requested state
+
+
+def test_illegal_transition_lists_allowed(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.state == "transferred")).first()
+        assert case is not None
+        with pytest.raises(Conflict) as caught:
+            service.transition(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=case.version, action="accept")
+        assert caught.value.extra["allowed_transitions"] == []
+
+
+def test_deadline_job_deems_acceptance_once(demo: dict[str, str]) -> None:
+    later = TODAY + dt.timedelta(days=120)
+    with unit_of_work() as s:
+        waiting = s.scalar(select(func.count()).select_from(ReadmissionCase).where(ReadmissionCase.state.in_(["acknowledged", "routed", "identity_verified", "identity_not_verified"]))) or 0
+        first = [a for a in service.run_deadline_job(s, today=later, apply=True) if a.action == "deem_accepted"]
+    assert 0 < len(first) <= waiting  # accelerated cases: the draft gives no deemed acceptance there
+    with unit_of_work() as s:
+        second = [a for a in service.run_deadline_job(s, today=later, apply=True) if a.action == "deem_accepted"]
+        assert second == []
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "readmission.deem_accepted", AuditEntry.actor_user_id.is_(None))).all()
+        accepted = {e.entity_id for e in entries}
+        assert {a.case_id for a in first} <= accepted
+        case = s.get(ReadmissionCase, first[0].case_id)
+        assert case.state == "deemed_accepted" and case.accepted_on == first[0].due + dt.timedelta(days=1)
+        assert {d.kind for d in case.deadlines} >= {"transfer_due"}
+
+
+def test_tick_cli_applies_through_the_service(demo: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from passage.core.cli import main
+
+    later = (TODAY + dt.timedelta(days=120)).isoformat()
+    for expected_nonzero in (True, False):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["readmission", "tick", "--today", later, "--apply"])
+        assert exit_info.value.code in (0, None)
+        body = json.loads(capsys.readouterr().out)
+        assert bool(body["applied"]) is expected_nonzero
+
+
+def test_retention_erases_personal_data_keeps_statistics_and_notifies(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        closed = s.scalars(select(ReadmissionCase).where(ReadmissionCase.state == "transferred")).first()
+        assert closed is not None and closed.closed_on is not None
+        case_id, closed_on = closed.id, closed.closed_on
+        assert case_id not in service.erase_expired(s, today=closed_on + dt.timedelta(days=729))
+    with unit_of_work() as s:
+        erased = service.erase_expired(s, today=closed_on + dt.timedelta(days=730))
+        assert case_id in erased
+    with unit_of_work() as s:
+        case = s.get(ReadmissionCase, case_id)
+        assert case.erased_on is not None and case.surname is None and case.photo is None and case.aliases == []
+        assert all(d.content is None for d in case.documents) and case.travel_document_number is None
+        assert (case.sex, case.nationality, case.state, case.transferred_on) != (None, None, None, None)
+        raw = s.execute(text("SELECT surname, given_names FROM readmission_case WHERE id = :id"), {"id": case_id}).one()
+        assert raw == (None, None)
+        notice = s.scalars(select(CorrectionNotice).where(CorrectionNotice.case_id == case_id, CorrectionNotice.kind == "erasure")).one()
+        assert "surname" in notice.fields and notice.counterpart_org_id == case.requested_central_org_id
+        rows = service.statistics_rows(s, actor=user(s, "analyst"), group_by=["agreement_id"], granularity="year")
+        assert sum(r.transfers for r in rows) >= 3  # the erased case still counts
+        assert case_id not in service.erase_expired(s, today=closed_on + dt.timedelta(days=800))  # idempotent
+        mps = user(s, "mps.central")
+        service.acknowledge_notice(s, actor=mps, case_id=case_id, notice_id=notice.id)
+        assert notice.acknowledged_at is not None
+
+
+def test_correction_after_sharing_is_notified(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.state == "routed", ReadmissionCase.requesting_state == "NL")).first()
+        if case is None:
+            case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.state == "routed")).one()
+        officer = user(s, "nl.officer" if case.requesting_state == "NL" else "fr.officer")
+        service.edit_application(s, actor=officer, case_id=case.id, expected_version=case.version, changes={"place_of_birth": "Changle", "physical_description": "height 1.61 m"})
+        notice = case.notices[-1]
+        assert notice.kind == "correction" and notice.fields == ["physical_description", "place_of_birth"]
+        with pytest.raises(InvalidInput) as caught:
+            service.edit_application(s, actor=officer, case_id=case.id, expected_version=case.version, changes={"date_of_birth": "1990-02-30", "colour": "x"})
+        assert {f.path for f in caught.value.fields} == {"application.date_of_birth", "application.colour"}
+        assert "1990-02-30" not in str(caught.value.as_dict())
+
+
+def test_identification_candidates_confirm_and_reject(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.state == "routed")).first()
+        assert case is not None
+        officer = actor_for(s, case, workflow.Side.routed_province, workflow.Role.provincial_officer)
+        assert officer is not None
+        other = user(s, next(u for u in ("fj.officer", "zj.officer", "gd.officer") if u != officer.username))
+        candidates = [{"registry_id": "350181199004020021", "score": 11.2, "rank": 1, "explanation": {"surname": "agree"}}, {"registry_id": "350181199004020045", "score": 3.1, "rank": 2}]
+        with pytest.raises(NotFound):
+            service.record_candidates(s, actor=other, case_id=case.id, expected_version=None, candidates=candidates, source="test")
+        record = service.record_candidates(s, actor=officer, case_id=case.id, expected_version=case.version, candidates=candidates, source="hukou registry")
+        service.decide_candidate(s, actor=officer, case_id=case.id, expected_version=case.version, verification_id=record.id, registry_id="350181199004020045", decision="rejected")
+        service.decide_candidate(s, actor=officer, case_id=case.id, expected_version=case.version, verification_id=record.id, registry_id="350181199004020021", decision="confirmed")
+        assert record.outcome == "match_confirmed" and [c["decision"] for c in record.candidates or []] == ["confirmed", "rejected"]
+        with pytest.raises(Conflict):
+            service.decide_candidate(s, actor=officer, case_id=case.id, expected_version=case.version - 1, verification_id=record.id, registry_id="350181199004020045", decision="confirmed")
+        actions = [e.action for e in s.scalars(select(AuditEntry).where(AuditEntry.entity_id == case.id))]
+        assert {"readmission.record_candidates", "readmission.candidate_confirmed", "readmission.candidate_rejected"} <= set(actions)
