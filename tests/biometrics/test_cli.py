@@ -7,14 +7,7 @@ from pathlib import Path
 import pytest
 
 from passage.biometrics.codec import decode
-from passage.core.settings import reset_settings_cache
 from tests.biometrics.conftest import DATA, FIXTURES
-
-
-@pytest.fixture(autouse=True)
-def _test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PASSAGE_ENVIRONMENT", "test")
-    reset_settings_cache()
 
 
 def _run(*args: str):  # type: ignore[no-untyped-def]
@@ -53,38 +46,59 @@ def test_bad_inputs_give_one_line_errors_and_no_output(tmp_path: Path, capsys: p
     assert "unsupported format version" in capsys.readouterr().err
 
 
-def test_enrol_and_search(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _org_id(name: str) -> str:
+    from sqlalchemy import select
+
+    from passage.core.db import unit_of_work
+    from passage.security.models import Organisation
+
+    with unit_of_work() as session:
+        return str(session.scalars(select(Organisation.id).where(Organisation.name == name)).one())
+
+
+def test_enrol_and_search_through_the_database(demo_people: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import select
+
+    from passage.biometrics.models import BiometricTemplate
+    from passage.core.db import unit_of_work
+    from passage.security.models import AuditEntry
+
     for name in ("p1_2", "p2_1"):
         shutil.copy(DATA / f"{name}.png", tmp_path / f"{name}.png")
     shutil.copy(FIXTURES / "fmr.ansi2007", tmp_path / "nist.ansi")
-    manifest = tmp_path / "m.csv"
-    manifest.write_text("record_id,person_id,path\nr1,A,p1_2.png\nr2,B,p2_1.png\nr3,C,nist.ansi\n")
-    gallery = tmp_path / "gallery"
-    assert _run("biometrics", "enrol", str(manifest), "--gallery", str(gallery), "--unencrypted") == 0
+    (tmp_path / "manifest.csv").write_text("record_id,person_id,path\nr1,A,p1_2.png\nr2,B,p2_1.png\nr3,C,nist.ansi\n")
+    org = "Fujian Exit and Entry Administration Bureau"
+    assert _run("biometrics", "enrol", "--gallery", str(tmp_path), "--organisation", org) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["gallery_size"] == 3
+    org_id = _org_id(org)
+    with unit_of_work() as session:
+        rows = session.scalars(select(BiometricTemplate)).all()
+        assert {r.organisation_id for r in rows} == {org_id}
+        assert all(r.image is None for r in rows)  # images dropped after extraction by default
+        enrols = session.scalars(select(AuditEntry).where(AuditEntry.action == "enrol")).all()
+        assert len(enrols) == 3 and {e.actor_user_id for e in enrols} == {"system"}
     probe = tmp_path / "probe.iso"
     assert _run("biometrics", "extract", str(DATA / "p1_1.png"), "--out", str(probe)) == 0
     capsys.readouterr()
-    assert _run("biometrics", "search", str(probe), "--gallery", str(gallery), "--top", "10", "--unencrypted") == 0
+    assert _run("biometrics", "search", str(probe), "--top", "10") == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
-    assert lines[0]["person_id"] == "A" and lines[0]["rank"] == 1
+    assert lines[0]["person_id"] == "A" and lines[0]["rank"] == 1 and lines[0]["log2_lr"] > 0
 
 
-def test_duplicate_ids_in_manifest_change_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_duplicate_ids_in_manifest_change_nothing(demo_people: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import func, select
+
+    from passage.biometrics.models import BiometricTemplate
+    from passage.core.db import unit_of_work
+
     shutil.copy(FIXTURES / "fmr.ansi2007", tmp_path / "a.ansi")
     manifest = tmp_path / "m.csv"
     manifest.write_text("record_id,person_id,path\nr1,A,a.ansi\nr1,B,a.ansi\n")
-    assert _run("biometrics", "enrol", str(manifest), "--gallery", str(tmp_path / "g"), "--unencrypted") == 2
+    assert _run("biometrics", "enrol", "--gallery", str(manifest), "--organisation", "IOM China") == 2
     assert "duplicate record_id" in capsys.readouterr().err
-    assert not (tmp_path / "g").exists()
-
-
-def test_unencrypted_refused_in_production(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("PASSAGE_ENVIRONMENT", "production")
-    monkeypatch.setenv("PASSAGE_SECRET_KEY", "x" * 40)
-    reset_settings_cache()
-    shutil.copy(FIXTURES / "fmr.ansi2007", tmp_path / "a.ansi")
-    (tmp_path / "m.csv").write_text("record_id,person_id,path\nr1,A,a.ansi\n")
-    assert _run("biometrics", "enrol", str(tmp_path / "m.csv"), "--gallery", str(tmp_path / "g"), "--unencrypted") == 2
-    assert "refused in production" in capsys.readouterr().err
-
+    (tmp_path / "empty.ansi").write_bytes(b"")
+    manifest.write_text("record_id,person_id,path\nr1,A,a.ansi\nr2,B,empty.ansi\n")
+    assert _run("biometrics", "enrol", "--gallery", str(manifest), "--organisation", "IOM China") == 2
+    assert "line 3" in capsys.readouterr().err
+    with unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(BiometricTemplate)) == 0

@@ -2,27 +2,27 @@
 
 Contracts (see docs/biometrics.md): templates are ISO/IEC 19794-2:2005 or ANSI INCITS 378-2004/2007
 files; outputs are written atomically; every expected failure prints `error: <one line>` and exits 2.
-Gallery files are encrypted with the foundation's `passage.security.crypto`; `--unencrypted` is a
-trial mode refused in production.
+`enrol` and `search` work on the database gallery through `service.py` as a system actor (audited as
+`system`); templates are encrypted at rest by the foundation.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import sqlalchemy.exc
 import typer
 
+from passage.biometrics import service
 from passage.biometrics.codec import RecordFormat, convert, decode, encode
 from passage.biometrics.extract import DEFAULT_MIN_NFIQ2, extract
-from passage.biometrics.gallery import Decrypt, Encrypt, Enrolment, Gallery
 from passage.biometrics.matching import match_records
-from passage.core.errors import Forbidden, InvalidInput, PassageError
+from passage.biometrics.service import SystemActor
+from passage.core.db import unit_of_work
+from passage.core.errors import InvalidInput, PassageError
 from passage.core.files import atomic_output, read_csv_rows
 from passage.core.progress import progress_bar
-from passage.core.settings import get_settings
 
 app = typer.Typer(name="biometrics", help="Fingerprint templates: extraction, 1:1 and 1:N matching.", no_args_is_help=True)
 typer_apps = [app]
@@ -40,35 +40,6 @@ def _read(path: Path, what: str) -> bytes:
 def _load_template(path: Path) -> tuple[bytes, object]:
     data = _read(path, "template")
     return data, decode(data)
-
-
-def _ciphers(unencrypted: bool) -> tuple[Encrypt, Decrypt]:
-    if unencrypted:
-        if get_settings().environment == "production":
-            raise Forbidden("--unencrypted is refused in production: biometric templates must be encrypted at rest")
-
-        def plain_encrypt(data: bytes, *, context: str) -> bytes:
-            return data
-
-        def plain_decrypt(blob: bytes, *, context: str) -> bytes:
-            return blob
-
-        return plain_encrypt, plain_decrypt
-    from passage.security import crypto
-
-    def encrypt(data: bytes, *, context: str) -> bytes:
-        try:
-            return crypto.encrypt_bytes(data, context=context)
-        except sqlalchemy.exc.SQLAlchemyError:
-            raise PassageError("field encryption is not initialised (run the database migrations first)") from None
-
-    def decrypt(blob: bytes, *, context: str) -> bytes:
-        try:
-            return crypto.decrypt_bytes(blob, context=context)
-        except sqlalchemy.exc.SQLAlchemyError:
-            raise PassageError("field encryption is not initialised (run the database migrations first)") from None
-
-    return encrypt, decrypt
 
 
 @app.command("extract")
@@ -106,61 +77,81 @@ def match_command(
                            "explanation": result.explanation}))
 
 
+def _system_actor(session: Any, organisation: str) -> SystemActor:
+    from sqlalchemy import or_, select
+
+    from passage.security.models import Organisation
+
+    found = session.scalars(select(Organisation).where(or_(Organisation.id == organisation, Organisation.name == organisation))).first()
+    if found is None:
+        raise InvalidInput("--organisation: no such organisation (give its id or exact name)")
+    return SystemActor(organisation_id=found.id)
+
+
+def _manifest_rows(gallery: Path) -> tuple[Path, list[tuple[int, dict[str, str]]]]:
+    """A CSV manifest, or a directory: its manifest.csv, else every image/template file (id = person = file stem)."""
+    if gallery.is_dir():
+        manifest = gallery / "manifest.csv"
+        if not manifest.exists():
+            files = sorted(p for p in gallery.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not files:
+                raise InvalidInput(f"{gallery.name}: the directory holds no files to enrol")
+            return gallery, [(n, {"record_id": p.stem, "person_id": p.stem, "path": p.name}) for n, p in enumerate(files, 1)]
+        gallery = manifest
+    _, rows = read_csv_rows(gallery, required=["record_id", "person_id", "path"], optional=["finger"])
+    return gallery.parent, rows
+
+
 @app.command("enrol")
 def enrol_command(
-    manifest: Annotated[Path, typer.Argument(help="CSV with columns record_id, person_id, path[, finger]")],
-    gallery: Annotated[Path, typer.Option("--gallery", help="Gallery directory")],
-    keep_images: Annotated[bool, typer.Option(help="Keep encrypted source images (default: drop after extraction)")] = False,
-    unencrypted: Annotated[bool, typer.Option(help="Trial mode without encryption (refused in production)")] = False,
+    gallery: Annotated[Path, typer.Option("--gallery", help="Directory of images/templates (optionally with manifest.csv), or a manifest CSV")],
+    organisation: Annotated[str, typer.Option("--organisation", help="Owning organisation (id or exact name)")],
+    addressed_country: Annotated[str | None, typer.Option(help="ISO alpha-2 code of the state the records are shared with")] = None,
+    keep_images: Annotated[bool | None, typer.Option("--keep-images/--drop-images", help="Default: PASSAGE_BIOMETRICS_KEEP_IMAGES (false)")] = None,
 ) -> None:
-    """Enrol templates or images listed in a CSV; a duplicate id or a bad file changes nothing."""
-    _, rows = read_csv_rows(manifest, required=["record_id", "person_id", "path"], optional=["finger"])
+    """Enrol into the database gallery; a duplicate id or a bad file changes nothing (manifest: record_id, person_id, path[, finger])."""
+    base, rows = _manifest_rows(gallery)
     seen: dict[str, int] = {}
     for line, row in rows:
         if row["record_id"] in seen:
-            raise InvalidInput(f"{manifest.name}: line {line}: duplicate record_id (first on line {seen[row['record_id']]}); nothing was enrolled")
+            raise InvalidInput(f"line {line}: duplicate record_id (first on line {seen[row['record_id']]}); nothing was enrolled")
         seen[row["record_id"]] = line
-    encrypt, decrypt = _ciphers(unencrypted)
-    store = Gallery.open(gallery, encrypt=encrypt, decrypt=decrypt, keep_images=keep_images)
-    enrolments = []
+    items = []
     with progress_bar() as progress:
         task = progress.add_task("extracting", total=len(rows))
         for line, row in rows:
-            path = (manifest.parent / row["path"]) if not Path(row["path"]).is_absolute() else Path(row["path"])
+            path = Path(row["path"]) if Path(row["path"]).is_absolute() else base / row["path"]
             data = _read(path, f"line {line}: file")
             try:
-                if path.suffix.lower() in IMAGE_SUFFIXES:
-                    finger = int(row.get("finger") or 0)
-                    record = extract(data, finger_position=finger).record
-                    image = data
-                else:
-                    record, image = decode(data), None
+                finger = int(row.get("finger") or 0)
+                upload = service.parse_upload(data, finger_position=finger, field=f"line {line}")
             except PassageError as exc:
-                raise InvalidInput(f"{manifest.name}: line {line}: {exc.message}; nothing was enrolled") from None
+                raise type(exc)(f"line {line}: {exc.message}; nothing was enrolled") from None
             except ValueError:
-                raise InvalidInput(f"{manifest.name}: line {line}: finger must be a number 0-10; nothing was enrolled") from None
-            enrolments.append(Enrolment(row["record_id"], row["person_id"], record, image))
+                raise InvalidInput(f"line {line}: finger must be a number 0-10; nothing was enrolled") from None
+            items.append(service.EnrolmentRequest(row["record_id"], row["person_id"], upload, addressed_country))
             progress.advance(task)
-    enrolled = store.enrol(enrolments)
-    typer.echo(json.dumps({"enrolled": len(enrolled), "gallery_size": len(store)}))
+    with unit_of_work() as session:
+        actor = _system_actor(session, organisation)
+        enrolled = service.enrol(session, actor=actor, items=items, keep_images=keep_images)
+        size = service.gallery_stats(session, actor=actor).active
+    typer.echo(json.dumps({"enrolled": len(enrolled), "gallery_size": size}))
 
 
 @app.command("search")
 def search_command(
     template: Path,
-    gallery: Annotated[Path, typer.Option("--gallery", help="Gallery directory")],
     top: Annotated[int, typer.Option("--top", min=1, max=1000)] = 10,
-    shortlist: Annotated[int, typer.Option(help="Candidates kept by the MCC prefilter per finger")] = 100,
-    allow_low_quality: Annotated[bool, typer.Option()] = False,
-    unencrypted: Annotated[bool, typer.Option(help="Gallery was enrolled with --unencrypted")] = False,
+    shortlist: Annotated[int | None, typer.Option(help="Bozorth3 shortlist per finger (default: grows with the gallery)")] = None,
+    organisation: Annotated[str | None, typer.Option("--organisation", help="Audit the search under this organisation")] = None,
 ) -> None:
-    """1:N search: MCC prefilter, Bozorth3 re-rank, one line of JSON per candidate person."""
+    """1:N search of the database gallery: MCC prefilter, Bozorth3 re-rank, one line of JSON per candidate person."""
     _, probe = _load_template(template)
-    encrypt, decrypt = _ciphers(unencrypted)
-    store = Gallery.open(gallery, encrypt=encrypt, decrypt=decrypt)
-    if len(store) == 0:
-        raise InvalidInput("the gallery is empty")
-    for rank, candidate in enumerate(store.search(probe, top=top, shortlist=shortlist, allow_low_quality=allow_low_quality), 1):  # type: ignore[arg-type]
-        typer.echo(json.dumps({"rank": rank, "person_id": candidate.person_id, "record_ids": list(candidate.record_ids),
-                               "bozorth3": candidate.result.best_score, "log2_lr": round(candidate.log2_lr, 3),
-                               "explanation": candidate.result.explanation}))
+    with unit_of_work() as session:
+        actor = _system_actor(session, organisation) if organisation else SystemActor(organisation_id="")
+        if service.gallery_stats(session, actor=actor).active == 0:
+            raise InvalidInput("the gallery is empty")
+        hits = service.search(session, actor=actor, probe=probe, top=top, shortlist=shortlist)  # type: ignore[arg-type]
+    for rank, hit in enumerate(hits, 1):
+        typer.echo(json.dumps({"rank": rank, "person_id": hit.person_id, "template_ids": list(hit.template_ids),
+                               "bozorth3": hit.result.best_score, "log2_lr": round(hit.log2_lr, 3), "explanation": hit.result.explanation}))

@@ -20,11 +20,14 @@ LRs (`matching.match_records`), person by person (several fingers of one person 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from passage.biometrics.codec import MinutiaeRecord, decode, encode
 from passage.biometrics.index import CylinderIndex, minutiae_array
@@ -49,6 +52,10 @@ class Decrypt(Protocol):
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MANIFEST = "manifest.json"
+SHORTLIST_FLOOR = 100
+SHORTLIST_FRACTION = 0.002
+STAGE_ONE_FLOOR = 1000
+STAGE_ONE_FRACTION = 0.06
 
 
 def _check_id(value: str, what: str) -> str:
@@ -77,6 +84,113 @@ class Candidate:
         return self.result.log2_lr
 
 
+def default_shortlist(gallery_size: int) -> int:
+    """Shortlist size per probe finger: SHORTLIST_FLOOR, growing with the gallery (see docs/biometrics.md).
+
+    Tuned on bench/biometrics/bench_search.py so that every real mate the Bozorth3 linear scan finds
+    stays in the shortlist at 10,000 and 100,000 templates, within the 1 s budget on 2 cores.
+    """
+    return max(SHORTLIST_FLOOR, math.ceil(SHORTLIST_FRACTION * gallery_size))
+
+
+def default_stage_one(gallery_size: int) -> int:
+    """Candidates kept by the hashed-MCC stage for the MCC local similarity stage (see `index.py`)."""
+    return max(STAGE_ONE_FLOOR, math.ceil(STAGE_ONE_FRACTION * gallery_size))
+
+
+class SearchIndex:
+    """The in-memory 1:N core shared by the database gallery (`service.py`) and the directory `Gallery`.
+
+    Records are added by id with their person; removal masks at once. `search` shortlists with the
+    MCC index (optionally restricted to the ids the caller may see), re-ranks with Bozorth3 and fuses
+    per person.
+    """
+
+    def __init__(self) -> None:
+        self._index = CylinderIndex()
+        self._slots: list[tuple[str, int]] = []
+        self._slots_of: dict[str, list[int]] = {}
+        self._records: dict[str, MinutiaeRecord] = {}
+        self._persons: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._records
+
+    def ids(self) -> set[str]:
+        return set(self._records)
+
+    def add(self, record_id: str, person_id: str, record: MinutiaeRecord) -> None:
+        if record_id in self._records:
+            return
+        self._records[record_id] = record
+        self._persons[record_id] = person_id
+        slots = self._slots_of.setdefault(record_id, [])
+        for view_index in range(len(record.views)):
+            slots.append(self._index.add(minutiae_array(record, view_index)))
+            self._slots.append((record_id, view_index))
+
+    def remove(self, record_id: str) -> None:
+        for slot in self._slots_of.pop(record_id, []):
+            self._index.remove(slot)
+        self._records.pop(record_id, None)
+        self._persons.pop(record_id, None)
+
+    def person_of(self, record_id: str) -> str:
+        if record_id not in self._persons:
+            raise NotFound("no such gallery record")
+        return self._persons[record_id]
+
+    def record(self, record_id: str) -> MinutiaeRecord:
+        if record_id not in self._records:
+            raise NotFound("no such gallery record")
+        return self._records[record_id]
+
+    def freeze(self) -> None:
+        self._index.freeze()
+
+    def search(self, probe: MinutiaeRecord, *, top: int = 10, shortlist: int | None = None,
+               calibration: Calibration = DEFAULT_CALIBRATION, allow_low_quality: bool = False,
+               visible: Collection[str] | None = None, exclude: Collection[str] = (),
+               on_candidate: Callable[[str], None] | None = None) -> list[Candidate]:
+        """1:N: MCC prefilter shortlist per probe finger, Bozorth3 re-rank, fused per person, best first."""
+        if not probe.views or probe.minutiae_count() == 0:
+            raise InvalidInput("the probe template is empty (no minutiae)")
+        usable = [i for i, v in enumerate(probe.views) if allow_low_quality or not view_is_low_quality(v)]
+        if not usable:
+            raise InvalidInput("the probe's fingerprint quality is too low to search (NFIQ 2 or minutiae count); recapture it")
+        size = len(self._records) if visible is None else len(visible)
+        depth = shortlist if shortlist is not None else default_shortlist(size)
+        allowed: np.ndarray | None = None
+        if visible is not None or exclude:
+            keep = (set(visible) if visible is not None else set(self._records)) - set(exclude)
+            allowed = np.fromiter((rid in keep for rid, _ in self._slots), dtype=bool, count=len(self._slots))
+        prefilter: dict[str, float] = {}
+        for view_index in usable:
+            for hit in self._index.search(minutiae_array(probe, view_index), top=depth, allowed=allowed, stage_one=default_stage_one(size)):
+                record_id = self._slots[hit.entry][0]
+                if record_id in self._records:
+                    prefilter[record_id] = max(prefilter.get(record_id, 0.0), hit.score)
+        by_person: dict[str, list[str]] = {}
+        for record_id in prefilter:
+            by_person.setdefault(self._persons[record_id], []).append(record_id)
+        candidates = []
+        for person_id, record_ids in by_person.items():
+            best: MatchResult | None = None
+            for record_id in record_ids:
+                if on_candidate is not None:
+                    on_candidate(record_id)
+                result = match_records(probe, self._records[record_id], calibration=calibration, allow_low_quality=allow_low_quality)
+                if best is None or result.log2_lr > best.log2_lr:
+                    best = result
+            assert best is not None
+            candidates.append(Candidate(person_id, tuple(sorted(record_ids)), max(prefilter[r] for r in record_ids), best))
+        candidates.sort(key=lambda c: (-c.log2_lr, -c.result.best_score, c.person_id))
+        return candidates[:top]
+
+
 @dataclass
 class Gallery:
     """A directory of encrypted templates with an in-memory MCC index (see module docstring)."""
@@ -86,9 +200,7 @@ class Gallery:
     decrypt: Decrypt
     keep_images: bool = False
     _entries: list[dict[str, object]] = field(default_factory=list, init=False)
-    _records: dict[str, MinutiaeRecord] = field(default_factory=dict, init=False)
-    _index: CylinderIndex = field(default_factory=CylinderIndex, init=False)
-    _slots: list[tuple[str, int]] = field(default_factory=list, init=False)
+    _core: SearchIndex = field(default_factory=SearchIndex, init=False)
 
     @classmethod
     def open(cls, directory: str | Path, *, encrypt: Encrypt, decrypt: Decrypt, keep_images: bool = False) -> Gallery:
@@ -119,22 +231,13 @@ class Gallery:
             record_id = str(entry["record_id"])
             blob = (self.directory / "templates" / f"{record_id}.bin").read_bytes()
             record = decode(self.decrypt(blob, context=self._context("template", record_id)))
-            self._add_to_index(record_id, record)
-
-    def _add_to_index(self, record_id: str, record: MinutiaeRecord) -> None:
-        self._records[record_id] = record
-        for view_index in range(len(record.views)):
-            self._index.add(minutiae_array(record, view_index))
-            self._slots.append((record_id, view_index))
+            self._core.add(record_id, str(entry["person_id"]), record)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def person_of(self, record_id: str) -> str:
-        for entry in self._entries:
-            if entry["record_id"] == record_id:
-                return str(entry["person_id"])
-        raise NotFound("no such gallery record")
+        return self._core.person_of(record_id)
 
     def record_ids(self) -> list[str]:
         return [str(e["record_id"]) for e in self._entries]
@@ -142,18 +245,7 @@ class Gallery:
     def enrol(self, enrolments: Iterable[Enrolment]) -> list[str]:
         """Add templates; all are checked first, so a duplicate id changes nothing."""
         batch = list(enrolments)
-        existing = {str(e["record_id"]) for e in self._entries}
-        seen: set[str] = set()
-        for number, item in enumerate(batch):
-            _check_id(item.record_id, f"enrolment {number}: record id")
-            _check_id(item.person_id, f"enrolment {number}: person id")
-            if item.record_id in existing:
-                raise Conflict(f"enrolment {number}: record id is already in the gallery; nothing was enrolled")
-            if item.record_id in seen:
-                raise Conflict(f"enrolment {number}: record id appears twice in this batch; nothing was enrolled")
-            seen.add(item.record_id)
-            if not item.record.views or item.record.minutiae_count() == 0:
-                raise InvalidInput(f"enrolment {number}: empty template (no minutiae); nothing was enrolled")
+        check_batch(batch, {str(e["record_id"]) for e in self._entries})
         for item in batch:
             with atomic_output(self.directory / "templates" / f"{item.record_id}.bin", mode="wb") as handle:
                 handle.write(self.encrypt(encode(item.record), context=self._context("template", item.record_id)))
@@ -168,8 +260,8 @@ class Gallery:
         self._write_manifest(self._entries + new_entries)
         self._entries = self._entries + new_entries
         for item in batch:
-            self._add_to_index(item.record_id, item.record)
-        self._index.freeze()
+            self._core.add(item.record_id, item.person_id, item.record)
+        self._core.freeze()
         return [i.record_id for i in batch]
 
     def _write_manifest(self, entries: list[dict[str, object]]) -> None:
@@ -177,9 +269,7 @@ class Gallery:
             json.dump({"version": 1, "entries": entries}, handle, indent=1, sort_keys=True)
 
     def template(self, record_id: str) -> MinutiaeRecord:
-        if record_id not in self._records:
-            raise NotFound("no such gallery record")
-        return self._records[record_id]
+        return self._core.record(record_id)
 
     def drop_images(self) -> int:
         """Delete every stored image, keeping templates; returns how many were deleted."""
@@ -202,39 +292,26 @@ class Gallery:
         for record_id in revoked:
             for folder in ("templates", "images"):
                 (self.directory / folder / f"{record_id}.bin").unlink(missing_ok=True)
-            self._records.pop(record_id, None)
-        for slot, (record_id, _view) in enumerate(self._slots):
-            if record_id in revoked:
-                self._index.remove(slot)
+            self._core.remove(record_id)
         return revoked
 
-    def search(self, probe: MinutiaeRecord, *, top: int = 10, shortlist: int = 100, calibration: Calibration = DEFAULT_CALIBRATION,
+    def search(self, probe: MinutiaeRecord, *, top: int = 10, shortlist: int | None = None, calibration: Calibration = DEFAULT_CALIBRATION,
                allow_low_quality: bool = False, on_candidate: Callable[[str], None] | None = None) -> list[Candidate]:
-        """1:N: MCC prefilter shortlist per probe finger, Bozorth3 re-rank, fused per person, best first."""
-        if not probe.views or probe.minutiae_count() == 0:
-            raise InvalidInput("the probe template is empty (no minutiae)")
-        usable = [i for i, v in enumerate(probe.views) if allow_low_quality or not view_is_low_quality(v)]
-        if not usable:
-            raise InvalidInput("the probe's fingerprint quality is too low to search (NFIQ 2 or minutiae count); recapture it")
-        prefilter: dict[str, float] = {}
-        for view_index in usable:
-            for hit in self._index.search(minutiae_array(probe, view_index), top=shortlist):
-                record_id = self._slots[hit.entry][0]
-                if record_id in self._records:
-                    prefilter[record_id] = max(prefilter.get(record_id, 0.0), hit.score)
-        by_person: dict[str, list[str]] = {}
-        for record_id in prefilter:
-            by_person.setdefault(self.person_of(record_id), []).append(record_id)
-        candidates = []
-        for person_id, record_ids in by_person.items():
-            best: MatchResult | None = None
-            for record_id in record_ids:
-                if on_candidate is not None:
-                    on_candidate(record_id)
-                result = match_records(probe, self._records[record_id], calibration=calibration, allow_low_quality=allow_low_quality)
-                if best is None or result.log2_lr > best.log2_lr:
-                    best = result
-            assert best is not None
-            candidates.append(Candidate(person_id, tuple(sorted(record_ids)), max(prefilter[r] for r in record_ids), best))
-        candidates.sort(key=lambda c: (-c.log2_lr, -c.result.best_score, c.person_id))
-        return candidates[:top]
+        """1:N: see `SearchIndex.search`."""
+        return self._core.search(probe, top=top, shortlist=shortlist, calibration=calibration,
+                                 allow_low_quality=allow_low_quality, on_candidate=on_candidate)
+
+
+def check_batch(batch: list[Enrolment], existing: Collection[str]) -> None:
+    """Refuse the whole batch on a bad id, a duplicate (in the batch or the gallery) or an empty template."""
+    seen: set[str] = set()
+    for number, item in enumerate(batch):
+        _check_id(item.record_id, f"enrolment {number}: record id")
+        _check_id(item.person_id, f"enrolment {number}: person id")
+        if item.record_id in existing:
+            raise Conflict(f"enrolment {number}: record id is already in the gallery; nothing was enrolled")
+        if item.record_id in seen:
+            raise Conflict(f"enrolment {number}: record id appears twice in this batch; nothing was enrolled")
+        seen.add(item.record_id)
+        if not item.record.views or item.record.minutiae_count() == 0:
+            raise InvalidInput(f"enrolment {number}: empty template (no minutiae); nothing was enrolled")

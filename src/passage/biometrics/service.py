@@ -1,0 +1,520 @@
+"""Biometric operations through the foundation: permission checks, record scope, encryption and audit.
+
+Every template read, every download, every 1:1 match and every 1:N search needs
+`Permission.BIOMETRICS_READ`; enrolment and revocation need `Permission.BIOMETRICS_ENROL`. Each is
+audited in the caller's transaction with ids only (template ids, person ids, counts), never minutiae
+or image bytes. A refused call is audited in a transaction of its own before `Forbidden` is raised,
+so the refusal survives the rollback. The CLI and the demo loader act as `SystemActor` (an operator
+on the server, all biometric permissions, audited as `system`).
+
+The 1:N gallery index lives in memory per database (`SearchIndex`, MCC prefilter + Bozorth3). It is
+brought up to date from the database before each search (templates enrolled by another process are
+loaded, revoked ones removed), and every search is restricted to the caller's visible template ids
+(`scoped_select`), so the index can never return a record outside scope or a revoked one.
+
+Public function for the identity and readmission engines: `fingerprint_evidence` (see
+docs/biometrics.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from passage.biometrics.codec import MinutiaeRecord, RecordFormat, convert, decode, encode
+from passage.biometrics.extract import DEFAULT_MIN_NFIQ2, extract
+from passage.biometrics.gallery import ID_PATTERN, Candidate, SearchIndex
+from passage.biometrics.matching import (
+    DEFAULT_CALIBRATION,
+    Calibration,
+    MatchResult,
+    match_records,
+    view_is_low_quality,
+)
+from passage.biometrics.models import BiometricTemplate
+from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from passage.core.models import utcnow
+from passage.core.settings import get_settings
+from passage.security import audit
+from passage.security.models import Organisation, User
+from passage.security.permissions import Permission, permissions_for
+from passage.security.scope import get_visible, scoped_select
+
+ENTITY = "biometric_template"
+TEMPLATE_MAGIC = b"FMR\x00"
+FORMATS: tuple[RecordFormat, ...] = ("iso2005", "ansi2004", "ansi2007")
+
+
+class BiometricsSettings(BaseSettings):
+    """`PASSAGE_BIOMETRICS_KEEP_IMAGES=true` keeps encrypted source images; the default drops them after extraction."""
+
+    model_config = SettingsConfigDict(env_prefix="PASSAGE_BIOMETRICS_", env_file=".env", extra="ignore")
+
+    keep_images: bool = False
+    min_nfiq2: int = DEFAULT_MIN_NFIQ2
+
+
+def biometrics_settings() -> BiometricsSettings:
+    return BiometricsSettings()
+
+
+@dataclass
+class SystemActor:
+    """The server operator (CLI, demo loader): every biometric permission, audited as user id `system`."""
+
+    organisation_id: str
+    id: str = "system"
+
+
+Actor = User | SystemActor
+
+
+def _granted(actor: Actor) -> frozenset[Permission]:
+    if isinstance(actor, SystemActor):
+        return frozenset({Permission.BIOMETRICS_READ, Permission.BIOMETRICS_ENROL})
+    return permissions_for(actor.role_set) if actor.is_active else frozenset()
+
+
+def _require(session: Session, actor: Actor, permission: Permission, action: str) -> None:
+    """Refuse and audit (in its own committed transaction) when the actor lacks `permission`."""
+    if permission in _granted(actor):
+        return
+    actor_id, organisation_id = actor.id, actor.organisation_id
+    session.rollback()
+    audit.record(session, actor=None, actor_user_id=actor_id, action="refused", entity_type=ENTITY, outcome="refused",
+                 details={"reason": "permission", "missing": [permission.value], "operation": action, "organisation_id": organisation_id})
+    session.commit()
+    raise Forbidden("your role does not allow this")
+
+
+def _audit(session: Session, actor: Actor, action: str, entity_id: str | None, details: dict[str, Any]) -> None:
+    audit.record(session, actor=actor, action=action, entity_type=ENTITY, entity_id=entity_id, details=details)
+
+
+def _visible(session: Session, actor: Actor) -> Any:
+    """`select(BiometricTemplate)` limited to what the actor may see, active (not revoked) records only."""
+    statement = select(BiometricTemplate) if isinstance(actor, SystemActor) else scoped_select(BiometricTemplate, actor)
+    return statement.where(BiometricTemplate.revoked_at.is_(None))
+
+
+def _load_visible(session: Session, actor: Actor, template_id: str) -> BiometricTemplate:
+    if isinstance(actor, SystemActor):
+        row = session.get(BiometricTemplate, template_id)
+        if row is None:
+            raise NotFound(f"{ENTITY} {template_id} not found")
+    else:
+        row = get_visible(session, BiometricTemplate, template_id, actor)
+    if row.revoked_at is not None or row.template is None:
+        raise NotFound(f"{ENTITY} {template_id} has been revoked")
+    return row
+
+
+# --- parsing inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedInput:
+    """An uploaded fingerprint after checks: the record, and the image and NFIQ 2 when it was an image."""
+
+    record: MinutiaeRecord
+    source: str
+    image: bytes | None = None
+    image_format: str | None = None
+    nfiq2: int | None = None
+    low_quality: bool = False
+    quality_reasons: tuple[str, ...] = ()
+
+
+def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = None, field: str = "file") -> ParsedInput:
+    """A minutiae record (ISO/ANSI, detected by its `FMR\\0` identifier) or an image (PNG, TIFF, BMP) to extract.
+
+    Refusals: 413 above the upload limit, 415 for WSQ, JPEG or any other image format, 422 for an
+    empty file, an unreadable image, a wrong size or resolution, a malformed or wrong-version record
+    (with the byte offset) and an empty template.
+    """
+    limit = get_settings().max_upload_bytes
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{field}: {len(data)} bytes is more than the {limit}-byte upload limit")
+    if not data:
+        raise InvalidInput(f"{field}: the file is empty (0 bytes)", fields=[FieldError(field, "empty file")])
+    if data[:4] == TEMPLATE_MAGIC:
+        record = decode(data)
+        if not record.views or record.minutiae_count() == 0:
+            raise InvalidInput(f"{field}: empty template (no minutiae)", fields=[FieldError(field, "empty template")])
+        low = [i for i, v in enumerate(record.views) if view_is_low_quality(v)]
+        reasons = tuple(f"view {i}: quality below threshold or fewer than 12 minutiae" for i in low)
+        return ParsedInput(record=record, source="template", low_quality=len(low) == len(record.views), quality_reasons=reasons)
+    extraction = extract(data, ppi=ppi, finger_position=finger_position, min_nfiq2=biometrics_settings().min_nfiq2)
+    image_format = _image_format(data)
+    return ParsedInput(record=extraction.record, source="image", image=data, image_format=image_format, nfiq2=extraction.nfiq2,
+                       low_quality=extraction.low_quality, quality_reasons=extraction.quality_reasons)
+
+
+def _image_format(data: bytes) -> str:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:2] == b"BM":
+        return "bmp"
+    return "tiff"
+
+
+# --- enrolment ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrolmentRequest:
+    record_ref: str
+    person_id: str
+    upload: ParsedInput
+    addressed_country: str | None = None
+    routed_organisation_id: str | None = None
+
+
+def _check_request(number: int, item: EnrolmentRequest, prefix: str) -> list[FieldError]:
+    problems = []
+    if not ID_PATTERN.match(item.record_ref or ""):
+        problems.append(FieldError(f"{prefix}record_ref", "must be 1-64 characters of letters, digits, '_', '-' or '.'"))
+    if not ID_PATTERN.match(item.person_id or ""):
+        problems.append(FieldError(f"{prefix}person_id", "must be 1-64 characters of letters, digits, '_', '-' or '.'"))
+    if item.addressed_country is not None and not (len(item.addressed_country) == 2 and item.addressed_country.isalpha() and item.addressed_country.isupper()):
+        problems.append(FieldError(f"{prefix}addressed_country", "must be an ISO 3166-1 alpha-2 code such as CN"))
+    return problems
+
+
+def enrol(session: Session, *, actor: Actor, items: Sequence[EnrolmentRequest], keep_images: bool | None = None) -> list[BiometricTemplate]:
+    """Enrol a batch, all or nothing: a bad id, a duplicate record ref (in the batch or the gallery) changes nothing."""
+    _require(session, actor, Permission.BIOMETRICS_ENROL, "enrol")
+    if not items:
+        raise InvalidInput("nothing to enrol")
+    problems: list[FieldError] = []
+    seen: dict[str, int] = {}
+    for number, item in enumerate(items):
+        prefix = f"items.{number}." if len(items) > 1 else ""
+        problems.extend(_check_request(number, item, prefix))
+        if item.record_ref in seen:
+            problems.append(FieldError(f"{prefix}record_ref", f"duplicate of item {seen[item.record_ref]} in this batch"))
+        seen.setdefault(item.record_ref, number)
+        if item.routed_organisation_id is not None and session.get(Organisation, item.routed_organisation_id) is None:
+            problems.append(FieldError(f"{prefix}routed_organisation_id", "no such organisation"))
+    if problems:
+        raise InvalidInput("the enrolment was refused; nothing was enrolled", fields=problems)
+    existing = set(session.scalars(select(BiometricTemplate.record_ref).where(BiometricTemplate.record_ref.in_(list(seen)))))
+    if existing:
+        clashes = [FieldError(f"items.{seen[ref]}.record_ref" if len(items) > 1 else "record_ref", "already enrolled") for ref in sorted(existing)]
+        raise Conflict("a record ref is already in the gallery; nothing was enrolled", fields=clashes)
+    keep = biometrics_settings().keep_images if keep_images is None else keep_images
+    rows = []
+    for item in items:
+        record = item.upload.record
+        row = BiometricTemplate(
+            record_ref=item.record_ref, person_id=item.person_id, organisation_id=actor.organisation_id,
+            routed_organisation_id=item.routed_organisation_id, addressed_country=item.addressed_country,
+            enrolled_by=None if isinstance(actor, SystemActor) else actor.id, record_format=record.format,
+            finger_positions=",".join(str(v.position) for v in record.views), view_count=len(record.views),
+            minutiae_count=record.minutiae_count(), nfiq2=item.upload.nfiq2, low_quality=item.upload.low_quality,
+            source=item.upload.source, image_format=item.upload.image_format if keep and item.upload.image else None,
+            template=encode(record), image=item.upload.image if keep else None,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    for row in rows:
+        _audit(session, actor, "enrol", row.id, {"person_id": row.person_id, "record_ref": row.record_ref, "source": row.source,
+                                                  "format": row.record_format, "image_kept": row.image is not None})
+    for row, item in zip(rows, items, strict=True):
+        _index_for(session).add(row.id, row.person_id, item.upload.record)
+    return rows
+
+
+def drop_images(session: Session, *, actor: Actor) -> int:
+    """Delete every kept image the actor's organisation owns, keeping templates (for a change of policy)."""
+    _require(session, actor, Permission.BIOMETRICS_ENROL, "drop_images")
+    rows = session.scalars(_visible(session, actor).where(BiometricTemplate.image.is_not(None),
+                                                          BiometricTemplate.organisation_id == actor.organisation_id)).all()
+    for row in rows:
+        row.image = None
+        row.image_format = None
+    session.flush()
+    _audit(session, actor, "drop_images", None, {"template_ids": [r.id for r in rows]})
+    return len(rows)
+
+
+def revoke_person(session: Session, *, actor: Actor, person_id: str) -> list[str]:
+    """Delete the template and image bytes of every visible record of one person; tombstones keep the ids."""
+    _require(session, actor, Permission.BIOMETRICS_ENROL, "revoke")
+    rows = session.scalars(_visible(session, actor).where(BiometricTemplate.person_id == person_id)).all()
+    if not rows:
+        raise NotFound("no templates are enrolled for this person")
+    now = utcnow()
+    for row in rows:
+        row.template = None
+        row.image = None
+        row.image_format = None
+        row.revoked_at = now
+        row.revoked_by = actor.id
+    session.flush()
+    index = _index_for(session)
+    for row in rows:
+        _audit(session, actor, "revoke", row.id, {"person_id": person_id, "record_ref": row.record_ref})
+        index.remove(row.id)
+    return [r.id for r in rows]
+
+
+# --- reads ------------------------------------------------------------------------------------------------
+
+
+def get_template(session: Session, *, actor: Actor, template_id: str, purpose: str = "read") -> tuple[BiometricTemplate, MinutiaeRecord]:
+    """One visible record and its decoded template (audited as `purpose`: read, download, image, compare)."""
+    _require(session, actor, Permission.BIOMETRICS_READ, purpose)
+    row = _load_visible(session, actor, template_id)
+    assert row.template is not None
+    _audit(session, actor, purpose, row.id, {"person_id": row.person_id})
+    return row, decode(row.template)
+
+
+def download_template(session: Session, *, actor: Actor, template_id: str, target: RecordFormat | None = None) -> bytes:
+    """The stored record bytes, or converted to `target` (iso2005, ansi2004, ansi2007); audited as a download."""
+    if target is not None and target not in FORMATS:
+        raise InvalidInput("format must be iso2005, ansi2004 or ansi2007", fields=[FieldError("format", "unknown format")])
+    row, record = get_template(session, actor=actor, template_id=template_id, purpose="download")
+    if target is None or target == record.format:
+        assert row.template is not None
+        return row.template
+    return encode(convert(record, target))
+
+
+def get_image(session: Session, *, actor: Actor, template_id: str) -> tuple[bytes, str]:
+    """The kept source image and its format; 404 when images were dropped."""
+    _require(session, actor, Permission.BIOMETRICS_READ, "image")
+    row = _load_visible(session, actor, template_id)
+    if row.image is None:
+        raise NotFound("no image is kept for this template (images are dropped after extraction)")
+    _audit(session, actor, "image", row.id, {"person_id": row.person_id})
+    return row.image, row.image_format or "png"
+
+
+@dataclass(frozen=True)
+class GalleryStats:
+    active: int
+    revoked: int
+    persons: int
+    low_quality: int
+    images_kept: int
+    by_format: dict[str, int]
+
+
+def gallery_stats(session: Session, *, actor: Actor) -> GalleryStats:
+    """Counts over the records the actor may see (no personal values; not audited as a personal read)."""
+    _require(session, actor, Permission.BIOMETRICS_READ, "stats")
+    base = select(BiometricTemplate) if isinstance(actor, SystemActor) else scoped_select(BiometricTemplate, actor)
+    visible = base.subquery()
+
+    def count(*conditions: Any) -> int:
+        return int(session.scalar(select(func.count()).select_from(visible).where(*conditions)) or 0)
+
+    active = visible.c.revoked_at.is_(None)
+    by_format = {str(fmt): int(n) for fmt, n in session.execute(
+        select(visible.c.record_format, func.count()).where(active).group_by(visible.c.record_format))}
+    persons = int(session.scalar(select(func.count(func.distinct(visible.c.person_id))).where(active)) or 0)
+    return GalleryStats(active=count(active), revoked=count(visible.c.revoked_at.is_not(None)), persons=persons,
+                        low_quality=count(active, visible.c.low_quality.is_(True)), images_kept=count(active, visible.c.image.is_not(None)),
+                        by_format=by_format)
+
+
+SORTS = {
+    "enrolled": BiometricTemplate.created_at.desc(),
+    "person": BiometricTemplate.person_id,
+    "record": BiometricTemplate.record_ref,
+    "quality": BiometricTemplate.nfiq2.desc(),
+    "minutiae": BiometricTemplate.minutiae_count.desc(),
+}
+
+
+def list_templates(session: Session, *, actor: Actor, q: str | None = None, status: str = "active", record_format: str | None = None,
+                   low_quality: bool | None = None, sort: str = "enrolled", offset: int = 0, limit: int = 50) -> tuple[list[BiometricTemplate], int]:
+    """Visible records (metadata only, no template bytes), filtered, sorted and paged; the listing is audited."""
+    _require(session, actor, Permission.BIOMETRICS_READ, "list")
+    if sort not in SORTS:
+        raise InvalidInput("unknown sort", fields=[FieldError("sort", f"one of {', '.join(SORTS)}")])
+    if status not in ("active", "revoked", "all"):
+        raise InvalidInput("unknown status", fields=[FieldError("status", "one of active, revoked, all")])
+    statement = select(BiometricTemplate) if isinstance(actor, SystemActor) else scoped_select(BiometricTemplate, actor)
+    if status == "active":
+        statement = statement.where(BiometricTemplate.revoked_at.is_(None))
+    elif status == "revoked":
+        statement = statement.where(BiometricTemplate.revoked_at.is_not(None))
+    if q:
+        statement = statement.where((BiometricTemplate.person_id == q) | (BiometricTemplate.record_ref == q) | (BiometricTemplate.id == q))
+    if record_format:
+        statement = statement.where(BiometricTemplate.record_format == record_format)
+    if low_quality is not None:
+        statement = statement.where(BiometricTemplate.low_quality.is_(low_quality))
+    total = int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+    # Only metadata columns are loaded: listing never decrypts a template.
+    rows = list(session.scalars(statement.order_by(SORTS[sort], BiometricTemplate.id).offset(offset).limit(limit)
+                                .options(*_defer_secrets())))
+    _audit(session, actor, "list", None, {"count": len(rows), "template_ids": [r.id for r in rows]})
+    return rows, total
+
+
+def _defer_secrets() -> Any:
+    from sqlalchemy.orm import defer
+
+    return defer(BiometricTemplate.template), defer(BiometricTemplate.image)  # type: ignore[return-value]
+
+
+# --- matching -----------------------------------------------------------------------------------------------
+
+
+def match(session: Session, *, actor: Actor, probe: MinutiaeRecord, reference: MinutiaeRecord,
+          calibration: Calibration = DEFAULT_CALIBRATION, probe_id: str | None = None, reference_id: str | None = None) -> MatchResult:
+    """1:1 Bozorth3 with calibrated log2 LR; audited (template ids when the records are enrolled ones)."""
+    _require(session, actor, Permission.BIOMETRICS_READ, "match")
+    result = match_records(probe, reference, calibration=calibration)
+    _audit(session, actor, "match", reference_id, {"probe_id": probe_id, "reference_id": reference_id, "usable": result.usable})
+    return result
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    person_id: str
+    template_ids: tuple[str, ...]
+    result: MatchResult
+    prefilter_score: float
+
+    @property
+    def log2_lr(self) -> float:
+        return self.result.log2_lr
+
+
+def search(session: Session, *, actor: Actor, probe: MinutiaeRecord, top: int = 10, shortlist: int | None = None,
+           calibration: Calibration = DEFAULT_CALIBRATION, probe_id: str | None = None, min_log2_lr: float | None = None) -> list[SearchHit]:
+    """1:N over the records the actor may see: MCC shortlist, Bozorth3 re-rank, fused per person; audited with ids."""
+    _require(session, actor, Permission.BIOMETRICS_READ, "search")
+    if not 1 <= top <= 1000:
+        raise InvalidInput("top must be 1-1000", fields=[FieldError("top", "1-1000")])
+    if shortlist is not None and not 1 <= shortlist <= 5000:
+        raise InvalidInput("shortlist must be 1-5000", fields=[FieldError("shortlist", "1-5000")])
+    index = _synchronised_index(session)
+    visible = set(session.scalars(_visible(session, actor).with_only_columns(BiometricTemplate.id)))
+    exclude = {probe_id} if probe_id else set()
+    candidates: list[Candidate] = index.search(probe, top=top, shortlist=shortlist, calibration=calibration, visible=visible, exclude=exclude)
+    if min_log2_lr is not None:
+        candidates = [c for c in candidates if c.log2_lr >= min_log2_lr]
+    hits = [SearchHit(c.person_id, c.record_ids, c.result, c.prefilter_score) for c in candidates]
+    _audit(session, actor, "search", probe_id, {"probe_id": probe_id, "gallery_size": len(visible), "top": top,
+                                                "candidate_person_ids": [h.person_id for h in hits],
+                                                "candidate_template_ids": [t for h in hits for t in h.template_ids]})
+    return hits
+
+
+@dataclass(frozen=True)
+class FingerprintEvidence:
+    """Evidence for one candidate person: a log2 LR term for the fused identity score and its explanation."""
+
+    person_id: str
+    log2_lr: float
+    usable: bool
+    explanation: str
+    template_ids: tuple[str, ...]
+    best_score: int
+
+
+def fingerprint_evidence(session: Session, *, actor: Actor, probe: MinutiaeRecord | bytes, person_ids: Sequence[str],
+                         calibration: Calibration = DEFAULT_CALIBRATION) -> dict[str, FingerprintEvidence]:
+    """Fingerprint evidence of each candidate person for the identity engine's fused score.
+
+    `probe` is a record or its ISO/ANSI bytes. Each person's visible, unrevoked records are compared
+    with Bozorth3 (`matching.match_records`: per finger, calibrated log2 LR, fingers summed); the
+    person's best record counts. A person with no visible template gets `usable=False, log2_lr=0`
+    ("no fingerprint on file"), so absence is never evidence against identity. Needs
+    BIOMETRICS_READ; audited once with the person and template ids.
+    """
+    _require(session, actor, Permission.BIOMETRICS_READ, "evidence")
+    record = decode(probe) if isinstance(probe, bytes | bytearray) else probe
+    if not record.views or record.minutiae_count() == 0:
+        raise InvalidInput("the probe template is empty (no minutiae)", fields=[FieldError("probe", "empty template")])
+    wanted = list(dict.fromkeys(person_ids))
+    rows = session.scalars(_visible(session, actor).where(BiometricTemplate.person_id.in_(wanted))).all() if wanted else []
+    by_person: dict[str, list[BiometricTemplate]] = {}
+    for row in rows:
+        by_person.setdefault(row.person_id, []).append(row)
+    evidence: dict[str, FingerprintEvidence] = {}
+    for person_id in wanted:
+        best: tuple[MatchResult, BiometricTemplate] | None = None
+        for row in by_person.get(person_id, []):
+            assert row.template is not None
+            result = match_records(record, decode(row.template), calibration=calibration)
+            if best is None or result.log2_lr > best[0].log2_lr:
+                best = (result, row)
+        if best is None:
+            evidence[person_id] = FingerprintEvidence(person_id, 0.0, False, "No fingerprint on file for this person: no evidence either way.", (), 0)
+        else:
+            result, row = best
+            evidence[person_id] = FingerprintEvidence(person_id, result.log2_lr, result.usable, result.explanation,
+                                                      tuple(r.id for r in by_person[person_id]), result.best_score)
+    _audit(session, actor, "evidence", None, {"person_ids": wanted, "template_ids": [r.id for r in rows]})
+    return evidence
+
+
+# --- the in-memory index ------------------------------------------------------------------------------------
+
+_indexes: dict[str, SearchIndex] = {}
+_indexes_lock = threading.Lock()
+
+
+def _index_for(session: Session) -> SearchIndex:
+    key = str(session.get_bind().engine.url)
+    with _indexes_lock:
+        index = _indexes.get(key)
+        if index is None:
+            index = _indexes[key] = SearchIndex()
+        return index
+
+
+def reset_indexes() -> None:
+    """Forget every in-memory index (tests; after a restore). The next search rebuilds from the database."""
+    with _indexes_lock:
+        _indexes.clear()
+
+
+def _synchronised_index(session: Session) -> SearchIndex:
+    """Bring the index in line with the database: load records it lacks, drop revoked ones."""
+    index = _index_for(session)
+    active = set(session.scalars(select(BiometricTemplate.id).where(BiometricTemplate.revoked_at.is_(None))))
+    for stale in index.ids() - active:
+        index.remove(stale)
+    missing = sorted(active - index.ids())
+    for start in range(0, len(missing), 500):
+        chunk = missing[start:start + 500]
+        for row in session.execute(select(BiometricTemplate.id, BiometricTemplate.person_id, BiometricTemplate.template)
+                                   .where(BiometricTemplate.id.in_(chunk))):
+            if row.template is not None:
+                index.add(row.id, row.person_id, decode(row.template))
+    index.freeze()
+    return index
+
+
+def rebuild_index(session: Session, *, actor: Actor) -> int:
+    """Drop and rebuild this database's index from the stored templates; returns its size."""
+    _require(session, actor, Permission.BIOMETRICS_ENROL, "rebuild_index")
+    with _indexes_lock:
+        _indexes.pop(str(session.get_bind().engine.url), None)
+    size = len(_synchronised_index(session))
+    _audit(session, actor, "rebuild_index", None, {"size": size})
+    return size
+
+
+def person_ids_with_templates(session: Session, *, actor: Actor, person_ids: Sequence[str]) -> set[str]:
+    """Which of these persons have a visible, unrevoked template (ids only; for the identity engine's UI)."""
+    _require(session, actor, Permission.BIOMETRICS_READ, "lookup")
+    if not person_ids:
+        return set()
+    return set(session.scalars(_visible(session, actor).with_only_columns(BiometricTemplate.person_id)
+                               .where(BiometricTemplate.person_id.in_(list(person_ids)))))
