@@ -296,7 +296,7 @@ def case_out(session: Session, case: AvrrCase, *, health: bool, today: dt.date |
         members=[MemberOut(member_id=m.member_key, age=m.age, relationship=m.relationship_to_head, sex=m.sex,
                            full_name=m.full_name) for m in sorted(case.members, key=lambda m: m.member_key)],
         events=[EventOut(from_stage=e.from_stage, to_stage=e.to_stage, occurred_on=e.occurred_on, actor_id=e.actor_id,
-                         details=e.details or {}) for e in sorted(case.events, key=lambda e: (e.occurred_on, e.occurred_at))],
+                         details=e.details or {}) for e in sorted(case.events, key=lambda e: e.occurred_on)],
         assistance=[assistance_out(i) for i in case.assistance],
         consents=[ConsentOut(id=c.id, purpose=c.purpose, given_on=c.given_on, withdrawn_on=c.withdrawn_on,
                              form_ref=c.form_ref, version=c.version) for c in case.consents],
