@@ -1,0 +1,61 @@
+"""`passage forms load` and `passage forms import` through the real CLI root, on the migrated store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from passage.core.cli import main
+from passage.core.db import unit_of_work
+from passage.security.models import AuditEntry
+from tests.forms.test_service import HEADER, good
+from tests.forms.xlsform_factory import CHOICES, SETTINGS, SURVEY, write_csv, write_xlsform
+
+
+def run(args: list[str]) -> None:
+    """A successful command: the CLI root exits with status 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code in (0, None)
+
+
+def test_load_then_import_prints_the_counts_and_is_audited(store: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    form = write_xlsform(tmp_path / "site_check.xlsx", SURVEY, CHOICES, SETTINGS)
+    run(["forms", "load", str(form)])
+    assert "form site_check version 2024.1 (#1) stored" in capsys.readouterr().out
+    data = write_csv(tmp_path / "export.csv", HEADER, [good("u1"), good("u2", admin2="s1"), good("u3", **{"pop/households": "-1"})])
+    run(["forms", "import", "--form", "site_check", str(data)])
+    out = capsys.readouterr().out
+    assert "rows read: 3\naccepted: 1\nquarantined: 2\n  choice: 1\n  constraint: 1\nduplicates skipped: 0" in out
+    run(["forms", "import", "--form", "site_check", str(data)])
+    assert "duplicates skipped: 3" in capsys.readouterr().out
+    with unit_of_work() as session:
+        actions = list(session.scalars(select(AuditEntry.action).where(AuditEntry.entity_type.in_(["form_version", "forms_import_batch"]))))
+        assert actions == ["create", "import", "import"]
+        assert all(e.actor_user_id is None for e in session.scalars(select(AuditEntry)))
+
+
+def test_cli_errors_are_one_line_and_exit_2(store: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["forms", "import", "--form", "nope", str(tmp_path / "missing.csv")])
+    assert exit_info.value.code == 2 and "missing.csv: file not found" in capsys.readouterr().err
+    data = write_csv(tmp_path / "export.csv", HEADER, [good("u1")])
+    with pytest.raises(SystemExit):
+        main(["forms", "import", "--form", "nope", str(data)])
+    assert "no form 'nope'" in capsys.readouterr().err
+    broken = write_xlsform(tmp_path / "broken.xlsx", [SURVEY[0], ["integr", "age", "Age", "", "", "", "", "", "", "", ""]], None, SETTINGS)
+    with pytest.raises(SystemExit):
+        main(["forms", "load", str(broken)])
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "survey" in err and err.count("\n") == 1
+
+
+def test_load_needs_an_organisation_when_there_are_several(demo_people: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    form = write_xlsform(tmp_path / "site_check.xlsx", SURVEY, CHOICES, SETTINGS)
+    with pytest.raises(SystemExit):
+        main(["forms", "load", str(form)])
+    assert "--organisation" in capsys.readouterr().err
+    run(["forms", "load", str(form), "--organisation", "IOM China"])
+    assert "stored" in capsys.readouterr().out
