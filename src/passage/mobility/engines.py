@@ -141,6 +141,7 @@ def spark_session(master: str = "local[*]", *, app_name: str = "passage-mobility
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.ansi.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.driver.memory", os.environ.get("PASSAGE_SPARK_DRIVER_MEMORY", "4g"))
     )
     if shuffle_partitions:
