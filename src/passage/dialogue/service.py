@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.db import check_version
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.models import utcnow
 from passage.dialogue import models as m
 from passage.dialogue import schemas as s
 from passage.dialogue.rules import can_see_contact
@@ -115,19 +116,21 @@ def update_event(session: Session, *, actor: Actor, event_id: str, expected_vers
     event = get_event(session, event_ref=event_id)
     check_version(event, expected_version)
     valid = validate(s.EventIn, data)
-    changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
-    for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items():
-        setattr(event, name, value)
     before = [o.institution_id for o in event.organisers]
+    changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
+    for name in changed:
+        setattr(event, name, getattr(valid, name))
     if before != valid.organiser_institution_ids:
+        for institution_id in valid.organiser_institution_ids:
+            _get(session, m.Institution, institution_id, "institution")
+        if not changed:
+            # the version must move when only the organisers change, so a concurrent edit of them is caught too
+            event.updated_at = utcnow()
         changed.append("organiser_institution_ids")
         event.organisers.clear()
         session.flush()
         for position, institution_id in enumerate(valid.organiser_institution_ids):
-            _get(session, m.Institution, institution_id, "institution")
             event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
-    # The version moves even when only the organisers changed, so a concurrent edit of them is caught too.
-    event.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
     _audit(session, actor, "update", "dialogue_event", event.id, fields=changed)
     return event
