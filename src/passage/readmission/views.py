@@ -1,0 +1,343 @@
+"""Readmission pages: inbox per role, case page with actions, new case, statistics with charts, agreements."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from passage.core.deps import DbSession
+from passage.core.errors import FieldError, InvalidInput, NotFound, PassageError
+from passage.core.i18n import N_
+from passage.readmission import service, statistics, workflow
+from passage.readmission.agreements import unverified_figures
+from passage.readmission.api import case_detail, statistics_table
+from passage.security.deps import require
+from passage.security.models import Organisation, OrganisationLevel, User
+from passage.security.permissions import Permission
+from passage.web.panels import HomePanel, PanelItem
+from passage.web.templating import NavItem, render
+
+router = APIRouter(include_in_schema=False)
+
+NAV = [
+    NavItem(N_("Readmission"), "/readmission", Permission.READMISSION_READ, order=10),
+    NavItem(N_("Readmission statistics"), "/readmission/statistics", Permission.READMISSION_STATS, order=11),
+    NavItem(N_("Agreements"), "/readmission/agreements", Permission.AGREEMENTS_READ, order=12),
+]
+
+STATE_LABELS = {
+    "draft": N_("Draft"), "submitted": N_("Submitted"), "acknowledged": N_("Receipt confirmed"), "routed": N_("Routed to province"),
+    "identity_verified": N_("Identity verified"), "identity_not_verified": N_("Identity not verified"), "accepted": N_("Accepted"),
+    "refused": N_("Refused"), "deemed_accepted": N_("Deemed accepted (no reply in time)"), "travel_document_issued": N_("Travel document issued"),
+    "transfer_scheduled": N_("Transfer scheduled"), "transferred": N_("Transferred"), "withdrawn": N_("Withdrawn"), "cancelled": N_("Cancelled"),
+    "transit_draft": N_("Transit draft"), "transit_submitted": N_("Transit requested"), "transit_consented": N_("Transit consented"),
+    "transit_refused": N_("Transit refused"), "transit_completed": N_("Transit completed"),
+}
+ACTION_LABELS = {
+    "create": N_("Case opened"), "edit": N_("Application edited"), "add_alias": N_("Alias added"), "set_photo": N_("Photo added"), "upload_evidence": N_("Evidence uploaded"),
+    "submit": N_("Submit the application"), "acknowledge": N_("Confirm receipt"), "route": N_("Route to a provincial bureau"),
+    "verify_identity": N_("Record identity verified"), "record_not_verified": N_("Record identity not verified"), "request_extension": N_("Request the extension"),
+    "accept": N_("Accept readmission"), "refuse": N_("Refuse, with the reason"), "deem_accepted": N_("Deemed accepted by the deadline job"),
+    "issue_travel_document": N_("Issue the travel document"), "reissue_travel_document": N_("Reissue the travel document"),
+    "schedule_transfer": N_("Schedule the transfer"), "reschedule_transfer": N_("Change the transfer schedule"), "suspend_transfer": N_("Suspend the transfer"),
+    "confirm_transfer": N_("Confirm the transfer took place"), "withdraw": N_("Withdraw the application"), "cancel": N_("Discard the draft"),
+    "submit_transit": N_("Submit the transit request"), "consent_transit": N_("Consent to transit"), "refuse_transit": N_("Refuse transit"),
+    "revoke_transit": N_("Revoke transit consent"), "complete_transit": N_("Confirm transit completed"), "withdraw_transit": N_("Withdraw the transit request"),
+    "cancel_transit": N_("Discard the transit draft"), "place_hold": N_("Hold placed"), "lift_hold": N_("Hold lifted"), "set_flag": N_("Flag raised"),
+    "clear_flag": N_("Flag cleared"), "record_candidates": N_("Registry candidates recorded"), "candidate_confirmed": N_("Candidate confirmed"),
+    "candidate_rejected": N_("Candidate rejected"), "erase": N_("Personal data erased after retention"),
+}
+DEADLINE_LABELS = {
+    "reply_due": N_("Reply due"), "extended_reply_due": N_("Latest date with the extension"), "transfer_due": N_("Transfer window ends"),
+    "travel_document_expiry": N_("Travel document expires"), "travel_document_issue_due": N_("Travel document due"),
+    "travel_document_reissue_due": N_("New travel document normally due"), "travel_document_reissue_max": N_("New travel document due at the latest"),
+    "transit_reply_due": N_("Transit reply due"), "transit_due": N_("Transit to be carried out by"),
+}
+FIELD_LABELS = {
+    "surname": N_("Surname"), "given_names": N_("Given names"), "date_of_birth": N_("Date of birth"), "place_of_birth": N_("Place of birth"),
+    "sex": N_("Sex"), "nationality": N_("Nationality"), "father_name": N_("Father's name"), "mother_name": N_("Mother's name"),
+    "languages": N_("Languages"), "civil_status": N_("Civil status"), "last_addresses_in_requested_state": N_("Last addresses in the requested state"),
+    "physical_description": N_("Physical description"), "special_needs": N_("Special needs"), "security_measures": N_("Security measures"),
+    "aliases": N_("Aliases"), "photo": N_("Photo"), "evidence": N_("Evidence documents"),
+    "province_org_id": N_("Provincial bureau"), "method": N_("Verification method"), "notes": N_("Notes"), "reason": N_("Reason"),
+    "document_number": N_("Travel document number"), "transfer_date": N_("Transfer date"), "place_kind": N_("Place of transfer"),
+    "place_code": N_("Airport or crossing-point code"), "flight": N_("Flight"), "escorts": N_("Number of escorts"), "border_crossing_point": N_("Border crossing point"),
+}
+HOLD_LABELS = {"pending_appeal": N_("Pending appeal"), "pending_asylum_claim": N_("Pending asylum claim"), "legal_stay": N_("Legal stay"), "medical": N_("Medical reason")}
+FLAG_LABELS = {
+    "unaccompanied_minor": N_("Unaccompanied minor"), "medical": N_("Medical needs"), "trafficking_victim": N_("Victim of trafficking"), "disability": N_("Disability"),
+    "pregnancy": N_("Pregnancy"), "elderly": N_("Elderly person"), "non_refoulement": N_("Non-refoulement concern"),
+}
+REFUSAL_LABELS = {
+    "not_a_national": N_("Not a national"), "identity_not_established": N_("Identity not established"), "insufficient_evidence": N_("Insufficient evidence"),
+    "not_covered_by_agreement": N_("Not covered by the agreement"), "time_limit_for_application_passed": N_("Application made too late"), "other": N_("Other reason"),
+}
+METHOD_LABELS = {"interview": N_("Interview"), "family_contact": N_("Family contact"), "registry_match": N_("Registry match"), "fingerprint": N_("Fingerprint"), "document_check": N_("Document check")}
+PLACE_LABELS = {"airport": N_("Airport"), "border_crossing_point": N_("Border crossing point")}
+SORT_LABELS = {"-updated": N_("Recently changed"), "due": N_("Next deadline"), "reference": N_("Reference"), "state": N_("State"), "-submitted": N_("Newest submitted")}
+DUE_LABELS = {"overdue": N_("Overdue"), "soon": N_("Due within 3 days"), "flagged": N_("Overdue or due soon")}
+GROUP_LABELS = {"agreement_id": N_("Agreement"), "requesting_state": N_("Requesting state"), "province": N_("Province"), "period": N_("Period")}
+PAGE_SIZE = 25
+
+LABELS = {
+    "state": STATE_LABELS, "action": ACTION_LABELS, "deadline": DEADLINE_LABELS, "field": FIELD_LABELS, "hold": HOLD_LABELS, "flag": FLAG_LABELS,
+    "refusal": REFUSAL_LABELS, "method": METHOD_LABELS, "place": PLACE_LABELS, "sort": SORT_LABELS, "due": DUE_LABELS, "group": GROUP_LABELS,
+}
+
+
+def _provinces(db: Session, user: User) -> list[Organisation]:
+    return list(db.scalars(select(Organisation).where(Organisation.level == OrganisationLevel.PROVINCIAL, Organisation.country == user.organisation.country).order_by(Organisation.name)))
+
+
+@router.get("/readmission")
+def inbox(
+    request: Request, db: DbSession, user: Annotated[User, require(Permission.READMISSION_READ)],
+    state: Annotated[str | None, Query(max_length=32)] = None,
+    due: Annotated[str | None, Query(max_length=10)] = None,
+    agreement_id: Annotated[str | None, Query(max_length=64)] = None,
+    requesting_state: Annotated[str | None, Query(max_length=2)] = None,
+    province: Annotated[str | None, Query(max_length=20)] = None,
+    q: Annotated[str | None, Query(max_length=40)] = None,
+    mine: Annotated[str | None, Query(max_length=3)] = None,
+    sort: Annotated[str, Query(max_length=12)] = "-updated",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    """The inbox: what this user's organisation can see, with deadline flags; `mine=1` for cases needing my action."""
+    if sort not in SORT_LABELS:
+        sort = "-updated"
+    filters = service.CaseFilter(
+        state=state or None, due=due if due in DUE_LABELS else None, agreement_id=agreement_id or None, requesting_state=requesting_state or None,
+        province=province or None, q=q or None, needs_action=mine == "1", sort=sort, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE,
+    )
+    rows, total, flags = service.list_cases(db, actor=user, filters=filters)
+    query = {k: v for k, v in {"state": state, "due": due, "agreement_id": agreement_id, "requesting_state": requesting_state, "province": province, "q": q, "mine": mine, "sort": sort}.items() if v}
+    return render(request, "readmission/inbox.html", {
+        "cases": rows, "flags": flags, "total": total, "page": page, "pages": max(1, math.ceil(total / PAGE_SIZE)), "query": query,
+        "filters": filters, "labels": LABELS, "agreements": sorted(service._catalogue(db)), "provinces": ["CN-FJ", "CN-ZJ", "CN-GD"],
+        "can_create": service.workflow_role(user) is workflow.Role.requesting_officer, "today": service.today_utc(),
+    })
+
+
+@router.get("/readmission/new")
+def new_case_page(request: Request, db: DbSession, user: Annotated[User, require(Permission.READMISSION_CREATE)]) -> Response:
+    return render(request, "readmission/new.html", _new_context(db, {}, []))
+
+
+def _new_context(db: Session, values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+    catalogue = service._catalogue(db)
+    return {"agreements": [(a.id, a.name, a.name_zh) for a in catalogue.values()], "values": values, "errors": {e.path.removeprefix("application."): e.message for e in errors},
+            "labels": LABELS, "fields": service.APPLICATION_FIELDS, "list_fields": service.LIST_FIELDS}
+
+
+@router.post("/readmission/new")
+async def new_case_submit(request: Request, db: DbSession, user: Annotated[User, require(Permission.READMISSION_CREATE)]) -> Response:
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    application: dict[str, Any] = {}
+    for name in service.APPLICATION_FIELDS:
+        raw = values.get(name, "").strip()
+        if raw:
+            application[name] = [line.strip() for line in raw.splitlines() if line.strip()] if name in service.LIST_FIELDS else raw
+    try:
+        case = service.create_draft(db, actor=user, agreement_id=values.get("agreement_id", ""), procedure=values.get("procedure", "readmission"),
+                                    accelerated=values.get("accelerated") == "1", application=application, aliases_none=values.get("aliases_none") == "1")
+    except InvalidInput as error:
+        db.rollback()
+        return render(request, "readmission/new.html", {**_new_context(db, values, error.fields), "error": error.message}, status_code=422)
+    return RedirectResponse(f"/readmission/cases/{case.id}", status_code=303)
+
+
+def _case_page(request: Request, db: Session, user: User, case_id: str, *, error: PassageError | None = None, status_code: int = 200, open_form: str | None = None) -> Response:
+    case = service.read_case(db, actor=user, case_id=case_id)
+    detail = case_detail(db, case, user)
+    actions = service.allowed_for(user, case)
+    side = service.side_of(user, case)
+    role = service.workflow_role(user)
+    can_act = Permission.READMISSION_ACT.value in {p.value for p in _granted(user)}
+    return render(request, "readmission/case.html", {
+        "case": detail, "actions": actions if can_act else [], "labels": LABELS, "side": side.value, "role": role.value,
+        "provinces": _provinces(db, user) if side is workflow.Side.requested_central else [],
+        "error": error, "field_errors": {f.path: f.message for f in (error.fields if error else [])}, "open_form": open_form,
+        "evidence_types": [(e.code, e.label, e.category.value) for e in service.case_version(db, case).evidence_types],
+        "can_edit": can_act and side is workflow.Side.requesting and case.state not in workflow.TERMINAL_STATES and case.erased_on is None,
+        "can_hold": can_act and side in {workflow.Side.requesting, workflow.Side.requested_central} and case.state not in workflow.TERMINAL_STATES,
+        "can_flag": can_act and side in {workflow.Side.requesting, workflow.Side.requested_central, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
+        "can_upload": can_act and side in {workflow.Side.requesting, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
+        "can_identify": can_act and side is workflow.Side.routed_province and Permission.IDENTITY_DECIDE in _granted(user),
+        "identity_search_available": False,
+        "methods": service.VERIFICATION_METHODS, "refusals": service.REFUSAL_REASONS, "holds": list(HOLD_LABELS), "flag_kinds": service.FLAG_KINDS,
+    }, status_code=status_code)
+
+
+def _granted(user: User) -> frozenset[Permission]:
+    from passage.security.permissions import permissions_for
+
+    return permissions_for(user.role_set)
+
+
+@router.get("/readmission/cases/{case_id}")
+def case_page(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_READ)]) -> Response:
+    return _case_page(request, db, user, case_id)
+
+
+def _fail(request: Request, db: Session, user: User, case_id: str, error: PassageError, form: str) -> Response:
+    db.rollback()
+    if isinstance(error, NotFound):
+        raise error
+    return _case_page(request, db, user, case_id, error=error, status_code=error.status, open_form=form)
+
+
+def _version(values: dict[str, str]) -> int:
+    try:
+        return int(values.get("version", ""))
+    except ValueError:
+        raise InvalidInput("the form is incomplete", fields=[FieldError("version", "required")]) from None
+
+
+@router.post("/readmission/cases/{case_id}/action")
+async def case_action(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT)]) -> Response:
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    action = values.get("action", "")
+    payload: dict[str, Any] = {k: v for k, v in values.items() if k not in {"action", "version", "csrf_token"} and v}
+    if "escorts" in payload:
+        payload["escorts"] = int(payload["escorts"]) if payload["escorts"].isdigit() else None
+    try:
+        service.transition(db, actor=user, case_id=case_id, expected_version=_version(values), action=action, payload=payload)
+    except PassageError as error:
+        return _fail(request, db, user, case_id, error, action)
+    return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
+
+
+@router.post("/readmission/cases/{case_id}/edit")
+async def case_edit(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT)]) -> Response:
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    changes: dict[str, Any] = {}
+    for name in service.APPLICATION_FIELDS:
+        if name in values:
+            raw = values[name].strip()
+            changes[name] = ([line.strip() for line in raw.splitlines() if line.strip()] or None) if name in service.LIST_FIELDS else (raw or None)
+    try:
+        service.edit_application(db, actor=user, case_id=case_id, expected_version=_version(values), changes=changes, aliases_none=values.get("aliases_none") == "1")
+        if values.get("alias", "").strip():
+            case = service.load_case(db, actor=user, case_id=case_id)
+            service.add_alias(db, actor=user, case_id=case_id, expected_version=case.version, alias=values["alias"], kind=values.get("alias_kind", "alias"))
+    except PassageError as error:
+        return _fail(request, db, user, case_id, error, "edit")
+    return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
+
+
+@router.post("/readmission/cases/{case_id}/evidence")
+async def case_upload(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT)],
+                      file: Annotated[UploadFile, File()], version: Annotated[str, Form()], evidence_type: Annotated[str, Form(max_length=60)] = "", kind: Annotated[str, Form(max_length=10)] = "evidence") -> Response:
+    from passage.core.settings import get_settings
+
+    data = await file.read(get_settings().max_upload_bytes + 1)
+    try:
+        if kind == "photo":
+            service.set_photo(db, actor=user, case_id=case_id, expected_version=_version({"version": version}), data=data, declared_media_type=file.content_type)
+        else:
+            service.upload_evidence(db, actor=user, case_id=case_id, expected_version=_version({"version": version}), evidence_type=evidence_type, data=data, declared_media_type=file.content_type, filename=file.filename)
+    except PassageError as error:
+        return _fail(request, db, user, case_id, error, "upload")
+    return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
+
+
+@router.get("/readmission/cases/{case_id}/evidence/{document_id}")
+def case_download(case_id: str, document_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_READ)]) -> Response:
+    document, data = service.read_evidence(db, actor=user, case_id=case_id, document_id=document_id)
+    return Response(data, media_type=document.media_type, headers={"content-disposition": f'attachment; filename="{document.id}"', "cache-control": "no-store"})
+
+
+@router.post("/readmission/cases/{case_id}/safeguards")
+async def case_safeguards(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT)]) -> Response:
+    """Holds (place, lift) and flags (raise, clear), one form each on the case page."""
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    operation = values.get("operation", "")
+    try:
+        version = _version(values)
+        if operation == "place_hold":
+            service.place_hold(db, actor=user, case_id=case_id, expected_version=version, kind=values.get("kind", ""), reason=values.get("reason", ""))
+        elif operation == "lift_hold":
+            service.lift_hold(db, actor=user, case_id=case_id, expected_version=version, hold_id=values.get("hold_id", ""), reason=values.get("reason", ""))
+        elif operation in {"set_flag", "clear_flag"}:
+            service.set_flag(db, actor=user, case_id=case_id, expected_version=version, kind=values.get("kind", ""), note=values.get("note") or None, active=operation == "set_flag")
+        else:
+            raise InvalidInput("unknown operation", fields=[FieldError("operation", "place_hold, lift_hold, set_flag or clear_flag")])
+    except PassageError as error:
+        return _fail(request, db, user, case_id, error, operation)
+    return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
+
+
+@router.post("/readmission/cases/{case_id}/candidates")
+async def case_candidate(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT, Permission.IDENTITY_DECIDE)]) -> Response:
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    try:
+        service.decide_candidate(db, actor=user, case_id=case_id, expected_version=_version(values), verification_id=values.get("verification_id", ""), registry_id=values.get("registry_id", ""), decision=values.get("decision", ""))
+    except PassageError as error:
+        return _fail(request, db, user, case_id, error, "identify")
+    return RedirectResponse(f"/readmission/cases/{case_id}#identify", status_code=303)
+
+
+@router.get("/readmission/statistics")
+def statistics_page(
+    request: Request, db: DbSession, user: Annotated[User, require(Permission.READMISSION_STATS)],
+    group_by: Annotated[str, Query(max_length=20)] = "requesting_state",
+    granularity: Annotated[str, Query(pattern="^(month|quarter|year)$")] = "quarter",
+) -> Response:
+    """Figures per agreement, requesting state, province or period, with charts and a CSV download."""
+    if group_by not in statistics.GROUP_KEYS:
+        group_by = "requesting_state"
+    rows = statistics_table(db, user, group_by=[group_by], granularity=granularity, agreement_id=None)
+    chart = {
+        "labels": [str(r["group"].get(group_by) or "-") for r in rows],
+        "applications": [r["applications"] for r in rows], "median": [r["reply_days_median"] for r in rows], "p90": [r["reply_days_p90"] for r in rows],
+        "within": [None if r["answered_within_limit_share"] is None else round(100 * r["answered_within_limit_share"], 1) for r in rows],
+    }
+    return render(request, "readmission/statistics.html", {"rows": rows, "group_by": group_by, "granularity": granularity, "chart_json": json.dumps(chart), "labels": LABELS, "group_keys": statistics.GROUP_KEYS})
+
+
+@router.get("/readmission/agreements")
+def agreements_page(request: Request, db: DbSession, user: Annotated[User, require(Permission.AGREEMENTS_READ)]) -> Response:
+    catalogue = service._catalogue(db)
+    return render(request, "readmission/agreements.html", {"agreements": [(a, len(unverified_figures(a))) for a in catalogue.values()]})
+
+
+@router.get("/readmission/agreements/{agreement_id}")
+def agreement_page(request: Request, agreement_id: str, db: DbSession, user: Annotated[User, require(Permission.AGREEMENTS_READ)]) -> Response:
+    agreement = service._catalogue(db).get(agreement_id)
+    if agreement is None:
+        raise NotFound(f"agreement {agreement_id} not found")
+    unverified = set(unverified_figures(agreement))
+    return render(request, "readmission/agreement.html", {"agreement": agreement, "unverified": unverified, "labels": LABELS,
+                                                          "document": json.dumps(agreement.model_dump(mode="json"), ensure_ascii=False, indent=2)})
+
+
+def home_panel(session: Session, user: User) -> HomePanel | None:
+    """The user's cases needing action, overdue first."""
+    from passage.security.permissions import permissions_for
+
+    if Permission.READMISSION_READ not in permissions_for(user.role_set):
+        return None
+    rows, total, flags = service.list_cases(session, actor=user, filters=service.CaseFilter(needs_action=True, sort="due", limit=6), audit_list=False)
+    from passage.core.i18n import gettext
+
+    items = []
+    for case in rows:
+        info = flags[case.id]
+        note = gettext(STATE_LABELS.get(case.state, case.state))
+        if info["overdue"]:
+            note += " · " + gettext(N_("Overdue"))
+        elif info["soon"]:
+            note += " · " + gettext(N_("Due within 3 days"))
+        items.append(PanelItem(label=case.reference, href=f"/readmission/cases/{case.id}", note=note))
+    return HomePanel(title=gettext(N_("Readmission cases needing your action")) + f" ({total})", items=items, more_href="/readmission?mine=1", order=10)
