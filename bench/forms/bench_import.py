@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT / "tests" / "forms"))
 from xlsform_factory import write_xlsform  # noqa: E402
 
 from passage.core.db import make_engine, unit_of_work  # noqa: E402
-from passage.core.models import Base  # noqa: E402
 from passage.forms import service  # noqa: E402
 
 H = ["type", "name", "label::English (en)", "label::Chinese (zh)", "required", "constraint", "relevant", "choice_filter"]
@@ -118,10 +117,15 @@ def main() -> None:
     db = data_dir / "bench.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    engine = make_engine(f"sqlite:///{db}")
-    import passage.forms.models  # noqa: F401
+    # The real migrated schema with field encryption (submission and quarantine data are AES-GCM encrypted).
+    import os
 
-    Base.metadata.create_all(engine, tables=[t for t in Base.metadata.sorted_tables if t.name.startswith("forms_")])
+    os.environ.update({"PASSAGE_DATA_DIR": str(data_dir), "PASSAGE_DATABASE_URL": f"sqlite:///{db}",
+                       "PASSAGE_KEY_FILE": str(data_dir / "keys.json"), "PASSAGE_ENVIRONMENT": "development"})
+    from passage.core.schema import upgrade_database
+
+    upgrade_database(url=f"sqlite:///{db}")
+    engine = make_engine(f"sqlite:///{db}")
     with unit_of_work(engine) as session:
         service.load_form(session, actor=None, content=form_path.read_bytes(), filename=form_path.name)
     today = dt.date(2024, 6, 1)
