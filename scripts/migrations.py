@@ -72,7 +72,8 @@ def _generate(module: str, scratch: str, base: str) -> None:
         "PASSAGE_DATA_DIR": scratch,
         "PASSAGE_DATABASE_URL": f"sqlite:///{scratch}/scratch.db",
         "PASSAGE_KEY_FILE": f"{scratch}/keys.json",
-        "PASSAGE_MIGRATE_MODULES": ",".join(ORDER[: ORDER.index(module) + 1]),
+        # Only modules that already own a slot, plus the target: another module's new tables belong in its own slot.
+        "PASSAGE_MIGRATE_MODULES": ",".join([m for m in ORDER[: ORDER.index(module)] if slot_file(m).exists()] + [module]),
     })
     alembic = [str(ROOT / ".venv" / "bin" / "alembic"), "-c", str(ROOT / "alembic.ini")]
     subprocess.run([*alembic, "upgrade", base], check=True, env=env, cwd=ROOT)

@@ -264,6 +264,8 @@ class _EncryptedBase(TypeDecorator[Any]):
 class EncryptedBytes(_EncryptedBase):
     """A binary column stored encrypted: `mapped_column(EncryptedBytes("biometrics.template"))`."""
 
+    cache_ok = True
+
     def _to_bytes(self, value: Any) -> bytes:
         return bytes(value)
 
@@ -274,6 +276,8 @@ class EncryptedBytes(_EncryptedBase):
 class EncryptedText(_EncryptedBase):
     """A text column stored encrypted; it cannot be searched or sorted in SQL (use a keyed hash column for that)."""
 
+    cache_ok = True
+
     def _to_bytes(self, value: Any) -> bytes:
         return str(value).encode("utf-8")
 
@@ -283,6 +287,8 @@ class EncryptedText(_EncryptedBase):
 
 class EncryptedJSON(_EncryptedBase):
     """A JSON document stored encrypted."""
+
+    cache_ok = True
 
     def _to_bytes(self, value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
