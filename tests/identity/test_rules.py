@@ -90,7 +90,8 @@ def test_em_recovers_known_parameters() -> None:
     rng = np.random.default_rng(3)
     true_m = {f: dict(v) for f, v in scoring.DEFAULT_M.items()}
     true_u = {"name": {"exact": 0.002, "surname_exact_given_close": 0.003, "given_exact_surname_close": 0.003, "both_close": 0.01,
-                       "surname_only": 0.08, "given_only": 0.02, "disagree": 0.882},
+                       "surname_exact_given_weak": 0.004, "given_exact_surname_weak": 0.004, "close_and_weak": 0.006,
+                       "both_weak": 0.01, "surname_only": 0.08, "given_only": 0.02, "disagree": 0.858},
               "birth_date": {"exact": 0.01, "year_month": 0.01, "year_only": 0.03, "day_month_swapped": 0.005, "lunar_as_solar": 0.005,
                              "within_7_days": 0.02, "year_off_by_one": 0.02, "disagree": 0.9},
               "sex": {"agree": 0.5, "disagree": 0.5},

@@ -35,8 +35,9 @@ def test_em_one_to_one_recovers_known_m_and_share() -> None:
     # The truth differs from the starting m: more date errors, fewer exact names (as in a messier batch).
     true_m["birth_date"] = {"exact": 0.35, "year_month": 0.05, "year_only": 0.05, "day_month_swapped": 0.05, "lunar_as_solar": 0.05,
                             "within_7_days": 0.1, "year_off_by_one": 0.1, "disagree": 0.25 * 0.99}
-    true_m["name"] = {"exact": 0.4, "surname_exact_given_close": 0.25, "given_exact_surname_close": 0.1, "both_close": 0.1,
-                      "surname_only": 0.05, "given_only": 0.05, "disagree": 0.05}
+    true_m["name"] = {"exact": 0.4, "surname_exact_given_close": 0.25, "given_exact_surname_close": 0.1, "both_close": 0.08,
+                      "surname_exact_given_weak": 0.01, "given_exact_surname_weak": 0.01, "close_and_weak": 0.0,
+                      "both_weak": 0.0, "surname_only": 0.05, "given_only": 0.05, "disagree": 0.05}
     sets = _simulate(true_m, model, queries=4000, k=5, share_in=0.7, seed=3)
     fitted, info = scoring.em_one_to_one(sets, model, registry_size=5, prior_strength=1.0, prior_in_strength=1.0, iterations=200,
                                          tol=1e-7)

@@ -4,28 +4,42 @@ Each comparison returns a level name (or None when the field is missing on eithe
 model turns levels into log-likelihood ratios. Name comparison follows the agreement-level design of
 Fellegi & Sunter (1969) with approximate string agreement by Jaro-Winkler (Winkler 1990) on the
 compact written forms of every romanisation (see `romanisation`).
+
+Graded string similarity (wave 3): a name part agrees `exact`, `close` (Jaro-Winkler >= 0.88, any
+script) or, when the registry writes the name in Latin script, `weak` (Jaro-Winkler >= 0.80), the banded
+agreement levels of Winkler (1990) and of Splink's NameComparison. The weak band is not used for
+registries in characters: two different pinyin syllables often score 0.80 (zhang/zhan), and the
+cross-romanisation tables already carry the spelling variation there. m and u per level come from EM
+and random sampling like every other level (`scoring`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz.distance import JaroWinkler
 
 from passage.identity import dates, places, resident_id
-from passage.identity.romanisation import all_forms, compact, fold_latin, is_han
+from passage.identity.romanisation import all_forms, compact, fold_latin, is_han, split_double_surname
 
 NAME_LEVELS = (
     "exact",
     "surname_exact_given_close",
     "given_exact_surname_close",
     "both_close",
+    "surname_exact_given_weak",
+    "given_exact_surname_weak",
+    "close_and_weak",
+    "both_weak",
     "surname_only",
     "given_only",
     "disagree",
 )
 CLOSE = 0.88
+WEAK = 0.80
+_RANK = {level: i for i, level in enumerate(NAME_LEVELS)}
 
 
 @dataclass(frozen=True)
@@ -74,14 +88,15 @@ class Levels:
         return (self.name, self.birth_date, self.sex, self.birth_place, self.id_number)
 
 
+@lru_cache(maxsize=500_000)
 def _forms_of(text: str, *, surname: bool) -> frozenset[str]:
     if not text:
         return frozenset()
     return all_forms(text, surname=surname)
 
 
-def _part_level(query_forms: frozenset[str], record_forms: frozenset[str]) -> str:
-    """`exact`, `close` or `disagree` for one name part."""
+def _part_level(query_forms: frozenset[str], record_forms: frozenset[str], *, graded: bool = False) -> str:
+    """`exact`, `close`, `weak` (only when `graded`, i.e. a Latin-script registry) or `disagree` for one name part."""
     if not query_forms or not record_forms:
         return "missing"
     if query_forms & record_forms:
@@ -92,25 +107,32 @@ def _part_level(query_forms: frozenset[str], record_forms: frozenset[str]) -> st
             best = max(best, JaroWinkler.normalized_similarity(q, r))
             if best >= CLOSE:
                 return "close"
-    return "disagree"
+    return "weak" if graded and best >= WEAK else "disagree"
+
+
+_COMBINE = {
+    ("exact", "exact"): "exact",
+    ("exact", "close"): "surname_exact_given_close",
+    ("close", "exact"): "given_exact_surname_close",
+    ("close", "close"): "both_close",
+    ("exact", "weak"): "surname_exact_given_weak",
+    ("weak", "exact"): "given_exact_surname_weak",
+    ("close", "weak"): "close_and_weak",
+    ("weak", "close"): "close_and_weak",
+    ("weak", "weak"): "both_weak",
+    ("exact", "disagree"): "surname_only",
+    ("exact", "missing"): "surname_only",
+    ("disagree", "exact"): "given_only",
+    ("missing", "exact"): "given_only",
+    ("close", "missing"): "surname_only",
+    ("missing", "close"): "given_only",
+}
 
 
 def _combine(s: str, g: str) -> str | None:
     if s == "missing" and g == "missing":
         return None
-    table = {
-        ("exact", "exact"): "exact",
-        ("exact", "close"): "surname_exact_given_close",
-        ("close", "exact"): "given_exact_surname_close",
-        ("close", "close"): "both_close",
-        ("exact", "disagree"): "surname_only",
-        ("exact", "missing"): "surname_only",
-        ("disagree", "exact"): "given_only",
-        ("missing", "exact"): "given_only",
-        ("close", "missing"): "surname_only",
-        ("missing", "close"): "given_only",
-    }
-    return table.get((s, g), "disagree")
+    return _COMBINE.get((s, g), "disagree")
 
 
 def _query_forms(text: str, *, surname: bool) -> frozenset[str]:
@@ -128,8 +150,6 @@ def name_interpretations(query: Query) -> list[tuple[str, str]]:
         out.append((query.given_name, query.family_name))
     if query.full_name:
         if is_han(query.full_name):
-            from passage.identity.romanisation import split_double_surname
-
             chars = query.full_name.replace(" ", "")
             double = split_double_surname(chars)
             if double:
@@ -146,25 +166,48 @@ def name_interpretations(query: Query) -> list[tuple[str, str]]:
     return list(dict.fromkeys(out))
 
 
+class QueryNames:
+    """The name readings of one query, prepared once and compared with many registry names.
+
+    Equivalent to calling `compare_names` per record, but the query's forms are folded once and each
+    distinct registry (family, given) pair is compared once per query (the vectorised search path).
+    """
+
+    def __init__(self, query: Query) -> None:
+        self.interpretations = [(_query_forms(f, surname=True), _query_forms(g, surname=False)) for f, g in name_interpretations(query)]
+        self.whole = compact(query.full_name) if query.full_name and not is_han(query.full_name) else ""
+        self.empty = not self.interpretations and not self.whole
+        self._cache: dict[tuple[str, str], str | None] = {}
+
+    def level(self, family: str, given: str) -> str | None:
+        key = (family, given)
+        if key not in self._cache:
+            self._cache[key] = self._level(family, given)
+        return self._cache[key]
+
+    def _level(self, family: str, given: str) -> str | None:
+        record_s = _forms_of(family, surname=True)
+        record_g = _forms_of(given, surname=False)
+        graded = not is_han(family + given)
+        best: str | None = None
+        for q_s, q_g in self.interpretations:
+            level = _combine(_part_level(q_s, record_s, graded=graded), _part_level(q_g, record_g, graded=graded))
+            if level is not None and (best is None or _RANK[level] < _RANK[best]):
+                best = level
+                if best == "exact":
+                    break
+        if best != "exact" and self.whole:
+            # A full name written without any space ("ZHANGWEI") or in one token: match against concatenations.
+            for s in record_s:
+                for g in record_g:
+                    if self.whole in (s + g, g + s):
+                        return "exact"
+        return best
+
+
 def compare_names(query: Query, record: Record) -> str | None:
     """Best name level over the plausible readings of the query (order reversed, fields swapped, full name)."""
-    record_s = _forms_of(record.family_name, surname=True)
-    record_g = _forms_of(record.given_name, surname=False)
-    best: str | None = None
-    for family, given in name_interpretations(query):
-        level = _combine(_part_level(_query_forms(family, surname=True), record_s), _part_level(_query_forms(given, surname=False), record_g))
-        if level is not None and (best is None or NAME_LEVELS.index(level) < NAME_LEVELS.index(best)):
-            best = level
-            if best == "exact":
-                break
-    if best != "exact" and query.full_name and not is_han(query.full_name):
-        # A full name written without any space ("ZHANGWEI") or in one token: match against concatenations.
-        whole = compact(query.full_name)
-        for s in record_s:
-            for g in record_g:
-                if whole in (s + g, g + s):
-                    return "exact"
-    return best
+    return QueryNames(query).level(record.family_name, record.given_name)
 
 
 def query_place(query: Query) -> places.Place:

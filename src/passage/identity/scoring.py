@@ -41,7 +41,8 @@ FIELDS: tuple[str, ...] = tuple(FIELD_LEVELS)
 # Prior m probabilities (before EM): judgement informed by Christen (2012) ch. 5 error rates for
 # transcribed identity data; the date levels assume 80% of queries give a full date, 10% year-month, 10% year.
 DEFAULT_M: dict[str, dict[str, float]] = {
-    "name": {"exact": 0.62, "surname_exact_given_close": 0.1, "given_exact_surname_close": 0.07, "both_close": 0.05,
+    "name": {"exact": 0.6, "surname_exact_given_close": 0.1, "given_exact_surname_close": 0.07, "both_close": 0.05,
+             "surname_exact_given_weak": 0.008, "given_exact_surname_weak": 0.006, "close_and_weak": 0.004, "both_weak": 0.002,
              "surname_only": 0.06, "given_only": 0.04, "disagree": 0.06},
     "birth_date": {"exact": 0.56, "year_month": 0.09, "year_only": 0.09, "day_month_swapped": 0.04, "lunar_as_solar": 0.05,
                    "within_7_days": 0.05, "year_off_by_one": 0.05, "disagree": 0.07},
@@ -52,7 +53,8 @@ DEFAULT_M: dict[str, dict[str, float]] = {
 # Fallback u probabilities when the registry is too small to sample.
 DEFAULT_U: dict[str, dict[str, float]] = {
     "name": {"exact": 1e-4, "surname_exact_given_close": 2e-4, "given_exact_surname_close": 2e-4, "both_close": 1e-3,
-             "surname_only": 0.02, "given_only": 1e-3, "disagree": 0.9764},
+             "surname_exact_given_weak": 5e-4, "given_exact_surname_weak": 5e-4, "close_and_weak": 1e-3, "both_weak": 2e-3,
+             "surname_only": 0.02, "given_only": 1e-3, "disagree": 0.9724},
     "birth_date": {"exact": 4e-5, "year_month": 1.5e-3, "year_only": 2e-3, "day_month_swapped": 1e-5, "lunar_as_solar": 4e-5,
                    "within_7_days": 6e-4, "year_off_by_one": 1e-4, "disagree": 0.9957},
     "sex": {"agree": 0.5, "disagree": 0.5},
