@@ -1,0 +1,74 @@
+"""Service rules the API tests do not reach: health fields need the health permission, and the demo loads cleanly."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from passage.avrr import service
+from passage.avrr.models import AvrrCase, AvrrMonitoringRound
+from passage.avrr.payloads import CaseCreate, CaseFactsIn
+from passage.core.errors import Forbidden
+from passage.security.audit import verify_chain
+from tests.avrr.conftest import user_named
+
+TODAY = dt.date.today()
+
+
+def open_case(session: Session) -> AvrrCase:
+    caseworker = user_named(session, "iom.caseworker")
+    return service.create_case(session, actor=caseworker, data=CaseCreate.model_validate({
+        "programme_id": "cn_avrr_pilot", "nationality": "VNM", "country_of_return": "VNM", "legal_status": "irregular_stay",
+        "members": [{"member_id": "m1", "age": 29, "relationship": "head"}],
+        "counselling": {"held_on": TODAY.isoformat(), "informed": True, "voluntary": True, "decision": "return",
+                        "decided_on": TODAY.isoformat()}}))
+
+
+def test_health_fields_are_hidden_and_refused_without_the_health_permission(session: Session) -> None:
+    case = open_case(session)
+    caseworker = user_named(session, "iom.caseworker")
+    service.record_facts(session, actor=caseworker, case_id=case.id, version=case.version,
+                         data=CaseFactsIn(medical_fitness="fit_with_escort", vulnerable=True, vulnerability_notes="note"))
+    assert service.read_case(session, actor=caseworker, case_id=case.id).medical_fitness == "fit_with_escort"
+    analyst = user_named(session, "analyst")  # same organisation, no sensitive:health
+    seen = service.read_case(session, actor=analyst, case_id=case.id)
+    assert seen.health_redacted is True and seen.medical_fitness is None and seen.vulnerability_notes is None
+    with pytest.raises(Forbidden) as refused:
+        service.record_facts(session, actor=analyst, case_id=case.id, version=case.version, data=CaseFactsIn(vulnerable=False))
+    assert [f.path for f in refused.value.fields] == ["vulnerable"]
+
+
+def test_pilot_programme_schedules_its_own_monitoring_months(session: Session) -> None:
+    from passage.avrr.payloads import TransitionIn
+
+    case = open_case(session)
+    actor = user_named(session, "iom.caseworker")
+    steps = [("application", {"applied_on": TODAY}), ("eligibility", {}), ("pre_departure", {"eligibility": {"eligible": True}}),
+             ("travel", {"travel_document": "laissez_passer_issued", "medical_fitness": "fit", "vulnerability_screened": True,
+                         "itinerary_ref": "ITN-P"}),
+             ("arrival", {"departed_on": TODAY, "arrived_on": TODAY})]
+    for stage, facts in steps:
+        service.transition_case(session, actor=actor, case_id=case.id,
+                                data=TransitionIn.model_validate({"to_stage": stage, "version": case.version, **facts}))
+    months = session.scalars(select(AvrrMonitoringRound.months_after_arrival).where(AvrrMonitoringRound.case_id == case.id)
+                             .order_by(AvrrMonitoringRound.round_number)).all()
+    assert list(months) == [3, 6, 12, 18]
+    assert case.plan_due_on is not None and (case.plan_due_on - TODAY).days in range(59, 63)  # 2 months in the pilot
+
+
+def test_demo_loads_through_the_service_with_an_intact_audit_chain(session: Session) -> None:
+    from passage.avrr.demo import load_demo_records
+    from passage.security.demo import DemoContext
+
+    caseworker = user_named(session, "iom.caseworker")
+    load_demo_records(session, context=DemoContext(organisations={"iom": caseworker.organisation}, users={"iom_caseworker": caseworker}))
+    session.commit()
+    stages = dict(session.execute(select(AvrrCase.stage, func.count()).group_by(AvrrCase.stage)).tuples().all())
+    assert sum(stages.values()) == 40 and len(stages) == 11
+    scored = session.scalar(select(func.count()).select_from(AvrrMonitoringRound).where(AvrrMonitoringRound.composite.is_not(None)))
+    assert scored and scored > 10
+    assert {c for (c,) in session.execute(select(AvrrCase.country_of_return).distinct())} == {"NGA", "IRQ", "VNM"}
+    assert verify_chain(session).ok
