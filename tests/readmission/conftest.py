@@ -30,3 +30,58 @@ def orgs(engine: Engine) -> dict[str, str]:
 def session(engine: Engine) -> Iterator[Session]:
     with session_factory(engine)() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def readmission_demo_template(sqlite_people_template, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The migrated store with demo people and the 30 demo cases loaded once through the service."""
+    import shutil
+
+    from passage.core.db import dispose_engines, unit_of_work
+    from passage.readmission.demo import load_demo_records
+    from tests.conftest import _configure
+
+    directory = tmp_path_factory.mktemp("readmission-demo")
+    shutil.copy(sqlite_people_template / "passage.db", directory / "passage.db")
+    shutil.copy(sqlite_people_template / "keys.json", directory / "keys.json")
+    _configure(directory, f"sqlite:///{directory / 'passage.db'}")
+    with unit_of_work() as s:
+        load_demo_records(s, context=demo_context(s))
+    dispose_engines()
+    return directory
+
+
+def demo_context(session: Session):  # type: ignore[no-untyped-def]
+    from passage.security.demo import DEMO_ORGANISATIONS, DEMO_USERS, DemoContext
+    from passage.security.models import Organisation, User
+
+    by_name = {str(spec["name"]): str(spec["key"]) for spec in DEMO_ORGANISATIONS}
+    keys = {str(spec["username"]): str(spec["key"]) for spec in DEMO_USERS}
+    return DemoContext(
+        organisations={by_name[o.name]: o for o in session.scalars(select(Organisation))},
+        users={keys[u.username]: u for u in session.scalars(select(User))},
+    )
+
+
+@pytest.fixture
+def demo(readmission_demo_template, tmp_path) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """A fresh copy of the demo-loaded store; returns username -> user id."""
+    from passage.core.db import dispose_engines
+    from tests.conftest import _fresh_sqlite, _people_ids
+
+    _fresh_sqlite(readmission_demo_template, tmp_path)
+    yield _people_ids()
+    dispose_engines()
+
+
+@pytest.fixture
+def demo_client(demo):  # type: ignore[no-untyped-def]
+    """A TestClient on a fresh copy of the demo-loaded store."""
+    from fastapi.testclient import TestClient
+
+    from passage.core.app import create_app
+    from passage.security.service import rate_limiter
+
+    rate_limiter.clear()
+    with TestClient(create_app()) as client:
+        yield client

@@ -13,28 +13,16 @@ from sqlalchemy.orm import Session
 from passage.core.db import unit_of_work
 from passage.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from passage.readmission import service, workflow
-from passage.readmission.demo import load_demo_records
 from passage.readmission.models import CorrectionNotice, ReadmissionCase
-from passage.security.demo import DEMO_ORGANISATIONS, DemoContext
+from passage.security.demo import DemoContext
 from passage.security.models import AuditEntry, Organisation, User
+from tests.readmission.conftest import demo_context
 
 TODAY = service.today_utc()
 
 
 def context(session: Session) -> DemoContext:
-    by_name = {str(spec["name"]): str(spec["key"]) for spec in DEMO_ORGANISATIONS}
-    keys = {"nl.officer": "nl_officer", "fr.officer": "fr_officer", "mps.central": "mps_central", "fj.officer": "fj_officer", "zj.officer": "zj_officer", "gd.officer": "gd_officer", "admin": "admin", "iom.caseworker": "iom_caseworker", "analyst": "analyst"}
-    return DemoContext(
-        organisations={by_name[o.name]: o for o in session.scalars(select(Organisation))},
-        users={keys[u.username]: u for u in session.scalars(select(User))},
-    )
-
-
-@pytest.fixture
-def demo(demo_people: dict[str, str]) -> dict[str, str]:
-    with unit_of_work() as s:
-        load_demo_records(s, context=context(s))
-    return demo_people
+    return demo_context(session)  # type: ignore[no-any-return]
 
 
 def user(session: Session, username: str) -> User:

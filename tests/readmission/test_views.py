@@ -40,12 +40,9 @@ def test_new_case_form_validates_inline_then_creates(app_client: Any) -> None:
     assert inbox.status_code == 200 and case_id in inbox.text
 
 
-def test_province_sees_only_its_own_cases_and_pages_render(app_client: Any) -> None:
-    from passage.readmission.demo import load_demo_records
-    from tests.readmission.test_service import context
-
+def test_province_sees_only_its_own_cases_and_pages_render(demo_client: Any) -> None:
+    app_client = demo_client
     with unit_of_work() as s:
-        load_demo_records(s, context=context(s))
         fujian = s.scalars(select(ReadmissionCase).where(ReadmissionCase.province_code == "CN-FJ")).first()
         assert fujian is not None
         fujian_id = fujian.id
