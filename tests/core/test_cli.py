@@ -16,7 +16,7 @@ def test_passage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]
     def go() -> None:
         raise InvalidInput("queries.csv: line 7: invalid date", fields=[FieldError("line 7, column birth_date", "not a date")])
 
-    monkeypatch.setattr(cli, "_register_module_commands", lambda: cli.app.add_typer(failing))
+    monkeypatch.setattr(cli, "_register_module_commands", lambda *_: cli.app.add_typer(failing))
     with pytest.raises(SystemExit) as exited:
         cli.main(["failing", "go"])
     assert exited.value.code == 2

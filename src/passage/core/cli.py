@@ -72,8 +72,26 @@ def serve(
     uvicorn.run("passage.core.app:create_app", factory=True, host=host, port=port, workers=workers, proxy_headers=True, log_level="info")
 
 
-def _register_module_commands() -> None:
-    for module in MODULES:
+_registered_modules: set[str] = set()
+
+COMMAND_MODULES: dict[str, str] = {
+    "users": "security", "audit": "security", "keys": "security",
+    "agreements": "readmission", "readmission": "readmission",
+    "identify": "identity", "biometrics": "biometrics", "avrr": "avrr", "forms": "forms",
+    "geo": "dtm", "dtm": "dtm", "mobility": "mobility", "dialogue": "dialogue",
+}
+"""Which module provides each top-level command, so that one command imports only its own module (start-up
+time); any other word (``--help``, a new command) imports every module."""
+
+
+def _register_module_commands(command: str | None = None) -> None:
+    if command in ("db", "demo", "serve", "version"):
+        return
+    selected = (COMMAND_MODULES[command],) if command in COMMAND_MODULES else MODULES
+    for module in selected:
+        if module in _registered_modules:
+            continue
+        _registered_modules.add(module)
         name = f"passage.{module}.cli"
         if importlib.util.find_spec(f"passage.{module}") is None:
             continue
@@ -88,9 +106,10 @@ def _register_module_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn domain errors into one readable line and exit code 2."""
-    _register_module_commands()
+    arguments = sys.argv[1:] if argv is None else argv
+    _register_module_commands(next((a for a in arguments if not a.startswith("-")), None))
     try:
-        app(args=argv)
+        app(args=arguments)
     except PassageError as exc:
         typer.echo(f"error: {exc.one_line()}", err=True)
         sys.exit(2)
@@ -98,6 +117,5 @@ def main(argv: list[str] | None = None) -> None:
 
 def assembled_app() -> typer.Typer:
     """The root app with every module's commands, for tests (`typer.testing.CliRunner`) and docs."""
-    if not app.registered_groups:
-        _register_module_commands()
+    _register_module_commands()
     return app
