@@ -100,8 +100,8 @@ def _register_module_commands(command: str | None = None) -> None:
         cli_module = importlib.import_module(name)
         for sub in getattr(cli_module, "typer_apps", []):
             app.add_typer(sub)
-        for command in getattr(cli_module, "commands", []):
-            app.command()(command)
+        for function in getattr(cli_module, "commands", []):
+            app.command()(function)
 
 
 def main(argv: list[str] | None = None) -> None:
