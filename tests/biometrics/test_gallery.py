@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from passage.biometrics.codec import decode
 from passage.biometrics.extract import Extraction
-from passage.biometrics.gallery import Enrolment, Gallery
+from passage.biometrics.gallery import Enrolment, Gallery, SearchIndex
 from passage.core.errors import Conflict, InvalidInput, NotFound
 
 KEY = AESGCM.generate_key(bit_length=256)
@@ -84,3 +84,18 @@ def test_empty_or_poor_probe_is_refused(tmp_path: Path, extracted: dict[str, Ext
         gallery.enrol([Enrolment("r9", "p", replace(record, views=(replace(record.views[0], minutiae=()),)))])
     # A foreign ANSI record with two known finger positions can be searched too.
     assert gallery.search(decode(reference_records["ansi2007"]), top=2) is not None
+
+
+def test_search_index_snapshot_round_trip_keeps_results_and_removals(extracted: dict[str, Extraction]) -> None:
+    core = SearchIndex()
+    core.add_many([("r1", "personA", extracted["p1_2"].record), ("r2", "personB", extracted["p2_1"].record)])
+    core.add("r3", "personC", extracted["p1_1"].record)
+    core.remove("r3")
+    restored = SearchIndex.from_bytes(core.to_bytes())
+    assert restored.ids() == {"r1", "r2"} and restored.person_of("r1") == "personA"
+    assert restored.record("r2") == extracted["p2_1"].record
+    before = [(c.person_id, c.result.best_score) for c in core.search(extracted["p1_1"].record, top=5)]
+    after = [(c.person_id, c.result.best_score) for c in restored.search(extracted["p1_1"].record, top=5)]
+    assert after == before and after[0][0] == "personA"
+    with pytest.raises(ValueError):
+        SearchIndex.from_bytes(b"not a snapshot")

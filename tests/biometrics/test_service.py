@@ -169,3 +169,33 @@ def _tiny_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (50, 50), 128).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_index_snapshot_is_encrypted_reloaded_and_purged_on_revocation(demo_people: dict[str, str]) -> None:
+    from passage.biometrics.gallery import SearchIndex
+    from passage.security.crypto import decrypt_bytes
+
+    service.reset_indexes()
+    with unit_of_work() as session:
+        nl = _user(session, demo_people["nl.officer"])
+        kept = _enrol(session, nl, "r1", "person-1", "p1_2").id
+        gone = _enrol(session, nl, "r2", "person-2", "p2_1").id
+        probe = service.parse_upload((DATA / "p1_1.png").read_bytes()).record
+        service.search(session, actor=nl, probe=probe)
+        path = service.index_snapshot_path(service._index_key(session))
+    blob = path.read_bytes()
+    assert b"FMR" not in blob and SearchIndex.from_bytes(decrypt_bytes(blob, context=service.INDEX_CONTEXT)).ids() == {kept, gone}
+    # A new process starts from the snapshot rather than from an empty index.
+    service.reset_indexes()
+    with unit_of_work() as session:
+        assert service._index_for(session).ids() == {kept, gone}
+        nl = _user(session, demo_people["nl.officer"])
+        service.revoke_person(session, actor=nl, person_id="person-2")
+    assert SearchIndex.from_bytes(decrypt_bytes(path.read_bytes(), context=service.INDEX_CONTEXT)).ids() == {kept}
+    # A snapshot that does not decrypt is ignored, and the index is rebuilt from the database.
+    path.write_bytes(b"garbage")
+    service.reset_indexes()
+    with unit_of_work() as session:
+        nl = _user(session, demo_people["nl.officer"])
+        hits = service.search(session, actor=nl, probe=probe)
+        assert hits[0].person_id == "person-1" and all(h.person_id != "person-2" for h in hits)

@@ -19,9 +19,11 @@ LRs (`matching.match_records`), person by person (several fingers of one person 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from passage.biometrics.matching import (
     DEFAULT_CALIBRATION,
     Calibration,
     MatchResult,
+    PreparedRecord,
     match_records,
     view_is_low_quality,
 )
@@ -101,17 +104,25 @@ def default_stage_one(gallery_size: int) -> int:
 class SearchIndex:
     """The in-memory 1:N core shared by the database gallery (`service.py`) and the directory `Gallery`.
 
-    Records are added by id with their person; removal masks at once. `search` shortlists with the
-    MCC index (optionally restricted to the ids the caller may see), re-ranks with Bozorth3 and fuses
-    per person.
+    Records are added by id with their person (`add`, or `add_many` to compute cylinders in
+    vectorised batches); removal masks at once. `search` shortlists with the MCC index (optionally
+    restricted to the ids the caller may see), re-ranks with Bozorth3 and fuses per person. Records
+    are kept encoded (ISO bytes); shortlisted ones are decoded and their Bozorth3 templates loaded
+    once, then cached (`PREPARED_CACHE` most recent). `to_bytes`/`from_bytes` serialise everything
+    (cylinders, ids, persons, templates) for an encrypted copy on disk: the caller encrypts.
     """
+
+    PREPARED_CACHE = 20000
 
     def __init__(self) -> None:
         self._index = CylinderIndex()
         self._slots: list[tuple[str, int]] = []
         self._slots_of: dict[str, list[int]] = {}
-        self._records: dict[str, MinutiaeRecord] = {}
+        self._records: dict[str, bytes] = {}
         self._persons: dict[str, str] = {}
+        self._prepared: dict[str, PreparedRecord] = {}
+        self._lock = threading.RLock()
+        self.changes = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -123,20 +134,41 @@ class SearchIndex:
         return set(self._records)
 
     def add(self, record_id: str, person_id: str, record: MinutiaeRecord) -> None:
-        if record_id in self._records:
-            return
-        self._records[record_id] = record
-        self._persons[record_id] = person_id
-        slots = self._slots_of.setdefault(record_id, [])
-        for view_index in range(len(record.views)):
-            slots.append(self._index.add(minutiae_array(record, view_index)))
-            self._slots.append((record_id, view_index))
+        self.add_many([(record_id, person_id, record)])
+
+    def add_many(self, items: Iterable[tuple[str, str, MinutiaeRecord]]) -> None:
+        """Add records (already present ids are skipped); cylinders for the whole batch are computed at once."""
+        with self._lock:
+            fresh: list[tuple[str, str, MinutiaeRecord]] = []
+            seen: set[str] = set()
+            for record_id, person_id, record in items:
+                if record_id in self._records or record_id in seen:
+                    continue
+                seen.add(record_id)
+                fresh.append((record_id, person_id, record))
+            if not fresh:
+                return
+            points = [minutiae_array(record, view) for _, _, record in fresh for view in range(len(record.views))]
+            entries = iter(self._index.add_many(points))
+            for record_id, person_id, record in fresh:
+                self._records[record_id] = encode(record)
+                self._persons[record_id] = person_id
+                slots = self._slots_of.setdefault(record_id, [])
+                for view_index in range(len(record.views)):
+                    slots.append(next(entries))
+                    self._slots.append((record_id, view_index))
+            self.changes += len(fresh)
 
     def remove(self, record_id: str) -> None:
-        for slot in self._slots_of.pop(record_id, []):
-            self._index.remove(slot)
-        self._records.pop(record_id, None)
-        self._persons.pop(record_id, None)
+        with self._lock:
+            if record_id not in self._records:
+                return
+            for slot in self._slots_of.pop(record_id, []):
+                self._index.remove(slot)
+            self._records.pop(record_id, None)
+            self._persons.pop(record_id, None)
+            self._prepared.pop(record_id, None)
+            self.changes += 1
 
     def person_of(self, record_id: str) -> str:
         if record_id not in self._persons:
@@ -146,10 +178,71 @@ class SearchIndex:
     def record(self, record_id: str) -> MinutiaeRecord:
         if record_id not in self._records:
             raise NotFound("no such gallery record")
-        return self._records[record_id]
+        return decode(self._records[record_id])
+
+    def _prepared_record(self, record_id: str) -> PreparedRecord:
+        prepared = self._prepared.get(record_id)
+        if prepared is None:
+            prepared = PreparedRecord(decode(self._records[record_id]))
+            with self._lock:
+                if len(self._prepared) >= self.PREPARED_CACHE:
+                    self._prepared.pop(next(iter(self._prepared)))
+                self._prepared[record_id] = prepared
+        return prepared
 
     def freeze(self) -> None:
-        self._index.freeze()
+        with self._lock:
+            self._index.freeze()
+
+    def memory_bytes(self) -> int:
+        """Approximate bytes: index arrays plus encoded templates (Python object overhead not counted)."""
+        return self._index.memory_bytes() + sum(len(b) for b in self._records.values())
+
+    def to_bytes(self) -> bytes:
+        """A self-contained snapshot (NumPy .npz without pickles): index arrays, slots, persons, templates."""
+        with self._lock:
+            arrays = self._index.to_arrays()
+            meta = {"version": 1, "slots": self._slots, "persons": self._persons}
+            ids = list(self._records)
+            blobs = [self._records[i] for i in ids]
+        meta["record_ids"] = ids
+        lengths = np.array([len(b) for b in blobs], dtype=np.int64)
+        arrays["templates"] = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+        arrays["template_lengths"] = lengths
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # NumPy's stub types **kwds as bool
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SearchIndex:
+        """Inverse of `to_bytes`; raises ValueError on anything that does not fit together."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as loaded:
+                arrays = {name: loaded[name] for name in loaded.files}
+            meta = json.loads(arrays.pop("meta").tobytes())
+            if meta.get("version") != 1:
+                raise ValueError("unknown index snapshot version")
+            core = cls()
+            core._index = CylinderIndex.from_arrays(arrays)
+            core._slots = [(str(r), int(v)) for r, v in meta["slots"]]
+            if len(core._slots) != len(core._index):
+                raise ValueError("index snapshot slots do not match its entries")
+            blob = arrays["templates"].tobytes()
+            ends = np.cumsum(arrays["template_lengths"])
+            starts = ends - arrays["template_lengths"]
+            persons = {str(k): str(v) for k, v in meta["persons"].items()}
+            for record_id, start, end in zip(meta["record_ids"], starts, ends, strict=True):
+                core._records[record_id] = blob[int(start):int(end)]
+                core._persons[record_id] = persons[record_id]
+            for entry, (record_id, _) in enumerate(core._slots):
+                if record_id in core._records:
+                    core._slots_of.setdefault(record_id, []).append(entry)
+                else:
+                    core._index.remove(entry)
+        except (KeyError, TypeError, OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a Passage index snapshot ({type(exc).__name__})") from None
+        return core
 
     def search(self, probe: MinutiaeRecord, *, top: int = 10, shortlist: int | None = None,
                calibration: Calibration = DEFAULT_CALIBRATION, allow_low_quality: bool = False,
@@ -163,26 +256,28 @@ class SearchIndex:
             raise InvalidInput("the probe's fingerprint quality is too low to search (NFIQ 2 or minutiae count); recapture it")
         size = len(self._records) if visible is None else len(visible)
         depth = shortlist if shortlist is not None else default_shortlist(size)
-        allowed: np.ndarray | None = None
-        if visible is not None or exclude:
-            keep = (set(visible) if visible is not None else set(self._records)) - set(exclude)
-            allowed = np.fromiter((rid in keep for rid, _ in self._slots), dtype=bool, count=len(self._slots))
         prefilter: dict[str, float] = {}
-        for view_index in usable:
-            for hit in self._index.search(minutiae_array(probe, view_index), top=depth, allowed=allowed, stage_one=default_stage_one(size)):
-                record_id = self._slots[hit.entry][0]
-                if record_id in self._records:
-                    prefilter[record_id] = max(prefilter.get(record_id, 0.0), hit.score)
+        with self._lock:
+            allowed: np.ndarray | None = None
+            if visible is not None or exclude:
+                keep = (set(visible) if visible is not None else set(self._records)) - set(exclude)
+                allowed = np.fromiter((rid in keep for rid, _ in self._slots), dtype=bool, count=len(self._slots))
+            for view_index in usable:
+                for hit in self._index.search(minutiae_array(probe, view_index), top=depth, allowed=allowed, stage_one=default_stage_one(size)):
+                    record_id = self._slots[hit.entry][0]
+                    if record_id in self._records:
+                        prefilter[record_id] = max(prefilter.get(record_id, 0.0), hit.score)
         by_person: dict[str, list[str]] = {}
         for record_id in prefilter:
             by_person.setdefault(self._persons[record_id], []).append(record_id)
+        prepared_probe = PreparedRecord(probe)
         candidates = []
         for person_id, record_ids in by_person.items():
             best: MatchResult | None = None
             for record_id in record_ids:
                 if on_candidate is not None:
                     on_candidate(record_id)
-                result = match_records(probe, self._records[record_id], calibration=calibration, allow_low_quality=allow_low_quality)
+                result = match_records(prepared_probe, self._prepared_record(record_id), calibration=calibration, allow_low_quality=allow_low_quality)
                 if best is None or result.log2_lr > best.log2_lr:
                     best = result
             assert best is not None
@@ -227,11 +322,12 @@ class Gallery:
                 raise Conflict(f"{MANIFEST}: entry {position}: duplicate record id; the gallery is inconsistent")
             seen.add(record_id)
         self._entries = entries
+        loaded = []
         for entry in entries:
             record_id = str(entry["record_id"])
             blob = (self.directory / "templates" / f"{record_id}.bin").read_bytes()
-            record = decode(self.decrypt(blob, context=self._context("template", record_id)))
-            self._core.add(record_id, str(entry["person_id"]), record)
+            loaded.append((record_id, str(entry["person_id"]), decode(self.decrypt(blob, context=self._context("template", record_id)))))
+        self._core.add_many(loaded)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -259,8 +355,7 @@ class Gallery:
         ]
         self._write_manifest(self._entries + new_entries)
         self._entries = self._entries + new_entries
-        for item in batch:
-            self._core.add(item.record_id, item.person_id, item.record)
+        self._core.add_many((item.record_id, item.person_id, item.record) for item in batch)
         self._core.freeze()
         return [i.record_id for i in batch]
 

@@ -69,6 +69,30 @@ def bozorth_template(record: MinutiaeRecord, view: FingerView) -> nbis.Minutiae:
     return _loader().load_iso_19794_2_2005(bozorth_bytes(view, width, height, record.format))
 
 
+class PreparedRecord:
+    """A record converted once to ISO 2005, with each view's Bozorth3 template loaded on first use and kept.
+
+    1:N search re-ranks the same gallery records again and again and compares one probe with every
+    shortlisted record: preparing each side once removes the conversion and nbis load per comparison.
+    """
+
+    __slots__ = ("record", "_templates")
+
+    def __init__(self, record: MinutiaeRecord) -> None:
+        self.record = record if record.format == "iso2005" else convert(record, "iso2005")
+        self._templates: dict[int, nbis.Minutiae] = {}
+
+    def template(self, view_index: int) -> nbis.Minutiae:
+        loaded = self._templates.get(view_index)
+        if loaded is None:
+            loaded = self._templates[view_index] = bozorth_template(self.record, self.record.views[view_index])
+        return loaded
+
+
+def prepare(record: MinutiaeRecord | PreparedRecord) -> PreparedRecord:
+    return record if isinstance(record, PreparedRecord) else PreparedRecord(record)
+
+
 def bozorth3(probe: nbis.Minutiae, reference: nbis.Minutiae) -> int:
     """Bozorth3 score of two loaded templates (probe first, as in NBIS `bozorth3 -p`)."""
     return int(probe.compare(reference))
@@ -162,26 +186,24 @@ def _pairs(probe: MinutiaeRecord, reference: MinutiaeRecord) -> list[tuple[int, 
     return pairs
 
 
-def match_records(probe: MinutiaeRecord, reference: MinutiaeRecord, *, calibration: Calibration = DEFAULT_CALIBRATION,
-                  allow_low_quality: bool = False) -> MatchResult:
+def match_records(probe: MinutiaeRecord | PreparedRecord, reference: MinutiaeRecord | PreparedRecord, *,
+                  calibration: Calibration = DEFAULT_CALIBRATION, allow_low_quality: bool = False) -> MatchResult:
     """Compare two records finger by finger with Bozorth3 and fuse the calibrated log2 LRs.
 
     Each probe view contributes its best-matching reference view (same finger position when known);
     distinct probe fingers are summed. Low-quality views are not used unless `allow_low_quality`, and
-    the result then says so rather than reporting a weak score as evidence against identity.
+    the result then says so rather than reporting a weak score as evidence against identity. Either
+    side may be a `PreparedRecord`, whose loaded Bozorth3 templates are reused.
     """
-    if probe.format != "iso2005":
-        probe = convert(probe, "iso2005")
-    if reference.format != "iso2005":
-        reference = convert(reference, "iso2005")
+    prepared_probe, prepared_reference = prepare(probe), prepare(reference)
     best: dict[int, FingerComparison] = {}
     skipped = 0
-    for i, j in _pairs(probe, reference):
-        pv, rv = probe.views[i], reference.views[j]
+    for i, j in _pairs(prepared_probe.record, prepared_reference.record):
+        pv, rv = prepared_probe.record.views[i], prepared_reference.record.views[j]
         if not allow_low_quality and (view_is_low_quality(pv) or view_is_low_quality(rv)):
             skipped += 1
             continue
-        score = bozorth3(bozorth_template(probe, pv), bozorth_template(reference, rv))
+        score = bozorth3(prepared_probe.template(i), prepared_reference.template(j))
         comparison = FingerComparison(i, j, pv.position or rv.position, score, calibration.log2_lr(score))
         if i not in best or comparison.score > best[i].score:
             best[i] = comparison

@@ -9,7 +9,9 @@ on the server, all biometric permissions, audited as `system`).
 
 The 1:N gallery index lives in memory per database (`SearchIndex`, MCC prefilter + Bozorth3). It is
 brought up to date from the database before each search (templates enrolled by another process are
-loaded, revoked ones removed), and every search is restricted to the caller's visible template ids
+loaded, revoked ones removed), saved encrypted (`encrypt_bytes`, context `biometrics.index`) to
+`<data_dir>/biometrics/index-<hash of the database URL>.bin` whenever it changed, and loaded from
+there by a new process, so a restart re-reads only what changed; every search is restricted to the caller's visible template ids
 (`scoped_select`), so the index can never return a record outside scope or a revoked one.
 
 Public function for the identity and readmission engines: `fingerprint_evidence` (see
@@ -18,9 +20,12 @@ docs/biometrics.md).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,10 +43,20 @@ from passage.biometrics.matching import (
     view_is_low_quality,
 )
 from passage.biometrics.models import BiometricTemplate
-from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from passage.core.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PassageError,
+    PayloadTooLarge,
+)
+from passage.core.files import atomic_output
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
+from passage.security.crypto import decrypt_bytes, encrypt_bytes
 from passage.security.models import Organisation, User
 from passage.security.permissions import Permission, permissions_for
 from passage.security.scope import get_visible, scoped_select
@@ -227,8 +242,7 @@ def enrol(session: Session, *, actor: Actor, items: Sequence[EnrolmentRequest], 
     for row in rows:
         _audit(session, actor, "enrol", row.id, {"person_id": row.person_id, "record_ref": row.record_ref, "source": row.source,
                                                   "format": row.record_format, "image_kept": row.image is not None})
-    for row, item in zip(rows, items, strict=True):
-        _index_for(session).add(row.id, row.person_id, item.upload.record)
+    _index_for(session).add_many((row.id, row.person_id, item.upload.record) for row, item in zip(rows, items, strict=True))
     return rows
 
 
@@ -263,6 +277,8 @@ def revoke_person(session: Session, *, actor: Actor, person_id: str) -> list[str
     for row in rows:
         _audit(session, actor, "revoke", row.id, {"person_id": person_id, "record_ref": row.record_ref})
         index.remove(row.id)
+    # Rewrite the snapshot now, so the revoked templates do not linger in it on disk.
+    _save_snapshot(_index_key(session), index)
     return [r.id for r in rows]
 
 
@@ -466,26 +482,85 @@ def fingerprint_evidence(session: Session, *, actor: Actor, probe: MinutiaeRecor
 # --- the in-memory index ------------------------------------------------------------------------------------
 
 _indexes: dict[str, SearchIndex] = {}
+_saved_changes: dict[str, int] = {}
 _indexes_lock = threading.Lock()
+_save_locks: dict[str, threading.Lock] = {}
+INDEX_CONTEXT = "biometrics.index"
+SAVE_IN_BACKGROUND_ABOVE = 5000
+logger = logging.getLogger(__name__)
+
+
+def _index_key(session: Session) -> str:
+    return str(session.get_bind().engine.url)
+
+
+def index_snapshot_path(key: str) -> Path:
+    """Where the encrypted index snapshot of one database lives: `<data_dir>/biometrics/index-<hash>.bin`."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return get_settings().data_dir / "biometrics" / f"index-{digest}.bin"
+
+
+def _load_snapshot(key: str) -> SearchIndex | None:
+    """The index saved by an earlier process, or None; a snapshot that fails to decrypt or parse is ignored."""
+    path = index_snapshot_path(key)
+    if not path.exists():
+        return None
+    try:
+        index = SearchIndex.from_bytes(decrypt_bytes(path.read_bytes(), context=INDEX_CONTEXT))
+    except (OSError, ValueError, PassageError) as exc:
+        # The snapshot is only a cache of the database: any failure means rebuilding from the templates.
+        logger.warning("biometric index snapshot ignored (%s); rebuilding from the database", type(exc).__name__)
+        return None
+    _saved_changes[key] = index.changes
+    return index
+
+
+def _write_snapshot(key: str, index: SearchIndex) -> None:
+    lock = _save_locks.setdefault(key, threading.Lock())
+    with lock:
+        changes = index.changes
+        data = index.to_bytes()
+        path = index_snapshot_path(key)
+        with atomic_output(path, mode="wb") as handle:
+            handle.write(encrypt_bytes(data, context=INDEX_CONTEXT))
+        _saved_changes[key] = changes
+
+
+def _save_snapshot(key: str, index: SearchIndex) -> None:
+    """Write the encrypted snapshot if the index changed since the last one (background thread for large galleries)."""
+    if _saved_changes.get(key) == index.changes:
+        return
+    if len(index) <= SAVE_IN_BACKGROUND_ABOVE:
+        _write_snapshot(key, index)
+        return
+
+    def write() -> None:
+        try:
+            _write_snapshot(key, index)
+        except (OSError, PassageError) as exc:
+            logger.warning("biometric index snapshot not written (%s)", type(exc).__name__)
+
+    threading.Thread(target=write, name="biometric-index-snapshot", daemon=True).start()
 
 
 def _index_for(session: Session) -> SearchIndex:
-    key = str(session.get_bind().engine.url)
+    key = _index_key(session)
     with _indexes_lock:
         index = _indexes.get(key)
         if index is None:
-            index = _indexes[key] = SearchIndex()
+            index = _indexes[key] = _load_snapshot(key) or SearchIndex()
         return index
 
 
 def reset_indexes() -> None:
-    """Forget every in-memory index (tests; after a restore). The next search rebuilds from the database."""
+    """Forget every in-memory index (tests; a fresh process). The next search loads the snapshot, then the database."""
     with _indexes_lock:
         _indexes.clear()
+        _saved_changes.clear()
 
 
 def _synchronised_index(session: Session) -> SearchIndex:
-    """Bring the index in line with the database: load records it lacks, drop revoked ones."""
+    """Bring the index in line with the database: load records it lacks, drop revoked ones, then save the snapshot."""
     index = _index_for(session)
     active = set(session.scalars(select(BiometricTemplate.id).where(BiometricTemplate.revoked_at.is_(None))))
     for stale in index.ids() - active:
@@ -493,19 +568,22 @@ def _synchronised_index(session: Session) -> SearchIndex:
     missing = sorted(active - index.ids())
     for start in range(0, len(missing), 500):
         chunk = missing[start:start + 500]
-        for row in session.execute(select(BiometricTemplate.id, BiometricTemplate.person_id, BiometricTemplate.template)
-                                   .where(BiometricTemplate.id.in_(chunk))):
-            if row.template is not None:
-                index.add(row.id, row.person_id, decode(row.template))
+        index.add_many((row.id, row.person_id, decode(row.template)) for row in session.execute(
+            select(BiometricTemplate.id, BiometricTemplate.person_id, BiometricTemplate.template)
+            .where(BiometricTemplate.id.in_(chunk))) if row.template is not None)
     index.freeze()
+    _save_snapshot(_index_key(session), index)
     return index
 
 
 def rebuild_index(session: Session, *, actor: Actor) -> int:
-    """Drop and rebuild this database's index from the stored templates; returns its size."""
+    """Drop and rebuild this database's index (and its snapshot) from the stored templates; returns its size."""
     _require(session, actor, Permission.BIOMETRICS_ENROL, "rebuild_index")
+    key = _index_key(session)
     with _indexes_lock:
-        _indexes.pop(str(session.get_bind().engine.url), None)
+        _indexes.pop(key, None)
+        _saved_changes.pop(key, None)
+        index_snapshot_path(key).unlink(missing_ok=True)
     size = len(_synchronised_index(session))
     _audit(session, actor, "rebuild_index", None, {"size": size})
     return size
