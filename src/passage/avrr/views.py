@@ -58,6 +58,32 @@ KIND_NAMES: dict[str, str] = {
 }
 DIMENSION_NAMES: dict[str, str] = {"economic": N_("Economic"), "social": N_("Social"), "psychosocial": N_("Psychosocial"),
                                    "composite": N_("Composite")}
+EVENT_NAMES: dict[str, str] = {
+    "facts": N_("Facts recorded"), "consent_given": N_("Consent given"), "consent_withdrawn": N_("Consent withdrawn"),
+    "readmission_link": N_("Linked to a readmission case"), "assistance_planned": N_("Assistance planned"),
+    "payment": N_("Payment"), "monitoring": N_("Monitoring survey recorded"),
+}
+CODE_NAMES: dict[str, str] = {
+    # legal status
+    "asylum_seeker": N_("Asylum seeker"), "rejected_asylum_seeker": N_("Rejected asylum seeker"), "tolerated": N_("Tolerated stay"),
+    "recognised_refugee": N_("Recognised refugee"), "subsidiary_protection": N_("Subsidiary protection"),
+    "trafficking_victim": N_("Victim of trafficking"), "irregular_stay": N_("Irregular stay"),
+    "other_residence_permit": N_("Other residence permit"),
+    # asylum procedure
+    "none": N_("No asylum application"), "pending": N_("Pending"), "first_negative": N_("First-instance rejection"),
+    "appeal_pending": N_("Appeal pending"), "final_negative": N_("Final rejection"), "positive": N_("Positive decision"),
+    # relationship
+    "head": N_("Head of household"), "spouse": N_("Spouse"), "child": N_("Child"), "parent": N_("Parent"),
+    "sibling": N_("Sibling"), "grandchild": N_("Grandchild"), "other_relative": N_("Other relative"), "other": N_("Other"),
+    # travel and fitness
+    "valid_passport": N_("Valid passport"), "laissez_passer_issued": N_("Laissez-passer issued"),
+    "fit": N_("Fit to travel"), "fit_with_escort": N_("Fit to travel with an escort"), "unfit": N_("Not fit to travel"),
+    "not_assessed": N_("Not assessed"),
+    # consent purposes
+    "link_readmission_case": N_("Link to a readmission case"), "share_with_country_of_origin": N_("Share with the country of origin"),
+    "monitoring_contact": N_("Contact for monitoring"),
+}
+"""Labels of the codes shown on the pages (the API keeps the codes)."""
 PAGE_SIZE = 20
 MEMBER_ROWS = 6
 assert set(STAGE_NAMES) == {s.value for s in STAGE_LABELS} and set(KIND_NAMES) == {k.value for k in ASSISTANCE_LABELS}
@@ -86,7 +112,8 @@ def _blank_to_none(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _labels() -> dict[str, Any]:
-    return {"stage_names": STAGE_NAMES, "kind_names": KIND_NAMES, "dimension_names": DIMENSION_NAMES}
+    return {"stage_names": STAGE_NAMES, "kind_names": KIND_NAMES, "dimension_names": DIMENSION_NAMES,
+            "event_names": EVENT_NAMES, "code": lambda value: gettext(CODE_NAMES[value]) if value in CODE_NAMES else value}
 
 
 # --- inbox -----------------------------------------------------------------------------------------
@@ -135,7 +162,7 @@ def new_case_page(request: Request, user: Manager) -> Response:
 
 def _new_case(request: Request, values: dict[str, Any], errors: dict[str, str]) -> Response:
     return render(request, "avrr/new_case.html", {
-        "values": values, "errors": errors, "programmes": sorted(service.programmes()),
+        **_labels(), "values": values, "errors": errors, "programmes": sorted(service.programmes()),
         "schemes": service.scheme_registry().scheme_ids(), "member_rows": MEMBER_ROWS,
         "legal_statuses": ["asylum_seeker", "rejected_asylum_seeker", "tolerated", "recognised_refugee",
                            "subsidiary_protection", "trafficking_victim", "irregular_stay", "other_residence_permit"],
@@ -369,7 +396,7 @@ def calculator_page(request: Request, user: Reader) -> Response:
 def _calculator(request: Request, values: dict[str, Any], result: dict[str, Any] | None, errors: dict[str, str]) -> Response:
     registry = service.scheme_registry()
     return render(request, "avrr/calculator.html", {
-        "values": values, "result": result, "errors": errors, "member_rows": MEMBER_ROWS,
+        **_labels(), "values": values, "result": result, "errors": errors, "member_rows": MEMBER_ROWS,
         "schemes": [(v.scheme_id, v.version, v.title_zh if get_locale() == "zh_Hans" else v.title,
                      v.effective_from, v.effective_to) for sid in registry.scheme_ids() for v in registry.versions(sid)],
         "legal_statuses": ["asylum_seeker", "rejected_asylum_seeker", "tolerated", "recognised_refugee",
