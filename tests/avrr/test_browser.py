@@ -106,3 +106,19 @@ def test_household_from_counselling_to_first_monitoring_survey(page: Any) -> Non
     assert cells.nth(3).inner_text() == day(-5)
     assert cells.nth(7).inner_text() == "1.0"
     assert page.get_by_role("link", name="Record survey round 2").is_visible()
+
+
+def test_dashboard_draws_its_charts_under_the_content_security_policy(page: Any) -> None:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" and "404" not in message.text else None)
+    missing: list[str] = []
+    page.on("response", lambda response: missing.append(response.url) if response.status == 404 else None)
+    browser_sign_in(page, "iom.caseworker")
+    page.get_by_role("link", name="AVRR dashboard").click()
+    assert page.get_by_text("Provisional weights").first.is_visible()
+    page.wait_for_function("() => window.Chart && window.Chart.getChart(document.getElementById('avrr-returns-chart'))")
+    drawn = page.evaluate("['avrr-returns-chart', 'avrr-planned-chart', 'avrr-trend-chart', 'avrr-share-chart']"
+                          ".every(id => window.Chart.getChart(document.getElementById(id)) !== undefined)")
+    assert drawn is True
+    assert errors == []
+    assert [url for url in missing if not url.endswith("/favicon.ico")] == []
