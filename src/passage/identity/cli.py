@@ -15,7 +15,7 @@ from passage.core.files import atomic_output, read_csv_rows
 from passage.core.progress import progress_bar
 from passage.identity import compare, dates, scoring
 from passage.identity.index import build_or_update, default_index_dir, open_index
-from passage.identity.search import Scored, expected_false_match_share, fit_model, gather, rank
+from passage.identity.search import Scored, expected_false_match_share, fit_model, gather_many, rank
 
 QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
 RESULT_COLUMNS = ("query_id", "rank", "person_id", "match_probability", "decision")
@@ -77,6 +77,7 @@ def batch_command(
     index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
     explain: Path | None = typer.Option(None, "--explain", help="Also write per-candidate evidence as JSON lines"),
     train_m: bool = typer.Option(True, "--train-m/--no-train-m", help=f"Estimate m and the in-registry prior by one-to-one EM on this batch (needs {EM_MIN_QUERIES}+ queries)"),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Processes for indexing and comparison (the index is memory-mapped and shared)"),
     prior_in_registry: float | None = typer.Option(None, "--prior", min=0.001, max=0.999, help="Prior probability that a queried person is in the registry (default: 0.5, or estimated by EM; given: fixed)"),
 ) -> None:
     """Identify every query against the registry and write ranked candidates with decisions."""
@@ -85,13 +86,10 @@ def batch_command(
         target = index_dir or Path(tmp) / "index"
         with progress_bar() as bar:
             task = bar.add_task("indexing registry", total=None)
-            build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
+            build_or_update(registry, target, progress=lambda n: bar.advance(task, n), workers=workers)
             index = open_index(target)
             task = bar.add_task("comparing", total=len(queries))
-            gathered = []
-            for query in queries:
-                gathered.append(gather(index, query))
-                bar.advance(task)
+            gathered = gather_many(index, queries, workers=workers, progress=lambda n: bar.advance(task, n))
         base = index.model
         if prior_in_registry is not None:
             base.prior_in_registry = prior_in_registry

@@ -64,6 +64,7 @@ Key = tuple[int, int, int]
 # Key kinds (the first element of a key tuple).
 K_NAME, K_SURNAME_YEAR, K_GIVEN_YEAR, K_DATE_SURNAME, K_DATE_GIVEN, K_ID, K_ID_PIECE = 1, 2, 3, 4, 5, 6, 7
 K_SOUNDEX, K_PREFIX, K_SUFFIX, K_GIVEN_SOUNDEX_MONTH = 8, 9, 10, 11
+K_DATE_ONLY, K_SURNAME_ONLY, K_GIVEN_ONLY = 12, 13, 14
 
 
 @lru_cache(maxsize=1_000_000)
@@ -110,9 +111,17 @@ def soundex(word: str) -> str:
     return out.ljust(4, "0")
 
 
-def _latin_typo_keys(s: str, g: str, years: Sequence[int], month_keys: Sequence[int]) -> list[Key]:
-    """Keys of a Latin-script name that survive a typing error in the name and in the date (Christen 2012, ch. 4)."""
-    keys: list[Key] = []
+def _latin_typo_keys(s: str, g: str, years: Sequence[int], month_keys: Sequence[int], days: Sequence[int] = ()) -> list[Key]:
+    """Keys of a Latin-script name that survive a typing error in the name and in the date (Christen 2012, ch. 4).
+
+    Also the single-field keys a careful Splink user blocks on (date of birth alone, surname alone, given
+    name alone): a record whose other fields are all mistyped still shares one of them.
+    """
+    keys: list[Key] = [(K_DATE_ONLY, d, 0) for d in days]
+    if s:
+        keys.append((K_SURNAME_ONLY, _sh(s), 0))
+    if g:
+        keys.append((K_GIVEN_ONLY, _sh(g), 0))
     if not s or not g:
         return keys
     sx_s, sx_g = soundex(s), soundex(g)
@@ -129,7 +138,7 @@ def _record_name_keys(family: str, given: str) -> tuple[tuple[int, ...], tuple[i
     surnames = pinyin_keys(family, surname=True)[:4] if family else ()
     givens = pinyin_keys(given, surname=False)[:4] if given else ()
     latin: tuple[tuple[str, str], ...] = ()
-    if family and given and not is_han(family + given):
+    if (family or given) and not is_han(family + given):
         latin = ((compact(family), compact(given)),)
     return (tuple(_sh(s) for s in surnames), tuple(_sh(g) for g in givens), tuple(dict.fromkeys(_sh(s[:1]) for s in surnames)),
             tuple(dict.fromkeys(_sh(g[:1]) for g in givens)), latin)
@@ -143,9 +152,9 @@ def record_keys(record: compare.Record) -> list[Key]:
     """Blocking keys of one registry record."""
     surnames, givens, s_init, g_init, latin = _record_name_keys(record.family_name, record.given_name)
     keys: list[Key] = [(K_NAME, s, g) for s in surnames for g in givens]
+    day = _date_int(record.birth_date)
     if record.birth_date is not None:
         year = record.birth_date.year
-        day = _date_int(record.birth_date)
         keys += [(K_SURNAME_YEAR, s, year) for s in surnames]
         keys += [(K_GIVEN_YEAR, g, year) for g in givens]
         keys += [(K_DATE_SURNAME, day, i) for i in s_init]
@@ -154,7 +163,7 @@ def record_keys(record: compare.Record) -> list[Key]:
     for s, g in latin:
         years = [record.birth_date.year] if record.birth_date is not None else [0]
         months = [day // 100] if record.birth_date is not None else []
-        keys += _latin_typo_keys(s, g, years, months)
+        keys += _latin_typo_keys(s, g, years, months, [day] if day else [])
     if record.id_number:
         keys += _id_keys(record.id_number)
     return list(dict.fromkeys(keys))
@@ -181,6 +190,7 @@ def query_keys(query: compare.Query) -> list[Key]:
     years: list[int] = []
     months: list[int] = []
     day = 0
+    day_keys: list[int] = []
     if query.birth_date is not None:
         b = query.birth_date
         years = [b.year + d for d in (0, -1, 1)]
@@ -191,6 +201,7 @@ def query_keys(query: compare.Query) -> list[Key]:
         if b.precision == "day":
             assert b.month is not None and b.day is not None
             day = b.year * 10000 + b.month * 100 + b.day
+            day_keys = [day] + ([b.year * 10000 + b.day * 100 + b.month] if b.day <= 12 and b.day != b.month else [])
     for family, given in compare.name_interpretations(query):
         surnames = [_sh(s) for s in _name_keys(family, surname=True, limit=16)]
         givens = [_sh(g) for g in _name_keys(given, surname=False, limit=24)]
@@ -203,8 +214,8 @@ def query_keys(query: compare.Query) -> list[Key]:
         if day:
             keys += [(K_DATE_SURNAME, day, _sh(s[:1])) for s in surname_texts]
             keys += [(K_DATE_GIVEN, day, _sh(g[:1])) for g in given_texts]
-        if family and given and not is_han(family + given):
-            keys += _latin_typo_keys(compact(family), compact(given), years or [0], months)
+        if (family or given) and not is_han(family + given):
+            keys += _latin_typo_keys(compact(family), compact(given), years or [0], months, day_keys)
     if query.id_number:
         keys += _id_keys(query.id_number)
     return list(dict.fromkeys(keys))

@@ -161,6 +161,7 @@ def posteriors(log2_bfs: Sequence[float], *, registry_size: int, prior_in_regist
 
 
 STRONG_NAME = ("exact", "surname_exact_given_close", "given_exact_surname_close", "both_close")
+PARTIAL_NAME = ("surname_exact_given_weak", "given_exact_surname_weak", "close_and_weak", "both_weak", "surname_only", "given_only")
 
 
 def decide(probabilities: Sequence[float], top_levels: Levels | None, *, match_threshold: float = MATCH_THRESHOLD,
@@ -168,7 +169,10 @@ def decide(probabilities: Sequence[float], top_levels: Levels | None, *, match_t
     """Decision per ranked candidate; at most one `match`, only for the first and only with identity evidence.
 
     A `match` also needs the name to agree (or the ID number to agree) and a date or ID number that agrees,
-    so that a high probability built from weak fields alone cannot send someone to the wrong country.
+    so that a high probability built from weak fields alone cannot send someone to the wrong country. A
+    name that agrees only in part (one part exact, or graded Jaro-Winkler bands; or one part missing)
+    qualifies only with an *exactly* agreeing full date of birth and no disagreeing ID number: two
+    independent identity fields, and namesakes born that day are retrieved and compete in the posterior.
     """
     out: list[str] = []
     for rank, p in enumerate(probabilities):
@@ -185,7 +189,8 @@ def _strong(levels: Levels) -> bool:
     id_ok = levels.id_number in ("exact", "one_edit")
     name_ok = levels.name in STRONG_NAME
     date_ok = levels.birth_date not in (None, "disagree")
-    return (name_ok and (date_ok or id_ok)) or (id_ok and levels.name not in (None, "disagree"))
+    partial_ok = levels.name in PARTIAL_NAME and levels.birth_date == "exact" and levels.id_number != "disagree"
+    return (name_ok and (date_ok or id_ok)) or (id_ok and levels.name not in (None, "disagree")) or partial_ok
 
 
 # --- EM ------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ each item's log2 Bayes factor is added to the candidate's total before the poste
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -241,3 +242,36 @@ def expected_false_match_share(results: Sequence[SearchResult]) -> float | None:
 def search(index: RegistryIndex, query: compare.Query, top: int = 10, *, extra_evidence: ExtraEvidence | None = None) -> SearchResult:
     """Find the person of `query` in the indexed registry: ranked candidates with explanations."""
     return rank(gather(index, query), index.model, registry_size=index.size, top=top, extra_evidence=extra_evidence)
+
+
+_WORKER_INDEX: RegistryIndex | None = None
+
+
+def _gather_chunk(queries: list[compare.Query]) -> list[Scored]:
+    assert _WORKER_INDEX is not None
+    return [gather(_WORKER_INDEX, q) for q in queries]
+
+
+def gather_many(index: RegistryIndex, queries: Sequence[compare.Query], *, workers: int = 2, chunk: int = 64,
+                progress: Callable[[int], None] | None = None) -> list[Scored]:
+    """`gather` for a batch, on `workers` processes that share the memory-mapped index (fork), in input order."""
+    global _WORKER_INDEX
+    workers = max(1, min(workers, multiprocessing.cpu_count()))
+    pieces = [list(queries[i:i + chunk]) for i in range(0, len(queries), chunk)]
+    out: list[Scored] = []
+    if workers == 1 or len(pieces) < 2:
+        for piece in pieces:
+            out.extend(gather(index, q) for q in piece)
+            if progress is not None:
+                progress(len(piece))
+        return out
+    _WORKER_INDEX = index
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for result in pool.imap(_gather_chunk, pieces):
+                out.extend(result)
+                if progress is not None:
+                    progress(len(result))
+    finally:
+        _WORKER_INDEX = None
+    return out
