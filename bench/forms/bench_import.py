@@ -107,6 +107,7 @@ def pandas_validation(path: Path, today: dt.date) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=2, help="validation/encryption worker processes (1 = in process)")
     args = parser.parse_args()
     data_dir = ROOT / "bench" / "data" / "forms"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,12 +133,12 @@ def main() -> None:
 
     start = time.perf_counter()
     with unit_of_work(engine) as session:
-        report = service.import_export(session, actor=None, form_ref="bench_site", path=csv_path, today=today)
+        report = service.import_export(session, actor=None, form_ref="bench_site", path=csv_path, today=today, workers=args.workers)
     passage_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
     with unit_of_work(engine) as session:
-        again = service.import_export(session, actor=None, form_ref="bench_site", path=csv_path, today=today)
+        again = service.import_export(session, actor=None, form_ref="bench_site", path=csv_path, today=today, workers=args.workers)
     reimport_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -145,7 +146,7 @@ def main() -> None:
     pandas_seconds = time.perf_counter() - start
 
     rows = args.rows
-    print(f"rows: {rows}")
+    print(f"rows: {rows}, workers: {args.workers}")
     print(f"passage import+validate+store: {passage_seconds:.2f} s = {rows / passage_seconds:,.0f} rows/s "
           f"(accepted {report.accepted}, quarantined {report.quarantined} {report.quarantined_by_reason})")
     print(f"passage re-import (all duplicates): {reimport_seconds:.2f} s = {rows / reimport_seconds:,.0f} rows/s (duplicates {again.duplicates})")

@@ -222,6 +222,9 @@ class FormValidator:
             list_name: [{"name": c.name, **c.extras, "label": pick_label(c.labels, self.language) or c.name} for c in choices]
             for list_name, choices in form.choices.items()
         }
+        from passage.forms.plan import build_plan
+
+        self._plan = build_plan(self)
 
     # --- compilation ---------------------------------------------------------------------------
 
@@ -293,6 +296,18 @@ class FormValidator:
     # --- checking ------------------------------------------------------------------------------
 
     def check(self, data: Mapping[str, Any], *, today: dt.date | None = None) -> CheckedSubmission:
+        """Validate one submission with the compiled plan (`passage.forms.plan`)."""
+        values, errors = self._plan(data, today or dt.date.today())
+        return CheckedSubmission(values=values, errors=errors)
+
+    def check_many(self, rows: Iterable[Mapping[str, Any]], *, today: dt.date | None = None) -> list[tuple[dict[str, Any], list[SubmissionError]]]:
+        """Validate many submissions: (typed values, errors) per row, in order."""
+        plan = self._plan
+        day = today or dt.date.today()
+        return [plan(data, day) for data in rows]
+
+    def check_interpreted(self, data: Mapping[str, Any], *, today: dt.date | None = None) -> CheckedSubmission:
+        """The reference tree walk the plan was generated from; kept to test the plan against it."""
         errors: list[SubmissionError] = []
         unknown = data.keys() - self._accepted_keys
         for key in sorted(unknown):

@@ -1,0 +1,491 @@
+"""Compile a form version once into a flat validation plan: one generated Python function per form.
+
+`FormValidator` used to walk its step tree and interpret each XPath closure chain for every row. Bulk
+import runs the same form on hundreds of thousands of rows, so the tree is flattened here, once per
+form version, into the source of a single function `check(data, today) -> (values, errors)`:
+
+- one straight-line block per field, in form order, with the type parser chosen per type (ASCII
+  integers parsed inline, the rest through the same `parse_*` functions as before);
+- every XPath expression translated to a Python expression over the bound values (`v[name]`), with
+  constants folded and numeric comparisons emitted as plain float comparisons where both sides are
+  statically numbers; everything else calls the same coercion helpers as `passage.forms.xpath`
+  (XPath 1.0 section 3.4 / 4), so results are identical, including NaN and exceptions;
+- relevance evaluated in form order, short-circuiting exactly as the tree walk did;
+- calculations in the validator's dependency order (Kahn's algorithm);
+- choice filters memoised on the values they read; repeats delegated to the validator's own repeat
+  check (repeat instances are rare in bulk exports and keep their per-instance context).
+
+Nothing from the form is ever passed to `eval`/`exec` as code: field names, messages and literals go
+into the generated source only through `repr()` of Python constants or as names of a private
+namespace (`K[n]`), and expressions are generated from the parsed tree, never from the source text.
+`tests/forms/test_plan.py` checks the plan against the tree walk on many generated rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from passage.forms import xpath
+from passage.forms.xpath import EvalContext, Node, to_boolean, to_number, to_string
+
+if TYPE_CHECKING:
+    from passage.forms.validation import FormValidator, _Step
+
+PlanFunction = Callable[[Mapping[str, Any], dt.date], tuple[dict[str, Any], list[Any]]]
+
+_BOOL_FUNCTIONS = frozenset({"not", "true", "false", "boolean", "selected", "regex", "contains", "starts-with", "ends-with"})
+_NUMBER_FUNCTIONS = frozenset({"count-selected", "string-length", "int", "number", "round", "abs", "count"})
+_STRING_FUNCTIONS = frozenset({"concat", "string", "normalize-space", "substr", "selected-at"})
+_DYNAMIC = frozenset({"ref", "current", "name"})
+_DYNAMIC_CALLS = frozenset({"today", "count", "jr:choice-name"})
+
+
+_NOT_FOLDED = object()
+_DECIMAL_MATCH = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?").fullmatch
+
+
+def _is_constant(node: Node) -> bool:
+    if node.kind in _DYNAMIC:
+        return False
+    if node.kind == "call" and node.value in _DYNAMIC_CALLS:
+        return False
+    return all(_is_constant(arg) for arg in node.args)
+
+
+class _Generator:
+    """Generates Python source for the expressions and fields of one form."""
+
+    def __init__(self, ref_kinds: Mapping[str, str]) -> None:
+        self.constants: list[Any] = []
+        self.ref_kinds = ref_kinds
+        """Top-level field name -> kind of its bound value: strref (str or None), intref (int or None), decref (float or None)."""
+
+    def constant(self, value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            return repr(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        if isinstance(value, str):
+            return repr(value)
+        self.constants.append(value)
+        return f"K[{len(self.constants) - 1}]"
+
+    # --- expressions: each returns (source, kind) with kind in num (a float), bool, str, any ---------
+
+    def expression(self, node: Node, current_kind: str) -> tuple[str, str]:
+        if node.kind not in ("literal", "number") and _is_constant(node):
+            try:
+                value = xpath._compile(node, allow_names=False)(EvalContext())
+            except (ValueError, ArithmeticError, TypeError):
+                value = _NOT_FOLDED  # raises when evaluated: leave it to run time, exactly as before
+            if value is not _NOT_FOLDED:
+                kind = "bool" if isinstance(value, bool) else "num" if isinstance(value, float) else "str" if isinstance(value, str) else "any"
+                return self.constant(value), kind
+        kind = node.kind
+        if kind == "literal":
+            return repr(node.value), "str"
+        if kind == "number":
+            return self.constant(float(node.value)), "num"
+        if kind == "current":
+            return "cur", current_kind
+        if kind == "ref":
+            return f"v.get({node.value!r})", self.ref_kinds.get(node.value, "any")
+        if kind == "neg":
+            return f"(-{self.number(node.args[0], current_kind)})", "num"
+        if kind == "binary":
+            return self.binary(node, current_kind)
+        if kind == "call":
+            return self.call(node, current_kind)
+        raise xpath.ExpressionError(f"unsupported construct at offset {node.position}", node.position)
+
+    def number(self, node: Node, current_kind: str) -> str:
+        source, kind = self.expression(node, current_kind)
+        if kind == "int":  # an int field's non-empty value: to_number() is float()
+            return f"float({source})"
+        if kind == "intref":
+            return f"(NAN if {source} is None else float({source}))"
+        if kind == "decref":
+            return f"(NAN if {source} is None else {source})"
+        return source if kind == "num" else f"to_number({source})"
+
+    def boolean(self, node: Node, current_kind: str) -> str:
+        source, kind = self.expression(node, current_kind)
+        return source if kind == "bool" else f"to_boolean({source})"
+
+    def string(self, node: Node, current_kind: str) -> str:
+        source, kind = self.expression(node, current_kind)
+        if kind == "strref":  # to_string(None) is ''
+            return f"({source} or '')"
+        return source if kind == "str" else f"to_string({source})"
+
+    def binary(self, node: Node, current_kind: str) -> tuple[str, str]:
+        operator = node.value
+        left, right = node.args
+        if operator in ("and", "or"):
+            return f"({self.boolean(left, current_kind)} {operator} {self.boolean(right, current_kind)})", "bool"
+        if operator in ("=", "!="):
+            left_source, left_kind = self.expression(left, current_kind)
+            right_source, right_kind = self.expression(right, current_kind)
+            numeric = ("num", "int", "intref", "decref")
+            if left_kind == right_kind and left_kind in ("num", "str", "bool"):
+                comparison = f"({left_source} == {right_source})"
+            elif (left_kind in ("num", "int") and right_kind in numeric) or (right_kind in ("num", "int") and left_kind in numeric):
+                # One side is surely a number, the other a number or empty: XPath compares numbers.
+                comparison = f"({self.number(left, current_kind)} == {self.number(right, current_kind)})"
+            elif (left_kind == "str" and right_kind in ("str", "strref")) or (right_kind == "str" and left_kind in ("str", "strref")):
+                comparison = f"({self.string(left, current_kind)} == {self.string(right, current_kind)})"
+            else:
+                comparison = f"_equals({left_source}, {right_source})"
+            return (comparison if operator == "=" else f"(not {comparison})"), "bool"
+        python = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "+": "+", "-": "-", "*": "*"}.get(operator)
+        if python is not None:
+            # to_number on both sides, then a float comparison or operation (NaN compares false).
+            result = "bool" if operator in ("<", "<=", ">", ">=") else "num"
+            return f"({self.number(left, current_kind)} {python} {self.number(right, current_kind)})", result
+        if operator == "div":
+            return f"_divide({self.number(left, current_kind)}, {self.number(right, current_kind)})", "num"
+        if operator == "mod":
+            return f"_modulo({self.number(left, current_kind)}, {self.number(right, current_kind)})", "num"
+        raise xpath.ExpressionError(f"unsupported operator {operator!r}")  # pragma: no cover
+
+    def call(self, node: Node, current_kind: str) -> tuple[str, str]:
+        name = node.value
+        args = node.args
+        if name == "today":
+            return "today", "any"
+        if name == "if":
+            condition = self.boolean(args[0], current_kind)
+            then, then_kind = self.expression(args[1], current_kind)
+            otherwise, otherwise_kind = self.expression(args[2], current_kind)
+            return f"({then} if {condition} else {otherwise})", then_kind if then_kind == otherwise_kind else "any"
+        if name == "count":
+            return f"float(rc.get({args[0].value!r}, 0))", "num"
+        if name == "jr:choice-name":
+            question = str(args[1].value)[2:-1].strip()
+            return f"choice_label({question!r}, {self.string(args[0], current_kind)})", "str"
+        if name == "selected" and args[1].kind == "literal":
+            return f"({str(args[1].value).strip()!r} in {self.string(args[0], current_kind)}.split())", "bool"
+        if name == "count-selected":
+            return f"float(len({self.string(args[0], current_kind)}.split()))", "num"
+        if name == "not":
+            return f"(not {self.boolean(args[0], current_kind)})", "bool"
+        if name == "regex" and args[1].kind == "literal":
+            try:
+                pattern = re.compile(str(args[1].value))
+            except re.error:
+                return "False", "bool"
+            return f"({self.constant(pattern)}.search({self.string(args[0], current_kind)}) is not None)", "bool"
+        implementation = xpath.FUNCTIONS[name][2]
+        rendered = ", ".join(self.expression(arg, current_kind)[0] for arg in args)
+        kind = "bool" if name in _BOOL_FUNCTIONS else "num" if name in _NUMBER_FUNCTIONS else "str" if name in _STRING_FUNCTIONS else "any"
+        if name in ("number", "abs", "int", "count-selected", "string-length", "round"):
+            kind = "num"
+        return f"{self.constant(implementation)}({rendered})", kind
+
+
+def _geopoint(text: str) -> tuple[list[float], str] | None:
+    """`parse_geopoint` and `_geo_text` for plain numeric text, or None to let the parser explain."""
+    parts = text.replace(",", " ").split()
+    if not 2 <= len(parts) <= 4:
+        return None
+    numbers: list[float] = []
+    shown: list[str] = []
+    for part in parts:
+        if not _DECIMAL_MATCH(part):
+            return None
+        number = float(part)
+        if not -math.inf < number < math.inf:
+            return None
+        numbers.append(number)
+        shown.append(str(int(number)) if number.is_integer() else repr(number))
+    if not (-90 <= numbers[0] <= 90 and -180 <= numbers[1] <= 180) or (len(numbers) == 4 and numbers[3] < 0):
+        return None
+    return numbers, " ".join(shown)
+
+
+def _iso_date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _current_kind(step: _Step, unique_names: set[str]) -> str:
+    """The static kind of `.` in a constraint: the bound value of a non-empty field of this type."""
+    kind = step.item.type
+    if step.item.name not in unique_names:
+        return "any"
+    if kind in ("text", "select_one", "select_multiple", "geopoint", "datetime", "time"):
+        return "str"
+    if kind == "decimal":
+        return "num"  # parse_decimal always returns a float
+    if kind == "integer":
+        return "int"
+    return "any"  # integer stays int (not a float), date stays a date, calculate/metadata vary
+
+
+def build_plan(validator: FormValidator) -> PlanFunction:
+    """Generate and compile the flat `check(data, today)` function for `validator`'s form."""
+    from passage.forms import validation as v_module
+
+    name_counts: dict[str, int] = {}
+    for walked in validator.form.walk():
+        name_counts[walked.name] = name_counts.get(walked.name, 0) + 1
+    unique_names = {name for name, count in name_counts.items() if count == 1}
+    ref_kinds: dict[str, str] = {}
+    for walked in validator.form.walk():
+        if walked.repeat is None and name_counts[walked.name] == 1:
+            if walked.type in ("text", "select_one", "select_multiple", "geopoint", "datetime", "time"):
+                ref_kinds[walked.name] = "strref"
+            elif walked.type == "integer":
+                ref_kinds[walked.name] = "intref"
+            elif walked.type == "decimal":
+                ref_kinds[walked.name] = "decref"
+    generator = _Generator(ref_kinds)
+    lines: list[str] = []
+    emit = lines.append
+    steps = validator._steps  # noqa: SLF001 - the plan is the validator's compiled form
+    has_repeats = False
+    parse_names: dict[Any, str] = {
+        v_module.parse_integer: "parse_integer", v_module.parse_decimal: "parse_decimal", v_module.parse_date: "parse_date",
+        v_module.parse_datetime: "parse_datetime", v_module.parse_time: "parse_time", v_module.parse_geopoint: "parse_geopoint",
+        v_module._text: "_text", v_module._split_multiple: "_split_multiple",
+    }
+    context_names: dict[Any, str | None] = {v_module._identity: None, v_module._joined: "_joined", v_module._geo_text: "_geo_text"}
+
+    emit("def check(data, today):")
+    emit("    errors = []")
+    emit("    values = {}")
+    emit("    v = {}")
+    emit("    rc = {}")
+    emit("    cur = None")
+    emit("    extra = data.keys() - ACCEPTED")
+    emit("    if extra:")
+    emit("        for key in sorted(extra):")
+    emit("            if not key.startswith('_'):")
+    emit("                errors.append(SE(key, 'the form has no such field', 'unknown_field'))")
+
+    # --- parse phase, form order (groups flattened, repeats counted) ------------------------------
+    def parse_level(level: list[_Step]) -> None:
+        nonlocal has_repeats
+        for step in level:
+            item = step.item
+            if item.type == "group":
+                parse_level(step.children)
+                continue
+            if item.type == "repeat":
+                has_repeats = True
+                emit(f"    inst = data.get({item.path!r}) or []")
+                emit("    if not isinstance(inst, list):")
+                emit(f"        errors.append(SE({item.path!r}, 'a repeat must be a list of instances', 'type'))")
+                emit("        inst = []")
+                emit(f"    rc[{item.name!r}] = len(inst)")
+                continue
+            if step.parse is None:
+                continue
+            name, path = item.name, item.path
+            emit(f"    raw = data.get({path!r})")
+            if name != path:
+                emit("    if raw is None:")
+                emit(f"        raw = data.get({name!r})")
+            parser = parse_names[step.parse]
+            to_context = context_names[step.to_context]
+            stored = "parsed.isoformat()" if parser == "parse_date" else "parsed"
+            bound = f"{to_context}(parsed)" if to_context else "parsed"
+
+            def parse_with(
+                pad: str, *, may_be_empty: bool, parser: str = parser, path: str = path, name: str = name, stored: str = stored, bound: str = bound
+            ) -> None:
+                emit(f"{pad}try:")
+                emit(f"{pad}    parsed = {parser}(raw)")
+                emit(f"{pad}except Invalid as exc:")
+                emit(f"{pad}    errors.append(SE({path!r}, str(exc), 'type'))")
+                emit(f"{pad}    v[{name!r}] = None")
+                emit(f"{pad}else:")
+                if may_be_empty:
+                    emit(f"{pad}    if parsed == '' or parsed == []:")
+                    emit(f"{pad}        v[{name!r}] = None")
+                    emit(f"{pad}    else:")
+                    emit(f"{pad}        values[{path!r}] = {stored}")
+                    emit(f"{pad}        v[{name!r}] = {bound}")
+                else:
+                    emit(f"{pad}    values[{path!r}] = {stored}")
+                    emit(f"{pad}    v[{name!r}] = {bound}")
+
+            # Text cells (every CSV value) take a fast path with the parser's exact result; anything
+            # the fast path does not accept goes through the parser itself, for its exact message.
+            emit("    if raw.__class__ is str:")
+            emit("        t = raw.strip()")
+            emit("        if not t:")
+            emit(f"            v[{name!r}] = None")
+            if parser == "_text":
+                emit("        else:")
+                emit(f"            values[{path!r}] = v[{name!r}] = t")
+            elif parser == "_split_multiple":
+                emit("        else:")
+                emit(f"            values[{path!r}] = picked = t.split()")
+                emit(f"            v[{name!r}] = ' '.join(picked)")
+            else:
+                if parser == "parse_integer":
+                    emit("        elif t.isascii() and t.isdigit() and len(t) < 10:")
+                    emit(f"            values[{path!r}] = v[{name!r}] = int(t)")
+                elif parser == "parse_decimal":
+                    emit("        elif DECIMAL(t) and -inf < (f := float(t)) < inf:")
+                    emit(f"            values[{path!r}] = v[{name!r}] = f")
+                elif parser == "parse_geopoint":
+                    emit("        elif (g := _geopoint(t)) is not None:")
+                    emit(f"            values[{path!r}] = g[0]")
+                    emit(f"            v[{name!r}] = g[1]")
+                elif parser == "parse_date":
+                    emit("        elif len(t) == 10 and t[4] == '-' and t[7] == '-' and (d := _iso_date(t)) is not None:")
+                    emit(f"            values[{path!r}] = d.isoformat()")
+                    emit(f"            v[{name!r}] = d")
+                emit("        else:")
+                parse_with("            ", may_be_empty=False)
+            emit("    elif raw is None:")
+            emit(f"        v[{name!r}] = None")
+            emit("    else:")
+            parse_with("        ", may_be_empty=parser in ("_text", "_split_multiple", "parse_datetime", "parse_time"))
+
+    parse_level(steps)
+    emit("    unk = {e.path.rsplit('/', 1)[-1] for e in errors if e.reason == 'type'} if errors else EMPTY")
+
+    # --- calculations in dependency order ----------------------------------------------------------
+    for item, expression in validator._calculations:  # noqa: SLF001
+        source, _ = generator.expression(expression.tree, "any")
+        emit(f"    r = {source}")
+        emit("    if isinstance(r, float) and r != r:")
+        emit("        r = None")
+        emit(f"    v[{item.name!r}] = r")
+        emit("    if r is not None and r != '':")
+        emit(f"        values[{item.path!r}] = _json_value(r)")
+    if has_repeats:
+        emit("    context = EvalContext(values=v, today=today, choice_label=choice_label, repeat_counts=rc)")
+        emit("    validator._unknown = unk")
+
+    # --- check phase, form order --------------------------------------------------------------------
+    counter = [0]
+
+    def check_level(level: list[_Step], parent: str, depth: int) -> None:
+        pad = "    " * depth
+        for step in level:
+            item = step.item
+            counter[0] += 1
+            index = counter[0]
+            rel = f"rel{index}"
+            if step.relevant is None:
+                emit(f"{pad}{rel} = {parent}")
+            else:
+                truth = generator.boolean(step.relevant.tree, "any")
+                refs = generator.constant(frozenset(step.relevant.references))
+                evaluated = truth if parent == "True" else f"({parent} and {truth})"
+                emit(f"{pad}if unk and {refs} & unk:")
+                emit(f"{pad}    {rel} = {parent}")
+                emit(f"{pad}else:")
+                emit(f"{pad}    {rel} = {evaluated}")
+            if item.type == "group":
+                check_level(step.children, rel, depth)
+                continue
+            if item.type == "repeat":
+                emit(f"{pad}check_repeat({generator.constant(step)}, data, context, values, errors, {rel}, None)")
+                continue
+            if step.parse is None or item.type == "calculate":
+                continue
+            name, path = item.name, item.path
+            emit(f"{pad}value = v.get({name!r})")
+            emit(f"{pad}if unk and {name!r} in unk:")
+            emit(f"{pad}    pass")
+            emit(f"{pad}elif value is None:")
+            required: str | None = None
+            if not item.read_only:
+                if step.required:
+                    required = "True"
+                elif step.required_expr is not None:
+                    required = generator.boolean(step.required_expr.tree, "any")
+            if required is not None:
+                emit(f"{pad}    if {rel} and {required}:")
+                emit(f"{pad}        errors.append(SE({path!r}, 'required', 'required'))")
+            else:
+                emit(f"{pad}    pass")
+            emit(f"{pad}elif not {rel}:")
+            emit(f"{pad}    errors.append(SE({path!r}, 'a value is given but the question is not relevant', 'not_relevant'))")
+            emit(f"{pad}    values.pop({path!r}, None)")
+            emit(f"{pad}    v[{name!r}] = None")
+            emit(f"{pad}else:")
+            body = False
+            if step.choices is not None:
+                body = True
+                choices = generator.constant(step.choices)
+                if step.choice_filter is None:
+                    emit(f"{pad}    allowed = {choices}")
+                else:
+                    key = "".join(f"{generator.string(Node('ref', ref), 'any')}," for ref in step.filter_refs)
+                    cache = generator.constant({})
+                    emit(f"{pad}    fkey = ({key})")
+                    emit(f"{pad}    allowed = {cache}.get(fkey)")
+                    emit(f"{pad}    if allowed is None:")
+                    emit(f"{pad}        allowed = filtered({generator.constant(step)}, v, rc, today)")
+                    emit(f"{pad}        if len({cache}) < 100000:")
+                    emit(f"{pad}            {cache}[fkey] = allowed")
+                emit(f"{pad}    picked = values.get({path!r})")
+                emit(f"{pad}    for option in (picked if isinstance(picked, list) else [picked]):")
+                emit(f"{pad}        if option not in allowed:")
+                emit(f"{pad}            errors.append(SE({path!r}, 'not one of the choices' if option not in {choices} else 'not allowed by the choice filter', 'choice'))")
+                emit(f"{pad}            break")
+            if step.constraint is not None:
+                body = True
+                truth = generator.boolean(step.constraint.tree, _current_kind(step, unique_names))
+                refs = generator.constant(frozenset(step.constraint.references))
+                message = generator.constant(step.constraint_message)
+                emit(f"{pad}    if not (unk and {refs} & unk):")
+                emit(f"{pad}        cur = value")
+                emit(f"{pad}        if not {truth}:")
+                emit(f"{pad}            errors.append(SE({path!r}, {message}, 'constraint'))")
+            if not body:
+                emit(f"{pad}    pass")
+
+    check_level(steps, "True", 1)
+    emit("    return values, errors")
+
+    def filtered(step: _Step, bound: dict[str, Any], counts: dict[str, int], today: dt.date) -> frozenset[str]:
+        context = EvalContext(values=bound, today=today, choice_label=validator._choice_label, repeat_counts=counts)  # noqa: SLF001
+        return validator._filtered(step, context)  # noqa: SLF001
+
+    namespace: dict[str, Any] = {
+        "K": generator.constants,
+        "SE": v_module.SubmissionError,
+        "Invalid": v_module._Invalid,
+        "ACCEPTED": frozenset(validator._accepted_keys),  # noqa: SLF001
+        "EMPTY": frozenset(),
+        "EvalContext": EvalContext,
+        "validator": validator,
+        "check_repeat": validator._check_repeat,  # noqa: SLF001
+        "choice_label": validator._choice_label,  # noqa: SLF001
+        "filtered": filtered,
+        "_json_value": v_module._json_value,
+        "_joined": v_module._joined,
+        "_geo_text": v_module._geo_text,
+        "to_number": to_number,
+        "to_boolean": to_boolean,
+        "to_string": to_string,
+        "_equals": xpath._equals,
+        "_divide": xpath._divide,
+        "_modulo": xpath._modulo,
+        "isinstance": isinstance,
+        "NAN": math.nan,
+        "DECIMAL": v_module._DECIMAL.fullmatch,
+        "_iso_date": _iso_date,
+        "_geopoint": _geopoint,
+        "inf": math.inf,
+    }
+    namespace.update({name: function for function, name in parse_names.items()})
+    source = "\n".join(lines) + "\n"
+    code = compile(source, f"<form plan {validator.form.form_id}>", "exec")
+    exec(code, namespace)  # noqa: S102 - generated from the parsed form tree; see the module docstring
+    function: PlanFunction = namespace["check"]
+    function.__source__ = source  # type: ignore[attr-defined]
+    return function
