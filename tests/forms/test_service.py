@@ -240,3 +240,42 @@ def test_web_entry_uses_the_same_validation(session: Session, loaded: service.Lo
     assert submission.source == "web" and submission.data["pop/individuals"] == 42
     with pytest.raises(Conflict):
         service.submit_entry(session, actor=None, form_ref="site_check", data=valid_row(), submission_uuid="w1", today=TODAY)
+
+
+def test_two_workers_give_the_same_outcome_in_row_order(engine: Engine, loaded: service.LoadResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passage.core.db import unit_of_work
+
+    monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 10)
+    monkeypatch.setattr(service, "WORKER_CHUNK", 7)
+    rows = [good(f"u{i}", **({"pop/individuals": "3"} if i % 5 == 0 else {})) for i in range(40)]
+    rows.append(good("u1"))  # the same uuid again, same data: a duplicate inside the file
+    path = write_csv(tmp_path / "workers.csv", HEADER, rows)
+    with unit_of_work(engine) as session:
+        report = service.import_export(session, actor=None, form_ref="site_check", path=path, today=TODAY, workers=2)
+    assert (report.accepted, report.quarantined, report.duplicates) == (32, 8, 1)
+    with session_factory(engine)() as fresh:
+        stored = {s.uuid: s for s in service.iter_submissions(fresh, form_ref="site_check")}
+        assert stored["u1"].data["pop/households"] == 10 and stored["u1"].source_row == 3  # decrypts through the ORM
+        quarantined = service.list_quarantine(fresh, form_ref="site_check")
+        assert [e.uuid for e in quarantined] == [f"u{i}" for i in range(0, 40, 5)]
+        assert quarantined[1].data["pop/individuals"] == "3"
+
+
+def test_fix_value_reads_repeat_instances() -> None:
+    data = {"site_name": "Camp A", "members": [{"members/member_age": "30"}, {"members/member_age": "130"}]}
+    assert service.fix_value(data, "site_name") == "Camp A"
+    assert service.fix_value(data, "members[2]/member_age") == "130"
+    assert service.fix_value(data, "members[3]/member_age") == ""
+    assert service.fix_value(data, "members") == ""
+
+
+def test_page_forms_filters_sorts_and_pages_in_sql(session: Session, loaded: service.LoadResult, tmp_path: Path) -> None:
+    other = write_xlsform(tmp_path / "other.xlsx", SURVEY, CHOICES, [["form_title", "form_id", "version"], ["Another check", "another", "1"]])
+    service.load_form(session, actor=None, content=other.read_bytes(), filename=other.name)
+    forms, total = service.page_forms(session, offset=0, limit=1)
+    assert total == 2 and [f.form_key for f in forms] == ["another"]
+    forms, total = service.page_forms(session, offset=1, limit=1)
+    assert [f.form_key for f in forms] == ["site_check"]
+    forms, total = service.page_forms(session, q="SITE", sort="title")
+    assert total == 1 and forms[0].form_key == "site_check"
+    assert service.page_forms(session, q="%")[1] == 0

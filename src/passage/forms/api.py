@@ -73,8 +73,8 @@ def list_forms(
     db: DbSession, user: Reader,
     offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[FormOut]:
-    forms = service.list_forms(db, actor=user)
-    return Page[FormOut](items=[form_out(f) for f in forms[offset : offset + limit]], total=len(forms), offset=offset, limit=limit)
+    forms, total = service.page_forms(db, actor=user, offset=offset, limit=limit)
+    return Page[FormOut](items=[form_out(f) for f in forms], total=total, offset=offset, limit=limit)
 
 
 @router.get("/{form_ref}", response_model=FormOut)

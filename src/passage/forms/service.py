@@ -154,6 +154,32 @@ def list_forms(session: Session, *, actor: ActorLike | None = None) -> list[Form
     return list(session.scalars(_select(Form, actor).order_by(Form.form_key)))
 
 
+def page_forms(
+    session: Session, *, actor: ActorLike | None = None, q: str | None = None, sort: str = "key", offset: int = 0, limit: int = 50
+) -> tuple[list[Form], int]:
+    """One page of the forms in scope and the total, filtered (form_id or title contains `q`) and sorted in SQL."""
+    query = _select(Form, actor)
+    if q:
+        needle = q.strip().lower()
+        query = query.where(func.lower(Form.form_key).contains(needle, autoescape=True) | func.lower(Form.title).contains(needle, autoescape=True))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    order = {"title": (func.lower(Form.title), Form.id), "updated": (Form.updated_at.desc(), Form.id)}.get(sort, (Form.form_key, Form.id))
+    return list(session.scalars(query.order_by(*order).offset(offset).limit(limit))), total
+
+
+def fix_value(data: Mapping[str, Any], field_path: str) -> Any:
+    """The current raw value of an error's field for an inline fix; `members[2]/age` reads a repeat instance."""
+    match = _REPEAT_PATH.match(field_path)
+    if match is None:
+        value = data.get(field_path, "")
+        return "" if isinstance(value, list) else value
+    instances = data.get(match["repeat"])
+    index = int(match["index"])
+    if not isinstance(instances, list) or not 1 <= index <= len(instances) or not isinstance(instances[index - 1], Mapping):
+        return ""
+    return fix_value(instances[index - 1], f"{match['repeat']}/{match['rest']}")
+
+
 def list_versions(session: Session, *, form_ref: str, actor: ActorLike | None = None) -> list[FormVersion]:
     form = get_form(session, form_ref=form_ref, actor=actor)
     return list(session.scalars(select(FormVersion).where(FormVersion.form_id == form.id).order_by(FormVersion.number)))

@@ -85,16 +85,7 @@ def forms_page(
 
 
 def _forms_page(request: Request, db: Session, user: User, *, q: str | None, sort: str, page: int, error: str | None, status_code: int = 200) -> Response:
-    forms = service.list_forms(db, actor=user)
-    if q:
-        needle = q.casefold()
-        forms = [f for f in forms if needle in f.form_key.casefold() or needle in f.title.casefold()]
-    if sort == "title":
-        forms.sort(key=lambda f: f.title.casefold())
-    elif sort == "updated":
-        forms.sort(key=lambda f: f.updated_at, reverse=True)
-    total = len(forms)
-    shown = forms[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    shown, total = service.page_forms(db, actor=user, q=q, sort=sort, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     waiting = {form.id: count for form, count in service.open_quarantine_counts(db, actor=user)}
     return render(request, "forms/list.html", {
         "forms": shown, "q": q or "", "sort": sort, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "total": total,
@@ -224,7 +215,7 @@ def _quarantine_page(request: Request, db: Session, user: User, form_ref: str, *
     return render(request, "forms/quarantine.html", {
         "form": form, "entries": entries, "total": total, "reason": reason or "", "status": status, "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)), "reasons": service.quarantine_reasons(db, form_ref=form.id, actor=user),
-        "statuses": list(STATUS_LABELS), "message": message, **_labels(),
+        "statuses": list(STATUS_LABELS), "message": message, "fix_value": service.fix_value, **_labels(),
     }, status_code=status_code)
 
 
