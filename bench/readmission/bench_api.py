@@ -129,6 +129,13 @@ async def drive(base: str, rate: float, seconds: float) -> Samples:
         filters = [{}, {"due": "flagged"}, {"state": "acknowledged"}, {"sort": "due"}, {"requesting_state": "NL"}, {"q": "BENCH-00"}, {"needs_action": "true"}]
 
         async def one(index: int, samples: Samples, due: float) -> None:
+            try:
+                kind, status = await attempt()
+            except httpx.HTTPError as exc:
+                kind, status = f"error {type(exc).__name__}", 599
+            samples.add(kind, time.perf_counter() - due, status)
+
+        async def attempt() -> tuple[str, int]:
             roll = rng.random()
             if roll < 0.55 or (roll >= 0.80 and roll < 0.95 and not work) or (roll >= 0.95 and not drafts):
                 kind = "inbox"
@@ -147,7 +154,7 @@ async def drive(base: str, rate: float, seconds: float) -> Samples:
                 kind = "upload"
                 case = drafts.pop()
                 response = await client.post(f"/api/v1/readmission/cases/{case['id']}/evidence", data={"evidence_type": "passport", "version": str(case["version"])}, files={"file": ("e.pdf", PDF, "application/pdf")}, headers=tokens["nl.officer"])
-            samples.add(kind, time.perf_counter() - due, response.status_code)
+            return kind, response.status_code
 
         return await open_loop(rate, seconds, one)
 
