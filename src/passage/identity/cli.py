@@ -130,4 +130,27 @@ def batch_command(
         typer.echo(f"{unusable} queries had nothing usable and were answered no_match (rank 0)", err=True)
 
 
+@identify_app.command("link")
+def link_command(
+    registry: Path = typer.Option(..., "--registry", help="registry.csv"),
+    queries_path: Path = typer.Option(..., "--queries", help="queries.csv"),
+    out: Path = typer.Option(..., "--out", help="results.csv (query_id,rank,person_id,match_probability,decision)"),
+    index_dir: Path | None = typer.Option(None, "--index", help="Index of the registry holding the model (built or updated first)"),
+    engine: str = typer.Option("spark", "--engine", help="spark (the only engine; `batch` is the one-machine path)"),
+    master: str = typer.Option("local[*]", "--master", help="Spark master: local[*], local[N] or a cluster URL"),
+    top: int = typer.Option(10, "--top", min=1, max=100, help="Candidates per query"),
+) -> None:
+    """Link a whole registry against a whole query set on Spark (same comparisons, scoring and decisions)."""
+    if engine != "spark":
+        raise InvalidInput("--engine: only `spark` is supported here; use `passage identify batch` on one machine")
+    from passage.identity.spark_link import link
+
+    target = index_dir or default_index_dir(registry)
+    with progress_bar() as bar:
+        task = bar.add_task("indexing registry (model, term frequencies)", total=None)
+        build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
+    rows = link(registry, queries_path, out, index_dir=target, master=master, top=top)
+    typer.echo(json.dumps({"rows": rows, "engine": "spark", "master": master}))
+
+
 typer_apps: list[typer.Typer] = [identify_app]

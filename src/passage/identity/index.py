@@ -532,6 +532,10 @@ class RegistryIndex:
 
     def frequency(self, kind: str, key: str) -> float:
         """Share of live records whose term-frequency key of `kind` (full, surname, given) is `key`."""
+        return self.frequency_tables()[kind].get(key, 0.0)
+
+    def frequency_tables(self) -> dict[str, dict[str, float]]:
+        """{kind: {term-frequency key: share of live records}} for kinds full, surname, given."""
         if self._freq_lookup is None:
             lookup: dict[str, dict[str, float]] = {"full": {}, "surname": {}, "given": {}}
             for seg, tf in zip(self.segments, self.tf, strict=True):
@@ -540,7 +544,7 @@ class RegistryIndex:
                         if tf[col][k] > 0:
                             lookup[kind_name][text] = float(tf[col][k])
             self._freq_lookup = lookup
-        return self._freq_lookup[kind].get(key, 0.0)
+        return self._freq_lookup
 
     def candidate_arrays(self, hashes: np.ndarray, *, limit: int = MAX_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
         """(segment numbers, rows) of live rows sharing any key hash, most shared keys first, at most `limit`."""
