@@ -225,3 +225,17 @@ def test_identification_candidates_confirm_and_reject(demo: dict[str, str]) -> N
             service.decide_candidate(s, actor=officer, case_id=case.id, expected_version=case.version - 1, verification_id=record.id, registry_id="350181199004020045", decision="confirmed")
         actions = [e.action for e in s.scalars(select(AuditEntry).where(AuditEntry.entity_id == case.id))]
         assert {"readmission.record_candidates", "readmission.candidate_confirmed", "readmission.candidate_rejected"} <= set(actions)
+
+
+def test_registry_search_without_an_index_says_so_and_stores_nothing(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = s.scalars(select(ReadmissionCase).where(ReadmissionCase.state == "routed")).first()
+        assert case is not None
+        officer = actor_for(s, case, workflow.Side.routed_province, workflow.Role.provincial_officer)
+        assert officer is not None
+        before = len(case.verifications)
+        with pytest.raises(NotFound, match="identity index is not built"):
+            service.search_registry(s, actor=officer, case_id=case.id, expected_version=case.version)
+        assert len(case.verifications) == before
+        with pytest.raises(Forbidden):
+            service.search_registry(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=None)

@@ -942,3 +942,28 @@ def statistics_rows(session: Session, *, actor: User, group_by: Sequence[str], g
     rows = statistics.compute(records, group_by=group_by, granularity=granularity)
     audit.record(session, actor=actor, action="statistics", entity_type="readmission_statistics", details={"group_by": list(group_by), "rows": len(rows)})
     return rows
+
+
+def search_registry(session: Session, *, actor: User, case_id: str, expected_version: int | None, top: int = 10, today: dt.date | None = None) -> VerificationRecord:
+    """Run the identity engine's audited 1:N registry search (`passage.identity.service.search_person`) for a
+    routed case and store its ranked candidates, with each field's evidence as the explanation, for the
+    provincial officer to confirm or reject. 404 when no registry index is built on this server."""
+    from passage.identity import compare as identity_compare
+    from passage.identity import dates as identity_dates
+    from passage.identity import service as identity_service
+
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="search_registry", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
+    check_version(case, expected_version)
+    birth = identity_dates.parse_partial(case.date_of_birth, where="date_of_birth") if case.date_of_birth else None
+    query = identity_compare.Query(query_id=case.id, family_name=case.surname or "", given_name=case.given_names or "", sex=case.sex or "",
+                                   birth_date=birth, birth_place=case.place_of_birth or "", nationality=case.nationality or "")
+    if not query.usable():
+        raise InvalidInput("the case has no name or date of birth to search with", fields=[FieldError("surname", "required for a registry search")])
+    result = identity_service.search_person(session, actor=actor, query=query, top=top, case_id=case.id)
+    candidates = [
+        {"registry_id": c.person_id, "rank": c.rank, "score": c.match_probability,
+         "explanation": {e.kind: f"{e.level} ({e.log2_bf:+.1f})" for e in c.evidence}}
+        for c in result.candidates
+    ]
+    return record_candidates(session, actor=actor, case_id=case.id, expected_version=case.version, candidates=candidates, source=f"identity registry search ({result.decision})", today=today)

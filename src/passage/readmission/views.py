@@ -170,9 +170,15 @@ def _case_page(request: Request, db: Session, user: User, case_id: str, *, error
         "can_flag": can_act and side in {workflow.Side.requesting, workflow.Side.requested_central, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
         "can_upload": can_act and side in {workflow.Side.requesting, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
         "can_identify": can_act and side is workflow.Side.routed_province and Permission.IDENTITY_DECIDE in _granted(user),
-        "identity_search_available": False,
+        "identity_search_available": _identity_index_built() if side is workflow.Side.routed_province else False,
         "methods": service.VERIFICATION_METHODS, "refusals": service.REFUSAL_REASONS, "holds": list(HOLD_LABELS), "flag_kinds": service.FLAG_KINDS,
     }, status_code=status_code)
+
+
+def _identity_index_built() -> bool:
+    from passage.identity.service import index_status
+
+    return index_status().built
 
 
 def _granted(user: User) -> frozenset[Permission]:
@@ -284,6 +290,20 @@ async def case_candidate(request: Request, case_id: str, db: DbSession, user: An
     try:
         service.decide_candidate(db, actor=user, case_id=case_id, expected_version=_version(values), verification_id=values.get("verification_id", ""), registry_id=values.get("registry_id", ""), decision=values.get("decision", ""))
     except PassageError as error:
+        return _fail(request, db, user, case_id, error, "identify")
+    return RedirectResponse(f"/readmission/cases/{case_id}#identify", status_code=303)
+
+
+@router.post("/readmission/cases/{case_id}/identify")
+async def case_identify(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT, Permission.IDENTITY_SEARCH, Permission.IDENTITY_DECIDE)]) -> Response:
+    """Search the registry for the case's person; the ranked candidates are stored on the case."""
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    try:
+        service.search_registry(db, actor=user, case_id=case_id, expected_version=_version(values))
+    except PassageError as error:
+        if isinstance(error, NotFound) and "identity index" in error.message:
+            error = InvalidInput(error.message)
         return _fail(request, db, user, case_id, error, "identify")
     return RedirectResponse(f"/readmission/cases/{case_id}#identify", status_code=303)
 
