@@ -8,8 +8,10 @@ every count is redacted are dropped, as FlowKit's redaction does.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
+import os
 import threading
 import time
 import uuid
@@ -19,16 +21,21 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from passage.core.errors import FieldError, InvalidInput
+from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PassageError
 from passage.core.files import atomic_output
+from passage.core.models import utcnow
 from passage.mobility.engines import DuckDBEngine, Engine, SparkEngine, make_engine, sorted_rows
 from passage.mobility.ingest import IngestReport, ProgressCallback, ingest, read_manifest
 from passage.mobility.metrics import METRICS, Metric
+from passage.mobility.models import MobilityDataset, MobilityRun
 from passage.mobility.privacy import PrivacyPolicy, above_normal_from_published
 from passage.mobility.pseudonymise import PseudonymKey
 from passage.mobility.units import SpatialUnit, cell_units, parse_unit
 from passage.mobility.windows import Window, parse_window
+from passage.security import audit
 
 WINDOW_PARAMETERS = ("window", "from_window", "to_window", "benchmark", "comparison", "focal")
 
@@ -41,7 +48,7 @@ def list_analyses() -> dict[str, dict[str, Any]]:
     """Named analyses with their parameters and output columns (for forms and API schemas)."""
     out: dict[str, dict[str, Any]] = {}
     for name, cls in METRICS.items():
-        fields = [f for f in cls.__dataclass_fields__ if not f.startswith("_")]
+        fields = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")]
         out[name] = {"parameters": fields, "columns": list(cls.keys + cls.counts) + (["above_normal"] if name == "flows_above_normal" else []), "doc": (cls.__doc__ or "").strip().splitlines()[0]}
     return out
 
@@ -51,14 +58,18 @@ def build_metric(analysis: str, params: Mapping[str, Any]) -> Metric:
     cls = METRICS.get(analysis)
     if cls is None:
         raise InvalidInput(f"unknown analysis {analysis!r}", fields=[FieldError("analysis", "unknown")])
-    allowed = set(cls.__dataclass_fields__)
+    allowed = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise InvalidInput(f"unknown parameter(s) for {analysis}: {', '.join(unknown)}", fields=[FieldError(u, "unknown parameter") for u in unknown])
     values: dict[str, Any] = {}
+    window_errors: list[FieldError] = []
     for key, value in params.items():
         if key in WINDOW_PARAMETERS and not isinstance(value, Window):
-            values[key] = parse_window(str(value), field=key)
+            try:
+                values[key] = parse_window(str(value), field=key)
+            except InvalidInput as exc:  # report every bad window at once, not only the first
+                window_errors += exc.fields
         elif key == "min_active_days":
             try:
                 values[key] = int(value)
@@ -66,10 +77,12 @@ def build_metric(analysis: str, params: Mapping[str, Any]) -> Metric:
                 raise InvalidInput("min_active_days must be an integer", fields=[FieldError(key, "not an integer")]) from None
         else:
             values[key] = value
+    if window_errors:
+        raise InvalidInput("invalid analysis window(s)", fields=window_errors)
     try:
         metric = cls(**values)
     except TypeError:
-        missing = [f for f, d in cls.__dataclass_fields__.items() if f not in values and d.default is d.default_factory]  # type: ignore[misc]
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         raise InvalidInput(f"missing parameter(s) for {analysis}: {', '.join(missing)}", fields=[FieldError(m, "required") for m in missing]) from None
     if getattr(metric, "method", "last") not in ("last", "most-common"):
         raise InvalidInput("method must be last or most-common", fields=[FieldError("method", "unknown")])
@@ -272,7 +285,296 @@ def area_geometries(dataset: Path, level: int) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+# --- datasets and runs in the database (wave 2) -----------------------------------------------------
+# Registered datasets and audited analysis runs. `start_run` validates and queues a run in the caller's
+# transaction together with its audit entries; `passage.mobility.worker` executes queued runs one at a
+# time on a background thread and records progress, the redacted result files and the completion
+# audit entries (`AnalysisResult.audit_records()`) in one transaction.
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed")
+FINISHED = ("succeeded", "failed")
+STALE_HEARTBEAT = dt.timedelta(minutes=2)
+"""A running run whose worker has not written a heartbeat for this long is considered orphaned."""
+
+
+def _check_can_run(actor: Any) -> None:
+    from passage.security.deps import user_has
+    from passage.security.permissions import Permission
+
+    if not user_has(actor, Permission.MOBILITY_RUN):
+        raise Forbidden("only analysts may ingest data and run mobility analyses")
+
+
+def mobility_dir() -> Path:
+    """`<data_dir>/mobility`: ingested datasets and run results."""
+    from passage.core.settings import get_settings
+
+    return Path(get_settings().data_dir).resolve() / "mobility"
+
+
+def _day(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def register_dataset(session: Session, *, actor: Any, name: str, path: Path) -> MobilityDataset:
+    """Register an ingested dataset folder (its manifest is read; nothing is re-ingested)."""
+    _check_can_run(actor)
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("the dataset needs a name of 1 to 100 characters", fields=[FieldError("name", "1 to 100 characters")])
+    if session.scalar(select(MobilityDataset.id).where(MobilityDataset.name == name)) is not None:
+        raise Conflict("a dataset with this name is already registered", extra={"fields": [{"path": "name", "message": "already registered"}]})
+    manifest = read_manifest(Path(path))
+    report = manifest.get("report") or {}
+    dataset = MobilityDataset(
+        name=name, path=str(Path(path).resolve()), key_fingerprint=str(manifest.get("key_fingerprint", "")), timezone=str(manifest.get("timezone") or "UTC"),
+        first_day=_day(report.get("first_day")), last_day=_day(report.get("last_day")), levels=list(manifest.get("levels") or []),
+        rows_kept=int(report.get("rows_kept") or 0), report=report, created_by_id=actor.id,
+    )
+    session.add(dataset)
+    session.flush()
+    audit.record(session, actor=actor, action="create", entity_type="mobility_dataset", entity_id=dataset.id,
+                 details={"fields": ["name", "path", "key_fingerprint", "levels", "report"], "rows_kept": dataset.rows_kept})
+    return dataset
+
+
+def ingest_and_register(
+    session: Session, *, actor: Any, name: str, events: str | Path, cells: Path, areas: Path, key: PseudonymKey,
+    folder: str | None = None, period: str | None = None, timezone: str = "UTC", max_rejected_share: float = 0.0,
+    overwrite: bool = False, progress: ProgressCallback | None = None,
+) -> MobilityDataset:
+    """Ingest raw events under `<data_dir>/mobility/<folder>` and register the dataset (analysts only)."""
+    _check_can_run(actor)
+    slug = folder or "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())[:60]
+    if not slug.strip("-_"):
+        raise InvalidInput("the dataset name must contain letters or digits", fields=[FieldError("name", "no letters or digits")])
+    out = mobility_dir() / "datasets" / slug if folder is None else mobility_dir() / folder
+    ingest_dataset(events=events, cells=cells, areas=areas, out_dir=out, key=key, period=period, timezone=timezone, max_rejected_share=max_rejected_share, overwrite=overwrite, progress=progress)
+    return register_dataset(session, actor=actor, name=name, path=out)
+
+
+def list_datasets(session: Session) -> list[MobilityDataset]:
+    return list(session.scalars(select(MobilityDataset).order_by(MobilityDataset.created_at.desc(), MobilityDataset.name)))
+
+
+def get_dataset(session: Session, *, dataset_id: str) -> MobilityDataset:
+    dataset = session.get(MobilityDataset, dataset_id)
+    if dataset is None:
+        raise NotFound("no such dataset")
+    return dataset
+
+
+def _prefixed(exc: InvalidInput, parameter_names: set[str]) -> InvalidInput:
+    """The same error with parameter paths under `parameters.` (as the request body names them)."""
+    fields = [FieldError(f"parameters.{f.path}" if f.path in parameter_names else f.path, f.message) for f in exc.fields]
+    return InvalidInput(exc.message, fields=fields)
+
+
+def validate_run(dataset: MobilityDataset, *, analysis: str, parameters: Mapping[str, Any], level: str) -> tuple[Metric, SpatialUnit]:
+    """Check a run request against the analysis schema and the dataset; errors name `parameters.<name>`."""
+    cls = METRICS.get(analysis)
+    names = {f.name for f in dataclasses.fields(cls)} if cls else set()
+    try:
+        metric = build_metric(analysis, parameters)
+    except InvalidInput as exc:
+        raise _prefixed(exc, names | {u for u in parameters}) from None
+    problems: list[FieldError] = []
+    if dataset.first_day and dataset.last_day:
+        for key in WINDOW_PARAMETERS:
+            window = getattr(metric, key, None)
+            if isinstance(window, Window) and (window.start < dataset.first_day or window.end > dataset.last_day):
+                problems.append(FieldError(f"parameters.{key}", f"outside the dataset's days ({dataset.first_day.isoformat()}..{dataset.last_day.isoformat()})"))
+    try:
+        unit = parse_unit(level)
+    except InvalidInput as exc:
+        problems += exc.fields
+        unit = None
+    if unit is not None and unit.kind == "admin" and int(unit.value) not in (dataset.levels or []):
+        problems.append(FieldError("level", f"not a level of this dataset (levels: {', '.join(str(v) for v in dataset.levels or [])})"))
+    if problems or unit is None:
+        raise InvalidInput("the analysis parameters are not valid", fields=problems)
+    return metric, unit
+
+
+def start_run(
+    session: Session, *, actor: Any, dataset_id: str, analysis: str, parameters: Mapping[str, Any], level: str | int = 1,
+    engine: str = "duckdb", threshold: int | None = None, override_reason: str | None = None,
+) -> MobilityRun:
+    """Validate and queue a run; the run record and its audit entries (creation, any threshold override) commit together."""
+    _check_can_run(actor)
+    dataset = get_dataset(session, dataset_id=dataset_id)
+    if engine not in ("duckdb", "spark"):
+        raise InvalidInput("engine must be duckdb or spark", fields=[FieldError("engine", "unknown engine")])
+    metric, unit = validate_run(dataset, analysis=analysis, parameters=parameters, level=str(level))
+    reason = (override_reason or "").strip() or None
+    try:
+        policy = PrivacyPolicy.build(threshold=threshold, override_reason=reason, actor=actor.id)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, fields=[FieldError("redaction_threshold" if f.path == "threshold" else f.path, f.message) for f in exc.fields]) from None
+    described = {k: v for k, v in metric.describe().items() if k != "metric"}
+    run = MobilityRun(
+        dataset_id=dataset.id, analysis=analysis, parameters=described, level=str(unit), engine=engine, threshold=policy.threshold,
+        override_reason=reason if policy.override else None, status="queued", progress=0.0, stage="queued", created_by_id=actor.id,
+    )
+    session.add(run)
+    session.flush()
+    audit.record(session, actor=actor, action="create", entity_type="mobility_run", entity_id=run.id,
+                 details={"analysis": analysis, "dataset_id": dataset.id, "parameters": sorted(described), "level": run.level, "engine": engine, "threshold": policy.threshold})
+    if policy.override is not None:
+        record = policy.override.as_record()
+        audit.record(session, actor=actor, action=record["action"], entity_type="mobility_run", entity_id=run.id,
+                     details={"threshold": record["threshold"], "minimum": record["minimum"], "reason": record["reason"], "stage": "requested"})
+    return run
+
+
+def list_runs(session: Session, *, dataset_id: str | None = None, limit: int | None = None, offset: int = 0) -> tuple[list[MobilityRun], int]:
+    query = select(MobilityRun)
+    if dataset_id:
+        query = query.where(MobilityRun.dataset_id == dataset_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    ordered = query.order_by(MobilityRun.created_at.desc(), MobilityRun.id).offset(offset)
+    if limit is not None:
+        ordered = ordered.limit(limit)
+    return list(session.scalars(ordered)), total
+
+
+def get_run(session: Session, *, run_id: str) -> MobilityRun:
+    run = session.get(MobilityRun, run_id)
+    if run is None:
+        raise NotFound("no such run")
+    return run
+
+
+def run_result(run: MobilityRun) -> dict[str, Any]:
+    """The stored redacted result of a finished run: `columns`, `rows` (None = redacted), `metadata`."""
+    if run.status != "succeeded" or not run.result_dir:
+        raise Conflict("the run has no result yet", extra={"status": run.status})
+    path = Path(run.result_dir) / "result.json"
+    if not path.exists():
+        raise NotFound("the result files of this run are missing")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def result_file(run: MobilityRun, *, hxl: bool) -> Path:
+    """The run's CSV (or HXL-tagged CSV) file."""
+    run_result(run)
+    path = Path(run.result_dir or "") / ("result.hxl.csv" if hxl else "result.csv")
+    if not path.exists():
+        raise NotFound("the result files of this run are missing")
+    return path
+
+
+def write_run_outputs(result: AnalysisResult, folder: Path) -> None:
+    """`result.csv` (+ `.meta.json`), `result.hxl.csv` and `result.json`; every file holds redacted aggregates only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(result, folder / "result.csv", hxl=False)
+    write_csv(result, folder / "result.hxl.csv", hxl=True, metadata=False)
+    with atomic_output(folder / "result.json") as handle:
+        json.dump({"columns": result.columns, "rows": [list(r) for r in result.rows], "metadata": result.metadata}, handle, default=str)
+
+
+def execute(spec: RunSpec, progress: ProgressCallback | None = None, *, spark: Any | None = None) -> AnalysisResult:
+    """Run a queued run's analysis on its dataset and write its outputs (no database access)."""
+    policy = PrivacyPolicy.build(threshold=spec.threshold, override_reason=spec.override_reason, actor=spec.actor_id)
+    result = run_analysis(dataset=Path(spec.dataset_path), analysis=spec.analysis, params=spec.parameters, level=spec.level, engine=spec.engine,
+                          master=os.environ.get("PASSAGE_MOBILITY_SPARK_MASTER", "local[*]"), policy=policy, actor=spec.actor_id, progress=progress, spark=spark)
+    write_run_outputs(result, Path(spec.result_dir))
+    return result
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What the worker needs to execute a run, detached from the session."""
+
+    run_id: str
+    dataset_path: str
+    analysis: str
+    parameters: dict[str, Any]
+    level: str
+    engine: str
+    threshold: int
+    override_reason: str | None
+    actor_id: str
+    result_dir: str
+
+    @classmethod
+    def of(cls, run: MobilityRun, dataset: MobilityDataset) -> RunSpec:
+        params = {k: v for k, v in (run.parameters or {}).items() if k != "metric"}
+        return cls(run.id, dataset.path, run.analysis, params, run.level, run.engine, run.threshold, run.override_reason,
+                   run.created_by_id or "system", str(mobility_dir() / "runs" / run.id))
+
+
+def record_success(session: Session, *, run: MobilityRun, result: AnalysisResult, result_dir: str) -> None:
+    """Mark the run succeeded and write its completion and `result.audit_records()` entries in the same transaction."""
+    from passage.security.models import User
+
+    privacy = result.metadata.get("privacy", {})
+    run.status, run.progress, run.stage = "succeeded", 1.0, "done"
+    run.run_id = str(result.metadata.get("run_id"))
+    run.result_dir = result_dir
+    run.rows_published = int(privacy.get("rows_published", len(result.rows)))
+    run.values_redacted = int(privacy.get("values_redacted", 0))
+    run.seconds = float(result.metadata.get("seconds", 0.0))
+    run.finished_at = utcnow()
+    run.error = None
+    actor = session.get(User, run.created_by_id) if run.created_by_id else None
+    audit.record(session, actor=actor, action="complete", entity_type="mobility_run", entity_id=run.id,
+                 details={"run_id": run.run_id, "analysis": run.analysis, "rows_published": run.rows_published, "values_redacted": run.values_redacted, "threshold": run.threshold})
+    for entry in result.audit_records():
+        details = {k: v for k, v in entry.items() if k not in ("action", "actor")}
+        audit.record(session, actor=actor, action=str(entry["action"]), entity_type="mobility_run", entity_id=run.id, details=details)
+
+
+def failure_message(exc: BaseException) -> str:
+    """A failure reason without data values: our own errors' one-line text, else only the exception's type."""
+    if isinstance(exc, PassageError):
+        return exc.one_line()[:480]
+    return f"internal error ({type(exc).__name__}); see the server log"
+
+
+def record_failure(session: Session, *, run: MobilityRun, reason: str) -> None:
+    """Mark the run failed with a reason and audit it in the same transaction."""
+    from passage.security.models import User
+
+    run.status, run.error, run.finished_at = "failed", reason[:500], utcnow()
+    actor = session.get(User, run.created_by_id) if run.created_by_id else None
+    audit.record(session, actor=actor, action="fail", entity_type="mobility_run", entity_id=run.id, outcome="failed", details={"analysis": run.analysis, "reason": reason[:200]})
+
+
+def run_now(session: Session, *, run_id: str, progress: ProgressCallback | None = None) -> MobilityRun:
+    """Execute a queued run synchronously in the caller's transaction (demo data, CLI); failures are recorded and re-raised."""
+    run = get_run(session, run_id=run_id)
+    if run.status != "queued":
+        raise Conflict("the run is not queued", extra={"status": run.status})
+    spec = RunSpec.of(run, get_dataset(session, dataset_id=run.dataset_id))
+    run.status, run.started_at, run.stage = "running", utcnow(), "running"
+    try:
+        result = execute(spec, progress)
+    except PassageError as exc:
+        record_failure(session, run=run, reason=failure_message(exc))
+        raise
+    record_success(session, run=run, result=result, result_dir=spec.result_dir)
+    return run
+
+
 __all__ = [
+    "FINISHED",
+    "RUN_STATUSES",
+    "RunSpec",
+    "execute",
+    "get_dataset",
+    "get_run",
+    "ingest_and_register",
+    "list_datasets",
+    "list_runs",
+    "record_failure",
+    "record_success",
+    "register_dataset",
+    "run_now",
+    "run_result",
+    "start_run",
+    "validate_run",
     "AnalysisResult",
     "DuckDBEngine",
     "SparkEngine",
