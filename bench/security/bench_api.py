@@ -186,8 +186,10 @@ def main() -> None:
         url = f"sqlite:///{work / 'passage.db'}"
     env = dict(os.environ, PASSAGE_DATA_DIR=str(work), PASSAGE_DATABASE_URL=url, PASSAGE_KEY_FILE=str(work / "keys.json"), PASSAGE_ENVIRONMENT="development")
     try:
-        subprocess.run([str(BIN / "passage"), "db", "upgrade"], env=env, check=True, capture_output=True)
-        subprocess.run([str(BIN / "passage"), "demo", "load"], env=env, check=True, capture_output=True)
+        for step in (["db", "upgrade"], ["demo", "load"]):
+            done = subprocess.run([str(BIN / "passage"), *step], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"passage {' '.join(step)} failed:\n{done.stderr[-3000:]}")
         port = free_port()
         server = start_server([str(BIN / "passage"), "serve", "--port", str(port), "--workers", str(args.workers)], env, port)
         try:

@@ -23,7 +23,6 @@ with `toLocalIterator` and written atomically; the output contract is the batch 
 from __future__ import annotations
 
 import csv
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,7 +123,7 @@ def _check_queries(path: Path) -> list[str]:
 def link(registry: Path, queries: Path, out: Path, *, index_dir: Path, master: str = "local[*]", top: int = 10,
          spark: Any = None) -> int:
     """Run the Spark linkage job; returns the number of result rows written to `out` (results.csv contract)."""
-    from pyspark.sql import SparkSession, Window
+    from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
     for _ in iter_registry(registry, chunk_rows=1):
@@ -134,17 +133,9 @@ def link(registry: Path, queries: Path, out: Path, *, index_dir: Path, master: s
     tf = index.frequency_tables()
     own_session = spark is None
     if spark is None:
-        import os
+        from passage.core.spark import spark_session
 
-        import passage
-
-        # Python workers must import this package: put its source root on their path (local and executors).
-        source_root = str(Path(passage.__file__).resolve().parents[1])
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH", "")) if p)
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        spark = (SparkSession.builder.master(master).appName("passage-identity-link").config("spark.ui.enabled", "false")
-                 .config("spark.executorEnv.PYTHONPATH", source_root)
-                 .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
+        spark = spark_session(master, app_name="passage-identity-link", config={"spark.sql.execution.arrow.pyspark.enabled": "true"})
     try:
         reg = spark.read.csv(str(registry), header=True, inferSchema=False, encoding="UTF-8", ignoreLeadingWhiteSpace=True,
                              ignoreTrailingWhiteSpace=True).select(*REGISTRY_COLUMNS)

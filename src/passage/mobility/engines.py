@@ -133,20 +133,17 @@ def to_spark_sql(sql: str) -> str:
 
 def spark_session(master: str = "local[*]", *, app_name: str = "passage-mobility", shuffle_partitions: int | None = None) -> Any:
     """A SparkSession in UTC (the ingested timestamps are local wall-clock times without zone)."""
-    from pyspark.sql import SparkSession
+    from passage.core.spark import spark_session as shared_spark_session
 
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.ansi.enabled", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", os.environ.get("PASSAGE_SPARK_DRIVER_MEMORY", "4g"))
-    )
+    config = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": "false",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.memory": os.environ.get("PASSAGE_SPARK_DRIVER_MEMORY", "4g"),
+    }
     if shuffle_partitions:
-        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-    return builder.getOrCreate()
+        config["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    return shared_spark_session(master, app_name=app_name, config=config)
 
 
 class SparkEngine:

@@ -133,13 +133,10 @@ def case_version(session: Session, case: ReadmissionCase) -> AgreementVersion:
 
 def _refuse(session: Session, *, actor: User, case_id: str | None, action: str, error: Forbidden) -> Forbidden:
     """Record a refused action in its own committed transaction (the request's change is abandoned)."""
-    user_id, organisation_id = actor.id, actor.organisation_id
-    session.rollback()
-    audit.record(
-        session, actor=None, actor_user_id=user_id, action="refused", entity_type=ENTITY, entity_id=case_id, outcome="refused",
-        details={"operation": action, "organisation_id": organisation_id, **{k: v for k, v in error.extra.items() if k.startswith("allowed")}},
+    audit.record_refusal(
+        session, actor=actor, entity_type=ENTITY, entity_id=case_id,
+        details={"operation": action, **{k: v for k, v in error.extra.items() if k.startswith("allowed")}},
     )
-    session.commit()
     return error
 
 

@@ -100,6 +100,31 @@ def record(
     return entry
 
 
+def record_refusal(
+    session: Session,
+    *,
+    actor: Actor,
+    entity_type: str,
+    entity_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record a refused action in a transaction of its own: the caller's pending change is rolled back first,
+    the refusal is committed, and the caller then raises its 403. Usable from services, the CLI and routes."""
+    user_id, organisation_id = actor.id, actor.organisation_id
+    session.rollback()
+    record(
+        session,
+        actor=None,
+        actor_user_id=user_id,
+        action="refused",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        outcome="refused",
+        details={"organisation_id": organisation_id, **(details or {})},
+    )
+    session.commit()
+
+
 @dataclass(frozen=True)
 class ChainReport:
     ok: bool

@@ -107,19 +107,10 @@ def get_principal(request: Request, db: DbSession, csrf: Annotated[str | None, D
 
 def audit_refusal(db: Session, *, user: User, request: Request, reason: str, details: dict[str, Any] | None = None) -> None:
     """Record a refused access in a transaction of its own (the request's own change is abandoned)."""
-    user_id, organisation_id = user.id, user.organisation_id
-    db.rollback()
-    audit.record(
-        db,
-        actor=None,
-        actor_user_id=user_id,
-        action="refused",
-        entity_type="route",
-        entity_id=request.url.path[:64],
-        outcome="refused",
-        details={"reason": reason, "method": request.method, "organisation_id": organisation_id, **(details or {})},
+    audit.record_refusal(
+        db, actor=user, entity_type="route", entity_id=request.url.path[:64],
+        details={"reason": reason, "method": request.method, **(details or {})},
     )
-    db.commit()
 
 
 def require(*permissions: Permission) -> Any:
