@@ -2,7 +2,7 @@
 
 Revision ID: 0002_readmission
 Revises: 0001
-Create Date: 2026-11-23 12:40:36.733780
+Create Date: 2026-11-23 13:44:33.162734
 """
 
 from __future__ import annotations
@@ -125,6 +125,8 @@ def upgrade() -> None:
         sa.Column("transferred_on", sa.Date(), nullable=True),
         sa.Column("closed_on", sa.Date(), nullable=True),
         sa.Column("erased_on", sa.Date(), nullable=True),
+        sa.Column("next_due_on", sa.Date(), nullable=True),
+        sa.Column("next_due_kind", sa.String(length=40), nullable=True),
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column(
             "created_at",
@@ -164,9 +166,21 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_readmission_case_agreement_slug"), ["agreement_slug"], unique=False
         )
+        batch_op.create_index(
+            "ix_readmission_case_country_next_due", ["requested_state", "next_due_on"], unique=False
+        )
         batch_op.create_index("ix_readmission_case_country_state", ["requested_state", "state"], unique=False)
         batch_op.create_index(
+            "ix_readmission_case_country_updated", ["requested_state", "updated_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_readmission_case_province_next_due", ["routed_province_org_id", "next_due_on"], unique=False
+        )
+        batch_op.create_index(
             "ix_readmission_case_province_state", ["routed_province_org_id", "state"], unique=False
+        )
+        batch_op.create_index(
+            "ix_readmission_case_requesting_next_due", ["requesting_org_id", "next_due_on"], unique=False
         )
         batch_op.create_index(
             "ix_readmission_case_requesting_state", ["requesting_org_id", "state"], unique=False
@@ -589,8 +603,12 @@ def downgrade() -> None:
     with op.batch_alter_table("readmission_case", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_readmission_case_state"))
         batch_op.drop_index("ix_readmission_case_requesting_state")
+        batch_op.drop_index("ix_readmission_case_requesting_next_due")
         batch_op.drop_index("ix_readmission_case_province_state")
+        batch_op.drop_index("ix_readmission_case_province_next_due")
+        batch_op.drop_index("ix_readmission_case_country_updated")
         batch_op.drop_index("ix_readmission_case_country_state")
+        batch_op.drop_index("ix_readmission_case_country_next_due")
         batch_op.drop_index(batch_op.f("ix_readmission_case_agreement_slug"))
 
     op.drop_table("readmission_case")

@@ -239,3 +239,70 @@ def test_registry_search_without_an_index_says_so_and_stores_nothing(demo: dict[
         assert len(case.verifications) == before
         with pytest.raises(Forbidden):
             service.search_registry(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=None)
+
+
+def _stored_matches_rows(session: Session, case: ReadmissionCase) -> None:
+    """The case row's denormalised next deadline is the earliest of its `CaseDeadline` rows, read back from SQL."""
+    session.flush()
+    from passage.readmission.models import CaseDeadline
+
+    rows = session.execute(select(CaseDeadline.due, CaseDeadline.kind).where(CaseDeadline.case_id == case.id).order_by(CaseDeadline.due, CaseDeadline.kind)).all()
+    stored = session.execute(select(ReadmissionCase.next_due_on, ReadmissionCase.next_due_kind).where(ReadmissionCase.id == case.id)).one()
+    assert tuple(stored) == (tuple(rows[0]) if rows else (None, None)), (case.state, rows, stored)
+
+
+def test_stored_next_due_equals_the_deadline_rows_after_every_transition(demo: dict[str, str]) -> None:
+    """After each allowed transition from each source state (and for every demo case as loaded), `next_due_on`
+    and `next_due_kind` equal the earliest deadline row: the inbox never sorts or flags on a stale date."""
+    checked = 0
+    with unit_of_work() as s:
+        cases = list(s.scalars(select(ReadmissionCase)))
+        for case in cases:
+            _stored_matches_rows(s, case)
+        assert any(c.next_due_on is not None for c in cases) and any(c.next_due_on is None for c in cases)
+        for procedure, transitions in workflow.FLOWS.items():
+            for t in transitions:
+                for source in sorted(t.sources):
+                    case = next(c for c in cases if c.procedure == procedure and c.state == source.value and not any(h.lifted_on is None for h in c.holds))
+                    day = max(e.occurred_at for e in case.events).date()
+                    savepoint = s.begin_nested()
+                    result = service.transition(s, actor=actor_for(s, case, next(iter(sorted(t.sides))), next(iter(sorted(t.roles)))), case_id=case.id,
+                                                expected_version=case.version, action=t.action, payload=payload_for(s, t.action, day), today=day)
+                    _stored_matches_rows(s, result)
+                    savepoint.rollback()
+                    s.expire_all()
+                    checked += 1
+    assert checked == sum(len(t.sources) for flow in workflow.FLOWS.values() for t in flow)
+
+
+@pytest.mark.parametrize("shift", [-40, -10, -3, 0, 2, 5, 20, 90])
+def test_inbox_flags_and_due_filters_match_the_deadline_rows(demo: dict[str, str], shift: int) -> None:
+    """The overdue / soon / flagged filters, the row flags and the next-deadline sort, computed from the denormalised
+    column, agree with a direct reading of every deadline row, on days that make some cases overdue with a later
+    deadline still due soon."""
+    from passage.readmission.models import CaseDeadline
+
+    with unit_of_work() as s:
+        actor = user(s, "mps.central")
+        day = TODAY + dt.timedelta(days=shift)
+        everything = service.CaseFilter(limit=1000)
+        rows, total, flags = service.list_cases(s, actor=actor, filters=everything, today=day)
+        assert total == len(rows) > 0
+        dues: dict[str, list[tuple[dt.date, str]]] = {r.id: [] for r in rows}
+        for d in s.scalars(select(CaseDeadline).where(CaseDeadline.case_id.in_(list(dues)))):
+            dues[d.case_id].append((d.due, d.kind))
+        horizon = day + dt.timedelta(days=service.SOON_DAYS)
+        expected = {
+            cid: {"overdue": any(d < day for d, _ in ds), "soon": any(day <= d <= horizon for d, _ in ds),
+                  "next_due": min(ds)[0] if ds else None, "next_kind": min(ds)[1] if ds else None}
+            for cid, ds in dues.items()
+        }
+        assert flags == expected
+        for due, wanted in (("overdue", lambda f: f["overdue"]), ("soon", lambda f: f["soon"]), ("flagged", lambda f: f["overdue"] or f["soon"])):
+            found, count, _ = service.list_cases(s, actor=actor, filters=service.CaseFilter(due=due, limit=1000), today=day)
+            assert {r.id for r in found} == {cid for cid, f in expected.items() if wanted(f)} and count == len(found), due
+        ordered, _, _ = service.list_cases(s, actor=actor, filters=service.CaseFilter(sort="due", limit=1000), today=day)
+        keys = [(expected[r.id]["next_due"] is None, expected[r.id]["next_due"] or dt.date.min, r.id) for r in ordered]
+        assert keys == sorted(keys)
+        paged = [r.id for offset in range(0, total, 7) for r in service.list_cases(s, actor=actor, filters=service.CaseFilter(sort="due", offset=offset, limit=7), today=day)[0]]
+        assert paged == [r.id for r in ordered]

@@ -82,6 +82,11 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
         Index("ix_readmission_case_requesting_state", "requesting_org_id", "state"),
         Index("ix_readmission_case_province_state", "routed_province_org_id", "state"),
         Index("ix_readmission_case_country_state", "requested_state", "state"),
+        # the inbox's default sort (recently changed) and its next-deadline sort and flags, per scope column
+        Index("ix_readmission_case_country_updated", "requested_state", "updated_at"),
+        Index("ix_readmission_case_country_next_due", "requested_state", "next_due_on"),
+        Index("ix_readmission_case_requesting_next_due", "requesting_org_id", "next_due_on"),
+        Index("ix_readmission_case_province_next_due", "routed_province_org_id", "next_due_on"),
     )
     __scope__ = RecordScope(owner_organisation="requesting_org_id", routed_organisation="routed_province_org_id", addressed_country="requested_state")
 
@@ -138,6 +143,12 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     transferred_on: Mapped[dt.date | None] = mapped_column(Date)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
     erased_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    # denormalised from the `CaseDeadline` rows by `service.recompute_deadlines` (same transaction, only writer)
+    next_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    """The earliest current deadline (min of `deadlines.due`), None without one; overdue is `next_due_on < today`."""
+    next_due_kind: Mapped[str | None] = mapped_column(String(40))
+    """The kind of that deadline (the first by kind on a tie)."""
 
     aliases: Mapped[list[CaseAlias]] = relationship(cascade="all, delete-orphan")
     documents: Mapped[list[EvidenceDocument]] = relationship(cascade="all, delete-orphan")

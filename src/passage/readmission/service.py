@@ -6,7 +6,8 @@ Every operation is `op(session, *, actor, case_id, expected_version, ...)`:
 2. `check_version` (stale read: 409);
 3. `workflow.decide` (illegal for the state: 409 listing the allowed transitions; wrong role or organisation side:
    403, audited in a transaction of its own; missing data: 422 with field paths);
-4. apply the change, add a timeline event, recompute the `CaseDeadline` rows with `rules.case_deadlines`;
+4. apply the change, add a timeline event, recompute the `CaseDeadline` rows with `rules.case_deadlines` (and the
+   case's denormalised `next_due_on`/`next_due_kind`, which the inbox filters and sorts on);
 5. `audit.record` in the same transaction (details hold ids and field names, never values).
 
 Reads of a case and of an evidence file are audited too. The deadline job (`run_deadline_job`) applies
@@ -195,6 +196,11 @@ def recompute_deadlines(session: Session, case: ReadmissionCase, version: Agreem
             case.deadlines.append(CaseDeadline(kind=kind, due=deadline.due, rule=deadline.rule, verified=deadline.figure.citation.verified))
         else:
             current.due, current.rule, current.verified = deadline.due, deadline.rule, deadline.figure.citation.verified
+    # The inbox filters and sorts on these columns instead of per-row sub-queries over the deadline rows;
+    # this function is their only writer, so they change in the same transaction as the rows they summarise.
+    earliest = min(wanted.values(), key=lambda d: (d.due, d.kind), default=None)
+    case.next_due_on = earliest.due if earliest is not None else None
+    case.next_due_kind = earliest.kind if earliest is not None else None
 
 
 def application_of(case: ReadmissionCase) -> dict[str, Any]:
@@ -770,9 +776,14 @@ SORTS = {
 }
 
 
-def _deadline_exists(today: dt.date, *, overdue: bool) -> Any:
-    condition = CaseDeadline.due < today if overdue else and_(CaseDeadline.due >= today, CaseDeadline.due <= today + dt.timedelta(days=SOON_DAYS))
-    return exists().where(CaseDeadline.case_id == ReadmissionCase.id, condition)
+def _due_soon(today: dt.date) -> Any:
+    """A deadline falls within the next `SOON_DAYS` days (today included).
+
+    Exact from `next_due_on` unless the earliest deadline is already past: only then can a later deadline
+    be the soon one, and only those (few) rows look at their deadline rows."""
+    horizon = today + dt.timedelta(days=SOON_DAYS)
+    later = exists().where(CaseDeadline.case_id == ReadmissionCase.id, CaseDeadline.due >= today, CaseDeadline.due <= horizon)
+    return or_(ReadmissionCase.next_due_on.between(today, horizon), and_(ReadmissionCase.next_due_on < today, later))
 
 
 def actionable_states(user: User) -> dict[str, list[str]]:
@@ -801,11 +812,12 @@ def list_cases(session: Session, *, actor: User, filters: CaseFilter, today: dt.
     if filters.q:
         statement = statement.where(ReadmissionCase.reference.contains(filters.q.strip().upper(), autoescape=True))
     if filters.due == "overdue":
-        statement = statement.where(_deadline_exists(day, overdue=True))
+        statement = statement.where(ReadmissionCase.next_due_on < day)
     elif filters.due == "soon":
-        statement = statement.where(_deadline_exists(day, overdue=False))
+        statement = statement.where(_due_soon(day))
     elif filters.due == "flagged":
-        statement = statement.where(or_(_deadline_exists(day, overdue=True), _deadline_exists(day, overdue=False)))
+        # overdue or soon: some deadline on or before the horizon, i.e. the earliest one is
+        statement = statement.where(ReadmissionCase.next_due_on <= day + dt.timedelta(days=SOON_DAYS))
     if filters.needs_action:
         states = actionable_states(actor)
         role = workflow_role(actor)
@@ -820,26 +832,31 @@ def list_cases(session: Session, *, actor: User, filters: CaseFilter, today: dt.
         if role is workflow.Role.requesting_officer:
             # the requesting state acts in drafts and after the document is issued, not while the other side works
             statement = statement.where(ReadmissionCase.state.in_(["draft", "transit_draft", "travel_document_issued", "transfer_scheduled"]))
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    # One count, then the page as ids only (sorting narrow rows, not the encrypted columns), then those rows.
+    ids_statement = statement.with_only_columns(ReadmissionCase.id)
+    total = session.scalar(select(func.count()).select_from(ids_statement.subquery())) or 0
     key = filters.sort.lstrip("-")
-    column = SORTS.get(key, ReadmissionCase.updated_at)
+    descending = filters.sort.startswith("-")
     order: list[Any]
     if key == "due":
-        next_due = select(func.min(CaseDeadline.due)).where(CaseDeadline.case_id == ReadmissionCase.id).scalar_subquery()
-        order = [next_due.is_(None), next_due.desc() if filters.sort.startswith("-") else next_due.asc()]
+        order = [ReadmissionCase.next_due_on.is_(None), ReadmissionCase.next_due_on.desc() if descending else ReadmissionCase.next_due_on.asc()]
     else:
-        order = [column.desc() if filters.sort.startswith("-") else column.asc()]
-    rows = list(session.scalars(statement.order_by(*order, ReadmissionCase.id).offset(filters.offset).limit(filters.limit)))
-    flags: dict[str, dict[str, Any]] = {row.id: {"overdue": False, "soon": False, "next_due": None, "next_kind": None} for row in rows}
-    if rows:
-        for deadline in session.scalars(select(CaseDeadline).where(CaseDeadline.case_id.in_(list(flags))).order_by(CaseDeadline.due)):
-            info = flags[deadline.case_id]
-            if info["next_due"] is None:
-                info["next_due"], info["next_kind"] = deadline.due, deadline.kind
-            if deadline.due < day:
-                info["overdue"] = True
-            elif deadline.due <= day + dt.timedelta(days=SOON_DAYS):
-                info["soon"] = True
+        column = SORTS.get(key, ReadmissionCase.updated_at)
+        order = [column.desc() if descending else column.asc()]
+    page_ids = list(session.scalars(ids_statement.order_by(*order, ReadmissionCase.id).offset(filters.offset).limit(filters.limit)))
+    loaded = {row.id: row for row in session.scalars(select(ReadmissionCase).where(ReadmissionCase.id.in_(page_ids)))} if page_ids else {}
+    rows = [loaded[case_id] for case_id in page_ids]
+    horizon = day + dt.timedelta(days=SOON_DAYS)
+    flags: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        due = row.next_due_on
+        flags[row.id] = {"overdue": due is not None and due < day, "soon": due is not None and day <= due <= horizon, "next_due": due, "next_kind": row.next_due_kind}
+    past = [row.id for row in rows if flags[row.id]["overdue"]]
+    if past:
+        # a case whose earliest deadline is past may still have a later one due soon
+        soon_later = select(CaseDeadline.case_id).where(CaseDeadline.case_id.in_(past), CaseDeadline.due >= day, CaseDeadline.due <= horizon)
+        for case_id in set(session.scalars(soon_later)):
+            flags[case_id]["soon"] = True
     if audit_list:
         audit.record(session, actor=actor, action="list", entity_type=ENTITY, details={"count": len(rows), "offset": filters.offset})
     return rows, total, flags
