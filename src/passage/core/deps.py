@@ -13,19 +13,12 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.orm import Session
 
-from passage.core.db import session_factory
+from passage.core.db import unit_of_work
 
 
 def get_db() -> Iterator[Session]:
-    session = session_factory()()
-    try:
+    with unit_of_work() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db, scope="function")]

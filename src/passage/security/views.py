@@ -18,9 +18,9 @@ from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.api import audit_query
 from passage.security.deps import PUBLIC, SESSION_COOKIE, require
-from passage.security.models import AuditEntry, Organisation, Role, User
+from passage.security.models import AuditEntry, Organisation, Role, User, WebSession
 from passage.security.permissions import Permission, requires_second_factor
-from passage.web.templating import NavItem, render
+from passage.web.templating import NavItem, render, safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,16 +40,10 @@ def _set_session_cookie(response: Response, token: str) -> None:
     )
 
 
-def _safe_next(candidate: str | None) -> str:
-    if candidate and candidate.startswith("/") and not candidate.startswith("//"):
-        return candidate
-    return "/"
-
-
 @router.get("/login", dependencies=[PUBLIC])
 def login_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:  # noqa: A002
     token = secrets.token_urlsafe(24)
-    response = render(request, "security/login.html", {"next": _safe_next(next), "login_csrf": token, "error": None})
+    response = render(request, "security/login.html", {"next": safe_next(next), "login_csrf": token, "error": None})
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=get_settings().secure_cookies)
     return response
 
@@ -65,7 +59,7 @@ def login_submit(
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, login_csrf):
-        return render(request, "security/login.html", {"next": _safe_next(next), "login_csrf": expected, "error": N_("The form expired; please try again.")}, status_code=400)
+        return render(request, "security/login.html", {"next": safe_next(next), "login_csrf": expected, "error": N_("The form expired; please try again.")}, status_code=400)
     client = request.client.host if request.client else "unknown"
     try:
         check = service.check_password(db, username=username, password=password, client=client)
@@ -73,43 +67,56 @@ def login_submit(
         db.rollback()
         service.record_login_failure(db, username=username, reason=exc.code)
         db.commit()
-        return render(request, "security/login.html", {"next": _safe_next(next), "login_csrf": expected, "error": exc.message}, status_code=exc.status)
+        return render(request, "security/login.html", {"next": safe_next(next), "login_csrf": expected, "error": exc.message}, status_code=exc.status)
     needs_factor = check.second_factor_required
     token, web_session = service.start_web_session(db, user=check.user, second_factor_passed=not needs_factor)
     if not needs_factor:
         service.login_succeeded(db, user=check.user, channel="web")
-        target = _safe_next(next)
+        target = safe_next(next)
     elif check.user.totp_secret:
-        target = f"/login/second-factor?next={_safe_next(next)}"
+        target = f"/login/second-factor?next={safe_next(next)}"
     else:
         web_session.pending_totp_secret = service.new_totp_secret()
-        target = f"/login/enrol?next={_safe_next(next)}"
+        target = f"/login/enrol?next={safe_next(next)}"
     response = RedirectResponse(target, status_code=303)
     _set_session_cookie(response, token)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
 
 
-def _half_signed_in(request: Request, db: DbSession) -> tuple[User, object]:
+def _half_signed_in(request: Request, db: DbSession, *, csrf_token: str | None = None) -> tuple[User, WebSession]:
+    """The user between password and second factor; with `csrf_token`, also checks the form's token."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise NotAuthenticated("sign in first")
     user, web_session = service.user_for_web_session(db, token=cookie)
+    if csrf_token is not None and not hmac.compare_digest(csrf_token, web_session.csrf_token):
+        raise NotAuthenticated("the form expired; sign in again")
     return user, web_session
+
+
+def _enrol_page(request: Request, user: User, web_session: WebSession, next_path: str, error: str | None, status_code: int = 200) -> Response:
+    secret = web_session.pending_totp_secret
+    if not secret:
+        raise NotAuthenticated("sign in again to enrol a second factor")
+    uri = f"otpauth://totp/Passage:{user.username}?secret={secret}&issuer=Passage"
+    qr_svg = segno.make(uri, error="m").svg_inline(scale=4)
+    context = {"next": safe_next(next_path), "csrf_token": web_session.csrf_token, "secret": secret, "qr_svg": qr_svg, "error": error}
+    return render(request, "security/enrol.html", context, status_code=status_code)
 
 
 @router.get("/login/second-factor", dependencies=[PUBLIC])
 def second_factor_page(request: Request, db: DbSession, next: Annotated[str | None, Query()] = None) -> Response:  # noqa: A002
     user, web_session = _half_signed_in(request, db)
-    return render(request, "security/second_factor.html", {"next": _safe_next(next), "csrf_token": web_session.csrf_token, "error": None})  # type: ignore[attr-defined]
+    return render(request, "security/second_factor.html", {"next": safe_next(next), "csrf_token": web_session.csrf_token, "error": None})
 
 
-def _complete_second_factor(request: Request, db: DbSession, user: User, web_session: object, next_path: str) -> Response:
+def _complete_second_factor(request: Request, db: DbSession, user: User, web_session: WebSession, next_path: str) -> Response:
     service.end_web_session(db, token=request.cookies.get(SESSION_COOKIE, ""))
     # A fresh session token once fully signed in (no session fixation, ASVS 4.0.3 V3.2.1).
     token, _ = service.start_web_session(db, user=user, second_factor_passed=True)
     service.login_succeeded(db, user=user, channel="web")
-    response = RedirectResponse(_safe_next(next_path), status_code=303)
+    response = RedirectResponse(safe_next(next_path), status_code=303)
     _set_session_cookie(response, token)
     return response
 
@@ -122,27 +129,20 @@ def second_factor_submit(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",  # noqa: A002
 ) -> Response:
-    user, web_session = _half_signed_in(request, db)
-    if not hmac.compare_digest(csrf_token, web_session.csrf_token):  # type: ignore[attr-defined]
-        raise NotAuthenticated("the form expired; sign in again")
+    user, web_session = _half_signed_in(request, db, csrf_token=csrf_token)
     if not service.verify_second_factor(user, code.strip()):
         username = user.username
         db.rollback()
         service.record_login_failure(db, username=username, reason="second_factor")
         db.commit()
-        return render(request, "security/second_factor.html", {"next": _safe_next(next), "csrf_token": csrf_token, "error": N_("The code is not valid. Check the time on your device and try again.")}, status_code=401)
+        return render(request, "security/second_factor.html", {"next": safe_next(next), "csrf_token": csrf_token, "error": N_("The code is not valid. Check the time on your device and try again.")}, status_code=401)
     return _complete_second_factor(request, db, user, web_session, next)
 
 
 @router.get("/login/enrol", dependencies=[PUBLIC])
 def enrol_page(request: Request, db: DbSession, next: Annotated[str | None, Query()] = None) -> Response:  # noqa: A002
     user, web_session = _half_signed_in(request, db)
-    secret = web_session.pending_totp_secret  # type: ignore[attr-defined]
-    if not secret:
-        raise NotAuthenticated("sign in again to enrol a second factor")
-    uri = f"otpauth://totp/Passage:{user.username}?secret={secret}&issuer=Passage"
-    qr_svg = segno.make(uri, error="m").svg_inline(scale=4)
-    return render(request, "security/enrol.html", {"next": _safe_next(next), "csrf_token": web_session.csrf_token, "secret": secret, "qr_svg": qr_svg, "error": None})  # type: ignore[attr-defined]
+    return _enrol_page(request, user, web_session, next or "/", None)
 
 
 @router.post("/login/enrol", dependencies=[PUBLIC])
@@ -153,17 +153,14 @@ def enrol_submit(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",  # noqa: A002
 ) -> Response:
-    user, web_session = _half_signed_in(request, db)
-    if not hmac.compare_digest(csrf_token, web_session.csrf_token):  # type: ignore[attr-defined]
-        raise NotAuthenticated("the form expired; sign in again")
-    secret = web_session.pending_totp_secret  # type: ignore[attr-defined]
+    user, web_session = _half_signed_in(request, db, csrf_token=csrf_token)
+    secret = web_session.pending_totp_secret
     if not secret:
         raise NotAuthenticated("sign in again to enrol a second factor")
     try:
         service.enrol_second_factor(db, user=user, secret=secret, code=code.strip())
     except PassageError:
-        uri = f"otpauth://totp/Passage:{user.username}?secret={secret}&issuer=Passage"
-        return render(request, "security/enrol.html", {"next": _safe_next(next), "csrf_token": csrf_token, "secret": secret, "qr_svg": segno.make(uri, error="m").svg_inline(scale=4), "error": N_("The code does not match. Check the time on your device and try again.")}, status_code=422)
+        return _enrol_page(request, user, web_session, next, N_("The code does not match. Check the time on your device and try again."), status_code=422)
     return _complete_second_factor(request, db, user, web_session, next)
 
 

@@ -88,3 +88,10 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     }
     full_context.update(context or {})
     return templates.TemplateResponse(request, template, full_context, status_code=status_code)
+
+
+def safe_next(candidate: str | None) -> str:
+    """Only a local path may follow a form: an open redirect would let a phishing link bounce through Passage."""
+    if candidate and candidate.startswith("/") and not candidate.startswith("//") and "\\" not in candidate:
+        return candidate
+    return "/"

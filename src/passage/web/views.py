@@ -16,7 +16,7 @@ from passage.security.deps import PUBLIC, require
 from passage.security.models import User
 from passage.security.permissions import Permission
 from passage.web.panels import collect_home_panels
-from passage.web.templating import render
+from passage.web.templating import render, safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,16 +33,9 @@ def healthz(db: DbSession) -> Response:
     return JSONResponse({"status": "ok", "database": db.get_bind().dialect.name})
 
 
-def _safe_next(candidate: str | None) -> str:
-    # Only local paths: an open redirect would let a phishing link bounce through Passage.
-    if candidate and candidate.startswith("/") and not candidate.startswith("//"):
-        return candidate
-    return "/"
-
-
 @router.post("/language", dependencies=[PUBLIC])
 def switch_language(lang: Annotated[str, Form()], next: Annotated[str | None, Form()] = None) -> Response:  # noqa: A002
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     if lang in LOCALES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True, samesite="lax", secure=get_settings().secure_cookies)
     return response
