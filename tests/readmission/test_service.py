@@ -306,3 +306,21 @@ def test_inbox_flags_and_due_filters_match_the_deadline_rows(demo: dict[str, str
         assert keys == sorted(keys)
         paged = [r.id for offset in range(0, total, 7) for r in service.list_cases(s, actor=actor, filters=service.CaseFilter(sort="due", offset=offset, limit=7), today=day)[0]]
         assert paged == [r.id for r in ordered]
+
+
+def test_soon_flag_sees_a_later_deadline_when_the_earliest_is_past(demo: dict[str, str]) -> None:
+    """A case whose earliest deadline is past and whose next one falls within 3 days is both overdue and soon,
+    and is found by `due=soon` (the one path where the inbox reads deadline rows besides `next_due_on`)."""
+    from passage.readmission.models import CaseDeadline
+
+    with unit_of_work() as s:
+        actor = user(s, "mps.central")
+        rows, _, _ = service.list_cases(s, actor=actor, filters=service.CaseFilter(limit=1000))
+        dues: dict[str, list[dt.date]] = {}
+        for d in s.scalars(select(CaseDeadline).where(CaseDeadline.case_id.in_([r.id for r in rows]))):
+            dues.setdefault(d.case_id, []).append(d.due)
+        case_id, dates = next((cid, sorted(ds)) for cid, ds in sorted(dues.items()) if len(set(ds)) > 1 and (sorted(set(ds))[1] - min(ds)).days >= 2)
+        day = sorted(set(dates))[1] - dt.timedelta(days=1)
+        found, _, flags = service.list_cases(s, actor=actor, filters=service.CaseFilter(due="soon", limit=1000), today=day)
+        assert case_id in {r.id for r in found}
+        assert flags[case_id]["overdue"] and flags[case_id]["soon"] and flags[case_id]["next_due"] == dates[0]
