@@ -66,8 +66,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))] * 1000
 
 
-def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_server(args: list[str], env: dict[str, str], port: int, log: Path | None = None) -> subprocess.Popen[bytes]:
+    sink = log.open("wb") if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=sink)
     for _ in range(300):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 404):
@@ -106,9 +107,21 @@ async def open_loop(rate: float, seconds: float, make_request) -> Samples:  # ty
     return samples
 
 
+def guarded(request):  # type: ignore[no-untyped-def]
+    """Count a request that failed at the transport level (pool or read timeout) as status 0, not a crash."""
+
+    async def run(index: int, samples: Samples, due: float) -> None:
+        try:
+            await request(index, samples, due)
+        except httpx.HTTPError:
+            samples.add("transport-error", time.perf_counter() - due, 0)
+
+    return run
+
+
 async def drive_passage(base: str, rate: float, seconds: float, targets: list[str]) -> Samples:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(120, pool=None), limits=limits) as client:
         token = (await client.post("/api/v1/auth/token", json={"username": "admin", "password": PASSWORD, "totp_code": totp("admin")})).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         versions = {t: (await client.get(f"/api/v1/users/{t}", headers=headers)).json()["version"] for t in targets}
@@ -130,12 +143,12 @@ async def drive_passage(base: str, rate: float, seconds: float, targets: list[st
                     versions[target] = response.json()["version"]
             samples.add(kind, time.perf_counter() - due, response.status_code)
 
-        return await open_loop(rate, seconds, one)
+        return await open_loop(rate, seconds, guarded(one))
 
 
 async def drive_peer(base: str, rate: float, seconds: float, targets: list[str], versions: dict[str, int]) -> Samples:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(120, pool=None), limits=limits) as client:
         rng = random.Random(7)
 
         async def one(index: int, samples: Samples, due: float) -> None:
@@ -151,7 +164,7 @@ async def drive_peer(base: str, rate: float, seconds: float, targets: list[str],
                     versions[target] = response.json()["version"]
             samples.add(kind, time.perf_counter() - due, response.status_code)
 
-        return await open_loop(rate, seconds, one)
+        return await open_loop(rate, seconds, guarded(one))
 
 
 def summarise(name: str, samples: Samples) -> dict[str, float]:
@@ -191,7 +204,8 @@ def main() -> None:
             if done.returncode != 0:
                 raise SystemExit(f"passage {' '.join(step)} failed:\n{done.stderr[-3000:]}")
         port = free_port()
-        server = start_server([str(BIN / "passage"), "serve", "--port", str(port), "--workers", str(args.workers)], env, port)
+        server_log = work / "server.log"
+        server = start_server([str(BIN / "passage"), "serve", "--port", str(port), "--workers", str(args.workers)], env, port, server_log)
         try:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=30) as client:
@@ -202,6 +216,8 @@ def main() -> None:
             ours = summarise("passage", asyncio.run(drive_passage(base, args.rate, args.seconds, targets)))
         finally:
             stop(server)
+        errors = [line for line in server_log.read_text(errors="replace").splitlines() if "unexpected error" in line]
+        print(f"server errors logged: {len(errors)}", *errors[:5], sep="\n    ")
         verify = subprocess.run([str(BIN / "passage"), "audit", "verify"], env=env, capture_output=True, text=True)
         print("audit:", verify.stdout.strip())
 
