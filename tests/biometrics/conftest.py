@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from passage.biometrics.extract import Extraction, extract
 
-FIXTURES = Path("/work/shared/fixtures/biometrics")
+
+def _shared_fixtures() -> Path:
+    """NIST's reference records live in the project's shared folder beside the repository (CI clones it there)."""
+    repository = Path(__file__).resolve().parents[2]
+    candidates = [os.environ.get("PASSAGE_SHARED_DIR"), repository.parent / "shared", Path("/work/shared")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "fixtures" / "biometrics" / "fmr.iso2005").exists():
+            return Path(candidate) / "fixtures" / "biometrics"
+    raise FileNotFoundError("shared/fixtures/biometrics not found beside the repository; set PASSAGE_SHARED_DIR")
+
+
+FIXTURES = _shared_fixtures()
 DATA = Path(__file__).parent / "data"
 
 

@@ -109,9 +109,9 @@ def test_fuzz_random_bytes_only_raise_format_errors(data: bytes) -> None:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["iso2005", "ansi2004", "ansi2007"]), st.data())
 def test_fuzz_mutated_reference_records(name: str, data: st.DataObject) -> None:
-    from pathlib import Path
+    from tests.biometrics.conftest import FIXTURES
 
-    original = bytearray(Path(f"/work/shared/fixtures/biometrics/fmr.{name}").read_bytes())
+    original = bytearray((FIXTURES / f"fmr.{name}").read_bytes())
     for _ in range(data.draw(st.integers(1, 4))):
         position = data.draw(st.integers(0, len(original) - 1))
         original[position] = data.draw(st.integers(0, 255))
