@@ -97,3 +97,34 @@ def test_every_metric_is_identical_on_duckdb_and_spark(name: str, small_dataset:
     finally:
         engine.close()
     assert on_duckdb and on_spark == on_duckdb
+
+
+# Three disjoint windows: benchmark 1-3 Jan, comparison 4-5 Jan, focal 6-7 Jan (c1, c2 in A1; c3 in A2).
+WINDOWED = [
+    # s1: benchmark A1 (2 days of 3), comparison A2, focal A2
+    ("s1", "2024-01-01 12:00:00", "c1"), ("s1", "2024-01-02 12:00:00", "c3"), ("s1", "2024-01-03 12:00:00", "c2"),
+    ("s1", "2024-01-04 12:00:00", "c3"), ("s1", "2024-01-06 12:00:00", "c3"), ("s1", "2024-01-07 12:00:00", "c3"),
+    # s2: benchmark tie A1/A2 -> most recent day A2; no comparison day; focal A1
+    ("s2", "2024-01-01 12:00:00", "c1"), ("s2", "2024-01-02 12:00:00", "c3"), ("s2", "2024-01-06 12:00:00", "c1"),
+    # s3: no benchmark day: counted nowhere; its day outside every window is ignored
+    ("s3", "2024-01-04 12:00:00", "c1"), ("s3", "2024-01-06 12:00:00", "c1"), ("s3", "2024-01-08 12:00:00", "c3"),
+    # s4: benchmark A2; comparison tie A1 (4 Jan) / A2 (5 Jan) -> A2; no focal day
+    ("s4", "2024-01-03 12:00:00", "c3"), ("s4", "2024-01-04 12:00:00", "c2"), ("s4", "2024-01-05 12:00:00", "c3"),
+]
+
+
+@pytest.fixture(scope="module")
+def windowed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("windowed")
+    ev, cells, areas = write_tiny(tmp, WINDOWED)
+    ingest_dataset(events=ev, cells=cells, areas=areas, out_dir=tmp / "ds", key=PseudonymKey(b"k" * 32))
+    return tmp / "ds"
+
+
+def test_homes_of_several_windows_are_each_window_own_modal_location(windowed: Path) -> None:
+    bm, cmp, foc = "2024-01-01..2024-01-03", "2024-01-04..2024-01-05", "2024-01-06..2024-01-07"
+    fan = {r[:4] for r in run(windowed, "flows_above_normal", {"benchmark": bm, "comparison": cmp, "focal": foc})}
+    assert fan == {("A1", "A2", 1, 1), ("A2", "A1", 0, 1), ("A2", "A2", 1, 0)}
+    assert run(windowed, "flows", {"from_window": bm, "to_window": foc}) == [("A1", "A2", 1), ("A2", "A1", 1)]
+    assert run(windowed, "displaced_subscribers", {"benchmark": bm, "focal": foc}) == [("A1", 1, 1), ("A2", 1, 1)]
+    assert run(windowed, "home_locations", {"window": cmp}) == [("A1", 1), ("A2", 2)]

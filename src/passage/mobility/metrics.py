@@ -13,7 +13,8 @@ Shared building blocks (CTEs):
   event (method `last`, ties broken by the larger P-code) or the area with most events (`most-common`,
   ties broken by the later last event, then the larger P-code);
 - modal location (flowmachine `ModalLocation`, the "home"): the daily location seen on most days of a
-  window, ties broken by the most recent day, then the larger P-code.
+  window, ties broken by the most recent day, then the larger P-code. The homes of all windows a metric
+  needs come from one grouped pass (`_homes`: one row per subscriber, a `<window>_home` column each).
 Sources: Flowminder FlowKit documentation (flowmachine.features); Wilson et al. 2016, "Rapid and
 near real-time assessments of population displacement using mobile phone data following
 disasters: the 2015 Nepal earthquake", PLoS Currents Disasters,
@@ -69,14 +70,30 @@ def _daily(method: str) -> str:
     raise InvalidInput(f"method must be one of {', '.join(DAILY_METHODS)}", fields=[FieldError("method", "unknown")])
 
 
-def _home(name: str) -> str:
-    """Modal daily location over window `name` (its days are bound as `$name_start`/`$name_end`)."""
-    _name(name)
+def _homes(names: tuple[str, ...]) -> str:
+    """Modal daily location in each window of `names`, all in one grouped pass, pivoted once.
+
+    Returns CTE `homes(subscriber, <name>_home, ...)`: one row per subscriber with a daily location in
+    any of the windows; `<name>_home` is NULL when the subscriber has none in that window. Each daily
+    location is labelled with the (index of the) window holding its day - windows are disjoint, checked
+    by the metrics that take several - then days and last day are counted per (subscriber, window,
+    pcode) and one ARG_MAX per (subscriber, window) picks the home: most days, then most recent day,
+    then larger P-code. Building the homes window by window (one aggregation and one join each) made
+    DuckDB spill at 50M events (bench/results/mobility.md).
+    """
+    for name in names:
+        _name(name)
+    label = " ".join(
+        f"WHEN date BETWEEN CAST(${name}_start AS DATE) AND CAST(${name}_end AS DATE) THEN {i}" for i, name in enumerate(names)
+    )
+    pivot = ", ".join(f"MAX(CASE WHEN win = {i} THEN pcode END) AS {name}_home" for i, name in enumerate(names))
     return (
-        f"{name}_days AS (SELECT subscriber, pcode, COUNT(*) AS days, MAX(date) AS last_day FROM daily "
-        f"WHERE date BETWEEN CAST(${name}_start AS DATE) AND CAST(${name}_end AS DATE) GROUP BY subscriber, pcode), "
-        f"{name}_home AS (SELECT subscriber, ARG_MAX(pcode, {{'n': days, 'd': last_day, 'p': pcode}}) AS pcode "
-        f"FROM {name}_days GROUP BY subscriber)"
+        f"labelled AS (SELECT subscriber, pcode, date, CASE {label} END AS win FROM daily), "
+        "win_days AS (SELECT subscriber, win, pcode, COUNT(*) AS days, MAX(date) AS last_day FROM labelled "
+        "WHERE win IS NOT NULL GROUP BY subscriber, win, pcode), "
+        "win_home AS (SELECT subscriber, win, ARG_MAX(pcode, {'n': days, 'd': last_day, 'p': pcode}) AS pcode "
+        "FROM win_days GROUP BY subscriber, win), "
+        f"homes AS (SELECT subscriber, {pivot} FROM win_home GROUP BY subscriber)"
     )
 
 
@@ -153,8 +170,8 @@ class ModalLocation(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('w')} "
-            "SELECT pcode, COUNT(*) AS subscribers FROM w_home GROUP BY pcode"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('w',))} "
+            "SELECT w_home AS pcode, COUNT(*) AS subscribers FROM homes GROUP BY w_home"
         )
 
 
@@ -239,9 +256,9 @@ class Flows(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('a')}, {_home('b')} "
-            "SELECT a.pcode AS origin_pcode, b.pcode AS destination_pcode, COUNT(*) AS subscribers "
-            "FROM a_home a JOIN b_home b ON a.subscriber = b.subscriber GROUP BY a.pcode, b.pcode"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('a', 'b'))} "
+            "SELECT a_home AS origin_pcode, b_home AS destination_pcode, COUNT(*) AS subscribers "
+            "FROM homes WHERE a_home IS NOT NULL AND b_home IS NOT NULL GROUP BY a_home, b_home"
         )
 
 
@@ -271,14 +288,15 @@ class FlowsAboveNormal(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('bm')}, {_home('cmp')}, {_home('foc')}, "
-            "to_cmp AS (SELECT b.pcode AS o, c.pcode AS d, COUNT(*) AS n FROM bm_home b "
-            "JOIN cmp_home c ON b.subscriber = c.subscriber GROUP BY b.pcode, c.pcode), "
-            "to_foc AS (SELECT b.pcode AS o, f.pcode AS d, COUNT(*) AS n FROM bm_home b "
-            "JOIN foc_home f ON b.subscriber = f.subscriber GROUP BY b.pcode, f.pcode) "
-            "SELECT COALESCE(c.o, f.o) AS origin_pcode, COALESCE(c.d, f.d) AS destination_pcode, "
-            "COALESCE(c.n, 0) AS subscribers_benchmark_comparison, COALESCE(f.n, 0) AS subscribers_benchmark_focal "
-            "FROM to_cmp c FULL OUTER JOIN to_foc f ON c.o = f.o AND c.d = f.d"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('bm', 'cmp', 'foc'))}, "
+            # One pass over the subscriber-level homes into (benchmark, comparison, focal) home triples
+            # (at most areas^3 rows), then both flows are read off that small table.
+            "triples AS (SELECT bm_home, cmp_home, foc_home, COUNT(*) AS n FROM homes "
+            "WHERE bm_home IS NOT NULL GROUP BY bm_home, cmp_home, foc_home), "
+            "pairs AS (SELECT bm_home AS o, cmp_home AS d, n AS nc, 0 AS nf FROM triples WHERE cmp_home IS NOT NULL "
+            "UNION ALL SELECT bm_home AS o, foc_home AS d, 0 AS nc, n AS nf FROM triples WHERE foc_home IS NOT NULL) "
+            "SELECT o AS origin_pcode, d AS destination_pcode, CAST(SUM(nc) AS BIGINT) AS subscribers_benchmark_comparison, "
+            "CAST(SUM(nf) AS BIGINT) AS subscribers_benchmark_focal FROM pairs GROUP BY o, d"
         )
 
 
@@ -303,10 +321,10 @@ class DisplacedSubscribers(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('bm')}, {_home('foc')} "
-            "SELECT b.pcode AS pcode, COUNT(*) AS residents, "
-            "SUM(CASE WHEN f.pcode <> b.pcode THEN 1 ELSE 0 END) AS displaced "
-            "FROM bm_home b JOIN foc_home f ON b.subscriber = f.subscriber GROUP BY b.pcode"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('bm', 'foc'))} "
+            "SELECT bm_home AS pcode, COUNT(*) AS residents, "
+            "SUM(CASE WHEN foc_home <> bm_home THEN 1 ELSE 0 END) AS displaced "
+            "FROM homes WHERE bm_home IS NOT NULL AND foc_home IS NOT NULL GROUP BY bm_home"
         )
 
 
@@ -327,12 +345,12 @@ class ResidentsPresentAbsent(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_home('bm')} "
-            "SELECT d.date AS date, b.pcode AS pcode, "
-            "SUM(CASE WHEN d.pcode = b.pcode THEN 1 ELSE 0 END) AS present, "
-            "SUM(CASE WHEN d.pcode <> b.pcode THEN 1 ELSE 0 END) AS absent "
-            "FROM bm_home b JOIN daily d ON b.subscriber = d.subscriber "
-            "WHERE d.date BETWEEN CAST($foc_start AS DATE) AND CAST($foc_end AS DATE) GROUP BY d.date, b.pcode"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('bm',))} "
+            "SELECT d.date AS date, b.bm_home AS pcode, "
+            "SUM(CASE WHEN d.pcode = b.bm_home THEN 1 ELSE 0 END) AS present, "
+            "SUM(CASE WHEN d.pcode <> b.bm_home THEN 1 ELSE 0 END) AS absent "
+            "FROM homes b JOIN daily d ON b.subscriber = d.subscriber "
+            "WHERE d.date BETWEEN CAST($foc_start AS DATE) AND CAST($foc_end AS DATE) GROUP BY d.date, b.bm_home"
         )
 
 
