@@ -136,17 +136,23 @@ class Metric(abc.ABC):
 
 
 @dataclass(frozen=True)
-class DailyLocation(Metric):
+class SingleWindowMetric(Metric, abc.ABC):
+    """A metric that reads one window of days, named `w` in its SQL."""
+
+    window: Window
+
+    def windows(self) -> dict[str, Window]:
+        return {"w": self.window}
+
+
+@dataclass(frozen=True)
+class DailyLocation(SingleWindowMetric):
     """Subscribers per area and day by their daily location (flowmachine `daily_location` + `SpatialAggregate`)."""
 
     name: ClassVar[str] = "daily_location"
     keys: ClassVar[tuple[str, ...]] = ("date", "pcode")
     counts: ClassVar[tuple[str, ...]] = ("subscribers",)
-    window: Window
     method: str = "last"
-
-    def windows(self) -> dict[str, Window]:
-        return {"w": self.window}
 
     def sql(self) -> str:
         return (
@@ -156,17 +162,13 @@ class DailyLocation(Metric):
 
 
 @dataclass(frozen=True)
-class ModalLocation(Metric):
+class ModalLocation(SingleWindowMetric):
     """Subscribers per home area: modal daily location over the window (flowmachine `ModalLocation`)."""
 
     name: ClassVar[str] = "home_locations"
     keys: ClassVar[tuple[str, ...]] = ("pcode",)
     counts: ClassVar[tuple[str, ...]] = ("subscribers",)
-    window: Window
     method: str = "last"
-
-    def windows(self) -> dict[str, Window]:
-        return {"w": self.window}
 
     def sql(self) -> str:
         return (
@@ -176,16 +178,12 @@ class ModalLocation(Metric):
 
 
 @dataclass(frozen=True)
-class UniqueSubscriberCounts(Metric):
+class UniqueSubscriberCounts(SingleWindowMetric):
     """Distinct subscribers seen in each area on each day (flowmachine `UniqueSubscriberCounts`)."""
 
     name: ClassVar[str] = "unique_subscriber_counts"
     keys: ClassVar[tuple[str, ...]] = ("date", "pcode")
     counts: ClassVar[tuple[str, ...]] = ("subscribers",)
-    window: Window
-
-    def windows(self) -> dict[str, Window]:
-        return {"w": self.window}
 
     def sql(self) -> str:
         return (
@@ -195,37 +193,29 @@ class UniqueSubscriberCounts(Metric):
 
 
 @dataclass(frozen=True)
-class LocationEventCounts(Metric):
+class LocationEventCounts(SingleWindowMetric):
     """Events in each area on each day (flowmachine `LocationEventCounts`, interval `day`)."""
 
     name: ClassVar[str] = "location_event_counts"
     keys: ClassVar[tuple[str, ...]] = ("date", "pcode")
     counts: ClassVar[tuple[str, ...]] = ("events",)
-    window: Window
-
-    def windows(self) -> dict[str, Window]:
-        return {"w": self.window}
 
     def sql(self) -> str:
         return f"WITH {_located(self.windows())} SELECT date, pcode, COUNT(*) AS events FROM located GROUP BY date, pcode"
 
 
 @dataclass(frozen=True)
-class ActiveSubscribers(Metric):
+class ActiveSubscribers(SingleWindowMetric):
     """Subscribers active in an area on at least `min_active_days` days of the window (flowmachine `ActiveSubscribers`)."""
 
     name: ClassVar[str] = "active_subscribers"
     keys: ClassVar[tuple[str, ...]] = ("pcode",)
     counts: ClassVar[tuple[str, ...]] = ("subscribers",)
-    window: Window
     min_active_days: int = 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_active_days <= self.window.days:
             raise InvalidInput("min_active_days must be between 1 and the window length", fields=[FieldError("min_active_days", "out of range")])
-
-    def windows(self) -> dict[str, Window]:
-        return {"w": self.window}
 
     def params(self) -> dict[str, Any]:
         return super().params() | {"min_active_days": self.min_active_days}
