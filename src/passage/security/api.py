@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from passage.core.deps import DbSession
 from passage.core.errors import NotAuthenticated, PassageError
 from passage.core.i18n import N_
 from passage.security import audit, service
 from passage.security.deps import PUBLIC, Principal, get_principal, require
-from passage.security.models import AuditEntry, Organisation, User
+from passage.security.models import Organisation, User
 from passage.security.permissions import Permission
 from passage.security.schemas import (
     AuditEntryOut,
@@ -85,13 +85,7 @@ def list_users(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[UserOut]:
-    organisations = service.administered_users(db, actor=user)
-    statement = select(User).where(User.organisation_id.in_(organisations))
-    if q:
-        statement = statement.where(User.username.contains(q) | User.display_name.contains(q))
-    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = db.scalars(statement.order_by(User.username).offset(offset).limit(limit)).all()
-    audit.record(db, actor=user, action="list", entity_type="user", details={"count": len(rows)})
+    rows, total = service.list_users(db, actor=user, q=q, offset=offset, limit=limit)
     return Page[UserOut](items=[user_out(u) for u in rows], total=total, offset=offset, limit=limit)
 
 
@@ -135,11 +129,10 @@ def list_audit(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AuditEntryOut]:
-    statement = audit_query(action=action, entity_type=entity_type, actor_user_id=actor_user_id, outcome=outcome)
-    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = db.scalars(statement.order_by(AuditEntry.sequence.desc()).offset(offset).limit(limit)).all()
+    rows, total = service.list_audit_entries(
+        db, actor=user, action=action, entity_type=entity_type, actor_user_id=actor_user_id, outcome=outcome, offset=offset, limit=limit
+    )
     items = [AuditEntryOut.model_validate(r) for r in rows]
-    audit.record(db, actor=user, action="list", entity_type="audit_log", details={"count": len(items)})
     return Page[AuditEntryOut](items=items, total=total, offset=offset, limit=limit)
 
 
@@ -147,16 +140,3 @@ def list_audit(
 def verify_audit(db: DbSession, user: Annotated[User, require(Permission.AUDIT_READ)]) -> dict[str, object]:
     report = audit.verify_chain(db)
     return {"ok": report.ok, "entries_checked": report.entries_checked, "first_bad_sequence": report.first_bad_sequence, "problem": report.problem}
-
-
-def audit_query(*, action: str | None, entity_type: str | None, actor_user_id: str | None, outcome: str | None):  # type: ignore[no-untyped-def]
-    statement = select(AuditEntry)
-    if action:
-        statement = statement.where(AuditEntry.action == action)
-    if entity_type:
-        statement = statement.where(AuditEntry.entity_type == entity_type)
-    if actor_user_id:
-        statement = statement.where(AuditEntry.actor_user_id == actor_user_id)
-    if outcome:
-        statement = statement.where(AuditEntry.outcome == outcome)
-    return statement

@@ -30,6 +30,7 @@ from passage.core.settings import get_settings
 from passage.security import audit
 from passage.security.models import (
     ApiToken,
+    AuditEntry,
     Organisation,
     OrganisationLevel,
     Role,
@@ -120,6 +121,37 @@ def _may_administer(actor: User, organisation_id: str, session: Session) -> bool
 
 def administered_users(session: Session, *, actor: User) -> list[str]:
     return list(_organisation_subtree(session, actor.organisation_id))
+
+
+def list_users(session: Session, *, actor: User, q: str | None, offset: int, limit: int) -> tuple[list[User], int]:
+    """A page of the users the actor administers (username order), with the total; the listing is audited."""
+    statement = select(User).where(User.organisation_id.in_(administered_users(session, actor=actor)))
+    if q:
+        statement = statement.where(User.username.contains(q) | User.display_name.contains(q))
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = list(session.scalars(statement.order_by(User.username).offset(offset).limit(limit)))
+    audit.record(session, actor=actor, action="list", entity_type="user", details={"count": len(rows)})
+    return rows, total
+
+
+def list_audit_entries(
+    session: Session, *, actor: User, action: str | None, entity_type: str | None, actor_user_id: str | None,
+    outcome: str | None, offset: int, limit: int,
+) -> tuple[list[AuditEntry], int]:
+    """A page of the audit log, newest first, with the total; reading the log is itself audited."""
+    statement = select(AuditEntry)
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    if entity_type:
+        statement = statement.where(AuditEntry.entity_type == entity_type)
+    if actor_user_id:
+        statement = statement.where(AuditEntry.actor_user_id == actor_user_id)
+    if outcome:
+        statement = statement.where(AuditEntry.outcome == outcome)
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = list(session.scalars(statement.order_by(AuditEntry.sequence.desc()).offset(offset).limit(limit)))
+    audit.record(session, actor=actor, action="list", entity_type="audit_log", details={"count": len(rows)})
+    return rows, total
 
 
 def get_user_for_admin(session: Session, *, actor: User, user_id: str) -> User:

@@ -9,16 +9,15 @@ from typing import Annotated
 import segno
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from passage.core.deps import DbSession
 from passage.core.errors import NotAuthenticated, PassageError
 from passage.core.i18n import N_
 from passage.core.settings import get_settings
 from passage.security import audit, service
-from passage.security.api import audit_query
 from passage.security.deps import PUBLIC, SESSION_COOKIE, require
-from passage.security.models import AuditEntry, Organisation, Role, User, WebSession
+from passage.security.models import Organisation, Role, User, WebSession
 from passage.security.permissions import Permission, requires_second_factor
 from passage.web.templating import NavItem, render, safe_next
 
@@ -187,14 +186,9 @@ def users_page(
     q: Annotated[str | None, Query(max_length=100)] = None,
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
+    rows, total = service.list_users(db, actor=user, q=q, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     organisations = service.administered_users(db, actor=user)
-    statement = select(User).where(User.organisation_id.in_(organisations))
-    if q:
-        statement = statement.where(User.username.contains(q) | User.display_name.contains(q))
-    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = db.scalars(statement.order_by(User.username).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     org_choices = db.scalars(select(Organisation).where(Organisation.id.in_(organisations)).order_by(Organisation.name)).all()
-    audit.record(db, actor=user, action="list", entity_type="user", details={"count": len(rows)})
     return render(request, "security/users.html", {
         "users": rows, "q": q or "", "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "total": total,
         "organisations": org_choices, "roles": list(Role), "error": None,
@@ -248,11 +242,11 @@ def audit_page(
     page: Annotated[int, Query(ge=1)] = 1,
     verify: Annotated[bool, Query()] = False,
 ) -> Response:
-    statement = audit_query(action=action or None, entity_type=entity_type or None, actor_user_id=None, outcome=outcome or None)
-    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = db.scalars(statement.order_by(AuditEntry.sequence.desc()).offset((page - 1) * 50).limit(50)).all()
+    rows, total = service.list_audit_entries(
+        db, actor=user, action=action or None, entity_type=entity_type or None, actor_user_id=None, outcome=outcome or None,
+        offset=(page - 1) * 50, limit=50,
+    )
     report = audit.verify_chain(db) if verify else None
-    audit.record(db, actor=user, action="list", entity_type="audit_log", details={"count": len(rows)})
     return render(request, "security/audit.html", {
         "entries": rows, "total": total, "page": page, "pages": max(1, -(-total // 50)), "report": report,
         "filters": {"action": action or "", "entity_type": entity_type or "", "outcome": outcome or ""},
