@@ -51,10 +51,10 @@ def run_passage(registry: Path, queries: list[compare.Query], *, top: int = 10, 
         gathered = [gather(index, q) for q in queries]
         model = index.model
         if train:
-            model, _ = fit_model(gathered, model, registry_size=index.size)
+            model, _ = fit_model(gathered, model, registry_size=index.size, index=index)
             timings["prior_in_registry"] = model.prior_in_registry
         for g in gathered:
-            res = rank(g, model, registry_size=index.size, top=top)
+            res = rank(g, model, registry_size=index.size, top=top, index=index)
             out[g.query.query_id] = [(c.person_id, c.match_probability, c.decision) for c in res.candidates]
         timings["query_s"] = time.perf_counter() - t0
     return out, timings

@@ -52,11 +52,11 @@ def main() -> None:
         print(f"open {t_open:.2f} s")
         # Warm-up (syllable tables, caches) outside the timings, as a long-running service would be.
         for q in queries[:20]:
-            rank(gather(index, q), index.model, registry_size=index.size)
+            rank(gather(index, q), index.model, registry_size=index.size, index=index)
         latencies = []
         for q in queries:
             s = time.perf_counter()
-            rank(gather(index, q), index.model, registry_size=index.size, top=10)
+            rank(gather(index, q), index.model, registry_size=index.size, top=10, index=index)
             latencies.append(1000 * (time.perf_counter() - s))
         latencies.sort()
         p95 = latencies[int(0.95 * (len(latencies) - 1))]
@@ -65,10 +65,10 @@ def main() -> None:
         t0 = time.perf_counter()
         gathered = gather_many(index, queries, workers=args.workers)
         t_gather = time.perf_counter() - t0
-        model, _ = fit_model(gathered, index.model, registry_size=index.size)
+        model, _ = fit_model(gathered, index.model, registry_size=index.size, index=index)
         t_fit = time.perf_counter() - t0 - t_gather
         for g in gathered:
-            rank(g, model, registry_size=index.size, top=10)
+            rank(g, model, registry_size=index.size, top=10, index=index)
         t_batch = time.perf_counter() - t0
         print(f"batch ({args.workers} processes, with one-to-one EM): {len(queries) / t_batch:.0f} queries/s "
               f"(gather {t_gather:.1f} s, EM {t_fit:.1f} s, rank {t_batch - t_gather - t_fit:.1f} s)")

@@ -48,7 +48,7 @@ def read_queries(path: Path) -> list[compare.Query]:
 
 def fit_m(gathered: list[Scored], model: scoring.Model, *, registry_size: int) -> scoring.Model:
     """Re-estimate m and the in-registry prior by one-to-one EM on the batch (`search.fit_model`)."""
-    if sum(1 for g in gathered if g.person_ids) < EM_MIN_QUERIES:
+    if sum(1 for g in gathered if g.size) < EM_MIN_QUERIES:
         return model
     fitted, _ = fit_model(gathered, model, registry_size=registry_size)
     return fitted
@@ -93,7 +93,7 @@ def batch_command(
         base = index.model
         if prior_in_registry is not None:
             base.prior_in_registry = prior_in_registry
-        if train_m and sum(1 for g in gathered if g.person_ids) >= EM_MIN_QUERIES:
+        if train_m and sum(1 for g in gathered if g.size) >= EM_MIN_QUERIES:
             model, _ = fit_model(gathered, base, registry_size=index.size, fit_prior_in_registry=prior_in_registry is None)
         else:
             model = base
@@ -106,7 +106,7 @@ def batch_command(
             try:
                 results = []
                 for g in gathered:
-                    result = rank(g, model, registry_size=index.size, top=top)
+                    result = rank(g, model, registry_size=index.size, top=top, index=index)
                     results.append(result)
                     if not result.candidates:
                         unusable += 1 if not g.query.usable() else 0

@@ -16,10 +16,13 @@ and random sampling like every other level (`scoring`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.process import cdist
 
 from passage.identity import dates, places, resident_id
 from passage.identity.romanisation import all_forms, compact, fold_latin, is_han, split_double_surname
@@ -95,6 +98,7 @@ def _forms_of(text: str, *, surname: bool) -> frozenset[str]:
     return all_forms(text, surname=surname)
 
 
+@lru_cache(maxsize=1_000_000)
 def _part_level(query_forms: frozenset[str], record_forms: frozenset[str], *, graded: bool = False) -> str:
     """`exact`, `close`, `weak` (only when `graded`, i.e. a Latin-script registry) or `disagree` for one name part."""
     if not query_forms or not record_forms:
@@ -108,6 +112,45 @@ def _part_level(query_forms: frozenset[str], record_forms: frozenset[str], *, gr
             if best >= CLOSE:
                 return "close"
     return "weak" if graded and best >= WEAK else "disagree"
+
+
+class FormsBlock:
+    """The written forms of many registry name parts, flattened once for vectorised comparison.
+
+    `part_codes` compares query readings with every part at once: all Jaro-Winkler similarities in one
+    `rapidfuzz.process.cdist` call (float64, so the thresholds fall exactly where `_part_level`'s do),
+    reduced to each part's best score. A similarity of exactly 1.0 means identical strings (Jaro is 1
+    only for equal strings, and Winkler's prefix bonus keeps a lower score below 1).
+    """
+
+    def __init__(self, record_forms: Sequence[frozenset[str]]) -> None:
+        self.count = len(record_forms)
+        self.flat = [form for forms in record_forms for form in forms]
+        sizes = np.array([len(forms) for forms in record_forms], dtype=np.int64)
+        self.present = sizes > 0
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])[self.present] if len(sizes) else np.zeros(0, dtype=np.int64)
+        self._best: dict[str, np.ndarray] = {}
+
+    def prepare(self, query_sets: Sequence[frozenset[str]]) -> None:
+        """Score every distinct query form against every part, in one call."""
+        forms = [f for f in dict.fromkeys(f for qs in query_sets for f in qs) if f not in self._best]
+        if not forms or not self.flat:
+            return
+        scores = cdist(forms, self.flat, scorer=JaroWinkler.normalized_similarity, dtype=np.float64, workers=1)
+        best = np.maximum.reduceat(scores, self.starts, axis=1)
+        for i, form in enumerate(forms):
+            self._best[form] = best[i]
+
+    def part_codes(self, query_forms: frozenset[str], *, graded: bool) -> np.ndarray:
+        """`_part_level` of one query part against every part of the block, as indices into `PART_LEVELS`."""
+        out = np.full(self.count, _PART_CODE["missing"], dtype=np.int8)
+        if not query_forms or not self.flat:
+            return out
+        self.prepare([query_forms])
+        best = np.max([self._best[f] for f in query_forms], axis=0)
+        out[self.present] = np.where(best >= 1.0, _PART_CODE["exact"], np.where(
+            best >= CLOSE, _PART_CODE["close"], np.where(graded & (best >= WEAK), _PART_CODE["weak"], _PART_CODE["disagree"])))
+        return out
 
 
 _COMBINE = {
@@ -127,6 +170,14 @@ _COMBINE = {
     ("close", "missing"): "surname_only",
     ("missing", "close"): "given_only",
 }
+
+
+PART_LEVELS = ("exact", "close", "weak", "disagree", "missing")
+_NO_NAME = len(NAME_LEVELS)
+# Part level codes (surname, given) -> name level index; `_NO_NAME` when both parts are missing.
+_COMBINE_TABLE = np.array([[_NO_NAME if (s, g) == ("missing", "missing") else _RANK[_COMBINE.get((s, g), "disagree")] for g in PART_LEVELS]
+                           for s in PART_LEVELS], dtype=np.int8)
+_PART_CODE = {level: i for i, level in enumerate(PART_LEVELS)}
 
 
 def _combine(s: str, g: str) -> str | None:
@@ -178,6 +229,7 @@ class QueryNames:
         self.whole = compact(query.full_name) if query.full_name and not is_han(query.full_name) else ""
         self.empty = not self.interpretations and not self.whole
         self._cache: dict[tuple[str, str], str | None] = {}
+        self._parts: dict[tuple[int, bool, str, bool], str] = {}
 
     def level(self, family: str, given: str) -> str | None:
         key = (family, given)
@@ -185,23 +237,62 @@ class QueryNames:
             self._cache[key] = self._level(family, given)
         return self._cache[key]
 
+    def level_codes(self, families: Sequence[str], givens: Sequence[str], family_of: np.ndarray, given_of: np.ndarray) -> np.ndarray:
+        """`level` for many (family, given) pairs at once, as indices into `NAME_LEVELS` (-1 for None).
+
+        Pair i is (families[family_of[i]], givens[given_of[i]]). Each distinct name part is compared once
+        per reading of the query; the parts are then combined for every pair with a lookup table.
+        """
+        family_of = np.asarray(family_of, dtype=np.int64)
+        given_of = np.asarray(given_of, dtype=np.int64)
+        han_family = np.array([is_han(t) for t in families], dtype=bool)
+        han_given = np.array([is_han(t) for t in givens], dtype=bool)
+        graded = ~(han_family[family_of] | han_given[given_of]) if len(family_of) else np.zeros(0, dtype=bool)
+        best = np.full(len(family_of), _NO_NAME, dtype=np.int8)
+        family_block = FormsBlock([_forms_of(t, surname=True) for t in families])
+        given_block = FormsBlock([_forms_of(t, surname=False) for t in givens])
+        family_block.prepare([q_s for q_s, _ in self.interpretations])
+        given_block.prepare([q_g for _, q_g in self.interpretations])
+        for flag in np.unique(graded).tolist():
+            chosen = np.flatnonzero(graded == flag)
+            for q_s, q_g in self.interpretations:
+                s_codes = family_block.part_codes(q_s, graded=flag)
+                g_codes = given_block.part_codes(q_g, graded=flag)
+                best[chosen] = np.minimum(best[chosen], _COMBINE_TABLE[s_codes[family_of[chosen]], g_codes[given_of[chosen]]])
+        if self.whole:
+            for i in np.flatnonzero(best != _RANK["exact"]).tolist():
+                if self._whole_agrees(families[family_of[i]], givens[given_of[i]]):
+                    best[i] = _RANK["exact"]
+        return np.where(best == _NO_NAME, -1, best).astype(np.int8)
+
+    def _whole_agrees(self, family: str, given: str) -> bool:
+        """A full name written without any space ("ZHANGWEI") or in one token agrees with a concatenation."""
+        for s in _forms_of(family, surname=True):
+            for g in _forms_of(given, surname=False):
+                if self.whole in (s + g, g + s):
+                    return True
+        return False
+
+    def _part(self, reading: int, surname: bool, text: str, graded: bool) -> str:
+        """Part level of one reading against one registry name part, computed once per query."""
+        key = (reading, surname, text, graded)
+        found = self._parts.get(key)
+        if found is None:
+            q_s, q_g = self.interpretations[reading]
+            found = self._parts[key] = _part_level(q_s if surname else q_g, _forms_of(text, surname=surname), graded=graded)
+        return found
+
     def _level(self, family: str, given: str) -> str | None:
-        record_s = _forms_of(family, surname=True)
-        record_g = _forms_of(given, surname=False)
         graded = not is_han(family + given)
         best: str | None = None
-        for q_s, q_g in self.interpretations:
-            level = _combine(_part_level(q_s, record_s, graded=graded), _part_level(q_g, record_g, graded=graded))
+        for reading in range(len(self.interpretations)):
+            level = _combine(self._part(reading, True, family, graded), self._part(reading, False, given, graded))
             if level is not None and (best is None or _RANK[level] < _RANK[best]):
                 best = level
                 if best == "exact":
                     break
-        if best != "exact" and self.whole:
-            # A full name written without any space ("ZHANGWEI") or in one token: match against concatenations.
-            for s in record_s:
-                for g in record_g:
-                    if self.whole in (s + g, g + s):
-                        return "exact"
+        if best != "exact" and self.whole and self._whole_agrees(family, given):
+            return "exact"
         return best
 
 

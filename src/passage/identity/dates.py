@@ -8,10 +8,13 @@ of a lunar-calendar birthday written as if it were Gregorian (conversion with `l
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
+import numpy as np
 from lunar_python import LunarYear
 
 from passage.core.errors import InvalidInput
@@ -65,13 +68,22 @@ def parse_full(text: str, *, where: str) -> dt.date | None:
     return dt.date(parsed.year, parsed.month, parsed.day)
 
 
+@lru_cache(maxsize=1)
+def _lunar_table() -> dict[str, dict[str, list[float]]]:
+    """The precomputed month table of 1900-2099 (`scripts/lunar_table.py`, from lunar-python)."""
+    return json.loads((Path(__file__).parent / "data" / "lunar_months.json").read_text("utf-8"))
+
+
 @lru_cache(maxsize=512)
 def _lunar_months(year: int) -> dict[int, tuple[float, int]]:
     """Non-leap lunar months of `year`: month -> (Julian day of its first day, number of days).
 
-    lunar-python computes a lunar year from astronomical terms (about 30 ms), so each year is computed
-    once and conversions are then arithmetic.
+    lunar-python computes a lunar year from astronomical terms (milliseconds per year), so the years
+    1900-2099 come from a table written once by `scripts/lunar_table.py`; other years are computed.
     """
+    stored = _lunar_table().get(str(year))
+    if stored is not None:
+        return {int(month): (float(first), int(days)) for month, (first, days) in stored.items()}
     months: dict[int, tuple[float, int]] = {}
     for source in (year, year + 1):
         for month in LunarYear.fromYear(source).getMonths():
@@ -135,3 +147,50 @@ def compare_dates(query: PartialDate | None, record: dt.date | None) -> str | No
     if (query.month, query.day) == (record.month, record.day) and abs(query.year - record.year) == 1:
         return "year_off_by_one"
     return "disagree"
+
+
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates, vectorised (Hinnant, "chrono-Compatible Low-Level
+    Date Algorithms", 2013: `days_from_civil`)."""
+    y = year - (month <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def compare_date_codes(query: PartialDate | None, births: np.ndarray) -> np.ndarray:
+    """`compare_dates` for many registry dates at once: indices into `DATE_LEVELS`, -1 where missing.
+
+    `births` holds registry dates as int YYYYMMDD (0 = missing), the index's `birth` column. The levels
+    are tested in the same order as `compare_dates`, so each row gets exactly the level it would get there.
+    """
+    births = np.asarray(births, dtype=np.int64)
+    out = np.full(len(births), -1, dtype=np.int8)
+    if query is None or not len(births):
+        return out
+    present = births > 0
+    year, month, day = births // 10000, births // 100 % 100, births % 100
+    code = {level: i for i, level in enumerate(DATE_LEVELS)}
+    if query.precision == "year":
+        levels = np.where(year == query.year, code["year_only"],
+                          np.where(np.abs(year - query.year) == 1, code["year_off_by_one"], code["disagree"]))
+    elif query.precision == "month":
+        levels = np.where((year == query.year) & (month == query.month), code["year_month"], code["disagree"])
+    else:
+        assert query.month is not None and query.day is not None
+        written = dt.date(query.year, query.month, query.day)
+        written_int = query.year * 10000 + query.month * 100 + query.day
+        swapped = query.year * 10000 + query.day * 100 + query.month if query.day <= 12 and query.day != query.month else -1
+        lunar = lunar_as_solar(written)
+        lunar_int = lunar.year * 10000 + lunar.month * 100 + lunar.day if lunar is not None else -1
+        written_days = (written - dt.date(1970, 1, 1)).days
+        days = _days_from_civil(year, np.maximum(month, 1), np.maximum(day, 1))
+        levels = np.select(
+            [births == written_int, births == swapped, births == lunar_int, np.abs(days - written_days) <= 7,
+             (month == query.month) & (day == query.day) & (np.abs(year - query.year) == 1)],
+            [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"]],
+            default=code["disagree"])
+    out[present] = levels[present]
+    return out

@@ -40,7 +40,7 @@ import multiprocessing
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -176,6 +176,7 @@ def _id_keys(number: str) -> list[Key]:
     return [(K_ID, _sh(clean), 0), *((K_ID_PIECE, _sh(k), 0) for k in resident_id.blocking_keys(number))]
 
 
+@lru_cache(maxsize=200_000)
 def _name_keys(text: str, *, surname: bool, limit: int) -> tuple[str, ...]:
     if not text:
         return ()
@@ -219,6 +220,63 @@ def query_keys(query: compare.Query) -> list[Key]:
     if query.id_number:
         keys += _id_keys(query.id_number)
     return list(dict.fromkeys(keys))
+
+
+def _mix_keys(kind: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """`key_hashes` of the keys (kind, a, b) for arrays a and b, broadcast against each other, flattened."""
+    with np.errstate(over="ignore"):
+        h = _splitmix(np.full(1, kind, dtype=np.uint64))
+        h = _splitmix(h ^ np.asarray(a, dtype=np.uint64))
+        return _splitmix(h ^ np.asarray(b, dtype=np.uint64)).ravel()
+
+
+@lru_cache(maxsize=100_000)
+def _name_hash_arrays(family: str, given: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hashes of the pinyin readings of one (family, given) reading of a query, and of their initials."""
+    surnames = _name_keys(family, surname=True, limit=16)
+    givens = _name_keys(given, surname=False, limit=24)
+    return (np.array([_sh(x) for x in surnames], dtype=np.uint64), np.array([_sh(x) for x in givens], dtype=np.uint64),
+            np.array([_sh(x[:1]) for x in surnames], dtype=np.uint64), np.array([_sh(x[:1]) for x in givens], dtype=np.uint64))
+
+
+def query_key_hashes(query: compare.Query) -> np.ndarray:
+    """The distinct hashes of `query_keys(query)`, computed with numpy broadcasting (the search path).
+
+    Same keys as `query_keys`, which stays the readable definition (and is what Spark uses).
+    """
+    parts: list[np.ndarray] = []
+    years: list[int] = []
+    months: list[int] = []
+    day = 0
+    day_keys: list[int] = []
+    if query.birth_date is not None:
+        b = query.birth_date
+        years = [b.year + d for d in (0, -1, 1)]
+        if b.month is not None:
+            months = [b.year * 100 + b.month]
+            if b.day is not None and b.day <= 12 and b.day != b.month:
+                months.append(b.year * 100 + b.day)
+        if b.precision == "day":
+            assert b.month is not None and b.day is not None
+            day = b.year * 10000 + b.month * 100 + b.day
+            day_keys = [day] + ([b.year * 10000 + b.day * 100 + b.month] if b.day <= 12 and b.day != b.month else [])
+    year_array = np.array(years, dtype=np.uint64)
+    latin: list[Key] = []
+    for family, given in compare.name_interpretations(query):
+        surnames, givens, s_init, g_init = _name_hash_arrays(family, given)
+        parts.append(_mix_keys(K_NAME, surnames[:, None], givens[None, :]))
+        if len(year_array):
+            parts.append(_mix_keys(K_SURNAME_YEAR, surnames[:12, None], year_array[None, :]))
+            parts.append(_mix_keys(K_GIVEN_YEAR, givens[:12, None], year_array[None, :]))
+        if day:
+            parts.append(_mix_keys(K_DATE_SURNAME, day, s_init))
+            parts.append(_mix_keys(K_DATE_GIVEN, day, g_init))
+        if (family or given) and not is_han(family + given):
+            latin += _latin_typo_keys(compact(family), compact(given), years or [0], months, day_keys)
+    if query.id_number:
+        latin += _id_keys(query.id_number)
+    parts.append(key_hashes(latin))
+    return np.unique(np.concatenate(parts))
 
 
 def _row_hash(row: dict[str, str]) -> str:
@@ -480,22 +538,49 @@ class _Segment:
     names: list[str]
     places: list[str]
     fkeys: list[str]
+    chunk_offsets: dict[str, np.ndarray] = field(default_factory=dict)
 
     def column(self, name: str) -> list[str]:
         """A whole raw column as Python strings (for updates; avoid on large segments at query time)."""
         return self.table.column(name).to_pylist()
 
     def values(self, name: str, rows: np.ndarray) -> list[str]:
-        return self.table.column(name).take(pa.array(rows, type=pa.int64())).to_pylist()
+        """Raw values of `rows` in their given order, taken chunk by chunk (a take across the chunked column
+        would first concatenate the whole column)."""
+        column = self.table.column(name)
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) <= 32:  # a few values: scalar access beats building a take
+            offsets = self.chunk_offsets.get(name)
+            if offsets is None:
+                offsets = self.chunk_offsets[name] = np.cumsum([0, *(len(c) for c in column.chunks)])
+            chunk_of = (np.searchsorted(offsets, rows, side="right") - 1).tolist()
+            return [column.chunk(c)[r - int(offsets[c])].as_py() for c, r in zip(chunk_of, rows.tolist(), strict=True)]
+        if column.num_chunks == 1:
+            return column.chunk(0).take(pa.array(rows)).to_pylist()
+        offsets = self.chunk_offsets.get(name)
+        if offsets is None:
+            offsets = self.chunk_offsets[name] = np.cumsum([0, *(len(c) for c in column.chunks)])
+        chunk_of = np.searchsorted(offsets, rows, side="right") - 1
+        out: list[str] = [""] * len(rows)
+        for c in np.unique(chunk_of).tolist():
+            at = np.flatnonzero(chunk_of == c)
+            for position, value in zip(at.tolist(), column.chunk(c).take(pa.array(rows[at] - offsets[c])).to_pylist(), strict=True):
+                out[position] = value
+        return out
 
 
 def _load_segment(directory: Path, name: str) -> _Segment:
+    """Open one segment; the .npy files are memory-mapped and seen as plain arrays (cheaper to slice)."""
     source = pa.memory_map(str(directory / f"{name}.arrow"), "r")
     table = ipc.open_file(source).read_all()
-    cols = {c: np.load(directory / f"{name}.{c}.npy", mmap_mode="r") for c in COLUMN_FILES}
+
+    def mapped(suffix: str) -> np.ndarray:
+        return np.load(directory / f"{name}.{suffix}.npy", mmap_mode="r").view(np.ndarray)
+
+    cols = {c: mapped(c) for c in COLUMN_FILES}
     vocab = json.loads((directory / f"{name}.vocab.json").read_text("utf-8"))
-    return _Segment(name, table, np.load(directory / f"{name}.keys.npy", mmap_mode="r"), np.load(directory / f"{name}.rows.npy", mmap_mode="r"),
-                    np.load(directory / f"{name}.deleted.npy"), cols, vocab["names"], vocab["places"], vocab["fkeys"])
+    return _Segment(name, table, mapped("keys"), mapped("rows"), np.load(directory / f"{name}.deleted.npy"), cols, vocab["names"],
+                    vocab["places"], vocab["fkeys"])
 
 
 class RegistryIndex:
@@ -547,7 +632,10 @@ class RegistryIndex:
         return self._freq_lookup
 
     def candidate_arrays(self, hashes: np.ndarray, *, limit: int = MAX_CANDIDATES) -> tuple[np.ndarray, np.ndarray]:
-        """(segment numbers, rows) of live rows sharing any key hash, most shared keys first, at most `limit`."""
+        """(segment numbers, rows) of live rows sharing any key hash, most shared keys first, at most `limit`.
+
+        Ties in the number of shared keys are broken by (segment, row), so the choice is deterministic.
+        """
         hashes = np.unique(hashes)
         seg_parts: list[np.ndarray] = []
         row_parts: list[np.ndarray] = []
@@ -558,15 +646,27 @@ class RegistryIndex:
             keep = (sizes > 0) & (sizes <= MAX_BLOCK)  # a key shared by thousands narrows nothing
             if not keep.any():
                 continue
-            pieces = [seg.rows[lo:hi] for lo, hi in zip(left[keep].tolist(), right[keep].tolist(), strict=True)]
-            rows = np.concatenate(pieces).astype(np.int64)
+            left, sizes = left[keep], sizes[keep]
+            # Positions of every posting of the kept keys, without a Python loop over the keys.
+            ends = np.cumsum(sizes)
+            positions = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(left - (ends - sizes), sizes)
+            rows = seg.rows[positions].astype(np.int64)
             rows = rows[~seg.deleted[rows]]
             seg_parts.append(np.full(len(rows), s, dtype=np.int64))
             row_parts.append(rows)
         if not row_parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        combined = np.concatenate(seg_parts) << np.int64(32) | np.concatenate(row_parts)
+        combined = row_parts[0] if len(row_parts) == 1 and not seg_parts[0].any() else np.concatenate(seg_parts) << np.int64(32) | np.concatenate(row_parts)
         unique, counts = np.unique(combined, return_counts=True)
+        if len(unique) > limit:
+            # The `limit` best by (-shared keys, id): everything above the cut-off count, then the lowest ids at it.
+            # Counts are small integers: the cut-off is the largest c with at least `limit` rows sharing >= c keys.
+            at_least = np.cumsum(np.bincount(counts)[::-1])[::-1]
+            cut = int(np.flatnonzero(at_least >= limit)[-1])
+            above = np.flatnonzero(counts > cut)
+            at = np.flatnonzero(counts == cut)[:limit - len(above)]
+            chosen_at = np.concatenate([above, at])
+            unique, counts = unique[chosen_at], counts[chosen_at]
         order = np.lexsort((unique, -counts))[:limit]
         chosen = unique[order]
         return chosen >> np.int64(32), chosen & np.int64(0xFFFFFFFF)
@@ -575,6 +675,15 @@ class RegistryIndex:
         """(segment, row) for live rows sharing any key, most shared first."""
         segs, rows = self.candidate_arrays(key_hashes(keys), limit=limit)
         return list(zip(segs.tolist(), rows.tolist(), strict=True))
+
+    def person_ids(self, segments: np.ndarray, rows: np.ndarray) -> list[str]:
+        """Person ids of (segment, row) pairs, in their order."""
+        out: list[str] = [""] * len(rows)
+        for s in np.unique(segments).tolist():
+            at = np.flatnonzero(segments == s)
+            for position, pid in zip(at.tolist(), self.segments[s].values("person_id", rows[at]), strict=True):
+                out[position] = pid
+        return out
 
     def record(self, segment: int, row: int) -> compare.Record:
         seg = self.segments[segment]

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from stdnum.cn import ric
 
 _ID_RE = re.compile(r"^\d{17}[\dX]$")
@@ -86,3 +87,29 @@ def blocking_keys(number: str) -> tuple[str, ...]:
         return ()
     a, b, c = n[:6], n[6:12], n[12:]
     return (f"ia|{a}{b}", f"ib|{a}{c}", f"ic|{b}{c}")
+
+
+def compare_id_codes(query: str, numbers: np.ndarray) -> np.ndarray:
+    """`compare_ids` of one query number against many cleaned registry numbers: indices into `ID_LEVELS`, -1 if missing.
+
+    `numbers` is the index's `idnum` column (`S18`, cleaned, empty when absent). A row that is not a
+    well-formed 18-character number is missing, as in `compare_ids`.
+    """
+    out = np.full(len(numbers), -1, dtype=np.int8)
+    q = clean(query)
+    if not q or not _ID_RE.match(q) or not len(numbers):
+        return out
+    raw = np.ascontiguousarray(numbers, dtype="S18").view(np.uint8).reshape(-1, 18)
+    digits = (raw >= ord("0")) & (raw <= ord("9"))
+    well_formed = digits[:, :17].all(axis=1) & (digits[:, 17] | (raw[:, 17] == ord("X")))
+    qb = np.frombuffer(q.encode("ascii"), dtype=np.uint8)
+    differ = raw != qb
+    n_diff = differ.sum(axis=1)
+    # Two differing positions that are adjacent and swapped: a transposition (Damerau 1964).
+    first = np.argmax(differ, axis=1)
+    second = np.minimum(first + 1, 17)
+    rows = np.arange(len(raw))
+    transposed = (n_diff == 2) & differ[rows, second] & (raw[rows, first] == qb[second]) & (raw[rows, second] == qb[first])
+    levels = np.where(n_diff == 0, 0, np.where((n_diff == 1) | transposed, 1, 2))
+    out[well_formed] = levels[well_formed]
+    return out

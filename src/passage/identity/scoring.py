@@ -144,20 +144,29 @@ def total_log2_bf(evidence: Sequence[Evidence]) -> float:
     return float(sum(e.log2_bf for e in evidence))
 
 
-def posteriors(log2_bfs: Sequence[float], *, registry_size: int, prior_in_registry: float) -> tuple[list[float], float]:
-    """Posterior probability of each candidate and of "none of them"; computed in log space for stability."""
+def posterior_array(log2_bfs: np.ndarray, *, registry_size: int, prior_in_registry: float) -> tuple[np.ndarray, float]:
+    """Posterior probability of each candidate (same order as `log2_bfs`) and of "none of them", in log space.
+
+    P(i) = BF_i * pi/N / ((1 - pi) + (N - k) * pi/N + pi/N * sum_j BF_j): candidates not retrieved still
+    carry prior mass with a Bayes factor of about 1 on average.
+    """
+    log2_bfs = np.asarray(log2_bfs, dtype=float)
     n = max(registry_size, 1)
     prior_in = min(max(prior_in_registry, 1e-6), 1 - 1e-6)
     log_none = math.log2(1 - prior_in)
-    log_each = math.log2(prior_in / n)
-    terms = [log_each + b for b in log2_bfs]
-    # Candidates not retrieved still carry prior mass with BF ~ 1 on average: (n - k) * pi/n.
+    terms = math.log2(prior_in / n) + log2_bfs
     rest = max(n - len(log2_bfs), 0)
     log_rest = math.log2(rest * prior_in / n) if rest else -math.inf
-    top = max([log_none, log_rest, *terms])
-    denom = 2 ** (log_none - top) + (2 ** (log_rest - top) if rest else 0.0) + sum(2 ** (t - top) for t in terms)
-    probs = [2 ** (t - top) / denom for t in terms]
-    return probs, 2 ** (log_none - top) / denom
+    top = max(log_none, log_rest, float(terms.max()) if len(terms) else -math.inf)
+    weights = np.exp2(terms - top)
+    denom = 2 ** (log_none - top) + (2 ** (log_rest - top) if rest else 0.0) + float(weights.sum())
+    return weights / denom, 2 ** (log_none - top) / denom
+
+
+def posteriors(log2_bfs: Sequence[float], *, registry_size: int, prior_in_registry: float) -> tuple[list[float], float]:
+    """`posterior_array` for a list of log2 Bayes factors."""
+    probs, p_none = posterior_array(np.asarray(log2_bfs, dtype=float), registry_size=registry_size, prior_in_registry=prior_in_registry)
+    return probs.tolist(), p_none
 
 
 STRONG_NAME = ("exact", "surname_exact_given_close", "given_exact_surname_close", "both_close")
@@ -261,22 +270,27 @@ class CandidateSet:
     log2_u: np.ndarray
 
 
-def encode_candidates(model: Model, levels_list: Sequence[Levels], name_u: Sequence[float | None]) -> CandidateSet:
-    """Encode one query's candidates; `name_u[i]` overrides u for the name level (term frequency) or is None."""
-    matrix = encode(levels_list)
-    log2_u = np.zeros(len(levels_list), dtype=float)
-    for i, levels in enumerate(levels_list):
-        if levels.id_number in ("exact", "one_edit"):
-            matrix[i, FIELDS.index("birth_date")] = -1
-            matrix[i, FIELDS.index("sex")] = -1
-        for j, f in enumerate(FIELDS):
-            k = int(matrix[i, j])
-            if k < 0:
-                continue
-            u = model.u[f][FIELD_LEVELS[f][k]]
-            if f == "name" and name_u[i] is not None:
-                u = float(name_u[i])  # type: ignore[arg-type]
-            log2_u[i] += math.log2(max(u, U_FLOOR))
+def encode_candidates(model: Model, codes: np.ndarray, name_u: np.ndarray) -> CandidateSet:
+    """Encode one query's candidates from their level codes (candidates x fields, -1 missing).
+
+    `name_u[i]` overrides u for the name level (term frequency) or is NaN. Date and sex are not scored
+    when the ID number agrees (the number encodes both).
+    """
+    matrix = np.array(codes, dtype=np.int16, copy=True).reshape(-1, len(FIELDS))
+    id_col = FIELDS.index("id_number")
+    id_levels = FIELD_LEVELS["id_number"]
+    id_agrees = (matrix[:, id_col] == id_levels.index("exact")) | (matrix[:, id_col] == id_levels.index("one_edit"))
+    matrix[id_agrees, FIELDS.index("birth_date")] = -1
+    matrix[id_agrees, FIELDS.index("sex")] = -1
+    log2_u = np.zeros(len(matrix), dtype=float)
+    for j, f in enumerate(FIELDS):
+        table = np.array([model.u[f][lv] for lv in FIELD_LEVELS[f]], dtype=float)
+        col = matrix[:, j]
+        u = table[np.maximum(col, 0)]
+        if f == "name":
+            override = np.asarray(name_u, dtype=float)
+            u = np.where(np.isnan(override), u, override) if len(override) else u
+        log2_u += np.where(col >= 0, np.log2(np.maximum(u, U_FLOOR)), 0.0)
     return CandidateSet(matrix, log2_u)
 
 
@@ -307,26 +321,41 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
     prior_in = model.prior_in_registry
     n = max(registry_size, 1)
     usable = [s for s in sets if len(s.log2_u)]
+    # All queries' candidates in one matrix; `starts` marks where each query's candidates begin, so that
+    # the per-query posterior (one-to-one constraint) is a segmented log-sum-exp (np.*.reduceat).
+    sizes = np.array([len(s.log2_u) for s in usable], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(usable) else np.zeros(0, dtype=np.int64)
+    levels = np.concatenate([s.levels for s in usable]) if usable else np.zeros((0, len(FIELDS)), dtype=np.int16)
+    log2_u = np.concatenate([s.log2_u for s in usable]) if usable else np.zeros(0)
+    present = levels >= 0
+    safe_levels = np.maximum(levels, 0)
+    group = np.repeat(np.arange(len(usable)), sizes)
+    unretrieved = np.maximum(n - sizes, 0).astype(float)
     prev = math.inf
     done = 0
     for _ in range(iterations):
         done += 1
-        log2_m = [np.log2(np.maximum(a, 1e-300)) for a in m_arr]
         counts = [np.zeros(k) for k in k_levels]
         expected_in = 0.0
-        for s in usable:
-            bf = -s.log2_u.copy()
+        if usable:
+            bf = -log2_u.copy()
             for j in range(len(FIELDS)):
-                col = s.levels[:, j]
-                present = col >= 0
-                bf[present] += log2_m[j][col[present]]
-            probs, p_none = posteriors(bf.tolist(), registry_size=n, prior_in_registry=prior_in)
-            w = np.asarray(probs)
-            expected_in += 1.0 - p_none
+                log2_m = np.log2(np.maximum(m_arr[j], 1e-300))
+                bf += np.where(present[:, j], log2_m[safe_levels[:, j]], 0.0)
+            prior = min(max(prior_in, 1e-6), 1 - 1e-6)
+            log_none = math.log2(1 - prior)
+            terms = math.log2(prior / n) + bf
+            with np.errstate(divide="ignore"):
+                log_rest = np.where(unretrieved > 0, np.log2(unretrieved * prior / n), -np.inf)
+            top = np.maximum(np.maximum(np.maximum.reduceat(terms, starts), log_none), log_rest)
+            weights = np.exp2(terms - top[group])
+            denom = np.exp2(log_none - top) + np.where(unretrieved > 0, np.exp2(log_rest - top), 0.0) + np.add.reduceat(weights, starts)
+            w = weights / denom[group]
+            p_none = np.exp2(log_none - top) / denom
+            expected_in = float(np.sum(1.0 - p_none))
             for j in range(len(FIELDS)):
-                col = s.levels[:, j]
-                present = col >= 0
-                counts[j] += np.bincount(col[present], weights=w[present], minlength=k_levels[j])
+                col = present[:, j]
+                counts[j] += np.bincount(levels[col, j], weights=w[col], minlength=k_levels[j])
         change = 0.0
         for j, f in enumerate(FIELDS):
             post = counts[j] + prior_strength * prior_m[j]

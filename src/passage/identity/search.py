@@ -7,7 +7,6 @@ each item's log2 Bayes factor is added to the candidate's total before the poste
 
 from __future__ import annotations
 
-import datetime as dt
 import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from passage.identity import compare, dates, places, resident_id, scoring
-from passage.identity.index import RegistryIndex, key_hashes, place_of_key, query_keys
+from passage.identity.index import RegistryIndex, place_of_key, query_key_hashes
 
 ExtraEvidence = Callable[[compare.Query, str], Sequence[scoring.Evidence]]
 
@@ -51,96 +50,122 @@ class SearchResult:
         return self.candidates[0].decision if self.candidates else "no_match"
 
 
+NAME_CODE = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["name"])}
+_NAME_COL, _DATE_COL, _SEX_COL, _PLACE_COL, _ID_COL = range(len(scoring.FIELDS))
+
+
 @dataclass
 class Scored:
-    """Comparison levels for the retrieved candidates of one query, before the model is applied."""
+    """Comparison levels of the retrieved candidates of one query, before the model is applied.
+
+    Columnar: `codes` is candidates x fields of level indices into `scoring.FIELD_LEVELS` (-1 missing) and
+    `frequencies` candidates x (full name, surname, given name) shares of the registry. Candidates are
+    named either by `person_ids` or, from an index, by (`segments`, `rows`), resolved only for the few
+    candidates that are returned (`rank(..., index=...)`).
+    """
 
     query: compare.Query
     notes: list[str]
-    person_ids: list[str]
-    levels: list[compare.Levels]
-    frequencies: list[tuple[float, float, float]]
+    codes: np.ndarray
+    frequencies: np.ndarray
+    person_ids: list[str] | None = None
+    segments: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
     @property
-    def records(self) -> list[str]:
-        """The candidates' person ids (kept under the wave-2 name so `if scored.records` still reads)."""
-        return self.person_ids
+    def size(self) -> int:
+        """Number of candidates."""
+        return int(self.codes.shape[0])
 
+    @classmethod
+    def empty(cls, query: compare.Query, notes: list[str]) -> Scored:
+        return cls(query, notes, np.zeros((0, len(scoring.FIELDS)), dtype=np.int8), np.zeros((0, 3)), person_ids=[])
 
-def _date_from_int(value: int) -> dt.date:
-    return dt.date(value // 10000, value // 100 % 100, value % 100)
+    @classmethod
+    def from_levels(cls, query: compare.Query, notes: list[str], person_ids: list[str], levels: Sequence[compare.Levels],
+                    frequencies: Sequence[tuple[float, float, float]]) -> Scored:
+        """From per-pair `compare.compare` levels (the Spark path compares pairs one by one)."""
+        return cls(query, notes, scoring.encode(levels).astype(np.int8), np.asarray(frequencies, dtype=float).reshape(-1, 3),
+                   person_ids=list(person_ids))
+
+    def levels_at(self, i: int) -> compare.Levels:
+        """The `compare.Levels` of candidate `i` (for explanations and decisions)."""
+        name, birth, sex, place, number = (scoring.FIELD_LEVELS[f][int(c)] if c >= 0 else None
+                                           for f, c in zip(scoring.FIELDS, self.codes[i].tolist(), strict=True))
+        return compare.Levels(name, birth, sex, place, number)
+
+    def resolve_person_ids(self, positions: np.ndarray, index: RegistryIndex | None) -> list[str]:
+        """Person ids of the candidates at `positions`."""
+        if self.person_ids is not None:
+            return [self.person_ids[int(i)] for i in positions]
+        if index is None or self.segments is None or self.rows is None:
+            raise ValueError("candidates from an index need the index to be named")
+        return index.person_ids(self.segments[positions], self.rows[positions])
 
 
 def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     """Blocking and comparison (the expensive part); independent of m and u.
 
-    Candidates come from the inverted postings (`RegistryIndex.candidate_arrays`); levels are computed
-    from the precomputed columns once per *distinct* value among the candidates (name pair, date, place,
-    ID number), which gives the same levels as `compare.compare` pair by pair at a fraction of the cost.
+    Candidates come from the inverted postings (`RegistryIndex.candidate_arrays`). Levels are computed
+    column-wise from the index's precomputed columns: dates (`dates.compare_date_codes`), sex and ID
+    numbers (`resident_id.compare_id_codes`) in numpy over all candidates, names and places once per
+    *distinct* value among them. Each candidate gets exactly the levels `compare.compare` gives the pair.
     """
     effective, notes = compare.effective_query(query)
     if not effective.usable():
-        return Scored(effective, [*notes, "nothing usable in the query (no name, date of birth or ID number)"], [], [], [])
-    segs, rows = index.candidate_arrays(key_hashes(query_keys(effective)))
-    if not len(rows):
-        return Scored(effective, notes, [], [], [])
+        return Scored.empty(effective, [*notes, "nothing usable in the query (no name, date of birth or ID number)"])
+    segs, rows = index.candidate_arrays(query_key_hashes(effective))
+    n = len(rows)
+    if not n:
+        return Scored.empty(effective, notes)
     names = compare.QueryNames(effective)
     q_place = compare.query_place(effective)
-    q_sex = effective.sex.strip().upper()[:1]
-    q_sex_code = {"M": 1, "F": 2}.get(q_sex, 0)
-    date_memo: dict[int, str | None] = {}
-    n = len(rows)
-    name_lv: list[str | None] = [None] * n
-    date_lv: list[str | None] = [None] * n
-    sex_lv: list[str | None] = [None] * n
-    place_lv: list[str | None] = [None] * n
-    id_lv: list[str | None] = [None] * n
-    person_ids: list[str] = [""] * n
-    freqs: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * n
+    q_sex_code = {"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0)
+    codes = np.full((n, len(scoring.FIELDS)), -1, dtype=np.int8)
+    freqs = np.zeros((n, 3), dtype=float)
+    agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
+    place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
+    single = len(index.segments) == 1
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         tf = index.tf[s]
-        where = np.flatnonzero(segs == s)
-        r = rows[where]
-        positions = where.tolist()
-        sname = np.asarray(seg.cols["sname"][r])
-        gname = np.asarray(seg.cols["gname"][r])
-        pair_memo: dict[tuple[int, int], str | None] = {}
-        for pos, a, b in zip(positions, sname.tolist(), gname.tolist(), strict=True):
-            if (a, b) not in pair_memo:
-                pair_memo[(a, b)] = names.level(seg.names[a], seg.names[b])
-            name_lv[pos] = pair_memo[(a, b)]
-        if effective.birth_date is not None:
-            for pos, value in zip(positions, np.asarray(seg.cols["birth"][r]).tolist(), strict=True):
-                if value and value not in date_memo:
-                    date_memo[value] = dates.compare_dates(effective.birth_date, _date_from_int(value))
-                date_lv[pos] = date_memo[value] if value else None
+        where = slice(None) if single else np.flatnonzero(segs == s)
+        r = rows if single else rows[where]
+        family_ids, family_of = np.unique(np.asarray(seg.cols["sname"][r]), return_inverse=True)
+        given_ids, given_of = np.unique(np.asarray(seg.cols["gname"][r]), return_inverse=True)
+        codes[where, _NAME_COL] = names.level_codes([seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()],
+                                                    family_of, given_of)
+        codes[where, _DATE_COL] = dates.compare_date_codes(effective.birth_date, np.asarray(seg.cols["birth"][r]))
         if q_sex_code:
-            for pos, code in zip(positions, np.asarray(seg.cols["sex"][r]).tolist(), strict=True):
-                if code:
-                    sex_lv[pos] = "agree" if code == q_sex_code else "disagree"
-        place_memo: dict[int, str | None] = {}
-        for pos, pid in zip(positions, np.asarray(seg.cols["place"][r]).tolist(), strict=True):
-            if pid not in place_memo:
-                place_memo[pid] = places.compare_places(q_place, place_of_key(seg.places[pid]))
-            place_lv[pos] = place_memo[pid]
+            sex = np.asarray(seg.cols["sex"][r])
+            codes[where, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
+        place_ids, place_inverse = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
+        place_levels = [places.compare_places(q_place, place_of_key(seg.places[p])) for p in place_ids.tolist()]
+        codes[where, _PLACE_COL] = np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_inverse]
         if effective.id_number:
-            for pos, number in zip(positions, np.asarray(seg.cols["idnum"][r]).tolist(), strict=True):
-                if number:
-                    id_lv[pos] = resident_id.compare_ids(effective.id_number, number.decode("ascii"))
-        f_full = tf["tf_full"][np.asarray(seg.cols["tf_full"][r])].tolist()
-        f_s = tf["tf_surname"][np.asarray(seg.cols["tf_surname"][r])].tolist()
-        f_g = tf["tf_given"][np.asarray(seg.cols["tf_given"][r])].tolist()
-        for k, pos in enumerate(positions):
-            freqs[pos] = (f_full[k], f_s[k], f_g[k])
-        for pos, pid in zip(positions, seg.values("person_id", r), strict=True):
-            person_ids[pos] = pid
-    levels = [compare.Levels(name_lv[i], date_lv[i], sex_lv[i], place_lv[i], id_lv[i]) for i in range(n)]
-    return Scored(effective, notes, person_ids, levels, freqs)
+            codes[where, _ID_COL] = resident_id.compare_id_codes(effective.id_number, np.asarray(seg.cols["idnum"][r]))
+        freqs[where, 0] = tf["tf_full"][np.asarray(seg.cols["tf_full"][r])]
+        freqs[where, 1] = tf["tf_surname"][np.asarray(seg.cols["tf_surname"][r])]
+        freqs[where, 2] = tf["tf_given"][np.asarray(seg.cols["tf_given"][r])]
+    return Scored(effective, notes, codes, freqs, segments=segs, rows=rows)
 
 
-def _level_matrix(levels: Sequence[compare.Levels]) -> np.ndarray:
-    return scoring.encode(levels)
+def name_u_overrides(scored: Scored, model: scoring.Model, *, registry_size: int) -> np.ndarray:
+    """The term-frequency u that `evidence_for` uses for each candidate's name level (NaN: the model's u).
+
+    Exact agreement: the share of the registry with that name's reading, at least the share of exactly
+    agreeing candidates (Winkler 1989); one part only: that part's share, at least the model's u.
+    """
+    name = scored.codes[:, _NAME_COL]
+    f_full, f_s, f_g = scored.frequencies[:, 0], scored.frequencies[:, 1], scored.frequencies[:, 2]
+    exact = name == NAME_CODE["exact"]
+    exact_share = float(exact.sum()) / max(registry_size, 1)
+    out = np.full(scored.size, np.nan)
+    out[exact] = np.maximum(np.maximum(f_full[exact], exact_share), scoring.U_FLOOR)
+    for level, freq in (("surname_only", f_s), ("given_only", f_g)):
+        chosen = (name == NAME_CODE[level]) & (freq > 0)
+        out[chosen] = np.maximum(np.maximum(freq[chosen], model.u["name"][level]), scoring.U_FLOOR)
+    return out
 
 
 def log2_bayes_factors(scored: Scored, model: scoring.Model, *, registry_size: int) -> np.ndarray:
@@ -149,83 +174,60 @@ def log2_bayes_factors(scored: Scored, model: scoring.Model, *, registry_size: i
     Identical to summing `scoring.evidence_for` per candidate: term-frequency u for name agreement
     (Winkler 1989), and date and sex not scored again when the ID number agrees.
     """
-    matrix = _level_matrix(scored.levels)
-    n = len(scored.levels)
-    total = np.zeros(n, dtype=float)
-    id_col = scoring.FIELDS.index("id_number")
-    id_levels = scoring.FIELD_LEVELS["id_number"]
-    id_agrees = np.isin(matrix[:, id_col], [id_levels.index("exact"), id_levels.index("one_edit")])
+    encoded = scoring.encode_candidates(model, scored.codes, name_u_overrides(scored, model, registry_size=registry_size))
+    total = -encoded.log2_u
     for j, f in enumerate(scoring.FIELDS):
-        table = np.array([model.log2_bf(f, lv) for lv in scoring.FIELD_LEVELS[f]], dtype=float)
-        col = matrix[:, j]
-        present = col >= 0
-        if f in ("birth_date", "sex"):
-            present &= ~id_agrees
-        contrib = np.where(present, table[np.maximum(col, 0)], 0.0)
-        if f == "name":
-            overrides = name_u_overrides(scored, model, registry_size=registry_size)
-            for i, u in enumerate(overrides):
-                if u is not None:
-                    level = scoring.FIELD_LEVELS["name"][int(col[i])]
-                    contrib[i] = model.log2_bf("name", level, u_override=u)
-        total += contrib
+        log2_m = np.log2(np.maximum(np.array([model.m[f][lv] for lv in scoring.FIELD_LEVELS[f]], dtype=float), scoring.U_FLOOR))
+        col = encoded.levels[:, j]
+        total = total + np.where(col >= 0, log2_m[np.maximum(col, 0)], 0.0)
     return total
 
 
 def rank(scored: Scored, model: scoring.Model, *, registry_size: int, top: int = 10,
-         extra_evidence: ExtraEvidence | None = None) -> SearchResult:
+         extra_evidence: ExtraEvidence | None = None, index: RegistryIndex | None = None) -> SearchResult:
     """Apply the model to gathered candidates: evidence, posterior, ranking, decisions.
 
-    Totals for all candidates come from one vectorised pass; the per-field explanation (`Evidence`) is
-    built only for the `top` candidates that are returned.
+    Totals for all candidates come from one vectorised pass; ties are broken by person id, and only the
+    candidates that can reach the first `top` are named (`index` resolves candidates gathered from it).
+    The per-field explanation (`Evidence`) is built only for the `top` candidates that are returned.
     """
-    if not scored.person_ids:
+    if not scored.size:
         return SearchResult([], 1.0, scored.notes)
     totals = log2_bayes_factors(scored, model, registry_size=registry_size)
-    extras: list[list[scoring.Evidence]] = [[] for _ in scored.person_ids]
+    extras: dict[int, list[scoring.Evidence]] = {}
     if extra_evidence is not None:
-        for i, pid in enumerate(scored.person_ids):
+        all_ids = scored.resolve_person_ids(np.arange(scored.size), index)
+        for i, pid in enumerate(all_ids):
             extras[i] = list(extra_evidence(scored.query, pid))
             totals[i] += scoring.total_log2_bf(extras[i])
-    order = sorted(range(len(totals)), key=lambda i: (-float(totals[i]), scored.person_ids[i]))
-    probs, p_none = scoring.posteriors([float(totals[i]) for i in order], registry_size=registry_size,
-                                       prior_in_registry=model.prior_in_registry)
-    kept = order[:top]
-    decisions = scoring.decide(probs[:top], scored.levels[kept[0]] if kept else None)
-    exact_count = sum(1 for lv in scored.levels if lv.name == "exact")
+    if scored.size > top:
+        cutoff = np.partition(-totals, top - 1)[top - 1]
+        contenders = np.flatnonzero(-totals <= cutoff)
+    else:
+        contenders = np.arange(scored.size)
+    contender_ids = scored.resolve_person_ids(contenders, index)
+    ranked = sorted(zip(contenders.tolist(), contender_ids, strict=True), key=lambda item: (-float(totals[item[0]]), item[1]))[:top]
+    probs_all, p_none = scoring.posterior_array(totals, registry_size=registry_size, prior_in_registry=model.prior_in_registry)
+    probs = [float(probs_all[i]) for i, _ in ranked]
+    decisions = scoring.decide(probs, scored.levels_at(ranked[0][0]) if ranked else None)
+    exact_share = float((scored.codes[:, _NAME_COL] == NAME_CODE["exact"]).sum()) / max(registry_size, 1)
     candidates = []
-    for r, i in enumerate(kept):
-        f_full, f_s, f_g = scored.frequencies[i]
-        evidence = scoring.evidence_for(model, scored.levels[i], name_frequency=max(f_full, exact_count / max(registry_size, 1)),
+    for r, (i, pid) in enumerate(ranked):
+        f_full, f_s, f_g = scored.frequencies[i].tolist()
+        levels = scored.levels_at(i)
+        evidence = scoring.evidence_for(model, levels, name_frequency=max(f_full, exact_share),
                                         surname_frequency=f_s or None, given_frequency=f_g or None)
-        evidence.extend(extras[i])
-        candidates.append(Candidate(rank=r + 1, person_id=scored.person_ids[i], match_probability=probs[r], decision=decisions[r],
-                                    log2_bf=scoring.total_log2_bf(evidence), evidence=evidence, levels=scored.levels[i]))
+        evidence.extend(extras.get(i, []))
+        candidates.append(Candidate(rank=r + 1, person_id=pid, match_probability=probs[r], decision=decisions[r],
+                                    log2_bf=scoring.total_log2_bf(evidence), evidence=evidence, levels=levels))
     return SearchResult(candidates, p_none, scored.notes)
-
-
-def name_u_overrides(scored: Scored, model: scoring.Model, *, registry_size: int) -> list[float | None]:
-    """The term-frequency u that `evidence_for` uses for each candidate's name level (None: the model's u)."""
-    exact_count = sum(1 for lv in scored.levels if lv.name == "exact")
-    out: list[float | None] = []
-    for levels, (f_full, f_s, f_g) in zip(scored.levels, scored.frequencies, strict=True):
-        level = levels.name
-        if level == "exact":
-            out.append(max(f_full, exact_count / max(registry_size, 1), scoring.U_FLOOR))
-        elif level == "surname_only" and f_s:
-            out.append(max(f_s, model.u["name"][level], scoring.U_FLOOR))
-        elif level == "given_only" and f_g:
-            out.append(max(f_g, model.u["name"][level], scoring.U_FLOOR))
-        else:
-            out.append(None)
-    return out
 
 
 def fit_model(gathered: Sequence[Scored], model: scoring.Model, *, registry_size: int,
               fit_prior_in_registry: bool = True) -> tuple[scoring.Model, dict[str, float]]:
     """Estimate m (and the in-registry prior) from a batch by one-to-one EM (`scoring.em_one_to_one`)."""
-    sets = [scoring.encode_candidates(model, g.levels, name_u_overrides(g, model, registry_size=registry_size))
-            for g in gathered if g.person_ids]
+    sets = [scoring.encode_candidates(model, g.codes, name_u_overrides(g, model, registry_size=registry_size))
+            for g in gathered if g.size]
     return scoring.em_one_to_one(sets, model, registry_size=registry_size, fit_prior_in_registry=fit_prior_in_registry)
 
 
@@ -241,7 +243,7 @@ def expected_false_match_share(results: Sequence[SearchResult]) -> float | None:
 
 def search(index: RegistryIndex, query: compare.Query, top: int = 10, *, extra_evidence: ExtraEvidence | None = None) -> SearchResult:
     """Find the person of `query` in the indexed registry: ranked candidates with explanations."""
-    return rank(gather(index, query), index.model, registry_size=index.size, top=top, extra_evidence=extra_evidence)
+    return rank(gather(index, query), index.model, registry_size=index.size, top=top, extra_evidence=extra_evidence, index=index)
 
 
 _WORKER_INDEX: RegistryIndex | None = None

@@ -104,7 +104,7 @@ def _scorer(model_json: str, registry_size: int, tf: dict[str, dict[str, float]]
         for rec in records:
             full, s, g = _frequency_parts(rec.family_name, rec.given_name)
             freqs.append((tf["full"].get(full, 0.0), tf["surname"].get(s, 0.0), tf["given"].get(g, 0.0)))
-        result = rank(Scored(effective, notes, [r.person_id for r in records], levels, freqs), model, registry_size=registry_size, top=top)
+        result = rank(Scored.from_levels(effective, notes, [r.person_id for r in records], levels, freqs), model, registry_size=registry_size, top=top)
         return pd.DataFrame({"query_id": [query.query_id] * len(result.candidates), "rank": [c.rank for c in result.candidates],
                              "person_id": [c.person_id for c in result.candidates],
                              "match_probability": [float(c.match_probability) for c in result.candidates],

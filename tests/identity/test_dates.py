@@ -1,0 +1,61 @@
+"""Dates: the vectorised comparison equals `compare_dates`, and the lunar month table equals lunar-python."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import numpy as np
+import pytest
+from lunar_python import LunarYear
+
+from passage.identity import dates
+
+
+def _as_int(d: dt.date) -> int:
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+def _cases() -> list[tuple[dates.PartialDate, list[dt.date]]]:
+    rng = random.Random(3)
+    out = []
+    for _ in range(150):
+        base = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 60))
+        near = [base, base + dt.timedelta(days=rng.randrange(-9, 10)), base.replace(year=base.year + rng.choice([-1, 1]))
+                if not (base.month == 2 and base.day == 29) else base, dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 60))]
+        if base.day <= 12:
+            near.append(dt.date(base.year, base.day, base.month))
+        lunar = dates.lunar_as_solar(base)
+        if lunar is not None:
+            near.append(lunar)
+        for query in (dates.PartialDate(base.year, base.month, base.day), dates.PartialDate(base.year, base.month), dates.PartialDate(base.year)):
+            out.append((query, near))
+    return out
+
+
+def test_compare_date_codes_equals_compare_dates() -> None:
+    seen = set()
+    for query, records in _cases():
+        births = np.array([_as_int(d) for d in records] + [0], dtype=np.int32)
+        codes = dates.compare_date_codes(query, births)
+        expected = [dates.compare_dates(query, d) for d in records] + [None]
+        got = [dates.DATE_LEVELS[c] if c >= 0 else None for c in codes.tolist()]
+        assert got == expected, query
+        seen.update(got)
+    assert set(dates.DATE_LEVELS) <= seen  # every level was exercised
+    assert (dates.compare_date_codes(None, np.array([19800101])) == -1).all()
+
+
+@pytest.mark.parametrize("year", [1900, 1949, 1984, 2020, 2033, 2099])
+def test_lunar_table_equals_lunar_python(year: int) -> None:
+    expected = {}
+    for source in (year, year + 1):
+        for month in LunarYear.fromYear(source).getMonths():
+            if month.getYear() == year and month.getMonth() > 0:
+                expected[month.getMonth()] = (month.getFirstJulianDay(), month.getDayCount())
+    assert dates._lunar_months(year) == expected
+
+
+def test_lunar_outside_the_table_is_still_computed() -> None:
+    months = dates._lunar_months(2100)  # computed with lunar-python, not from the table
+    assert set(months) == set(range(1, 13)) and all(days in (29, 30) for _, days in months.values())
