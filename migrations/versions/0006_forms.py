@@ -2,7 +2,7 @@
 
 Revision ID: 0006_forms
 Revises: 0005_avrr
-Create Date: 2026-11-23 12:36:42.269175
+Create Date: 2026-11-23 15:06:35.110131
 """
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ def upgrade() -> None:
         sa.Column("uuid", sa.String(length=100), nullable=False),
         sa.Column("submission_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("data_digest", sa.String(length=80), nullable=True),
         sa.Column("source", sa.String(length=20), nullable=False),
         sa.Column("batch_id", sa.String(length=32), nullable=True),
         sa.Column("source_row", sa.Integer(), nullable=True),

@@ -58,6 +58,15 @@ def read_csv_rows(path: str | os.PathLike[str], *, required: Sequence[str], opti
     Errors name the file, line and column: a missing column, a wrong delimiter (a header with one
     column that contains `;` or a tab), an encoding other than UTF-8, a ragged row, or an empty file.
     """
+    header, rows = read_csv_table(path, required=required, optional=optional, allow_extra=allow_extra)
+    return header, [(line_number, dict(zip(header, values, strict=True))) for line_number, values in rows]
+
+
+def read_csv_table(path: str | os.PathLike[str], *, required: Sequence[str], optional: Sequence[str] = (), allow_extra: bool = True) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """`read_csv_rows` with each row as a list of stripped cells in header order (no dict per row).
+
+    Same checks and messages as `read_csv_rows`; for large files read column-wise (bulk imports).
+    """
     file_path = Path(path)
     if not file_path.exists():
         raise InvalidInput(f"{file_path.name}: file not found")
@@ -86,15 +95,18 @@ def read_csv_rows(path: str | os.PathLike[str], *, required: Sequence[str], opti
         unknown = [c for c in header if c not in required and c not in optional]
         if unknown:
             raise InvalidInput(f"{file_path.name}: line 1: unknown column(s) {', '.join(unknown)}")
-    rows: list[tuple[int, dict[str, str]]] = []
+    rows: list[tuple[int, list[str]]] = []
+    width = len(header)
     try:
         for values in reader:
             line_number = reader.line_num
-            if not values or (len(values) == 1 and not values[0].strip()):
+            if len(values) != width:
+                if not values or (len(values) == 1 and not values[0].strip()):
+                    continue
+                raise InvalidInput(f"{file_path.name}: line {line_number}: expected {width} fields, found {len(values)}")
+            if width == 1 and not values[0].strip():
                 continue
-            if len(values) != len(header):
-                raise InvalidInput(f"{file_path.name}: line {line_number}: expected {len(header)} fields, found {len(values)}")
-            rows.append((line_number, {h: v.strip() for h, v in zip(header, values, strict=True)}))
+            rows.append((line_number, [v.strip() for v in values]))
     except csv.Error as exc:
         raise InvalidInput(f"{file_path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
     if not rows:

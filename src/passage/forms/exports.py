@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
-from passage.core.files import read_csv_rows
+from passage.core.files import read_csv_table
 from passage.forms.definition import Field, FormDefinition
 
 UUID_COLUMNS = ("_uuid", "meta/instanceID", "meta-instanceID", "instanceID", "KEY")
@@ -263,6 +263,8 @@ class RawExport:
 
     filename: str
     sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]]
+    text_cells: bool = False
+    """True when every cell is stripped text (a CSV file); spreadsheet cells keep their types."""
 
     def version_labels(self) -> list[str]:
         """Distinct `__version__` values of the main sheet, in order of appearance."""
@@ -279,10 +281,8 @@ def read_export(path: str | Path) -> RawExport:
     file_path = Path(path)
     suffix = file_path.suffix.lower()
     if suffix == ".csv":
-        header, csv_rows = read_csv_rows(file_path, required=[])
-        sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = [
-            ("", header, [(number, list(row.values())) for number, row in csv_rows])
-        ]
+        header, csv_rows = read_csv_table(file_path, required=[])
+        sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = [("", header, csv_rows)]  # type: ignore[list-item]
     elif suffix in (".xlsx", ".xlsm"):
         if not file_path.exists():
             raise InvalidInput(f"{file_path.name}: file not found")
@@ -291,7 +291,7 @@ def read_export(path: str | Path) -> RawExport:
         raise InvalidInput(f"{file_path.name}: an export must be a .csv or .xlsx file")
     if not sheets[0][2]:
         raise InvalidInput(f"{file_path.name}: the export has a header but no rows")
-    return RawExport(filename=file_path.name, sheets=sheets)
+    return RawExport(filename=file_path.name, sheets=sheets, text_cells=suffix == ".csv")
 
 
 def parse_export(form: FormDefinition, path: str | Path | RawExport) -> ParsedExport:
@@ -387,3 +387,83 @@ def _attach_repeats(
             if index_at is not None:
                 own[_cell_text(cells[index_at])] = instance
         tables[title] = own
+
+
+@dataclass
+class ColumnarExport:
+    """A single-sheet export of text cells read column-wise, for bulk import without a dict per row.
+
+    Holds the cells as read (stripped text) and gives the same `ExportRow` as `parse_export` for any
+    row on demand (`row(i)`), so rows are assembled only when they are quarantined or re-checked one by one.
+    """
+
+    row_numbers: list[int]
+    uuids: list[str | None]
+    submission_times: list[str | None]
+    version_labels: list[str | None]
+    fields: dict[str, int]
+    """Field path -> column position (each field read from exactly one column)."""
+    cells: list[list[str]]
+    _columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.row_numbers)
+
+    def column(self, path: str) -> tuple[str, ...]:
+        """The stripped text of one field for every row ("" where empty)."""
+        cached = self._columns.get(path)
+        if cached is None:
+            position = self.fields[path]
+            cached = tuple(cells[position] for cells in self.cells)
+            self._columns[path] = cached
+        return cached
+
+    def data(self, index: int) -> dict[str, Any]:
+        """Submission data of row `index` exactly as `parse_export` assembles it."""
+        cells = self.cells[index]
+        return {path: value for path, position in self.fields.items() if (value := cells[position])}
+
+    def row(self, index: int) -> ExportRow:
+        return ExportRow(
+            row_number=self.row_numbers[index],
+            uuid=self.uuids[index],
+            submission_time=self.submission_times[index],
+            version_label=self.version_labels[index],
+            data=self.data(index),
+        )
+
+
+def columnar_export(form: FormDefinition, raw: RawExport) -> ColumnarExport | None:
+    """The export read column-wise when its layout allows it, else None (use `parse_export`).
+
+    Allowed: one sheet (no repeat sheets), every cell text (CSV), every field in one direct column
+    (no select_multiple 0/1 columns, no split geopoint columns). Column mapping and refusals are those
+    of `parse_export`.
+    """
+    if len(raw.sheets) != 1 or not raw.text_cells:
+        return None
+    main_title, header, main_rows = raw.sheets[0]
+    columns = _map_columns(header, list(_level_fields(form.fields)), "", filename=raw.filename, sheet=main_title or None)
+    if columns.multi_parts or columns.geo_parts:
+        return None
+    uuid_at = _first_meta(columns.meta, UUID_COLUMNS)
+    if uuid_at is None:
+        raise InvalidInput(f"{raw.filename}: the export has no _uuid (or meta/instanceID) column; include submission metadata in the export")
+    paths = [item.path for item in columns.values.values()]
+    if len(set(paths)) != len(paths):
+        return None
+    cells: list[list[str]] = [row for _, row in main_rows]
+    time_at = _first_meta(columns.meta, SUBMISSION_TIME_COLUMNS)
+    version_at = _first_meta(columns.meta, VERSION_COLUMNS)
+    uuid_cache: dict[str, str | None] = {}
+    uuids = [uuid_cache[text] if text in uuid_cache else uuid_cache.setdefault(text, _uuid_of(text)) for text in (row[uuid_at] for row in cells)]
+    times: list[str | None] = [row[time_at] or None for row in cells] if time_at is not None else [None] * len(cells)
+    versions: list[str | None] = [row[version_at] or None for row in cells] if version_at is not None else [None] * len(cells)
+    return ColumnarExport(
+        row_numbers=[number for number, _ in main_rows],
+        uuids=uuids,
+        submission_times=times,
+        version_labels=versions,
+        fields={item.path: position for position, item in columns.values.items()},
+        cells=cells,
+    )

@@ -90,6 +90,10 @@ class Submission(IdMixin, TimestampMixin, Base):
     """The submission's `_uuid` (Kobo) or `meta/instanceID` without the `uuid:` prefix."""
     submission_time: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("forms.submissions.data"))
+    data_digest: Mapped[str | None] = mapped_column(String(80))
+    """`<data key id>:<keyed BLAKE2b of the canonical JSON of data without calculations>` (see
+    `passage.forms.service.data_digest`): re-imports compare it instead of decrypting every stored row.
+    Keyed with a key derived from the data-encryption key, so it reveals nothing without that key."""
     source: Mapped[str] = mapped_column(String(20), default="import")
     """`import`, `web` or `quarantine` (accepted after a fix)."""
     batch_id: Mapped[str | None] = mapped_column(ForeignKey("forms_import_batches.id"), index=True)

@@ -228,10 +228,8 @@ def _current_kind(step: _Step, unique_names: set[str]) -> str:
     return "any"  # integer stays int (not a float), date stays a date, calculate/metadata vary
 
 
-def build_plan(validator: FormValidator) -> PlanFunction:
-    """Generate and compile the flat `check(data, today)` function for `validator`'s form."""
-    from passage.forms import validation as v_module
-
+def make_generator(validator: FormValidator) -> tuple[_Generator, set[str]]:
+    """The expression generator for `validator`'s form and the field names that occur once in it."""
     name_counts: dict[str, int] = {}
     for walked in validator.form.walk():
         name_counts[walked.name] = name_counts.get(walked.name, 0) + 1
@@ -245,7 +243,54 @@ def build_plan(validator: FormValidator) -> PlanFunction:
                 ref_kinds[walked.name] = "intref"
             elif walked.type == "decimal":
                 ref_kinds[walked.name] = "decref"
-    generator = _Generator(ref_kinds)
+    return _Generator(ref_kinds), unique_names
+
+
+def plan_namespace(validator: FormValidator, generator: _Generator) -> dict[str, Any]:
+    """The names generated code may use: the generator's constants and the validator's helpers."""
+    from passage.forms import validation as v_module
+
+    return {
+        "K": generator.constants,
+        "SE": v_module.SubmissionError,
+        "Invalid": v_module._Invalid,
+        "ACCEPTED": frozenset(validator._accepted_keys),  # noqa: SLF001
+        "EMPTY": frozenset(),
+        "EvalContext": EvalContext,
+        "validator": validator,
+        "check_repeat": validator._check_repeat,  # noqa: SLF001
+        "choice_label": validator._choice_label,  # noqa: SLF001
+        "_json_value": v_module._json_value,
+        "_joined": v_module._joined,
+        "_geo_text": v_module._geo_text,
+        "to_number": to_number,
+        "to_boolean": to_boolean,
+        "to_string": to_string,
+        "_equals": xpath._equals,
+        "_divide": xpath._divide,
+        "_modulo": xpath._modulo,
+        "isinstance": isinstance,
+        "NAN": math.nan,
+        "DECIMAL": v_module._DECIMAL.fullmatch,
+        "_iso_date": _iso_date,
+        "_geopoint": _geopoint,
+        "inf": math.inf,
+        "parse_integer": v_module.parse_integer,
+        "parse_decimal": v_module.parse_decimal,
+        "parse_date": v_module.parse_date,
+        "parse_datetime": v_module.parse_datetime,
+        "parse_time": v_module.parse_time,
+        "parse_geopoint": v_module.parse_geopoint,
+        "_text": v_module._text,
+        "_split_multiple": v_module._split_multiple,
+    }
+
+
+def build_plan(validator: FormValidator) -> PlanFunction:
+    """Generate and compile the flat `check(data, today)` function for `validator`'s form."""
+    from passage.forms import validation as v_module
+
+    generator, unique_names = make_generator(validator)
     lines: list[str] = []
     emit = lines.append
     steps = validator._steps  # noqa: SLF001 - the plan is the validator's compiled form
@@ -455,34 +500,8 @@ def build_plan(validator: FormValidator) -> PlanFunction:
         context = EvalContext(values=bound, today=today, choice_label=validator._choice_label, repeat_counts=counts)  # noqa: SLF001
         return validator._filtered(step, context)  # noqa: SLF001
 
-    namespace: dict[str, Any] = {
-        "K": generator.constants,
-        "SE": v_module.SubmissionError,
-        "Invalid": v_module._Invalid,
-        "ACCEPTED": frozenset(validator._accepted_keys),  # noqa: SLF001
-        "EMPTY": frozenset(),
-        "EvalContext": EvalContext,
-        "validator": validator,
-        "check_repeat": validator._check_repeat,  # noqa: SLF001
-        "choice_label": validator._choice_label,  # noqa: SLF001
-        "filtered": filtered,
-        "_json_value": v_module._json_value,
-        "_joined": v_module._joined,
-        "_geo_text": v_module._geo_text,
-        "to_number": to_number,
-        "to_boolean": to_boolean,
-        "to_string": to_string,
-        "_equals": xpath._equals,
-        "_divide": xpath._divide,
-        "_modulo": xpath._modulo,
-        "isinstance": isinstance,
-        "NAN": math.nan,
-        "DECIMAL": v_module._DECIMAL.fullmatch,
-        "_iso_date": _iso_date,
-        "_geopoint": _geopoint,
-        "inf": math.inf,
-    }
-    namespace.update({name: function for function, name in parse_names.items()})
+    namespace = plan_namespace(validator, generator)
+    namespace["filtered"] = filtered
     source = "\n".join(lines) + "\n"
     code = compile(source, f"<form plan {validator.form.form_id}>", "exec")
     exec(code, namespace)  # noqa: S102 - generated from the parsed form tree; see the module docstring

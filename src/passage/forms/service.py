@@ -16,19 +16,20 @@ import json
 import multiprocessing
 import re
 import uuid as uuid_module
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import LargeBinary, column, func, insert, select, table
+from sqlalchemy import DateTime, LargeBinary, column, func, insert, select, table
 from sqlalchemy.orm import Session
 
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.core.models import new_id, utcnow
+from passage.forms.columns import ColumnCheck, column_check_for
 from passage.forms.definition import FormDefinition, load_xlsform
-from passage.forms.exports import ExportRow, parse_export, read_export
+from passage.forms.exports import ColumnarExport, ExportRow, columnar_export, parse_export, read_export
 from passage.forms.models import Form, FormVersion, ImportBatch, QuarantineEntry, QuarantineStatus, Submission
 from passage.forms.validation import CheckedSubmission, SubmissionError, validator_for
 from passage.security import audit
@@ -263,11 +264,15 @@ def import_export(
 
     - the export's `__version__` values must all be stored versions of the form (else refused);
       without a version column the current version applies;
-    - a `_uuid` already stored with the same data is a skipped duplicate; with different data, or a
+    - a `_uuid` already stored with the same data is a skipped duplicate (compared by `data_digest`,
+      or by the decrypted data for rows stored without a usable digest); with different data, or a
       row without uuid, or an invalid row, goes to the quarantine with its row number, field and reason;
     - `progress(done, total)` is called after each chunk (the CLI draws a bar with it).
     Nothing is committed here: the caller's unit of work commits the batch as a whole, with one
     audit entry carrying the counts. `filename` names an uploaded file stored under a temporary path.
+    A single-sheet CSV is read column-wise and most rows are proven valid a column at a time
+    (`passage.forms.columns`); the others, and every row of other layouts, are checked one by one by
+    the compiled plan, which alone writes quarantine reasons.
     `workers=2` validates and encrypts large files in two forked processes (CLI and benchmark only:
     forking a threaded web server is unsafe); the results are merged in row order and every database
     write stays in this process and this transaction.
@@ -294,13 +299,22 @@ def import_export(
     assert current is not None
     mapping_version = versions[labels[-1]] if labels else current
     mapping_definition = get_definition(session, version_id=mapping_version.id)
-    parsed = parse_export(mapping_definition, raw)
+    columnar = columnar_export(mapping_definition, raw)
+    if columnar is not None:
+        rows = _Rows.from_columns(columnar)
+        orphans: list[ExportRow] = []
+    else:
+        parsed = parse_export(mapping_definition, raw)
+        rows = _Rows.from_parsed(parsed.rows)
+        orphans = parsed.orphans
+    export_filename = raw.filename
+    del raw  # the cells live on in `rows`; the sheet list is not needed any more
 
     batch = ImportBatch(
         organisation_id=form.organisation_id,
         form_id=form.id,
         form_version_id=mapping_version.id,
-        filename=raw.filename,
+        filename=export_filename,
         sha256=content_hash,
         imported_by=_actor_id(actor),
     )
@@ -308,16 +322,29 @@ def import_export(
     session.flush()
     report = ImportReport(batch_id=batch.id, form_key=form.form_key, version_labels=labels or [current.version_label])
 
-    file_uuids = {row.uuid for row in parsed.rows if row.uuid}
-    stored_uuids = _existing_uuids(session, form_id=form.id, uuids=file_uuids)
-    stored_data = _stored_data(session, form_id=form.id, uuids=stored_uuids)
+    row_versions = [versions[label] if label else current for label in rows.version_labels]
+    definitions = {
+        version.id: mapping_definition if version.id == mapping_version.id else get_definition(session, version_id=version.id)
+        for version in {v.id: v for v in row_versions}.values()
+    }
+    file_uuids = {uuid for uuid in rows.uuids if uuid}
+    cipher = get_cipher()
+    key_id, digest_key = _digest_key(cipher)  # one DEK lookup, before any fork, so workers inherit the key
+    stored = _stored_digests(session, form_id=form.id, uuids=file_uuids)
+    fallback = _digest_unusable(session, stored, rows.uuids, row_versions, key_id=key_id)
+    stored_data = _stored_data(session, form_id=form.id, uuids=fallback)
     open_entries = _open_entries_by_uuid(session, form_id=form.id, uuids=file_uuids)
+    needs_values = fallback | _repeated(uuid for uuid in rows.uuids if uuid)
 
+    dialect = session.get_bind().dialect
+    to_db_time = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect) or _same
     submissions: list[dict[str, Any]] = []
     quarantine: list[dict[str, Any]] = []
     seen_in_file: dict[str, dict[str, Any]] = {}
     now = utcnow()
-    total = len(parsed.rows) + len(parsed.orphans)
+    now_db = to_db_time(now)
+    times_db: dict[str | None, Any] = {}
+    total = len(rows) + len(orphans)
 
     def quarantine_row(row: ExportRow, version_id: str, errors: list[dict[str, str]], sheet: str | None) -> None:
         first = errors[0]
@@ -347,17 +374,20 @@ def import_export(
         report.quarantined += 1
 
     done = 0
-    cipher = get_cipher()
-    cipher.active_dek()  # one DEK lookup, before any fork, so workers inherit the unwrapped key
-    needs_values = stored_uuids | _repeated(row.uuid for row in parsed.rows if row.uuid)
-    checked_rows = _check_rows(parsed.rows, versions, current, mapping_definition, mapping_version.id, session,
-                               today=today, needs_values=needs_values, stored=stored_uuids, workers=workers)
-    for row, (version, errors, values, blob) in zip(parsed.rows, checked_rows, strict=True):
-        definition = mapping_definition if version.id == mapping_version.id else get_definition(session, version_id=version.id)
-        if not row.uuid:
+    ids: Iterator[str] | None = None
+    checked_rows = _check_rows(rows, row_versions, definitions, today=today, needs_values=needs_values,
+                               stored=stored.keys(), digest_key=(key_id, digest_key), workers=workers)
+    for index, (records, values, blob, digest) in enumerate(checked_rows):
+        if ids is None:  # made while the workers check the first chunks
+            ids = iter(_sorted_ids(len(rows)))
+        version = row_versions[index]
+        uuid = rows.uuids[index]
+        errors = records
+        if not uuid:
             errors.insert(0, {"field": "_uuid", "reason": "missing_uuid", "message": "the row has no submission uuid"})
         if errors:
-            previous = open_entries.get(row.uuid or "")
+            row = rows.row(index)
+            previous = open_entries.get(uuid or "")
             if previous is not None and previous.data == row.data:
                 report.duplicates += 1  # already waiting in the quarantine, unchanged
             else:
@@ -365,41 +395,54 @@ def import_export(
                     previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=_actor_id(actor), submission_id=None)
                 quarantine_row(row, version.id, errors, None)
         else:
-            assert row.uuid is not None
-            calculated = _calculated_paths(definition)
-            earlier = stored_data.get(row.uuid, seen_in_file.get(row.uuid))
-            if earlier is not None:
-                if _comparable(earlier, calculated) == _comparable(values, calculated):
-                    report.duplicates += 1
+            assert uuid is not None
+            same: bool | None = None
+            if uuid in stored:
+                if uuid in stored_data:
+                    calculated = _calculated_paths(definitions[version.id])
+                    same = _comparable(stored_data[uuid], calculated) == _comparable(values or {}, calculated)
                 else:
-                    quarantine_row(
-                        row,
-                        version.id,
-                        [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}],
-                        None,
-                    )
+                    same = digest == stored[uuid][1]
+            elif uuid in seen_in_file:
+                calculated = _calculated_paths(definitions[version.id])
+                same = _comparable(seen_in_file[uuid], calculated) == _comparable(values or {}, calculated)
+            if same is True:
+                report.duplicates += 1
+            elif same is False:
+                quarantine_row(
+                    rows.row(index),
+                    version.id,
+                    [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}],
+                    None,
+                )
             else:
-                if row.uuid in needs_values:
-                    seen_in_file[row.uuid] = values
-                submission_id = new_id()
+                if uuid in needs_values and values is not None:
+                    seen_in_file[uuid] = values
+                submission_id = next(ids)
+                time_text = rows.submission_times[index]
+                time_db = times_db.get(time_text, _MISSING)
+                if time_db is _MISSING:
+                    moment = _parse_time(time_text)
+                    time_db = times_db[time_text] = None if moment is None else to_db_time(moment)
                 submissions.append(
                     {
                         "id": submission_id,
                         "organisation_id": form.organisation_id,
                         "form_id": form.id,
                         "form_version_id": version.id,
-                        "uuid": row.uuid,
-                        "submission_time": _parse_time(row.submission_time),
+                        "uuid": uuid,
+                        "submission_time": time_db,
                         "data": blob,
+                        "data_digest": digest,
                         "source": "import",
                         "batch_id": batch.id,
-                        "source_row": row.row_number,
-                        "created_at": now,
-                        "updated_at": now,
+                        "source_row": rows.row_numbers[index],
+                        "created_at": now_db,
+                        "updated_at": now_db,
                     }
                 )
                 report.accepted += 1
-                previous = open_entries.get(row.uuid)
+                previous = open_entries.get(uuid)
                 if previous is not None:
                     previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=submission_id)
         done += 1
@@ -411,7 +454,7 @@ def import_export(
             quarantine.clear()
         if progress is not None and done % INSERT_CHUNK == 0:
             progress(done, total)
-    for orphan in parsed.orphans:
+    for orphan in orphans:
         field_name, reason, message = orphan.problems[0]
         quarantine_row(orphan, mapping_version.id, [{"field": field_name, "reason": reason, "message": message}], field_name.split("!")[0])
         done += 1
@@ -419,7 +462,7 @@ def import_export(
         session.execute(insert(_SUBMISSION_ROWS), submissions)
     if quarantine:
         session.execute(insert(_QUARANTINE_ROWS), quarantine)
-    report.rows_read = len(parsed.rows) + len(parsed.orphans)
+    report.rows_read = len(rows) + len(orphans)
     batch.rows_read = report.rows_read
     batch.accepted = report.accepted
     batch.duplicates = report.duplicates
@@ -435,22 +478,54 @@ def import_export(
     return report
 
 
+_MISSING = object()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 SUBMISSION_DATA_CONTEXT = "forms.submissions.data"
 QUARANTINE_DATA_CONTEXT = "forms.quarantine_entries.data"
+DIGEST_CONTEXT = b"passage.forms.submissions.data_digest"
 
 
-def _raw_rows(model: Any) -> Any:
+def _digest_key(cipher: Any) -> tuple[str, bytes]:
+    """(active data-key id, the digest key derived from that data key) - never the data key itself."""
+    dek_id, dek = cipher.active_dek()
+    return dek_id, hashlib.blake2b(DIGEST_CONTEXT, key=dek, digest_size=32).digest()
+
+
+def _digest(json_bytes: bytes, key: tuple[str, bytes]) -> str:
+    return key[0] + ":" + hashlib.blake2b(json_bytes, key=key[1], digest_size=16).hexdigest()
+
+
+def data_digest(values: Mapping[str, Any], definition: FormDefinition) -> str:
+    """`Submission.data_digest` for typed submission values: keyed BLAKE2b-128 of the canonical JSON
+    (as stored, calculations left out since they may depend on today()), prefixed with the data-key id.
+
+    BLAKE2 keyed mode (RFC 7693 section 2.5) with a key derived from the active data-encryption key:
+    equal digests mean equal data, and a digest tells nothing about the data without the key.
+    """
+    return _digest(_json_bytes(_comparable(values, _calculated_paths(definition))), _digest_key(get_cipher()))
+
+
+def _raw_rows(model: Any, *, plain: bool = False) -> Any:
     """The model's table with its encrypted `data` column as plain bytes: rows arrive encrypted already.
 
     Bulk import encrypts each row once (in the workers, when there are workers) with the same envelope
     (`get_cipher().encrypt`, the column's context) and serialisation as `EncryptedJSON`, so the stored
-    bytes read back through the ORM exactly like rows written by it.
+    bytes read back through the ORM exactly like rows written by it. With `plain`, every column is
+    untyped: the caller passes values the driver takes as they are (times already converted with the
+    dialect's own DateTime bind processor), so no per-row type processing runs.
     """
-    columns = [column(c.name, LargeBinary if c.name == "data" else c.type) for c in model.__table__.columns]
+    columns = [
+        column(c.name) if plain else column(c.name, LargeBinary if c.name == "data" else c.type) for c in model.__table__.columns
+    ]
     return table(model.__tablename__, *columns)
 
 
-_SUBMISSION_ROWS = _raw_rows(Submission)
+_SUBMISSION_ROWS = _raw_rows(Submission, plain=True)
 _QUARANTINE_ROWS = _raw_rows(QuarantineEntry)
 
 
@@ -469,7 +544,43 @@ def _repeated(uuids: Iterable[str]) -> set[str]:
     return repeated
 
 
-_CheckedRow = tuple[list[dict[str, str]], dict[str, Any] | None, bytes | None]
+def _sorted_ids(count: int) -> list[str]:
+    """`count` new record ids (random UUID4 hex, as `new_id`), in ascending order.
+
+    Inserting ids in key order appends to the primary-key index instead of touching a random page per
+    row; the ids stay as random and unguessable as `new_id`'s.
+    """
+    return sorted(new_id() for _ in range(count))
+
+
+@dataclass
+class _Rows:
+    """The rows of an export, whether read column-wise (`ColumnarExport`) or as `ExportRow`s."""
+
+    row_numbers: list[int]
+    uuids: list[str | None]
+    submission_times: list[str | None]
+    version_labels: list[str | None]
+    row: Callable[[int], ExportRow]
+    data: Callable[[int], dict[str, Any]]
+    columnar: ColumnarExport | None = None
+
+    def __len__(self) -> int:
+        return len(self.row_numbers)
+
+    @classmethod
+    def from_columns(cls, columnar: ColumnarExport) -> _Rows:
+        return cls(columnar.row_numbers, columnar.uuids, columnar.submission_times, columnar.version_labels,
+                   columnar.row, columnar.data, columnar)
+
+    @classmethod
+    def from_parsed(cls, rows: list[ExportRow]) -> _Rows:
+        return cls([row.row_number for row in rows], [row.uuid for row in rows], [row.submission_time for row in rows],
+                   [row.version_label for row in rows], rows.__getitem__, lambda index: rows[index].data)
+
+
+_CheckedRow = tuple[list[dict[str, str]], dict[str, Any] | None, bytes | None, str | None]
+"""(error records, values when needed for comparison, encrypted values to insert, data digest)."""
 _WORK: dict[str, Any] = {}
 """What forked workers read: set just before the fork, never sent through a pipe."""
 PARALLEL_MIN_ROWS = 20_000
@@ -477,61 +588,82 @@ WORKER_CHUNK = 5_000
 
 
 def _check_span(span: tuple[int, int]) -> list[_CheckedRow]:
-    """Validate rows[start:stop]: (error records, values when needed for duplicates, encrypted values or None)."""
-    rows, plans, today, needs_values = _WORK["rows"], _WORK["plans"], _WORK["today"], _WORK["needs_values"]
-    stored = _WORK["stored"]
+    """Check rows[start:stop]: column-wise where possible, the others one by one with the plan."""
+    rows: _Rows = _WORK["rows"]
+    versions: list[str] = _WORK["version_ids"]
+    plans, checks, calculated = _WORK["plans"], _WORK["checks"], _WORK["calculated"]
+    today, needs_values, stored, digest_key = _WORK["today"], _WORK["needs_values"], _WORK["stored"], _WORK["digest_key"]
+    start, stop = span
+    proven: list[str | None] = [None] * (stop - start)
+    if rows.columnar is not None:
+        by_version: dict[str, list[int]] = {}
+        for index in range(start, stop):
+            by_version.setdefault(versions[index], []).append(index)
+        for version_id, indices in by_version.items():
+            check = checks.get(version_id)
+            if check is None:
+                continue
+            columns: dict[str, Sequence[str]]
+            if len(indices) == stop - start:
+                columns = {path: rows.columnar.column(path)[start:stop] for path in rows.columnar.fields}
+            else:
+                columns = {path: [rows.columnar.column(path)[i] for i in indices] for path in rows.columnar.fields}
+            for index, text in zip(indices, check.check(columns, len(indices), today), strict=True):
+                proven[index - start] = text
     encrypt = get_cipher().encrypt
     out: list[_CheckedRow] = []
-    for index in range(*span):
-        row = rows[index]
-        values, errors = plans[index](row.data, today)
-        records = [error.as_record() for error in errors]
-        if records or not row.uuid or row.uuid in stored:  # never inserted: no need to encrypt
-            out.append((records, values if row.uuid in needs_values else None, None))
+    for index in range(start, stop):
+        uuid = rows.uuids[index]
+        text = proven[index - start]
+        values: dict[str, Any] | None = None
+        if text is not None and uuid not in needs_values:
+            document = text.encode("utf-8")
         else:
-            blob = encrypt(_json_bytes(values), context=SUBMISSION_DATA_CONTEXT)
-            out.append((records, values if row.uuid in needs_values else None, blob))
+            values, errors = plans[versions[index]](rows.data(index), today)
+            if errors:
+                out.append(([error.as_record() for error in errors], None, None, None))
+                continue
+            document = _json_bytes(values)
+        paths = calculated[versions[index]]
+        digest = _digest(_json_bytes(_comparable(values or {}, paths)) if paths else document, digest_key) if uuid else None
+        blob = None if not uuid or uuid in stored else encrypt(document, context=SUBMISSION_DATA_CONTEXT)
+        out.append(([], values if uuid in needs_values else None, blob, digest))
     return out
 
 
 def _check_rows(
-    rows: list[ExportRow],
-    versions: dict[str, FormVersion],
-    current: FormVersion,
-    mapping_definition: FormDefinition,
-    mapping_version_id: str,
-    session: Session,
+    rows: _Rows,
+    row_versions: list[FormVersion],
+    definitions: dict[str, FormDefinition],
     *,
     today: dt.date | None,
     needs_values: set[str],
-    stored: set[str],
+    stored: Iterable[str],
+    digest_key: tuple[str, bytes],
     workers: int,
-) -> Iterator[tuple[FormVersion, list[dict[str, str]], dict[str, Any], bytes | None]]:
-    """Validate every row with its version's compiled plan, in row order; optionally in forked workers."""
+) -> Iterator[_CheckedRow]:
+    """Check every row with its version's column check and compiled plan, in row order; optionally in forked workers."""
     day = today or dt.date.today()
-    row_versions = [versions[row.version_label] if row.version_label else current for row in rows]
-    plan_by_version: dict[str, Any] = {}
-    for version in {v.id: v for v in row_versions}.values():
-        definition = mapping_definition if version.id == mapping_version_id else get_definition(session, version_id=version.id)
-        plan_by_version[version.id] = validator_for(definition)._plan  # noqa: SLF001 - the compiled plan
-    plans = [plan_by_version[version.id] for version in row_versions]
+    plans: dict[str, Any] = {}
+    checks: dict[str, ColumnCheck] = {}
+    for version_id, definition in definitions.items():
+        validator = validator_for(definition)
+        plans[version_id] = validator._plan  # noqa: SLF001 - the compiled plan
+        check = column_check_for(validator)
+        if check.supported:
+            checks[version_id] = check
+    calculated = {version_id: _calculated_paths(definition) for version_id, definition in definitions.items()}
     spans = [(start, min(start + WORKER_CHUNK, len(rows))) for start in range(0, len(rows), WORKER_CHUNK)]
-    _WORK.update(rows=rows, plans=plans, today=day, needs_values=needs_values, stored=stored)
+    _WORK.update(rows=rows, version_ids=[version.id for version in row_versions], plans=plans, checks=checks,
+                 calculated=calculated, today=day, needs_values=needs_values, stored=set(stored), digest_key=digest_key)
     try:
         if workers > 1 and len(rows) >= PARALLEL_MIN_ROWS and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results: Iterable[list[_CheckedRow]] = pool.imap(_check_span, spans)  # ordered: row order is kept
-                index = 0
-                for chunk in results:
-                    for records, values, blob in chunk:
-                        yield row_versions[index], records, values or {}, blob
-                        index += 1
+                for chunk in pool.imap(_check_span, spans):  # ordered: row order is kept
+                    yield from chunk
         else:
-            index = 0
             for span in spans:
-                for records, values, blob in _check_span(span):
-                    yield row_versions[index], records, values or {}, blob
-                    index += 1
+                yield from _check_span(span)
     finally:
         _WORK.clear()
 
@@ -541,18 +673,39 @@ def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _existing_uuids(session: Session, *, form_id: str, uuids: set[str]) -> set[str]:
+def _stored_digests(session: Session, *, form_id: str, uuids: set[str]) -> dict[str, tuple[str, str | None]]:
+    """uuid -> (form version id, data digest) of the form's stored submissions among `uuids`."""
     if not uuids:
-        return set()
+        return {}
     count = session.scalar(select(func.count()).select_from(Submission).where(Submission.form_id == form_id)) or 0
     if count == 0:
-        return set()
+        return {}
+    query = select(Submission.uuid, Submission.form_version_id, Submission.data_digest).where(Submission.form_id == form_id)
+    found: dict[str, tuple[str, str | None]] = {}
     if count < 4 * len(uuids):
-        return set(session.scalars(select(Submission.uuid).where(Submission.form_id == form_id))) & uuids
-    found: set[str] = set()
+        for uuid_value, version_id, digest in session.execute(query):
+            if uuid_value in uuids:
+                found[uuid_value] = (version_id, digest)
+        return found
     for chunk in _chunks(sorted(uuids)):
-        found.update(session.scalars(select(Submission.uuid).where(Submission.form_id == form_id, Submission.uuid.in_(chunk))))
+        for uuid_value, version_id, digest in session.execute(query.where(Submission.uuid.in_(chunk))):
+            found[uuid_value] = (version_id, digest)
     return found
+
+
+def _digest_unusable(
+    session: Session, stored: Mapping[str, tuple[str, str | None]], uuids: list[str | None], row_versions: list[FormVersion], *, key_id: str
+) -> set[str]:
+    """Stored uuids whose digest cannot stand in for the data: none stored, made under another data key,
+    or made without a different set of calculations than the version of the row now imported."""
+    unusable = {uuid for uuid, (_, digest) in stored.items() if digest is None or not digest.startswith(key_id + ":")}
+    version_ids = {version_id for version_id, _ in stored.values()} | {version.id for version in row_versions}
+    calculated = {version_id: _calculated_paths(get_definition(session, version_id=version_id)) for version_id in version_ids}
+    if len(set(calculated.values())) > 1:
+        for uuid, version in zip(uuids, row_versions, strict=True):
+            if uuid is not None and uuid in stored and calculated[stored[uuid][0]] != calculated[version.id]:
+                unusable.add(uuid)
+    return unusable
 
 
 def _stored_data(session: Session, *, form_id: str, uuids: set[str]) -> dict[str, dict[str, Any]]:
@@ -699,6 +852,7 @@ def _revalidate(session: Session, entry: QuarantineEntry, *, actor: ActorLike | 
         uuid=entry.uuid,
         submission_time=entry.submission_time,
         data=checked.values,
+        data_digest=data_digest(checked.values, definition),
         source="quarantine",
         batch_id=entry.batch_id,
         source_row=entry.row_number,
@@ -826,6 +980,7 @@ def submit_entry(
         uuid=identifier,
         submission_time=utcnow(),
         data=checked.values,
+        data_digest=data_digest(checked.values, definition),
         source="web",
         source_row=None,
         batch_id=None,
