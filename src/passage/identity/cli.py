@@ -90,13 +90,18 @@ def batch_command(
             index = open_index(target)
             task = bar.add_task("comparing", total=len(queries))
             gathered = gather_many(index, queries, workers=workers, progress=lambda n: bar.advance(task, n))
-        base = index.model
-        if prior_in_registry is not None:
-            base.prior_in_registry = prior_in_registry
-        if train_m and sum(1 for g in gathered if g.size) >= EM_MIN_QUERIES:
-            model, _ = fit_model(gathered, base, registry_size=index.size, fit_prior_in_registry=prior_in_registry is None)
-        else:
-            model = base
+            base = index.model
+            if prior_in_registry is not None:
+                base.prior_in_registry = prior_in_registry
+            if train_m and sum(1 for g in gathered if g.size) >= EM_MIN_QUERIES:
+                model, _ = fit_model(gathered, base, registry_size=index.size, fit_prior_in_registry=prior_in_registry is None)
+            else:
+                model = base
+            task = bar.add_task("ranking", total=len(gathered))
+            results = []
+            for g in gathered:
+                results.append(rank(g, model, registry_size=index.size, top=top, index=index))
+                bar.advance(task, 1)
         unusable = 0
         with atomic_output(out) as handle:
             writer = csv.writer(handle, lineterminator="\n")
@@ -104,10 +109,7 @@ def batch_command(
             explain_ctx = atomic_output(explain) if explain else None
             explain_handle = explain_ctx.__enter__() if explain_ctx else None
             try:
-                results = []
-                for g in gathered:
-                    result = rank(g, model, registry_size=index.size, top=top, index=index)
-                    results.append(result)
+                for g, result in zip(gathered, results, strict=True):
                     if not result.candidates:
                         unusable += 1 if not g.query.usable() else 0
                         writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match"])

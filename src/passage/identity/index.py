@@ -222,12 +222,15 @@ def query_keys(query: compare.Query) -> list[Key]:
     return list(dict.fromkeys(keys))
 
 
-def _mix_keys(kind: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    """`key_hashes` of the keys (kind, a, b) for arrays a and b, broadcast against each other, flattened."""
+def _mix_columns(kind: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`key_hashes` of keys given as three uint64 columns (kind, a, b)."""
     with np.errstate(over="ignore"):
-        h = _splitmix(np.full(1, kind, dtype=np.uint64))
-        h = _splitmix(h ^ np.asarray(a, dtype=np.uint64))
-        return _splitmix(h ^ np.asarray(b, dtype=np.uint64)).ravel()
+        return _splitmix(_splitmix(_splitmix(kind) ^ a) ^ b)
+
+
+def _pairs(kind: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of the keys (kind, x, y) for every x in a and y in b."""
+    return np.full(len(a) * len(b), kind, dtype=np.uint64), np.repeat(a, len(b)), np.tile(b, len(a))
 
 
 @lru_cache(maxsize=100_000)
@@ -244,7 +247,6 @@ def query_key_hashes(query: compare.Query) -> np.ndarray:
 
     Same keys as `query_keys`, which stays the readable definition (and is what Spark uses).
     """
-    parts: list[np.ndarray] = []
     years: list[int] = []
     months: list[int] = []
     day = 0
@@ -261,22 +263,29 @@ def query_key_hashes(query: compare.Query) -> np.ndarray:
             day = b.year * 10000 + b.month * 100 + b.day
             day_keys = [day] + ([b.year * 10000 + b.day * 100 + b.month] if b.day <= 12 and b.day != b.month else [])
     year_array = np.array(years, dtype=np.uint64)
+    day_array = np.array([day], dtype=np.uint64)
+    columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     latin: list[Key] = []
     for family, given in compare.name_interpretations(query):
         surnames, givens, s_init, g_init = _name_hash_arrays(family, given)
-        parts.append(_mix_keys(K_NAME, surnames[:, None], givens[None, :]))
+        columns.append(_pairs(K_NAME, surnames, givens))
         if len(year_array):
-            parts.append(_mix_keys(K_SURNAME_YEAR, surnames[:12, None], year_array[None, :]))
-            parts.append(_mix_keys(K_GIVEN_YEAR, givens[:12, None], year_array[None, :]))
+            columns.append(_pairs(K_SURNAME_YEAR, surnames[:12], year_array))
+            columns.append(_pairs(K_GIVEN_YEAR, givens[:12], year_array))
         if day:
-            parts.append(_mix_keys(K_DATE_SURNAME, day, s_init))
-            parts.append(_mix_keys(K_DATE_GIVEN, day, g_init))
+            columns.append(_pairs(K_DATE_SURNAME, day_array, s_init))
+            columns.append(_pairs(K_DATE_GIVEN, day_array, g_init))
         if (family or given) and not is_han(family + given):
             latin += _latin_typo_keys(compact(family), compact(given), years or [0], months, day_keys)
     if query.id_number:
         latin += _id_keys(query.id_number)
-    parts.append(key_hashes(latin))
-    return np.unique(np.concatenate(parts))
+    if latin:
+        extra = np.array(latin, dtype=np.uint64).reshape(-1, 3)
+        columns.append((extra[:, 0], extra[:, 1], extra[:, 2]))
+    if not columns:
+        return np.zeros(0, dtype=np.uint64)
+    kinds, firsts, seconds = (np.concatenate(parts) for parts in zip(*columns, strict=True))
+    return np.unique(_mix_columns(kinds, firsts, seconds))
 
 
 def _row_hash(row: dict[str, str]) -> str:
@@ -545,28 +554,17 @@ class _Segment:
         return self.table.column(name).to_pylist()
 
     def values(self, name: str, rows: np.ndarray) -> list[str]:
-        """Raw values of `rows` in their given order, taken chunk by chunk (a take across the chunked column
-        would first concatenate the whole column)."""
+        """Raw values of `rows` in their given order."""
         column = self.table.column(name)
         rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) <= 32:  # a few values: scalar access beats building a take
-            offsets = self.chunk_offsets.get(name)
-            if offsets is None:
-                offsets = self.chunk_offsets[name] = np.cumsum([0, *(len(c) for c in column.chunks)])
-            chunk_of = (np.searchsorted(offsets, rows, side="right") - 1).tolist()
-            return [column.chunk(c)[r - int(offsets[c])].as_py() for c, r in zip(chunk_of, rows.tolist(), strict=True)]
-        if column.num_chunks == 1:
-            return column.chunk(0).take(pa.array(rows)).to_pylist()
+        # Scalar access per value: a `take` would load pyarrow.compute (about a second per process) and,
+        # across a chunked column, first concatenate the whole column.
         offsets = self.chunk_offsets.get(name)
         if offsets is None:
             offsets = self.chunk_offsets[name] = np.cumsum([0, *(len(c) for c in column.chunks)])
-        chunk_of = np.searchsorted(offsets, rows, side="right") - 1
-        out: list[str] = [""] * len(rows)
-        for c in np.unique(chunk_of).tolist():
-            at = np.flatnonzero(chunk_of == c)
-            for position, value in zip(at.tolist(), column.chunk(c).take(pa.array(rows[at] - offsets[c])).to_pylist(), strict=True):
-                out[position] = value
-        return out
+        chunk_of = (np.searchsorted(offsets, rows, side="right") - 1).tolist()
+        chunks = column.chunks
+        return [chunks[c][r - int(offsets[c])].as_py() for c, r in zip(chunk_of, rows.tolist(), strict=True)]
 
 
 def _load_segment(directory: Path, name: str) -> _Segment:

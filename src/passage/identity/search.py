@@ -10,6 +10,8 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 
@@ -17,6 +19,8 @@ from passage.identity import compare, dates, places, resident_id, scoring
 from passage.identity.index import RegistryIndex, place_of_key, query_key_hashes
 
 ExtraEvidence = Callable[[compare.Query, str], Sequence[scoring.Evidence]]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -28,8 +32,16 @@ class Candidate:
     match_probability: float
     decision: str
     log2_bf: float
-    evidence: list[scoring.Evidence]
     levels: compare.Levels
+    explain: Callable[[], list[scoring.Evidence]] = field(repr=False, compare=False)
+    _evidence: list[scoring.Evidence] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def evidence(self) -> list[scoring.Evidence]:
+        """Per-field evidence, built when first asked for (a batch writing only decisions never needs it)."""
+        if self._evidence is None:
+            self._evidence = self.explain()
+        return self._evidence
 
     def as_dict(self) -> dict[str, object]:
         return {"rank": self.rank, "person_id": self.person_id, "match_probability": self.match_probability,
@@ -215,12 +227,18 @@ def rank(scored: Scored, model: scoring.Model, *, registry_size: int, top: int =
     for r, (i, pid) in enumerate(ranked):
         f_full, f_s, f_g = scored.frequencies[i].tolist()
         levels = scored.levels_at(i)
-        evidence = scoring.evidence_for(model, levels, name_frequency=max(f_full, exact_share),
-                                        surname_frequency=f_s or None, given_frequency=f_g or None)
-        evidence.extend(extras.get(i, []))
+        explain = partial(_explain, model, levels, max(f_full, exact_share), f_s or None, f_g or None, extras.get(i, []))
         candidates.append(Candidate(rank=r + 1, person_id=pid, match_probability=probs[r], decision=decisions[r],
-                                    log2_bf=scoring.total_log2_bf(evidence), evidence=evidence, levels=levels))
+                                    log2_bf=float(totals[i]), levels=levels, explain=explain))
     return SearchResult(candidates, p_none, scored.notes)
+
+
+def _explain(model: scoring.Model, levels: compare.Levels, name_frequency: float, surname_frequency: float | None,
+             given_frequency: float | None, extras: list[scoring.Evidence]) -> list[scoring.Evidence]:
+    """The evidence items of one candidate; their log2 Bayes factors sum to the candidate's total."""
+    evidence = scoring.evidence_for(model, levels, name_frequency=name_frequency, surname_frequency=surname_frequency,
+                                    given_frequency=given_frequency)
+    return [*evidence, *extras]
 
 
 def fit_model(gathered: Sequence[Scored], model: scoring.Model, *, registry_size: int,
@@ -254,26 +272,32 @@ def _gather_chunk(queries: list[compare.Query]) -> list[Scored]:
     return [gather(_WORKER_INDEX, q) for q in queries]
 
 
-def gather_many(index: RegistryIndex, queries: Sequence[compare.Query], *, workers: int = 2, chunk: int = 64,
-                progress: Callable[[int], None] | None = None) -> list[Scored]:
-    """`gather` for a batch, on `workers` processes that share the memory-mapped index (fork), in input order."""
+def _in_pool(index: RegistryIndex, function: Callable[[T], list[R]], jobs: list[T], *, workers: int,
+             progress: Callable[[int], None] | None, sizes: list[int]) -> list[R]:
+    """Run `function` over `jobs` on `workers` forked processes sharing the memory-mapped index, in order."""
     global _WORKER_INDEX
     workers = max(1, min(workers, multiprocessing.cpu_count()))
-    pieces = [list(queries[i:i + chunk]) for i in range(0, len(queries), chunk)]
-    out: list[Scored] = []
-    if workers == 1 or len(pieces) < 2:
-        for piece in pieces:
-            out.extend(gather(index, q) for q in piece)
-            if progress is not None:
-                progress(len(piece))
-        return out
+    out: list[R] = []
     _WORKER_INDEX = index
     try:
+        if workers == 1 or len(jobs) < 2:
+            for job, size in zip(jobs, sizes, strict=True):
+                out.extend(function(job))
+                if progress is not None:
+                    progress(size)
+            return out
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for result in pool.imap(_gather_chunk, pieces):
+            for result, size in zip(pool.imap(function, jobs), sizes, strict=True):
                 out.extend(result)
                 if progress is not None:
-                    progress(len(result))
+                    progress(size)
     finally:
         _WORKER_INDEX = None
     return out
+
+
+def gather_many(index: RegistryIndex, queries: Sequence[compare.Query], *, workers: int = 2, chunk: int = 64,
+                progress: Callable[[int], None] | None = None) -> list[Scored]:
+    """`gather` for a batch, on `workers` processes that share the memory-mapped index (fork), in input order."""
+    pieces = [list(queries[i:i + chunk]) for i in range(0, len(queries), chunk)]
+    return _in_pool(index, _gather_chunk, pieces, workers=workers, progress=progress, sizes=[len(p) for p in pieces])
