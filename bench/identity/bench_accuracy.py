@@ -51,7 +51,7 @@ def run_passage(registry: Path, queries: list[compare.Query], *, top: int = 10, 
         gathered = [gather(index, q) for q in queries]
         model = index.model
         if train:
-            model, _ = fit_model(gathered, model, registry_size=index.size, index=index)
+            model, _ = fit_model(gathered, model, registry_size=index.size)
             timings["prior_in_registry"] = model.prior_in_registry
         for g in gathered:
             res = rank(g, model, registry_size=index.size, top=top, index=index)

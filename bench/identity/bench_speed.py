@@ -65,7 +65,7 @@ def main() -> None:
         t0 = time.perf_counter()
         gathered = gather_many(index, queries, workers=args.workers)
         t_gather = time.perf_counter() - t0
-        model, _ = fit_model(gathered, index.model, registry_size=index.size, index=index)
+        model, _ = fit_model(gathered, index.model, registry_size=index.size)
         t_fit = time.perf_counter() - t0 - t_gather
         for g in gathered:
             rank(g, model, registry_size=index.size, top=10, index=index)

@@ -25,6 +25,8 @@ def _cases() -> list[tuple[dates.PartialDate, list[dt.date]]]:
                 if not (base.month == 2 and base.day == 29) else base, dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 60))]
         if base.day <= 12:
             near.append(dt.date(base.year, base.day, base.month))
+        if base.year < 1990:
+            near.append(base.replace(year=base.year + 10))  # one digit of the year mistyped
         lunar = dates.lunar_as_solar(base)
         if lunar is not None:
             near.append(lunar)
@@ -59,3 +61,11 @@ def test_lunar_table_equals_lunar_python(year: int) -> None:
 def test_lunar_outside_the_table_is_still_computed() -> None:
     months = dates._lunar_months(2100)  # computed with lunar-python, not from the table
     assert set(months) == set(range(1, 13)) and all(days in (29, 30) for _, days in months.values())
+
+
+def test_one_mistyped_digit_is_a_typo_not_a_disagreement() -> None:
+    record = dt.date(1959, 8, 28)
+    assert dates.compare_dates(dates.PartialDate(1959, 8, 8), record) == "digit_typo"  # 19590808 vs 19590828
+    assert dates.compare_dates(dates.PartialDate(1969, 8, 28), record) == "digit_typo"
+    assert dates.compare_dates(dates.PartialDate(1995, 8, 28), record) == "digit_typo"  # adjacent digits swapped
+    assert dates.compare_dates(dates.PartialDate(1971, 3, 2), record) == "disagree"

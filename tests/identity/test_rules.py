@@ -84,6 +84,12 @@ def test_places() -> None:
     assert places.compare_places(places.resolve("Chekiang"), rec) == "disagree"
     # Old Changle code 350182 still agrees with the district after the 2017 change.
     assert places.compare_places(places.region_place("350182"), places.resolve("长乐")) == "county"
+    # Places neither side can resolve (a Latin-script registry): the written forms are compared.
+    suburb = places.resolve("north ryde vic")
+    assert places.compare_places(places.resolve("northryyde vic"), suburb) == "written_close"
+    assert places.compare_places(places.resolve("clayfield qld"), places.resolve("clayfield vic")) == "disagree"
+    # An unresolvable query place against a registry place in characters is no evidence either way.
+    assert places.compare_places(places.resolve("Nowhereville"), places.resolve("福建省福州市长乐区")) is None
 
 
 def test_em_recovers_known_parameters() -> None:
@@ -93,9 +99,9 @@ def test_em_recovers_known_parameters() -> None:
                        "surname_exact_given_weak": 0.004, "given_exact_surname_weak": 0.004, "close_and_weak": 0.006,
                        "both_weak": 0.01, "surname_only": 0.08, "given_only": 0.02, "disagree": 0.858},
               "birth_date": {"exact": 0.01, "year_month": 0.01, "year_only": 0.03, "day_month_swapped": 0.005, "lunar_as_solar": 0.005,
-                             "within_7_days": 0.02, "year_off_by_one": 0.02, "disagree": 0.9},
+                             "within_7_days": 0.02, "year_off_by_one": 0.02, "digit_typo": 0.01, "disagree": 0.89},
               "sex": {"agree": 0.5, "disagree": 0.5},
-              "birth_place": {"county": 0.05, "prefecture": 0.1, "province": 0.2, "disagree": 0.65},
+              "birth_place": {"county": 0.05, "prefecture": 0.1, "province": 0.2, "written_close": 0.02, "disagree": 0.63},
               "id_number": {"exact": 0.001, "one_edit": 0.004, "disagree": 0.995}}
     n, lam = 60_000, 0.2
     is_match = rng.random(n) < lam

@@ -30,11 +30,11 @@ def _simulate(true_m: dict[str, dict[str, float]], model: scoring.Model, *, quer
 def test_em_one_to_one_recovers_known_m_and_share() -> None:
     model = scoring.Model(registry_size=5)
     model.u["sex"] = {"agree": 0.5, "disagree": 0.5}
-    model.u["birth_place"] = {"county": 0.05, "prefecture": 0.1, "province": 0.2, "disagree": 0.65}
+    model.u["birth_place"] = {"county": 0.05, "prefecture": 0.1, "province": 0.2, "written_close": 0.02, "disagree": 0.63}
     true_m = {f: dict(v) for f, v in scoring.DEFAULT_M.items()}
     # The truth differs from the starting m: more date errors, fewer exact names (as in a messier batch).
     true_m["birth_date"] = {"exact": 0.35, "year_month": 0.05, "year_only": 0.05, "day_month_swapped": 0.05, "lunar_as_solar": 0.05,
-                            "within_7_days": 0.1, "year_off_by_one": 0.1, "disagree": 0.25 * 0.99}
+                            "within_7_days": 0.1, "year_off_by_one": 0.1, "digit_typo": 0.05, "disagree": 0.2 * 0.99}
     true_m["name"] = {"exact": 0.4, "surname_exact_given_close": 0.25, "given_exact_surname_close": 0.1, "both_close": 0.08,
                       "surname_exact_given_weak": 0.01, "given_exact_surname_weak": 0.01, "close_and_weak": 0.0,
                       "both_weak": 0.0, "surname_only": 0.05, "given_only": 0.05, "disagree": 0.05}

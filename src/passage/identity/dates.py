@@ -18,6 +18,7 @@ import numpy as np
 from lunar_python import LunarYear
 
 from passage.core.errors import InvalidInput
+from passage.identity.edits import one_edit, one_edit_rows
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
@@ -118,6 +119,7 @@ DATE_LEVELS = (
     "lunar_as_solar",
     "within_7_days",
     "year_off_by_one",
+    "digit_typo",
     "disagree",
 )
 
@@ -146,6 +148,8 @@ def compare_dates(query: PartialDate | None, record: dt.date | None) -> str | No
         return "within_7_days"
     if (query.month, query.day) == (record.month, record.day) and abs(query.year - record.year) == 1:
         return "year_off_by_one"
+    if one_edit(f"{written:%Y%m%d}", f"{record:%Y%m%d}"):
+        return "digit_typo"
     return "disagree"
 
 
@@ -187,10 +191,13 @@ def compare_date_codes(query: PartialDate | None, births: np.ndarray) -> np.ndar
         lunar_int = lunar.year * 10000 + lunar.month * 100 + lunar.day if lunar is not None else -1
         written_days = (written - dt.date(1970, 1, 1)).days
         days = _days_from_civil(year, np.maximum(month, 1), np.maximum(day, 1))
+        digits = births[:, None] // 10 ** np.arange(7, -1, -1) % 10
+        written_digits = np.array([int(c) for c in f"{written_int:08d}"])
         levels = np.select(
             [births == written_int, births == swapped, births == lunar_int, np.abs(days - written_days) <= 7,
-             (month == query.month) & (day == query.day) & (np.abs(year - query.year) == 1)],
-            [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"]],
+             (month == query.month) & (day == query.day) & (np.abs(year - query.year) == 1), one_edit_rows(digits, written_digits)],
+            [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"],
+             code["digit_typo"]],
             default=code["disagree"])
     out[present] = levels[present]
     return out

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz.distance import DamerauLevenshtein
+
 from passage.identity.romanisation import compact, fold_latin, is_han, pinyin_readings
 
 # code, characters, romanised aliases (compact, lower-case)
@@ -207,7 +209,7 @@ def region_place(id_region: str) -> Place:
     return Place(with_ancestors(id_region), "")
 
 
-PLACE_LEVELS = ("county", "prefecture", "province", "disagree")
+PLACE_LEVELS = ("county", "prefecture", "province", "written_close", "disagree")
 
 
 def compare_places(query: Place, record: Place) -> str | None:
@@ -229,4 +231,10 @@ def compare_places(query: Place, record: Place) -> str | None:
     if query.fallback and record.fallback:
         if query.fallback == record.fallback or (len(query.fallback) >= 4 and query.fallback in record.fallback):
             return "county"
+        if not query.codes and not record.codes and not is_han(record.fallback):
+            # Two places neither side could resolve (a Latin-script registry, e.g. suburbs): compare the
+            # written forms, as Splink's Levenshtein place levels do; a mistyped place is still close.
+            if min(len(query.fallback), len(record.fallback)) >= 5 and DamerauLevenshtein.distance(query.fallback, record.fallback) <= 2:
+                return "written_close"
+            return "disagree"
     return None

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from stdnum.cn import ric
 
+from passage.identity.edits import one_edit, one_edit_rows
+
 _ID_RE = re.compile(r"^\d{17}[\dX]$")
 
 
@@ -56,16 +58,7 @@ def parse(text: str) -> ParsedId | None:
 
 
 ID_LEVELS = ("exact", "one_edit", "disagree")
-
-
-def one_edit(a: str, b: str) -> bool:
-    """True when equal-length strings differ by one substitution or one adjacent transposition."""
-    if len(a) != len(b) or a == b:
-        return False
-    diffs = [i for i in range(len(a)) if a[i] != b[i]]
-    if len(diffs) == 1:
-        return True
-    return len(diffs) == 2 and diffs[1] == diffs[0] + 1 and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]]
+__all__ = ["ID_LEVELS", "ParsedId", "blocking_keys", "check_digit", "clean", "compare_id_codes", "compare_ids", "one_edit", "parse"]
 
 
 def compare_ids(query: str, record: str) -> str | None:
@@ -103,13 +96,6 @@ def compare_id_codes(query: str, numbers: np.ndarray) -> np.ndarray:
     digits = (raw >= ord("0")) & (raw <= ord("9"))
     well_formed = digits[:, :17].all(axis=1) & (digits[:, 17] | (raw[:, 17] == ord("X")))
     qb = np.frombuffer(q.encode("ascii"), dtype=np.uint8)
-    differ = raw != qb
-    n_diff = differ.sum(axis=1)
-    # Two differing positions that are adjacent and swapped: a transposition (Damerau 1964).
-    first = np.argmax(differ, axis=1)
-    second = np.minimum(first + 1, 17)
-    rows = np.arange(len(raw))
-    transposed = (n_diff == 2) & differ[rows, second] & (raw[rows, first] == qb[second]) & (raw[rows, second] == qb[first])
-    levels = np.where(n_diff == 0, 0, np.where((n_diff == 1) | transposed, 1, 2))
+    levels = np.where((raw == qb).all(axis=1), 0, np.where(one_edit_rows(raw, qb), 1, 2))
     out[well_formed] = levels[well_formed]
     return out

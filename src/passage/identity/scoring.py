@@ -45,9 +45,9 @@ DEFAULT_M: dict[str, dict[str, float]] = {
              "surname_exact_given_weak": 0.008, "given_exact_surname_weak": 0.006, "close_and_weak": 0.004, "both_weak": 0.002,
              "surname_only": 0.06, "given_only": 0.04, "disagree": 0.06},
     "birth_date": {"exact": 0.56, "year_month": 0.09, "year_only": 0.09, "day_month_swapped": 0.04, "lunar_as_solar": 0.05,
-                   "within_7_days": 0.05, "year_off_by_one": 0.05, "disagree": 0.07},
+                   "within_7_days": 0.05, "year_off_by_one": 0.05, "digit_typo": 0.03, "disagree": 0.04},
     "sex": {"agree": 0.97, "disagree": 0.03},
-    "birth_place": {"county": 0.45, "prefecture": 0.2, "province": 0.25, "disagree": 0.1},
+    "birth_place": {"county": 0.45, "prefecture": 0.2, "province": 0.22, "written_close": 0.03, "disagree": 0.1},
     "id_number": {"exact": 0.88, "one_edit": 0.08, "disagree": 0.04},
 }
 # Fallback u probabilities when the registry is too small to sample.
@@ -56,9 +56,9 @@ DEFAULT_U: dict[str, dict[str, float]] = {
              "surname_exact_given_weak": 5e-4, "given_exact_surname_weak": 5e-4, "close_and_weak": 1e-3, "both_weak": 2e-3,
              "surname_only": 0.02, "given_only": 1e-3, "disagree": 0.9724},
     "birth_date": {"exact": 4e-5, "year_month": 1.5e-3, "year_only": 2e-3, "day_month_swapped": 1e-5, "lunar_as_solar": 4e-5,
-                   "within_7_days": 6e-4, "year_off_by_one": 1e-4, "disagree": 0.9957},
+                   "within_7_days": 6e-4, "year_off_by_one": 1e-4, "digit_typo": 3e-3, "disagree": 0.9927},
     "sex": {"agree": 0.5, "disagree": 0.5},
-    "birth_place": {"county": 0.01, "prefecture": 0.03, "province": 0.1, "disagree": 0.86},
+    "birth_place": {"county": 0.01, "prefecture": 0.03, "province": 0.1, "written_close": 0.003, "disagree": 0.857},
     "id_number": {"exact": 1e-9, "one_edit": 1e-7, "disagree": 0.9999999},
 }
 U_FLOOR = 1e-9
@@ -94,7 +94,13 @@ class Model:
     @classmethod
     def from_json(cls, text: str) -> Model:
         data = json.loads(text)
-        return cls(m=data["m"], u=data["u"], prior_in_registry=data["prior_in_registry"], registry_size=data["registry_size"])
+
+        def complete(stored: dict[str, dict[str, float]], defaults: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+            # A model saved before a level existed gets the default for it (and the index stays usable).
+            return {f: {lv: float(stored.get(f, {}).get(lv, defaults[f][lv])) for lv in FIELD_LEVELS[f]} for f in FIELDS}
+
+        return cls(m=complete(data["m"], DEFAULT_M), u=complete(data["u"], DEFAULT_U), prior_in_registry=data["prior_in_registry"],
+                   registry_size=data["registry_size"])
 
     def log2_bf(self, field_name: str, level: str, *, u_override: float | None = None) -> float:
         m = max(self.m[field_name][level], U_FLOOR)
