@@ -62,10 +62,13 @@ def read_csv_rows(path: str | os.PathLike[str], *, required: Sequence[str], opti
     return header, [(line_number, dict(zip(header, values, strict=True))) for line_number, values in rows]
 
 
-def read_csv_table(path: str | os.PathLike[str], *, required: Sequence[str], optional: Sequence[str] = (), allow_extra: bool = True) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """`read_csv_rows` with each row as a list of stripped cells in header order (no dict per row).
+def read_csv_table(
+    path: str | os.PathLike[str], *, required: Sequence[str], optional: Sequence[str] = (), allow_extra: bool = True, strip: bool = True
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """`read_csv_rows` with each row as a list of cells in header order (no dict per row).
 
-    Same checks and messages as `read_csv_rows`; for large files read column-wise (bulk imports).
+    Same checks and messages as `read_csv_rows`. Cells are stripped unless `strip=False` (a bulk reader
+    that strips only the cells it uses, or strips per distinct value, saves a call per cell).
     """
     file_path = Path(path)
     if not file_path.exists():
@@ -106,7 +109,7 @@ def read_csv_table(path: str | os.PathLike[str], *, required: Sequence[str], opt
                 raise InvalidInput(f"{file_path.name}: line {line_number}: expected {width} fields, found {len(values)}")
             if width == 1 and not values[0].strip():
                 continue
-            rows.append((line_number, [v.strip() for v in values]))
+            rows.append((line_number, [v.strip() for v in values] if strip else values))
     except csv.Error as exc:
         raise InvalidInput(f"{file_path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
     if not rows:

@@ -220,7 +220,8 @@ class ColumnCheck:
         bound: list[Any] = []
         fragments: list[str] = []
         failed: list[bool] = []
-        for text in index:
+        for cell in index:
+            text = cell.strip()
             if not text:
                 bound.append(None)
                 fragments.append("")
@@ -242,8 +243,8 @@ class ColumnCheck:
     def check(self, columns: Mapping[str, Sequence[str]], count: int, today: dt.date) -> list[str | None]:
         """For each of `count` rows: its canonical JSON when it is certainly valid, else None.
 
-        `columns` maps field paths to the rows' stripped cell texts ("" when empty); a field without a
-        column is empty in every row.
+        `columns` maps field paths to the rows' cell texts as read (stripped here, once per distinct
+        text; "" or whitespace when empty); a field without a column is empty in every row.
         """
         if not self.supported or count == 0:
             return [None] * count

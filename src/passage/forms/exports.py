@@ -264,7 +264,18 @@ class RawExport:
     filename: str
     sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]]
     text_cells: bool = False
-    """True when every cell is stripped text (a CSV file); spreadsheet cells keep their types."""
+    """True when every cell is text (a CSV file); spreadsheet cells keep their types."""
+    stripped: bool = True
+    """False when CSV cells are as read, with surrounding whitespace (`read_export(strip=False)`)."""
+
+    def strip_cells(self) -> None:
+        """Strip every text cell in place, as `read_export` does by default."""
+        if self.stripped:
+            return
+        for _, _, rows in self.sheets:
+            for _, cells in rows:
+                cells[:] = [cell.strip() if isinstance(cell, str) else cell for cell in cells]
+        self.stripped = True
 
     def version_labels(self) -> list[str]:
         """Distinct `__version__` values of the main sheet, in order of appearance."""
@@ -276,12 +287,16 @@ class RawExport:
         return list(dict.fromkeys(text for _, cells in rows if (text := _cell_text(cells[at]))))
 
 
-def read_export(path: str | Path) -> RawExport:
-    """Read a CSV (comma-separated, UTF-8) or XLSX export; refuses unreadable, empty or other files."""
+def read_export(path: str | Path, *, strip: bool = True) -> RawExport:
+    """Read a CSV (comma-separated, UTF-8) or XLSX export; refuses unreadable, empty or other files.
+
+    `strip=False` leaves CSV cells as read (`strip_cells` strips them later, `ColumnarExport` strips
+    only what it uses); XLSX cells are never stripped here.
+    """
     file_path = Path(path)
     suffix = file_path.suffix.lower()
     if suffix == ".csv":
-        header, csv_rows = read_csv_table(file_path, required=[])
+        header, csv_rows = read_csv_table(file_path, required=[], strip=strip)
         sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = [("", header, csv_rows)]  # type: ignore[list-item]
     elif suffix in (".xlsx", ".xlsm"):
         if not file_path.exists():
@@ -291,7 +306,7 @@ def read_export(path: str | Path) -> RawExport:
         raise InvalidInput(f"{file_path.name}: an export must be a .csv or .xlsx file")
     if not sheets[0][2]:
         raise InvalidInput(f"{file_path.name}: the export has a header but no rows")
-    return RawExport(filename=file_path.name, sheets=sheets, text_cells=suffix == ".csv")
+    return RawExport(filename=file_path.name, sheets=sheets, text_cells=suffix == ".csv", stripped=strip or suffix != ".csv")
 
 
 def parse_export(form: FormDefinition, path: str | Path | RawExport) -> ParsedExport:
@@ -393,8 +408,9 @@ def _attach_repeats(
 class ColumnarExport:
     """A single-sheet export of text cells read column-wise, for bulk import without a dict per row.
 
-    Holds the cells as read (stripped text) and gives the same `ExportRow` as `parse_export` for any
-    row on demand (`row(i)`), so rows are assembled only when they are quarantined or re-checked one by one.
+    Holds the cells as read (field cells possibly unstripped: `column()` gives them as read, consumers
+    strip) and gives the same `ExportRow` as `parse_export` for any row on demand (`row(i)`), so rows are
+    assembled only when they are quarantined or re-checked one by one.
     """
 
     row_numbers: list[int]
@@ -410,7 +426,7 @@ class ColumnarExport:
         return len(self.row_numbers)
 
     def column(self, path: str) -> tuple[str, ...]:
-        """The stripped text of one field for every row ("" where empty)."""
+        """The text of one field for every row as read (strip it: "" or whitespace where empty)."""
         cached = self._columns.get(path)
         if cached is None:
             position = self.fields[path]
@@ -421,7 +437,7 @@ class ColumnarExport:
     def data(self, index: int) -> dict[str, Any]:
         """Submission data of row `index` exactly as `parse_export` assembles it."""
         cells = self.cells[index]
-        return {path: value for path, position in self.fields.items() if (value := cells[position])}
+        return {path: value for path, position in self.fields.items() if (value := cells[position].strip())}
 
     def row(self, index: int) -> ExportRow:
         return ExportRow(
@@ -457,8 +473,8 @@ def columnar_export(form: FormDefinition, raw: RawExport) -> ColumnarExport | No
     version_at = _first_meta(columns.meta, VERSION_COLUMNS)
     uuid_cache: dict[str, str | None] = {}
     uuids = [uuid_cache[text] if text in uuid_cache else uuid_cache.setdefault(text, _uuid_of(text)) for text in (row[uuid_at] for row in cells)]
-    times: list[str | None] = [row[time_at] or None for row in cells] if time_at is not None else [None] * len(cells)
-    versions: list[str | None] = [row[version_at] or None for row in cells] if version_at is not None else [None] * len(cells)
+    times: list[str | None] = [row[time_at].strip() or None for row in cells] if time_at is not None else [None] * len(cells)
+    versions: list[str | None] = [row[version_at].strip() or None for row in cells] if version_at is not None else [None] * len(cells)
     return ColumnarExport(
         row_numbers=[number for number, _ in main_rows],
         uuids=uuids,

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import multiprocessing
+import os
 import re
 import uuid as uuid_module
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import DateTime, LargeBinary, column, func, insert, select, table
+import numpy as np
+from sqlalchemy import DateTime, LargeBinary, bindparam, column, func, insert, select, table
 from sqlalchemy.orm import Session
 
 from passage.core.db import check_version
@@ -278,7 +280,7 @@ def import_export(
     write stays in this process and this transaction.
     """
     form = get_form(session, form_ref=form_ref, actor=actor, organisation_id=organisation_id)
-    raw = read_export(path)
+    raw = read_export(path, strip=False)
     if filename:
         raw.filename = filename
     content_hash = hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -304,6 +306,7 @@ def import_export(
         rows = _Rows.from_columns(columnar)
         orphans: list[ExportRow] = []
     else:
+        raw.strip_cells()
         parsed = parse_export(mapping_definition, raw)
         rows = _Rows.from_parsed(parsed.rows)
         orphans = parsed.orphans
@@ -322,10 +325,12 @@ def import_export(
     session.flush()
     report = ImportReport(batch_id=batch.id, form_key=form.form_key, version_labels=labels or [current.version_label])
 
-    row_versions = [versions[label] if label else current for label in rows.version_labels]
+    version_ids = {label: version.id for label, version in versions.items()}
+    current_id = current.id
+    row_versions = [version_ids[label] if label else current_id for label in rows.version_labels]  # plain ids, no ORM reads per row
     definitions = {
-        version.id: mapping_definition if version.id == mapping_version.id else get_definition(session, version_id=version.id)
-        for version in {v.id: v for v in row_versions}.values()
+        version_id: mapping_definition if version_id == mapping_version.id else get_definition(session, version_id=version_id)
+        for version_id in dict.fromkeys(row_versions)
     }
     file_uuids = {uuid for uuid in rows.uuids if uuid}
     cipher = get_cipher()
@@ -338,8 +343,9 @@ def import_export(
 
     dialect = session.get_bind().dialect
     to_db_time = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect) or _same
-    submissions: list[dict[str, Any]] = []
+    submissions: list[tuple[Any, ...]] = []
     quarantine: list[dict[str, Any]] = []
+    organisation, form_id, batch_id = form.organisation_id, form.id, batch.id  # plain locals: read once per row
     seen_in_file: dict[str, dict[str, Any]] = {}
     now = utcnow()
     now_db = to_db_time(now)
@@ -379,8 +385,8 @@ def import_export(
                                stored=stored.keys(), digest_key=(key_id, digest_key), workers=workers)
     for index, (records, values, blob, digest) in enumerate(checked_rows):
         if ids is None:  # made while the workers check the first chunks
-            ids = iter(_sorted_ids(len(rows)))
-        version = row_versions[index]
+            ids = iter(_sorted_ids(len(rows) - index))
+        version_id = row_versions[index]
         uuid = rows.uuids[index]
         errors = records
         if not uuid:
@@ -393,25 +399,25 @@ def import_export(
             else:
                 if previous is not None:
                     previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=_actor_id(actor), submission_id=None)
-                quarantine_row(row, version.id, errors, None)
+                quarantine_row(row, version_id, errors, None)
         else:
             assert uuid is not None
             same: bool | None = None
             if uuid in stored:
                 if uuid in stored_data:
-                    calculated = _calculated_paths(definitions[version.id])
+                    calculated = _calculated_paths(definitions[version_id])
                     same = _comparable(stored_data[uuid], calculated) == _comparable(values or {}, calculated)
                 else:
                     same = digest == stored[uuid][1]
             elif uuid in seen_in_file:
-                calculated = _calculated_paths(definitions[version.id])
+                calculated = _calculated_paths(definitions[version_id])
                 same = _comparable(seen_in_file[uuid], calculated) == _comparable(values or {}, calculated)
             if same is True:
                 report.duplicates += 1
             elif same is False:
                 quarantine_row(
                     rows.row(index),
-                    version.id,
+                    version_id,
                     [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}],
                     None,
                 )
@@ -425,21 +431,8 @@ def import_export(
                     moment = _parse_time(time_text)
                     time_db = times_db[time_text] = None if moment is None else to_db_time(moment)
                 submissions.append(
-                    {
-                        "id": submission_id,
-                        "organisation_id": form.organisation_id,
-                        "form_id": form.id,
-                        "form_version_id": version.id,
-                        "uuid": uuid,
-                        "submission_time": time_db,
-                        "data": blob,
-                        "data_digest": digest,
-                        "source": "import",
-                        "batch_id": batch.id,
-                        "source_row": rows.row_numbers[index],
-                        "created_at": now_db,
-                        "updated_at": now_db,
-                    }
+                    (organisation, form_id, version_id, uuid, time_db, blob, digest, "import", batch_id, rows.row_numbers[index],
+                     submission_id, now_db, now_db)
                 )
                 report.accepted += 1
                 previous = open_entries.get(uuid)
@@ -447,7 +440,7 @@ def import_export(
                     previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=submission_id)
         done += 1
         if len(submissions) >= INSERT_CHUNK:
-            session.execute(insert(_SUBMISSION_ROWS), submissions)
+            _insert_plain(session, _SUBMISSION_COLUMNS, submissions)
             submissions.clear()
         if len(quarantine) >= INSERT_CHUNK:
             session.execute(insert(_QUARANTINE_ROWS), quarantine)
@@ -459,7 +452,7 @@ def import_export(
         quarantine_row(orphan, mapping_version.id, [{"field": field_name, "reason": reason, "message": message}], field_name.split("!")[0])
         done += 1
     if submissions:
-        session.execute(insert(_SUBMISSION_ROWS), submissions)
+        _insert_plain(session, _SUBMISSION_COLUMNS, submissions)
     if quarantine:
         session.execute(insert(_QUARANTINE_ROWS), quarantine)
     report.rows_read = len(rows) + len(orphans)
@@ -525,6 +518,28 @@ def _raw_rows(model: Any, *, plain: bool = False) -> Any:
     return table(model.__tablename__, *columns)
 
 
+_SUBMISSION_COLUMNS = ("organisation_id", "form_id", "form_version_id", "uuid", "submission_time", "data", "data_digest", "source",
+                       "batch_id", "source_row", "id", "created_at", "updated_at")
+"""The order of the submission tuples built by the import (the table's own column order, so no reordering)."""
+
+
+def _insert_plain(session: Session, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Insert many `forms_submissions` rows of plain driver values (tuples in `columns` order) with one executemany.
+
+    The statement is compiled from a Core `insert()` for the session's dialect (parameters bound, never
+    formatted in); the rows go to the driver's `executemany` as they are, skipping SQLAlchemy's per-row
+    parameter processing, which cost as much as SQLite's own insert.
+    """
+    connection = session.connection()
+    compiled = insert(_SUBMISSION_ROWS).values({name: bindparam(name) for name in columns}).compile(dialect=connection.dialect)
+    if compiled.positional:
+        order = [columns.index(name) for name in compiled.positiontup or ()]
+        parameters: list[Any] = rows if order == list(range(len(columns))) else [tuple(row[i] for i in order) for row in rows]
+    else:
+        parameters = [dict(zip(columns, row, strict=True)) for row in rows]
+    connection.exec_driver_sql(str(compiled), parameters)
+
+
 _SUBMISSION_ROWS = _raw_rows(Submission, plain=True)
 _QUARANTINE_ROWS = _raw_rows(QuarantineEntry)
 
@@ -545,12 +560,21 @@ def _repeated(uuids: Iterable[str]) -> set[str]:
 
 
 def _sorted_ids(count: int) -> list[str]:
-    """`count` new record ids (random UUID4 hex, as `new_id`), in ascending order.
+    """`count` new record ids in ascending order: random UUID4s as 32 hex digits, like `new_id`.
 
     Inserting ids in key order appends to the primary-key index instead of touching a random page per
-    row; the ids stay as random and unguessable as `new_id`'s.
+    row; the ids stay as random and unguessable as `new_id`'s (122 random bits from `os.urandom`, read
+    once for all of them rather than once per id).
     """
-    return sorted(new_id() for _ in range(count))
+    if count <= 0:
+        return []
+    octets = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    octets[:, 6] = (octets[:, 6] & 0x0F) | 0x40  # version 4 (RFC 4122 section 4.4)
+    octets[:, 8] = (octets[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = octets.tobytes().hex()
+    ids = [text[start : start + 32] for start in range(0, 32 * count, 32)]
+    ids.sort()
+    return ids
 
 
 @dataclass
@@ -633,7 +657,7 @@ def _check_span(span: tuple[int, int]) -> list[_CheckedRow]:
 
 def _check_rows(
     rows: _Rows,
-    row_versions: list[FormVersion],
+    row_versions: list[str],
     definitions: dict[str, FormDefinition],
     *,
     today: dt.date | None,
@@ -654,7 +678,7 @@ def _check_rows(
             checks[version_id] = check
     calculated = {version_id: _calculated_paths(definition) for version_id, definition in definitions.items()}
     spans = [(start, min(start + WORKER_CHUNK, len(rows))) for start in range(0, len(rows), WORKER_CHUNK)]
-    _WORK.update(rows=rows, version_ids=[version.id for version in row_versions], plans=plans, checks=checks,
+    _WORK.update(rows=rows, version_ids=row_versions, plans=plans, checks=checks,
                  calculated=calculated, today=day, needs_values=needs_values, stored=set(stored), digest_key=digest_key)
     try:
         if workers > 1 and len(rows) >= PARALLEL_MIN_ROWS and "fork" in multiprocessing.get_all_start_methods():
@@ -694,16 +718,16 @@ def _stored_digests(session: Session, *, form_id: str, uuids: set[str]) -> dict[
 
 
 def _digest_unusable(
-    session: Session, stored: Mapping[str, tuple[str, str | None]], uuids: list[str | None], row_versions: list[FormVersion], *, key_id: str
+    session: Session, stored: Mapping[str, tuple[str, str | None]], uuids: list[str | None], row_versions: list[str], *, key_id: str
 ) -> set[str]:
     """Stored uuids whose digest cannot stand in for the data: none stored, made under another data key,
     or made without a different set of calculations than the version of the row now imported."""
     unusable = {uuid for uuid, (_, digest) in stored.items() if digest is None or not digest.startswith(key_id + ":")}
-    version_ids = {version_id for version_id, _ in stored.values()} | {version.id for version in row_versions}
+    version_ids = {version_id for version_id, _ in stored.values()} | set(row_versions)
     calculated = {version_id: _calculated_paths(get_definition(session, version_id=version_id)) for version_id in version_ids}
     if len(set(calculated.values())) > 1:
-        for uuid, version in zip(uuids, row_versions, strict=True):
-            if uuid is not None and uuid in stored and calculated[stored[uuid][0]] != calculated[version.id]:
+        for uuid, version_id in zip(uuids, row_versions, strict=True):
+            if uuid is not None and uuid in stored and calculated[stored[uuid][0]] != calculated[version_id]:
                 unusable.add(uuid)
     return unusable
 
