@@ -8,8 +8,11 @@ who are not in the registry. Ground truth is written beside them.
 
 from __future__ import annotations
 
+import array
+import bisect
 import csv
 import datetime as dt
+import itertools
 import random
 import sys
 from pathlib import Path
@@ -140,32 +143,90 @@ def make_query(p: dict[str, str], qid: str, rng: random.Random) -> tuple[dict[st
              "birth_place": place, "id_number": idn, "nationality": "CHN"}, system)
 
 
+_SURNAME_NAMES = [s for s, _ in SURNAMES]
+_SURNAME_CUM = list(itertools.accumulate(w for _, w in SURNAMES))
+_COUNTY_NUMBERS = range(len(COUNTIES))
+_EPOCH = dt.date(1960, 1, 1)
+
+
+class _People:
+    """All generated people in compact columns (10M people as dicts would need over 10 GB).
+
+    Draws from `rng` exactly as `person` does, in the same order, so the output of a seed is unchanged.
+    """
+
+    def __init__(self) -> None:
+        self.surname = array.array("b")
+        self.given = array.array("i")
+        self.given_names: list[str] = []
+        self.given_ids: dict[str, int] = {}
+        self.male = array.array("b")
+        self.birth = array.array("i")  # days after 1960-01-01
+        self.county = array.array("h")
+        self.seq = array.array("h")  # the draw of `_id_number`: sequence number // 2
+
+    def add(self, rng: random.Random) -> None:
+        # rng.choices(..., weights=...) with its cumulative weights computed once (same draws, same result).
+        self.surname.append(bisect.bisect(_SURNAME_CUM, rng.random() * (_SURNAME_CUM[-1] + 0.0), 0, len(_SURNAME_CUM) - 1))
+        given = rng.choice(POPULAR_GIVEN) if rng.random() < 0.25 else "".join(rng.choice(GIVEN_CHARS) for _ in range(rng.choice([1, 2, 2, 2])))
+        gid = self.given_ids.get(given)
+        if gid is None:
+            gid = self.given_ids[given] = len(self.given_names)
+            self.given_names.append(given)
+        self.given.append(gid)
+        self.male.append(rng.choice("MF") == "M")
+        self.birth.append(rng.randrange(0, 365 * 45))
+        self.county.append(rng.choice(_COUNTY_NUMBERS))  # rng.choice(COUNTIES), as its index
+        self.seq.append(rng.randrange(0, 500))
+
+    def birth_date(self, i: int) -> dt.date:
+        return _EPOCH + dt.timedelta(days=self.birth[i])
+
+    def id_number(self, i: int) -> str:
+        first = f"{COUNTIES[self.county[i]][0]}{self.birth_date(i):%Y%m%d}{self.seq[i] * 2 + self.male[i]:03d}"
+        return first + ric.calc_check_digit(first)
+
+    def row(self, i: int) -> dict[str, str]:
+        """`person(...)` of person i (after the namesake step)."""
+        code, chars, _ = COUNTIES[self.county[i]]
+        return {"person_id": f"P{i:08d}", "family_name": _SURNAME_NAMES[self.surname[i]], "given_name": self.given_names[self.given[i]],
+                "sex": "M" if self.male[i] else "F", "birth_date": self.birth_date(i).isoformat(), "birth_place": chars,
+                "id_number": self.id_number(i), "_region": code}
+
+
 def generate(out_dir: Path, *, registry_size: int, queries: int, seed: int = 7) -> None:
+    """Write registry.csv, queries.csv and truth.csv; streams, holding only compact columns of the people."""
     rng = random.Random(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    people = [person(rng, i) for i in range(registry_size + queries)]
+    people = _People()
+    for _ in range(registry_size + queries):
+        people.add(rng)
     # Namesakes sharing a birth date, as at national scale (about 16 张伟 per birthday).
     for i in range(0, registry_size, 20):
         j = rng.randrange(0, registry_size)
-        src = people[j]
-        people[i].update(family_name=src["family_name"], given_name=src["given_name"], birth_date=src["birth_date"])
-        people[i]["id_number"] = _id_number(people[i]["_region"], dt.date.fromisoformat(src["birth_date"]), people[i]["sex"], rng)
-    registry = people[:registry_size]
-    outsiders = people[registry_size:]
+        people.surname[i], people.given[i], people.birth[i] = people.surname[j], people.given[j], people.birth[j]
+        people.seq[i] = rng.randrange(0, 500)  # `_id_number` again, with the new birth date
     cols = ["person_id", "family_name", "given_name", "sex", "birth_date", "birth_place", "id_number"]
     with (out_dir / "registry.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
-        for p in registry:
-            w.writerow([p[c] for c in cols])
+        batch = []
+        for i in range(registry_size):
+            p = people.row(i)
+            batch.append([p[c] for c in cols])
+            if len(batch) == 100_000:
+                w.writerows(batch)
+                batch = []
+        w.writerows(batch)
     qcols = ["query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality"]
+    registry = range(registry_size)
     with (out_dir / "queries.csv").open("w", encoding="utf-8", newline="") as fq, (out_dir / "truth.csv").open("w", encoding="utf-8", newline="") as ft:
         wq, wt = csv.writer(fq), csv.writer(ft)
         wq.writerow(qcols)
         wt.writerow(["query_id", "person_id", "system"])
         for k in range(queries):
             inside = rng.random() < 0.8
-            p = rng.choice(registry) if inside else outsiders[k]
+            p = people.row(rng.choice(registry) if inside else registry_size + k)
             q, system = make_query(p, f"Q{k:07d}", rng)
             wq.writerow([q[c] for c in qcols])
             wt.writerow([q["query_id"], p["person_id"] if inside else "", system])
