@@ -192,3 +192,13 @@ def test_index_incremental(tmp_path: Path) -> None:
     assert all(c.person_id != "P2" for c in res.candidates)
     res = search(index, compare.Query(family_name="Zhang", given_name="Wei", birth_date=dates.PartialDate(1980, 3, 6)))
     assert res.candidates[0].person_id == "P1" and res.candidates[0].levels.birth_date == "exact"
+    # The same registry bytes again: nothing is read or rewritten (the manifest keeps the file's digest).
+    segments = sorted(p.name for p in (tmp_path / "idx").iterdir())
+    third = build_or_update(reg, tmp_path / "idx")
+    assert (third.added, third.changed, third.removed, third.unchanged, third.total) == (0, 0, 0, 2, 2)
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == segments
+    # Different bytes with the same rows (a blank line appended) are checked row by row, and nothing changes.
+    with reg.open("a", encoding="utf-8") as handle:
+        handle.write("\n")
+    fourth = build_or_update(reg, tmp_path / "idx")
+    assert (fourth.added, fourth.changed, fourth.removed, fourth.unchanged) == (0, 0, 0, 2)

@@ -1010,15 +1010,42 @@ def _check_duplicates(file_name: str, pid_hashes: np.ndarray, lines: np.ndarray)
         raise InvalidInput(f"{file_name}: line {line}, column person_id: duplicate identifier")
 
 
+def _file_digest(path: Path) -> str:
+    """BLAKE2b of a file's bytes ('' when it cannot be read: the full reader then reports the problem)."""
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
+    except OSError:
+        return ""
+
+
+def _unchanged_registry(directory: Path, digest: str) -> int | None:
+    """The record count if the index was built from exactly these registry bytes (nothing to update), else None."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not digest or manifest.get("format") != FORMAT_VERSION or manifest.get("registry_digest") != digest:
+        return None
+    if not all((directory / f"{name}.keys.npy").exists() for name in manifest.get("segments", [])):
+        return None
+    return int(manifest["records"])
+
+
 def build_or_update(registry: Path, directory: Path, *, progress: Callable[[int], None] | None = None, seed: int = 0,
                     workers: int | None = None, chunk_rows: int = CHUNK_ROWS) -> UpdateReport:
     """Build the index, or bring an existing one up to date with the registry file (incrementally).
 
     The registry is streamed in chunks of `chunk_rows`; chunks are validated and keyed on `workers`
     processes (default 2). Nothing is written into the manifest until every row has been read, so a bad
-    row leaves the previous index in place.
+    row leaves the previous index in place. When the registry file is byte for byte the one the index
+    was last built from (its BLAKE2b digest is kept in the manifest), nothing is read or rewritten.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    digest = _file_digest(registry)
+    unchanged = _unchanged_registry(directory, digest)
+    if unchanged is not None:
+        return UpdateReport(added=0, changed=0, removed=0, unchanged=unchanged, total=unchanged)
     existing: dict[str, tuple[int, int, str]] = {}
     segment_names: list[str] = []
     deleted: list[np.ndarray] = []
@@ -1082,7 +1109,7 @@ def build_or_update(registry: Path, directory: Path, *, progress: Callable[[int]
         with atomic_output(directory / f"{seg_name}.deleted.npy", mode="wb") as handle:
             np.save(handle, mask)
     total = counts["added"] + counts["changed"] + counts["unchanged"]
-    manifest = {"format": FORMAT_VERSION, "segments": segment_names, "records": total}
+    manifest = {"format": FORMAT_VERSION, "segments": segment_names, "records": total, "registry_digest": digest}
     # The model needs the new segments in place; write a provisional manifest first, then the model.
     with atomic_output(directory / "model.json") as handle:
         handle.write(scoring.Model(registry_size=total).to_json())
