@@ -349,7 +349,6 @@ def import_export(
     seen_in_file: dict[str, dict[str, Any]] = {}
     now = utcnow()
     now_db = to_db_time(now)
-    times_db: dict[str | None, Any] = {}
     total = len(rows) + len(orphans)
 
     def quarantine_row(row: ExportRow, version_id: str, errors: list[dict[str, str]], sheet: str | None) -> None:
@@ -380,72 +379,72 @@ def import_export(
         report.quarantined += 1
 
     done = 0
-    ids: Iterator[str] | None = None
-    checked_rows = _check_rows(rows, row_versions, definitions, today=today, needs_values=needs_values,
-                               stored=stored.keys(), digest_key=(key_id, digest_key), workers=workers)
-    for index, (records, values, blob, digest) in enumerate(checked_rows):
-        if ids is None:  # made while the workers check the first chunks
-            ids = iter(_sorted_ids(len(rows) - index))
-        version_id = row_versions[index]
-        uuid = rows.uuids[index]
-        errors = records
-        if not uuid:
-            errors.insert(0, {"field": "_uuid", "reason": "missing_uuid", "message": "the row has no submission uuid"})
-        if errors:
-            row = rows.row(index)
-            previous = open_entries.get(uuid or "")
-            if previous is not None and previous.data == row.data:
-                report.duplicates += 1  # already waiting in the quarantine, unchanged
-            else:
-                if previous is not None:
-                    previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=_actor_id(actor), submission_id=None)
-                quarantine_row(row, version_id, errors, None)
+    special = stored.keys() | needs_values | open_entries.keys()
+    """Uuids whose rows need the row-by-row treatment below; every other valid row is inserted as the worker built it."""
+    spans = _check_rows(
+        rows, row_versions, definitions, today=today, needs_values=needs_values, stored=stored.keys(), digest_key=(key_id, digest_key),
+        workers=workers, insert_values=_InsertValues(organisation, form_id, batch_id, now_db, to_db_time),
+    )
+    for span in spans:
+        uuids = rows.uuids[span.start : span.stop]
+        if not span.errors and None not in span.inserts and special.isdisjoint(uuids):
+            submissions.extend(span.inserts)  # type: ignore[arg-type]
+            report.accepted += len(span.inserts)
         else:
-            assert uuid is not None
-            same: bool | None = None
-            if uuid in stored:
-                if uuid in stored_data:
+            for offset, insert_row in enumerate(span.inserts):
+                index = span.start + offset
+                version_id = row_versions[index]
+                uuid = uuids[offset]
+                errors = span.errors.get(offset, [])
+                if not uuid:
+                    errors.insert(0, {"field": "_uuid", "reason": "missing_uuid", "message": "the row has no submission uuid"})
+                if errors:
+                    row = rows.row(index)
+                    previous = open_entries.get(uuid or "")
+                    if previous is not None and previous.data == row.data:
+                        report.duplicates += 1  # already waiting in the quarantine, unchanged
+                    else:
+                        if previous is not None:
+                            previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=_actor_id(actor), submission_id=None)
+                        quarantine_row(row, version_id, errors, None)
+                    continue
+                assert uuid is not None and insert_row is not None
+                values = span.values.get(offset)
+                same: bool | None = None
+                if uuid in stored:
+                    if uuid in stored_data:
+                        calculated = _calculated_paths(definitions[version_id])
+                        same = _comparable(stored_data[uuid], calculated) == _comparable(values or {}, calculated)
+                    else:
+                        same = insert_row[_DIGEST_AT] == stored[uuid][1]
+                elif uuid in seen_in_file:
                     calculated = _calculated_paths(definitions[version_id])
-                    same = _comparable(stored_data[uuid], calculated) == _comparable(values or {}, calculated)
+                    same = _comparable(seen_in_file[uuid], calculated) == _comparable(values or {}, calculated)
+                if same is True:
+                    report.duplicates += 1
+                elif same is False:
+                    quarantine_row(
+                        rows.row(index),
+                        version_id,
+                        [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}],
+                        None,
+                    )
                 else:
-                    same = digest == stored[uuid][1]
-            elif uuid in seen_in_file:
-                calculated = _calculated_paths(definitions[version_id])
-                same = _comparable(seen_in_file[uuid], calculated) == _comparable(values or {}, calculated)
-            if same is True:
-                report.duplicates += 1
-            elif same is False:
-                quarantine_row(
-                    rows.row(index),
-                    version_id,
-                    [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}],
-                    None,
-                )
-            else:
-                if uuid in needs_values and values is not None:
-                    seen_in_file[uuid] = values
-                submission_id = next(ids)
-                time_text = rows.submission_times[index]
-                time_db = times_db.get(time_text, _MISSING)
-                if time_db is _MISSING:
-                    moment = _parse_time(time_text)
-                    time_db = times_db[time_text] = None if moment is None else to_db_time(moment)
-                submissions.append(
-                    (organisation, form_id, version_id, uuid, time_db, blob, digest, "import", batch_id, rows.row_numbers[index],
-                     submission_id, now_db, now_db)
-                )
-                report.accepted += 1
-                previous = open_entries.get(uuid)
-                if previous is not None:
-                    previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=submission_id)
-        done += 1
+                    if uuid in needs_values and values is not None:
+                        seen_in_file[uuid] = values
+                    submissions.append(insert_row)
+                    report.accepted += 1
+                    previous = open_entries.get(uuid)
+                    if previous is not None:
+                        previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=insert_row[_ID_AT])
+        done += span.stop - span.start
         if len(submissions) >= INSERT_CHUNK:
             _insert_plain(session, _SUBMISSION_COLUMNS, submissions)
             submissions.clear()
         if len(quarantine) >= INSERT_CHUNK:
             session.execute(insert(_QUARANTINE_ROWS), quarantine)
             quarantine.clear()
-        if progress is not None and done % INSERT_CHUNK == 0:
+        if progress is not None:
             progress(done, total)
     for orphan in orphans:
         field_name, reason, message = orphan.problems[0]
@@ -603,20 +602,49 @@ class _Rows:
                    [row.version_label for row in rows], rows.__getitem__, lambda index: rows[index].data)
 
 
-_CheckedRow = tuple[list[dict[str, str]], dict[str, Any] | None, bytes | None, str | None]
-"""(error records, values when needed for comparison, encrypted values to insert, data digest)."""
+@dataclass
+class _InsertValues:
+    """What every inserted submission row of one import shares, and how its times are written."""
+
+    organisation_id: str | None
+    form_id: str
+    batch_id: str
+    now: Any
+    to_db_time: Callable[[Any], Any]
+
+
+@dataclass
+class _Span:
+    """The outcome of checking rows[start:stop] (see `_check_span`)."""
+
+    start: int
+    stop: int
+    inserts: list[tuple[Any, ...] | None]
+    """Per row: the `_SUBMISSION_COLUMNS` tuple to insert if the row is new and valid, else None."""
+    errors: dict[int, list[dict[str, str]]]
+    """Row offset -> error records, for invalid rows."""
+    values: dict[int, dict[str, Any]]
+    """Row offset -> typed values, for valid rows whose uuid needs a comparison of values."""
+
+
+_ID_AT = _SUBMISSION_COLUMNS.index("id")
+_DIGEST_AT = _SUBMISSION_COLUMNS.index("data_digest")
 _WORK: dict[str, Any] = {}
 """What forked workers read: set just before the fork, never sent through a pipe."""
 PARALLEL_MIN_ROWS = 20_000
 WORKER_CHUNK = 5_000
 
 
-def _check_span(span: tuple[int, int]) -> list[_CheckedRow]:
-    """Check rows[start:stop]: column-wise where possible, the others one by one with the plan."""
+def _check_span(span: tuple[int, int]) -> _Span:
+    """Check rows[start:stop]: column-wise where possible, the others one by one with the plan; encrypt,
+    digest and build the insert tuple of each valid row (row i takes the i-th of the pre-sorted ids)."""
     rows: _Rows = _WORK["rows"]
     versions: list[str] = _WORK["version_ids"]
     plans, checks, calculated = _WORK["plans"], _WORK["checks"], _WORK["calculated"]
     today, needs_values, stored, digest_key = _WORK["today"], _WORK["needs_values"], _WORK["stored"], _WORK["digest_key"]
+    shared: _InsertValues = _WORK["insert_values"]
+    ids: list[str] = _WORK["ids"]
+    times: dict[str | None, Any] = _WORK.setdefault("times", {})
     start, stop = span
     proven: list[str | None] = [None] * (stop - start)
     if rows.columnar is not None:
@@ -635,7 +663,8 @@ def _check_span(span: tuple[int, int]) -> list[_CheckedRow]:
             for index, text in zip(indices, check.check(columns, len(indices), today), strict=True):
                 proven[index - start] = text
     encrypt = get_cipher().encrypt
-    out: list[_CheckedRow] = []
+    result = _Span(start, stop, [], {}, {})
+    inserts = result.inserts
     for index in range(start, stop):
         uuid = rows.uuids[index]
         text = proven[index - start]
@@ -645,14 +674,26 @@ def _check_span(span: tuple[int, int]) -> list[_CheckedRow]:
         else:
             values, errors = plans[versions[index]](rows.data(index), today)
             if errors:
-                out.append(([error.as_record() for error in errors], None, None, None))
+                result.errors[index - start] = [error.as_record() for error in errors]
+                inserts.append(None)
                 continue
             document = _json_bytes(values)
+            if uuid in needs_values:
+                result.values[index - start] = values
+        if not uuid:
+            inserts.append(None)
+            continue
         paths = calculated[versions[index]]
-        digest = _digest(_json_bytes(_comparable(values or {}, paths)) if paths else document, digest_key) if uuid else None
-        blob = None if not uuid or uuid in stored else encrypt(document, context=SUBMISSION_DATA_CONTEXT)
-        out.append(([], values if uuid in needs_values else None, blob, digest))
-    return out
+        digest = _digest(_json_bytes(_comparable(values or {}, paths)) if paths else document, digest_key)
+        blob = None if uuid in stored else encrypt(document, context=SUBMISSION_DATA_CONTEXT)
+        time_text = rows.submission_times[index]
+        moment = times.get(time_text, _MISSING)
+        if moment is _MISSING:
+            parsed = _parse_time(time_text)
+            moment = times[time_text] = None if parsed is None else shared.to_db_time(parsed)
+        inserts.append((shared.organisation_id, shared.form_id, versions[index], uuid, moment, blob, digest, "import", shared.batch_id,
+                        rows.row_numbers[index], ids[index], shared.now, shared.now))
+    return result
 
 
 def _check_rows(
@@ -665,8 +706,10 @@ def _check_rows(
     stored: Iterable[str],
     digest_key: tuple[str, bytes],
     workers: int,
-) -> Iterator[_CheckedRow]:
-    """Check every row with its version's column check and compiled plan, in row order; optionally in forked workers."""
+    insert_values: _InsertValues,
+) -> Iterator[_Span]:
+    """Check every row with its version's column check and compiled plan, span by span in row order;
+    optionally in forked workers."""
     day = today or dt.date.today()
     plans: dict[str, Any] = {}
     checks: dict[str, ColumnCheck] = {}
@@ -678,16 +721,16 @@ def _check_rows(
             checks[version_id] = check
     calculated = {version_id: _calculated_paths(definition) for version_id, definition in definitions.items()}
     spans = [(start, min(start + WORKER_CHUNK, len(rows))) for start in range(0, len(rows), WORKER_CHUNK)]
-    _WORK.update(rows=rows, version_ids=row_versions, plans=plans, checks=checks,
-                 calculated=calculated, today=day, needs_values=needs_values, stored=set(stored), digest_key=digest_key)
+    _WORK.update(rows=rows, version_ids=row_versions, plans=plans, checks=checks, calculated=calculated, today=day,
+                 needs_values=needs_values, stored=set(stored), digest_key=digest_key, insert_values=insert_values,
+                 ids=_sorted_ids(len(rows)))
     try:
         if workers > 1 and len(rows) >= PARALLEL_MIN_ROWS and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for chunk in pool.imap(_check_span, spans):  # ordered: row order is kept
-                    yield from chunk
+                yield from pool.imap(_check_span, spans)  # ordered: row order is kept
         else:
             for span in spans:
-                yield from _check_span(span)
+                yield _check_span(span)
     finally:
         _WORK.clear()
 
