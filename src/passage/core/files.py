@@ -81,9 +81,13 @@ def read_csv_table(
         raise InvalidInput(f"{file_path.name}: line {line}: not valid UTF-8 (byte offset {exc.start}); save the file as UTF-8") from None
     if not text.strip():
         raise InvalidInput(f"{file_path.name}: the file is empty")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    plain = _plain_lines(text)
+    reader = csv.reader(io.StringIO(text, newline="")) if plain is None else None
+    records: Iterator[tuple[int, list[str]]] = (
+        ((reader.line_num, values) for values in reader) if reader is not None else ((n, line.split(",")) for n, line in enumerate(plain or [], 1))
+    )
     try:
-        header = [h.strip() for h in next(reader)]
+        header = [h.strip() for h in next(records)[1]]
     except csv.Error as exc:
         raise InvalidInput(f"{file_path.name}: line 1: unreadable CSV header ({exc})") from None
     if len(header) == 1 and (";" in header[0] or "\t" in header[0] or "|" in header[0]):
@@ -101,8 +105,7 @@ def read_csv_table(
     rows: list[tuple[int, list[str]]] = []
     width = len(header)
     try:
-        for values in reader:
-            line_number = reader.line_num
+        for line_number, values in records:
             if len(values) != width:
                 if not values or (len(values) == 1 and not values[0].strip()):
                     continue
@@ -111,7 +114,28 @@ def read_csv_table(
                 continue
             rows.append((line_number, [v.strip() for v in values] if strip else values))
     except csv.Error as exc:
-        raise InvalidInput(f"{file_path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
+        raise InvalidInput(f"{file_path.name}: line {reader.line_num if reader else 0}: unreadable CSV ({exc})") from None
     if not rows:
         raise InvalidInput(f"{file_path.name}: the file has a header but no rows")
     return header, rows
+
+
+def _plain_lines(text: str) -> list[str] | None:
+    """The lines of a CSV text that has nothing for the csv module to interpret, else None.
+
+    Without quotes, NUL characters or carriage returns outside CRLF, and with no line over the field
+    size limit, the csv module's records are exactly the lines split at commas (an empty line is an
+    empty record, skipped like the csv module's `[]`); splitting is several times faster.
+    """
+    if '"' in text or "\x00" in text:
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines or not lines[0] or max(map(len, lines)) > csv.field_size_limit():
+        return None
+    return lines
