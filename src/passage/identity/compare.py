@@ -260,18 +260,30 @@ class QueryNames:
                 g_codes = given_block.part_codes(q_g, graded=flag)
                 best[chosen] = np.minimum(best[chosen], _COMBINE_TABLE[s_codes[family_of[chosen]], g_codes[given_of[chosen]]])
         if self.whole:
-            for i in np.flatnonzero(best != _RANK["exact"]).tolist():
-                if self._whole_agrees(families[family_of[i]], givens[given_of[i]]):
-                    best[i] = _RANK["exact"]
+            pending = np.flatnonzero(best != _RANK["exact"])
+            if len(pending):
+                # For each distinct family name, the given-name forms that would complete the whole name.
+                completions = [self._completions(t) for t in families]
+                given_forms = [_forms_of(t, surname=False) for t in givens]
+                for i in pending.tolist():
+                    if not completions[family_of[i]].isdisjoint(given_forms[given_of[i]]):
+                        best[i] = _RANK["exact"]
         return np.where(best == _NO_NAME, -1, best).astype(np.int8)
+
+    def _completions(self, family: str) -> frozenset[str]:
+        """Given-name forms g such that the whole name is s + g or g + s for a form s of `family`."""
+        whole = self.whole
+        out = set()
+        for s in _forms_of(family, surname=True):
+            if whole.startswith(s):
+                out.add(whole[len(s):])
+            if whole.endswith(s):
+                out.add(whole[:len(whole) - len(s)])
+        return frozenset(out)
 
     def _whole_agrees(self, family: str, given: str) -> bool:
         """A full name written without any space ("ZHANGWEI") or in one token agrees with a concatenation."""
-        for s in _forms_of(family, surname=True):
-            for g in _forms_of(given, surname=False):
-                if self.whole in (s + g, g + s):
-                    return True
-        return False
+        return not self._completions(family).isdisjoint(_forms_of(given, surname=False))
 
     def _part(self, reading: int, surname: bool, text: str, graded: bool) -> str:
         """Part level of one reading against one registry name part, computed once per query."""

@@ -191,13 +191,15 @@ def compare_date_codes(query: PartialDate | None, births: np.ndarray) -> np.ndar
         lunar_int = lunar.year * 10000 + lunar.month * 100 + lunar.day if lunar is not None else -1
         written_days = (written - dt.date(1970, 1, 1)).days
         days = _days_from_civil(year, np.maximum(month, 1), np.maximum(day, 1))
-        digits = births[:, None] // 10 ** np.arange(7, -1, -1) % 10
-        written_digits = np.array([int(c) for c in f"{written_int:08d}"])
         levels = np.select(
             [births == written_int, births == swapped, births == lunar_int, np.abs(days - written_days) <= 7,
-             (month == query.month) & (day == query.day) & (np.abs(year - query.year) == 1), one_edit_rows(digits, written_digits)],
-            [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"],
-             code["digit_typo"]],
+             (month == query.month) & (day == query.day) & (np.abs(year - query.year) == 1)],
+            [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"]],
             default=code["disagree"])
+        rest = np.flatnonzero(levels == code["disagree"])
+        if len(rest):
+            digits = births[rest, None] // 10 ** np.arange(7, -1, -1) % 10
+            written_digits = np.array([int(c) for c in f"{written_int:08d}"])
+            levels[rest[one_edit_rows(digits, written_digits)]] = code["digit_typo"]
     out[present] = levels[present]
     return out
