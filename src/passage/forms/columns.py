@@ -110,12 +110,26 @@ class ColumnCheck:
         self.namespace = plan_namespace(validator, self.generator)
         self._compiled: dict[str, Callable[..., Any]] = {}
         self.leaves: list[_Step] = []
+        self.groups: list[_Step] = []
         self.supported = self._collect(validator._steps) and not validator._calculations  # noqa: SLF001
         names = [step.item.name for step in self.leaves]
         paths = {step.item.path for step in self.leaves}
         if len(set(names)) != len(names) or any(step.item.name != step.item.path and step.item.name in paths for step in self.leaves):
             self.supported = False  # the plan reads `v[name]` and falls back from a path to a bare name
         self.order = sorted(self.leaves, key=lambda step: step.item.path)
+        from passage.forms import validation as v
+
+        if any(step.parse is v.parse_geopoint for step in self.leaves):
+            import pyarrow.compute  # noqa: F401 - imported once here, before import workers fork, not in each of them
+        self.referenced: set[str] = set()
+        """Field names whose bound values some rule reads (the others need only "present or not")."""
+        for step in self.leaves + self.groups:
+            for expression in (step.relevant, step.required_expr, step.choice_filter, step.constraint):
+                if expression is not None:
+                    self.referenced |= _references(expression.tree)
+            if step.constraint is not None and _uses_current(step.constraint.tree):
+                self.referenced.add(step.item.name)
+            self.referenced |= set(step.filter_refs)
         self.keys = {step.item.path: ", " + str(encode_basestring(step.item.path)) + ": " for step in self.leaves}
 
     def _collect(self, steps: list[_Step]) -> bool:
@@ -127,6 +141,7 @@ class ColumnCheck:
             if item.type == "repeat":
                 return False
             if item.type == "group":
+                self.groups.append(step)
                 if not self._collect(step.children):
                     return False
                 continue
@@ -213,14 +228,24 @@ class ColumnCheck:
     def _column(self, step: _Step, cells: Sequence[str] | None, count: int) -> _Column:
         if cells is None:
             return _Column(np.zeros(count, dtype=np.intp), [None], np.array([""], dtype=object), np.zeros(1, dtype=bool))
-        index: dict[str, int] = {}
-        codes = np.fromiter((index.setdefault(text, len(index)) for text in cells), dtype=np.intp, count=count)
+        from passage.forms import validation as v
+
+        if step.parse is v.parse_geopoint and count >= _VECTOR_MIN:
+            vectorised = self._geopoints(step, cells)
+            if vectorised is not None:
+                return vectorised
+        codes, distinct = _encode(cells)
+        bound, fragments, failed = self._distinct(step, distinct)
+        return _Column(codes, bound, np.array(fragments, dtype=object), np.array(failed, dtype=bool))
+
+    def _distinct(self, step: _Step, distinct: Sequence[str]) -> tuple[list[Any], list[str], list[bool]]:
+        """Bound value, JSON fragment and "does not parse" for each distinct cell text."""
         parser = self._parser(step)
         key = self.keys[step.item.path]
         bound: list[Any] = []
         fragments: list[str] = []
         failed: list[bool] = []
-        for cell in index:
+        for cell in distinct:
             text = cell.strip()
             if not text:
                 bound.append(None)
@@ -236,7 +261,50 @@ class ColumnCheck:
             bound.append(value)
             fragments.append(key + stored)
             failed.append(False)
-        return _Column(codes, bound, np.array(fragments, dtype=object), np.array(failed, dtype=bool))
+        return bound, fragments, failed
+
+    def _geopoints(self, step: _Step, cells: Sequence[str]) -> _Column | None:
+        """A geopoint column with every plain "lat lon" cell parsed at once; other cells as usual.
+
+        A cell of the strict ASCII form `-?d{1,3}.d{1,15} -?d{1,3}.d{1,15}` needs no strip, splits into
+        two parts the plan's decimal pattern accepts, and parses (correctly rounded, as float() does) to
+        finite numbers; only the range test remains. Each such cell is its own distinct value.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            text = pa.array(cells, type=pa.string())
+        except (pa.ArrowException, TypeError, ValueError, UnicodeError):
+            return None
+        plain = pc.match_substring_regex(text, _PLAIN_GEOPOINT).to_numpy(zero_copy_only=False)
+        if not plain.any():
+            return None
+        numbers = pc.cast(pc.list_flatten(pc.split_pattern(text.filter(plain), " ")), pa.float64()).to_numpy().reshape(-1, 2)
+        latitude, longitude = numbers[:, 0], numbers[:, 1]
+        in_range = (latitude >= -90) & (latitude <= 90) & (longitude >= -180) & (longitude <= 180)
+        fast_rows = np.flatnonzero(plain)[in_range]
+        latitudes, longitudes = latitude[in_range].tolist(), longitude[in_range].tolist()
+        key = self.keys[step.item.path] + "["
+        fast_fragments = [key + float.__repr__(lat) + ", " + float.__repr__(lon) + "]" for lat, lon in zip(latitudes, longitudes, strict=True)]
+        if step.item.name in self.referenced:
+            fast_bound: list[Any] = [_shown(lat) + " " + _shown(lon) for lat, lon in zip(latitudes, longitudes, strict=True)]
+        else:
+            fast_bound = [True] * len(fast_rows)  # present; no rule reads the value itself
+        rest = np.ones(len(cells), dtype=bool)
+        rest[fast_rows] = False
+        rest_rows = np.flatnonzero(rest)
+        codes = np.empty(len(cells), dtype=np.intp)
+        rest_codes, distinct = _encode([cells[i] for i in rest_rows.tolist()])
+        bound, fragments, failed = self._distinct(step, distinct)
+        codes[rest_rows] = rest_codes
+        codes[fast_rows] = np.arange(len(bound), len(bound) + len(fast_rows))
+        return _Column(
+            codes,
+            bound + fast_bound,
+            np.array(fragments + fast_fragments, dtype=object),
+            np.concatenate([np.array(failed, dtype=bool), np.zeros(len(fast_rows), dtype=bool)]),
+        )
 
     # --- checking --------------------------------------------------------------------------------
 
@@ -475,6 +543,23 @@ class _State:
         except Exception:  # noqa: BLE001 - raises for every row in the plan too: leave them all to it
             self.bad |= self.mask
             return None
+
+
+_VECTOR_MIN = 64
+"""Columns shorter than this are parsed cell by cell (setting up the vector path costs more)."""
+_PLAIN_GEOPOINT = r"^-?[0-9]{1,3}\.[0-9]{1,15} -?[0-9]{1,3}\.[0-9]{1,15}$"
+
+
+def _shown(number: float) -> str:
+    """A geopoint part as the plan binds it for rules (`plan._geopoint`)."""
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _encode(cells: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Dictionary-encode cell texts: each row's code and the distinct texts in order of appearance."""
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(text, len(index)) for text in cells), dtype=np.intp, count=len(cells))
+    return codes, list(index)
 
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
