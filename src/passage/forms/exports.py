@@ -434,6 +434,11 @@ class ColumnarExport:
             self._columns[path] = cached
         return cached
 
+    def span(self, start: int, stop: int) -> dict[str, tuple[str, ...]]:
+        """Every field's cells for rows[start:stop] as read, transposed in one pass."""
+        transposed = list(zip(*self.cells[start:stop], strict=True))
+        return {path: transposed[position] for path, position in self.fields.items()} if transposed else {path: () for path in self.fields}
+
     def data(self, index: int) -> dict[str, Any]:
         """Submission data of row `index` exactly as `parse_export` assembles it."""
         cells = self.cells[index]

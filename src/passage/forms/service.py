@@ -695,9 +695,9 @@ def _check_span(span: tuple[int, int]) -> _Span:
             check = checks.get(version_id)
             if check is None:
                 continue
-            columns: dict[str, Sequence[str]]
+            columns: Mapping[str, Sequence[str]]
             if len(indices) == stop - start:
-                columns = {path: rows.columnar.column(path)[start:stop] for path in rows.columnar.fields}
+                columns = rows.columnar.span(start, stop)
             else:
                 columns = {path: [rows.columnar.column(path)[i] for i in indices] for path in rows.columnar.fields}
             for index, text in zip(indices, check.check(columns, len(indices), today), strict=True):
