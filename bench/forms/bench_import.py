@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import os
 import random
 import sys
 import time
@@ -104,6 +105,11 @@ def pandas_validation(path: Path, today: dt.date) -> int:
     return int(bad.sum())
 
 
+def _load() -> str:
+    """The 1/5/15-minute load averages: the machine is shared, so every figure is read beside them."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
@@ -119,8 +125,6 @@ def main() -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     # The real migrated schema with field encryption (submission and quarantine data are AES-GCM encrypted).
-    import os
-
     os.environ.update({"PASSAGE_DATA_DIR": str(data_dir), "PASSAGE_DATABASE_URL": f"sqlite:///{db}",
                        "PASSAGE_KEY_FILE": str(data_dir / "keys.json"), "PASSAGE_ENVIRONMENT": "development"})
     from passage.core.schema import upgrade_database
@@ -130,6 +134,7 @@ def main() -> None:
     with unit_of_work(engine) as session:
         service.load_form(session, actor=None, content=form_path.read_bytes(), filename=form_path.name)
     today = dt.date(2024, 6, 1)
+    load_before = _load()
 
     start = time.perf_counter()
     with unit_of_work(engine) as session:
@@ -146,7 +151,7 @@ def main() -> None:
     pandas_seconds = time.perf_counter() - start
 
     rows = args.rows
-    print(f"rows: {rows}, workers: {args.workers}")
+    print(f"rows: {rows}, workers: {args.workers}, load average before/after: {load_before} / {_load()}")
     print(f"passage import+validate+store: {passage_seconds:.2f} s = {rows / passage_seconds:,.0f} rows/s "
           f"(accepted {report.accepted}, quarantined {report.quarantined} {report.quarantined_by_reason})")
     print(f"passage re-import (all duplicates): {reimport_seconds:.2f} s = {rows / reimport_seconds:,.0f} rows/s (duplicates {again.duplicates})")

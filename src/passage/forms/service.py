@@ -21,6 +21,7 @@ import re
 import uuid as uuid_module
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -420,18 +421,24 @@ def _import_export(
 
     done = 0
     special = stored.keys() | needs_values | open_entries.keys()
-    """Uuids whose rows need the row-by-row treatment below; every other valid row is inserted as the worker built it."""
+    """Uuids whose rows need the row-by-row treatment below; spans without them are inserted whole."""
     spans = _check_rows(
         rows, row_versions, definitions, today=today, needs_values=needs_values, stored=stored.keys(), digest_key=(key_id, digest_key),
-        workers=workers, insert_values=_InsertValues(organisation, form_id, batch_id, now_db, to_db_time),
+        workers=workers, to_db_time=to_db_time,
     )
+    ids = _sorted_ids(len(rows))  # row i takes ids[i] if it is inserted: ascending in insert order
     for span in spans:
         uuids = rows.uuids[span.start : span.stop]
-        if not span.errors and None not in span.inserts and special.isdisjoint(uuids):
-            submissions.extend(span.inserts)  # type: ignore[arg-type]
-            report.accepted += len(span.inserts)
+        size = span.stop - span.start
+        if not span.errors and None not in span.blobs and special.isdisjoint(uuids):
+            submissions.extend(zip(
+                repeat(organisation, size), repeat(form_id, size), row_versions[span.start : span.stop], uuids, span.times, span.blobs,
+                span.digests, repeat("import", size), repeat(batch_id, size), rows.row_numbers[span.start : span.stop],
+                ids[span.start : span.stop], repeat(now_db, size), repeat(now_db, size), strict=True,
+            ))
+            report.accepted += size
         else:
-            for offset, insert_row in enumerate(span.inserts):
+            for offset, digest in enumerate(span.digests):
                 index = span.start + offset
                 version_id = row_versions[index]
                 uuid = uuids[offset]
@@ -448,7 +455,7 @@ def _import_export(
                             previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=_actor_id(actor), submission_id=None)
                         quarantine_row(row, version_id, errors, None)
                     continue
-                assert uuid is not None and insert_row is not None
+                assert uuid is not None and digest is not None
                 values = span.values.get(offset)
                 same: bool | None = None
                 if uuid in stored:
@@ -456,7 +463,7 @@ def _import_export(
                         calculated = _calculated_paths(definitions[version_id])
                         same = _comparable(stored_data[uuid], calculated) == _comparable(values or {}, calculated)
                     else:
-                        same = insert_row[_DIGEST_AT] == stored[uuid][1]
+                        same = digest == stored[uuid][1]
                 elif uuid in seen_in_file:
                     calculated = _calculated_paths(definitions[version_id])
                     same = _comparable(seen_in_file[uuid], calculated) == _comparable(values or {}, calculated)
@@ -472,11 +479,12 @@ def _import_export(
                 else:
                     if uuid in needs_values and values is not None:
                         seen_in_file[uuid] = values
-                    submissions.append(insert_row)
+                    submissions.append((organisation, form_id, version_id, uuid, span.times[offset], span.blobs[offset], digest, "import",
+                                        batch_id, rows.row_numbers[index], ids[index], now_db, now_db))
                     report.accepted += 1
                     previous = open_entries.get(uuid)
                     if previous is not None:
-                        previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=insert_row[_ID_AT])
+                        previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=ids[index])
         done += span.stop - span.start
         if len(submissions) >= INSERT_CHUNK:
             _insert_plain(session, _SUBMISSION_COLUMNS, submissions)
@@ -643,32 +651,23 @@ class _Rows:
 
 
 @dataclass
-class _InsertValues:
-    """What every inserted submission row of one import shares, and how its times are written."""
-
-    organisation_id: str | None
-    form_id: str
-    batch_id: str
-    now: Any
-    to_db_time: Callable[[Any], Any]
-
-
-@dataclass
 class _Span:
     """The outcome of checking rows[start:stop] (see `_check_span`)."""
 
     start: int
     stop: int
-    inserts: list[tuple[Any, ...] | None]
-    """Per row: the `_SUBMISSION_COLUMNS` tuple to insert if the row is new and valid, else None."""
+    digests: list[str | None]
+    """Per row: `data_digest` of a valid row with a uuid, else None."""
+    blobs: list[bytes | None]
+    """Per row: the encrypted data of a valid row to insert (a uuid not yet stored), else None."""
+    times: list[Any]
+    """Per row: the submission time as the driver takes it (or None)."""
     errors: dict[int, list[dict[str, str]]]
     """Row offset -> error records, for invalid rows."""
     values: dict[int, dict[str, Any]]
     """Row offset -> typed values, for valid rows whose uuid needs a comparison of values."""
 
 
-_ID_AT = _SUBMISSION_COLUMNS.index("id")
-_DIGEST_AT = _SUBMISSION_COLUMNS.index("data_digest")
 _WORK: dict[str, Any] = {}
 """What forked workers read: set just before the fork, never sent through a pipe."""
 PARALLEL_MIN_ROWS = 20_000
@@ -676,14 +675,13 @@ WORKER_CHUNK = 5_000
 
 
 def _check_span(span: tuple[int, int]) -> _Span:
-    """Check rows[start:stop]: column-wise where possible, the others one by one with the plan; encrypt,
-    digest and build the insert tuple of each valid row (row i takes the i-th of the pre-sorted ids)."""
+    """Check rows[start:stop]: column-wise where possible, the others one by one with the plan; digest,
+    encrypt and convert the submission time of each valid row (plain lists: cheap to send back)."""
     rows: _Rows = _WORK["rows"]
     versions: list[str] = _WORK["version_ids"]
     plans, checks, calculated = _WORK["plans"], _WORK["checks"], _WORK["calculated"]
     today, needs_values, stored, digest_key = _WORK["today"], _WORK["needs_values"], _WORK["stored"], _WORK["digest_key"]
-    shared: _InsertValues = _WORK["insert_values"]
-    ids: list[str] = _WORK["ids"]
+    to_db_time: Callable[[Any], Any] = _WORK["to_db_time"]
     times: dict[str | None, Any] = _WORK.setdefault("times", {})
     start, stop = span
     proven: list[str | None] = [None] * (stop - start)
@@ -703,8 +701,8 @@ def _check_span(span: tuple[int, int]) -> _Span:
             for index, text in zip(indices, check.check(columns, len(indices), today), strict=True):
                 proven[index - start] = text
     encrypt = get_cipher().encrypt
-    result = _Span(start, stop, [], {}, {})
-    inserts = result.inserts
+    result = _Span(start, stop, [], [], [], {}, {})
+    digests, blobs, moments = result.digests, result.blobs, result.times
     for index in range(start, stop):
         uuid = rows.uuids[index]
         text = proven[index - start]
@@ -715,24 +713,27 @@ def _check_span(span: tuple[int, int]) -> _Span:
             values, errors = plans[versions[index]](rows.data(index), today)
             if errors:
                 result.errors[index - start] = [error.as_record() for error in errors]
-                inserts.append(None)
+                digests.append(None)
+                blobs.append(None)
+                moments.append(None)
                 continue
             document = _json_bytes(values)
             if uuid in needs_values:
                 result.values[index - start] = values
         if not uuid:
-            inserts.append(None)
+            digests.append(None)
+            blobs.append(None)
+            moments.append(None)
             continue
         paths = calculated[versions[index]]
-        digest = _digest(_json_bytes(_comparable(values or {}, paths)) if paths else document, digest_key)
-        blob = None if uuid in stored else encrypt(document, context=SUBMISSION_DATA_CONTEXT)
+        digests.append(_digest(_json_bytes(_comparable(values or {}, paths)) if paths else document, digest_key))
+        blobs.append(None if uuid in stored else encrypt(document, context=SUBMISSION_DATA_CONTEXT))
         time_text = rows.submission_times[index]
         moment = times.get(time_text, _MISSING)
         if moment is _MISSING:
             parsed = _parse_time(time_text)
-            moment = times[time_text] = None if parsed is None else shared.to_db_time(parsed)
-        inserts.append((shared.organisation_id, shared.form_id, versions[index], uuid, moment, blob, digest, "import", shared.batch_id,
-                        rows.row_numbers[index], ids[index], shared.now, shared.now))
+            moment = times[time_text] = None if parsed is None else to_db_time(parsed)
+        moments.append(moment)
     return result
 
 
@@ -756,7 +757,7 @@ def _check_rows(
     stored: Iterable[str],
     digest_key: tuple[str, bytes],
     workers: int,
-    insert_values: _InsertValues,
+    to_db_time: Callable[[Any], Any],
 ) -> Iterator[_Span]:
     """Check every row with its version's column check and compiled plan, span by span in row order;
     optionally in forked workers."""
@@ -772,8 +773,7 @@ def _check_rows(
     calculated = {version_id: _calculated_paths(definition) for version_id, definition in definitions.items()}
     spans = [(start, min(start + WORKER_CHUNK, len(rows))) for start in range(0, len(rows), WORKER_CHUNK)]
     _WORK.update(rows=rows, version_ids=row_versions, plans=plans, checks=checks, calculated=calculated, today=day,
-                 needs_values=needs_values, stored=set(stored), digest_key=digest_key, insert_values=insert_values,
-                 ids=_sorted_ids(len(rows)))
+                 needs_values=needs_values, stored=set(stored), digest_key=digest_key, to_db_time=to_db_time)
     try:
         if workers > 1 and len(rows) >= PARALLEL_MIN_ROWS and "fork" in multiprocessing.get_all_start_methods():
             with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_priority) as pool:
