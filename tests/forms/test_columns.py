@@ -191,3 +191,36 @@ def test_import_with_and_without_column_check_is_identical(
     missing_uuid = sum(1 for row in rows if not row[0])
     # Re-import: all duplicates, except rows without uuid and the in-file conflict (valid, but not what is stored).
     assert fast["again"][1:4] == (0, missing_uuid + 1, len(rows) - missing_uuid - 1)
+
+
+def _csv_module_rows(text: str) -> list[tuple[int, list[str]]]:
+    """The records the csv module reads, with read_csv_table's skipping of blank lines (the reference)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    rows = []
+    for values in reader:
+        if not values or (len(values) == 1 and not values[0].strip()):
+            if len(values) != len(header) or len(header) == 1:
+                continue
+        rows.append((reader.line_num, [value.strip() for value in values]))
+    return rows
+
+
+@pytest.mark.parametrize("text", [
+    "a,b\n1,2\n3,4\n",
+    "a,b\r\n1,2\r\n\r\n3, 4 \r\n",
+    "a,b\n1,2\n\n\n3,4",
+    "a,b\n ,\n1,\n,2\n",
+    "a\n1\n\n \n2\n",
+    "a,b\n1,2\u00a0\n\u2028x,y\n",
+])
+def test_quote_free_csv_split_reads_what_the_csv_module_reads(tmp_path: Path, text: str) -> None:
+    from passage.core.files import _plain_lines, read_csv_table
+
+    assert _plain_lines(text) is not None  # these texts take the split path
+    path = tmp_path / "plain.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    assert read_csv_table(path, required=[])[1] == _csv_module_rows(text)
