@@ -361,7 +361,7 @@ def place_of_key(key: str) -> places.Place:
 
 _VAR_NONE, _VAR_YEAR, _VAR_YEAR_OR_0, _VAR_MONTH, _VAR_DAY = 0, 1, 2, 3, 4
 _ID_SHAPE = re.compile(r"^\d{17}[\dX]$")  # as resident_id._ID_RE
-_MEMO_LIMIT = 1_000_000
+_MEMO_LIMIT = 500_000  # distinct values a per-process memo keeps (as the name-key caches)
 
 
 def _pair_templates(family: str, given: str) -> list[tuple[int, int, int, int]]:
@@ -393,7 +393,7 @@ class _NameTemplates:
 
     For a template, `c1` is the finished hash (_VAR_NONE), the hash state after kind and a (variables in
     b), or after the kind alone (_VAR_DAY, whose date is a); `c2` is b. Cleared when it grows past
-    `_MEMO_LIMIT` pairs so that memory stays bounded on registries with millions of distinct names.
+    `_MEMO_LIMIT` pairs, so that memory stays bounded on registries with millions of distinct names.
     """
 
     def __init__(self) -> None:
