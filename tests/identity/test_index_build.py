@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from passage.core.errors import InvalidInput
+from passage.identity import index as index_module
 from passage.identity import resident_id
 from passage.identity.index import (
     REGISTRY_COLUMNS,
@@ -75,8 +76,11 @@ def _first_appearance(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-@pytest.mark.parametrize("workers,chunk_rows", [(1, 1000), (1, 4), (2, 3)])
-def test_vectorised_build_equals_per_row_definition(tmp_path: Path, workers: int, chunk_rows: int) -> None:
+@pytest.mark.parametrize("workers,chunk_rows,memo_limit", [(1, 1000, None), (1, 4, None), (2, 3, None), (2, 4, 3)])
+def test_vectorised_build_equals_per_row_definition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, chunk_rows: int,
+                                                    memo_limit: int | None) -> None:
+    if memo_limit is not None:  # the per-process memos and name-key templates are cleared when they grow past the limit
+        monkeypatch.setattr(index_module, "_MEMO_LIMIT", memo_limit)
     registry = tmp_path / "registry.csv"
     # Extra and reordered columns: the build reads columns by name.
     header = ["note", *reversed(HEADER)]
