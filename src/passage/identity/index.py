@@ -60,6 +60,7 @@ from passage.identity.romanisation import compact, is_han, latin_to_pinyin_keys,
 REGISTRY_COLUMNS = ("person_id", "family_name", "given_name", "sex", "birth_date", "birth_place", "id_number")
 FORMAT_VERSION = 2
 MAX_CANDIDATES = 200
+CANDIDATE_POOL = 1000
 MAX_BLOCK = 5000
 CHUNK_ROWS = 50_000
 COLUMN_FILES = ("birth", "sex", "sname", "gname", "place", "idnum", "tf_full", "tf_surname", "tf_given")
@@ -226,24 +227,32 @@ def query_keys(query: compare.Query) -> list[Key]:
     return list(dict.fromkeys(keys))
 
 
-def _mix_columns(kind: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`key_hashes` of keys given as three uint64 columns (kind, a, b)."""
+def _partial_mix(kind: int, a: np.ndarray) -> np.ndarray:
+    """The first two SplitMix64 rounds of `key_hashes` for keys (kind, a, ·); finish with `_splitmix(partial ^ b)`."""
     with np.errstate(over="ignore"):
-        return _splitmix(_splitmix(_splitmix(kind) ^ a) ^ b)
+        return _splitmix(_splitmix(np.full(len(a), kind, dtype=np.uint64)) ^ a)
 
 
-def _pairs(kind: int, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Columns of the keys (kind, x, y) for every x in a and y in b."""
-    return np.full(len(a) * len(b), kind, dtype=np.uint64), np.repeat(a, len(b)), np.tile(b, len(a))
+@dataclass(frozen=True)
+class _ReadingHashes:
+    """Blocking-key hashes of one (family, given) reading of a query, as far as they do not depend on its date."""
+
+    names: np.ndarray  # finished hashes of (K_NAME, surname reading, given reading)
+    surname_year: np.ndarray  # partial hashes of (K_SURNAME_YEAR, surname reading, ·)
+    given_year: np.ndarray  # partial hashes of (K_GIVEN_YEAR, given reading, ·)
+    surname_initials: np.ndarray  # hashes of the surname readings' initials (K_DATE_SURNAME's third part)
+    given_initials: np.ndarray
 
 
 @lru_cache(maxsize=100_000)
-def _name_hash_arrays(family: str, given: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Hashes of the pinyin readings of one (family, given) reading of a query, and of their initials."""
-    surnames = _name_keys(family, surname=True, limit=16)
-    givens = _name_keys(given, surname=False, limit=24)
-    return (np.array([_sh(x) for x in surnames], dtype=np.uint64), np.array([_sh(x) for x in givens], dtype=np.uint64),
-            np.array([_sh(x[:1]) for x in surnames], dtype=np.uint64), np.array([_sh(x[:1]) for x in givens], dtype=np.uint64))
+def _reading_hashes(family: str, given: str) -> _ReadingHashes:
+    surnames = np.array([_sh(x) for x in _name_keys(family, surname=True, limit=16)], dtype=np.uint64)
+    givens = np.array([_sh(x) for x in _name_keys(given, surname=False, limit=24)], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        names = _splitmix(np.repeat(_partial_mix(K_NAME, surnames), len(givens)) ^ np.tile(givens, len(surnames)))
+    return _ReadingHashes(names, _partial_mix(K_SURNAME_YEAR, surnames[:12]), _partial_mix(K_GIVEN_YEAR, givens[:12]),
+                          np.array([_sh(x[:1]) for x in _name_keys(family, surname=True, limit=16)], dtype=np.uint64),
+                          np.array([_sh(x[:1]) for x in _name_keys(given, surname=False, limit=24)], dtype=np.uint64))
 
 
 def query_key_hashes(query: compare.Query) -> np.ndarray:
@@ -267,29 +276,26 @@ def query_key_hashes(query: compare.Query) -> np.ndarray:
             day = b.year * 10000 + b.month * 100 + b.day
             day_keys = [day] + ([b.year * 10000 + b.day * 100 + b.month] if b.day <= 12 and b.day != b.month else [])
     year_array = np.array(years, dtype=np.uint64)
-    day_array = np.array([day], dtype=np.uint64)
-    columns: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[np.ndarray] = []
     latin: list[Key] = []
-    for family, given in compare.name_interpretations(query):
-        surnames, givens, s_init, g_init = _name_hash_arrays(family, given)
-        columns.append(_pairs(K_NAME, surnames, givens))
-        if len(year_array):
-            columns.append(_pairs(K_SURNAME_YEAR, surnames[:12], year_array))
-            columns.append(_pairs(K_GIVEN_YEAR, givens[:12], year_array))
-        if day:
-            columns.append(_pairs(K_DATE_SURNAME, day_array, s_init))
-            columns.append(_pairs(K_DATE_GIVEN, day_array, g_init))
-        if (family or given) and not is_han(family + given):
-            latin += _latin_typo_keys(compact(family), compact(given), years or [0], months, day_keys)
+    with np.errstate(over="ignore"):
+        day_surname = _partial_mix(K_DATE_SURNAME, np.array([day], dtype=np.uint64))
+        day_given = _partial_mix(K_DATE_GIVEN, np.array([day], dtype=np.uint64))
+        for family, given in compare.name_interpretations(query):
+            reading = _reading_hashes(family, given)
+            parts.append(reading.names)
+            if len(year_array):
+                parts.append(_splitmix(reading.surname_year[:, None] ^ year_array[None, :]).ravel())
+                parts.append(_splitmix(reading.given_year[:, None] ^ year_array[None, :]).ravel())
+            if day:
+                parts.append(_splitmix(day_surname ^ reading.surname_initials))
+                parts.append(_splitmix(day_given ^ reading.given_initials))
+            if (family or given) and not is_han(family + given):
+                latin += _latin_typo_keys(compact(family), compact(given), years or [0], months, day_keys)
     if query.id_number:
         latin += _id_keys(query.id_number)
-    if latin:
-        extra = np.array(latin, dtype=np.uint64).reshape(-1, 3)
-        columns.append((extra[:, 0], extra[:, 1], extra[:, 2]))
-    if not columns:
-        return np.zeros(0, dtype=np.uint64)
-    kinds, firsts, seconds = (np.concatenate(parts) for parts in zip(*columns, strict=True))
-    return np.unique(_mix_columns(kinds, firsts, seconds))
+    parts.append(key_hashes(latin))
+    return np.unique(np.concatenate(parts))
 
 
 def _row_hash(row: dict[str, str]) -> str:
@@ -917,14 +923,28 @@ class RegistryIndex:
 
         Ties in the number of shared keys are broken by (segment, row), so the choice is deterministic.
         """
+        segs, rows, _ = self.candidate_pool(hashes, limit=limit)
+        return segs, rows
+
+    def candidate_pool(self, hashes: np.ndarray, *, limit: int = CANDIDATE_POOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(segment numbers, rows, shared key counts) of the `limit` live rows sharing most key hashes.
+
+        Ordered by shared keys (most first), then (segment, row).
+        """
         hashes = np.unique(hashes)
         seg_parts: list[np.ndarray] = []
         row_parts: list[np.ndarray] = []
         for s, seg in enumerate(self.segments):
             left = np.searchsorted(seg.keys, hashes, side="left")
-            right = np.searchsorted(seg.keys, hashes, side="right")
-            sizes = right - left
-            keep = (sizes > 0) & (sizes <= MAX_BLOCK)  # a key shared by thousands narrows nothing
+            # Most of a query's keys (readings that no one has) are absent: look for the block ends only
+            # of the keys that are there.
+            present = left < len(seg.keys)
+            present[present] = seg.keys[left[present]] == hashes[present]
+            if not present.any():
+                continue
+            left = left[present]
+            sizes = np.searchsorted(seg.keys, hashes[present], side="right") - left
+            keep = sizes <= MAX_BLOCK  # a key shared by thousands narrows nothing
             if not keep.any():
                 continue
             left, sizes = left[keep], sizes[keep]
@@ -936,7 +956,8 @@ class RegistryIndex:
             seg_parts.append(np.full(len(rows), s, dtype=np.int64))
             row_parts.append(rows)
         if not row_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
         combined = row_parts[0] if len(row_parts) == 1 and not seg_parts[0].any() else np.concatenate(seg_parts) << np.int64(32) | np.concatenate(row_parts)
         unique, counts = np.unique(combined, return_counts=True)
         if len(unique) > limit:
@@ -950,7 +971,7 @@ class RegistryIndex:
             unique, counts = unique[chosen_at], counts[chosen_at]
         order = np.lexsort((unique, -counts))[:limit]
         chosen = unique[order]
-        return chosen >> np.int64(32), chosen & np.int64(0xFFFFFFFF)
+        return chosen >> np.int64(32), chosen & np.int64(0xFFFFFFFF), counts[order].astype(np.int64)
 
     def candidates(self, keys: Sequence[Key], *, limit: int = MAX_CANDIDATES) -> list[tuple[int, int]]:
         """(segment, row) for live rows sharing any key, most shared first."""

@@ -333,8 +333,17 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(usable) else np.zeros(0, dtype=np.int64)
     levels = np.concatenate([s.levels for s in usable]) if usable else np.zeros((0, len(FIELDS)), dtype=np.int16)
     log2_u = np.concatenate([s.log2_u for s in usable]) if usable else np.zeros(0)
-    present = levels >= 0
-    safe_levels = np.maximum(levels, 0)
+    # Pairs share few distinct level patterns (Splink's comparison vectors): the m part of each pair's
+    # Bayes factor is computed per pattern, and the M-step counts patterns, not pairs.
+    # Each row of level codes (-1..15) packed into one integer, 5 bits per field.
+    packed = np.zeros(len(levels), dtype=np.int64)
+    for j in range(len(FIELDS)):
+        packed |= (levels[:, j].astype(np.int64) + 1) << np.int64(5 * j)
+    unique_packed, pattern_of = np.unique(packed, return_inverse=True)
+    patterns = np.stack([(unique_packed >> np.int64(5 * j) & 31) - 1 for j in range(len(FIELDS))], axis=1)
+    pattern_of = pattern_of.reshape(-1)
+    present = patterns >= 0
+    safe_levels = np.maximum(patterns, 0)
     group = np.repeat(np.arange(len(usable)), sizes)
     unretrieved = np.maximum(n - sizes, 0).astype(float)
     prev = math.inf
@@ -344,10 +353,11 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
         counts = [np.zeros(k) for k in k_levels]
         expected_in = 0.0
         if usable:
-            bf = -log2_u.copy()
+            pattern_m = np.zeros(len(patterns))
             for j in range(len(FIELDS)):
                 log2_m = np.log2(np.maximum(m_arr[j], 1e-300))
-                bf += np.where(present[:, j], log2_m[safe_levels[:, j]], 0.0)
+                pattern_m += np.where(present[:, j], log2_m[safe_levels[:, j]], 0.0)
+            bf = pattern_m[pattern_of] - log2_u
             prior = min(max(prior_in, 1e-6), 1 - 1e-6)
             log_none = math.log2(1 - prior)
             terms = math.log2(prior / n) + bf
@@ -359,9 +369,10 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
             w = weights / denom[group]
             p_none = np.exp2(log_none - top) / denom
             expected_in = float(np.sum(1.0 - p_none))
+            pattern_weight = np.bincount(pattern_of, weights=w, minlength=len(patterns))
             for j in range(len(FIELDS)):
                 col = present[:, j]
-                counts[j] += np.bincount(levels[col, j], weights=w[col], minlength=k_levels[j])
+                counts[j] += np.bincount(patterns[col, j], weights=pattern_weight[col], minlength=k_levels[j])
         change = 0.0
         for j, f in enumerate(FIELDS):
             post = counts[j] + prior_strength * prior_m[j]

@@ -16,7 +16,7 @@ from typing import TypeVar
 import numpy as np
 
 from passage.identity import compare, dates, places, resident_id, scoring
-from passage.identity.index import RegistryIndex, place_of_key, query_key_hashes
+from passage.identity.index import MAX_CANDIDATES, RegistryIndex, place_of_key, query_key_hashes
 
 ExtraEvidence = Callable[[compare.Query, str], Sequence[scoring.Evidence]]
 T = TypeVar("T")
@@ -118,26 +118,43 @@ class Scored:
 def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     """Blocking and comparison (the expensive part); independent of m and u.
 
-    Candidates come from the inverted postings (`RegistryIndex.candidate_arrays`). Levels are computed
-    column-wise from the index's precomputed columns: dates (`dates.compare_date_codes`), sex and ID
-    numbers (`resident_id.compare_id_codes`) in numpy over all candidates, names and places once per
-    *distinct* value among them. Each candidate gets exactly the levels `compare.compare` gives the pair.
+    Candidates come from the inverted postings in two stages: a pool of the rows sharing most blocking
+    keys (`RegistryIndex.candidate_pool`), whose date, sex and ID number are compared in numpy
+    (`dates.compare_date_codes`, `resident_id.compare_id_codes`); then the `MAX_CANDIDATES` best of the
+    pool by a pre-score (`_preselect`) get names and places compared, once per *distinct* value among
+    them. Each candidate gets exactly the levels `compare.compare` gives the pair.
     """
     effective, notes = compare.effective_query(query)
     if not effective.usable():
         return Scored.empty(effective, [*notes, "nothing usable in the query (no name, date of birth or ID number)"])
-    segs, rows = index.candidate_arrays(query_key_hashes(effective))
-    n = len(rows)
-    if not n:
+    segs, rows, shared = index.candidate_pool(query_key_hashes(effective))
+    if not len(rows):
         return Scored.empty(effective, notes)
+    q_sex_code = {"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0)
+    agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
+    single = len(index.segments) == 1
+    # Stage 1: the cheap fields (date, sex, ID number) for the whole pool, vectorised.
+    pool_codes = np.full((len(rows), len(scoring.FIELDS)), -1, dtype=np.int8)
+    for s in np.unique(segs).tolist():
+        seg = index.segments[s]
+        where = slice(None) if single else np.flatnonzero(segs == s)
+        r = rows if single else rows[where]
+        pool_codes[where, _DATE_COL] = dates.compare_date_codes(effective.birth_date, np.asarray(seg.cols["birth"][r]))
+        if q_sex_code:
+            sex = np.asarray(seg.cols["sex"][r])
+            pool_codes[where, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
+        if effective.id_number:
+            pool_codes[where, _ID_COL] = resident_id.compare_id_codes(effective.id_number, np.asarray(seg.cols["idnum"][r]))
+    if len(rows) > MAX_CANDIDATES:
+        chosen = _preselect(pool_codes, shared, segs, rows, index.model)
+        segs, rows, pool_codes = segs[chosen], rows[chosen], pool_codes[chosen]
+    # Stage 2: names, places and term frequencies for the chosen candidates.
+    n = len(rows)
     names = compare.QueryNames(effective)
     q_place = compare.query_place(effective)
-    q_sex_code = {"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0)
-    codes = np.full((n, len(scoring.FIELDS)), -1, dtype=np.int8)
+    codes = pool_codes
     freqs = np.zeros((n, 3), dtype=float)
-    agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
     place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
-    single = len(index.segments) == 1
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         tf = index.tf[s]
@@ -147,19 +164,30 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
         given_ids, given_of = np.unique(np.asarray(seg.cols["gname"][r]), return_inverse=True)
         codes[where, _NAME_COL] = names.level_codes([seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()],
                                                     family_of, given_of)
-        codes[where, _DATE_COL] = dates.compare_date_codes(effective.birth_date, np.asarray(seg.cols["birth"][r]))
-        if q_sex_code:
-            sex = np.asarray(seg.cols["sex"][r])
-            codes[where, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
         place_ids, place_inverse = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
         place_levels = [places.compare_places(q_place, place_of_key(seg.places[p])) for p in place_ids.tolist()]
         codes[where, _PLACE_COL] = np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_inverse]
-        if effective.id_number:
-            codes[where, _ID_COL] = resident_id.compare_id_codes(effective.id_number, np.asarray(seg.cols["idnum"][r]))
         freqs[where, 0] = tf["tf_full"][np.asarray(seg.cols["tf_full"][r])]
         freqs[where, 1] = tf["tf_surname"][np.asarray(seg.cols["tf_surname"][r])]
         freqs[where, 2] = tf["tf_given"][np.asarray(seg.cols["tf_given"][r])]
     return Scored(effective, notes, codes, freqs, segments=segs, rows=rows)
+
+
+def _preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.ndarray, model: scoring.Model) -> np.ndarray:
+    """Positions of the `MAX_CANDIDATES` pool rows to compare in full, best first.
+
+    A pre-score ranks the pool: the number of blocking keys shared (about one bit each) plus the log2
+    Bayes factors of date of birth, sex and ID number under the index's model. Among namesakes, who share
+    the same name keys, the one whose date, sex or number agrees is kept; a record whose name is
+    misspelt (few shared keys) but whose date and ID agree is not crowded out by namesakes. Ties by
+    (segment, row).
+    """
+    score = shared.astype(float)
+    for column, field_name in ((_DATE_COL, "birth_date"), (_SEX_COL, "sex"), (_ID_COL, "id_number")):
+        table = np.array([model.log2_bf(field_name, level) for level in scoring.FIELD_LEVELS[field_name]], dtype=float)
+        col = codes[:, column]
+        score += np.where(col >= 0, table[np.maximum(col, 0)], 0.0)
+    return np.lexsort((rows, segs, -score))[:MAX_CANDIDATES]
 
 
 def name_u_overrides(scored: Scored, model: scoring.Model, *, registry_size: int) -> np.ndarray:
