@@ -40,6 +40,7 @@ import json
 import multiprocessing
 import random
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -837,6 +838,28 @@ class _Segment:
     places: list[str]
     fkeys: list[str]
     chunk_offsets: dict[str, np.ndarray] = field(default_factory=dict)
+    has_deleted: bool = False
+    _scratch: threading.local = field(default_factory=threading.local)
+
+    def __post_init__(self) -> None:
+        self.has_deleted = bool(self.deleted.any())
+
+    def shared_key_counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct rows of `rows` (which may repeat) and how often each occurs, in no particular order.
+
+        Without sorting: each occurrence writes its position into a per-thread scratch array indexed by
+        row; the occurrence whose position survives represents the row, and counting the surviving
+        positions counts the occurrences. The scratch array is never cleared (only written cells are read).
+        """
+        scratch = getattr(self._scratch, "positions", None)
+        if scratch is None:
+            scratch = self._scratch.positions = np.zeros(len(self.deleted), dtype=np.int32)
+        at = np.arange(len(rows), dtype=np.int32)
+        scratch[rows] = at
+        winner = scratch[rows]
+        representative = winner == at
+        counts = np.bincount(winner, minlength=len(rows))
+        return rows[representative], counts[representative].astype(np.int64)
 
     def column(self, name: str) -> list[str]:
         """A whole raw column as Python strings (for updates; avoid on large segments at query time)."""
@@ -952,21 +975,28 @@ class RegistryIndex:
             ends = np.cumsum(sizes)
             positions = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(left - (ends - sizes), sizes)
             rows = seg.rows[positions].astype(np.int64)
-            rows = rows[~seg.deleted[rows]]
+            if seg.has_deleted:
+                rows = rows[~seg.deleted[rows]]
             seg_parts.append(np.full(len(rows), s, dtype=np.int64))
             row_parts.append(rows)
         if not row_parts:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
-        combined = row_parts[0] if len(row_parts) == 1 and not seg_parts[0].any() else np.concatenate(seg_parts) << np.int64(32) | np.concatenate(row_parts)
-        unique, counts = np.unique(combined, return_counts=True)
+        if len(row_parts) == 1:
+            unique, counts = self.segments[int(seg_parts[0][0]) if len(seg_parts[0]) else 0].shared_key_counts(row_parts[0])
+            unique = seg_parts[0][:len(unique)] << np.int64(32) | unique
+        else:
+            unique, counts = np.unique(np.concatenate(seg_parts) << np.int64(32) | np.concatenate(row_parts), return_counts=True)
         if len(unique) > limit:
             # The `limit` best by (-shared keys, id): everything above the cut-off count, then the lowest ids at it.
             # Counts are small integers: the cut-off is the largest c with at least `limit` rows sharing >= c keys.
             at_least = np.cumsum(np.bincount(counts)[::-1])[::-1]
             cut = int(np.flatnonzero(at_least >= limit)[-1])
             above = np.flatnonzero(counts > cut)
-            at = np.flatnonzero(counts == cut)[:limit - len(above)]
+            at = np.flatnonzero(counts == cut)
+            need = limit - len(above)
+            if need < len(at):
+                at = at[np.argpartition(unique[at], need - 1)[:need]] if need > 0 else at[:0]
             chosen_at = np.concatenate([above, at])
             unique, counts = unique[chosen_at], counts[chosen_at]
         order = np.lexsort((unique, -counts))[:limit]
