@@ -6,6 +6,8 @@ Layout of an index directory (format 2):
 - per segment `seg-NNNNN`:
   - `.arrow`: the raw rows (Arrow IPC, memory-mapped; read only for the few candidates shown and for updates);
   - `.keys.npy` / `.rows.npy`: inverted postings, sorted 64-bit blocking-key hashes and their row numbers;
+  - `.filter.npy`: a bitmap over the top bits of the key hashes (about 8 bits per posting), so that the
+    search skips the binary search for keys that are certainly absent (older indexes compute it on open);
   - `.deleted.npy`: tombstones;
   - `.cols.npz`-style columns, one memory-mapped `.npy` each: `birth` (int32 YYYYMMDD, 0 missing),
     `sex` (int8: 0 missing, 1 M, 2 F), `sname`/`gname` (int32 ids into the segment's name vocabulary),
@@ -277,26 +279,29 @@ def query_key_hashes(query: compare.Query) -> np.ndarray:
             day = b.year * 10000 + b.month * 100 + b.day
             day_keys = [day] + ([b.year * 10000 + b.day * 100 + b.month] if b.day <= 12 and b.day != b.month else [])
     year_array = np.array(years, dtype=np.uint64)
-    parts: list[np.ndarray] = []
+    finished: list[np.ndarray] = []
+    unfinished: list[np.ndarray] = []  # (partial hash ^ last part), finished by one SplitMix64 round at the end
     latin: list[Key] = []
     with np.errstate(over="ignore"):
-        day_surname = _partial_mix(K_DATE_SURNAME, np.array([day], dtype=np.uint64))
-        day_given = _partial_mix(K_DATE_GIVEN, np.array([day], dtype=np.uint64))
+        if day:
+            day_surname, day_given = _partial_mix(K_DATE_SURNAME, np.array([day], dtype=np.uint64)), _partial_mix(K_DATE_GIVEN, np.array([day], dtype=np.uint64))
         for family, given in compare.name_interpretations(query):
             reading = _reading_hashes(family, given)
-            parts.append(reading.names)
+            finished.append(reading.names)
             if len(year_array):
-                parts.append(_splitmix(reading.surname_year[:, None] ^ year_array[None, :]).ravel())
-                parts.append(_splitmix(reading.given_year[:, None] ^ year_array[None, :]).ravel())
+                unfinished.append((reading.surname_year[:, None] ^ year_array[None, :]).ravel())
+                unfinished.append((reading.given_year[:, None] ^ year_array[None, :]).ravel())
             if day:
-                parts.append(_splitmix(day_surname ^ reading.surname_initials))
-                parts.append(_splitmix(day_given ^ reading.given_initials))
+                unfinished.append(day_surname ^ reading.surname_initials)
+                unfinished.append(day_given ^ reading.given_initials)
             if (family or given) and not is_han(family + given):
                 latin += _latin_typo_keys(compact(family), compact(given), years or [0], months, day_keys)
+        if unfinished:
+            finished.append(_splitmix(np.concatenate(unfinished)))
     if query.id_number:
         latin += _id_keys(query.id_number)
-    parts.append(key_hashes(latin))
-    return np.unique(np.concatenate(parts))
+    finished.append(key_hashes(latin))
+    return np.unique(np.concatenate(finished))
 
 
 def _row_hash(row: dict[str, str]) -> str:
@@ -735,6 +740,23 @@ def _npy_header(handle: IO[bytes], dtype: np.dtype, length: int) -> None:
     np.lib.format.write_array_header_1_0(handle, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (length,)})
 
 
+def _key_filter_shift(postings: int) -> int:
+    """How far a key hash is shifted right to index the key filter: about 8 bits per posting, 2^16-2^33 bits."""
+    bits = int(min(max(int(postings).bit_length() + 3, 16), 33))
+    return 64 - bits
+
+
+def _set_key_filter_bits(bitmap: np.ndarray, sorted_keys: np.ndarray, shift: int) -> None:
+    """Set the bits of `sorted_keys` (ascending) in the key filter."""
+    if not len(sorted_keys):
+        return
+    top = sorted_keys >> np.uint64(shift)
+    byte = (top >> np.uint64(3)).astype(np.int64)
+    bit = np.left_shift(np.uint8(1), (top & np.uint64(7)).astype(np.uint8))
+    starts = np.flatnonzero(np.concatenate([[True], byte[1:] != byte[:-1]]))
+    bitmap[byte[starts]] |= np.bitwise_or.reduceat(bit, starts)
+
+
 def _write_postings(directory: Path, name: str, key_parts: list[np.ndarray], row_parts: list[np.ndarray]) -> None:
     """Merge the chunks' sorted postings into `.keys.npy` / `.rows.npy`, sorted by hash then row.
 
@@ -745,6 +767,8 @@ def _write_postings(directory: Path, name: str, key_parts: list[np.ndarray], row
     bits = max(0, int(np.ceil(np.log2(max(total, 1) / 2**20))))
     edges = (np.arange(1, 2**bits, dtype=np.uint64) << np.uint64(64 - bits)) if bits else np.zeros(0, dtype=np.uint64)
     bounds = [np.concatenate(([0], np.searchsorted(k, edges), [len(k)])) for k in key_parts]
+    shift = _key_filter_shift(total)
+    key_filter = np.zeros(1 << (64 - shift - 3), dtype=np.uint8)
     with atomic_output(directory / f"{name}.keys.npy", mode="wb") as keys_out, atomic_output(directory / f"{name}.rows.npy", mode="wb") as rows_out:
         _npy_header(keys_out, np.dtype(np.uint64), total)
         _npy_header(rows_out, np.dtype(np.uint32), total)
@@ -754,8 +778,12 @@ def _write_postings(directory: Path, name: str, key_parts: list[np.ndarray], row
             # Runs arrive in chunk order, each sorted by (hash, row) with rows rising from chunk to chunk,
             # so a stable sort by hash alone gives (hash, row) order.
             order = np.argsort(keys, kind="stable")
-            keys_out.write(np.ascontiguousarray(keys[order]).data)
+            keys = keys[order]
+            keys_out.write(np.ascontiguousarray(keys).data)
             rows_out.write(np.ascontiguousarray(rows[order]).data)
+            _set_key_filter_bits(key_filter, keys, shift)
+    with atomic_output(directory / f"{name}.filter.npy", mode="wb") as handle:
+        np.save(handle, key_filter)
 
 
 _RawChunks = Iterable[tuple[list[str], list[int], list[list[str]]]]
@@ -838,11 +866,27 @@ class _Segment:
     places: list[str]
     fkeys: list[str]
     chunk_offsets: dict[str, np.ndarray] = field(default_factory=dict)
+    filter_bits: np.ndarray | None = None
     has_deleted: bool = False
     _scratch: threading.local = field(default_factory=threading.local)
 
     def __post_init__(self) -> None:
         self.has_deleted = bool(self.deleted.any())
+
+    def key_filter(self) -> tuple[np.ndarray, int]:
+        """A bitmap over the top bits of the key hashes (about 8 bits per posting; `.filter.npy`).
+
+        A query key whose bit is clear is certainly absent, so its binary search is skipped; most of a
+        query's keys (readings no one has) are absent. A set bit may be a false positive, which the
+        binary search then settles. Written with the postings; computed here for an index without it.
+        """
+        shift = _key_filter_shift(len(self.keys))
+        if self.filter_bits is None or len(self.filter_bits) != 1 << (64 - shift - 3):
+            bitmap = np.zeros(1 << (64 - shift - 3), dtype=np.uint8)
+            for start in range(0, len(self.keys), 4_000_000):
+                _set_key_filter_bits(bitmap, self.keys[start:start + 4_000_000], shift)
+            self.filter_bits = bitmap
+        return self.filter_bits, shift
 
     def shared_key_counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct rows of `rows` (which may repeat) and how often each occurs, in no particular order.
@@ -889,8 +933,10 @@ def _load_segment(directory: Path, name: str) -> _Segment:
 
     cols = {c: mapped(c) for c in COLUMN_FILES}
     vocab = json.loads((directory / f"{name}.vocab.json").read_text("utf-8"))
+    filter_path = directory / f"{name}.filter.npy"
+    key_filter = np.load(filter_path, mmap_mode="r").view(np.ndarray) if filter_path.exists() else None
     return _Segment(name, table, mapped("keys"), mapped("rows"), np.load(directory / f"{name}.deleted.npy"), cols, vocab["names"],
-                    vocab["places"], vocab["fkeys"])
+                    vocab["places"], vocab["fkeys"], filter_bits=key_filter)
 
 
 class RegistryIndex:
@@ -958,15 +1004,18 @@ class RegistryIndex:
         seg_parts: list[np.ndarray] = []
         row_parts: list[np.ndarray] = []
         for s, seg in enumerate(self.segments):
-            left = np.searchsorted(seg.keys, hashes, side="left")
-            # Most of a query's keys (readings that no one has) are absent: look for the block ends only
-            # of the keys that are there.
+            # Most of a query's keys (readings that no one has) are absent: the bitmap drops most of them
+            # before any binary search, and block ends are looked for only for keys that are there.
+            bitmap, shift = seg.key_filter()
+            top = hashes >> np.uint64(shift)
+            candidates = hashes[(bitmap[(top >> np.uint64(3)).astype(np.int64)] >> (top & np.uint64(7)).astype(np.uint8)) & 1 == 1]
+            left = np.searchsorted(seg.keys, candidates, side="left")
             present = left < len(seg.keys)
-            present[present] = seg.keys[left[present]] == hashes[present]
+            present[present] = seg.keys[left[present]] == candidates[present]
             if not present.any():
                 continue
             left = left[present]
-            sizes = np.searchsorted(seg.keys, hashes[present], side="right") - left
+            sizes = np.searchsorted(seg.keys, candidates[present], side="right") - left
             keep = sizes <= MAX_BLOCK  # a key shared by thousands narrows nothing
             if not keep.any():
                 continue
@@ -1041,6 +1090,8 @@ def open_index(directory: Path) -> RegistryIndex:
     if manifest.get("format") != FORMAT_VERSION:
         raise InvalidInput(f"{directory.name}: index format {manifest.get('format')} is not supported; rebuild it")
     segments = [_load_segment(directory, name) for name in manifest["segments"]]
+    for segment in segments:
+        segment.key_filter()  # computed now if the index predates `.filter.npy`, before any worker is forked
     model = scoring.Model.from_json((directory / "model.json").read_text("utf-8"))
     return RegistryIndex(directory, segments, model)
 
