@@ -324,7 +324,7 @@ def _in_pool(index: RegistryIndex, function: Callable[[T], list[R]], jobs: list[
     return out
 
 
-def gather_many(index: RegistryIndex, queries: Sequence[compare.Query], *, workers: int = 2, chunk: int = 64,
+def gather_many(index: RegistryIndex, queries: Sequence[compare.Query], *, workers: int = 2, chunk: int = 32,
                 progress: Callable[[int], None] | None = None) -> list[Scored]:
     """`gather` for a batch, on `workers` processes that share the memory-mapped index (fork), in input order."""
     pieces = [list(queries[i:i + chunk]) for i in range(0, len(queries), chunk)]
