@@ -169,3 +169,28 @@ def test_candidate_limit_keeps_most_shared_keys_then_lowest_rows(built: tuple) -
     expected = sorted(shared, key=lambda r: (-shared[r], r))[:5]
     assert rows.tolist() == expected and not segs.any()
     assert sorted(all_rows.tolist()) == sorted(shared)
+
+
+def _namesake_registry(path: Path) -> None:
+    """300 people called 张伟 born in 1980 outside March, then (last row) the person sought, born 1980-03-05."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["person_id", "family_name", "given_name", "sex", "birth_date", "birth_place", "id_number"])
+        for i in range(300):
+            month = 4 + i % 9
+            writer.writerow([f"N{i:04d}", "张", "伟", "M", f"1980-{month:02d}-{1 + i % 28:02d}", "", ""])
+        writer.writerow(["TARGET", "张", "伟", "M", "1980-03-05", "", ""])
+
+
+def test_candidate_pre_score_keeps_the_namesake_whose_date_agrees(tmp_path: Path) -> None:
+    """All 301 share the same blocking keys; a cut by shared keys and row alone would drop the last row."""
+    _namesake_registry(tmp_path / "registry.csv")
+    build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
+    index = open_index(tmp_path / "idx")
+    query = compare.Query(family_name="ZHANG", given_name="WEI", sex="M", birth_date=dates.PartialDate(1980, 3))
+    _, rows, shared = index.candidate_pool(query_key_hashes(query))
+    assert len(set(shared.tolist())) == 1 and len(rows) == 301  # a tie in shared keys across the whole pool
+    scored = gather(index, query)
+    assert scored.size == 200
+    result = rank(scored, index.model, registry_size=index.size, top=10, index=index)
+    assert result.candidates[0].person_id == "TARGET" and result.candidates[0].levels.birth_date == "year_month"

@@ -64,3 +64,24 @@ def test_spark_link_matches_batch(tmp_path: Path) -> None:
     decisions = {r[0]: r[4] for r in ours[1:] if r[1] in ("0", "1")}
     assert decisions["q2"] == "match" and decisions["q1"] != "match" and decisions["q8"] == "no_match"
     assert any(r[0] == "q6" and r[1] == "1" and r[2] == "L1" for r in ours)
+
+
+def test_spark_scorer_pre_scores_a_large_pool_like_the_local_search(tmp_path: Path) -> None:
+    """The Spark scorer (a pandas function; no Spark needed) keeps the namesake whose date agrees, as `gather` does."""
+    import pandas as pd
+
+    from passage.identity import spark_link
+    from passage.identity.index import build_or_update, open_index
+
+    rows = [[f"N{i:04d}", "张", "伟", "M", f"1980-{4 + i % 9:02d}-{1 + i % 28:02d}", "", ""] for i in range(300)]
+    rows.append(["TARGET", "张", "伟", "M", "1980-03-05", "", ""])
+    _write(tmp_path / "registry.csv", REG, rows)
+    build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
+    index = open_index(tmp_path / "idx")
+    query = {"query_id": "Q1", "family_name": "ZHANG", "given_name": "WEI", "full_name": "", "sex": "M", "birth_date": "1980-03",
+             "birth_place": "", "id_number": "", "nationality": "CHN"}
+    frame = pd.DataFrame([{**dict(zip(REG, r, strict=True)), "query_id": "Q1", "shared": 3, **{f"q_{k}": v for k, v in query.items()}}
+                          for r in rows])
+    score = spark_link._scorer(index.model.to_json(), index.size, index.frequency_tables(), 10)
+    out = score(frame)
+    assert out["person_id"].iloc[0] == "TARGET" and out["rank"].iloc[0] == 1 and len(out) == 10

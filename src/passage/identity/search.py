@@ -121,7 +121,7 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     Candidates come from the inverted postings in two stages: a pool of the rows sharing most blocking
     keys (`RegistryIndex.candidate_pool`), whose date, sex and ID number are compared in numpy
     (`dates.compare_date_codes`, `resident_id.compare_id_codes`); then the `MAX_CANDIDATES` best of the
-    pool by a pre-score (`_preselect`) get names and places compared, once per *distinct* value among
+    pool by a pre-score (`preselect`) get names and places compared, once per *distinct* value among
     them. Each candidate gets exactly the levels `compare.compare` gives the pair.
     """
     effective, notes = compare.effective_query(query)
@@ -146,7 +146,7 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
         if effective.id_number:
             pool_codes[where, _ID_COL] = resident_id.compare_id_codes(effective.id_number, np.asarray(seg.cols["idnum"][r]))
     if len(rows) > MAX_CANDIDATES:
-        chosen = _preselect(pool_codes, shared, segs, rows, index.model)
+        chosen = preselect(pool_codes, shared, segs, rows, index.model)
         segs, rows, pool_codes = segs[chosen], rows[chosen], pool_codes[chosen]
     # Stage 2: names, places and term frequencies for the chosen candidates.
     n = len(rows)
@@ -173,7 +173,7 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     return Scored(effective, notes, codes, freqs, segments=segs, rows=rows)
 
 
-def _preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.ndarray, model: scoring.Model) -> np.ndarray:
+def preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.ndarray, model: scoring.Model) -> np.ndarray:
     """Positions of the `MAX_CANDIDATES` pool rows to compare in full, best first.
 
     A pre-score ranks the pool: the number of blocking keys shared (about one bit each) plus the log2

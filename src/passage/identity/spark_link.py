@@ -7,8 +7,9 @@ The job (Christen 2012, ch. 4, blocking as an equi-join on keys; Fellegi & Sunte
 1. registry rows -> (key hash, record) via `mapInPandas` with `index.record_keys` (the same keys as the
    on-disk index); keys shared by more than `index.MAX_BLOCK` registry rows are dropped, as at query time;
 2. queries -> (key hash, query) via `mapInPandas` with `index.query_keys` (after `compare.effective_query`);
-3. equi-join on the key hash, count shared keys per (query, person) pair, keep the `MAX_CANDIDATES` pairs
-   with most shared keys per query;
+3. equi-join on the key hash, count shared keys per (query, person) pair, keep the `CANDIDATE_POOL` pairs
+   with most shared keys per query; the scorer keeps the `MAX_CANDIDATES` best of them by the same
+   pre-score as the local search (`search.preselect`: shared keys + date, sex and ID evidence);
 4. `groupBy(query_id).applyInPandas`: each query's candidate pairs go through `compare.compare` (the
    comparison levels, incl. the Jaro-Winkler bands of Winkler 1990) and `search.rank` (vectorised log2 Bayes
    factors, the competition-aware posterior and the decisions) with the model and term frequencies of
@@ -27,12 +28,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output
-from passage.identity import compare, dates
+from passage.identity import compare, dates, resident_id
 from passage.identity.index import (
+    CANDIDATE_POOL,
     MAX_BLOCK,
     MAX_CANDIDATES,
     REGISTRY_COLUMNS,
@@ -44,7 +47,7 @@ from passage.identity.index import (
     record_from_row,
     record_keys,
 )
-from passage.identity.search import Scored, rank
+from passage.identity.search import Scored, preselect, rank
 
 QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
 RESULT_COLUMNS = ("query_id", "rank", "person_id", "match_probability", "decision")
@@ -88,6 +91,17 @@ def _query_keys(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame({"key": pd.Series(hashes, dtype="int64"), "query_id": pd.Series(qids, dtype="object")})
 
 
+def _cheap_levels(query: compare.Query, record: compare.Record) -> tuple[int, int, int]:
+    """Level indices (-1 missing) of date of birth, sex and ID number, the fields of the candidate pre-score."""
+    from passage.identity import scoring
+
+    q_sex = query.sex.strip().upper()[:1]
+    sex = ("agree" if q_sex == record.sex else "disagree") if q_sex in ("M", "F") and record.sex in ("M", "F") else None
+    levels = (dates.compare_dates(query.birth_date, record.birth_date), sex, resident_id.compare_ids(query.id_number, record.id_number))
+    return tuple(-1 if lv is None else scoring.FIELD_LEVELS[f].index(lv)  # type: ignore[return-value]
+                 for f, lv in zip(("birth_date", "sex", "id_number"), levels, strict=True))
+
+
 def _scorer(model_json: str, registry_size: int, tf: dict[str, dict[str, float]], top: int) -> Any:
     from passage.identity import scoring
 
@@ -98,6 +112,15 @@ def _scorer(model_json: str, registry_size: int, tf: dict[str, dict[str, float]]
         first = frame.iloc[0].to_dict()
         query = _query_from_row({c: str(first[f"q_{c}"]) for c in QUERY_COLUMNS})
         effective, notes = compare.effective_query(query)
+        if len(frame) > MAX_CANDIDATES:
+            # The pool's second stage, as in `search.gather`: the best by shared keys + date, sex and ID evidence.
+            codes = np.full((len(frame), len(scoring.FIELDS)), -1, dtype=np.int8)
+            cheap_columns = [scoring.FIELDS.index(f) for f in ("birth_date", "sex", "id_number")]
+            codes[:, cheap_columns] = [_cheap_levels(effective, record_from_row({c: str(r[c]) for c in REGISTRY_COLUMNS}))
+                                       for r in frame.to_dict("records")]
+            pid_order = np.argsort(np.argsort(frame["person_id"].to_numpy(dtype=str), kind="stable"), kind="stable")
+            chosen = preselect(codes, frame["shared"].to_numpy(dtype=np.int64), np.zeros(len(frame), dtype=np.int64), pid_order, model)
+            frame = frame.iloc[chosen]
         records = [record_from_row({c: str(r[c]) for c in REGISTRY_COLUMNS}) for r in frame.to_dict("records")]
         levels = [compare.compare(effective, rec) for rec in records]
         freqs = []
@@ -147,12 +170,12 @@ def link(registry: Path, queries: Path, out: Path, *, index_dir: Path, master: s
         q_keys = qry.mapInPandas(_query_keys, "key long, query_id string").dropDuplicates(["key", "query_id"])
         pairs = q_keys.join(reg_keys, "key").groupBy("query_id", "person_id").agg(F.count("*").alias("shared"))
         window = Window.partitionBy("query_id").orderBy(F.desc("shared"), F.asc("person_id"))
-        pairs = pairs.withColumn("n", F.row_number().over(window)).where(F.col("n") <= MAX_CANDIDATES).drop("n", "shared")
+        pairs = pairs.withColumn("n", F.row_number().over(window)).where(F.col("n") <= CANDIDATE_POOL).drop("n")
         q_renamed = qry.select(*(F.col(c).alias(f"q_{c}") for c in QUERY_COLUMNS))
         joined = pairs.join(reg, "person_id").join(q_renamed, pairs["query_id"] == q_renamed["q_query_id"])
         scorer = _scorer(index.model.to_json(), index.size, tf, top)
         schema = "query_id string, rank int, person_id string, match_probability double, decision string"
-        results = joined.select(*REGISTRY_COLUMNS, "query_id", *(f"q_{c}" for c in QUERY_COLUMNS)).groupBy("query_id").applyInPandas(scorer, schema)
+        results = joined.select(*REGISTRY_COLUMNS, "query_id", "shared", *(f"q_{c}" for c in QUERY_COLUMNS)).groupBy("query_id").applyInPandas(scorer, schema)
         found: dict[str, list[tuple[int, str, float, str]]] = {}
         for row in results.toLocalIterator():
             found.setdefault(row["query_id"], []).append((row["rank"], row["person_id"], row["match_probability"], row["decision"]))
