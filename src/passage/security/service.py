@@ -119,13 +119,14 @@ def _may_administer(actor: User, organisation_id: str, session: Session) -> bool
     return Role.ADMIN in actor.role_set and organisation_id in _organisation_subtree(session, actor.organisation_id)
 
 
-def administered_users(session: Session, *, actor: User) -> list[str]:
+def administered_organisation_ids(session: Session, *, actor: User) -> list[str]:
+    """Ids of the organisations whose users the actor administers: their own and every one below it."""
     return list(_organisation_subtree(session, actor.organisation_id))
 
 
 def list_users(session: Session, *, actor: User, q: str | None, offset: int, limit: int) -> tuple[list[User], int]:
     """A page of the users the actor administers (username order), with the total; the listing is audited."""
-    statement = select(User).where(User.organisation_id.in_(administered_users(session, actor=actor)))
+    statement = select(User).where(User.organisation_id.in_(administered_organisation_ids(session, actor=actor)))
     if q:
         statement = statement.where(User.username.contains(q) | User.display_name.contains(q))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0

@@ -187,7 +187,7 @@ def users_page(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     rows, total = service.list_users(db, actor=user, q=q, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    organisations = service.administered_users(db, actor=user)
+    organisations = service.administered_organisation_ids(db, actor=user)
     org_choices = db.scalars(select(Organisation).where(Organisation.id.in_(organisations)).order_by(Organisation.name)).all()
     return render(request, "security/users.html", {
         "users": rows, "q": q or "", "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "total": total,
