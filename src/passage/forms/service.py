@@ -253,6 +253,25 @@ def _parse_time(text: str | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk import (and in its forked workers).
+
+    An import creates millions of small lists, tuples and strings that are never cyclic garbage; with
+    the collector on, its repeated full passes over the ever larger heap took most of the CPU time of
+    reading the file and building rows (3.0 s -> 0.7 s to read 200,000 rows). Reference counting still
+    frees everything; the collector is switched back on (if it was on) when the import ends or fails.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@_gc_paused()
 def import_export(
     session: Session,
     *,
@@ -280,46 +299,9 @@ def import_export(
     the compiled plan, which alone writes quarantine reasons.
     `workers=2` validates and encrypts large files in two forked processes (CLI and benchmark only:
     forking a threaded web server is unsafe); the results are merged in row order and every database
-    write stays in this process and this transaction.
+    write stays in this process and this transaction. The cyclic garbage collector is paused meanwhile
+    (`_gc_paused`).
     """
-    with _gc_paused():
-        return _import_export(
-            session, actor=actor, form_ref=form_ref, path=path, today=today, progress=progress, organisation_id=organisation_id,
-            filename=filename, workers=workers,
-        )
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a bulk import (and in its forked workers).
-
-    An import creates millions of small lists, tuples and strings that are never cyclic garbage; with
-    the collector on, its repeated full passes over the ever larger heap took most of the CPU time of
-    reading the file and building rows (3.0 s -> 0.7 s to read 200,000 rows). Reference counting still
-    frees everything; the collector is switched back on (if it was on) when the import ends or fails.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _import_export(
-    session: Session,
-    *,
-    actor: ActorLike | None,
-    form_ref: str,
-    path: str | Path,
-    today: dt.date | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    organisation_id: str | None = None,
-    filename: str | None = None,
-    workers: int = 1,
-) -> ImportReport:
-    """`import_export` with the garbage collector paused."""
     form = get_form(session, form_ref=form_ref, actor=actor, organisation_id=organisation_id)
     raw = read_export(path, strip=False)
     if filename:

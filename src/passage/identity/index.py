@@ -193,24 +193,29 @@ def _name_keys(text: str, *, surname: bool, limit: int) -> tuple[str, ...]:
     return latin_to_pinyin_keys(text, limit=limit)
 
 
+def _query_date_parts(birth: dates.PartialDate | None) -> tuple[list[int], list[int], int, list[int]]:
+    """The date parts of a query's keys: years (±1), year-months (also day and month swapped), the full date
+    as YYYYMMDD (0 if not given to the day), and the full dates (also swapped)."""
+    if birth is None:
+        return [], [], 0, []
+    years = [birth.year + d for d in (0, -1, 1)]
+    months: list[int] = []
+    if birth.month is not None:
+        months = [birth.year * 100 + birth.month]
+        if birth.day is not None and birth.day <= 12 and birth.day != birth.month:
+            months.append(birth.year * 100 + birth.day)  # day and month swapped
+    if birth.precision != "day":
+        return years, months, 0, []
+    assert birth.month is not None and birth.day is not None
+    day = birth.year * 10000 + birth.month * 100 + birth.day
+    swapped = [birth.year * 10000 + birth.day * 100 + birth.month] if birth.day <= 12 and birth.day != birth.month else []
+    return years, months, day, [day, *swapped]
+
+
 def query_keys(query: compare.Query) -> list[Key]:
     """Blocking keys of a query, over every reading of its names (see `compare.name_interpretations`)."""
     keys: list[Key] = []
-    years: list[int] = []
-    months: list[int] = []
-    day = 0
-    day_keys: list[int] = []
-    if query.birth_date is not None:
-        b = query.birth_date
-        years = [b.year + d for d in (0, -1, 1)]
-        if b.month is not None:
-            months = [b.year * 100 + b.month]
-            if b.day is not None and b.day <= 12 and b.day != b.month:
-                months.append(b.year * 100 + b.day)  # day and month swapped
-        if b.precision == "day":
-            assert b.month is not None and b.day is not None
-            day = b.year * 10000 + b.month * 100 + b.day
-            day_keys = [day] + ([b.year * 10000 + b.day * 100 + b.month] if b.day <= 12 and b.day != b.month else [])
+    years, months, day, day_keys = _query_date_parts(query.birth_date)
     for family, given in compare.name_interpretations(query):
         surnames = [_sh(s) for s in _name_keys(family, surname=True, limit=16)]
         givens = [_sh(g) for g in _name_keys(given, surname=False, limit=24)]
@@ -263,21 +268,7 @@ def query_key_hashes(query: compare.Query) -> np.ndarray:
 
     Same keys as `query_keys`, which stays the readable definition (and is what Spark uses).
     """
-    years: list[int] = []
-    months: list[int] = []
-    day = 0
-    day_keys: list[int] = []
-    if query.birth_date is not None:
-        b = query.birth_date
-        years = [b.year + d for d in (0, -1, 1)]
-        if b.month is not None:
-            months = [b.year * 100 + b.month]
-            if b.day is not None and b.day <= 12 and b.day != b.month:
-                months.append(b.year * 100 + b.day)
-        if b.precision == "day":
-            assert b.month is not None and b.day is not None
-            day = b.year * 10000 + b.month * 100 + b.day
-            day_keys = [day] + ([b.year * 10000 + b.day * 100 + b.month] if b.day <= 12 and b.day != b.month else [])
+    years, months, day, day_keys = _query_date_parts(query.birth_date)
     year_array = np.array(years, dtype=np.uint64)
     finished: list[np.ndarray] = []
     unfinished: list[np.ndarray] = []  # (partial hash ^ last part), finished by one SplitMix64 round at the end
