@@ -307,10 +307,6 @@ def _frequency_parts(family: str, given: str) -> tuple[str, str, str]:
     return f"{s}|{g}", s, g
 
 
-def _frequency_keys(record: compare.Record) -> tuple[str, str, str]:
-    return _frequency_parts(record.family_name, record.given_name)
-
-
 # --- reading the registry, streamed ---------------------------------------------------------------------
 
 

@@ -58,7 +58,6 @@ def parse(text: str) -> ParsedId | None:
 
 
 ID_LEVELS = ("exact", "one_edit", "disagree")
-__all__ = ["ID_LEVELS", "ParsedId", "blocking_keys", "check_digit", "clean", "compare_id_codes", "compare_ids", "one_edit", "parse"]
 
 
 def compare_ids(query: str, record: str) -> str | None:

@@ -11,7 +11,6 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
 
 import numpy as np
 
@@ -19,8 +18,6 @@ from passage.identity import compare, dates, places, resident_id, scoring
 from passage.identity.index import MAX_CANDIDATES, RegistryIndex, place_of_key, query_key_hashes
 
 ExtraEvidence = Callable[[compare.Query, str], Sequence[scoring.Evidence]]
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass
@@ -300,32 +297,26 @@ def _gather_chunk(queries: list[compare.Query]) -> list[Scored]:
     return [gather(_WORKER_INDEX, q) for q in queries]
 
 
-def _in_pool(index: RegistryIndex, function: Callable[[T], list[R]], jobs: list[T], *, workers: int,
-             progress: Callable[[int], None] | None, sizes: list[int]) -> list[R]:
-    """Run `function` over `jobs` on `workers` forked processes sharing the memory-mapped index, in order."""
-    global _WORKER_INDEX
-    workers = max(1, min(workers, multiprocessing.cpu_count()))
-    out: list[R] = []
-    _WORKER_INDEX = index
-    try:
-        if workers == 1 or len(jobs) < 2:
-            for job, size in zip(jobs, sizes, strict=True):
-                out.extend(function(job))
-                if progress is not None:
-                    progress(size)
-            return out
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for result, size in zip(pool.imap(function, jobs), sizes, strict=True):
-                out.extend(result)
-                if progress is not None:
-                    progress(size)
-    finally:
-        _WORKER_INDEX = None
-    return out
-
-
 def gather_many(index: RegistryIndex, queries: Sequence[compare.Query], *, workers: int = 2, chunk: int = 32,
                 progress: Callable[[int], None] | None = None) -> list[Scored]:
     """`gather` for a batch, on `workers` processes that share the memory-mapped index (fork), in input order."""
+    global _WORKER_INDEX
+    workers = max(1, min(workers, multiprocessing.cpu_count()))
     pieces = [list(queries[i:i + chunk]) for i in range(0, len(queries), chunk)]
-    return _in_pool(index, _gather_chunk, pieces, workers=workers, progress=progress, sizes=[len(p) for p in pieces])
+    out: list[Scored] = []
+    if workers == 1 or len(pieces) < 2:
+        for piece in pieces:
+            out.extend(gather(index, q) for q in piece)
+            if progress is not None:
+                progress(len(piece))
+        return out
+    _WORKER_INDEX = index
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for result in pool.imap(_gather_chunk, pieces):
+                out.extend(result)
+                if progress is not None:
+                    progress(len(result))
+    finally:
+        _WORKER_INDEX = None
+    return out
