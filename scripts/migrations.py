@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSIONS = ROOT / "migrations" / "versions"
-ORDER = ["security", "readmission", "identity", "biometrics", "avrr", "forms", "dtm", "dialogue", "mobility"]
+ORDER = ["security", "readmission", "identity", "biometrics", "avrr", "forms", "dtm", "dialogue", "mobility", "consular"]
 SLOT = {module: f"{index + 1:04d}_{module}" for index, module in enumerate(ORDER)}
 SLOT["security"] = "0001"
 

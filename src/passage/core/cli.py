@@ -79,6 +79,7 @@ COMMAND_MODULES: dict[str, str] = {
     "agreements": "readmission", "readmission": "readmission",
     "identify": "identity", "biometrics": "biometrics", "avrr": "avrr", "forms": "forms",
     "geo": "dtm", "dtm": "dtm", "mobility": "mobility", "dialogue": "dialogue",
+    "consular": "consular",
 }
 """Which module provides each top-level command, so that one command imports only its own module (start-up
 time); any other word (``--help``, a new command) imports every module."""

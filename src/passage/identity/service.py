@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from passage.core.errors import NotFound
 from passage.core.settings import get_settings
 from passage.identity import compare
 from passage.identity.index import RegistryIndex, open_index
+from passage.identity.scoring import Evidence, Model, decide, evidence_for, posteriors, total_log2_bf
 from passage.identity.search import ExtraEvidence, SearchResult, search
 from passage.security import audit
 from passage.security.models import User
@@ -93,3 +95,38 @@ def index_status(*, directory: Path | None = None) -> IndexStatus:
     except NotFound:
         return IndexStatus(False, 0, 0, None)
     return IndexStatus(True, index.size, len(index.segments), index.model.prior_in_registry)
+
+
+@dataclass(frozen=True)
+class CandidateScore:
+    """One candidate's score against a query: posterior probability, decision and the evidence behind it (no values)."""
+
+    person_id: str
+    probability: float
+    decision: str
+    evidence: list[Evidence]
+
+
+def score_candidates(*, query: compare.Query, candidates: Sequence[compare.Record], population: int,
+                     extra_log2_bf: Mapping[str, float] | None = None, prior_in_registry: float = 0.5) -> list[CandidateScore]:
+    """Score a query against candidates another module found itself (e.g. by blind-index blocking), best first.
+
+    The same method as `search_person` without the registry index: field levels from `compare`, the default
+    m/u of `scoring` (Fellegi & Sunter 1969), optional extra evidence per candidate (a passport number that
+    agrees, as a log2 Bayes factor), and the one-to-one posterior over `population` records, so two equally
+    good candidates share the probability and neither is called a match. Pure: the caller audits its own read.
+    """
+    effective, _notes = compare.effective_query(query)
+    model = Model(registry_size=max(population, 1), prior_in_registry=prior_in_registry)
+    scored = []
+    for record in candidates:
+        levels = compare.compare(effective, record)
+        evidence = evidence_for(model, levels)
+        extra = (extra_log2_bf or {}).get(record.person_id)
+        if extra:
+            evidence.append(Evidence("document", "exact", extra, "travel document number agrees"))
+        scored.append((total_log2_bf(evidence), record, levels, evidence))
+    scored.sort(key=lambda item: -item[0])
+    probabilities, _none = posteriors([s[0] for s in scored], registry_size=model.registry_size, prior_in_registry=prior_in_registry)
+    decisions = decide(probabilities, scored[0][2] if scored else None)
+    return [CandidateScore(item[1].person_id, round(p, 6), d, item[3]) for item, p, d in zip(scored, probabilities, decisions, strict=True)]

@@ -32,6 +32,9 @@ DEMO_ORGANISATIONS: list[dict[str, object]] = [
     {"key": "fujian", "name": "Fujian Exit and Entry Administration Bureau", "name_zh": "福建省公安厅出入境管理局", "country": "CN", "level": OrganisationLevel.PROVINCIAL, "province": "CN-FJ", "parent": "mps"},
     {"key": "zhejiang", "name": "Zhejiang Exit and Entry Administration Bureau", "name_zh": "浙江省公安厅出入境管理局", "country": "CN", "level": OrganisationLevel.PROVINCIAL, "province": "CN-ZJ", "parent": "mps"},
     {"key": "guangdong", "name": "Guangdong Exit and Entry Administration Bureau", "name_zh": "广东省公安厅出入境管理局", "country": "CN", "level": OrganisationLevel.PROVINCIAL, "province": "CN-GD", "parent": "mps"},
+    {"key": "consular_centre", "name": "Centre for Consular Assistance and Protection, MFA", "name_zh": "外交部领事保护中心", "country": "CN", "level": OrganisationLevel.NATIONAL, "parent": "secretariat"},
+    {"key": "denpasar", "name": "Consulate-General in Denpasar", "name_zh": "驻登巴萨总领事馆", "country": "CN", "level": OrganisationLevel.MISSION, "parent": "consular_centre"},
+    {"key": "jakarta", "name": "Embassy in Jakarta", "name_zh": "驻印度尼西亚大使馆", "country": "CN", "level": OrganisationLevel.MISSION, "parent": "consular_centre"},
     {"key": "iom", "name": "IOM China", "name_zh": "国际移民组织中国办事处", "country": "XX", "level": OrganisationLevel.INTERNATIONAL, "parent": "secretariat"},
 ]
 
@@ -44,6 +47,10 @@ DEMO_USERS: list[dict[str, object]] = [
     {"key": "zj_officer", "username": "zj.officer", "display_name": "Chen Jie 陈杰", "org": "zhejiang", "roles": [Role.PROVINCIAL_OFFICER], "totp": True},
     {"key": "gd_officer", "username": "gd.officer", "display_name": "Huang Min 黄敏", "org": "guangdong", "roles": [Role.PROVINCIAL_OFFICER], "totp": True},
     {"key": "iom_caseworker", "username": "iom.caseworker", "display_name": "Maria Rossi", "org": "iom", "roles": [Role.IOM_CASEWORKER], "totp": True},
+    {"key": "consular_centre", "username": "consular.centre", "display_name": "Zhao Min 赵敏", "org": "consular_centre", "roles": [Role.CONSULAR_CENTRE], "totp": True},
+    {"key": "denpasar_officer", "username": "denpasar.officer", "display_name": "Sun Tao 孙涛", "org": "denpasar", "roles": [Role.CONSULAR_OFFICER], "totp": True},
+    {"key": "jakarta_officer", "username": "jakarta.officer", "display_name": "Li Na 李娜", "org": "jakarta", "roles": [Role.CONSULAR_OFFICER], "totp": True},
+    {"key": "consular_gateway", "username": "consular.gateway", "display_name": "12308 gateway", "org": "consular_centre", "roles": [Role.CONSULAR_GATEWAY], "totp": True},
     {"key": "analyst", "username": "analyst", "display_name": "Data Analyst", "org": "iom", "roles": [Role.ANALYST], "totp": False},
 ]
 

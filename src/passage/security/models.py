@@ -16,6 +16,8 @@ class OrganisationLevel(enum.StrEnum):
     NATIONAL = "national"
     PROVINCIAL = "provincial"
     INTERNATIONAL = "international"
+    MISSION = "mission"
+    """An embassy or consulate abroad; its consular district is recorded by the consular module."""
 
 
 class Role(enum.StrEnum):
@@ -25,6 +27,12 @@ class Role(enum.StrEnum):
     IOM_CASEWORKER = "iom_caseworker"
     ANALYST = "analyst"
     ADMIN = "admin"
+    CONSULAR_OFFICER = "consular_officer"
+    """Works at a mission abroad: nationals, help requests and evacuations of its own consular district."""
+    CONSULAR_CENTRE = "consular_centre"
+    """Works at the national centre for consular protection: sees every mission's records."""
+    CONSULAR_GATEWAY = "consular_gateway"
+    """A system account (the hotline's system, the travellers' app, the SMS gateway): submits and pulls, reads nothing else."""
 
 
 class Organisation(IdMixin, TimestampMixin, VersionedMixin, Base):

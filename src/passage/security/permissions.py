@@ -52,6 +52,17 @@ class Permission(enum.StrEnum):
     DIALOGUE_READ = "dialogue:read"
     DIALOGUE_MANAGE = "dialogue:manage"
     DIALOGUE_CONTACTS_READ = "dialogue:contacts"
+    # consular protection
+    CONSULAR_READ = "consular:read"
+    CONSULAR_MANAGE = "consular:manage"
+    CONSULAR_SUBMIT = "consular:submit"
+    """Submit registrations and help requests (the app, the hotline's system, a mission)."""
+    CONSULAR_EVACUATE = "consular:evacuate"
+    CONSULAR_ADVICE = "consular:advice"
+    """Publish safety advice versions."""
+    CONSULAR_OUTBOX = "consular:outbox"
+    """Pull generated messages for sending (a message gateway)."""
+    CONSULAR_STATS = "consular:stats"
 
 
 P = Permission
@@ -63,6 +74,9 @@ ROLE_LABELS: dict[Role, str] = {
     Role.IOM_CASEWORKER: N_("IOM caseworker"),
     Role.ANALYST: N_("Analyst"),
     Role.ADMIN: N_("Administrator"),
+    Role.CONSULAR_OFFICER: N_("Consular officer (mission)"),
+    Role.CONSULAR_CENTRE: N_("Consular protection centre officer"),
+    Role.CONSULAR_GATEWAY: N_("Consular gateway (system account)"),
 }
 """English labels of the roles (translated where shown)."""
 
@@ -93,10 +107,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {P.PROFILE, P.USERS_READ, P.USERS_MANAGE, P.AUDIT_READ, P.KEYS_MANAGE, P.AGREEMENTS_READ, P.AGREEMENTS_MANAGE,
          P.FORMS_READ, P.FORMS_MANAGE, P.DIALOGUE_READ, P.DIALOGUE_MANAGE}
     ),
+    Role.CONSULAR_OFFICER: frozenset(
+        {P.PROFILE, P.CONSULAR_READ, P.CONSULAR_MANAGE, P.CONSULAR_SUBMIT, P.CONSULAR_EVACUATE, P.CONSULAR_STATS,
+         P.HEALTH_READ, P.FORMS_READ}
+    ),
+    Role.CONSULAR_CENTRE: frozenset(
+        {P.PROFILE, P.CONSULAR_READ, P.CONSULAR_MANAGE, P.CONSULAR_SUBMIT, P.CONSULAR_EVACUATE, P.CONSULAR_ADVICE,
+         P.CONSULAR_STATS, P.HEALTH_READ, P.FORMS_READ}
+    ),
+    Role.CONSULAR_GATEWAY: frozenset({P.PROFILE, P.CONSULAR_SUBMIT, P.CONSULAR_OUTBOX}),
 }
 
 ROLES_SEEING_PERSONAL_DATA: frozenset[Role] = frozenset(
-    {Role.REQUESTING_OFFICER, Role.CENTRAL_OFFICER, Role.PROVINCIAL_OFFICER, Role.IOM_CASEWORKER, Role.ADMIN}
+    {Role.REQUESTING_OFFICER, Role.CENTRAL_OFFICER, Role.PROVINCIAL_OFFICER, Role.IOM_CASEWORKER, Role.ADMIN,
+     Role.CONSULAR_OFFICER, Role.CONSULAR_CENTRE, Role.CONSULAR_GATEWAY}
 )
 """Every role that can see personal data must pass a TOTP second factor (RFC 6238)."""
 

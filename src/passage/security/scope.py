@@ -3,12 +3,17 @@
 A model opts in by declaring `__scope__ = RecordScope(...)` naming its columns:
 - `owner_organisation`: the organisation that owns the record (a requesting state's return service);
 - `routed_organisation`: the provincial organisation the record was routed to;
-- `addressed_country`: the ISO country code of the state the record is addressed to.
+- `addressed_country`: the ISO country code of the state the record is addressed to;
+- `protecting_country`: the ISO country code of the state whose consular service protects the person
+  (consular records: a mission owns them, the national consular protection centre sees them all).
 
 Visibility (OWASP ASVS 4.0.3 V4.2.1, access to records by identifier; the two states are tenants):
 - every user sees records owned by their own organisation;
 - a provincial officer also sees records routed to their organisation;
-- a central officer of a national organisation also sees records addressed to their country.
+- a central officer of a national organisation also sees records addressed to their country;
+- a consular-centre officer of a national organisation also sees the consular records of their country
+  (Vienna Convention on Consular Relations 1963, art. 5: protection is the sending state's function, which its
+  missions exercise within their consular district, art. 6-7).
 A model without `__scope__` is visible to nobody through this module. Records outside scope are reported
 as not found (404), so their existence is not revealed.
 """
@@ -32,6 +37,7 @@ class RecordScope:
     owner_organisation: str | None = None
     routed_organisation: str | None = None
     addressed_country: str | None = None
+    protecting_country: str | None = None
 
 
 def visible_clause(model: Any, user: User) -> ColumnElement[bool]:
@@ -51,6 +57,8 @@ def visible_clause(model: Any, user: User) -> ColumnElement[bool]:
         and user.organisation.level == OrganisationLevel.NATIONAL
     ):
         conditions.append(getattr(model, scope.addressed_country) == user.organisation.country)
+    if scope.protecting_country and _consular_centre(user):
+        conditions.append(getattr(model, scope.protecting_country) == user.organisation.country)
     if not conditions:
         return false()
     return or_(*conditions)
@@ -82,9 +90,15 @@ def can_see(record: Any, user: User) -> bool:
         return True
     if scope.routed_organisation and Role.PROVINCIAL_OFFICER in roles and getattr(record, scope.routed_organisation) == user.organisation_id:
         return True
+    if scope.protecting_country and _consular_centre(user) and getattr(record, scope.protecting_country) == user.organisation.country:
+        return True
     return bool(
         scope.addressed_country
         and Role.CENTRAL_OFFICER in roles
         and user.organisation.level == OrganisationLevel.NATIONAL
         and getattr(record, scope.addressed_country) == user.organisation.country
     )
+
+
+def _consular_centre(user: User) -> bool:
+    return Role.CONSULAR_CENTRE in user.role_set and user.organisation.level == OrganisationLevel.NATIONAL
