@@ -220,11 +220,24 @@ def _find_duplicate(session: Session, *, registration: Registration, identity: d
         registration.duplicate_probability = best.probability
 
 
+def _registration_mission(session: Session, *, actor: User, data: RegistrationIn) -> str:
+    """The mission of the district the person is in. Without coordinates a mission's own registration stays with
+    the mission when it covers part of that country (an officer knows their city); otherwise the country decides."""
+    location = data.location
+    if location.latitude is None and actor.organisation.level == OrganisationLevel.MISSION:
+        own = session.scalar(select(ConsularDistrict.id).where(ConsularDistrict.mission_id == actor.organisation_id,
+                                                               ConsularDistrict.country == data.destination_country).limit(1))
+        if own is not None:
+            return actor.organisation_id
+    mission_id = mission_for(session, country=data.destination_country, latitude=location.latitude, longitude=location.longitude)
+    _check_district(actor, mission_id, "destination_country")
+    return mission_id
+
+
 def create_registration(session: Session, *, actor: User, data: RegistrationIn, check_duplicates: bool = True) -> Registration:
     """Register a national abroad (the app, the hotline, a mission); flags a likely earlier registration."""
     location = data.location
-    mission_id = mission_for(session, country=data.destination_country, latitude=location.latitude, longitude=location.longitude)
-    _check_district(actor, mission_id, "destination_country")
+    mission_id = _registration_mission(session, actor=actor, data=data)
     identity = _identity_document(data)
     now = utcnow()
     tier = rules.priority_tier(data.vulnerabilities)
@@ -380,8 +393,7 @@ def import_registrations(session: Session, *, actor: User, path: Path, dry_run: 
             errors.extend(_row_errors(line, exc))
             continue
         try:
-            mission_id = mission_for(session, country=data.destination_country, latitude=data.location.latitude, longitude=data.location.longitude)
-            _check_district(actor, mission_id, "destination_country")
+            _registration_mission(session, actor=actor, data=data)
         except InvalidInput as exc:
             errors.extend(ImportRowError(line=line, field=f.path, message=f.message) for f in exc.fields)
             continue

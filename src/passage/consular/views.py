@@ -296,7 +296,7 @@ def _crises_page(request: Request, db: Session, user: User, *, country: str, err
                  status_code: int = 200) -> Response:
     crises = service.list_crises(db, actor=user)
     return render(request, "consular/crises.html", _context(
-        crises=crises, errors=errors or {}, values=values or {}, country=country, density_json=script_json(_density(db, user, country)) if country else "[]",
+        crises=crises, errors=errors or {}, values=values or {"country": country}, country=country, density_json=script_json(_density(db, user, country)) if country else "[]",
         crisis_types=rules.CRISIS_TYPES,
     ), status_code=status_code)
 
