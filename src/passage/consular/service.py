@@ -220,15 +220,22 @@ def _find_duplicate(session: Session, *, registration: Registration, identity: d
         registration.duplicate_probability = best.probability
 
 
+def _own_district_mission(session: Session, *, actor: User, country: str) -> str | None:
+    """The actor's own mission when it covers part of `country` (the officer knows where the person is)."""
+    if actor.organisation.level != OrganisationLevel.MISSION:
+        return None
+    own = session.scalar(select(ConsularDistrict.id).where(ConsularDistrict.mission_id == actor.organisation_id, ConsularDistrict.country == country).limit(1))
+    return actor.organisation_id if own is not None else None
+
+
 def _registration_mission(session: Session, *, actor: User, data: RegistrationIn) -> str:
     """The mission of the district the person is in. Without coordinates a mission's own registration stays with
     the mission when it covers part of that country (an officer knows their city); otherwise the country decides."""
     location = data.location
-    if location.latitude is None and actor.organisation.level == OrganisationLevel.MISSION:
-        own = session.scalar(select(ConsularDistrict.id).where(ConsularDistrict.mission_id == actor.organisation_id,
-                                                               ConsularDistrict.country == data.destination_country).limit(1))
+    if location.latitude is None:
+        own = _own_district_mission(session, actor=actor, country=data.destination_country)
         if own is not None:
-            return actor.organisation_id
+            return own
     mission_id = mission_for(session, country=data.destination_country, latitude=location.latitude, longitude=location.longitude)
     _check_district(actor, mission_id, "destination_country")
     return mission_id
@@ -465,7 +472,10 @@ def create_help_request(session: Session, *, actor: User, data: HelpRequestIn) -
                 raise NotFound(f"consular_registrations {data.registration_id} not found")
         else:
             registration = load_registration(session, actor=actor, registration_id=data.registration_id)
-    mission_id = registration.mission_id if registration is not None else mission_for(session, country=data.country, field="country")
+    if registration is not None:
+        mission_id = registration.mission_id
+    else:
+        mission_id = _own_district_mission(session, actor=actor, country=data.country) or mission_for(session, country=data.country, field="country")
     if data.crisis_id:
         crisis = session.get(Crisis, data.crisis_id) if _is_gateway(actor) else load_crisis(session, actor=actor, crisis_id=data.crisis_id)
         if crisis is None or crisis.protecting_country != _protecting_country(actor):
