@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["security", "readmission", "identity", "biometrics", "avrr", "forms", "dtm", "mobility", "dialogue"]
+ORDER = ["security", "readmission", "identity", "biometrics", "avrr", "forms", "dtm", "mobility", "dialogue", "consular"]
 
 HEADER = """# Benchmark results
 

@@ -20,7 +20,7 @@ seat goes to a lower tier while a higher-tier household that could use it is sti
 higher tiers take the earliest departures.
 
 `greedy_baseline` is the plain first-come-first-served rule a spreadsheet would apply: in registration order,
-the nearest assembly point only, the first direct leg with seats. The benchmark compares both on seats left
+the nearest assembly point only, its earliest itinerary with seats. The benchmark compares both on seats left
 empty and on how late the vulnerable leave.
 """
 
@@ -284,9 +284,9 @@ def plan_evacuation(points: Sequence[AssemblyPoint], legs: Sequence[Leg], evacue
 
 def greedy_baseline(points: Sequence[AssemblyPoint], legs: Sequence[Leg], evacuees: Sequence[Evacuee], *,
                     parameters: Parameters | None = None) -> Plan:
-    """First come, first served: registration order, nearest point only, first direct leg with seats."""
+    """First come, first served: registration order, the nearest point only, its earliest itinerary with seats."""
     parameters = parameters or Parameters()
-    allocator = _Allocator(points, legs, parameters, connections=False)
+    allocator = _Allocator(points, legs, parameters, connections=True)
     for group in _households(evacuees):
         nearest = _nearest(allocator.points, group[0].latitude, group[0].longitude, 1)
         chosen = next((it for it in allocator.itineraries[nearest[0].point_id] if allocator.feasible(it, len(group))), None) if nearest else None
@@ -305,6 +305,8 @@ class PlanMetrics:
     seats_total: int
     seats_used: int
     seats_empty: int
+    seats_to_safety_empty: int
+    """Empty seats on the legs that reach safety (empty convoy seats to a hub cost little; these cost lives)."""
     vulnerable: int
     vulnerable_placed: int
     vulnerable_mean_departure_hours: float | None
@@ -333,7 +335,8 @@ def metrics(plan: Plan, legs: Sequence[Leg], evacuees: Sequence[Evacuee]) -> Pla
     del tiers
     return PlanMetrics(
         people=len(evacuees), placed=len(plan.assignments), unplaced=len(plan.unplaced), seats_total=seats_total, seats_used=used,
-        seats_empty=seats_total - used, vulnerable=vulnerable, vulnerable_placed=len(vulnerable_departures),
+        seats_empty=seats_total - used,
+        seats_to_safety_empty=sum(leg.seats - plan.seats_used.get(leg.leg_id, 0) for leg in legs if leg.destination_point_id is None), vulnerable=vulnerable, vulnerable_placed=len(vulnerable_departures),
         vulnerable_mean_departure_hours=round(sum(vulnerable_departures) / len(vulnerable_departures), 2) if vulnerable_departures else None,
         vulnerable_last_departure_hours=round(max(vulnerable_departures), 2) if vulnerable_departures else None,
         others_mean_departure_hours=round(sum(other_departures) / len(other_departures), 2) if other_departures else None,
