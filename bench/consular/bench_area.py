@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -99,7 +98,11 @@ def load(size: int, lat: np.ndarray, lon: np.ndarray, backend: str) -> float:
             with cursor.copy(f"COPY consular_registrations ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows():
                     copy.write_row(row)
-            cursor.execute("ANALYZE consular_registrations")
+        raw.commit()
+        if backend == "postgresql":
+            raw.driver_connection.autocommit = True  # type: ignore[attr-defined]
+            # What autovacuum does after a bulk load: statistics, and the visibility map index-only scans need.
+            cursor.execute("VACUUM ANALYZE consular_registrations")
         else:
             batch = []
             for row in rows():
@@ -117,19 +120,26 @@ def load(size: int, lat: np.ndarray, lon: np.ndarray, backend: str) -> float:
 
 
 def passage_query() -> int:
+    from sqlalchemy import or_
+
     from passage.consular import geo, service
     from passage.consular.models import Registration
     from passage.core.db import unit_of_work
 
     area = geo.parse_area(POLYGON)
     with unit_of_work() as session:
-        return len(service.registrations_in_area(session, area=area, conditions=[Registration.active.is_(True), Registration.protecting_country == "CN"]))
+        # The filters of a crisis listing: people of this state, active, whose stay overlaps the crisis.
+        conditions = [Registration.active.is_(True), Registration.protecting_country == "CN", Registration.arrival_on <= dt.date(2017, 12, 31),
+                      or_(Registration.departure_on.is_(None), Registration.departure_on >= dt.date(2017, 11, 21))]
+        return len(service.registrations_in_area(session, area=area, conditions=conditions))
 
 
 def duckdb_runs(lat: np.ndarray, lon: np.ndarray, repeat: int) -> dict[str, tuple[list[float], int]]:
     import duckdb
 
-    from passage.mobility.engines import load_spatial  # the packaged extension, loaded by path (INSTALL would download)
+    from passage.mobility.engines import (
+        load_spatial,  # the packaged extension, loaded by path (INSTALL would download)
+    )
 
     connection = duckdb.connect()
     load_spatial(connection)
@@ -197,6 +207,7 @@ def main() -> None:
             cover = geo.grid_cover(geo.parse_area(POLYGON))
             print(f"grid cover: {len(cover.interior)} interior ranges, {len(cover.boundary)} boundary ranges, {cover.cells:,} cells")
             times, count = [], 0
+            passage_query()  # warm-up: imports, the cipher's key unwrap, the connection pool (not counted)
             for _ in range(args.repeat):
                 started = time.perf_counter()
                 count = passage_query()

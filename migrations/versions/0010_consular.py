@@ -2,7 +2,7 @@
 
 Revision ID: 0010_consular
 Revises: 0009_mobility
-Create Date: 2026-12-07 12:35:30.638726
+Create Date: 2026-12-07 13:23:58.090352
 """
 
 from __future__ import annotations
@@ -161,6 +161,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("reference", name=op.f("uq_consular_registrations_reference")),
     )
     with op.batch_alter_table("consular_registrations", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_consular_registrations_area",
+            ["grid_cell", "protecting_country", "active", "arrival_on", "departure_on", "id"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_consular_registrations_birth_key"), ["birth_key"], unique=False)
         batch_op.create_index(
             "ix_consular_registrations_country_cell", ["destination_country", "grid_cell"], unique=False
@@ -168,7 +173,6 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_consular_registrations_destination_country"), ["destination_country"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_consular_registrations_grid_cell"), ["grid_cell"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_consular_registrations_mission_id"), ["mission_id"], unique=False
         )
@@ -581,10 +585,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_consular_registrations_protecting_country"))
         batch_op.drop_index(batch_op.f("ix_consular_registrations_passport_key"))
         batch_op.drop_index(batch_op.f("ix_consular_registrations_mission_id"))
-        batch_op.drop_index(batch_op.f("ix_consular_registrations_grid_cell"))
         batch_op.drop_index(batch_op.f("ix_consular_registrations_destination_country"))
         batch_op.drop_index("ix_consular_registrations_country_cell")
         batch_op.drop_index(batch_op.f("ix_consular_registrations_birth_key"))
+        batch_op.drop_index("ix_consular_registrations_area")
 
     op.drop_table("consular_registrations")
     with op.batch_alter_table("consular_districts", schema=None) as batch_op:

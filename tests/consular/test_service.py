@@ -11,8 +11,16 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from passage.consular import service
-from passage.consular.models import CrisisContact, LocationFix, OutboxMessage, Registration
-from passage.consular.schemas import AdviceIn, AssignIn, CrisisIn, HelpRequestIn, LocationIn, RequestActionIn, TriageIn
+from passage.consular.models import LocationFix, OutboxMessage, Registration
+from passage.consular.schemas import (
+    AdviceIn,
+    AssignIn,
+    CrisisIn,
+    HelpRequestIn,
+    LocationIn,
+    RequestActionIn,
+    TriageIn,
+)
 from passage.core.errors import Conflict, InvalidInput, NotFound
 from passage.security.models import AuditEntry
 from tests.consular.conftest import SQUARE, TODAY, registration, user_named

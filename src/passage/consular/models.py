@@ -56,7 +56,12 @@ class Registration(IdMixin, TimestampMixin, VersionedMixin, Base):
 
     __tablename__ = "consular_registrations"
     __scope__ = MISSION_SCOPE
-    __table_args__ = (Index("ix_consular_registrations_country_cell", "destination_country", "grid_cell"),)
+    __table_args__ = (
+        Index("ix_consular_registrations_country_cell", "destination_country", "grid_cell"),
+        # Covers the crisis-area query (cell ranges plus the stay and state filters) so that interior cells are
+        # answered from the index alone (an index-only scan on PostgreSQL, a covering index on SQLite).
+        Index("ix_consular_registrations_area", "grid_cell", "protecting_country", "active", "arrival_on", "departure_on", "id"),
+    )
 
     reference: Mapped[str] = mapped_column(String(30), unique=True)
     mission_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -79,7 +84,7 @@ class Registration(IdMixin, TimestampMixin, VersionedMixin, Base):
     location: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON("consular.registration.location"))
     """latitude, longitude, city, address: the latest known position."""
     location_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    grid_cell: Mapped[int | None] = mapped_column(Integer, index=True)
+    grid_cell: Mapped[int | None] = mapped_column(Integer)
     vulnerabilities: Mapped[list[str] | None] = mapped_column(EncryptedJSON("consular.registration.vulnerabilities"))
     priority_tier: Mapped[int] = mapped_column(Integer, default=2)
     """0 needs help or medical, 1 vulnerable, 2 other: what evacuation planning needs without decrypting."""

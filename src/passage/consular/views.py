@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from passage.consular import evacuation, rules, service
+from passage.consular import evacuation, geo, rules, service
 from passage.consular.models import Crisis, HelpRequest, Registration
 from passage.consular.schemas import (
     AdviceIn,
@@ -286,7 +286,7 @@ def _density(db: Session, user: User, country: str) -> list[dict[str, Any]]:
                        .group_by(Registration.grid_cell)).all()
     squares: dict[tuple[int, int], int] = {}
     for cell, n in cells:
-        row, column = divmod(int(cell), 36_000)
+        row, column = divmod(int(cell or 0), geo.GRID_COLUMNS)
         key = (row // 10, column // 10)
         squares[key] = squares.get(key, 0) + int(n)
     return [{"latitude": (r * 10 + 5) * 0.01 - 90, "longitude": (c * 10 + 5) * 0.01 - 180, "count": n} for (r, c), n in squares.items()]
