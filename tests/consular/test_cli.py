@@ -83,7 +83,7 @@ def test_import_retention_and_outbox_export(crisis: str, tmp_path: Path, capsys:
         crisis_id = next(c.id for c in service.list_crises(s, actor=centre) if c.reference == crisis)
         batch = service.generate_messages(s, actor=centre, crisis_id=crisis_id)["batch_id"]
     out = tmp_path / "outbox.jsonl"
-    run(["consular", "outbox", "export", "--batch", batch, "--out", str(out)], capsys)
+    run(["consular", "outbox", "export", "--batch", batch, "--out", str(out), "--as", "consular.centre"], capsys)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 5 and all(line["language"] == "zh" and "12308" in line["body"] for line in lines)
     stdout, _err = run(["consular", "retention"], capsys)

@@ -1,7 +1,7 @@
 """`passage consular ...`: evacuation plans and manifests, bulk registration imports, outbox files, districts, retention.
 
-Commands that touch personal data act as a named user (`--as USERNAME`), so scope and audit are the same as on the
-web: a mission's officer sees the mission's district, the centre sees all.
+Commands that touch personal data act as a named user (`--as USERNAME`, or `$PASSAGE_USER`), so scope and audit are
+the same as on the web: a mission's officer sees the mission's district, the centre sees all.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ consular_app.add_typer(outbox_app)
 consular_app.add_typer(district_app)
 typer_apps: list[typer.Typer] = [consular_app]
 
-AsOption = Annotated[str, typer.Option("--as", help="Username the command acts as (scope and audit).")]
+AsOption = Annotated[str, typer.Option("--as", envvar="PASSAGE_USER", help="Username the command acts as (scope and audit); default $PASSAGE_USER.")]
 CrisisOption = Annotated[str, typer.Option("--crisis", help="Crisis id or reference (CRI-...).")]
 
 
@@ -57,7 +57,7 @@ def _crisis_id(session: Session, user: User, crisis: str) -> str:
 def plan_command(
     crisis: CrisisOption,
     out: Annotated[Path, typer.Option("--out", help="Plan file (JSON), written atomically.")],
-    as_user: AsOption = "consular.centre",
+    as_user: AsOption,
     apply: Annotated[bool, typer.Option("--apply", help="Also book the planned seats (all or nothing).")] = False,
     report_minutes: Annotated[int, typer.Option(help="Minutes before departure evacuees report at the assembly point.")] = 120,
     transfer_minutes: Annotated[int, typer.Option(help="Shortest connection between two legs, in minutes.")] = 90,
@@ -87,7 +87,7 @@ def manifest_command(
     crisis: CrisisOption,
     leg: Annotated[str, typer.Option("--leg", help="Leg id or code.")],
     out: Annotated[Path, typer.Option("--out", help="Manifest CSV, written atomically.")],
-    as_user: AsOption = "consular.centre",
+    as_user: AsOption,
 ) -> None:
     """A leg's passenger list (names, passport numbers) as CSV for the carrier; the export is audited."""
     from passage.consular import service
@@ -132,7 +132,7 @@ def import_command(
 def outbox_export(
     batch: Annotated[str, typer.Option("--batch", help="Batch id from message generation.")],
     out: Annotated[Path, typer.Option("--out", help="JSON-lines file, written atomically.")],
-    as_user: AsOption = "consular.centre",
+    as_user: AsOption,
 ) -> None:
     """Write a message batch to a file a gateway can send from (one JSON object per line)."""
     from passage.consular import service
