@@ -106,3 +106,25 @@ def test_home_panel_and_navigation_for_consular_officers_only(officer_client: tu
     client, _csrf = officer_client
     home = client.get("/")
     assert "Consular protection" in home.text and "Open help requests" in home.text
+
+
+def test_officer_builds_the_network_in_the_browser_forms(officer_client: tuple[Any, str]) -> None:
+    client, csrf = officer_client
+    with unit_of_work() as s:
+        from passage.consular.schemas import CrisisIn
+
+        crisis = service.create_crisis(s, actor=user_named(s, "denpasar.officer"), data=CrisisIn(
+            name_en="Quake", name_zh="地震", crisis_type="earthquake", country="ID", starts_on=TODAY, area=SQUARE))
+        crisis_id = crisis.id
+    negative = client.post(f"/consular/crises/{crisis_id}/assembly-points", data={"csrf_token": csrf, "code": "A", "name": "Hall", "latitude": "-8.58",
+                                                                                   "longitude": "116.11", "capacity": "-5"})
+    assert negative.status_code == 422 and "capacity" in negative.text and "must not be negative" in negative.text
+    client.post(f"/consular/crises/{crisis_id}/assembly-points", data={"csrf_token": csrf, "code": "A", "name": "Hall", "latitude": "-8.58",
+                                                                       "longitude": "116.11", "capacity": "40"})
+    backwards = client.post(f"/consular/crises/{crisis_id}/legs", data={"csrf_token": csrf, "code": "B1", "mode": "bus", "origin_point": "A", "destination_point": "",
+                                                                        "destination_name": "Port", "departs_at": "2026-12-09T10:00", "arrives_at": "2026-12-09T08:00", "seats": "30"})
+    assert backwards.status_code == 422 and "must be after departs_at" in backwards.text
+    client.post(f"/consular/crises/{crisis_id}/legs", data={"csrf_token": csrf, "code": "B1", "mode": "bus", "origin_point": "A", "destination_point": "",
+                                                            "destination_name": "Port", "departs_at": "2026-12-09T08:00", "arrives_at": "2026-12-09T10:00", "seats": "30"})
+    page = client.get(f"/consular/crises/{crisis_id}").text
+    assert "B1" in page and "0 / 30" in page and "Hall" in page

@@ -20,9 +20,11 @@ from passage.consular import evacuation, geo, rules, service
 from passage.consular.models import Crisis, HelpRequest, Registration
 from passage.consular.schemas import (
     AdviceIn,
+    AssemblyPointIn,
     AssignIn,
     CrisisIn,
     HelpRequestIn,
+    LegIn,
     RegistrationIn,
     RequestActionIn,
     TriageIn,
@@ -339,7 +341,7 @@ def _crisis_page(request: Request, db: Session, user: User, crisis_id: str, *, s
     advice = service.current_advice(db, country=crisis.country)
     network = {"points": [{"code": p.code, "name": p.name, "latitude": p.latitude, "longitude": p.longitude, "capacity": p.capacity} for p in points]}
     return render(request, "consular/crisis.html", _context(
-        crisis=crisis, people=people, board=board, points=points, legs=legs, advice=advice, status=status, page=page,
+        crisis=crisis, people=people, board=board, points=points, legs=legs, advice=advice, status=status, page=page, modes=evacuation.MODES,
         pages=max(1, math.ceil(people["total"] / PAGE_SIZE)), notice=notice, errors=errors or {}, plan=plan,
         area_json=script_json(crisis.area), network_json=script_json(network), point_names={p.id: p.name for p in points},
         taken={leg["id"]: leg["seats_taken"] for leg in board["legs"]},
@@ -385,6 +387,37 @@ def plan_submit(crisis_id: str, request: Request, db: DbSession, user: Evacuator
     except PassageError as exc:
         return _crisis_page(request, db, user, crisis_id, status="", page=1, errors=_errors(exc), status_code=exc.status)
     return _crisis_page(request, db, user, crisis_id, status="", page=1, plan=plan)
+
+
+@router.post("/consular/crises/{crisis_id}/assembly-points")
+async def assembly_point_submit(crisis_id: str, request: Request, db: DbSession, user: Evacuator) -> Response:
+    form = await request.form()
+    values = {name: str(form.get(name, "") or "").strip() for name in ("code", "name", "latitude", "longitude", "capacity")}
+    try:
+        data = AssemblyPointIn.model_validate(values)
+        with db.begin_nested():
+            service.add_assembly_point(db, actor=user, crisis_id=crisis_id, data=data)
+    except (ValidationError, PassageError) as exc:
+        return _crisis_page(request, db, user, crisis_id, status="", page=1, errors=_errors(exc), status_code=422)
+    return RedirectResponse(f"/consular/crises/{crisis_id}#network", status_code=303)
+
+
+@router.post("/consular/crises/{crisis_id}/legs")
+async def leg_submit(crisis_id: str, request: Request, db: DbSession, user: Evacuator) -> Response:
+    form = await request.form()
+    names = ("code", "mode", "origin_point", "destination_point", "destination_name", "departs_at", "arrives_at", "seats")
+    values = {name: str(form.get(name, "") or "").strip() for name in names}
+    try:
+        document: dict[str, Any] = {**values, "destination_point": values["destination_point"] or None}
+        for name in ("departs_at", "arrives_at"):
+            # The form's datetime-local has no zone: the page says times are UTC.
+            document[name] = values[name] + ":00+00:00" if len(values[name]) == 16 else values[name]
+        data = LegIn.model_validate(document)
+        with db.begin_nested():
+            service.add_leg(db, actor=user, crisis_id=crisis_id, data=data)
+    except (ValidationError, PassageError) as exc:
+        return _crisis_page(request, db, user, crisis_id, status="", page=1, errors=_errors(exc), status_code=422)
+    return RedirectResponse(f"/consular/crises/{crisis_id}#network", status_code=303)
 
 
 @router.get("/consular/crises/{crisis_id}/legs/{leg_id}")
