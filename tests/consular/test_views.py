@@ -128,3 +128,18 @@ def test_officer_builds_the_network_in_the_browser_forms(officer_client: tuple[A
                                                             "destination_name": "Port", "departs_at": "2026-12-09T08:00", "arrives_at": "2026-12-09T10:00", "seats": "30"})
     page = client.get(f"/consular/crises/{crisis_id}").text
     assert "B1" in page and "0 / 30" in page and "Hall" in page
+
+
+def test_dashboard_fragment_is_polled_and_counts_follow(officer_client: tuple[Any, str]) -> None:
+    client, _csrf = officer_client
+    with unit_of_work() as s:
+        from passage.consular.schemas import CrisisIn
+
+        crisis = service.create_crisis(s, actor=user_named(s, "denpasar.officer"), data=CrisisIn(
+            name_en="Quake", name_zh="地震", crisis_type="earthquake", country="ID", starts_on=TODAY, area=SQUARE))
+        crisis_id = crisis.id
+    page = client.get(f"/consular/crises/{crisis_id}").text
+    assert f'hx-get="/consular/crises/{crisis_id}/dashboard"' in page
+    fragment = client.get(f"/consular/crises/{crisis_id}/dashboard", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert 'data-metric="in_area"><h3>In the area</h3><p><strong>3<' in fragment.text

@@ -354,6 +354,13 @@ def crisis_page(crisis_id: str, request: Request, db: DbSession, user: Reader, s
     return _crisis_page(request, db, user, crisis_id, status=status, page=page)
 
 
+@router.get("/consular/crises/{crisis_id}/dashboard")
+def dashboard_fragment(crisis_id: str, request: Request, db: DbSession, user: Reader) -> Response:
+    """The dashboard panels alone, polled by the crisis page (htmx) so the counts stay live."""
+    board = service.dashboard(db, actor=user, crisis_id=crisis_id)
+    return render(request, "consular/_dashboard_fragment.html", _context(board=board, crisis_id=crisis_id))
+
+
 @router.post("/consular/crises/{crisis_id}/status")
 def contact_status_submit(crisis_id: str, request: Request, db: DbSession, user: Manager, registration_id: Annotated[str, Form(max_length=32)],
                           status: Annotated[str, Form(max_length=20)], version: Annotated[int, Form()]) -> Response:
