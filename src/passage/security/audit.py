@@ -16,22 +16,17 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from passage.core.models import utcnow
-from passage.security.actors import SystemActor
+from passage.security.actors import Actor, SystemActor
 from passage.security.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x5A55A6E  # any constant shared by all Passage processes
-
-
-class Actor(Protocol):
-    id: str
-    organisation_id: str
 
 
 def _canonical(entry: AuditEntry) -> bytes:

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from passage.core.db import check_version
-from passage.core.errors import Conflict, Forbidden, PassageError
+from passage.core.errors import Conflict, FieldError, Forbidden, PassageError
 from passage.security import audit
 from passage.security.actors import Actor, SystemActor, granted, is_system, may, system_actor
 from passage.security.permissions import Permission
@@ -55,6 +55,7 @@ def refuse(
     message: str = DEFAULT_REFUSAL,
     details: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    fields: list[FieldError] | None = None,
 ) -> Forbidden:
     """Audit a refused operation in its own committed transaction and return the `Forbidden` to raise.
 
@@ -63,7 +64,24 @@ def refuse(
         session, actor=actor, entity_type=entity_type, entity_id=entity_id,
         details={"operation": operation, "reason": reason, **(details or {})},
     )
-    return Forbidden(message, extra=extra)
+    error = Forbidden(message, fields=fields, extra=extra)
+    error.audited = True  # type: ignore[attr-defined]
+    return error
+
+
+@contextmanager
+def refusals_audited(session: Session, *, actor: Actor, entity_type: str, entity_id: str | None, operation: str,
+                     reason: str = "rule") -> Iterator[None]:
+    """A `Forbidden` raised inside the block by a pure rule (no consent, a sensitive field without its permission)
+    takes the refusal path: audited in its own committed transaction, then raised unchanged."""
+    try:
+        yield
+    except Forbidden as error:
+        if not getattr(error, "audited", False):
+            audit.record_refusal(session, actor=actor, entity_type=entity_type, entity_id=entity_id,
+                                 details={"operation": operation, "reason": reason})
+            error.audited = True  # type: ignore[attr-defined]
+        raise
 
 
 def require_permission(
@@ -168,13 +186,13 @@ def operation(
     record_id: str | None = None,
     record: RecordT | None = None,
     expected_version: int | None = None,
-    check_rules: bool = False,
+    rule: str | None = None,
     for_update: bool = False,
 ) -> Iterator[Operation[Any]]:
     """Load → permission → version → (the caller's work) → audit, in the caller's transaction.
 
-    Give `model` and `record_id` to load through scope, or an already loaded `record`. With `check_rules`,
-    `action` must be among `allowed_operations(actor, record)`. The audit entry is written when the block
+    Give `model` and `record_id` to load through scope, or an already loaded `record`. With `rule`, that
+    operation must be among `allowed_operations(actor, record)`. The audit entry is written when the block
     ends without an exception; `op.audited = False` leaves it to the caller (e.g. an entry per row)."""
     loaded: Any = record
     if loaded is None and model is not None:
@@ -184,8 +202,8 @@ def operation(
     entity_id = getattr(loaded, "id", None) if loaded is not None else record_id
     if permission is not None:
         require_permission(session, actor=actor, permission=permission, entity_type=entity_type, entity_id=entity_id, operation=action)
-    if check_rules and loaded is not None:
-        require_operation(session, actor=actor, record=loaded, operation=action, entity_type=entity_type)
+    if rule is not None and loaded is not None:
+        require_operation(session, actor=actor, record=loaded, operation=rule, entity_type=entity_type)
     if loaded is not None and expected_version is not None:
         check_version(loaded, expected_version)
     op: Operation[Any] = Operation(session=session, actor=actor, action=action, entity_type=entity_type, record=loaded, entity_id=entity_id)
@@ -198,5 +216,5 @@ def operation(
 
 __all__ = [
     "Actor", "Conflict", "Operation", "OperationRules", "SystemActor", "allowed_operations", "granted", "is_system", "may",
-    "operation", "operation_rules", "refuse", "require_operation", "require_permission", "system_actor",
+    "operation", "operation_rules", "refusals_audited", "refuse", "require_operation", "require_permission", "system_actor",
 ]
