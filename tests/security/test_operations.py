@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -161,3 +162,57 @@ def test_a_job_is_audited_as_system_with_its_name(demo_people: dict[str, str]) -
         audit.record(session, actor=system_actor("readmission.deadlines"), action="deem_accepted", entity_type="readmission_case", entity_id="c1")
     (entry,) = _entries()
     assert entry.actor_user_id == SYSTEM_ACTOR_ID and entry.details == {"system_job": "readmission.deadlines"}
+
+
+def _calls() -> dict[str, tuple[str, Any]]:
+    """One operation of every module's service, called as the CLI or another module would (no route in front), by a
+    user whose role lacks the permission: (username, call)."""
+    import datetime as dt
+
+    from passage.avrr import service as avrr
+    from passage.biometrics import service as biometrics
+    from passage.dialogue import service as dialogue
+    from passage.dtm import service as dtm
+    from passage.forms import service as forms
+    from passage.identity import service as identity
+    from passage.identity.compare import Query
+    from passage.mobility import service as mobility
+    from passage.readmission import service as readmission
+
+    return {
+        "readmission": ("analyst", lambda s, a: readmission.list_cases(s, actor=a, filters=readmission.CaseFilter())),
+        "identity": ("analyst", lambda s, a: identity.search_person(s, actor=a, query=Query(query_id="q", family_name="Li"))),
+        "biometrics": ("analyst", lambda s, a: biometrics.enrol(s, actor=a, items=[])),
+        "avrr": ("analyst", lambda s, a: avrr.create_case(s, actor=a, data=None)),  # type: ignore[arg-type]
+        "forms": ("iom.caseworker", lambda s, a: forms.load_form(s, actor=a, content=b"", filename="x.xlsx")),
+        "dtm": ("iom.caseworker", lambda s, a: dtm.create_round(s, actor=a, operation="NGA", number=1, reporting_date=dt.date(2024, 1, 1))),
+        "mobility": ("iom.caseworker", lambda s, a: mobility.start_run(s, actor=a, dataset_id="d" * 32, analysis="home_locations", parameters={})),
+        "dialogue": ("analyst", lambda s, a: dialogue.create_institution(s, actor=a, data={"name_en": "X"})),
+    }
+
+
+@pytest.mark.parametrize("module", ["readmission", "identity", "biometrics", "avrr", "forms", "dtm", "mobility", "dialogue"])
+def test_every_service_refuses_and_audits_without_a_route(demo_people: dict[str, str], module: str) -> None:
+    username, call = _calls()[module]
+    with pytest.raises(Forbidden), unit_of_work() as session:
+        call(session, _user(session, username))
+    refusals = [e for e in _entries() if e.outcome == "refused"]
+    assert len(refusals) == 1, "refused once, by the service, through the foundation's refusal path"
+    assert refusals[0].actor_user_id == demo_people[username] and refusals[0].details["reason"] == "permission"
+
+
+@pytest.mark.parametrize("module", ["readmission", "forms", "dtm", "mobility", "dialogue"])
+def test_a_job_passes_the_same_permission_checks(demo_people: dict[str, str], module: str) -> None:
+    """The system actor is granted what a job needs: the call gets past the check (and may fail on its input)."""
+    from passage.core.errors import PassageError
+
+    _, call = _calls()[module]
+    with unit_of_work() as session:
+        try:
+            call(session, system_actor(f"{module}.test"))
+        except Forbidden:  # pragma: no cover - the assertion below names the failure
+            raise AssertionError(f"{module} refused its job") from None
+        except PassageError:
+            pass
+        session.rollback()
+    assert not [e for e in _entries() if e.outcome == "refused"]

@@ -80,8 +80,8 @@ def load_form(
     The same bytes again return the stored version. A different workbook with the same settings
     `version` is refused: ODK clients tell versions apart only by that string.
     """
-    definition = load_xlsform(content, filename=filename)
     _require(session, actor, Permission.FORMS_MANAGE, "load_form", "form_version")
+    definition = load_xlsform(content, filename=filename)
     owner = organisation_id if is_system(actor) else actor.organisation_id
     form = session.scalars(
         select(Form).where(Form.form_key == definition.form_id, Form.organisation_id.is_(None) if owner is None else Form.organisation_id == owner)

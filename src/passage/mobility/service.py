@@ -38,7 +38,7 @@ from passage.mobility.pseudonymise import PseudonymKey
 from passage.mobility.units import SpatialUnit, cell_units, parse_unit
 from passage.mobility.windows import Window, parse_window
 from passage.security import audit
-from passage.security.actors import Actor, is_system, system_actor
+from passage.security.actors import SYSTEM_ACTOR_ID, Actor, is_system, system_actor
 from passage.security.operations import require_permission
 from passage.security.permissions import Permission
 
@@ -515,7 +515,7 @@ class RunSpec:
     def of(cls, run: MobilityRun, dataset: MobilityDataset) -> RunSpec:
         params = {k: v for k, v in (run.parameters or {}).items() if k != "metric"}
         return cls(run.id, dataset.path, run.analysis, params, run.level, run.engine, run.threshold, run.override_reason,
-                   run.created_by_id or "system", str(mobility_dir() / "runs" / run.id))
+                   run.created_by_id or SYSTEM_ACTOR_ID, str(mobility_dir() / "runs" / run.id))
 
 
 def record_success(session: Session, *, run: MobilityRun, result: AnalysisResult, result_dir: str) -> None:

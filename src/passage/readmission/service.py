@@ -197,7 +197,8 @@ class CaseOperation:
     roles: frozenset[workflow.Role]
     permissions: tuple[Permission, ...] = (Permission.READMISSION_ACT,)
     when: str = "open"
-    """`open` (not closed, not erased), `routed` (awaiting the province's verification) or `any`."""
+    """`open` (not closed, not erased), `submitted` (open and sent to the requested state), `routed` (awaiting the
+    province's verification) or `any`."""
 
 
 _S, _R = workflow.Side, workflow.Role
@@ -205,7 +206,7 @@ CASE_OPERATIONS: dict[str, CaseOperation] = {
     "edit": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer})),
     "add_alias": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer})),
     "set_photo": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer})),
-    "share": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer})),
+    "share": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer}), when="submitted"),
     "upload_evidence": CaseOperation(frozenset({_S.requesting, _S.routed_province}), frozenset({_R.requesting_officer, _R.provincial_officer})),
     "place_hold": CaseOperation(frozenset({_S.requesting, _S.requested_central}), frozenset({_R.requesting_officer, _R.central_officer})),
     "lift_hold": CaseOperation(frozenset({_S.requesting, _S.requested_central}), frozenset({_R.requesting_officer, _R.central_officer}), when="any"),
@@ -224,6 +225,8 @@ CASE_OPERATIONS: dict[str, CaseOperation] = {
 def _state_allows(rule: CaseOperation, case: ReadmissionCase) -> bool:
     if rule.when == "open":
         return case.state not in workflow.TERMINAL_STATES and case.erased_on is None
+    if rule.when == "submitted":
+        return case.state not in workflow.TERMINAL_STATES and case.erased_on is None and case.submitted_on is not None
     if rule.when == "routed":
         return case.state == workflow.State.routed.value
     return True
@@ -257,9 +260,13 @@ def _case_denial(actor: Actor, case: ReadmissionCase, name: str) -> Forbidden | 
     if workflow_role(actor) not in rule.roles or side_of(actor, case) not in rule.sides:
         return Forbidden(f"your role or organisation may not {name} on this case", extra={
             "reason": "side", "allowed_roles": sorted(r.value for r in rule.roles), "allowed_sides": sorted(s.value for s in rule.sides)})
+    # the state does not allow it now: 409 naming the state (`reason` tells pages and tests it is the case's rule)
     if rule.when == "routed":
-        return Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state})
-    return Conflict("the case is closed", extra={"state": case.state})
+        return Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state, "reason": "state"})
+    if rule.when == "submitted" and case.submitted_on is None and case.state not in workflow.TERMINAL_STATES and case.erased_on is None:
+        return Conflict("submit the case first", extra={"state": case.state, "reason": "state",
+                                                        "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
+    return Conflict("the case is closed", extra={"state": case.state, "reason": "state"})
 
 
 operation_rules(ReadmissionCase, OperationRules(allowed=_allowed_case_operations, denial=_case_denial))
