@@ -13,7 +13,6 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from passage.core.db import check_version
 from passage.core.errors import FieldError, InvalidInput, NotFound
 from passage.core.links import record_href
 from passage.core.models import utcnow
@@ -23,7 +22,7 @@ from passage.dialogue.rules import can_see_contact
 from passage.forms.evaluation import AnnexReport, build_annex
 from passage.security import audit
 from passage.security.actors import Actor, may, system_actor
-from passage.security.operations import require_permission
+from passage.security.operations import operation, require_permission
 from passage.security.permissions import Permission
 
 SYSTEM = system_actor("dialogue.cli")
@@ -111,25 +110,24 @@ def update_event(session: Session, *, actor: Actor, event_id: str, expected_vers
     """Replace an event's own fields (not its children), refusing a stale version."""
     _manage(session, actor, "update_event", "dialogue_event")
     event = get_event(session, event_ref=event_id)
-    check_version(event, expected_version)
-    valid = validate(s.EventIn, data)
-    before = [o.institution_id for o in event.organisers]
-    changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
-    for name in changed:
-        setattr(event, name, getattr(valid, name))
-    if before != valid.organiser_institution_ids:
-        for institution_id in valid.organiser_institution_ids:
-            _get(session, m.Institution, institution_id, "institution")
-        if not changed:
-            # the version must move when only the organisers change, so a concurrent edit of them is caught too
-            event.updated_at = utcnow()
-        changed.append("organiser_institution_ids")
-        event.organisers.clear()
-        session.flush()
-        for position, institution_id in enumerate(valid.organiser_institution_ids):
-            event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
-    session.flush()
-    audit.record(session, actor=actor, action="update", entity_type="dialogue_event", entity_id=event.id, details={"fields": changed})
+    with operation(session, actor=actor, action="update", entity_type="dialogue_event", record=event, expected_version=expected_version) as op:
+        valid = validate(s.EventIn, data)
+        before = [o.institution_id for o in event.organisers]
+        changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
+        for name in changed:
+            setattr(event, name, getattr(valid, name))
+        if before != valid.organiser_institution_ids:
+            for institution_id in valid.organiser_institution_ids:
+                _get(session, m.Institution, institution_id, "institution")
+            if not changed:
+                # the version must move when only the organisers change, so a concurrent edit of them is caught too
+                event.updated_at = utcnow()
+            changed.append("organiser_institution_ids")
+            event.organisers.clear()
+            session.flush()
+            for position, institution_id in enumerate(valid.organiser_institution_ids):
+                event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
+        op.note(fields=changed)
     return event
 
 
@@ -407,19 +405,18 @@ def update_follow_up(
     """Change a follow-up (status, evidence, link), refusing a stale version."""
     _manage(session, actor, "update_follow_up", "dialogue_follow_up")
     action: m.FollowUpAction = _get(session, m.FollowUpAction, follow_up_id, "follow_up")
-    check_version(action, expected_version)
-    outcome: m.Outcome = _get(session, m.Outcome, action.outcome_id, "outcome")
-    event: m.Event = _get(session, m.Event, outcome.event_id, "event")
-    valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
-    _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
-    changed = []
-    for name, value in valid.model_dump().items():
-        new = value.value if name == "status" else value
-        if getattr(action, name) != new:
-            changed.append(name)
-        setattr(action, name, new)
-    session.flush()
-    audit.record(session, actor=actor, action="update", entity_type="dialogue_follow_up", entity_id=action.id, details={"fields": changed, "status": action.status})
+    with operation(session, actor=actor, action="update", entity_type="dialogue_follow_up", record=action, expected_version=expected_version) as op:
+        outcome: m.Outcome = _get(session, m.Outcome, action.outcome_id, "outcome")
+        event: m.Event = _get(session, m.Event, outcome.event_id, "event")
+        valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
+        _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
+        changed = []
+        for name, value in valid.model_dump().items():
+            new = value.value if name == "status" else value
+            if getattr(action, name) != new:
+                changed.append(name)
+            setattr(action, name, new)
+        op.note(fields=changed, status=action.status)
     return action
 
 

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.dtm import rules
 from passage.dtm.aggregate import AggregateResult, aggregate
@@ -32,7 +31,7 @@ from passage.dtm.models import (
 from passage.dtm.rules import CheckIssue, Component, FigureRow
 from passage.security import audit
 from passage.security.actors import Actor
-from passage.security.operations import require_permission
+from passage.security.operations import operation, require_permission
 from passage.security.permissions import Permission
 
 COMPONENTS: tuple[str, ...] = ("baseline", "site")
@@ -189,18 +188,17 @@ def list_rounds(session: Session, *, operation: str | None = None) -> list[Asses
 
 def update_round(session: Session, *, actor: Actor, round_id: str, expected_version: int, title: str | None = None, reporting_date: dt.date | None = None, period_start: dt.date | None = None, period_end: dt.date | None = None) -> AssessmentRound:
     """Change a round's title, reporting date or period; a stale `expected_version` is a 409."""
-    _manage(session, actor, "update_round", "dtm_round")
     record = get_round_by_id(session, round_id=round_id)
-    check_version(record, expected_version)
-    changed: list[str] = []
-    for name, value in (("title", title), ("reporting_date", reporting_date), ("period_start", period_start), ("period_end", period_end)):
-        if value is not None and getattr(record, name) != value:
-            setattr(record, name, value)
-            changed.append(name)
-    if record.period_start and record.period_end and record.period_end < record.period_start:
-        raise InvalidInput("the round's period ends before it starts", fields=[FieldError("period_end", "ends before period_start")])
-    session.flush()
-    audit.record(session, actor=actor, action="update", entity_type="dtm_round", entity_id=record.id, details={"fields": changed})
+    with operation(session, actor=actor, action="update", entity_type="dtm_round", record=record, permission=Permission.DTM_MANAGE,
+                   expected_version=expected_version) as op:
+        changed: list[str] = []
+        for name, value in (("title", title), ("reporting_date", reporting_date), ("period_start", period_start), ("period_end", period_end)):
+            if value is not None and getattr(record, name) != value:
+                setattr(record, name, value)
+                changed.append(name)
+        if record.period_start and record.period_end and record.period_end < record.period_start:
+            raise InvalidInput("the round's period ends before it starts", fields=[FieldError("period_end", "ends before period_start")])
+        op.note(fields=changed)
     return record
 
 
