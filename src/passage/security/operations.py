@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session
 
 from passage.core.db import check_version
-from passage.core.errors import Conflict, FieldError, Forbidden, PassageError
+from passage.core.errors import FieldError, Forbidden, PassageError
 from passage.security import audit
 from passage.security.actors import Actor, SystemActor, granted, is_system, may, system_actor
 from passage.security.permissions import Permission
@@ -215,6 +215,6 @@ def operation(
 
 
 __all__ = [
-    "Actor", "Conflict", "Operation", "OperationRules", "SystemActor", "allowed_operations", "granted", "is_system", "may",
+    "Actor", "Operation", "OperationRules", "SystemActor", "allowed_operations", "granted", "is_system", "may",
     "operation", "operation_rules", "refusals_audited", "refuse", "require_operation", "require_permission", "system_actor",
 ]
