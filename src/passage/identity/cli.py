@@ -6,6 +6,7 @@ import csv
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -153,6 +154,30 @@ def link_command(
         build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
     rows = link(registry, queries_path, out, index_dir=target, master=master, top=top)
     typer.echo(json.dumps({"rows": rows, "engine": "spark", "master": master}))
+
+
+@identify_app.command("dedupe")
+def dedupe_command(
+    registry: Path = typer.Option(..., "--registry", help="registry.csv (person_id,family_name,given_name,sex,birth_date,birth_place,id_number)"),
+    out: Path = typer.Option(..., "--out", help="clusters.csv (cluster_id,person_id,cluster_size,linked_to,link_probability,missing_links,review)"),
+    pairs: Path | None = typer.Option(None, "--pairs", help="Also write the linked pairs (left_person_id,right_person_id,match_probability,match_weight)"),
+    threshold: float = typer.Option(0.99, "--threshold", min=0.5, max=1.0, help="Pairwise match probability at which two records link"),
+    index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Processes for indexing and comparison"),
+) -> None:
+    """Find the records of one registry that are the same person, as clusters a reviewer can split."""
+    from passage.identity.service import dedupe_registry
+
+    with progress_bar() as bar:
+        def stage(label: str, total: int | None) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
+        report = dedupe_registry(registry=registry, out=out, pairs_out=pairs, threshold=threshold, index_dir=index_dir,
+                                 workers=workers, progress=stage)
+    typer.echo(json.dumps({"records": report.records, "linked_pairs": report.pairs, "clusters": report.clusters,
+                           "clustered_records": report.clustered_records, "clusters_to_review": report.review,
+                           "estimated_duplicate_share": round(report.prior_duplicate, 4)}))
 
 
 typer_apps: list[typer.Typer] = [identify_app]

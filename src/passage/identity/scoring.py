@@ -204,7 +204,7 @@ def decide(probabilities: Sequence[float], top_levels: Levels | None, *, match_t
     """
     out: list[str] = []
     for rank, p in enumerate(probabilities):
-        if rank == 0 and p >= match_threshold and top_levels is not None and _strong(top_levels):
+        if rank == 0 and p >= match_threshold and top_levels is not None and strong_evidence(top_levels):
             out.append("match")
         elif p >= possible_threshold:
             out.append("possible")
@@ -218,7 +218,7 @@ def decide(probabilities: Sequence[float], top_levels: Levels | None, *, match_t
 SPECIFIC_PLACE = ("county", "written_close")
 
 
-def _strong(levels: Levels) -> bool:
+def strong_evidence(levels: Levels) -> bool:
     """Whether the top candidate carries enough independent identity evidence to be decided `match`.
 
     The posterior alone measures how rare the agreeing combination is in this registry; this rule only

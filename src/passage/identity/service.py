@@ -10,18 +10,38 @@ Scoring: Fellegi & Sunter (1969) with a one-to-one posterior, see `passage.ident
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import math
 import os
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from passage.core.errors import NotFound
+from passage.core.errors import InvalidInput, NotFound
+from passage.core.files import atomic_output
 from passage.core.settings import get_settings
-from passage.identity import compare
-from passage.identity.index import RegistryIndex, open_index
-from passage.identity.search import ExtraEvidence, SearchResult, search
+from passage.identity import clusters, compare, dates, scoring
+from passage.identity.index import (
+    RegistryIndex,
+    build_or_update,
+    open_index,
+    record_from_row,
+    validate_registry,
+)
+from passage.identity.search import (
+    ExtraEvidence,
+    SearchResult,
+    fit_model,
+    gather_many,
+    log2_bayes_factors,
+    search,
+)
 from passage.security import audit
 from passage.security.models import User
 
@@ -93,3 +113,123 @@ def index_status(*, directory: Path | None = None) -> IndexStatus:
     except NotFound:
         return IndexStatus(False, 0, 0, None)
     return IndexStatus(True, index.size, len(index.segments), index.model.prior_in_registry)
+
+
+# --- Deduplication: a registry linked against itself ----------------------------------------------------
+
+DEDUPE_COLUMNS = ("cluster_id", "person_id", "cluster_size", "linked_to", "link_probability", "missing_links", "review")
+PAIR_COLUMNS = ("left_person_id", "right_person_id", "match_probability", "match_weight")
+
+
+def _nothing_disagrees(levels: compare.Levels) -> bool:
+    """Two records of one registry link only if no recorded field contradicts: resident ID numbers are one
+    per person for life (GB 11643-1999), and registry sex and place are recorded from documents, so a
+    namesake born the same day elsewhere (common among Chinese names) is not taken for a duplicate."""
+    return "disagree" not in (levels.id_number, levels.sex, levels.birth_place)
+
+
+@dataclass(frozen=True)
+class DedupeReport:
+    """What `dedupe_registry` found: records read, linked pairs, clusters, and clusters flagged for review."""
+
+    records: int
+    pairs: int
+    clusters: int
+    clustered_records: int
+    review: int
+    prior_duplicate: float
+
+
+def dedupe_registry(*, registry: Path, out: Path, pairs_out: Path | None = None, threshold: float = 0.99,
+                    index_dir: Path | None = None, workers: int = 2, top: int = 10,
+                    progress: Callable[[str, int | None], Callable[[int], None]] | None = None) -> DedupeReport:
+    """Find the records of one registry that are the same person, and write them as clusters.
+
+    Every record is searched against the registry's own index like a query (the same blocking,
+    comparisons and Fellegi-Sunter weights as 1:N search), with itself removed from its candidates. The
+    m probabilities and the share of records that have a duplicate are fitted by one-to-one EM on the
+    whole registry. A pair's probability is then pairwise, as Splink computes it for deduplication:
+    odds = BF x lambda / (1 - lambda), with lambda the prior that two records are one person (the fitted
+    duplicate share over N - 1), so three records of one person do not split the probability between them
+    as the 1:N posterior would. A pair links when its probability reaches `threshold` and the evidence
+    passes the same identity rule as a `match` (`scoring.strong_evidence`) and no ID number, sex or place
+    disagrees (`_nothing_disagrees`). Clusters are the connected
+    components of the links, each flagged for review when it is not fully linked (`clusters.cluster`).
+    Output is written atomically; `registry` errors name line and column only.
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise InvalidInput("--threshold: must be above 0 and at most 1")
+
+    def step(label: str, total: int | None) -> Callable[[int], None]:
+        return progress(label, total) if progress is not None else (lambda _n: None)
+
+    rows = validate_registry(registry)
+    queries = []
+    for _, row in rows:
+        record = record_from_row(row)
+        birth = record.birth_date
+        queries.append(compare.Query(query_id=record.person_id, family_name=record.family_name, given_name=record.given_name,
+                                     sex=record.sex if record.sex in ("M", "F") else "",
+                                     birth_date=dates.PartialDate(birth.year, birth.month, birth.day) if birth else None,
+                                     birth_place=record.birth_place, id_number=record.id_number))
+    with tempfile.TemporaryDirectory(prefix="passage-dedupe-") as tmp:
+        target = index_dir or Path(tmp) / "index"
+        build_or_update(registry, target, progress=step("indexing registry", None), workers=workers)
+        index = open_index(target)
+        gathered = gather_many(index, queries, workers=workers, progress=step("comparing", len(queries)))
+        n_others = max(index.size - 1, 1)
+        # Remove each record from its own candidates: it is among the strongest by construction.
+        without_self = []
+        for g in gathered:
+            if not g.size:
+                without_self.append(g)
+                continue
+            totals = log2_bayes_factors(g, index.model, registry_size=n_others)
+            head = np.argsort(-totals, kind="stable")[: min(g.size, 8)]
+            own = [int(i) for i, pid in zip(head.tolist(), g.resolve_person_ids(head, index), strict=True) if pid == g.query.query_id]
+            keep = np.ones(g.size, dtype=bool)
+            keep[own] = False
+            without_self.append(dataclasses.replace(
+                g, codes=g.codes[keep], frequencies=g.frequencies[keep],
+                person_ids=[p for p, k in zip(g.person_ids, keep.tolist(), strict=True) if k] if g.person_ids is not None else None,
+                segments=g.segments[keep] if g.segments is not None else None, rows=g.rows[keep] if g.rows is not None else None))
+        base = index.model
+        base.prior_in_registry = 0.05
+        model, _ = fit_model(without_self, base, registry_size=n_others)
+        share = min(max(model.prior_in_registry, 1e-6), 1 - 1e-6)
+        log2_prior_odds = math.log2(share / n_others) - math.log2(1 - share / n_others)
+        links: list[clusters.Link] = []
+        weights: dict[tuple[str, str], float] = {}
+        tick = step("linking", len(without_self))
+        for g in without_self:
+            tick(1)
+            if not g.size:
+                continue
+            totals = log2_bayes_factors(g, model, registry_size=n_others)
+            best = np.argsort(-totals, kind="stable")[:top]
+            ids = g.resolve_person_ids(best, index)
+            for i, pid in zip(best.tolist(), ids, strict=True):
+                weight = float(totals[i]) + log2_prior_odds
+                probability = 1.0 / (1.0 + 2.0 ** -weight) if weight > -60 else 0.0
+                levels = g.levels_at(i)
+                if probability >= threshold and _nothing_disagrees(levels) and scoring.strong_evidence(levels):
+                    links.append(clusters.Link(g.query.query_id, pid, probability))
+                    pair = (min(g.query.query_id, pid), max(g.query.query_id, pid))
+                    weights[pair] = max(weights.get(pair, -math.inf), weight)
+    members = clusters.cluster(links, threshold=threshold)
+    with atomic_output(out) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(DEDUPE_COLUMNS)
+        for m in members:
+            writer.writerow([m.cluster_id, m.person_id, m.cluster_size, m.linked_to,
+                             "" if m.link_probability is None else f"{m.link_probability:.6f}", m.missing_links, "yes" if m.review else "no"])
+    if pairs_out is not None:
+        with atomic_output(pairs_out) as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(PAIR_COLUMNS)
+            for pair, p in sorted(clusters.strongest_links(links).items()):
+                writer.writerow([pair[0], pair[1], f"{p:.6f}", f"{weights[pair]:.3f}"])
+    cluster_ids = {m.cluster_id for m in members}
+    return DedupeReport(records=len(queries), pairs=len(clusters.strongest_links(links)), clusters=len(cluster_ids),
+                        clustered_records=len(members), review=len({m.cluster_id for m in members if m.review}),
+                        prior_duplicate=share)
