@@ -28,8 +28,8 @@ import pandas as pd
 from pypinyin import Style, lazy_pinyin
 
 from passage.identity import compare, dates
-from passage.identity.cli import read_queries
 from passage.identity.index import build_or_update, open_index
+from passage.identity.queries import read_queries
 from passage.identity.romanisation import compact
 from passage.identity.search import fit_model, gather, rank
 

@@ -50,7 +50,7 @@ def _registry(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]
     return planted, namesakes
 
 
-def test_dedupe_clusters_planted_duplicates_and_not_namesakes(tmp_path: Path) -> None:
+def test_dedupe_clusters_planted_duplicates_and_not_namesakes(tmp_path: Path, store: object) -> None:
     planted, namesakes = _registry(tmp_path / "registry.csv")
     out, pairs = tmp_path / "clusters.csv", tmp_path / "pairs.csv"
     result = CliRunner().invoke(identify_app, ["dedupe", "--registry", str(tmp_path / "registry.csv"), "--out", str(out),
@@ -65,9 +65,17 @@ def test_dedupe_clusters_planted_duplicates_and_not_namesakes(tmp_path: Path) ->
     header = next(csv.reader(pairs.open(encoding="utf-8")))
     assert header == ["left_person_id", "right_person_id", "match_probability", "match_weight"]
     assert '"records": 418' in result.output
+    from sqlalchemy import select
+
+    from passage.core.db import unit_of_work
+    from passage.security.models import AuditEntry
+
+    with unit_of_work() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "dedupe")).one()
+    assert entry.details["records"] == 418 and entry.details["system_job"] == "identity.cli"  # counts only, no names
 
 
-def test_dedupe_refuses_a_bad_registry_with_line_and_column(tmp_path: Path) -> None:
+def test_dedupe_refuses_a_bad_registry_with_line_and_column(tmp_path: Path, store: object) -> None:
     registry = tmp_path / "registry.csv"
     registry.write_text("person_id,family_name,given_name,sex,birth_date,birth_place,id_number\nP1,王,伟,M,1990-02-31,福清,\n",
                         encoding="utf-8")

@@ -143,7 +143,7 @@ REG = ["person_id", "family_name", "given_name", "sex", "birth_date", "birth_pla
 QRY = ["query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality"]
 
 
-def test_batch_cli_end_to_end(tmp_path: Path) -> None:
+def test_batch_cli_end_to_end(tmp_path: Path, store: object) -> None:
     reg = tmp_path / "registry.csv"
     _write(reg, REG, [["P1", "张", "伟明", "M", "1980-03-05", "福建省福州市长乐区", ""], ["P2", "张", "伟明", "M", "1980-03-05", "浙江省温州市", ""],
                       ["P3", "林", "秀英", "F", "1975-07-01", "福建福清", ""], ["P4", "陈", "国强", "M", "1990-12-30", "广东台山", ""]])
@@ -161,9 +161,19 @@ def test_batch_cli_end_to_end(tmp_path: Path) -> None:
     q2 = [r for r in rows if r["query_id"] == "q2"]
     assert {r["person_id"] for r in q2[:2]} == {"P1", "P2"} and all(r["decision"] != "match" for r in q2)
     assert [r["decision"] for r in rows if r["query_id"] == "q3"] == ["no_match"]
+    # the batch is a read of the registry: audited through the service as the CLI's system actor, counts only
+    from sqlalchemy import select
+
+    from passage.core.db import unit_of_work
+    from passage.security.models import AuditEntry
+
+    with unit_of_work() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "batch")).one()
+    assert entry.actor_user_id == "system" and entry.entity_type == "identity_registry"
+    assert entry.details["system_job"] == "identity.cli" and entry.details["queries"] == 3 and entry.details["result_rows"] == len(rows)
 
 
-def test_batch_cli_bad_input_leaves_no_file(tmp_path: Path) -> None:
+def test_batch_cli_bad_input_leaves_no_file(tmp_path: Path, store: object) -> None:
     reg = tmp_path / "registry.csv"
     _write(reg, REG, [["P1", "张", "伟", "M", "1980-13-05", "", ""]])
     qry = tmp_path / "queries.csv"

@@ -28,7 +28,7 @@ def _read(path: Path) -> list[tuple[str, ...]]:
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_spark_link_matches_batch(tmp_path: Path) -> None:
+def test_spark_link_matches_batch(tmp_path: Path, store: object) -> None:
     registry = [
         ["P1", "张", "伟", "M", "1980-03-05", "福建省福州市长乐区", "350182198003051234"],
         ["P2", "张", "伟", "M", "1980-03-05", "浙江省温州市", ""],  # a namesake born the same day

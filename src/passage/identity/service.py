@@ -4,7 +4,10 @@ The index is opened once per process and cached (re-opened when its manifest cha
 `passage identify index` added a segment). Its directory is `$PASSAGE_IDENTITY_INDEX`, or
 `<data_dir>/identity/registry.index` (data_dir from `passage.core.settings`).
 
-The readmission "Identify" step calls `search_person(session, actor=..., query=..., case_id=...)`.
+The readmission "Identify" step calls `person_query(...)` and `search_person(session, actor=..., query=...,
+case_id=...)`; `passage identify batch` calls `identify_batch(session, actor=..., ...)`. Both check
+`Permission.IDENTITY_SEARCH` themselves (the foundation's refusal path), so a CLI run and another module get the
+same answer as the API, and both are audited with ids and counts only.
 Scoring: Fellegi & Sunter (1969) with a one-to-one posterior, see `passage.identity.scoring`.
 """
 
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import os
 import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,16 +39,25 @@ from passage.identity.index import (
     record_from_row,
     validate_registry,
 )
+from passage.identity.queries import RESULT_COLUMNS, make_query, read_queries
 from passage.identity.search import (
     ExtraEvidence,
     SearchResult,
+    expected_false_match_share,
     fit_model,
     gather_many,
     log2_bayes_factors,
+    rank,
     search,
 )
 from passage.security import audit
-from passage.security.models import User
+from passage.security.actors import Actor
+from passage.security.operations import require_permission
+from passage.security.permissions import Permission
+
+ENTITY = "identity_registry"
+EM_MIN_QUERIES = 200
+"""Below this many usable queries a batch keeps the index's m-probabilities (EM needs enough pairs)."""
 
 _lock = threading.Lock()
 _cache: dict[Path, tuple[float, RegistryIndex]] = {}
@@ -80,17 +94,26 @@ def clear_cache() -> None:
 QUERY_FIELDS = ("family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
 
 
-def search_person(session: Session, *, actor: User, query: compare.Query, top: int = 10, case_id: str | None = None,
+def person_query(*, query_id: str, family_name: str = "", given_name: str = "", full_name: str = "", sex: str = "",
+                 birth_date: str | None = None, birth_place: str = "", id_number: str = "", nationality: str = "",
+                 where: str = "birth_date") -> compare.Query:
+    """A query from what another module recorded (a partial birth date as text); errors name `where` only."""
+    return make_query(query_id=query_id, family_name=family_name, given_name=given_name, full_name=full_name, sex=sex,
+                      birth_date=birth_date, birth_place=birth_place, id_number=id_number, nationality=nationality, where=where)
+
+
+def search_person(session: Session, *, actor: Actor, query: compare.Query, top: int = 10, case_id: str | None = None,
                   extra_evidence: ExtraEvidence | None = None, directory: Path | None = None) -> SearchResult:
     """1:N search, audited as a read of the registry: which fields were given, which person ids came back.
 
     `extra_evidence(query, person_id) -> [Evidence]` adds independent evidence such as a fingerprint
     comparison's log2 likelihood ratio (see docs/identity.md, "Extra evidence").
     """
+    require_permission(session, actor=actor, permission=Permission.IDENTITY_SEARCH, entity_type=ENTITY, entity_id=case_id, operation="search")
     index = load_index(directory)
     result = search(index, query, top, extra_evidence=extra_evidence)
     given = [f for f in QUERY_FIELDS if getattr(query, f)]
-    audit.record(session, actor=actor, action="search", entity_type="identity_registry", entity_id=case_id,
+    audit.record(session, actor=actor, action="search", entity_type=ENTITY, entity_id=case_id,
                  details={"fields": given, "candidates": [c.person_id for c in result.candidates],
                           "decision": result.decision, "top": top})
     return result
@@ -113,6 +136,83 @@ def index_status(*, directory: Path | None = None) -> IndexStatus:
     except NotFound:
         return IndexStatus(False, 0, 0, None)
     return IndexStatus(True, index.size, len(index.segments), index.model.prior_in_registry)
+
+
+# --- batch identification -----------------------------------------------------------------------------------
+
+
+class BatchProgress:
+    """Stages of a batch for a progress bar: `stage(name, total)` returns the callback that advances it."""
+
+    def stage(self, name: str, total: int | None) -> Callable[[int], None]:
+        return lambda _n: None
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """What a batch did (counts only)."""
+
+    queries: int
+    registry_records: int
+    result_rows: int
+    unusable: int
+    em_fitted: bool
+    expected_false_match_share: float | None
+
+
+def identify_batch(
+    session: Session, *, actor: Actor, registry: Path, queries_path: Path, out: Path, top: int = 10, index_dir: Path | None = None,
+    explain: Path | None = None, train_m: bool = True, workers: int = 2, prior_in_registry: float | None = None,
+    progress: BatchProgress | None = None,
+) -> BatchReport:
+    """Identify every query of `queries_path` against `registry` and write ranked candidates with decisions to `out`.
+
+    The index is built (or updated, with `index_dir`) from the registry; m-probabilities and the in-registry prior
+    are re-estimated by one-to-one EM on the batch when it is large enough (Winkler 1988; Jaro 1989; Sadinle 2017,
+    see `search.fit_model`); a given `prior_in_registry` stays fixed. `out` (and `explain`) are written atomically:
+    a failure leaves no partial file. Audited as one read of the registry with counts only."""
+    require_permission(session, actor=actor, permission=Permission.IDENTITY_SEARCH, entity_type=ENTITY, operation="batch")
+    stages = progress or BatchProgress()
+    queries = read_queries(queries_path)
+    with tempfile.TemporaryDirectory(prefix="passage-identify-") as tmp:
+        target = index_dir or Path(tmp) / "index"
+        build_or_update(registry, target, progress=stages.stage("indexing registry", None), workers=workers)
+        index = open_index(target)
+        gathered = gather_many(index, queries, workers=workers, progress=stages.stage("comparing", len(queries)))
+        model = index.model
+        if prior_in_registry is not None:
+            model.prior_in_registry = prior_in_registry
+        fitted = train_m and sum(1 for g in gathered if g.size) >= EM_MIN_QUERIES
+        if fitted:
+            model, _ = fit_model(gathered, model, registry_size=index.size, fit_prior_in_registry=prior_in_registry is None)
+        advance = stages.stage("ranking", len(gathered))
+        results = []
+        for g in gathered:
+            results.append(rank(g, model, registry_size=index.size, top=top, index=index))
+            advance(1)
+        unusable = rows = 0
+        with ExitStack() as files:
+            writer = csv.writer(files.enter_context(atomic_output(out)), lineterminator="\n")
+            explain_handle = files.enter_context(atomic_output(explain)) if explain else None
+            writer.writerow(RESULT_COLUMNS)
+            for g, result in zip(gathered, results, strict=True):
+                if not result.candidates:
+                    unusable += 1 if not g.query.usable() else 0
+                    writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match"])
+                    rows += 1
+                for c in result.candidates:
+                    writer.writerow([g.query.query_id, c.rank, c.person_id, f"{c.match_probability:.6f}", c.decision])
+                    rows += 1
+                if explain_handle is not None:
+                    explain_handle.write(json.dumps({"query_id": g.query.query_id, "notes": result.notes,
+                                                     "probability_not_in_registry": result.probability_not_in_registry,
+                                                     "candidates": [c.as_dict() for c in result.candidates]}, ensure_ascii=False) + "\n")
+        size = index.size
+    report = BatchReport(queries=len(queries), registry_records=size, result_rows=rows, unusable=unusable, em_fitted=fitted,
+                         expected_false_match_share=expected_false_match_share(results))
+    audit.record(session, actor=actor, action="batch", entity_type=ENTITY,
+                 details={"queries": report.queries, "registry_records": size, "result_rows": rows, "top": top, "em_fitted": fitted})
+    return report
 
 
 # --- Deduplication: a registry linked against itself ----------------------------------------------------
@@ -140,9 +240,9 @@ class DedupeReport:
     prior_duplicate: float
 
 
-def dedupe_registry(*, registry: Path, out: Path, pairs_out: Path | None = None, threshold: float = 0.99,
-                    index_dir: Path | None = None, workers: int = 2, top: int = 10,
-                    progress: Callable[[str, int | None], Callable[[int], None]] | None = None) -> DedupeReport:
+def dedupe_registry(session: Session, *, actor: Actor, registry: Path, out: Path, pairs_out: Path | None = None,
+                    threshold: float = 0.99, index_dir: Path | None = None, workers: int = 2, top: int = 10,
+                    progress: BatchProgress | None = None) -> DedupeReport:
     """Find the records of one registry that are the same person, and write them as clusters.
 
     Every record is searched against the registry's own index like a query (the same blocking,
@@ -155,13 +255,13 @@ def dedupe_registry(*, registry: Path, out: Path, pairs_out: Path | None = None,
     passes the same identity rule as a `match` (`scoring.strong_evidence`) and no ID number, sex or place
     disagrees (`_nothing_disagrees`). Clusters are the connected
     components of the links, each flagged for review when it is not fully linked (`clusters.cluster`).
-    Output is written atomically; `registry` errors name line and column only.
+    Output is written atomically; `registry` errors name line and column only. Audited as one read of the
+    registry with counts only.
     """
+    require_permission(session, actor=actor, permission=Permission.IDENTITY_SEARCH, entity_type=ENTITY, operation="dedupe")
     if not 0.0 < threshold <= 1.0:
         raise InvalidInput("--threshold: must be above 0 and at most 1")
-
-    def step(label: str, total: int | None) -> Callable[[int], None]:
-        return progress(label, total) if progress is not None else (lambda _n: None)
+    step = (progress or BatchProgress()).stage
 
     rows = validate_registry(registry)
     queries = []
@@ -230,6 +330,10 @@ def dedupe_registry(*, registry: Path, out: Path, pairs_out: Path | None = None,
             for pair, p in sorted(clusters.strongest_links(links).items()):
                 writer.writerow([pair[0], pair[1], f"{p:.6f}", f"{weights[pair]:.3f}"])
     cluster_ids = {m.cluster_id for m in members}
-    return DedupeReport(records=len(queries), pairs=len(clusters.strongest_links(links)), clusters=len(cluster_ids),
-                        clustered_records=len(members), review=len({m.cluster_id for m in members if m.review}),
-                        prior_duplicate=share)
+    report = DedupeReport(records=len(queries), pairs=len(clusters.strongest_links(links)), clusters=len(cluster_ids),
+                          clustered_records=len(members), review=len({m.cluster_id for m in members if m.review}),
+                          prior_duplicate=share)
+    audit.record(session, actor=actor, action="dedupe", entity_type=ENTITY,
+                 details={"records": report.records, "linked_pairs": report.pairs, "clusters": report.clusters,
+                          "clusters_to_review": report.review, "threshold": threshold})
+    return report
