@@ -111,10 +111,66 @@ class Model:
         return cls(m=complete(data["m"], DEFAULT_M), u=complete(data["u"], DEFAULT_U), prior_in_registry=data["prior_in_registry"],
                    registry_size=data["registry_size"], unretrieved_bf=float(data.get("unretrieved_bf", UNRETRIEVED_BF)))
 
+    def to_splink_json(self) -> str:
+        """The model as a Splink-style settings document (docs/identity.md, "Model files").
+
+        Each field is a comparison whose levels carry Splink's `comparison_vector_value` (gamma: the number
+        of levels minus one for the closest agreement down to 0 for `disagree`; -1 is the null level),
+        `m_probability` and `u_probability`; `probability_two_random_records_match` is the prior
+        in-registry share over the registry size. Passage's own parameters sit under `passage`."""
+        comparisons = []
+        for f in FIELDS:
+            levels = FIELD_LEVELS[f]
+            comparison_levels: list[dict[str, object]] = [{"label_for_charts": "null", "comparison_vector_value": -1, "is_null_level": True}]
+            comparison_levels += [{"label_for_charts": lv, "comparison_vector_value": gamma(f, lv), "m_probability": self.m[f][lv],
+                                   "u_probability": self.u[f][lv]} for lv in levels]
+            comparisons.append({"output_column_name": f, "comparison_levels": comparison_levels})
+        return json.dumps({
+            "link_type": "link_only",
+            "probability_two_random_records_match": self.prior_in_registry / max(self.registry_size, 1),
+            "comparisons": comparisons,
+            "passage": {"format": 1, "prior_in_registry": self.prior_in_registry, "registry_size": self.registry_size,
+                        "unretrieved_bf": self.unretrieved_bf},
+        }, indent=2)
+
+    @classmethod
+    def from_any_json(cls, text: str) -> Model:
+        """A model from Passage's own JSON or from `to_splink_json`; unknown fields or levels are refused by name."""
+        data = json.loads(text)
+        if "comparisons" not in data:
+            return cls.from_json(text)
+        m: dict[str, dict[str, float]] = {}
+        u: dict[str, dict[str, float]] = {}
+        for comparison in data["comparisons"]:
+            name = comparison.get("output_column_name")
+            if name not in FIELD_LEVELS:
+                raise ValueError(f"comparison {name!r}: not one of {', '.join(FIELDS)}")
+            for level in comparison.get("comparison_levels", []):
+                if level.get("is_null_level"):
+                    continue
+                label = level.get("label_for_charts")
+                if label not in FIELD_LEVELS[name]:
+                    raise ValueError(f"comparison {name}: level {label!r} is not one of {', '.join(FIELD_LEVELS[name])}")
+                m.setdefault(name, {})[label] = float(level["m_probability"])
+                u.setdefault(name, {})[label] = float(level["u_probability"])
+        own = data.get("passage", {})
+        size = int(own.get("registry_size", 1))
+        prior = float(own.get("prior_in_registry", float(data.get("probability_two_random_records_match", 0.5 / size)) * size))
+        return cls.from_json(json.dumps({"m": m, "u": u, "prior_in_registry": prior, "registry_size": size,
+                                         "unretrieved_bf": float(own.get("unretrieved_bf", UNRETRIEVED_BF))}))
+
     def log2_bf(self, field_name: str, level: str, *, u_override: float | None = None) -> float:
         m = max(self.m[field_name][level], U_FLOOR)
         u = max(u_override if u_override is not None else self.u[field_name][level], U_FLOOR)
         return math.log2(m / u)
+
+
+def gamma(field_name: str, level: str | None) -> int:
+    """Splink's comparison vector value of a level: -1 missing, 0 `disagree`, higher for closer agreement."""
+    if level is None:
+        return -1
+    levels = FIELD_LEVELS[field_name]
+    return len(levels) - 1 - levels.index(level)
 
 
 _EXPLAIN = {

@@ -39,8 +39,15 @@ from passage.identity.index import (
     record_from_row,
     validate_registry,
 )
-from passage.identity.queries import RESULT_COLUMNS, make_query, read_queries
+from passage.identity.queries import (
+    COMPARISON_COLUMNS,
+    COMPARISON_FIELDS,
+    RESULT_COLUMNS,
+    make_query,
+    read_queries,
+)
 from passage.identity.search import (
+    Candidate,
     ExtraEvidence,
     SearchResult,
     expected_false_match_share,
@@ -163,26 +170,34 @@ class BatchReport:
 def identify_batch(
     session: Session, *, actor: Actor, registry: Path, queries_path: Path, out: Path, top: int = 10, index_dir: Path | None = None,
     explain: Path | None = None, train_m: bool = True, workers: int = 2, prior_in_registry: float | None = None,
-    progress: BatchProgress | None = None,
+    progress: BatchProgress | None = None, model_path: Path | None = None, save_model: Path | None = None,
+    comparison_columns: bool = True,
 ) -> BatchReport:
     """Identify every query of `queries_path` against `registry` and write ranked candidates with decisions to `out`.
 
     The index is built (or updated, with `index_dir`) from the registry; m-probabilities and the in-registry prior
     are re-estimated by one-to-one EM on the batch when it is large enough (Winkler 1988; Jaro 1989; Sadinle 2017,
     see `search.fit_model`); a given `prior_in_registry` stays fixed. `out` (and `explain`) are written atomically:
-    a failure leaves no partial file. Audited as one read of the registry with counts only."""
+    a failure leaves no partial file. Audited as one read of the registry with counts only.
+
+    `model_path` applies a saved model (Passage's or Splink-style JSON, `scoring.Model.from_any_json`) instead of
+    the index's, and is not re-fitted; `save_model` writes the model used, Splink-style. With `comparison_columns`
+    each candidate row also carries Splink's `match_weight`, `gamma_*` and `bf_*` (`queries.COMPARISON_COLUMNS`)."""
     require_permission(session, actor=actor, permission=Permission.IDENTITY_SEARCH, entity_type=ENTITY, operation="batch")
     stages = progress or BatchProgress()
     queries = read_queries(queries_path)
+    loaded = _read_model(model_path) if model_path is not None else None
     with tempfile.TemporaryDirectory(prefix="passage-identify-") as tmp:
         target = index_dir or Path(tmp) / "index"
         build_or_update(registry, target, progress=stages.stage("indexing registry", None), workers=workers)
         index = open_index(target)
         gathered = gather_many(index, queries, workers=workers, progress=stages.stage("comparing", len(queries)))
         model = index.model
+        if loaded is not None:
+            model = dataclasses.replace(loaded, registry_size=index.size)
         if prior_in_registry is not None:
             model.prior_in_registry = prior_in_registry
-        fitted = train_m and sum(1 for g in gathered if g.size) >= EM_MIN_QUERIES
+        fitted = loaded is None and train_m and sum(1 for g in gathered if g.size) >= EM_MIN_QUERIES
         if fitted:
             model, _ = fit_model(gathered, model, registry_size=index.size, fit_prior_in_registry=prior_in_registry is None)
         advance = stages.stage("ranking", len(gathered))
@@ -194,25 +209,58 @@ def identify_batch(
         with ExitStack() as files:
             writer = csv.writer(files.enter_context(atomic_output(out)), lineterminator="\n")
             explain_handle = files.enter_context(atomic_output(explain)) if explain else None
-            writer.writerow(RESULT_COLUMNS)
+            writer.writerow([*RESULT_COLUMNS, *(COMPARISON_COLUMNS if comparison_columns else ())])
+            log2_prior_odds = _log2_prior_odds(model)
             for g, result in zip(gathered, results, strict=True):
                 if not result.candidates:
                     unusable += 1 if not g.query.usable() else 0
-                    writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match"])
+                    writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match",
+                                     *([""] * len(COMPARISON_COLUMNS) if comparison_columns else ())])
                     rows += 1
                 for c in result.candidates:
-                    writer.writerow([g.query.query_id, c.rank, c.person_id, f"{c.match_probability:.6f}", c.decision])
+                    writer.writerow([g.query.query_id, c.rank, c.person_id, f"{c.match_probability:.6f}", c.decision,
+                                     *(_comparison_cells(c, log2_prior_odds) if comparison_columns else ())])
                     rows += 1
                 if explain_handle is not None:
                     explain_handle.write(json.dumps({"query_id": g.query.query_id, "notes": result.notes,
                                                      "probability_not_in_registry": result.probability_not_in_registry,
                                                      "candidates": [c.as_dict() for c in result.candidates]}, ensure_ascii=False) + "\n")
         size = index.size
+        if save_model is not None:
+            with atomic_output(save_model) as handle:
+                handle.write(model.to_splink_json())
     report = BatchReport(queries=len(queries), registry_records=size, result_rows=rows, unusable=unusable, em_fitted=fitted,
                          expected_false_match_share=expected_false_match_share(results))
     audit.record(session, actor=actor, action="batch", entity_type=ENTITY,
                  details={"queries": report.queries, "registry_records": size, "result_rows": rows, "top": top, "em_fitted": fitted})
     return report
+
+
+def _read_model(path: Path) -> scoring.Model:
+    """A saved model file; a wrong one is refused naming the file and what is wrong, never a value."""
+    try:
+        return scoring.Model.from_any_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"{path.name}: no such model file") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise InvalidInput(f"{path.name}: not a Passage or Splink model file ({reason})") from None
+
+
+def _log2_prior_odds(model: scoring.Model) -> float:
+    """Splink's prior in bits: log2(lambda / (1 - lambda)), lambda = in-registry share / registry size."""
+    lam = min(max(model.prior_in_registry / max(model.registry_size, 1), 1e-15), 1 - 1e-15)
+    return math.log2(lam / (1 - lam))
+
+
+def _comparison_cells(candidate: Candidate, log2_prior_odds: float) -> list[str]:
+    by_field = {e.kind: e for e in candidate.evidence}
+    cells = [f"{candidate.log2_bf + log2_prior_odds:.3f}", f"{candidate.log2_bf:.3f}"]
+    for f in COMPARISON_FIELDS:
+        level = getattr(candidate.levels, f)
+        evidence = by_field.get(f)
+        cells += [str(scoring.gamma(f, level)), "" if level is None or evidence is None else f"{2.0 ** evidence.log2_bf:.6g}"]
+    return cells
 
 
 # --- Deduplication: a registry linked against itself ----------------------------------------------------
