@@ -13,6 +13,7 @@ MODULES: tuple[str, ...] = (
     "mobility",
     "dialogue",
     "consular",
+    "home",
     "web",
 )
 """Packages that may contribute models, routers, views, CLI commands and message catalogues."""
