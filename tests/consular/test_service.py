@@ -22,6 +22,7 @@ from passage.consular.schemas import (
     TriageIn,
 )
 from passage.core.errors import Conflict, InvalidInput, NotFound
+from passage.security.actors import system_actor
 from passage.security.models import AuditEntry
 from tests.consular.conftest import SQUARE, TODAY, registration, user_named
 
@@ -109,7 +110,7 @@ def test_location_history_is_encrypted_audited_and_erased_by_retention(session: 
     assert all(b"Gili" not in bytes(blob) for blob in raw)
     # The older entry is past retention 100 days later; the trip ended long before, so the current position goes too.
     session.execute(text("UPDATE consular_location_history SET recorded_at = :old"), {"old": dt.datetime.now(dt.UTC) - dt.timedelta(days=100)})
-    erased = service.erase_location_history(session, actor=None, today=TODAY)
+    erased = service.erase_location_history(session, actor=system_actor("consular.retention"), today=TODAY)
     assert erased == 2 and session.scalar(select(LocationFix.id)) is None
     assert record.location is not None  # trip still running: the current position is kept
     session.commit()

@@ -10,3 +10,6 @@ Documented pure public functions other modules may call (see `docs/consular.md`)
 - `passage.consular.evacuation.plan_evacuation`, `greedy_baseline`, `verify_plan`;
 - `passage.consular.rules.sla_state`, `check_request_transition`.
 """
+
+PUBLIC_MODULES: tuple[str, ...] = ("geo", "evacuation", "rules")
+"""What other modules may import besides `service` (checked by the `public_interface` import contract)."""

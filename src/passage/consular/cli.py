@@ -19,6 +19,7 @@ from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, NotFound
 from passage.core.files import atomic_output
 from passage.core.progress import progress_bar
+from passage.security.actors import system_actor
 from passage.security.models import Organisation, User
 
 consular_app = typer.Typer(name="consular", help="Consular protection: registrations, crises, evacuation plans, outbox.", no_args_is_help=True)
@@ -164,7 +165,7 @@ def district_add(
         organisation = session.scalars(select(Organisation).where(or_(Organisation.id == mission, Organisation.name == mission))).first()
         if organisation is None:
             raise NotFound(f"--mission: no organisation {mission}")
-        service.set_district(session, actor=None, mission_id=organisation.id, country=country.upper(), bbox=box)
+        service.set_district(session, actor=system_actor("consular.cli"), mission_id=organisation.id, country=country.upper(), bbox=box)
     typer.echo(f"district recorded: {country.upper()}", err=True)
 
 
@@ -174,5 +175,5 @@ def retention_command() -> None:
     from passage.consular import service
 
     with unit_of_work() as session:
-        erased = service.erase_location_history(session, actor=None)
+        erased = service.erase_location_history(session, actor=system_actor("consular.retention"))
     typer.echo(f"{erased} location history entries erased ({service.RETENTION_POLICY['description']})")

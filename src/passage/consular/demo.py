@@ -35,6 +35,7 @@ from passage.consular.schemas import (
 )
 from passage.core.models import utcnow
 from passage.security import audit
+from passage.security.actors import system_actor
 from passage.security.demo import DemoContext
 
 PEOPLE = 2000
@@ -86,8 +87,8 @@ def _person(rng: random.Random, index: int) -> dict[str, Any]:
 
 def setup_districts(session: Session, context: DemoContext) -> None:
     """Denpasar covers Bali and Nusa Tenggara (by box), Jakarta the whole of Indonesia (the fallback)."""
-    service.set_district(session, actor=None, mission_id=context.organisations["denpasar"].id, country="ID", admin_pcode="ID5", bbox=DENPASAR_BOX)
-    service.set_district(session, actor=None, mission_id=context.organisations["jakarta"].id, country="ID")
+    service.set_district(session, actor=system_actor("demo"), mission_id=context.organisations["denpasar"].id, country="ID", admin_pcode="ID5", bbox=DENPASAR_BOX)
+    service.set_district(session, actor=system_actor("demo"), mission_id=context.organisations["jakarta"].id, country="ID")
 
 
 def _bulk_registrations(session: Session, context: DemoContext, rng: random.Random, today: dt.date) -> list[str]:
@@ -117,7 +118,7 @@ def _bulk_registrations(session: Session, context: DemoContext, rng: random.Rand
         fixes.append({"id": secrets.token_hex(16), "registration_id": registration_id, "recorded_at": now, "source": "app", "position": location})
     session.execute(Registration.__table__.insert(), rows)  # type: ignore[attr-defined]
     session.execute(LocationFix.__table__.insert(), fixes)  # type: ignore[attr-defined]
-    audit.record(session, actor=None, action="demo_load", entity_type="consular_registration", entity_id=None, details={"registrations": len(rows)})
+    audit.record(session, actor=system_actor("demo"), action="demo_load", entity_type="consular_registration", entity_id=None, details={"registrations": len(rows)})
     return [r["id"] for r in rows]
 
 

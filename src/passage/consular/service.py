@@ -62,8 +62,10 @@ from passage.core.files import atomic_output, read_csv_rows
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
+from passage.security.actors import Actor
 from passage.security.crypto import blind_index
 from passage.security.models import Organisation, OrganisationLevel, User
+from passage.security.operations import require_permission
 from passage.security.permissions import Permission, permissions_for
 from passage.security.scope import get_visible, scoped_select, visible_clause
 
@@ -81,6 +83,12 @@ PASSPORT_LOG2_BF = 20.0
 LOCATION_HISTORY_DAYS = 90
 """Retention of past positions: kept for 90 days, and erased 30 days after the trip ended."""
 AFTER_TRIP_DAYS = 30
+
+
+def _require(session: Session, actor: Actor, permission: Permission, entity_type: str, operation: str) -> None:
+    """The service asks, not the route (the foundation's operation protocol): a CLI run or another module's call
+    meets the same check, refused and audited through `security.operations.refuse`."""
+    require_permission(session, actor=actor, permission=permission, entity_type=entity_type, operation=operation)
 
 
 def _has(user: User, permission: Permission) -> bool:
@@ -104,9 +112,10 @@ def _reference(prefix: str) -> str:
 # --- districts ---------------------------------------------------------------------------------------
 
 
-def set_district(session: Session, *, actor: User | None, mission_id: str, country: str, admin_pcode: str = "",
+def set_district(session: Session, *, actor: Actor, mission_id: str, country: str, admin_pcode: str = "",
                  bbox: Sequence[float] | None = None) -> ConsularDistrict:
     """Record that a mission covers a host country (or part of it, by P-code prefix and bounding box)."""
+    _require(session, actor, Permission.USERS_MANAGE, "consular_district", "set_district")
     mission = session.get(Organisation, mission_id)
     if mission is None or mission.level != OrganisationLevel.MISSION:
         raise InvalidInput("not a mission", fields=[FieldError("mission_id", "must be an organisation of level mission")])
@@ -183,7 +192,6 @@ def _find_duplicate(session: Session, *, registration: Registration, identity: d
     """Score earlier registrations sharing a passport or birth-date key with the identification engine."""
     from passage.identity import compare
     from passage.identity import service as identity_service
-    from passage.identity.dates import PartialDate
 
     keys = [k for k in (registration.passport_key,) if k]
     conditions: list[ColumnElement[bool]] = [Registration.passport_key == k for k in keys]
@@ -199,10 +207,8 @@ def _find_duplicate(session: Session, *, registration: Registration, identity: d
     ))
     if not candidates:
         return
-    birth = dt.date.fromisoformat(identity["birth_date"]) if identity.get("birth_date") else None
-    query = compare.Query(query_id=registration.id, family_name=identity.get("family_name", ""), given_name=identity.get("given_name", ""),
-                          sex=identity.get("sex", ""), birth_date=PartialDate(birth.year, birth.month, birth.day) if birth else None,
-                          id_number=identity.get("id_number", ""))
+    query = identity_service.person_query(query_id=registration.id, family_name=identity.get("family_name", ""), given_name=identity.get("given_name", ""),
+                                          sex=identity.get("sex", ""), birth_date=identity.get("birth_date"), id_number=identity.get("id_number", ""))
     records = []
     extra: dict[str, float] = {}
     for candidate_id, other, passport_key in candidates:
@@ -243,6 +249,7 @@ def _registration_mission(session: Session, *, actor: User, data: RegistrationIn
 
 def create_registration(session: Session, *, actor: User, data: RegistrationIn, check_duplicates: bool = True) -> Registration:
     """Register a national abroad (the app, the hotline, a mission); flags a likely earlier registration."""
+    _require(session, actor, Permission.CONSULAR_SUBMIT, "consular_registration", "create")
     location = data.location
     mission_id = _registration_mission(session, actor=actor, data=data)
     identity = _identity_document(data)
@@ -274,6 +281,7 @@ def load_registration(session: Session, *, actor: User, registration_id: str) ->
 
 def registration_view(session: Session, *, actor: User, registration_id: str) -> dict[str, Any]:
     """A registration as shown to the officer; the read is audited; vulnerabilities withheld without the health permission."""
+    _require(session, actor, Permission.CONSULAR_READ, "consular_registration", "read")
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     health = _has(actor, Permission.HEALTH_READ)
     audit.record(session, actor=actor, action="read", entity_type="consular_registration", entity_id=registration.id,
@@ -293,6 +301,7 @@ def registration_view(session: Session, *, actor: User, registration_id: str) ->
 
 def list_registrations(session: Session, *, actor: User, country: str | None = None, reference: str | None = None,
                        duplicate_status: str | None = None, active: bool | None = True, offset: int = 0, limit: int = 50) -> tuple[list[Registration], int]:
+    _require(session, actor, Permission.CONSULAR_READ, "consular_registration", "list")
     query = scoped_select(Registration, actor)
     if country:
         query = query.where(Registration.destination_country == country)
@@ -310,6 +319,7 @@ def list_registrations(session: Session, *, actor: User, country: str | None = N
 def update_location(session: Session, *, actor: User, registration_id: str, location: LocationIn, source: str = "api",
                     version: int | None = None) -> Registration:
     """Record a new position: the history gains an encrypted entry, the grid cell follows."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_registration", "update_location")
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     check_version(registration, version)
     now = utcnow()
@@ -326,6 +336,7 @@ def update_location(session: Session, *, actor: User, registration_id: str, loca
 
 def location_history(session: Session, *, actor: User, registration_id: str) -> list[LocationFix]:
     """Past positions of one person, newest first; an audited read of sensitive data."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_location_history", "read")
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     fixes = list(session.scalars(select(LocationFix).where(LocationFix.registration_id == registration.id).order_by(LocationFix.recorded_at.desc())))
     audit.record(session, actor=actor, action="read", entity_type="consular_location_history", entity_id=registration.id,
@@ -335,6 +346,7 @@ def location_history(session: Session, *, actor: User, registration_id: str) -> 
 
 def resolve_duplicate(session: Session, *, actor: User, registration_id: str, decision: str, version: int | None = None) -> Registration:
     """An officer's decision on a flagged duplicate: `confirmed` retires the newer record, `distinct` clears the flag."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_registration", "resolve_duplicate")
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     check_version(registration, version)
     if registration.duplicate_status != "possible":
@@ -388,6 +400,7 @@ def import_registrations(session: Session, *, actor: User, path: Path, dry_run: 
                          on_progress: Callable[[int, int], None] | None = None) -> ImportResult:
     """A mission's bulk CSV (columns in `docs/consular.md`). Every row is checked first; any error refuses the
     whole file with each row's line and column, so nothing is half-imported and no row is dropped silently."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_registration", "import")
     _header, rows = read_csv_rows(path, required=CSV_REQUIRED, optional=CSV_COLUMNS, allow_extra=False)
     if len(rows) > MAX_IMPORT_ROWS:
         raise InvalidInput(f"{path.name}: at most {MAX_IMPORT_ROWS:,} rows per file")
@@ -435,8 +448,9 @@ RETENTION_POLICY = {
 """The policy the foundation's retention job reads; `erase_location_history` applies it."""
 
 
-def erase_location_history(session: Session, *, actor: User | None, today: dt.date | None = None) -> int:
+def erase_location_history(session: Session, *, actor: Actor, today: dt.date | None = None) -> int:
     """Erase location history past the retention policy; the latest position stays on active trips. Audited (counts only)."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_location_history", "retention_erase")
     today = today or dt.date.today()
     cutoff = dt.datetime.combine(today - dt.timedelta(days=LOCATION_HISTORY_DAYS), dt.time(), tzinfo=dt.UTC)
     trip_ended = select(Registration.id).where(Registration.departure_on.is_not(None),
@@ -463,6 +477,7 @@ def _event(request: HelpRequest, *, actor: User | None, kind: str, at: dt.dateti
 
 def create_help_request(session: Session, *, actor: User, data: HelpRequestIn) -> HelpRequest:
     """Receive a call for help; it goes to the mission of the district where the person is."""
+    _require(session, actor, Permission.CONSULAR_SUBMIT, "consular_help_request", "create")
     registration: Registration | None = None
     if data.registration_id:
         if _is_gateway(actor):
@@ -507,6 +522,7 @@ def load_help_request(session: Session, *, actor: User, request_id: str) -> Help
 
 
 def read_help_request(session: Session, *, actor: User, request_id: str) -> HelpRequest:
+    _require(session, actor, Permission.CONSULAR_READ, "consular_help_request", "read")
     request = load_help_request(session, actor=actor, request_id=request_id)
     audit.record(session, actor=actor, action="read", entity_type="consular_help_request", entity_id=request.id)
     return request
@@ -519,6 +535,7 @@ def _change_status(request: HelpRequest, *, actor: User, target: str, at: dt.dat
 
 
 def triage(session: Session, *, actor: User, request_id: str, data: TriageIn, now: dt.datetime | None = None) -> HelpRequest:
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_help_request", "triage")
     request = load_help_request(session, actor=actor, request_id=request_id)
     check_version(request, data.version)
     at = _now(now)
@@ -545,6 +562,7 @@ def _reassign_mission(session: Session, request: HelpRequest, mission_id: str) -
 
 def assign(session: Session, *, actor: User, request_id: str, data: AssignIn, now: dt.datetime | None = None) -> HelpRequest:
     """Assign to a mission (the centre routes) and/or to an officer of that mission."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_help_request", "assign")
     request = load_help_request(session, actor=actor, request_id=request_id)
     check_version(request, data.version)
     at = _now(now)
@@ -565,6 +583,7 @@ def assign(session: Session, *, actor: User, request_id: str, data: AssignIn, no
 
 def act_on_request(session: Session, *, actor: User, request_id: str, data: RequestActionIn, now: dt.datetime | None = None) -> HelpRequest:
     """Contact, note, follow-up, start, resolve (with outcome), close, reopen; each is a timeline event."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_help_request", "act")
     request = load_help_request(session, actor=actor, request_id=request_id)
     check_version(request, data.version)
     at = _now(now)
@@ -609,6 +628,7 @@ def timers(request: HelpRequest, *, now: dt.datetime | None = None) -> list[rule
 def list_help_requests(session: Session, *, actor: User, status: str | None = None, urgency: str | None = None, category: str | None = None,
                        crisis_id: str | None = None, open_only: bool = False, breached_only: bool = False, offset: int = 0, limit: int = 50,
                        now: dt.datetime | None = None) -> tuple[list[HelpRequest], int]:
+    _require(session, actor, Permission.CONSULAR_READ, "consular_help_request", "list")
     query = scoped_select(HelpRequest, actor)
     for column, value in ((HelpRequest.status, status), (HelpRequest.urgency, urgency), (HelpRequest.category, category), (HelpRequest.crisis_id, crisis_id)):
         if value:
@@ -634,6 +654,7 @@ def open_follow_ups(request: HelpRequest) -> list[RequestEvent]:
 
 def publish_advice(session: Session, *, actor: User, data: AdviceIn) -> SafetyAdvice:
     """A new version of a country's advice (versions are never edited, so what a traveller was told is kept)."""
+    _require(session, actor, Permission.CONSULAR_ADVICE, "consular_safety_advice", "publish")
     latest = session.scalar(select(func.max(SafetyAdvice.version)).where(SafetyAdvice.country == data.country)) or 0
     advice = SafetyAdvice(country=data.country, version=latest + 1, level=data.level, title_en=data.title_en, title_zh=data.title_zh,
                           body_en=data.body_en, body_zh=data.body_zh, effective_from=data.effective_from, published_by=actor.id)
@@ -686,6 +707,7 @@ def _admin_area(session: Session, pcodes: Sequence[str]) -> geo.Area:
 
 def create_crisis(session: Session, *, actor: User, data: CrisisIn) -> Crisis:
     """Declare a crisis over a drawn polygon or admin areas; the lead mission is the district's (or the one given)."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_crisis", "create")
     area = geo.parse_area(data.area) if data.area is not None else _admin_area(session, data.admin_pcodes)
     if data.mission_id:
         mission = session.get(Organisation, data.mission_id)
@@ -711,6 +733,7 @@ def load_crisis(session: Session, *, actor: User, crisis_id: str) -> Crisis:
 
 
 def list_crises(session: Session, *, actor: User, status: str | None = None) -> list[Crisis]:
+    _require(session, actor, Permission.CONSULAR_READ, "consular_crisis", "list")
     query = scoped_select(Crisis, actor)
     if status:
         query = query.where(Crisis.status == status)
@@ -718,6 +741,7 @@ def list_crises(session: Session, *, actor: User, status: str | None = None) -> 
 
 
 def close_crisis(session: Session, *, actor: User, crisis_id: str, ends_on: dt.date, version: int | None = None) -> Crisis:
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_crisis", "close")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     check_version(crisis, version)
     if ends_on < crisis.starts_on:
@@ -776,6 +800,7 @@ def refresh_affected(session: Session, *, actor: User | None, crisis: Crisis) ->
 def affected_people(session: Session, *, actor: User, crisis_id: str, status: str | None = None, tier: int | None = None,
                     offset: int = 0, limit: int = 100) -> dict[str, Any]:
     """Who is registered in the crisis area (within the actor's scope), with contact status; audited."""
+    _require(session, actor, Permission.CONSULAR_READ, "consular_crisis", "people")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     refresh_affected(session, actor=actor, crisis=crisis)
     base = (select(CrisisContact, Registration).join(Registration, Registration.id == CrisisContact.registration_id)
@@ -802,6 +827,7 @@ def affected_people(session: Session, *, actor: User, crisis_id: str, status: st
 
 def set_contact_status(session: Session, *, actor: User, crisis_id: str, registration_id: str, status: str, note: str = "",
                        version: int | None = None) -> CrisisContact:
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_crisis_contact", "contact_status")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     if status not in rules.CONTACT_STATUSES:
@@ -824,6 +850,7 @@ def set_contact_status(session: Session, *, actor: User, crisis_id: str, registr
 
 def generate_messages(session: Session, *, actor: User, crisis_id: str, kind: str = "alert", statuses: Sequence[str] = ()) -> dict[str, Any]:
     """Write one message per person in the area, in the person's language, into the outbox (nothing is sent)."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_crisis", "generate_messages")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     refresh_affected(session, actor=None, crisis=crisis)
     advice = current_advice(session, country=crisis.country)
@@ -892,6 +919,7 @@ def outbox_batch(session: Session, *, actor: User, batch_id: str) -> list[Outbox
 
 def write_outbox_file(session: Session, *, actor: User, batch_id: str, path: Path) -> int:
     """The batch as JSON lines (one message per line), written atomically; an audited export of contact data."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_outbox", "export")
     messages = outbox_batch(session, actor=actor, batch_id=batch_id)
     with atomic_output(path) as handle:
         for m in messages:
@@ -903,6 +931,7 @@ def write_outbox_file(session: Session, *, actor: User, batch_id: str, path: Pat
 
 def pull_outbox(session: Session, *, actor: User, after: int = 0, limit: int = 100) -> tuple[list[OutboxMessage], int]:
     """For a gateway: queued messages after the cursor, marked pulled. Returns (messages, next cursor)."""
+    _require(session, actor, Permission.CONSULAR_OUTBOX, "consular_outbox", "pull")
     query = select(OutboxMessage).where(OutboxMessage.id > after, OutboxMessage.status.in_(("queued", "pulled")))
     if actor.organisation.level == OrganisationLevel.MISSION:
         query = query.where(OutboxMessage.mission_id == actor.organisation_id)
@@ -919,6 +948,7 @@ def pull_outbox(session: Session, *, actor: User, after: int = 0, limit: int = 1
 
 def report_outbox(session: Session, *, actor: User, ids: Sequence[int], status: str) -> int:
     """A gateway reports messages sent or failed."""
+    _require(session, actor, Permission.CONSULAR_OUTBOX, "consular_outbox", "report")
     found = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))))
     missing = sorted(set(ids) - {m.id for m in found})
     if missing:
@@ -935,6 +965,7 @@ def report_outbox(session: Session, *, actor: User, ids: Sequence[int], status: 
 
 
 def add_assembly_point(session: Session, *, actor: User, crisis_id: str, data: AssemblyPointIn) -> AssemblyPoint:
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_assembly_point", "create")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     if data.capacity < 0:
         raise InvalidInput("negative capacity", fields=[FieldError("capacity", "must not be negative")])
@@ -957,6 +988,7 @@ def _point_by_code(session: Session, crisis: Crisis, code: str, field: str) -> A
 
 
 def add_leg(session: Session, *, actor: User, crisis_id: str, data: LegIn) -> TransportLeg:
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_transport_leg", "create")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     problems = []
     if data.seats < 0:
@@ -1009,6 +1041,7 @@ def _pure_network(points: Sequence[AssemblyPoint], legs_: Sequence[TransportLeg]
 def assign_seat(session: Session, *, actor: User, crisis_id: str, leg_id: str, registration_id: str, seat_number: int | None = None) -> SeatAssignment:
     """Put one person on one seat. Refuses a full leg, a seat that does not exist, a leg overlapping another of
     the person's legs; of two officers taking the same seat at once, the unique constraint lets one win (409)."""
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_seat", "assign_seat")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     leg = session.scalars(select(TransportLeg).where(TransportLeg.id == leg_id, TransportLeg.crisis_id == crisis.id)).first()
@@ -1049,6 +1082,7 @@ def assign_seat(session: Session, *, actor: User, crisis_id: str, leg_id: str, r
 
 
 def release_seat(session: Session, *, actor: User, crisis_id: str, assignment_id: str, version: int | None = None) -> None:
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_seat", "release_seat")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     assignment = session.scalars(select(SeatAssignment).where(SeatAssignment.id == assignment_id, SeatAssignment.crisis_id == crisis.id)).first()
     if assignment is None:
@@ -1067,6 +1101,7 @@ CHECK_IN_ORDER = {"planned": 0, "checked_in": 1, "departed": 2, "arrived": 3}
 
 def check_in(session: Session, *, actor: User, crisis_id: str, leg_id: str, registration_id: str, event: str) -> SeatAssignment:
     """Record a person checked in at the assembly point, departed, arrived, or not shown; forward only."""
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_seat", "check_in")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     assignment = session.scalars(select(SeatAssignment).where(SeatAssignment.leg_id == leg_id, SeatAssignment.registration_id == registration.id,
@@ -1098,6 +1133,7 @@ def check_in(session: Session, *, actor: User, crisis_id: str, leg_id: str, regi
 
 def manifest(session: Session, *, actor: User, crisis_id: str, leg_id: str) -> tuple[TransportLeg, list[dict[str, Any]]]:
     """The passenger list of a leg with names and passport numbers, for the carrier and check-in; an audited read."""
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_manifest", "read")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     leg = session.scalars(select(TransportLeg).where(TransportLeg.id == leg_id, TransportLeg.crisis_id == crisis.id)).first()
     if leg is None:
@@ -1131,6 +1167,7 @@ def _evacuees(session: Session, crisis: Crisis, actor: User, exclude: set[str]) 
 
 def plan_for_crisis(session: Session, *, actor: User, crisis_id: str, parameters: evacuation.Parameters | None = None) -> dict[str, Any]:
     """Plan the evacuation of everyone in the area without a seat yet; returns the plan document (ids only, no names)."""
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_crisis", "plan")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     parameters = parameters or evacuation.Parameters()
     points_db, legs_db = assembly_points(session, crisis=crisis), legs(session, crisis=crisis)
@@ -1166,6 +1203,7 @@ def plan_for_crisis(session: Session, *, actor: User, crisis_id: str, parameters
 
 def apply_plan(session: Session, *, actor: User, crisis_id: str, plan: dict[str, Any]) -> int:
     """Book the seats of a plan document. All or nothing: if any seat was taken since, nothing is booked (409)."""
+    _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_crisis", "apply_plan")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     if plan.get("crisis_id") != crisis.id or plan.get("format") != "passage.consular.evacuation-plan/1":
         raise InvalidInput("this is not a plan for this crisis", fields=[FieldError("crisis_id", "does not match")])
@@ -1199,6 +1237,7 @@ def apply_plan(session: Session, *, actor: User, crisis_id: str, plan: dict[str,
 
 def dashboard(session: Session, *, actor: User, crisis_id: str) -> dict[str, Any]:
     """People planned, checked in, moved, arrived and missing; counts only, live from the seat records."""
+    _require(session, actor, Permission.CONSULAR_READ, "consular_crisis", "dashboard")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     refresh_affected(session, actor=None, crisis=crisis)
     scoped = visible_clause(Registration, actor)
@@ -1274,6 +1313,7 @@ def disclose(rows: list[dict[str, Any]], *, count_fields: Sequence[str], derived
 
 def statistics(session: Session, *, actor: User, by: str = "country", date_from: dt.date | None = None, date_to: dt.date | None = None) -> dict[str, Any]:
     """Requests, hours to first contact (median), outcomes and people evacuated, by crisis, country or category."""
+    _require(session, actor, Permission.CONSULAR_STATS, "consular_statistics", "statistics")
     if by not in STAT_DIMENSIONS:
         raise InvalidInput("unknown grouping", fields=[FieldError("by", f"one of {', '.join(STAT_DIMENSIONS)}")])
     query = select(HelpRequest.id, HelpRequest.crisis_id, HelpRequest.country, HelpRequest.category, HelpRequest.received_at,

@@ -106,5 +106,5 @@ def can_see(record: Any, user: Actor) -> bool:
     )
 
 
-def _consular_centre(user: User) -> bool:
+def _consular_centre(user: Any) -> bool:
     return Role.CONSULAR_CENTRE in user.role_set and user.organisation.level == OrganisationLevel.NATIONAL
