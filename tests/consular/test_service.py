@@ -21,7 +21,7 @@ from passage.consular.schemas import (
     RequestActionIn,
     TriageIn,
 )
-from passage.core.errors import Conflict, InvalidInput, NotFound
+from passage.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from passage.security.actors import system_actor
 from passage.security.models import AuditEntry
 from tests.consular.conftest import SQUARE, TODAY, registration, user_named
@@ -53,8 +53,9 @@ def test_a_mission_sees_its_district_and_the_centre_sees_all(session: Session) -
         service.create_registration(session, actor=jakarta, data=registration())
     assert caught.value.fields[0].path == "destination_country"
     analyst = user_named(session, "analyst")
-    with pytest.raises(NotFound):
+    with pytest.raises(Forbidden):  # the service itself refuses a role without consular:read, and audits it
         service.registration_view(session, actor=analyst, registration_id=record.id)
+    assert session.scalars(select(AuditEntry).where(AuditEntry.action == "refused", AuditEntry.actor_user_id == analyst.id)).first()
 
 
 def test_duplicates_across_scripts_are_flagged_by_the_identification_engine(session: Session) -> None:
