@@ -958,6 +958,42 @@ def statistics_rows(session: Session, *, actor: User, group_by: Sequence[str], g
     return rows
 
 
+def published_statistics(session: Session, *, actor: User, group_by: Sequence[str], granularity: str,
+                         agreement_id: str | None = None) -> list[dict[str, Any]]:
+    """Statistics rows as a reader may see them: `scope` "own" rows over the cases the reader may open
+    (exact, they can read each case anyway) and `scope` "others" rows over every other submitted case,
+    through the platform's disclosure control (`statistics.published`, `passage.security.disclosure`).
+
+    Keeping the two apart means a reader's knowledge of their own cases cannot be subtracted from a
+    published total to reveal another state's small counts (issue 17, item 13).
+    """
+    from passage.readmission import statistics
+    from passage.readmission.store import statistics_record
+    from passage.security.permissions import Permission, permissions_for
+
+    statement = select(ReadmissionCase).where(ReadmissionCase.submitted_on.is_not(None))
+    if agreement_id:
+        statement = statement.where(ReadmissionCase.agreement_slug == agreement_id)
+    own_ids: set[str] = set()
+    if Permission.READMISSION_READ in permissions_for(actor.role_set):
+        own_ids = set(session.scalars(_visible_filter(scoped_select(ReadmissionCase, actor), actor).with_only_columns(ReadmissionCase.id)))
+    own, others = [], []
+    for case in session.scalars(statement):
+        (own if case.id in own_ids else others).append(statistics_record(case, case_version(session, case)))
+    rows: list[dict[str, Any]] = []
+    for row in statistics.compute(own, group_by=group_by, granularity=granularity):
+        rows.append(row.as_dict() | {"scope": "own", "withheld": [], "redacted": False})
+    if others:
+        cube = statistics.published(others)
+        rows += [data | {"scope": "others"} for data in cube.rows(group_by, granularity)]
+        summary = cube.protection.summary()
+    else:
+        summary = {}
+    audit.record(session, actor=actor, action="statistics", entity_type="readmission_statistics",
+                 details={"group_by": list(group_by), "rows": len(rows), "own_cases": len(own), "disclosure": summary})
+    return rows
+
+
 def search_registry(session: Session, *, actor: User, case_id: str, expected_version: int | None, top: int = 10, today: dt.date | None = None) -> VerificationRecord:
     """Run the identity engine's audited 1:N registry search (`passage.identity.service.search_person`) for a
     routed case and store its ranked candidates, with each field's evidence as the explanation, for the
