@@ -1,13 +1,18 @@
-import pytest
-
-from passage.core.errors import InvalidInput
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from passage.core.errors import InvalidInput
 from passage.core.settings import reset_settings_cache
-from passage.mobility.privacy import AT_MOST, DERIVED_DIFFERENCES, PrivacyPolicy, ThresholdOverride, protect_rows
+from passage.mobility.privacy import (
+    AT_MOST,
+    DERIVED_DIFFERENCES,
+    PrivacyPolicy,
+    ThresholdOverride,
+    protect_rows,
+)
 from tests.disclosure_attack import Publication, recovered
 
 

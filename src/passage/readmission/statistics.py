@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence

@@ -98,13 +98,20 @@ class Table:
     dependants: dict[CellKey, tuple[CellKey, ...]] = field(default_factory=dict)
     """Non-linear values (shares, medians) -> the counts they are computed from."""
 
-    def count(self, key: CellKey, value: int) -> CellKey:
-        """Add a count (non-negative; withheld when small)."""
+    contributors: dict[CellKey, int] = field(default_factory=dict)
+    """Cells whose sensitivity is judged by how many records contribute, not by their value."""
+
+    def count(self, key: CellKey, value: int, *, contributors: int | None = None) -> CellKey:
+        """Add a count (non-negative). It is withheld when small - or, when `contributors` is given (a sum
+        such as returnees over households), when the number of contributing records is small (the
+        threshold rule for magnitude tables, Hundepool et al. 2012, ch. 4)."""
         if key in self.values:
             raise ValueError(f"cell {key!r} added twice")
         if value < 0:
             raise ValueError(f"count {key!r} is negative")
         self.values[key] = int(value)
+        if contributors is not None:
+            self.contributors[key] = int(contributors)
         return key
 
     def difference(self, key: CellKey, plus: CellKey, minus: CellKey) -> CellKey:
@@ -165,7 +172,7 @@ def protect(table: Table, *, threshold: int | None = None) -> Protection:
     if limit < 0:
         raise ValueError("threshold must not be negative")
     width = required_width(limit)
-    primary = {k for k, v in table.values.items() if k not in table.signed and is_small(v, limit)}
+    primary = {k for k, v in table.values.items() if k not in table.signed and is_small(table.contributors.get(k, v), limit)}
     withheld = set(primary)
     by_cell = _relations_by_cell(table)
     order = {key: i for i, key in enumerate(table.values)}
