@@ -67,6 +67,9 @@ def test_the_mobility_differencing_case_is_closed() -> None:
     protection = protect(table, threshold=15)
     assert protection.primary == {"normal"} and protection.secondary == {"above_normal"}
     assert protection.value(table, "crisis") == 67
+    table.keep.add("above_normal")  # a table can ask to keep its headline: the raw count goes instead
+    protection = protect(table, threshold=15)
+    assert protection.secondary == {"crisis"} and protection.value(table, "above_normal") == 67
 
 
 def test_small_totals_are_themselves_withheld_and_large_totals_stay_useful() -> None:

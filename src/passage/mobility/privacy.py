@@ -3,8 +3,9 @@
 FlowKit (Flowminder) drops every count of 15 or fewer subscribers from its outputs
 (`flowmachine.core.mixins.redaction`/`RedactedSpatialAggregate`). Passage applies the platform's rule
 (`passage.security.disclosure`: counts <= the threshold setting withheld, default 15) and its secondary
-suppression: a derived column (flows above normal = crisis flow - normal flow) is withheld with the
-counts it would give away. The threshold can be raised freely; lowering it below the setting needs an
+suppression: beside a withheld normal flow, publishing both the crisis flow and the flow above normal
+(crisis - normal) would give the normal flow away, so one of them is withheld too - the crisis count, so
+that the headline figure, the flow above normal, stays on the map. The threshold can be raised freely; lowering it below the setting needs an
 explicit, named override whose record is written into the run's metadata and handed to the audit log.
 """
 
@@ -114,6 +115,7 @@ def disclosure_table(analysis: str, counts: Sequence[str], columns: Sequence[str
         if analysis in DERIVED_DIFFERENCES:
             derived, plus, minus = DERIVED_DIFFERENCES[analysis]
             table.difference((number, derived), (number, plus), (number, minus))
+            table.keep.add((number, derived))  # the headline: withhold the crisis count rather than it
         for small, large in AT_MOST.get(analysis, ()):
             table.at_most((number, small), (number, large))
     return table

@@ -97,6 +97,8 @@ class Table:
     relations: list[Relation] = field(default_factory=list)
     dependants: dict[CellKey, tuple[CellKey, ...]] = field(default_factory=dict)
     """Non-linear values (shares, medians) -> the counts they are computed from."""
+    keep: set[CellKey] = field(default_factory=set)
+    """Cells to withhold last (the headline figure of a table, e.g. flows above normal): tau-ARGUS's cost weights."""
 
     contributors: dict[CellKey, int] = field(default_factory=dict)
     """Cells whose sensitivity is judged by how many records contribute, not by their value."""
@@ -231,9 +233,12 @@ def _capacity(table: Table, relation: Relation, hidden: Sequence[CellKey]) -> fl
 
 
 def _choose(table: Table, relation: Relation, published: Sequence[CellKey], need: int, order: Mapping[CellKey, int]) -> CellKey:
-    """The cell to withhold next: a derived difference first, then parts before the total, then the smallest
-    value that covers `need` (or the largest when none does)."""
-    parts = [k for k in published if k in table.signed] or [k for k in published if k in relation.parts] or list(published)
+    """The cell to withhold next: not one the table asks to keep if another will do; a derived difference
+    before a raw count; parts before the total; then the smallest value that covers `need` (or the largest
+    when none does)."""
+    parts = [k for k in published if k in relation.parts] or list(published)
+    best = min((k in table.keep, k not in table.signed) for k in parts)
+    parts = [k for k in parts if (k in table.keep, k not in table.signed) == best]
     covering = [k for k in parts if abs(table.values[k]) >= need]
     pool = covering or parts
     if covering:
