@@ -981,7 +981,8 @@ def published_statistics(session: Session, *, actor: User, group_by: Sequence[st
     own_ids: set[str] = set()
     if Permission.READMISSION_READ in permissions_for(actor.role_set):
         own_ids = set(session.scalars(_visible_filter(scoped_select(ReadmissionCase, actor), actor).with_only_columns(ReadmissionCase.id)))
-    own, others = [], []
+    own: list[statistics.CaseRecord] = []
+    others: list[statistics.CaseRecord] = []
     for case in session.scalars(statement):
         (own if case.id in own_ids else others).append(statistics_record(case, case_version(session, case)))
     rows: list[dict[str, Any]] = []

@@ -211,9 +211,8 @@ def _local_pass(table: Table, withheld: set[CellKey], width: int, order: Mapping
         published = [k for k in relation.cells if k not in withheld]
         if not published:
             continue
-        if len(hidden) == 1:
-            need = 0
-        else:
+        need: float = 0
+        if len(hidden) > 1:
             capacity = _capacity(table, relation, hidden)
             if capacity >= width:
                 continue
@@ -232,7 +231,7 @@ def _capacity(table: Table, relation: Relation, hidden: Sequence[CellKey]) -> fl
     return float(sum(abs(table.values[k]) for k in hidden))
 
 
-def _choose(table: Table, relation: Relation, published: Sequence[CellKey], need: int, order: Mapping[CellKey, int]) -> CellKey:
+def _choose(table: Table, relation: Relation, published: Sequence[CellKey], need: float, order: Mapping[CellKey, int]) -> CellKey:
     """The cell to withhold next: not one the table asks to keep if another will do; a derived difference
     before a raw count; parts before the total; then the smallest value that covers `need` (or the largest
     when none does)."""

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -22,7 +23,7 @@ def _console(*, stderr: bool) -> Console:
     return Console(stderr=stderr, width=None if stream.isatty() else 200)
 
 
-def _print_policies(rows: list[dict[str, str]], console: Console) -> None:
+def _print_policies(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="Retention policies", show_lines=True)
     for column in ("record type", "module", "expires", "erased", "kept", "expired", "erased now"):
         table.add_column(column)
