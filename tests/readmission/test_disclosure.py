@@ -116,3 +116,27 @@ def test_the_overall_total_stays_useful_for_the_analyst() -> None:
     by_province = {r["group"]["province"]: r for r in cube.rows(["province"], "month")}
     assert by_province["65"]["applications"] is None and by_province["65"]["outcomes"]["refused"] is None
     assert sum(r["applications"] is None for r in by_province.values()) >= 2
+
+
+def test_on_the_demo_the_analyst_sees_a_total_and_an_officer_sees_no_small_counts_of_another_state(demo: dict[str, str]) -> None:
+    from sqlalchemy import select
+
+    from passage.core.db import unit_of_work
+    from passage.readmission import service
+    from passage.security.models import User
+
+    with unit_of_work() as s:
+        analyst = s.scalars(select(User).where(User.username == "analyst")).one()
+        rows = service.published_statistics(s, actor=analyst, group_by=["requesting_state"], granularity="quarter")
+        assert {r["scope"] for r in rows} == {"others"}
+        [total] = [r for r in rows if r["total"]]
+        assert total["applications"] is not None and total["applications"] > 15  # useful, not "withheld" everywhere
+        officer = s.scalars(select(User).where(User.username == "nl.officer")).one()
+        fine = service.published_statistics(s, actor=officer, group_by=["province", "period"], granularity="month")
+        # another state's cases: no cross-classified rows, only their overall total
+        assert fine and all(r["scope"] == "own" or r["total"] for r in fine)
+        by_province = [r for r in service.published_statistics(s, actor=officer, group_by=["province"], granularity="month") if r["scope"] == "others"]
+        assert by_province
+        for row in by_province:
+            counts = [row["applications"], *row["outcomes"].values(), *row["refusals_by_reason"].values()]
+            assert all(c is None or c > 15 for c in counts)

@@ -986,14 +986,21 @@ def published_statistics(session: Session, *, actor: User, group_by: Sequence[st
     for case in session.scalars(statement):
         (own if case.id in own_ids else others).append(statistics_record(case, case_version(session, case)))
     rows: list[dict[str, Any]] = []
-    for row in statistics.compute(own, group_by=group_by, granularity=granularity):
-        rows.append(row.as_dict() | {"scope": "own", "withheld": [], "redacted": False})
+    everything = {k: statistics.ALL for k in group_by}
+    if own:
+        for row in statistics.compute(own, group_by=group_by, granularity=granularity):
+            rows.append(row.as_dict() | {"scope": "own", "withheld": [], "redacted": False, "total": False})
+        if group_by:
+            [total] = statistics.compute(own, group_by=[], granularity=granularity)
+            rows.append(total.as_dict() | {"group": everything, "scope": "own", "withheld": [], "redacted": False, "total": True})
+    summary: dict[str, int] = {}
     if others:
         cube = statistics.published(others)
-        rows += [data | {"scope": "others"} for data in cube.rows(group_by, granularity)]
+        rows += [data | {"scope": "others", "total": False} for data in cube.rows(group_by, granularity)]
+        if group_by:  # the overall total, part of the same protected table, is what an analyst can always use
+            [total] = cube.rows([], granularity)
+            rows.append(total | {"group": everything, "scope": "others", "total": True})
         summary = cube.protection.summary()
-    else:
-        summary = {}
     audit.record(session, actor=actor, action="statistics", entity_type="readmission_statistics",
                  details={"group_by": list(group_by), "rows": len(rows), "own_cases": len(own), "disclosure": summary})
     return rows

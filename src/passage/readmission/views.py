@@ -319,7 +319,7 @@ def statistics_page(
         group_by = "requesting_state"
     rows = statistics_table(db, user, group_by=[group_by], granularity=granularity, agreement_id=None)
     # The charts show the reader's own cases when there are any, else the disclosure-controlled figures.
-    charted = [r for r in rows if r["scope"] == "own"] or rows
+    charted = [r for r in rows if r["scope"] == "own" and not r["total"]] or [r for r in rows if not r["total"]]
     chart = {
         "labels": [str(r["group"].get(group_by) or "-") for r in charted],
         "applications": [r["applications"] for r in charted], "median": [r["reply_days_median"] for r in charted], "p90": [r["reply_days_p90"] for r in charted],
