@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy.orm import Session
 
+from passage.security.actors import Actor
 from passage.security.retention import RetentionPolicy
 
 
@@ -17,7 +17,7 @@ def _expired(session: Session, today: dt.date) -> list[str]:
     return service.expired_case_ids(session, today=today)
 
 
-def _erase(session: Session, case_id: str, actor: Any, today: dt.date) -> None:
+def _erase(session: Session, case_id: str, actor: Actor, today: dt.date) -> None:
     from passage.readmission import service
 
     service.erase_case(session, case_id=case_id, actor=actor, today=today)

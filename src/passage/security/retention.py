@@ -26,10 +26,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from passage.security import audit
+from passage.security.actors import Actor, system_actor
+
+RETENTION_JOB = system_actor("retention")
+"""The system actor of `passage retention run`."""
 
 FindExpired = Callable[[Session, dt.date], list[str]]
 """(session, today) -> ids of the records whose retention has ended and that are not yet erased."""
-EraseOne = Callable[[Session, str, Any, dt.date], None]
+EraseOne = Callable[[Session, str, Actor, dt.date], None]
 """(session, record id, actor, today) -> None: erase one record's personal data and audit it."""
 
 
@@ -91,11 +95,11 @@ def discover(modules: Iterable[str] | None = None) -> list[RetentionPolicy]:
     return found
 
 
-def run(session: Session, *, today: dt.date, dry_run: bool = False, actor: Any = None,
+def run(session: Session, *, today: dt.date, dry_run: bool = False, actor: Actor = RETENTION_JOB,
         policies: Iterable[RetentionPolicy] | None = None, progress: Callable[[str, int, int], None] | None = None) -> RetentionReport:
     """Find (and unless `dry_run`, erase) every expired record of every policy, in the caller's transaction.
 
-    `actor` is the system actor of the job (None until the foundation names one). Idempotent: an erased
+    `actor` is the system actor of the job (`RETENTION_JOB`). Idempotent: an erased
     record is no longer expired-and-not-erased, so a second run on the same day erases nothing.
     """
     report = RetentionReport(today=today, dry_run=dry_run)
