@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from passage.core.errors import InvalidInput
-from passage.identity import index as index_module
+from passage.identity import index_build as index_module
 from passage.identity import resident_id
 from passage.identity.index import (
     REGISTRY_COLUMNS,

@@ -200,12 +200,20 @@ def test_statistics_json_and_csv_with_redaction_for_analysts(app_client: Any, he
     case = step(app_client, mps, case, "acknowledge")
     step(app_client, mps, case, "refuse", reason="not_a_national")
     body = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"], "granularity": "year"}, headers=nl).json()
-    [row] = body["rows"]
+    [row, total] = body["rows"]
+    assert total["total"] is True and total["group"] == {"requesting_state": "(all)"} and total["applications"] == 1
+    assert row["scope"] == "own" and row["withheld"] == [] and row["total"] is False
     assert row["group"] == {"requesting_state": "NL"} and row["refusals_by_reason"] == {"not_a_national": 1} and row["applications"] == 1
     csv_text = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"], "format": "csv"}, headers=nl).text
-    assert csv_text.splitlines()[0].startswith("requesting_state,applications") and "NL,1" in csv_text
+    assert csv_text.splitlines()[0].startswith("scope,requesting_state,applications") and "own,NL,1" in csv_text
+    # the analyst opens no case: the one case is someone else's, a count of 1 is withheld, and so is every figure that would reveal it
     analyst = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"]}, headers=headers["analyst"]).json()
-    assert analyst["rows"][0]["redacted"] is True and analyst["rows"][0]["applications"] is None
+    [other, other_total] = analyst["rows"]
+    assert other_total["total"] is True and other_total["applications"] is None  # a total of 1 is withheld too
+    assert other["scope"] == "others" and other["redacted"] is True and other["applications"] is None
+    assert other["refusals_by_reason"] == {"not_a_national": None} and other["outcomes"] == {"refused": None}
+    analyst_csv = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"], "format": "csv"}, headers=headers["analyst"]).text
+    assert analyst_csv.splitlines()[1].startswith("others,NL,,") and "not_a_national=," in analyst_csv and ",1," not in analyst_csv
 
 
 def test_agreements_list_show_create_and_version(app_client: Any, headers: dict[str, dict[str, str]]) -> None:

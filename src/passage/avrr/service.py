@@ -102,8 +102,7 @@ from passage.avrr.sustainability import (
 )
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from passage.core.settings import get_settings
-from passage.security import audit
+from passage.security import audit, disclosure
 from passage.security.actors import Actor, may, system_actor
 from passage.security.models import User
 from passage.security.operations import refusals_audited, refuse, require_permission
@@ -823,10 +822,28 @@ def monitoring_calendar(session: Session, *, actor: Actor, start: dt.date, end: 
 
 
 def _suppression_threshold(actor: Actor) -> int:
-    """Cells at or below this count are suppressed: the redaction threshold for readers without case access."""
+    """Cells at or below this count are suppressed: the platform's disclosure threshold for readers without
+    case access (`passage.security.disclosure`), else the minimum cohort for a meaningful distribution."""
     if _has(actor, Permission.AVRR_READ):
         return MIN_COHORT - 1
-    return max(get_settings().redaction_threshold, MIN_COHORT - 1)
+    return max(disclosure.threshold_setting(), MIN_COHORT - 1)
+
+
+def _protected_counts(*, by_stage: dict[str, int], returns: dict[tuple[str, str], int], departed_cases: dict[tuple[str, str], int],
+                      duration_n: int, threshold: int) -> tuple[disclosure.Table, disclosure.Protection]:
+    """The programme's counts as one disclosure table: cases = the sum of cases by stage; returnees per
+    country and month, sensitive by the number of households (cases) behind them (the threshold rule for
+    magnitude cells, Hundepool et al. 2012 ch. 4); the duration figures depend on their number of cases."""
+    table = disclosure.Table()
+    table.count("cases", sum(by_stage.values()))
+    for stage, count in by_stage.items():
+        table.count(("stage", stage), count)
+    table.total("cases", [("stage", stage) for stage in by_stage])
+    for key, people in returns.items():
+        table.count(("returns", *key), people, contributors=departed_cases.get(key, 0))
+    table.count("duration_n", duration_n)
+    table.depends("duration", ["duration_n"])
+    return table, disclosure.protect(table, threshold=threshold)
 
 
 class Suppressed(BaseModel):
@@ -837,8 +854,9 @@ class Suppressed(BaseModel):
 
 class ProgrammeStatistics(BaseModel):
     programme_id: str | None
-    cases: int
-    cases_by_stage: dict[str, int]
+    cases: int | None
+    """None when withheld by disclosure control (readers without case access)."""
+    cases_by_stage: dict[str, int | None]
     returns_per_country_month: list[dict[str, Any]]
     application_to_departure: dict[str, Any]
     planned_vs_delivered: list[dict[str, Any]]
@@ -873,20 +891,31 @@ def programme_statistics(session: Session, *, actor: Actor, programme_id: str | 
     by_stage: dict[str, int] = {}
     for c in cases:
         by_stage[c.stage] = by_stage.get(c.stage, 0) + 1
-    suppressed_cells = 0
-    returns = []
     departed_cases: dict[tuple[str, str], int] = {}
     for c in cases:
         if c.departed_on is not None:
             key = (c.country_of_return, c.departed_on.strftime("%Y-%m"))
             departed_cases[key] = departed_cases.get(key, 0) + 1
-    for (country_code, month), people in returns_per_country_month(records).items():
-        if departed_cases.get((country_code, month), 0) <= threshold and threshold >= MIN_COHORT:
-            suppressed_cells += 1
-            continue
-        returns.append({"country": country_code, "month": month, "returnees": people})
+    returns_by_key = returns_per_country_month(records)
     duration = application_to_departure(records)
-    duration_out = duration.model_dump() if duration.n > threshold or threshold < MIN_COHORT else {"n": duration.n, "median_days": None, "p90_days": None, "suppressed": True}
+    if _has(actor, Permission.AVRR_READ):
+        # every case counted is one the reader may open: nothing to withhold from them
+        table, protection = None, None
+    else:
+        table, protection = _protected_counts(by_stage=by_stage, returns=returns_by_key, departed_cases=departed_cases,
+                                              duration_n=duration.n, threshold=threshold)
+    suppressed_cells = len(protection.withheld) if protection else 0
+    returns = [{"country": country_code, "month": month, "returnees": people}
+               for (country_code, month), people in returns_by_key.items()
+               if protection is None or not protection.hidden(("returns", country_code, month))]
+    duration_out: dict[str, Any] = duration.model_dump()
+    if protection is not None and protection.hidden("duration"):
+        duration_out = {"n": protection.value(table, "duration_n"), "median_days": None, "p90_days": None, "suppressed": True}  # type: ignore[arg-type]
+    cases_total: int | None = len(cases)
+    stage_counts: dict[str, int | None] = dict(sorted(by_stage.items()))
+    if protection is not None and table is not None:
+        cases_total = protection.value(table, "cases")
+        stage_counts = {stage: protection.value(table, ("stage", stage)) for stage in sorted(by_stage)}
     planned = assistance_planned_vs_delivered(
         AssistanceRecord(kind=i.kind, budget=i.budget, currency=i.currency,
                          disbursed=sum((t.paid_amount or Decimal(0) for t in i.tranches), Decimal(0))) for i in items)
@@ -896,7 +925,7 @@ def programme_statistics(session: Session, *, actor: Actor, programme_id: str | 
     audit.record(session, actor=actor, action="read", entity_type="avrr_statistics",
                  details={"programme_id": programme_id, "country": country, "cases": len(cases)})
     return ProgrammeStatistics(
-        programme_id=programme_id, cases=len(cases), cases_by_stage=dict(sorted(by_stage.items())),
+        programme_id=programme_id, cases=cases_total, cases_by_stage=stage_counts,
         returns_per_country_month=returns, application_to_departure=duration_out,
         planned_vs_delivered=[p.model_dump(mode="json") for p in planned],
         cost_per_returnee=comparison.model_dump(mode="json"),
@@ -945,7 +974,7 @@ def cohort_report(session: Session, *, actor: Actor, by: Sequence[CohortKey] = (
     suppressed_cells = 0
     for report in reports:
         for summary in report.rounds:
-            if summary.n <= threshold:
+            if disclosure.is_small(summary.n, threshold):
                 suppressed_cells += 1
                 summary.distributions = {}
                 summary.share_above_threshold = None

@@ -43,8 +43,8 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Output CSV (written atomica
 EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb or spark")]
 MasterOpt = Annotated[str, typer.Option("--master", help="Spark master URL (with --engine spark)")]
 MethodOpt = Annotated[str, typer.Option("--method", help="Daily location: last or most-common")]
-ThresholdOpt = Annotated[int, typer.Option("--redaction-threshold", help="Counts <= this are redacted (min 15 without override)")]
-OverrideOpt = Annotated[str | None, typer.Option("--override-reason", help="Required to set the threshold below 15; recorded in the metadata")]
+ThresholdOpt = Annotated[int | None, typer.Option("--redaction-threshold", help="Counts <= this are redacted (default and minimum without override: PASSAGE_REDACTION_THRESHOLD, 15)")]
+OverrideOpt = Annotated[str | None, typer.Option("--override-reason", help="Required to set the threshold below the setting; recorded in the metadata")]
 KeyOpt = Annotated[Path | None, typer.Option("--key-file", help=f"Data owner's HMAC key (hex or bytes); else ${KEY_ENV}; else a random key")]
 TzOpt = Annotated[str, typer.Option("--timezone", help="IANA zone that defines days")]
 ShareOpt = Annotated[float, typer.Option("--max-rejected-share", help="Refuse when more than this share of rows is rejected")]
@@ -75,7 +75,7 @@ def _key(key_file: Path | None, *, required: bool) -> PseudonymKey:
 
 def _run_from_raw(
     *, events: str, cells: Path, areas: Path, out: Path, analysis: str, params: dict[str, Any], level: str, engine: str, master: str,
-    threshold: int, override_reason: str | None, key_file: Path | None, timezone: str, max_rejected_share: float, hxl: bool,
+    threshold: int | None, override_reason: str | None, key_file: Path | None, timezone: str, max_rejected_share: float, hxl: bool,
 ) -> None:
     # the threshold and the windows are checked before any data is read; the run record repeats the check
     PrivacyPolicy.build(threshold=threshold, override_reason=override_reason, actor=service.CLI_ACTOR.id)
@@ -107,7 +107,7 @@ def home_locations(
     events: EventsOpt, cells: CellsOpt, areas: AreasOpt, level: LevelOpt,
     window: Annotated[str, typer.Option("--window", help="YYYY-MM-DD..YYYY-MM-DD")], out: OutOpt,
     engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
-    redaction_threshold: ThresholdOpt = 15, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
+    redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
     timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0, hxl: HxlOpt = False,
 ) -> None:
     """Subscribers per home area (modal daily location over the window): pcode,subscribers."""
@@ -121,7 +121,7 @@ def flows_above_normal(
     comparison: Annotated[str, typer.Option("--comparison", help="Pre-crisis window C..D giving normal flows")],
     focal: Annotated[str, typer.Option("--focal", help="Post-crisis window E..F")],
     out: OutOpt, engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
-    redaction_threshold: ThresholdOpt = 15, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
+    redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
     timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0, hxl: HxlOpt = False,
 ) -> None:
     """Flows above normal (Wilson et al. 2016): origin_pcode,destination_pcode,subscribers_benchmark_comparison,subscribers_benchmark_focal,above_normal."""
@@ -153,7 +153,7 @@ def run_command(
     out: OutOpt,
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value, e.g. window=2024-03-01..2024-03-14 (repeat)")] = None,
     level: LevelOpt = "1", engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]",
-    redaction_threshold: ThresholdOpt = 15, override_reason: OverrideOpt = None, hxl: HxlOpt = False,
+    redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, hxl: HxlOpt = False,
 ) -> None:
     """Run any named analysis on an ingested dataset; writes redacted aggregates only."""
     params: dict[str, Any] = {}

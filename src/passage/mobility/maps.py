@@ -4,8 +4,8 @@ The value mapped per analysis: displaced subscribers (`displaced_subscribers`), 
 (`flows_above_normal`: the sum of published `above_normal` over flows into the area from other areas,
 Wilson et al. 2016's "flows above normal" read by destination), arrivals (`flows`), subscribers
 (`home_locations`, `active_subscribers`), and for the daily analyses the last day of the result. An
-area with no published value is *redacted* (a count of the threshold or fewer, possibly zero): it is
-drawn hatched and labelled "fewer than N+1", never as 0.
+area with no published value is *withheld* (a count of the threshold or fewer, possibly zero, or a value
+that would reveal one; `passage.security.disclosure`): it is drawn hatched and labelled "withheld", never as 0.
 """
 
 from __future__ import annotations

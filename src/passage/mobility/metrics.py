@@ -261,7 +261,7 @@ class FlowsAboveNormal(Metric):
     crisis; what the focal flow has beyond it is attributed to the crisis (Wilson et al. 2016, PLoS
     Currents Disasters, doi:10.1371/currents.dis.d073fbece328e4c39087bc086d694b5c). Only subscribers
     with a home in both windows of a flow are counted. `above_normal` here is the unredacted
-    difference; outputs recompute it from redacted counts (`privacy.above_normal_from_published`).
+    difference; outputs withhold it with the counts it would reveal (`privacy.protect_rows`).
     """
 
     name: ClassVar[str] = "flows_above_normal"

@@ -33,7 +33,7 @@ from passage.mobility.engines import DuckDBEngine, Engine, SparkEngine, make_eng
 from passage.mobility.ingest import IngestReport, ProgressCallback, ingest, read_manifest
 from passage.mobility.metrics import METRICS, Metric
 from passage.mobility.models import MobilityDataset, MobilityRun
-from passage.mobility.privacy import PrivacyPolicy, above_normal_from_published
+from passage.mobility.privacy import PrivacyPolicy, protect_rows
 from passage.mobility.pseudonymise import PseudonymKey
 from passage.mobility.units import SpatialUnit, cell_units, parse_unit
 from passage.mobility.windows import Window, parse_window
@@ -160,23 +160,9 @@ class AnalysisResult:
 
 
 def redact(metric: Metric, columns: list[str], rows: list[tuple[Any, ...]], policy: PrivacyPolicy) -> tuple[list[str], list[tuple[Any, ...]], int]:
-    """Apply the policy: counts <= threshold -> None, all-redacted rows dropped; returns (columns, rows, values redacted)."""
-    count_index = [columns.index(c) for c in metric.counts]
-    out_columns = list(columns) + (["above_normal"] if metric.name == "flows_above_normal" else [])
-    out: list[tuple[Any, ...]] = []
-    redacted = 0
-    for row in rows:
-        values = list(row)
-        for i in count_index:
-            published = policy.redact(values[i])
-            redacted += published is None
-            values[i] = published
-        if all(values[i] is None for i in count_index):
-            continue
-        if metric.name == "flows_above_normal":
-            values.append(above_normal_from_published(values[count_index[1]], values[count_index[0]]))
-        out.append(tuple(values))
-    return out_columns, out, redacted
+    """Apply the disclosure rule (`privacy.protect_rows`): small counts and the cells that would give them away
+    -> None, rows with nothing published dropped; returns (columns, rows, values redacted)."""
+    return protect_rows(metric.name, metric.counts, columns, rows, policy)
 
 
 def run_analysis(

@@ -17,7 +17,7 @@ from passage.core.i18n import N_, gettext
 from passage.mobility import service, worker
 from passage.mobility.api import analyses
 from passage.mobility.maps import PALETTE, VALUE_LABELS, area_layer
-from passage.mobility.privacy import MINIMUM_THRESHOLD
+from passage.mobility.privacy import minimum_threshold
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
@@ -108,7 +108,7 @@ def _form_page(request: Request, db: Session, *, values: dict[str, str], errors:
         messages[key] = (messages[key] + "; " if key in messages else "") + error.message
     context = {
         "datasets": datasets, "dataset": dataset, "analysis": analysis, "analyses": analyses(), "fields": _analysis_fields(analysis),
-        "values": values, "errors": messages, "minimum_threshold": MINIMUM_THRESHOLD, **_labels(),
+        "values": values, "errors": messages, "minimum_threshold": minimum_threshold(), **_labels(),
     }
     return render(request, "mobility/run_form.html", context, status_code=status_code)
 
@@ -117,7 +117,7 @@ def _form_page(request: Request, db: Session, *, values: dict[str, str], errors:
 def run_form(
     request: Request, db: DbSession, user: Runner, dataset_id: Annotated[str, Query(max_length=32)] = "", analysis: Annotated[str, Query(max_length=64)] = "flows_above_normal",
 ) -> Response:
-    return _form_page(request, db, values={"dataset_id": dataset_id, "analysis": analysis, "level": "", "engine": "duckdb", "redaction_threshold": str(MINIMUM_THRESHOLD)})
+    return _form_page(request, db, values={"dataset_id": dataset_id, "analysis": analysis, "level": "", "engine": "duckdb", "redaction_threshold": str(minimum_threshold())})
 
 
 @router.get("/mobility/run/fields")
@@ -178,7 +178,7 @@ def run_page(request: Request, run_id: str, db: DbSession, user: Reader) -> Resp
         context |= {
             "columns": data["columns"], "rows": data["rows"][:TABLE_ROWS], "row_total": len(data["rows"]), "layer": layer, "layer_json": script_json(layer),
             "area_rows": sorted(layer["features"], key=lambda f: (f["properties"]["value"] is None, -(f["properties"]["value"] or 0), f["properties"]["pcode"])),
-            "value_label": gettext(VALUE_LABELS.get(run.analysis, N_("Value"))), "area_names": names, "redacted_label": gettext(N_("fewer than {n}")).format(n=run.threshold + 1),
+            "value_label": gettext(VALUE_LABELS.get(run.analysis, N_("Value"))), "area_names": names, "redacted_label": gettext(N_("withheld")),
         }
     return render(request, "mobility/run.html", context)
 

@@ -222,21 +222,11 @@ def decide_candidate(case_id: str, body: CandidateDecisionIn, db: DbSession, use
 
 
 def statistics_table(db: Any, user: User, *, group_by: list[str], granularity: str, agreement_id: str | None) -> list[dict[str, Any]]:
-    """Rows as dicts; for users who see no cases (analysts), groups below the redaction threshold are withheld."""
+    """Rows as dicts: the reader's own cases exactly, every other case through disclosure control."""
     unknown = [g for g in group_by if g not in statistics.GROUP_KEYS]
     if unknown:
         raise InvalidInput("unknown grouping", fields=[FieldError("group_by", f"any of {list(statistics.GROUP_KEYS)}")])
-    rows = service.statistics_rows(db, actor=user, group_by=group_by, granularity=granularity, agreement_id=agreement_id)
-    threshold = get_settings().redaction_threshold
-    redact = not user_has(user, Permission.READMISSION_READ)
-    out = []
-    for row in rows:
-        data = row.as_dict()
-        data["redacted"] = bool(redact and row.applications < threshold)
-        if data["redacted"]:
-            data = {"group": data["group"], "redacted": True, **{c: None for c in statistics.CSV_COLUMNS}}
-        out.append(data)
-    return out
+    return service.published_statistics(db, actor=user, group_by=group_by, granularity=granularity, agreement_id=agreement_id)
 
 
 @router.get("/statistics", response_model=None)
@@ -256,15 +246,19 @@ def get_statistics(
 
 
 def statistics_csv(rows: list[dict[str, Any]], group_by: list[str]) -> str:
+    """One line per row; withheld values are empty and named in `withheld`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([*group_by, *statistics.CSV_COLUMNS, "redacted"])
+    writer.writerow(["scope", *group_by, *statistics.CSV_COLUMNS, "withheld"])
     for row in rows:
-        cells = [row["group"].get(k) or "" for k in group_by]
+        cells = [row["scope"], *(row["group"].get(k) or "" for k in group_by)]
         for column in statistics.CSV_COLUMNS:
             value = row.get(column)
-            cells.append("" if value is None else (";".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else str(value)))
-        writer.writerow([*cells, "yes" if row["redacted"] else ""])
+            if isinstance(value, dict):
+                cells.append(";".join(f"{k}={'' if v is None else v}" for k, v in value.items()))
+            else:
+                cells.append("" if value is None else str(value))
+        writer.writerow([*cells, ";".join(row["withheld"])])
     return buffer.getvalue()
 
 

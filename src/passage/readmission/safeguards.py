@@ -160,9 +160,13 @@ PERSONAL_FIELDS: tuple[str, ...] = (
     "evidence",
     "flight",
     "escorts",
+    "case_notes",
 )
 """Erased at the end of retention. Kept for statistics: agreement, states, province, dates, outcome,
-refusal reason, sex and nationality (coarse, needed for the published figures)."""
+refusal reason, sex and nationality (coarse, needed for the published figures). `case_notes` is the free
+text officers wrote about the person (hold reasons, flag notes, identity-verification notes and candidates).
+`store.PERSONAL_STORAGE` says where each is stored; production erasure (`service.erase_case_data`) goes
+through `erase_personal_data` and writes its result back, so this list is the one that is enforced."""
 
 
 def erase_personal_data(record: Mapping[str, Any]) -> dict[str, Any]:

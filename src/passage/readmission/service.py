@@ -1039,9 +1039,12 @@ def run_deadline_job(session: Session, *, today: dt.date | None = None, apply: b
     snapshots = [snapshot_of(case) for case in open_cases]
     actions = jobs.due_now(snapshots, today=day, version_of=lambda slug, number: agreement_version(session, slug, number))
     if apply:
+        # The pure rule dates each deemed acceptance; the service takes it as an audited transition.
+        after = {snapshot.case_id: snapshot for snapshot in jobs.apply_deemed_acceptances(snapshots, actions)}
         for action in actions:
-            if action.action == "deem_accepted":
-                transition(session, actor=DEADLINE_JOB, case_id=action.case_id, expected_version=None, action="deem_accepted", payload={"accepted_on": (action.due + dt.timedelta(days=1)).isoformat()}, today=day)
+            accepted_on = after[action.case_id].dates.accepted_on if action.action == "deem_accepted" else None
+            if accepted_on is not None:
+                transition(session, actor=DEADLINE_JOB, case_id=action.case_id, expected_version=None, action="deem_accepted", payload={"accepted_on": accepted_on.isoformat()}, today=day)
     return actions
 
 
@@ -1050,32 +1053,33 @@ def erase_expired(session: Session, *, actor: Actor = RETENTION_JOB, today: dt.d
 
     The other side is sent an erasure notice naming the fields it received (never values)."""
     day = today or today_utc()
-    erased = []
-    for case in session.scalars(select(ReadmissionCase).where(ReadmissionCase.closed_on.is_not(None), ReadmissionCase.erased_on.is_(None))):
-        version = case_version(session, case)
-        if not safeguards.is_erasure_due(version, case.closed_on, day):
-            continue
-        erase_case_data(session, case, actor=actor, day=day)
-        erased.append(case.id)
+    erased = expired_case_ids(session, today=day)
+    for case_id in erased:
+        erase_case(session, case_id=case_id, actor=actor, today=day)
     return erased
 
 
+def expired_case_ids(session: Session, *, today: dt.date) -> list[str]:
+    """Closed, not yet erased cases whose agreement's retention after closure has ended (`safeguards.is_erasure_due`)."""
+    statement = select(ReadmissionCase).where(ReadmissionCase.closed_on.is_not(None), ReadmissionCase.erased_on.is_(None))
+    return sorted(case.id for case in session.scalars(statement) if safeguards.is_erasure_due(case_version(session, case), case.closed_on, today))
+
+
+def erase_case(session: Session, *, case_id: str, actor: Actor | None, today: dt.date) -> None:
+    """Erase one case found by `expired_case_ids` (the retention job's entry point)."""
+    case = session.get(ReadmissionCase, case_id)
+    if case is None or case.erased_on is not None:
+        return
+    erase_case_data(session, case, actor=actor if actor is not None else RETENTION_JOB, day=today)
+
+
 def erase_case_data(session: Session, case: ReadmissionCase, *, actor: Actor, day: dt.date) -> None:
+    """Erase the case's personal data through `safeguards.erase_personal_data` (the tested rule), write the
+    result back (`store.write_personal_record`), notify the other side of what it had received, and audit."""
+    from passage.readmission.store import personal_record, write_personal_record
+
     shared = _shared_fields(case)
-    for column in ("surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages", "civil_status",
-                   "last_addresses", "physical_description", "photo", "special_needs", "security_measures", "travel_document_number",
-                   "transfer_flight", "transfer_escorts"):
-        setattr(case, column, None)
-    case.aliases.clear()
-    for document in case.documents:
-        document.content = None
-        document.original_filename = None
-    for hold in case.holds:
-        hold.reason, hold.lift_reason = "", None
-    for flag in case.flags:
-        flag.note = None
-    for verification in case.verifications:
-        verification.notes, verification.candidates = None, None
+    write_personal_record(case, safeguards.erase_personal_data(personal_record(case)))
     notice = safeguards.erasure_notice(case_reference=case.reference, previously_shared=shared | ({"evidence"} if "evidence" in shared else set()), issued_on=day)
     if notice is not None:
         case.notices.append(CorrectionNotice(kind=notice.kind.value, fields=list(notice.fields), counterpart_org_id=case.requested_central_org_id, issued_on=day))
@@ -1098,6 +1102,50 @@ def statistics_rows(session: Session, *, actor: Actor, group_by: Sequence[str], 
     records = [statistics_record(case, case_version(session, case)) for case in session.scalars(statement)]
     rows = statistics.compute(records, group_by=group_by, granularity=granularity)
     audit.record(session, actor=actor, action="statistics", entity_type="readmission_statistics", details={"group_by": list(group_by), "rows": len(rows)})
+    return rows
+
+
+def published_statistics(session: Session, *, actor: Actor, group_by: Sequence[str], granularity: str,
+                         agreement_id: str | None = None) -> list[dict[str, Any]]:
+    """Statistics rows as a reader may see them: `scope` "own" rows over the cases the reader may open
+    (exact, they can read each case anyway) and `scope` "others" rows over every other submitted case,
+    through the platform's disclosure control (`statistics.published`, `passage.security.disclosure`).
+
+    Keeping the two apart means a reader's knowledge of their own cases cannot be subtracted from a
+    published total to reveal another state's small counts (issue 17, item 13).
+    """
+    from passage.readmission import statistics
+    from passage.readmission.store import statistics_record
+
+    require_permission(session, actor=actor, permission=Permission.READMISSION_STATS, entity_type="readmission_statistics", operation="statistics")
+    statement = select(ReadmissionCase).where(ReadmissionCase.submitted_on.is_not(None))
+    if agreement_id:
+        statement = statement.where(ReadmissionCase.agreement_slug == agreement_id)
+    own_ids: set[str] = set()
+    if not is_system(actor) and may(actor, Permission.READMISSION_READ):
+        own_ids = set(session.scalars(_visible_filter(scoped_select(ReadmissionCase, actor), actor).with_only_columns(ReadmissionCase.id)))
+    own: list[statistics.CaseRecord] = []
+    others: list[statistics.CaseRecord] = []
+    for case in session.scalars(statement):
+        (own if case.id in own_ids else others).append(statistics_record(case, case_version(session, case)))
+    rows: list[dict[str, Any]] = []
+    everything = {k: statistics.ALL for k in group_by}
+    if own:
+        for row in statistics.compute(own, group_by=group_by, granularity=granularity):
+            rows.append(row.as_dict() | {"scope": "own", "withheld": [], "redacted": False, "total": False})
+        if group_by:
+            [own_total] = statistics.compute(own, group_by=[], granularity=granularity)
+            rows.append(own_total.as_dict() | {"group": everything, "scope": "own", "withheld": [], "redacted": False, "total": True})
+    summary: dict[str, int] = {}
+    if others:
+        cube = statistics.published(others)
+        rows += [data | {"scope": "others", "total": False} for data in cube.rows(group_by, granularity)]
+        if group_by:  # the overall total, part of the same protected table, is what an analyst can always use
+            [others_total] = cube.rows([], granularity)
+            rows.append(others_total | {"group": everything, "scope": "others", "total": True})
+        summary = cube.protection.summary()
+    audit.record(session, actor=actor, action="statistics", entity_type="readmission_statistics",
+                 details={"group_by": list(group_by), "rows": len(rows), "own_cases": len(own), "disclosure": summary})
     return rows
 
 

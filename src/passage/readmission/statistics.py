@@ -7,16 +7,29 @@ answered within the limit; deemed acceptances; refusals by reason; time to trave
 transfers within the window; outcomes. A reply is "within the limit" when replied_on <= reply_due
 (the agreement's time-limits article, e.g. EU–Serbia Art. 10(2)); a deemed acceptance is by
 definition not a reply within the limit.
+
+Readers outside the cases' own scope (analysts; an officer reading another state's cases) get the figures
+through `published`, which runs them through the platform's disclosure control
+(`passage.security.disclosure`). What they can ask for is every grouping by *one* key - agreement,
+requesting state, province, or period by month, quarter or year - and the overall total; all of these
+form one linked table (each grouping sums to the total, months to quarters to years) whose relations are
+declared, so no withheld count can be recovered by asking for another grouping and subtracting.
+Cross-classified groupings (state x province x month) of other parties' cases are not published: at the
+sizes of readmission caseloads nearly every cell would be withheld, and linking all of them would make
+the protection of the rest unverifiable on a request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from passage.security import disclosure
 
 GROUP_KEYS = ("agreement_id", "requesting_state", "province", "period")
 
@@ -54,6 +67,7 @@ class StatsRow:
     deemed_acceptances: int = 0
     refusals_by_reason: dict[str, int] = field(default_factory=dict)
     travel_document_days_median: float | None = None
+    travel_documents: int = 0
     transfers: int = 0
     transfers_within_window: int = 0
     transfers_within_window_share: float | None = None
@@ -131,6 +145,7 @@ def _row(group: dict[str, str | None], records: list[CaseRecord]) -> StatsRow:
     row.refusals_by_reason = dict(sorted(Counter(r.refusal_reason or "unspecified" for r in records if r.outcome == "refused").items()))
     td_days = [float((r.travel_document_issued_on - r.accepted_on).days) for r in records if r.accepted_on and r.travel_document_issued_on]
     row.travel_document_days_median = percentile(td_days, 50)
+    row.travel_documents = len(td_days)
     transferred = [r for r in records if r.transferred_on is not None]
     row.transfers = len(transferred)
     row.transfers_within_window = sum(1 for r in transferred if r.transfer_due is not None and r.transferred_on is not None and r.transferred_on <= r.transfer_due)
@@ -141,7 +156,7 @@ def _row(group: dict[str, str | None], records: list[CaseRecord]) -> StatsRow:
 
 CSV_COLUMNS = (
     "applications", "replies", "reply_days_median", "reply_days_p90", "answered_within_limit", "answered_within_limit_share",
-    "deemed_acceptances", "refusals_by_reason", "travel_document_days_median", "transfers", "transfers_within_window",
+    "deemed_acceptances", "refusals_by_reason", "travel_document_days_median", "travel_documents", "transfers", "transfers_within_window",
     "transfers_within_window_share", "outcomes",
 )
 
@@ -161,3 +176,155 @@ def to_csv_rows(rows: Iterable[StatsRow], group_by: Sequence[str] = GROUP_KEYS) 
         data = row.as_dict()
         out.append([cell(row.group.get(k)) for k in group_by] + [cell(data[c]) for c in CSV_COLUMNS])
     return out
+
+
+# --- disclosure control for readers outside the cases' scope ------------------------------------------
+
+ALL = "(all)"
+"""A key's value in a cube node that is summed over that key."""
+
+COUNT_COLUMNS = ("applications", "replies", "answered_within_limit", "deemed_acceptances", "travel_documents", "transfers", "transfers_within_window")
+DEPENDANT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "reply_days_median": ("replies",),
+    "reply_days_p90": ("replies",),
+    "answered_within_limit_share": ("answered_within_limit", "replies", "deemed_acceptances"),
+    "travel_document_days_median": ("travel_documents",),
+    "transfers_within_window_share": ("transfers_within_window", "transfers"),
+}
+"""Values that are not counts, and the counts they are computed from (withheld with any of them)."""
+AT_MOST = (("replies", "applications"), ("answered_within_limit", "replies"), ("travel_documents", "applications"),
+           ("transfers", "applications"), ("transfers_within_window", "transfers"))
+"""Pairs (smaller, larger) that hold by definition in every row; a reader knows them too."""
+
+NodeKey = tuple[str | None, str | None, str | None, str | None]
+
+
+def period_level(label: str) -> str:
+    if label == ALL:
+        return "all"
+    if "-Q" in label:
+        return "quarter"
+    return "month" if "-" in label else "year"
+
+
+def parent_period(label: str) -> str:
+    """month -> its quarter -> its year -> ALL."""
+    level = period_level(label)
+    if level == "month":
+        year, month = label.split("-")
+        return f"{year}-Q{(int(month) - 1) // 3 + 1}"
+    if level == "quarter":
+        return label.split("-")[0]
+    return ALL
+
+
+def node_key(group: dict[str, str | None]) -> NodeKey:
+    values = [group[k] if k in group else ALL for k in GROUP_KEYS]
+    return (values[0], values[1], values[2], values[3])
+
+
+@dataclass(frozen=True)
+class PublishedCube:
+    """Every grouping's rows over a set of cases, and what disclosure control lets out of them."""
+
+    nodes: dict[NodeKey, StatsRow]
+    outcomes: tuple[str, ...]
+    reasons: tuple[str, ...]
+    table: disclosure.Table
+    protection: disclosure.Protection
+
+    def rows(self, group_by: Sequence[str], granularity: str) -> list[dict[str, Any]]:
+        """The published rows of one grouping (by at most one key): withheld values None, `withheld` naming
+        them, in `compute` order. Groupings by two or more keys give no rows (see the module docstring)."""
+        if not supported(group_by):
+            return []
+        wanted_level = granularity if "period" in group_by else "all"
+        out = []
+        for key, row in self.nodes.items():
+            if any((key[i] != ALL) != (k in group_by) for i, k in enumerate(GROUP_KEYS[:3])):
+                continue
+            if period_level(key[3] or ALL) != wanted_level:
+                continue
+            out.append((tuple("" if v is None else v for v in (row.group.get(k) for k in group_by)), self.publish(key, row, group_by)))
+        return [data for _, data in sorted(out, key=lambda pair: pair[0])]
+
+    def publish(self, key: NodeKey, row: StatsRow, group_by: Sequence[str]) -> dict[str, Any]:
+        data = row.as_dict()
+        data["group"] = {k: row.group.get(k) for k in group_by}
+        withheld = []
+        for column in COUNT_COLUMNS:
+            if self.protection.hidden((key, column)):
+                data[column] = None
+                withheld.append(column)
+        for column in DEPENDANT_COLUMNS:
+            if self.protection.hidden((key, column)):
+                data[column] = None
+                withheld.append(column)
+        data["outcomes"] = {o: self.protection.value(self.table, (key, f"outcome:{o}")) for o in self.outcomes}
+        data["refusals_by_reason"] = {r: self.protection.value(self.table, (key, f"refusal:{r}")) for r in self.reasons}
+        withheld += [f"outcomes.{o}" for o, v in data["outcomes"].items() if v is None]
+        withheld += [f"refusals_by_reason.{r}" for r, v in data["refusals_by_reason"].items() if v is None]
+        data["withheld"] = withheld
+        data["redacted"] = bool(withheld)
+        return data
+
+
+def supported(group_by: Sequence[str]) -> bool:
+    """Groupings published for readers outside the cases' scope: the total, or by one key."""
+    return len(set(group_by)) <= 1
+
+
+def _cube_nodes(records: Sequence[CaseRecord]) -> dict[NodeKey, StatsRow]:
+    """The total, each one-key grouping, and the period at every granularity."""
+    nodes: dict[NodeKey, StatsRow] = {}
+    queries: list[tuple[list[str], str]] = [([], "month"), *(([k], "month") for k in GROUP_KEYS[:3])]
+    queries += [(["period"], granularity) for granularity in ("month", "quarter", "year")]
+    for group_by, granularity in queries:
+        for row in compute(records, group_by=group_by, granularity=granularity):
+            nodes[node_key(dict(row.group))] = row
+    return nodes
+
+
+@functools.lru_cache(maxsize=16)
+def _cube(records: tuple[CaseRecord, ...], threshold: int) -> PublishedCube:
+    nodes = _cube_nodes(records)
+    submitted = [r for r in records if r.submitted_on is not None]
+    outcomes = tuple(sorted({r.outcome or "pending" for r in submitted}))
+    reasons = tuple(sorted({r.refusal_reason or "unspecified" for r in submitted if r.outcome == "refused"}))
+    table = disclosure.Table()
+    for key, row in nodes.items():
+        for column in COUNT_COLUMNS:
+            table.count((key, column), getattr(row, column))
+        for o in outcomes:
+            table.count((key, f"outcome:{o}"), row.outcomes.get(o, 0))
+        for r in reasons:
+            table.count((key, f"refusal:{r}"), row.refusals_by_reason.get(r, 0))
+        table.total((key, "applications"), [(key, f"outcome:{o}") for o in outcomes])
+        if "refused" in outcomes:
+            table.total((key, "outcome:refused"), [(key, f"refusal:{r}") for r in reasons])
+        if "deemed_accepted" in outcomes:
+            table.total((key, "deemed_acceptances"), [(key, "outcome:deemed_accepted")])
+        for small, large in AT_MOST:
+            table.at_most((key, small), (key, large))
+        for column, sources in DEPENDANT_COLUMNS.items():
+            table.depends((key, column), [(key, s) for s in sources])
+    measures = [*COUNT_COLUMNS, *(f"outcome:{o}" for o in outcomes), *(f"refusal:{r}" for r in reasons)]
+    for position in range(4):
+        children: dict[NodeKey, list[NodeKey]] = defaultdict(list)
+        for key in nodes:
+            if key[position] == ALL:
+                continue
+            parent = list(key)
+            parent[position] = ALL if position < 3 else parent_period(key[position] or ALL)
+            children[(parent[0], parent[1], parent[2], parent[3])].append(key)
+        for parent_key, child_keys in children.items():
+            for measure in measures:
+                table.total((parent_key, measure), [(c, measure) for c in child_keys])
+    return PublishedCube(nodes=nodes, outcomes=outcomes, reasons=reasons, table=table,
+                         protection=disclosure.protect(table, threshold=threshold))
+
+
+def published(records: Iterable[CaseRecord], *, threshold: int | None = None) -> PublishedCube:
+    """The disclosure-controlled cube over `records` (drafts ignored); cached for the same records."""
+    limit = disclosure.threshold_setting() if threshold is None else threshold
+    return _cube(tuple(r for r in records if r.submitted_on is not None), limit)

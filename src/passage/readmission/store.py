@@ -175,3 +175,60 @@ def statistics_record(case: ReadmissionCase, version: AgreementVersion) -> CaseR
         transfer_due=transfer_due,
         transferred_on=case.transferred_on,
     )
+
+
+# --- personal data, where it is stored (for erasure) ----------------------------------------------------
+
+PERSONAL_STORAGE: dict[str, str] = {
+    "surname": "surname", "given_names": "given_names", "date_of_birth": "date_of_birth", "place_of_birth": "place_of_birth",
+    "father_name": "father_name", "mother_name": "mother_name", "languages": "languages", "civil_status": "civil_status",
+    "last_addresses_in_requested_state": "last_addresses", "physical_description": "physical_description", "photo": "photo",
+    "special_needs": "special_needs", "security_measures": "security_measures", "travel_document_number": "travel_document_number",
+    "flight": "transfer_flight", "escorts": "transfer_escorts",
+    "aliases": "(rows) aliases", "evidence": "(rows) documents: content and original file name",
+    "case_notes": "(rows) holds: reasons; flags: notes; verifications: notes and candidates",
+    "health_information": "(not stored on the case: shared from documents only)",
+    "criminal_record": "(not stored on the case: shared from documents only)",
+    "vulnerability_notes": "(not stored on the case: shared from documents only)",
+}
+"""`safeguards.PERSONAL_FIELDS` name -> the case column, or the child rows, that hold it."""
+
+PERSONAL_CHILD_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "aliases": {"CaseAlias": ("alias",)},
+    "evidence": {"EvidenceDocument": ("original_filename", "content")},
+    "case_notes": {"TransferHold": ("reason", "lift_reason"), "CaseFlag": ("note",), "VerificationRecord": ("notes", "candidates")},
+}
+"""The child rows' personal columns that `write_personal_record` erases for each field."""
+
+
+def personal_record(case: ReadmissionCase) -> dict[str, Any]:
+    """The case's personal data under the names of `safeguards.PERSONAL_FIELDS` (child rows as lists)."""
+    record: dict[str, Any] = {name: getattr(case, column) for name, column in PERSONAL_STORAGE.items() if not column.startswith("(")}
+    record["aliases"] = [alias.id for alias in case.aliases] or None
+    record["evidence"] = [d.id for d in case.documents if d.content is not None or d.original_filename is not None] or None
+    notes = [h.reason for h in case.holds if h.reason] + [h.lift_reason for h in case.holds if h.lift_reason]
+    notes += [f.note for f in case.flags if f.note] + [v.notes for v in case.verifications if v.notes]
+    record["case_notes"] = notes + [v.id for v in case.verifications if v.candidates] or None
+    return record
+
+
+def write_personal_record(case: ReadmissionCase, record: dict[str, Any]) -> None:
+    """Store `record` back: a personal field that is None there is erased from the column or the child rows."""
+    for name, column in PERSONAL_STORAGE.items():
+        if name not in record or record[name] is not None:
+            continue
+        if not column.startswith("("):
+            setattr(case, column, None)
+        elif name == "aliases":
+            case.aliases.clear()
+        elif name == "evidence":
+            for document in case.documents:
+                document.content = None
+                document.original_filename = None
+        elif name == "case_notes":
+            for hold in case.holds:
+                hold.reason, hold.lift_reason = "", None
+            for flag in case.flags:
+                flag.note = None
+            for verification in case.verifications:
+                verification.notes, verification.candidates = None, None

@@ -313,10 +313,12 @@ def statistics_page(
     if group_by not in statistics.GROUP_KEYS:
         group_by = "requesting_state"
     rows = statistics_table(db, user, group_by=[group_by], granularity=granularity, agreement_id=None)
+    # The charts show the reader's own cases when there are any, else the disclosure-controlled figures.
+    charted = [r for r in rows if r["scope"] == "own" and not r["total"]] or [r for r in rows if not r["total"]]
     chart = {
-        "labels": [str(r["group"].get(group_by) or "-") for r in rows],
-        "applications": [r["applications"] for r in rows], "median": [r["reply_days_median"] for r in rows], "p90": [r["reply_days_p90"] for r in rows],
-        "within": [None if r["answered_within_limit_share"] is None else round(100 * r["answered_within_limit_share"], 1) for r in rows],
+        "labels": [str(r["group"].get(group_by) or "-") for r in charted],
+        "applications": [r["applications"] for r in charted], "median": [r["reply_days_median"] for r in charted], "p90": [r["reply_days_p90"] for r in charted],
+        "within": [None if r["answered_within_limit_share"] is None else round(100 * r["answered_within_limit_share"], 1) for r in charted],
     }
     return render(request, "readmission/statistics.html", {"rows": rows, "group_by": group_by, "granularity": granularity, "chart_json": json.dumps(chart), "labels": LABELS, "group_keys": statistics.GROUP_KEYS})
 

@@ -1,4 +1,4 @@
-"""`passage users`, `passage audit`, `passage keys` and `passage demo`."""
+"""`passage users`, `passage audit`, `passage keys`, `passage demo` and `passage retention`."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.crypto import reset_cipher, rotate_key_encryption_key
 from passage.security.models import Organisation, Role
+from passage.security.retention_cli import retention_app
 
 users_app = typer.Typer(name="users", help="User accounts.", no_args_is_help=True)
 audit_app = typer.Typer(name="audit", help="The hash-chained audit log.", no_args_is_help=True)
 keys_app = typer.Typer(name="keys", help="Field-encryption keys.", no_args_is_help=True)
 demo_app = typer.Typer(name="demo", help="Demonstration data.", no_args_is_help=True)
-typer_apps = [users_app, audit_app, keys_app, demo_app]
+typer_apps = [users_app, audit_app, keys_app, demo_app, retention_app]
 
 
 @demo_app.command("load")
