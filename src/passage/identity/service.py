@@ -93,3 +93,43 @@ def index_status(*, directory: Path | None = None) -> IndexStatus:
     except NotFound:
         return IndexStatus(False, 0, 0, None)
     return IndexStatus(True, index.size, len(index.segments), index.model.prior_in_registry)
+
+
+# --- name keys for other modules' search (the blind index of readmission cases) ---------------------------
+
+
+def name_part_keys(text: str, *, surname: bool) -> tuple[str, ...]:
+    """The readings the engine compares a name part on: toneless pinyin of characters (heteronyms and the
+    surname table), or for Latin script its own folded form plus the pinyin syllables any supported
+    romanisation (Wade-Giles, Cantonese, Hokkien, Yale, ...) may stand for (`romanisation.latin_to_pinyin_keys`).
+    Two spellings of one name share at least one key; used for equality search, not for scoring."""
+    from passage.identity.romanisation import is_han, latin_to_pinyin_keys, pinyin_keys
+
+    text = text.strip()
+    if not text:
+        return ()
+    if is_han(text):
+        return pinyin_keys(text.replace(" ", ""), surname=surname, limit=8)
+    return latin_to_pinyin_keys(text, limit=12)
+
+
+def name_readings(text: str) -> list[tuple[str, str]]:
+    """(surname, given name) readings of a name typed in one box, in either order (`compare.name_interpretations`)."""
+    return [(f, g) for f, g in compare.name_interpretations(compare.Query(full_name=text.strip())) if f or g]
+
+
+def resident_id_region(number: str) -> str | None:
+    """The six-digit GB/T 2260 administrative-division code of a resident ID number (its first six
+    digits, GB 11643-1999 §5.1), or None when the number is not a valid 18-digit ID (check digit ISO 7064)."""
+    from passage.identity import resident_id
+
+    parsed = resident_id.parse(number)
+    return parsed.region if parsed is not None else None
+
+
+def place_provinces(text: str) -> list[str]:
+    """The two-digit GB/T 2260 province codes a place name (characters or any romanisation) may lie in
+    (`places.resolve`); several when the name is ambiguous, none when it is unknown."""
+    from passage.identity import places
+
+    return sorted({code[:2] for code in places.resolve(text).codes})

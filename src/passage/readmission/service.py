@@ -25,17 +25,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, exists, func, intersect, or_, select, union
+from sqlalchemy.orm import Session, object_session
 
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.readmission import evidence as evidence_rules
-from passage.readmission import jobs, rules, safeguards, workflow
+from passage.readmission import jobs, person_search, rules, safeguards, workflow
 from passage.readmission.models import (
     CaseAlias,
+    CaseSearchToken,
     CaseDeadline,
     CaseFlag,
     CaseRouting,
@@ -49,7 +50,7 @@ from passage.readmission.models import (
 )
 from passage.readmission.schemas import Agreement, AgreementVersion
 from passage.readmission.store import all_agreements, snapshot_of
-from passage.security import audit
+from passage.security import audit, blind_index
 from passage.security.models import Organisation, OrganisationLevel, User
 from passage.security.models import Role as UserRole
 from passage.security.scope import get_visible, scoped_select
@@ -65,7 +66,7 @@ FLAG_KINDS = ("unaccompanied_minor", "medical", "trafficking_victim", "disabilit
 ALIAS_KINDS = ("alias", "maiden_name", "earlier_name", "nickname")
 PHOTO_MEDIA_TYPES = ("image/jpeg", "image/png")
 
-TEXT_FIELDS = ("surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "civil_status", "physical_description", "special_needs", "security_measures")
+TEXT_FIELDS = ("surname", "given_names", "name_in_characters", "passport_number", "id_number", "date_of_birth", "place_of_birth", "father_name", "mother_name", "civil_status", "physical_description", "special_needs", "security_measures")
 LIST_FIELDS = ("languages", "last_addresses_in_requested_state")
 APPLICATION_FIELDS = (*TEXT_FIELDS, "sex", "nationality", *LIST_FIELDS)
 """Fields an application edit may set (photo, aliases and evidence have their own operations)."""
@@ -73,6 +74,7 @@ _COLUMN = {"last_addresses_in_requested_state": "last_addresses"}
 
 _ROLE_ORDER = (UserRole.REQUESTING_OFFICER, UserRole.CENTRAL_OFFICER, UserRole.PROVINCIAL_OFFICER, UserRole.ADMIN, UserRole.IOM_CASEWORKER, UserRole.ANALYST)
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -245,6 +247,27 @@ def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
                 problems.append(FieldError("application.nationality", "ISO 3166-1 alpha-3 code"))
             else:
                 cleaned[name] = value
+        elif name == "name_in_characters":
+            if not _HAN_RE.search(value) or len(value.strip()) > 40:
+                problems.append(FieldError("application.name_in_characters", "the name in Chinese characters, surname first (at most 40)"))
+            else:
+                cleaned[name] = "".join(value.split())
+        elif name == "passport_number":
+            number = re.sub(r"[\s-]", "", value).upper()
+            if not re.fullmatch(r"[A-Z0-9]{5,20}", number):
+                problems.append(FieldError("application.passport_number", "5 to 20 letters and digits"))
+            else:
+                cleaned[name] = number
+        elif name == "id_number":
+            from passage.identity.service import resident_id_region
+
+            number = re.sub(r"[\s-]", "", value).upper()
+            if not re.fullmatch(r"\d{17}[\dX]", number):
+                problems.append(FieldError("application.id_number", "18 characters: 17 digits and a digit or X"))
+            elif resident_id_region(number) is None:
+                problems.append(FieldError("application.id_number", "the check digit does not match; please check the number"))
+            else:
+                cleaned[name] = number
         elif name == "date_of_birth":
             if not _DATE_RE.fullmatch(value.strip()):
                 problems.append(FieldError("application.date_of_birth", "YYYY, YYYY-MM or YYYY-MM-DD"))
@@ -282,6 +305,80 @@ def _require_open(case: ReadmissionCase) -> None:
 
 def _shared_fields(case: ReadmissionCase) -> set[str]:
     return {f for entry in case.share_log if entry.direction == "sent" for f in entry.fields}
+
+
+# --- blind index of the person (search by name, date of birth, document number) ----------------------------
+
+TOKEN_CONTEXT = "readmission.case.person"
+"""Bound into every token with its kind, so tokens of another module or kind never match these."""
+
+
+def index_person(case: ReadmissionCase) -> None:
+    """Replace the case's blind-index tokens by those of its current person data (in the caller's transaction)."""
+    session = object_session(case)
+    if session is not None:
+        # loading the aliases and tokens must not flush the pending edit early (it would bump the version twice)
+        with session.no_autoflush:
+            _index_person(case)
+    else:
+        _index_person(case)
+
+
+def _index_person(case: ReadmissionCase) -> None:
+    keys = person_search.person_keys(
+        surname=case.surname, given_names=case.given_names, name_in_characters=case.name_in_characters,
+        aliases=[a.alias for a in case.aliases], date_of_birth=case.date_of_birth,
+        documents=[case.passport_number, case.id_number, case.travel_document_number],
+    )
+    wanted: set[tuple[str, str, str]] = set()
+    for kind, values in keys.items():
+        for value in values:
+            key_id, token = blind_index.token(value, context=f"{TOKEN_CONTEXT}.{kind}")
+            wanted.add((kind, key_id, token))
+    existing = {(t.kind, t.key_id, t.token): t for t in case.search_tokens}
+    for key, row in existing.items():
+        if key not in wanted:
+            case.search_tokens.remove(row)
+    for kind, key_id, token in sorted(wanted - existing.keys()):
+        case.search_tokens.append(CaseSearchToken(kind=kind, key_id=key_id, token=token))
+
+
+def rebuild_blind_index(session: Session) -> int:
+    """Re-compute every case's tokens under the active key (after a key rotation); returns the cases done."""
+    done = 0
+    for case in session.scalars(select(ReadmissionCase).where(ReadmissionCase.erased_on.is_(None)).execution_options(yield_per=500)):
+        index_person(case)
+        done += 1
+    session.flush()
+    audit.record(session, actor=None, action="readmission.rebuild_blind_index", entity_type=ENTITY, details={"cases": done})
+    return done
+
+
+def _tokens_for(values: Iterable[str], kind: str) -> list[str]:
+    return blind_index.search_tokens(values, context=f"{TOKEN_CONTEXT}.{kind}")
+
+
+def person_match(query: person_search.PersonQuery) -> Any:
+    """A select of the case ids whose person matches every part of the query (name AND date AND numbers)."""
+    parts: list[Any] = []
+    token = CaseSearchToken.token
+    if query.name_readings:
+        readings = []
+        for family, given in query.name_readings:
+            wanted_kinds = [(kind, keys) for kind, keys in (("surname", family), ("given", given)) if keys]
+            tokens = [t for kind, keys in wanted_kinds for t in _tokens_for(keys, kind)]
+            readings.append(
+                select(CaseSearchToken.case_id).where(token.in_(tokens)).group_by(CaseSearchToken.case_id)
+                .having(func.count(func.distinct(CaseSearchToken.kind)) == len(wanted_kinds))
+            )
+        parts.append(readings[0] if len(readings) == 1 else union(*readings))
+    if query.birth:
+        parts.append(select(CaseSearchToken.case_id).where(token.in_(_tokens_for([query.birth], "birth"))))
+    for number in query.documents:
+        parts.append(select(CaseSearchToken.case_id).where(token.in_(_tokens_for([number], "document"))))
+    if not parts:
+        return select(CaseSearchToken.case_id).where(CaseSearchToken.id.is_(None))  # an empty query matches nothing
+    return parts[0] if len(parts) == 1 else intersect(*parts)
 
 
 # --- creation and the application ----------------------------------------------------------------------
@@ -322,6 +419,7 @@ def create_draft(
     )
     for name, value in cleaned.items():
         setattr(case, _COLUMN.get(name, name), value)
+    index_person(case)
     session.add(case)
     _event(case, actor=actor, action="create", from_state=None, to_state=case.state, day=today, details={"fields": sorted(cleaned)})
     session.flush()
@@ -343,6 +441,7 @@ def edit_application(session: Session, *, actor: User, case_id: str, expected_ve
         case.aliases_confirmed_none = aliases_none
         changed.append("aliases")
     notice = _correction_notice(session, case, changed, today)
+    index_person(case)
     _touch(case)
     _event(case, actor=actor, action="edit", from_state=case.state, to_state=case.state, day=today, details={"fields": changed, "notice": bool(notice)})
     session.flush()
@@ -376,6 +475,7 @@ def add_alias(session: Session, *, actor: User, case_id: str, expected_version: 
         raise InvalidInput("invalid alias", fields=problems)
     row = CaseAlias(alias=alias.strip(), kind=kind)
     case.aliases.append(row)
+    index_person(case)
     _correction_notice(session, case, ["aliases"], today)
     _touch(case)
     _event(case, actor=actor, action="add_alias", from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
@@ -468,6 +568,8 @@ def transition(session: Session, *, actor: User | None, case_id: str, expected_v
         assert actor is not None  # the system actor is on every transition it may take
         raise _refuse(session, actor=actor, case_id=case_id, action=action, error=error) from None
     fields = _apply_effects(session, case, version, decision, payload, actor=actor, day=day)
+    if "travel_document_number" in fields:
+        index_person(case)
     case.state = decision.to_state.value
     if "case_closed" in decision.effects:
         case.closed_on = day
@@ -761,7 +863,8 @@ class CaseFilter:
     requesting_state: str | None = None
     province: str | None = None
     q: str | None = None
-    """Searches the reference (personal fields are encrypted and never searched by value)."""
+    """Searches the reference, and the person through the blind index: any romanisation or the characters of a
+    name, a date of birth, a passport, ID or travel document number (`person_search.parse_query`)."""
     due: str | None = None
     """`overdue`, `soon` or `flagged` (either)."""
     needs_action: bool = False
@@ -809,8 +912,16 @@ def list_cases(session: Session, *, actor: User, filters: CaseFilter, today: dt.
         statement = statement.where(ReadmissionCase.requesting_state == filters.requesting_state.upper())
     if filters.province:
         statement = statement.where(ReadmissionCase.province_code == filters.province)
+    searched: list[str] = []
     if filters.q:
-        statement = statement.where(ReadmissionCase.reference.contains(filters.q.strip().upper(), autoescape=True))
+        person = person_search.parse_query(filters.q)
+        by_reference = ReadmissionCase.reference.contains(filters.q.strip().upper()[:40], autoescape=True)
+        if person.empty:
+            statement = statement.where(by_reference)
+            searched = ["reference"]
+        else:
+            statement = statement.where(or_(by_reference, ReadmissionCase.id.in_(person_match(person))))
+            searched = ["reference", *person.kinds]
     if filters.due == "overdue":
         statement = statement.where(ReadmissionCase.next_due_on < day)
     elif filters.due == "soon":
@@ -858,7 +969,12 @@ def list_cases(session: Session, *, actor: User, filters: CaseFilter, today: dt.
         for case_id in set(session.scalars(soon_later)):
             flags[case_id]["soon"] = True
     if audit_list:
-        audit.record(session, actor=actor, action="list", entity_type=ENTITY, details={"count": len(rows), "offset": filters.offset})
+        # a person search is a look-up of personal data: the entry names what was searched for and the cases
+        # shown, never the words typed (personal data stays out of the audit log)
+        details: dict[str, Any] = {"count": len(rows), "offset": filters.offset}
+        if searched:
+            details |= {"search": searched, "cases": [row.id for row in rows]}
+        audit.record(session, actor=actor, action="search" if searched else "list", entity_type=ENTITY, details=details)
     return rows, total, flags
 
 
@@ -920,11 +1036,12 @@ def erase_expired(session: Session, *, actor: User | None = None, today: dt.date
 
 def erase_case_data(session: Session, case: ReadmissionCase, *, actor: User | None, day: dt.date) -> None:
     shared = _shared_fields(case)
-    for column in ("surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages", "civil_status",
+    for column in ("surname", "given_names", "name_in_characters", "passport_number", "id_number", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages", "civil_status",
                    "last_addresses", "physical_description", "photo", "special_needs", "security_measures", "travel_document_number",
                    "transfer_flight", "transfer_escorts"):
         setattr(case, column, None)
     case.aliases.clear()
+    case.search_tokens.clear()
     for document in case.documents:
         document.content = None
         document.original_filename = None
