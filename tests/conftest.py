@@ -36,6 +36,9 @@ PG_OS_USER = "passage_pg"
 
 def _configure(data_dir: Path, url: str) -> None:
     os.environ["PASSAGE_ENVIRONMENT"] = "test"
+    # the demo's synthetic registry is 100,000 people; tests load the demo often, and the identification
+    # tests that need a registry set a small size themselves
+    os.environ.setdefault("PASSAGE_DEMO_REGISTRY_SIZE", "0")
     os.environ["PASSAGE_DATA_DIR"] = str(data_dir)
     os.environ["PASSAGE_DATABASE_URL"] = url
     os.environ["PASSAGE_KEY_FILE"] = str(data_dir / "keys.json")

@@ -14,7 +14,6 @@ A name query matches a case when one surname key AND one given-name key of the s
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,37 +24,14 @@ KINDS = ("surname", "given", "birth", "document")
 _DOC_RE = re.compile(r"^[A-Z0-9]{5,30}$")
 _REFERENCE_RE = re.compile(r"^[A-Z]{2}-[A-Z0-9]{2,8}-[A-Z0-9]{3,8}$")
 _HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_DATE_PATTERNS = (
-    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), ("y", "m", "d")),
-    (re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"), ("y", "m", "d")),
-    (re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$"), ("d", "m", "y")),
-    (re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"), ("y", "m", "d")),
-    (re.compile(r"^(\d{4})(\d{2})(\d{2})$"), ("y", "m", "d")),
-    (re.compile(r"^(\d{4})-(\d{1,2})$"), ("y", "m")),
-)
-
-
 def document_key(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", text.upper())
 
 
 def birth_key(text: str) -> str | None:
-    """ISO form of a date written as 1985-03-12, 12.03.1985, 12/03/1985 (day first, as in the EU), 1985年3月12日
-    or 19850312; `YYYY-MM` for a month; None when the text is not a calendar date."""
-    text = text.strip()
-    for pattern, order in _DATE_PATTERNS:
-        found = pattern.match(text)
-        if not found:
-            continue
-        parts = dict(zip(order, (int(g) for g in found.groups()), strict=True))
-        try:
-            if "d" in parts:
-                return dt.date(parts["y"], parts["m"], parts["d"]).isoformat()
-            dt.date(parts["y"], parts["m"], 1)
-            return f"{parts['y']:04d}-{parts['m']:02d}"
-        except ValueError:
-            return None
-    return None
+    """ISO form of a typed date (`identity.service.normalise_written_date`); a bare year is not a birth key."""
+    key = identity.normalise_written_date(text)
+    return key if key and len(key) >= 7 else None
 
 
 def stored_birth_key(value: str | None) -> str | None:

@@ -103,7 +103,7 @@ def inbox(
     agreement_id: Annotated[str | None, Query(max_length=64)] = None,
     requesting_state: Annotated[str | None, Query(max_length=2)] = None,
     province: Annotated[str | None, Query(max_length=20)] = None,
-    q: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
     mine: Annotated[str | None, Query(max_length=3)] = None,
     sort: Annotated[str, Query(max_length=12)] = "-updated",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
@@ -121,7 +121,16 @@ def inbox(
         "cases": rows, "flags": flags, "total": total, "page": page, "pages": max(1, math.ceil(total / PAGE_SIZE)), "query": query,
         "filters": filters, "labels": LABELS, "agreements": sorted(service._catalogue(db)), "provinces": ["CN-FJ", "CN-ZJ", "CN-GD"],
         "can_create": service.workflow_role(user) is workflow.Role.requesting_officer, "today": service.today_utc(),
+        "show_names": True, "agreement_names": _agreement_names(db, request),
     })
+
+
+def _agreement_names(db: Session, request: Request) -> dict[str, str]:
+    """Agreement titles in the user's language (the inbox shows names, not slugs)."""
+    from passage.core.i18n import get_locale
+
+    chinese = get_locale().startswith("zh")
+    return {a.id: (a.name_zh if chinese and a.name_zh else a.name) for a in service._catalogue(db).values()}
 
 
 @router.get("/readmission/new")
