@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.errors import NotFound
 from passage.core.settings import get_settings
-from passage.identity import compare
+from passage.identity import compare, dates
 from passage.identity.index import RegistryIndex, open_index
 from passage.identity.search import ExtraEvidence, SearchResult, search
 from passage.security import audit
@@ -426,3 +426,63 @@ def normalise_written_date(text: str) -> str | None:
         except ValueError:
             return None
     return None
+
+
+def compare_people(a: Mapping[str, str], b: Mapping[str, str]) -> tuple[float, list[str]]:
+    """How strongly two recorded people are one (for duplicate checks between cases): the identity engine's
+    comparison levels (`compare.compare`) scored with the default m/u model (`scoring.evidence_for`), plus exact
+    agreement of a passport number. Each side: surname, given_names, name_in_characters, date_of_birth,
+    place_of_birth, sex, passport_number, id_number. Returns (log2 Bayes factor, the agreeing fields)."""
+    from passage.identity import scoring
+
+    def query(values: Mapping[str, str]) -> compare.Query:
+        birth = None
+        if values.get("date_of_birth"):
+            try:
+                birth = dates.parse_partial(values["date_of_birth"], where="date_of_birth")
+            except Exception:  # noqa: BLE001 - a stored date that no longer parses is simply not compared
+                birth = None
+        latin = bool(values.get("surname") or values.get("given_names"))
+        return compare.Query(family_name=values.get("surname", ""), given_name=values.get("given_names", ""),
+                             full_name="" if latin else values.get("name_in_characters", ""), sex=values.get("sex", "") if values.get("sex") in ("M", "F") else "",
+                             birth_date=birth, birth_place=values.get("place_of_birth", ""), id_number=values.get("id_number", ""))
+
+    left, right = query(a), query(b)
+    best: tuple[float, list[str]] = (float("-inf"), [])
+    # the other side as a registry record: once as written, once from its name in characters if it has one
+    family_options = [(right.family_name, right.given_name)]
+    if b.get("name_in_characters"):
+        readings = name_readings(b["name_in_characters"])
+        if readings:
+            family_options.append(readings[0])
+    for family, given in family_options:
+        birth = right.birth_date
+        record = compare.Record(person_id="other", family_name=family, given_name=given, sex=right.sex,
+                                birth_date=dt.date(birth.year, birth.month or 1, birth.day or 1) if birth is not None and birth.month and birth.day else None,
+                                birth_place=right.birth_place, id_number=right.id_number)
+        levels = compare.compare(left, record)
+        evidence = scoring.evidence_for(scoring.Model(), levels)
+        total = scoring.total_log2_bf(evidence)
+        agreeing = [e.kind for e in evidence if e.log2_bf > 1.6]
+        if total > best[0]:
+            best = (total, agreeing)
+    total, agreeing = best
+    passport_a, passport_b = a.get("passport_number", ""), b.get("passport_number", "")
+    if passport_a and passport_a == passport_b:
+        total += 20.0
+        agreeing = [*agreeing, "document"]
+    return total, agreeing
+
+
+def evidence_words() -> dict[str, dict[str, object]]:
+    """The label tables of the decision screen (`explain.WORDS`), for other modules' pages."""
+    from passage.identity.explain import WORDS
+
+    return WORDS  # type: ignore[return-value]
+
+
+def evidence_strength(log2_bf: float) -> str:
+    """The weight of evidence in words (`explain.strength`, Kass & Raftery 1995)."""
+    from passage.identity.explain import strength
+
+    return strength(log2_bf)

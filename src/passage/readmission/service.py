@@ -36,10 +36,10 @@ from passage.readmission import evidence as evidence_rules
 from passage.readmission import jobs, person_search, rules, safeguards, workflow
 from passage.readmission.models import (
     CaseAlias,
-    CaseSearchToken,
     CaseDeadline,
     CaseFlag,
     CaseRouting,
+    CaseSearchToken,
     CorrectionNotice,
     EvidenceDocument,
     ReadmissionCase,
@@ -69,6 +69,11 @@ PHOTO_MEDIA_TYPES = ("image/jpeg", "image/png")
 TEXT_FIELDS = ("surname", "given_names", "name_in_characters", "passport_number", "id_number", "date_of_birth", "place_of_birth", "father_name", "mother_name", "civil_status", "physical_description", "special_needs", "security_measures")
 LIST_FIELDS = ("languages", "last_addresses_in_requested_state")
 APPLICATION_FIELDS = (*TEXT_FIELDS, "sex", "nationality", *LIST_FIELDS)
+IDENTIFYING_FIELDS = ("surname", "given_names", "name_in_characters", "date_of_birth", "passport_number", "id_number")
+"""A draft needs one of these, so that it can be found and finished."""
+IDENTIFY_STATES = frozenset({"acknowledged", "routed", "identity_verified", "identity_not_verified"})
+"""States in which a registry search makes sense: from receipt (the central authority may identify before routing)
+until the reply."""
 """Fields an application edit may set (photo, aliases and evidence have their own operations)."""
 _COLUMN = {"last_addresses_in_requested_state": "last_addresses"}
 
@@ -309,7 +314,7 @@ def _shared_fields(case: ReadmissionCase) -> set[str]:
 
 # --- blind index of the person (search by name, date of birth, document number) ----------------------------
 
-TOKEN_CONTEXT = "readmission.case.person"
+TOKEN_CONTEXT = "readmission.case.person"  # noqa: S105 - an HMAC context label, not a secret
 """Bound into every token with its kind, so tokens of another module or kind never match these."""
 
 
@@ -410,6 +415,11 @@ def create_draft(
     if central is None:
         raise InvalidInput("the requested state has no central authority on the platform", fields=[FieldError("agreement_id", "no central authority for the requested state")])
     cleaned = _clean_application(application or {})
+    if not any(cleaned.get(name) for name in IDENTIFYING_FIELDS):
+        # an empty "Save draft" would leave a case nobody can find or finish
+        raise InvalidInput("enter at least the person's name or date of birth before saving", fields=[
+            FieldError("application.surname", "the surname, the name in characters or the date of birth is needed to save a draft"),
+        ])
     country = actor.organisation.country
     case = ReadmissionCase(
         reference=f"{country}-{day.year}-{uuid.uuid4().hex[:6].upper()}",
@@ -794,22 +804,30 @@ def set_flag(session: Session, *, actor: User, case_id: str, expected_version: i
 # --- identification (the province's registry step) -----------------------------------------------------
 
 
+CANDIDATE_DETAIL_KEYS = ("family_name", "given_name", "romanisations", "sex", "birth_date", "lunar_birth_date", "birth_place", "birth_provinces",
+                         "id_number", "evidence", "match_probability", "decision_hint", "log2_bf")
+"""What the decision screen shows of a candidate's registry record (stored encrypted with the candidate list)."""
+
+
 def record_candidates(session: Session, *, actor: User, case_id: str, expected_version: int | None, candidates: Sequence[Mapping[str, Any]], source: str, today: dt.date | None = None) -> VerificationRecord:
     """Store a ranked candidate list from a registry search (each: registry_id, rank, score, explanation).
 
     The list is stored encrypted as an `inconclusive` registry-match verification until the officer
     confirms or rejects candidates (`decide_candidate`)."""
     case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="record_candidates", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
+    _require_side(session, actor=actor, case=case, operation="record_candidates", sides=[workflow.Side.routed_province, workflow.Side.requested_central],
+                  roles=[workflow.Role.provincial_officer, workflow.Role.central_officer])
     check_version(case, expected_version)
-    if case.state != workflow.State.routed.value:
-        raise Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state})
+    if case.state not in IDENTIFY_STATES:
+        raise Conflict("identification is possible from receipt of the request until the reply", extra={"state": case.state})
     cleaned = []
     for i, item in enumerate(candidates):
         registry_id, score = item.get("registry_id"), item.get("score")
         if not isinstance(registry_id, str) or not registry_id or not isinstance(score, (int, float)):
             raise InvalidInput("invalid candidate", fields=[FieldError(f"candidates.{i}", "registry_id (text) and score (number) are required")])
-        cleaned.append({"registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score), "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
+        details = {k: item[k] for k in CANDIDATE_DETAIL_KEYS if k in item}
+        cleaned.append({**details, "registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score),
+                        "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
     row = VerificationRecord(method="registry_match", outcome="inconclusive", notes=source[:200], candidates=cleaned, recorded_by=actor.id)
     case.verifications.append(row)
     _touch(case)
@@ -833,15 +851,24 @@ def decide_candidate(session: Session, *, actor: User, case_id: str, expected_ve
     target = next((c for c in candidates if c["registry_id"] == registry_id), None)
     if target is None:
         raise NotFound("candidate not found")
+    if target.get("decision"):
+        raise Conflict("this candidate is already decided", extra={"verification_id": verification_id, "decision": target["decision"]})
     if decision == "confirmed" and any(c.get("decision") == "confirmed" and c is not target for c in candidates):
         raise Conflict("another candidate is already confirmed; reject it first", extra={"verification_id": verification_id})
     target["decision"], target["decided_by"] = decision, actor.id
+    closed = 0
+    if decision == "confirmed":
+        # one person is one registry record: confirming one closes the others still open
+        for other in candidates:
+            if other is not target and not other.get("decision"):
+                other["decision"], other["decided_by"] = "closed", actor.id
+                closed += 1
     row.candidates = candidates
     row.outcome = "match_confirmed" if any(c.get("decision") == "confirmed" for c in candidates) else "inconclusive"
     _touch(case)
     _event(case, actor=actor, action=f"candidate_{decision}", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id})
     session.flush()
-    _audit(session, actor=actor, action=f"candidate_{decision}", case=case, details={"verification_id": row.id, "rank": target["rank"]})
+    _audit(session, actor=actor, action=f"candidate_{decision}", case=case, details={"verification_id": row.id, "rank": target["rank"], "closed_others": closed})
     return row
 
 
@@ -1075,26 +1102,168 @@ def statistics_rows(session: Session, *, actor: User, group_by: Sequence[str], g
     return rows
 
 
-def search_registry(session: Session, *, actor: User, case_id: str, expected_version: int | None, top: int = 10, today: dt.date | None = None) -> VerificationRecord:
-    """Run the identity engine's audited 1:N registry search (`passage.identity.service.search_person`) for a
-    routed case and store its ranked candidates, with each field's evidence as the explanation, for the
-    provincial officer to confirm or reject. 404 when no registry index is built on this server."""
+def identity_query(case: ReadmissionCase) -> Any:
+    """The case's person as an identification query (the Latin name, or the name in characters, and the rest)."""
     from passage.identity import compare as identity_compare
     from passage.identity import dates as identity_dates
+
+    birth = identity_dates.parse_partial(case.date_of_birth, where="date_of_birth") if case.date_of_birth else None
+    latin = bool(case.surname or case.given_names)
+    return identity_compare.Query(
+        query_id=case.id, family_name=case.surname or "", given_name=case.given_names or "",
+        full_name="" if latin else (case.name_in_characters or ""), sex=case.sex or "", birth_date=birth,
+        birth_place=case.place_of_birth or "", id_number=case.id_number or "", nationality=case.nationality or "",
+    )
+
+
+def search_registry(session: Session, *, actor: User, case_id: str, expected_version: int | None, top: int = 10,
+                    fingerprint_probe: object | None = None, today: dt.date | None = None) -> VerificationRecord:
+    """Run the identity engine's audited 1:N registry search (`passage.identity.service.identify`) for the case
+    and store its ranked candidates with each one's registry record and per-field evidence, for the decision
+    screen. The central authority (before or after routing) and the routed province may search while the
+    case is between receipt and reply; 404 when no registry index is built on this server."""
     from passage.identity import service as identity_service
 
     case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="search_registry", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
+    _require_side(session, actor=actor, case=case, operation="search_registry", sides=[workflow.Side.routed_province, workflow.Side.requested_central],
+                  roles=[workflow.Role.provincial_officer, workflow.Role.central_officer])
     check_version(case, expected_version)
-    birth = identity_dates.parse_partial(case.date_of_birth, where="date_of_birth") if case.date_of_birth else None
-    query = identity_compare.Query(query_id=case.id, family_name=case.surname or "", given_name=case.given_names or "", sex=case.sex or "",
-                                   birth_date=birth, birth_place=case.place_of_birth or "", nationality=case.nationality or "")
+    if case.state not in IDENTIFY_STATES:
+        raise Conflict("identification is possible from receipt of the request until the reply", extra={"state": case.state})
+    query = identity_query(case)
     if not query.usable():
-        raise InvalidInput("the case has no name or date of birth to search with", fields=[FieldError("surname", "required for a registry search")])
-    result = identity_service.search_person(session, actor=actor, query=query, top=top, case_id=case.id)
-    candidates = [
-        {"registry_id": c.person_id, "rank": c.rank, "score": c.match_probability,
-         "explanation": {e.kind: f"{e.level} ({e.log2_bf:+.1f})" for e in c.evidence}}
-        for c in result.candidates
-    ]
-    return record_candidates(session, actor=actor, case_id=case.id, expected_version=case.version, candidates=candidates, source=f"identity registry search ({result.decision})", today=today)
+        raise InvalidInput("the case has no name, date of birth or ID number to search with", fields=[FieldError("surname", "required for a registry search")])
+    result, details = identity_service.identify(session, actor=actor, query=query, top=top, case_id=case.id, fingerprint_probe=fingerprint_probe)
+    candidates = [{**detail.as_dict(), "decision_hint": detail.decision, "registry_id": detail.person_id, "score": detail.match_probability} for detail in details]
+    return record_candidates(session, actor=actor, case_id=case.id, expected_version=case.version, candidates=candidates,
+                            source="fingerprint" if fingerprint_probe is not None else "registry", today=today)
+
+
+# --- routing suggestion and re-routing -------------------------------------------------------------------
+
+GB2260_PROVINCES = {
+    "11": "CN-BJ", "12": "CN-TJ", "13": "CN-HE", "14": "CN-SX", "15": "CN-NM", "21": "CN-LN", "22": "CN-JL", "23": "CN-HL", "31": "CN-SH",
+    "32": "CN-JS", "33": "CN-ZJ", "34": "CN-AH", "35": "CN-FJ", "36": "CN-JX", "37": "CN-SD", "41": "CN-HA", "42": "CN-HB", "43": "CN-HN",
+    "44": "CN-GD", "45": "CN-GX", "46": "CN-HI", "50": "CN-CQ", "51": "CN-SC", "52": "CN-GZ", "53": "CN-YN", "54": "CN-XZ", "61": "CN-SN",
+    "62": "CN-GS", "63": "CN-QH", "64": "CN-NX", "65": "CN-XJ", "71": "CN-TW", "81": "CN-HK", "82": "CN-MO",
+}
+"""GB/T 2260 province codes (the first two digits of a division code) -> ISO 3166-2:CN subdivision codes."""
+
+
+@dataclass(frozen=True)
+class RoutingSuggestion:
+    organisation: Organisation
+    basis: str
+    """`id_number` (the region code of the resident ID number, GB 11643-1999 §5.1) or `place_of_birth`."""
+
+
+def suggest_province(session: Session, case: ReadmissionCase) -> RoutingSuggestion | None:
+    """The provincial bureau the person most likely belongs to: from the resident ID number's region code (its
+    first six digits, GB/T 2260) when valid, else from the place of birth when it names exactly one province.
+    None when neither says (the officer then chooses; there is no default)."""
+    from passage.identity import service as identity_service
+
+    candidates: list[tuple[str, str]] = []
+    region = identity_service.resident_id_region(case.id_number) if case.id_number else None
+    if region:
+        candidates.append((region[:2], "id_number"))
+    if case.place_of_birth:
+        provinces = identity_service.place_provinces(case.place_of_birth)
+        if len(provinces) == 1:
+            candidates.append((provinces[0], "place_of_birth"))
+    for gb_code, basis in candidates:
+        iso = GB2260_PROVINCES.get(gb_code)
+        if iso is None:
+            continue
+        organisation = session.scalars(select(Organisation).where(
+            Organisation.level == OrganisationLevel.PROVINCIAL, Organisation.province == iso,
+            Organisation.country == case.requested_state)).first()
+        if organisation is not None:
+            return RoutingSuggestion(organisation, basis)
+    return None
+
+
+def reroute(session: Session, *, actor: User, case_id: str, expected_version: int | None, province_org_id: str, reason: str,
+            today: dt.date | None = None) -> ReadmissionCase:
+    """The central authority sends a routed case to another provincial bureau (the first one was wrong).
+
+    The state stays `routed`; the old province loses sight of the case, the new one gains it. A new routing
+    row, a timeline event and an audit entry (old and new organisation ids, never the reason's words) record it."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    _require_side(session, actor=actor, case=case, operation="reroute", sides=[workflow.Side.requested_central], roles=[workflow.Role.central_officer])
+    check_version(case, expected_version)
+    if case.state not in {"routed", "identity_not_verified"}:
+        raise Conflict("only a case routed to a province and not yet verified can be re-routed", extra={"state": case.state})
+    problems = []
+    province = session.get(Organisation, province_org_id) if province_org_id else None
+    if province is None or province.level != OrganisationLevel.PROVINCIAL or province.country != case.requested_state:
+        problems.append(FieldError("province_org_id", "choose a provincial bureau of the requested state"))
+    elif province.id == case.routed_province_org_id:
+        problems.append(FieldError("province_org_id", "the case is already with this bureau"))
+    if not reason.strip() or len(reason) > 2000:
+        problems.append(FieldError("reason", "say why the case goes to another bureau (1-2000 characters)"))
+    if problems:
+        raise InvalidInput("the case cannot be re-routed like this", fields=problems)
+    assert province is not None
+    previous = case.routed_province_org_id
+    case.routed_province_org_id = province.id
+    case.province_code = province.province
+    case.routings.append(CaseRouting(province_org_id=province.id, province_code=province.province or "", routed_by=actor.id, routed_at=_at(today)))
+    _touch(case)
+    details = {"from_province": previous, "to_province": province.id}
+    _event(case, actor=actor, action="reroute", from_state=case.state, to_state=case.state, day=today, details=details)
+    session.flush()
+    _audit(session, actor=actor, action="reroute", case=case, details=details)
+    return case
+
+
+# --- duplicate check at intake --------------------------------------------------------------------------
+
+DUPLICATE_LOG2_BF = 12.0
+"""A pair whose names agree and whose fields together give at least 2^12 (about 4,000) times more support to "same
+person" is shown as a likely duplicate (Fellegi & Sunter 1969: the log-likelihood ratio of the agreement pattern,
+as the identity engine scores it); a shared passport or ID number always is."""
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    case: ReadmissionCase
+    log2_bf: float
+    agreeing: list[str]
+    """The fields that agree (names only, for the warning)."""
+
+
+def find_duplicates(session: Session, *, actor: User, application: Mapping[str, Any], aliases: Sequence[str] = (), exclude_case_id: str | None = None,
+                    limit: int = 5) -> list[PossibleDuplicate]:
+    """Open cases in the actor's scope that may be the same person as `application`.
+
+    Candidates come from the blind index (any shared name reading, the date of birth or a document number);
+    each is then compared field by field with the identification engine (`identity.service.compare_people`)."""
+    from passage.identity import service as identity_service
+
+    cleaned = _clean_application({k: v for k, v in application.items() if k in APPLICATION_FIELDS})
+    keys = person_search.person_keys(surname=cleaned.get("surname"), given_names=cleaned.get("given_names"), name_in_characters=cleaned.get("name_in_characters"),
+                                     aliases=aliases, date_of_birth=cleaned.get("date_of_birth"), documents=[cleaned.get("passport_number"), cleaned.get("id_number")])
+    tokens = [t for kind, values in keys.items() if kind != "birth" for t in _tokens_for(values, kind)]
+    if not tokens:
+        return []
+    # a shared name reading (of either part) or document number makes a candidate; the date alone is too common
+    ids = select(CaseSearchToken.case_id).where(CaseSearchToken.token.in_(tokens)).group_by(CaseSearchToken.case_id).limit(200)
+    statement = _visible_filter(scoped_select(ReadmissionCase, actor), actor).where(
+        ReadmissionCase.id.in_(ids), ReadmissionCase.closed_on.is_(None), ReadmissionCase.erased_on.is_(None))
+    if exclude_case_id:
+        statement = statement.where(ReadmissionCase.id != exclude_case_id)
+    mine = _person_record(cleaned)
+    found = []
+    for other in session.scalars(statement):
+        log2_bf, agreeing = identity_service.compare_people(mine, _person_record(application_of(other) | {"name_in_characters": other.name_in_characters, "passport_number": other.passport_number, "id_number": other.id_number}))
+        if ("name" in agreeing and log2_bf >= DUPLICATE_LOG2_BF) or "document" in agreeing:
+            found.append(PossibleDuplicate(other, log2_bf, agreeing))
+    found.sort(key=lambda d: -d.log2_bf)
+    if found:
+        audit.record(session, actor=actor, action="duplicate_check", entity_type=ENTITY, details={"cases": [d.case.id for d in found[:limit]]})
+    return found[:limit]
+
+
+def _person_record(values: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(values.get(k) or "") for k in ("surname", "given_names", "name_in_characters", "date_of_birth", "place_of_birth", "sex", "passport_number", "id_number")}

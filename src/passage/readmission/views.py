@@ -51,7 +51,7 @@ ACTION_LABELS = {
     "revoke_transit": N_("Revoke transit consent"), "complete_transit": N_("Confirm transit completed"), "withdraw_transit": N_("Withdraw the transit request"),
     "cancel_transit": N_("Discard the transit draft"), "place_hold": N_("Hold placed"), "lift_hold": N_("Hold lifted"), "set_flag": N_("Flag raised"),
     "clear_flag": N_("Flag cleared"), "record_candidates": N_("Registry candidates recorded"), "candidate_confirmed": N_("Candidate confirmed"),
-    "candidate_rejected": N_("Candidate rejected"), "erase": N_("Personal data erased after retention"),
+    "candidate_rejected": N_("Candidate rejected"), "erase": N_("Personal data erased after retention"), "reroute": N_("Re-routed to another provincial bureau"),
 }
 DEADLINE_LABELS = {
     "reply_due": N_("Reply due"), "extended_reply_due": N_("Latest date with the extension"), "transfer_due": N_("Transfer window ends"),
@@ -61,7 +61,8 @@ DEADLINE_LABELS = {
 }
 FIELD_LABELS = {
     "surname": N_("Surname"), "given_names": N_("Given names"), "date_of_birth": N_("Date of birth"), "place_of_birth": N_("Place of birth"),
-    "sex": N_("Sex"), "nationality": N_("Nationality"), "father_name": N_("Father's name"), "mother_name": N_("Mother's name"),
+    "sex": N_("Sex"), "nationality": N_("Nationality"), "name_in_characters": N_("Name in Chinese characters"), "passport_number": N_("Passport number"),
+    "id_number": N_("Resident ID number"), "father_name": N_("Father's name"), "mother_name": N_("Mother's name"),
     "languages": N_("Languages"), "civil_status": N_("Civil status"), "last_addresses_in_requested_state": N_("Last addresses in the requested state"),
     "physical_description": N_("Physical description"), "special_needs": N_("Special needs"), "security_measures": N_("Security measures"),
     "aliases": N_("Aliases"), "photo": N_("Photo"), "evidence": N_("Evidence documents"),
@@ -138,10 +139,40 @@ def new_case_page(request: Request, db: DbSession, user: Annotated[User, require
     return render(request, "readmission/new.html", _new_context(db, {}, []))
 
 
+INTAKE_FIELDS = ("surname", "given_names", "name_in_characters", "date_of_birth", "place_of_birth", "sex", "nationality", "passport_number", "id_number",
+                 "father_name", "mother_name", "languages", "civil_status", "last_addresses_in_requested_state", "physical_description", "special_needs",
+                 "security_measures")
+AGREE_LABELS = {"name": N_("name"), "birth_date": N_("date of birth"), "birth_place": N_("place of birth"), "sex": N_("sex"), "id_number": N_("ID number"),
+                "document": N_("passport number")}
+
+
+def countries() -> list[tuple[str, str]]:
+    """ISO 3166-1 alpha-3 codes with the country's name in the user's language (pycountry and its iso3166-1 catalogue)."""
+    import gettext as gettext_module
+
+    import pycountry
+
+    from passage.core.i18n import get_locale
+
+    translations: gettext_module.NullTranslations = gettext_module.NullTranslations()
+    if get_locale().startswith("zh"):
+        try:
+            translations = gettext_module.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
+        except OSError:
+            pass  # without the catalogue the English names are shown
+    translate = translations.gettext
+    rows = [(c.alpha_3, translate(getattr(c, "common_name", None) or c.name)) for c in pycountry.countries]
+    return sorted(rows, key=lambda row: (row[0] != "CHN", row[1]))
+
+
 def _new_context(db: Session, values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
     catalogue = service._catalogue(db)
+    required = set()
+    for agreement in catalogue.values():
+        if agreement.id == (values.get("agreement_id") or "eu-china-draft"):
+            required = set(agreement.latest().required_application_data)
     return {"agreements": [(a.id, a.name, a.name_zh) for a in catalogue.values()], "values": values, "errors": {e.path.removeprefix("application."): e.message for e in errors},
-            "labels": LABELS, "fields": service.APPLICATION_FIELDS, "list_fields": service.LIST_FIELDS}
+            "labels": LABELS, "fields": INTAKE_FIELDS, "list_fields": service.LIST_FIELDS, "countries": countries(), "required": required, "agree_labels": AGREE_LABELS}
 
 
 @router.post("/readmission/new")
@@ -154,11 +185,15 @@ async def new_case_submit(request: Request, db: DbSession, user: Annotated[User,
         if raw:
             application[name] = [line.strip() for line in raw.splitlines() if line.strip()] if name in service.LIST_FIELDS else raw
     try:
+        if values.get("not_duplicate") != "1":
+            duplicates = service.find_duplicates(db, actor=user, application=application)
+            if duplicates:
+                return render(request, "readmission/new.html", {**_new_context(db, values, []), "duplicates": duplicates}, status_code=409)
         case = service.create_draft(db, actor=user, agreement_id=values.get("agreement_id", ""), procedure=values.get("procedure", "readmission"),
                                     accelerated=values.get("accelerated") == "1", application=application, aliases_none=values.get("aliases_none") == "1")
     except InvalidInput as error:
         db.rollback()
-        return render(request, "readmission/new.html", {**_new_context(db, values, error.fields), "error": error.message}, status_code=422)
+        return render(request, "readmission/new.html", {**_new_context(db, values, error.fields), "error": N_("Please correct the fields marked below.")}, status_code=422)
     return RedirectResponse(f"/readmission/cases/{case.id}", status_code=303)
 
 
@@ -169,6 +204,9 @@ def _case_page(request: Request, db: Session, user: User, case_id: str, *, error
     side = service.side_of(user, case)
     role = service.workflow_role(user)
     can_act = Permission.READMISSION_ACT.value in {p.value for p in _granted(user)}
+    can_search = (can_act and side in {workflow.Side.routed_province, workflow.Side.requested_central} and Permission.IDENTITY_SEARCH in _granted(user)
+                  and case.state in service.IDENTIFY_STATES)
+    suggestion = service.suggest_province(db, case) if side is workflow.Side.requested_central and case.state in {"acknowledged", "routed", "identity_not_verified"} else None
     return render(request, "readmission/case.html", {
         "case": detail, "actions": actions if can_act else [], "labels": LABELS, "side": side.value, "role": role.value,
         "provinces": _provinces(db, user) if side is workflow.Side.requested_central else [],
@@ -178,10 +216,35 @@ def _case_page(request: Request, db: Session, user: User, case_id: str, *, error
         "can_hold": can_act and side in {workflow.Side.requesting, workflow.Side.requested_central} and case.state not in workflow.TERMINAL_STATES,
         "can_flag": can_act and side in {workflow.Side.requesting, workflow.Side.requested_central, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
         "can_upload": can_act and side in {workflow.Side.requesting, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
-        "can_identify": can_act and side is workflow.Side.routed_province and Permission.IDENTITY_DECIDE in _granted(user),
-        "identity_search_available": _identity_index_built() if side is workflow.Side.routed_province else False,
+        "can_identify": can_search, "can_decide": can_act and side is workflow.Side.routed_province and Permission.IDENTITY_DECIDE in _granted(user),
+        "identity_search_available": _identity_index_built() if can_search else False,
+        "can_fingerprint": Permission.BIOMETRICS_READ in _granted(user),
+        "identity_query": _identity_query_view(case), "words": identity_words(), "strength": identity_strength,
+        "suggestion": suggestion, "can_reroute": can_act and side is workflow.Side.requested_central and case.state in {"routed", "identity_not_verified"},
         "methods": service.VERIFICATION_METHODS, "refusals": service.REFUSAL_REASONS, "holds": list(HOLD_LABELS), "flag_kinds": service.FLAG_KINDS,
     }, status_code=status_code)
+
+
+def identity_words() -> dict[str, Any]:
+    from passage.identity.service import evidence_words
+
+    return evidence_words()
+
+
+def identity_strength(log2_bf: float) -> str:
+    from passage.identity.service import evidence_strength
+
+    return evidence_strength(log2_bf)
+
+
+def _identity_query_view(case: Any) -> dict[str, Any]:
+    """The case's person as the decision screen's query column."""
+    from passage.identity.service import place_provinces
+
+    return {"name": " ".join(p for p in (case.surname, case.given_names) if p), "characters": case.name_in_characters or "",
+            "birth_date": case.date_of_birth or "", "birth_place": case.place_of_birth or "", "sex": case.sex or "", "id_number": case.id_number or "",
+            "birth_provinces": place_provinces(case.place_of_birth) if case.place_of_birth else [],
+            "photo_note": N_("photo on the case") if case.photo is not None else ""}
 
 
 def _identity_index_built() -> bool:
@@ -306,15 +369,36 @@ async def case_candidate(request: Request, case_id: str, db: DbSession, user: An
 @router.post("/readmission/cases/{case_id}/identify")
 async def case_identify(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT, Permission.IDENTITY_SEARCH, Permission.IDENTITY_DECIDE)]) -> Response:
     """Search the registry for the case's person; the ranked candidates are stored on the case."""
+    from starlette.datastructures import UploadFile as StarletteUpload
+
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("fingerprint")
+    try:
+        probe = None
+        if isinstance(upload, StarletteUpload) and upload.filename:
+            from passage.biometrics import service as biometrics
+            from passage.core.settings import get_settings
+
+            probe = biometrics.parse_upload(await upload.read(get_settings().max_upload_bytes + 1), field="fingerprint").record
+        service.search_registry(db, actor=user, case_id=case_id, expected_version=_version(values), fingerprint_probe=probe)
+    except PassageError as error:
+        if isinstance(error, NotFound) and "identity index" in error.message:
+            error = InvalidInput(N_("The registry index is not available on this server yet. An administrator can build it on the Registry index page."))
+        return _fail(request, db, user, case_id, error, "identify")
+    return RedirectResponse(f"/readmission/cases/{case_id}#identify", status_code=303)
+
+
+@router.post("/readmission/cases/{case_id}/reroute")
+async def case_reroute(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT)]) -> Response:
+    """The central authority sends the case to another provincial bureau (audited, on the timeline)."""
     form = await request.form()
     values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     try:
-        service.search_registry(db, actor=user, case_id=case_id, expected_version=_version(values))
+        service.reroute(db, actor=user, case_id=case_id, expected_version=_version(values), province_org_id=values.get("province_org_id", ""), reason=values.get("reason", ""))
     except PassageError as error:
-        if isinstance(error, NotFound) and "identity index" in error.message:
-            error = InvalidInput(error.message)
-        return _fail(request, db, user, case_id, error, "identify")
-    return RedirectResponse(f"/readmission/cases/{case_id}#identify", status_code=303)
+        return _fail(request, db, user, case_id, error, "reroute")
+    return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
 
 
 @router.get("/readmission/statistics")
