@@ -127,7 +127,7 @@ def resident_id_region(number: str) -> str | None:
     from passage.identity import resident_id
 
     parsed = resident_id.parse(number)
-    return parsed.region if parsed is not None else None
+    return parsed.region if parsed is not None and parsed.valid else None
 
 
 def place_provinces(text: str) -> list[str]:

@@ -383,7 +383,11 @@ def person_match(query: person_search.PersonQuery) -> Any:
         parts.append(select(CaseSearchToken.case_id).where(token.in_(_tokens_for([number], "document"))))
     if not parts:
         return select(CaseSearchToken.case_id).where(CaseSearchToken.id.is_(None))  # an empty query matches nothing
-    return parts[0] if len(parts) == 1 else intersect(*parts)
+    if len(parts) == 1:
+        return parts[0]
+    # SQLite cannot nest a compound select directly inside another: each part becomes a sub-query
+    wrapped = [select(sub.c.case_id) for sub in (part.subquery() for part in parts)]
+    return intersect(*wrapped)
 
 
 # --- creation and the application ----------------------------------------------------------------------
