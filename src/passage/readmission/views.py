@@ -454,3 +454,27 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
             note += " · " + gettext(N_("Due within 3 days"))
         items.append(PanelItem(label=case.reference, href=f"/readmission/cases/{case.id}", note=note))
     return HomePanel(title=gettext(N_("Readmission cases needing your action")) + f" ({total})", items=items, more_href="/readmission?mine=1", order=10)
+
+
+AUDIT_ACTION_LABELS = {f"readmission.{key}": label for key, label in ACTION_LABELS.items()} | {
+    "readmission.duplicate_check": N_("Duplicate check at intake"), "readmission.rebuild_blind_index": N_("Search index of cases rebuilt"),
+}
+"""Audit-log actions of this module in words (read by the audit log page)."""
+
+
+def audit_record_labels(session: Session, wanted: dict[str, set[str]]) -> dict[tuple[str, str], str]:
+    """Case references for the audit log's record column."""
+    from passage.readmission.models import ReadmissionCase
+
+    ids = wanted.get("readmission_case", set())
+    if not ids:
+        return {}
+    return {("readmission_case", case_id): reference for case_id, reference in session.execute(
+        select(ReadmissionCase.id, ReadmissionCase.reference).where(ReadmissionCase.id.in_(ids)))}
+
+
+def audit_record_id(session: Session, label: str) -> str | None:
+    """A case reference typed in the audit log's record filter, as the case id."""
+    from passage.readmission.models import ReadmissionCase
+
+    return session.scalar(select(ReadmissionCase.id).where(ReadmissionCase.reference == label.strip().upper()))
