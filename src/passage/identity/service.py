@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -371,7 +372,7 @@ def candidate_details(result: SearchResult, *, directory: Path | None = None) ->
 
 
 def identify(session: Session, *, actor: User, query: compare.Query, top: int = 10, case_id: str | None = None,
-             fingerprint_probe: object | None = None) -> tuple[SearchResult, list[CandidateDetail]]:
+             fingerprint_probe: Any = None) -> tuple[SearchResult, list[CandidateDetail]]:
     """A registry search for a decision screen: ranked candidates with their records and evidence.
 
     With a fingerprint probe (ISO/IEC 19794-2 or ANSI 378 bytes), the candidates' enrolled prints are compared

@@ -184,7 +184,7 @@ def _new_case(rng: random.Random, number: int, procedure: str, requesting_state:
         "evidence": [{"evidence_type": rng.choice(["passport", "resident_id_card", "hukou_extract", "own_statement"]), "file": f"demo-evidence-{number:03d}.pdf"}],
     }
     if number % 3 == 0:
-        application["name_in_characters"] = _SURNAME_CHARS[application["surname"].title()] + _GIVEN_CHARS[application["given_names"]]
+        application["name_in_characters"] = _SURNAME_CHARS[str(application["surname"]).title()] + _GIVEN_CHARS[str(application["given_names"])]
     return {
         "reference": f"{requesting_state}-DEMO-{number:04d}",
         "procedure": procedure,
