@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, object_session
 
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from passage.core.i18n import N_
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.readmission import evidence as evidence_rules
@@ -153,11 +154,19 @@ def _visible_filter(statement: Select[Any], actor: User) -> Select[Any]:
     return statement.where(or_(ReadmissionCase.requesting_org_id == actor.organisation_id, ReadmissionCase.submitted_on.is_not(None)))
 
 
+CASE_NOT_FOUND = N_("This case does not exist, or it is not shared with your organisation. Check the reference in the case list.")
+
+
 def load_case(session: Session, *, actor: User, case_id: str) -> ReadmissionCase:
-    """The case if the actor may see it, else NotFound (no audit: callers audit what they do with it)."""
-    case = get_visible(session, ReadmissionCase, case_id, actor)
+    """The case if the actor may see it, else NotFound (no audit: callers audit what they do with it).
+
+    The message is the same whether the case does not exist or is outside the actor's scope (ASVS 4.0.3 V4.2.1)."""
+    try:
+        case = get_visible(session, ReadmissionCase, case_id, actor)
+    except NotFound:
+        raise NotFound(CASE_NOT_FOUND) from None
     if case.submitted_on is None and case.requesting_org_id != actor.organisation_id:
-        raise NotFound(f"readmission_case {case_id} not found")
+        raise NotFound(CASE_NOT_FOUND)
     return case
 
 

@@ -220,7 +220,7 @@ def _case_page(request: Request, db: Session, user: User, case_id: str, *, error
         "identity_search_available": _identity_index_built() if can_search else False,
         "can_fingerprint": Permission.BIOMETRICS_READ in _granted(user),
         "identity_query": _identity_query_view(case), "words": identity_words(), "strength": identity_strength,
-        "suggestion": suggestion, "can_reroute": can_act and side is workflow.Side.requested_central and case.state in {"routed", "identity_not_verified"},
+        "countries": countries() if side is workflow.Side.requesting else [], "suggestion": suggestion, "can_reroute": can_act and side is workflow.Side.requested_central and case.state in {"routed", "identity_not_verified"},
         "methods": service.VERIFICATION_METHODS, "refusals": service.REFUSAL_REASONS, "holds": list(HOLD_LABELS), "flag_kinds": service.FLAG_KINDS,
     }, status_code=status_code)
 
@@ -432,7 +432,51 @@ def agreement_page(request: Request, agreement_id: str, db: DbSession, user: Ann
         raise NotFound(f"agreement {agreement_id} not found")
     unverified = set(unverified_figures(agreement))
     return render(request, "readmission/agreement.html", {"agreement": agreement, "unverified": unverified, "labels": LABELS,
+                                                          "unverified_words": unverified_in_words(agreement), "units": UNIT_LABELS,
                                                           "document": json.dumps(agreement.model_dump(mode="json"), ensure_ascii=False, indent=2)})
+
+
+FIGURE_LABELS = {
+    "effective_citation": N_("Date the version takes effect"), "readmission.clock_start_citation": N_("When the reply time starts"),
+    "readmission.reply_limit": N_("Reply time limit"), "readmission.extension.limit": N_("Extension of the reply time"),
+    "readmission.silence_means_acceptance": N_("Silence means acceptance"), "readmission.accelerated.reply_limit": N_("Reply time limit, accelerated procedure"),
+    "readmission.accelerated.application_limit": N_("Time to apply, accelerated procedure"), "readmission.accelerated.border_region_citation": N_("Border region of the accelerated procedure"),
+    "readmission.accelerated.silence_means_acceptance": N_("Silence means acceptance, accelerated procedure"), "readmission.transfer_limit": N_("Transfer time limit"),
+    "transit.reply_limit": N_("Transit reply time limit"), "transit.transit_limit": N_("Time to carry out the transit"), "transit.silence_means_consent": N_("Silence means consent to transit"),
+    "travel_document.validity": N_("Validity of the travel document"), "travel_document.issue_limit": N_("Time to issue the travel document"),
+    "travel_document.issue_rule_citation": N_("Rule for issuing the travel document"), "travel_document.reissue_normal_limit": N_("Time to reissue the travel document"),
+    "travel_document.reissue_max_limit": N_("Latest time to reissue the travel document"), "evidence_types": N_("Evidence type"),
+    "data_protection.retention_after_closure": N_("How long data are kept after the case closes"), "data_protection.shared_fields_citation": N_("Data that may be shared"),
+}
+UNIT_LABELS = {"working_days": N_("working days"), "calendar_days": N_("calendar days"), "days": N_("days"), "months": N_("months"), "weeks": N_("weeks")}
+
+
+def unverified_in_words(agreement: Any) -> list[dict[str, Any]]:
+    """Each unverified figure of an agreement as a sentence: which figure, its value, and its citation in words
+    (instead of a path into the agreement's data)."""
+    document = agreement.model_dump(mode="json")
+    out = []
+    for path in sorted(unverified_figures(agreement)):
+        node: Any = document
+        for part in path.split("."):
+            node = node[int(part)] if isinstance(node, list) else node.get(part, {})
+        parts = path.split(".")
+        version = int(parts[1]) + 1 if len(parts) > 1 and parts[1].isdigit() else None
+        inner = [p for p in parts[2:] if p != "citation"]
+        key = ".".join(inner)
+        label = FIELD_LABELS.get(key) or next((v for k, v in FIGURE_LABELS.items() if key == k or key.startswith(k + ".") or (k == "evidence_types" and key.startswith(k))), None)
+        parent: Any = document
+        for part in parts[:-1] if parts[-1] == "citation" else parts:
+            parent = parent[int(part)] if isinstance(parent, list) else parent.get(part, {})
+        value = ""
+        if isinstance(parent, dict) and "value" in parent:
+            value = parent["value"]
+        elif isinstance(parent, dict) and "label" in parent:
+            value = parent["label"]
+        out.append({"version": version, "label": label or key.replace("_", " ").replace(".", " · "), "value": value,
+                    "unit": parent.get("unit") if isinstance(parent, dict) else None,
+                    "source": node.get("source", ""), "article": node.get("article", ""), "note": node.get("note", "")})
+    return out
 
 
 def home_panel(session: Session, user: User) -> HomePanel | None:
