@@ -500,6 +500,9 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     return HomePanel(title=gettext(N_("Readmission cases needing your action")) + f" ({total})", items=items, more_href="/readmission?mine=1", order=10)
 
 
+RECORD_PATHS = {"agreement": "/readmission/agreements/{id}", "case": "/readmission/cases/{id}"}
+"""Pages of this module's records, for links from other modules (the Dialogue's follow-up actions)."""
+
 AUDIT_ACTION_LABELS = {f"readmission.{key}": label for key, label in ACTION_LABELS.items()} | {
     "readmission.duplicate_check": N_("Duplicate check at intake"), "readmission.rebuild_blind_index": N_("Search index of cases rebuilt"),
 }
