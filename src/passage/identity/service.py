@@ -114,7 +114,7 @@ def name_part_keys(text: str, *, surname: bool) -> tuple[str, ...]:
         return ()
     if is_han(text):
         return pinyin_keys(text.replace(" ", ""), surname=surname, limit=8)
-    return latin_to_pinyin_keys(text, limit=12)
+    return latin_to_pinyin_keys(text, limit=24)
 
 
 def name_readings(text: str) -> list[tuple[str, str]]:
