@@ -83,12 +83,13 @@ METHOD_LABELS = {"interview": N_("Interview"), "family_contact": N_("Family cont
 PLACE_LABELS = {"airport": N_("Airport"), "border_crossing_point": N_("Border crossing point")}
 SORT_LABELS = {"-updated": N_("Recently changed"), "due": N_("Next deadline"), "reference": N_("Reference"), "state": N_("State"), "-submitted": N_("Newest submitted")}
 DUE_LABELS = {"overdue": N_("Overdue"), "soon": N_("Due within 3 days"), "flagged": N_("Overdue or due soon")}
+CATEGORY_LABELS = {"proof_of_nationality": N_("proof of nationality"), "prima_facie": N_("prima facie evidence"), "starts_identification": N_("starts identification")}
 GROUP_LABELS = {"agreement_id": N_("Agreement"), "requesting_state": N_("Requesting state"), "province": N_("Province"), "period": N_("Period")}
 PAGE_SIZE = 25
 
 LABELS = {
     "state": STATE_LABELS, "action": ACTION_LABELS, "deadline": DEADLINE_LABELS, "field": FIELD_LABELS, "hold": HOLD_LABELS, "flag": FLAG_LABELS,
-    "refusal": REFUSAL_LABELS, "method": METHOD_LABELS, "place": PLACE_LABELS, "sort": SORT_LABELS, "due": DUE_LABELS, "group": GROUP_LABELS,
+    "refusal": REFUSAL_LABELS, "method": METHOD_LABELS, "category": CATEGORY_LABELS, "place": PLACE_LABELS, "sort": SORT_LABELS, "due": DUE_LABELS, "group": GROUP_LABELS,
 }
 
 
