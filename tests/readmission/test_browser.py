@@ -70,7 +70,7 @@ def test_case_from_draft_to_transferred_across_three_users(page: Any, tmp_path: 
     switch_user(page, "mps.central")
     act(page, case_url, "Confirm receipt")
     assert "Reply due" in page.content()
-    act(page, case_url, "Route to a provincial bureau", **{"Provincial bureau": "Fujian Exit and Entry Administration Bureau"})
+    act(page, case_url, "Route to a provincial bureau", **{"Provincial bureau": "Fujian Exit and Entry Administration Bureau — suggested"})  # born in Changle
     assert page.locator("#case-state").inner_text() == "Routed to province"
 
     switch_user(page, "zj.officer")
