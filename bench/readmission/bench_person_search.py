@@ -196,11 +196,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--registry", type=Path, default=None, help="a registry index directory: run the registry search bench instead")
+    parser.add_argument("--reuse", type=Path, default=None, help="a SQLite work directory seeded by an earlier run with the same --cases (skips seeding)")
     args = parser.parse_args()
     if args.registry is not None:
         registry_search(args.registry, args.queries)
         return
-    work = Path(tempfile.mkdtemp(prefix="passage-bench-person-"))
+    work = args.reuse or Path(tempfile.mkdtemp(prefix="passage-bench-person-"))
+    reuse = args.reuse is not None and (work / "passage.db").exists() and args.store == "sqlite"
     cluster = None
     if args.store == "postgresql":
         from tests.conftest import PostgresCluster
@@ -214,9 +216,12 @@ def main() -> None:
                PASSAGE_DEMO_REGISTRY_SIZE="0")
     os.environ.update({k: env[k] for k in ("PASSAGE_DATA_DIR", "PASSAGE_DATABASE_URL", "PASSAGE_KEY_FILE", "PASSAGE_ENVIRONMENT", "PASSAGE_DEMO_REGISTRY_SIZE")})
     try:
-        subprocess.run([str(BIN / "passage"), "db", "upgrade"], env=env, check=True, capture_output=True)
-        subprocess.run([str(BIN / "passage"), "demo", "load"], env=env, check=True, capture_output=True)
-        crowd = seed(args.cases)
+        if reuse:
+            crowd = people(args.cases)
+        else:
+            subprocess.run([str(BIN / "passage"), "db", "upgrade"], env=env, check=True, capture_output=True)
+            subprocess.run([str(BIN / "passage"), "demo", "load"], env=env, check=True, capture_output=True)
+            crowd = seed(args.cases)
         print(f"store={args.store} cases={args.cases}+30 demo queries={args.queries} page=25 date={time.strftime('%Y-%m-%d')}")
         case_search(crowd, args.queries)
     finally:
