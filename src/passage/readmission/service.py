@@ -76,6 +76,8 @@ DEADLINE_JOB = system_actor("readmission.deadlines")
 RETENTION_JOB = system_actor("readmission.retention")
 """The system actor of the retention job (erasure of expired personal data)."""
 SOON_DAYS = 3
+SEARCH_MATCH_LIMIT = 5000
+"""A person search lists at most this many matching cases (a name shared by more needs a date or a number too)."""
 """A deadline within this many days is "soon due" (the deadline job's `flag_due_soon`)."""
 
 REFUSAL_REASONS = ("not_a_national", "identity_not_established", "insufficient_evidence", "not_covered_by_agreement", "time_limit_for_application_passed", "other")
@@ -1118,7 +1120,10 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
             # (that would scan every encrypted row: seconds at 100,000 cases)
             by_reference_ids = select(ReadmissionCase.id).where(by_reference)
             by_person = person_match(person).subquery()
-            statement = statement.where(ReadmissionCase.id.in_(union(by_reference_ids, select(by_person.c.case_id))))
+            # the matching ids first (index-only look-ups), then the scoped page over just those rows: a sub-query
+            # here lets the planner walk the whole case table in scope order instead (seconds at 100,000 cases)
+            matched = list(session.scalars(union(by_reference_ids, select(by_person.c.case_id)).limit(SEARCH_MATCH_LIMIT)))
+            statement = statement.where(ReadmissionCase.id.in_(matched))
             searched = ["reference", *person.kinds]
     if filters.due == "overdue":
         statement = statement.where(ReadmissionCase.next_due_on < day)
