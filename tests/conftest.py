@@ -36,6 +36,11 @@ PG_OS_USER = "passage_pg"
 
 def _configure(data_dir: Path, url: str) -> None:
     os.environ["PASSAGE_ENVIRONMENT"] = "test"
+    # the demo's synthetic registry is 100,000 people; tests load the demo often, and the identification
+    # tests that need a registry set a small size themselves
+    os.environ.setdefault("PASSAGE_DEMO_REGISTRY_SIZE", "0")
+    # one blind-index key for every copied test store (the key file is not copied with the database)
+    os.environ.setdefault("PASSAGE_BLIND_INDEX_KEY", "dGVzdC1ibGluZC1pbmRleC1rZXktMzItYnl0ZXMhISE=")
     os.environ["PASSAGE_DATA_DIR"] = str(data_dir)
     os.environ["PASSAGE_DATABASE_URL"] = url
     os.environ["PASSAGE_KEY_FILE"] = str(data_dir / "keys.json")
@@ -43,6 +48,9 @@ def _configure(data_dir: Path, url: str) -> None:
     reset_settings_cache()
     dispose_engines()
     reset_cipher()
+    from passage.security.blind_index import reset_keys
+
+    reset_keys()
 
 
 @pytest.fixture(scope="session")

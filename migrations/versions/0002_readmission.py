@@ -2,7 +2,7 @@
 
 Revision ID: 0002_readmission
 Revises: 0001
-Create Date: 2026-11-23 13:44:33.162734
+Create Date: 2026-12-07 12:30:25.946380
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ def upgrade() -> None:
         sa.Column("given_names", sa.LargeBinary(), nullable=True),
         sa.Column("date_of_birth", sa.LargeBinary(), nullable=True),
         sa.Column("place_of_birth", sa.LargeBinary(), nullable=True),
+        sa.Column("name_in_characters", sa.LargeBinary(), nullable=True),
+        sa.Column("passport_number", sa.LargeBinary(), nullable=True),
+        sa.Column("id_number", sa.LargeBinary(), nullable=True),
         sa.Column("sex", sa.String(length=1), nullable=True),
         sa.Column("nationality", sa.String(length=3), nullable=True),
         sa.Column("father_name", sa.LargeBinary(), nullable=True),
@@ -321,6 +324,27 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("readmission_case_routing", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_readmission_case_routing_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "readmission_case_search_token",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("token", sa.String(length=32), nullable=False),
+        sa.Column("key_id", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["readmission_case.id"],
+            name=op.f("fk_readmission_case_search_token_case_id_readmission_case"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_case_search_token")),
+    )
+    with op.batch_alter_table("readmission_case_search_token", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_readmission_case_search_token_case_id"), ["case_id"], unique=False
+        )
+        batch_op.create_index("ix_readmission_case_search_token_token", ["token", "case_id"], unique=False)
 
     op.create_table(
         "readmission_correction_notice",
@@ -583,6 +607,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_readmission_correction_notice_case_id"))
 
     op.drop_table("readmission_correction_notice")
+    with op.batch_alter_table("readmission_case_search_token", schema=None) as batch_op:
+        batch_op.drop_index("ix_readmission_case_search_token_token")
+        batch_op.drop_index(batch_op.f("ix_readmission_case_search_token_case_id"))
+
+    op.drop_table("readmission_case_search_token")
     with op.batch_alter_table("readmission_case_routing", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_readmission_case_routing_case_id"))
 

@@ -41,12 +41,13 @@ def test_case_from_draft_to_transferred_across_three_users(page: Any, tmp_path: 
     page.get_by_role("link", name="Readmission", exact=True).click()
     page.get_by_role("link", name="New case").click()
     for label, value in {
-        "Surname": "ZHENG", "Given names": "Mingming", "Date of birth": "1988-06-14", "Place of birth": "Changle", "Nationality": "CHN",
+        "Surname": "ZHENG", "Given names": "Mingming", "Date of birth": "1988-06-14", "Place of birth": "Changle",
         "Father's name": "Zheng Guoqiang", "Mother's name": "Lin Fang", "Languages": "zh-min-nan\nzh", "Civil status": "married",
         "Last addresses in the requested state": "Changle, Fujian", "Physical description": "height 1.70 m", "Special needs": "none",
     }.items():
         page.get_by_label(label, exact=True).fill(value)
     page.get_by_label("Sex").select_option("M")
+    page.get_by_label("Nationality").select_option("CHN")
     page.get_by_label("The person has no known aliases").check()
     page.get_by_role("button", name="Save draft").click()
     page.wait_for_url("**/readmission/cases/*")
@@ -69,7 +70,7 @@ def test_case_from_draft_to_transferred_across_three_users(page: Any, tmp_path: 
     switch_user(page, "mps.central")
     act(page, case_url, "Confirm receipt")
     assert "Reply due" in page.content()
-    act(page, case_url, "Route to a provincial bureau", **{"Provincial bureau": "Fujian Exit and Entry Administration Bureau"})
+    act(page, case_url, "Route to a provincial bureau", **{"Provincial bureau": "Fujian Exit and Entry Administration Bureau — suggested"})  # born in Changle
     assert page.locator("#case-state").inner_text() == "Routed to province"
 
     switch_user(page, "zj.officer")

@@ -242,7 +242,7 @@ def test_registry_search_without_an_index_says_so_and_stores_nothing(demo: dict[
             service.search_registry(s, actor=officer, case_id=case.id, expected_version=case.version)
         assert len(case.verifications) == before
         with pytest.raises(Forbidden):
-            service.search_registry(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=None)
+            service.search_registry(s, actor=user(s, "nl.officer"), case_id=case.id, expected_version=None)
 
 
 def _stored_matches_rows(session: Session, case: ReadmissionCase) -> None:

@@ -77,6 +77,9 @@ class ProgrammeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     programme_id: str
+    name: str = ""
+    """The programme's name as users know it (shown instead of the id)."""
+    name_zh: str = ""
     plan_due_months: int = Field(default=1, ge=1, le=12)
     monitoring_months: list[int] = Field(default_factory=lambda: [3, 6, 12], min_length=1)
     scoring_config: str = "measure_2017_equal_v1"

@@ -111,9 +111,21 @@ def _blank_to_none(form: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if v != "" else None) for k, v in form.items()}
 
 
+def _programme_name(programme_id: str) -> str:
+    """A programme's name in the user's language (its id only when it has no name)."""
+    from passage.core.i18n import get_locale
+
+    config = service.programmes().get(programme_id)
+    if config is None:
+        return programme_id
+    chinese = get_locale().startswith("zh") and config.name_zh
+    return (config.name_zh if chinese else config.name) or programme_id
+
+
 def _labels() -> dict[str, Any]:
     return {"stage_names": STAGE_NAMES, "kind_names": KIND_NAMES, "dimension_names": DIMENSION_NAMES,
-            "event_names": EVENT_NAMES, "code": lambda value: gettext(CODE_NAMES[value]) if value in CODE_NAMES else value}
+            "event_names": EVENT_NAMES, "code": lambda value: gettext(CODE_NAMES[value]) if value in CODE_NAMES else value,
+            "programme_name": _programme_name}
 
 
 # --- inbox -----------------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ class Calibration:
     offset: float = 25.0
     floor: float = -5.0
     ceiling: float = 13.0
-    source: str = "provisional default (NIST Bozorth3 guidance: score > 40 suggests a match); refit with fit_calibration"
+    source: str = "provisional (NIST guidance: a Bozorth3 score above 40 suggests the same finger), until it is re-estimated from known pairs compared in this deployment"
 
     def log2_lr(self, score: float) -> float:
         return float(min(self.ceiling, max(self.floor, self.slope * (score - self.offset))))

@@ -62,8 +62,16 @@ SORTS = {"start": N_("Earliest first"), "-start": N_("Latest first"), "title": N
 DEFAULT_PROJECT = "EU-China Dialogue on Migration and Mobility Support Project"
 
 
+LINKED_TYPES = [
+    ("readmission.agreement", N_("Readmission agreement")), ("readmission.case", N_("Readmission case")), ("avrr.pilot", N_("AVRR pilot")),
+    ("forms.form", N_("Questionnaire")), ("dtm.round", N_("DTM round")), ("dialogue.event", N_("Dialogue event")),
+]
+"""Kinds of record a follow-up action may point at, in words (the stored value is `module.entity`)."""
+
+
 def _labels() -> dict[str, Any]:
     return {
+        "linked_types": LINKED_TYPES,
         "event_types": EVENT_TYPES, "institution_types": INSTITUTION_TYPES, "roles": ROLES, "session_kinds": SESSION_KINDS,
         "outcome_kinds": OUTCOME_KINDS, "follow_up_statuses": FOLLOW_UP_STATUSES, "tracker_statuses": TRACKER_STATUSES,
         "functions": FUNCTIONS, "flag_labels": FLAG_LABELS, "sorts": SORTS, "provinces": PROVINCES,

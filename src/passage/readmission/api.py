@@ -93,7 +93,7 @@ def list_cases(
     agreement_id: Annotated[str | None, Query(max_length=64)] = None,
     requesting_state: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$")] = None,
     province: Annotated[str | None, Query(max_length=20)] = None,
-    q: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
     due: Annotated[str | None, Query(pattern="^(overdue|soon|flagged)$")] = None,
     needs_action: bool = False,
     sort: Annotated[str, Query(pattern="^-?(reference|state|updated|submitted|created|due)$")] = "-updated",

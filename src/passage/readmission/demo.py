@@ -35,12 +35,31 @@ REQUESTING_ORGS = {"NL": "nl-dtv", "FR": "fr-dgef"}
 CENTRAL_ORG = "cn-mps-eea"
 
 _PLACES = {
-    "fujian": ["Fuqing", "Changle", "Lianjiang", "Mingxi"],
+    "fujian": ["Fuqing", "Changle", "Lianjiang", "Fuzhou"],
     "zhejiang": ["Wenzhou", "Qingtian", "Rui'an", "Wencheng"],
     "guangdong": ["Taishan", "Guangzhou", "Kaiping", "Enping"],
 }
 _SURNAMES = ["Chen", "Lin", "Wang", "Zheng", "Huang", "Wu", "Liu", "Zhang", "Ye", "Hu", "Pan", "Jiang"]
 _GIVEN = ["Wei", "Jianhua", "Xiaoling", "Mingming", "Guoqiang", "Li", "Yan", "Haitao", "Xiuying", "Jun", "Fang", "Zhiwei"]
+# The same names and places in characters, for the registry the demo plants these people in (and for the
+# cases where the requesting state recorded the name in characters too).
+_SURNAME_CHARS = {"Chen": "陈", "Lin": "林", "Wang": "王", "Zheng": "郑", "Huang": "黄", "Wu": "吴", "Liu": "刘", "Zhang": "张", "Ye": "叶",
+                  "Hu": "胡", "Pan": "潘", "Jiang": "江"}
+_GIVEN_CHARS = {"Wei": "伟", "Jianhua": "建华", "Xiaoling": "晓玲", "Mingming": "明明", "Guoqiang": "国强", "Li": "丽", "Yan": "燕", "Haitao": "海涛",
+                "Xiuying": "秀英", "Jun": "军", "Fang": "芳", "Zhiwei": "志伟"}
+_PLACE_REGISTRY = {
+    "Fuqing": ("福清", "350181"), "Changle": ("长乐", "350112"), "Lianjiang": ("连江", "350122"), "Fuzhou": ("福州", "350102"),
+    "Wenzhou": ("温州", "330302"), "Qingtian": ("青田", "331121"), "Rui'an": ("瑞安", "330381"), "Wencheng": ("文成", "330328"),
+    "Taishan": ("台山", "440781"), "Guangzhou": ("广州", "440104"), "Kaiping": ("开平", "440783"), "Enping": ("恩平", "440785"),
+}
+SHOWCASE_PEOPLE: tuple[dict[str, str], ...] = (
+    # the person of the issue's example ("YEH Ming-ming, Wenchow"); their fingerprints are the biometrics demo's
+    # `demo-person-1`, so the fused fingerprint evidence shows on the decision screen
+    {"person_id": "demo-person-1", "family_name": "叶", "given_name": "明明", "sex": "F", "birth_date": "1988-07-15", "birth_place": "温州", "region": "330302"},
+    {"person_id": "demo-person-2", "family_name": "陈", "given_name": "国强", "sex": "M", "birth_date": "1979-11-02", "birth_place": "福清", "region": "350181"},
+    # a namesake of the first, born the same year elsewhere, so a name-only search has two candidates to tell apart
+    {"person_id": "demo-person-3", "family_name": "叶", "given_name": "明明", "sex": "F", "birth_date": "1988-03-02", "birth_place": "青田", "region": "331121"},
+)
 _AIRPORTS = {"fujian": ("FOC", "Fuzhou Changle"), "zhejiang": ("WNZ", "Wenzhou Longwan"), "guangdong": ("CAN", "Guangzhou Baiyun")}
 
 _READMISSION_PATHS: dict[State, tuple[str, ...]] = {
@@ -148,6 +167,7 @@ def _new_case(rng: random.Random, number: int, procedure: str, requesting_state:
     application = {
         "surname": rng.choice(_SURNAMES).upper(),
         "given_names": rng.choice(_GIVEN),
+        "name_in_characters": None,
         "aliases": [] if number % 4 else [rng.choice(_SURNAMES).upper() + " " + rng.choice(_GIVEN)],
         "date_of_birth": birth.isoformat(),
         "place_of_birth": rng.choice(_PLACES[province]),
@@ -163,6 +183,8 @@ def _new_case(rng: random.Random, number: int, procedure: str, requesting_state:
         "special_needs": rng.choice(["none", "none", "diabetes medication", "needs interpreter"]),
         "evidence": [{"evidence_type": rng.choice(["passport", "resident_id_card", "hukou_extract", "own_statement"]), "file": f"demo-evidence-{number:03d}.pdf"}],
     }
+    if number % 3 == 0:
+        application["name_in_characters"] = _SURNAME_CHARS[str(application["surname"]).title()] + _GIVEN_CHARS[str(application["given_names"])]
     return {
         "reference": f"{requesting_state}-DEMO-{number:04d}",
         "procedure": procedure,
@@ -291,4 +313,23 @@ def load_demo_records(session: Any, *, context: Any, today: dt.date | None = Non
                 service.transition(session, actor=actor, case_id=case.id, expected_version=None, action=step["action"], payload=payload, today=on)
         loaded[case.state] = loaded.get(case.state, 0) + 1
     summary = ", ".join(f"{count} {state}" for state, count in sorted(loaded.items()))
-    return [f"readmission: loaded {len(data.cases)} demo cases through the service ({summary})"]
+    return [f"readmission: loaded {len(data.cases)} demo cases through the service ({summary})", _demo_registry(data)]
+
+
+def registry_people(data: DemoData) -> list[dict[str, str]]:
+    """The demo cases' people as the requested state's registry holds them (characters, county, ID number)."""
+    people = [dict(p) for p in SHOWCASE_PEOPLE]
+    for number, case in enumerate(data.cases, start=1):
+        application = case["application"]
+        place_chars, region = _PLACE_REGISTRY[application["place_of_birth"]]
+        people.append({"person_id": f"demo-case-{number:04d}", "family_name": _SURNAME_CHARS[application["surname"].title()],
+                       "given_name": _GIVEN_CHARS[application["given_names"]], "sex": application["sex"], "birth_date": application["date_of_birth"],
+                       "birth_place": place_chars, "region": region, "sequence": str(100 + number)})
+    return people
+
+
+def _demo_registry(data: DemoData) -> str:
+    """The synthetic national registry the provinces identify against (100,000 people), built once and cached."""
+    from passage.identity import service as identity_service
+
+    return identity_service.ensure_demo_registry(planted=registry_people(data))

@@ -1,7 +1,7 @@
 """ORM tables of the readmission module.
 
 PERSONAL / SENSITIVE COLUMNS, stored with `passage.security.crypto` types (AES-GCM, context = table.column):
-- ReadmissionCase: surname, given_names, date_of_birth, place_of_birth, father_name, mother_name,
+- ReadmissionCase: surname, given_names, name_in_characters, passport_number, id_number, date_of_birth, place_of_birth, father_name, mother_name,
   languages, civil_status, last_addresses, physical_description, photo, special_needs,
   security_measures, travel_document_number, transfer_flight, transfer_escorts   -> EncryptedText / EncryptedJSON / EncryptedBytes (photo)
 - CaseAlias: alias                                                                -> EncryptedText
@@ -10,6 +10,7 @@ PERSONAL / SENSITIVE COLUMNS, stored with `passage.security.crypto` types (AES-G
 - CaseFlag: note                                                                  -> EncryptedText (vulnerability, non-refoulement)
 - VerificationRecord: notes, candidates                                           -> EncryptedText / EncryptedJSON
 - TimelineEvent: details holds ids and field names only (never values)
+- CaseSearchToken: keyed HMAC tokens only (the blind index; docs/security.md says what they reveal)
 Columns marked `# PERSONAL` below are the list above; `sex`, `nationality` and dates are kept
 in clear for statistics and survive erasure.
 
@@ -111,6 +112,9 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     given_names: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.given_names"))  # PERSONAL
     date_of_birth: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.date_of_birth"))  # PERSONAL (ISO date or partial, as text for encryption)
     place_of_birth: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.place_of_birth"))  # PERSONAL
+    name_in_characters: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.name_in_characters"))  # PERSONAL (the name in Chinese characters, surname first)
+    passport_number: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.passport_number"))  # PERSONAL
+    id_number: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.id_number"))  # PERSONAL (resident ID number, GB 11643-1999)
     sex: Mapped[str | None] = mapped_column(String(1))  # kept for statistics
     nationality: Mapped[str | None] = mapped_column(String(3))  # kept for statistics
     father_name: Mapped[str | None] = mapped_column(EncryptedText("readmission.case.father_name"))  # PERSONAL
@@ -160,6 +164,7 @@ class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     routings: Mapped[list[CaseRouting]] = relationship(cascade="all, delete-orphan", order_by="CaseRouting.routed_at")
     share_log: Mapped[list[ShareLogEntry]] = relationship(cascade="all, delete-orphan", order_by="ShareLogEntry.occurred_at")
     notices: Mapped[list[CorrectionNotice]] = relationship(cascade="all, delete-orphan", order_by="CorrectionNotice.issued_on")
+    search_tokens: Mapped[list[CaseSearchToken]] = relationship(cascade="all, delete-orphan")
 
 
 class _CaseChild(IdMixin, TimestampMixin):
@@ -287,9 +292,23 @@ class CorrectionNotice(_CaseChild, Base):
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class CaseSearchToken(Base):
+    """A blind-index token of the case's person (`passage.security.blind_index`): an HMAC of one normalised
+    name reading, date of birth or document number. Holds no value; `kind` is surname, given, birth or document."""
+
+    __tablename__ = "readmission_case_search_token"
+    __table_args__ = (Index("ix_readmission_case_search_token_token", "token", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("readmission_case.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)
+    token: Mapped[str] = mapped_column(String(32), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(16), nullable=False)
+
+
 PERSONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "readmission_case": (
-        "surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages",
+        "surname", "given_names", "name_in_characters", "passport_number", "id_number", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages",
         "civil_status", "last_addresses", "physical_description", "photo", "special_needs", "security_measures",
         "travel_document_number", "transfer_flight", "transfer_escorts",
     ),

@@ -141,6 +141,10 @@ def is_erasure_due(version: AgreementVersion, closed_on: dt.date | None, today: 
 PERSONAL_FIELDS: tuple[str, ...] = (
     "surname",
     "given_names",
+    "name_in_characters",
+    "passport_number",
+    "id_number",
+    "search_tokens",
     "aliases",
     "date_of_birth",
     "place_of_birth",

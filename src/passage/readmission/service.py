@@ -25,24 +25,26 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, exists, func, intersect, or_, select, union
+from sqlalchemy.orm import Session, object_session
 
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from passage.core.i18n import N_
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.readmission import evidence as evidence_rules
-from passage.readmission import jobs, rules, safeguards, workflow
+from passage.readmission import jobs, person_search, rules, safeguards, workflow
 from passage.readmission.models import (
     CaseAlias,
     CaseDeadline,
     CaseFlag,
     CaseRouting,
+    CaseSearchToken,
     CorrectionNotice,
     EvidenceDocument,
     ReadmissionCase,
@@ -53,7 +55,7 @@ from passage.readmission.models import (
 )
 from passage.readmission.schemas import Agreement, AgreementVersion
 from passage.readmission.store import all_agreements, snapshot_of
-from passage.security import audit
+from passage.security import audit, blind_index
 from passage.security.actors import SYSTEM_ACTOR_ID, Actor, is_system, may, system_actor
 from passage.security.models import Organisation, OrganisationLevel, User
 from passage.security.models import Role as UserRole
@@ -74,6 +76,8 @@ DEADLINE_JOB = system_actor("readmission.deadlines")
 RETENTION_JOB = system_actor("readmission.retention")
 """The system actor of the retention job (erasure of expired personal data)."""
 SOON_DAYS = 3
+SEARCH_MATCH_LIMIT = 5000
+"""A person search lists at most this many matching cases (a name shared by more needs a date or a number too)."""
 """A deadline within this many days is "soon due" (the deadline job's `flag_due_soon`)."""
 
 REFUSAL_REASONS = ("not_a_national", "identity_not_established", "insufficient_evidence", "not_covered_by_agreement", "time_limit_for_application_passed", "other")
@@ -82,14 +86,21 @@ FLAG_KINDS = ("unaccompanied_minor", "medical", "trafficking_victim", "disabilit
 ALIAS_KINDS = ("alias", "maiden_name", "earlier_name", "nickname")
 PHOTO_MEDIA_TYPES = ("image/jpeg", "image/png")
 
-TEXT_FIELDS = ("surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "civil_status", "physical_description", "special_needs", "security_measures")
+TEXT_FIELDS = ("surname", "given_names", "name_in_characters", "passport_number", "id_number", "date_of_birth", "place_of_birth", "father_name", "mother_name", "civil_status", "physical_description", "special_needs", "security_measures")
 LIST_FIELDS = ("languages", "last_addresses_in_requested_state")
 APPLICATION_FIELDS = (*TEXT_FIELDS, "sex", "nationality", *LIST_FIELDS)
+IDENTIFYING_FIELDS = ("surname", "given_names", "name_in_characters", "date_of_birth", "passport_number", "id_number")
+"""A draft needs one of these, so that it can be found and finished."""
+IDENTIFY_STATES = frozenset({"acknowledged", "routed", "identity_verified", "identity_not_verified"})
+REROUTE_STATES = frozenset({"routed", "identity_not_verified"})
+"""States in which a registry search makes sense: from receipt (the central authority may identify before routing)
+until the reply."""
 """Fields an application edit may set (photo, aliases and evidence have their own operations)."""
 _COLUMN = {"last_addresses_in_requested_state": "last_addresses"}
 
 _ROLE_ORDER = (UserRole.REQUESTING_OFFICER, UserRole.CENTRAL_OFFICER, UserRole.PROVINCIAL_OFFICER, UserRole.ADMIN, UserRole.IOM_CASEWORKER, UserRole.ANALYST)
 _DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+_HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -163,11 +174,19 @@ def _visible_filter(statement: Select[Any], actor: Actor) -> Select[Any]:
     return statement.where(or_(ReadmissionCase.requesting_org_id == actor.organisation_id, ReadmissionCase.submitted_on.is_not(None)))
 
 
+CASE_NOT_FOUND = N_("This case does not exist, or it is not shared with your organisation. Check the reference in the case list.")
+
+
 def load_case(session: Session, *, actor: Actor, case_id: str) -> ReadmissionCase:
-    """The case if the actor may see it, else NotFound (no audit: callers audit what they do with it)."""
-    case = get_visible(session, ReadmissionCase, case_id, actor)
+    """The case if the actor may see it, else NotFound (no audit: callers audit what they do with it).
+
+    The message is the same whether the case does not exist or is outside the actor's scope (ASVS 4.0.3 V4.2.1)."""
+    try:
+        case = get_visible(session, ReadmissionCase, case_id, actor)
+    except NotFound:
+        raise NotFound(CASE_NOT_FOUND) from None
     if case.submitted_on is None and case.requesting_org_id != actor.organisation_id and not is_system(actor):
-        raise NotFound(f"readmission_case {case_id} not found")
+        raise NotFound(CASE_NOT_FOUND)
     return case
 
 
@@ -198,7 +217,8 @@ class CaseOperation:
     permissions: tuple[Permission, ...] = (Permission.READMISSION_ACT,)
     when: str = "open"
     """`open` (not closed, not erased), `submitted` (open and sent to the requested state), `routed` (awaiting the
-    province's verification) or `any`."""
+    province's verification), `identify` (`IDENTIFY_STATES`: from receipt until the reply), `reroute` (routed, or
+    identity not verified) or `any`."""
 
 
 _S, _R = workflow.Side, workflow.Role
@@ -212,12 +232,13 @@ CASE_OPERATIONS: dict[str, CaseOperation] = {
     "lift_hold": CaseOperation(frozenset({_S.requesting, _S.requested_central}), frozenset({_R.requesting_officer, _R.central_officer}), when="any"),
     "set_flag": CaseOperation(frozenset({_S.requesting, _S.requested_central, _S.routed_province}),
                               frozenset({_R.requesting_officer, _R.central_officer, _R.provincial_officer})),
-    "record_candidates": CaseOperation(frozenset({_S.routed_province}), frozenset({_R.provincial_officer}),
-                                       (Permission.READMISSION_ACT, Permission.IDENTITY_DECIDE), when="routed"),
+    "record_candidates": CaseOperation(frozenset({_S.routed_province, _S.requested_central}), frozenset({_R.provincial_officer, _R.central_officer}),
+                                       (Permission.READMISSION_ACT, Permission.IDENTITY_SEARCH), when="identify"),
     "decide_candidate": CaseOperation(frozenset({_S.routed_province}), frozenset({_R.provincial_officer}),
                                       (Permission.READMISSION_ACT, Permission.IDENTITY_DECIDE), when="any"),
-    "search_registry": CaseOperation(frozenset({_S.routed_province}), frozenset({_R.provincial_officer}),
-                                     (Permission.READMISSION_ACT, Permission.IDENTITY_SEARCH, Permission.IDENTITY_DECIDE), when="any"),
+    "search_registry": CaseOperation(frozenset({_S.routed_province, _S.requested_central}), frozenset({_R.provincial_officer, _R.central_officer}),
+                                     (Permission.READMISSION_ACT, Permission.IDENTITY_SEARCH), when="identify"),
+    "reroute": CaseOperation(frozenset({_S.requested_central}), frozenset({_R.central_officer}), when="reroute"),
 }
 """Operations other than state transitions (those are `workflow.FLOWS`, each with its roles and sides)."""
 
@@ -229,6 +250,10 @@ def _state_allows(rule: CaseOperation, case: ReadmissionCase) -> bool:
         return case.state not in workflow.TERMINAL_STATES and case.erased_on is None and case.submitted_on is not None
     if rule.when == "routed":
         return case.state == workflow.State.routed.value
+    if rule.when == "identify":
+        return case.state in IDENTIFY_STATES and case.erased_on is None
+    if rule.when == "reroute":
+        return case.state in REROUTE_STATES
     return True
 
 
@@ -263,6 +288,10 @@ def _case_denial(actor: Actor, case: ReadmissionCase, name: str) -> Forbidden | 
     # the state does not allow it now: 409 naming the state (`reason` tells pages and tests it is the case's rule)
     if rule.when == "routed":
         return Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state, "reason": "state"})
+    if rule.when == "identify":
+        return Conflict("identification is possible from receipt of the request until the reply", extra={"state": case.state, "reason": "state"})
+    if rule.when == "reroute":
+        return Conflict("only a case routed to a province and not yet verified can be re-routed", extra={"state": case.state, "reason": "state"})
     if rule.when == "submitted" and case.submitted_on is None and case.state not in workflow.TERMINAL_STATES and case.erased_on is None:
         return Conflict("submit the case first", extra={"state": case.state, "reason": "state",
                                                         "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
@@ -351,6 +380,27 @@ def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
                 problems.append(FieldError("application.nationality", "ISO 3166-1 alpha-3 code"))
             else:
                 cleaned[name] = value
+        elif name == "name_in_characters":
+            if not _HAN_RE.search(value) or len(value.strip()) > 40:
+                problems.append(FieldError("application.name_in_characters", "the name in Chinese characters, surname first (at most 40)"))
+            else:
+                cleaned[name] = "".join(value.split())
+        elif name == "passport_number":
+            number = re.sub(r"[\s-]", "", value).upper()
+            if not re.fullmatch(r"[A-Z0-9]{5,20}", number):
+                problems.append(FieldError("application.passport_number", "5 to 20 letters and digits"))
+            else:
+                cleaned[name] = number
+        elif name == "id_number":
+            from passage.identity.service import resident_id_region
+
+            number = re.sub(r"[\s-]", "", value).upper()
+            if not re.fullmatch(r"\d{17}[\dX]", number):
+                problems.append(FieldError("application.id_number", "18 characters: 17 digits and a digit or X"))
+            elif resident_id_region(number) is None:
+                problems.append(FieldError("application.id_number", "the check digit does not match; please check the number"))
+            else:
+                cleaned[name] = number
         elif name == "date_of_birth":
             if not _DATE_RE.fullmatch(value.strip()):
                 problems.append(FieldError("application.date_of_birth", "YYYY, YYYY-MM or YYYY-MM-DD"))
@@ -374,6 +424,86 @@ def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _shared_fields(case: ReadmissionCase) -> set[str]:
     return {f for entry in case.share_log if entry.direction == "sent" for f in entry.fields}
+
+
+# --- blind index of the person (search by name, date of birth, document number) ----------------------------
+
+TOKEN_CONTEXT = "readmission.case.person"  # noqa: S105 - an HMAC context label, not a secret
+"""Bound into every token with its kind, so tokens of another module or kind never match these."""
+
+
+def index_person(case: ReadmissionCase) -> None:
+    """Replace the case's blind-index tokens by those of its current person data (in the caller's transaction)."""
+    session = object_session(case)
+    if session is not None:
+        # loading the aliases and tokens must not flush the pending edit early (it would bump the version twice)
+        with session.no_autoflush:
+            _index_person(case)
+    else:
+        _index_person(case)
+
+
+def _index_person(case: ReadmissionCase) -> None:
+    keys = person_search.person_keys(
+        surname=case.surname, given_names=case.given_names, name_in_characters=case.name_in_characters,
+        aliases=[a.alias for a in case.aliases], date_of_birth=case.date_of_birth,
+        documents=[case.passport_number, case.id_number, case.travel_document_number],
+    )
+    wanted: set[tuple[str, str, str]] = set()
+    for kind, values in keys.items():
+        for value in values:
+            key_id, token = blind_index.token(value, context=f"{TOKEN_CONTEXT}.{kind}")
+            wanted.add((kind, key_id, token))
+    existing = {(t.kind, t.key_id, t.token): t for t in case.search_tokens}
+    for key, row in existing.items():
+        if key not in wanted:
+            case.search_tokens.remove(row)
+    for kind, key_id, token in sorted(wanted - existing.keys()):
+        case.search_tokens.append(CaseSearchToken(kind=kind, key_id=key_id, token=token))
+
+
+def rebuild_blind_index(session: Session) -> int:
+    """Re-compute every case's tokens under the active key (after a key rotation); returns the cases done."""
+    done = 0
+    for case in session.scalars(select(ReadmissionCase).where(ReadmissionCase.erased_on.is_(None)).execution_options(yield_per=500)):
+        index_person(case)
+        done += 1
+    session.flush()
+    audit.record(session, actor=None, action="readmission.rebuild_blind_index", entity_type=ENTITY, details={"cases": done})
+    return done
+
+
+def _tokens_for(values: Iterable[str], kind: str) -> list[str]:
+    return blind_index.search_tokens(values, context=f"{TOKEN_CONTEXT}.{kind}")
+
+
+def person_match(query: person_search.PersonQuery) -> Any:
+    """A select of the case ids whose person matches every part of the query (name AND date AND numbers)."""
+    parts: list[Any] = []
+    token = CaseSearchToken.token
+    if query.name_readings:
+        readings: list[Any] = []
+        for family, given in query.name_readings:
+            # one surname reading AND one given-name reading: an INTERSECT of two index-only look-ups (a GROUP BY
+            # over both token sets is several times slower on common names)
+            sides = [select(CaseSearchToken.case_id).where(token.in_(_tokens_for(keys, kind))) for kind, keys in (("surname", family), ("given", given)) if keys]
+            readings.append(sides[0] if len(sides) == 1 else intersect(*sides))
+        if len(readings) == 1:
+            parts.append(readings[0])
+        else:
+            # SQLite cannot nest a compound select directly inside another: each reading becomes a sub-query
+            parts.append(union(*[select(sub.c.case_id) for sub in (r.subquery() for r in readings)]))
+    if query.birth:
+        parts.append(select(CaseSearchToken.case_id).where(token.in_(_tokens_for([query.birth], "birth"))))
+    for number in query.documents:
+        parts.append(select(CaseSearchToken.case_id).where(token.in_(_tokens_for([number], "document"))))
+    if not parts:
+        return select(CaseSearchToken.case_id).where(CaseSearchToken.id.is_(None))  # an empty query matches nothing
+    if len(parts) == 1:
+        return parts[0]
+    # SQLite cannot nest a compound select directly inside another: each part becomes a sub-query
+    wrapped = [select(sub.c.case_id) for sub in (part.subquery() for part in parts)]
+    return intersect(*wrapped)
 
 
 # --- creation and the application ----------------------------------------------------------------------
@@ -408,6 +538,11 @@ def create_draft(
     if central is None:
         raise InvalidInput("the requested state has no central authority on the platform", fields=[FieldError("agreement_id", "no central authority for the requested state")])
     cleaned = _clean_application(application or {})
+    if not any(cleaned.get(name) for name in IDENTIFYING_FIELDS):
+        # an empty "Save draft" would leave a case nobody can find or finish
+        raise InvalidInput("enter at least the person's name or date of birth before saving", fields=[
+            FieldError("application.surname", "the surname, the name in characters or the date of birth is needed to save a draft"),
+        ])
     country = actor.organisation.country
     case = ReadmissionCase(
         reference=f"{country}-{day.year}-{uuid.uuid4().hex[:6].upper()}",
@@ -417,6 +552,7 @@ def create_draft(
     )
     for name, value in cleaned.items():
         setattr(case, _COLUMN.get(name, name), value)
+    index_person(case)
     session.add(case)
     _event(case, actor=actor, action="create", from_state=None, to_state=case.state, day=today, details={"fields": sorted(cleaned)})
     session.flush()
@@ -437,6 +573,7 @@ def edit_application(session: Session, *, actor: Actor, case_id: str, expected_v
             case.aliases_confirmed_none = aliases_none
             changed.append("aliases")
         notice = _correction_notice(session, case, changed, today)
+        index_person(case)
         _touch(case)
         _event(case, actor=actor, action="edit", from_state=case.state, to_state=case.state, day=today, details={"fields": changed, "notice": bool(notice)})
         op.note(fields=changed, correction_notice=notice.id if notice else None)
@@ -467,6 +604,7 @@ def add_alias(session: Session, *, actor: Actor, case_id: str, expected_version:
             raise InvalidInput("invalid alias", fields=problems)
         row = CaseAlias(alias=alias.strip(), kind=kind)
         case.aliases.append(row)
+        index_person(case)
         _correction_notice(session, case, ["aliases"], today)
         _touch(case)
         _event(case, actor=actor, action="add_alias", from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
@@ -554,6 +692,8 @@ def transition(session: Session, *, actor: Actor, case_id: str, expected_version
     with operation(session, actor=actor, action=f"readmission.{action}", entity_type=ENTITY, record=case) as op:
         handler = EFFECTS.get(decision.transition.action)
         fields = handler(Effect(session, case, version, decision, payload, actor, day)) if handler is not None else []
+        if "travel_document_number" in fields:
+            index_person(case)
         case.state = decision.to_state.value
         if "case_closed" in decision.effects:
             case.closed_on = day
@@ -836,6 +976,11 @@ def set_flag(session: Session, *, actor: Actor, case_id: str, expected_version: 
 # --- identification (the province's registry step) -----------------------------------------------------
 
 
+CANDIDATE_DETAIL_KEYS = ("family_name", "given_name", "romanisations", "sex", "birth_date", "lunar_birth_date", "birth_place", "birth_provinces",
+                         "id_number", "evidence", "match_probability", "decision_hint", "log2_bf")
+"""What the decision screen shows of a candidate's registry record (stored encrypted with the candidate list)."""
+
+
 def record_candidates(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, candidates: Sequence[Mapping[str, Any]], source: str, today: dt.date | None = None) -> VerificationRecord:
     """Store a ranked candidate list from a registry search (each: registry_id, rank, score, explanation).
 
@@ -848,7 +993,9 @@ def record_candidates(session: Session, *, actor: Actor, case_id: str, expected_
             registry_id, score = item.get("registry_id"), item.get("score")
             if not isinstance(registry_id, str) or not registry_id or not isinstance(score, (int, float)):
                 raise InvalidInput("invalid candidate", fields=[FieldError(f"candidates.{i}", "registry_id (text) and score (number) are required")])
-            cleaned.append({"registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score), "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
+            details = {k: item[k] for k in CANDIDATE_DETAIL_KEYS if k in item}
+            cleaned.append({**details, "registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score),
+                            "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
         row = VerificationRecord(method="registry_match", outcome="inconclusive", notes=source[:200], candidates=cleaned, recorded_by=actor.id)
         case.verifications.append(row)
         _touch(case)
@@ -871,15 +1018,24 @@ def decide_candidate(session: Session, *, actor: Actor, case_id: str, expected_v
         target = next((c for c in candidates if c["registry_id"] == registry_id), None)
         if target is None:
             raise NotFound("candidate not found")
+        if target.get("decision"):
+            raise Conflict("this candidate is already decided", extra={"verification_id": verification_id, "decision": target["decision"]})
         if decision == "confirmed" and any(c.get("decision") == "confirmed" and c is not target for c in candidates):
             raise Conflict("another candidate is already confirmed; reject it first", extra={"verification_id": verification_id})
         target["decision"], target["decided_by"] = decision, actor.id
+        closed = 0
+        if decision == "confirmed":
+            # one person is one registry record: confirming one closes the others still open
+            for other in candidates:
+                if other is not target and not other.get("decision"):
+                    other["decision"], other["decided_by"] = "closed", actor.id
+                    closed += 1
         row.candidates = candidates
         row.outcome = "match_confirmed" if any(c.get("decision") == "confirmed" for c in candidates) else "inconclusive"
         _touch(case)
         _event(case, actor=actor, action=f"candidate_{decision}", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id})
         op.action = f"readmission.candidate_{decision}"
-        op.note(verification_id=row.id, rank=target["rank"])
+        op.note(verification_id=row.id, rank=target["rank"], closed_others=closed)
     return row
 
 
@@ -902,7 +1058,8 @@ class CaseFilter:
     requesting_state: str | None = None
     province: str | None = None
     q: str | None = None
-    """Searches the reference (personal fields are encrypted and never searched by value)."""
+    """Searches the reference, and the person through the blind index: any romanisation or the characters of a
+    name, a date of birth, a passport, ID or travel document number (`person_search.parse_query`)."""
     due: str | None = None
     """`overdue`, `soon` or `flagged` (either)."""
     needs_action: bool = False
@@ -951,8 +1108,23 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
         statement = statement.where(ReadmissionCase.requesting_state == filters.requesting_state.upper())
     if filters.province:
         statement = statement.where(ReadmissionCase.province_code == filters.province)
+    searched: list[str] = []
     if filters.q:
-        statement = statement.where(ReadmissionCase.reference.contains(filters.q.strip().upper(), autoescape=True))
+        person = person_search.parse_query(filters.q)
+        by_reference = ReadmissionCase.reference.contains(filters.q.strip().upper()[:40], autoescape=True)
+        if person.empty:
+            statement = statement.where(by_reference)
+            searched = ["reference"]
+        else:
+            # ids from the narrow reference index and from the token index, never an OR over the wide case rows
+            # (that would scan every encrypted row: seconds at 100,000 cases)
+            by_reference_ids = select(ReadmissionCase.id).where(by_reference)
+            by_person = person_match(person).subquery()
+            # the matching ids first (index-only look-ups), then the scoped page over just those rows: a sub-query
+            # here lets the planner walk the whole case table in scope order instead (seconds at 100,000 cases)
+            matched = list(session.scalars(union(by_reference_ids, select(by_person.c.case_id)).limit(SEARCH_MATCH_LIMIT)))
+            statement = statement.where(ReadmissionCase.id.in_(matched))
+            searched = ["reference", *person.kinds]
     if filters.due == "overdue":
         statement = statement.where(ReadmissionCase.next_due_on < day)
     elif filters.due == "soon":
@@ -1000,7 +1172,12 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
         for case_id in set(session.scalars(soon_later)):
             flags[case_id]["soon"] = True
     if audit_list:
-        audit.record(session, actor=actor, action="list", entity_type=ENTITY, details={"count": len(rows), "offset": filters.offset})
+        # a person search is a look-up of personal data: the entry names what was searched for and the cases
+        # shown, never the words typed (personal data stays out of the audit log)
+        details: dict[str, Any] = {"count": len(rows), "offset": filters.offset}
+        if searched:
+            details |= {"search": searched, "cases": [row.id for row in rows]}
+        audit.record(session, actor=actor, action="search" if searched else "list", entity_type=ENTITY, details=details)
     return rows, total, flags
 
 
@@ -1149,24 +1326,165 @@ def published_statistics(session: Session, *, actor: Actor, group_by: Sequence[s
     return rows
 
 
-def search_registry(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, top: int = 10, today: dt.date | None = None) -> VerificationRecord:
-    """Run the identity engine's audited 1:N registry search (`passage.identity.service.search_person`) for a
-    routed case and store its ranked candidates, with each field's evidence as the explanation, for the
-    provincial officer to confirm or reject. 404 when no registry index is built on this server."""
+def identity_query(case: ReadmissionCase) -> Any:
+    """The case's person as an identification query (the Latin name, or else the name in characters, and the rest)."""
+    from passage.identity import service as identity_service
+
+    latin = bool(case.surname or case.given_names)
+    return identity_service.person_query(
+        query_id=case.id, family_name=case.surname or "", given_name=case.given_names or "", full_name="" if latin else (case.name_in_characters or ""),
+        sex=case.sex or "", birth_date=case.date_of_birth, birth_place=case.place_of_birth or "", id_number=case.id_number or "",
+        nationality=case.nationality or "", where="date_of_birth",
+    )
+
+
+def search_registry(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, top: int = 10,
+                    fingerprint_probe: object | None = None, today: dt.date | None = None) -> VerificationRecord:
+    """Run the identity engine's audited 1:N registry search (`passage.identity.service.identify`) for the case
+    and store its ranked candidates with each one's registry record and per-field evidence, for the decision
+    screen. The central authority (before or after routing) and the routed province may search while the
+    case is between receipt and reply; 404 when no registry index is built on this server."""
     from passage.identity import service as identity_service
 
     case = load_case(session, actor=actor, case_id=case_id)
     require_operation(session, actor=actor, record=case, operation="search_registry", entity_type=ENTITY)
     check_version(case, expected_version)
-    query = identity_service.person_query(query_id=case.id, family_name=case.surname or "", given_name=case.given_names or "", sex=case.sex or "",
-                                          birth_date=case.date_of_birth, birth_place=case.place_of_birth or "", nationality=case.nationality or "",
-                                          where="date_of_birth")
+    query = identity_query(case)
     if not query.usable():
-        raise InvalidInput("the case has no name or date of birth to search with", fields=[FieldError("surname", "required for a registry search")])
-    result = identity_service.search_person(session, actor=actor, query=query, top=top, case_id=case.id)
-    candidates = [
-        {"registry_id": c.person_id, "rank": c.rank, "score": c.match_probability,
-         "explanation": {e.kind: f"{e.level} ({e.log2_bf:+.1f})" for e in c.evidence}}
-        for c in result.candidates
-    ]
-    return record_candidates(session, actor=actor, case_id=case.id, expected_version=case.version, candidates=candidates, source=f"identity registry search ({result.decision})", today=today)
+        raise InvalidInput("the case has no name, date of birth or ID number to search with", fields=[FieldError("surname", "required for a registry search")])
+    result, details = identity_service.identify(session, actor=actor, query=query, top=top, case_id=case.id, fingerprint_probe=fingerprint_probe)
+    candidates = [{**detail.as_dict(), "decision_hint": detail.decision, "registry_id": detail.person_id, "score": detail.match_probability} for detail in details]
+    return record_candidates(session, actor=actor, case_id=case.id, expected_version=case.version, candidates=candidates,
+                            source="fingerprint" if fingerprint_probe is not None else "registry", today=today)
+
+
+# --- routing suggestion and re-routing -------------------------------------------------------------------
+
+GB2260_PROVINCES = {
+    "11": "CN-BJ", "12": "CN-TJ", "13": "CN-HE", "14": "CN-SX", "15": "CN-NM", "21": "CN-LN", "22": "CN-JL", "23": "CN-HL", "31": "CN-SH",
+    "32": "CN-JS", "33": "CN-ZJ", "34": "CN-AH", "35": "CN-FJ", "36": "CN-JX", "37": "CN-SD", "41": "CN-HA", "42": "CN-HB", "43": "CN-HN",
+    "44": "CN-GD", "45": "CN-GX", "46": "CN-HI", "50": "CN-CQ", "51": "CN-SC", "52": "CN-GZ", "53": "CN-YN", "54": "CN-XZ", "61": "CN-SN",
+    "62": "CN-GS", "63": "CN-QH", "64": "CN-NX", "65": "CN-XJ", "71": "CN-TW", "81": "CN-HK", "82": "CN-MO",
+}
+"""GB/T 2260 province codes (the first two digits of a division code) -> ISO 3166-2:CN subdivision codes."""
+
+
+@dataclass(frozen=True)
+class RoutingSuggestion:
+    organisation: Organisation
+    basis: str
+    """`id_number` (the region code of the resident ID number, GB 11643-1999 §5.1) or `place_of_birth`."""
+
+
+def suggest_province(session: Session, case: ReadmissionCase) -> RoutingSuggestion | None:
+    """The provincial bureau the person most likely belongs to: from the resident ID number's region code (its
+    first six digits, GB/T 2260) when valid, else from the place of birth when it names exactly one province.
+    None when neither says (the officer then chooses; there is no default)."""
+    from passage.identity import service as identity_service
+
+    candidates: list[tuple[str, str]] = []
+    region = identity_service.resident_id_region(case.id_number) if case.id_number else None
+    if region:
+        candidates.append((region[:2], "id_number"))
+    if case.place_of_birth:
+        provinces = identity_service.place_provinces(case.place_of_birth)
+        if len(provinces) == 1:
+            candidates.append((provinces[0], "place_of_birth"))
+    for gb_code, basis in candidates:
+        iso = GB2260_PROVINCES.get(gb_code)
+        if iso is None:
+            continue
+        organisation = session.scalars(select(Organisation).where(
+            Organisation.level == OrganisationLevel.PROVINCIAL, Organisation.province == iso,
+            Organisation.country == case.requested_state)).first()
+        if organisation is not None:
+            return RoutingSuggestion(organisation, basis)
+    return None
+
+
+def reroute(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, province_org_id: str, reason: str,
+            today: dt.date | None = None) -> ReadmissionCase:
+    """The central authority sends a routed case to another provincial bureau (the first one was wrong).
+
+    The state stays `routed`; the old province loses sight of the case, the new one gains it. A new routing
+    row, a timeline event and an audit entry (old and new organisation ids, never the reason's words) record it."""
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="reroute") as op:
+        case = op.record
+        problems = []
+        province = session.get(Organisation, province_org_id) if province_org_id else None
+        if province is None or province.level != OrganisationLevel.PROVINCIAL or province.country != case.requested_state:
+            problems.append(FieldError("province_org_id", "choose a provincial bureau of the requested state"))
+        elif province.id == case.routed_province_org_id:
+            problems.append(FieldError("province_org_id", "the case is already with this bureau"))
+        if not reason.strip() or len(reason) > 2000:
+            problems.append(FieldError("reason", "say why the case goes to another bureau (1-2000 characters)"))
+        if problems:
+            raise InvalidInput("the case cannot be re-routed like this", fields=problems)
+        assert province is not None
+        previous = case.routed_province_org_id
+        case.routed_province_org_id = province.id
+        case.province_code = province.province
+        case.routings.append(CaseRouting(province_org_id=province.id, province_code=province.province or "", routed_by=actor.id, routed_at=_at(today)))
+        _touch(case)
+        details = {"from_province": previous, "to_province": province.id}
+        _event(case, actor=actor, action="reroute", from_state=case.state, to_state=case.state, day=today, details=details)
+        op.note(**details)
+    return case  # type: ignore[no-any-return]
+
+
+# --- duplicate check at intake --------------------------------------------------------------------------
+
+DUPLICATE_LOG2_BF = 12.0
+"""A pair whose names agree and whose fields together give at least 2^12 (about 4,000) times more support to "same
+person" is shown as a likely duplicate (Fellegi & Sunter 1969: the log-likelihood ratio of the agreement pattern,
+as the identity engine scores it); a shared passport or ID number always is."""
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    case: ReadmissionCase
+    log2_bf: float
+    agreeing: list[str]
+    """The fields that agree (names only, for the warning)."""
+
+
+def find_duplicates(session: Session, *, actor: User, application: Mapping[str, Any], aliases: Sequence[str] = (), exclude_case_id: str | None = None,
+                    limit: int = 5) -> list[PossibleDuplicate]:
+    """Open cases in the actor's scope that may be the same person as `application`.
+
+    Candidates come from the blind index (any shared name reading, the date of birth or a document number);
+    each is then compared field by field with the identification engine (`identity.service.compare_people`)."""
+    from passage.identity import service as identity_service
+
+    cleaned = _clean_application({k: v for k, v in application.items() if k in APPLICATION_FIELDS})
+    keys = person_search.person_keys(surname=cleaned.get("surname"), given_names=cleaned.get("given_names"), name_in_characters=cleaned.get("name_in_characters"),
+                                     aliases=aliases, date_of_birth=cleaned.get("date_of_birth"), documents=[cleaned.get("passport_number"), cleaned.get("id_number")])
+    # candidates: a shared reading of the surname AND of the given name, or a shared document number (the date
+    # alone, or one name part alone, is too common to narrow anything at national scale)
+    sources: list[Any] = []
+    if keys["surname"] and keys["given"]:
+        by_name = person_match(person_search.PersonQuery(name_readings=[(frozenset(keys["surname"]), frozenset(keys["given"]))])).subquery()
+        sources.append(select(by_name.c.case_id))
+    if keys["document"]:
+        sources.append(select(CaseSearchToken.case_id).where(CaseSearchToken.token.in_(_tokens_for(keys["document"], "document"))))
+    if not sources:
+        return []
+    ids: Any = union(*sources) if len(sources) > 1 else sources[0]
+    statement = _visible_filter(scoped_select(ReadmissionCase, actor), actor).where(
+        ReadmissionCase.id.in_(ids), ReadmissionCase.closed_on.is_(None), ReadmissionCase.erased_on.is_(None)).limit(200)
+    if exclude_case_id:
+        statement = statement.where(ReadmissionCase.id != exclude_case_id)
+    mine = _person_record(cleaned)
+    found = []
+    for other in session.scalars(statement):
+        log2_bf, agreeing = identity_service.compare_people(mine, _person_record(application_of(other) | {"name_in_characters": other.name_in_characters, "passport_number": other.passport_number, "id_number": other.id_number}))
+        if ("name" in agreeing and log2_bf >= DUPLICATE_LOG2_BF) or "document" in agreeing:
+            found.append(PossibleDuplicate(other, log2_bf, agreeing))
+    found.sort(key=lambda d: -d.log2_bf)
+    if found:
+        audit.record(session, actor=actor, action="duplicate_check", entity_type=ENTITY, details={"cases": [d.case.id for d in found[:limit]]})
+    return found[:limit]
+
+
+def _person_record(values: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(values.get(k) or "") for k in ("surname", "given_names", "name_in_characters", "date_of_birth", "place_of_birth", "sex", "passport_number", "id_number")}

@@ -181,6 +181,8 @@ def statistics_record(case: ReadmissionCase, version: AgreementVersion) -> CaseR
 
 PERSONAL_STORAGE: dict[str, str] = {
     "surname": "surname", "given_names": "given_names", "date_of_birth": "date_of_birth", "place_of_birth": "place_of_birth",
+    "name_in_characters": "name_in_characters", "passport_number": "passport_number", "id_number": "id_number",
+    "search_tokens": "(rows) search tokens: the blind-index tokens of the names, dates and document numbers",
     "father_name": "father_name", "mother_name": "mother_name", "languages": "languages", "civil_status": "civil_status",
     "last_addresses_in_requested_state": "last_addresses", "physical_description": "physical_description", "photo": "photo",
     "special_needs": "special_needs", "security_measures": "security_measures", "travel_document_number": "travel_document_number",
@@ -195,6 +197,7 @@ PERSONAL_STORAGE: dict[str, str] = {
 
 PERSONAL_CHILD_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     "aliases": {"CaseAlias": ("alias",)},
+    "search_tokens": {"CaseSearchToken": ("token",)},
     "evidence": {"EvidenceDocument": ("original_filename", "content")},
     "case_notes": {"TransferHold": ("reason", "lift_reason"), "CaseFlag": ("note",), "VerificationRecord": ("notes", "candidates")},
 }
@@ -205,6 +208,7 @@ def personal_record(case: ReadmissionCase) -> dict[str, Any]:
     """The case's personal data under the names of `safeguards.PERSONAL_FIELDS` (child rows as lists)."""
     record: dict[str, Any] = {name: getattr(case, column) for name, column in PERSONAL_STORAGE.items() if not column.startswith("(")}
     record["aliases"] = [alias.id for alias in case.aliases] or None
+    record["search_tokens"] = [token.id for token in case.search_tokens] or None
     record["evidence"] = [d.id for d in case.documents if d.content is not None or d.original_filename is not None] or None
     notes = [h.reason for h in case.holds if h.reason] + [h.lift_reason for h in case.holds if h.lift_reason]
     notes += [f.note for f in case.flags if f.note] + [v.notes for v in case.verifications if v.notes]
@@ -221,6 +225,8 @@ def write_personal_record(case: ReadmissionCase, record: dict[str, Any]) -> None
             setattr(case, column, None)
         elif name == "aliases":
             case.aliases.clear()
+        elif name == "search_tokens":
+            case.search_tokens.clear()
         elif name == "evidence":
             for document in case.documents:
                 document.content = None

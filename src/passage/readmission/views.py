@@ -18,6 +18,7 @@ from passage.core.links import register_record_path
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import unverified_figures
 from passage.readmission.api import case_detail, statistics_table
+from passage.security.actors import may
 from passage.security.deps import require
 from passage.security.models import Organisation, OrganisationLevel, User
 from passage.security.operations import allowed_operations
@@ -55,7 +56,7 @@ ACTION_LABELS = {
     "revoke_transit": N_("Revoke transit consent"), "complete_transit": N_("Confirm transit completed"), "withdraw_transit": N_("Withdraw the transit request"),
     "cancel_transit": N_("Discard the transit draft"), "place_hold": N_("Hold placed"), "lift_hold": N_("Hold lifted"), "set_flag": N_("Flag raised"),
     "clear_flag": N_("Flag cleared"), "record_candidates": N_("Registry candidates recorded"), "candidate_confirmed": N_("Candidate confirmed"),
-    "candidate_rejected": N_("Candidate rejected"), "erase": N_("Personal data erased after retention"),
+    "candidate_rejected": N_("Candidate rejected"), "erase": N_("Personal data erased after retention"), "reroute": N_("Re-routed to another provincial bureau"),
 }
 DEADLINE_LABELS = {
     "reply_due": N_("Reply due"), "extended_reply_due": N_("Latest date with the extension"), "transfer_due": N_("Transfer window ends"),
@@ -65,7 +66,8 @@ DEADLINE_LABELS = {
 }
 FIELD_LABELS = {
     "surname": N_("Surname"), "given_names": N_("Given names"), "date_of_birth": N_("Date of birth"), "place_of_birth": N_("Place of birth"),
-    "sex": N_("Sex"), "nationality": N_("Nationality"), "father_name": N_("Father's name"), "mother_name": N_("Mother's name"),
+    "sex": N_("Sex"), "nationality": N_("Nationality"), "name_in_characters": N_("Name in Chinese characters"), "passport_number": N_("Passport number"),
+    "id_number": N_("Resident ID number"), "father_name": N_("Father's name"), "mother_name": N_("Mother's name"),
     "languages": N_("Languages"), "civil_status": N_("Civil status"), "last_addresses_in_requested_state": N_("Last addresses in the requested state"),
     "physical_description": N_("Physical description"), "special_needs": N_("Special needs"), "security_measures": N_("Security measures"),
     "aliases": N_("Aliases"), "photo": N_("Photo"), "evidence": N_("Evidence documents"),
@@ -86,12 +88,13 @@ METHOD_LABELS = {"interview": N_("Interview"), "family_contact": N_("Family cont
 PLACE_LABELS = {"airport": N_("Airport"), "border_crossing_point": N_("Border crossing point")}
 SORT_LABELS = {"-updated": N_("Recently changed"), "due": N_("Next deadline"), "reference": N_("Reference"), "state": N_("State"), "-submitted": N_("Newest submitted")}
 DUE_LABELS = {"overdue": N_("Overdue"), "soon": N_("Due within 3 days"), "flagged": N_("Overdue or due soon")}
+CATEGORY_LABELS = {"proof_of_nationality": N_("proof of nationality"), "prima_facie": N_("prima facie evidence"), "starts_identification": N_("starts identification")}
 GROUP_LABELS = {"agreement_id": N_("Agreement"), "requesting_state": N_("Requesting state"), "province": N_("Province"), "period": N_("Period")}
 PAGE_SIZE = 25
 
 LABELS = {
     "state": STATE_LABELS, "action": ACTION_LABELS, "deadline": DEADLINE_LABELS, "field": FIELD_LABELS, "hold": HOLD_LABELS, "flag": FLAG_LABELS,
-    "refusal": REFUSAL_LABELS, "method": METHOD_LABELS, "place": PLACE_LABELS, "sort": SORT_LABELS, "due": DUE_LABELS, "group": GROUP_LABELS,
+    "refusal": REFUSAL_LABELS, "method": METHOD_LABELS, "category": CATEGORY_LABELS, "place": PLACE_LABELS, "sort": SORT_LABELS, "due": DUE_LABELS, "group": GROUP_LABELS,
 }
 
 
@@ -107,7 +110,7 @@ def inbox(
     agreement_id: Annotated[str | None, Query(max_length=64)] = None,
     requesting_state: Annotated[str | None, Query(max_length=2)] = None,
     province: Annotated[str | None, Query(max_length=20)] = None,
-    q: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
     mine: Annotated[str | None, Query(max_length=3)] = None,
     sort: Annotated[str, Query(max_length=12)] = "-updated",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
@@ -125,7 +128,16 @@ def inbox(
         "cases": rows, "flags": flags, "total": total, "page": page, "pages": max(1, math.ceil(total / PAGE_SIZE)), "query": query,
         "filters": filters, "labels": LABELS, "agreements": sorted(service._catalogue(db)), "provinces": ["CN-FJ", "CN-ZJ", "CN-GD"],
         "can_create": service.workflow_role(user) is workflow.Role.requesting_officer, "today": service.today_utc(),
+        "show_names": True, "agreement_names": _agreement_names(db, request),
     })
+
+
+def _agreement_names(db: Session, request: Request) -> dict[str, str]:
+    """Agreement titles in the user's language (the inbox shows names, not slugs)."""
+    from passage.core.i18n import get_locale
+
+    chinese = get_locale().startswith("zh")
+    return {a.id: (a.name_zh if chinese and a.name_zh else a.name) for a in service._catalogue(db).values()}
 
 
 @router.get("/readmission/new")
@@ -133,10 +145,40 @@ def new_case_page(request: Request, db: DbSession, user: Annotated[User, require
     return render(request, "readmission/new.html", _new_context(db, {}, []))
 
 
+INTAKE_FIELDS = ("surname", "given_names", "name_in_characters", "date_of_birth", "place_of_birth", "sex", "nationality", "passport_number", "id_number",
+                 "father_name", "mother_name", "languages", "civil_status", "last_addresses_in_requested_state", "physical_description", "special_needs",
+                 "security_measures")
+AGREE_LABELS = {"name": N_("name"), "birth_date": N_("date of birth"), "birth_place": N_("place of birth"), "sex": N_("sex"), "id_number": N_("ID number"),
+                "document": N_("passport number")}
+
+
+def countries() -> list[tuple[str, str]]:
+    """ISO 3166-1 alpha-3 codes with the country's name in the user's language (pycountry and its iso3166-1 catalogue)."""
+    import gettext as gettext_module
+
+    import pycountry
+
+    from passage.core.i18n import get_locale
+
+    translations: gettext_module.NullTranslations = gettext_module.NullTranslations()
+    if get_locale().startswith("zh"):
+        try:
+            translations = gettext_module.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["zh_CN"])
+        except OSError:
+            pass  # without the catalogue the English names are shown
+    translate = translations.gettext
+    rows = [(c.alpha_3, translate(getattr(c, "common_name", None) or c.name)) for c in pycountry.countries]
+    return sorted(rows, key=lambda row: (row[0] != "CHN", row[1]))
+
+
 def _new_context(db: Session, values: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
     catalogue = service._catalogue(db)
+    required = set()
+    for agreement in catalogue.values():
+        if agreement.id == (values.get("agreement_id") or "eu-china-draft"):
+            required = set(agreement.latest().required_application_data)
     return {"agreements": [(a.id, a.name, a.name_zh) for a in catalogue.values()], "values": values, "errors": {e.path.removeprefix("application."): e.message for e in errors},
-            "labels": LABELS, "fields": service.APPLICATION_FIELDS, "list_fields": service.LIST_FIELDS}
+            "labels": LABELS, "fields": INTAKE_FIELDS, "list_fields": service.LIST_FIELDS, "countries": countries(), "required": required, "agree_labels": AGREE_LABELS}
 
 
 @router.post("/readmission/new")
@@ -149,11 +191,15 @@ async def new_case_submit(request: Request, db: DbSession, user: Annotated[User,
         if raw:
             application[name] = [line.strip() for line in raw.splitlines() if line.strip()] if name in service.LIST_FIELDS else raw
     try:
+        if values.get("not_duplicate") != "1":
+            duplicates = service.find_duplicates(db, actor=user, application=application)
+            if duplicates:
+                return render(request, "readmission/new.html", {**_new_context(db, values, []), "duplicates": duplicates}, status_code=409)
         case = service.create_draft(db, actor=user, agreement_id=values.get("agreement_id", ""), procedure=values.get("procedure", "readmission"),
                                     accelerated=values.get("accelerated") == "1", application=application, aliases_none=values.get("aliases_none") == "1")
     except InvalidInput as error:
         db.rollback()
-        return render(request, "readmission/new.html", {**_new_context(db, values, error.fields), "error": error.message}, status_code=422)
+        return render(request, "readmission/new.html", {**_new_context(db, values, error.fields), "error": N_("Please correct the fields marked below.")}, status_code=422)
     return RedirectResponse(f"/readmission/cases/{case.id}", status_code=303)
 
 
@@ -164,16 +210,43 @@ def _case_page(request: Request, db: Session, user: User, case_id: str, *, error
     actions = [t for t in service.allowed_for(user, case) if t.action in allowed]
     side = service.side_of(user, case)
     role = service.workflow_role(user)
+    can_search = "search_registry" in allowed
+    suggestion = service.suggest_province(db, case) if ("route" in allowed or "reroute" in allowed) else None
     return render(request, "readmission/case.html", {
         "case": detail, "actions": actions, "labels": LABELS, "side": side.value, "role": role.value,
-        "provinces": _provinces(db, user) if "route" in allowed else [],
+        "provinces": _provinces(db, user) if ("route" in allowed or "reroute" in allowed) else [],
         "error": error, "field_errors": {f.path: f.message for f in (error.fields if error else [])}, "open_form": open_form,
         "evidence_types": [(e.code, e.label, e.category.value) for e in service.case_version(db, case).evidence_types],
         "can_edit": "edit" in allowed, "can_hold": "place_hold" in allowed, "can_flag": "set_flag" in allowed,
-        "can_upload": "upload_evidence" in allowed, "can_identify": "decide_candidate" in allowed,
-        "identity_search_available": _identity_index_built() if side is workflow.Side.routed_province else False,
+        "can_upload": "upload_evidence" in allowed, "can_identify": can_search, "can_decide": "decide_candidate" in allowed,
+        "identity_search_available": _identity_index_built() if can_search else False,
+        "can_fingerprint": may(user, Permission.BIOMETRICS_READ),
+        "identity_query": _identity_query_view(case), "words": identity_words(), "strength": identity_strength,
+        "countries": countries() if "edit" in allowed else [], "suggestion": suggestion, "can_reroute": "reroute" in allowed,
         "methods": service.VERIFICATION_METHODS, "refusals": service.REFUSAL_REASONS, "holds": list(HOLD_LABELS), "flag_kinds": service.FLAG_KINDS,
     }, status_code=status_code)
+
+
+def identity_words() -> dict[str, Any]:
+    from passage.identity.service import evidence_words
+
+    return evidence_words()
+
+
+def identity_strength(log2_bf: float) -> str:
+    from passage.identity.service import evidence_strength
+
+    return evidence_strength(log2_bf)
+
+
+def _identity_query_view(case: Any) -> dict[str, Any]:
+    """The case's person as the decision screen's query column."""
+    from passage.identity.service import place_provinces
+
+    return {"name": " ".join(p for p in (case.surname, case.given_names) if p), "characters": case.name_in_characters or "",
+            "birth_date": case.date_of_birth or "", "birth_place": case.place_of_birth or "", "sex": case.sex or "", "id_number": case.id_number or "",
+            "birth_provinces": place_provinces(case.place_of_birth) if case.place_of_birth else [],
+            "photo_note": N_("photo on the case") if case.photo is not None else ""}
 
 
 def _identity_index_built() -> bool:
@@ -292,15 +365,36 @@ async def case_candidate(request: Request, case_id: str, db: DbSession, user: An
 @router.post("/readmission/cases/{case_id}/identify")
 async def case_identify(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT, Permission.IDENTITY_SEARCH, Permission.IDENTITY_DECIDE)]) -> Response:
     """Search the registry for the case's person; the ranked candidates are stored on the case."""
+    from starlette.datastructures import UploadFile as StarletteUpload
+
+    form = await request.form()
+    values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("fingerprint")
+    try:
+        probe = None
+        if isinstance(upload, StarletteUpload) and upload.filename:
+            from passage.biometrics import service as biometrics
+            from passage.core.settings import get_settings
+
+            probe = biometrics.parse_upload(await upload.read(get_settings().max_upload_bytes + 1), field="fingerprint").record
+        service.search_registry(db, actor=user, case_id=case_id, expected_version=_version(values), fingerprint_probe=probe)
+    except PassageError as error:
+        if isinstance(error, NotFound) and "identity index" in error.message:
+            error = InvalidInput(N_("The registry index is not available on this server yet. An administrator can build it on the Registry index page."))
+        return _fail(request, db, user, case_id, error, "identify")
+    return RedirectResponse(f"/readmission/cases/{case_id}#identify", status_code=303)
+
+
+@router.post("/readmission/cases/{case_id}/reroute")
+async def case_reroute(request: Request, case_id: str, db: DbSession, user: Annotated[User, require(Permission.READMISSION_ACT)]) -> Response:
+    """The central authority sends the case to another provincial bureau (audited, on the timeline)."""
     form = await request.form()
     values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     try:
-        service.search_registry(db, actor=user, case_id=case_id, expected_version=_version(values))
+        service.reroute(db, actor=user, case_id=case_id, expected_version=_version(values), province_org_id=values.get("province_org_id", ""), reason=values.get("reason", ""))
     except PassageError as error:
-        if isinstance(error, NotFound) and "identity index" in error.message:
-            error = InvalidInput(error.message)
-        return _fail(request, db, user, case_id, error, "identify")
-    return RedirectResponse(f"/readmission/cases/{case_id}#identify", status_code=303)
+        return _fail(request, db, user, case_id, error, "reroute")
+    return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
 
 
 @router.get("/readmission/statistics")
@@ -336,7 +430,51 @@ def agreement_page(request: Request, agreement_id: str, db: DbSession, user: Ann
         raise NotFound(f"agreement {agreement_id} not found")
     unverified = set(unverified_figures(agreement))
     return render(request, "readmission/agreement.html", {"agreement": agreement, "unverified": unverified, "labels": LABELS,
+                                                          "unverified_words": unverified_in_words(agreement), "units": UNIT_LABELS,
                                                           "document": json.dumps(agreement.model_dump(mode="json"), ensure_ascii=False, indent=2)})
+
+
+FIGURE_LABELS = {
+    "effective_citation": N_("Date the version takes effect"), "readmission.clock_start_citation": N_("When the reply time starts"),
+    "readmission.reply_limit": N_("Reply time limit"), "readmission.extension.limit": N_("Extension of the reply time"),
+    "readmission.silence_means_acceptance": N_("Silence means acceptance"), "readmission.accelerated.reply_limit": N_("Reply time limit, accelerated procedure"),
+    "readmission.accelerated.application_limit": N_("Time to apply, accelerated procedure"), "readmission.accelerated.border_region_citation": N_("Border region of the accelerated procedure"),
+    "readmission.accelerated.silence_means_acceptance": N_("Silence means acceptance, accelerated procedure"), "readmission.transfer_limit": N_("Transfer time limit"),
+    "transit.reply_limit": N_("Transit reply time limit"), "transit.transit_limit": N_("Time to carry out the transit"), "transit.silence_means_consent": N_("Silence means consent to transit"),
+    "travel_document.validity": N_("Validity of the travel document"), "travel_document.issue_limit": N_("Time to issue the travel document"),
+    "travel_document.issue_rule_citation": N_("Rule for issuing the travel document"), "travel_document.reissue_normal_limit": N_("Time to reissue the travel document"),
+    "travel_document.reissue_max_limit": N_("Latest time to reissue the travel document"), "evidence_types": N_("Evidence type"),
+    "data_protection.retention_after_closure": N_("How long data are kept after the case closes"), "data_protection.shared_fields_citation": N_("Data that may be shared"),
+}
+UNIT_LABELS = {"working_days": N_("working days"), "calendar_days": N_("calendar days"), "days": N_("days"), "months": N_("months"), "weeks": N_("weeks")}
+
+
+def unverified_in_words(agreement: Any) -> list[dict[str, Any]]:
+    """Each unverified figure of an agreement as a sentence: which figure, its value, and its citation in words
+    (instead of a path into the agreement's data)."""
+    document = agreement.model_dump(mode="json")
+    out = []
+    for path in sorted(unverified_figures(agreement)):
+        node: Any = document
+        for part in path.split("."):
+            node = node[int(part)] if isinstance(node, list) else node.get(part, {})
+        parts = path.split(".")
+        version = int(parts[1]) + 1 if len(parts) > 1 and parts[1].isdigit() else None
+        inner = [p for p in parts[2:] if p != "citation"]
+        key = ".".join(inner)
+        label = FIELD_LABELS.get(key) or next((v for k, v in FIGURE_LABELS.items() if key == k or key.startswith(k + ".") or (k == "evidence_types" and key.startswith(k))), None)
+        parent: Any = document
+        for part in parts[:-1] if parts[-1] == "citation" else parts:
+            parent = parent[int(part)] if isinstance(parent, list) else parent.get(part, {})
+        value = ""
+        if isinstance(parent, dict) and "value" in parent:
+            value = parent["value"]
+        elif isinstance(parent, dict) and "label" in parent:
+            value = parent["label"]
+        out.append({"version": version, "label": label or key.replace("_", " ").replace(".", " · "), "value": value,
+                    "unit": parent.get("unit") if isinstance(parent, dict) else None,
+                    "source": node.get("source", ""), "article": node.get("article", ""), "note": node.get("note", "")})
+    return out
 
 
 def home_panel(session: Session, user: User) -> HomePanel | None:
@@ -358,3 +496,30 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
             note += " · " + gettext(N_("Due within 3 days"))
         items.append(PanelItem(label=case.reference, href=f"/readmission/cases/{case.id}", note=note))
     return HomePanel(title=gettext(N_("Readmission cases needing your action")) + f" ({total})", items=items, more_href="/readmission?mine=1", order=10)
+
+
+RECORD_PATHS = {"agreement": "/readmission/agreements/{id}", "case": "/readmission/cases/{id}"}
+"""Pages of this module's records, for links from other modules (the Dialogue's follow-up actions)."""
+
+AUDIT_ACTION_LABELS = {f"readmission.{key}": label for key, label in ACTION_LABELS.items()} | {
+    "readmission.duplicate_check": N_("Duplicate check at intake"), "readmission.rebuild_blind_index": N_("Search index of cases rebuilt"),
+}
+"""Audit-log actions of this module in words (read by the audit log page)."""
+
+
+def audit_record_labels(session: Session, wanted: dict[str, set[str]]) -> dict[tuple[str, str], str]:
+    """Case references for the audit log's record column."""
+    from passage.readmission.models import ReadmissionCase
+
+    ids = wanted.get("readmission_case", set())
+    if not ids:
+        return {}
+    return {("readmission_case", case_id): reference for case_id, reference in session.execute(
+        select(ReadmissionCase.id, ReadmissionCase.reference).where(ReadmissionCase.id.in_(ids)))}
+
+
+def audit_record_id(session: Session, label: str) -> str | None:
+    """A case reference typed in the audit log's record filter, as the case id."""
+    from passage.readmission.models import ReadmissionCase
+
+    return session.scalar(select(ReadmissionCase.id).where(ReadmissionCase.reference == label.strip().upper()))

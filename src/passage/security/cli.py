@@ -118,3 +118,26 @@ def keys_rotate() -> None:
     with unit_of_work() as session:
         audit.record(session, actor=None, action="rotate_keys", entity_type="key_ring", entity_id=new_id, details={"data_keys_rewrapped": count})
     typer.echo(f"key-encryption key {new_id} is now active; {count} data key(s) re-wrapped")
+
+
+@keys_app.command("rotate-blind-index")
+def keys_rotate_blind_index() -> None:
+    """Rotate the blind-index HMAC key: add a new key, re-compute every module's search tokens under it, drop the old key."""
+    import importlib
+    import importlib.util
+
+    from passage import MODULES
+    from passage.security import blind_index
+
+    old_id, new_id = blind_index.rotate()
+    counts: dict[str, int] = {}
+    with unit_of_work() as session:
+        for module in MODULES:
+            if importlib.util.find_spec(f"passage.{module}") is None or importlib.util.find_spec(f"passage.{module}.service") is None:
+                continue
+            rebuild = getattr(importlib.import_module(f"passage.{module}.service"), "rebuild_blind_index", None)
+            if rebuild is not None:
+                counts[module] = rebuild(session)
+        audit.record(session, actor=None, action="rotate_blind_index_key", entity_type="key_ring", entity_id=new_id, details={"records": counts})
+    blind_index.retire(new_id)
+    typer.echo(f"blind-index key {new_id} is now active, {old_id} retired; tokens re-computed: {counts}")

@@ -274,7 +274,7 @@ class EncryptedBytes(_EncryptedBase):
 
 
 class EncryptedText(_EncryptedBase):
-    """A text column stored encrypted; it cannot be searched or sorted in SQL (use a keyed hash column for that)."""
+    """A text column stored encrypted; it cannot be searched or sorted in SQL (use `passage.security.blind_index` tokens for that)."""
 
     cache_ok = True
 
@@ -297,15 +297,6 @@ class EncryptedJSON(_EncryptedBase):
         return json.loads(data)
 
 
-def blind_index(value: str, *, context: str) -> str:
-    """A keyed HMAC-SHA256 of a normalised value, for equality search on an encrypted column."""
-    import hashlib
-    import hmac
-
-    key = hashlib.sha256(("blind-index:" + get_settings().secret_key).encode()).digest()
-    return hmac.new(key, f"{context}\x00{value}".encode(), hashlib.sha256).hexdigest()
-
-
 __all__ = [
     "EncryptedBytes",
     "EncryptedJSON",
@@ -313,7 +304,6 @@ __all__ = [
     "FieldCipher",
     "KeyRing",
     "String",
-    "blind_index",
     "decrypt_bytes",
     "encrypt_bytes",
     "rotate_key_encryption_key",

@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     # identification
     IDENTITY_SEARCH = "identity:search"
     IDENTITY_DECIDE = "identity:decide"
+    IDENTITY_INDEX_MANAGE = "identity:index"
     # sensitive field groups
     BIOMETRICS_READ = "sensitive:biometrics"
     BIOMETRICS_ENROL = "biometrics:enrol"
@@ -104,7 +105,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
          P.DTM_READ, P.DTM_MANAGE, P.MOBILITY_READ, P.MOBILITY_RUN, P.DIALOGUE_READ}
     ),
     Role.ADMIN: frozenset(
-        {P.PROFILE, P.USERS_READ, P.USERS_MANAGE, P.AUDIT_READ, P.KEYS_MANAGE, P.AGREEMENTS_READ, P.AGREEMENTS_MANAGE,
+        {P.PROFILE, P.USERS_READ, P.USERS_MANAGE, P.AUDIT_READ, P.KEYS_MANAGE, P.IDENTITY_INDEX_MANAGE, P.AGREEMENTS_READ, P.AGREEMENTS_MANAGE,
          P.FORMS_READ, P.FORMS_MANAGE, P.DIALOGUE_READ, P.DIALOGUE_MANAGE}
     ),
     Role.CONSULAR_OFFICER: frozenset(

@@ -137,10 +137,19 @@ def list_users(session: Session, *, actor: User, q: str | None, offset: int, lim
 
 def list_audit_entries(
     session: Session, *, actor: User, action: str | None, entity_type: str | None, actor_user_id: str | None,
-    outcome: str | None, offset: int, limit: int,
+    outcome: str | None, offset: int, limit: int, entity_id: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
+    audit_as: str = "list",
 ) -> tuple[list[AuditEntry], int]:
-    """A page of the audit log, newest first, with the total; reading the log is itself audited."""
+    """A page of the audit log, newest first, with the total; reading the log is itself audited.
+
+    `since`/`until` are UTC days, both included; `entity_id` narrows to one record."""
     statement = select(AuditEntry)
+    if entity_id:
+        statement = statement.where(AuditEntry.entity_id == entity_id)
+    if since:
+        statement = statement.where(AuditEntry.occurred_at >= dt.datetime.combine(since, dt.time(0), tzinfo=dt.UTC))
+    if until:
+        statement = statement.where(AuditEntry.occurred_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC))
     if action:
         statement = statement.where(AuditEntry.action == action)
     if entity_type:
@@ -151,8 +160,15 @@ def list_audit_entries(
         statement = statement.where(AuditEntry.outcome == outcome)
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows = list(session.scalars(statement.order_by(AuditEntry.sequence.desc()).offset(offset).limit(limit)))
-    audit.record(session, actor=actor, action="list", entity_type="audit_log", details={"count": len(rows)})
+    audit.record(session, actor=actor, action=audit_as, entity_type="audit_log", details={"count": len(rows)})
     return rows, total
+
+
+def audit_filter_choices(session: Session) -> tuple[list[str], list[str]]:
+    """The actions and record types that occur in the log (for the filter lists)."""
+    actions = sorted(a for a in session.scalars(select(AuditEntry.action).distinct()) if a)
+    types = sorted(t for t in session.scalars(select(AuditEntry.entity_type).distinct()) if t)
+    return actions, types
 
 
 def get_user_for_admin(session: Session, *, actor: User, user_id: str) -> User:

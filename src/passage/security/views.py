@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
-from passage.core.errors import NotAuthenticated, PassageError
+from passage.core.errors import FieldError, NotAuthenticated, PassageError
 from passage.core.i18n import N_
 from passage.core.settings import get_settings
 from passage.security import audit, service
@@ -231,6 +233,109 @@ def users_enable(user_id: str, db: DbSession, user: Annotated[User, require(Perm
     return RedirectResponse("/admin/users", status_code=303)
 
 
+AUDIT_PAGE = 50
+AUDIT_CSV_MAX = 100_000
+ENTITY_WORDS = {
+    "readmission_case": N_("Readmission case"), "user": N_("User"), "organisation": N_("Organisation"), "audit_log": N_("Audit log"),
+    "identity_registry": N_("Registry"), "session": N_("Sign-in session"), "readmission_evidence_document": N_("Evidence document"),
+}
+DETAIL_WORDS = {
+    "fields": N_("fields"), "count": N_("rows"), "offset": N_("from row"), "search": N_("searched by"), "cases": N_("cases"), "candidates": N_("candidates"),
+    "decision": N_("decision"), "agreement": N_("agreement"), "version": N_("version"), "action": N_("action"), "from": N_("from"), "to": N_("to"),
+    "effects": N_("effects"), "operation": N_("operation"), "reason": N_("reason"), "from_province": N_("from bureau"), "to_province": N_("to bureau"),
+    "verification_id": N_("verification"), "rank": N_("rank"), "closed_others": N_("other candidates closed"), "top": N_("candidates asked"),
+}
+
+
+def _module_hooks(name: str) -> list[object]:
+    """A value every module's views may define (e.g. `AUDIT_ACTION_LABELS`), in module order."""
+    import importlib
+    import importlib.util
+
+    from passage import MODULES
+
+    found = []
+    for module in MODULES:
+        if importlib.util.find_spec(f"passage.{module}") is None or importlib.util.find_spec(f"passage.{module}.views") is None:
+            continue
+        value = getattr(importlib.import_module(f"passage.{module}.views"), name, None)
+        if value is not None:
+            found.append(value)
+    return found
+
+
+def _action_words() -> dict[str, str]:
+    words: dict[str, str] = {"login": N_("Signed in"), "logout": N_("Signed out"), "read": N_("Opened"), "list": N_("Listed"), "search": N_("Searched"),
+                             "create": N_("Created"), "update": N_("Changed"), "refused": N_("Refused")}
+    for table in _module_hooks("AUDIT_ACTION_LABELS"):
+        words.update(table)  # type: ignore[call-overload]
+    return words
+
+
+def _labels(db: Session, entries: list[Any]) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Usernames of the actors, and a label (reference, username, name) for each record the modules can name."""
+    user_ids = {e.actor_user_id for e in entries if e.actor_user_id}
+    users = {u.id: u.username for u in db.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
+    wanted: dict[str, set[str]] = {}
+    for e in entries:
+        if e.entity_id:
+            wanted.setdefault(e.entity_type, set()).add(e.entity_id)
+    records: dict[tuple[str, str], str] = {}
+    if wanted.get("user"):
+        records |= {("user", u.id): u.username for u in db.scalars(select(User).where(User.id.in_(wanted["user"])))}
+    if wanted.get("organisation"):
+        records |= {("organisation", o.id): o.name for o in db.scalars(select(Organisation).where(Organisation.id.in_(wanted["organisation"])))}
+    for labeller in _module_hooks("audit_record_labels"):
+        records |= labeller(db, wanted)  # type: ignore[operator]
+    return users, records
+
+
+def _details_in_words(details: dict[str, Any], users: dict[str, str], records: dict[tuple[str, str], str]) -> list[tuple[str, str]]:
+    """Each detail as (label, value in words); ids become labels where known, lists are joined."""
+    from passage.core.i18n import gettext
+
+    known_ids = {rid: label for (_, rid), label in records.items()} | users
+    out = []
+    for key, value in details.items():
+        if isinstance(value, list):
+            text = ", ".join(known_ids.get(str(v), str(v)) for v in value) or "—"
+        elif isinstance(value, dict):
+            text = "; ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            text = gettext(N_("yes")) if value else gettext(N_("no"))
+        elif value is None:
+            text = "—"
+        else:
+            text = known_ids.get(str(value), str(value))
+        out.append((gettext(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key.replace("_", " "), text))
+    return out
+
+
+def _audit_filters(db: Session, user_name: str | None, record: str | None, since: str | None, until: str | None) -> tuple[dict[str, Any], list[FieldError]]:
+    """Read the filter form: a username, a record's label or id, a date range (YYYY-MM-DD)."""
+    problems: list[FieldError] = []
+    parsed: dict[str, Any] = {"actor_user_id": None, "entity_id": None, "since": None, "until": None}
+    if user_name:
+        found = db.scalar(select(User.id).where(User.username == user_name.strip()))
+        if found is None:
+            problems.append(FieldError("user", N_("no user with this name")))
+        parsed["actor_user_id"] = found or "-"
+    if record:
+        resolved = record.strip()
+        for resolver in _module_hooks("audit_record_id"):
+            resolved = resolver(db, resolved) or resolved  # type: ignore[operator]
+        parsed["entity_id"] = resolved
+    for name, raw in (("since", since), ("until", until)):
+        if raw:
+            try:
+                parsed[name] = dt.date.fromisoformat(raw)
+            except ValueError:
+                problems.append(FieldError(name, N_("a date such as 2026-12-07")))
+    if parsed["since"] and parsed["until"] and parsed["since"] > parsed["until"]:
+        problems.append(FieldError("until", N_("the end date is before the start date")))
+    return parsed, problems
+
+
 @router.get("/admin/audit")
 def audit_page(
     request: Request,
@@ -239,18 +344,72 @@ def audit_page(
     action: Annotated[str | None, Query(max_length=60)] = None,
     entity_type: Annotated[str | None, Query(max_length=60)] = None,
     outcome: Annotated[str | None, Query(max_length=20)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    actor: Annotated[str | None, Query(max_length=80)] = None,
+    record: Annotated[str | None, Query(max_length=80)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     verify: Annotated[bool, Query()] = False,
 ) -> Response:
-    rows, total = service.list_audit_entries(
-        db, actor=user, action=action or None, entity_type=entity_type or None, actor_user_id=None, outcome=outcome or None,
-        offset=(page - 1) * 50, limit=50,
-    )
+    """The audit log with usernames, record labels and details in words; filters by user, dates, action and record."""
+    parsed, problems = _audit_filters(db, actor, record, since, until)
+    rows: list[Any] = []
+    total = 0
+    if not problems:
+        rows, total = service.list_audit_entries(
+            db, actor=user, action=action or None, entity_type=entity_type or None, outcome=outcome or None,
+            offset=(page - 1) * AUDIT_PAGE, limit=AUDIT_PAGE, **parsed,
+        )
     report = audit.verify_chain(db) if verify else None
+    users, records = _labels(db, rows)
+    actions, types = service.audit_filter_choices(db)
+    filters = {"action": action or "", "entity_type": entity_type or "", "outcome": outcome or "", "actor": actor or "", "record": record or "",
+               "since": since or "", "until": until or ""}
     return render(request, "security/audit.html", {
-        "entries": rows, "total": total, "page": page, "pages": max(1, -(-total // 50)), "report": report,
-        "filters": {"action": action or "", "entity_type": entity_type or "", "outcome": outcome or ""},
-    })
+        "entries": [{"e": e, "user": users.get(e.actor_user_id or "", e.actor_user_id and N_("unknown user") or N_("system")),
+                     "record": records.get((e.entity_type, e.entity_id or ""), e.entity_id or ""), "details": _details_in_words(e.details or {}, users, records)}
+                    for e in rows],
+        "total": total, "page": page, "pages": max(1, -(-total // AUDIT_PAGE)), "report": report, "filters": filters, "query": {k: v for k, v in filters.items() if v},
+        "actions": actions, "types": types, "action_words": _action_words(), "entity_words": ENTITY_WORDS, "problems": problems,
+        "usernames": sorted(db.scalars(select(User.username))),
+    }, status_code=422 if problems else 200)
+
+
+@router.get("/admin/audit.csv")
+def audit_csv(
+    db: DbSession,
+    user: Annotated[User, require(Permission.AUDIT_READ)],
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    entity_type: Annotated[str | None, Query(max_length=60)] = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    actor: Annotated[str | None, Query(max_length=80)] = None,
+    record: Annotated[str | None, Query(max_length=80)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+) -> Response:
+    """The filtered log as CSV for oversight bodies (at most 100,000 rows; the export is itself audited)."""
+    import csv
+    import io
+
+    from passage.core.errors import InvalidInput
+
+    parsed, problems = _audit_filters(db, actor, record, since, until)
+    if problems:
+        raise InvalidInput("the filters are not valid", fields=problems)
+    rows, _ = service.list_audit_entries(db, actor=user, action=action or None, entity_type=entity_type or None, outcome=outcome or None,
+                                         offset=0, limit=AUDIT_CSV_MAX, audit_as="export", **parsed)
+    users, records = _labels(db, rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["sequence", "time_utc", "user", "action", "record_type", "record", "record_id", "outcome", "details", "entry_hash"])
+    for e in rows:
+        details = "; ".join(f"{label}: {text}" for label, text in _details_in_words(e.details or {}, users, records))
+        cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or "system"), e.action,
+                 e.entity_type, records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", e.outcome, details, e.entry_hash]
+        # a cell starting with = + - @ would run as a formula in a spreadsheet (OWASP CSV injection)
+        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in cells])
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": 'attachment; filename="audit-log.csv"', "cache-control": "no-store"})
 
 
 __all__ = ["router", "requires_second_factor"]

@@ -1,0 +1,189 @@
+"""Search by person through the blind index, duplicate check, routing suggestion, re-routing and the candidate decision."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from passage.core.db import unit_of_work
+from passage.core.errors import Conflict, InvalidInput, NotFound
+from passage.readmission import person_search, service
+from passage.readmission.models import CaseSearchToken, ReadmissionCase
+from passage.security import blind_index
+from passage.security.actors import system_actor
+from passage.security.models import AuditEntry, Organisation, User
+
+YEH = {"surname": "YE", "given_names": "Mingming", "name_in_characters": "叶明明", "date_of_birth": "1988-07-15", "place_of_birth": "Wenzhou",
+       "sex": "F", "nationality": "CHN", "passport_number": "E12345678"}
+
+
+def user(session, username: str) -> User:  # type: ignore[no-untyped-def]
+    return session.scalars(select(User).where(User.username == username)).one()
+
+
+def _submitted_case(session, application=YEH):  # type: ignore[no-untyped-def]
+    officer = user(session, "nl.officer")
+    case = service.create_draft(session, actor=officer, agreement_id="eu-china-draft", application=application, aliases_none=True)
+    case.submitted_on = service.today_utc()  # visible to the requested state without replaying the whole workflow
+    case.state = "acknowledged"
+    session.flush()
+    return case
+
+
+def _search(session, username: str, q: str) -> list[str]:  # type: ignore[no-untyped-def]
+    rows, _, _ = service.list_cases(session, actor=user(session, username), filters=service.CaseFilter(q=q, limit=100))
+    return [row.reference for row in rows]
+
+
+@pytest.mark.parametrize("typed", ["YEH Ming-ming", "Ye Mingming", "Mingming YE", "叶明明", "Yip Ming Ming", "15.07.1988", "1988-07-15", "e1234-5678",
+                                   "YEH Ming-ming 15.07.1988"])
+def test_a_person_is_found_by_any_romanisation_characters_date_or_document(demo: dict[str, str], typed: str) -> None:
+    with unit_of_work() as s:
+        case = _submitted_case(s)
+        assert case.reference in _search(s, "nl.officer", typed)
+        assert case.reference in _search(s, "mps.central", typed)
+
+
+def test_a_search_that_does_not_match_finds_nothing_and_another_scope_finds_nothing(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = _submitted_case(s)
+        assert case.reference not in _search(s, "nl.officer", "CHEN Wei")
+        assert case.reference not in _search(s, "nl.officer", "YEH Ming-ming 16.07.1988")  # name right, date wrong: AND
+        assert _search(s, "fr.officer", "YEH Ming-ming") == [r for r in _search(s, "fr.officer", "YEH Ming-ming") if not r.startswith("NL-")]
+        assert case.reference not in _search(s, "fr.officer", "E12345678")  # another requesting state's case
+        assert case.reference not in _search(s, "fj.officer", "E12345678")  # not routed to Fujian
+
+
+def test_tokens_hold_no_value_and_the_search_audit_names_kinds_only(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = _submitted_case(s)
+        tokens = list(s.scalars(select(CaseSearchToken).where(CaseSearchToken.case_id == case.id)))
+        assert {t.kind for t in tokens} == {"surname", "given", "birth", "document"}
+        assert all(len(t.token) == 32 and "ye" not in t.token.lower() for t in tokens)
+        _search(s, "nl.officer", "YEH Ming-ming 15.07.1988")
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "search", AuditEntry.entity_type == "readmission_case").order_by(AuditEntry.id.desc())).first()
+        assert entry is not None
+        text = json.dumps(entry.details, ensure_ascii=False)
+        assert "Ming" not in text and "1988" not in text and case.id in text
+        assert entry.details["search"] == ["reference", "name", "birth"]
+
+
+def test_an_edit_and_an_erasure_update_the_tokens(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = _submitted_case(s)
+        case.state, case.submitted_on = "draft", None
+        service.edit_application(s, actor=user(s, "nl.officer"), case_id=case.id, expected_version=case.version, changes={"surname": "CHEN", "name_in_characters": None})
+        assert case.reference in _search(s, "nl.officer", "CHEN Mingming")
+        assert case.reference not in _search(s, "nl.officer", "YE Mingming")
+        service.erase_case_data(s, case, actor=system_actor("retention"), day=service.today_utc())
+        s.flush()
+        assert s.scalar(select(CaseSearchToken.id).where(CaseSearchToken.case_id == case.id)) is None
+
+
+def test_the_blind_index_key_rotates_without_losing_a_search(demo: dict[str, str], tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("PASSAGE_BLIND_INDEX_KEY")
+    monkeypatch.setenv("PASSAGE_BLIND_INDEX_KEY_FILE", str(tmp_path / "bi.json"))
+    blind_index.reset_keys()
+    try:
+        with unit_of_work() as s:
+            case = _submitted_case(s)
+            old_tokens = set(s.scalars(select(CaseSearchToken.token).where(CaseSearchToken.case_id == case.id)))
+            old, new = blind_index.rotate()
+            assert case.reference in _search(s, "nl.officer", "YEH Ming-ming")  # old tokens still searchable
+            assert service.rebuild_blind_index(s) >= 1
+            fresh = set(s.scalars(select(CaseSearchToken.token).where(CaseSearchToken.case_id == case.id)))
+            assert fresh and not fresh & old_tokens
+            assert blind_index.retire(new) == [old]
+            assert case.reference in _search(s, "nl.officer", "YEH Ming-ming")
+            assert set(s.scalars(select(CaseSearchToken.key_id).where(CaseSearchToken.case_id == case.id))) == {new}
+    finally:
+        blind_index.reset_keys()
+
+
+def test_the_blind_index_key_is_not_an_encryption_key(demo: dict[str, str]) -> None:
+    """Tokens change with the blind-index key alone: the key-encryption keys cannot compute them."""
+    first = blind_index.search_tokens(["ye"], context="x")
+    blind_index.reset_keys()
+    assert blind_index.search_tokens(["ye"], context="x") == first
+    assert blind_index.search_tokens(["ye"], context="y") != first  # the context separates kinds and modules
+
+
+def test_an_empty_draft_is_refused_and_creates_nothing(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        before = s.scalar(select(ReadmissionCase.id).order_by(ReadmissionCase.created_at.desc()))
+        with pytest.raises(InvalidInput) as raised:
+            service.create_draft(s, actor=user(s, "nl.officer"), agreement_id="eu-china-draft", application={"sex": "F"})
+        assert raised.value.fields[0].path == "application.surname"
+        assert s.scalar(select(ReadmissionCase.id).order_by(ReadmissionCase.created_at.desc())) == before
+
+
+def test_new_fields_are_checked(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        with pytest.raises(InvalidInput) as raised:
+            service.create_draft(s, actor=user(s, "nl.officer"), agreement_id="eu-china-draft",
+                                 application={"surname": "YE", "id_number": "330302198807150011", "name_in_characters": "Ye", "passport_number": "E1"})
+        assert {f.path for f in raised.value.fields} == {"application.id_number", "application.name_in_characters", "application.passport_number"}
+
+
+def test_the_duplicate_check_finds_the_same_person_in_another_romanisation(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        case = _submitted_case(s)
+        officer = user(s, "nl.officer")
+        found = service.find_duplicates(s, actor=officer, application={"surname": "YEH", "given_names": "Ming-ming", "date_of_birth": "1988-07-15", "sex": "F"})
+        assert [d.case.id for d in found] == [case.id] and "name" in found[0].agreeing
+        assert service.find_duplicates(s, actor=officer, application={"surname": "CHEN", "given_names": "Wei", "date_of_birth": "1988-07-15", "sex": "F"}) == []
+        assert service.find_duplicates(s, actor=user(s, "fr.officer"), application={"surname": "YEH", "given_names": "Ming-ming", "date_of_birth": "1988-07-15"}) == []
+
+
+def test_routing_is_suggested_from_the_id_region_or_the_place_and_never_defaulted(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        zhejiang = s.scalars(select(Organisation).where(Organisation.province == "CN-ZJ")).one()
+        guangdong = s.scalars(select(Organisation).where(Organisation.province == "CN-GD")).one()
+        case = _submitted_case(s, {**YEH, "place_of_birth": "Wenchow"})
+        suggestion = service.suggest_province(s, case)
+        assert suggestion is not None and (suggestion.organisation.id, suggestion.basis) == (zhejiang.id, "place_of_birth")
+        case.id_number = "440781198807150023"  # Taishan, Guangdong (GB/T 2260 440781); the ID number wins
+        assert service.suggest_province(s, case).organisation.id == guangdong.id  # type: ignore[union-attr]
+        case.id_number, case.place_of_birth = None, "Somewhere unknown"
+        assert service.suggest_province(s, case) is None
+
+
+def test_the_central_authority_reroutes_with_audit_and_timeline(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        fujian = s.scalars(select(Organisation).where(Organisation.province == "CN-FJ")).one()
+        zhejiang = s.scalars(select(Organisation).where(Organisation.province == "CN-ZJ")).one()
+        case = _submitted_case(s)
+        service.transition(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=case.version, action="route", payload={"province_org_id": fujian.id})
+        with pytest.raises(InvalidInput):
+            service.reroute(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=case.version, province_org_id=zhejiang.id, reason=" ")
+        service.reroute(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=case.version, province_org_id=zhejiang.id, reason="born in Wenzhou")
+        assert (case.state, case.province_code) == ("routed", "CN-ZJ")
+        assert case.events[-1].action == "reroute" and case.events[-1].details == {"from_province": fujian.id, "to_province": zhejiang.id}
+        assert s.scalars(select(AuditEntry).where(AuditEntry.action == "readmission.reroute", AuditEntry.entity_id == case.id)).first() is not None
+        with pytest.raises(NotFound):
+            service.load_case(s, actor=user(s, "fj.officer"), case_id=case.id)
+        assert service.load_case(s, actor=user(s, "zj.officer"), case_id=case.id).id == case.id
+
+
+def test_confirming_one_candidate_closes_the_others(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        fujian = s.scalars(select(Organisation).where(Organisation.province == "CN-FJ")).one()
+        case = _submitted_case(s)
+        service.transition(s, actor=user(s, "mps.central"), case_id=case.id, expected_version=case.version, action="route", payload={"province_org_id": fujian.id})
+        officer = user(s, "fj.officer")
+        record = service.record_candidates(s, actor=officer, case_id=case.id, expected_version=case.version, source="registry",
+                                           candidates=[{"registry_id": f"P{i}", "score": 0.9 / i, "rank": i} for i in (1, 2, 3)])
+        service.decide_candidate(s, actor=officer, case_id=case.id, expected_version=case.version, verification_id=record.id, registry_id="P2", decision="rejected")
+        service.decide_candidate(s, actor=officer, case_id=case.id, expected_version=case.version, verification_id=record.id, registry_id="P1", decision="confirmed")
+        assert [c["decision"] for c in record.candidates] == ["confirmed", "rejected", "closed"]
+        with pytest.raises(Conflict):
+            service.decide_candidate(s, actor=officer, case_id=case.id, expected_version=case.version, verification_id=record.id, registry_id="P3", decision="confirmed")
+
+
+def test_the_search_box_is_read_as_name_date_and_numbers() -> None:
+    query = person_search.parse_query("YEH Ming-ming 15/07/1988 E12345678")
+    assert query.birth == "1988-07-15" and query.documents == ["E12345678"] and query.kinds == ["name", "birth", "document"]
+    assert person_search.parse_query("NL-DEMO-0001").reference == "NL-DEMO-0001"
+    assert person_search.parse_query("31.02.1988").birth is None
