@@ -81,7 +81,7 @@ def test_stage_path_schedules_monitoring_and_refuses_skips(app_client: Any) -> N
     case = move(app_client, headers, case, "application", applied_on=day(-190))
     case = move(app_client, headers, case, "eligibility")
     case = move(app_client, headers, case, "pre_departure", eligibility={"eligible": True})
-    assert case["scheme_version"] == "2019"
+    assert case["scheme_version"] == "2022"  # the version in force today (REAG/GARP 2019 closed, issue 20)
     refused = move(app_client, headers, case, "travel", expect=422, travel_document="pending", vulnerability_screened=True,
                    vulnerable=True, itinerary_ref="ITN-9", medical_fitness="fit")
     paths = {f["path"] for f in refused["error"]["fields"]}
