@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+
 from passage.core.cli import main
 from passage.core.db import unit_of_work
 from passage.core.errors import Conflict, InvalidInput

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session, selectinload
 from passage.core.errors import Conflict, PassageError
 from passage.readmission.agreements import agreement_checksum, parse_agreement, preset_agreements
 from passage.readmission.jobs import CaseSnapshot
-from passage.readmission.models import AgreementRecord, AgreementVersionRecord, CalendarNoticeRecord, ReadmissionCase
+from passage.readmission.models import (
+    AgreementRecord,
+    AgreementVersionRecord,
+    CalendarNoticeRecord,
+    ReadmissionCase,
+)
 from passage.readmission.notices import notice_checksum, parse_notice, shipped_notices, with_notices
 from passage.readmission.rules import CaseDates
 from passage.readmission.schemas import Agreement, AgreementVersion, CalendarNotice
