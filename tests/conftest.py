@@ -239,7 +239,6 @@ def app_client(demo_people: dict[str, str]) -> Iterator[object]:
 
     from passage.core.app import create_app
     from passage.security.service import rate_limiter
-
     from tests.contract import ContractCheck
 
     rate_limiter.clear()

@@ -36,7 +36,11 @@ def move(client: Any, headers: dict[str, str], case: dict[str, Any], to: str, ex
     response = client.post(f"{BASE}/cases/{case['id']}/transitions", headers=headers,
                            json={"to_stage": to, "version": case["version"], **facts})
     assert response.status_code == expect, response.text
-    return response.json() if expect == 200 else case | {"error": response.json()}
+    if expect == 200:
+        return response.json()  # type: ignore[no-any-return]
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json") and problem["status"] == expect
+    return case | {"error": problem, "fields": problem.get("fields", [])}
 
 
 def to_assistance(client: Any, headers: dict[str, str]) -> dict[str, Any]:

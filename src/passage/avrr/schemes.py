@@ -109,8 +109,8 @@ def check_scheme(scheme: SchemeVersion) -> list[FieldError]:
     for i, conflict in enumerate(scheme.figure_conflicts):
         if conflict.rule_id not in all_rule_ids:
             problems.append(FieldError(f"figure_conflicts.{i}.rule_id", "unknown rule id"))
-        for j, value in enumerate(conflict.values):
-            if value.citation is not None and value.citation not in citation_ids:
+        for j, source_value in enumerate(conflict.values):
+            if source_value.citation is not None and source_value.citation not in citation_ids:
                 problems.append(FieldError(f"figure_conflicts.{i}.values.{j}.citation", "refers to a citation the scheme does not list"))
     return problems
 

@@ -20,7 +20,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 """RFC 9457 section 3: the media type of a problem details object in JSON."""
 PROBLEM_TYPE_PREFIX = "urn:passage:problem:"
 """Problem type URIs (RFC 9457 section 3.1.1: "a URI reference that identifies the problem type"); Passage's
-are URNs, not meant to be dereferenced; every code is listed in docs/api.md."""
+are URNs, not meant to be dereferenced; every code is listed in docs/architecture.md ("Errors")."""
 
 TITLES: dict[str, str] = {
     "bad_request": "Bad request",

@@ -27,7 +27,13 @@ from passage.mobility.ingest import ProgressCallback
 from passage.mobility.privacy import PrivacyPolicy
 from passage.mobility.pseudonymise import KEY_ENV, PseudonymKey
 from passage.mobility.synth import SynthConfig, generate
-from passage.mobility.windows import check_disjoint, flowkit_columns, level_from_aggregation_unit, parse_window, window_from_flowkit
+from passage.mobility.windows import (
+    check_disjoint,
+    flowkit_columns,
+    level_from_aggregation_unit,
+    parse_window,
+    window_from_flowkit,
+)
 
 app = typer.Typer(name="mobility", help="Mobility analytics from de-identified operator data (Flowminder methods).", no_args_is_help=True)
 typer_apps: list[typer.Typer] = [app]
