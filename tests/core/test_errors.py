@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 
 from passage.core.app import _is_public, create_app, iter_routes
-from passage.core.errors import PROBLEM_MEDIA_TYPE, Conflict, FieldError, InvalidInput, problem_details, render_message, set_message_renderer
+from passage.core.errors import (
+    PROBLEM_MEDIA_TYPE,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    problem_details,
+    render_message,
+    set_message_renderer,
+)
 from tests.contract import ContractCheck, ContractViolation
 
 

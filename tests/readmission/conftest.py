@@ -81,7 +81,6 @@ def demo_client(demo):  # type: ignore[no-untyped-def]
 
     from passage.core.app import create_app
     from passage.security.service import rate_limiter
-
     from tests.contract import ContractCheck
 
     rate_limiter.clear()
