@@ -155,7 +155,7 @@ def test_withdrawal_is_the_persons_choice_and_only_before_departure(app_client: 
     withdrawn = response.json()
     assert withdrawn["stage"] == "withdrawn" and withdrawn["withdrawal_by_person"] is True
     assert withdrawn["allowed_transitions"] == []
-    assert move(app_client, headers, withdrawn, "eligibility", expect=409)["code"] == "conflict"
+    assert move(app_client, headers, withdrawn, "eligibility", expect=409)["error"]["code"] == "conflict"
     departed = to_assistance(app_client, headers)
     late = app_client.post(f"{BASE}/cases/{departed['id']}/withdrawal", headers=headers,
                            json={"version": departed["version"], "withdrawn_on": day(0)})
