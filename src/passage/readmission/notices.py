@@ -70,10 +70,12 @@ def with_notices(agreement: Agreement, notices: Iterable[CalendarNotice]) -> Agr
     versions = []
     for version in agreement.versions:
         country = version.calendar.country
-        own = tuple(n for n in pool if n.country == country)
+        own = [n for n in pool if n.country == country]
         if not own:
             versions.append(version)
             continue
-        calendar = version.calendar.model_copy(update={"notices": own})
+        # notices written into the agreement file itself are kept; the catalogue's win on the same key
+        merged = {n.key: n for n in (*version.calendar.notices, *own)}
+        calendar = version.calendar.model_copy(update={"notices": tuple(sorted(merged.values(), key=lambda n: (n.year, n.version)))})
         versions.append(version.model_copy(update={"calendar": calendar}))
     return agreement.model_copy(update={"versions": tuple(versions) if isinstance(agreement.versions, tuple) else versions})
