@@ -137,7 +137,7 @@ def load_calendar_command(
     notice = parse_notice_bytes(file.read_bytes(), source=file.name)
     day = _parse_date(today, "today") if today else None
     with unit_of_work() as session:
-        result = load_calendar_notice(session, actor=None, notice=notice, today=day)
+        result = load_calendar_notice(session, notice=notice, today=day)
     _echo_json(result)
 
 

@@ -72,6 +72,8 @@ ENTITY = "readmission_case"
 DEADLINE_JOB = system_actor("readmission.deadlines")
 """The system actor of the deadline job (deemed acceptance)."""
 RETENTION_JOB = system_actor("readmission.retention")
+CALENDAR_JOB = system_actor("readmission.calendars")
+"""Loads an official holiday notice (`passage calendars load`) and recomputes the deadlines it moves."""
 """The system actor of the retention job (erasure of expired personal data)."""
 SOON_DAYS = 3
 """A deadline within this many days is "soon due" (the deadline job's `flag_due_soon`)."""
@@ -1128,7 +1130,7 @@ def search_registry(session: Session, *, actor: Actor, case_id: str, expected_ve
 # --- official calendar notices ----------------------------------------------------------------------------
 
 
-def load_calendar_notice(session: Session, *, actor: User | None, notice: CalendarNotice, today: dt.date | None = None) -> dict[str, Any]:
+def load_calendar_notice(session: Session, *, actor: Actor = CALENDAR_JOB, notice: CalendarNotice, today: dt.date | None = None) -> dict[str, Any]:
     """Add one year's official holiday notice (`passage calendars load`) and recompute the deadlines it moves.
 
     The notice is stored immutably (see `store.store_notice`); then every open case whose agreement
@@ -1138,7 +1140,7 @@ def load_calendar_notice(session: Session, *, actor: User | None, notice: Calend
     """
     from passage.readmission.store import store_notice
 
-    added = store_notice(session, notice=notice, loaded_by=actor.id if actor is not None else None)
+    added = store_notice(session, notice=notice, loaded_by=None if is_system(actor) else actor.id)
     audit.record(session, actor=actor, action="readmission.calendar_notice_load", entity_type="readmission_calendar_notice",
                  entity_id=notice.key, details={"country": notice.country, "year": notice.year, "version": notice.version, "added": added})
     changes: list[dict[str, Any]] = []
@@ -1165,7 +1167,8 @@ def load_calendar_notice(session: Session, *, actor: User | None, notice: Calend
         if not moved:
             continue
         _event(case, actor=actor, action="recompute_deadlines", from_state=case.state, to_state=case.state, day=day, details={"notice": notice.key, "deadlines": moved})
-        _audit(session, actor=actor, action="deadlines_recomputed", case=case, details={"notice": notice.key, "deadlines": moved})
+        audit.record(session, actor=actor, action="readmission.deadlines_recomputed", entity_type=ENTITY, entity_id=case.id,
+                     details={"notice": notice.key, "deadlines": moved})
         changes.append({"case_id": case.id, "deadlines": moved})
     session.flush()
     return {"notice": notice.key, "added": True, "cases_checked": checked, "changes": changes}
