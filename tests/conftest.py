@@ -247,9 +247,13 @@ def app_client(demo_people: dict[str, str]) -> Iterator[object]:
 
     from passage.core.app import create_app
     from passage.security.service import rate_limiter
+    from tests.contract import ContractCheck
 
     rate_limiter.clear()
-    with TestClient(create_app()) as client:
+    app = create_app()
+    with TestClient(app) as client:
+        # every response of the suite is checked against the OpenAPI document (issue 20)
+        client.event_hooks["response"].append(ContractCheck(app.openapi()).hook)
         yield client
 
 

@@ -78,6 +78,33 @@ def upgrade() -> None:
         sa.UniqueConstraint("agreement_id", "number", name="agreement_number"),
     )
     op.create_table(
+        "readmission_calendar_notice",
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("checksum", sa.String(length=64), nullable=False),
+        sa.Column("loaded_by", sa.String(length=32), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["loaded_by"], ["users.id"], name=op.f("fk_readmission_calendar_notice_loaded_by_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_readmission_calendar_notice")),
+        sa.UniqueConstraint("country", "year", "version", name="country_year_version"),
+    )
+    op.create_table(
         "readmission_case",
         sa.Column("reference", sa.String(length=40), nullable=False),
         sa.Column("procedure", sa.String(length=20), nullable=False),
@@ -641,6 +668,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_readmission_case_agreement_slug"))
 
     op.drop_table("readmission_case")
+    op.drop_table("readmission_calendar_notice")
     op.drop_table("readmission_agreement_version")
     op.drop_table("readmission_agreement")
     # ### end Alembic commands ###

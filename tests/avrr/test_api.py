@@ -39,7 +39,11 @@ def move(client: Any, headers: dict[str, str], case: dict[str, Any], to: str, ex
     response = client.post(f"{BASE}/cases/{case['id']}/transitions", headers=headers,
                            json={"to_stage": to, "version": case["version"], **facts})
     assert response.status_code == expect, response.text
-    return response.json() if expect == 200 else case | {"error": response.json()["error"]}
+    if expect == 200:
+        return response.json()  # type: ignore[no-any-return]
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json") and problem["status"] == expect
+    return case | {"error": problem, "fields": problem.get("fields", [])}
 
 
 def to_assistance(client: Any, headers: dict[str, str]) -> dict[str, Any]:
@@ -79,20 +83,20 @@ def test_stage_path_schedules_monitoring_and_refuses_skips(app_client: Any) -> N
     undecided = new_case(app_client, headers, counselling={"held_on": day(-3), "informed": True, "voluntary": False,
                                                             "decision": "undecided"})
     missing = move(app_client, headers, undecided, "application", expect=422)
-    assert {f["path"] for f in missing["error"]["fields"]} == {"counselling.voluntary", "counselling.decision", "counselling.decided_on"}
+    assert {f["path"] for f in missing["fields"]} == {"counselling.voluntary", "counselling.decision", "counselling.decided_on"}
     assert move(app_client, headers, case, "eligibility", expect=409)["error"]["allowed"] == ["application"]
     case = move(app_client, headers, case, "application", applied_on=day(-190))
     case = move(app_client, headers, case, "eligibility")
     case = move(app_client, headers, case, "pre_departure", eligibility={"eligible": True})
-    assert case["scheme_version"] == "2019"
+    assert case["scheme_version"] == "2022"  # the version in force today (REAG/GARP 2019 closed, issue 20)
     refused = move(app_client, headers, case, "travel", expect=422, travel_document="pending", vulnerability_screened=True,
                    vulnerable=True, itinerary_ref="ITN-9", medical_fitness="fit")
-    paths = {f["path"] for f in refused["error"]["fields"]}
+    paths = {f["path"] for f in refused["fields"]}
     assert paths == {"travel_document", "referral_made"}
     case = move(app_client, headers, case, "travel", travel_document="valid_passport", medical_fitness="fit_with_escort",
                 vulnerability_screened=True, itinerary_ref="ITN-9", escort_assigned=True)
     early = move(app_client, headers, case, "arrival", expect=422, departed_on=day(-5), arrived_on=day(-6))
-    assert [f["path"] for f in early["error"]["fields"]] == ["arrived_on"]
+    assert [f["path"] for f in early["fields"]] == ["arrived_on"]
     case = move(app_client, headers, case, "arrival", departed_on=day(-100), arrived_on=day(-99))
     assert [(r["round_number"], r["months_after_arrival"]) for r in case["monitoring"]] == [(1, 3), (2, 6), (3, 12)]
     assert case["plan_due_on"] is not None and case["plan_overdue"] is True
@@ -135,13 +139,13 @@ def test_bad_household_is_refused_with_field_paths(app_client: Any) -> None:
                     {"member_id": "m2", "age": 25, "relationship": "child"}],
         "counselling": {"held_on": day(-3), "informed": True, "voluntary": True, "decision": "undecided"}})
     assert response.status_code == 422
-    assert "members.1.age" in {f["path"] for f in response.json()["error"]["fields"]}
+    assert "members.1.age" in {f["path"] for f in response.json()["fields"]}
     assert "Secret Name" not in response.text
     unknown = app_client.post(f"{BASE}/cases", headers=headers, json={
         "programme_id": "nowhere", "nationality": "IRQ", "country_of_return": "IRQ", "legal_status": "tolerated",
         "members": [{"member_id": "m1", "age": 30, "relationship": "head"}],
         "counselling": {"held_on": day(-3), "informed": True, "voluntary": True, "decision": "undecided"}})
-    assert unknown.status_code == 422 and unknown.json()["error"]["fields"][0]["path"] == "programme_id"
+    assert unknown.status_code == 422 and unknown.json()["fields"][0]["path"] == "programme_id"
 
 
 def test_withdrawal_is_the_persons_choice_and_only_before_departure(app_client: Any) -> None:
@@ -166,7 +170,7 @@ def test_link_without_consent_is_403_and_the_refusal_is_audited(app_client: Any)
     case = new_case(app_client, headers)
     refused = app_client.post(f"{BASE}/cases/{case['id']}/links", headers=headers, json={"readmission_case_id": "r" * 32})
     assert refused.status_code == 403
-    assert refused.json()["error"]["fields"][0]["path"] == "consent"
+    assert refused.json()["fields"][0]["path"] == "consent"
     refusals = audit_rows(outcome="refused")
     assert refusals and refusals[-1].details["reason"] == "no_link_consent"
     # audited by the service (the foundation's refusal path), so a CLI or another module is audited the same way
@@ -202,11 +206,11 @@ def test_payments_beyond_budget_or_outside_schedule_are_refused(app_client: Any)
                                json={"version": tranche["version"]} | body)
 
     outside = pay(first, amount="1000.00", paid_on=day(-90), proof_ref="R-1")
-    assert outside.status_code == 422 and [f["path"] for f in outside.json()["error"]["fields"]] == ["paid_on"]
+    assert outside.status_code == 422 and [f["path"] for f in outside.json()["fields"]] == ["paid_on"]
     too_much = pay(first, amount="1200.00", paid_on=day(-110), proof_ref="R-1")
-    assert too_much.status_code == 422 and "amount" in {f["path"] for f in too_much.json()["error"]["fields"]}
+    assert too_much.status_code == 422 and "amount" in {f["path"] for f in too_much.json()["fields"]}
     no_proof = pay(first, amount="1000.00", paid_on=day(-110))
-    assert no_proof.status_code == 422 and [f["path"] for f in no_proof.json()["error"]["fields"]] == ["proof_ref"]
+    assert no_proof.status_code == 422 and [f["path"] for f in no_proof.json()["fields"]] == ["proof_ref"]
     ok = app_client.post(url, headers=headers, json={"version": first["version"], "amount": "1000.00", "paid_on": day(-110), "proof_ref": "R-1"})
     assert ok.status_code == 200 and ok.json()["paid_amount"] == "1000.00"
     again = app_client.post(url, headers=headers, json={"version": ok.json()["version"], "amount": "1.00", "paid_on": day(-105), "proof_ref": "R-2"})
@@ -222,7 +226,7 @@ def test_budget_overrun_in_the_schedule_is_refused(app_client: Any) -> None:
     case = to_assistance(app_client, headers)
     response = app_client.post(f"{BASE}/cases/{case['id']}/assistance", headers=headers, json={
         "kind": "cash", "budget": "500.00", "tranches": [{"number": 1, "amount": "600.00", "due_from": day(-10), "due_to": day(10)}]})
-    assert response.status_code == 422 and response.json()["error"]["fields"][0]["path"] == "tranches"
+    assert response.status_code == 422 and response.json()["fields"][0]["path"] == "tranches"
     early = new_case(app_client, headers)
     refused = app_client.post(f"{BASE}/cases/{early['id']}/assistance", headers=headers, json={
         "kind": "cash", "budget": "500.00", "tranches": [{"number": 1, "amount": "100.00", "due_from": day(-10), "due_to": day(10)}]})
@@ -251,7 +255,7 @@ def test_monitoring_survey_is_stored_in_the_forms_engine_and_scored(app_client: 
     bad = app_client.post(f"{BASE}/cases/{case['id']}/monitoring/1", headers=headers, json={
         "version": round_one["version"], "interview_date": day(-1), "interview_mode": "phone", "consent": "yes",
         "answers": {"econ_work": "maybe"}})
-    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["path"] == "answers.econ_work"
+    assert bad.status_code == 422 and bad.json()["fields"][0]["path"] == "answers.econ_work"
     response = app_client.post(f"{BASE}/cases/{case['id']}/monitoring/1", headers=headers, json={
         "version": round_one["version"], "interview_date": day(-1), "interview_mode": "phone", "consent": "yes",
         "answers": HAND_ANSWERS})
@@ -278,7 +282,7 @@ def test_monitoring_survey_is_stored_in_the_forms_engine_and_scored(app_client: 
     assert twice.status_code == 409
     closing = move(app_client, headers, app_client.get(f"{BASE}/cases/{case['id']}", headers=headers).json(), "closed",
                    expect=422, closure_reason="done")
-    assert closing["error"]["fields"][0]["path"] == "monitoring_rounds_completed"
+    assert closing["fields"][0]["path"] == "monitoring_rounds_completed"
 
 
 def test_incentives_endpoint_matches_the_cli_contract(app_client: Any) -> None:

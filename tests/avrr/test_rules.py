@@ -162,17 +162,23 @@ def test_shp_published_worked_example_five_person_family() -> None:
     assert result.total == Decimal("4700.00")
 
 
-def test_shp_2017_version_ends_with_2017() -> None:
-    assert SHP.effective_to == dt.date(2017, 12, 31)
+def test_shp_2017_versions_end_with_2017() -> None:
+    # the 2017 rules are split on 1 Dec 2017, when six nationalities joined (see test_published_schemes)
+    assert SHP.effective_to == dt.date(2017, 11, 30)
+    december = REGISTRY.in_force("starthilfeplus", dt.date(2017, 12, 1))
+    assert december.effective_to == dt.date(2017, 12, 31)
     with pytest.raises(InvalidInput, match="not in force"):
-        calculate_incentives(SHP, household([(30, "head")]), on=dt.date(2018, 1, 1))
+        calculate_incentives(december, household([(30, "head")]), on=dt.date(2018, 1, 1))
 
 
 def test_shp_ineligible_outside_country_list_or_after_final_decision() -> None:
     result = calculate_incentives(SHP, household([(30, "head")], nationality="ALB"), on=dt.date(2017, 3, 1))
     assert not result.eligible and "list of countries" in result.ineligibility_reasons[0]
-    final = calculate_incentives(SHP, household([(30, "head")], asylum_stage="final_negative"), on=dt.date(2017, 3, 1))
-    assert not final.eligible and "final_negative" in final.ineligibility_reasons[0]
+    # a final rejection is eligible within the departure deadline (published reading, issue 20), not after it
+    final = calculate_incentives(SHP, household([(30, "head")], asylum_stage="final_negative", departure_within_deadline=False), on=dt.date(2017, 3, 1))
+    assert final.eligible and final.total == 0 and any(n.rule_id == "stage_2" for n in final.not_applied)
+    appeal = calculate_incentives(SHP, household([(30, "head")], asylum_stage="appeal_pending"), on=dt.date(2017, 3, 1))
+    assert not appeal.eligible and "appeal_pending" in appeal.ineligibility_reasons[0]
 
 
 def test_shp_second_instalment_window_clamps_to_month_end() -> None:

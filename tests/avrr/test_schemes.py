@@ -121,6 +121,7 @@ def test_overlapping_validity_is_refused(tmp_path: Path) -> None:
 
 def test_open_ended_versions_overlap(tmp_path: Path) -> None:
     first = shipped("reag_garp_2019.json")
+    first["effective_to"] = None  # an open-ended version overlaps any later one
     second = copy.deepcopy(first)
     second["version"] = "2030"
     second["effective_from"] = "2030-01-01"

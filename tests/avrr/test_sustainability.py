@@ -102,3 +102,15 @@ def test_case_with_two_kinds_of_assistance_counts_in_both_cohorts() -> None:
     reports = {r.cohort["assistance_kind"]: r for r in cohort_reports(rows, by=["assistance_kind"], threshold=0.5)}
     assert reports["cash"].rounds[0].n == 1 and reports["housing"].rounds[0].n == 2
     assert reports["housing"].rounds[0].share_above_threshold == 0.5
+
+
+def test_shipped_configuration_is_named_as_passages_own_alternative_not_iom_rss() -> None:
+    """Issue 20: IOM's Reintegration Sustainability Survey items and weights (Samuel Hall / IOM 2017; IOM
+    Reintegration Handbook 2019, annex) could not be read here, so none is shipped or invented; the only
+    configuration says plainly that it is Passage's own alternative and that its scores do not compare with IOM's."""
+    from passage.avrr.sustainability import SUSTAINABILITY_DIR, load_scoring_config
+
+    assert sorted(p.stem for p in SUSTAINABILITY_DIR.glob("*.json")) == ["measure_2017_equal_v1"]
+    config = load_scoring_config("measure_2017_equal_v1")
+    assert "NOT IOM's Reintegration Sustainability Survey" in config.title and config.provisional
+    assert "no item or weight was invented" in (config.provisional_note or "")

@@ -77,17 +77,17 @@ def _new_event(client: Any, headers: dict[str, str], **extra: Any) -> dict[str, 
 def test_bad_input_is_422_with_field_paths(seeded_client: Any) -> None:
     headers = api_headers(seeded_client, "iom.caseworker")
     bad_type = seeded_client.post(f"{API}/institutions", headers=headers, json={"name_en": "X", "institution_type": "ngo", "country": "CN"})
-    assert bad_type.status_code == 422 and [f["path"] for f in bad_type.json()["error"]["fields"]] == ["institution_type"]
+    assert bad_type.status_code == 422 and [f["path"] for f in bad_type.json()["fields"]] == ["institution_type"]
     backwards = seeded_client.post(f"{API}/events", headers=headers, json={
         "title_en": "T", "event_type": "seminar", "start_date": "2026-05-06", "end_date": "2026-05-04", "venue_en": "V", "project_en": "P"})
-    assert backwards.status_code == 422 and [f["path"] for f in backwards.json()["error"]["fields"]] == ["end_date"]
+    assert backwards.status_code == 422 and [f["path"] for f in backwards.json()["fields"]] == ["end_date"]
     event = _new_event(seeded_client, headers)
     rec = seeded_client.post(f"{API}/events/{event['id']}/outcomes", headers=headers, json={"kind": "recommendation", "text_en": "Establish a network of ILOs"}).json()
     no_owner = seeded_client.post(f"{API}/outcomes/{rec['id']}/follow-ups", headers=headers, json={"title": "ILO network", "due_date": "2027-01-01"})
-    assert no_owner.status_code == 422 and [f["path"] for f in no_owner.json()["error"]["fields"]] == ["owner_institution_id"]
+    assert no_owner.status_code == 422 and [f["path"] for f in no_owner.json()["fields"]] == ["owner_institution_id"]
     owner = seeded_client.get(f"{API}/institutions", headers=headers, params={"q": "IOM Liaison Office in China"}).json()["items"][0]["id"]
     early = seeded_client.post(f"{API}/outcomes/{rec['id']}/follow-ups", headers=headers, json={"title": "ILO network", "owner_institution_id": owner, "due_date": "2026-05-01"})
-    assert early.status_code == 422 and [f["path"] for f in early.json()["error"]["fields"]] == ["due_date"]
+    assert early.status_code == 422 and [f["path"] for f in early.json()["fields"]] == ["due_date"]
     ok = seeded_client.post(f"{API}/outcomes/{rec['id']}/follow-ups", headers=headers, json={"title": "ILO network", "owner_institution_id": owner, "due_date": "2026-12-31"})
     assert ok.status_code == 201, ok.text
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from passage.core.db import unit_of_work
 from passage.dtm.demo import BASE_IDPS, OPERATION, SITES
-from passage.dtm.dtm_api import DTM_API_V3_FIELDS
+from passage.dtm.dtm_api import DTM_API_V3_FIELDS, QUERY_PARAMETERS
 from passage.security.models import AuditEntry
 from tests.conftest import api_headers
 
@@ -55,14 +55,26 @@ def test_public_dtm_api_v3_endpoints_need_no_sign_in_and_use_its_field_names(cli
     assert {r["admin2Pcode"] for r in borno if r["assessmentType"] == "BA"} == {lga for lga in BASE_IDPS if lga.startswith("NG008")}
 
 
-def test_public_query_errors_are_422_with_field_paths(client: Any) -> None:
+def test_public_query_errors_are_422_in_the_dtm_envelope_with_field_paths(client: Any) -> None:
+    """DTM API v3 answers a refused query with `isSuccess: false` and `errorMessages` (as its `dtmapi` client reads it)."""
     missing = client.get(f"{PUBLIC}/admin1")
     assert missing.status_code == 422
-    assert [f["path"] for f in missing.json()["error"]["fields"]] == ["Operation"]
+    body = missing.json()
+    assert body["isSuccess"] is False and body["result"] == [] and body["errorMessages"][0].startswith("Operation:")
+    assert [f["path"] for f in body["fields"]] == ["Operation"]
     bad = client.get(f"{PUBLIC}/admin1", params={"Operation": OPERATION, "FromReportingDate": "31/01/2025", "Colour": "red"})
     assert bad.status_code == 422
-    assert {f["path"] for f in bad.json()["error"]["fields"]} == {"FromReportingDate", "Colour"}
+    assert {f["path"] for f in bad.json()["fields"]} == {"FromReportingDate", "Colour"}
     assert "31/01/2025" not in bad.text
+
+
+def test_public_routes_declare_dtm_query_parameters_and_numeric_ids(client: Any) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    operation = document["paths"][f"{PUBLIC}/admin2"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == set(QUERY_PARAMETERS)
+    records = client.get(f"{PUBLIC}/admin0", params={"Operation": OPERATION}).json()["result"]
+    assert all(isinstance(r["id"], int) and 0 <= r["id"] < 2**53 for r in records)
+    assert len({r["id"] for r in records}) == len(records)
 
 
 def test_authenticated_api_permissions(client: Any) -> None:
@@ -149,11 +161,11 @@ def test_round_create_update_conflicts_and_processing(client: Any) -> None:
     stale = client.patch(f"/api/v1/dtm/rounds/{round_id}", headers=headers, json={"version": version, "title": "Again"})
     assert stale.status_code == 409
     backwards = client.patch(f"/api/v1/dtm/rounds/{round_id}", headers=headers, json={"version": updated.json()["version"], "period_end": "2025-03-01"})
-    assert backwards.status_code == 422 and backwards.json()["error"]["fields"][0]["path"] == "period_end"
+    assert backwards.status_code == 422 and backwards.json()["fields"][0]["path"] == "period_end"
     processed = client.post(f"/api/v1/dtm/rounds/{round_id}/process", headers=headers, json={"component": "baseline"})
     assert processed.status_code == 200 and processed.json()["recorded"] == 0  # no April submissions
     bad = client.post(f"/api/v1/dtm/rounds/{round_id}/process", headers=headers, json={"component": "flows"})
-    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["path"] == "component"
+    assert bad.status_code == 422 and bad.json()["fields"][0]["path"] == "component"
 
 
 def test_boundary_upload_media_type_size_and_audit(client: Any) -> None:
@@ -171,7 +183,7 @@ def test_boundary_upload_media_type_size_and_audit(client: Any) -> None:
     assert [a["pcode"] for a in listed["items"]] == ["NG008021001"]
     orphan = {"type": "FeatureCollection", "features": [{**collection["features"][0], "properties": {"ADM3_PCODE": "NG009001001", "ADM3_EN": "X", "ADM2_PCODE": "NG009001"}}]}
     refused = client.post("/api/v1/dtm/areas", headers={**headers, "Content-Type": "application/json"}, content=json.dumps(orphan))
-    assert refused.status_code == 422 and refused.json()["error"]["fields"][0]["path"].startswith("features[0]")
+    assert refused.status_code == 422 and refused.json()["fields"][0]["path"].startswith("features[0]")
     with unit_of_work() as session:
         loads = session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "dtm_admin_areas")).all()
     assert len(loads) == 2 and loads[-1].details["created"] == 1

@@ -92,7 +92,7 @@ def test_invalid_run_requests_answer_422_with_field_paths(api: Any, parameters: 
     body = {"dataset_id": dataset_id, "analysis": "flows_above_normal", "parameters": parameters, "level": "2"} | extra
     response = client.post("/api/v1/mobility/runs", headers=analyst, json=body)
     assert response.status_code == 422, response.text
-    fields = {f["path"]: f["message"] for f in response.json()["error"]["fields"]}
+    fields = {f["path"]: f["message"] for f in response.json()["fields"]}
     assert path in fields and message in fields[path], fields
     assert client.get("/api/v1/mobility/runs", headers=analyst).json()["total"] == 0
 

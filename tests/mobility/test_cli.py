@@ -88,6 +88,29 @@ def test_home_locations_contract_with_hxl_and_override(synth_dir: Path, truth: d
     assert overrides and overrides[0].details["threshold"] == 5 and overrides[0].details["system_job"] == "mobility.cli"
 
 
+def test_home_locations_with_flowkit_names_equals_the_inclusive_window(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, run_cli: Callable[..., Done]) -> None:
+    """FlowKit: `--start-date A --end-date B` covers A..B-1 (end exclusive), `--aggregation-unit admin1`, column `value`."""
+    import datetime as dt
+
+    window = truth["windows"]["benchmark"]
+    first, last = window.split("..")
+    after = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
+    common = ["--events", str(synth_dir / "events"), "--cells", str(synth_dir / "cells.csv"), "--areas", str(synth_dir / "areas.geojson")]
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "flowkit.csv"
+    assert run_cli("mobility", "home-locations", *common, "--level", "1", "--window", window, "--out", str(ours)).returncode == 0
+    done = run_cli("mobility", "home-locations", *common, "--aggregation-unit", "admin1", "--start-date", first, "--end-date", after, "--columns", "flowkit", "--out", str(theirs))
+    assert done.returncode == 0, done.stderr
+    mine, flowkit = list(csv.reader(ours.open())), list(csv.reader(theirs.open()))
+    assert flowkit[0] == ["pcod", "value"] and mine[1:] == flowkit[1:]
+    off_by_one = run_cli("mobility", "home-locations", *common, "--aggregation-unit", "admin1", "--start-date", first, "--end-date", last, "--out", str(tmp_path / "short.csv"))
+    assert off_by_one.returncode == 0
+    def parameters(path: Path) -> Any:
+        return json.loads(Path(str(path) + ".meta.json").read_text())["parameters"]
+
+    assert parameters(theirs) == parameters(ours)
+    assert parameters(tmp_path / "short.csv") != parameters(ours)  # end_date is exclusive: one day fewer
+
+
 @pytest.mark.parametrize(
     ("mutate", "args", "message"),
     [

@@ -81,7 +81,10 @@ def demo_client(demo):  # type: ignore[no-untyped-def]
 
     from passage.core.app import create_app
     from passage.security.service import rate_limiter
+    from tests.contract import ContractCheck
 
     rate_limiter.clear()
-    with TestClient(create_app()) as client:
+    app = create_app()
+    with TestClient(app) as client:
+        client.event_hooks["response"].append(ContractCheck(app.openapi()).hook)
         yield client

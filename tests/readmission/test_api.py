@@ -98,7 +98,7 @@ def test_incomplete_submission_lists_missing_fields(app_client: Any, headers: di
     case = new_case(app_client, headers["nl.officer"])
     response = act(app_client, headers["nl.officer"], case, "submit")
     assert response.status_code == 422
-    paths = {f["path"] for f in response.json()["error"]["fields"]}
+    paths = {f["path"] for f in response.json()["fields"]}
     assert paths == {"evidence", "photo"}
     assert "LIN" not in response.text  # errors never carry personal values
 
@@ -106,7 +106,7 @@ def test_incomplete_submission_lists_missing_fields(app_client: Any, headers: di
 def test_illegal_transition_is_409_with_allowed_list_and_wrong_role_403_audited(app_client: Any, headers: dict[str, dict[str, str]]) -> None:
     case = step(app_client, headers["nl.officer"], complete_case(app_client, headers["nl.officer"]), "submit")
     illegal = act(app_client, headers["mps.central"], case, "accept")
-    assert illegal.status_code == 409 and set(illegal.json()["error"]["allowed_transitions"]) == {"acknowledge", "withdraw"}
+    assert illegal.status_code == 409 and set(illegal.json()["allowed_transitions"]) == {"acknowledge", "withdraw"}
     wrong = act(app_client, headers["nl.officer"], case, "acknowledge")
     assert wrong.status_code == 403
     with unit_of_work() as s:
@@ -119,7 +119,7 @@ def test_two_officers_at_once_one_gets_409_and_nothing_is_lost(app_client: Any, 
     first = app_client.patch(f"/api/v1/readmission/cases/{case['id']}", json={"version": case["version"], "application": {"civil_status": "married"}}, headers=headers["nl.officer"])
     second = app_client.patch(f"/api/v1/readmission/cases/{case['id']}", json={"version": case["version"], "application": {"place_of_birth": "Changle"}}, headers=headers["nl.officer"])
     assert (first.status_code, second.status_code) == (200, 409)
-    assert second.json()["error"]["current_version"] == case["version"] + 1
+    assert second.json()["current_version"] == case["version"] + 1
     final = app_client.get(f"/api/v1/readmission/cases/{case['id']}", headers=headers["nl.officer"]).json()
     assert final["application"]["civil_status"] == "married" and final["application"]["place_of_birth"] == "Fuqing"
     retry = app_client.patch(f"/api/v1/readmission/cases/{case['id']}", json={"version": final["version"], "application": {"place_of_birth": "Changle"}}, headers=headers["nl.officer"])
@@ -143,7 +143,7 @@ def test_uploads_413_415_and_download_round_trip(app_client: Any, headers: dict[
     monkeypatch.delenv("PASSAGE_MAX_UPLOAD_BYTES")
     reset_settings_cache()
     unknown = app_client.post(url, data={"evidence_type": "horoscope", "version": case["version"]}, files={"file": ("p.pdf", _DEMO_PDF, "application/pdf")}, headers=nl)
-    assert unknown.status_code == 422 and unknown.json()["error"]["fields"][0]["path"] == "evidence_type"
+    assert unknown.status_code == 422 and unknown.json()["fields"][0]["path"] == "evidence_type"
     ok = app_client.post(url, data={"evidence_type": "hukou_extract", "version": case["version"]}, files={"file": ("p.pdf", _DEMO_PDF, "application/pdf")}, headers=nl)
     assert ok.status_code == 201 and ok.json()["category"]
     download = app_client.get(f"{url}/{ok.json()['id']}", headers=nl)
@@ -164,7 +164,7 @@ def test_hold_blocks_scheduling_until_lifted(app_client: Any, headers: dict[str,
     case = c.get(f"/api/v1/readmission/cases/{case['id']}", headers=nl).json()
     when = (dt.date.today() + dt.timedelta(days=5)).isoformat()
     blocked = act(c, nl, case, "schedule_transfer", transfer_date=when, place_kind="airport", place_code="FOC", flight="MU1")
-    assert blocked.status_code == 409 and blocked.json()["error"]["active_holds"] == ["pending_asylum_claim"]
+    assert blocked.status_code == 409 and blocked.json()["active_holds"] == ["pending_asylum_claim"]
     seen_by_central = c.get(f"/api/v1/readmission/cases/{case['id']}", headers=mps).json()
     assert seen_by_central["holds"][0]["reason"] == "withheld"  # asylum details need the asylum permission
     lift = c.post(f"/api/v1/readmission/cases/{case['id']}/holds/{hold.json()['id']}/lift", json={"version": case["version"], "reason": "claim rejected, appeal period over"}, headers=nl)
@@ -234,4 +234,4 @@ def test_agreements_list_show_create_and_version(app_client: Any, headers: dict[
     changed = dict(v2, label="changed")
     assert app_client.post("/api/v1/readmission/agreements/nl-cn-bilateral/versions", json=changed, headers=headers["admin"]).status_code == 409
     bad = app_client.post("/api/v1/readmission/agreements", json={"id": "x"}, headers=headers["admin"])
-    assert bad.status_code == 422 and bad.json()["error"]["fields"]
+    assert bad.status_code == 422 and bad.json()["fields"]

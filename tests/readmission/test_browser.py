@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from passage.readmission import rules
 from passage.readmission.demo import _DEMO_PDF, _DEMO_PNG
+from passage.readmission.store import all_agreements
 from tests.conftest import browser_sign_in
 
 pytestmark = pytest.mark.browser
@@ -70,6 +72,15 @@ def test_case_from_draft_to_transferred_across_three_users(page: Any, tmp_path: 
     switch_user(page, "mps.central")
     act(page, case_url, "Confirm receipt")
     assert "Reply due" in page.content()
+    # issue 20: a working-day deadline that runs into a year without an official holiday notice says so, in both languages
+    expected = rules.reply_deadline(all_agreements(None)["eu-china-draft"].versions[-1], dt.date.today()).provisional
+    deadlines = page.locator("section[aria-labelledby=h-deadlines]")
+    assert (deadlines.locator(".flag-soon", has_text="provisional calendar").count() > 0) == expected
+    if expected:
+        page.context.add_cookies([{"name": "passage_lang", "value": "zh_Hans", "url": case_url}])
+        page.goto(case_url)
+        assert "临时日历" in deadlines.inner_text()
+        page.context.add_cookies([{"name": "passage_lang", "value": "en", "url": case_url}])
     act(page, case_url, "Route to a provincial bureau", **{"Provincial bureau": "Fujian Exit and Entry Administration Bureau — suggested"})  # born in Changle
     assert page.locator("#case-state").inner_text() == "Routed to province"
 

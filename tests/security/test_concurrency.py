@@ -72,4 +72,4 @@ def test_conflicting_writes_report_the_versions(demo_people: dict[str, str], app
     assert app_client.patch(f"/api/v1/users/{target}", json={"version": version, "display_name": "x"}, headers=headers).status_code == 200
     stale = app_client.patch(f"/api/v1/users/{target}", json={"version": version, "display_name": "y"}, headers=headers)
     assert stale.status_code == 409
-    assert stale.json()["error"]["current_version"] == version + 1
+    assert stale.json()["current_version"] == version + 1

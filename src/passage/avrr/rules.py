@@ -144,6 +144,13 @@ def _condition_failures(conditions: Conditions, household: Household) -> list[st
         failures.append("an appeal has been lodged" if household.appeal_lodged else "applies only when an appeal has been lodged")
     if conditions.min_household_size is not None and len(household.members) < conditions.min_household_size:
         failures.append(f"household has fewer than {conditions.min_household_size} members")
+    if conditions.excluded_nationalities and household.nationality in conditions.excluded_nationalities:
+        waived = conditions.exclusion_waived_for or []
+        if household.legal_status not in waived:
+            unless = f" (except {', '.join(s.value for s in waived)})" if waived else ""
+            failures.append(f"nationality is excluded from this rule{unless}")
+    if conditions.dublin_case is not None and household.dublin_case != conditions.dublin_case:
+        failures.append("applies only to a Dublin case" if conditions.dublin_case else "does not apply to a Dublin case")
     return failures
 
 
@@ -226,6 +233,18 @@ def calculate_incentives(scheme: SchemeVersion, household: Household, *, on: dt.
                 months = f" within {rule.coverage_months} months after arrival" if rule.coverage_months else ""
                 emit(rule, None, f"up to {rule.amount} {scheme.currency} per household on proof{months}", rule.amount, False)
 
+        for cap in scheme.household_caps:
+            if _condition_failures(cap.conditions, household):
+                continue
+            covered = sum((line.amount for line in lines if line.rule_id in cap.applies_to and line.counted_in_total and line.amount is not None), Decimal(0))
+            if covered > cap.amount:
+                lines.append(IncentiveLine(
+                    line=len(lines) + 1, rule_id=cap.cap_id, rule=cap.label, kind="household_cap", member_id=None,
+                    basis=f"household cap {cap.amount} {scheme.currency} on {', '.join(cap.applies_to)} applied to a subtotal of {covered}",
+                    amount=cap.amount - covered, counted_in_total=True, instalment=None, payment_date=departure,
+                    payment_date_latest=departure, place=None, citation=cap.citation,
+                ))
+
     total = sum((line.amount for line in lines if line.counted_in_total and line.amount is not None), Decimal(0))
     ceilings = sum((line.amount for line in lines if line.kind == "ceiling" and line.amount is not None), Decimal(0))
     return IncentiveResult(
@@ -233,6 +252,7 @@ def calculate_incentives(scheme: SchemeVersion, household: Household, *, on: dt.
         currency=scheme.currency, calculation_date=on, departure_date=departure, eligible=not reasons,
         ineligibility_reasons=reasons, lines=lines, not_applied=not_applied, total=_money(total),
         ceilings=_money(ceilings), citations=scheme.citations,
+        unverified_figures=[c for c in scheme.figure_conflicts if not c.verified and c.rule_id in {line.rule_id for line in lines}],
     )
 
 

@@ -76,6 +76,9 @@ class Household(BaseModel):
     departure_within_deadline: bool = True
     """False once the departure deadline set with a rejection has passed."""
     appeal_lodged: bool = False
+    dublin_case: bool = False
+    """A final decision under § 29(1) no. 1 AsylG (another EU state is responsible) when the AVRR
+    application is made; REAG/GARP 2017 caps such a household's support (see the scheme's `household_caps`)."""
     planned_departure_date: dt.date | None = None
     travel_cost_estimate: Decimal | None = Field(default=None, ge=0)
     """Ticket and transport to the airport, if already quoted; travel costs are otherwise paid at actual cost."""
@@ -122,10 +125,15 @@ class Conditions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     nationalities: list[str] | None = None
+    excluded_nationalities: list[str] | None = None
+    """The rule does not apply to these nationalities..."""
+    exclusion_waived_for: list[LegalStatus] | None = None
+    """...unless the household has one of these legal statuses (REAG/GARP 2017: victims of trafficking)."""
     asylum_stages: list[AsylumStage] | None = None
     departure_within_deadline: bool | None = None
     appeal_lodged: bool | None = None
     min_household_size: int | None = Field(default=None, ge=1)
+    dublin_case: bool | None = None
 
 
 class Instalment(BaseModel):
@@ -169,6 +177,43 @@ class Rule(BaseModel):
     """Id of an entry in the scheme's `citations`."""
 
 
+class HouseholdCap(BaseModel):
+    """A maximum of several rules together for one household, e.g. REAG/GARP 2017's maximum support for a
+    Dublin case (EUR 1,500 for country group 1, EUR 900 for group 2); applied after the rules' own caps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cap_id: str = Field(pattern=r"^[a-z0-9_]+$")
+    label: str
+    amount: Decimal = Field(gt=0)
+    applies_to: list[str] = Field(min_length=1)
+    """Rule ids whose amounts count towards the cap."""
+    conditions: Conditions = Field(default_factory=Conditions)
+    citation: str
+
+
+class SourceValue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str
+    citation: str | None
+    """Id of an entry in the scheme's `citations`, or None when the value was reported without a source found."""
+    note: str | None = None
+
+
+class FigureConflict(BaseModel):
+    """Sources that disagree on one figure of the scheme: every value is shown with its source, and the
+    figure the file applies is marked unverified until a primary text settles it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: str
+    field: str
+    applied: str
+    values: list[SourceValue] = Field(min_length=2)
+    verified: bool = False
+
+
 class SchemeVersion(BaseModel):
     """One version of an incentive scheme, valid from `effective_from` to `effective_to` (both inclusive)."""
 
@@ -187,6 +232,8 @@ class SchemeVersion(BaseModel):
     age_bands: list[AgeBand] = Field(min_length=1)
     eligibility: Eligibility = Field(default_factory=Eligibility)
     rules: list[Rule] = Field(min_length=1)
+    household_caps: list[HouseholdCap] = Field(default_factory=list)
+    figure_conflicts: list[FigureConflict] = Field(default_factory=list)
 
 
 # --- calculator output -----------------------------------------------------------------------
@@ -232,3 +279,5 @@ class IncentiveResult(BaseModel):
     ceilings: Decimal
     """Sum of "up to" amounts reimbursed on proof (not in `total`)."""
     citations: list[Citation]
+    unverified_figures: list[FigureConflict] = Field(default_factory=list)
+    """Conflicting-source figures among the rules that produced lines; the UI and CLI show them as unverified."""

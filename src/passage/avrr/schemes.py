@@ -56,6 +56,8 @@ def check_scheme(scheme: SchemeVersion) -> list[FieldError]:
     code_lists = [("eligibility.nationalities", scheme.eligibility.nationalities or []),
                   ("eligibility.excluded_nationalities", scheme.eligibility.excluded_nationalities)]
     code_lists += [(f"rules.{i}.conditions.nationalities", r.conditions.nationalities or []) for i, r in enumerate(scheme.rules)]
+    code_lists += [(f"rules.{i}.conditions.excluded_nationalities", r.conditions.excluded_nationalities or []) for i, r in enumerate(scheme.rules)]
+    code_lists += [(f"household_caps.{i}.conditions.nationalities", c.conditions.nationalities or []) for i, c in enumerate(scheme.household_caps)]
     for path, codes in code_lists:
         for j, code in enumerate(codes):
             if not is_country_code(code):
@@ -97,6 +99,19 @@ def check_scheme(scheme: SchemeVersion) -> list[FieldError]:
         for j, inst in enumerate(rule.instalments):
             if inst.offset_months_to < inst.offset_months_from:
                 problems.append(FieldError(f"{base}.instalments.{j}.offset_months_to", "is before offset_months_from"))
+    all_rule_ids = {r.rule_id for r in scheme.rules}
+    for i, cap in enumerate(scheme.household_caps):
+        if cap.citation not in citation_ids:
+            problems.append(FieldError(f"household_caps.{i}.citation", "refers to a citation the scheme does not list"))
+        for j, rule_id in enumerate(cap.applies_to):
+            if rule_id not in all_rule_ids:
+                problems.append(FieldError(f"household_caps.{i}.applies_to.{j}", "unknown rule id"))
+    for i, conflict in enumerate(scheme.figure_conflicts):
+        if conflict.rule_id not in all_rule_ids:
+            problems.append(FieldError(f"figure_conflicts.{i}.rule_id", "unknown rule id"))
+        for j, source_value in enumerate(conflict.values):
+            if source_value.citation is not None and source_value.citation not in citation_ids:
+                problems.append(FieldError(f"figure_conflicts.{i}.values.{j}.citation", "refers to a citation the scheme does not list"))
     return problems
 
 

@@ -57,6 +57,8 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     config_id: str
+    title: str = ""
+    """What the configuration is, shown with every score (e.g. that it is Passage's own alternative, not IOM's survey)."""
     version: str
     effective_from: dt.date
     provisional: bool

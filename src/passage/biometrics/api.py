@@ -145,7 +145,7 @@ def list_templates(
     user: Annotated[User, require(Permission.BIOMETRICS_READ)],
     q: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str, Query(pattern="^(active|revoked|all)$")] = "active",
-    record_format: Annotated[str | None, Query(pattern="^(iso2005|ansi2004|ansi2007)$")] = None,
+    record_format: Annotated[str | None, Query(pattern="^(iso2005|iso2011|ansi2004|ansi2007)$")] = None,
     low_quality: bool | None = None,
     sort: Annotated[str, Query(max_length=20)] = "enrolled",
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -165,7 +165,7 @@ def get_template(template_id: str, db: DbSession, user: Annotated[User, require(
 @router.get("/templates/{template_id}/record")
 def download_template(
     template_id: str, db: DbSession, user: Annotated[User, require(Permission.BIOMETRICS_READ)],
-    format: Annotated[str | None, Query(pattern="^(iso2005|ansi2004|ansi2007)$")] = None,  # noqa: A002
+    format: Annotated[str | None, Query(pattern="^(iso2005|iso2011|ansi2004|ansi2007)$")] = None,  # noqa: A002
 ) -> Response:
     """The minutiae record bytes (as stored, or converted); audited as a download."""
     target: RecordFormat | None = format  # type: ignore[assignment]

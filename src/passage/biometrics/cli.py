@@ -46,14 +46,14 @@ def _load_template(path: Path) -> tuple[bytes, object]:
 def extract_command(
     image: Path,
     out: Annotated[Path, typer.Option("--out", help="Template file to write")],
-    fmt: Annotated[str, typer.Option("--format", help="iso2005, ansi2004 or ansi2007")] = "iso2005",
+    fmt: Annotated[str, typer.Option("--format", help="iso2005, iso2011, ansi2004 or ansi2007")] = "iso2005",
     finger: Annotated[int, typer.Option(help="Finger position 0-10 (ISO/IEC 19794-2 Table 2)")] = 0,
     ppi: Annotated[float | None, typer.Option(help="Resolution when the image does not declare it")] = None,
     min_nfiq2: Annotated[int, typer.Option(help="NFIQ 2 below this is flagged low quality")] = DEFAULT_MIN_NFIQ2,
 ) -> None:
     """Extract minutiae (MINDTCT) and NFIQ 2 from an image into a minutiae record."""
-    if fmt not in ("iso2005", "ansi2004", "ansi2007"):
-        raise InvalidInput("--format must be iso2005, ansi2004 or ansi2007")
+    if fmt not in ("iso2005", "iso2011", "ansi2004", "ansi2007"):
+        raise InvalidInput("--format must be iso2005, iso2011, ansi2004 or ansi2007")
     target: RecordFormat = fmt  # type: ignore[assignment]
     result = extract(_read(image, "image"), ppi=ppi, finger_position=finger, min_nfiq2=min_nfiq2)
     with atomic_output(out, mode="wb") as handle:

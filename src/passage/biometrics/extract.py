@@ -1,8 +1,11 @@
 """Fingerprint images in, ISO/IEC 19794-2:2005 minutiae records out.
 
 Images: PNG, TIFF and BMP are decoded with Pillow and converted to 8-bit grey. WSQ (the FBI/NIST
-wavelet scalar quantisation format) is recognised by its SOI marker 0xFFA0 and refused with a clear
-message: no installed package decodes it (nbis-py 0.1.3 exposes no WSQ decoder, Pillow has none).
+wavelet scalar quantisation format, "WSQ Gray-scale Fingerprint Image Compression Specification",
+IAFIS-IC-0110(V3), the format of ANSI/NIST-ITL Type-4 and Type-14 images) is recognised by its SOI
+marker 0xFFA0 and decoded by the `wsq` package (a Pillow plugin built on NBIS's decoder). Its
+resolution comes from the NISTCOM comment segment ("PPI 500"), which NBIS's `cwsq` writes; without
+one 500 ppi is assumed and said so.
 
 Extraction: NIST MINDTCT (NBIS; Watson et al., "User's Guide to NIST Biometric Image Software",
 NISTIR 7392) through `nbis-py` 0.1.3. Quality: the real NFIQ 2 (ISO/IEC 29794-4:2017 model, as
@@ -27,8 +30,9 @@ from PIL import Image, UnidentifiedImageError
 from passage.biometrics.codec import FingerView, Minutia, MinutiaeRecord
 from passage.core.errors import InvalidInput, UnsupportedMediaType
 
-ACCEPTED_FORMATS = ("PNG", "TIFF", "BMP")
+ACCEPTED_FORMATS = ("PNG", "TIFF", "BMP", "WSQ")
 WSQ_MAGIC = b"\xff\xa0"
+WSQ_COMMENT_MARKER = b"\xff\xa8"
 NOMINAL_PPI = 500.0
 PPI_TOLERANCE = 25.0
 PIXELS_PER_CM_500PPI = 197
@@ -75,12 +79,15 @@ def load_image(data: bytes, *, ppi: float | None = None) -> FingerImage:
     if not data:
         raise ImageError("image is empty (0 bytes)")
     if data[:2] == WSQ_MAGIC:
-        raise UnsupportedMediaType("WSQ images cannot be decoded here: no installed package provides a WSQ decoder (nbis-py 0.1.3 has none); convert to PNG losslessly first")
+        import wsq  # noqa: F401  (registers the WSQ plugin with Pillow)
+
+        if ppi is None:
+            ppi = wsq_declared_ppi(data)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             source_format = opened.format or "unknown"
             if source_format not in ACCEPTED_FORMATS:
-                raise UnsupportedMediaType(f"image format {source_format} is not accepted (PNG, TIFF or BMP)")
+                raise UnsupportedMediaType(f"image format {source_format} is not accepted (PNG, TIFF, BMP or WSQ)")
             opened.load()
             declared = opened.info.get("dpi")
             grey = opened.convert("L")
@@ -106,16 +113,41 @@ def load_image(data: bytes, *, ppi: float | None = None) -> FingerImage:
     return FingerImage(buffer.getvalue(), width, height, effective, assumed, source_format)
 
 
+def wsq_declared_ppi(data: bytes) -> float | None:
+    """The "PPI" of a WSQ file's NISTCOM comment (NBIS `cwsq` writes "NIST_COM", then lines "PPI 500", ...), or None.
+
+    Only the comment segments before the first frame header are read; a value of -1 means "unknown"."""
+    position = 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker, length = data[position : position + 2], int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == WSQ_COMMENT_MARKER:
+            text = data[position + 4 : position + 2 + length].decode("ascii", errors="replace")
+            if text.startswith("NIST_COM"):
+                for line in text.splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "PPI":
+                        try:
+                            declared = float(value.strip())
+                        except ValueError:
+                            return None
+                        return declared if declared > 0 else None
+        elif marker == b"\xff\xa2":  # start of frame: no NISTCOM before it
+            return None
+        position += 2 + length
+    return None
+
+
 _local = threading.local()
 
 
-def _extractor() -> nbis.NbisExtractor:
+def _extractor(*, nfiq2: bool = True) -> nbis.NbisExtractor:
     # One native extractor per thread: the nbis handle is not documented as thread-safe.
-    extractor = getattr(_local, "extractor", None)
+    name = "extractor" if nfiq2 else "extractor_without_nfiq2"
+    extractor = getattr(_local, name, None)
     if extractor is None:
-        settings = nbis.NbisExtractorSettings(min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=True, ppi=NOMINAL_PPI)
+        settings = nbis.NbisExtractorSettings(min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=nfiq2, ppi=NOMINAL_PPI)
         extractor = nbis.new_nbis_extractor(settings)
-        _local.extractor = extractor
+        setattr(_local, name, extractor)
     return extractor
 
 
@@ -124,11 +156,19 @@ def extract(data: bytes, *, ppi: float | None = None, finger_position: int = 0, 
     if not 0 <= finger_position <= 10:
         raise InvalidInput("finger position must be 0 (unknown) to 10 (ISO/IEC 19794-2:2005 Table 2)")
     image = load_image(data, ppi=ppi)
+    reasons = []
     try:
         found = _extractor().extract_minutiae(image.pixels_png)
+        nfiq2 = int(found.quality().score)
     except nbis.NbisError as exc:
-        raise ImageError(f"MINDTCT could not process the image ({type(exc).__name__})") from None
-    nfiq2 = int(found.quality().score)
+        # NFIQ 2 fails on some whole rolled prints (e.g. NIST's ANSI/NIST-ITL ten-print sample, finger 2)
+        # that MINDTCT reads; extract anyway and flag the template, rather than refusing a usable print.
+        try:
+            found = _extractor(nfiq2=False).extract_minutiae(image.pixels_png)
+        except nbis.NbisError:
+            raise ImageError(f"MINDTCT could not process the image ({type(exc).__name__})") from None
+        nfiq2 = 0
+        reasons.append("NFIQ 2 could not be computed for this image (quality unknown)")
     minutiae = []
     for m in found.get():
         x, y = int(m.x()), int(m.y())
@@ -143,8 +183,7 @@ def extract(data: bytes, *, ppi: float | None = None, finger_position: int = 0, 
     minutiae = minutiae[:255]
     if not minutiae:
         raise ImageError("no minutiae were found in the image (empty template); it is not a usable fingerprint")
-    reasons = []
-    if nfiq2 < min_nfiq2:
+    if nfiq2 < min_nfiq2 and not reasons:
         reasons.append(f"NFIQ 2 score {nfiq2} is below {min_nfiq2}")
     if len(minutiae) > MAX_PLAUSIBLE_MINUTIAE:
         reasons.append(f"{len(minutiae)} minutiae: more than a finger holds (noise or background texture)")

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from passage.biometrics.codec import ISO_ANGLE_DEGREES, MinutiaeRecord, RecordFormat
+from passage.biometrics.codec import MinutiaeRecord, angle_unit
 
 RADIUS = 70.0
 NS = 8
@@ -98,8 +98,7 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
 def minutiae_array(record: MinutiaeRecord, view_index: int = 0) -> np.ndarray:
     """(n, 3) float array of x, y, angle in radians for one view."""
     view = record.views[view_index]
-    fmt: RecordFormat = record.format
-    unit = ISO_ANGLE_DEGREES if fmt == "iso2005" else 2.0
+    unit = angle_unit(record.format)
     return np.array([(m.x, m.y, math.radians(m.angle * unit)) for m in view.minutiae], dtype=np.float64).reshape(-1, 3)
 
 

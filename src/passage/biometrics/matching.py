@@ -35,7 +35,14 @@ from dataclasses import dataclass
 import nbis
 import numpy as np
 
-from passage.biometrics.codec import ISO_ANGLE_DEGREES, FingerView, MinutiaeRecord, RecordFormat, convert
+from passage.biometrics.codec import (
+    ISO_ANGLE_DEGREES,
+    ISO_FORMATS,
+    FingerView,
+    MinutiaeRecord,
+    RecordFormat,
+    convert,
+)
 from passage.biometrics.extract import DEFAULT_MIN_NFIQ2, MIN_MINUTIAE
 from passage.core.errors import InvalidInput
 
@@ -56,7 +63,7 @@ def bozorth_bytes(view: FingerView, width: int, height: int, source_format: Reco
     minutiae = view.minutiae[:255]
     body = b"".join(
         struct.pack(">HHBB", (m.kind << 14) | m.x, m.y,
-                    m.angle if source_format == "iso2005" else round(m.angle * 2.0 / ISO_ANGLE_DEGREES) % 256, m.quality)
+                    m.angle if source_format in ISO_FORMATS else round(m.angle * 2.0 / ISO_ANGLE_DEGREES) % 256, min(m.quality, 100))
         for m in minutiae
     )
     header = b"FMR\x00 20\x00" + struct.pack(">IHHHHHBB", 24 + 2 + len(body), 0, width, height, 0, 0, 0, 0)

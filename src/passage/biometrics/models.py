@@ -39,7 +39,7 @@ class BiometricTemplate(IdMixin, TimestampMixin, VersionedMixin, Base):
     """User id, or None when enrolled by the system (CLI, demo loader)."""
 
     record_format: Mapped[str] = mapped_column(String(10))
-    """`iso2005`, `ansi2004` or `ansi2007`."""
+    """`iso2005`, `iso2011`, `ansi2004` or `ansi2007`."""
     finger_positions: Mapped[str] = mapped_column(String(60), default="")
     """Comma-separated ISO/IEC 19794-2 finger positions of the views (0 = unknown)."""
     view_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -33,6 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from passage.biometrics import ansi_nist
 from passage.biometrics.codec import MinutiaeRecord, RecordFormat, convert, decode, encode
 from passage.biometrics.extract import DEFAULT_MIN_NFIQ2, extract
 from passage.biometrics.gallery import ID_PATTERN, Candidate, SearchIndex
@@ -51,6 +52,7 @@ from passage.core.errors import (
     NotFound,
     PassageError,
     PayloadTooLarge,
+    UnsupportedMediaType,
 )
 from passage.core.files import atomic_output
 from passage.core.models import utcnow
@@ -65,7 +67,7 @@ from passage.security.scope import get_visible, scoped_select
 
 ENTITY = "biometric_template"
 TEMPLATE_MAGIC = b"FMR\x00"
-FORMATS: tuple[RecordFormat, ...] = ("iso2005", "ansi2004", "ansi2007")
+FORMATS: tuple[RecordFormat, ...] = ("iso2005", "iso2011", "ansi2004", "ansi2007")
 
 
 class BiometricsSettings(BaseSettings):
@@ -114,9 +116,10 @@ class ParsedInput:
 
 
 def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = None, field: str = "file") -> ParsedInput:
-    """A minutiae record (ISO/ANSI, detected by its `FMR\\0` identifier) or an image (PNG, TIFF, BMP) to extract.
+    """A minutiae record (ISO/ANSI, detected by its `FMR\\0` identifier), an ANSI/NIST-ITL transaction or an
+    image (PNG, TIFF, BMP, WSQ) to extract.
 
-    Refusals: 413 above the upload limit, 415 for WSQ, JPEG or any other image format, 422 for an
+    Refusals: 413 above the upload limit, 415 for JPEG or any other image format, 422 for an
     empty file, an unreadable image, a wrong size or resolution, a malformed or wrong-version record
     (with the byte offset) and an empty template.
     """
@@ -125,6 +128,8 @@ def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = N
         raise PayloadTooLarge(f"{field}: {len(data)} bytes is more than the {limit}-byte upload limit")
     if not data:
         raise InvalidInput(f"{field}: the file is empty (0 bytes)", fields=[FieldError(field, "empty file")])
+    if ansi_nist.is_transaction(data):
+        return _parse_transaction_upload(data, finger_position=finger_position, ppi=ppi, field=field)
     if data[:4] == TEMPLATE_MAGIC:
         record = decode(data)
         if not record.views or record.minutiae_count() == 0:
@@ -138,9 +143,47 @@ def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = N
                        low_quality=extraction.low_quality, quality_reasons=extraction.quality_reasons)
 
 
+def _parse_transaction_upload(data: bytes, *, finger_position: int, ppi: float | None, field: str) -> ParsedInput:
+    """One finger of an ANSI/NIST-ITL transaction: its Type-4/Type-14 image (extracted like any image),
+    or, without an image, its Type-9 minutiae. `finger_position` picks the finger when there are several."""
+    transaction = ansi_nist.parse_transaction(data)
+    images = [i for i in transaction.images if finger_position in i.finger_positions] if finger_position else list(transaction.images)
+    if len(images) > 1:
+        found = sorted({p for i in transaction.images for p in i.finger_positions})
+        raise InvalidInput(f"{field}: the transaction holds {len(images)} finger images; choose one with finger_position",
+                           fields=[FieldError("finger_position", f"one of {found}")])
+    if images:
+        image = images[0]
+        if image.compression == "jpeg2000":
+            raise UnsupportedMediaType(f"{field}: Type-{image.record_type} image IDC {image.idc} is JPEG 2000, which cannot be decoded here")
+        pixels = ansi_nist.raw_image_as_png(image) if image.compression == "none" else image.data
+        position = finger_position or (image.finger_positions[0] if image.finger_positions else 0)
+        extraction = extract(pixels, ppi=ppi or image.ppi, finger_position=position if position <= 10 else 0,
+                             min_nfiq2=biometrics_settings().min_nfiq2)
+        return ParsedInput(record=extraction.record, source="ansi_nist", image=pixels, image_format=_image_format(pixels),
+                           nfiq2=extraction.nfiq2, low_quality=extraction.low_quality, quality_reasons=extraction.quality_reasons)
+    sets = [m for m in transaction.minutiae if not finger_position or finger_position in m.finger_positions or not m.finger_positions]
+    if not sets:
+        raise InvalidInput(f"{field}: the transaction holds no fingerprint image or minutiae for this finger",
+                           fields=[FieldError("finger_position", "no Type-4, Type-14 or Type-9 record for it")])
+    if len(sets) > 1:
+        raise InvalidInput(f"{field}: the transaction holds {len(sets)} minutiae records; choose one with finger_position",
+                           fields=[FieldError("finger_position", "ambiguous")])
+    ppmm = transaction.native_ppmm or 19.69
+    chosen = sets[0]
+    height_mm = max((m.y_mm for m in chosen.minutiae), default=0.0) + 1.0
+    record = chosen.as_record(image_height_mm=height_mm, ppmm=ppmm)
+    if record.minutiae_count() == 0:
+        raise InvalidInput(f"{field}: empty template (no minutiae)", fields=[FieldError(field, "empty template")])
+    return ParsedInput(record=record, source="ansi_nist", low_quality=view_is_low_quality(record.views[0]),
+                       quality_reasons=("fewer than 12 minutiae",) if view_is_low_quality(record.views[0]) else ())
+
+
 def _image_format(data: bytes) -> str:
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         return "png"
+    if data[:2] == b"\xff\xa0":
+        return "wsq"
     if data[:2] == b"BM":
         return "bmp"
     return "tiff"
@@ -262,9 +305,9 @@ def get_template(session: Session, *, actor: Actor, template_id: str, purpose: s
 
 
 def download_template(session: Session, *, actor: Actor, template_id: str, target: RecordFormat | None = None) -> bytes:
-    """The stored record bytes, or converted to `target` (iso2005, ansi2004, ansi2007); audited as a download."""
+    """The stored record bytes, or converted to `target` (iso2005, iso2011, ansi2004, ansi2007); audited as a download."""
     if target is not None and target not in FORMATS:
-        raise InvalidInput("format must be iso2005, ansi2004 or ansi2007", fields=[FieldError("format", "unknown format")])
+        raise InvalidInput("format must be iso2005, iso2011, ansi2004 or ansi2007", fields=[FieldError("format", "unknown format")])
     row, record = get_template(session, actor=actor, template_id=template_id, purpose="download")
     if target is None or target == record.format:
         assert row.template is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passage import MODULES, __version__
 from passage.core import i18n
-from passage.core.errors import NotAuthenticated, PassageError
+from passage.core.errors import PROBLEM_MEDIA_TYPE, NotAuthenticated, PassageError, problem_details
 from passage.core.settings import get_settings
 
 logger = logging.getLogger("passage")
@@ -41,10 +42,15 @@ def _wants_html(request: Request) -> bool:
 
 
 def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
+    """An error as a page for browsers (the web layer's renderer), else as RFC 9457 problem details
+    (`application/problem+json`). `body` holds `code`, `message` and optionally `fields` and extension members."""
+    extra = {k: v for k, v in body.items() if k not in ("code", "message", "fields")}
+    problem = problem_details(status=status, code=body["code"], detail=body["message"], instance=request.url.path,
+                              fields=body.get("fields"), extra=extra)
     renderer = getattr(request.app.state, "render_error_page", None)
     if renderer is not None and _wants_html(request):
-        return renderer(request, status, body)  # type: ignore[no-any-return]
-    return JSONResponse({"error": body}, status_code=status)
+        return renderer(request, status, {**body, "message": problem["detail"]})  # type: ignore[no-any-return]
+    return JSONResponse(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
@@ -92,6 +98,85 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error_response(request, 500, {"code": "internal_error", "message": f"an unexpected error occurred (incident {incident})"})
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "ProblemDetails",
+    "description": "RFC 9457 problem details; `code` and `fields` are Passage's extension members.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "description": "Problem type URI (urn:passage:problem:<code>, or about:blank)."},
+        "title": {"type": "string", "description": "Short summary of the problem type."},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "What went wrong in this occurrence, without personal data."},
+        "instance": {"type": "string", "description": "The request path."},
+        "code": {"type": "string", "description": "Stable machine-readable code, e.g. invalid_input, conflict."},
+        "fields": {
+            "type": "array",
+            "description": "Each problem with one input field: dotted path (or row and column) and message.",
+            "items": {"type": "object", "required": ["path", "message"],
+                      "properties": {"path": {"type": "string"}, "message": {"type": "string"}}},
+        },
+    },
+    "additionalProperties": True,
+}
+ERROR_DESCRIPTIONS = {
+    "401": "Not signed in (no or expired session or token).",
+    "403": "Signed in, but the role, organisation or scope does not allow this.",
+    "404": "No such record, or not visible to the caller (never says which).",
+    "409": "Stale version, illegal state transition or conflicting data.",
+    "422": "Invalid input: `fields` lists each field path at fault.",
+    "default": "Any other error (400, 413, 415, 429, 503, 500), as problem details.",
+}
+STATE_CHANGING = frozenset({"post", "put", "patch", "delete"})
+
+
+def _is_public(route: APIRoute, extra: tuple[Any, ...]) -> bool:
+    calls = [d.call for d in route.dependant.dependencies] + [getattr(d, "dependency", None) for d in (*route.dependencies, *extra)]
+    return any(getattr(call, "__passage_public__", False) for call in calls)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Every operation of the OpenAPI document lists its error responses as RFC 9457 problem details
+    (`application/problem+json`): 401/403 unless public, 404 with a path parameter, 409 when it changes
+    state, 422 when it takes input, and `default` for the rest; FastAPI's own 422 body is replaced."""
+    from fastapi.openapi.utils import get_openapi
+
+    public = {(info.path, method.lower()) for info in iter_routes(list(app.routes)) for method in info.methods
+              if _is_public(info.route, info.extra_dependencies)}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["ProblemDetails"] = PROBLEM_SCHEMA
+        problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if method not in STATE_CHANGING | {"get", "head", "options"}:
+                    continue
+                responses = operation.setdefault("responses", {})
+                if "HTTPValidationError" in json.dumps(responses.get("422", {})):
+                    responses.pop("422")  # FastAPI's default body, which Passage never sends
+                wanted = ["default"]
+                if (path, method) not in public:
+                    wanted += ["401", "403"]
+                if "{" in path:
+                    wanted.append("404")
+                if method in STATE_CHANGING and (path, method) not in public:
+                    wanted.append("409")
+                if operation.get("parameters") or operation.get("requestBody"):
+                    wanted.append("422")
+                for status in wanted:
+                    responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status], "content": problem})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 class BodySizeLimit:
     """Refuse request bodies above the configured size with 413 before the route reads them."""
 
@@ -105,7 +190,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, {"error": {"code": "payload_too_large", "message": f"the request body exceeds {self.max_bytes} bytes"}})
+            await _send_problem(send, scope, 413, "payload_too_large", f"the request body exceeds {self.max_bytes} bytes")
             return
         received = 0
 
@@ -121,18 +206,18 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await _send_json(send, 413, {"error": {"code": "payload_too_large", "message": f"the request body exceeds {self.max_bytes} bytes"}})
+            await _send_problem(send, scope, 413, "payload_too_large", f"the request body exceeds {self.max_bytes} bytes")
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    import json
-
-    payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
+    """A problem details response sent before any route runs (no Request object exists yet)."""
+    payload = json.dumps(problem_details(status=status, code=code, detail=detail, instance=scope.get("path"))).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -220,5 +305,6 @@ def create_app() -> FastAPI:
             app.state.render_error_page = views.render_error_page
         for path, directory, name in getattr(views, "STATIC_MOUNTS", ()):
             app.mount(path, StaticFiles(directory=directory), name=name)
+    document_problems(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app

@@ -65,7 +65,7 @@ _registered_modules: set[str] = set()
 
 COMMAND_MODULES: dict[str, str] = {
     "users": "security", "audit": "security", "keys": "security", "demo": "security", "retention": "security",
-    "agreements": "readmission", "readmission": "readmission",
+    "agreements": "readmission", "readmission": "readmission", "calendars": "readmission",
     "identify": "identity", "biometrics": "biometrics", "avrr": "avrr", "forms": "forms",
     "geo": "dtm", "dtm": "dtm", "mobility": "mobility", "dialogue": "dialogue",
     "consular": "consular",

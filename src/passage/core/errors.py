@@ -1,14 +1,81 @@
-"""Domain errors shared by every module.
+"""Domain errors shared by every module, and their rendering as RFC 9457 problem details.
 
-A service raises one of these; the API turns it into a JSON 4xx with field paths, the CLI into one
-readable line on stderr and exit code 2. Messages never contain personal data: name the field, the
-row or the byte offset, never the value.
+A service raises one of these; the API turns it into a 4xx `application/problem+json` body (RFC 9457,
+"Problem Details for HTTP APIs": members `type`, `title`, `status`, `detail`, `instance`, plus the
+extension members `code`, `fields` - the list of field problems - and any `extra` the error carries), the
+CLI into one readable line on stderr and exit code 2. Messages never contain personal data: name the
+field, the row or the byte offset, never the value.
+
+`render_message` is the one place a message becomes the text a user reads: by default the English
+message as raised; `set_message_renderer` lets the i18n layer plug in message codes and translations.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+"""RFC 9457 section 3: the media type of a problem details object in JSON."""
+PROBLEM_TYPE_PREFIX = "urn:passage:problem:"
+"""Problem type URIs (RFC 9457 section 3.1.1: "a URI reference that identifies the problem type"); Passage's
+are URNs, not meant to be dereferenced; every code is listed in docs/architecture.md ("Errors")."""
+
+TITLES: dict[str, str] = {
+    "bad_request": "Bad request",
+    "invalid_input": "Invalid input",
+    "not_authenticated": "Not authenticated",
+    "forbidden": "Forbidden",
+    "not_found": "Not found",
+    "conflict": "Conflict",
+    "payload_too_large": "Payload too large",
+    "unsupported_media_type": "Unsupported media type",
+    "too_many_requests": "Too many requests",
+    "busy": "Service busy",
+    "internal_error": "Internal error",
+    "http_error": "HTTP error",
+}
+"""RFC 9457 section 3.1.2: "a short, human-readable summary of the problem type", the same for every occurrence."""
+
+MessageRenderer = Callable[[str, str, dict[str, Any]], str]
+"""(code, message as raised, parameters) -> the text to show; the i18n layer may replace the default."""
+
+
+def _english(code: str, message: str, parameters: dict[str, Any]) -> str:
+    return message
+
+
+_renderer: MessageRenderer = _english
+
+
+def set_message_renderer(renderer: MessageRenderer | None) -> None:
+    """Install the function that renders error messages (None restores the English default)."""
+    global _renderer
+    _renderer = renderer or _english
+
+
+def render_message(code: str, message: str, parameters: dict[str, Any] | None = None) -> str:
+    return _renderer(code, message, dict(parameters or {}))
+
+
+def problem_details(*, status: int, code: str, detail: str, instance: str | None = None,
+                    fields: list[dict[str, str]] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem details object. Extension members never shadow the standard ones."""
+    body: dict[str, Any] = {
+        "type": "about:blank" if code == "http_error" else PROBLEM_TYPE_PREFIX + code,
+        "title": TITLES.get(code, code.replace("_", " ").capitalize()),
+        "status": status,
+        "detail": render_message(code, detail, extra),
+        "code": code,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    if fields:
+        body["fields"] = fields
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)
+    return body
 
 
 @dataclass(frozen=True)
@@ -40,6 +107,11 @@ class PassageError(Exception):
             body["fields"] = [f.as_dict() for f in self.fields]
         body.update(self.extra)
         return body
+
+    def problem(self, *, instance: str | None = None) -> dict[str, Any]:
+        """This error as an RFC 9457 problem details object (see `problem_details`)."""
+        return problem_details(status=self.status, code=self.code, detail=self.message, instance=instance,
+                               fields=[f.as_dict() for f in self.fields], extra=self.extra)
 
     def one_line(self) -> str:
         """The CLI rendering: message, then each field problem, on a single line."""

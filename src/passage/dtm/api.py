@@ -16,7 +16,7 @@ from passage.core.errors import FieldError, InvalidInput, PayloadTooLarge, Unsup
 from passage.core.settings import get_settings
 from passage.dtm import service
 from passage.dtm.choropleth import VALUE_FIELDS, choropleth, site_points
-from passage.dtm.dtm_api import DTM_API_V3_FIELDS, parse_query
+from passage.dtm.dtm_api import DTM_API_V3_FIELDS, QUERY_PARAMETER_DESCRIPTIONS, error_envelope, parse_query
 from passage.dtm.geography import parse_cod_ab
 from passage.dtm.hxl import table as hxl_table
 from passage.dtm.hxl import write_hxl_csv, write_hxl_xlsx
@@ -271,29 +271,70 @@ def sites_geojson(round_id: str, db: DbSession, user: Reader) -> JSONResponse:
 
 # --- the public DTM API v3 -----------------------------------------------------------------------
 
+_RECORD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "numPresentIdpInd": {"type": ["integer", "null"]}, "roundNumber": {"type": "integer"},
+                   "reportingDate": {"type": "string", "format": "date"}},
+    "required": ["id", "operation", "admin0Pcode", "numPresentIdpInd", "reportingDate", "roundNumber"],
+}
+PUBLIC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "DTM API v3 envelope", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["isSuccess", "message", "result"],
+        "properties": {"isSuccess": {"const": True}, "message": {"type": "string"}, "result": {"type": "array", "items": _RECORD_SCHEMA}}}}}},
+    422: {"description": "Refused query in the DTM API v3 envelope", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["isSuccess", "errorMessages", "result"],
+        "properties": {"isSuccess": {"const": False}, "message": {"type": "string"}, "errorMessages": {"type": "array", "items": {"type": "string"}},
+                       "result": {"type": "array", "maxItems": 0},
+                       "fields": {"type": "array", "items": {"type": "object", "required": ["path", "message"]}}}}}}},
+}
 
-def _public(level: int, request: Request, db: DbSession) -> dict[str, Any]:
-    query = parse_query({name: value for name, value in request.query_params.items()})
+
+def _text_param(name: str) -> Any:
+    # Declared as text so that a malformed date or round number is answered in DTM's envelope, not FastAPI's.
+    return Query(alias=name, description=QUERY_PARAMETER_DESCRIPTIONS[name])
+
+
+def _public(level: int, request: Request, db: DbSession) -> Any:
+    try:
+        query = parse_query({name: value for name, value in request.query_params.items()})
+    except InvalidInput as error:
+        return JSONResponse(error_envelope(error), status_code=422)
     records = service.public_displacement(db, level=level, query=query)
     return {"isSuccess": True, "message": f"{len(records)} record(s)", "result": records}
 
 
-@router.get(f"{PUBLIC_PREFIX}/admin0", dependencies=[PUBLIC], tags=["dtm-public"])
-def public_admin0(request: Request, db: DbSession) -> dict[str, Any]:
-    """DTM API v3 `displacement/admin0`: country totals per round (fields as in IOM's DTM API v3)."""
-    return _public(0, request, db)
+def _public_route(level: int, summary: str) -> Any:
+    def endpoint(
+        request: Request,
+        db: DbSession,
+        operation: Annotated[str | None, _text_param("Operation")] = None,
+        country_name: Annotated[str | None, _text_param("CountryName")] = None,
+        admin0_pcode: Annotated[str | None, _text_param("Admin0Pcode")] = None,
+        admin1_name: Annotated[str | None, _text_param("Admin1Name")] = None,
+        admin1_pcode: Annotated[str | None, _text_param("Admin1Pcode")] = None,
+        admin2_name: Annotated[str | None, _text_param("Admin2Name")] = None,
+        admin2_pcode: Annotated[str | None, _text_param("Admin2Pcode")] = None,
+        from_reporting_date: Annotated[str | None, _text_param("FromReportingDate")] = None,
+        to_reporting_date: Annotated[str | None, _text_param("ToReportingDate")] = None,
+        from_round_number: Annotated[str | None, _text_param("FromRoundNumber")] = None,
+        to_round_number: Annotated[str | None, _text_param("ToRoundNumber")] = None,
+    ) -> Any:
+        # The declared parameters document the route; the raw query string is checked as a whole so
+        # that unknown names are refused too (DTM API v3 query parameters, see dtm_api.QUERY_PARAMETERS).
+        return _public(level, request, db)
+
+    endpoint.__name__ = f"public_admin{level}"
+    endpoint.__doc__ = summary
+    return endpoint
 
 
-@router.get(f"{PUBLIC_PREFIX}/admin1", dependencies=[PUBLIC], tags=["dtm-public"])
-def public_admin1(request: Request, db: DbSession) -> dict[str, Any]:
-    """DTM API v3 `displacement/admin1`: admin 1 totals per round."""
-    return _public(1, request, db)
-
-
-@router.get(f"{PUBLIC_PREFIX}/admin2", dependencies=[PUBLIC], tags=["dtm-public"])
-def public_admin2(request: Request, db: DbSession) -> dict[str, Any]:
-    """DTM API v3 `displacement/admin2`: admin 2 totals per round."""
-    return _public(2, request, db)
+for _level, _summary in (
+    (0, "DTM API v3 `displacement/admin0`: country totals per round (fields as in IOM's DTM API v3)."),
+    (1, "DTM API v3 `displacement/admin1`: admin 1 totals per round."),
+    (2, "DTM API v3 `displacement/admin2`: admin 2 totals per round."),
+):
+    router.add_api_route(f"{PUBLIC_PREFIX}/admin{_level}", _public_route(_level, _summary), methods=["GET"], dependencies=[PUBLIC],
+                         tags=["dtm-public"], responses=PUBLIC_RESPONSES, name=f"public_admin{_level}")
 
 
 __all__ = ["DTM_API_V3_FIELDS", "router"]

@@ -8,7 +8,8 @@ consumers (the ``dtmapi`` Python and R packages, HDX's DTM scraper) can point at
 
 Mapping from Passage's aggregates (documented in docs/dtm.md):
 
-- ``id``: a stable text id, ``"{operation}:{round}:{pcode}:{assessmentType}"``;
+- ``id``: a number, as in DTM's API: the first 52 bits of the SHA-256 of
+  ``"{operation}:{round}:{pcode}:{assessmentType}"`` (stable across runs, exact in JavaScript);
 - ``operation``/``operationStatus``: the round's operation and ``"Active"``;
 - ``admin0Name``/``admin0Pcode``, ``admin1*``, ``admin2*``: the area and its ancestors from COD-AB;
 - ``numPresentIdpInd``: IDP individuals; ``numberMales``/``numberFemales``: null unless every
@@ -23,6 +24,7 @@ Mapping from Passage's aggregates (documented in docs/dtm.md):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -63,8 +65,36 @@ QUERY_PARAMETERS = (
     "FromRoundNumber",
     "ToRoundNumber",
 )
+QUERY_PARAMETER_DESCRIPTIONS = {
+    "Operation": "DTM operation name, e.g. 'Displacement due to conflict'.",
+    "CountryName": "Country (admin 0) name, case-insensitive.",
+    "Admin0Pcode": "Admin 0 P-code.",
+    "Admin1Name": "Admin 1 name.",
+    "Admin1Pcode": "Admin 1 P-code.",
+    "Admin2Name": "Admin 2 name.",
+    "Admin2Pcode": "Admin 2 P-code.",
+    "FromReportingDate": "Earliest reporting date, YYYY-MM-DD.",
+    "ToReportingDate": "Latest reporting date, YYYY-MM-DD.",
+    "FromRoundNumber": "First round number.",
+    "ToRoundNumber": "Last round number.",
+}
+"""As documented for DTM API v3 and its `dtmapi` client: at least one of Operation, CountryName or Admin0Pcode."""
 ASSESSMENT_TYPE_CODES = {"baseline": "BA", "site": "SA"}
 ENDPOINT_PATHS = {0: "/v3/displacement/admin0", 1: "/v3/displacement/admin1", 2: "/v3/displacement/admin2"}
+
+
+def record_id(operation: str, round_number: int, pcode: str, assessment_code: str) -> int:
+    """DTM's `id` is numeric: a stable 52-bit number from the record's natural key."""
+    digest = hashlib.sha256(f"{operation}:{round_number}:{pcode}:{assessment_code}".encode()).hexdigest()
+    return int(digest[:13], 16)
+
+
+def error_envelope(error: InvalidInput) -> dict[str, Any]:
+    """A refused query in DTM API v3's envelope (`isSuccess: false`, `errorMessages`, as the `dtmapi`
+    client reads it), with Passage's field paths kept in `fields`."""
+    messages = [f"{f.path}: {f.message}" for f in error.fields] or [error.message]
+    return {"isSuccess": False, "message": error.message, "errorMessages": messages, "result": [],
+            "fields": [f.as_dict() for f in error.fields]}
 
 
 def to_dtm_api_v3(row: AggregateRow, *, gazetteer: Gazetteer | None = None) -> dict[str, Any]:
@@ -75,7 +105,7 @@ def to_dtm_api_v3(row: AggregateRow, *, gazetteer: Gazetteer | None = None) -> d
     origin_area = gazetteer.get(origin) if (gazetteer is not None and origin) else None
     assessment_code = ASSESSMENT_TYPE_CODES.get(row.assessment_type, row.assessment_type)
     values: dict[str, Any] = {
-        "id": f"{row.operation}:{row.round_number}:{row.pcode}:{assessment_code}",
+        "id": record_id(row.operation, row.round_number, row.pcode, assessment_code),
         "operation": row.operation,
         "admin0Name": row.lineage.get(0, ("", ""))[1] or None,
         "admin0Pcode": row.lineage.get(0, ("", ""))[0] or None,

@@ -12,6 +12,7 @@ application or the API, a threshold override included. The database must therefo
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -30,7 +31,13 @@ from passage.mobility.ingest import ProgressCallback
 from passage.mobility.privacy import PrivacyPolicy
 from passage.mobility.pseudonymise import KEY_ENV, PseudonymKey
 from passage.mobility.synth import SynthConfig, generate
-from passage.mobility.windows import check_disjoint, parse_window
+from passage.mobility.windows import (
+    check_disjoint,
+    flowkit_columns,
+    level_from_aggregation_unit,
+    parse_window,
+    window_from_flowkit,
+)
 
 app = typer.Typer(name="mobility", help="Mobility analytics from de-identified operator data (Flowminder methods).", no_args_is_help=True)
 typer_apps: list[typer.Typer] = [app]
@@ -49,6 +56,8 @@ KeyOpt = Annotated[Path | None, typer.Option("--key-file", help=f"Data owner's H
 TzOpt = Annotated[str, typer.Option("--timezone", help="IANA zone that defines days")]
 ShareOpt = Annotated[float, typer.Option("--max-rejected-share", help="Refuse when more than this share of rows is rejected")]
 HxlOpt = Annotated[bool, typer.Option("--hxl", help="Add an HXL hashtag row under the header")]
+UnitOpt = Annotated[str | None, typer.Option("--aggregation-unit", help="FlowKit alias of --level: admin0, admin1, admin2 or admin3")]
+ColumnsOpt = Annotated[str, typer.Option("--columns", help="passage (pcode, subscribers) or flowkit (pcod, pcod_from, pcod_to, value)")]
 
 
 @contextmanager
@@ -73,9 +82,33 @@ def _key(key_file: Path | None, *, required: bool) -> PseudonymKey:
     return PseudonymKey.random()
 
 
+def _level(level: str | None, aggregation_unit: str | None) -> str:
+    if aggregation_unit is not None:
+        converted = level_from_aggregation_unit(aggregation_unit)
+        if level is not None and level != converted:
+            raise InvalidInput("--level and --aggregation-unit disagree; give one", fields=[FieldError("aggregation_unit", "conflicts with --level")])
+        return converted
+    if level is None:
+        raise InvalidInput("give --level (or FlowKit's --aggregation-unit)", fields=[FieldError("level", "required")])
+    return level
+
+
+def _columns(style: str) -> bool:
+    if style not in ("passage", "flowkit"):
+        raise InvalidInput("--columns must be passage or flowkit", fields=[FieldError("columns", "unknown")])
+    return style == "flowkit"
+
+
+def _write(result: service.AnalysisResult, out: Path, *, hxl: bool, flowkit: bool) -> None:
+    if flowkit:
+        result = dataclasses.replace(result, columns=flowkit_columns(result.columns), metadata={**result.metadata, "column_names": "flowkit"})
+    service.write_csv(result, out, hxl=hxl)
+
+
 def _run_from_raw(
     *, events: str, cells: Path, areas: Path, out: Path, analysis: str, params: dict[str, Any], level: str, engine: str, master: str,
     threshold: int | None, override_reason: str | None, key_file: Path | None, timezone: str, max_rejected_share: float, hxl: bool,
+    flowkit: bool = False,
 ) -> None:
     # the threshold and the windows are checked before any data is read; the run record repeats the check
     PrivacyPolicy.build(threshold=threshold, override_reason=override_reason, actor=service.CLI_ACTOR.id)
@@ -97,37 +130,51 @@ def _run_from_raw(
         run_id, result = service.run_recorded(actor=service.CLI_ACTOR, dataset_path=dataset, analysis=analysis, parameters=params, level=level,
                                               engine=engine, master=master, threshold=threshold, override_reason=override_reason,
                                               dataset_name=f"cli {analysis} (raw events)", progress=run_progress)
-        service.write_csv(result, out, hxl=hxl)
+        _write(result, out, hxl=hxl, flowkit=flowkit)
     typer.echo(f"ingest: {report.summary()}", err=True)
     typer.echo(f"{analysis}: {len(result.rows)} rows, {result.metadata['privacy']['values_redacted']} values redacted -> {out} (run {run_id})", err=True)
 
 
 @app.command("home-locations")
 def home_locations(
-    events: EventsOpt, cells: CellsOpt, areas: AreasOpt, level: LevelOpt,
-    window: Annotated[str, typer.Option("--window", help="YYYY-MM-DD..YYYY-MM-DD")], out: OutOpt,
+    events: EventsOpt, cells: CellsOpt, areas: AreasOpt, out: OutOpt,
+    level: Annotated[str | None, typer.Option("--level", help="Admin level N, grid:1km or h3:R")] = None,
+    window: Annotated[str | None, typer.Option("--window", help="YYYY-MM-DD..YYYY-MM-DD, both days included")] = None,
+    start_date: Annotated[str | None, typer.Option("--start-date", help="FlowKit alias: first day YYYY-MM-DD (with --end-date)")] = None,
+    end_date: Annotated[str | None, typer.Option("--end-date", help="FlowKit alias: the day AFTER the last day (exclusive, as in FlowKit)")] = None,
+    aggregation_unit: UnitOpt = None, columns: ColumnsOpt = "passage",
     engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
     redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
     timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0, hxl: HxlOpt = False,
 ) -> None:
-    """Subscribers per home area (modal daily location over the window): pcode,subscribers."""
-    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="home_locations", params={"window": window, "method": method}, level=level, engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl)
+    """Subscribers per home area (modal daily location over the window; FlowKit `ModalLocation` + `SpatialAggregate`): pcode,subscribers."""
+    if (start_date is None) != (end_date is None):
+        raise InvalidInput("give both --start-date and --end-date", fields=[FieldError("end_date" if end_date is None else "start_date", "required")])
+    if start_date is not None and end_date is not None:
+        if window is not None:
+            raise InvalidInput("give --window or --start-date/--end-date, not both", fields=[FieldError("window", "conflicts with --start-date")])
+        window = str(window_from_flowkit(start_date, end_date))
+    if window is None:
+        raise InvalidInput("give --window A..B (inclusive) or FlowKit's --start-date/--end-date (end exclusive)", fields=[FieldError("window", "required")])
+    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="home_locations", params={"window": window, "method": method}, level=_level(level, aggregation_unit), engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl, flowkit=_columns(columns))
 
 
 @app.command("flows-above-normal")
 def flows_above_normal(
-    events: EventsOpt, cells: CellsOpt, areas: AreasOpt, level: LevelOpt,
+    events: EventsOpt, cells: CellsOpt, areas: AreasOpt,
     benchmark: Annotated[str, typer.Option("--benchmark", help="Pre-crisis home window A..B")],
     comparison: Annotated[str, typer.Option("--comparison", help="Pre-crisis window C..D giving normal flows")],
     focal: Annotated[str, typer.Option("--focal", help="Post-crisis window E..F")],
-    out: OutOpt, engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
+    out: OutOpt, level: Annotated[str | None, typer.Option("--level", help="Admin level N, grid:1km or h3:R")] = None,
+    aggregation_unit: UnitOpt = None, columns: ColumnsOpt = "passage",
+    engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
     redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
     timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0, hxl: HxlOpt = False,
 ) -> None:
     """Flows above normal (Wilson et al. 2016): origin_pcode,destination_pcode,subscribers_benchmark_comparison,subscribers_benchmark_focal,above_normal."""
     windows = {"benchmark": parse_window(benchmark, field="benchmark"), "comparison": parse_window(comparison, field="comparison"), "focal": parse_window(focal, field="focal")}
     check_disjoint(windows)
-    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="flows_above_normal", params={"benchmark": benchmark, "comparison": comparison, "focal": focal, "method": method}, level=level, engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl)
+    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="flows_above_normal", params={"benchmark": benchmark, "comparison": comparison, "focal": focal, "method": method}, level=_level(level, aggregation_unit), engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl, flowkit=_columns(columns))
 
 
 @app.command("ingest")
@@ -153,22 +200,32 @@ def run_command(
     out: OutOpt,
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value, e.g. window=2024-03-01..2024-03-14 (repeat)")] = None,
     level: LevelOpt = "1", engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]",
-    redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, hxl: HxlOpt = False,
+    redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, hxl: HxlOpt = False, columns: ColumnsOpt = "passage",
 ) -> None:
-    """Run any named analysis on an ingested dataset; writes redacted aggregates only."""
+    """Run any named analysis on an ingested dataset; writes redacted aggregates only.
+
+    FlowKit's parameter names are accepted too: start_date/end_date (end exclusive) and aggregation_unit=admin2."""
     params: dict[str, Any] = {}
     for item in param or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise InvalidInput("--param must be name=value", fields=[FieldError("param", "malformed")])
         params[name.strip()] = value.strip()
+    if "start_date" in params or "end_date" in params:
+        # FlowKit's names: end_date is the day after the last day
+        if "window" in params:
+            raise InvalidInput("give window=A..B or start_date/end_date, not both", fields=[FieldError("param", "window conflicts with start_date")])
+        params["window"] = str(window_from_flowkit(params.pop("start_date", ""), params.pop("end_date", "")))
+    if "aggregation_unit" in params:
+        level = level_from_aggregation_unit(params.pop("aggregation_unit"))
+    flowkit = _columns(columns)
     PrivacyPolicy.build(threshold=redaction_threshold, override_reason=override_reason, actor=service.CLI_ACTOR.id)
     service.build_metric(analysis, params)
     with _progress(analysis) as update:
         run_id, result = service.run_recorded(actor=service.CLI_ACTOR, dataset_path=dataset, analysis=analysis, parameters=params, level=level,
                                               engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason,
                                               progress=update)
-    service.write_csv(result, out, hxl=hxl)
+    _write(result, out, hxl=hxl, flowkit=flowkit)
     typer.echo(f"{analysis}: {len(result.rows)} rows -> {out} (run {run_id})", err=True)
 
 

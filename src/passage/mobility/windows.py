@@ -65,3 +65,43 @@ def check_disjoint(named: dict[str, Window]) -> None:
 def span(windows: list[Window]) -> Window:
     """The smallest window that covers all of `windows`."""
     return Window(min(w.start for w in windows), max(w.end for w in windows))
+
+
+# --- FlowKit conventions ----------------------------------------------------------------------------
+# FlowKit (Flowminder's flowclient/flowmachine) writes periods as `start_date` and `end_date` where
+# end_date is "the day _after_ the final date of the period" (flowclient `modal_location_from_dates_spec`),
+# names spatial units `admin0`..`admin3`, and returns admin-unit results as `pcod`/`pcod_from`/`pcod_to` with
+# one count column `value` (flowmachine's approved SQL: `SELECT pcod_from, pcod_to, COUNT(*) AS value`).
+# Passage's own windows are inclusive `A..B`; these helpers translate so that a FlowKit user is not a day off.
+
+FLOWKIT_AGGREGATION_UNITS = {"admin0": "0", "admin1": "1", "admin2": "2", "admin3": "3"}
+FLOWKIT_KEY_COLUMNS = {"pcode": "pcod", "origin_pcode": "pcod_from", "destination_pcode": "pcod_to"}
+FLOWKIT_VALUE_COLUMNS = ("subscribers", "events", "above_normal")
+
+
+def window_from_flowkit(start_date: str, end_date: str, *, field: str = "start_date") -> Window:
+    """FlowKit's half-open period [start_date, end_date) as Passage's inclusive window start..end_date-1."""
+    try:
+        start, end = dt.date.fromisoformat(start_date.strip()), dt.date.fromisoformat(end_date.strip())
+    except (AttributeError, ValueError):
+        raise InvalidInput(f"{field}: start and end dates must be written YYYY-MM-DD", fields=[FieldError(field, "unparseable day")]) from None
+    if end <= start:
+        raise InvalidInput("end_date is exclusive (the day after the last day), so it must come after start_date",
+                           fields=[FieldError("end_date", "not after start_date")])
+    return Window(start, end - dt.timedelta(days=1))
+
+
+def level_from_aggregation_unit(unit: str) -> str:
+    """FlowKit's `admin2` as Passage's level `2`."""
+    level = FLOWKIT_AGGREGATION_UNITS.get(unit.strip().lower())
+    if level is None:
+        raise InvalidInput(f"aggregation unit must be one of {', '.join(FLOWKIT_AGGREGATION_UNITS)}",
+                           fields=[FieldError("aggregation_unit", "unknown")])
+    return level
+
+
+def flowkit_columns(columns: list[str] | tuple[str, ...]) -> list[str]:
+    """Output column names as FlowKit writes them: `pcod`, `pcod_from`, `pcod_to`, and `value` for the count
+    (for flows above normal, `above_normal` is the value; its two component counts keep their names)."""
+    value_column = "above_normal" if "above_normal" in columns else next((c for c in columns if c in FLOWKIT_VALUE_COLUMNS), None)
+    return [FLOWKIT_KEY_COLUMNS.get(c, "value" if c == value_column else c) for c in columns]

@@ -4,8 +4,12 @@ A working day is a day that is not a weekend day and not a public holiday, excep
 the government declared a working day is one. China moves working days to weekends around its long
 holidays (调休): for National Day 2024 the State Council made Sunday 29 September and Saturday
 12 October working days and 1-7 October days off. The `holidays` package (>= 0.60) carries these
-make-up days as `weekend_workdays` for CN; years it does not know yet are covered by the holiday
-table versioned with the agreement (`HolidayTable.extra_holidays` / `extra_workdays`).
+make-up days as `weekend_workdays` for CN, but for years the State Council has not announced yet it
+*guesses* (e.g. "2027-02-09 (observed)"). So for a state that publishes an annual notice
+(`NOTICE_REGIMES`), a year is computed from its official notice when one is loaded (shipped in
+`data/calendars/`, or added with `passage calendars load NOTICE.json`), and otherwise is *provisional*:
+`provisional_years` names it so that every deadline it touches carries a visible warning.
+The holiday table versioned with the agreement (`extra_holidays` / `extra_workdays`) still overrides both.
 """
 
 from __future__ import annotations
@@ -17,7 +21,23 @@ from collections.abc import Iterator
 import holidays
 
 from passage.core.errors import InvalidInput
-from passage.readmission.schemas import HolidayTable
+from passage.readmission.schemas import CalendarNotice, HolidayTable
+
+NOTICE_REGIMES: dict[str, str] = {
+    "CN": "State Council General Office annual notice on the holiday arrangements (国务院办公厅关于部分节假日安排的通知)",
+}
+"""States whose working days are fixed year by year by an official notice; other states' calendars follow
+the `holidays` package's fixed rules and are never provisional."""
+
+
+def latest_notices(notices: tuple[CalendarNotice, ...] | list[CalendarNotice]) -> dict[int, CalendarNotice]:
+    """The highest version of each year's notice."""
+    by_year: dict[int, CalendarNotice] = {}
+    for notice in notices:
+        current = by_year.get(notice.year)
+        if current is None or notice.version > current.version:
+            by_year[notice.year] = notice
+    return by_year
 
 
 @functools.lru_cache(maxsize=64)
@@ -39,10 +59,31 @@ class WorkingCalendar:
         self._extra_holidays = {h.date: h.name for h in table.extra_holidays}
         self._extra_workdays = {w.date: w.name for w in table.extra_workdays}
         self._weekend = frozenset(table.weekend)
+        self._notices = latest_notices([n for n in table.notices if n.country == table.country])
+        self._notice_holidays = {h.date: h.name for n in self._notices.values() for h in n.holidays}
+        self._notice_workdays = {w.date: w.name for n in self._notices.values() for w in n.workdays}
+
+    @property
+    def uses_notices(self) -> bool:
+        return self.table.country in NOTICE_REGIMES
+
+    def notice_for(self, year: int) -> CalendarNotice | None:
+        return self._notices.get(year)
+
+    def is_provisional(self, year: int) -> bool:
+        """True when the state fixes its working days by annual notice and none is loaded for `year`."""
+        return self.uses_notices and year not in self._notices
+
+    def provisional_years(self, first: dt.date, last: dt.date) -> list[int]:
+        """Years between two dates (inclusive) whose working days are the package's guess, not a notice."""
+        low, high = min(first, last), max(first, last)
+        return [year for year in range(low.year, high.year + 1) if self.is_provisional(year)]
 
     def holiday_name(self, day: dt.date) -> str | None:
         if day in self._extra_holidays:
             return self._extra_holidays[day]
+        if day.year in self._notices:
+            return self._notice_holidays.get(day)
         if self.table.country:
             return _package_year(self.table.country, day.year)[2].get(day)
         return None
@@ -52,6 +93,13 @@ class WorkingCalendar:
             return True
         if day in self._extra_holidays:
             return False
+        if day.year in self._notices:
+            # an official notice lists every day off and every make-up working day of its year
+            if day in self._notice_workdays:
+                return True
+            if day in self._notice_holidays:
+                return False
+            return day.weekday() not in self._weekend
         if self.table.country:
             package_holidays, package_workdays, _ = _package_year(self.table.country, day.year)
             if day in package_workdays:

@@ -1,4 +1,5 @@
-"""`passage agreements list|show|load FILE` and `passage readmission deadlines|tick`."""
+"""`passage agreements list|show|load FILE`, `passage calendars list|show|load NOTICE.json` and
+`passage readmission deadlines|tick`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from passage.readmission.schemas import Agreement, AgreementVersion
 
 agreements_app = typer.Typer(name="agreements", help="Readmission agreements: shipped presets and loaded versions.", no_args_is_help=True)
 readmission_app = typer.Typer(name="readmission", help="Readmission deadlines and the deadline job.", no_args_is_help=True)
-typer_apps: list[typer.Typer] = [agreements_app, readmission_app]
+calendars_app = typer.Typer(name="calendars", help="Official annual holiday notices of requested states (e.g. China's State Council notice).", no_args_is_help=True)
+typer_apps: list[typer.Typer] = [agreements_app, readmission_app, calendars_app]
 
 
 def _echo_json(data: Any) -> None:
@@ -26,17 +28,18 @@ def _echo_json(data: Any) -> None:
 
 def _catalogue(use_db: bool) -> dict[str, Agreement]:
     """Presets, plus the database's agreements when it is reachable (a missing DB is not an error here)."""
-    if not use_db:
-        return dict(preset_agreements())
-    from passage.core.db import unit_of_work
     from passage.readmission.store import DatabaseNotReady, all_agreements
+
+    if not use_db:
+        return all_agreements(None)
+    from passage.core.db import unit_of_work
 
     try:
         with unit_of_work() as session:
             return all_agreements(session)
     except DatabaseNotReady as exc:
         typer.echo(f"note: {exc.message}; showing shipped presets only", err=True)
-        return dict(preset_agreements())
+        return all_agreements(None)
 
 
 def _find(agreement_id: str, use_db: bool) -> Agreement:
@@ -92,6 +95,49 @@ def load_agreement_command(file: Path = typer.Argument(..., help="Agreement JSON
     agreement = load_agreement_file(file)
     with unit_of_work() as session:
         result = load_agreement(session, agreement=agreement, loaded_by=loaded_by)
+    _echo_json(result)
+
+
+@calendars_app.command("list")
+def list_calendars(db: bool = typer.Option(True, "--db/--no-db", help="Include notices loaded into the database.")) -> None:
+    """List the official notices (shipped and loaded) and, per notice-based state, the provisional years around today."""
+    from passage.readmission.calendars import NOTICE_REGIMES
+    from passage.readmission.notices import shipped_notices
+
+    notices = list(shipped_notices())
+    if db:
+        from passage.core.db import unit_of_work
+        from passage.readmission.store import DatabaseNotReady, all_notices
+
+        try:
+            with unit_of_work() as session:
+                notices = all_notices(session)
+        except DatabaseNotReady as exc:
+            typer.echo(f"note: {exc.message}; showing shipped notices only", err=True)
+    this_year = dt.date.today().year
+    rows = [{"notice": n.key, "country": n.country, "year": n.year, "version": n.version, "issued_on": n.issued_on.isoformat(),
+             "title": n.title, "source": n.source, "url": n.url, "holidays": len(n.holidays), "workdays": len(n.workdays)} for n in notices]
+    provisional = {country: [y for y in range(this_year - 1, this_year + 3) if not any(n.country == country and n.year == y for n in notices)]
+                   for country in NOTICE_REGIMES}
+    _echo_json({"notices": rows, "provisional_years": provisional})
+
+
+@calendars_app.command("load")
+def load_calendar_command(
+    file: Path = typer.Argument(..., help="Notice JSON file: country, year, version, title, issued_on, source, url, holidays, workdays."),
+    today: str = typer.Option(None, help="Date the recomputation is recorded on (YYYY-MM-DD; default today)."),
+) -> None:
+    """Add one year's official holiday notice, then recompute the open cases' deadlines it moves (audited, system actor)."""
+    from passage.core.db import unit_of_work
+    from passage.readmission.notices import parse_notice_bytes
+    from passage.readmission.service import load_calendar_notice
+
+    if not file.is_file():
+        raise InvalidInput(f"{file.name}: file not found")
+    notice = parse_notice_bytes(file.read_bytes(), source=file.name)
+    day = _parse_date(today, "today") if today else None
+    with unit_of_work() as session:
+        result = load_calendar_notice(session, notice=notice, today=day)
     _echo_json(result)
 
 

@@ -75,6 +75,22 @@ class AgreementVersionRecord(IdMixin, TimestampMixin, Base):
     agreement: Mapped[AgreementRecord] = relationship(back_populates="versions")
 
 
+class CalendarNoticeRecord(IdMixin, TimestampMixin, Base):
+    """An official annual holiday notice loaded with `passage calendars load` (shipped ones live in
+    `data/calendars/`). Immutable: a correction is a new `version` of the same country and year;
+    `document` is the validated `CalendarNotice` JSON, `checksum` its SHA-256."""
+
+    __tablename__ = "readmission_calendar_notice"
+    __table_args__ = (UniqueConstraint("country", "year", "version", name="country_year_version"),)
+
+    country: Mapped[str] = mapped_column(String(2), nullable=False)
+    year: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    checksum: Mapped[str] = mapped_column(String(64), nullable=False)
+    loaded_by: Mapped[str | None] = mapped_column(ForeignKey(_USER))
+
+
 class ReadmissionCase(IdMixin, TimestampMixin, VersionedMixin, Base):
     """A readmission or transit case; `state` follows `workflow.State`."""
 

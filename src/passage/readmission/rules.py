@@ -44,10 +44,24 @@ class Deadline:
     start: dt.date
     figure: Figure
     rule: str
+    provisional_years: tuple[int, ...] = ()
+    """Years the count crossed whose working days no official notice fixes yet (see `calendars`)."""
 
     @property
     def citation(self) -> Citation:
         return self.figure.citation
+
+    @property
+    def provisional(self) -> bool:
+        return bool(self.provisional_years)
+
+    @property
+    def warning(self) -> str | None:
+        """The visible "provisional calendar" warning, or None when every year counted is official."""
+        if not self.provisional_years:
+            return None
+        years = ", ".join(str(y) for y in self.provisional_years)
+        return f"provisional calendar: no official holiday notice loaded for {years}; the date may move when it is loaded"
 
     def days_left(self, today: dt.date) -> int:
         return (self.due - today).days
@@ -72,7 +86,10 @@ class Deadline:
                 "article": self.citation.article,
                 "verified": self.citation.verified,
             },
+            "provisional_calendar": self.provisional,
         }
+        if self.warning:
+            body["warning"] = self.warning
         if today is not None:
             body["days_left"] = self.days_left(today)
             body["status"] = self.status(today)
@@ -98,9 +115,17 @@ def add_span(cal: WorkingCalendar, start: dt.date, figure: Figure) -> dt.date:
 def _make(cal: WorkingCalendar, kind: str, start: dt.date, figure: Figure, what: str, event: str) -> Deadline:
     due = add_span(cal, start, figure)
     rule = f"{what}: {figure.describe()} from {event} on {start.isoformat()} ({figure.citation.source}, {figure.citation.article})"
+    provisional: tuple[int, ...] = ()
     if figure.unit is DayUnit.working_days:
         rule += f"; working days of the requested state's calendar ({cal.table.country or 'agreement table'})"
-    return Deadline(kind=kind, due=due, start=start, figure=figure, rule=rule)
+        notices = sorted({n.key for y in range(start.year, due.year + 1) if (n := cal.notice_for(y)) is not None})
+        if notices:
+            rule += f" per official notice {', '.join(notices)}"
+        provisional = tuple(cal.provisional_years(start, due))
+    deadline = Deadline(kind=kind, due=due, start=start, figure=figure, rule=rule, provisional_years=provisional)
+    if deadline.warning:
+        return Deadline(kind=kind, due=due, start=start, figure=figure, rule=f"{rule}; {deadline.warning}", provisional_years=provisional)
+    return deadline
 
 
 def calendar_for(version: AgreementVersion) -> WorkingCalendar:
@@ -208,6 +233,19 @@ def travel_document_issue_due(version: AgreementVersion, accepted_on: dt.date) -
     return _make(calendar_for(version), "travel_document_issue_due", accepted_on, travel.issue_limit, "Travel document issue due", "acceptance")
 
 
+def standard_travel_document_deemed_accepted(version: AgreementVersion, requested_on: dt.date) -> Deadline | None:
+    """The day after which, without an acknowledgement of the travel-document request, the requested state
+    is deemed to accept the EU standard travel document (EU–Sri Lanka: 30 calendar days, European
+    Parliament procedure 2003/0043(CNS): "If Sri Lanka has not acknowledged receipt of the Member State's
+    request within 30 calendar days, it will be deemed to accept the use of the common provisional travel
+    document for return purposes")."""
+    travel = _travel(version)
+    if travel.standard_document_deemed_accepted is None:
+        return None
+    return _make(calendar_for(version), "standard_document_deemed_accepted", requested_on, travel.standard_document_deemed_accepted,
+                 "EU standard travel document deemed accepted if the travel-document request is not acknowledged by", "the request (made on acceptance)")
+
+
 def travel_document_reissue_due(version: AgreementVersion, requested_on: dt.date) -> list[Deadline]:
     """Reissue limits: normally within 14 and at most 30 calendar days (EU–Sri Lanka)."""
     travel = _travel(version)
@@ -291,6 +329,9 @@ def case_deadlines(version: AgreementVersion, dates: CaseDates) -> list[Deadline
         issue = travel_document_issue_due(version, dates.accepted_on)
         if issue:
             result.append(issue)
+        deemed = standard_travel_document_deemed_accepted(version, dates.accepted_on)
+        if deemed:
+            result.append(deemed)
     if dates.travel_document_issued_on and dates.transferred_on is None:
         expiry = travel_document_expiry(version, dates.travel_document_issued_on)
         if expiry:

@@ -92,6 +92,10 @@ class TravelDocument(Strict):
     issue_rule_citation: Citation
     reissue_normal_limit: Figure | None = None
     reissue_max_limit: Figure | None = None
+    standard_document_deemed_accepted: Figure | None = None
+    """If the requested state has not acknowledged the request for a travel document within this limit, it
+    is deemed to accept the EU standard travel document for return (EU–Sri Lanka Art. 2(4), per European
+    Parliament procedure 2003/0043(CNS)). The request is taken to be made on acceptance of the application."""
 
 
 class EvidenceCategory(StrEnum):
@@ -137,12 +141,52 @@ class HolidayEntry(Strict):
     name: str = Field(min_length=1)
 
 
+class CalendarNotice(Strict):
+    """One year's official holiday arrangement of a state, e.g. China's State Council General Office notice
+    (国务院办公厅关于2026年部分节假日安排的通知, 4 November 2025): the days off (including the weekend days
+    merged into a holiday) and the weekend days declared working days (调休上班).
+
+    Notices are versioned: a corrected notice for the same year gets the next `version`, and the highest
+    version of a year is the one deadlines use. Format documented in `docs/readmission.md`.
+    """
+
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    year: int = Field(ge=1990, le=2200)
+    version: int = Field(default=1, ge=1)
+    title: str = Field(min_length=1)
+    issued_on: dt.date
+    source: str = Field(min_length=1, description="issuing body and publication, e.g. 'State Council General Office; Xinhua'")
+    url: str | None = None
+    holidays: tuple[HolidayEntry, ...] = Field(min_length=1)
+    workdays: tuple[HolidayEntry, ...] = ()
+
+    @model_validator(mode="after")
+    def _within_year(self) -> CalendarNotice:
+        problems = [f"{h.date} is not in {self.year}" for h in (*self.holidays, *self.workdays) if h.date.year != self.year]
+        if problems:
+            raise ValueError("; ".join(problems[:5]))
+        both = {h.date for h in self.holidays} & {w.date for w in self.workdays}
+        if both:
+            raise ValueError(f"dates listed both as holiday and as working day: {sorted(both)}")
+        dates = [h.date for h in self.holidays] + [w.date for w in self.workdays]
+        if len(dates) != len(set(dates)):
+            raise ValueError("a date is listed twice")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.country}-{self.year} v{self.version}"
+
+
 class HolidayTable(Strict):
     """The requested state's working-day calendar.
 
     `country` names a `holidays` package country (e.g. "CN", whose data include the make-up working
     weekends, 调休). `extra_holidays`/`extra_workdays` override it and are versioned with the agreement,
-    e.g. for a year the package does not know yet.
+    e.g. for a year the package does not know yet. `notices` are the official annual notices attached by
+    the catalogue (shipped in `data/calendars/` and loaded with `passage calendars load`); a year that
+    has one is computed from it alone, and for a state that publishes such notices a year without one is
+    *provisional* (the package's guess), which every deadline touching it says.
     """
 
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
@@ -150,6 +194,7 @@ class HolidayTable(Strict):
     extra_workdays: tuple[HolidayEntry, ...] = ()
     weekend: tuple[int, ...] = (5, 6)
     source: str = ""
+    notices: tuple[CalendarNotice, ...] = ()
 
     @model_validator(mode="after")
     def _disjoint(self) -> HolidayTable:

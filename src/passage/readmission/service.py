@@ -53,7 +53,7 @@ from passage.readmission.models import (
     TransferHold,
     VerificationRecord,
 )
-from passage.readmission.schemas import Agreement, AgreementVersion
+from passage.readmission.schemas import Agreement, AgreementVersion, CalendarNotice
 from passage.readmission.store import all_agreements, snapshot_of
 from passage.security import audit, blind_index
 from passage.security.actors import SYSTEM_ACTOR_ID, Actor, is_system, may, system_actor
@@ -74,6 +74,8 @@ ENTITY = "readmission_case"
 DEADLINE_JOB = system_actor("readmission.deadlines")
 """The system actor of the deadline job (deemed acceptance)."""
 RETENTION_JOB = system_actor("readmission.retention")
+CALENDAR_JOB = system_actor("readmission.calendars")
+"""Loads an official holiday notice (`passage calendars load`) and recomputes the deadlines it moves."""
 """The system actor of the retention job (erasure of expired personal data)."""
 SOON_DAYS = 3
 SEARCH_MATCH_LIMIT = 5000
@@ -1194,7 +1196,8 @@ def case_deadline_view(session: Session, case: ReadmissionCase, *, today: dt.dat
         computed = []
     return [
         {"kind": d.kind, "due": d.due, "days_left": (d.due - day).days, "rule": d.rule, "verified": d.figure.citation.verified,
-         "possible": d.kind == "extended_reply_due" and case.extension_requested_on is None, "status": d.status(day)}
+         "possible": d.kind == "extended_reply_due" and case.extension_requested_on is None, "status": d.status(day),
+         "provisional": d.provisional, "provisional_years": list(d.provisional_years)}
         for d in sorted(computed, key=lambda d: d.due)
     ]
 
@@ -1488,3 +1491,50 @@ def find_duplicates(session: Session, *, actor: User, application: Mapping[str, 
 
 def _person_record(values: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(values.get(k) or "") for k in ("surname", "given_names", "name_in_characters", "date_of_birth", "place_of_birth", "sex", "passport_number", "id_number")}
+
+
+# --- official calendar notices ----------------------------------------------------------------------------
+
+
+def load_calendar_notice(session: Session, *, actor: Actor = CALENDAR_JOB, notice: CalendarNotice, today: dt.date | None = None) -> dict[str, Any]:
+    """Add one year's official holiday notice (`passage calendars load`) and recompute the deadlines it moves.
+
+    The notice is stored immutably (see `store.store_notice`); then every open case whose agreement
+    calendar is the notice's country gets its `CaseDeadline` rows recomputed, and each deadline whose
+    date or warning changed is recorded on the case's timeline and in the audit chain (kind, old and new
+    date; no personal data), in this same transaction. Loading the same notice twice changes nothing.
+    """
+    from passage.readmission.store import store_notice
+
+    added = store_notice(session, notice=notice, loaded_by=None if is_system(actor) else actor.id)
+    audit.record(session, actor=actor, action="readmission.calendar_notice_load", entity_type="readmission_calendar_notice",
+                 entity_id=notice.key, details={"country": notice.country, "year": notice.year, "version": notice.version, "added": added})
+    changes: list[dict[str, Any]] = []
+    if not added:
+        return {"notice": notice.key, "added": False, "cases_checked": 0, "changes": changes}
+    forget_catalogue(session)
+    day = today or today_utc()
+    checked = 0
+    open_cases = session.scalars(select(ReadmissionCase).where(ReadmissionCase.closed_on.is_(None)).order_by(ReadmissionCase.id))
+    for case in open_cases:
+        version = case_version(session, case)
+        if version.calendar.country != notice.country or case.state in workflow.TERMINAL_STATES:
+            continue
+        checked += 1
+        before = {row.kind: (row.due, row.rule) for row in case.deadlines}
+        recompute_deadlines(session, case, version)
+        after = {row.kind: (row.due, row.rule) for row in case.deadlines}
+        moved = [
+            {"kind": kind, "old_due": before[kind][0].isoformat() if kind in before else None, "new_due": after[kind][0].isoformat() if kind in after else None,
+             "was_provisional": kind in before and "provisional calendar" in before[kind][1], "is_provisional": kind in after and "provisional calendar" in after[kind][1]}
+            for kind in sorted(set(before) | set(after))
+            if before.get(kind) != after.get(kind)
+        ]
+        if not moved:
+            continue
+        _event(case, actor=actor, action="recompute_deadlines", from_state=case.state, to_state=case.state, day=day, details={"notice": notice.key, "deadlines": moved})
+        audit.record(session, actor=actor, action="readmission.deadlines_recomputed", entity_type=ENTITY, entity_id=case.id,
+                     details={"notice": notice.key, "deadlines": moved})
+        changes.append({"case_id": case.id, "deadlines": moved})
+    session.flush()
+    return {"notice": notice.key, "added": True, "cases_checked": checked, "changes": changes}

@@ -16,9 +16,15 @@ from sqlalchemy.orm import Session, selectinload
 from passage.core.errors import Conflict, PassageError
 from passage.readmission.agreements import agreement_checksum, parse_agreement, preset_agreements
 from passage.readmission.jobs import CaseSnapshot
-from passage.readmission.models import AgreementRecord, AgreementVersionRecord, ReadmissionCase
+from passage.readmission.models import (
+    AgreementRecord,
+    AgreementVersionRecord,
+    CalendarNoticeRecord,
+    ReadmissionCase,
+)
+from passage.readmission.notices import notice_checksum, parse_notice, shipped_notices, with_notices
 from passage.readmission.rules import CaseDates
-from passage.readmission.schemas import Agreement, AgreementVersion
+from passage.readmission.schemas import Agreement, AgreementVersion, CalendarNotice
 from passage.readmission.statistics import CaseRecord
 from passage.readmission.workflow import State
 
@@ -99,11 +105,54 @@ def stored_agreements(session: Session) -> dict[str, Agreement]:
 
 
 def all_agreements(session: Session | None) -> dict[str, Agreement]:
-    """Shipped presets overlaid with what the database holds (if a session is given)."""
+    """Shipped presets overlaid with what the database holds (if a session is given), each version's
+    calendar carrying the official holiday notices of its country (shipped and loaded)."""
     result = dict(preset_agreements())
+    notices = list(shipped_notices())
     if session is not None:
         result.update(stored_agreements(session))
-    return result
+        notices += stored_notices(session)
+    return {slug: with_notices(agreement, notices) for slug, agreement in result.items()}
+
+
+def stored_notices(session: Session) -> list[CalendarNotice]:
+    """Notices loaded into the database (every version; the calendar uses the highest of each year)."""
+    try:
+        records = session.scalars(select(CalendarNoticeRecord).order_by(CalendarNoticeRecord.country, CalendarNoticeRecord.year, CalendarNoticeRecord.version)).all()
+    except (OperationalError, ProgrammingError) as exc:
+        raise _guard(exc) from None
+    return [parse_notice(record.document, source=f"database notice {record.country}-{record.year} v{record.version}") for record in records]
+
+
+def all_notices(session: Session | None) -> list[CalendarNotice]:
+    notices = list(shipped_notices())
+    if session is not None:
+        notices += stored_notices(session)
+    return sorted(notices, key=lambda n: (n.country, n.year, n.version))
+
+
+def store_notice(session: Session, *, notice: CalendarNotice, loaded_by: str | None = None) -> bool:
+    """Store a notice; False when the same version is already there with the same content.
+
+    A version is immutable: the same country, year and version with other content is a `Conflict`
+    (give the correction the next version number). A shipped notice's version cannot be reused either."""
+    checksum = notice_checksum(notice)
+    for shipped in shipped_notices():
+        if shipped.key == notice.key:
+            if notice_checksum(shipped) == checksum:
+                return False
+            raise Conflict(f"{notice.key} ships with Passage with other content; give the correction version {notice.version + 1}", extra={"notice": notice.key})
+    try:
+        existing = session.scalars(select(CalendarNoticeRecord).where(CalendarNoticeRecord.country == notice.country, CalendarNoticeRecord.year == notice.year, CalendarNoticeRecord.version == notice.version)).one_or_none()
+    except (OperationalError, ProgrammingError) as exc:
+        raise _guard(exc) from None
+    if existing is not None:
+        if existing.checksum == checksum:
+            return False
+        raise Conflict(f"{notice.key} is already loaded with other content; give the correction the next version number", extra={"notice": notice.key})
+    session.add(CalendarNoticeRecord(country=notice.country, year=notice.year, version=notice.version, document=notice.model_dump(mode="json"), checksum=checksum, loaded_by=loaded_by))
+    session.flush()
+    return True
 
 
 def case_snapshots(session: Session) -> list[CaseSnapshot]:

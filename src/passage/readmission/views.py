@@ -57,12 +57,15 @@ ACTION_LABELS = {
     "cancel_transit": N_("Discard the transit draft"), "place_hold": N_("Hold placed"), "lift_hold": N_("Hold lifted"), "set_flag": N_("Flag raised"),
     "clear_flag": N_("Flag cleared"), "record_candidates": N_("Registry candidates recorded"), "candidate_confirmed": N_("Candidate confirmed"),
     "candidate_rejected": N_("Candidate rejected"), "erase": N_("Personal data erased after retention"), "reroute": N_("Re-routed to another provincial bureau"),
+    "recompute_deadlines": N_("Deadlines recomputed after an official holiday notice was loaded"),
 }
 DEADLINE_LABELS = {
     "reply_due": N_("Reply due"), "extended_reply_due": N_("Latest date with the extension"), "transfer_due": N_("Transfer window ends"),
     "travel_document_expiry": N_("Travel document expires"), "travel_document_issue_due": N_("Travel document due"),
     "travel_document_reissue_due": N_("New travel document normally due"), "travel_document_reissue_max": N_("New travel document due at the latest"),
     "transit_reply_due": N_("Transit reply due"), "transit_due": N_("Transit to be carried out by"),
+    "travel_document_reissue_normal_due": N_("New travel document normally due"), "travel_document_reissue_max_due": N_("New travel document due at the latest"),
+    "standard_document_deemed_accepted": N_("EU standard travel document deemed accepted without an acknowledgement by"),
 }
 FIELD_LABELS = {
     "surname": N_("Surname"), "given_names": N_("Given names"), "date_of_birth": N_("Date of birth"), "place_of_birth": N_("Place of birth"),
