@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from passage.consular import service
@@ -213,3 +213,25 @@ def test_statistics_suppress_small_cells(session: Session) -> None:
     assert rows["lost_documents"]["requests"] == 17 and rows["lost_documents"]["median_hours_to_first_contact"] is not None
     assert rows["kidnapping"]["requests"] is None and rows["kidnapping"]["median_hours_to_first_contact"] is None
     assert result["suppressed_cells"] >= 3
+
+
+def test_the_platform_retention_job_erases_expired_location_history(session: Session) -> None:
+    from passage.security import retention
+
+    officer = user_named(session, "denpasar.officer")
+    record = service.create_registration(session, actor=officer, data=registration())
+    service.update_location(session, actor=officer, registration_id=record.id, location=LocationIn(latitude=-8.35, longitude=116.04, city="Gili"))
+    session.commit()
+    policies = [p for p in retention.discover() if p.record_type == "consular_location_history"]
+    assert len(policies) == 1  # the module contributes its policy to `passage retention run`
+    assert record.id not in policies[0].find_expired(session, TODAY)  # nothing is old yet
+    session.execute(text("UPDATE consular_location_history SET recorded_at = :old"), {"old": dt.datetime.now(dt.UTC) - dt.timedelta(days=100)})
+    dry = retention.run(session, today=TODAY, dry_run=True, policies=policies)
+    assert dry.runs[0].expired == [record.id] and session.scalar(select(func.count(LocationFix.id))) == 2
+    retention.run(session, today=TODAY, policies=policies)
+    assert session.scalar(select(func.count(LocationFix.id))) == 0
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "consular_location_history",
+                                                       AuditEntry.action == "retention_erase")).all()
+    assert [e.entity_id for e in entries] == [record.id] and entries[0].details["entries_erased"] == 2
+    assert policies[0].find_expired(session, TODAY) == []  # a second run has nothing left to do
+    session.commit()

@@ -61,9 +61,8 @@ from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.core.files import atomic_output, read_csv_rows
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
-from passage.security import audit
+from passage.security import audit, blind_index
 from passage.security.actors import Actor
-from passage.security.crypto import blind_index
 from passage.security.models import Organisation, OrganisationLevel, User
 from passage.security.operations import require_permission
 from passage.security.permissions import Permission, permissions_for
@@ -175,11 +174,12 @@ def _location_document(location: LocationIn) -> dict[str, Any]:
 
 def _passport_key(number: str) -> str | None:
     normalised = "".join(ch for ch in number.upper() if ch.isalnum())
-    return blind_index(normalised, context="consular.passport") if normalised else None
+    # the platform's blind-index key ring (separate from the encryption keys; `security.blind_index`)
+    return blind_index.token(normalised, context="consular.passport")[1] if normalised else None
 
 
 def _birth_key(birth: dt.date | None) -> str | None:
-    return blind_index(birth.isoformat(), context="consular.birth_date") if birth else None
+    return blind_index.token(birth.isoformat(), context="consular.birth_date")[1] if birth else None
 
 
 def _identity_document(data: RegistrationIn) -> dict[str, Any]:
@@ -463,6 +463,41 @@ def erase_location_history(session: Session, *, actor: Actor, today: dt.date | N
     audit.record(session, actor=actor, action="retention_erase", entity_type="consular_location_history", entity_id=None,
                  details={"entries_erased": erased, "current_positions_cleared": int(cleared.rowcount or 0),  # type: ignore[attr-defined]
                           "policy": RETENTION_POLICY["description"]})
+    return erased
+
+
+def _history_cutoffs(today: dt.date) -> tuple[dt.datetime, dt.date]:
+    return (dt.datetime.combine(today - dt.timedelta(days=LOCATION_HISTORY_DAYS), dt.time(), tzinfo=dt.UTC),
+            today - dt.timedelta(days=AFTER_TRIP_DAYS))
+
+
+def registrations_with_expired_history(session: Session, *, today: dt.date) -> list[str]:
+    """Registrations holding location history past `RETENTION_POLICY` (for the platform's retention job)."""
+    cutoff, trip_end = _history_cutoffs(today)
+    ended = select(Registration.id).where(Registration.departure_on.is_not(None), Registration.departure_on < trip_end)
+    old = select(LocationFix.registration_id).where(LocationFix.recorded_at < cutoff)
+    ended_with_data = select(Registration.id).where(Registration.id.in_(ended), or_(
+        Registration.location.is_not(None), Registration.id.in_(select(LocationFix.registration_id))))
+    return sorted(set(session.scalars(old)) | set(session.scalars(ended_with_data)))
+
+
+def erase_registration_history(session: Session, *, actor: Actor, registration_id: str, today: dt.date) -> int:
+    """`erase_location_history` for one registration (the retention job erases record by record). Audited."""
+    _require(session, actor, Permission.CONSULAR_MANAGE, "consular_location_history", "retention_erase")
+    cutoff, trip_end = _history_cutoffs(today)
+    registration = session.get(Registration, registration_id)
+    if registration is None:
+        return 0
+    trip_over = registration.departure_on is not None and registration.departure_on < trip_end
+    condition = LocationFix.registration_id == registration_id
+    if not trip_over:
+        condition = and_(condition, LocationFix.recorded_at < cutoff)
+    erased = int(session.execute(delete(LocationFix).where(condition).execution_options(synchronize_session=False)).rowcount or 0)  # type: ignore[attr-defined]
+    if trip_over and registration.location is not None:
+        registration.location = None
+        registration.grid_cell = None
+    audit.record(session, actor=actor, action="retention_erase", entity_type="consular_location_history", entity_id=registration_id,
+                 details={"entries_erased": erased, "current_position_cleared": trip_over, "policy": RETENTION_POLICY["description"]})
     return erased
 
 
