@@ -54,7 +54,8 @@ def test_spark_link_matches_batch(tmp_path: Path, store: object) -> None:
     _write(qry, QRY, queries)
     runner = CliRunner()
     batch = runner.invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(tmp_path / "batch.csv"),
-                                         "--index", str(tmp_path / "idx"), "--no-train-m", "--workers", "1"])
+                                         "--index", str(tmp_path / "idx"), "--no-train-m", "--workers", "1",
+                                         "--no-comparison-columns"])
     assert batch.exit_code == 0, batch.output
     spark = runner.invoke(identify_app, ["link", "--engine", "spark", "--master", "local[1]", "--registry", str(reg), "--queries", str(qry),
                                          "--out", str(tmp_path / "spark.csv"), "--index", str(tmp_path / "idx")])

@@ -49,10 +49,13 @@ def index_command(
 def batch_command(
     registry: Path = typer.Option(..., "--registry", help="registry.csv"),
     queries_path: Path = typer.Option(..., "--queries", help="queries.csv"),
-    out: Path = typer.Option(..., "--out", help="results.csv (query_id,rank,person_id,match_probability,decision)"),
+    out: Path = typer.Option(..., "--out", help="results.csv (query_id,rank,person_id,match_probability,decision, then Splink's match_weight, log2_bayes_factor, gamma_*, bf_*)"),
     top: int = typer.Option(10, "--top", min=1, max=100, help="Candidates per query"),
     index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
     explain: Path | None = typer.Option(None, "--explain", help="Also write per-candidate evidence as JSON lines"),
+    model_path: Path | None = typer.Option(None, "--model", help="Apply this saved model (Passage or Splink-style JSON) instead of fitting one"),
+    save_model: Path | None = typer.Option(None, "--save-model", help="Write the model used (fitted or given) as Splink-style JSON"),
+    comparison_columns: bool = typer.Option(True, "--comparison-columns/--no-comparison-columns", help="Write match_weight, gamma_* and bf_* per candidate"),
     train_m: bool = typer.Option(True, "--train-m/--no-train-m", help=f"Estimate m and the in-registry prior by one-to-one EM on this batch (needs {EM_MIN_QUERIES}+ queries)"),
     workers: int = typer.Option(2, "--workers", min=1, max=64, help="Processes for indexing and comparison (the index is memory-mapped and shared)"),
     prior_in_registry: float | None = typer.Option(None, "--prior", min=0.001, max=0.999, help="Prior probability that a queried person is in the registry (default: 0.5, or estimated by EM; given: fixed)"),
@@ -61,7 +64,8 @@ def batch_command(
     with progress_bar() as bar, unit_of_work() as session:
         report = identify_batch(session, actor=CLI_ACTOR, registry=registry, queries_path=queries_path, out=out, top=top,
                                 index_dir=index_dir, explain=explain, train_m=train_m, workers=workers,
-                                prior_in_registry=prior_in_registry, progress=_BarStages(bar))
+                                prior_in_registry=prior_in_registry, progress=_BarStages(bar), model_path=model_path,
+                                save_model=save_model, comparison_columns=comparison_columns)
     if report.expected_false_match_share is not None:
         typer.echo(f"model's expected share of wrong match decisions: {report.expected_false_match_share:.4f}", err=True)
     if report.unusable:
@@ -89,6 +93,26 @@ def link_command(
         build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
     rows = link(registry, queries_path, out, index_dir=target, master=master, top=top)
     typer.echo(json.dumps({"rows": rows, "engine": "spark", "master": master}))
+
+
+@identify_app.command("dedupe")
+def dedupe_command(
+    registry: Path = typer.Option(..., "--registry", help="registry.csv (person_id,family_name,given_name,sex,birth_date,birth_place,id_number)"),
+    out: Path = typer.Option(..., "--out", help="clusters.csv (cluster_id,person_id,cluster_size,linked_to,link_probability,missing_links,review)"),
+    pairs: Path | None = typer.Option(None, "--pairs", help="Also write the linked pairs (left_person_id,right_person_id,match_probability,match_weight)"),
+    threshold: float = typer.Option(0.99, "--threshold", min=0.5, max=1.0, help="Pairwise match probability at which two records link"),
+    index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Processes for indexing and comparison"),
+) -> None:
+    """Find the records of one registry that are the same person, as clusters a reviewer can split."""
+    from passage.identity.service import dedupe_registry
+
+    with progress_bar() as bar, unit_of_work() as session:
+        report = dedupe_registry(session, actor=CLI_ACTOR, registry=registry, out=out, pairs_out=pairs, threshold=threshold,
+                                 index_dir=index_dir, workers=workers, progress=_BarStages(bar))
+    typer.echo(json.dumps({"records": report.records, "linked_pairs": report.pairs, "clusters": report.clusters,
+                           "clustered_records": report.clustered_records, "clusters_to_review": report.review,
+                           "estimated_duplicate_share": round(report.prior_duplicate, 4)}))
 
 
 typer_apps: list[typer.Typer] = [identify_app]

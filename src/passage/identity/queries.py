@@ -14,6 +14,11 @@ from passage.identity import compare, dates
 
 QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
 RESULT_COLUMNS = ("query_id", "rank", "person_id", "match_probability", "decision")
+COMPARISON_FIELDS = ("name", "birth_date", "sex", "birth_place", "id_number")
+COMPARISON_COLUMNS = ("match_weight", "log2_bayes_factor",
+                      *(f"{prefix}_{f}" for f in COMPARISON_FIELDS for prefix in ("gamma", "bf")))
+"""Splink's names beside Passage's (docs/identity.md): `match_weight` = log2 Bayes factor + log2 prior odds,
+`gamma_<field>` the comparison vector value, `bf_<field>` the field's Bayes factor (term-frequency adjusted)."""
 
 
 def make_query(*, query_id: str, family_name: str = "", given_name: str = "", full_name: str = "", sex: str = "",
