@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select, text
 
 from passage.core.db import get_engine, unit_of_work
 from passage.core.settings import get_settings
+from passage.security.actors import system_actor
 from passage.security.crypto import (
     EncryptionKeyError,
     FieldCipher,
@@ -54,8 +55,8 @@ def test_encrypted_column_is_not_stored_in_clear(store: Engine) -> None:
     from passage.security.service import create_organisation, create_user
 
     with unit_of_work() as session:
-        organisation = create_organisation(session, actor=None, name="Org", country="NL", level=OrganisationLevel.NATIONAL)
-        create_user(session, actor=None, username="someone", display_name="S", organisation_id=organisation.id,
+        organisation = create_organisation(session, actor=system_actor("security.test"), name="Org", country="NL", level=OrganisationLevel.NATIONAL)
+        create_user(session, actor=system_actor("security.test"), username="someone", display_name="S", organisation_id=organisation.id,
                     roles=[Role.REQUESTING_OFFICER], password="a long enough password", totp_secret="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
     with get_engine().connect() as connection:
         raw = connection.execute(text("SELECT totp_secret FROM users WHERE username = 'someone'")).scalar_one()

@@ -216,3 +216,21 @@ def test_a_job_passes_the_same_permission_checks(demo_people: dict[str, str], mo
             pass
         session.rollback()
     assert not [e for e in _entries() if e.outcome == "refused"]
+
+
+def test_the_operation_context_loads_through_scope_before_anything_else(demo_people: dict[str, str]) -> None:
+    """Out of scope is 404 before the permission is even looked at (existence is not revealed, nothing is audited)."""
+    from passage.core.errors import NotFound
+    from passage.security.models import Organisation
+
+    with unit_of_work() as session:
+        admin = _user(session, "admin")
+        organisation_id = admin.organisation_id
+        # organisations carry no record scope: no user sees one through scope, a job sees every one
+        with pytest.raises(NotFound), operations.operation(session, actor=_user(session, "analyst"), action="x", entity_type="organisation",
+                                                           model=Organisation, record_id=organisation_id, permission=Permission.USERS_MANAGE):
+            pass
+        with operations.operation(session, actor=system_actor("test"), action="organisation.touch", entity_type="organisation",
+                                  model=Organisation, record_id=organisation_id, permission=Permission.USERS_MANAGE) as op:
+            assert op.record.id == organisation_id
+    assert [(e.action, e.entity_id, e.outcome) for e in _entries()] == [("organisation.touch", organisation_id, "ok")]

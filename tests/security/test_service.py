@@ -11,6 +11,7 @@ from passage.core.db import unit_of_work
 from passage.core.errors import NotAuthenticated, TooManyRequests
 from passage.core.models import utcnow
 from passage.security import service
+from passage.security.actors import system_actor
 from passage.security.models import ApiToken, AuditEntry, User, WebSession
 from passage.security.passwords import hash_password, verify_password
 from tests.conftest import demo_secret, totp_now
@@ -77,7 +78,7 @@ def test_disable_ends_sessions_and_tokens_at_once(demo_people: dict[str, str]) -
         web_token, _ = service.start_web_session(session, user=user, second_factor_passed=True)
         api_token, _ = service.issue_api_token(session, user=user)
     with unit_of_work() as session:
-        service.disable_user(session, actor=None, user_id=demo_people["nl.officer"])
+        service.disable_user(session, actor=system_actor("security.test"), user_id=demo_people["nl.officer"])
     with unit_of_work() as session:
         assert session.scalars(select(WebSession).where(WebSession.user_id == demo_people["nl.officer"])).first() is None
         assert all(t.revoked_at is not None for t in session.scalars(select(ApiToken).where(ApiToken.user_id == demo_people["nl.officer"])))

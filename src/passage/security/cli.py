@@ -13,9 +13,13 @@ from passage.core.db import get_engine, unit_of_work
 from passage.core.errors import FieldError, InvalidInput, NotFound
 from passage.core.settings import get_settings
 from passage.security import audit, service
+from passage.security.actors import system_actor
 from passage.security.crypto import reset_cipher, rotate_key_encryption_key
 from passage.security.models import Organisation, Role
 from passage.security.retention_cli import retention_app
+
+CLI_ACTOR = system_actor("security.cli")
+"""The server operator running `passage users|keys ...`: audited as `system` with this job's name."""
 
 users_app = typer.Typer(name="users", help="User accounts.", no_args_is_help=True)
 audit_app = typer.Typer(name="audit", help="The hash-chained audit log.", no_args_is_help=True)
@@ -56,7 +60,7 @@ def users_create(
             body = UserCreate(username=username, display_name=display_name or username, organisation_id=found.id, roles=role, password=secret)
         except ValidationError as exc:
             raise InvalidInput("the user is not valid", fields=[_field(e) for e in exc.errors()]) from None
-        user = service.create_user(session, actor=None, **body.model_dump())
+        user = service.create_user(session, actor=CLI_ACTOR, **body.model_dump())
         typer.echo(f"created user {user.username} ({user.id})")
 
 
@@ -71,7 +75,7 @@ def users_disable(username: str = typer.Argument(..., help="Login name.")) -> No
         user = service.find_user(session, username=username)
         if user is None:
             raise NotFound("no such user")
-        service.disable_user(session, actor=None, user_id=user.id)
+        service.disable_user(session, actor=CLI_ACTOR, user_id=user.id)
     typer.echo(f"disabled {username}; sessions and tokens revoked")
 
 
@@ -82,7 +86,7 @@ def users_enable(username: str = typer.Argument(..., help="Login name.")) -> Non
         user = service.find_user(session, username=username)
         if user is None:
             raise NotFound("no such user")
-        service.enable_user(session, actor=None, user_id=user.id)
+        service.enable_user(session, actor=CLI_ACTOR, user_id=user.id)
     typer.echo(f"enabled {username}")
 
 
@@ -116,7 +120,7 @@ def keys_rotate() -> None:
     new_id, count = rotate_key_encryption_key(get_engine(), key_file)
     reset_cipher()
     with unit_of_work() as session:
-        audit.record(session, actor=None, action="rotate_keys", entity_type="key_ring", entity_id=new_id, details={"data_keys_rewrapped": count})
+        audit.record(session, actor=CLI_ACTOR, action="rotate_keys", entity_type="key_ring", entity_id=new_id, details={"data_keys_rewrapped": count})
     typer.echo(f"key-encryption key {new_id} is now active; {count} data key(s) re-wrapped")
 
 

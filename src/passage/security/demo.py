@@ -20,7 +20,11 @@ from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput
 from passage.core.settings import get_settings
 from passage.security import service
+from passage.security.actors import system_actor
 from passage.security.models import Organisation, OrganisationLevel, Role, User
+
+DEMO_LOADER = system_actor("demo")
+"""Who creates the demo organisations and people (`passage demo load`, the test fixtures)."""
 
 DEMO_PASSWORD = "passage-demo-2026"  # noqa: S105 - printed demo login, refused outside development
 
@@ -71,13 +75,13 @@ def _create_people(session: Session) -> DemoContext:
     for spec in DEMO_ORGANISATIONS:
         parent = context.organisations.get(str(spec["parent"])) if spec.get("parent") else None
         organisation = service.create_organisation(
-            session, actor=None, name=str(spec["name"]), name_zh=str(spec["name_zh"]), country=str(spec["country"]),
+            session, actor=DEMO_LOADER, name=str(spec["name"]), name_zh=str(spec["name_zh"]), country=str(spec["country"]),
             level=spec["level"], province=spec.get("province"), parent_id=parent.id if parent else None,  # type: ignore[arg-type]
         )
         context.organisations[str(spec["key"])] = organisation
     for spec in DEMO_USERS:
         user = service.create_user(
-            session, actor=None, username=str(spec["username"]), display_name=str(spec["display_name"]),
+            session, actor=DEMO_LOADER, username=str(spec["username"]), display_name=str(spec["display_name"]),
             organisation_id=context.organisations[str(spec["org"])].id, roles=list(spec["roles"]),  # type: ignore[call-overload]
             password=DEMO_PASSWORD, totp_secret=demo_totp_secret(str(spec["username"])) if spec["totp"] else None,
         )

@@ -28,6 +28,7 @@ from passage.core.i18n import N_
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
+from passage.security.actors import Actor
 from passage.security.models import (
     ApiToken,
     AuditEntry,
@@ -56,7 +57,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 def create_organisation(
     session: Session,
     *,
-    actor: User | None,
+    actor: Actor,
     name: str,
     country: str,
     level: OrganisationLevel,
@@ -76,7 +77,7 @@ def create_organisation(
 def create_user(
     session: Session,
     *,
-    actor: User | None,
+    actor: Actor,
     username: str,
     display_name: str,
     organisation_id: str,
@@ -86,7 +87,7 @@ def create_user(
 ) -> User:
     if session.get(Organisation, organisation_id) is None:
         raise InvalidInput("unknown organisation", fields=[FieldError("organisation_id", "no such organisation")])
-    if actor is not None and not _may_administer(actor, organisation_id, session):
+    if isinstance(actor, User) and not _may_administer(actor, organisation_id, session):
         raise NotFound("organisation not found")
     if session.scalars(select(User.id).where(User.username == username)).first():
         raise Conflict("this username is taken", fields=[FieldError("username", "already taken")])
@@ -199,12 +200,12 @@ def update_user(session: Session, *, actor: User, user_id: str, version: int, di
     return user
 
 
-def disable_user(session: Session, *, actor: User | None, user_id: str) -> User:
-    """Disable a user and end every session and token at once."""
-    user = session.get(User, user_id) if actor is None else get_user_for_admin(session, actor=actor, user_id=user_id)
+def disable_user(session: Session, *, actor: Actor, user_id: str) -> User:
+    """Disable a user and end every session and token at once (a job, e.g. the CLI, acts on any user)."""
+    user = get_user_for_admin(session, actor=actor, user_id=user_id) if isinstance(actor, User) else session.get(User, user_id)
     if user is None:
         raise NotFound("user not found")
-    if actor is not None and actor.id == user.id:
+    if actor.id == user.id:
         raise Conflict("you cannot disable your own account")
     user.is_active = False
     user.disabled_at = utcnow()
@@ -215,8 +216,8 @@ def disable_user(session: Session, *, actor: User | None, user_id: str) -> User:
     return user
 
 
-def enable_user(session: Session, *, actor: User | None, user_id: str) -> User:
-    user = session.get(User, user_id) if actor is None else get_user_for_admin(session, actor=actor, user_id=user_id)
+def enable_user(session: Session, *, actor: Actor, user_id: str) -> User:
+    user = get_user_for_admin(session, actor=actor, user_id=user_id) if isinstance(actor, User) else session.get(User, user_id)
     if user is None:
         raise NotFound("user not found")
     user.is_active = True
