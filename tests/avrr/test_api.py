@@ -315,7 +315,8 @@ def test_reports_suppress_small_cohorts_for_readers_without_case_access(app_clie
     assert caseworker_view["reports"][0]["rounds"][0]["distributions"] == {}  # fewer than 5 surveys: never shown
     analyst = api_headers(app_client, "analyst")
     stats = app_client.get(f"{BASE}/statistics", headers=analyst).json()
-    assert stats["returns_per_country_month"] == [] and stats["suppressed"]["cells"] == 1
+    # the one small cohort is withheld, and so are the cells from which it could be recovered (secondary suppression)
+    assert stats["returns_per_country_month"] == [] and stats["suppressed"]["cells"] >= 1
     assert stats["application_to_departure"]["median_days"] is None
     own = app_client.get(f"{BASE}/statistics", headers=headers).json()
     assert own["returns_per_country_month"] == [{"country": "IRQ", "month": day(-150)[:7], "returnees": 2}]

@@ -72,7 +72,7 @@ def test_crisis_messages_and_the_gateway_outbox(client: Any) -> None:
     unclosed = {"type": "Polygon", "coordinates": [SQUARE["coordinates"][0][:-1]]}
     crisis = {"name_en": "Quake", "name_zh": "地震", "crisis_type": "earthquake", "country": "ID", "starts_on": TODAY.isoformat()}
     refused = client.post("/api/v1/consular/crises", json={**crisis, "area": unclosed}, headers=centre)
-    assert refused.status_code == 422 and problem(refused)["message"] == "the polygon does not close"
+    assert refused.status_code == 422 and problem(refused)["detail"] == "the polygon does not close"
     created = client.post("/api/v1/consular/crises", json={**crisis, "area": SQUARE}, headers=centre)
     assert created.status_code == 201
     crisis_id = created.json()["id"]
