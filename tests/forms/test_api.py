@@ -60,11 +60,19 @@ def test_upload_refuses_wrong_type_and_oversized_files(app_client: Any, analyst:
 
 
 def test_broken_xlsform_is_refused_with_its_location(app_client: Any, analyst: dict[str, str], tmp_path: Path) -> None:
-    broken = [SURVEY[0], ["integer", "age", "Age", "年龄", "yes", ". >>= 0", "", "", "", "", ""]]
+    broken = [SURVEY[0], ["integer", "age", "Age", "年龄", "yes", ". > ${nope}", "", "", "", "", ""]]  # pyxform refuses it
     path = write_xlsform(tmp_path / "broken.xlsx", broken, None, SETTINGS)
     response = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("broken.xlsx", path.read_bytes(), XLSX)})
     assert response.status_code == 422
     assert "survey" in response.text and "row 2" in response.text
+
+
+def test_form_with_an_expression_passage_cannot_evaluate_loads_with_a_warning(app_client: Any, analyst: dict[str, str], tmp_path: Path) -> None:
+    odd = [SURVEY[0], ["integer", "age", "Age", "年龄", "yes", ". >>= 0", "", "", "", "", ""]]  # pyxform accepts it
+    path = write_xlsform(tmp_path / "odd.xlsx", odd, None, SETTINGS)
+    response = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("odd.xlsx", path.read_bytes(), XLSX)})
+    assert response.status_code == 201, response.text
+    assert any("row 2, column constraint" in warning and "not evaluated" in warning for warning in response.json()["warnings"])
 
 
 def test_import_quarantine_fix_and_duplicates(app_client: Any, analyst: dict[str, str], form_id: str) -> None:
