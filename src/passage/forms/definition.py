@@ -105,6 +105,25 @@ _PYXFORM_TYPES = {
     "csv-external": "csv-external",
     "osm": "osm",
     "loop": "group",
+    "uri:deviceid": "deviceid",
+    "uri:username": "username",
+    "uri:email": "email",
+    "uri:phonenumber": "phonenumber",
+    "uri:subscriberid": "subscriberid",
+    "uri:simserial": "simserial",
+    "add text prompt": "text",
+    "add integer prompt": "integer",
+    "add decimal prompt": "decimal",
+    "add date prompt": "date",
+    "add time prompt": "time",
+    "add datetime prompt": "datetime",
+    "add dateTime prompt": "datetime",
+    "add location prompt": "geopoint",
+    "add image prompt": "image",
+    "add audio prompt": "audio",
+    "add video prompt": "video",
+    "add barcode prompt": "barcode",
+    "add note prompt": "note",
 }
 
 EXPRESSION_COLUMNS = ("constraint", "relevant", "required", "calculation", "choice_filter")
@@ -388,18 +407,19 @@ def _clean_rows(numbered: Iterator[tuple[int, Sequence[Any]]]) -> tuple[list[str
     return header, rows
 
 
-def read_workbook(content: bytes, filename: str) -> dict[str, _Sheet]:
-    """Every sheet of an XLSForm workbook by lower-case title, reading only the rows that hold data.
+def read_workbook(content: bytes, filename: str, *, only: frozenset[str] | None = None) -> dict[str, _Sheet]:
+    """The sheets of an XLSForm workbook by lower-case title (those named in `only`, or all), reading
+    only the rows that hold data.
 
     Raises InvalidInput naming the file, with a hint, when the bytes are not a readable workbook.
     """
     with warnings_module.catch_warnings():
         # openpyxl warns about workbook features it drops (extensions, headers); they do not matter here.
         warnings_module.simplefilter("ignore")
-        return _read_workbook(content, filename)
+        return _read_workbook(content, filename, only)
 
 
-def _read_workbook(content: bytes, filename: str) -> dict[str, _Sheet]:
+def _read_workbook(content: bytes, filename: str, only: frozenset[str] | None) -> dict[str, _Sheet]:
     kind = workbook_kind(content, filename)
     sheets: dict[str, _Sheet] = {}
     hint = "open it in Excel or LibreOffice and save it as an .xlsx workbook, then load it again"
@@ -410,6 +430,8 @@ def _read_workbook(content: bytes, filename: str) -> dict[str, _Sheet]:
             raise InvalidInput(f"{filename}: not a readable .xlsx workbook ({type(exc).__name__}); {hint}") from None
         try:
             for sheet in workbook.worksheets:
+                if only is not None and sheet.title.strip().lower() not in only:
+                    continue
                 numbered = enumerate(sheet.iter_rows(values_only=True), start=1)
                 header, rows = _clean_rows(numbered)
                 sheets[sheet.title.strip().lower()] = _Sheet(sheet.title, header, rows)
@@ -424,6 +446,8 @@ def _read_workbook(content: bytes, filename: str) -> dict[str, _Sheet]:
             book = xlrd.open_workbook(file_contents=content, on_demand=True)
             for index in range(book.nsheets):
                 sheet = book.sheet_by_index(index)
+                if only is not None and sheet.name.strip().lower() not in only:
+                    continue
                 numbered = ((row + 1, sheet.row_values(row)) for row in range(sheet.nrows))
                 header, rows = _clean_rows(numbered)
                 sheets[sheet.name.strip().lower()] = _Sheet(sheet.name, header, rows)
@@ -556,7 +580,7 @@ def load_xlsform(
         content = path.read_bytes()
         name = filename or path.name
     kind = workbook_kind(content, name)
-    sheets = read_workbook(content, name) if kind != ".csv" else {}
+    sheets = read_workbook(content, name, only=frozenset({"survey", "settings"})) if kind != ".csv" else {}
     sheet = _SurveySheet(sheets)
     warnings: list[str] = []
     try:
