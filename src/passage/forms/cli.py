@@ -39,7 +39,8 @@ def _organisation_id(session: Session, organisation: str | None, *, for_new_form
 
 @forms_app.command("load")
 def load(
-    form_file: Path = typer.Argument(..., help="The XLSForm workbook (.xlsx)."),
+    form_file: Path = typer.Argument(..., help="The XLSForm workbook (.xlsx or .xls)."),
+    media: list[Path] = typer.Option([], "--media", "-m", help="A form attachment (CSV, XML or GeoJSON list); repeat for several."),
     organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
 ) -> None:
     """Load an XLSForm and store it as a new version of its form (as the system actor, audited)."""
@@ -49,7 +50,12 @@ def load(
         raise InvalidInput(f"{form_file.name}: file not found")
     with unit_of_work() as session:
         owner = _organisation_id(session, organisation, for_new_form=True)
-        result = service.load_form(session, actor=None, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner)
+        for attachment in media:
+            if not attachment.exists():
+                raise InvalidInput(f"{attachment.name}: file not found")
+        attachments = {attachment.name: attachment.read_bytes() for attachment in media}
+        result = service.load_form(session, actor=None, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner,
+                                   attachments=attachments)
         state = "stored" if result.created else "already stored"
         typer.echo(
             f"form {result.form.form_key} version {result.version.version_label} (#{result.version.number}) {state}: "
@@ -62,7 +68,7 @@ def load(
 
 @forms_app.command("import")
 def import_data(
-    data_file: Path = typer.Argument(..., help="A KoboToolbox/ODK export: .csv or .xlsx."),
+    data_file: Path = typer.Argument(..., help="A KoboToolbox/ODK export: .csv (`,` or `;`), .xlsx, ODK Central CSV .zip, or .json."),
     form: str = typer.Option(..., "--form", help="The form's XLSForm form_id (or its Passage id)."),
     organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
 ) -> None:
@@ -85,6 +91,10 @@ def import_data(
     for reason, count in sorted(report.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0])):
         typer.echo(f"  {reason}: {count}")
     typer.echo(f"duplicates skipped: {report.duplicates}")
+    if report.attachments:
+        typer.echo(f"attachments in the export: {report.attachments}")
+    for entry in report.not_evaluated:
+        typer.echo(f"not evaluated: sheet {entry['sheet']}, row {entry['row']}, column {entry['column']}: {entry['reason']}")
     typer.echo(f"batch: {report.batch_id}")
 
 

@@ -432,8 +432,7 @@ def _read_workbook(content: bytes, filename: str, only: frozenset[str] | None) -
             for sheet in workbook.worksheets:
                 if only is not None and sheet.title.strip().lower() not in only:
                     continue
-                numbered = enumerate(sheet.iter_rows(values_only=True), start=1)
-                header, rows = _clean_rows(numbered)
+                header, rows = _clean_rows(enumerate(sheet.iter_rows(values_only=True), start=1))
                 sheets[sheet.title.strip().lower()] = _Sheet(sheet.title, header, rows)
         except Exception as exc:  # noqa: BLE001
             raise InvalidInput(f"{filename}: not a readable .xlsx workbook ({type(exc).__name__}); {hint}") from None
@@ -448,8 +447,7 @@ def _read_workbook(content: bytes, filename: str, only: frozenset[str] | None) -
                 sheet = book.sheet_by_index(index)
                 if only is not None and sheet.name.strip().lower() not in only:
                     continue
-                numbered = ((row + 1, sheet.row_values(row)) for row in range(sheet.nrows))
-                header, rows = _clean_rows(numbered)
+                header, rows = _clean_rows((row + 1, sheet.row_values(row)) for row in range(sheet.nrows))
                 sheets[sheet.name.strip().lower()] = _Sheet(sheet.name, header, rows)
                 book.unload_sheet(index)
         except Exception as exc:  # noqa: BLE001 - xlrd raises many kinds for a damaged workbook

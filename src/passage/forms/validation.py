@@ -349,7 +349,7 @@ class FormValidator:
         self._check_level(self._steps, data, context, values, errors, parent_relevant=True, prefix=None)
         return CheckedSubmission(values=values, errors=errors)
 
-    def instance_rows(self, name: str) -> list[dict[str, Any]]:
+    def instance_rows(self, name: str) -> list[Mapping[str, Any]]:
         """The rows of a secondary instance: a choice list, or an attached file (`villages` finds villages.csv)."""
         rows = self._choice_rows.get(name)
         if rows is None:
@@ -357,7 +357,7 @@ class FormValidator:
                 rows = self._choice_rows.get(name + suffix)
                 if rows is not None:
                     break
-        return rows or []
+        return list(rows or [])
 
     def _repeat_nodes(self, step: _Step, instances: Any) -> dict[str, list[Any]]:
         """Field name -> its parsed values across the repeat's instances (nested repeats flattened), for

@@ -113,8 +113,10 @@ def form_page(form_ref: str, request: Request, db: DbSession, user: Annotated[Us
     versions = service.list_versions(db, form_ref=form.id, actor=user)
     batches = service.list_batches(db, form_ref=form.id, actor=user)
     reasons = service.quarantine_reasons(db, form_ref=form.id, actor=user)
+    definition = service.get_definition(db, version_id=form.current_version_id) if form.current_version_id else None
     return render(request, "forms/form.html", {
         "form": form, "versions": versions, "batches": batches, "open_quarantine": sum(reasons.values()),
+        "not_evaluated": definition.unevaluated if definition is not None else [],
         "submissions": service.count_submissions(db, form_ref=form.id, actor=user), **_labels(),
     })
 
