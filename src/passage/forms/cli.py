@@ -98,4 +98,33 @@ def import_data(
     typer.echo(f"batch: {report.batch_id}")
 
 
+@forms_app.command("pull")
+def pull(
+    form: str = typer.Option(..., "--form", help="The form's XLSForm form_id (or its Passage id)."),
+    url: str = typer.Option(..., "--url", help="The ODK Central server, e.g. https://central.example.org"),
+    project: int = typer.Option(..., "--project", help="The Central project id."),
+    central_form: str | None = typer.Option(None, "--central-form", help="The form's id on Central (default: the form_id)."),
+    organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
+) -> None:
+    """Pull submissions from ODK Central (pyodk) and import them; the API token is read from PASSAGE_CENTRAL_TOKEN."""
+    import os
+
+    from passage.forms import service
+
+    token = os.environ.get("PASSAGE_CENTRAL_TOKEN", "").strip()
+    if not token:
+        raise InvalidInput("set PASSAGE_CENTRAL_TOKEN to an ODK Central API token (it is never taken on the command line)")
+    with unit_of_work() as session:
+        owner = _organisation_id(session, organisation, for_new_form=False)
+        report = service.pull_from_central(session, actor=None, form_ref=form, base_url=url, project_id=project, token=token,
+                                           central_form_id=central_form, organisation_id=owner)
+    typer.echo(f"rows read: {report.rows_read}")
+    typer.echo(f"accepted: {report.accepted}")
+    typer.echo(f"quarantined: {report.quarantined}")
+    for reason, count in sorted(report.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0])):
+        typer.echo(f"  {reason}: {count}")
+    typer.echo(f"duplicates skipped: {report.duplicates}")
+    typer.echo(f"batch: {report.batch_id}")
+
+
 typer_apps: list[typer.Typer] = [forms_app]

@@ -526,8 +526,8 @@ def _central_record(item: Any) -> dict[str, Any]:
 
     def flatten(node: dict[str, Any], prefix: str, into: dict[str, Any]) -> None:
         for key, value in node.items():
-            if key.startswith("__") or (not prefix and key in ("meta", "instanceID")):
-                continue
+            if key.startswith("__") or "@" in key or (not prefix and key in ("meta", "instanceID")):
+                continue  # system fields, OData annotations (`members@odata.navigationLink`), metadata
             path = f"{prefix}{key}"
             if isinstance(value, list):
                 instances: list[dict[str, Any]] = []
