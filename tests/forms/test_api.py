@@ -152,3 +152,13 @@ def test_import_refuses_binary_and_unknown_columns(app_client: Any, analyst: dic
     unknown = app_client.post(f"/api/v1/forms/{form_id}/imports", headers=analyst,
                               files={"file": ("e.csv", b"_uuid,site_name,mystery\nu1,A,1\n", "text/csv")})
     assert unknown.status_code == 422 and "mystery" in unknown.json()["error"]["message"]
+
+
+def test_xls_workbook_upload_loads_with_the_file_name_as_form_id(app_client: Any, analyst: dict[str, str]) -> None:
+    corpus = Path(__file__).parent / "corpus"
+    content = (corpus / "XLSForm__pyxform__tests__example_xls__yes_or_no_question.xls").read_bytes()
+    response = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("yes_or_no_question.xls", content, "application/vnd.ms-excel")})
+    assert response.status_code == 201, response.text
+    assert response.json()["form"]["form_key"] == "yes_or_no_question"
+    renamed = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("yes_or_no_question.xlsx", content, XLSX)})
+    assert renamed.status_code == 415 and "an XLSForm must be an .xlsx or .xls workbook" in renamed.text

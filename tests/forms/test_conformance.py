@@ -179,3 +179,36 @@ def test_plan_agrees_with_the_tree_walk(tmp_path: Path) -> None:
     planned = validator.check(data, today=TODAY)
     walked = validator.check_interpreted(data, today=TODAY)
     assert planned.values == walked.values and planned.errors == walked.errors == []
+
+
+def test_select_from_file_reads_csv_xml_and_geojson_attachments(tmp_path: Path) -> None:
+    survey = [
+        ["type", "name", "label", "choice_filter"],
+        ["select_one_from_file villages.csv", "village", "Village", ""],
+        ["select_one_from_file camps.xml", "camp", "Camp", ""],
+        ["select_one_from_file sites.geojson", "site", "Site", ""],
+    ]
+    path = write_xlsform(tmp_path / "files.xlsx", survey)
+    attachments = {
+        "villages.csv": b"name,label,district\nv1,Village One,d1\nv2,Village Two,d2\n",
+        "camps.xml": b"<root><item><name>c1</name><label>Camp One</label></item><item><name>c2</name><label>Camp Two</label></item></root>",
+        "sites.geojson": (
+            b'{"type": "FeatureCollection", "features": [{"type": "Feature", "id": "s1", "geometry": {"type": "Point", "coordinates": [44.1, 12.5]},'
+            b' "properties": {"title": "Site One"}}]}'
+        ),
+    }
+    form = load_xlsform(path, attachments=attachments)
+    assert form.unevaluated == []
+    assert check_submission(form, {"village": "v2", "camp": "c1", "site": "s1"}, today=TODAY).errors == []
+    wrong = check_submission(form, {"village": "v9", "camp": "c3", "site": "s2"}, today=TODAY)
+    assert {(error.path, error.reason) for error in wrong.errors} == {("village", "choice"), ("camp", "choice"), ("site", "choice")}
+    without = load_xlsform(path)
+    assert {entry["field"] for entry in without.unevaluated} == {"village", "camp", "site"}
+    assert check_submission(without, {"village": "v9"}, today=TODAY).errors == []  # not evaluated, not refused
+
+
+def test_pulldata_reads_an_attached_csv(tmp_path: Path) -> None:
+    survey = [["type", "name", "label", "calculation"], ["text", "code", "Code", ""],
+              ["calculate", "district", "", "pulldata('villages', 'district', 'name', ${code})"]]
+    form = load_xlsform(write_xlsform(tmp_path / "pull.xlsx", survey), attachments={"villages.csv": b"name,label,district\nv1,V1,d7\n"})
+    assert check_submission(form, {"code": "v1"}, today=TODAY).values["district"] == "d7"

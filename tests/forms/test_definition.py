@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,38 @@ def test_not_a_workbook_is_refused(tmp_path: Path) -> None:
 
 def test_survey_constant_is_loadable() -> None:
     assert SURVEY[0] == HEADER
+
+
+def test_the_sheet_reader_stops_after_a_run_of_empty_rows() -> None:
+    from passage.forms.definition import MAX_ADJACENT_EMPTY_ROWS, _clean_rows
+
+    def declared_rows() -> Iterator[tuple[int, list[object]]]:
+        yield 1, ["type", "name", "label"]
+        yield 2, ["text", "a", "A"]
+        for number in range(3, 1_048_577):  # a workbook that declares a million formatted rows
+            if number > 3 + MAX_ADJACENT_EMPTY_ROWS + 1:
+                raise AssertionError("read past the end of the data")
+            yield number, [None, None, None]
+
+    header, rows = _clean_rows(declared_rows())
+    assert header == ["type", "name", "label"] and rows == [(2, ["text", "a", "A"])]
+
+
+def test_form_id_defaults_to_the_file_name_and_required_t_is_required(tmp_path: Path) -> None:
+    path = write_xlsform(tmp_path / "Household survey 2024.xlsx", [["type", "name", "label", "required"], ["text", "a", "A", "T"]])
+    form = load_xlsform(path)
+    assert form.form_id == "Household_survey_2024"
+    assert form.by_name["a"].required == "yes"
+
+
+def test_xls_workbooks_load(tmp_path: Path) -> None:
+    corpus = Path(__file__).parent / "corpus"
+    form = load_xlsform(corpus / "XLSForm__pyxform__tests__example_xls__yes_or_no_question.xls")
+    assert form.by_name["good_day"].type == "select_one"
+
+
+def test_search_appearance_is_read_as_a_plain_select(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [["type", "name", "label", "appearance"], ["select_one fruit", "f", "Fruit", "search('fruits')"]],
+                   [["list_name", "name", "label"], ["fruit", "apple", "Apple"]])
+    form = load_xlsform(path)
+    assert form.by_name["f"].type == "select_one" and [c.name for c in form.choices_for(form.by_name["f"])] == ["apple"]

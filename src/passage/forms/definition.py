@@ -246,7 +246,7 @@ class FormDefinition:
             for column, source in expression_sources(item):
                 try:
                     compiled[(item.name, column)] = compile_expression(source, choice_filter=column == "choice_filter")
-                except ExpressionError:
+                except (ExpressionError, RecursionError, ValueError, TypeError):
                     continue
         return compiled
 
@@ -578,7 +578,12 @@ def load_xlsform(
         content = path.read_bytes()
         name = filename or path.name
     kind = workbook_kind(content, name)
-    sheets = read_workbook(content, name, only=frozenset({"survey", "settings"})) if kind != ".csv" else {}
+    unreadable: InvalidInput | None = None
+    try:
+        sheets = read_workbook(content, name, only=frozenset({"survey", "settings"})) if kind != ".csv" else {}
+    except InvalidInput as exc:
+        # Our reader only finds row numbers: if pyxform can read the workbook, its verdict still stands.
+        sheets, unreadable = {}, exc
     sheet = _SurveySheet(sheets)
     warnings: list[str] = []
     try:
@@ -586,14 +591,26 @@ def load_xlsform(
             warnings_module.simplefilter("ignore")
             result = convert(xlsform=content, warnings=warnings, file_type=kind)
     except PyXFormError as exc:
+        if unreadable is not None:
+            raise unreadable from None
         raise _pyxform_refusal(exc, sheet, name) from None
     except Exception as exc:  # noqa: BLE001 - pyxform raises plain Python errors for some malformed sheets
+        if unreadable is not None:
+            raise unreadable from None
         raise InvalidInput(
             f"{name}: the XLSForm could not be read by pyxform ({type(exc).__name__}: {str(exc)[:200]}); "
             "check the survey and choices sheets against https://xlsform.org"
         ) from None
     data = result._pyxform or {}
-    definition = _build_definition(data, sheet, name)
+    try:
+        definition = _build_definition(data, sheet, name)
+    except InvalidInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyxform accepted it: say what we could not read, never a traceback
+        raise InvalidInput(
+            f"{name}: pyxform accepts this form but Passage could not read its structure ({type(exc).__name__}: {str(exc)[:200]}); "
+            "please report it with the form attached"
+        ) from None
     if not (sheet.settings.get("form_id") or sheet.settings.get("id_string")):
         definition.form_id = default_form_id(name)
         if not sheet.settings.get("form_title") and not sheet.settings.get("title"):
@@ -808,6 +825,9 @@ def _check_expressions(definition: FormDefinition, sheet: _SurveySheet) -> None:
                 expression = compile_expression(source, choice_filter=column == "choice_filter")
             except ExpressionError as exc:
                 note(item, column, source, exc.message)
+                continue
+            except (RecursionError, ValueError, TypeError) as exc:  # never a traceback for a form pyxform accepts
+                note(item, column, source, f"the expression could not be compiled ({type(exc).__name__})")
                 continue
             unknown = sorted(ref for ref in expression.references if ref not in names)
             if unknown and column != "choice_filter":

@@ -61,3 +61,13 @@ def spooled(content: bytes, suffix: str) -> Iterator[Path]:
         path = Path(directory) / f"upload{suffix}"
         path.write_bytes(content)
         yield path
+
+
+MEDIA_SUFFIXES = (".csv", ".xml", ".geojson")
+
+
+def check_media(content: bytes, filename: str) -> None:
+    """A form attachment must be a CSV, XML or GeoJSON list within the upload size; 415 otherwise."""
+    check_size(content)
+    if Path(filename).suffix.lower() not in MEDIA_SUFFIXES:
+        raise UnsupportedMediaType(f"{filename}: a form attachment must be .csv, .xml or .geojson", extra={"allowed": list(MEDIA_SUFFIXES)})
