@@ -107,3 +107,20 @@ def test_quick_entry_never_loses_an_answer(page: Any, demo_people: dict[str, str
         assert stored.data["site_name"] == "Camp North" and stored.data["province"] == "north" and stored.data["district"] == "n1"
         assert stored.data["needs"] == ["food", "water", "other"] and stored.data["needs_other"] == "blankets"
         assert stored.data["members"] == [{"members/member_name": "Ana"}]
+
+
+def test_form_page_names_the_checks_not_evaluated_in_chinese(page: Any, demo_people: dict[str, str], tmp_path: Path) -> None:
+    survey = [["type", "name", "label::English (en)", "label::Chinese (zh)", "calculation"],
+              ["integer", "age", "Age", "年龄", ""], ["calculate", "odd", "", "", "frobnicate(${age})"]]
+    path = write_xlsform(tmp_path / "odd.xlsx", survey, None, [["form_title", "form_id", "version"], ["Odd form", "odd", "1"]])
+    with unit_of_work() as session:
+        analyst = session.get(User, demo_people["analyst"])
+        form_id = service.load_form(session, actor=analyst, content=path.read_bytes(), filename="odd.xlsx").form.id
+    browser_sign_in(page, "analyst")
+    page.context.add_cookies([{"name": "passage_lang", "value": "zh_Hans", "url": page.url}])
+    page.goto(f"/forms/{form_id}")
+    section = page.get_by_role("region", name="未评估的检查")
+    assert section.is_visible()
+    row = section.locator("tbody tr").first
+    assert [cell.inner_text() for cell in row.locator("td").all()][:4] == ["survey", "3", "calculation", "odd"]
+    assert "frobnicate" in row.inner_text()
