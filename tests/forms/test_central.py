@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput
 from passage.forms import service
+from passage.security.actors import system_actor
 from tests.forms.test_service import TODAY
 
 RESPONSE = (Path(__file__).parent / "fixtures" / "central_submissions.json").read_bytes()
 TOKEN = "central-token-for-tests"
+
+SYSTEM = system_actor("forms.test")
 
 
 class _Central(BaseHTTPRequestHandler):
@@ -61,28 +64,28 @@ def central() -> Iterator[str]:
 
 @pytest.fixture
 def loaded(session: Session, site_form_path: Path) -> service.LoadResult:
-    result = service.load_form(session, actor=None, content=site_form_path.read_bytes(), filename=site_form_path.name)
+    result = service.load_form(session, actor=SYSTEM, content=site_form_path.read_bytes(), filename=site_form_path.name)
     session.commit()
     return result
 
 
 def test_pull_imports_central_submissions_and_skips_them_the_second_time(session: Session, loaded: service.LoadResult, central: str) -> None:
-    report = service.pull_from_central(session, actor=None, form_ref="site_check", base_url=central, project_id=7, token=TOKEN, today=TODAY)
+    report = service.pull_from_central(session, actor=SYSTEM, form_ref="site_check", base_url=central, project_id=7, token=TOKEN, today=TODAY)
     assert (report.rows_read, report.accepted, report.quarantined) == (2, 1, 1)
     assert report.quarantined_by_reason == {"choice": 1}  # n1 is not a district of the south
     assert _Central.requests[0][0].startswith("/v1/projects/7/forms/site_check.svc/Submissions?")
     assert "%24expand=%2A" in _Central.requests[0][0] or "$expand=*" in _Central.requests[0][0]
-    stored = next(service.iter_submissions(session, form_ref="site_check"))
+    stored = next(service.iter_submissions(session, form_ref="site_check", actor=SYSTEM))
     assert stored.uuid == "5d1c6a4e-2f4b-4c52-9a57-1f2e3d4c5b6a"
     assert stored.data["members"] == [{"members/member_age": 30, "members/member_sex": "f"}, {"members/member_age": 8, "members/member_sex": "m"}]
     assert stored.data["location"] == [12.5, 44.1, 0, 5]
-    again = service.pull_from_central(session, actor=None, form_ref="site_check", base_url=central, project_id=7, token=TOKEN, today=TODAY)
+    again = service.pull_from_central(session, actor=SYSTEM, form_ref="site_check", base_url=central, project_id=7, token=TOKEN, today=TODAY)
     assert (again.accepted, again.duplicates) == (0, 2)
 
 
 def test_a_wrong_token_is_a_clear_refusal_without_the_token(session: Session, loaded: service.LoadResult, central: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        service.pull_from_central(session, actor=None, form_ref="site_check", base_url=central, project_id=7, token="wrong-secret", today=TODAY)
+        service.pull_from_central(session, actor=SYSTEM, form_ref="site_check", base_url=central, project_id=7, token="wrong-secret", today=TODAY)
     line = caught.value.one_line()
     assert line.startswith(f"ODK Central {central}, project 7, form site_check: the pull failed")
     assert "wrong-secret" not in line

@@ -14,14 +14,17 @@ from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput
 from passage.forms import service
+from passage.security.actors import system_actor
 from tests.forms.test_service import HEADER, TODAY, good
 
 assert isinstance(TODAY, dt.date)
 
+SYSTEM = system_actor("forms.test")
+
 
 @pytest.fixture
 def loaded(session: Session, site_form_path: Path) -> service.LoadResult:
-    result = service.load_form(session, actor=None, content=site_form_path.read_bytes(), filename=site_form_path.name)
+    result = service.load_form(session, actor=SYSTEM, content=site_form_path.read_bytes(), filename=site_form_path.name)
     session.commit()
     return result
 
@@ -36,7 +39,7 @@ def _write(path: Path, header: list[str], rows: list[list[Any]], delimiter: str 
 
 def test_kobo_semicolon_csv_is_detected_and_imported(session: Session, loaded: service.LoadResult, tmp_path: Path) -> None:
     path = _write(tmp_path / "kobo.csv", HEADER, [good("u1"), good("u2", **{"pop/individuals": "3"})], delimiter=";")
-    report = service.import_export(session, actor=None, form_ref="site_check", path=path, today=TODAY)
+    report = service.import_export(session, actor=SYSTEM, form_ref="site_check", path=path, today=TODAY)
     assert (report.rows_read, report.accepted, report.quarantined) == (2, 1, 1)
     assert report.quarantined_by_reason == {"constraint": 1}
 
@@ -60,9 +63,9 @@ def test_label_headers_and_label_values_are_read_back(session: Session, loaded: 
     row[header.index("Province")] = "North"  # a choice label, as Kobo writes with "labels" values
     row[header.index("District")] = "North One"
     path = _write(tmp_path / "labels.csv", header, [row], delimiter=";")
-    report = service.import_export(session, actor=None, form_ref="site_check", path=path, today=TODAY)
+    report = service.import_export(session, actor=SYSTEM, form_ref="site_check", path=path, today=TODAY)
     assert (report.accepted, report.quarantined) == (1, 0), report.quarantined_by_reason
-    stored = next(service.iter_submissions(session, form_ref="site_check"))
+    stored = next(service.iter_submissions(session, form_ref="site_check", actor=SYSTEM))
     assert stored.data["admin1"] == "north" and stored.data["admin2"] == "n1" and stored.data["pop/households"] == 10
 
 
@@ -81,11 +84,11 @@ def test_odk_central_csv_zip_links_repeats_by_key_and_counts_attachments(session
             [["30", "f", "uuid:a1", "uuid:a1/members[1]"], ["150", "m", "uuid:a2", "uuid:a2/members[1]"], ["4", "m", "uuid:zz", "uuid:zz/members[1]"]],
         ))
         archive.writestr("media/1700000000.jpg", b"\xff\xd8")
-    report = service.import_export(session, actor=None, form_ref="site_check", path=path, today=TODAY)
+    report = service.import_export(session, actor=SYSTEM, form_ref="site_check", path=path, today=TODAY)
     assert (report.rows_read, report.accepted, report.quarantined) == (3, 1, 2)
     assert report.quarantined_by_reason == {"constraint": 1, "repeat_link": 1}
     assert report.attachments == 1
-    stored = next(service.iter_submissions(session, form_ref="site_check"))
+    stored = next(service.iter_submissions(session, form_ref="site_check", actor=SYSTEM))
     assert stored.uuid == "a1" and stored.data["members"] == [{"members/member_age": 30, "members/member_sex": "f"}]
 
 
@@ -102,7 +105,7 @@ def test_kobo_json_and_central_json_import(session: Session, loaded: service.Loa
     }]}
     path = tmp_path / "kobo.json"
     path.write_text(json.dumps(kobo), encoding="utf-8")
-    report = service.import_export(session, actor=None, form_ref="site_check", path=path, today=TODAY)
+    report = service.import_export(session, actor=SYSTEM, form_ref="site_check", path=path, today=TODAY)
     assert (report.accepted, report.quarantined) == (1, 0), report.quarantined_by_reason
     central = {"value": [{
         "__id": "uuid:c1", "__system": {"submissionDate": "2024-03-02T10:00:00Z", "formVersion": "2024.1"},
@@ -113,9 +116,9 @@ def test_kobo_json_and_central_json_import(session: Session, loaded: service.Loa
     }]}
     path = tmp_path / "central.json"
     path.write_text(json.dumps(central), encoding="utf-8")
-    report = service.import_export(session, actor=None, form_ref="site_check", path=path, today=TODAY)
+    report = service.import_export(session, actor=SYSTEM, form_ref="site_check", path=path, today=TODAY)
     assert (report.accepted, report.quarantined) == (1, 0), report.quarantined_by_reason
-    stored = {s.uuid: s for s in service.iter_submissions(session, form_ref="site_check")}
+    stored = {s.uuid: s for s in service.iter_submissions(session, form_ref="site_check", actor=SYSTEM)}
     assert stored["c1"].data["location"] == [12.5, 44.1, 3, 5] and stored["c1"].data["pop/individuals"] == 9
     assert stored["c1"].data["members"] == [{"members/member_age": 40, "members/member_sex": "m"}]
 
@@ -124,8 +127,8 @@ def test_unreadable_json_and_zip_are_refused_with_the_file_named(session: Sessio
     bad = tmp_path / "x.json"
     bad.write_text("{nope", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"^x.json: not readable JSON"):
-        service.import_export(session, actor=None, form_ref="site_check", path=bad, today=TODAY)
+        service.import_export(session, actor=SYSTEM, form_ref="site_check", path=bad, today=TODAY)
     zipped = tmp_path / "y.zip"
     zipped.write_bytes(b"PK-not")
     with pytest.raises(InvalidInput, match=r"^y.zip: not a readable ZIP"):
-        service.import_export(session, actor=None, form_ref="site_check", path=zipped, today=TODAY)
+        service.import_export(session, actor=SYSTEM, form_ref="site_check", path=zipped, today=TODAY)

@@ -11,6 +11,10 @@ from sqlalchemy.orm import Session
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, NotFound
 from passage.core.progress import progress_bar
+from passage.security.actors import system_actor
+
+CLI_ACTOR = system_actor("forms.cli")
+"""The server operator running the command: the services check and audit it like any actor."""
 
 forms_app = typer.Typer(name="forms", help="XLSForm questionnaires: load forms, import exports.", no_args_is_help=True)
 
@@ -54,7 +58,7 @@ def load(
             if not attachment.exists():
                 raise InvalidInput(f"{attachment.name}: file not found")
         attachments = {attachment.name: attachment.read_bytes() for attachment in media}
-        result = service.load_form(session, actor=None, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner,
+        result = service.load_form(session, actor=CLI_ACTOR, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner,
                                    attachments=attachments)
         state = "stored" if result.created else "already stored"
         typer.echo(
@@ -84,7 +88,7 @@ def import_data(
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = service.import_export(session, actor=None, form_ref=form, path=data_file, progress=advance, organisation_id=owner)
+        report = service.import_export(session, actor=CLI_ACTOR, form_ref=form, path=data_file, progress=advance, organisation_id=owner)
     typer.echo(f"rows read: {report.rows_read}")
     typer.echo(f"accepted: {report.accepted}")
     typer.echo(f"quarantined: {report.quarantined}")
@@ -116,7 +120,7 @@ def pull(
         raise InvalidInput("set PASSAGE_CENTRAL_TOKEN to an ODK Central API token (it is never taken on the command line)")
     with unit_of_work() as session:
         owner = _organisation_id(session, organisation, for_new_form=False)
-        report = service.pull_from_central(session, actor=None, form_ref=form, base_url=url, project_id=project, token=token,
+        report = service.pull_from_central(session, actor=CLI_ACTOR, form_ref=form, base_url=url, project_id=project, token=token,
                                            central_form_id=central_form, organisation_id=owner)
     typer.echo(f"rows read: {report.rows_read}")
     typer.echo(f"accepted: {report.accepted}")
