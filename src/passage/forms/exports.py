@@ -37,6 +37,8 @@ PARENT_TABLE_COLUMN = "_parent_table_name"
 KEY_COLUMN = "KEY"
 PARENT_KEY_COLUMN = "PARENT_KEY"
 MEDIA_TYPES = frozenset({"image", "audio", "video", "file", "background-audio"})
+MAX_UNPACKED_BYTES = 500_000_000
+"""The most an ODK Central ZIP may unpack to (its CSVs and media together)."""
 
 METADATA_COLUMNS = frozenset(
     {
@@ -430,8 +432,9 @@ def _read_central_zip(path: Path) -> RawExport:
     with archive, tempfile.TemporaryDirectory(prefix="passage-central-") as directory:
         names = [info for info in archive.infolist() if not info.is_dir()]
         total = sum(info.file_size for info in names)
-        if total > 2_000_000_000:
-            raise InvalidInput(f"{path.name}: the ZIP would unpack to {total} bytes, more than the 2 GB an export may hold")
+        if total > MAX_UNPACKED_BYTES:
+            # Declared sizes, checked before anything is unpacked (a small ZIP can claim gigabytes).
+            raise InvalidInput(f"{path.name}: the ZIP would unpack to {total} bytes, more than the {MAX_UNPACKED_BYTES} an export may hold")
         for info in names:
             member = info.filename
             if member.startswith("media/") or "/media/" in member:
