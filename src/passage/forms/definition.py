@@ -533,6 +533,10 @@ def _pyxform_refusal(exc: Exception, sheet: _SurveySheet, filename: str) -> Inva
         row = row or sheet.rows_by_type.get(unknown_type.group(1).split()[0])
     if row is None and _HEADER_PROBLEM.search(message):
         row = 1  # the header row
+    if row is None and sheet_name and str(sheet_name).strip().lower() == "settings":
+        row = 2  # the settings sheet has one row of values, under its header
+    if row is None and sheet_name and re.search(r"\b(header|column)s?\b", message, re.IGNORECASE):
+        row = 1
     if row is None and "has not been included" in message:
         row = sheet.rows_by_type.get("include")
     if row is None:
