@@ -74,9 +74,9 @@ def cluster(links: Iterable[Link], *, threshold: float) -> list[Member]:
         direct = sum(len(neighbours[n]) for n in component) // 2
         missing = size * (size - 1) // 2 - direct
         cluster_id = min(component)
-        for person_id, parent, p in _spanning_tree(cluster_id, neighbours, component):
+        for person_id, parent, joined_by in _spanning_tree(cluster_id, neighbours, component):
             members.append(Member(cluster_id=cluster_id, person_id=person_id, cluster_size=size, linked_to=parent,
-                                  link_probability=p, missing_links=missing, review=missing > 0))
+                                  link_probability=joined_by, missing_links=missing, review=missing > 0))
     return members
 
 
