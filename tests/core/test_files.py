@@ -72,3 +72,13 @@ def test_rows_keep_their_line_numbers_and_bom_is_ignored(tmp_path: Path) -> None
 def test_unknown_columns_refused_when_asked(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="unknown column\\(s\\) z"):
         read_csv_rows(_write(tmp_path, b"a,z\n1,2\n"), required=["a"], allow_extra=False)
+
+
+def test_sniff_delimiter_reads_the_header_outside_quotes() -> None:
+    from passage.core.files import sniff_delimiter
+
+    assert sniff_delimiter("_uuid;site;admin1") == ";"
+    assert sniff_delimiter("_uuid,site,admin1") == ","
+    assert sniff_delimiter('"a;b;c",site') == ","
+    assert sniff_delimiter("a\tb\tc") == "\t"
+    assert sniff_delimiter("single") == ","

@@ -60,11 +60,19 @@ def test_upload_refuses_wrong_type_and_oversized_files(app_client: Any, analyst:
 
 
 def test_broken_xlsform_is_refused_with_its_location(app_client: Any, analyst: dict[str, str], tmp_path: Path) -> None:
-    broken = [SURVEY[0], ["integer", "age", "Age", "年龄", "yes", ". >>= 0", "", "", "", "", ""]]
+    broken = [SURVEY[0], ["integer", "age", "Age", "年龄", "yes", ". > ${nope}", "", "", "", "", ""]]  # pyxform refuses it
     path = write_xlsform(tmp_path / "broken.xlsx", broken, None, SETTINGS)
     response = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("broken.xlsx", path.read_bytes(), XLSX)})
     assert response.status_code == 422
     assert "survey" in response.text and "row 2" in response.text
+
+
+def test_form_with_an_expression_passage_cannot_evaluate_loads_with_a_warning(app_client: Any, analyst: dict[str, str], tmp_path: Path) -> None:
+    odd = [SURVEY[0], ["integer", "age", "Age", "年龄", "yes", ". >>= 0", "", "", "", "", ""]]  # pyxform accepts it
+    path = write_xlsform(tmp_path / "odd.xlsx", odd, None, SETTINGS)
+    response = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("odd.xlsx", path.read_bytes(), XLSX)})
+    assert response.status_code == 201, response.text
+    assert any("row 2, column constraint" in warning and "not evaluated" in warning for warning in response.json()["warnings"])
 
 
 def test_import_quarantine_fix_and_duplicates(app_client: Any, analyst: dict[str, str], form_id: str) -> None:
@@ -144,3 +152,36 @@ def test_import_refuses_binary_and_unknown_columns(app_client: Any, analyst: dic
     unknown = app_client.post(f"/api/v1/forms/{form_id}/imports", headers=analyst,
                               files={"file": ("e.csv", b"_uuid,site_name,mystery\nu1,A,1\n", "text/csv")})
     assert unknown.status_code == 422 and "mystery" in unknown.json()["detail"]
+
+
+def test_xls_workbook_upload_loads_with_the_file_name_as_form_id(app_client: Any, analyst: dict[str, str]) -> None:
+    corpus = Path(__file__).parent / "corpus"
+    content = (corpus / "XLSForm__pyxform__tests__example_xls__yes_or_no_question.xls").read_bytes()
+    response = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("yes_or_no_question.xls", content, "application/vnd.ms-excel")})
+    assert response.status_code == 201, response.text
+    assert response.json()["form"]["form_key"] == "yes_or_no_question"
+    renamed = app_client.post("/api/v1/forms", headers=analyst, files={"file": ("yes_or_no_question.xlsx", content, XLSX)})
+    assert renamed.status_code == 415 and "an XLSForm must be an .xlsx or .xls workbook" in renamed.text
+
+
+def test_central_zip_and_kobo_json_uploads_import(app_client: Any, analyst: dict[str, str], form_id: str) -> None:
+    import io
+    import json
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("site_check.csv", "SubmissionDate,site_name,admin1,admin2,visit_date,pop-households,pop-individuals,reasons,KEY\n"
+                                           "2024-03-02T10:00:00Z,Camp Z,north,n1,2024-03-01,10,40,conflict,uuid:z1\n")
+        archive.writestr("site_check-members.csv", "member_age,member_sex,PARENT_KEY,KEY\n30,f,uuid:z1,uuid:z1/members[1]\n")
+    response = app_client.post(f"/api/v1/forms/{form_id}/imports", headers=analyst, files={"file": ("site_check.zip", buffer.getvalue(), "application/zip")})
+    assert response.status_code == 201, response.text
+    assert (response.json()["accepted"], response.json()["quarantined"]) == (1, 0)
+    kobo = {"results": [{"_uuid": "j1", "site_name": "Camp J", "admin1": "north", "admin2": "n1", "visit_date": "2024-03-01",
+                         "pop/households": "10", "pop/individuals": "40", "reasons": "conflict"}]}
+    response = app_client.post(f"/api/v1/forms/{form_id}/imports", headers=analyst,
+                                files={"file": ("kobo.json", json.dumps(kobo).encode(), "application/json")})
+    assert response.status_code == 201, response.text
+    assert response.json()["accepted"] == 1
+    wrong = app_client.post(f"/api/v1/forms/{form_id}/imports", headers=analyst, files={"file": ("kobo.json", b"PK\x03\x04", "application/json")})
+    assert wrong.status_code == 415

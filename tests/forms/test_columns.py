@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from passage.core.db import unit_of_work
-from passage.forms import columns, service
+from passage.forms import columns, import_check, service
 from passage.forms.definition import load_xlsform
 from passage.forms.exports import columnar_export, read_export
 from passage.forms.models import QuarantineEntry, Submission
@@ -164,8 +164,8 @@ def test_import_with_and_without_column_check_is_identical(
 ) -> None:
     from passage.core.db import dispose_engines
 
-    monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 100)
-    monkeypatch.setattr(service, "WORKER_CHUNK", 97)
+    monkeypatch.setattr(import_check, "PARALLEL_MIN_ROWS", 100)
+    monkeypatch.setattr(import_check, "WORKER_CHUNK", 97)
     rows = _rows(1200, seed=5)
     rows.append(list(rows[3]))  # the same uuid again with the same data: a duplicate inside the file
     changed = list(rows[4])
@@ -183,7 +183,7 @@ def test_import_with_and_without_column_check_is_identical(
             super().__init__(validator)
             self.supported = False
 
-    monkeypatch.setattr(service, "column_check_for", PlanOnly)
+    monkeypatch.setattr(import_check, "column_check_for", PlanOnly)
     slow = _outcome(any_store, column_form, csv_path, workers=workers)
     assert fast["first"] == slow["first"] and fast["again"] == slow["again"]
     assert fast["quarantined"] == slow["quarantined"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,26 +64,42 @@ def test_reference_to_missing_question_is_refused_with_pyxform_message(tmp_path:
     assert "row 2" in line and "column constraint (F)" in line and "Could not find the name 'nope'" in line
 
 
-def test_bad_constraint_syntax_is_refused_with_row_and_column(tmp_path: Path) -> None:
+def test_bad_constraint_syntax_loads_with_a_warning_naming_row_and_column(tmp_path: Path) -> None:
+    # pyxform accepts the form (it does not parse XPath), so Passage loads it and names what it cannot evaluate.
     path = _broken(tmp_path, [HEADER, ["text", "a", "A", "A"], ["integer", "age", "Age", "年龄", "", "(. >= 1"]])
-    with pytest.raises(InvalidInput) as caught:
-        load_xlsform(path)
-    assert "sheet survey, row 3, column constraint (F): unexpected end of expression" in caught.value.one_line()
+    form = load_xlsform(path)
+    assert "sheet survey, row 3, column constraint (F): unexpected end of expression (not evaluated)" in form.warnings
+    assert form.unevaluated == [{"sheet": "survey", "row": 3, "column": "constraint", "field": "age", "expression": "(. >= 1",
+                                 "reason": "unexpected end of expression"}]
+    assert ("age", "constraint") not in form.expressions
 
 
-def test_unknown_function_is_refused_at_load_time(tmp_path: Path) -> None:
-    path = _broken(tmp_path, [HEADER, ["integer", "age", "Age", "年龄", "", "", "", "", ""], ["calculate", "x", "", "", "", "", "", "", "pulldata('a', 'b', 'c', ${age})"]])
-    with pytest.raises(InvalidInput) as caught:
-        load_xlsform(path)
-    assert "row 3, column calculation (I): unknown function pulldata()" in caught.value.one_line()
+def test_unknown_function_loads_and_is_named_not_evaluated(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [HEADER, ["integer", "age", "Age", "年龄", "", "", "", "", ""], ["calculate", "x", "", "", "", "", "", "", "frobnicate(${age})"]])
+    form = load_xlsform(path)
+    assert any("row 3, column calculation (I): unknown function frobnicate()" in warning for warning in form.warnings)
+    assert form.not_evaluated == frozenset({("x", "calculation")})
 
 
-def test_unsupported_type_is_refused(tmp_path: Path) -> None:
-    path = _broken(tmp_path, [HEADER, ["image", "photo", "Photo", "照片"]])
-    with pytest.raises(InvalidInput) as caught:
-        load_xlsform(path)
-    assert "type 'photo' is not supported" in caught.value.one_line() or "'image'" in caught.value.one_line()
-    assert "row 2" in caught.value.one_line()
+def test_not_evaluated_relevance_drops_the_required_check_it_guards(tmp_path: Path) -> None:
+    from passage.forms.validation import check_submission
+
+    path = _broken(tmp_path, [HEADER, ["integer", "age", "Age", "年龄", "", "", "", ""], ["text", "why", "Why", "为何", "yes", "", "", "frobnicate(${age})"]])
+    form = load_xlsform(path)
+    assert ("why", "required") in form.not_evaluated
+    assert check_submission(form, {"age": "4"}).errors == []  # `why` may be irrelevant: not reported as required
+
+
+@pytest.mark.parametrize(
+    ("kind", "stored"),
+    [("image", "image"), ("photo", "image"), ("audio", "audio"), ("video", "video"), ("file", "file"), ("email", "email"),
+     ("hidden", "hidden"), ("start-geopoint", "geopoint"), ("barcode", "barcode"), ("geotrace", "geotrace"), ("geoshape", "geoshape"),
+     ("acknowledge", "acknowledge"), ("range", "range")],
+)
+def test_odk_question_types_load(tmp_path: Path, kind: str, stored: str) -> None:
+    name = "audit" if kind == "audit" else "q"
+    form = load_xlsform(_broken(tmp_path, [HEADER, [kind, name, "Q", "Q"]]))
+    assert form.by_name[name].type == stored
 
 
 def test_unmatched_group_is_refused(tmp_path: Path) -> None:
@@ -95,9 +112,46 @@ def test_unmatched_group_is_refused(tmp_path: Path) -> None:
 def test_not_a_workbook_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.xlsx"
     path.write_bytes(b"not a zip")
-    with pytest.raises(InvalidInput, match="not a readable .xlsx"):
+    with pytest.raises(InvalidInput) as caught:
         load_xlsform(path)
+    assert caught.value.one_line().startswith("x.xlsx: not a readable XLSForm workbook")
+    assert "save it as an .xlsx workbook" in caught.value.one_line()
 
 
 def test_survey_constant_is_loadable() -> None:
     assert SURVEY[0] == HEADER
+
+
+def test_the_sheet_reader_stops_after_a_run_of_empty_rows() -> None:
+    from passage.forms.definition import MAX_ADJACENT_EMPTY_ROWS, _clean_rows
+
+    def declared_rows() -> Iterator[tuple[int, list[object]]]:
+        yield 1, ["type", "name", "label"]
+        yield 2, ["text", "a", "A"]
+        for number in range(3, 1_048_577):  # a workbook that declares a million formatted rows
+            if number > 3 + MAX_ADJACENT_EMPTY_ROWS + 1:
+                raise AssertionError("read past the end of the data")
+            yield number, [None, None, None]
+
+    header, rows = _clean_rows(declared_rows())
+    assert header == ["type", "name", "label"] and rows == [(2, ["text", "a", "A"])]
+
+
+def test_form_id_defaults_to_the_file_name_and_required_t_is_required(tmp_path: Path) -> None:
+    path = write_xlsform(tmp_path / "Household survey 2024.xlsx", [["type", "name", "label", "required"], ["text", "a", "A", "T"]])
+    form = load_xlsform(path)
+    assert form.form_id == "Household_survey_2024"
+    assert form.by_name["a"].required == "yes"
+
+
+def test_xls_workbooks_load(tmp_path: Path) -> None:
+    corpus = Path(__file__).parent / "corpus"
+    form = load_xlsform(corpus / "XLSForm__pyxform__tests__example_xls__yes_or_no_question.xls")
+    assert form.by_name["good_day"].type == "select_one"
+
+
+def test_search_appearance_is_read_as_a_plain_select(tmp_path: Path) -> None:
+    path = _broken(tmp_path, [["type", "name", "label", "appearance"], ["select_one fruit", "f", "Fruit", "search('fruits')"]],
+                   [["list_name", "name", "label"], ["fruit", "apple", "Apple"]])
+    form = load_xlsform(path)
+    assert form.by_name["f"].type == "select_one" and [c.name for c in form.choices_for(form.by_name["f"])] == ["apple"]

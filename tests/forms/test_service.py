@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.db import session_factory
 from passage.core.errors import Conflict, InvalidInput
-from passage.forms import service
+from passage.forms import import_check, import_writer, service
 from passage.forms.models import FormVersion, ImportBatch, QuarantineEntry, QuarantineStatus, Submission
 from passage.security.actors import system_actor
 from tests.forms.xlsform_factory import CHOICES, SETTINGS, SURVEY, write_csv, write_xlsform
@@ -217,7 +217,7 @@ def test_xlsx_export_with_repeat_sheet(session: Session, loaded: service.LoadRes
 def test_crash_mid_import_leaves_nothing(engine: Engine, loaded: service.LoadResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from passage.core.db import unit_of_work
 
-    monkeypatch.setattr(service, "INSERT_CHUNK", 10)
+    monkeypatch.setattr(import_writer, "INSERT_CHUNK", 10)
     path = write_csv(tmp_path / "big.csv", HEADER, [good(f"u{i}") for i in range(55)])
 
     def crash(done: int, total: int) -> None:
@@ -248,8 +248,8 @@ def test_web_entry_uses_the_same_validation(session: Session, loaded: service.Lo
 def test_two_workers_give_the_same_outcome_in_row_order(engine: Engine, loaded: service.LoadResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from passage.core.db import unit_of_work
 
-    monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 10)
-    monkeypatch.setattr(service, "WORKER_CHUNK", 7)
+    monkeypatch.setattr(import_check, "PARALLEL_MIN_ROWS", 10)
+    monkeypatch.setattr(import_check, "WORKER_CHUNK", 7)
     rows = [good(f"u{i}", **({"pop/individuals": "3"} if i % 5 == 0 else {})) for i in range(40)]
     rows.append(good("u1"))  # the same uuid again, same data: a duplicate inside the file
     path = write_csv(tmp_path / "workers.csv", HEADER, rows)

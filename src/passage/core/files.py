@@ -62,13 +62,32 @@ def read_csv_rows(path: str | os.PathLike[str], *, required: Sequence[str], opti
     return header, [(line_number, dict(zip(header, values, strict=True))) for line_number, values in rows]
 
 
+def sniff_delimiter(header_line: str) -> str:
+    """`,`, `;` or a tab: the one that occurs most often outside quotes in a CSV header line.
+
+    Like `csv.Sniffer` but on the header alone, which is where exports differ: KoboToolbox writes `;`
+    by default, ODK Central `,` (a header is field names, so a delimiter inside a name is unlikely).
+    """
+    counts = {",": 0, ";": 0, "\t": 0}
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda char: (counts[char], char == ","))
+    return best if counts[best] else ","
+
+
 def read_csv_table(
-    path: str | os.PathLike[str], *, required: Sequence[str], optional: Sequence[str] = (), allow_extra: bool = True, strip: bool = True
+    path: str | os.PathLike[str], *, required: Sequence[str], optional: Sequence[str] = (), allow_extra: bool = True, strip: bool = True,
+    delimiter: str = ",",
 ) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """`read_csv_rows` with each row as a list of cells in header order (no dict per row).
 
     Same checks and messages as `read_csv_rows`. Cells are stripped unless `strip=False` (a bulk reader
     that strips only the cells it uses, or strips per distinct value, saves a call per cell).
+    `delimiter` is `,` unless the caller detected another (`sniff_delimiter`).
     """
     file_path = Path(path)
     if not file_path.exists():
@@ -82,16 +101,19 @@ def read_csv_table(
     if not text.strip():
         raise InvalidInput(f"{file_path.name}: the file is empty")
     plain = _plain_lines(text)
-    reader = csv.reader(io.StringIO(text, newline="")) if plain is None else None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter) if plain is None else None
     records: Iterator[tuple[int, list[str]]] = (
-        ((reader.line_num, values) for values in reader) if reader is not None else ((n, line.split(",")) for n, line in enumerate(plain or [], 1))
+        ((reader.line_num, values) for values in reader)
+        if reader is not None
+        else ((n, line.split(delimiter)) for n, line in enumerate(plain or [], 1))
     )
     try:
         header = [h.strip() for h in next(records)[1]]
     except csv.Error as exc:
         raise InvalidInput(f"{file_path.name}: line 1: unreadable CSV header ({exc})") from None
-    if len(header) == 1 and (";" in header[0] or "\t" in header[0] or "|" in header[0]):
-        raise InvalidInput(f"{file_path.name}: line 1: wrong delimiter; the file must be comma-separated")
+    if len(header) == 1 and any(other in header[0] for other in (";", "\t", "|", ",") if other != delimiter):
+        expected = {",": "comma", ";": "semicolon", "\t": "tab"}.get(delimiter, repr(delimiter))
+        raise InvalidInput(f"{file_path.name}: line 1: wrong delimiter; the file must be {expected}-separated")
     missing = [c for c in required if c not in header]
     if missing:
         raise InvalidInput(

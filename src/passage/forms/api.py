@@ -22,7 +22,7 @@ from passage.forms.schemas import (
     SubmissionIn,
     SubmissionOut,
 )
-from passage.forms.uploads import check_xlsform, sniff_export, spooled
+from passage.forms.uploads import check_media, check_xlsform, sniff_export, spooled
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
@@ -58,12 +58,18 @@ def submission_out(submission: Submission) -> SubmissionOut:
 
 
 @router.post("", response_model=LoadOut, status_code=201)
-async def upload_form(db: DbSession, user: Manager, file: Annotated[UploadFile, File()]) -> LoadOut:
-    """Load an XLSForm (.xlsx) as a new version of its form, owned by the user's organisation."""
+async def upload_form(
+    db: DbSession, user: Manager, file: Annotated[UploadFile, File()], media: Annotated[list[UploadFile] | None, File()] = None
+) -> LoadOut:
+    """Load an XLSForm (.xlsx or .xls) as a new version of its form, owned by the user's organisation; `media` are
+    its attachments (CSV, XML or GeoJSON lists for select_*_from_file, pulldata() and instance())."""
     content = await read_upload(file)
     filename = file.filename or "form.xlsx"
     check_xlsform(content, filename)
-    result = service.load_form(db, actor=user, content=content, filename=filename)
+    attachments = {upload.filename or "media.csv": await read_upload(upload) for upload in (media or []) if upload.filename}
+    for name, data in attachments.items():
+        check_media(data, name)
+    result = service.load_form(db, actor=user, content=content, filename=filename, attachments=attachments)
     return LoadOut(form=form_out(result.form), version=FormVersionOut.model_validate(result.version), created=result.created,
                    warnings=result.definition.warnings)
 

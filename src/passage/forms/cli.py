@@ -43,7 +43,8 @@ def _organisation_id(session: Session, organisation: str | None, *, for_new_form
 
 @forms_app.command("load")
 def load(
-    form_file: Path = typer.Argument(..., help="The XLSForm workbook (.xlsx)."),
+    form_file: Path = typer.Argument(..., help="The XLSForm workbook (.xlsx or .xls)."),
+    media: list[Path] = typer.Option([], "--media", "-m", help="A form attachment (CSV, XML or GeoJSON list); repeat for several."),
     organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
 ) -> None:
     """Load an XLSForm and store it as a new version of its form (as the system actor, audited)."""
@@ -53,7 +54,12 @@ def load(
         raise InvalidInput(f"{form_file.name}: file not found")
     with unit_of_work() as session:
         owner = _organisation_id(session, organisation, for_new_form=True)
-        result = service.load_form(session, actor=CLI_ACTOR, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner)
+        for attachment in media:
+            if not attachment.exists():
+                raise InvalidInput(f"{attachment.name}: file not found")
+        attachments = {attachment.name: attachment.read_bytes() for attachment in media}
+        result = service.load_form(session, actor=CLI_ACTOR, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner,
+                                   attachments=attachments)
         state = "stored" if result.created else "already stored"
         typer.echo(
             f"form {result.form.form_key} version {result.version.version_label} (#{result.version.number}) {state}: "
@@ -66,7 +72,7 @@ def load(
 
 @forms_app.command("import")
 def import_data(
-    data_file: Path = typer.Argument(..., help="A KoboToolbox/ODK export: .csv or .xlsx."),
+    data_file: Path = typer.Argument(..., help="A KoboToolbox/ODK export: .csv (`,` or `;`), .xlsx, ODK Central CSV .zip, or .json."),
     form: str = typer.Option(..., "--form", help="The form's XLSForm form_id (or its Passage id)."),
     organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
 ) -> None:
@@ -83,6 +89,39 @@ def import_data(
             bar.update(task, completed=done, total=total)
 
         report = service.import_export(session, actor=CLI_ACTOR, form_ref=form, path=data_file, progress=advance, organisation_id=owner)
+    typer.echo(f"rows read: {report.rows_read}")
+    typer.echo(f"accepted: {report.accepted}")
+    typer.echo(f"quarantined: {report.quarantined}")
+    for reason, count in sorted(report.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0])):
+        typer.echo(f"  {reason}: {count}")
+    typer.echo(f"duplicates skipped: {report.duplicates}")
+    if report.attachments:
+        typer.echo(f"attachments in the export: {report.attachments}")
+    for entry in report.not_evaluated:
+        typer.echo(f"not evaluated: sheet {entry['sheet']}, row {entry['row']}, column {entry['column']}: {entry['reason']}")
+    typer.echo(f"batch: {report.batch_id}")
+
+
+@forms_app.command("pull")
+def pull(
+    form: str = typer.Option(..., "--form", help="The form's XLSForm form_id (or its Passage id)."),
+    url: str = typer.Option(..., "--url", help="The ODK Central server, e.g. https://central.example.org"),
+    project: int = typer.Option(..., "--project", help="The Central project id."),
+    central_form: str | None = typer.Option(None, "--central-form", help="The form's id on Central (default: the form_id)."),
+    organisation: str | None = typer.Option(None, "--organisation", "-o", help=ORGANISATION_HELP),
+) -> None:
+    """Pull submissions from ODK Central (pyodk) and import them; the API token is read from PASSAGE_CENTRAL_TOKEN."""
+    import os
+
+    from passage.forms import service
+
+    token = os.environ.get("PASSAGE_CENTRAL_TOKEN", "").strip()
+    if not token:
+        raise InvalidInput("set PASSAGE_CENTRAL_TOKEN to an ODK Central API token (it is never taken on the command line)")
+    with unit_of_work() as session:
+        owner = _organisation_id(session, organisation, for_new_form=False)
+        report = service.pull_from_central(session, actor=CLI_ACTOR, form_ref=form, base_url=url, project_id=project, token=token,
+                                           central_form_id=central_form, organisation_id=owner)
     typer.echo(f"rows read: {report.rows_read}")
     typer.echo(f"accepted: {report.accepted}")
     typer.echo(f"quarantined: {report.quarantined}")

@@ -47,7 +47,7 @@ from passage.forms.plan import (
     make_generator,
     plan_namespace,
 )
-from passage.forms.xpath import EvalContext, Node
+from passage.forms.xpath import EvalContext, Node, is_classic
 
 if TYPE_CHECKING:
     from passage.forms.validation import FormValidator, _Step
@@ -138,6 +138,9 @@ class ColumnCheck:
             for expression in (step.relevant, step.required_expr, step.choice_filter):
                 if expression is not None and _uses_current(expression.tree):
                     return False  # `.` there is whatever the previous constraint bound: leave it to the plan
+            for expression in (step.relevant, step.required_expr, step.choice_filter, step.constraint):
+                if expression is not None and not is_classic(expression.tree):
+                    return False  # paths, node-sets, lookups, the clock: the plan evaluates them through xpath
             if item.type == "repeat":
                 return False
             if item.type == "group":

@@ -1,9 +1,12 @@
-"""Load an XLSForm (.xlsx) through pyxform into a `FormDefinition`, Passage's parsed form.
+"""Load an XLSForm (.xlsx or .xls) through pyxform into a `FormDefinition`, Passage's parsed form.
 
-XLSForm is specified at https://xlsform.org; pyxform is its reference implementation. We let pyxform
-check the workbook (types, names, references, groups), then walk its JSON output into plain dataclasses
-and compile every expression with `passage.forms.xpath`, so a form that loads can always be evaluated.
-A broken form is refused with pyxform's message plus the sheet, row and column.
+XLSForm is specified at https://xlsform.org; pyxform is its reference implementation, and its verdict
+decides whether a form is valid. We let pyxform check the workbook (types, names, references, groups),
+then walk its JSON output into plain dataclasses and compile every expression with
+`passage.forms.xpath`. A form pyxform refuses is refused with pyxform's message plus the sheet, row and
+column. A form pyxform accepts always loads: an expression Passage cannot evaluate, or a type it
+stores without checking, becomes a warning naming sheet, row and column (`FormDefinition.unevaluated`),
+and that check is reported "not evaluated" on imports instead of refusing the form.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+import warnings as warnings_module
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,8 +32,22 @@ CORE_TYPES = frozenset(
 )
 """The question types the issue calls the core; all are validated on import and in web entry."""
 
-METADATA_TYPES = frozenset({"start", "end", "today", "deviceid", "username", "phonenumber", "subscriberid", "simserial", "datetime", "time"})
+METADATA_TYPES = frozenset(
+    {"start", "end", "today", "deviceid", "username", "phonenumber", "subscriberid", "simserial", "datetime", "time", "audit", "email"}
+)
 """Accepted and stored as given; `datetime`/`time` are checked for shape, the device metadata is not."""
+
+MEDIA_TYPES = frozenset({"image", "audio", "video", "file", "background-audio"})
+"""Stored as the attachment's file name (what Kobo and ODK Central exports carry)."""
+
+OTHER_TYPES = frozenset(
+    {"geotrace", "geoshape", "barcode", "range", "rank", "acknowledge", "hidden", "select_one_external", "osm"}
+)
+"""The rest of the ODK question types: geotrace/geoshape are checked as lists of points, range as a
+number, rank against its choices; the others are stored as text."""
+
+NO_VALUE_TYPES = frozenset({"note", "xml-external", "csv-external"})
+"""Rows that hold no value in a submission (external instances only declare an attachment)."""
 
 CONTAINER_TYPES = frozenset({"group", "repeat"})
 
@@ -64,6 +82,48 @@ _PYXFORM_TYPES = {
     "datetime": "datetime",
     "dateTime": "datetime",
     "time": "time",
+    "select one external": "select_one_external",
+    "rank": "rank",
+    "range": "range",
+    "photo": "image",
+    "image": "image",
+    "audio": "audio",
+    "video": "video",
+    "file": "file",
+    "background-audio": "background-audio",
+    "geotrace": "geotrace",
+    "geoshape": "geoshape",
+    "barcode": "barcode",
+    "acknowledge": "acknowledge",
+    "trigger": "acknowledge",
+    "email": "email",
+    "hidden": "hidden",
+    "start-geopoint": "geopoint",
+    "background-geopoint": "geopoint",
+    "audit": "audit",
+    "xml-external": "xml-external",
+    "csv-external": "csv-external",
+    "osm": "osm",
+    "loop": "group",
+    "uri:deviceid": "deviceid",
+    "uri:username": "username",
+    "uri:email": "email",
+    "uri:phonenumber": "phonenumber",
+    "uri:subscriberid": "subscriberid",
+    "uri:simserial": "simserial",
+    "add text prompt": "text",
+    "add integer prompt": "integer",
+    "add decimal prompt": "decimal",
+    "add date prompt": "date",
+    "add time prompt": "time",
+    "add datetime prompt": "datetime",
+    "add dateTime prompt": "datetime",
+    "add location prompt": "geopoint",
+    "add image prompt": "image",
+    "add audio prompt": "audio",
+    "add video prompt": "video",
+    "add barcode prompt": "barcode",
+    "add note prompt": "note",
 }
 
 EXPRESSION_COLUMNS = ("constraint", "relevant", "required", "calculation", "choice_filter")
@@ -111,6 +171,9 @@ class Field:
     read_only: bool = False
     default: str | None = None
     repeat: str | None = None
+    repeat_count: str | None = None
+    """A repeat's `repeat_count` (jr:count): how many instances it must have."""
+    parameters: dict[str, str] = field(default_factory=dict)
     children: list[Field] = field(default_factory=list)
 
     @property
@@ -119,8 +182,8 @@ class Field:
 
     @property
     def holds_value(self) -> bool:
-        """Whether submissions carry a value for this field (not a group, repeat or note)."""
-        return self.type not in CONTAINER_TYPES and self.type != "note"
+        """Whether submissions carry a value for this field (not a group, repeat, note or external instance)."""
+        return self.type not in CONTAINER_TYPES and self.type not in NO_VALUE_TYPES
 
     def label(self, language: str | None = None) -> str:
         return pick_label(self.labels, language) or self.name
@@ -139,6 +202,8 @@ class FormDefinition:
     choices: dict[str, list[Choice]]
     sha256: str = ""
     warnings: list[str] = field(default_factory=list)
+    unevaluated: list[dict[str, Any]] = field(default_factory=list)
+    """Checks Passage does not evaluate: {sheet, row, column, field, expression, reason} per cell."""
 
     # --- lookups -------------------------------------------------------------------------------
 
@@ -174,12 +239,21 @@ class FormDefinition:
 
     @cached_property
     def expressions(self) -> dict[tuple[str, str], Expression]:
-        """Compiled expressions keyed by (field name, column): constraint, relevant, required, calculation, choice_filter."""
+        """Compiled expressions keyed by (field name, column): constraint, relevant, required, calculation,
+        choice_filter, repeat_count. One that cannot be evaluated is left out (it is in `unevaluated`)."""
         compiled: dict[tuple[str, str], Expression] = {}
         for item in self.walk():
             for column, source in expression_sources(item):
-                compiled[(item.name, column)] = compile_expression(source, choice_filter=column == "choice_filter")
+                try:
+                    compiled[(item.name, column)] = compile_expression(source, choice_filter=column == "choice_filter")
+                except (ExpressionError, RecursionError, ValueError, TypeError):
+                    continue
         return compiled
+
+    @cached_property
+    def not_evaluated(self) -> frozenset[tuple[str, str]]:
+        """(field name, column) of every check that is not evaluated (see `unevaluated`)."""
+        return frozenset((str(entry["field"]), str(entry["column"])) for entry in self.unevaluated)
 
     def choice_label(self, question: str, value: str, language: str | None = None) -> str:
         item = self.by_name.get(question)
@@ -204,6 +278,7 @@ class FormDefinition:
             "choices": {name: [asdict(choice) for choice in items] for name, items in self.choices.items()},
             "sha256": self.sha256,
             "warnings": list(self.warnings),
+            "unevaluated": [dict(entry) for entry in self.unevaluated],
         }
 
     @classmethod
@@ -223,6 +298,7 @@ class FormDefinition:
             choices={name: [Choice(**choice) for choice in items] for name, items in data["choices"].items()},
             sha256=data.get("sha256", ""),
             warnings=list(data.get("warnings", [])),
+            unevaluated=[dict(entry) for entry in data.get("unevaluated", [])],
         )
 
 
@@ -238,6 +314,8 @@ def expression_sources(item: Field) -> Iterator[tuple[str, str]]:
         yield "calculation", item.calculation
     if item.choice_filter:
         yield "choice_filter", item.choice_filter
+    if item.repeat_count:
+        yield "repeat_count", item.repeat_count
 
 
 def language_code(language: str) -> str:
@@ -268,43 +346,151 @@ def pick_label(labels: dict[str, str], language: str | None) -> str | None:
 # loading
 
 
+XLSX_MAGIC = b"PK\x03\x04"
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+MAX_ADJACENT_EMPTY_ROWS = 60
+"""As pyxform's reader (`xls2json_backends.get_excel_rows`): after 60 empty rows the sheet has ended, so
+a workbook that declares 1,048,576 formatted rows is not walked to the end."""
+MAX_ADJACENT_EMPTY_COLUMNS = 20
+
+
+def workbook_kind(content: bytes, filename: str) -> str:
+    """`.xlsx`, `.xls` or `.csv` from the bytes (a renamed file is read as what it is), else InvalidInput."""
+    if content.startswith(XLSX_MAGIC):
+        return ".xlsx"
+    if content.startswith(XLS_MAGIC):
+        return ".xls"
+    if Path(filename).suffix.lower() == ".csv":
+        return ".csv"
+    raise InvalidInput(
+        f"{filename}: not a readable XLSForm workbook (neither .xlsx nor .xls); "
+        "open it in Excel or LibreOffice and save it as an .xlsx workbook, then load it again"
+    )
+
+
+@dataclass
+class _Sheet:
+    title: str
+    header: list[str]
+    rows: list[tuple[int, list[Any]]]
+    """(1-based row number, cells) for every row below the header, up to the last non-empty one."""
+
+
+def _clean_rows(numbered: Iterator[tuple[int, Sequence[Any]]]) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+    header: list[str] = []
+    rows: list[tuple[int, list[Any]]] = []
+    empty_run = 0
+    first = True
+    for number, cells in numbered:
+        values = ["" if cell is None else cell for cell in cells]
+        if first:
+            first = False
+            header_cells = [str(cell).strip() for cell in values]
+            last = 0
+            run = 0
+            for index, name in enumerate(header_cells):
+                if name:
+                    last, run = index + 1, 0
+                else:
+                    run += 1
+                    if run >= MAX_ADJACENT_EMPTY_COLUMNS:
+                        break
+            header = header_cells[:last]
+            continue
+        if not any(str(cell).strip() for cell in values[: len(header)]):
+            empty_run += 1
+            if empty_run >= MAX_ADJACENT_EMPTY_ROWS:
+                break
+            continue
+        empty_run = 0
+        rows.append((number, values[: len(header)]))
+    return header, rows
+
+
+def read_workbook(content: bytes, filename: str, *, only: frozenset[str] | None = None) -> dict[str, _Sheet]:
+    """The sheets of an XLSForm workbook by lower-case title (those named in `only`, or all), reading
+    only the rows that hold data.
+
+    Raises InvalidInput naming the file, with a hint, when the bytes are not a readable workbook.
+    """
+    with warnings_module.catch_warnings():
+        # openpyxl warns about workbook features it drops (extensions, headers); they do not matter here.
+        warnings_module.simplefilter("ignore")
+        return _read_workbook(content, filename, only)
+
+
+def _read_workbook(content: bytes, filename: str, only: frozenset[str] | None) -> dict[str, _Sheet]:
+    kind = workbook_kind(content, filename)
+    sheets: dict[str, _Sheet] = {}
+    hint = "open it in Excel or LibreOffice and save it as an .xlsx workbook, then load it again"
+    if kind == ".xlsx":
+        try:
+            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
+            raise InvalidInput(f"{filename}: not a readable .xlsx workbook ({type(exc).__name__}); {hint}") from None
+        try:
+            for sheet in workbook.worksheets:
+                if only is not None and sheet.title.strip().lower() not in only:
+                    continue
+                header, rows = _clean_rows(enumerate(sheet.iter_rows(values_only=True), start=1))
+                sheets[sheet.title.strip().lower()] = _Sheet(sheet.title, header, rows)
+        except Exception as exc:  # noqa: BLE001
+            raise InvalidInput(f"{filename}: not a readable .xlsx workbook ({type(exc).__name__}); {hint}") from None
+        finally:
+            workbook.close()
+    elif kind == ".xls":
+        import xlrd
+
+        try:
+            book = xlrd.open_workbook(file_contents=content, on_demand=True)
+            for index in range(book.nsheets):
+                sheet = book.sheet_by_index(index)
+                if only is not None and sheet.name.strip().lower() not in only:
+                    continue
+                header, rows = _clean_rows((row + 1, sheet.row_values(row)) for row in range(sheet.nrows))
+                sheets[sheet.name.strip().lower()] = _Sheet(sheet.name, header, rows)
+                book.unload_sheet(index)
+        except Exception as exc:  # noqa: BLE001 - xlrd raises many kinds for a damaged workbook
+            raise InvalidInput(f"{filename}: not a readable .xls workbook ({type(exc).__name__}); {hint}") from None
+    return sheets
+
+
 class _SurveySheet:
     """Row and column positions in the survey sheet, so pyxform's errors and ours can name them."""
 
-    def __init__(self, content: bytes) -> None:
+    def __init__(self, sheets: Mapping[str, _Sheet]) -> None:
         self.rows_by_name: dict[str, int] = {}
         self.rows_by_type: dict[str, int] = {}
         self.columns: dict[str, str] = {}
         self.sheet_name = "survey"
-        try:
-            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a non-workbook
-            raise InvalidInput(f"not a readable .xlsx workbook ({type(exc).__name__})") from None
-        try:
-            sheet = next((ws for ws in workbook.worksheets if ws.title.strip().lower() == "survey"), None)
-            if sheet is None:
-                return
-            self.sheet_name = sheet.title
-            header: list[str] = []
-            for row_number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if row_number == 1:
-                    header = [str(cell).strip() if cell is not None else "" for cell in row]
-                    self.columns = {name: get_column_letter(index + 1) for index, name in enumerate(header) if name}
-                    continue
-                cells = dict(zip(header, row, strict=False))
-                name = str(cells.get("name") or "").strip()
-                kind = str(cells.get("type") or "").strip()
-                if name and name not in self.rows_by_name and not kind.startswith("end"):
-                    self.rows_by_name[name] = row_number
-                if kind:
-                    self.rows_by_type.setdefault(kind.split()[0], row_number)
-        finally:
-            workbook.close()
+        self.settings: dict[str, str] = {}
+        settings = sheets.get("settings")
+        if settings is not None and settings.rows:
+            first = settings.rows[0][1]
+            self.settings = {name.lower(): str(value).strip() for name, value in zip(settings.header, first, strict=False) if name}
+        sheet = sheets.get("survey")
+        if sheet is None:
+            return
+        self.sheet_name = sheet.title
+        header = sheet.header
+        self.columns = {name: get_column_letter(index + 1) for index, name in enumerate(header) if name}
+        lowered = [name.lower() for name in header]
+        name_index = lowered.index("name") if "name" in lowered else None
+        type_index = lowered.index("type") if "type" in lowered else None
+        for row_number, cells in sheet.rows:
+            name = str(cells[name_index]).strip() if name_index is not None and name_index < len(cells) else ""
+            kind = str(cells[type_index]).strip() if type_index is not None and type_index < len(cells) else ""
+            if name.endswith(".0") and isinstance(cells[name_index or 0], float):
+                name = name[:-2]
+            if name and name not in self.rows_by_name and not kind.lower().startswith("end"):
+                self.rows_by_name[name] = row_number
+            if kind:
+                self.rows_by_type.setdefault(kind.split()[0], row_number)
 
     def column_letter(self, column: str) -> str | None:
         if column in self.columns:
             return self.columns[column]
-        aliases = {"calculation": ("calculate",), "choice_filter": ("choice filter",)}
+        aliases = {"calculation": ("calculate",), "choice_filter": ("choice filter",), "repeat_count": ("repeat count", "jr:count")}
         for alias in aliases.get(column, ()):
             if alias in self.columns:
                 return self.columns[alias]
@@ -320,10 +506,22 @@ class _SurveySheet:
         return ", ".join(parts)
 
 
+_SHEET_IN_MESSAGE = re.compile(r"(?:On|in) the '([A-Za-z_ ]+)' sheet|sheet: '([A-Za-z_ ]+)'|There should be an? ([a-z_]+) sheet|You must have a sheet named '([a-z_]+)'")
+_HEADER_PROBLEM = re.compile(r"Duplicate column header|Invalid headers provided|column headers were not found")
+
+
 def _pyxform_refusal(exc: Exception, sheet: _SurveySheet, filename: str) -> InvalidInput:
-    message = str(exc)
+    """pyxform's message, with the sheet, row and column found from its context, its text or the sheet."""
+    message = str(exc).strip() or type(exc).__name__
     context: dict[str, Any] = dict(getattr(exc, "context", {}) or {})
     row = context.get("row")
+    sheet_name = context.get("sheet")
+    named = _SHEET_IN_MESSAGE.search(message)
+    if sheet_name is None and named is not None:
+        sheet_name = next(group for group in named.groups() if group)
+        if named.group(3) or named.group(4):
+            sheet_name = f"{sheet_name} (missing)"
+            row = row or 1
     if row is None:
         match = _ROW_IN_MESSAGE.search(message)
         if match:
@@ -333,19 +531,43 @@ def _pyxform_refusal(exc: Exception, sheet: _SurveySheet, filename: str) -> Inva
     if unknown_type:
         column = "type"
         row = row or sheet.rows_by_type.get(unknown_type.group(1).split()[0])
-    where = sheet.where(row=int(row) if row is not None else None, column=column, sheet=context.get("sheet"))
+    if row is None and _HEADER_PROBLEM.search(message):
+        row = 1  # the header row
+    if row is None and sheet_name and str(sheet_name).strip().lower() == "settings":
+        row = 2  # the settings sheet has one row of values, under its header
+    if row is None and sheet_name and re.search(r"\b(header|column)s?\b", message, re.IGNORECASE):
+        row = 1
+    if row is None and "has not been included" in message:
+        row = sheet.rows_by_type.get("include")
+    if row is None:
+        # pyxform names the question in quotes: find its row in the survey sheet.
+        for quoted in re.findall(r"'([A-Za-z_][\w.\-]*)'", message):
+            if quoted in sheet.rows_by_name:
+                row = sheet.rows_by_name[quoted]
+                break
+    where = sheet.where(row=int(row) if row is not None else None, column=column, sheet=sheet_name)
     return InvalidInput(
         f"{filename}: the XLSForm is invalid",
         fields=[FieldError(path=where, message=message)],
-        extra={"sheet": context.get("sheet") or sheet.sheet_name, "row": row, "column": column},
+        extra={"sheet": sheet_name or sheet.sheet_name, "row": row, "column": column},
     )
 
 
-def load_xlsform(source: str | Path | bytes, *, filename: str | None = None) -> FormDefinition:
-    """Parse an XLSForm workbook (path or bytes) into a FormDefinition, or raise InvalidInput.
+def default_form_id(filename: str) -> str:
+    """pyxform's default form_id without a settings sheet: the file name without its extension."""
+    stem = Path(filename).stem.strip() or "form"
+    return re.sub(r"[^\w.\-]", "_", stem)
 
-    The message names the sheet, row and column: pyxform's own message for what pyxform refuses, and
-    ours for what Passage refuses on top (an unsupported type, an expression our evaluator cannot run).
+
+def load_xlsform(
+    source: str | Path | bytes, *, filename: str | None = None, attachments: Mapping[str, bytes] | None = None
+) -> FormDefinition:
+    """Parse an XLSForm workbook (path or bytes, .xlsx or .xls) into a FormDefinition, or raise InvalidInput.
+
+    pyxform decides validity: what it refuses is refused with its message and the sheet, row and
+    column. What it accepts loads; what Passage cannot evaluate is listed in `unevaluated` and in the
+    warnings. `attachments` are the form's media files by name (CSV, XML or GeoJSON lists for
+    `select_*_from_file`, `pulldata()` and `instance()`).
     """
     from pyxform.errors import PyXFormError
     from pyxform.xls2xform import convert
@@ -357,24 +579,50 @@ def load_xlsform(source: str | Path | bytes, *, filename: str | None = None) -> 
         path = Path(source)
         if not path.exists():
             raise InvalidInput(f"{path.name}: file not found")
-        if path.suffix.lower() != ".xlsx":
-            raise InvalidInput(f"{path.name}: an XLSForm must be an .xlsx workbook")
         content = path.read_bytes()
         name = filename or path.name
-    sheet = _SurveySheet(content)
+    kind = workbook_kind(content, name)
+    unreadable: InvalidInput | None = None
+    try:
+        sheets = read_workbook(content, name, only=frozenset({"survey", "settings"})) if kind != ".csv" else {}
+    except InvalidInput as exc:
+        # Our reader only finds row numbers: if pyxform can read the workbook, its verdict still stands.
+        sheets, unreadable = {}, exc
+    sheet = _SurveySheet(sheets)
     warnings: list[str] = []
     try:
-        result = convert(xlsform=content, warnings=warnings, file_type=".xlsx")
+        with warnings_module.catch_warnings():
+            warnings_module.simplefilter("ignore")
+            result = convert(xlsform=content, warnings=warnings, file_type=kind)
     except PyXFormError as exc:
+        if unreadable is not None:
+            raise unreadable from None
         raise _pyxform_refusal(exc, sheet, name) from None
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        # pyxform raises plain Python errors for some malformed sheets; report its text, not a traceback.
-        raise InvalidInput(f"{name}: the XLSForm could not be read by pyxform ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - pyxform raises plain Python errors for some malformed sheets
+        if unreadable is not None:
+            raise unreadable from None
+        raise InvalidInput(
+            f"{name}: the XLSForm could not be read by pyxform ({type(exc).__name__}: {str(exc)[:200]}); "
+            "check the survey and choices sheets against https://xlsform.org"
+        ) from None
     data = result._pyxform or {}
-    definition = _build_definition(data, sheet, name)
+    try:
+        definition = _build_definition(data, sheet, name)
+    except InvalidInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyxform accepted it: say what we could not read, never a traceback
+        raise InvalidInput(
+            f"{name}: pyxform accepts this form but Passage could not read its structure ({type(exc).__name__}: {str(exc)[:200]}); "
+            "please report it with the form attached"
+        ) from None
+    if not (sheet.settings.get("form_id") or sheet.settings.get("id_string")):
+        definition.form_id = default_form_id(name)
+        if not sheet.settings.get("form_title") and not sheet.settings.get("title"):
+            definition.title = definition.form_id
     definition.sha256 = hashlib.sha256(content).hexdigest()
     definition.warnings = list(warnings)
-    _check_expressions(definition, sheet, name)
+    _attach(definition, attachments or {}, sheet)
+    _check_expressions(definition, sheet)
     return definition
 
 
@@ -386,20 +634,26 @@ def _labels(raw: Any) -> dict[str, str]:
     return {"default": str(raw)}
 
 
+_TRUE = frozenset({"yes", "true", "true()", "1", "t", "y"})
+_FALSE = frozenset({"", "no", "false", "false()", "0", "f", "n"})
+
+
 def _required(raw: Any) -> str | None:
+    """`required` as pyxform reads it: yes/true/T/1 (any case) is required, no/false/F/0 is not, else XPath."""
     if raw is None:
         return None
     text = str(raw).strip()
     lowered = text.lower()
-    if lowered in ("", "no", "false", "false()", "0"):
+    if lowered in _FALSE:
         return None
-    if lowered in ("yes", "true", "true()", "1"):
+    if lowered in _TRUE:
         return "yes"
     return text
 
 
 def _build_definition(data: dict[str, Any], sheet: _SurveySheet, filename: str) -> FormDefinition:
     languages: list[str] = []
+    type_notes: list[dict[str, Any]] = []
 
     def note_languages(labels: dict[str, str]) -> None:
         for key in labels:
@@ -414,16 +668,18 @@ def _build_definition(data: dict[str, Any], sheet: _SurveySheet, filename: str) 
         kind = _PYXFORM_TYPES.get(raw_type)
         row = sheet.rows_by_name.get(name)
         if kind is None:
-            where = sheet.where(row=row, column="type")
-            raise InvalidInput(
-                f"{filename}: type {raw_type!r} is not supported by Passage forms ({where}); "
-                f"supported: {', '.join(sorted(CORE_TYPES | METADATA_TYPES | CONTAINER_TYPES))}",
-                fields=[FieldError(path=where, message=f"unsupported type {raw_type!r}")],
-            )
+            kind = "group" if raw.get("children") else "text"
+            type_notes.append({
+                "sheet": sheet.sheet_name, "row": row, "column": "type", "field": name, "expression": raw_type,
+                "reason": f"type {raw_type!r} is stored as {'a group' if kind == 'group' else 'text'} without checks",
+            })
         bind = raw.get("bind") or {}
+        control = raw.get("control") or {}
         path = f"{parent_path}/{name}" if parent_path else name
         labels = _labels(raw.get("label"))
         note_languages(labels)
+        count = control.get("jr:count") if kind == "repeat" else None
+        parameters = raw.get("parameters") or {}
         item = Field(
             name=name,
             type=kind,
@@ -439,10 +695,12 @@ def _build_definition(data: dict[str, Any], sheet: _SurveySheet, filename: str) 
             calculation=(str(bind["calculate"]).strip() or None) if bind.get("calculate") else None,
             choice_filter=(str(raw["choice_filter"]).strip() or None) if raw.get("choice_filter") else None,
             list_name=raw.get("list_name") or raw.get("itemset"),
-            appearance=(raw.get("control") or {}).get("appearance"),
+            appearance=control.get("appearance"),
             read_only=str(bind.get("readonly", "")).lower() in ("true()", "true", "yes"),
             default=str(raw["default"]) if raw.get("default") not in (None, "") else None,
             repeat=repeat,
+            repeat_count=str(count).strip() or None if count not in (None, "") else None,
+            parameters={str(key): str(value) for key, value in parameters.items()} if isinstance(parameters, dict) else {},
         )
         inner_repeat = path if kind == "repeat" else repeat
         for child in raw.get("children", []) or []:
@@ -473,37 +731,140 @@ def _build_definition(data: dict[str, Any], sheet: _SurveySheet, filename: str) 
         default_language=default_language,
         fields=fields,
         choices=choices,
+        unevaluated=type_notes,
     )
 
 
-def _check_expressions(definition: FormDefinition, sheet: _SurveySheet, filename: str) -> None:
-    problems: list[FieldError] = []
+ATTACHMENT_SUFFIXES = (".csv", ".xml", ".geojson")
+
+
+def attachment_rows(name: str, content: bytes) -> list[dict[str, str]]:
+    """The rows of a form attachment as ODK reads them for select_*_from_file, pulldata() and instance().
+
+    CSV: one row per line, columns by header (ODK Collect, "select_one_from_file"). XML: the children of
+    each `item` element. GeoJSON: one row per feature, `id` (the feature's id or its `id` property) as
+    the name, the properties as columns and the geometry as `geometry` (ODK XForms spec, "GeoJSON").
+    """
+    suffix = Path(name).suffix.lower()
+    text = content.decode("utf-8-sig")
+    if suffix == ".csv":
+        import csv
+
+        reader = csv.DictReader(io.StringIO(text))
+        return [{str(k).strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    if suffix == ".xml":
+        from xml.etree import ElementTree
+
+        root = ElementTree.fromstring(text)  # noqa: S314 - a form's own attachment, parsed without entities by the stdlib
+        return [{child.tag: (child.text or "").strip() for child in item} for item in root.iter("item")]
+    if suffix == ".geojson":
+        import json
+
+        document = json.loads(text)
+        rows: list[dict[str, str]] = []
+        for feature in document.get("features", []):
+            properties = {str(k): "" if v is None else str(v) for k, v in (feature.get("properties") or {}).items()}
+            identifier = feature.get("id", properties.get("id", ""))
+            geometry = feature.get("geometry") or {}
+            coordinates = geometry.get("coordinates")
+            point = ""
+            if geometry.get("type") == "Point" and isinstance(coordinates, list) and len(coordinates) >= 2:
+                point = f"{coordinates[1]} {coordinates[0]}"
+            rows.append({"name": str(identifier), "label": properties.get("title", str(identifier)), **properties, "geometry": point})
+        return rows
+    raise InvalidInput(f"{name}: an attachment must be .csv, .xml or .geojson")
+
+
+def _attach(definition: FormDefinition, attachments: Mapping[str, bytes], sheet: _SurveySheet) -> None:
+    """Read the attached lists into `choices` (keyed by file name) and note lists that are missing."""
+    for filename, content in attachments.items():
+        try:
+            rows = attachment_rows(filename, content)
+        except (ValueError, KeyError, AttributeError) as exc:
+            raise InvalidInput(f"{filename}: the attachment could not be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+        options: list[Choice] = []
+        for row in rows:
+            options.append(Choice(name=str(row.get("name", "")), labels={"default": str(row.get("label", row.get("name", "")))},
+                                  extras={k: v for k, v in row.items() if k not in ("name", "label")}))
+        definition.choices[filename] = options
+    for item in definition.walk():
+        list_name = item.list_name or ""
+        if item.type in ("select_one", "select_multiple", "rank") and list_name.lower().endswith(ATTACHMENT_SUFFIXES):
+            value_column = item.parameters.get("value")
+            if list_name in definition.choices and value_column:
+                definition.choices[list_name] = [
+                    Choice(name=choice.extras.get(value_column, choice.name), labels=choice.labels, extras=choice.extras)
+                    for choice in definition.choices[list_name]
+                ]
+            if list_name not in definition.choices:
+                definition.unevaluated.append({
+                    "sheet": sheet.sheet_name, "row": item.row, "column": "type", "field": item.name, "expression": list_name,
+                    "reason": f"the choices come from the attachment {list_name}, which was not loaded with the form; "
+                    "answers are not checked against it",
+                })
+        if item.type == "select_one_external":
+            definition.unevaluated.append({
+                "sheet": sheet.sheet_name, "row": item.row, "column": "type", "field": item.name, "expression": list_name,
+                "reason": "select_one_external choices live in an external CSV; answers are not checked against them",
+            })
+
+
+def _check_expressions(definition: FormDefinition, sheet: _SurveySheet) -> None:
+    """Compile every expression; what cannot be evaluated is recorded in `unevaluated`, never refused.
+
+    A check that is not evaluated drops the checks that depend on it: a field whose relevance (or an
+    enclosing group's) is not evaluated gets no required check and no "not relevant" check either, since
+    either could be wrong.
+    """
     names = definition.by_name
     repeat_names = {item.name for item in definition.repeats}
+    entries = definition.unevaluated
+
+    def note(item: Field, column: str, source: str, reason: str) -> None:
+        entries.append({"sheet": sheet.sheet_name, "row": item.row, "column": column, "field": item.name, "expression": source, "reason": reason})
+
     for item in definition.walk():
         for column, source in expression_sources(item):
             try:
                 expression = compile_expression(source, choice_filter=column == "choice_filter")
             except ExpressionError as exc:
-                problems.append(FieldError(path=sheet.where(row=item.row, column=column), message=exc.message))
+                note(item, column, source, exc.message)
+                continue
+            except (RecursionError, ValueError, TypeError) as exc:  # never a traceback for a form pyxform accepts
+                note(item, column, source, f"the expression could not be compiled ({type(exc).__name__})")
                 continue
             unknown = sorted(ref for ref in expression.references if ref not in names)
-            if unknown:
-                problems.append(
-                    FieldError(path=sheet.where(row=item.row, column=column), message=f"unknown question(s) {', '.join(unknown)}")
-                )
-            _check_count_targets(expression, repeat_names, problems, sheet.where(row=item.row, column=column))
-    if problems:
-        raise InvalidInput(
-            f"{filename}: the XLSForm has {len(problems)} expression(s) Passage cannot evaluate",
-            fields=problems,
-        )
+            if unknown and column != "choice_filter":
+                note(item, column, source, f"unknown question(s) {', '.join(unknown)}; read as empty")
+            if column == "choice_filter" and unknown:
+                note(item, column, source, f"unknown question(s) {', '.join(unknown)}; read as empty")
+            _count_targets(expression, repeat_names, names, lambda reason, item=item, column=column, source=source: note(item, column, source, reason))
+    seen = {(entry["field"], entry["column"]) for entry in entries}
+    for item in definition.walk():
+        if (item.name, "relevant") in seen:
+            for inner in _descendants(item):
+                if inner.required and (inner.name, "required") not in seen:
+                    note(inner, "required", inner.required, "not evaluated because the relevance it depends on is not evaluated")
+                    seen.add((inner.name, "required"))
+                if (inner.name, "not_relevant") not in seen and inner.holds_value:
+                    seen.add((inner.name, "not_relevant"))
+    for entry in entries:
+        where = sheet.where(row=entry["row"], column=str(entry["column"]))
+        definition.warnings.append(f"{where}: {entry['reason']} (not evaluated)")
 
 
-def _check_count_targets(expression: Expression, repeat_names: set[str], problems: list[FieldError], where: str) -> None:
+def _descendants(item: Field) -> Iterator[Field]:
+    yield item
+    for child in item.children:
+        yield from _descendants(child)
+
+
+def _count_targets(expression: Expression, repeat_names: set[str], names: Mapping[str, Field], report: Any) -> None:
     stack = [expression.tree]
     while stack:
         node = stack.pop()
-        if node.kind == "call" and node.value == "count" and node.args and node.args[0].value not in repeat_names:
-            problems.append(FieldError(path=where, message=f"count() needs a repeat, {node.args[0].value} is not one"))
+        if node.kind == "call" and node.value == "count" and node.args and node.args[0].kind == "ref":
+            target = node.args[0].value
+            if target not in repeat_names and (target not in names or names[target].repeat is None):
+                report(f"count() of {target}, which is neither a repeat nor inside one, is 0 or 1")
         stack.extend(node.args)

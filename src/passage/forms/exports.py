@@ -1,12 +1,18 @@
-"""Read KoboToolbox / ODK exports (CSV or XLSX) into submission data for a form version.
+"""Read KoboToolbox / ODK exports (CSV, XLSX, ODK Central's CSV ZIP, JSON) into submission data for a form version.
 
 Export layouts follow KoboToolbox's export settings (https://support.kobotoolbox.org/export_download.html)
 and ODK Central's CSV: group paths as `group/field` (Kobo) or `group-field` (Central), optionally bare
 field names (Kobo "include groups in headers" off); select_multiple also as one 0/1 column per choice
 (`field/choice`); geopoints also split as `_field_latitude` etc.; repeats as separate XLSX sheets whose
 rows link to their parent through `_parent_index` (= the parent's `_index`) and `_parent_table_name`.
-Headers must be XML names ("XML values and headers"); a column that maps to no field and is not export
-metadata is refused, so a wrong file or a labels-as-headers export never imports half-read.
+Headers are XML names ("XML values and headers") or, failing that, the questions' labels in any of the
+form's languages (Kobo's "labels" export; select values given as choice labels are read back to choice
+names). A column that maps to no field and is not export metadata is refused, so a wrong file never
+imports half-read. CSV files are comma- or semicolon-separated (Kobo's default is `;`): the delimiter is
+detected on the header line. ODK Central's "CSV ZIP" holds the main CSV, one CSV per repeat linked by
+`PARENT_KEY` -> `KEY`, and the attachments under `media/`. JSON exports are Kobo's API data
+(`results`: a list of submissions with XML-path keys) or ODK Central's OData (`value`: nested groups,
+repeats as lists, `__id`, `__system`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
-from passage.core.files import read_csv_table
+from passage.core.files import read_csv_table, sniff_delimiter
 from passage.forms.definition import Field, FormDefinition
 
 UUID_COLUMNS = ("_uuid", "meta/instanceID", "meta-instanceID", "instanceID", "KEY")
@@ -28,6 +34,11 @@ VERSION_COLUMNS = ("__version__", "_version_", "_version", "meta/instanceVersion
 INDEX_COLUMN = "_index"
 PARENT_INDEX_COLUMN = "_parent_index"
 PARENT_TABLE_COLUMN = "_parent_table_name"
+KEY_COLUMN = "KEY"
+PARENT_KEY_COLUMN = "PARENT_KEY"
+MEDIA_TYPES = frozenset({"image", "audio", "video", "file", "background-audio"})
+MAX_UNPACKED_BYTES = 500_000_000
+"""The most an ODK Central ZIP may unpack to (its CSVs and media together)."""
 
 METADATA_COLUMNS = frozenset(
     {
@@ -84,6 +95,8 @@ class _Columns:
     geo_parts: dict[int, tuple[Field, str]]
     ignored: list[str]
     meta: dict[str, int]
+    label_values: dict[int, dict[str, str]] = field(default_factory=dict)
+    """Select columns found by their label: choice label -> choice name (Kobo's "labels" export)."""
 
 
 def _level_fields(items: Iterable[Field]) -> Iterator[Field]:
@@ -103,7 +116,44 @@ def _header_keys(item: Field, base: str) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _map_columns(header: list[str], level_items: list[Field], base: str, *, filename: str, sheet: str | None) -> _Columns:
+def _label_lookup(level_items: list[Field], form: FormDefinition | None) -> dict[str, Field]:
+    """Question label (any language, alone or after its groups' labels joined by `/`) -> field, for
+    labels that name exactly one field."""
+    found: dict[str, list[Field]] = defaultdict(list)
+    for item in level_items:
+        if item.type == "repeat":
+            continue
+        for text in item.labels.values():
+            found[text.strip()].append(item)
+    if form is not None:
+        groups = {entry.path: entry for entry in form.walk() if entry.type == "group"}
+        for item in level_items:
+            parents = [groups[prefix] for prefix in _prefixes(item.path) if prefix in groups]
+            for language, text in item.labels.items():
+                chain = [group.labels.get(language) or group.name for group in parents]
+                if chain:
+                    found["/".join([*chain, text.strip()])].append(item)
+    return {text: items[0] for text, items in found.items() if text and len({id(i) for i in items}) == 1}
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def _choice_label_map(item: Field, form: FormDefinition | None) -> dict[str, str]:
+    if form is None:
+        return {}
+    mapping: dict[str, str] = {}
+    for choice in form.choices_for(item):
+        for text in choice.labels.values():
+            mapping.setdefault(text.strip(), choice.name)
+    return mapping
+
+
+def _map_columns(
+    header: list[str], level_items: list[Field], base: str, *, filename: str, sheet: str | None, form: FormDefinition | None = None
+) -> _Columns:
     lookup: dict[str, Field] = {}
     by_name: dict[str, list[Field]] = defaultdict(list)
     for item in level_items:
@@ -143,6 +193,13 @@ def _map_columns(header: list[str], level_items: list[Field], base: str, *, file
                 multi_parts[position] = (multis[head], tail)
                 matched = True
                 break
+        if not matched and "-" in column:
+            # ODK Central splits a geopoint into `path-Latitude`, `-Longitude`, `-Altitude`, `-Accuracy`.
+            head, _, tail = column.rpartition("-")
+            suffix = {"Latitude": "latitude", "Longitude": "longitude", "Altitude": "altitude", "Accuracy": "precision"}.get(tail)
+            if suffix is not None and head in geos:
+                geo_parts[position] = (geos[head], suffix)
+                matched = True
         if not matched and column.startswith("_"):
             for suffix in _GEO_SUFFIXES:
                 if column.endswith("_" + suffix) and column[1 : -len(suffix) - 1] in geos:
@@ -151,6 +208,35 @@ def _map_columns(header: list[str], level_items: list[Field], base: str, *, file
                     break
         if not matched:
             unknown.append(column or f"(empty header at position {position + 1})")
+    label_values: dict[int, dict[str, str]] = {}
+    if unknown:
+        # A labels-as-headers export: read the unknown columns by question label.
+        by_label = _label_lookup(level_items, form)
+        still: list[str] = []
+        for position, raw_column in enumerate(header):
+            column = raw_column.strip()
+            if column not in unknown:
+                continue
+            found: Field | None = by_label.get(column)
+            if found is None:
+                for separator in ("/", "-", "."):
+                    head, sep, tail = column.rpartition(separator)
+                    multi = by_label.get(head) if sep else None
+                    if multi is not None and multi.type == "select_multiple":
+                        names = _choice_label_map(multi, form)
+                        multi_parts[position] = (multi, names.get(tail.strip(), tail.strip()))
+                        found = multi
+                        break
+                if found is None:
+                    still.append(column)
+                continue
+            if found.type == "note":
+                ignored.append(column)
+                continue
+            values[position] = found
+            if found.type in ("select_one", "select_multiple"):
+                label_values[position] = _choice_label_map(found, form)
+        unknown = still
     if unknown:
         where = f"{filename}" + (f", sheet {sheet}" if sheet else "")
         raise InvalidInput(
@@ -159,7 +245,7 @@ def _map_columns(header: list[str], level_items: list[Field], base: str, *, file
             + "; export with XML values and headers, or load the form version the data was collected with",
             fields=[FieldError(path=f"{where}, column {name}", message="unknown column") for name in unknown[:50]],
         )
-    return _Columns(values=values, multi_parts=multi_parts, geo_parts=geo_parts, ignored=ignored, meta=meta)
+    return _Columns(values=values, multi_parts=multi_parts, geo_parts=geo_parts, ignored=ignored, meta=meta, label_values=label_values)
 
 
 def _first_meta(meta: dict[str, int], names: tuple[str, ...]) -> int | None:
@@ -189,7 +275,11 @@ def _assemble(columns: _Columns, cells: list[Any]) -> dict[str, Any]:
         if value is None or value == "":
             continue
         if isinstance(value, str):
-            data[item.path] = value.strip()
+            text = value.strip()
+            names = columns.label_values.get(position)
+            if names and text not in names.values():
+                text = names.get(text, text)
+            data[item.path] = text
         elif isinstance(value, int | float) and not isinstance(value, bool):
             data[item.path] = value
         else:  # dates and times from spreadsheet cells: kept as ISO text so the raw row stays JSON
@@ -267,6 +357,10 @@ class RawExport:
     """True when every cell is text (a CSV file); spreadsheet cells keep their types."""
     stripped: bool = True
     """False when CSV cells are as read, with surrounding whitespace (`read_export(strip=False)`)."""
+    submissions: list[dict[str, Any]] | None = None
+    """A JSON export: one flat record per submission (see `_json_submissions`), instead of sheets."""
+    attachments: dict[str, int] = field(default_factory=dict)
+    """Files under `media/` in an ODK Central ZIP: name -> size in bytes."""
 
     def strip_cells(self) -> None:
         """Strip every text cell in place, as `read_export` does by default."""
@@ -279,6 +373,8 @@ class RawExport:
 
     def version_labels(self) -> list[str]:
         """Distinct `__version__` values of the main sheet, in order of appearance."""
+        if self.submissions is not None:
+            return list(dict.fromkeys(label for record in self.submissions if (label := record.get("__version__"))))
         _, header, rows = self.sheets[0]
         positions = [header.index(name) for name in VERSION_COLUMNS if name in header]
         if not positions:
@@ -288,25 +384,170 @@ class RawExport:
 
 
 def read_export(path: str | Path, *, strip: bool = True) -> RawExport:
-    """Read a CSV (comma-separated, UTF-8) or XLSX export; refuses unreadable, empty or other files.
+    """Read a CSV (`,` or `;`, UTF-8), XLSX, ODK Central CSV ZIP or JSON export; refuses unreadable,
+    empty or other files.
 
     `strip=False` leaves CSV cells as read (`strip_cells` strips them later, `ColumnarExport` strips
     only what it uses); XLSX cells are never stripped here.
     """
     file_path = Path(path)
     suffix = file_path.suffix.lower()
+    if not file_path.exists():
+        raise InvalidInput(f"{file_path.name}: file not found")
     if suffix == ".csv":
-        header, csv_rows = read_csv_table(file_path, required=[], strip=strip)
+        header, csv_rows = read_csv_table(file_path, required=[], strip=strip, delimiter=_delimiter_of(file_path))
         sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = [("", header, csv_rows)]  # type: ignore[list-item]
     elif suffix in (".xlsx", ".xlsm"):
-        if not file_path.exists():
-            raise InvalidInput(f"{file_path.name}: file not found")
         sheets = _read_sheets(file_path)
+    elif suffix == ".zip":
+        return _read_central_zip(file_path)
+    elif suffix == ".json":
+        return RawExport(filename=file_path.name, sheets=[], text_cells=False, submissions=_json_submissions(file_path))
     else:
-        raise InvalidInput(f"{file_path.name}: an export must be a .csv or .xlsx file")
+        raise InvalidInput(f"{file_path.name}: an export must be a .csv, .xlsx, .zip (ODK Central) or .json file")
     if not sheets[0][2]:
         raise InvalidInput(f"{file_path.name}: the export has a header but no rows")
     return RawExport(filename=file_path.name, sheets=sheets, text_cells=suffix == ".csv", stripped=strip or suffix != ".csv")
+
+
+def _delimiter_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        first = handle.readline(1 << 20)
+    return sniff_delimiter(first.decode("utf-8-sig", errors="replace"))
+
+
+def _read_central_zip(path: Path) -> RawExport:
+    """ODK Central's "CSV ZIP": `<form>.csv`, `<form>-<repeat>.csv` per repeat, and `media/` files."""
+    import tempfile
+    import zipfile
+
+    from passage.core.files import read_csv_table as read_table
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise InvalidInput(f"{path.name}: not a readable ZIP file; download the export from ODK Central as 'CSV ZIP'") from None
+    attachments: dict[str, int] = {}
+    tables: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = []
+    with archive, tempfile.TemporaryDirectory(prefix="passage-central-") as directory:
+        names = [info for info in archive.infolist() if not info.is_dir()]
+        total = sum(info.file_size for info in names)
+        if total > MAX_UNPACKED_BYTES:
+            # Declared sizes, checked before anything is unpacked (a small ZIP can claim gigabytes).
+            raise InvalidInput(f"{path.name}: the ZIP would unpack to {total} bytes, more than the {MAX_UNPACKED_BYTES} an export may hold")
+        for info in names:
+            member = info.filename
+            if member.startswith("media/") or "/media/" in member:
+                attachments[member.rsplit("/", 1)[-1]] = info.file_size
+                continue
+            if not member.lower().endswith(".csv"):
+                continue
+            local = Path(directory) / f"t{len(tables)}.csv"
+            local.write_bytes(archive.read(info))
+            try:
+                header, rows = read_table(local, required=[], strip=True, delimiter=_delimiter_of(local))
+            except InvalidInput as exc:
+                if "header but no rows" in str(exc):
+                    continue  # a repeat nobody filled in
+                raise InvalidInput(str(exc).replace(local.name, f"{path.name}!{member}")) from None
+            tables.append((Path(member).stem, header, rows))  # type: ignore[arg-type]
+    mains = [table for table in tables if PARENT_KEY_COLUMN not in table[1]]
+    if len(mains) != 1:
+        raise InvalidInput(
+            f"{path.name}: expected one main CSV (without PARENT_KEY) in the ZIP, found {len(mains)}; "
+            "download the export from ODK Central as 'CSV ZIP'"
+        )
+    main = mains[0]
+    repeats = [table for table in tables if table is not main]
+    # Sheet titles: the repeat name after the form's own name (`household-members` -> `members`).
+    prefix = main[0] + "-"
+    renamed = [(title[len(prefix):] if title.startswith(prefix) else title, header, rows) for title, header, rows in repeats]
+    return RawExport(filename=path.name, sheets=[("", main[1], main[2]), *renamed], text_cells=True, attachments=attachments)
+
+
+def _json_submissions(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    try:
+        document = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{path.name}: not readable JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if isinstance(document, dict) and isinstance(document.get("value"), list):
+        records = [_central_record(item) for item in document["value"]]  # ODK Central OData
+    elif isinstance(document, dict) and isinstance(document.get("results"), list):
+        records = [_kobo_record(item) for item in document["results"]]  # KoboToolbox API v2
+    elif isinstance(document, list):
+        records = [_central_record(item) if isinstance(item, dict) and "__id" in item else _kobo_record(item) for item in document]
+    else:
+        raise InvalidInput(f"{path.name}: expected Kobo's {{\"results\": [...]}} or ODK Central's {{\"value\": [...]}} JSON")
+    if not records:
+        raise InvalidInput(f"{path.name}: the export holds no submissions")
+    return records
+
+
+def _json_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict) and value.get("type") == "Point" and isinstance(value.get("coordinates"), list):
+        coordinates = value["coordinates"]  # GeoJSON is lon, lat[, alt]; ODK is lat lon [alt [accuracy]]
+        parts = [coordinates[1], coordinates[0], *coordinates[2:3]]
+        accuracy = (value.get("properties") or {}).get("accuracy")
+        if accuracy is not None and len(coordinates) > 2:
+            parts.append(accuracy)
+        return " ".join(_cell_text(part) for part in parts)
+    if isinstance(value, dict) and value.get("type") in ("LineString", "Polygon"):
+        line = value["coordinates"][0] if value["type"] == "Polygon" else value["coordinates"]
+        return "; ".join(" ".join(_cell_text(part) for part in [point[1], point[0], *point[2:3]]) for point in line)
+    return value
+
+
+def _kobo_record(item: Any) -> dict[str, Any]:
+    """A Kobo API submission: keys are XML paths already; repeats are lists of dicts with path keys."""
+    if not isinstance(item, dict):
+        raise InvalidInput("a Kobo JSON submission must be an object")
+    record: dict[str, Any] = {"__uuid": item.get("_uuid") or item.get("meta/instanceID"), "__time": item.get("_submission_time"),
+                              "__version__": item.get("__version__")}
+    data: dict[str, Any] = {}
+    for key, value in item.items():
+        if key in METADATA_COLUMNS or key.startswith("_") or key.startswith("meta/") or key.startswith("formhub/"):
+            continue
+        if isinstance(value, list) and all(isinstance(entry, dict) for entry in value):
+            data[key] = [{k: _json_text(v) for k, v in entry.items() if not k.startswith("_")} for entry in value]
+        else:
+            data[key] = _json_text(value)
+    record["data"] = data
+    return record
+
+
+def _central_record(item: Any) -> dict[str, Any]:
+    """An ODK Central OData submission: groups nested as objects, repeats as lists, metadata in `__system`."""
+    if not isinstance(item, dict):
+        raise InvalidInput("an ODK Central JSON submission must be an object")
+    system = item.get("__system") or {}
+    meta = item.get("meta") or {}
+    data: dict[str, Any] = {}
+
+    def flatten(node: dict[str, Any], prefix: str, into: dict[str, Any]) -> None:
+        for key, value in node.items():
+            if key.startswith("__") or "@" in key or (not prefix and key in ("meta", "instanceID")):
+                continue  # system fields, OData annotations (`members@odata.navigationLink`), metadata
+            path = f"{prefix}{key}"
+            if isinstance(value, list):
+                instances: list[dict[str, Any]] = []
+                for entry in value:
+                    inner: dict[str, Any] = {}
+                    if isinstance(entry, dict):
+                        flatten(entry, path + "/", inner)
+                    instances.append(inner)
+                into[path] = instances
+            elif isinstance(value, dict) and value.get("type") not in ("Point", "LineString", "Polygon"):
+                flatten(value, path + "/", into)
+            elif value is not None:
+                into[path] = _json_text(value)
+
+    flatten(item, "", data)
+    return {"__uuid": item.get("__id") or meta.get("instanceID"), "__time": system.get("submissionDate"),
+            "__version__": system.get("formVersion"), "data": data}
 
 
 def parse_export(form: FormDefinition, path: str | Path | RawExport) -> ParsedExport:
@@ -316,16 +557,18 @@ def parse_export(form: FormDefinition, path: str | Path | RawExport) -> ParsedEx
     sheet that is neither the main sheet nor one of the form's repeats.
     """
     raw = path if isinstance(path, RawExport) else read_export(path)
+    if raw.submissions is not None:
+        return _parse_json(raw)
     sheets = raw.sheets
     filename = raw.filename
     main_title, main_header, main_rows = sheets[0]
-    columns = _map_columns(main_header, list(_level_fields(form.fields)), "", filename=filename, sheet=main_title or None)
+    columns = _map_columns(main_header, list(_level_fields(form.fields)), "", filename=filename, sheet=main_title or None, form=form)
     uuid_at = _first_meta(columns.meta, UUID_COLUMNS)
     if uuid_at is None:
         raise InvalidInput(f"{filename}: the export has no _uuid (or meta/instanceID) column; include submission metadata in the export")
     time_at = _first_meta(columns.meta, SUBMISSION_TIME_COLUMNS)
     version_at = _first_meta(columns.meta, VERSION_COLUMNS)
-    index_at = columns.meta.get(INDEX_COLUMN)
+    index_at = columns.meta.get(INDEX_COLUMN, columns.meta.get(KEY_COLUMN))
     rows: list[ExportRow] = []
     versions: dict[str, None] = {}
     for row_number, cells in main_rows:
@@ -353,6 +596,20 @@ def parse_export(form: FormDefinition, path: str | Path | RawExport) -> ParsedEx
     return parsed
 
 
+def _parse_json(raw: RawExport) -> ParsedExport:
+    rows: list[ExportRow] = []
+    for number, record in enumerate(raw.submissions or [], start=1):
+        uuid = record.get("__uuid")
+        rows.append(ExportRow(
+            row_number=number,
+            uuid=_uuid_of(str(uuid)) if uuid else None,
+            submission_time=str(record["__time"]) if record.get("__time") else None,
+            version_label=str(record["__version__"]) if record.get("__version__") else None,
+            data=record["data"],
+        ))
+    return ParsedExport(rows=rows, columns={}, ignored_columns=[], version_labels=raw.version_labels())
+
+
 def _attach_repeats(
     form: FormDefinition,
     sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]],
@@ -365,11 +622,14 @@ def _attach_repeats(
     for item in repeats.values():
         by_title[item.name] = item
         by_title[item.name[:31]] = item
+        by_title[item.path.replace("/", "-")] = item
     main_title = sheets[0][0]
     tables: dict[str, dict[str, dict[str, Any]]] = {main_title: {row.index or "": row.data for row in parsed.rows}}
+    by_key: dict[str, dict[str, Any]] = {row.index or "": row.data for row in parsed.rows}
+    """ODK Central: every row's KEY (globally unique) -> its data, for PARENT_KEY links."""
     pending: list[tuple[str, Field, list[str], list[tuple[int, list[Any]]]]] = []
     for title, header, rows in sheets[1:]:
-        repeat = by_title.get(title)
+        repeat = by_title.get(title) or by_title.get(title.rsplit("-", 1)[-1])
         if repeat is None:
             raise InvalidInput(
                 f"{filename}: sheet {title} is not a repeat of this form (repeats: {', '.join(sorted(repeats)) or 'none'})"
@@ -380,27 +640,31 @@ def _attach_repeats(
     pending.sort(key=lambda entry: entry[1].path.count("/"))
     for title, repeat, header, rows in pending:
         level_items = list(_level_fields(repeat.children))
-        columns = _map_columns(header, level_items, repeat.path, filename=filename, sheet=title)
-        parent_at = columns.meta.get(PARENT_INDEX_COLUMN)
+        columns = _map_columns(header, level_items, repeat.path, filename=filename, sheet=title, form=form)
+        central = PARENT_KEY_COLUMN in columns.meta
+        parent_at = columns.meta.get(PARENT_KEY_COLUMN) if central else columns.meta.get(PARENT_INDEX_COLUMN)
         if parent_at is None:
-            raise InvalidInput(f"{filename}: sheet {title} has no _parent_index column to link it to its parent rows")
+            raise InvalidInput(f"{filename}: sheet {title} has no _parent_index (Kobo) or PARENT_KEY (ODK Central) column to link it to its parent rows")
         table_at = columns.meta.get(PARENT_TABLE_COLUMN)
-        index_at = columns.meta.get(INDEX_COLUMN)
+        index_at = columns.meta.get(KEY_COLUMN) if central else columns.meta.get(INDEX_COLUMN)
         own: dict[str, dict[str, Any]] = {}
+        link = "PARENT_KEY" if central else "_parent_index"
         for row_number, cells in rows:
             instance = _assemble(columns, cells)
             parent_table = _cell_text(cells[table_at]) if table_at is not None else main_title
             parent_table = parent_table if parent_table in tables else main_title
             parent_index = _cell_text(cells[parent_at])
-            parent = tables[parent_table].get(parent_index)
+            parent = by_key.get(parent_index) if central else tables[parent_table].get(parent_index)
             if parent is None:
                 orphan = ExportRow(row_number=row_number, uuid=None, submission_time=None, version_label=None, data={repeat.path: [instance]})
-                orphan.problems.append((f"{title}!row {row_number}", "repeat_link", f"_parent_index matches no row of sheet {parent_table or 'main'}"))
+                orphan.problems.append((f"{title}!row {row_number}", "repeat_link", f"{link} matches no row of sheet {parent_table or 'main'}"))
                 parsed.orphans.append(orphan)
                 continue
             parent.setdefault(repeat.path, []).append(instance)
             if index_at is not None:
                 own[_cell_text(cells[index_at])] = instance
+                if central:
+                    by_key[_cell_text(cells[index_at])] = instance
         tables[title] = own
 
 
@@ -461,11 +725,11 @@ def columnar_export(form: FormDefinition, raw: RawExport) -> ColumnarExport | No
     (no select_multiple 0/1 columns, no split geopoint columns). Column mapping and refusals are those
     of `parse_export`.
     """
-    if len(raw.sheets) != 1 or not raw.text_cells:
+    if raw.submissions is not None or len(raw.sheets) != 1 or not raw.text_cells:
         return None
     main_title, header, main_rows = raw.sheets[0]
-    columns = _map_columns(header, list(_level_fields(form.fields)), "", filename=raw.filename, sheet=main_title or None)
-    if columns.multi_parts or columns.geo_parts:
+    columns = _map_columns(header, list(_level_fields(form.fields)), "", filename=raw.filename, sheet=main_title or None, form=form)
+    if columns.multi_parts or columns.geo_parts or columns.label_values:
         return None
     uuid_at = _first_meta(columns.meta, UUID_COLUMNS)
     if uuid_at is None:

@@ -40,8 +40,18 @@ PlanFunction = Callable[[Mapping[str, Any], dt.date], tuple[dict[str, Any], list
 _BOOL_FUNCTIONS = frozenset({"not", "true", "false", "boolean", "selected", "regex", "contains", "starts-with", "ends-with"})
 _NUMBER_FUNCTIONS = frozenset({"count-selected", "string-length", "int", "number", "round", "abs", "count"})
 _STRING_FUNCTIONS = frozenset({"concat", "string", "normalize-space", "substr", "selected-at"})
-_DYNAMIC = frozenset({"ref", "current", "name"})
-_DYNAMIC_CALLS = frozenset({"today", "count", "jr:choice-name"})
+_DYNAMIC = frozenset({"ref", "current", "name", "path", "filter", "step"})
+_DYNAMIC_CALLS = frozenset(xpath.SPECIAL_FUNCTIONS)
+"""Calls whose value depends on the context or the clock (or is random): never folded into a constant."""
+
+
+class RepeatCounts(dict):  # type: ignore[type-arg]
+    """`rc` in generated code: repeat name -> instance count, plus `nodes` (field name -> its values across
+    the instances of its repeat) for the node-set functions evaluated through `passage.forms.xpath`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: dict[str, list[Any]] = {}
 
 
 _NOT_FOLDED = object()
@@ -59,9 +69,16 @@ def _is_constant(node: Node) -> bool:
 class _Generator:
     """Generates Python source for the expressions and fields of one form."""
 
-    def __init__(self, ref_kinds: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        ref_kinds: Mapping[str, str],
+        instances: Callable[[str], list[Mapping[str, Any]]] | None = None,
+        choice_label: Callable[[str, str], str] | None = None,
+    ) -> None:
         self.constants: list[Any] = []
         self.ref_kinds = ref_kinds
+        self.instances = instances
+        self.choice_label = choice_label
         """Top-level field name -> kind of its bound value: strref (str or None), intref (int or None), decref (float or None)."""
 
     def constant(self, value: Any) -> str:
@@ -76,7 +93,24 @@ class _Generator:
 
     # --- expressions: each returns (source, kind) with kind in num (a float), bool, str, any ---------
 
+    def fallback(self, node: Node) -> str:
+        """Source calling `passage.forms.xpath`'s own closure for `node`: paths, node-sets, lookups and the
+        context functions are evaluated by the one definition there, not translated a second time."""
+        function = xpath._compile(node, allow_names=False)
+        instances, choice_label = self.instances, self.choice_label
+
+        def run(v: Mapping[str, Any], cur: Any, today: dt.date, rc: Mapping[str, int]) -> Any:
+            context = EvalContext(
+                current=cur, values=v, today=today, repeat_counts=rc, repeat_values=getattr(rc, "nodes", {}),
+                instances=instances, choice_label=choice_label,
+            )
+            return function(context)
+
+        return f"{self.constant(run)}(v, cur, today, rc)"
+
     def expression(self, node: Node, current_kind: str) -> tuple[str, str]:
+        if not xpath.is_classic(node):
+            return self.fallback(node), "any"
         if node.kind not in ("literal", "number") and _is_constant(node):
             try:
                 value = xpath._compile(node, allow_names=False)(EvalContext())
@@ -243,7 +277,7 @@ def make_generator(validator: FormValidator) -> tuple[_Generator, set[str]]:
                 ref_kinds[walked.name] = "intref"
             elif walked.type == "decimal":
                 ref_kinds[walked.name] = "decref"
-    return _Generator(ref_kinds), unique_names
+    return _Generator(ref_kinds, validator.instance_rows, validator._choice_label), unique_names  # noqa: SLF001
 
 
 def plan_namespace(validator: FormValidator, generator: _Generator) -> dict[str, Any]:
@@ -257,6 +291,10 @@ def plan_namespace(validator: FormValidator, generator: _Generator) -> dict[str,
         "ACCEPTED": frozenset(validator._accepted_keys),  # noqa: SLF001
         "EMPTY": frozenset(),
         "EvalContext": EvalContext,
+        "RC": RepeatCounts,
+        "NodeSet": xpath.NodeSet,
+        "INSTANCES": validator.instance_rows,
+        "repeat_nodes": validator._repeat_nodes,  # noqa: SLF001
         "validator": validator,
         "check_repeat": validator._check_repeat,  # noqa: SLF001
         "choice_label": validator._choice_label,  # noqa: SLF001
@@ -281,6 +319,7 @@ def plan_namespace(validator: FormValidator, generator: _Generator) -> dict[str,
         "parse_datetime": v_module.parse_datetime,
         "parse_time": v_module.parse_time,
         "parse_geopoint": v_module.parse_geopoint,
+        "parse_geotrace": v_module.parse_geotrace,
         "_text": v_module._text,
         "_split_multiple": v_module._split_multiple,
     }
@@ -298,7 +337,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
     parse_names: dict[Any, str] = {
         v_module.parse_integer: "parse_integer", v_module.parse_decimal: "parse_decimal", v_module.parse_date: "parse_date",
         v_module.parse_datetime: "parse_datetime", v_module.parse_time: "parse_time", v_module.parse_geopoint: "parse_geopoint",
-        v_module._text: "_text", v_module._split_multiple: "_split_multiple",
+        v_module._text: "_text", v_module._split_multiple: "_split_multiple", v_module.parse_geotrace: "parse_geotrace",
     }
     context_names: dict[Any, str | None] = {v_module._identity: None, v_module._joined: "_joined", v_module._geo_text: "_geo_text"}
 
@@ -306,7 +345,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
     emit("    errors = []")
     emit("    values = {}")
     emit("    v = {}")
-    emit("    rc = {}")
+    emit("    rc = RC()")
     emit("    cur = None")
     emit("    extra = data.keys() - ACCEPTED")
     emit("    if extra:")
@@ -329,6 +368,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
                 emit(f"        errors.append(SE({item.path!r}, 'a repeat must be a list of instances', 'type'))")
                 emit("        inst = []")
                 emit(f"    rc[{item.name!r}] = len(inst)")
+                emit(f"    rc.nodes.update(repeat_nodes({generator.constant(step)}, inst))")
                 continue
             if step.parse is None:
                 continue
@@ -394,7 +434,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
             emit("    elif raw is None:")
             emit(f"        v[{name!r}] = None")
             emit("    else:")
-            parse_with("        ", may_be_empty=parser in ("_text", "_split_multiple", "parse_datetime", "parse_time"))
+            parse_with("        ", may_be_empty=parser in ("_text", "_split_multiple", "parse_datetime", "parse_time", "parse_geotrace"))
 
     parse_level(steps)
     emit("    unk = {e.path.rsplit('/', 1)[-1] for e in errors if e.reason == 'type'} if errors else EMPTY")
@@ -403,13 +443,15 @@ def build_plan(validator: FormValidator) -> PlanFunction:
     for item, expression in validator._calculations:  # noqa: SLF001
         source, _ = generator.expression(expression.tree, "any")
         emit(f"    r = {source}")
+        emit("    if r.__class__ is NodeSet:")
+        emit("        r = r[0] if r else None")
         emit("    if isinstance(r, float) and r != r:")
         emit("        r = None")
         emit(f"    v[{item.name!r}] = r")
         emit("    if r is not None and r != '':")
         emit(f"        values[{item.path!r}] = _json_value(r)")
     if has_repeats:
-        emit("    context = EvalContext(values=v, today=today, choice_label=choice_label, repeat_counts=rc)")
+        emit("    context = EvalContext(values=v, today=today, choice_label=choice_label, repeat_counts=rc, repeat_values=rc.nodes, instances=INSTANCES)")
         emit("    validator._unknown = unk")
 
     # --- check phase, form order --------------------------------------------------------------------
@@ -497,7 +539,10 @@ def build_plan(validator: FormValidator) -> PlanFunction:
     emit("    return values, errors")
 
     def filtered(step: _Step, bound: dict[str, Any], counts: dict[str, int], today: dt.date) -> frozenset[str]:
-        context = EvalContext(values=bound, today=today, choice_label=validator._choice_label, repeat_counts=counts)  # noqa: SLF001
+        context = EvalContext(
+            values=bound, today=today, choice_label=validator._choice_label, repeat_counts=counts,  # noqa: SLF001
+            repeat_values=getattr(counts, "nodes", {}), instances=validator.instance_rows,
+        )
         return validator._filtered(step, context)  # noqa: SLF001
 
     namespace = plan_namespace(validator, generator)

@@ -8,13 +8,14 @@ imports, so the page shows and hides exactly what the validation will accept.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from passage.forms.definition import Field, FormDefinition, pick_label
 from passage.forms.validation import FormValidator, SubmissionError, validator_for
-from passage.forms.xpath import EvalContext
+from passage.forms.xpath import EvalContext, to_number
 
 WIDGETS: dict[str, str] = {
     "integer": "number",
@@ -30,8 +31,16 @@ WIDGETS: dict[str, str] = {
     "repeat": "repeat",
     "datetime": "datetime",
     "time": "time",
+    "email": "text",
+    "barcode": "text",
+    "range": "decimal",
+    "rank": "checkboxes",
+    "geotrace": "text",
+    "geoshape": "text",
+    "select_one_external": "text",
 }
-"""Widget name per field type; device metadata (start, end, deviceid…) gets `hidden`."""
+"""Widget name per field type; device metadata (start, end, deviceid…), media captured by the device
+(image, audio, video, file) and `hidden` questions get `hidden`."""
 
 
 @dataclass
@@ -145,7 +154,7 @@ def _item(
         value=_value_text(value),
         errors=list(errors_by_path.get(shown, [])),
     )
-    if entry.type in ("select_one", "select_multiple"):
+    if entry.type in ("select_one", "select_multiple", "rank"):
         picked = set(str(value).split()) if isinstance(value, str) else set(value or [])
         allowed = set(validator.allowed_choices(entry, data, today=today)) if shown_prefix is None else None
         for choice in form.choices_for(entry):
@@ -157,7 +166,13 @@ def _item(
             _item(form, validator, child, data, context, errors_by_path, language, relevant, shown_prefix, today) for child in entry.children
         ]
     if entry.type == "repeat":
-        instances = data.get(entry.path) or [{}]
+        instances = list(data.get(entry.path) or [{}])
+        count_expression = form.expressions.get((entry.name, "repeat_count"))
+        if count_expression is not None:
+            # repeat_count (jr:count) fixes the number of instances: show exactly that many.
+            wanted = to_number(count_expression.evaluate(context))
+            if not math.isnan(wanted) and 0 <= wanted <= 200:
+                instances = (instances + [{} for _ in range(int(wanted))])[: int(wanted)] or []
         for index, instance in enumerate(instances, start=1):
             inner_context = EvalContext(values={}, parent=context)
             for child in entry.children:

@@ -38,6 +38,17 @@ class LoadOut(BaseModel):
     warnings: list[str]
 
 
+class NotEvaluatedOut(BaseModel):
+    """A check of the form that Passage loads but does not evaluate: where it is and why."""
+
+    sheet: str
+    row: int | None
+    column: str
+    field: str
+    expression: str | None
+    reason: str
+
+
 class ImportOut(BaseModel):
     batch_id: str
     form_key: str
@@ -47,6 +58,8 @@ class ImportOut(BaseModel):
     duplicates: int
     quarantined: int
     quarantined_by_reason: dict[str, int]
+    attachments: int = 0
+    not_evaluated: list[NotEvaluatedOut] = []
 
 
 class QuarantineErrorOut(BaseModel):

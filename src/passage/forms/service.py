@@ -15,28 +15,36 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-import hashlib
-import json
-import multiprocessing
-import os
 import re
 import uuid as uuid_module
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from sqlalchemy import DateTime, LargeBinary, bindparam, column, func, insert, select, table
+from sqlalchemy import DateTime, func, select
 from sqlalchemy.orm import Session
 
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.core.models import new_id, utcnow
-from passage.forms.columns import ColumnCheck, column_check_for
 from passage.forms.definition import FormDefinition, load_xlsform
-from passage.forms.exports import ColumnarExport, ExportRow, columnar_export, parse_export, read_export
+from passage.forms.exports import ExportRow
+from passage.forms.import_check import (
+    QUARANTINE_DATA_CONTEXT,
+    SUBMISSION_DATA_CONTEXT,  # noqa: F401 - re-exported: the stored column's encryption context
+    calculated_paths,
+    check_rows,
+    data_digest,
+    digest_key,
+    json_bytes,
+    parse_time,
+    same_value,
+)
+from passage.forms.import_reader import open_export, read_rows
+from passage.forms.import_rules import Verdict, classify_row, comparable, repeated
+from passage.forms.import_writer import BatchWriter, SubmissionRow, sorted_ids
 from passage.forms.models import Form, FormVersion, ImportBatch, QuarantineEntry, QuarantineStatus, Submission
 from passage.forms.validation import CheckedSubmission, SubmissionError, validator_for
 from passage.security import audit
@@ -45,8 +53,6 @@ from passage.security.crypto import get_cipher
 from passage.security.operations import require_permission
 from passage.security.permissions import Permission
 from passage.security.scope import scoped_select
-
-INSERT_CHUNK = 2_000
 
 
 def _actor_id(actor: Actor) -> str | None:
@@ -72,7 +78,8 @@ class LoadResult:
 
 
 def load_form(
-    session: Session, *, actor: Actor, content: bytes, filename: str, organisation_id: str | None = None
+    session: Session, *, actor: Actor, content: bytes, filename: str, organisation_id: str | None = None,
+    attachments: Mapping[str, bytes] | None = None,
 ) -> LoadResult:
     """Parse an XLSForm and store it as a new version of its form (created on first load).
 
@@ -81,7 +88,7 @@ def load_form(
     `version` is refused: ODK clients tell versions apart only by that string.
     """
     _require(session, actor, Permission.FORMS_MANAGE, "load_form", "form_version")
-    definition = load_xlsform(content, filename=filename)
+    definition = load_xlsform(content, filename=filename, attachments=attachments)
     owner = organisation_id if is_system(actor) else actor.organisation_id
     form = session.scalars(
         select(Form).where(Form.form_key == definition.form_id, Form.organisation_id.is_(None) if owner is None else Form.organisation_id == owner)
@@ -216,32 +223,10 @@ class ImportReport:
     duplicates: int = 0
     quarantined: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
-
-
-_CALCULATED: dict[int, tuple[FormDefinition, frozenset[str]]] = {}
-
-
-def _calculated_paths(definition: FormDefinition) -> frozenset[str]:
-    cached = _CALCULATED.get(id(definition))
-    if cached is None or cached[0] is not definition:
-        cached = (definition, frozenset(item.path for item in definition.walk() if item.type == "calculate"))
-        _CALCULATED[id(definition)] = cached
-    return cached[1]
-
-
-def _comparable(values: Mapping[str, Any], calculated: frozenset[str]) -> dict[str, Any]:
-    """Submission values without calculations (they may depend on today()) for duplicate comparison."""
-    return {key: value for key, value in values.items() if key not in calculated}
-
-
-def _parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    attachments: int = 0
+    """Attachment files the export carried (ODK Central's `media/`)."""
+    not_evaluated: list[dict[str, Any]] = field(default_factory=list)
+    """Checks of the form version that were not evaluated on these rows (sheet, row, column, reason)."""
 
 
 @contextlib.contextmanager
@@ -295,10 +280,7 @@ def import_export(
     """
     _require(session, actor, Permission.FORMS_MANAGE, "import_export", "forms_import_batch")
     form = get_form(session, form_ref=form_ref, actor=actor, organisation_id=organisation_id)
-    raw = read_export(path, strip=False)
-    if filename:
-        raw.filename = filename
-    content_hash = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    raw, content_hash = open_export(path, filename=filename)
     versions = {
         version.version_label: version
         for version in session.scalars(select(FormVersion).where(FormVersion.form_id == form.id))
@@ -316,16 +298,9 @@ def import_export(
     assert current is not None
     mapping_version = versions[labels[-1]] if labels else current
     mapping_definition = get_definition(session, version_id=mapping_version.id)
-    columnar = columnar_export(mapping_definition, raw)
-    if columnar is not None:
-        rows = _Rows.from_columns(columnar)
-        orphans: list[ExportRow] = []
-    else:
-        raw.strip_cells()
-        parsed = parse_export(mapping_definition, raw)
-        rows = _Rows.from_parsed(parsed.rows)
-        orphans = parsed.orphans
+    rows, orphans = read_rows(raw, mapping_definition)
     export_filename = raw.filename
+    attachment_count = len(raw.attachments)
     del raw  # the cells live on in `rows`; the sheet list is not needed any more
 
     batch = ImportBatch(
@@ -338,7 +313,8 @@ def import_export(
     )
     session.add(batch)
     session.flush()
-    report = ImportReport(batch_id=batch.id, form_key=form.form_key, version_labels=labels or [current.version_label])
+    report = ImportReport(batch_id=batch.id, form_key=form.form_key, version_labels=labels or [current.version_label],
+                          attachments=attachment_count)
 
     version_ids = {label: version.id for label, version in versions.items()}
     current_id = current.id
@@ -349,134 +325,119 @@ def import_export(
     }
     file_uuids = {uuid for uuid in rows.uuids if uuid}
     cipher = get_cipher()
-    key_id, digest_key = _digest_key(cipher)  # one DEK lookup, before any fork, so workers inherit the key
+    key_id, key = digest_key(cipher)  # one DEK lookup, before any fork, so workers inherit the key
     stored = _stored_digests(session, form_id=form.id, uuids=file_uuids)
     fallback = _digest_unusable(session, stored, rows.uuids, row_versions, key_id=key_id)
     stored_data = _stored_data(session, form_id=form.id, uuids=fallback)
     open_entries = _open_entries_by_uuid(session, form_id=form.id, uuids=file_uuids)
-    needs_values = fallback | _repeated(uuid for uuid in rows.uuids if uuid)
+    needs_values = fallback | repeated(uuid for uuid in rows.uuids if uuid)
 
     dialect = session.get_bind().dialect
-    to_db_time = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect) or _same
-    submissions: list[tuple[Any, ...]] = []
-    quarantine: list[dict[str, Any]] = []
+    to_db_time = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect) or same_value
+    writer = BatchWriter(session)
     organisation, form_id, batch_id = form.organisation_id, form.id, batch.id  # plain locals: read once per row
     seen_in_file: dict[str, dict[str, Any]] = {}
     now = utcnow()
     now_db = to_db_time(now)
     total = len(rows) + len(orphans)
+    actor_id = _actor_id(actor)
 
     def quarantine_row(row: ExportRow, version_id: str, errors: list[dict[str, str]], sheet: str | None) -> None:
         first = errors[0]
-        quarantine.append(
+        writer.add_quarantine(
             {
                 "id": new_id(),
-                "organisation_id": form.organisation_id,
-                "form_id": form.id,
+                "organisation_id": organisation,
+                "form_id": form_id,
                 "form_version_id": version_id,
-                "batch_id": batch.id,
+                "batch_id": batch_id,
                 "row_number": row.row_number,
                 "sheet": sheet,
                 "uuid": row.uuid,
-                "submission_time": _parse_time(row.submission_time),
+                "submission_time": parse_time(row.submission_time),
                 "field": first["field"][:300],
                 "reason": first["reason"],
                 "errors": errors,
-                "data": cipher.encrypt(_json_bytes(row.data), context=QUARANTINE_DATA_CONTEXT),
+                "data": cipher.encrypt(json_bytes(row.data), context=QUARANTINE_DATA_CONTEXT),
                 "status": QuarantineStatus.OPEN,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
             }
         )
-        for error in errors[:1]:
-            report.quarantined_by_reason[error["reason"]] = report.quarantined_by_reason.get(error["reason"], 0) + 1
+        report.quarantined_by_reason[first["reason"]] = report.quarantined_by_reason.get(first["reason"], 0) + 1
         report.quarantined += 1
 
     done = 0
     special = stored.keys() | needs_values | open_entries.keys()
-    """Uuids whose rows need the row-by-row treatment below; spans without them are inserted whole."""
-    spans = _check_rows(
-        rows, row_versions, definitions, today=today, needs_values=needs_values, stored=stored.keys(), digest_key=(key_id, digest_key),
+    """Uuids whose rows need the row-by-row classifier; spans without them are inserted whole."""
+    spans = check_rows(
+        rows, row_versions, definitions, today=today, needs_values=needs_values, stored=stored.keys(), digest_key=(key_id, key),
         workers=workers, to_db_time=to_db_time,
     )
-    ids = _sorted_ids(len(rows))  # row i takes ids[i] if it is inserted: ascending in insert order
+    ids = sorted_ids(len(rows))  # row i takes ids[i] if it is inserted: ascending in insert order
     for span in spans:
         uuids = rows.uuids[span.start : span.stop]
         size = span.stop - span.start
         if not span.errors and None not in span.blobs and special.isdisjoint(uuids):
-            submissions.extend(zip(
+            writer.add_submissions(map(SubmissionRow._make, zip(
                 repeat(organisation, size), repeat(form_id, size), row_versions[span.start : span.stop], uuids, span.times, span.blobs,
                 span.digests, repeat("import", size), repeat(batch_id, size), rows.row_numbers[span.start : span.stop],
                 ids[span.start : span.stop], repeat(now_db, size), repeat(now_db, size), strict=True,
-            ))
+            )))
             report.accepted += size
         else:
             for offset, digest in enumerate(span.digests):
                 index = span.start + offset
                 version_id = row_versions[index]
                 uuid = uuids[offset]
-                errors = span.errors.get(offset, [])
-                if not uuid:
-                    errors.insert(0, {"field": "_uuid", "reason": "missing_uuid", "message": "the row has no submission uuid"})
-                if errors:
-                    row = rows.row(index)
-                    previous = open_entries.get(uuid or "")
-                    if previous is not None and previous.data == row.data:
-                        report.duplicates += 1  # already waiting in the quarantine, unchanged
-                    else:
-                        if previous is not None:
-                            previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=_actor_id(actor), submission_id=None)
-                        quarantine_row(row, version_id, errors, None)
+                if uuid and uuid not in special and offset not in span.errors:
+                    # `classify_row`'s verdict, without the call: a valid row whose uuid is neither stored, nor
+                    # repeated in the file, nor waiting in the quarantine is stored (most rows of a first import).
+                    writer.add_submission(SubmissionRow(
+                        organisation, form_id, version_id, uuid, span.times[offset], span.blobs[offset], digest, "import",  # type: ignore[arg-type]
+                        batch_id, rows.row_numbers[index], ids[index], now_db, now_db,
+                    ))
+                    report.accepted += 1
                     continue
-                assert uuid is not None and digest is not None
                 values = span.values.get(offset)
-                same: bool | None = None
-                if uuid in stored:
-                    if uuid in stored_data:
-                        calculated = _calculated_paths(definitions[version_id])
-                        same = _comparable(stored_data[uuid], calculated) == _comparable(values or {}, calculated)
-                    else:
-                        same = digest == stored[uuid][1]
-                elif uuid in seen_in_file:
-                    calculated = _calculated_paths(definitions[version_id])
-                    same = _comparable(seen_in_file[uuid], calculated) == _comparable(values or {}, calculated)
-                if same is True:
+                previous = open_entries.get(uuid or "")
+                decided = classify_row(
+                    uuid=uuid, errors=span.errors.get(offset, []), digest=digest, values=values,
+                    calculated=calculated_paths(definitions[version_id]),
+                    stored=stored.get(uuid) if uuid else None, stored_values=stored_data.get(uuid) if uuid else None,
+                    seen_values=seen_in_file.get(uuid) if uuid else None,
+                    open_entry_data=previous.data if previous is not None else None,
+                    row_data=lambda index=index: rows.row(index).data,  # type: ignore[misc]
+                )
+                if decided.verdict is Verdict.DUPLICATE:
                     report.duplicates += 1
-                elif same is False:
-                    quarantine_row(
-                        rows.row(index),
-                        version_id,
-                        [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}],
-                        None,
-                    )
+                elif decided.verdict is Verdict.QUARANTINE:
+                    if previous is not None and decided.open_entry == "superseded":
+                        previous.resolve(status=QuarantineStatus.SUPERSEDED, actor_id=actor_id, submission_id=None)
+                    quarantine_row(rows.row(index), version_id, decided.errors, None)
                 else:
+                    assert uuid is not None and digest is not None
                     if uuid in needs_values and values is not None:
                         seen_in_file[uuid] = values
-                    submissions.append((organisation, form_id, version_id, uuid, span.times[offset], span.blobs[offset], digest, "import",
-                                        batch_id, rows.row_numbers[index], ids[index], now_db, now_db))
+                    writer.add_submission(SubmissionRow(
+                        organisation, form_id, version_id, uuid, span.times[offset], span.blobs[offset], digest, "import",  # type: ignore[arg-type]
+                        batch_id, rows.row_numbers[index], ids[index], now_db, now_db,
+                    ))
                     report.accepted += 1
-                    previous = open_entries.get(uuid)
-                    if previous is not None:
-                        previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=_actor_id(actor), submission_id=ids[index])
+                    if previous is not None and decided.open_entry == "accepted":
+                        previous.resolve(status=QuarantineStatus.ACCEPTED, actor_id=actor_id, submission_id=ids[index])
         done += span.stop - span.start
-        if len(submissions) >= INSERT_CHUNK:
-            _insert_plain(session, _SUBMISSION_COLUMNS, submissions)
-            submissions.clear()
-        if len(quarantine) >= INSERT_CHUNK:
-            session.execute(insert(_QUARANTINE_ROWS), quarantine)
-            quarantine.clear()
+        writer.flush_full()
         if progress is not None:
             progress(done, total)
     for orphan in orphans:
         field_name, reason, message = orphan.problems[0]
         quarantine_row(orphan, mapping_version.id, [{"field": field_name, "reason": reason, "message": message}], field_name.split("!")[0])
         done += 1
-    if submissions:
-        _insert_plain(session, _SUBMISSION_COLUMNS, submissions)
-    if quarantine:
-        session.execute(insert(_QUARANTINE_ROWS), quarantine)
+    writer.flush()
     report.rows_read = len(rows) + len(orphans)
+    report.not_evaluated = [dict(entry) for definition in definitions.values() for entry in definition.unevaluated]
     batch.rows_read = report.rows_read
     batch.accepted = report.accepted
     batch.duplicates = report.duplicates
@@ -492,271 +453,34 @@ def import_export(
     return report
 
 
-_MISSING = object()
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-SUBMISSION_DATA_CONTEXT = "forms.submissions.data"
-QUARANTINE_DATA_CONTEXT = "forms.quarantine_entries.data"
-DIGEST_CONTEXT = b"passage.forms.submissions.data_digest"
-
-
-def _digest_key(cipher: Any) -> tuple[str, bytes]:
-    """(active data-key id, the digest key derived from that data key) - never the data key itself."""
-    dek_id, dek = cipher.active_dek()
-    return dek_id, hashlib.blake2b(DIGEST_CONTEXT, key=dek, digest_size=32).digest()
-
-
-def _digest(json_bytes: bytes, key: tuple[str, bytes]) -> str:
-    return key[0] + ":" + hashlib.blake2b(json_bytes, key=key[1], digest_size=16).hexdigest()
-
-
-def data_digest(values: Mapping[str, Any], definition: FormDefinition) -> str:
-    """`Submission.data_digest` for typed submission values: keyed BLAKE2b-128 of the canonical JSON
-    (as stored, calculations left out since they may depend on today()), prefixed with the data-key id.
-
-    BLAKE2 keyed mode (RFC 7693 section 2.5) with a key derived from the active data-encryption key:
-    equal digests mean equal data, and a digest tells nothing about the data without the key.
-    """
-    return _digest(_json_bytes(_comparable(values, _calculated_paths(definition))), _digest_key(get_cipher()))
-
-
-def _raw_rows(model: Any, *, plain: bool = False) -> Any:
-    """The model's table with its encrypted `data` column as plain bytes: rows arrive encrypted already.
-
-    Bulk import encrypts each row once (in the workers, when there are workers) with the same envelope
-    (`get_cipher().encrypt`, the column's context) and serialisation as `EncryptedJSON`, so the stored
-    bytes read back through the ORM exactly like rows written by it. With `plain`, every column is
-    untyped: the caller passes values the driver takes as they are (times already converted with the
-    dialect's own DateTime bind processor), so no per-row type processing runs.
-    """
-    columns = [
-        column(c.name) if plain else column(c.name, LargeBinary if c.name == "data" else c.type) for c in model.__table__.columns
-    ]
-    return table(model.__tablename__, *columns)
-
-
-_SUBMISSION_COLUMNS = ("organisation_id", "form_id", "form_version_id", "uuid", "submission_time", "data", "data_digest", "source",
-                       "batch_id", "source_row", "id", "created_at", "updated_at")
-"""The order of the submission tuples built by the import (the table's own column order, so no reordering)."""
-
-
-def _insert_plain(session: Session, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Insert many `forms_submissions` rows of plain driver values (tuples in `columns` order) with one executemany.
-
-    The statement is compiled from a Core `insert()` for the session's dialect (parameters bound, never
-    formatted in); the rows go to the driver's `executemany` as they are, skipping SQLAlchemy's per-row
-    parameter processing, which cost as much as SQLite's own insert.
-    """
-    connection = session.connection()
-    compiled = insert(_SUBMISSION_ROWS).values({name: bindparam(name) for name in columns}).compile(dialect=connection.dialect)
-    if compiled.positional:
-        order = [columns.index(name) for name in compiled.positiontup or ()]
-        parameters: list[Any] = rows if order == list(range(len(columns))) else [tuple(row[i] for i in order) for row in rows]
-    else:
-        parameters = [dict(zip(columns, row, strict=True)) for row in rows]
-    connection.exec_driver_sql(str(compiled), parameters)
-
-
-_SUBMISSION_ROWS = _raw_rows(Submission, plain=True)
-_QUARANTINE_ROWS = _raw_rows(QuarantineEntry)
-
-
-def _json_bytes(value: Any) -> bytes:
-    """Serialised exactly as `EncryptedJSON` does before encrypting."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
-
-
-def _repeated(uuids: Iterable[str]) -> set[str]:
-    seen: set[str] = set()
-    repeated: set[str] = set()
-    for value in uuids:
-        if value in seen:
-            repeated.add(value)
-        seen.add(value)
-    return repeated
-
-
-def _sorted_ids(count: int) -> list[str]:
-    """`count` new record ids in ascending order: random UUID4s as 32 hex digits, like `new_id`.
-
-    Inserting ids in key order appends to the primary-key index instead of touching a random page per
-    row; the ids stay as random and unguessable as `new_id`'s (122 random bits from `os.urandom`, read
-    once for all of them rather than once per id).
-    """
-    if count <= 0:
-        return []
-    octets = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
-    octets[:, 6] = (octets[:, 6] & 0x0F) | 0x40  # version 4 (RFC 4122 section 4.4)
-    octets[:, 8] = (octets[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = octets.tobytes().hex()
-    ids = [text[start : start + 32] for start in range(0, 32 * count, 32)]
-    ids.sort()
-    return ids
-
-
-@dataclass
-class _Rows:
-    """The rows of an export, whether read column-wise (`ColumnarExport`) or as `ExportRow`s."""
-
-    row_numbers: list[int]
-    uuids: list[str | None]
-    submission_times: list[str | None]
-    version_labels: list[str | None]
-    row: Callable[[int], ExportRow]
-    data: Callable[[int], dict[str, Any]]
-    columnar: ColumnarExport | None = None
-
-    def __len__(self) -> int:
-        return len(self.row_numbers)
-
-    @classmethod
-    def from_columns(cls, columnar: ColumnarExport) -> _Rows:
-        return cls(columnar.row_numbers, columnar.uuids, columnar.submission_times, columnar.version_labels,
-                   columnar.row, columnar.data, columnar)
-
-    @classmethod
-    def from_parsed(cls, rows: list[ExportRow]) -> _Rows:
-        return cls([row.row_number for row in rows], [row.uuid for row in rows], [row.submission_time for row in rows],
-                   [row.version_label for row in rows], rows.__getitem__, lambda index: rows[index].data)
-
-
-@dataclass
-class _Span:
-    """The outcome of checking rows[start:stop] (see `_check_span`)."""
-
-    start: int
-    stop: int
-    digests: list[str | None]
-    """Per row: `data_digest` of a valid row with a uuid, else None."""
-    blobs: list[bytes | None]
-    """Per row: the encrypted data of a valid row to insert (a uuid not yet stored), else None."""
-    times: list[Any]
-    """Per row: the submission time as the driver takes it (or None)."""
-    errors: dict[int, list[dict[str, str]]]
-    """Row offset -> error records, for invalid rows."""
-    values: dict[int, dict[str, Any]]
-    """Row offset -> typed values, for valid rows whose uuid needs a comparison of values."""
-
-
-_WORK: dict[str, Any] = {}
-"""What forked workers read: set just before the fork, never sent through a pipe."""
-PARALLEL_MIN_ROWS = 20_000
-WORKER_CHUNK = 5_000
-
-
-def _check_span(span: tuple[int, int]) -> _Span:
-    """Check rows[start:stop]: column-wise where possible, the others one by one with the plan; digest,
-    encrypt and convert the submission time of each valid row (plain lists: cheap to send back)."""
-    rows: _Rows = _WORK["rows"]
-    versions: list[str] = _WORK["version_ids"]
-    plans, checks, calculated = _WORK["plans"], _WORK["checks"], _WORK["calculated"]
-    today, needs_values, stored, digest_key = _WORK["today"], _WORK["needs_values"], _WORK["stored"], _WORK["digest_key"]
-    to_db_time: Callable[[Any], Any] = _WORK["to_db_time"]
-    times: dict[str | None, Any] = _WORK.setdefault("times", {})
-    start, stop = span
-    proven: list[str | None] = [None] * (stop - start)
-    if rows.columnar is not None:
-        by_version: dict[str, list[int]] = {}
-        for index in range(start, stop):
-            by_version.setdefault(versions[index], []).append(index)
-        for version_id, indices in by_version.items():
-            check = checks.get(version_id)
-            if check is None:
-                continue
-            columns: Mapping[str, Sequence[str]]
-            if len(indices) == stop - start:
-                columns = rows.columnar.span(start, stop)
-            else:
-                columns = {path: [rows.columnar.column(path)[i] for i in indices] for path in rows.columnar.fields}
-            for index, text in zip(indices, check.check(columns, len(indices), today), strict=True):
-                proven[index - start] = text
-    encrypt = get_cipher().encrypt
-    result = _Span(start, stop, [], [], [], {}, {})
-    digests, blobs, moments = result.digests, result.blobs, result.times
-    for index in range(start, stop):
-        uuid = rows.uuids[index]
-        text = proven[index - start]
-        values: dict[str, Any] | None = None
-        if text is not None and uuid not in needs_values:
-            document = text.encode("utf-8")
-        else:
-            values, errors = plans[versions[index]](rows.data(index), today)
-            if errors:
-                result.errors[index - start] = [error.as_record() for error in errors]
-                digests.append(None)
-                blobs.append(None)
-                moments.append(None)
-                continue
-            document = _json_bytes(values)
-            if uuid in needs_values:
-                result.values[index - start] = values
-        if not uuid:
-            digests.append(None)
-            blobs.append(None)
-            moments.append(None)
-            continue
-        paths = calculated[versions[index]]
-        digests.append(_digest(_json_bytes(_comparable(values or {}, paths)) if paths else document, digest_key))
-        blobs.append(None if uuid in stored else encrypt(document, context=SUBMISSION_DATA_CONTEXT))
-        time_text = rows.submission_times[index]
-        moment = times.get(time_text, _MISSING)
-        if moment is _MISSING:
-            parsed = _parse_time(time_text)
-            moment = times[time_text] = None if parsed is None else to_db_time(parsed)
-        moments.append(moment)
-    return result
-
-
-WORKER_NICENESS = 5
-
-
-def _worker_priority() -> None:
-    """Workers yield the CPU to this process: it alone reads the file and inserts, in row order, so
-    it is the import's critical path; workers only have to stay ahead of it."""
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
-
-
-def _check_rows(
-    rows: _Rows,
-    row_versions: list[str],
-    definitions: dict[str, FormDefinition],
+def pull_from_central(
+    session: Session,
     *,
-    today: dt.date | None,
-    needs_values: set[str],
-    stored: Iterable[str],
-    digest_key: tuple[str, bytes],
-    workers: int,
-    to_db_time: Callable[[Any], Any],
-) -> Iterator[_Span]:
-    """Check every row with its version's column check and compiled plan, span by span in row order;
-    optionally in forked workers."""
-    day = today or dt.date.today()
-    plans: dict[str, Any] = {}
-    checks: dict[str, ColumnCheck] = {}
-    for version_id, definition in definitions.items():
-        validator = validator_for(definition)
-        plans[version_id] = validator._plan  # noqa: SLF001 - the compiled plan
-        check = column_check_for(validator)
-        if check.supported:
-            checks[version_id] = check
-    calculated = {version_id: _calculated_paths(definition) for version_id, definition in definitions.items()}
-    spans = [(start, min(start + WORKER_CHUNK, len(rows))) for start in range(0, len(rows), WORKER_CHUNK)]
-    _WORK.update(rows=rows, version_ids=row_versions, plans=plans, checks=checks, calculated=calculated, today=day,
-                 needs_values=needs_values, stored=set(stored), digest_key=digest_key, to_db_time=to_db_time)
-    try:
-        if workers > 1 and len(rows) >= PARALLEL_MIN_ROWS and "fork" in multiprocessing.get_all_start_methods():
-            with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_priority) as pool:
-                yield from pool.imap(_check_span, spans)  # ordered: row order is kept
-        else:
-            for span in spans:
-                yield _check_span(span)
-    finally:
-        _WORK.clear()
+    actor: Actor,
+    form_ref: str,
+    base_url: str,
+    project_id: int,
+    token: str,
+    central_form_id: str | None = None,
+    today: dt.date | None = None,
+    organisation_id: str | None = None,
+) -> ImportReport:
+    """Pull a form's submissions from an ODK Central server (pyodk, bearer token) and import them as an
+    ODK Central JSON export: validated, stored or quarantined, duplicates of earlier pulls skipped."""
+    import tempfile
+
+    from passage.forms.central import CentralSource, pull_submissions, write_pull
+
+    _require(session, actor, Permission.FORMS_MANAGE, "pull_from_central", "forms_import_batch")
+    form = get_form(session, form_ref=form_ref, actor=actor, organisation_id=organisation_id)
+    source = CentralSource(base_url=base_url.rstrip("/"), project_id=project_id, form_id=central_form_id or form.form_key, token=token)
+    records = pull_submissions(source)
+    if not records:
+        raise InvalidInput(f"ODK Central {source.base_url}, project {project_id}, form {source.form_id}: no submissions to import")
+    with tempfile.TemporaryDirectory(prefix="passage-central-") as directory:
+        path = write_pull(records, Path(directory) / f"{source.form_id}.json")
+        return import_export(session, actor=actor, form_ref=form.id, path=path, today=today,
+                             filename=f"ODK Central {source.base_url} project {project_id} form {source.form_id}.json")
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
@@ -791,7 +515,7 @@ def _digest_unusable(
     or made without a different set of calculations than the version of the row now imported."""
     unusable = {uuid for uuid, (_, digest) in stored.items() if digest is None or not digest.startswith(key_id + ":")}
     version_ids = {version_id for version_id, _ in stored.values()} | set(row_versions)
-    calculated = {version_id: _calculated_paths(get_definition(session, version_id=version_id)) for version_id in version_ids}
+    calculated = {version_id: calculated_paths(get_definition(session, version_id=version_id)) for version_id in version_ids}
     if len(set(calculated.values())) > 1:
         for uuid, version_id in zip(uuids, row_versions, strict=True):
             if uuid is not None and uuid in stored and calculated[stored[uuid][0]] != calculated[version_id]:
@@ -925,9 +649,9 @@ def _revalidate(session: Session, entry: QuarantineEntry, *, actor: Actor, defin
     if not errors:
         assert entry.uuid is not None
         stored = session.scalars(select(Submission).where(Submission.form_id == entry.form_id, Submission.uuid == entry.uuid)).one_or_none()
-        calculated = _calculated_paths(definition)
+        calculated = calculated_paths(definition)
         if stored is not None:
-            if _comparable(stored.data, calculated) == _comparable(checked.values, calculated):
+            if comparable(stored.data, calculated) == comparable(checked.values, calculated):
                 entry.resolve(status=QuarantineStatus.DUPLICATE, actor_id=_actor_id(actor), submission_id=stored.id)
                 return checked
             errors = [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}]

@@ -11,6 +11,8 @@ from passage.core.errors import PayloadTooLarge, UnsupportedMediaType
 from passage.core.settings import get_settings
 
 XLSX_MAGIC = b"PK\x03\x04"
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+EXPORT_SUFFIXES = [".csv", ".xlsx", ".zip", ".json"]
 
 
 def check_size(content: bytes) -> None:
@@ -20,11 +22,14 @@ def check_size(content: bytes) -> None:
 
 
 def sniff_export(content: bytes, filename: str) -> str:
-    """`.xlsx` or `.csv` from the bytes themselves (the name's extension must agree); 415 otherwise."""
+    """`.xlsx`, `.zip` (ODK Central), `.json` or `.csv` from the bytes themselves (the name's extension
+    must agree); 415 otherwise."""
     check_size(content)
     suffix = Path(filename).suffix.lower()
     if content.startswith(XLSX_MAGIC):
-        kind = ".xlsx"
+        kind = ".zip" if suffix == ".zip" else ".xlsx"
+    elif suffix == ".json" and content.lstrip()[:1] in (b"{", b"["):
+        kind = ".json"
     else:
         head = content[:65536]
         try:
@@ -36,15 +41,17 @@ def sniff_export(content: bytes, filename: str) -> str:
         if b"\x00" in head:
             raise UnsupportedMediaType("the file is neither an XLSX workbook nor UTF-8 CSV text", extra={"allowed": [".csv", ".xlsx"]})
         kind = ".csv"
-    if suffix not in (".csv", ".xlsx") or suffix != kind:
-        raise UnsupportedMediaType(f"the file's name ends in {suffix or 'nothing'} but its content is {kind}", extra={"allowed": [".csv", ".xlsx"]})
+    if suffix not in EXPORT_SUFFIXES or suffix != kind:
+        raise UnsupportedMediaType(f"the file's name ends in {suffix or 'nothing'} but its content is {kind}", extra={"allowed": EXPORT_SUFFIXES})
     return kind
 
 
 def check_xlsform(content: bytes, filename: str) -> None:
+    """An XLSForm upload must be an .xlsx or .xls workbook (by its bytes and its name); 415 otherwise."""
     check_size(content)
-    if not content.startswith(XLSX_MAGIC) or Path(filename).suffix.lower() != ".xlsx":
-        raise UnsupportedMediaType("an XLSForm must be an .xlsx workbook", extra={"allowed": [".xlsx"]})
+    suffix = Path(filename).suffix.lower()
+    if not ((content.startswith(XLSX_MAGIC) and suffix == ".xlsx") or (content.startswith(XLS_MAGIC) and suffix == ".xls")):
+        raise UnsupportedMediaType(f"{filename}: an XLSForm must be an .xlsx or .xls workbook", extra={"allowed": [".xlsx", ".xls"]})
 
 
 @contextmanager
@@ -54,3 +61,13 @@ def spooled(content: bytes, suffix: str) -> Iterator[Path]:
         path = Path(directory) / f"upload{suffix}"
         path.write_bytes(content)
         yield path
+
+
+MEDIA_SUFFIXES = (".csv", ".xml", ".geojson")
+
+
+def check_media(content: bytes, filename: str) -> None:
+    """A form attachment must be a CSV, XML or GeoJSON list within the upload size; 415 otherwise."""
+    check_size(content)
+    if Path(filename).suffix.lower() not in MEDIA_SUFFIXES:
+        raise UnsupportedMediaType(f"{filename}: a form attachment must be .csv, .xml or .geojson", extra={"allowed": list(MEDIA_SUFFIXES)})

@@ -23,7 +23,7 @@ from typing import Any
 
 from passage.core.errors import FieldError
 from passage.forms.definition import Field, FormDefinition, pick_label
-from passage.forms.xpath import EvalContext, Expression, to_boolean, to_string
+from passage.forms.xpath import EvalContext, Expression, to_boolean, to_number, to_string
 
 REASONS: dict[str, str] = {
     "required": "a required field is empty",
@@ -35,6 +35,7 @@ REASONS: dict[str, str] = {
     "repeat_link": "a repeat row is not linked to any parent row",
     "missing_uuid": "the row has no submission uuid",
     "uuid_conflict": "the uuid is already used by a submission with different data",
+    "repeat_count": "a repeat has a different number of instances than its repeat_count",
 }
 """Quarantine and validation reason codes, with what each means."""
 
@@ -156,6 +157,17 @@ def parse_time(raw: Any) -> str:
         raise _Invalid("expected a time (HH:MM[:SS])") from None
 
 
+def parse_geotrace(raw: Any) -> str:
+    """A geotrace/geoshape: points "lat lon [alt [acc]]" separated by semicolons (ODK XForms spec)."""
+    text = _text(raw)
+    points = [piece.strip() for piece in text.split(";") if piece.strip()]
+    if not points:
+        raise _Invalid("expected points separated by ';'")
+    for point in points:
+        parse_geopoint(point)
+    return "; ".join(points)
+
+
 def parse_geopoint(raw: Any) -> list[float]:
     parts = _text(raw).replace(",", " ").split()
     if not 2 <= len(parts) <= 4:
@@ -191,6 +203,7 @@ class _Step:
     choices: frozenset[str] | None
     choice_filter: Expression | None
     filter_refs: tuple[str, ...]
+    repeat_count: Expression | None = None
     children: list[_Step] = field(default_factory=list)
 
 
@@ -249,28 +262,35 @@ class FormValidator:
             parse, to_context = parse_geopoint, _geo_text
         elif kind == "select_one":
             parse = _text
-            choices = self.form.choice_names.get(item.list_name or "", frozenset())
-        elif kind == "select_multiple":
+            # None (not checked) when the list is an attachment that was not loaded: see `unevaluated`.
+            choices = self.form.choice_names.get(item.list_name or "")
+        elif kind in ("select_multiple", "rank"):
             parse, to_context = _split_multiple, _joined
-            choices = self.form.choice_names.get(item.list_name or "", frozenset())
-        elif kind in ("group", "repeat", "note"):
+            choices = self.form.choice_names.get(item.list_name or "")
+        elif kind == "range":
+            parse = parse_decimal
+        elif kind in ("geotrace", "geoshape"):
+            parse = parse_geotrace
+        elif kind in ("group", "repeat", "note", "xml-external", "csv-external"):
             parse = None
         else:  # text, calculate and device metadata are stored as text
             parse = _text
         choice_filter = expressions.get((item.name, "choice_filter"))
         message = pick_label(item.constraint_message, self.language) if item.constraint_message else None
+        skipped = self.form.not_evaluated
         step = _Step(
             item=item,
             parse=parse,
             to_context=to_context,
-            required=item.required == "yes",
-            required_expr=expressions.get((item.name, "required")),
+            required=item.required == "yes" and (item.name, "required") not in skipped,
+            required_expr=expressions.get((item.name, "required")) if (item.name, "required") not in skipped else None,
             relevant=expressions.get((item.name, "relevant")),
             constraint=expressions.get((item.name, "constraint")),
             constraint_message=message or f"the value breaks the rule: {item.constraint}",
             choices=choices,
             choice_filter=choice_filter,
             filter_refs=tuple(sorted(choice_filter.references)) if choice_filter else (),
+            repeat_count=expressions.get((item.name, "repeat_count")),
         )
         step.children = [self._compile(child, expressions) for child in item.children]
         return step
@@ -280,7 +300,7 @@ class FormValidator:
         pending = {
             item.name: (item, self.form.expressions[(item.name, "calculation")])
             for item in self.form.walk()
-            if item.calculation and item.repeat is None
+            if item.calculation and item.repeat is None and (item.name, "calculation") in self.form.expressions
         }
         ordered: list[tuple[Field, Expression]] = []
         done: set[str] = set()
@@ -313,7 +333,7 @@ class FormValidator:
         for key in sorted(unknown):
             if not key.startswith("_"):
                 errors.append(SubmissionError(key, "the form has no such field", "unknown_field"))
-        context = EvalContext(values={}, today=today or dt.date.today(), choice_label=self._choice_label)
+        context = EvalContext(values={}, today=today or dt.date.today(), choice_label=self._choice_label, instances=self.instance_rows)
         values: dict[str, Any] = {}
         self._parse_level(self._steps, data, context, values, errors, prefix=None)
         # A value that failed its type is unknown, not empty: rules reading it are skipped rather than
@@ -328,6 +348,52 @@ class FormValidator:
                 values[item.path] = _json_value(result)
         self._check_level(self._steps, data, context, values, errors, parent_relevant=True, prefix=None)
         return CheckedSubmission(values=values, errors=errors)
+
+    def instance_rows(self, name: str) -> list[Mapping[str, Any]]:
+        """The rows of a secondary instance: a choice list, or an attached file (`villages` finds villages.csv)."""
+        rows = self._choice_rows.get(name)
+        if rows is None:
+            for suffix in (".csv", ".xml", ".geojson"):
+                rows = self._choice_rows.get(name + suffix)
+                if rows is not None:
+                    break
+        return list(rows or [])
+
+    def _repeat_nodes(self, step: _Step, instances: Any) -> dict[str, list[Any]]:
+        """Field name -> its parsed values across the repeat's instances (nested repeats flattened), for
+        the node-set functions (sum, max, count, join, indexed-repeat)."""
+        nodes: dict[str, list[Any]] = {}
+        if not isinstance(instances, list):
+            return nodes
+        for instance in instances:
+            if not isinstance(instance, Mapping):
+                continue
+            self._collect_nodes(step.children, instance, nodes)
+        return nodes
+
+    def _collect_nodes(self, steps: Iterable[_Step], instance: Mapping[str, Any], nodes: dict[str, list[Any]]) -> None:
+        for child in steps:
+            if child.item.type == "group":
+                self._collect_nodes(child.children, instance, nodes)
+                continue
+            if child.item.type == "repeat":
+                inner = instance.get(child.item.path)
+                for nested in inner if isinstance(inner, list) else []:
+                    if isinstance(nested, Mapping):
+                        self._collect_nodes(child.children, nested, nodes)
+                continue
+            if child.parse is None:
+                continue
+            raw = self._raw(instance, child.item)
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                continue
+            try:
+                parsed = child.parse(raw)
+            except _Invalid:
+                continue
+            if parsed == "" or parsed == []:
+                continue
+            nodes.setdefault(child.item.name, []).append(child.to_context(parsed))
 
     def _choice_label(self, question: str, value: str) -> str:
         return self.form.choice_label(question, value, self.language)
@@ -360,6 +426,7 @@ class FormValidator:
                     errors.append(SubmissionError(_shown(item.path, prefix), "a repeat must be a list of instances", "type"))
                     instances = []
                 context.repeat_counts[item.name] = len(instances)  # type: ignore[index]
+                context.repeat_values.update(self._repeat_nodes(step, instances))  # type: ignore[attr-defined]
                 continue
             if step.parse is None:
                 continue
@@ -443,7 +510,15 @@ class FormValidator:
     ) -> None:
         item = step.item
         instances = data.get(item.path) or []
-        if not isinstance(instances, list) or not instances:
+        if not isinstance(instances, list):
+            return
+        if step.repeat_count is not None and relevant:
+            expected = to_number(step.repeat_count.evaluate(context))
+            if not math.isnan(expected) and expected >= 0 and int(expected) != len(instances) and (instances or expected > 0):
+                errors.append(SubmissionError(
+                    _shown(item.path, prefix), f"{len(instances)} instance(s) given, the repeat_count asks for {int(expected)}", "repeat_count"
+                ))
+        if not instances:
             return
         if not relevant:
             errors.append(SubmissionError(_shown(item.path, prefix), "repeat instances are given but the repeat is not relevant", "not_relevant"))
@@ -454,13 +529,16 @@ class FormValidator:
                 errors.append(SubmissionError(f"{_shown(item.path, prefix)}[{index}]", "a repeat instance must be a mapping", "type"))
                 continue
             inner_prefix = (item.path, f"{_shown(item.path, prefix)}[{index}]")
-            inner = EvalContext(values={}, parent=context, repeat_counts={})
+            inner = EvalContext(values={}, parent=context, repeat_counts={}, position=index)
             instance_values: dict[str, Any] = {}
             self._parse_level(step.children, instance, inner, instance_values, errors, inner_prefix)
             for child in _walk_steps(step.children):
                 child_calc = self.form.expressions.get((child.item.name, "calculation"))
                 if child_calc is not None and child.item.repeat == item.path:
-                    result = child_calc.evaluate(inner)
+                    try:
+                        result = child_calc.evaluate(inner)
+                    except (ValueError, ArithmeticError, TypeError):
+                        result = None
                     if isinstance(result, float) and math.isnan(result):
                         result = None
                     inner.values[child.item.name] = result  # type: ignore[index]
@@ -501,10 +579,13 @@ class FormValidator:
 
     def context_for(self, data: Mapping[str, Any], *, today: dt.date | None = None) -> EvalContext:
         """The evaluation context (parsed values and calculations) for partial data, ignoring errors."""
-        context = EvalContext(values={}, today=today or dt.date.today(), choice_label=self._choice_label)
+        context = EvalContext(values={}, today=today or dt.date.today(), choice_label=self._choice_label, instances=self.instance_rows)
         self._parse_level(self._steps, data, context, {}, [], prefix=None)
         for item, expression in self._calculations:
-            context.values[item.name] = expression.evaluate(context)  # type: ignore[index]
+            try:
+                context.values[item.name] = expression.evaluate(context)  # type: ignore[index]
+            except (ValueError, ArithmeticError, TypeError):
+                context.values[item.name] = None  # type: ignore[index]
         return context
 
 

@@ -17,7 +17,7 @@ from passage.forms.entry import parse_entry_form, repeat_counts
 from passage.forms.models import Form as FormModel
 from passage.forms.models import QuarantineStatus
 from passage.forms.render import render_form
-from passage.forms.uploads import check_xlsform, sniff_export, spooled
+from passage.forms.uploads import check_media, check_xlsform, sniff_export, spooled
 from passage.forms.validation import REASONS, SubmissionError
 from passage.security.deps import require, user_has
 from passage.security.models import User
@@ -95,12 +95,15 @@ def _forms_page(request: Request, db: Session, user: User, *, q: str | None, sor
 
 @router.post("/forms")
 async def forms_upload(request: Request, db: DbSession, user: Annotated[User, require(Permission.FORMS_MANAGE)],
-                       file: Annotated[UploadFile, File()]) -> Response:
+                       file: Annotated[UploadFile, File()], media: Annotated[list[UploadFile] | None, File()] = None) -> Response:
     content = await read_upload(file)
     filename = file.filename or "form.xlsx"
+    attachments = {upload.filename or "media.csv": await read_upload(upload) for upload in (media or []) if upload.filename}
     try:
         check_xlsform(content, filename)
-        result = service.load_form(db, actor=user, content=content, filename=filename)
+        for name, data in attachments.items():
+            check_media(data, name)
+        result = service.load_form(db, actor=user, content=content, filename=filename, attachments=attachments)
     except PassageError as exc:
         db.rollback()
         return _forms_page(request, db, user, q=None, sort="key", page=1, error=exc.one_line(), status_code=exc.status)
@@ -113,8 +116,10 @@ def form_page(form_ref: str, request: Request, db: DbSession, user: Annotated[Us
     versions = service.list_versions(db, form_ref=form.id, actor=user)
     batches = service.list_batches(db, form_ref=form.id, actor=user)
     reasons = service.quarantine_reasons(db, form_ref=form.id, actor=user)
+    definition = service.get_definition(db, version_id=form.current_version_id) if form.current_version_id else None
     return render(request, "forms/form.html", {
         "form": form, "versions": versions, "batches": batches, "open_quarantine": sum(reasons.values()),
+        "not_evaluated": definition.unevaluated if definition is not None else [],
         "submissions": service.count_submissions(db, form_ref=form.id, actor=user), **_labels(),
     })
 

@@ -10,17 +10,32 @@ Coercion follows XPath 1.0 (section 3.4): `=`/`!=` compare numbers when either s
 booleans when either side is a boolean, strings otherwise; `<`, `<=`, `>`, `>=` compare numbers.
 As in JavaRosa, a date compared with anything compares as days since 1970-01-01.
 
-Supported: `.`, `${name}`, bare names inside a choice filter (the choice's columns), string and number
-literals, `and`, `or`, `=`, `!=`, `<`, `<=`, `>`, `>=`, `+`, `-`, `*`, `div`, `mod`, unary `-`, and the
-functions in `FUNCTIONS`.
+Supported: `.`, `${name}`, bare names inside a choice filter or a predicate (the choice's columns),
+absolute and relative paths (`/data/group/q`, `../q`, `current()/../q`; a path names the field of its
+last step, as field names are unique in an XLSForm), secondary-instance lookups
+(`instance('list')/root/item[name = ${q}]/label`, predicates filtering the list's rows), string and
+number literals, `and`, `or`, `=`, `!=`, `<`, `<=`, `>`, `>=`, `+`, `-`, `*`, `div`, `mod`, unary `-`,
+the value functions in `FUNCTIONS` and the context functions in `SPECIAL_FUNCTIONS` (ODK XForms
+specification, "XPath Functions": the whole list it gives, except `version()`-style device properties).
+Node-sets (the values of a field across repeat instances, the rows of an instance lookup) are `NodeSet`
+lists; used as a scalar a node-set is its first node (XPath 1.0 section 4.2, `string()`), and `=` is
+true when any node matches (section 3.4).
+
+What cannot be evaluated (an unknown function, a predicate on a form path) raises ExpressionError at
+compile time; `passage.forms.definition` turns that into a load warning naming sheet, row and column,
+and the check is then reported "not evaluated" instead of refusing the form.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import math
 import re
-from collections.abc import Callable, Mapping
+import secrets
+import uuid as uuid_module
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +65,12 @@ class EvalContext:
     today: dt.date | None = None
     choice_label: Callable[[str, str], str] | None = None
     repeat_counts: Mapping[str, int] = field(default_factory=dict)
+    repeat_values: Mapping[str, list[Any]] = field(default_factory=dict)
+    """Field name -> its values across the instances of the repeat it sits in (for sum(), max()...)."""
+    position: int | None = None
+    """1-based index of the repeat instance this context is (for position(..))."""
+    instances: Callable[[str], list[Mapping[str, Any]]] | None = None
+    """Secondary instance name (a choice list or an attached file) -> its rows (columns by name)."""
 
     def lookup(self, name: str) -> Any:
         scope: EvalContext | None = self
@@ -67,6 +88,54 @@ class EvalContext:
             scope = scope.parent
         return 0
 
+    def nodeset(self, name: str) -> list[Any]:
+        """The values `name` has: across repeat instances if it sits in a repeat, else its one value."""
+        scope: EvalContext | None = self
+        while scope is not None:
+            if name in scope.values:
+                value = scope.values[name]
+                return NodeSet([] if value is None or value == "" else [value])
+            if name in scope.repeat_values:
+                return NodeSet(scope.repeat_values[name])
+            scope = scope.parent
+        return NodeSet()
+
+    def resolve(self, name: str) -> Any:
+        """The scalar value of a field reference: its value, or the first of its repeat values."""
+        scope: EvalContext | None = self
+        while scope is not None:
+            if name in scope.values:
+                return scope.values[name]
+            if name in scope.repeat_values:
+                nodes = scope.repeat_values[name]
+                return nodes[0] if nodes else None
+            scope = scope.parent
+        return None
+
+    def get_position(self) -> int | None:
+        scope: EvalContext | None = self
+        while scope is not None:
+            if scope.position is not None:
+                return scope.position
+            scope = scope.parent
+        return None
+
+    def rows_of(self, instance: str) -> list[Mapping[str, Any]]:
+        scope: EvalContext | None = self
+        while scope is not None:
+            if scope.instances is not None:
+                return scope.instances(instance)
+            scope = scope.parent
+        return []
+
+    def label_callback(self) -> Callable[[str, str], str] | None:
+        scope: EvalContext | None = self
+        while scope is not None:
+            if scope.choice_label is not None:
+                return scope.choice_label
+            scope = scope.parent
+        return None
+
     def get_today(self) -> dt.date:
         scope: EvalContext | None = self
         while scope is not None:
@@ -76,6 +145,10 @@ class EvalContext:
         return dt.date.today()
 
 
+class NodeSet(list):  # type: ignore[type-arg]
+    """An XPath node-set as the values of its nodes, in document order."""
+
+
 # ---------------------------------------------------------------------------------------------------
 # coercion (XPath 1.0 section 4: string(), number(), boolean())
 
@@ -83,6 +156,8 @@ class EvalContext:
 def to_string(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, NodeSet):
+        return to_string(value[0]) if value else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -104,6 +179,8 @@ _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
 
 def to_date(value: Any) -> dt.date | None:
+    if isinstance(value, NodeSet):
+        return to_date(value[0]) if value else None
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -124,15 +201,20 @@ def to_date(value: Any) -> dt.date | None:
 
 
 def to_number(value: Any) -> float:
+    if isinstance(value, NodeSet):
+        return to_number(value[0]) if value else math.nan
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, float):
         return value
     if isinstance(value, int):
         return float(value)
+    if isinstance(value, dt.datetime):
+        # ODK: a dateTime is decimal days since the epoch (decimal-date-time()).
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds() / 86400.0
     if isinstance(value, dt.date):
-        day = value.date() if isinstance(value, dt.datetime) else value
-        return float((day - EPOCH).days)
+        return float((value - EPOCH).days)
     if value is None:
         return math.nan
     text = str(value).strip()
@@ -145,6 +227,8 @@ def to_number(value: Any) -> float:
 
 
 def to_boolean(value: Any) -> bool:
+    if isinstance(value, NodeSet):
+        return len(value) > 0
     if isinstance(value, bool):
         return value
     if isinstance(value, float):
@@ -163,6 +247,12 @@ def _is_number(value: Any) -> bool:
 
 
 def _equals(left: Any, right: Any) -> bool:
+    if isinstance(left, NodeSet):
+        if isinstance(right, bool):
+            return to_boolean(left) == right
+        return any(_equals(node, right) for node in left)
+    if isinstance(right, NodeSet):
+        return _equals(right, left)
     if isinstance(left, bool) or isinstance(right, bool):
         return to_boolean(left) == to_boolean(right)
     if isinstance(left, dt.date) or isinstance(right, dt.date):
@@ -186,10 +276,10 @@ _TOKEN_RE = re.compile(
   | (?P<ref>\$\{\s*(?P<refname>[A-Za-z_][\w.\-]*)\s*\})
   | (?P<number>\d+(?:\.\d*)?|\.\d+)
   | (?P<string>'[^']*'|"[^"]*")
-  | (?P<op><=|>=|!=|=|<|>|\+|-|\*|\(|\)|,|\|)
+  | (?P<op><=|>=|!=|=|<|>|\+|-|\*|\(|\)|,|\||\[|\])
   | (?P<dot>\.\.|\.)
   | (?P<name>[A-Za-z_][\w\-.]*(?::[A-Za-z_][\w\-.]*)?)
-  | (?P<slash>/)
+  | (?P<slash>//|/)
     """,
     re.VERBOSE,
 )
@@ -202,6 +292,22 @@ class Token:
     position: int
 
 
+_SPLIT_OPERATOR = re.compile(r"^(and|or|div|mod)(?=[.\-])")
+
+
+def _after_operand(tokens: list[Token]) -> bool:
+    """Whether the last token ends an operand, so that a following `and`/`or`/`div`/`mod` is an operator
+    (XPath 1.0 section 3.7, lexical structure)."""
+    if not tokens:
+        return False
+    last = tokens[-1]
+    if last.kind in ("number", "string", "ref", "dot"):
+        return True
+    if last.kind == "op":
+        return last.text in (")", "]")
+    return last.kind == "name" and last.text not in _OPERATOR_WORDS
+
+
 def tokenize(expression: str) -> list[Token]:
     tokens: list[Token] = []
     position = 0
@@ -212,6 +318,13 @@ def tokenize(expression: str) -> list[Token]:
         kind = match.lastgroup or ""
         if kind == "refname":  # pragma: no cover - the outer group always wins
             kind = "ref"
+        if kind == "name" and _after_operand(tokens):
+            # `. > 1 or.< 5`: names may contain dots and hyphens, so `or.` would read as one name.
+            split = _SPLIT_OPERATOR.match(match.group("name"))
+            if split is not None:
+                tokens.append(Token("name", split.group(1), position))
+                position += len(split.group(1))
+                continue
         if kind == "ref":
             tokens.append(Token("ref", match["refname"], position))
         elif kind != "ws":
@@ -301,7 +414,83 @@ class _Parser:
         if self.at_operator("-"):
             token = self.take()
             return Node("neg", None, (self.parse_unary(),), token.position)
-        return self.parse_primary()
+        return self.parse_path()
+
+    # --- paths (XPath 1.0 section 2, location paths; section 3.3, filter expressions) ---------------
+
+    def _at(self, kind: str, *texts: str) -> bool:
+        token = self.peek()
+        return token is not None and token.kind == kind and (not texts or token.text in texts)
+
+    def _starts_step(self) -> bool:
+        token = self.peek()
+        if token is None:
+            return False
+        if token.kind == "dot" or (token.kind == "op" and token.text == "*"):
+            return True
+        return token.kind == "name" and not self._call_follows()
+
+    def _call_follows(self) -> bool:
+        following = self.tokens[self.index + 1] if self.index + 1 < len(self.tokens) else None
+        return following is not None and following.kind == "op" and following.text == "("
+
+    def parse_step(self) -> Node:
+        token = self.take()
+        name = "*" if token.kind == "op" else token.text
+        predicates = self.parse_predicates() if token.kind != "dot" else ()
+        return Node("step", name, predicates, token.position)
+
+    def parse_predicates(self) -> tuple[Node, ...]:
+        predicates: list[Node] = []
+        while self._at("op", "["):
+            self.take()
+            predicates.append(self.parse_or())
+            closing = self.take()
+            if closing.text != "]":
+                raise ExpressionError(f"expected ']' at offset {closing.position}", closing.position)
+        return tuple(predicates)
+
+    def parse_relative_steps(self) -> list[Node]:
+        steps = [self.parse_step()]
+        while self._at("slash"):
+            slash = self.take()
+            if slash.text == "//":
+                raise ExpressionError(f"'//' at offset {slash.position} is not evaluated; name the field", slash.position)
+            if not self._starts_step():
+                raise ExpressionError(f"expected a path step after '/' at offset {slash.position}", slash.position)
+            steps.append(self.parse_step())
+        return steps
+
+    def parse_path(self) -> Node:
+        token = self.peek()
+        if token is None:
+            raise ExpressionError("unexpected end of expression", len(self.expression))
+        if token.kind == "slash":
+            self.take()
+            if token.text == "//":
+                raise ExpressionError(f"'//' at offset {token.position} is not evaluated; name the field", token.position)
+            steps = self.parse_relative_steps() if self._starts_step() else []
+            return Node("path", "root", tuple(steps), token.position)
+        if self._starts_step():
+            steps = self.parse_relative_steps()
+            if len(steps) == 1 and not steps[0].args:
+                only = steps[0]
+                if only.value == ".":
+                    return Node("current", None, (), only.position)
+                if only.value not in ("..", "*"):
+                    return Node("name", only.value, (), only.position)
+            return Node("path", "relative", tuple(steps), token.position)
+        primary = self.parse_primary()
+        predicates = self.parse_predicates()
+        if predicates:
+            primary = Node("filter", None, (primary, *predicates), primary.position)
+        if self._at("slash"):
+            slash = self.take()
+            if slash.text == "//" or not self._starts_step():
+                raise ExpressionError(f"expected a path step after '/' at offset {slash.position}", slash.position)
+            steps = self.parse_relative_steps()
+            return Node("path", "base", (primary, *steps), primary.position)
+        return primary
 
     def parse_primary(self) -> Node:
         token = self.take()
@@ -311,10 +500,6 @@ class _Parser:
             return Node("literal", token.text, (), token.position)
         if token.kind == "ref":
             return Node("ref", token.text, (), token.position)
-        if token.kind == "dot":
-            if token.text == "..":
-                raise ExpressionError(f"relative path '..' at offset {token.position} is not supported; use ${{name}}", token.position)
-            return Node("current", None, (), token.position)
         if token.kind == "op" and token.text == "(":
             node = self.parse_or()
             closing = self.take()
@@ -337,11 +522,7 @@ class _Parser:
                 else:
                     self.take()
                 return Node("call", token.text, tuple(args), token.position)
-            if following is not None and following.kind == "slash":
-                raise ExpressionError(f"paths such as '{token.text}/…' at offset {token.position} are not supported; use ${{name}}", token.position)
             return Node("name", token.text, (), token.position)
-        if token.kind == "slash":
-            raise ExpressionError(f"absolute paths at offset {token.position} are not supported; use ${{name}}", token.position)
         raise ExpressionError(f"unexpected {token.text!r} at offset {token.position}", token.position)
 
 
@@ -404,6 +585,258 @@ def _coalesce(first: Any, second: Any) -> Any:
     return first if to_string(first) != "" else second
 
 
+def _substring_before(text: Any, marker: Any) -> str:
+    value, needle = to_string(text), to_string(marker)
+    found = value.find(needle)
+    return value[:found] if found >= 0 and needle else ""
+
+
+def _substring_after(text: Any, marker: Any) -> str:
+    value, needle = to_string(text), to_string(marker)
+    found = value.find(needle)
+    return value[found + len(needle) :] if found >= 0 else ""
+
+
+def _translate(text: Any, source: Any, target: Any) -> str:
+    """XPath 1.0 section 4.2 translate(): characters of `source` map to `target`'s, the extra ones are removed."""
+    mapping: dict[int, int | None] = {}
+    replacement = to_string(target)
+    for index, char in enumerate(to_string(source)):
+        if ord(char) not in mapping:
+            mapping[ord(char)] = ord(replacement[index]) if index < len(replacement) else None
+    return to_string(text).translate(mapping)
+
+
+def _math(function: Callable[[float], float]) -> Callable[[Any], float]:
+    def apply(value: Any) -> float:
+        number = to_number(value)
+        try:
+            return function(number)
+        except (ValueError, OverflowError):
+            return math.nan
+
+    return apply
+
+
+def _pow(base: Any, exponent: Any) -> float:
+    try:
+        return float(math.pow(to_number(base), to_number(exponent)))
+    except (ValueError, OverflowError):
+        return math.nan
+
+
+def _boolean_from_string(value: Any) -> bool:
+    return to_string(value).strip() in ("true", "1")
+
+
+def _checklist(low: Any, high: Any, *answers: Any) -> bool:
+    """ODK checklist(min, max, ...): the number of true answers is within [min, max]; -1 means unbounded."""
+    count = sum(1 for answer in _flatten(answers) if to_boolean(answer))
+    lower, upper = to_number(low), to_number(high)
+    return (lower < 0 or count >= lower) and (upper < 0 or count <= upper)
+
+
+def _weighted_checklist(low: Any, high: Any, *pairs: Any) -> bool:
+    """ODK weighted-checklist(min, max, answer1, weight1, ...): the sum of weights of true answers in range."""
+    flat = list(pairs)
+    total = sum(to_number(flat[index + 1]) for index in range(0, len(flat) - 1, 2) if to_boolean(flat[index]))
+    lower, upper = to_number(low), to_number(high)
+    return (lower < 0 or total >= lower) and (upper < 0 or total <= upper)
+
+
+_DIGESTS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
+
+
+def _digest(data: Any, algorithm: Any, encoding: Any = "base64") -> str:
+    """ODK digest(data, 'SHA-256', 'hex'|'base64')."""
+    name = _DIGESTS.get(to_string(algorithm).upper())
+    if name is None:
+        raise ExpressionError(f"digest(): unknown algorithm {to_string(algorithm)!r}")
+    raw = hashlib.new(name, to_string(data).encode("utf-8")).digest()
+    return raw.hex() if to_string(encoding).lower() == "hex" else base64.b64encode(raw).decode("ascii")
+
+
+def _base64_decode(value: Any) -> str:
+    try:
+        return base64.b64decode(to_string(value), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
+def to_datetime(value: Any) -> dt.datetime | None:
+    if isinstance(value, NodeSet):
+        return to_datetime(value[0]) if value else None
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=float(value))
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        day = to_date(text)
+        return dt.datetime(day.year, day.month, day.day) if day else None
+
+
+def _date_time(value: Any) -> Any:
+    moment = to_datetime(value)
+    return moment if moment is not None else ""
+
+
+def _decimal_date_time(value: Any) -> float:
+    moment = to_datetime(value)
+    return to_number(moment) if moment is not None else math.nan
+
+
+def _decimal_time(value: Any) -> float:
+    text = to_string(value).strip()
+    try:
+        moment = dt.time.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return math.nan
+    offset = moment.utcoffset() or dt.timedelta(0)
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6 - offset.total_seconds()
+    return (seconds % 86400) / 86400.0
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _format_date(value: Any, pattern: Any) -> str:
+    """ODK format-date()/format-date-time(): %Y %y %m %n %b %d %e %a %H %h %M %S %3 (ODK XForms spec)."""
+    moment = to_datetime(value)
+    if moment is None:
+        return ""
+    codes = {
+        "Y": f"{moment.year:04d}", "y": f"{moment.year % 100:02d}", "m": f"{moment.month:02d}", "n": str(moment.month),
+        "b": _MONTHS[moment.month - 1], "d": f"{moment.day:02d}", "e": str(moment.day), "a": _DAYS[moment.weekday()],
+        "H": f"{moment.hour:02d}", "h": str(moment.hour), "M": f"{moment.minute:02d}", "S": f"{moment.second:02d}",
+        "3": f"{moment.microsecond // 1000:03d}",
+    }  # fmt: skip
+    text = to_string(pattern)
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "%" and index + 1 < len(text):
+            out.append(codes.get(text[index + 1], text[index + 1]))
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+EARTH_RADIUS_METERS = 6378100.0
+"""JavaRosa `GeoUtils.EARTH_EQUATORIAL_RADIUS_METERS`, used by ODK's area() and distance()."""
+
+
+def _points(value: Any) -> list[tuple[float, float]]:
+    """A geotrace/geoshape string ("lat lon [alt acc]; ...") or node-set of geopoints as (lat, lon) pairs."""
+    parts: list[str] = []
+    for chunk in (value if isinstance(value, list) else [value]):
+        parts.extend(piece for piece in to_string(chunk).split(";") if piece.strip())
+    points: list[tuple[float, float]] = []
+    for piece in parts:
+        numbers = piece.split()
+        if len(numbers) < 2:
+            raise ValueError("not a point")
+        points.append((float(numbers[0]), float(numbers[1])))
+    return points
+
+
+def _distance(*values: Any) -> float:
+    """ODK distance(): the length in metres of the line through the points, great-circle (haversine) per leg."""
+    try:
+        points = _points(list(_flatten(values)))
+    except ValueError:
+        return math.nan
+    total = 0.0
+    for (lat1, lon1), (lat2, lon2) in zip(points, points[1:], strict=False):
+        phi1, phi2 = math.radians(lat1), math.radians(lat2)
+        dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+        h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+        total += 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(h)))
+    return total
+
+
+def _area(value: Any) -> float:
+    """ODK area(): the area in square metres of the closed shape, as a spherical polygon.
+
+    Spherical excess summed per edge (the method of Google's SphericalUtil.computeSignedArea, which
+    JavaRosa's GeoUtils follows), on a sphere of radius EARTH_RADIUS_METERS.
+    """
+    try:
+        points = _points(value)
+    except ValueError:
+        return math.nan
+    if len(points) < 3:
+        return 0.0
+    total = 0.0
+    previous_lat, previous_lon = points[-1]
+    previous_tan = math.tan((math.pi / 2 - math.radians(previous_lat)) / 2)
+    previous_lng = math.radians(previous_lon)
+    for lat, lon in points:
+        tan_lat = math.tan((math.pi / 2 - math.radians(lat)) / 2)
+        lng = math.radians(lon)
+        delta = lng - previous_lng
+        t = tan_lat * previous_tan
+        total += 2 * math.atan2(t * math.sin(delta), 1 + t * math.cos(delta))
+        previous_tan, previous_lng = tan_lat, lng
+    return abs(total * EARTH_RADIUS_METERS**2)
+
+
+def _flatten(values: Any) -> Iterator[Any]:
+    for value in values:
+        if isinstance(value, list):
+            yield from value
+        else:
+            yield value
+
+
+def _numbers(values: Any) -> list[float]:
+    return [to_number(value) for value in _flatten(values)]
+
+
+def _sum(nodes: Any) -> float:
+    return float(math.fsum(_numbers([nodes])))
+
+
+def _extreme(pick: Callable[[list[float]], float]) -> Callable[..., float]:
+    def apply(*values: Any) -> float:
+        numbers = _numbers(values)
+        if not numbers or any(math.isnan(number) for number in numbers):
+            return math.nan
+        return pick(numbers)
+
+    return apply
+
+
+def _count_non_empty(nodes: Any) -> float:
+    return float(sum(1 for node in _flatten([nodes]) if to_string(node) != ""))
+
+
+def _join(separator: Any, *values: Any) -> str:
+    return to_string(separator).join(to_string(value) for value in _flatten(values))
+
+
+def _uuid(length: Any = None) -> str:
+    if length is None:
+        return str(uuid_module.uuid4())
+    size = max(0, int(to_number(length)))
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return "".join(secrets.choice(alphabet) for _ in range(size))
+
+
 # name -> (minimum arguments, maximum arguments or None for unbounded, implementation on evaluated args)
 FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
     "selected": (2, 2, _selected),
@@ -416,7 +849,7 @@ FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
     "number": (1, 1, to_number),
     "string": (1, 1, to_string),
     "boolean": (1, 1, to_boolean),
-    "concat": (1, None, lambda *parts: "".join(to_string(part) for part in parts)),
+    "concat": (1, None, lambda *parts: "".join(to_string(part) for part in _flatten(parts))),
     "not": (1, 1, lambda value: not to_boolean(value)),
     "true": (0, 0, lambda: True),
     "false": (0, 0, lambda: False),
@@ -426,18 +859,147 @@ FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
     "starts-with": (2, 2, lambda text, prefix: to_string(text).startswith(to_string(prefix))),
     "ends-with": (2, 2, lambda text, suffix: to_string(text).endswith(to_string(suffix))),
     "substr": (2, 3, _substr),
+    "substring": (2, 3, _substr),
     "selected-at": (2, 2, lambda value, index: (to_string(value).split() + [""] * (int(to_number(index)) + 1))[int(to_number(index))] if to_number(index) >= 0 else ""),
     "normalize-space": (1, 1, lambda value: " ".join(to_string(value).split())),
+    "substring-before": (2, 2, _substring_before),
+    "substring-after": (2, 2, _substring_after),
+    "translate": (3, 3, _translate),
+    "floor": (1, 1, _math(lambda number: float(math.floor(number)) if math.isfinite(number) else number)),
+    "ceiling": (1, 1, _math(lambda number: float(math.ceil(number)) if math.isfinite(number) else number)),
+    "pow": (2, 2, _pow),
+    "log": (1, 1, _math(math.log)),
+    "log10": (1, 1, _math(math.log10)),
+    "exp": (1, 1, _math(math.exp)),
+    "exp10": (1, 1, _math(lambda number: 10.0**number)),
+    "sqrt": (1, 1, _math(math.sqrt)),
+    "sin": (1, 1, _math(math.sin)),
+    "cos": (1, 1, _math(math.cos)),
+    "tan": (1, 1, _math(math.tan)),
+    "asin": (1, 1, _math(math.asin)),
+    "acos": (1, 1, _math(math.acos)),
+    "atan": (1, 1, _math(math.atan)),
+    "atan2": (2, 2, lambda y, x: math.atan2(to_number(y), to_number(x))),
+    "pi": (0, 0, lambda: math.pi),
+    "boolean-from-string": (1, 1, _boolean_from_string),
+    "checklist": (2, None, _checklist),
+    "weighted-checklist": (2, None, _weighted_checklist),
+    "digest": (2, 3, _digest),
+    "base64-decode": (1, 1, _base64_decode),
+    "date-time": (1, 1, _date_time),
+    "decimal-date-time": (1, 1, _decimal_date_time),
+    "decimal-time": (1, 1, _decimal_time),
+    "format-date": (2, 2, _format_date),
+    "format-date-time": (2, 2, _format_date),
+    "once": (1, 1, lambda value: value),
+    "area": (1, 1, _area),
+    "distance": (1, None, _distance),
 }
-"""Functions evaluated on their arguments' values; `if`, `today`, `count` and `jr:choice-name` are special forms."""
+"""Functions evaluated on their arguments' values (deterministic: the same arguments, the same result)."""
 
-SPECIAL_FUNCTIONS: dict[str, tuple[int, int]] = {"if": (3, 3), "today": (0, 0), "count": (1, 1), "jr:choice-name": (2, 2)}
+SPECIAL_FUNCTIONS: dict[str, tuple[int, int]] = {
+    "if": (3, 3), "today": (0, 0), "now": (0, 0), "count": (1, 1), "jr:choice-name": (2, 2), "sum": (1, 1),
+    "max": (1, 1 << 30), "min": (1, 1 << 30), "count-non-empty": (1, 1), "join": (2, 1 << 30), "position": (0, 1),
+    "indexed-repeat": (3, 7), "current": (0, 0), "instance": (1, 1), "pulldata": (4, 4), "uuid": (0, 1), "random": (0, 0),
+}  # fmt: skip
+"""Functions that read the context (node-sets, repeat position, secondary instances, the clock) or are
+not deterministic (uuid, random, now); never folded into constants."""
 
 SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(FUNCTIONS) | frozenset(SPECIAL_FUNCTIONS)
 
 
 # ---------------------------------------------------------------------------------------------------
 # compiler
+
+
+def _last_name(steps: tuple[Node, ...]) -> str | None:
+    names = [step.value for step in steps if step.value not in (".", "..", "*")]
+    return names[-1] if names else None
+
+
+def _form_path(node: Node, *, steps: tuple[Node, ...]) -> str:
+    """The field a form path (absolute, relative or from current()) names; predicates are not evaluated."""
+    if any(step.args for step in steps):
+        raise ExpressionError(f"a predicate on a form path at offset {node.position} is not evaluated", node.position)
+    name = _last_name(steps)
+    if name is None:
+        raise ExpressionError(f"the path at offset {node.position} names no field", node.position)
+    return name
+
+
+def _row_filter(predicates: tuple[Node, ...]) -> Callable[[EvalContext, list[Mapping[str, Any]]], list[Mapping[str, Any]]]:
+    compiled = [_compile(predicate, allow_names=True) for predicate in predicates]
+
+    def keep(ctx: EvalContext, rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        for predicate in compiled:
+            kept: list[Mapping[str, Any]] = []
+            inner = EvalContext(current=ctx.current, parent=ctx)
+            for position, row in enumerate(rows, start=1):
+                inner.choice = row
+                result = predicate(inner)
+                if isinstance(result, float) and not isinstance(result, bool):
+                    if result == position:
+                        kept.append(row)
+                elif to_boolean(result):
+                    kept.append(row)
+            rows = kept
+        return rows
+
+    return keep
+
+
+def _compile_path(node: Node, *, allow_names: bool) -> Compiled:
+    start = node.value
+    if start in ("root", "relative"):
+        name = _form_path(node, steps=node.args)
+        if start == "relative" and node.args[0].value == "." and len(node.args) == 1:  # pragma: no cover - parsed as current
+            return lambda ctx: ctx.current
+        return lambda ctx: ctx.resolve(name)
+    base, steps = node.args[0], node.args[1:]
+    if base.kind == "call" and base.value == "current" and not base.args:
+        name = _form_path(node, steps=steps)
+        return lambda ctx: ctx.resolve(name)
+    if base.kind == "call" and base.value == "instance" and len(base.args) == 1 and base.args[0].kind == "literal":
+        instance = str(base.args[0].value)
+        # instance('x')/root/item[...]/column: the rows of the list or attachment, filtered, then a column.
+        names = [step.value for step in steps]
+        if len(names) < 2 or names[0] != "root" or names[1] != "item" or any(step.args for step in steps[2:]) or steps[0].args:
+            raise ExpressionError(
+                f"instance('{instance}') at offset {node.position}: only /root/item[...]/column lookups are evaluated", node.position
+            )
+        keep = _row_filter(steps[1].args)
+        column = names[2] if len(names) > 2 else None
+        if len(names) > 3:
+            raise ExpressionError(f"instance('{instance}') at offset {node.position}: nested columns are not evaluated", node.position)
+
+        def lookup(ctx: EvalContext) -> NodeSet:
+            rows = keep(ctx, ctx.rows_of(instance))
+            if column is None:
+                return NodeSet(row.get("name") for row in rows)
+            return NodeSet(row.get(column) for row in rows if row.get(column) is not None)
+
+        return lookup
+    raise ExpressionError(f"the path at offset {node.position} is not evaluated", node.position)
+
+
+def _compile_nodeset(node: Node, *, allow_names: bool) -> Compiled:
+    """A node-set argument (sum(), count(), join()...): a field's values across repeats, or rows of a lookup."""
+    if node.kind == "ref":
+        name = node.value
+        return lambda ctx: ctx.nodeset(name)
+    if node.kind == "path" and node.value in ("root", "relative"):
+        name = _form_path(node, steps=node.args)
+        return lambda ctx: ctx.nodeset(name)
+    if node.kind == "path" and node.args and node.args[0].kind == "call" and node.args[0].value == "current":
+        name = _form_path(node, steps=node.args[1:])
+        return lambda ctx: ctx.nodeset(name)
+    single = _compile(node, allow_names=allow_names)
+
+    def wrapped(ctx: EvalContext) -> Any:
+        value = single(ctx)
+        return value if isinstance(value, NodeSet) else NodeSet([] if value is None else [value])
+
+    return wrapped
 
 
 def _compile(node: Node, *, allow_names: bool) -> Compiled:
@@ -449,7 +1011,7 @@ def _compile(node: Node, *, allow_names: bool) -> Compiled:
         return lambda ctx: ctx.current
     if kind == "ref":
         name = node.value
-        return lambda ctx: ctx.lookup(name)
+        return lambda ctx: ctx.resolve(name)
     if kind == "name":
         if not allow_names:
             raise ExpressionError(
@@ -466,7 +1028,9 @@ def _compile(node: Node, *, allow_names: bool) -> Compiled:
         return _binary(node.value, left, right)
     if kind == "call":
         return _compile_call(node, allow_names=allow_names)
-    raise ExpressionError(f"unsupported construct at offset {node.position}", node.position)  # pragma: no cover
+    if kind == "path":
+        return _compile_path(node, allow_names=allow_names)
+    raise ExpressionError(f"the construct at offset {node.position} is not evaluated", node.position)
 
 
 def _binary(operator: str, left: Compiled, right: Compiled) -> Compiled:
@@ -536,31 +1100,87 @@ def _compile_call(node: Node, *, allow_names: bool) -> Compiled:
         raise ExpressionError(f"{name}() takes {expected} argument(s), got {arity} (offset {node.position})", node.position)
     if name == "today":
         return lambda ctx: ctx.get_today()
+    if name == "now":
+        return lambda _ctx: dt.datetime.now(dt.UTC)
     if name == "if":
         condition, then, otherwise = (_compile(arg, allow_names=allow_names) for arg in node.args)
         return lambda ctx: then(ctx) if to_boolean(condition(ctx)) else otherwise(ctx)
     if name == "count":
         target = node.args[0]
-        if target.kind != "ref":
-            raise ExpressionError(f"count() at offset {node.position} takes a repeat reference such as ${{members}}", node.position)
-        repeat_name = target.value
-        return lambda ctx: float(ctx.count_of(repeat_name))
+        if target.kind == "ref":
+            repeat_name = target.value
+            nodes_of = _compile_nodeset(target, allow_names=allow_names)
+
+            def count_ref(ctx: EvalContext) -> float:
+                scope: EvalContext | None = ctx
+                while scope is not None:
+                    if repeat_name in scope.repeat_counts:
+                        return float(scope.repeat_counts[repeat_name])
+                    scope = scope.parent
+                return float(len(nodes_of(ctx)))
+
+            return count_ref
+        nodes = _compile_nodeset(target, allow_names=allow_names)
+        return lambda ctx: float(len(nodes(ctx)))
+    if name in ("sum", "count-non-empty"):
+        nodes = _compile_nodeset(node.args[0], allow_names=allow_names)
+        implementation = _sum if name == "sum" else _count_non_empty
+        return lambda ctx: implementation(nodes(ctx))
+    if name in ("max", "min", "join"):
+        pick = _extreme(max) if name == "max" else _extreme(min) if name == "min" else _join
+        parts = [
+            _compile_nodeset(arg, allow_names=allow_names) if arg.kind in ("ref", "path") else _compile(arg, allow_names=allow_names)
+            for arg in node.args
+        ]
+        return lambda ctx: pick(*(part(ctx) for part in parts))
+    if name == "indexed-repeat":
+        nodes = _compile_nodeset(node.args[0], allow_names=allow_names)
+        index_of = _compile(node.args[2], allow_names=allow_names)
+
+        def indexed(ctx: EvalContext) -> Any:
+            found, index = nodes(ctx), to_number(index_of(ctx))
+            return found[int(index) - 1] if not math.isnan(index) and 1 <= index <= len(found) else ""
+
+        return indexed
+    if name == "position":
+        return lambda ctx: float(ctx.get_position() or 1)
+    if name == "current":
+        return lambda ctx: ctx.current
+    if name == "instance":
+        raise ExpressionError(f"instance() at offset {node.position} is evaluated only as instance('x')/root/item[...]", node.position)
+    if name == "uuid":
+        length = _compile(node.args[0], allow_names=allow_names) if node.args else None
+        return lambda ctx: _uuid(length(ctx) if length is not None else None)
+    if name == "random":
+        return lambda _ctx: secrets.randbelow(1 << 53) / float(1 << 53)
+    if name == "pulldata":
+        source, wanted, key_column, key = (_compile(arg, allow_names=allow_names) for arg in node.args)
+
+        def pulldata(ctx: EvalContext) -> Any:
+            column, match_column, match = to_string(wanted(ctx)), to_string(key_column(ctx)), to_string(key(ctx))
+            for row in ctx.rows_of(to_string(source(ctx))):
+                if to_string(row.get(match_column)) == match:
+                    return row.get(column, "")
+            return ""
+
+        return pulldata
     if name == "jr:choice-name":
         value_of = _compile(node.args[0], allow_names=allow_names)
         question = node.args[1]
-        if question.kind != "literal" or not question.value.startswith("${"):
+        if question.kind != "literal" or not str(question.value).strip().startswith("${"):
             raise ExpressionError(f"jr:choice-name() at offset {node.position} takes '${{question}}' as its second argument", node.position)
-        question_name = question.value[2:-1].strip()
+        question_name = str(question.value).strip()[2:-1].strip()
 
         def choice_name(ctx: EvalContext) -> str:
             value = to_string(value_of(ctx))
-            if ctx.choice_label is None:
-                return value
-            return ctx.choice_label(question_name, value)
+            label = ctx.label_callback()
+            return value if label is None else label(question_name, value)
 
         return choice_name
     implementation = FUNCTIONS[name][2]
     compiled_args = [_compile(arg, allow_names=allow_names) for arg in node.args]
+    if arity == 0:
+        return lambda _ctx: implementation()
     if arity == 1:
         only = compiled_args[0]
         return lambda ctx: implementation(only(ctx))
@@ -572,7 +1192,7 @@ def _compile_call(node: Node, *, allow_names: bool) -> Compiled:
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed and compiled expression; `references` are the `${names}` it reads."""
+    """A parsed and compiled expression; `references` are the fields it reads (`${name}` or a path)."""
 
     source: str
     tree: Node
@@ -580,10 +1200,31 @@ class Expression:
     function: Compiled
 
     def evaluate(self, ctx: EvalContext) -> Any:
-        return self.function(ctx)
+        """The expression's value; a node-set is given as its first node's value (XPath 1.0 `string()`)."""
+        return scalar(self.function(ctx))
 
     def truth(self, ctx: EvalContext) -> bool:
         return to_boolean(self.function(ctx))
+
+
+def scalar(value: Any) -> Any:
+    """A value to store or bind: a node-set becomes its first node (or None when empty)."""
+    if isinstance(value, NodeSet):
+        return value[0] if value else None
+    return value
+
+
+def _path_field(node: Node) -> str | None:
+    """The field a form path reads, if `node` is one (absolute, relative, or from current())."""
+    if node.kind != "path":
+        return None
+    steps = node.args
+    if node.value == "base":
+        base = node.args[0]
+        if not (base.kind == "call" and base.value == "current"):
+            return None
+        steps = node.args[1:]
+    return _last_name(steps)
 
 
 def _references(node: Node) -> set[str]:
@@ -593,12 +1234,30 @@ def _references(node: Node) -> set[str]:
         current = stack.pop()
         if current.kind == "ref":
             found.add(current.value)
+        path_field = _path_field(current)
+        if path_field is not None:
+            found.add(path_field)
         if current.kind == "call" and current.value == "jr:choice-name" and len(current.args) == 2:
             literal = current.args[1]
-            if literal.kind == "literal" and str(literal.value).startswith("${"):
-                found.add(str(literal.value)[2:-1].strip())
+            if literal.kind == "literal" and str(literal.value).strip().startswith("${"):
+                found.add(str(literal.value).strip()[2:-1].strip())
         stack.extend(current.args)
     return found
+
+
+CLASSIC_KINDS = frozenset({"literal", "number", "current", "ref", "name", "binary", "neg", "call"})
+CLASSIC_SPECIAL = frozenset({"if", "today", "count", "jr:choice-name"})
+
+
+def is_classic(node: Node) -> bool:
+    """Whether `node` uses only scalar field references and value functions (plus if/today/count/
+    jr:choice-name): what the generated plan and the column check translate themselves. Anything else
+    (paths, node-sets, lookups, the clock) they evaluate through this module's closures."""
+    if node.kind not in CLASSIC_KINDS:
+        return False
+    if node.kind == "call" and node.value not in FUNCTIONS and node.value not in CLASSIC_SPECIAL:
+        return False
+    return all(is_classic(arg) for arg in node.args)
 
 
 def compile_expression(source: str, *, choice_filter: bool = False) -> Expression:
