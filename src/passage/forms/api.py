@@ -22,11 +22,11 @@ from passage.forms.schemas import (
     SubmissionIn,
     SubmissionOut,
 )
-from passage.forms.uploads import check_xlsform, sniff_export, spooled
+from passage.forms.uploads import check_xlsform, inspect_in_worker, sniff_export, spooled
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/forms", tags=["forms"])
 
@@ -63,6 +63,8 @@ async def upload_form(db: DbSession, user: Manager, file: Annotated[UploadFile, 
     content = await read_upload(file)
     filename = file.filename or "form.xlsx"
     check_xlsform(content, filename)
+    with spooled(content, ".xlsx") as path:
+        inspect_in_worker(path, "xlsform")
     result = service.load_form(db, actor=user, content=content, filename=filename)
     return LoadOut(form=form_out(result.form), version=FormVersionOut.model_validate(result.version), created=result.created,
                    warnings=result.definition.warnings)
@@ -71,7 +73,7 @@ async def upload_form(db: DbSession, user: Manager, file: Annotated[UploadFile, 
 @router.get("", response_model=Page[FormOut])
 def list_forms(
     db: DbSession, user: Reader,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[FormOut]:
     forms, total = service.page_forms(db, actor=user, offset=offset, limit=limit)
     return Page[FormOut](items=[form_out(f) for f in forms], total=total, offset=offset, limit=limit)
@@ -95,6 +97,8 @@ async def import_export(form_ref: str, db: DbSession, user: Manager, file: Annot
     filename = file.filename or "export.csv"
     suffix = sniff_export(content, filename)
     with spooled(content, suffix) as path:
+        # A limited worker reads the file first: a decompression bomb exhausts it, not this server.
+        inspect_in_worker(path, suffix)
         report = service.import_export(db, actor=user, form_ref=form_ref, path=path, filename=filename)
     return ImportOut(**vars(report))
 
@@ -104,7 +108,7 @@ def list_quarantine(
     form_ref: str, db: DbSession, user: Manager,
     status: Annotated[QuarantineStatus | None, Query()] = QuarantineStatus.OPEN,
     reason: Annotated[str | None, Query(max_length=40)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[QuarantineEntryOut]:
     total = service.count_quarantine(db, form_ref=form_ref, status=status, reason=reason, actor=user)
     entries = service.list_quarantine(db, form_ref=form_ref, status=status, reason=reason, limit=limit, offset=offset, actor=user)
@@ -128,7 +132,7 @@ def fix_entry(entry_id: str, body: QuarantineFix, db: DbSession, user: Manager) 
 def list_submissions(
     form_ref: str, db: DbSession, user: Reader,
     source: Annotated[str | None, Query(pattern="^(import|web|quarantine)$")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[SubmissionOut]:
     rows, total = service.list_submissions(db, form_ref=form_ref, actor=user, offset=offset, limit=limit, source=source)
     return Page[SubmissionOut](items=[submission_out(s) for s in rows], total=total, offset=offset, limit=limit)

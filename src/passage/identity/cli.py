@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import tempfile
@@ -11,7 +10,7 @@ from pathlib import Path
 import typer
 
 from passage.core.errors import InvalidInput
-from passage.core.files import atomic_output, read_csv_rows
+from passage.core.files import atomic_output, csv_writer, read_csv_rows
 from passage.core.progress import progress_bar
 from passage.identity import compare, dates, scoring
 from passage.identity.index import build_or_update, default_index_dir, open_index
@@ -104,7 +103,7 @@ def batch_command(
                 bar.advance(task, 1)
         unusable = 0
         with atomic_output(out) as handle:
-            writer = csv.writer(handle, lineterminator="\n")
+            writer = csv_writer(handle, lineterminator="\n")
             writer.writerow(RESULT_COLUMNS)
             explain_ctx = atomic_output(explain) if explain else None
             explain_handle = explain_ctx.__enter__() if explain_ctx else None
