@@ -558,6 +558,10 @@ def link_readmission_case(session: Session, *, actor: User, case_id: str, readmi
     plain = [ConsentRecord(purpose=c.purpose, given_on=c.given_on, withdrawn_on=c.withdrawn_on,  # type: ignore[arg-type]
                            recorded_by=c.recorded_by, form_ref=c.form_ref) for c in records]
     chosen = require_link_consent(plain, on)
+    from passage.readmission import service as readmission_service
+
+    if not readmission_service.case_exists(session, case_id=readmission_case_id):
+        raise InvalidInput("no such readmission case", fields=[FieldError("readmission_case_id", "no readmission case has this id")])
     consent = records[plain.index(chosen)]
     existing = session.scalar(select(AvrrReadmissionLink).where(AvrrReadmissionLink.case_id == case.id,
                                                                 AvrrReadmissionLink.readmission_case_id == readmission_case_id))

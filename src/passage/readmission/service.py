@@ -154,6 +154,12 @@ def load_case(session: Session, *, actor: User, case_id: str) -> ReadmissionCase
     return case
 
 
+def case_exists(session: Session, *, case_id: str) -> bool:
+    """Whether a readmission case with this id exists, whoever may see it (other modules check a reference
+    before storing it; the id is random, so the answer reveals nothing else)."""
+    return session.scalar(select(ReadmissionCase.id).where(ReadmissionCase.id == case_id)) is not None
+
+
 def _touch(case: ReadmissionCase) -> None:
     # Child-only changes still bump the case version, so a concurrent edit from a stale read is refused.
     case.updated_at = utcnow()
