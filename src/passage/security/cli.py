@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -87,13 +88,41 @@ def users_totp_code(username: str = typer.Argument(..., help="Login name.")) -> 
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 and name the first broken entry if anything was edited, deleted or reordered."""
+def audit_verify(
+    checkpoints: Path = typer.Option(None, "--checkpoints", help="A published checkpoint file to check against (default: <data_dir>/audit-checkpoints.jsonl if it exists)."),
+) -> None:
+    """Recompute the keyed hash chain; exit 1 and name the first broken entry if anything was edited, deleted,
+    reordered or cut off after a published checkpoint."""
+    path = checkpoints or _default_checkpoint_file()
+    published = audit.read_checkpoints(path.read_text(encoding="utf-8").splitlines()) if path.exists() else []
     with unit_of_work() as session:
-        report = audit.verify_chain(session)
-    typer.echo(report.summary())
+        report = audit.verify_chain(session, checkpoints=published)
+    suffix = f"; {len(published)} published checkpoint(s) checked" if published and report.ok else ""
+    typer.echo(report.summary() + suffix)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _default_checkpoint_file() -> Path:
+    return get_settings().data_dir / "audit-checkpoints.jsonl"
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Path = typer.Option(None, "--out", help="File to append the checkpoint to (default: <data_dir>/audit-checkpoints.jsonl)."),
+) -> None:
+    """Append the current head of the audit chain (sequence, hash, HMAC) to the checkpoint file and print it.
+    Publish it outside the database too (mail it to the partner, print it in the report): a later
+    `audit verify` then detects entries cut off the end or a rewritten chain."""
+    with unit_of_work() as session:
+        checkpoint = audit.make_checkpoint(session)
+    if checkpoint is None:
+        raise InvalidInput("the audit log is empty: nothing to checkpoint")
+    target = out or _default_checkpoint_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a", encoding="utf-8") as handle:
+        handle.write(checkpoint.as_json() + "\n")
+    typer.echo(checkpoint.as_json())
 
 
 @keys_app.command("rotate")
