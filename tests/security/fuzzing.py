@@ -39,8 +39,6 @@ def fuzz(app: Any, *, headers_by_role: dict[str, dict[str, str]], max_examples: 
          include: Callable[[str, str], bool] | None = None, on_case: Callable[[], None] | None = None) -> FuzzReport:
     """Run every operation of the app's OpenAPI document as every role with `max_examples` generated cases each."""
     import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
-    from schemathesis.specs.openapi.checks import response_schema_conformance
 
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     report = FuzzReport()
@@ -51,38 +49,46 @@ def fuzz(app: Any, *, headers_by_role: dict[str, dict[str, str]], max_examples: 
                 continue
             if role_index == 0:
                 report.operations += 1
-            documented = _documented(operation)
-            strict = any(code.startswith("4") and code != "422" for code in documented)
-            label = f"{role} {operation.method.upper()} {operation.path}"
-
-            @given(case=operation.as_strategy())
-            @settings(max_examples=max_examples, derandomize=False, database=None, deadline=None, print_blob=False,
-                      suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-            def run(case: Any) -> None:
-                if on_case is not None:
-                    on_case()
-                response = case.call(headers=headers)
-                status = response.status_code
-                report.cases += 1
-                report.statuses[status] += 1
-                if status >= 500:
-                    report.server_errors.append(f"{label} -> {status}")
-                    return
-                if str(status) not in documented and f"{str(status)[0]}XX" not in documented and "default" not in documented:
-                    if not strict and status in GENERIC_ERROR_STATUSES:
-                        report.tolerated += 1
-                    else:
-                        report.undocumented.append(f"{label} -> {status}")
-                    return
-                try:
-                    case.validate_response(response, checks=[response_schema_conformance])
-                except Exception as exc:  # noqa: BLE001 - a schema violation is a finding, reported with its operation
-                    report.schema_violations.append(f"{label} -> {status}: {type(exc).__name__} {str(exc).splitlines()[0][:160]}")
-
-            import hypothesis
-
-            hypothesis.seed(seed * 1000 + role_index)(run)()
+            _fuzz_operation(operation, role=role, headers=headers, report=report, max_examples=max_examples,
+                            seed=seed * 1000 + role_index, on_case=on_case)
     return report
+
+
+def _fuzz_operation(operation: Any, *, role: str, headers: dict[str, str], report: FuzzReport, max_examples: int, seed: int,
+                    on_case: Callable[[], None] | None) -> None:
+    import hypothesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    documented = _documented(operation)
+    strict = any(code.startswith("4") and code != "422" for code in documented)
+    label = f"{role} {operation.method.upper()} {operation.path}"
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=max_examples, database=None, deadline=None, print_blob=False,
+              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    def run(case: Any) -> None:
+        if on_case is not None:
+            on_case()
+        response = case.call(headers=headers)
+        status = response.status_code
+        report.cases += 1
+        report.statuses[status] += 1
+        if status >= 500:
+            report.server_errors.append(f"{label} -> {status}")
+            return
+        if str(status) not in documented and f"{str(status)[0]}XX" not in documented and "default" not in documented:
+            if not strict and status in GENERIC_ERROR_STATUSES:
+                report.tolerated += 1
+            else:
+                report.undocumented.append(f"{label} -> {status}")
+            return
+        try:
+            case.validate_response(response, checks=[response_schema_conformance])
+        except Exception as exc:  # noqa: BLE001 - a schema violation is a finding, reported with its operation
+            report.schema_violations.append(f"{label} -> {status}: {type(exc).__name__} {str(exc).splitlines()[0][:160]}")
+
+    hypothesis.seed(seed)(run)()
 
 
 def role_headers(client: Any, usernames: Iterable[str]) -> dict[str, dict[str, str]]:
