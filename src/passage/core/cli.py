@@ -105,7 +105,7 @@ def serve(
 _registered_modules: set[str] = set()
 
 COMMAND_MODULES: dict[str, str] = {
-    "users": "security", "audit": "security", "keys": "security",
+    "users": "security", "audit": "security", "keys": "security", "backup": "security", "restore": "security",
     "agreements": "readmission", "readmission": "readmission",
     "identify": "identity", "biometrics": "biometrics", "avrr": "avrr", "forms": "forms",
     "geo": "dtm", "dtm": "dtm", "mobility": "mobility", "dialogue": "dialogue",
