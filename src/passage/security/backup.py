@@ -217,7 +217,7 @@ def restore(engine: Engine, archive_path: str | Path) -> BackupSummary:
             rows = _parents_first(table, rows)
             for start in range(0, len(rows), 1000):
                 connection.execute(insert(raw), rows[start : start + 1000])
-            count = connection.execute(select(func.count()).select_from(table)).scalar()
+            count = connection.execute(select(func.count()).select_from(table)).scalar() or 0
             if count != entry["rows"]:
                 raise Conflict(f"restore: table {entry['name']} has {count} rows, the backup {entry['rows']}")
             total += count

@@ -67,10 +67,10 @@ def login_submit(
         db.rollback()
         service.record_login_failure(db, username=username, reason=exc.code, client=client)
         db.commit()
-        response = render(request, "security/login.html", {"next": safe_next(next), "login_csrf": expected, "error": exc.message}, status_code=exc.status)
+        refused = render(request, "security/login.html", {"next": safe_next(next), "login_csrf": expected, "error": exc.message}, status_code=exc.status)
         if "retry_after" in exc.extra:
-            response.headers["retry-after"] = str(exc.extra["retry_after"])
-        return response
+            refused.headers["retry-after"] = str(exc.extra["retry_after"])
+        return refused
     needs_factor = check.second_factor_required
     token, web_session = service.start_web_session(db, user=check.user, second_factor_passed=not needs_factor)
     if not needs_factor:
@@ -141,10 +141,10 @@ def second_factor_submit(
         # The back-off of this account and address, and the account's second-factor lock, apply here too.
         accepted = service.use_second_factor(db, user=user, code=code.strip(), client=client)
     except PassageError as exc:
-        response = render(request, "security/second_factor.html", {**context, "error": exc.message}, status_code=exc.status)
+        refused = render(request, "security/second_factor.html", {**context, "error": exc.message}, status_code=exc.status)
         if "retry_after" in exc.extra:
-            response.headers["retry-after"] = str(exc.extra["retry_after"])
-        return response
+            refused.headers["retry-after"] = str(exc.extra["retry_after"])
+        return refused
     if not accepted:
         username, session_hash = user.username, web_session.token_hash
         db.rollback()
