@@ -40,6 +40,7 @@ def fuzz(app: Any, *, headers_by_role: dict[str, dict[str, str]], max_examples: 
     """Run every operation of the app's OpenAPI document as every role with `max_examples` generated cases each."""
     import schemathesis
 
+    app.openapi()  # build (and cache) the document first: loading it over ASGI has a 10-second time-out
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     report = FuzzReport()
     operations = [result.ok() for result in schema.get_all_operations()]
