@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test setup system-deps lint typecheck unit migrate demo catalogues clean supply-chain
+.PHONY: run test setup system-deps lint typecheck imports unit migrate demo catalogues clean supply-chain
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ lint: setup
 typecheck: setup
 	@$(BIN)/mypy
 
+imports: setup
+	@$(BIN)/lint-imports
+
 unit: setup system-deps
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -49,6 +52,7 @@ supply-chain: setup
 test: setup system-deps
 	@$(BIN)/ruff check src tests bench migrations scripts
 	@$(BIN)/mypy
+	@$(BIN)/lint-imports
 	@$(BIN)/python scripts/supply_chain.py
 	@$(BIN)/pytest -n 2 --dist loadfile --timeout 900 $(PYTEST_ARGS)
 

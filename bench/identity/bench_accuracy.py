@@ -28,8 +28,8 @@ import pandas as pd
 from pypinyin import Style, lazy_pinyin
 
 from passage.identity import compare, dates
-from passage.identity.cli import read_queries
 from passage.identity.index import build_or_update, open_index
+from passage.identity.queries import read_queries
 from passage.identity.romanisation import compact
 from passage.identity.search import fit_model, gather, rank
 
@@ -176,9 +176,9 @@ def metrics(truth: dict[str, tuple[str, str]], ranked: dict[str, list[tuple[str,
     return st
 
 
-def row(c: collections.Counter[str]) -> tuple[float, float, float, float, float]:
+def row(c: collections.Counter[str]) -> tuple[float, float, float, float, float, float]:
     return (c["top1"] / max(c["in"], 1), c["r10"] / max(c["in"], 1), c["match_ok"] / max(c["match"], 1), c["match_ok"] / max(c["in"], 1),
-            c["false_out"] / max(c["out"], 1))
+            c["false_out"] / max(c["out"], 1), c["match"] / max(c["n"], 1))
 
 
 def cross_romanisation(data: Path) -> None:
@@ -194,8 +194,8 @@ def cross_romanisation(data: Path) -> None:
     print(f"## cross-romanisation: registry {n_reg:,}, queries {len(queries):,}")
     print(f"passage: index {t_ours['index_s']:.1f} s, queries {t_ours['query_s']:.1f} s ({len(queries) / t_ours['query_s']:.0f} q/s, 1 core)")
     print(f"splink:  train+predict {t_splink:.1f} s ({len(pred):,} scored pairs above p=0.001)")
-    print("| system | n | top-1 P / S | recall@10 P / S | match precision P / S | match recall P / S | false-match outsiders P / S | top-1 diff (points) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| system | n | top-1 P / S | recall@10 P / S | match precision P / S | match recall P / S | false-match outsiders P / S | share decided match P / S | top-1 diff (points) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for key in sorted(m_ours, key=lambda k: (k != "ALL", k)):
         a, b = row(m_ours[key]), row(m_theirs[key])
         cells = " | ".join(f"{x:.3f} / {y:.3f}" for x, y in zip(a, b, strict=True))
@@ -266,6 +266,7 @@ def febrl() -> None:
                   zip(pred["unique_id_l"], pred["unique_id_r"], pred["match_probability"], strict=True) if p >= 0.5}
     print(f"\n## FEBRL 4 (Latin script): {len(df_a):,} queries vs {len(df_b):,} registry, {len(truth_pairs):,} true pairs; names, DOB, suburb+state")
     print(f"passage: index {t_ours['index_s']:.1f} s, queries {t_ours['query_s']:.1f} s; splink: {t_splink:.1f} s")
+    print(f"share of queries decided `match`: passage {len(ours_match) / len(df_a):.3f}, splink {len(splink_match) / len(df_a):.3f}")
     print("| rule | Passage P / R / F1 | Splink P / R / F1 |")
     print("|---|---|---|")
     for label, a, b in (("`match` decision (p >= 0.99, top-1, one-to-one)", ours_match, splink_match),

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import psutil
 
-from passage.identity.cli import read_queries
 from passage.identity.index import build_or_update, open_index
+from passage.identity.queries import read_queries
 from passage.identity.search import fit_model, gather, gather_many, rank
 
 

@@ -12,6 +12,7 @@ MODULES: tuple[str, ...] = (
     "dtm",
     "mobility",
     "dialogue",
+    "home",
     "web",
 )
 """Packages that may contribute models, routers, views, CLI commands and message catalogues."""

@@ -27,18 +27,25 @@ def open_case(session: Session, held_on: dt.date = TODAY) -> AvrrCase:
                         "decided_on": held_on.isoformat()}}))
 
 
-def test_health_fields_are_hidden_and_refused_without_the_health_permission(session: Session) -> None:
+def test_health_fields_are_hidden_and_refused_without_the_health_permission(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passage.security.models import Role
+    from passage.security.permissions import ROLE_PERMISSIONS, Permission
+
     case = open_case(session)
     caseworker = user_named(session, "iom.caseworker")
     service.record_facts(session, actor=caseworker, case_id=case.id, version=case.version,
                          data=CaseFactsIn(medical_fitness="fit_with_escort", vulnerable=True, vulnerability_notes="note"))
     assert service.read_case(session, actor=caseworker, case_id=case.id).medical_fitness == "fit_with_escort"
-    analyst = user_named(session, "analyst")  # same organisation, no sensitive:health
-    seen = service.read_case(session, actor=analyst, case_id=case.id)
+    # a caseworker role without sensitive:health sees the case with the health facts withheld, and may not write them
+    monkeypatch.setitem(ROLE_PERMISSIONS, Role.IOM_CASEWORKER, ROLE_PERMISSIONS[Role.IOM_CASEWORKER] - {Permission.HEALTH_READ})
+    seen = service.read_case(session, actor=caseworker, case_id=case.id)
     assert seen.health_redacted is True and seen.medical_fitness is None and seen.vulnerability_notes is None
     with pytest.raises(Forbidden) as refused:
-        service.record_facts(session, actor=analyst, case_id=case.id, version=case.version, data=CaseFactsIn(vulnerable=False))
+        service.record_facts(session, actor=caseworker, case_id=case.id, version=case.version, data=CaseFactsIn(vulnerable=False))
     assert [f.path for f in refused.value.fields] == ["vulnerable"]
+    # the analyst (same organisation, no avrr:read) is refused by the service itself, as by the route
+    with pytest.raises(Forbidden):
+        service.read_case(session, actor=user_named(session, "analyst"), case_id=case.id)
 
 
 def test_pilot_programme_schedules_its_own_monitoring_months(session: Session) -> None:

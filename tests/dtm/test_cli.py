@@ -14,8 +14,11 @@ from sqlalchemy import Engine
 from passage.core.cli import main
 from passage.dtm.vocab import BREAKDOWN_FIELDS
 from passage.dtm.xlsforms import DATA_DIR
+from passage.security.actors import system_actor
 
 from .conftest import breakdown
+
+SYSTEM = system_actor("dtm.test")
 
 
 @pytest.fixture
@@ -145,12 +148,12 @@ def test_changes_and_flows_commands(cli_db: Engine, tmp_path: Path, capsys: pyte
     from .test_service import flow_submission
 
     with unit_of_work() as session:
-        service.load_areas(session, actor=None, areas=parse_cod_ab(sample_collection()), source="t")
-        r1 = service.create_round(session, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
-        r2 = service.create_round(session, actor=None, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))
-        service.record_submissions(session, actor=None, round_id=r1.id, component="baseline", submissions=[(2, "a", baseline_submission("a", households=80, individuals=400, size=5.0)), (3, "b", baseline_submission("b", admin2="NG002021", admin2_name="Yola North", admin1="NG002", admin1_name="Adamawa"))])
-        service.record_submissions(session, actor=None, round_id=r2.id, component="baseline", submissions=[(2, "c", baseline_submission("c"))])
-        service.record_flow_submissions(session, actor=None, submissions=[(2, "f1", flow_submission())])
+        service.load_areas(session, actor=SYSTEM, areas=parse_cod_ab(sample_collection()), source="t")
+        r1 = service.create_round(session, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+        r2 = service.create_round(session, actor=SYSTEM, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))
+        service.record_submissions(session, actor=SYSTEM, round_id=r1.id, component="baseline", submissions=[(2, "a", baseline_submission("a", households=80, individuals=400, size=5.0)), (3, "b", baseline_submission("b", admin2="NG002021", admin2_name="Yola North", admin1="NG002", admin1_name="Adamawa"))])
+        service.record_submissions(session, actor=SYSTEM, round_id=r2.id, component="baseline", submissions=[(2, "c", baseline_submission("c"))])
+        service.record_flow_submissions(session, actor=SYSTEM, submissions=[(2, "f1", flow_submission())])
     out_path = tmp_path / "changes.csv"
     run(["dtm", "changes", "--round", "2", "--level", "1", "--out", str(out_path)], capsys)
     with out_path.open(encoding="utf-8") as handle:

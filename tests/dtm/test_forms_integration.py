@@ -15,8 +15,11 @@ from passage.dtm.choropleth import site_points
 from passage.dtm.geography import parse_cod_ab
 from passage.dtm.xlsforms import DATA_DIR
 from passage.forms import service as forms_service
+from passage.security.actors import system_actor
 
 from .conftest import breakdown, sample_collection
+
+SYSTEM = system_actor("dtm.test")
 
 
 def site_entry(**overrides: Any) -> dict[str, Any]:
@@ -48,15 +51,15 @@ def site_entry(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def ready(session: Session) -> Session:
-    service.load_areas(session, actor=None, areas=parse_cod_ab(sample_collection()), source="t")
-    forms_service.load_form(session, actor=None, content=(DATA_DIR / "dtm_site_assessment.xlsx").read_bytes(), filename="dtm_site_assessment.xlsx")
+    service.load_areas(session, actor=SYSTEM, areas=parse_cod_ab(sample_collection()), source="t")
+    forms_service.load_form(session, actor=SYSTEM, content=(DATA_DIR / "dtm_site_assessment.xlsx").read_bytes(), filename="dtm_site_assessment.xlsx")
     return session
 
 
 def test_web_entry_of_a_site_assessment_reaches_the_site_layer(ready: Session) -> None:
-    forms_service.submit_entry(ready, actor=None, form_ref="dtm_site_assessment", data=site_entry())
-    round1 = service.create_round(ready, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 3, 31), period_start=dt.date(2025, 3, 1), period_end=dt.date(2025, 3, 31))
-    result = service.process_form_submissions(ready, actor=None, round_id=round1.id, component="site")
+    forms_service.submit_entry(ready, actor=SYSTEM, form_ref="dtm_site_assessment", data=site_entry())
+    round1 = service.create_round(ready, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 3, 31), period_start=dt.date(2025, 3, 1), period_end=dt.date(2025, 3, 31))
+    result = service.process_form_submissions(ready, actor=SYSTEM, round_id=round1.id, component="site")
     assert (result.recorded, result.issues) == (1, [])
     points = site_points(service.site_features(ready, round_=round1))
     feature = points["features"][0]
@@ -68,15 +71,15 @@ def test_web_entry_of_a_site_assessment_reaches_the_site_layer(ready: Session) -
 
 
 def test_site_entry_outside_the_round_period_is_not_taken(ready: Session) -> None:
-    forms_service.submit_entry(ready, actor=None, form_ref="dtm_site_assessment", data=site_entry(assessment_date="2025-04-02"))
-    round1 = service.create_round(ready, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 3, 31), period_start=dt.date(2025, 3, 1), period_end=dt.date(2025, 3, 31))
-    assert service.process_form_submissions(ready, actor=None, round_id=round1.id, component="site").recorded == 0
+    forms_service.submit_entry(ready, actor=SYSTEM, form_ref="dtm_site_assessment", data=site_entry(assessment_date="2025-04-02"))
+    round1 = service.create_round(ready, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 3, 31), period_start=dt.date(2025, 3, 1), period_end=dt.date(2025, 3, 31))
+    assert service.process_form_submissions(ready, actor=SYSTEM, round_id=round1.id, component="site").recorded == 0
 
 
 def test_the_form_itself_refuses_four_priority_needs_and_missing_access_constraints(ready: Session) -> None:
     bad = site_entry(**{"needs/priority_needs": "health shelter_nfi transport consular"})
     del bad["access/access_constraints"]
     with pytest.raises(InvalidInput) as info:
-        forms_service.submit_entry(ready, actor=None, form_ref="dtm_site_assessment", data=bad)
+        forms_service.submit_entry(ready, actor=SYSTEM, form_ref="dtm_site_assessment", data=bad)
     paths = {f.path for f in info.value.fields}
     assert {"needs/priority_needs", "access/access_constraints"} <= paths

@@ -11,21 +11,24 @@ from passage.core.errors import Conflict, InvalidInput, NotFound
 from passage.dtm import service
 from passage.dtm.geography import NameVariant, parse_cod_ab
 from passage.dtm.models import AdminAreaRecord, DisplacementFigure, Location
+from passage.security.actors import system_actor
 
 from .conftest import baseline_submission, breakdown, sample_collection
+
+SYSTEM = system_actor("dtm.test")
 
 
 @pytest.fixture
 def loaded(session: Session) -> Session:
-    service.load_areas(session, actor=None, areas=parse_cod_ab(sample_collection()), source="test")
+    service.load_areas(session, actor=SYSTEM, areas=parse_cod_ab(sample_collection()), source="test")
     return session
 
 
 def test_load_areas_creates_then_updates_and_keeps_variants(session: Session) -> None:
-    first = service.load_areas(session, actor=None, areas=parse_cod_ab(sample_collection()), source="a.geojson", variants=[NameVariant("NG002021", "Yola Nord", "fr")])
+    first = service.load_areas(session, actor=SYSTEM, areas=parse_cod_ab(sample_collection()), source="a.geojson", variants=[NameVariant("NG002021", "Yola Nord", "fr")])
     assert (first.created, first.updated, first.by_level) == (7, 0, {0: 1, 1: 2, 2: 3, 3: 1})
     assert first.variants_added == 3  # Bornu, Maidugiri, Yola Nord
-    again = service.load_areas(session, actor=None, areas=parse_cod_ab(sample_collection()), source="b.geojson")
+    again = service.load_areas(session, actor=SYSTEM, areas=parse_cod_ab(sample_collection()), source="b.geojson")
     assert (again.created, again.updated, again.variants_added) == (0, 7, 0)
     record = session.scalar(select(AdminAreaRecord).where(AdminAreaRecord.pcode == "NG008017"))
     assert record is not None and record.parent_pcode == "NG008" and record.source == "b.geojson"
@@ -35,10 +38,10 @@ def test_load_areas_creates_then_updates_and_keeps_variants(session: Session) ->
 
 
 def test_round_numbers_unique_per_operation(loaded: Session) -> None:
-    service.create_round(loaded, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+    service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
     with pytest.raises(Conflict):
-        service.create_round(loaded, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 2, 28))
-    service.create_round(loaded, actor=None, operation="Chad", number=1, reporting_date=dt.date(2025, 1, 31))
+        service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 2, 28))
+    service.create_round(loaded, actor=SYSTEM, operation="Chad", number=1, reporting_date=dt.date(2025, 1, 31))
     with pytest.raises(InvalidInput, match="several operations"):
         service.get_round(loaded, number=1)
     assert service.get_round(loaded, number=1, operation="Chad").operation == "Chad"
@@ -47,11 +50,11 @@ def test_round_numbers_unique_per_operation(loaded: Session) -> None:
 
 
 def record(session: Session, round_id: str, rows: list[tuple[int, str, dict[str, Any]]], component: str = "baseline") -> service.RecordResult:
-    return service.record_submissions(session, actor=None, round_id=round_id, component=component, submissions=rows)  # type: ignore[arg-type]
+    return service.record_submissions(session, actor=SYSTEM, round_id=round_id, component=component, submissions=rows)  # type: ignore[arg-type]
 
 
 def test_record_checks_stores_and_is_idempotent(loaded: Session) -> None:
-    round1 = service.create_round(loaded, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+    round1 = service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
     groups = breakdown(500)
     groups["m_18_59"] += 1
     result = record(loaded, round1.id, [
@@ -73,8 +76,8 @@ def test_record_checks_stores_and_is_idempotent(loaded: Session) -> None:
 
 
 def test_outlier_against_previous_round_and_aggregate_change(loaded: Session) -> None:
-    round1 = service.create_round(loaded, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
-    round2 = service.create_round(loaded, actor=None, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))
+    round1 = service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+    round2 = service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))
     record(loaded, round1.id, [(2, "a1", baseline_submission("x", households=40, individuals=200, size=5.0))])
     result = record(loaded, round2.id, [(2, "b1", baseline_submission("x"))])
     assert [(i.check, i.severity) for i in result.issues] == [("outlier_last_round", "warning")]
@@ -83,8 +86,8 @@ def test_outlier_against_previous_round_and_aggregate_change(loaded: Session) ->
 
 
 def test_sites_enter_the_master_list_with_stable_ids(loaded: Session) -> None:
-    round1 = service.create_round(loaded, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
-    round2 = service.create_round(loaded, actor=None, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))
+    round1 = service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+    round2 = service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=2, reporting_date=dt.date(2025, 2, 28))
     site = {"site_id": "BOR-001", "site_name": "Bakassi", "admin1_pcode": "NG008", "admin1_name": "Borno", "admin2_pcode": "NG008017", "admin2_name": "Maiduguri", "gps": [11.83, 13.15, 0.0, 5.0], "site_type": "camp", "site_management": "yes", "management_agency": "government", "idp_households": 10, "idp_individuals": 50, "priority_needs": ["health"], **breakdown(50)}
     record(loaded, round1.id, [(2, "s1", site)], component="site")
     location = loaded.scalar(select(Location).where(Location.code == "BOR-001"))
@@ -98,16 +101,16 @@ def test_sites_enter_the_master_list_with_stable_ids(loaded: Session) -> None:
 
 
 def test_register_location_checks_pcode_and_code(loaded: Session) -> None:
-    point = service.register_location(loaded, actor=None, code="FMP-01", kind="flow_point", name="Banki border", admin_pcode="NG008001", latitude=11.0, longitude=14.0)
+    point = service.register_location(loaded, actor=SYSTEM, code="FMP-01", kind="flow_point", name="Banki border", admin_pcode="NG008001", latitude=11.0, longitude=14.0)
     assert len(point.id) == 32
     with pytest.raises(Conflict):
-        service.register_location(loaded, actor=None, code="FMP-01", kind="flow_point", name="x", admin_pcode="NG008001")
+        service.register_location(loaded, actor=SYSTEM, code="FMP-01", kind="flow_point", name="x", admin_pcode="NG008001")
     with pytest.raises(InvalidInput):
-        service.register_location(loaded, actor=None, code="FMP-02", kind="flow_point", name="x", admin_pcode="NG777")
+        service.register_location(loaded, actor=SYSTEM, code="FMP-02", kind="flow_point", name="x", admin_pcode="NG777")
 
 
 def test_record_needs_boundaries(session: Session) -> None:
-    round1 = service.create_round(session, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+    round1 = service.create_round(session, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
     with pytest.raises(InvalidInput, match="geo load"):
         record(session, round1.id, [(2, "u", baseline_submission("x"))])
 
@@ -124,10 +127,10 @@ def flow_submission(uuid_total: int = 7, admin2: str = "NG008001") -> dict[str, 
 
 
 def test_flow_counts_stored_summarised_and_point_registered(loaded: Session) -> None:
-    result = service.record_flow_submissions(loaded, actor=None, submissions=[(2, "f1", flow_submission()), (3, "f2", flow_submission(9)), (4, "f3", flow_submission(admin2="NG777001"))])
+    result = service.record_flow_submissions(loaded, actor=SYSTEM, submissions=[(2, "f1", flow_submission()), (3, "f2", flow_submission(9)), (4, "f3", flow_submission(admin2="NG777001"))])
     assert (result.lines, result.not_stored) == (4, 1)
     assert [(i.row, i.check) for i in result.issues] == [(3, "sex_age_sum"), (4, "unknown_pcode")]
-    again = service.record_flow_submissions(loaded, actor=None, submissions=[(2, "f1", flow_submission())])
+    again = service.record_flow_submissions(loaded, actor=SYSTEM, submissions=[(2, "f1", flow_submission())])
     assert (again.lines, again.already_recorded) == (0, 1)
     summary = service.flow_summary(loaded, by=("direction",))
     assert summary == [
@@ -140,6 +143,6 @@ def test_flow_counts_stored_summarised_and_point_registered(loaded: Session) -> 
 
 
 def test_unreadable_submission_counts_as_not_stored(loaded: Session) -> None:
-    round1 = service.create_round(loaded, actor=None, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
+    round1 = service.create_round(loaded, actor=SYSTEM, operation="Nigeria", number=1, reporting_date=dt.date(2025, 1, 31))
     result = record(loaded, round1.id, [(2, "u1", {**baseline_submission("x"), "idps/idp_households": "1.5"})])
     assert (result.recorded, result.not_stored, [i.check for i in result.issues]) == (0, 1, ["unreadable_value"])

@@ -18,7 +18,10 @@ from passage.forms.definition import load_xlsform
 from passage.forms.exports import columnar_export, read_export
 from passage.forms.models import QuarantineEntry, Submission
 from passage.forms.validation import validator_for
+from passage.security.actors import system_actor
 from tests.forms.xlsform_factory import write_csv, write_xlsform
+
+SYSTEM = system_actor("forms.test")
 
 TODAY = dt.date(2024, 6, 1)
 H = ["type", "name", "label::English (en)", "required", "constraint", "relevant", "choice_filter", "read_only"]
@@ -136,11 +139,11 @@ def test_unsupported_forms_leave_every_row_to_the_plan(tmp_path: Path) -> None:
 
 def _outcome(engine: Engine, form_path: Path, csv_path: Path, *, workers: int) -> dict[str, Any]:
     with unit_of_work(engine) as session:
-        service.load_form(session, actor=None, content=form_path.read_bytes(), filename=form_path.name)
+        service.load_form(session, actor=SYSTEM, content=form_path.read_bytes(), filename=form_path.name)
     with unit_of_work(engine) as session:
-        first = service.import_export(session, actor=None, form_ref="column_check", path=csv_path, today=TODAY, workers=workers)
+        first = service.import_export(session, actor=SYSTEM, form_ref="column_check", path=csv_path, today=TODAY, workers=workers)
     with unit_of_work(engine) as session:
-        again = service.import_export(session, actor=None, form_ref="column_check", path=csv_path, today=TODAY, workers=workers)
+        again = service.import_export(session, actor=SYSTEM, form_ref="column_check", path=csv_path, today=TODAY, workers=workers)
     with unit_of_work(engine) as session:
         stored = {s.uuid: (s.data, s.source_row, s.submission_time, s.data_digest is not None) for s in session.scalars(select(Submission))}
         quarantined = sorted(

@@ -30,6 +30,10 @@ def _cases() -> list[tuple[dates.PartialDate, list[dt.date]]]:
         lunar = dates.lunar_as_solar(base)
         if lunar is not None:
             near.append(lunar)
+        solar_of_base = next((base - dt.timedelta(days=k) for k in range(15, 60)
+                              if dates.lunar_as_solar(base - dt.timedelta(days=k)) == base), None)
+        if solar_of_base is not None:
+            near.append(solar_of_base)  # the registry holds lunar digits whose solar date is the query's
         for query in (dates.PartialDate(base.year, base.month, base.day), dates.PartialDate(base.year, base.month), dates.PartialDate(base.year)):
             out.append((query, near))
     return out
@@ -69,3 +73,28 @@ def test_one_mistyped_digit_is_a_typo_not_a_disagreement() -> None:
     assert dates.compare_dates(dates.PartialDate(1969, 8, 28), record) == "digit_typo"
     assert dates.compare_dates(dates.PartialDate(1995, 8, 28), record) == "digit_typo"  # adjacent digits swapped
     assert dates.compare_dates(dates.PartialDate(1971, 3, 2), record) == "disagree"
+
+
+def test_lunar_digits_match_a_solar_date_on_either_side() -> None:
+    # Mid-autumn 1985: lunar 1985-08-15 fell on Sunday 29 September 1985 (Gregorian).
+    lunar_digits, solar = dt.date(1985, 8, 15), dt.date(1985, 9, 29)
+    assert dates.lunar_as_solar(lunar_digits) == solar
+    # The query wrote the lunar digits; the registry holds the solar date.
+    assert dates.compare_dates(dates.PartialDate(1985, 8, 15), solar) == "lunar_as_solar"
+    # The registry wrote the lunar digits; the query holds the solar date (issue 19: was "disagree").
+    assert dates.compare_dates(dates.PartialDate(1985, 9, 29), lunar_digits) == "lunar_as_solar"
+    codes = dates.compare_date_codes(dates.PartialDate(1985, 9, 29), np.array([19850815, 19850816, 0]))
+    assert [dates.DATE_LEVELS[c] if c >= 0 else None for c in codes.tolist()] == ["lunar_as_solar", "disagree", None]
+
+
+def test_vectorised_lunar_conversion_equals_the_scalar_one() -> None:
+    rng = random.Random(11)
+    samples = [dt.date(1900, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 200)) for _ in range(2000)]
+    samples += [dt.date(1984, 12, 30), dt.date(2099, 12, 30), dt.date(1900, 1, 1)]
+    year = np.array([d.year for d in samples])
+    month = np.array([d.month for d in samples])
+    day = np.array([d.day for d in samples])
+    got = dates.lunar_as_solar_days(year, month, day)
+    for d, days in zip(samples, got.tolist(), strict=True):
+        solar = dates.lunar_as_solar(d)
+        assert days == ((solar - dt.date(1970, 1, 1)).days if solar is not None else -1), d

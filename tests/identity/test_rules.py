@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +145,7 @@ REG = ["person_id", "family_name", "given_name", "sex", "birth_date", "birth_pla
 QRY = ["query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality"]
 
 
-def test_batch_cli_end_to_end(tmp_path: Path) -> None:
+def test_batch_cli_end_to_end(tmp_path: Path, store: object) -> None:
     reg = tmp_path / "registry.csv"
     _write(reg, REG, [["P1", "张", "伟明", "M", "1980-03-05", "福建省福州市长乐区", ""], ["P2", "张", "伟明", "M", "1980-03-05", "浙江省温州市", ""],
                       ["P3", "林", "秀英", "F", "1975-07-01", "福建福清", ""], ["P4", "陈", "国强", "M", "1990-12-30", "广东台山", ""]])
@@ -155,15 +157,34 @@ def test_batch_cli_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    assert list(rows[0]) == ["query_id", "rank", "person_id", "match_probability", "decision"]
+    assert list(rows[0]) == ["query_id", "rank", "person_id", "match_probability", "decision", "match_weight", "log2_bayes_factor",
+                             "gamma_name", "bf_name", "gamma_birth_date", "bf_birth_date", "gamma_sex", "bf_sex",
+                             "gamma_birth_place", "bf_birth_place", "gamma_id_number", "bf_id_number"]
     q1 = [r for r in rows if r["query_id"] == "q1"]
     assert q1[0]["person_id"] == "P3"
+    # Splink's columns: gamma 0 is disagreement, -1 missing, the highest the closest level; the field Bayes
+    # factors multiply to the total (no fingerprint evidence here).
+    assert q1[0]["gamma_birth_date"] == str(len(scoring.FIELD_LEVELS["birth_date"]) - 1) and q1[0]["gamma_id_number"] == "-1"
+    assert q1[0]["bf_id_number"] == ""
+    product = math.prod(float(q1[0][f"bf_{f}"]) for f in ("name", "birth_date", "sex", "birth_place"))
+    assert abs(math.log2(product) - float(q1[0]["log2_bayes_factor"])) < 0.01
+    assert float(q1[0]["match_weight"]) < float(q1[0]["log2_bayes_factor"])  # the prior odds of one pair are below 1
     q2 = [r for r in rows if r["query_id"] == "q2"]
     assert {r["person_id"] for r in q2[:2]} == {"P1", "P2"} and all(r["decision"] != "match" for r in q2)
     assert [r["decision"] for r in rows if r["query_id"] == "q3"] == ["no_match"]
+    # the batch is a read of the registry: audited through the service as the CLI's system actor, counts only
+    from sqlalchemy import select
+
+    from passage.core.db import unit_of_work
+    from passage.security.models import AuditEntry
+
+    with unit_of_work() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "batch")).one()
+    assert entry.actor_user_id == "system" and entry.entity_type == "identity_registry"
+    assert entry.details["system_job"] == "identity.cli" and entry.details["queries"] == 3 and entry.details["result_rows"] == len(rows)
 
 
-def test_batch_cli_bad_input_leaves_no_file(tmp_path: Path) -> None:
+def test_batch_cli_bad_input_leaves_no_file(tmp_path: Path, store: object) -> None:
     reg = tmp_path / "registry.csv"
     _write(reg, REG, [["P1", "张", "伟", "M", "1980-13-05", "", ""]])
     qry = tmp_path / "queries.csv"
@@ -202,3 +223,32 @@ def test_index_incremental(tmp_path: Path) -> None:
         handle.write("\n")
     fourth = build_or_update(reg, tmp_path / "idx")
     assert (fourth.added, fourth.changed, fourth.removed, fourth.unchanged) == (0, 0, 0, 2)
+
+
+def test_batch_saves_a_splink_style_model_and_applies_it_again(tmp_path: Path, store: object) -> None:
+    reg = tmp_path / "registry.csv"
+    _write(reg, REG, [["P1", "张", "伟明", "M", "1980-03-05", "福建省福州市长乐区", ""], ["P3", "林", "秀英", "F", "1975-07-01", "福建福清", ""]])
+    qry = tmp_path / "queries.csv"
+    _write(qry, QRY, [["q1", "LIN", "XIUYING", "", "F", "1975-07-01", "Hokchia", "", "CHN"]])
+    first, second, model = tmp_path / "first.csv", tmp_path / "second.csv", tmp_path / "model.json"
+    result = CliRunner().invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(first),
+                                               "--save-model", str(model), "--prior", "0.7"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(model.read_text(encoding="utf-8"))
+    names = [c["output_column_name"] for c in saved["comparisons"]]
+    assert names == list(scoring.FIELDS) and saved["passage"]["prior_in_registry"] == 0.7
+    date_levels = saved["comparisons"][1]["comparison_levels"]
+    assert date_levels[0]["is_null_level"] and date_levels[1]["label_for_charts"] == "exact"
+    assert date_levels[-1]["label_for_charts"] == "disagree" and date_levels[-1]["comparison_vector_value"] == 0
+    # A model written by Splink's conventions is applied as it is: the same probabilities come out.
+    result = CliRunner().invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(second),
+                                               "--model", str(model)])
+    assert result.exit_code == 0, result.output
+    assert first.read_text(encoding="utf-8") == second.read_text(encoding="utf-8")
+    # A model for other fields is refused by name, and nothing is written.
+    saved["comparisons"][0]["output_column_name"] = "surname"
+    model.write_text(json.dumps(saved), encoding="utf-8")
+    third = tmp_path / "third.csv"
+    result = CliRunner().invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(third),
+                                               "--model", str(model)])
+    assert result.exit_code != 0 and "surname" in str(result.exception) and not third.exists()

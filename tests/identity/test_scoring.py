@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from passage.identity import scoring
+from passage.identity.compare import Levels
 
 
 def _simulate(true_m: dict[str, dict[str, float]], model: scoring.Model, *, queries: int, k: int, share_in: float,
@@ -65,3 +66,46 @@ def test_em_one_to_one_with_strong_prior_stays_near_prior() -> None:
     for f in scoring.FIELDS:
         for lv in scoring.FIELD_LEVELS[f]:
             assert abs(fitted.m[f][lv] - model.m[f][lv]) < 0.01
+
+
+def _levels(**kw: str) -> Levels:
+    return Levels(**{"name": None, "birth_date": None, "sex": None, "birth_place": None, "id_number": None, **kw})
+
+
+def test_a_full_name_and_county_decide_a_match_only_when_the_date_is_missing_and_nothing_disagrees() -> None:
+    # Issue 19: strong non-date evidence may decide when the posterior says the combination is rare.
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="county")) == ["match"]
+    assert scoring.decide([0.995], _levels(name="both_close", birth_place="written_close", sex="agree")) == ["match"]
+    # ... but never below the threshold, never with only a province, and never against a disagreeing field.
+    assert scoring.decide([0.98], _levels(name="exact", birth_place="county")) == ["possible"]
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="province")) == ["possible"]
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="county", birth_date="disagree")) == ["possible"]
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="county", sex="disagree")) == ["possible"]
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="county", id_number="disagree")) == ["possible"]
+    assert scoring.decide([0.995], _levels(name="surname_only", birth_place="county")) == ["possible"]
+
+
+def test_unretrieved_records_weigh_by_the_bayes_factor_of_not_being_retrieved() -> None:
+    bfs = np.array([20.0, 3.0])
+    plain, none_plain = scoring.posterior_array(bfs, registry_size=100_000, prior_in_registry=0.8, unretrieved_bf=1.0)
+    # With a factor of 1 this is the formula P(i) = BF_i pi/N / ((1 - pi) + (N - k) pi/N + pi/N sum BF_j).
+    n, pi = 100_000, 0.8
+    denom = (1 - pi) + (n - 2) * pi / n + pi / n * (2 ** 20 + 2 ** 3)
+    assert abs(plain[0] - 2 ** 20 * pi / n / denom) < 1e-9
+    assert abs(none_plain - (1 - pi) / denom) < 1e-9
+    sharper, _ = scoring.posterior_array(bfs, registry_size=100_000, prior_in_registry=0.8, unretrieved_bf=0.05)
+    assert sharper[0] > plain[0] and sharper[0] < 1.0
+    # With nothing left unretrieved the factor changes nothing.
+    a, _ = scoring.posterior_array(bfs, registry_size=2, prior_in_registry=0.8, unretrieved_bf=1.0)
+    b, _ = scoring.posterior_array(bfs, registry_size=2, prior_in_registry=0.8, unretrieved_bf=0.05)
+    assert np.allclose(a, b)
+
+
+def test_model_json_keeps_the_unretrieved_factor_and_old_models_load_the_default() -> None:
+    model = scoring.Model(registry_size=10, unretrieved_bf=0.02)
+    assert scoring.Model.from_json(model.to_json()).unretrieved_bf == 0.02
+    import json
+
+    old = json.loads(model.to_json())
+    del old["unretrieved_bf"]
+    assert scoring.Model.from_json(json.dumps(old)).unretrieved_bf == scoring.UNRETRIEVED_BF

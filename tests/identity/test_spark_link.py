@@ -28,7 +28,7 @@ def _read(path: Path) -> list[tuple[str, ...]]:
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_spark_link_matches_batch(tmp_path: Path) -> None:
+def test_spark_link_matches_batch(tmp_path: Path, store: object) -> None:
     registry = [
         ["P1", "张", "伟", "M", "1980-03-05", "福建省福州市长乐区", "350182198003051234"],
         ["P2", "张", "伟", "M", "1980-03-05", "浙江省温州市", ""],  # a namesake born the same day
@@ -54,7 +54,8 @@ def test_spark_link_matches_batch(tmp_path: Path) -> None:
     _write(qry, QRY, queries)
     runner = CliRunner()
     batch = runner.invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(tmp_path / "batch.csv"),
-                                         "--index", str(tmp_path / "idx"), "--no-train-m", "--workers", "1"])
+                                         "--index", str(tmp_path / "idx"), "--no-train-m", "--workers", "1",
+                                         "--no-comparison-columns"])
     assert batch.exit_code == 0, batch.output
     spark = runner.invoke(identify_app, ["link", "--engine", "spark", "--master", "local[1]", "--registry", str(reg), "--queries", str(qry),
                                          "--out", str(tmp_path / "spark.csv"), "--index", str(tmp_path / "idx")])

@@ -43,7 +43,7 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Done]:
     return call
 
 
-def test_flows_above_normal_contract(synth_dir: Path, truth: dict[str, Any], tmp_path: Path) -> None:
+def test_flows_above_normal_contract(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, store: object) -> None:
     w = truth["windows"]
     out = tmp_path / "flows.csv"
     done = passage("mobility", "flows-above-normal", "--events", str(synth_dir / "events"), "--cells", str(synth_dir / "cells.csv"), "--areas", str(synth_dir / "areas.geojson"), "--level", "2", "--benchmark", w["benchmark"], "--comparison", w["comparison"], "--focal", w["focal"], "--out", str(out))
@@ -57,7 +57,7 @@ def test_flows_above_normal_contract(synth_dir: Path, truth: dict[str, Any], tmp
     assert meta["privacy"]["threshold"] == 15 and meta["privacy"]["override"] is None
 
 
-def test_home_locations_contract_with_hxl_and_override(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, run_cli: Callable[..., Done]) -> None:
+def test_home_locations_contract_with_hxl_and_override(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, run_cli: Callable[..., Done], store: object) -> None:
     out = tmp_path / "counts.csv"
     done = run_cli("mobility", "home-locations", "--events", str(synth_dir / "events"), "--cells", str(synth_dir / "cells.csv"), "--areas", str(synth_dir / "areas.geojson"), "--level", "1", "--window", truth["windows"]["benchmark"], "--out", str(out), "--hxl", "--redaction-threshold", "5", "--override-reason", "demo")
     assert done.returncode == 0, done.stderr
@@ -68,6 +68,23 @@ def test_home_locations_contract_with_hxl_and_override(synth_dir: Path, truth: d
     assert [c.display_tag for c in parsed.columns] == ["#adm1+code", "#population+subscribers+num"]
     meta = json.loads(Path(str(out) + ".meta.json").read_text())
     assert meta["privacy"]["override"]["threshold"] == 5 and meta["privacy"]["override"]["reason"] == "demo"
+    # recorded and audited like an API run: a run record, its creation, the threshold override and the completion
+    from sqlalchemy import select
+
+    from passage.core.db import unit_of_work
+    from passage.mobility.models import MobilityRun
+    from passage.security.models import AuditEntry
+
+    with unit_of_work() as session:
+        (run,) = session.scalars(select(MobilityRun)).all()
+        assert (run.status, run.threshold, run.override_reason, run.created_by_id) == ("succeeded", 5, "demo", None)
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.entity_id == run.id).order_by(AuditEntry.sequence)).all()
+    assert [e.actor_user_id for e in entries] == ["system"] * len(entries)
+    assert {e.details["system_job"] for e in entries} >= {"mobility.cli"}
+    actions = [e.action for e in entries]
+    assert actions[0] == "create" and "complete" in actions
+    overrides = [e for e in entries if e.details.get("reason") == "demo"]
+    assert overrides and overrides[0].details["threshold"] == 5 and overrides[0].details["system_job"] == "mobility.cli"
 
 
 @pytest.mark.parametrize(
@@ -83,7 +100,7 @@ def test_home_locations_contract_with_hxl_and_override(synth_dir: Path, truth: d
         (None, ["--window", "2024-01-01..2024-01-02", "--redaction-threshold", "3"], "override"),
     ],
 )
-def test_bad_input_fails_cleanly(tmp_path: Path, mutate: str | None, args: list[str], message: str, run_cli: Callable[..., Done]) -> None:
+def test_bad_input_fails_cleanly(tmp_path: Path, mutate: str | None, args: list[str], message: str, run_cli: Callable[..., Done], store: object) -> None:
     events = [("u1", "2024-01-01 08:00:00", "c1"), ("u2", "2024-01-01 09:00:00", "c3")]
     if mutate == "unknown_cell":
         events.append(("u1", "2024-01-01 10:00:00", "c404"))
@@ -107,7 +124,7 @@ def test_bad_input_fails_cleanly(tmp_path: Path, mutate: str | None, args: list[
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
-def test_overlapping_windows_fail(tmp_path: Path, run_cli: Callable[..., Done]) -> None:
+def test_overlapping_windows_fail(tmp_path: Path, run_cli: Callable[..., Done], store: object) -> None:
     ev, cells, areas = write_tiny(tmp_path, [("u1", "2024-01-01 08:00:00", "c1")])
     done = run_cli("mobility", "flows-above-normal", "--events", str(ev), "--cells", str(cells), "--areas", str(areas), "--level", "2", "--benchmark", "2024-01-01..2024-01-05", "--comparison", "2024-01-05..2024-01-09", "--focal", "2024-01-10..2024-01-12", "--out", str(tmp_path / "f.csv"))
     assert done.returncode == 2 and "overlap" in done.stderr and not (tmp_path / "f.csv").exists()
@@ -115,7 +132,7 @@ def test_overlapping_windows_fail(tmp_path: Path, run_cli: Callable[..., Done]) 
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_cli_runs_on_spark(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, run_cli: Callable[..., Done], spark: Any) -> None:
+def test_cli_runs_on_spark(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, run_cli: Callable[..., Done], spark: Any, store: object) -> None:
     out = tmp_path / "counts.csv"
     common = ["--events", str(synth_dir / "events"), "--cells", str(synth_dir / "cells.csv"), "--areas", str(synth_dir / "areas.geojson"), "--level", "2", "--window", truth["windows"]["focal"]]
     on_spark = run_cli("mobility", "home-locations", *common, "--out", str(out), "--engine", "spark", "--master", "local[2]")

@@ -14,6 +14,7 @@ from passage.core.db import unit_of_work
 from passage.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from passage.readmission import service, workflow
 from passage.readmission.models import CorrectionNotice, ReadmissionCase
+from passage.security.actors import Actor
 from passage.security.demo import DemoContext
 from passage.security.models import AuditEntry, Organisation, User
 from tests.readmission.conftest import demo_context
@@ -29,9 +30,9 @@ def user(session: Session, username: str) -> User:
     return session.scalars(select(User).where(User.username == username)).one()
 
 
-def actor_for(session: Session, case: ReadmissionCase, side: workflow.Side, role: workflow.Role) -> User | None:
+def actor_for(session: Session, case: ReadmissionCase, side: workflow.Side, role: workflow.Role) -> Actor:
     if side is workflow.Side.system:
-        return None
+        return service.DEADLINE_JOB
     if side is workflow.Side.requesting:
         return user(session, "nl.officer" if case.requesting_state == "NL" else "fr.officer")
     if side is workflow.Side.requested_central:
@@ -121,7 +122,9 @@ def test_other_state_and_other_province_get_not_found(demo: dict[str, str]) -> N
         with pytest.raises(NotFound):
             service.read_case(s, actor=user(s, "zj.officer"), case_id=fj_case.id)
         for name in ("iom.caseworker", "analyst", "admin"):
-            assert service.list_cases(s, actor=user(s, name), filters=service.CaseFilter(), audit_list=False)[1] == 0
+            # no readmission:read: the service itself refuses (as the route would), not just an empty scope
+            with pytest.raises(Forbidden):
+                service.list_cases(s, actor=user(s, name), filters=service.CaseFilter(), audit_list=False)
         drafts = service.list_cases(s, actor=user(s, "mps.central"), filters=service.CaseFilter(state="draft"), audit_list=False)
         assert drafts[1] == 0  # drafts never reach the requested state
 
@@ -144,7 +147,8 @@ def test_deadline_job_deems_acceptance_once(demo: dict[str, str]) -> None:
     with unit_of_work() as s:
         second = [a for a in service.run_deadline_job(s, today=later, apply=True) if a.action == "deem_accepted"]
         assert second == []
-        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "readmission.deem_accepted", AuditEntry.actor_user_id.is_(None))).all()
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "readmission.deem_accepted", AuditEntry.actor_user_id == "system")).all()
+        assert {e.details["system_job"] for e in entries} == {"readmission.deadlines"}  # the job's named system actor
         accepted = {e.entity_id for e in entries}
         assert {a.case_id for a in first} <= accepted
         case = s.get(ReadmissionCase, first[0].case_id)

@@ -9,3 +9,6 @@ Documented pure public functions other modules may call (see `docs/avrr.md`):
 - `passage.avrr.statistics.returns_per_country_month`, `application_to_departure`,
   `assistance_planned_vs_delivered`, `cost_per_returnee`.
 """
+
+PUBLIC_MODULES: tuple[str, ...] = ("schemes", "rules", "stages", "sustainability", "statistics")
+"""What other modules may import besides `service` (checked by the `public_interface` import contract)."""

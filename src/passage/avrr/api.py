@@ -5,11 +5,9 @@ monitoring, the incentive calculator, cohort reports and programme statistics. T
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from passage.avrr import service
@@ -37,8 +35,7 @@ from passage.avrr.payloads import (
 )
 from passage.avrr.sustainability import CohortKey
 from passage.core.deps import DbSession
-from passage.core.errors import Forbidden
-from passage.security.deps import audit_refusal, require
+from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
 from passage.security.schemas import Offset, Page
@@ -48,16 +45,6 @@ router = APIRouter(prefix="/avrr", tags=["avrr"])
 Reader = Annotated[User, require(Permission.AVRR_READ)]
 Manager = Annotated[User, require(Permission.AVRR_MANAGE)]
 Statistician = Annotated[User, require(Permission.AVRR_STATS)]
-
-
-@contextmanager
-def refusals_audited(db: Session, user: User, request: Request, reason: str) -> Iterator[None]:
-    """A 403 from the service (no consent, no health permission) is audited in its own committed transaction."""
-    try:
-        yield
-    except Forbidden:
-        audit_refusal(db, user=user, request=request, reason=reason)
-        raise
 
 
 def _case(db: Session, user: User, case_id: str) -> CaseOut:
@@ -99,16 +86,14 @@ def read_case(case_id: str, db: DbSession, user: Reader) -> CaseOut:
 
 
 @router.patch("/cases/{case_id}/facts", response_model=CaseOut)
-def record_facts(case_id: str, body: FactsUpdate, request: Request, db: DbSession, user: Manager) -> CaseOut:
-    with refusals_audited(db, user, request, "health"):
-        service.record_facts(db, actor=user, case_id=case_id, version=body.version, data=body)
+def record_facts(case_id: str, body: FactsUpdate, db: DbSession, user: Manager) -> CaseOut:
+    service.record_facts(db, actor=user, case_id=case_id, version=body.version, data=body)
     return _case(db, user, case_id)
 
 
 @router.post("/cases/{case_id}/transitions", response_model=CaseOut)
-def transition(case_id: str, body: TransitionIn, request: Request, db: DbSession, user: Manager) -> CaseOut:
-    with refusals_audited(db, user, request, "health"):
-        service.transition_case(db, actor=user, case_id=case_id, data=body)
+def transition(case_id: str, body: TransitionIn, db: DbSession, user: Manager) -> CaseOut:
+    service.transition_case(db, actor=user, case_id=case_id, data=body)
     return _case(db, user, case_id)
 
 
@@ -134,11 +119,10 @@ def withdraw_consent(case_id: str, consent_id: str, body: ConsentWithdrawIn, db:
 
 
 @router.post("/cases/{case_id}/links", response_model=LinkOut, status_code=201)
-def link_readmission_case(case_id: str, body: LinkIn, request: Request, db: DbSession, user: Manager) -> LinkOut:
+def link_readmission_case(case_id: str, body: LinkIn, db: DbSession, user: Manager) -> LinkOut:
     """Link to a readmission case: 403 (audited) without the person's consent to this purpose in force."""
-    with refusals_audited(db, user, request, "no_link_consent"):
-        link = service.link_readmission_case(db, actor=user, case_id=case_id, readmission_case_id=body.readmission_case_id,
-                                             on=body.linked_on)
+    link = service.link_readmission_case(db, actor=user, case_id=case_id, readmission_case_id=body.readmission_case_id,
+                                         on=body.linked_on)
     return LinkOut(id=link.id, readmission_case_id=link.readmission_case_id, consent_id=link.consent_id,
                    unlinked_on=link.unlinked_on)
 

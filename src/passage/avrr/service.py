@@ -104,8 +104,10 @@ from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from passage.core.settings import get_settings
 from passage.security import audit
+from passage.security.actors import Actor, may, system_actor
 from passage.security.models import User
-from passage.security.permissions import Permission, permissions_for
+from passage.security.operations import refusals_audited, refuse, require_permission
+from passage.security.permissions import Permission
 from passage.security.scope import get_visible, scoped_select, visible_clause
 
 PROGRAMMES_DIR = Path(__file__).parent / "data" / "programmes"
@@ -119,8 +121,13 @@ ASSISTANCE_PLANNING_STAGES = (Stage.REINTEGRATION_PLAN, Stage.ASSISTANCE, Stage.
 SortKey = Literal["reference", "-reference", "stage", "counselled_on", "-counselled_on", "plan_due_on", "updated", "-updated"]
 
 
-def _has(user: User, permission: Permission) -> bool:
-    return permission in permissions_for(user.role_set)
+def _has(user: Actor, permission: Permission) -> bool:
+    return may(user, permission)
+
+
+def _require(session: Session, actor: Actor, permission: Permission, operation: str, entity_type: str = "avrr_case", entity_id: str | None = None) -> None:
+    """Each operation checks its permission itself (the foundation's refusal path), whoever calls it."""
+    require_permission(session, actor=actor, permission=permission, entity_type=entity_type, entity_id=entity_id, operation=operation)
 
 
 def _today(today: dt.date | None) -> dt.date:
@@ -179,14 +186,15 @@ def case_incentives(case: AvrrCase, *, on: dt.date) -> dict[str, Any] | None:
 # --- cases -----------------------------------------------------------------------------------------
 
 
-def _event(session: Session, case: AvrrCase, *, actor: User, to_stage: str, on: dt.date, from_stage: str | None,
+def _event(session: Session, case: AvrrCase, *, actor: Actor, to_stage: str, on: dt.date, from_stage: str | None,
            details: dict[str, Any]) -> None:
     case.events.append(AvrrStageEvent(from_stage=from_stage, to_stage=to_stage, occurred_on=on, actor_id=actor.id,
                                       details=details))
 
 
-def create_case(session: Session, *, actor: User, data: CaseCreate, today: dt.date | None = None) -> AvrrCase:
+def create_case(session: Session, *, actor: Actor, data: CaseCreate, today: dt.date | None = None) -> AvrrCase:
     """Open a case in counselling, with its household (checked as the calculator checks it)."""
+    _require(session, actor, Permission.AVRR_MANAGE, "create_case", "avrr_case")
     today = _today(today)
     config = programme_config(data.programme_id)
     if data.scheme_id is not None and data.scheme_id not in scheme_registry().scheme_ids(include_templates=True):
@@ -223,13 +231,14 @@ def create_case(session: Session, *, actor: User, data: CaseCreate, today: dt.da
     return case
 
 
-def load_case(session: Session, *, actor: User, case_id: str, for_update: bool = False) -> AvrrCase:
+def load_case(session: Session, *, actor: Actor, case_id: str, for_update: bool = False) -> AvrrCase:
     """A case in the actor's scope (404 otherwise); not audited - callers audit what they do with it."""
     return get_visible(session, AvrrCase, case_id, actor, for_update=for_update)
 
 
-def read_case(session: Session, *, actor: User, case_id: str) -> CaseOut:
+def read_case(session: Session, *, actor: Actor, case_id: str) -> CaseOut:
     """The whole case file, audited as a read of personal data."""
+    _require(session, actor, Permission.AVRR_READ, "read_case", "avrr_case", entity_id=case_id)
     case = load_case(session, actor=actor, case_id=case_id)
     health = _has(actor, Permission.HEALTH_READ)
     audit.record(session, actor=actor, action="read", entity_type="avrr_case", entity_id=case.id,
@@ -306,7 +315,7 @@ def case_out(session: Session, case: AvrrCase, *, health: bool, today: dt.date |
     )
 
 
-def _case_list_statement(actor: User, *, stage: str | None, counsellor_id: str | None, overdue_plan: bool,
+def _case_list_statement(actor: Actor, *, stage: str | None, counsellor_id: str | None, overdue_plan: bool,
                          country: str | None, q: str | None, today: dt.date) -> Select[Any]:
     statement = scoped_select(AvrrCase, actor)
     if stage:
@@ -331,10 +340,11 @@ SORTS: dict[str, Any] = {
 }
 
 
-def list_cases(session: Session, *, actor: User, stage: str | None = None, counsellor_id: str | None = None,
+def list_cases(session: Session, *, actor: Actor, stage: str | None = None, counsellor_id: str | None = None,
                overdue_plan: bool = False, country: str | None = None, q: str | None = None, sort: str = "reference",
                offset: int = 0, limit: int = 50, today: dt.date | None = None) -> tuple[list[CaseSummary], int]:
     """The counsellor inbox: cases in scope, filtered, sorted and paged (audited as a list)."""
+    _require(session, actor, Permission.AVRR_READ, "list_cases", "avrr_case")
     today = _today(today)
     if stage and stage not in {s.value for s in Stage}:
         raise InvalidInput("unknown stage", fields=[FieldError("stage", "not a stage")])
@@ -353,8 +363,9 @@ def list_cases(session: Session, *, actor: User, stage: str | None = None, couns
     return [case_summary(c, members=sizes.get(c.id, 0), today=today) for c in cases], total
 
 
-def counsellors(session: Session, *, actor: User) -> list[tuple[str, str]]:
+def counsellors(session: Session, *, actor: Actor) -> list[tuple[str, str]]:
     """(user id, display name) of the counsellors of the cases in scope, for the inbox filter."""
+    _require(session, actor, Permission.AVRR_READ, "counsellors", "avrr_case")
     ids = select(AvrrCase.counsellor_id).where(visible_clause(AvrrCase, actor)).distinct()
     rows = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)).order_by(User.display_name)).tuples()
     return [(uid, name) for uid, name in rows]
@@ -363,7 +374,7 @@ def counsellors(session: Session, *, actor: User) -> list[tuple[str, str]]:
 # --- facts and transitions -------------------------------------------------------------------------
 
 
-def _overlay(case: AvrrCase, data: CaseFactsIn, *, actor: User, on: dt.date) -> tuple[CaseFacts, dict[str, Any]]:
+def _overlay(case: AvrrCase, data: CaseFactsIn, *, actor: Actor, on: dt.date) -> tuple[CaseFacts, dict[str, Any]]:
     """The case's facts with the given changes, and the column values to write if the change is accepted."""
     given = data.model_dump(exclude_none=True, include=set(CaseFactsIn.model_fields))
     if any(name in given for name in HEALTH_FIELDS) and not _has(actor, Permission.HEALTH_READ):
@@ -409,14 +420,16 @@ def _closed(case: AvrrCase) -> None:
         raise Conflict(f"the case is {case.stage}; it can no longer change", extra={"allowed": []})
 
 
-def record_facts(session: Session, *, actor: User, case_id: str, version: int, data: CaseFactsIn,
+def record_facts(session: Session, *, actor: Actor, case_id: str, version: int, data: CaseFactsIn,
                  today: dt.date | None = None) -> AvrrCase:
     """Record facts gathered in the current stage (documents, screening, itinerary) without moving the case."""
+    _require(session, actor, Permission.AVRR_MANAGE, "record_facts", "avrr_case", entity_id=case_id)
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     check_version(case, version)
     _closed(case)
-    _, columns = _overlay(case, data, actor=actor, on=today)
+    with refusals_audited(session, actor=actor, entity_type="avrr_case", entity_id=case.id, operation="record_facts", reason="health"):
+        _, columns = _overlay(case, data, actor=actor, on=today)
     if not columns:
         raise InvalidInput("nothing to record", fields=[FieldError("(body)", "give at least one fact")])
     problems = _date_problems(case, columns, today)
@@ -432,18 +445,20 @@ def record_facts(session: Session, *, actor: User, case_id: str, version: int, d
     return case
 
 
-def transition_case(session: Session, *, actor: User, case_id: str, data: TransitionIn,
+def transition_case(session: Session, *, actor: Actor, case_id: str, data: TransitionIn,
                     today: dt.date | None = None) -> AvrrCase:
     """Move a case to its next stage with the facts that stage needs (`stages.check_transition`).
 
     Entering arrival sets the plan deadline and schedules the programme's monitoring rounds.
     """
+    _require(session, actor, Permission.AVRR_MANAGE, "transition_case", "avrr_case", entity_id=case_id)
     today = _today(today)
     on = data.occurred_on or today
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     check_version(case, data.version)
     current, target = Stage(case.stage), data.to_stage
-    facts, columns = _overlay(case, data, actor=actor, on=on)
+    with refusals_audited(session, actor=actor, entity_type="avrr_case", entity_id=case.id, operation="transition", reason="health"):
+        facts, columns = _overlay(case, data, actor=actor, on=on)
     check_transition(current, target, facts)
     problems = _date_problems(case, {**columns, "occurred_on": on}, today)
     if problems:
@@ -473,9 +488,10 @@ def transition_case(session: Session, *, actor: User, case_id: str, data: Transi
     return case
 
 
-def withdraw_case(session: Session, *, actor: User, case_id: str, data: WithdrawalIn,
+def withdraw_case(session: Session, *, actor: Actor, case_id: str, data: WithdrawalIn,
                   today: dt.date | None = None) -> AvrrCase:
     """Record the person's choice to withdraw (only before departure); a stated reason is optional and encrypted."""
+    _require(session, actor, Permission.AVRR_MANAGE, "withdraw_case", "avrr_case", entity_id=case_id)
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     check_version(case, data.version)
@@ -500,8 +516,9 @@ def withdraw_case(session: Session, *, actor: User, case_id: str, data: Withdraw
 # --- consent and the readmission link -------------------------------------------------------------
 
 
-def record_consent(session: Session, *, actor: User, case_id: str, data: ConsentIn,
+def record_consent(session: Session, *, actor: Actor, case_id: str, data: ConsentIn,
                    today: dt.date | None = None) -> AvrrConsentRecord:
+    _require(session, actor, Permission.AVRR_MANAGE, "record_consent", "avrr_case", entity_id=case_id)
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id)
     if data.given_on > today:
@@ -517,9 +534,10 @@ def record_consent(session: Session, *, actor: User, case_id: str, data: Consent
     return consent
 
 
-def withdraw_consent(session: Session, *, actor: User, case_id: str, consent_id: str, version: int,
+def withdraw_consent(session: Session, *, actor: Actor, case_id: str, consent_id: str, version: int,
                      withdrawn_on: dt.date, today: dt.date | None = None) -> AvrrConsentRecord:
     """Withdrawing consent also ends every readmission link that relied on it."""
+    _require(session, actor, Permission.AVRR_MANAGE, "withdraw_consent", "avrr_case", entity_id=case_id)
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id)
     consent = session.get(AvrrConsentRecord, consent_id)
@@ -545,19 +563,21 @@ def withdraw_consent(session: Session, *, actor: User, case_id: str, consent_id:
     return consent
 
 
-def link_readmission_case(session: Session, *, actor: User, case_id: str, readmission_case_id: str,
+def link_readmission_case(session: Session, *, actor: Actor, case_id: str, readmission_case_id: str,
                           on: dt.date | None = None) -> AvrrReadmissionLink:
     """Link to a readmission case, only under a consent to that purpose in force on the day (403 otherwise).
 
     The caller audits a refusal in a transaction of its own (`passage.security.deps.audit_refusal`), because
     the request's transaction is rolled back with the 403.
     """
+    _require(session, actor, Permission.AVRR_MANAGE, "link_readmission_case", "avrr_case", entity_id=case_id)
     on = _today(on)
     case = load_case(session, actor=actor, case_id=case_id)
     records = list(case.consents)
     plain = [ConsentRecord(purpose=c.purpose, given_on=c.given_on, withdrawn_on=c.withdrawn_on,  # type: ignore[arg-type]
                            recorded_by=c.recorded_by, form_ref=c.form_ref) for c in records]
-    chosen = require_link_consent(plain, on)
+    with refusals_audited(session, actor=actor, entity_type="avrr_case", entity_id=case.id, operation="link", reason="no_link_consent"):
+        chosen = require_link_consent(plain, on)
     from passage.readmission import service as readmission_service
 
     if not readmission_service.case_exists(session, case_id=readmission_case_id):
@@ -590,9 +610,10 @@ def _plan_item(item: AvrrAssistanceItem) -> tuple[AssistancePlanItem, list[Disbu
     return plan, paid
 
 
-def add_assistance(session: Session, *, actor: User, case_id: str, data: AssistanceIn,
+def add_assistance(session: Session, *, actor: Actor, case_id: str, data: AssistanceIn,
                    today: dt.date | None = None) -> AvrrAssistanceItem:
     """Plan one kind of assistance with its budget and tranche schedule (once the person has arrived)."""
+    _require(session, actor, Permission.AVRR_MANAGE, "add_assistance", "avrr_case", entity_id=case_id)
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     if Stage(case.stage) not in ASSISTANCE_PLANNING_STAGES:
         raise Conflict("assistance is planned with the reintegration plan, after arrival",
@@ -617,9 +638,10 @@ def add_assistance(session: Session, *, actor: User, case_id: str, data: Assista
     return item
 
 
-def pay_tranche(session: Session, *, actor: User, case_id: str, tranche_id: str, data: PaymentIn,
+def pay_tranche(session: Session, *, actor: Actor, case_id: str, tranche_id: str, data: PaymentIn,
                 today: dt.date | None = None) -> AvrrTranche:
     """Pay one tranche: refused beyond the budget or the tranche, outside its window, twice, or without proof."""
+    _require(session, actor, Permission.AVRR_MANAGE, "pay_tranche", "avrr_case", entity_id=case_id)
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     tranche = session.get(AvrrTranche, tranche_id)
@@ -649,7 +671,8 @@ def pay_tranche(session: Session, *, actor: User, case_id: str, tranche_id: str,
     return tranche
 
 
-def record_cost(session: Session, *, actor: User, case_id: str, data: CostIn, today: dt.date | None = None) -> AvrrCostRecord:
+def record_cost(session: Session, *, actor: Actor, case_id: str, data: CostIn, today: dt.date | None = None) -> AvrrCostRecord:
+    _require(session, actor, Permission.AVRR_MANAGE, "record_cost", "avrr_case", entity_id=case_id)
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id)
     if data.booked_on > today:
@@ -663,8 +686,9 @@ def record_cost(session: Session, *, actor: User, case_id: str, data: CostIn, to
     return cost
 
 
-def record_forced_return_cost(session: Session, *, actor: User, data: ForcedCostIn) -> AvrrForcedReturnCost:
+def record_forced_return_cost(session: Session, *, actor: Actor, data: ForcedCostIn) -> AvrrForcedReturnCost:
     """An aggregate forced-return cost (no case, no person) for the cost-per-returnee comparison."""
+    _require(session, actor, Permission.AVRR_MANAGE, "record_forced_return_cost", "avrr_case")
     record = AvrrForcedReturnCost(organisation_id=actor.organisation_id, booked_on=data.booked_on, returnees=data.returnees,
                                   cost=data.cost, currency=data.currency, source=data.source, recorded_by=actor.id)
     session.add(record)
@@ -677,24 +701,27 @@ def record_forced_return_cost(session: Session, *, actor: User, data: ForcedCost
 # --- monitoring ------------------------------------------------------------------------------------
 
 
-def survey_form_ref(session: Session, *, actor: User | None, config_id: str) -> str:
-    """The stored survey form (loaded into the forms engine on first use, again when the config changes)."""
+def survey_form_ref(session: Session, *, actor: Actor, config_id: str) -> str:
+    """The stored survey form of the actor's organisation, loaded into the forms engine on first use and again when
+    the config changes; loading it is the system's doing (`system_actor("avrr.survey")`), not the caseworker's."""
     from passage.forms import service as forms
-    from passage.forms.models import FormVersion
 
+    owner = actor.organisation_id
+    loader = system_actor("avrr.survey", organisation_id=owner)
     try:
-        form = forms.get_form(session, form_ref=SURVEY_FORM_ID)
-        version = session.get(FormVersion, form.current_version_id) if form.current_version_id else None
+        form = forms.get_form(session, form_ref=SURVEY_FORM_ID, actor=loader, organisation_id=owner)
+        version = forms.current_version(session, form=form)
         if version is not None and version.version_label == config_id:
             return form.id
     except NotFound:
         pass
-    return forms.load_form(session, actor=actor, content=SURVEY_PATH.read_bytes(), filename=SURVEY_PATH.name).form.id
+    return forms.load_form(session, actor=loader, content=SURVEY_PATH.read_bytes(), filename=SURVEY_PATH.name, organisation_id=owner).form.id
 
 
-def submit_monitoring(session: Session, *, actor: User, case_id: str, round_number: int, data: MonitoringIn,
+def submit_monitoring(session: Session, *, actor: Actor, case_id: str, round_number: int, data: MonitoringIn,
                       today: dt.date | None = None) -> AvrrMonitoringRound:
     """Store one monitoring survey through the forms engine, score it and complete the round."""
+    _require(session, actor, Permission.AVRR_MANAGE, "submit_monitoring", "avrr_monitoring_round", entity_id=case_id)
     from passage.forms import service as forms
 
     today = _today(today)
@@ -745,10 +772,12 @@ def submit_monitoring(session: Session, *, actor: User, case_id: str, round_numb
     return found
 
 
-def read_monitoring_answers(session: Session, *, actor: User, case_id: str, round_number: int) -> dict[str, str]:
+def read_monitoring_answers(session: Session, *, actor: Actor, case_id: str, round_number: int) -> dict[str, str]:
     """A round's answers (health and psychosocial data): needs the health permission; audited."""
+    _require(session, actor, Permission.AVRR_READ, "read_monitoring_answers", "avrr_monitoring_round", entity_id=case_id)
     if not _has(actor, Permission.HEALTH_READ):
-        raise Forbidden("survey answers require the health permission")
+        raise refuse(session, actor=actor, entity_type="avrr_monitoring_round", entity_id=case_id, operation="read_answers", reason="health",
+                     message="survey answers require the health permission")
     case = load_case(session, actor=actor, case_id=case_id)
     found = next((r for r in case.monitoring if r.round_number == round_number), None)
     if found is None or found.answers is None:
@@ -770,9 +799,10 @@ class CalendarEntry(BaseModel):
     round_version: int
 
 
-def monitoring_calendar(session: Session, *, actor: User, start: dt.date, end: dt.date, open_only: bool = False,
+def monitoring_calendar(session: Session, *, actor: Actor, start: dt.date, end: dt.date, open_only: bool = False,
                         today: dt.date | None = None) -> list[CalendarEntry]:
     """Monitoring rounds due between `start` and `end` (inclusive) on open cases in scope, overdue flagged."""
+    _require(session, actor, Permission.AVRR_READ, "monitoring_calendar", "avrr_monitoring_round")
     today = _today(today)
     if end < start:
         raise InvalidInput("invalid period", fields=[FieldError("end", "is before start")])
@@ -796,7 +826,7 @@ def monitoring_calendar(session: Session, *, actor: User, start: dt.date, end: d
 # --- reports ---------------------------------------------------------------------------------------
 
 
-def _suppression_threshold(actor: User) -> int:
+def _suppression_threshold(actor: Actor) -> int:
     """Cells at or below this count are suppressed: the redaction threshold for readers without case access."""
     if _has(actor, Permission.AVRR_READ):
         return MIN_COHORT - 1
@@ -820,9 +850,10 @@ class ProgrammeStatistics(BaseModel):
     suppressed: Suppressed
 
 
-def programme_statistics(session: Session, *, actor: User, programme_id: str | None = None,
+def programme_statistics(session: Session, *, actor: Actor, programme_id: str | None = None,
                          country: str | None = None) -> ProgrammeStatistics:
     """Returns per country and month, application to departure, assistance planned vs delivered, cost per returnee."""
+    _require(session, actor, Permission.AVRR_STATS, "programme_statistics", "avrr_statistics")
     threshold = _suppression_threshold(actor)
     statement = scoped_select(AvrrCase, actor)
     if programme_id:
@@ -887,13 +918,14 @@ class CohortReportOut(BaseModel):
     suppressed: Suppressed
 
 
-def cohort_report(session: Session, *, actor: User, by: Sequence[CohortKey] = ("country_of_return",),
+def cohort_report(session: Session, *, actor: Actor, by: Sequence[CohortKey] = ("country_of_return",),
                   programme_id: str | None = None, config_id: str = "measure_2017_equal_v1") -> CohortReportOut:
     """Sustainability by cohort: score distributions, share above the threshold, trend over rounds.
 
     A round of a cohort with too few surveys (see `_suppression_threshold`) keeps its count but loses its
     distributions and share, so no single returnee's scores can be read off a chart.
     """
+    _require(session, actor, Permission.AVRR_STATS, "cohort_report", "avrr_cohort_report")
     config = load_scoring_config(config_id)
     threshold = _suppression_threshold(actor)
     statement = (select(AvrrMonitoringRound, AvrrCase).join(AvrrCase, AvrrCase.id == AvrrMonitoringRound.case_id)

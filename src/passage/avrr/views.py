@@ -30,7 +30,7 @@ from passage.avrr.sustainability import DIMENSIONS, load_scoring_config
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, PassageError
 from passage.core.i18n import N_, get_locale, gettext
-from passage.security.deps import audit_refusal, require
+from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
 from passage.security.scope import visible_clause
@@ -275,7 +275,7 @@ def _action_result(request: Request, db: Session, user: User, case_id: str, acti
     except Forbidden as exc:
         if refusal is None:
             raise
-        audit_refusal(db, user=user, request=request, reason=refusal)
+        # the service audited the refusal (the foundation's refusal path); the page shows why
         return _case_page(request, db, user, case_id, errors=_errors(exc), action=action, values=form)
     except (ValidationError, PassageError) as exc:
         if isinstance(exc, PassageError) and exc.status == 404:

@@ -9,3 +9,6 @@ audit comes in wave 2):
 - `passage.biometrics.gallery.Gallery.open(directory, encrypt=, decrypt=)` with `enrol`, `search`,
   `revoke_person`, `drop_images`.
 """
+
+PUBLIC_MODULES: tuple[str, ...] = ("codec", "extract", "matching", "gallery")
+"""What other modules may import besides `service` (checked by the `public_interface` import contract)."""

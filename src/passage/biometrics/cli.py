@@ -18,11 +18,11 @@ from passage.biometrics import service
 from passage.biometrics.codec import RecordFormat, convert, decode, encode
 from passage.biometrics.extract import DEFAULT_MIN_NFIQ2, extract
 from passage.biometrics.matching import match_records
-from passage.biometrics.service import SystemActor
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, PassageError
 from passage.core.files import atomic_output, read_csv_rows
 from passage.core.progress import progress_bar
+from passage.security.actors import SystemActor, system_actor
 
 app = typer.Typer(name="biometrics", help="Fingerprint templates: extraction, 1:1 and 1:N matching.", no_args_is_help=True)
 typer_apps = [app]
@@ -85,7 +85,7 @@ def _system_actor(session: Any, organisation: str) -> SystemActor:
     found = session.scalars(select(Organisation).where(or_(Organisation.id == organisation, Organisation.name == organisation))).first()
     if found is None:
         raise InvalidInput("--organisation: no such organisation (give its id or exact name)")
-    return SystemActor(organisation_id=found.id)
+    return system_actor("biometrics.cli", organisation_id=found.id)
 
 
 def _manifest_rows(gallery: Path) -> tuple[Path, list[tuple[int, dict[str, str]]]]:
@@ -148,7 +148,7 @@ def search_command(
     """1:N search of the database gallery: MCC prefilter, Bozorth3 re-rank, one line of JSON per candidate person."""
     _, probe = _load_template(template)
     with unit_of_work() as session:
-        actor = _system_actor(session, organisation) if organisation else SystemActor(organisation_id="")
+        actor = _system_actor(session, organisation) if organisation else system_actor("biometrics.cli")
         if service.gallery_stats(session, actor=actor).active == 0:
             raise InvalidInput("the gallery is empty")
         hits = service.search(session, actor=actor, probe=probe, top=top, shortlist=shortlist)  # type: ignore[arg-type]

@@ -4,8 +4,9 @@ Every template read, every download, every 1:1 match and every 1:N search needs
 `Permission.BIOMETRICS_READ`; enrolment and revocation need `Permission.BIOMETRICS_ENROL`. Each is
 audited in the caller's transaction with ids only (template ids, person ids, counts), never minutiae
 or image bytes. A refused call is audited in a transaction of its own before `Forbidden` is raised,
-so the refusal survives the rollback. The CLI and the demo loader act as `SystemActor` (an operator
-on the server, all biometric permissions, audited as `system`).
+so the refusal survives the rollback (the foundation's `security.operations.require_permission`). The CLI
+and the demo loader act as the foundation's system actor (`system_actor("biometrics.cli")`: an operator on
+the server, audited as `system` with the job's name).
 
 The 1:N gallery index lives in memory per database (`SearchIndex`, MCC prefilter + Bozorth3). It is
 brought up to date from the database before each search (templates enrolled by another process are
@@ -46,7 +47,6 @@ from passage.biometrics.models import BiometricTemplate
 from passage.core.errors import (
     Conflict,
     FieldError,
-    Forbidden,
     InvalidInput,
     NotFound,
     PassageError,
@@ -56,9 +56,11 @@ from passage.core.files import atomic_output
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
+from passage.security.actors import Actor, is_system
 from passage.security.crypto import decrypt_bytes, encrypt_bytes
-from passage.security.models import Organisation, User
-from passage.security.permissions import Permission, permissions_for
+from passage.security.models import Organisation
+from passage.security.operations import require_permission
+from passage.security.permissions import Permission
 from passage.security.scope import get_visible, scoped_select
 
 ENTITY = "biometric_template"
@@ -79,52 +81,17 @@ def biometrics_settings() -> BiometricsSettings:
     return BiometricsSettings()
 
 
-@dataclass
-class SystemActor:
-    """The server operator (CLI, demo loader): every biometric permission, audited as user id `system`."""
-
-    organisation_id: str
-    id: str = "system"
-
-
-Actor = User | SystemActor
-
-
-def _granted(actor: Actor) -> frozenset[Permission]:
-    if isinstance(actor, SystemActor):
-        return frozenset({Permission.BIOMETRICS_READ, Permission.BIOMETRICS_ENROL})
-    return permissions_for(actor.role_set) if actor.is_active else frozenset()
-
-
 def _require(session: Session, actor: Actor, permission: Permission, action: str) -> None:
-    """Refuse and audit (in its own committed transaction) when the actor lacks `permission`."""
-    if permission in _granted(actor):
-        return
-    actor_id, organisation_id = actor.id, actor.organisation_id
-    session.rollback()
-    audit.record(session, actor=None, actor_user_id=actor_id, action="refused", entity_type=ENTITY, outcome="refused",
-                 details={"reason": "permission", "missing": [permission.value], "operation": action, "organisation_id": organisation_id})
-    session.commit()
-    raise Forbidden("your role does not allow this")
-
-
-def _audit(session: Session, actor: Actor, action: str, entity_id: str | None, details: dict[str, Any]) -> None:
-    audit.record(session, actor=actor, action=action, entity_type=ENTITY, entity_id=entity_id, details=details)
+    require_permission(session, actor=actor, permission=permission, entity_type=ENTITY, operation=action)
 
 
 def _visible(session: Session, actor: Actor) -> Any:
     """`select(BiometricTemplate)` limited to what the actor may see, active (not revoked) records only."""
-    statement = select(BiometricTemplate) if isinstance(actor, SystemActor) else scoped_select(BiometricTemplate, actor)
-    return statement.where(BiometricTemplate.revoked_at.is_(None))
+    return scoped_select(BiometricTemplate, actor).where(BiometricTemplate.revoked_at.is_(None))
 
 
 def _load_visible(session: Session, actor: Actor, template_id: str) -> BiometricTemplate:
-    if isinstance(actor, SystemActor):
-        row = session.get(BiometricTemplate, template_id)
-        if row is None:
-            raise NotFound(f"{ENTITY} {template_id} not found")
-    else:
-        row = get_visible(session, BiometricTemplate, template_id, actor)
+    row = get_visible(session, BiometricTemplate, template_id, actor)
     if row.revoked_at is not None or row.template is None:
         raise NotFound(f"{ENTITY} {template_id} has been revoked")
     return row
@@ -230,7 +197,7 @@ def enrol(session: Session, *, actor: Actor, items: Sequence[EnrolmentRequest], 
         row = BiometricTemplate(
             record_ref=item.record_ref, person_id=item.person_id, organisation_id=actor.organisation_id,
             routed_organisation_id=item.routed_organisation_id, addressed_country=item.addressed_country,
-            enrolled_by=None if isinstance(actor, SystemActor) else actor.id, record_format=record.format,
+            enrolled_by=None if is_system(actor) else actor.id, record_format=record.format,
             finger_positions=",".join(str(v.position) for v in record.views), view_count=len(record.views),
             minutiae_count=record.minutiae_count(), nfiq2=item.upload.nfiq2, low_quality=item.upload.low_quality,
             source=item.upload.source, image_format=item.upload.image_format if keep and item.upload.image else None,
@@ -240,7 +207,7 @@ def enrol(session: Session, *, actor: Actor, items: Sequence[EnrolmentRequest], 
         rows.append(row)
     session.flush()
     for row in rows:
-        _audit(session, actor, "enrol", row.id, {"person_id": row.person_id, "record_ref": row.record_ref, "source": row.source,
+        audit.record(session, actor=actor, entity_type=ENTITY, action="enrol", entity_id=row.id, details={"person_id": row.person_id, "record_ref": row.record_ref, "source": row.source,
                                                   "format": row.record_format, "image_kept": row.image is not None})
     _index_for(session).add_many((row.id, row.person_id, item.upload.record) for row, item in zip(rows, items, strict=True))
     return rows
@@ -255,7 +222,7 @@ def drop_images(session: Session, *, actor: Actor) -> int:
         row.image = None
         row.image_format = None
     session.flush()
-    _audit(session, actor, "drop_images", None, {"template_ids": [r.id for r in rows]})
+    audit.record(session, actor=actor, entity_type=ENTITY, action="drop_images", entity_id=None, details={"template_ids": [r.id for r in rows]})
     return len(rows)
 
 
@@ -275,7 +242,7 @@ def revoke_person(session: Session, *, actor: Actor, person_id: str) -> list[str
     session.flush()
     index = _index_for(session)
     for row in rows:
-        _audit(session, actor, "revoke", row.id, {"person_id": person_id, "record_ref": row.record_ref})
+        audit.record(session, actor=actor, entity_type=ENTITY, action="revoke", entity_id=row.id, details={"person_id": person_id, "record_ref": row.record_ref})
         index.remove(row.id)
     # Rewrite the snapshot now, so the revoked templates do not linger in it on disk.
     _save_snapshot(_index_key(session), index)
@@ -290,7 +257,7 @@ def get_template(session: Session, *, actor: Actor, template_id: str, purpose: s
     _require(session, actor, Permission.BIOMETRICS_READ, purpose)
     row = _load_visible(session, actor, template_id)
     assert row.template is not None
-    _audit(session, actor, purpose, row.id, {"person_id": row.person_id})
+    audit.record(session, actor=actor, entity_type=ENTITY, action=purpose, entity_id=row.id, details={"person_id": row.person_id})
     return row, decode(row.template)
 
 
@@ -311,7 +278,7 @@ def get_image(session: Session, *, actor: Actor, template_id: str) -> tuple[byte
     row = _load_visible(session, actor, template_id)
     if row.image is None:
         raise NotFound("no image is kept for this template (images are dropped after extraction)")
-    _audit(session, actor, "image", row.id, {"person_id": row.person_id})
+    audit.record(session, actor=actor, entity_type=ENTITY, action="image", entity_id=row.id, details={"person_id": row.person_id})
     return row.image, row.image_format or "png"
 
 
@@ -328,7 +295,7 @@ class GalleryStats:
 def gallery_stats(session: Session, *, actor: Actor) -> GalleryStats:
     """Counts over the records the actor may see (no personal values; not audited as a personal read)."""
     _require(session, actor, Permission.BIOMETRICS_READ, "stats")
-    base = select(BiometricTemplate) if isinstance(actor, SystemActor) else scoped_select(BiometricTemplate, actor)
+    base = scoped_select(BiometricTemplate, actor)
     visible = base.subquery()
 
     def count(*conditions: Any) -> int:
@@ -360,7 +327,7 @@ def list_templates(session: Session, *, actor: Actor, q: str | None = None, stat
         raise InvalidInput("unknown sort", fields=[FieldError("sort", f"one of {', '.join(SORTS)}")])
     if status not in ("active", "revoked", "all"):
         raise InvalidInput("unknown status", fields=[FieldError("status", "one of active, revoked, all")])
-    statement = select(BiometricTemplate) if isinstance(actor, SystemActor) else scoped_select(BiometricTemplate, actor)
+    statement = scoped_select(BiometricTemplate, actor)
     if status == "active":
         statement = statement.where(BiometricTemplate.revoked_at.is_(None))
     elif status == "revoked":
@@ -375,7 +342,7 @@ def list_templates(session: Session, *, actor: Actor, q: str | None = None, stat
     # Only metadata columns are loaded: listing never decrypts a template.
     rows = list(session.scalars(statement.order_by(SORTS[sort], BiometricTemplate.id).offset(offset).limit(limit)
                                 .options(*_defer_secrets())))
-    _audit(session, actor, "list", None, {"count": len(rows), "template_ids": [r.id for r in rows]})
+    audit.record(session, actor=actor, entity_type=ENTITY, action="list", entity_id=None, details={"count": len(rows), "template_ids": [r.id for r in rows]})
     return rows, total
 
 
@@ -393,7 +360,7 @@ def match(session: Session, *, actor: Actor, probe: MinutiaeRecord, reference: M
     """1:1 Bozorth3 with calibrated log2 LR; audited (template ids when the records are enrolled ones)."""
     _require(session, actor, Permission.BIOMETRICS_READ, "match")
     result = match_records(probe, reference, calibration=calibration)
-    _audit(session, actor, "match", reference_id, {"probe_id": probe_id, "reference_id": reference_id, "usable": result.usable})
+    audit.record(session, actor=actor, entity_type=ENTITY, action="match", entity_id=reference_id, details={"probe_id": probe_id, "reference_id": reference_id, "usable": result.usable})
     return result
 
 
@@ -424,7 +391,7 @@ def search(session: Session, *, actor: Actor, probe: MinutiaeRecord, top: int = 
     if min_log2_lr is not None:
         candidates = [c for c in candidates if c.log2_lr >= min_log2_lr]
     hits = [SearchHit(c.person_id, c.record_ids, c.result, c.prefilter_score) for c in candidates]
-    _audit(session, actor, "search", probe_id, {"probe_id": probe_id, "gallery_size": len(visible), "top": top,
+    audit.record(session, actor=actor, entity_type=ENTITY, action="search", entity_id=probe_id, details={"probe_id": probe_id, "gallery_size": len(visible), "top": top,
                                                 "candidate_person_ids": [h.person_id for h in hits],
                                                 "candidate_template_ids": [t for h in hits for t in h.template_ids]})
     return hits
@@ -475,7 +442,7 @@ def fingerprint_evidence(session: Session, *, actor: Actor, probe: MinutiaeRecor
             result, row = best
             evidence[person_id] = FingerprintEvidence(person_id, result.log2_lr, result.usable, result.explanation,
                                                       tuple(r.id for r in by_person[person_id]), result.best_score)
-    _audit(session, actor, "evidence", None, {"person_ids": wanted, "template_ids": [r.id for r in rows]})
+    audit.record(session, actor=actor, entity_type=ENTITY, action="evidence", entity_id=None, details={"person_ids": wanted, "template_ids": [r.id for r in rows]})
     return evidence
 
 
@@ -585,7 +552,7 @@ def rebuild_index(session: Session, *, actor: Actor) -> int:
         _saved_changes.pop(key, None)
         index_snapshot_path(key).unlink(missing_ok=True)
     size = len(_synchronised_index(session))
-    _audit(session, actor, "rebuild_index", None, {"size": size})
+    audit.record(session, actor=actor, entity_type=ENTITY, action="rebuild_index", entity_id=None, details={"size": size})
     return size
 
 

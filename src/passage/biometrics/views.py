@@ -17,6 +17,7 @@ from passage.biometrics.pairing import pair_minutiae
 from passage.core.deps import DbSession
 from passage.core.errors import PassageError
 from passage.core.i18n import N_, gettext
+from passage.security.actors import granted
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
@@ -32,7 +33,7 @@ PANEL_WIDTH = 320
 
 
 def home_panel(session: Session, user: User) -> HomePanel | None:
-    if Permission.BIOMETRICS_READ not in service._granted(user):
+    if Permission.BIOMETRICS_READ not in granted(user):
         return None
     stats = service.gallery_stats(session, actor=user)
     return HomePanel(title=gettext(N_("Fingerprints")), items=[

@@ -1,4 +1,9 @@
-"""The application factory: routers of every module, error handling, security headers, locale, static files."""
+"""The application factory: routers of every module, error handling, security headers, locale, static files.
+
+Core imports no module. It finds what modules contribute through `passage.MODULES`: each `api.router` and
+`views.router`; a views module may also define `render_error_page(request, status, error) -> Response` (the HTML
+error page; the `web` module does) and `STATIC_MOUNTS = [(path, directory, name)]` (the vendored assets).
+"""
 
 from __future__ import annotations
 
@@ -36,10 +41,9 @@ def _wants_html(request: Request) -> bool:
 
 
 def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
-    if _wants_html(request):
-        from passage.web.templating import render
-
-        return render(request, "error.html", {"status": status, "error": body}, status_code=status)
+    renderer = getattr(request.app.state, "render_error_page", None)
+    if renderer is not None and _wants_html(request):
+        return renderer(request, status, body)  # type: ignore[no-any-return]
     return JSONResponse({"error": body}, status_code=status)
 
 
@@ -292,15 +296,20 @@ def iter_routes(routes: list[Any], prefix: str = "", extra: tuple[Any, ...] = ()
             )
 
 
-def _module_routers(kind: str) -> list[Any]:
-    routers = []
+def _module_parts(kind: str) -> list[Any]:
+    """Each module's `api` or `views` module, in the order of `passage.MODULES`."""
+    parts = []
     for module in MODULES:
         if importlib.util.find_spec(f"passage.{module}") is None:
             continue
         if importlib.util.find_spec(f"passage.{module}.{kind}") is None:
             continue
-        routers.append(importlib.import_module(f"passage.{module}.{kind}").router)
-    return routers
+        parts.append(importlib.import_module(f"passage.{module}.{kind}"))
+    return parts
+
+
+def _module_routers(kind: str) -> list[Any]:
+    return [part.router for part in _module_parts(kind)]
 
 
 def create_app() -> FastAPI:
@@ -331,13 +340,12 @@ def create_app() -> FastAPI:
 
     for router in _module_routers("api"):
         app.include_router(router, prefix="/api/v1")
-    for router in _module_routers("views"):
-        app.include_router(router)
-
-    from pathlib import Path
-
-    static_dir = Path(__file__).resolve().parent.parent / "web" / "static"
-    app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    for views in _module_parts("views"):
+        app.include_router(views.router)
+        if getattr(views, "render_error_page", None) is not None:
+            app.state.render_error_page = views.render_error_page
+        for path, directory, name in getattr(views, "STATIC_MOUNTS", ()):
+            app.mount(path, StaticFiles(directory=directory), name=name)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(IncidentMiddleware)
     app.add_middleware(AccessLog)

@@ -1,7 +1,8 @@
 """The `passage` command: a Typer root that gathers each module's commands.
 
 A module contributes commands by defining, in its `cli.py`, `typer_apps: list[typer.Typer]`, each
-created with a `name` (`typer.Typer(name="identify")`). Errors derived from `PassageError` print one
+created with a `name` (`typer.Typer(name="identify")`); `passage demo load` is the security module's. The root
+imports no module: it finds their commands through `passage.MODULES`. Errors derived from `PassageError` print one
 line on stderr and exit with code 2; nothing else is printed for them.
 """
 
@@ -36,9 +37,7 @@ def version() -> None:
 
 
 db_app = typer.Typer(name="db", help="Database schema.", no_args_is_help=True)
-demo_app = typer.Typer(name="demo", help="Demonstration data.", no_args_is_help=True)
 app.add_typer(db_app)
-app.add_typer(demo_app)
 
 
 @db_app.command("upgrade")
@@ -49,16 +48,6 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 
     upgrade_database(url=get_settings().database_url, revision=revision)
     typer.echo(f"database at {revision}")
-
-
-@demo_app.command("load")
-def demo_load() -> None:
-    """Load demonstration organisations, users of every role and records of every module (idempotent)."""
-    from passage.security.demo import load_demo
-
-    summary = load_demo()
-    for line in summary:
-        typer.echo(line)
 
 
 def uvicorn_options(settings: Any) -> dict[str, Any]:
@@ -105,7 +94,7 @@ def serve(
 _registered_modules: set[str] = set()
 
 COMMAND_MODULES: dict[str, str] = {
-    "users": "security", "audit": "security", "keys": "security", "backup": "security", "restore": "security",
+    "users": "security", "audit": "security", "keys": "security", "demo": "security", "backup": "security", "restore": "security",
     "agreements": "readmission", "readmission": "readmission",
     "identify": "identity", "biometrics": "biometrics", "avrr": "avrr", "forms": "forms",
     "geo": "dtm", "dtm": "dtm", "mobility": "mobility", "dialogue": "dialogue",
@@ -115,7 +104,7 @@ time); any other word (``--help``, a new command) imports every module."""
 
 
 def _register_module_commands(command: str | None = None) -> None:
-    if command in ("db", "demo", "serve", "version"):
+    if command in ("db", "serve", "version"):
         return
     selected = (COMMAND_MODULES[command],) if command in COMMAND_MODULES else MODULES
     for module in selected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -41,11 +42,23 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
+def _after_upgrade_hooks() -> list[Callable[[Engine], None]]:
+    """Each module's `models.after_upgrade(engine)`, if it defines one (e.g. security creates the data key)."""
+    hooks = []
+    for module in MODULES:
+        if importlib.util.find_spec(f"passage.{module}") is None or importlib.util.find_spec(f"passage.{module}.models") is None:
+            continue
+        hook = getattr(importlib.import_module(f"passage.{module}.models"), "after_upgrade", None)
+        if hook is not None:
+            hooks.append(hook)
+    return hooks
+
+
 def upgrade_database(engine: Engine | None = None, *, url: str | None = None, revision: str = "head") -> None:
-    """Bring the database to `revision` with the project's single linear migration history."""
+    """Bring the database to `revision` with the project's single linear migration history, then run each
+    module's `after_upgrade` hook (core imports no module: it finds them through `passage.MODULES`)."""
     from passage.core.db import make_engine
     from passage.core.settings import get_settings
-    from passage.security.crypto import KeyRing, ensure_active_data_key
 
     config = alembic_config(url)
     own_engine = engine is None
@@ -54,9 +67,8 @@ def upgrade_database(engine: Engine | None = None, *, url: str | None = None, re
         with target.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
-        # The data-encryption key is created here, once, outside any request: creating it lazily inside a
-        # request's transaction would need a second writer on SQLite.
-        ensure_active_data_key(target, KeyRing(get_settings().key_file))
+        for hook in _after_upgrade_hooks():
+            hook(target)
     finally:
         if own_engine:
             target.dispose()

@@ -10,13 +10,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pycountry
 from babel import Locale
 
-from passage.dialogue import models as m
 from passage.dialogue.rules import PROVINCES, is_eu_member_state, province_name
 from passage.dialogue.schemas import InstitutionType
+
+if TYPE_CHECKING:  # the ORM types only annotate: a pure rule file imports no ORM at run time
+    from passage.dialogue import models as m
 
 # A member state is "represented" by its own authorities; embassies get their own footnote and a
 # university or an IOM office in a member state does not represent that state.

@@ -10,9 +10,12 @@ headcount against the sum of institutional headcounts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from passage.dialogue import models as m
 from passage.dialogue.schemas import ParticipantRole
+
+if TYPE_CHECKING:  # the ORM types only annotate: a pure rule file imports no ORM at run time
+    from passage.dialogue import models as m
 
 
 @dataclass(frozen=True)

@@ -7,40 +7,32 @@ import json
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from passage.core.db import check_version
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.links import record_href
 from passage.core.models import utcnow
 from passage.dialogue import models as m
 from passage.dialogue import schemas as s
 from passage.dialogue.rules import can_see_contact
 from passage.forms.evaluation import AnnexReport, build_annex
 from passage.security import audit
+from passage.security.actors import Actor, may, system_actor
+from passage.security.operations import operation, require_permission
+from passage.security.permissions import Permission
+
+SYSTEM = system_actor("dialogue.cli")
+"""The system actor of the Dialogue's CLI (loading the seed events)."""
 
 
-class Actor(Protocol):
-    """Whoever acts: a foundation `User` in the web app, `SYSTEM` in the CLI."""
+def _manage(session: Session, actor: Actor, operation: str, entity_type: str, entity_id: str | None = None) -> None:
+    """Every change to the Dialogue's records needs `dialogue:manage`, whoever calls (route, CLI, another module)."""
+    require_permission(session, actor=actor, permission=Permission.DIALOGUE_MANAGE, entity_type=entity_type, entity_id=entity_id, operation=operation)
 
-    @property
-    def id(self) -> str: ...
-
-
-class _SystemActor:
-    id = "system"
-
-
-SYSTEM: Actor = _SystemActor()
-
-
-def _audit(session: Session, actor: Actor, action: str, entity_type: str, entity_id: str | None, **details: Any) -> None:
-    """One audit entry in the caller's transaction; `details` carries ids and field names only, never values."""
-    user = actor if hasattr(actor, "organisation_id") else None
-    audit.record(session, actor=user, action=action, entity_type=entity_type, entity_id=entity_id, details=details)  # type: ignore[arg-type]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -76,16 +68,18 @@ def _get(session: Session, model: type[Any], record_id: str, label: str) -> Any:
 
 def create_institution(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.InstitutionIn) -> m.Institution:
     """Create an institution."""
+    _manage(session, actor, "create_institution", "dialogue_institution")
     valid = validate(s.InstitutionIn, data)
     institution = m.Institution(**valid.model_dump())
     session.add(institution)
     session.flush()
-    _audit(session, actor, "create", "dialogue_institution", institution.id, fields=sorted(valid.model_fields_set))
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_institution", entity_id=institution.id, details={"fields": sorted(valid.model_fields_set)})
     return institution
 
 
 def link_institution(session: Session, *, actor: Actor, institution_id: str, organisation_id: str | None) -> m.Institution:
     """Say which platform organisation acts for an institution (its users then count as that institution)."""
+    _manage(session, actor, "link_institution", "dialogue_institution")
     from passage.security.models import Organisation
 
     institution: m.Institution = _get(session, m.Institution, institution_id, "institution")
@@ -93,12 +87,13 @@ def link_institution(session: Session, *, actor: Actor, institution_id: str, org
         _get(session, Organisation, organisation_id, "organisation")
     institution.organisation_id = organisation_id
     session.flush()
-    _audit(session, actor, "update", "dialogue_institution", institution.id, fields=["organisation_id"], organisation_id=organisation_id)
+    audit.record(session, actor=actor, action="update", entity_type="dialogue_institution", entity_id=institution.id, details={"fields": ["organisation_id"], "organisation_id": organisation_id})
     return institution
 
 
 def create_event(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.EventIn) -> m.Event:
     """Create an event with its organisers."""
+    _manage(session, actor, "create_event", "dialogue_event")
     valid = validate(s.EventIn, data)
     fields = valid.model_dump(exclude={"organiser_institution_ids"})
     event = m.Event(**fields)
@@ -107,32 +102,32 @@ def create_event(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.
         event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
     session.add(event)
     session.flush()
-    _audit(session, actor, "create", "dialogue_event", event.id, fields=sorted(valid.model_fields_set))
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_event", entity_id=event.id, details={"fields": sorted(valid.model_fields_set)})
     return event
 
 
 def update_event(session: Session, *, actor: Actor, event_id: str, expected_version: int | None, data: Mapping[str, Any] | s.EventIn) -> m.Event:
     """Replace an event's own fields (not its children), refusing a stale version."""
+    _manage(session, actor, "update_event", "dialogue_event")
     event = get_event(session, event_ref=event_id)
-    check_version(event, expected_version)
-    valid = validate(s.EventIn, data)
-    before = [o.institution_id for o in event.organisers]
-    changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
-    for name in changed:
-        setattr(event, name, getattr(valid, name))
-    if before != valid.organiser_institution_ids:
-        for institution_id in valid.organiser_institution_ids:
-            _get(session, m.Institution, institution_id, "institution")
-        if not changed:
-            # the version must move when only the organisers change, so a concurrent edit of them is caught too
-            event.updated_at = utcnow()
-        changed.append("organiser_institution_ids")
-        event.organisers.clear()
-        session.flush()
-        for position, institution_id in enumerate(valid.organiser_institution_ids):
-            event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
-    session.flush()
-    _audit(session, actor, "update", "dialogue_event", event.id, fields=changed)
+    with operation(session, actor=actor, action="update", entity_type="dialogue_event", record=event, expected_version=expected_version) as op:
+        valid = validate(s.EventIn, data)
+        before = [o.institution_id for o in event.organisers]
+        changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
+        for name in changed:
+            setattr(event, name, getattr(valid, name))
+        if before != valid.organiser_institution_ids:
+            for institution_id in valid.organiser_institution_ids:
+                _get(session, m.Institution, institution_id, "institution")
+            if not changed:
+                # the version must move when only the organisers change, so a concurrent edit of them is caught too
+                event.updated_at = utcnow()
+            changed.append("organiser_institution_ids")
+            event.organisers.clear()
+            session.flush()
+            for position, institution_id in enumerate(valid.organiser_institution_ids):
+                event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
+        op.note(fields=changed)
     return event
 
 
@@ -161,6 +156,7 @@ def register_participant(
     session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.ParticipantIn, role: s.ParticipantRole | str
 ) -> m.Participant:
     """Create a person and register them at an event with a role."""
+    _manage(session, actor, "register_participant", "dialogue_participant")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.ParticipantIn, data)
     role_value = validate(s.ParticipationIn, {"participant_id": "new", "role": role}).role
@@ -172,15 +168,13 @@ def register_participant(
     session.flush()
     event.participations.append(m.Participation(participant_id=participant.id, role=role_value.value))
     session.flush()
-    _audit(
-        session, actor, "create", "dialogue_participant", participant.id, event_id=event.id, role=role_value.value,
-        contact_fields=sorted(k for k, v in (valid.contact.model_dump() if valid.contact else {}).items() if v is not None and k in {"email", "phone"}),
-    )
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_participant", entity_id=participant.id, details={"event_id": event.id, "role": role_value.value, "contact_fields": sorted(k for k, v in (valid.contact.model_dump() if valid.contact else {}).items() if v is not None and k in {"email", "phone"})})
     return participant
 
 
 def add_participation(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.ParticipationIn) -> m.Participation:
     """Register an existing person at an event."""
+    _manage(session, actor, "add_participation", "dialogue_participation")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.ParticipationIn, data)
     _get(session, m.Participant, valid.participant_id, "participant")
@@ -189,7 +183,7 @@ def add_participation(session: Session, *, actor: Actor, event_id: str, data: Ma
     participation = m.Participation(participant_id=valid.participant_id, role=valid.role.value)
     event.participations.append(participation)
     session.flush()
-    _audit(session, actor, "create", "dialogue_participation", participation.id, event_id=event.id, participant_id=valid.participant_id, role=valid.role.value)
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_participation", entity_id=participation.id, details={"event_id": event.id, "participant_id": valid.participant_id, "role": valid.role.value})
     return participation
 
 
@@ -197,6 +191,7 @@ def record_institution_attendance(
     session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.InstitutionAttendanceIn
 ) -> m.InstitutionAttendance:
     """Record that an institution attended, with its headcount if known (replaces an earlier figure)."""
+    _manage(session, actor, "record_institution_attendance", "dialogue_institution_attendance")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.InstitutionAttendanceIn, data)
     _get(session, m.Institution, valid.institution_id, "institution")
@@ -204,17 +199,18 @@ def record_institution_attendance(
         if existing.institution_id == valid.institution_id:
             existing.headcount = valid.headcount
             session.flush()
-            _audit(session, actor, "update", "dialogue_institution_attendance", existing.id, event_id=event.id, fields=["headcount"])
+            audit.record(session, actor=actor, action="update", entity_type="dialogue_institution_attendance", entity_id=existing.id, details={"event_id": event.id, "fields": ["headcount"]})
             return existing
     row = m.InstitutionAttendance(institution_id=valid.institution_id, headcount=valid.headcount)
     event.institutions.append(row)
     session.flush()
-    _audit(session, actor, "create", "dialogue_institution_attendance", row.id, event_id=event.id, institution_id=valid.institution_id)
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_institution_attendance", entity_id=row.id, details={"event_id": event.id, "institution_id": valid.institution_id})
     return row
 
 
 def add_statement(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.AttendanceStatementIn) -> m.AttendanceStatement:
     """Record a count as the report states it, with its breakdown."""
+    _manage(session, actor, "add_statement", "dialogue_attendance_statement")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.AttendanceStatementIn, data)
     statement = m.AttendanceStatement(
@@ -226,7 +222,7 @@ def add_statement(session: Session, *, actor: Actor, event_id: str, data: Mappin
     )
     event.statements.append(statement)
     session.flush()
-    _audit(session, actor, "create", "dialogue_attendance_statement", statement.id, event_id=event.id)
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_attendance_statement", entity_id=statement.id, details={"event_id": event.id})
     return statement
 
 
@@ -242,8 +238,10 @@ def participants_for(
 
     `contacts_permitted` is the viewer's `DIALOGUE_CONTACTS_READ`; the viewer must also belong to an
     organisation acting for one of the organiser institutions. Every disclosure is audited with the
-    ids of the people whose contact data was shown.
+    ids of the people whose contact data was shown. The service checks both permissions itself.
     """
+    require_permission(session, actor=actor, permission=Permission.DIALOGUE_READ, entity_type="dialogue_participant", entity_id=event_id, operation="list")
+    contacts_permitted = contacts_permitted and may(actor, Permission.DIALOGUE_CONTACTS_READ)
     event = get_event(session, event_ref=event_id)
     organisers = organiser_organisation_ids(event) if contacts_permitted else set()
     result: list[s.ParticipantOut] = []
@@ -269,7 +267,7 @@ def participants_for(
             )
         )
     if shown:
-        _audit(session, actor, "read", "dialogue_participant_contact", event.id, participant_ids=shown, fields=["email", "phone"])
+        audit.record(session, actor=actor, action="read", entity_type="dialogue_participant_contact", entity_id=event.id, details={"participant_ids": shown, "fields": ["email", "phone"]})
     return result
 
 
@@ -323,6 +321,7 @@ def record_session(session: Session, *, actor: Actor, event_id: str, data: Mappi
     A speaker or chair not yet registered at the event is registered with that role, because the
     report's list of participants must contain everyone who spoke.
     """
+    _manage(session, actor, "record_session", "dialogue_session")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.SessionIn, data)
     if any(existing.number == valid.number for existing in event.sessions):
@@ -353,12 +352,13 @@ def record_session(session: Session, *, actor: Actor, event_id: str, data: Mappi
         record.observations.append(m.KeyObservation(position=position, text_en=text_en, text_zh=text_zh))
     event.sessions.append(record)
     session.flush()
-    _audit(session, actor, "create", "dialogue_session", record.id, event_id=event.id, number=valid.number, speaker_ids=valid.speaker_ids, chair_id=valid.chair_id)
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_session", entity_id=record.id, details={"event_id": event.id, "number": valid.number, "speaker_ids": valid.speaker_ids, "chair_id": valid.chair_id})
     return record
 
 
 def add_opening_remark(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.OpeningRemarkIn) -> m.OpeningRemark:
     """Record an opening remark."""
+    _manage(session, actor, "add_opening_remark", "dialogue_opening_remark")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.OpeningRemarkIn, data)
     if valid.speaker_id is not None:
@@ -367,23 +367,25 @@ def add_opening_remark(session: Session, *, actor: Actor, event_id: str, data: M
     remark = m.OpeningRemark(position=len(event.opening_remarks), **valid.model_dump())
     event.opening_remarks.append(remark)
     session.flush()
-    _audit(session, actor, "create", "dialogue_opening_remark", remark.id, event_id=event.id, speaker_id=valid.speaker_id)
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_opening_remark", entity_id=remark.id, details={"event_id": event.id, "speaker_id": valid.speaker_id})
     return remark
 
 
 def add_outcome(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.OutcomeIn) -> m.Outcome:
     """Record a final recommendation or a challenge."""
+    _manage(session, actor, "add_outcome", "dialogue_outcome")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.OutcomeIn, data)
     outcome = m.Outcome(kind=valid.kind.value, position=len(event.outcomes), text_en=valid.text_en, text_zh=valid.text_zh)
     event.outcomes.append(outcome)
     session.flush()
-    _audit(session, actor, "create", "dialogue_outcome", outcome.id, event_id=event.id, kind=outcome.kind)
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_outcome", entity_id=outcome.id, details={"event_id": event.id, "kind": outcome.kind})
     return outcome
 
 
 def add_follow_up(session: Session, *, actor: Actor, outcome_id: str, data: Mapping[str, Any] | s.FollowUpIn) -> m.FollowUpAction:
     """Turn a recommendation into a follow-up action; refuses one without owner or due before the event."""
+    _manage(session, actor, "add_follow_up", "dialogue_follow_up")
     outcome: m.Outcome = _get(session, m.Outcome, outcome_id, "outcome")
     if outcome.kind != s.OutcomeKind.recommendation:
         raise InvalidInput("Only a recommendation can have follow-up", fields=[FieldError(path="outcome_id", message="is a challenge")])
@@ -393,7 +395,7 @@ def add_follow_up(session: Session, *, actor: Actor, outcome_id: str, data: Mapp
     action = m.FollowUpAction(**{**valid.model_dump(), "status": valid.status.value})
     outcome.follow_ups.append(action)
     session.flush()
-    _audit(session, actor, "create", "dialogue_follow_up", action.id, outcome_id=outcome.id, status=action.status, linked_type=action.linked_type)
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_follow_up", entity_id=action.id, details={"outcome_id": outcome.id, "status": action.status, "linked_type": action.linked_type})
     return action
 
 
@@ -401,20 +403,20 @@ def update_follow_up(
     session: Session, *, actor: Actor, follow_up_id: str, expected_version: int | None, data: Mapping[str, Any] | s.FollowUpIn
 ) -> m.FollowUpAction:
     """Change a follow-up (status, evidence, link), refusing a stale version."""
+    _manage(session, actor, "update_follow_up", "dialogue_follow_up")
     action: m.FollowUpAction = _get(session, m.FollowUpAction, follow_up_id, "follow_up")
-    check_version(action, expected_version)
-    outcome: m.Outcome = _get(session, m.Outcome, action.outcome_id, "outcome")
-    event: m.Event = _get(session, m.Event, outcome.event_id, "event")
-    valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
-    _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
-    changed = []
-    for name, value in valid.model_dump().items():
-        new = value.value if name == "status" else value
-        if getattr(action, name) != new:
-            changed.append(name)
-        setattr(action, name, new)
-    session.flush()
-    _audit(session, actor, "update", "dialogue_follow_up", action.id, fields=changed, status=action.status)
+    with operation(session, actor=actor, action="update", entity_type="dialogue_follow_up", record=action, expected_version=expected_version) as op:
+        outcome: m.Outcome = _get(session, m.Outcome, action.outcome_id, "outcome")
+        event: m.Event = _get(session, m.Event, outcome.event_id, "event")
+        valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
+        _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
+        changed = []
+        for name, value in valid.model_dump().items():
+            new = value.value if name == "status" else value
+            if getattr(action, name) != new:
+                changed.append(name)
+            setattr(action, name, new)
+        op.note(fields=changed, status=action.status)
     return action
 
 
@@ -423,15 +425,13 @@ def update_follow_up(
 
 def add_focal_point(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.FocalPointIn) -> m.FocalPoint:
     """Add a liaison officer or focal point to the directory."""
+    _manage(session, actor, "add_focal_point", "dialogue_focal_point")
     valid = validate(s.FocalPointIn, data)
     _get(session, m.Institution, valid.institution_id, "institution")
     record = m.FocalPoint(**{**valid.model_dump(), "function": valid.function.value})
     session.add(record)
     session.flush()
-    _audit(
-        session, actor, "create", "dialogue_focal_point", record.id, institution_id=valid.institution_id,
-        consent_to_list=valid.consent_to_list, contact_fields=[k for k in ("email", "phone") if getattr(valid, k)],
-    )
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_focal_point", entity_id=record.id, details={"institution_id": valid.institution_id, "consent_to_list": valid.consent_to_list, "contact_fields": [k for k in ("email", "phone") if getattr(valid, k)]})
     return record
 
 
@@ -441,12 +441,13 @@ def directory(session: Session, *, actor: Actor, institution_id: str | None = No
     Their contact data is personal data even with consent to be listed, so the read is audited
     (the ids of the entries shown, never their values).
     """
+    require_permission(session, actor=actor, permission=Permission.DIALOGUE_READ, entity_type="dialogue_focal_point", operation="directory")
     query = select(m.FocalPoint).where(m.FocalPoint.consent_to_list.is_(True)).order_by(m.FocalPoint.name)
     if institution_id is not None:
         query = query.where(m.FocalPoint.institution_id == institution_id)
     entries = list(session.scalars(query))
     if entries:
-        _audit(session, actor, "read", "dialogue_focal_point", None, focal_point_ids=[e.id for e in entries], fields=["email", "phone"])
+        audit.record(session, actor=actor, action="read", entity_type="dialogue_focal_point", entity_id=None, details={"focal_point_ids": [e.id for e in entries], "fields": ["email", "phone"]})
     return entries
 
 
@@ -455,6 +456,7 @@ def directory(session: Session, *, actor: Actor, institution_id: str | None = No
 
 def record_evaluation(session: Session, *, actor: Actor, event_id: str, data: Mapping[str, Any] | s.EvaluationIn) -> m.Evaluation:
     """Store an evaluation questionnaire and its raw responses."""
+    _manage(session, actor, "record_evaluation", "dialogue_evaluation")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.EvaluationIn, data)
     evaluation = m.Evaluation(activity_en=valid.activity_en, dated=valid.dated, stated_sample_size=valid.stated_sample_size)
@@ -464,7 +466,7 @@ def record_evaluation(session: Session, *, actor: Actor, event_id: str, data: Ma
         evaluation.responses.append(m.EvaluationResponse(respondent=respondent, answers=dict(answers)))
     event.evaluations.append(evaluation)
     session.flush()
-    _audit(session, actor, "create", "dialogue_evaluation", evaluation.id, event_id=event.id, responses=len(valid.responses), questions=len(valid.questions))
+    audit.record(session, actor=actor, action="create", entity_type="dialogue_evaluation", entity_id=evaluation.id, details={"event_id": event.id, "responses": len(valid.responses), "questions": len(valid.questions)})
     return evaluation
 
 
@@ -498,6 +500,7 @@ def seed_data(path: Path | None = None) -> dict[str, Any]:
 
 def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None) -> list[str]:
     """Load the seed events (2015 workshop, 2018 seminar); events whose key exists are skipped. Returns keys loaded."""
+    _manage(session, actor, "load_seed_events", "dialogue_event")
     data = seed_data(path)
     institutions: dict[str, str] = {}
     for raw in data["institutions"]:
@@ -517,7 +520,7 @@ def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None
                 participant = m.Participant(**validate(s.ParticipantIn, raw).model_dump(exclude={"contact"}))
                 session.add(participant)
                 session.flush()
-                _audit(session, actor, "create", "dialogue_participant", participant.id, source="seed")
+                audit.record(session, actor=actor, action="create", entity_type="dialogue_participant", entity_id=participant.id, details={"source": "seed"})
                 people[key] = participant.id
         return people[key]
 
@@ -555,7 +558,7 @@ def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None
         loaded.append(raw_event["key"])
     for action, event_key in pending_links:
         action.linked_id = get_event(session, event_ref=event_key).id
-        _audit(session, actor, "update", "dialogue_follow_up", action.id, fields=["linked_id"])
+        audit.record(session, actor=actor, action="update", entity_type="dialogue_follow_up", entity_id=action.id, details={"fields": ["linked_id"]})
     session.flush()
     return loaded
 
@@ -659,33 +662,9 @@ def list_institutions(session: Session, *, q: str | None = None, offset: int = 0
 
 
 def link_href(linked_type: str | None, linked_id: str | None) -> str | None:
-    """The page of a record another module owns, for a follow-up's `linked_type` (`module.entity`) and `linked_id`.
-
-    A module publishes its record pages as `RECORD_PATHS = {"agreement": "/readmission/agreements/{id}"}` in its
-    `views.py`; a type whose module publishes no path is shown unlinked rather than guessed.
-    """
-    import importlib
-    import importlib.util
-
-    if not linked_type or not linked_id or "." not in linked_type:
-        return None
-    module, entity = linked_type.split(".", 1)
-    if module == "dialogue":
-        paths = RECORD_PATHS
-    else:
-        try:
-            found = importlib.util.find_spec(f"passage.{module}.views")
-        except ModuleNotFoundError:
-            return None
-        if found is None:
-            return None
-        paths = getattr(importlib.import_module(f"passage.{module}.views"), "RECORD_PATHS", {})
-    template = paths.get(entity)
-    return template.format(id=linked_id) if template else None
-
-
-#: This module's record pages, for other modules' links (see `link_href`).
-RECORD_PATHS: dict[str, str] = {"event": "/dialogue/events/{id}"}
+    """The page of a record another module owns, for a follow-up's `linked_type` (`module.entity`) and `linked_id`
+    (`passage.core.links`: each module's views register their record pages; an unregistered type is unlinked)."""
+    return record_href(linked_type, linked_id)
 
 
 def tracker_out(session: Session, *, as_of: dt.date) -> list[s.RecommendationGroupOut]:

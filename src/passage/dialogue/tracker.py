@@ -29,10 +29,13 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
-from passage.dialogue import models as m
+if TYPE_CHECKING:  # the ORM types only annotate: a pure rule file imports no ORM at run time
+    from passage.dialogue import models as m
+
 
 _ABBREVIATIONS = {
     "ilo": "immigration liaison officer",

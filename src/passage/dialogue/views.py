@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, PassageError
 from passage.core.i18n import N_, get_locale, gettext
+from passage.core.links import register_record_path
 from passage.dialogue import models as m
 from passage.dialogue import schemas as s
 from passage.dialogue import service
@@ -26,6 +27,7 @@ from passage.web.panels import HomePanel, PanelItem
 from passage.web.templating import NavItem, render
 
 router = APIRouter(include_in_schema=False)
+register_record_path("dialogue.event", "/dialogue/events/{id}")
 
 NAV = [NavItem(N_("Dialogue"), "/dialogue", Permission.DIALOGUE_READ, order=70)]
 

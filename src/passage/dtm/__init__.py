@@ -15,3 +15,6 @@ Public pure functions other modules (and wave 2's web and API layers) may call:
 
 Database operations are in `passage.dtm.service`. See docs/dtm.md.
 """
+
+PUBLIC_MODULES: tuple[str, ...] = ("geography", "rules", "aggregate", "hxl", "dtm_api", "choropleth", "report", "xlsforms")
+"""What other modules may import besides `service` (checked by the `public_interface` import contract)."""

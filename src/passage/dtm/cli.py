@@ -13,11 +13,16 @@ from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output
 from passage.core.progress import progress_bar
+from passage.security.actors import system_actor
 
 if TYPE_CHECKING:
     from passage.dtm.aggregate import AggregateResult
     from passage.dtm.models import AssessmentRound
     from passage.dtm.rules import Component
+
+
+CLI_ACTOR = system_actor("dtm.cli")
+"""The server operator running the command: the services check and audit it like any actor."""
 
 geo_app = typer.Typer(name="geo", help="Administrative boundaries (COD-AB GeoJSON with P-codes).", no_args_is_help=True)
 dtm_app = typer.Typer(name="dtm", help="Displacement tracking: rounds, checks, aggregates, HXL exports, reports, maps.", no_args_is_help=True)
@@ -63,7 +68,7 @@ def geo_load(
         areas = load_cod_ab_file(path, known_parents=service.known_area_levels(session), require_hierarchical_pcodes=not allow_flat_pcodes)
         with progress_bar() as progress:
             task = progress.add_task("loading areas", total=len(areas))
-            result = service.load_areas(session, actor=None, areas=areas, source=path.name, variants=variant_rows, on_progress=lambda n: progress.advance(task, n))
+            result = service.load_areas(session, actor=CLI_ACTOR, areas=areas, source=path.name, variants=variant_rows, on_progress=lambda n: progress.advance(task, n))
     levels = ", ".join(f"admin{level}: {count}" for level, count in sorted(result.by_level.items()))
     typer.echo(f"loaded {result.created + result.updated} areas ({levels}); created {result.created}, updated {result.updated}; name variants added {result.variants_added}")
 
@@ -94,7 +99,7 @@ def new_round(
     with unit_of_work() as session:
         record = service.create_round(
             session,
-            actor=None,
+            actor=CLI_ACTOR,
             operation=operation,
             number=number,
             reporting_date=_date(reporting_date, "--reporting-date"),
@@ -117,7 +122,7 @@ def process(
 
     with unit_of_work() as session:
         round_ = service.get_round(session, number=round_number, operation=operation)
-        result = service.process_form_submissions(session, actor=None, round_id=round_.id, component=_component(component), form_ref=form, default_household_size=household_size)
+        result = service.process_form_submissions(session, actor=CLI_ACTOR, round_id=round_.id, component=_component(component), form_ref=form, default_household_size=household_size)
     typer.echo(f"recorded {result.recorded}; already recorded {result.already_recorded}; not stored {result.not_stored}")
     for check, count in sorted(result.counts().items()):
         typer.echo(f"  {check}: {count}")
@@ -227,8 +232,8 @@ def process_flows(form: Annotated[str, typer.Option("--form", help="Flow monitor
 
     with unit_of_work() as session:
         round_id = service.get_round(session, number=round_number, operation=operation).id if round_number is not None else None
-        submissions = [(s.source_row or index, s.uuid, s.data) for index, s in enumerate(forms_service.iter_submissions(session, form_ref=form), start=1)]
-        result = service.record_flow_submissions(session, actor=None, submissions=submissions, round_id=round_id)
+        submissions = [(s.source_row or index, s.uuid, s.data) for index, s in enumerate(forms_service.iter_submissions(session, form_ref=form, actor=CLI_ACTOR), start=1)]
+        result = service.record_flow_submissions(session, actor=CLI_ACTOR, submissions=submissions, round_id=round_id)
     typer.echo(f"count lines stored {result.lines}; already recorded {result.already_recorded}; not stored {result.not_stored}")
     for issue in result.issues:
         typer.echo(f"row {issue.row}: {issue.check} [{issue.severity}] {issue.field}: {issue.message}", err=True)

@@ -1,8 +1,8 @@
 """DTM domain operations: boundaries, the location master list, rounds, figures from submissions, aggregates.
 
 Every function takes the session first and keyword arguments after it; none commits (the caller's
-`unit_of_work()` does). `actor` is the acting user (anything with ``.id`` and ``.organisation_id``) or None
-for the CLI; every change writes its hash-chained audit entry (`passage.security.audit.record`) in the
+`unit_of_work()` does). `actor` is the foundation's `Actor`: the acting user, or the CLI's system actor
+(`system_actor("dtm.cli")`); every change checks `dtm:manage` itself and writes its hash-chained audit entry (`passage.security.audit.record`) in the
 caller's transaction, with counts and ids only. DTM holds aggregate figures, never personal data.
 """
 
@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.dtm import rules
 from passage.dtm.aggregate import AggregateResult, aggregate
@@ -31,14 +30,17 @@ from passage.dtm.models import (
 )
 from passage.dtm.rules import CheckIssue, Component, FigureRow
 from passage.security import audit
+from passage.security.actors import Actor
+from passage.security.operations import operation, require_permission
+from passage.security.permissions import Permission
 
 COMPONENTS: tuple[str, ...] = ("baseline", "site")
 FORM_OF_COMPONENT = {"baseline": "dtm_baseline_assessment", "site": "dtm_site_assessment"}
 
 
-class ActorLike(Protocol):
-    id: str
-    organisation_id: str
+def _manage(session: Session, actor: Actor, operation: str, entity_type: str) -> None:
+    """Every change to DTM data needs `dtm:manage`, checked here so the CLI and other modules get a route's answer."""
+    require_permission(session, actor=actor, permission=Permission.DTM_MANAGE, entity_type=entity_type, operation=operation)
 
 
 # --- geography -----------------------------------------------------------------------------------
@@ -57,8 +59,9 @@ class LoadAreasResult:
     by_level: dict[int, int] = field(default_factory=dict)
 
 
-def load_areas(session: Session, *, actor: ActorLike | None, areas: Iterable[AdminArea], source: str, variants: Iterable[NameVariant] = (), on_progress: Callable[[int], None] | None = None) -> LoadAreasResult:
+def load_areas(session: Session, *, actor: Actor, areas: Iterable[AdminArea], source: str, variants: Iterable[NameVariant] = (), on_progress: Callable[[int], None] | None = None) -> LoadAreasResult:
     """Insert or update areas by P-code (parents first), and add their alternate names as variants."""
+    _manage(session, actor, "load_areas", "dtm_admin_area")
     result = LoadAreasResult()
     ordered = sorted(areas, key=lambda a: (a.level, a.pcode))
     existing = {r.pcode: r for r in session.scalars(select(AdminAreaRecord).where(AdminAreaRecord.pcode.in_([a.pcode for a in ordered])))} if ordered else {}
@@ -79,7 +82,7 @@ def load_areas(session: Session, *, actor: ActorLike | None, areas: Iterable[Adm
             on_progress(1)
     session.flush()
     all_variants = [NameVariant(a.pcode, alt) for a in ordered for alt in a.alternate_names] + list(variants)
-    result.variants_added = add_name_variants(session, actor=None, variants=all_variants)
+    result.variants_added = add_name_variants(session, actor=actor, variants=all_variants)
     audit.record(
         session, actor=actor, action="load", entity_type="dtm_admin_areas", entity_id=None,
         details={"source": source[:200], "created": result.created, "updated": result.updated, "variants_added": result.variants_added,
@@ -88,8 +91,9 @@ def load_areas(session: Session, *, actor: ActorLike | None, areas: Iterable[Adm
     return result
 
 
-def add_name_variants(session: Session, *, actor: ActorLike | None, variants: Iterable[NameVariant]) -> int:
+def add_name_variants(session: Session, *, actor: Actor, variants: Iterable[NameVariant]) -> int:
     """Add known name variants (skipping ones already known); the P-codes must be loaded."""
+    _manage(session, actor, "add_name_variants", "dtm_admin_area")
     del actor
     known = set(session.execute(select(AreaNameVariant.pcode, AreaNameVariant.normalised)).tuples())
     loaded = set(session.scalars(select(AdminAreaRecord.pcode)))
@@ -124,8 +128,9 @@ def get_gazetteer(session: Session, *, with_geometry: bool = False) -> Gazetteer
 # --- the master list -----------------------------------------------------------------------------
 
 
-def register_location(session: Session, *, actor: ActorLike | None, code: str, kind: str, name: str, admin_pcode: str, latitude: float | None = None, longitude: float | None = None, site_type: str | None = None, management: str | None = None) -> Location:
+def register_location(session: Session, *, actor: Actor, code: str, kind: str, name: str, admin_pcode: str, latitude: float | None = None, longitude: float | None = None, site_type: str | None = None, management: str | None = None) -> Location:
     """Add a location, site or flow monitoring point to the master list; its `id` stays stable for ever."""
+    _manage(session, actor, "register_location", "dtm_location")
     if kind not in ("location", "site", "flow_point"):
         raise InvalidInput("kind must be location, site or flow_point")
     if session.scalar(select(AdminAreaRecord.id).where(AdminAreaRecord.pcode == admin_pcode)) is None:
@@ -151,8 +156,9 @@ def list_locations(session: Session, *, kind: str | None = None, admin_pcode: st
 # --- rounds --------------------------------------------------------------------------------------
 
 
-def create_round(session: Session, *, actor: ActorLike | None, operation: str, number: int, reporting_date: dt.date, period_start: dt.date | None = None, period_end: dt.date | None = None, title: str | None = None) -> AssessmentRound:
+def create_round(session: Session, *, actor: Actor, operation: str, number: int, reporting_date: dt.date, period_start: dt.date | None = None, period_end: dt.date | None = None, title: str | None = None) -> AssessmentRound:
     """Open a numbered round of an operation; numbers are unique per operation."""
+    _manage(session, actor, "create_round", "dtm_round")
     if number < 1:
         raise InvalidInput("round number must be 1 or more")
     if period_start and period_end and period_end < period_start:
@@ -180,19 +186,19 @@ def list_rounds(session: Session, *, operation: str | None = None) -> list[Asses
     return list(session.scalars(query))
 
 
-def update_round(session: Session, *, actor: ActorLike | None, round_id: str, expected_version: int, title: str | None = None, reporting_date: dt.date | None = None, period_start: dt.date | None = None, period_end: dt.date | None = None) -> AssessmentRound:
+def update_round(session: Session, *, actor: Actor, round_id: str, expected_version: int, title: str | None = None, reporting_date: dt.date | None = None, period_start: dt.date | None = None, period_end: dt.date | None = None) -> AssessmentRound:
     """Change a round's title, reporting date or period; a stale `expected_version` is a 409."""
     record = get_round_by_id(session, round_id=round_id)
-    check_version(record, expected_version)
-    changed: list[str] = []
-    for name, value in (("title", title), ("reporting_date", reporting_date), ("period_start", period_start), ("period_end", period_end)):
-        if value is not None and getattr(record, name) != value:
-            setattr(record, name, value)
-            changed.append(name)
-    if record.period_start and record.period_end and record.period_end < record.period_start:
-        raise InvalidInput("the round's period ends before it starts", fields=[FieldError("period_end", "ends before period_start")])
-    session.flush()
-    audit.record(session, actor=actor, action="update", entity_type="dtm_round", entity_id=record.id, details={"fields": changed})
+    with operation(session, actor=actor, action="update", entity_type="dtm_round", record=record, permission=Permission.DTM_MANAGE,
+                   expected_version=expected_version) as op:
+        changed: list[str] = []
+        for name, value in (("title", title), ("reporting_date", reporting_date), ("period_start", period_start), ("period_end", period_end)):
+            if value is not None and getattr(record, name) != value:
+                setattr(record, name, value)
+                changed.append(name)
+        if record.period_start and record.period_end and record.period_end < record.period_start:
+            raise InvalidInput("the round's period ends before it starts", fields=[FieldError("period_end", "ends before period_start")])
+        op.note(fields=changed)
     return record
 
 
@@ -279,7 +285,7 @@ class RecordResult:
 def record_submissions(
     session: Session,
     *,
-    actor: ActorLike | None,
+    actor: Actor,
     round_id: str,
     component: Component,
     submissions: Iterable[tuple[int, str, Mapping[str, Any]]],
@@ -294,6 +300,7 @@ def record_submissions(
     stored with the figure and reported. A submission uuid already recorded for the round is skipped,
     so processing the same submissions twice changes nothing.
     """
+    _manage(session, actor, "record_submissions", "dtm_figure")
     if component not in COMPONENTS:
         raise InvalidInput("component must be baseline or site")
     round_ = session.get(AssessmentRound, round_id)
@@ -385,12 +392,13 @@ def _ensure_site(session: Session, figure: FigureRow) -> Location:
     return location
 
 
-def process_form_submissions(session: Session, *, actor: ActorLike | None, round_id: str, component: Component, form_ref: str | None = None, default_household_size: float | None = None) -> RecordResult:
+def process_form_submissions(session: Session, *, actor: Actor, round_id: str, component: Component, form_ref: str | None = None, default_household_size: float | None = None) -> RecordResult:
     """Record the forms engine's accepted submissions of a DTM form that fall in the round's period.
 
     A submission belongs to the round when its ``assessment_date`` lies within the round's period
     (``period_start``..``period_end``, both optional).
     """
+    _manage(session, actor, "process_form_submissions", "dtm_figure")
     from passage.forms import service as forms_service
 
     round_ = session.get(AssessmentRound, round_id)
@@ -480,13 +488,14 @@ class FlowRecordResult:
     issues: list[CheckIssue] = field(default_factory=list)
 
 
-def record_flow_submissions(session: Session, *, actor: ActorLike | None, submissions: Iterable[tuple[int, str, Mapping[str, Any]]], round_id: str | None = None) -> FlowRecordResult:
+def record_flow_submissions(session: Session, *, actor: Actor, submissions: Iterable[tuple[int, str, Mapping[str, Any]]], round_id: str | None = None) -> FlowRecordResult:
     """Store the count lines of flow monitoring submissions; the point joins the master list as a flow_point.
 
     A line whose men + women + boys + girls differ from its total is reported (check ``sex_age_sum``)
     and stored with the reported total; a submission whose admin 2 P-code is not loaded is reported
     (``unknown_pcode``) and not stored; a submission uuid already stored is skipped.
     """
+    _manage(session, actor, "record_flow_submissions", "dtm_flow_count")
     gazetteer = get_gazetteer(session)
     known = set(session.scalars(select(FlowCount.submission_uuid).distinct()))
     result = FlowRecordResult()

@@ -11,6 +11,10 @@ from sqlalchemy.orm import Session
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, NotFound
 from passage.core.progress import progress_bar
+from passage.security.actors import system_actor
+
+CLI_ACTOR = system_actor("forms.cli")
+"""The server operator running the command: the services check and audit it like any actor."""
 
 forms_app = typer.Typer(name="forms", help="XLSForm questionnaires: load forms, import exports.", no_args_is_help=True)
 
@@ -49,7 +53,7 @@ def load(
         raise InvalidInput(f"{form_file.name}: file not found")
     with unit_of_work() as session:
         owner = _organisation_id(session, organisation, for_new_form=True)
-        result = service.load_form(session, actor=None, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner)
+        result = service.load_form(session, actor=CLI_ACTOR, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner)
         state = "stored" if result.created else "already stored"
         typer.echo(
             f"form {result.form.form_key} version {result.version.version_label} (#{result.version.number}) {state}: "
@@ -78,7 +82,7 @@ def import_data(
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = service.import_export(session, actor=None, form_ref=form, path=data_file, progress=advance, organisation_id=owner)
+        report = service.import_export(session, actor=CLI_ACTOR, form_ref=form, path=data_file, progress=advance, organisation_id=owner)
     typer.echo(f"rows read: {report.rows_read}")
     typer.echo(f"accepted: {report.accepted}")
     typer.echo(f"quarantined: {report.quarantined}")

@@ -3,9 +3,11 @@
 Every operation runs inside the caller's transaction (`unit_of_work()`), so an import commits its
 batch, its submissions, its quarantine entries and its audit entry together, or nothing at all.
 
-`actor` is the signed-in `User` (records are then limited to the user's organisation scope through
-`passage.security.scope`, and the audit entry names the user) or `None` for the system actor (the CLI,
-demo loading), which sees every record and is audited as the system.
+`actor` is the foundation's `Actor`: the signed-in `User` (records are then limited to the user's organisation
+scope through `passage.security.scope`, and the audit entry names the user) or the system actor of a job
+(`system_actor("forms.cli")`: the CLI, demo loading), which sees every record and is audited as the system.
+Each operation checks its permission itself (`security.operations.require_permission`), so the CLI and
+other modules get the answer a route would give.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from sqlalchemy import DateTime, LargeBinary, bindparam, column, func, insert, select, table
@@ -38,38 +40,22 @@ from passage.forms.exports import ColumnarExport, ExportRow, columnar_export, pa
 from passage.forms.models import Form, FormVersion, ImportBatch, QuarantineEntry, QuarantineStatus, Submission
 from passage.forms.validation import CheckedSubmission, SubmissionError, validator_for
 from passage.security import audit
+from passage.security.actors import Actor, is_system
 from passage.security.crypto import get_cipher
-from passage.security.models import User
+from passage.security.operations import require_permission
+from passage.security.permissions import Permission
 from passage.security.scope import scoped_select
 
 INSERT_CHUNK = 2_000
 
 
-class ActorLike(Protocol):
-    id: str
+def _actor_id(actor: Actor) -> str | None:
+    """The user id stored on a record (`loaded_by`, `imported_by`, ...); a job leaves it empty."""
+    return None if is_system(actor) else actor.id
 
 
-def _actor_id(actor: ActorLike | None) -> str | None:
-    return getattr(actor, "id", None) if actor is not None else None
-
-
-def _select(model: Any, actor: ActorLike | None) -> Any:
-    """`select(model)` limited to a signed-in user's scope; the system actor (None) sees everything."""
-    if isinstance(actor, User):
-        return scoped_select(model, actor)
-    return select(model)
-
-
-def _audit(session: Session, actor: ActorLike | None, action: str, entity_type: str, entity_id: str | None, details: dict[str, Any]) -> None:
-    """Audit in the caller's transaction; `details` carries ids, counts and field paths only."""
-    audit.record(
-        session,
-        actor=actor if isinstance(actor, User) else None,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        details=details,
-    )
+def _require(session: Session, actor: Actor, permission: Permission, operation: str, entity_type: str, entity_id: str | None = None) -> None:
+    require_permission(session, actor=actor, permission=permission, entity_type=entity_type, entity_id=entity_id, operation=operation)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -86,7 +72,7 @@ class LoadResult:
 
 
 def load_form(
-    session: Session, *, actor: ActorLike | None, content: bytes, filename: str, organisation_id: str | None = None
+    session: Session, *, actor: Actor, content: bytes, filename: str, organisation_id: str | None = None
 ) -> LoadResult:
     """Parse an XLSForm and store it as a new version of its form (created on first load).
 
@@ -94,8 +80,9 @@ def load_form(
     The same bytes again return the stored version. A different workbook with the same settings
     `version` is refused: ODK clients tell versions apart only by that string.
     """
+    _require(session, actor, Permission.FORMS_MANAGE, "load_form", "form_version")
     definition = load_xlsform(content, filename=filename)
-    owner = getattr(actor, "organisation_id", None) if actor is not None else organisation_id
+    owner = organisation_id if is_system(actor) else actor.organisation_id
     form = session.scalars(
         select(Form).where(Form.form_key == definition.form_id, Form.organisation_id.is_(None) if owner is None else Form.organisation_id == owner)
     ).first()
@@ -130,18 +117,17 @@ def load_form(
     form.current_version_id = version.id
     form.title = definition.title or form.title
     session.flush()
-    _audit(session, actor, "create", "form_version", version.id,
-           {"form_id": form.id, "form_key": form.form_key, "number": number, "sha256": definition.sha256})
+    audit.record(session, actor=actor, action="create", entity_type="form_version", entity_id=version.id, details={"form_id": form.id, "form_key": form.form_key, "number": number, "sha256": definition.sha256})
     return LoadResult(form=form, version=version, created=True, definition=definition)
 
 
-def get_form(session: Session, *, form_ref: str, actor: ActorLike | None = None, organisation_id: str | None = None) -> Form:
+def get_form(session: Session, *, form_ref: str, actor: Actor, organisation_id: str | None = None) -> Form:
     """A form by its id or its XLSForm form_id, within the actor's scope; NotFound otherwise.
 
     The system actor may narrow a form_id to one organisation's form; two organisations may both hold
     a form with the same form_id, and then the system actor must name the organisation.
     """
-    query = _select(Form, actor)
+    query = scoped_select(Form, actor)
     form = session.scalars(query.where(Form.id == form_ref)).first() if re.fullmatch(r"[0-9a-f]{32}", form_ref) else None
     if form is None:
         by_key = query.where(Form.form_key == form_ref)
@@ -156,15 +142,20 @@ def get_form(session: Session, *, form_ref: str, actor: ActorLike | None = None,
     return form
 
 
-def list_forms(session: Session, *, actor: ActorLike | None = None) -> list[Form]:
-    return list(session.scalars(_select(Form, actor).order_by(Form.form_key)))
+def current_version(session: Session, *, form: Form) -> FormVersion | None:
+    """The form's current version (the one new submissions are validated against), if any."""
+    return session.get(FormVersion, form.current_version_id) if form.current_version_id else None
+
+
+def list_forms(session: Session, *, actor: Actor) -> list[Form]:
+    return list(session.scalars(scoped_select(Form, actor).order_by(Form.form_key)))
 
 
 def page_forms(
-    session: Session, *, actor: ActorLike | None = None, q: str | None = None, sort: str = "key", offset: int = 0, limit: int = 50
+    session: Session, *, actor: Actor, q: str | None = None, sort: str = "key", offset: int = 0, limit: int = 50
 ) -> tuple[list[Form], int]:
     """One page of the forms in scope and the total, filtered (form_id or title contains `q`) and sorted in SQL."""
-    query = _select(Form, actor)
+    query = scoped_select(Form, actor)
     if q:
         needle = q.strip().lower()
         query = query.where(func.lower(Form.form_key).contains(needle, autoescape=True) | func.lower(Form.title).contains(needle, autoescape=True))
@@ -186,7 +177,7 @@ def fix_value(data: Mapping[str, Any], field_path: str) -> Any:
     return fix_value(instances[index - 1], f"{match['repeat']}/{match['rest']}")
 
 
-def list_versions(session: Session, *, form_ref: str, actor: ActorLike | None = None) -> list[FormVersion]:
+def list_versions(session: Session, *, form_ref: str, actor: Actor) -> list[FormVersion]:
     form = get_form(session, form_ref=form_ref, actor=actor)
     return list(session.scalars(select(FormVersion).where(FormVersion.form_id == form.id).order_by(FormVersion.number)))
 
@@ -275,7 +266,7 @@ def _gc_paused() -> Iterator[None]:
 def import_export(
     session: Session,
     *,
-    actor: ActorLike | None,
+    actor: Actor,
     form_ref: str,
     path: str | Path,
     today: dt.date | None = None,
@@ -302,6 +293,7 @@ def import_export(
     write stays in this process and this transaction. The cyclic garbage collector is paused meanwhile
     (`_gc_paused`).
     """
+    _require(session, actor, Permission.FORMS_MANAGE, "import_export", "forms_import_batch")
     form = get_form(session, form_ref=form_ref, actor=actor, organisation_id=organisation_id)
     raw = read_export(path, strip=False)
     if filename:
@@ -490,7 +482,7 @@ def import_export(
     batch.duplicates = report.duplicates
     batch.quarantined = report.quarantined
     session.flush()
-    _audit(session, actor, "import", "forms_import_batch", batch.id, {
+    audit.record(session, actor=actor, action="import", entity_type="forms_import_batch", entity_id=batch.id, details={
         "form_id": form.id, "sha256": content_hash, "rows_read": report.rows_read, "accepted": report.accepted,
         "duplicates": report.duplicates, "quarantined": report.quarantined,
         "quarantined_by_reason": dict(sorted(report.quarantined_by_reason.items())),
@@ -855,30 +847,31 @@ def list_quarantine(
     reason: str | None = None,
     limit: int = 100,
     offset: int = 0,
-    actor: ActorLike | None = None,
+    actor: Actor,
 ) -> list[QuarantineEntry]:
     """Quarantine entries of a form in file order (batch, then row number), filtered by status and reason.
 
     The rows hold personal data, so listing them is audited (ids and count only).
     """
+    _require(session, actor, Permission.FORMS_MANAGE, "list_quarantine", "forms_quarantine_entry")
     form = get_form(session, form_ref=form_ref, actor=actor)
     query = _quarantine_query(form, status, reason)
     query = query.order_by(QuarantineEntry.created_at, QuarantineEntry.batch_id, QuarantineEntry.row_number).limit(limit).offset(offset)
     entries = list(session.scalars(query))
-    if actor is not None:
-        _audit(session, actor, "list", "forms_quarantine_entry", None, {"form_id": form.id, "count": len(entries)})
+    # every read of quarantined rows is audited, a job's included
+    audit.record(session, actor=actor, action="list", entity_type="forms_quarantine_entry", entity_id=None, details={"form_id": form.id, "count": len(entries)})
     return entries
 
 
 def count_quarantine(
     session: Session, *, form_ref: str, status: QuarantineStatus | str | None = QuarantineStatus.OPEN,
-    reason: str | None = None, actor: ActorLike | None = None,
+    reason: str | None = None, actor: Actor,
 ) -> int:
     form = get_form(session, form_ref=form_ref, actor=actor)
     return session.scalar(select(func.count()).select_from(_quarantine_query(form, status, reason).subquery())) or 0
 
 
-def quarantine_reasons(session: Session, *, form_ref: str, actor: ActorLike | None = None) -> dict[str, int]:
+def quarantine_reasons(session: Session, *, form_ref: str, actor: Actor) -> dict[str, int]:
     """Open entries per reason (for the filter and the summary)."""
     form = get_form(session, form_ref=form_ref, actor=actor)
     rows = session.execute(
@@ -889,8 +882,8 @@ def quarantine_reasons(session: Session, *, form_ref: str, actor: ActorLike | No
     return {reason: count for reason, count in rows}
 
 
-def get_quarantine_entry(session: Session, *, entry_id: str, actor: ActorLike | None = None) -> QuarantineEntry:
-    entry = session.scalars(_select(QuarantineEntry, actor).where(QuarantineEntry.id == entry_id)).first()
+def get_quarantine_entry(session: Session, *, entry_id: str, actor: Actor) -> QuarantineEntry:
+    entry = session.scalars(scoped_select(QuarantineEntry, actor).where(QuarantineEntry.id == entry_id)).first()
     if entry is None:
         raise NotFound(f"no quarantine entry {entry_id}")
     return entry
@@ -924,7 +917,7 @@ def _apply_change(definition: FormDefinition, data: dict[str, Any], key: str, va
         data[key] = value
 
 
-def _revalidate(session: Session, entry: QuarantineEntry, *, actor: ActorLike | None, definition: FormDefinition, today: dt.date | None) -> CheckedSubmission:
+def _revalidate(session: Session, entry: QuarantineEntry, *, actor: Actor, definition: FormDefinition, today: dt.date | None) -> CheckedSubmission:
     checked = validator_for(definition).check(entry.data, today=today)
     errors = [error.as_record() for error in checked.errors]
     if not entry.uuid:
@@ -965,7 +958,7 @@ def _revalidate(session: Session, entry: QuarantineEntry, *, actor: ActorLike | 
 def fix_quarantine_entry(
     session: Session,
     *,
-    actor: ActorLike | None,
+    actor: Actor,
     entry_id: str,
     changes: Mapping[str, Any],
     expected_version: int | None,
@@ -976,6 +969,7 @@ def fix_quarantine_entry(
     A valid row becomes a submission (status `accepted`); an invalid one stays open with its new errors.
     A stale `expected_version` is refused with Conflict (optimistic concurrency).
     """
+    _require(session, actor, Permission.FORMS_MANAGE, "fix_quarantine_entry", "forms_quarantine_entry")
     entry = get_quarantine_entry(session, entry_id=entry_id, actor=actor)
     check_version(entry, expected_version)
     if entry.status != QuarantineStatus.OPEN:
@@ -990,7 +984,7 @@ def fix_quarantine_entry(
     entry.data = data
     _revalidate(session, entry, actor=actor, definition=definition, today=today)
     session.flush()
-    _audit(session, actor, "update", "forms_quarantine_entry", entry.id, {
+    audit.record(session, actor=actor, action="update", entity_type="forms_quarantine_entry", entity_id=entry.id, details={
         "fields": sorted(changes), "status": entry.status.value, "reason": entry.reason if entry.status == QuarantineStatus.OPEN else None,
         "submission_id": entry.submission_id,
     })
@@ -1010,12 +1004,13 @@ class RevalidationReport:
 
 
 def revalidate_quarantine(
-    session: Session, *, actor: ActorLike | None, form_ref: str, use_current_version: bool = False, today: dt.date | None = None
+    session: Session, *, actor: Actor, form_ref: str, use_current_version: bool = False, today: dt.date | None = None
 ) -> RevalidationReport:
     """Re-validate every open entry of a form, e.g. after a corrected form version was loaded.
 
     With `use_current_version`, entries move to the form's current version before validation.
     """
+    _require(session, actor, Permission.FORMS_MANAGE, "revalidate_quarantine", "forms_quarantine")
     form = get_form(session, form_ref=form_ref, actor=actor)
     report = RevalidationReport()
     entries = list(
@@ -1040,7 +1035,7 @@ def revalidate_quarantine(
         else:
             report.still_open += 1
     session.flush()
-    _audit(session, actor, "revalidate", "forms_quarantine", form.id, {
+    audit.record(session, actor=actor, action="revalidate", entity_type="forms_quarantine", entity_id=form.id, details={
         "checked": report.checked, "accepted": report.accepted, "duplicates": report.duplicates, "still_open": report.still_open,
     })
     return report
@@ -1053,7 +1048,7 @@ def revalidate_quarantine(
 def submit_entry(
     session: Session,
     *,
-    actor: ActorLike | None,
+    actor: Actor,
     form_ref: str,
     data: Mapping[str, Any],
     submission_uuid: str | None = None,
@@ -1063,6 +1058,7 @@ def submit_entry(
 
     Invalid data raises InvalidInput whose `fields` are the SubmissionErrors (path, message, reason).
     """
+    _require(session, actor, Permission.FORMS_SUBMIT, "submit_entry", "forms_submission")
     form = get_form(session, form_ref=form_ref, actor=actor)
     definition = get_definition(session, version_id=form.current_version_id)
     checked = validator_for(definition).check(data, today=today)
@@ -1086,12 +1082,12 @@ def submit_entry(
     )
     session.add(submission)
     session.flush()
-    _audit(session, actor, "create", "forms_submission", submission.id, {"form_id": form.id, "source": "web", "fields": sorted(checked.values)})
+    audit.record(session, actor=actor, action="create", entity_type="forms_submission", entity_id=submission.id, details={"form_id": form.id, "source": "web", "fields": sorted(checked.values)})
     return submission
 
 
 def iter_submissions(
-    session: Session, *, form_ref: str, version_id: str | None = None, batch_size: int = 1000, actor: ActorLike | None = None
+    session: Session, *, form_ref: str, version_id: str | None = None, batch_size: int = 1000, actor: Actor
 ) -> Iterator[Submission]:
     """Accepted submissions of a form in submission-time order, streamed (the caller audits its read)."""
     form = get_form(session, form_ref=form_ref, actor=actor)
@@ -1102,33 +1098,34 @@ def iter_submissions(
     yield from session.scalars(query)
 
 
-def count_submissions(session: Session, *, form_ref: str, actor: ActorLike | None = None) -> int:
+def count_submissions(session: Session, *, form_ref: str, actor: Actor) -> int:
     form = get_form(session, form_ref=form_ref, actor=actor)
     return session.scalar(select(func.count()).select_from(Submission).where(Submission.form_id == form.id)) or 0
 
 
 def list_submissions(
-    session: Session, *, form_ref: str, actor: ActorLike | None, offset: int = 0, limit: int = 50, source: str | None = None
+    session: Session, *, form_ref: str, actor: Actor, offset: int = 0, limit: int = 50, source: str | None = None
 ) -> tuple[list[Submission], int]:
     """One page of a form's submissions, newest first, and the total; the read is audited."""
+    _require(session, actor, Permission.FORMS_READ, "list_submissions", "forms_submission")
     form = get_form(session, form_ref=form_ref, actor=actor)
     query = select(Submission).where(Submission.form_id == form.id)
     if source:
         query = query.where(Submission.source == source)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = list(session.scalars(query.order_by(Submission.created_at.desc(), Submission.id).offset(offset).limit(limit)))
-    _audit(session, actor, "list", "forms_submission", None, {"form_id": form.id, "count": len(rows), "ids": [r.id for r in rows]})
+    audit.record(session, actor=actor, action="list", entity_type="forms_submission", entity_id=None, details={"form_id": form.id, "count": len(rows), "ids": [r.id for r in rows]})
     return rows, total
 
 
-def list_batches(session: Session, *, form_ref: str, actor: ActorLike | None = None, limit: int = 20) -> list[ImportBatch]:
+def list_batches(session: Session, *, form_ref: str, actor: Actor, limit: int = 20) -> list[ImportBatch]:
     form = get_form(session, form_ref=form_ref, actor=actor)
     return list(session.scalars(select(ImportBatch).where(ImportBatch.form_id == form.id).order_by(ImportBatch.created_at.desc()).limit(limit)))
 
 
-def open_quarantine_counts(session: Session, *, actor: ActorLike | None) -> list[tuple[Form, int]]:
+def open_quarantine_counts(session: Session, *, actor: Actor) -> list[tuple[Form, int]]:
     """Forms in scope with open quarantine rows waiting, most first (for the home panel)."""
-    forms = {form.id: form for form in session.scalars(_select(Form, actor))}
+    forms = {form.id: form for form in session.scalars(scoped_select(Form, actor))}
     if not forms:
         return []
     rows = session.execute(

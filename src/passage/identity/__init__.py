@@ -16,3 +16,6 @@ Public functions (stable for other modules; call them rather than the internals)
 Methods: Fellegi & Sunter (1969); EM after Winkler (1988) with the one-to-one restriction (Jaro 1989;
 Sadinle 2017); term-frequency adjustment after Winkler (1989). Sources are cited in each module.
 """
+
+PUBLIC_MODULES: tuple[str, ...] = ("search", "compare", "index", "scoring", "queries")
+"""What other modules may import besides `service` (checked by the `public_interface` import contract)."""

@@ -3,54 +3,32 @@
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from rich.progress import Progress
 
+from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput
-from passage.core.files import atomic_output, csv_writer, read_csv_rows
 from passage.core.progress import progress_bar
-from passage.identity import compare, dates, scoring
-from passage.identity.index import build_or_update, default_index_dir, open_index
-from passage.identity.search import Scored, expected_false_match_share, fit_model, gather_many, rank
-
-QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
-RESULT_COLUMNS = ("query_id", "rank", "person_id", "match_probability", "decision")
-EM_MIN_QUERIES = 200
+from passage.identity.index import build_or_update, default_index_dir
+from passage.identity.service import EM_MIN_QUERIES, BatchProgress, identify_batch
+from passage.security.actors import system_actor
 
 identify_app = typer.Typer(name="identify", help="Find people in a registry from what a foreign authority recorded.", no_args_is_help=True)
 
-
-def read_queries(path: Path) -> list[compare.Query]:
-    """Read and check queries.csv; errors name line and column only."""
-    _, rows = read_csv_rows(path, required=QUERY_COLUMNS)
-    seen: set[str] = set()
-    queries = []
-    for line, row in rows:
-        if not row["query_id"]:
-            raise InvalidInput(f"{path.name}: line {line}, column query_id: empty")
-        if row["query_id"] in seen:
-            raise InvalidInput(f"{path.name}: line {line}, column query_id: duplicate identifier")
-        seen.add(row["query_id"])
-        sex = row["sex"].upper()
-        if sex and sex not in ("M", "F", "X", "U"):
-            raise InvalidInput(f"{path.name}: line {line}, column sex: expected M, F or empty")
-        queries.append(compare.Query(
-            query_id=row["query_id"], family_name=row["family_name"], given_name=row["given_name"], full_name=row["full_name"],
-            sex=sex if sex in ("M", "F") else "", birth_date=dates.parse_partial(row["birth_date"], where=f"{path.name}: line {line}, column birth_date"),
-            birth_place=row["birth_place"], id_number=row["id_number"], nationality=row["nationality"],
-        ))
-    return queries
+CLI_ACTOR = system_actor("identity.cli")
+"""The CLI acts as the server operator's job; the service checks and audits it like any actor."""
 
 
-def fit_m(gathered: list[Scored], model: scoring.Model, *, registry_size: int) -> scoring.Model:
-    """Re-estimate m and the in-registry prior by one-to-one EM on the batch (`search.fit_model`)."""
-    if sum(1 for g in gathered if g.size) < EM_MIN_QUERIES:
-        return model
-    fitted, _ = fit_model(gathered, model, registry_size=registry_size)
-    return fitted
+class _BarStages(BatchProgress):
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+
+    def stage(self, name: str, total: int | None) -> Callable[[int], None]:
+        task = self.bar.add_task(name, total=total)
+        return lambda n: self.bar.advance(task, n)
 
 
 @identify_app.command("index")
@@ -71,64 +49,27 @@ def index_command(
 def batch_command(
     registry: Path = typer.Option(..., "--registry", help="registry.csv"),
     queries_path: Path = typer.Option(..., "--queries", help="queries.csv"),
-    out: Path = typer.Option(..., "--out", help="results.csv (query_id,rank,person_id,match_probability,decision)"),
+    out: Path = typer.Option(..., "--out", help="results.csv (query_id,rank,person_id,match_probability,decision, then Splink's match_weight, log2_bayes_factor, gamma_*, bf_*)"),
     top: int = typer.Option(10, "--top", min=1, max=100, help="Candidates per query"),
     index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
     explain: Path | None = typer.Option(None, "--explain", help="Also write per-candidate evidence as JSON lines"),
+    model_path: Path | None = typer.Option(None, "--model", help="Apply this saved model (Passage or Splink-style JSON) instead of fitting one"),
+    save_model: Path | None = typer.Option(None, "--save-model", help="Write the model used (fitted or given) as Splink-style JSON"),
+    comparison_columns: bool = typer.Option(True, "--comparison-columns/--no-comparison-columns", help="Write match_weight, gamma_* and bf_* per candidate"),
     train_m: bool = typer.Option(True, "--train-m/--no-train-m", help=f"Estimate m and the in-registry prior by one-to-one EM on this batch (needs {EM_MIN_QUERIES}+ queries)"),
     workers: int = typer.Option(2, "--workers", min=1, max=64, help="Processes for indexing and comparison (the index is memory-mapped and shared)"),
     prior_in_registry: float | None = typer.Option(None, "--prior", min=0.001, max=0.999, help="Prior probability that a queried person is in the registry (default: 0.5, or estimated by EM; given: fixed)"),
 ) -> None:
     """Identify every query against the registry and write ranked candidates with decisions."""
-    queries = read_queries(queries_path)
-    with tempfile.TemporaryDirectory(prefix="passage-identify-") as tmp:
-        target = index_dir or Path(tmp) / "index"
-        with progress_bar() as bar:
-            task = bar.add_task("indexing registry", total=None)
-            build_or_update(registry, target, progress=lambda n: bar.advance(task, n), workers=workers)
-            index = open_index(target)
-            task = bar.add_task("comparing", total=len(queries))
-            gathered = gather_many(index, queries, workers=workers, progress=lambda n: bar.advance(task, n))
-            base = index.model
-            if prior_in_registry is not None:
-                base.prior_in_registry = prior_in_registry
-            if train_m and sum(1 for g in gathered if g.size) >= EM_MIN_QUERIES:
-                model, _ = fit_model(gathered, base, registry_size=index.size, fit_prior_in_registry=prior_in_registry is None)
-            else:
-                model = base
-            task = bar.add_task("ranking", total=len(gathered))
-            results = []
-            for g in gathered:
-                results.append(rank(g, model, registry_size=index.size, top=top, index=index))
-                bar.advance(task, 1)
-        unusable = 0
-        with atomic_output(out) as handle:
-            writer = csv_writer(handle, lineterminator="\n")
-            writer.writerow(RESULT_COLUMNS)
-            explain_ctx = atomic_output(explain) if explain else None
-            explain_handle = explain_ctx.__enter__() if explain_ctx else None
-            try:
-                for g, result in zip(gathered, results, strict=True):
-                    if not result.candidates:
-                        unusable += 1 if not g.query.usable() else 0
-                        writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match"])
-                    for c in result.candidates:
-                        writer.writerow([g.query.query_id, c.rank, c.person_id, f"{c.match_probability:.6f}", c.decision])
-                    if explain_handle is not None:
-                        explain_handle.write(json.dumps({"query_id": g.query.query_id, "notes": result.notes,
-                                                         "probability_not_in_registry": result.probability_not_in_registry,
-                                                         "candidates": [c.as_dict() for c in result.candidates]}, ensure_ascii=False) + "\n")
-            except BaseException:
-                if explain_ctx is not None:
-                    explain_ctx.__exit__(*sys.exc_info())
-                raise
-            if explain_ctx is not None:
-                explain_ctx.__exit__(None, None, None)
-    share = expected_false_match_share(results)
-    if share is not None:
-        typer.echo(f"model's expected share of wrong match decisions: {share:.4f}", err=True)
-    if unusable:
-        typer.echo(f"{unusable} queries had nothing usable and were answered no_match (rank 0)", err=True)
+    with progress_bar() as bar, unit_of_work() as session:
+        report = identify_batch(session, actor=CLI_ACTOR, registry=registry, queries_path=queries_path, out=out, top=top,
+                                index_dir=index_dir, explain=explain, train_m=train_m, workers=workers,
+                                prior_in_registry=prior_in_registry, progress=_BarStages(bar), model_path=model_path,
+                                save_model=save_model, comparison_columns=comparison_columns)
+    if report.expected_false_match_share is not None:
+        typer.echo(f"model's expected share of wrong match decisions: {report.expected_false_match_share:.4f}", err=True)
+    if report.unusable:
+        typer.echo(f"{report.unusable} queries had nothing usable and were answered no_match (rank 0)", err=True)
 
 
 @identify_app.command("link")
@@ -152,6 +93,26 @@ def link_command(
         build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
     rows = link(registry, queries_path, out, index_dir=target, master=master, top=top)
     typer.echo(json.dumps({"rows": rows, "engine": "spark", "master": master}))
+
+
+@identify_app.command("dedupe")
+def dedupe_command(
+    registry: Path = typer.Option(..., "--registry", help="registry.csv (person_id,family_name,given_name,sex,birth_date,birth_place,id_number)"),
+    out: Path = typer.Option(..., "--out", help="clusters.csv (cluster_id,person_id,cluster_size,linked_to,link_probability,missing_links,review)"),
+    pairs: Path | None = typer.Option(None, "--pairs", help="Also write the linked pairs (left_person_id,right_person_id,match_probability,match_weight)"),
+    threshold: float = typer.Option(0.99, "--threshold", min=0.5, max=1.0, help="Pairwise match probability at which two records link"),
+    index_dir: Path | None = typer.Option(None, "--index", help="Reuse (and update) this index directory instead of a temporary one"),
+    workers: int = typer.Option(2, "--workers", min=1, max=64, help="Processes for indexing and comparison"),
+) -> None:
+    """Find the records of one registry that are the same person, as clusters a reviewer can split."""
+    from passage.identity.service import dedupe_registry
+
+    with progress_bar() as bar, unit_of_work() as session:
+        report = dedupe_registry(session, actor=CLI_ACTOR, registry=registry, out=out, pairs_out=pairs, threshold=threshold,
+                                 index_dir=index_dir, workers=workers, progress=_BarStages(bar))
+    typer.echo(json.dumps({"records": report.records, "linked_pairs": report.pairs, "clusters": report.clusters,
+                           "clustered_records": report.clustered_records, "clusters_to_review": report.review,
+                           "estimated_duplicate_share": round(report.prior_duplicate, 4)}))
 
 
 typer_apps: list[typer.Typer] = [identify_app]

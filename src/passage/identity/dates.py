@@ -111,6 +111,29 @@ def lunar_as_solar(date: dt.date) -> dt.date | None:
     return dt.date(1970, 1, 1) + dt.timedelta(days=int(round(julian - _JD_OF_1970 - 0.5)))
 
 
+@lru_cache(maxsize=1)
+def _lunar_month_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The table of `_lunar_months` for 1900-2099 as arrays indexed [year - 1900, month]: the day number
+    (days since 1970-01-01) of each non-leap lunar month's first day, and its length (0 where absent)."""
+    first = np.zeros((200, 13), dtype=np.int64)
+    length = np.zeros((200, 13), dtype=np.int64)
+    for year in range(1900, 2100):
+        for month, (julian, days) in _lunar_months(year).items():
+            first[year - 1900, month] = int(round(julian - _JD_OF_1970 - 0.5))
+            length[year - 1900, month] = days
+    return first, length
+
+
+def lunar_as_solar_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """`lunar_as_solar` for many dates at once, as days since 1970-01-01 (-1 where the lunar date does not exist)."""
+    first, length = _lunar_month_arrays()
+    inside = (year >= 1900) & (year <= 2099) & (month >= 1) & (month <= 12)
+    row = np.where(inside, year - 1900, 0)
+    col = np.where(inside, month, 0)
+    exists = inside & (day >= 1) & (day <= length[row, col])
+    return np.where(exists, first[row, col] + day - 1, -1)
+
+
 DATE_LEVELS = (
     "exact",
     "year_month",
@@ -142,8 +165,8 @@ def compare_dates(query: PartialDate | None, record: dt.date | None) -> str | No
         return "exact"
     if query.day <= 12 and query.day != query.month and (query.year, query.day, query.month) == (record.year, record.month, record.day):
         return "day_month_swapped"
-    if lunar_as_solar(written) == record:
-        return "lunar_as_solar"
+    if lunar_as_solar(written) == record or lunar_as_solar(record) == written:
+        return "lunar_as_solar"  # lunar digits on either side: the query's or the registry's
     if abs((written - record).days) <= 7:
         return "within_7_days"
     if (query.month, query.day) == (record.month, record.day) and abs(query.year - record.year) == 1:
@@ -191,8 +214,9 @@ def compare_date_codes(query: PartialDate | None, births: np.ndarray) -> np.ndar
         lunar_int = lunar.year * 10000 + lunar.month * 100 + lunar.day if lunar is not None else -1
         written_days = (written - dt.date(1970, 1, 1)).days
         days = _days_from_civil(year, np.maximum(month, 1), np.maximum(day, 1))
+        registry_lunar = lunar_as_solar_days(year, month, day) == written_days
         levels = np.select(
-            [births == written_int, births == swapped, births == lunar_int, np.abs(days - written_days) <= 7,
+            [births == written_int, births == swapped, (births == lunar_int) | registry_lunar, np.abs(days - written_days) <= 7,
              (month == query.month) & (day == query.day) & (np.abs(year - query.year) == 1)],
             [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"]],
             default=code["disagree"])

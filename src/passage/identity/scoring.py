@@ -62,6 +62,13 @@ DEFAULT_U: dict[str, dict[str, float]] = {
     "id_number": {"exact": 1e-9, "one_edit": 1e-7, "disagree": 0.9999999},
 }
 U_FLOOR = 1e-9
+# The Bayes factor of a registry record that candidate selection did not retrieve: P(not retrieved | same
+# person) / P(not retrieved | different person) = (1 - pair completeness) / (1 - reduction ratio) ~ 1 - pair
+# completeness (Christen 2012, "Data Matching", ch. 4, for the two blocking measures). The identity
+# benchmarks measure the true person lost at candidate selection at 0.5% (20k) and 3.9% (1M), so 0.05 is
+# an upper bound: it keeps the posterior conservative (an unretrieved person is never ruled out) without
+# treating every unretrieved record as if nothing were known about it (a factor of 1).
+UNRETRIEVED_BF = 0.05
 MATCH_THRESHOLD = 0.99
 POSSIBLE_THRESHOLD = 0.01
 
@@ -87,9 +94,11 @@ class Model:
     u: dict[str, dict[str, float]] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_U.items()})
     prior_in_registry: float = 0.5
     registry_size: int = 1
+    unretrieved_bf: float = UNRETRIEVED_BF
 
     def to_json(self) -> str:
-        return json.dumps({"m": self.m, "u": self.u, "prior_in_registry": self.prior_in_registry, "registry_size": self.registry_size})
+        return json.dumps({"m": self.m, "u": self.u, "prior_in_registry": self.prior_in_registry, "registry_size": self.registry_size,
+                           "unretrieved_bf": self.unretrieved_bf})
 
     @classmethod
     def from_json(cls, text: str) -> Model:
@@ -100,12 +109,68 @@ class Model:
             return {f: {lv: float(stored.get(f, {}).get(lv, defaults[f][lv])) for lv in FIELD_LEVELS[f]} for f in FIELDS}
 
         return cls(m=complete(data["m"], DEFAULT_M), u=complete(data["u"], DEFAULT_U), prior_in_registry=data["prior_in_registry"],
-                   registry_size=data["registry_size"])
+                   registry_size=data["registry_size"], unretrieved_bf=float(data.get("unretrieved_bf", UNRETRIEVED_BF)))
+
+    def to_splink_json(self) -> str:
+        """The model as a Splink-style settings document (docs/identity.md, "Model files").
+
+        Each field is a comparison whose levels carry Splink's `comparison_vector_value` (gamma: the number
+        of levels minus one for the closest agreement down to 0 for `disagree`; -1 is the null level),
+        `m_probability` and `u_probability`; `probability_two_random_records_match` is the prior
+        in-registry share over the registry size. Passage's own parameters sit under `passage`."""
+        comparisons = []
+        for f in FIELDS:
+            levels = FIELD_LEVELS[f]
+            comparison_levels: list[dict[str, object]] = [{"label_for_charts": "null", "comparison_vector_value": -1, "is_null_level": True}]
+            comparison_levels += [{"label_for_charts": lv, "comparison_vector_value": gamma(f, lv), "m_probability": self.m[f][lv],
+                                   "u_probability": self.u[f][lv]} for lv in levels]
+            comparisons.append({"output_column_name": f, "comparison_levels": comparison_levels})
+        return json.dumps({
+            "link_type": "link_only",
+            "probability_two_random_records_match": self.prior_in_registry / max(self.registry_size, 1),
+            "comparisons": comparisons,
+            "passage": {"format": 1, "prior_in_registry": self.prior_in_registry, "registry_size": self.registry_size,
+                        "unretrieved_bf": self.unretrieved_bf},
+        }, indent=2)
+
+    @classmethod
+    def from_any_json(cls, text: str) -> Model:
+        """A model from Passage's own JSON or from `to_splink_json`; unknown fields or levels are refused by name."""
+        data = json.loads(text)
+        if "comparisons" not in data:
+            return cls.from_json(text)
+        m: dict[str, dict[str, float]] = {}
+        u: dict[str, dict[str, float]] = {}
+        for comparison in data["comparisons"]:
+            name = comparison.get("output_column_name")
+            if name not in FIELD_LEVELS:
+                raise ValueError(f"comparison {name!r}: not one of {', '.join(FIELDS)}")
+            for level in comparison.get("comparison_levels", []):
+                if level.get("is_null_level"):
+                    continue
+                label = level.get("label_for_charts")
+                if label not in FIELD_LEVELS[name]:
+                    raise ValueError(f"comparison {name}: level {label!r} is not one of {', '.join(FIELD_LEVELS[name])}")
+                m.setdefault(name, {})[label] = float(level["m_probability"])
+                u.setdefault(name, {})[label] = float(level["u_probability"])
+        own = data.get("passage", {})
+        size = int(own.get("registry_size", 1))
+        prior = float(own.get("prior_in_registry", float(data.get("probability_two_random_records_match", 0.5 / size)) * size))
+        return cls.from_json(json.dumps({"m": m, "u": u, "prior_in_registry": prior, "registry_size": size,
+                                         "unretrieved_bf": float(own.get("unretrieved_bf", UNRETRIEVED_BF))}))
 
     def log2_bf(self, field_name: str, level: str, *, u_override: float | None = None) -> float:
         m = max(self.m[field_name][level], U_FLOOR)
         u = max(u_override if u_override is not None else self.u[field_name][level], U_FLOOR)
         return math.log2(m / u)
+
+
+def gamma(field_name: str, level: str | None) -> int:
+    """Splink's comparison vector value of a level: -1 missing, 0 `disagree`, higher for closer agreement."""
+    if level is None:
+        return -1
+    levels = FIELD_LEVELS[field_name]
+    return len(levels) - 1 - levels.index(level)
 
 
 _EXPLAIN = {
@@ -150,11 +215,13 @@ def total_log2_bf(evidence: Sequence[Evidence]) -> float:
     return float(sum(e.log2_bf for e in evidence))
 
 
-def posterior_array(log2_bfs: np.ndarray, *, registry_size: int, prior_in_registry: float) -> tuple[np.ndarray, float]:
+def posterior_array(log2_bfs: np.ndarray, *, registry_size: int, prior_in_registry: float,
+                    unretrieved_bf: float = UNRETRIEVED_BF) -> tuple[np.ndarray, float]:
     """Posterior probability of each candidate (same order as `log2_bfs`) and of "none of them", in log space.
 
-    P(i) = BF_i * pi/N / ((1 - pi) + (N - k) * pi/N + pi/N * sum_j BF_j): candidates not retrieved still
-    carry prior mass with a Bayes factor of about 1 on average.
+    P(i) = BF_i * pi/N / ((1 - pi) + (N - k) * pi/N * BF_rest + pi/N * sum_j BF_j): the records candidate
+    selection did not retrieve still carry prior mass, with the Bayes factor of not being retrieved
+    (`UNRETRIEVED_BF`).
     """
     log2_bfs = np.asarray(log2_bfs, dtype=float)
     n = max(registry_size, 1)
@@ -162,16 +229,18 @@ def posterior_array(log2_bfs: np.ndarray, *, registry_size: int, prior_in_regist
     log_none = math.log2(1 - prior_in)
     terms = math.log2(prior_in / n) + log2_bfs
     rest = max(n - len(log2_bfs), 0)
-    log_rest = math.log2(rest * prior_in / n) if rest else -math.inf
+    log_rest = math.log2(rest * prior_in / n * unretrieved_bf) if rest and unretrieved_bf > 0 else -math.inf
     top = max(log_none, log_rest, float(terms.max()) if len(terms) else -math.inf)
     weights = np.exp2(terms - top)
     denom = 2 ** (log_none - top) + (2 ** (log_rest - top) if rest else 0.0) + float(weights.sum())
     return weights / denom, 2 ** (log_none - top) / denom
 
 
-def posteriors(log2_bfs: Sequence[float], *, registry_size: int, prior_in_registry: float) -> tuple[list[float], float]:
+def posteriors(log2_bfs: Sequence[float], *, registry_size: int, prior_in_registry: float,
+               unretrieved_bf: float = UNRETRIEVED_BF) -> tuple[list[float], float]:
     """`posterior_array` for a list of log2 Bayes factors."""
-    probs, p_none = posterior_array(np.asarray(log2_bfs, dtype=float), registry_size=registry_size, prior_in_registry=prior_in_registry)
+    probs, p_none = posterior_array(np.asarray(log2_bfs, dtype=float), registry_size=registry_size, prior_in_registry=prior_in_registry,
+                                    unretrieved_bf=unretrieved_bf)
     return probs.tolist(), p_none
 
 
@@ -191,7 +260,7 @@ def decide(probabilities: Sequence[float], top_levels: Levels | None, *, match_t
     """
     out: list[str] = []
     for rank, p in enumerate(probabilities):
-        if rank == 0 and p >= match_threshold and top_levels is not None and _strong(top_levels):
+        if rank == 0 and p >= match_threshold and top_levels is not None and strong_evidence(top_levels):
             out.append("match")
         elif p >= possible_threshold:
             out.append("possible")
@@ -200,12 +269,33 @@ def decide(probabilities: Sequence[float], top_levels: Levels | None, *, match_t
     return out
 
 
-def _strong(levels: Levels) -> bool:
+# Places specific enough to stand in for a missing date: the same county (or district), or a written place
+# that neither side can resolve within two edits (a suburb with a typo).
+SPECIFIC_PLACE = ("county", "written_close")
+
+
+def strong_evidence(levels: Levels) -> bool:
+    """Whether the top candidate carries enough independent identity evidence to be decided `match`.
+
+    The posterior alone measures how rare the agreeing combination is in this registry; this rule only
+    refuses a `match` built from fields that cannot identify anyone by themselves. Accepted:
+    - an agreeing name with a date that does not disagree (exact, partial, swapped, lunar, one typo...)
+      or an agreeing ID number;
+    - an agreeing ID number with a name that does not disagree;
+    - a partly agreeing name with the exact full date and no disagreeing ID number;
+    - an agreeing name with a specific place (county or a close unresolved written place) when the date is
+      missing on one side, and no date, sex or ID number disagrees: Christen (2012, "Data Matching",
+      ch. 6) on deciding by the combined weight of the fields that are present; the posterior then
+      requires the name-and-place combination to be rare in the registry (term frequencies), which is
+      the issue's "a full name ... and a place should be enough where that combination is rare".
+    """
     id_ok = levels.id_number in ("exact", "one_edit")
     name_ok = levels.name in STRONG_NAME
     date_ok = levels.birth_date not in (None, "disagree")
     partial_ok = levels.name in PARTIAL_NAME and levels.birth_date == "exact" and levels.id_number != "disagree"
-    return (name_ok and (date_ok or id_ok)) or (id_ok and levels.name not in (None, "disagree")) or partial_ok
+    place_ok = (name_ok and levels.birth_date is None and levels.birth_place in SPECIFIC_PLACE
+                and levels.id_number is None and levels.sex != "disagree")
+    return (name_ok and (date_ok or id_ok)) or (id_ok and levels.name not in (None, "disagree")) or partial_ok or place_ok
 
 
 # --- EM ------------------------------------------------------------------------------------------------
@@ -345,7 +435,7 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
     present = patterns >= 0
     safe_levels = np.maximum(patterns, 0)
     group = np.repeat(np.arange(len(usable)), sizes)
-    unretrieved = np.maximum(n - sizes, 0).astype(float)
+    unretrieved = np.maximum(n - sizes, 0).astype(float) * model.unretrieved_bf
     prev = math.inf
     done = 0
     for _ in range(iterations):
@@ -393,5 +483,6 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
             break
         prev = change
     m_out = {f: {lv: float(m_arr[j][i]) for i, lv in enumerate(FIELD_LEVELS[f])} for j, f in enumerate(FIELDS)}
-    fitted = Model(m=m_out, u=model.u, prior_in_registry=prior_in, registry_size=model.registry_size)
+    fitted = Model(m=m_out, u=model.u, prior_in_registry=prior_in, registry_size=model.registry_size,
+                   unretrieved_bf=model.unretrieved_bf)
     return fitted, {"iterations": float(done), "prior_in_registry": prior_in}

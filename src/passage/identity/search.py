@@ -244,7 +244,8 @@ def rank(scored: Scored, model: scoring.Model, *, registry_size: int, top: int =
         contenders = np.arange(scored.size)
     contender_ids = scored.resolve_person_ids(contenders, index)
     ranked = sorted(zip(contenders.tolist(), contender_ids, strict=True), key=lambda item: (-float(totals[item[0]]), item[1]))[:top]
-    probs_all, p_none = scoring.posterior_array(totals, registry_size=registry_size, prior_in_registry=model.prior_in_registry)
+    probs_all, p_none = scoring.posterior_array(totals, registry_size=registry_size, prior_in_registry=model.prior_in_registry,
+                                                   unretrieved_bf=model.unretrieved_bf)
     probs = [float(probs_all[i]) for i, _ in ranked]
     decisions = scoring.decide(probs, scored.levels_at(ranked[0][0]) if ranked else None)
     exact_share = float((scored.codes[:, _NAME_COL] == NAME_CODE["exact"]).sum()) / max(registry_size, 1)

@@ -46,10 +46,8 @@ from passage.identity.index import (
     record_from_row,
     record_keys,
 )
+from passage.identity.queries import QUERY_COLUMNS, RESULT_COLUMNS, make_query, read_queries
 from passage.identity.search import Scored, preselect, rank
-
-QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
-RESULT_COLUMNS = ("query_id", "rank", "person_id", "match_probability", "decision")
 
 
 def _signed(values: Any) -> list[int]:
@@ -70,9 +68,9 @@ def _registry_keys(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 def _query_from_row(row: dict[str, str]) -> compare.Query:
     sex = row["sex"].upper()
-    return compare.Query(
+    return make_query(
         query_id=row["query_id"], family_name=row["family_name"], given_name=row["given_name"], full_name=row["full_name"],
-        sex=sex if sex in ("M", "F") else "", birth_date=dates.parse_partial(row["birth_date"], where="birth_date"),
+        sex=sex if sex in ("M", "F") else "", birth_date=row["birth_date"],
         birth_place=row["birth_place"], id_number=row["id_number"], nationality=row["nationality"])
 
 
@@ -137,8 +135,6 @@ def _scorer(model_json: str, registry_size: int, tf: dict[str, dict[str, float]]
 
 def _check_queries(path: Path) -> list[str]:
     """Validate queries.csv on the driver with the batch CLI's checks (line and column, never values); returns ids."""
-    from passage.identity.cli import read_queries
-
     return [q.query_id for q in read_queries(path)]
 
 

@@ -8,3 +8,6 @@ Public API (call these, not the internals):
 - `passage.mobility.service.write_csv(result, path, hxl=False)`, `list_analyses()`, `area_geometries()`.
 - `passage.mobility.privacy.PrivacyPolicy.build(threshold=..., override_reason=..., actor=...)`.
 """
+
+PUBLIC_MODULES: tuple[str, ...] = ("privacy",)
+"""What other modules may import besides `service` (checked by the `public_interface` import contract)."""

@@ -8,6 +8,8 @@ everything else MOBILITY_READ.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query
@@ -98,7 +100,7 @@ def get_map(run_id: str, db: DbSession, user: Reader) -> dict[str, Any]:
     run = service.get_run(db, run_id=run_id)
     data = service.run_result(run)
     dataset = service.get_dataset(db, dataset_id=run.dataset_id)
-    return area_layer(dataset=dataset, run=run, columns=data["columns"], rows=data["rows"])
+    return area_layer(run=run, columns=data["columns"], rows=data["rows"], geometries=partial(service.area_geometries, Path(dataset.path)))
 
 
 def _download(db: DbSession, user: User, run_id: str, *, hxl: bool) -> Response:

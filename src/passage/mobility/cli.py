@@ -4,6 +4,10 @@ The two metric commands keep the issue's stable contracts: they take raw events,
 boundaries, ingest them into a throw-away pseudonymised dataset (a random key unless the data owner's
 key is given), run the metric on DuckDB or Spark and write only redacted aggregates, atomically,
 with `<out>.meta.json` beside the CSV.
+
+Every analysis run from the CLI goes through `service.run_recorded` as the system actor `mobility.cli`: it gets a
+run record (and a dataset record for its dataset folder) and the same audit entries as a run started in the web
+application or the API, a threshold override included. The database must therefore be set up (`passage db upgrade`).
 """
 
 from __future__ import annotations
@@ -69,16 +73,13 @@ def _key(key_file: Path | None, *, required: bool) -> PseudonymKey:
     return PseudonymKey.random()
 
 
-def _actor() -> str:
-    return os.environ.get("PASSAGE_ACTOR") or os.environ.get("USER") or "cli"
-
-
 def _run_from_raw(
     *, events: str, cells: Path, areas: Path, out: Path, analysis: str, params: dict[str, Any], level: str, engine: str, master: str,
     threshold: int, override_reason: str | None, key_file: Path | None, timezone: str, max_rejected_share: float, hxl: bool,
 ) -> None:
-    policy = PrivacyPolicy.build(threshold=threshold, override_reason=override_reason, actor=_actor())
-    service.build_metric(analysis, params)  # windows are checked before any data is read
+    # the threshold and the windows are checked before any data is read; the run record repeats the check
+    PrivacyPolicy.build(threshold=threshold, override_reason=override_reason, actor=service.CLI_ACTOR.id)
+    service.build_metric(analysis, params)
     if engine not in ("duckdb", "spark"):
         raise InvalidInput("--engine must be duckdb or spark", fields=[FieldError("engine", "unknown")])
     key = _key(key_file, required=False)
@@ -93,10 +94,12 @@ def _run_from_raw(
             update(stage, 0.5 + 0.5 * fraction)
 
         report = service.ingest_dataset(events=events, cells=cells, areas=areas, out_dir=dataset, key=key, timezone=timezone, max_rejected_share=max_rejected_share, progress=ingest_progress)
-        result = service.run_analysis(dataset=dataset, analysis=analysis, params=params, level=level, engine=engine, master=master, policy=policy, actor=_actor(), progress=run_progress)
+        run_id, result = service.run_recorded(actor=service.CLI_ACTOR, dataset_path=dataset, analysis=analysis, parameters=params, level=level,
+                                              engine=engine, master=master, threshold=threshold, override_reason=override_reason,
+                                              dataset_name=f"cli {analysis} (raw events)", progress=run_progress)
         service.write_csv(result, out, hxl=hxl)
     typer.echo(f"ingest: {report.summary()}", err=True)
-    typer.echo(f"{analysis}: {len(result.rows)} rows, {result.metadata['privacy']['values_redacted']} values redacted -> {out}", err=True)
+    typer.echo(f"{analysis}: {len(result.rows)} rows, {result.metadata['privacy']['values_redacted']} values redacted -> {out} (run {run_id})", err=True)
 
 
 @app.command("home-locations")
@@ -159,11 +162,14 @@ def run_command(
         if not sep or not name.strip():
             raise InvalidInput("--param must be name=value", fields=[FieldError("param", "malformed")])
         params[name.strip()] = value.strip()
-    policy = PrivacyPolicy.build(threshold=redaction_threshold, override_reason=override_reason, actor=_actor())
+    PrivacyPolicy.build(threshold=redaction_threshold, override_reason=override_reason, actor=service.CLI_ACTOR.id)
+    service.build_metric(analysis, params)
     with _progress(analysis) as update:
-        result = service.run_analysis(dataset=dataset, analysis=analysis, params=params, level=level, engine=engine, master=master, policy=policy, actor=_actor(), progress=update)
+        run_id, result = service.run_recorded(actor=service.CLI_ACTOR, dataset_path=dataset, analysis=analysis, parameters=params, level=level,
+                                              engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason,
+                                              progress=update)
     service.write_csv(result, out, hxl=hxl)
-    typer.echo(f"{analysis}: {len(result.rows)} rows -> {out}", err=True)
+    typer.echo(f"{analysis}: {len(result.rows)} rows -> {out} (run {run_id})", err=True)
 
 
 @app.command("synth")

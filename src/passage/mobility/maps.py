@@ -11,10 +11,11 @@ drawn hatched and labelled "fewer than N+1", never as 0.
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from passage.core.i18n import N_
+from passage.mobility.units import parse_unit
 
 # ColorBrewer "YlOrRd" 5-class sequential scheme (Brewer, colorbrewer2.org), light to dark.
 PALETTE = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -74,11 +75,11 @@ def class_of(value: int, bounds: list[tuple[int, int]]) -> int:
     return len(bounds) - 1
 
 
-def area_layer(*, dataset: Any, run: Any, columns: list[str], rows: list[list[Any]]) -> dict[str, Any]:
-    """GeoJSON FeatureCollection of the run's admin level with `value`, `redacted` and `class` per area, plus `legend`."""
-    from passage.mobility.service import area_geometries
-    from passage.mobility.units import parse_unit
+def area_layer(*, run: Any, columns: list[str], rows: list[list[Any]], geometries: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+    """GeoJSON FeatureCollection of the run's admin level with `value`, `redacted` and `class` per area, plus `legend`.
 
+    `geometries(level)` gives the level's areas (`service.area_geometries` on the run's dataset): this file reads
+    nothing itself."""
     unit = parse_unit(run.level)
     values = area_values(run.analysis, columns, rows)
     published = [v for v in values.values() if v is not None]
@@ -86,7 +87,7 @@ def area_layer(*, dataset: Any, run: Any, columns: list[str], rows: list[list[An
     legend = [{"from": low, "to": high, "color": PALETTE[i]} for i, (low, high) in enumerate(bounds)]
     if unit.kind != "admin":
         return {"type": "FeatureCollection", "features": [], "legend": legend, "threshold": run.threshold, "mapped": False}
-    layer = area_geometries(Path(dataset.path), int(unit.value))
+    layer = geometries(int(unit.value))
     for feature in layer["features"]:
         value = values.get(feature["properties"]["pcode"])
         feature["properties"]["value"] = value

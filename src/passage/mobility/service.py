@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import threading
@@ -23,7 +24,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, PassageError
+from passage.core.db import unit_of_work
+from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound, PassageError
 from passage.core.files import atomic_output, csv_writer
 from passage.core.models import utcnow
 from passage.mobility.engines import DuckDBEngine, Engine, SparkEngine, make_engine, sorted_rows
@@ -35,6 +37,9 @@ from passage.mobility.pseudonymise import PseudonymKey
 from passage.mobility.units import SpatialUnit, cell_units, parse_unit
 from passage.mobility.windows import Window, parse_window
 from passage.security import audit
+from passage.security.actors import SYSTEM_ACTOR_ID, Actor, is_system, system_actor
+from passage.security.operations import require_permission
+from passage.security.permissions import Permission
 
 WINDOW_PARAMETERS = ("window", "from_window", "to_window", "benchmark", "comparison", "focal")
 
@@ -296,12 +301,20 @@ STALE_HEARTBEAT = dt.timedelta(minutes=2)
 """A running run whose worker has not written a heartbeat for this long is considered orphaned."""
 
 
-def _check_can_run(actor: Any) -> None:
-    from passage.security.deps import user_has
-    from passage.security.permissions import Permission
+CLI_ACTOR = system_actor("mobility.cli")
+"""The server operator running `passage mobility ...`: its runs are recorded and audited like an analyst's."""
+WORKER_ACTOR = system_actor("mobility.worker")
+"""Who records the outcome of a run that no user started (a CLI run)."""
 
-    if not user_has(actor, Permission.MOBILITY_RUN):
-        raise Forbidden("only analysts may ingest data and run mobility analyses")
+
+def _check_can_run(session: Session, actor: Actor, operation: str) -> None:
+    """`mobility:run`, checked here (refused and audited by the foundation) whoever calls."""
+    require_permission(session, actor=actor, permission=Permission.MOBILITY_RUN, entity_type="mobility_run", operation=operation,
+                       message="only analysts may ingest data and run mobility analyses")
+
+
+def _user_id(actor: Actor) -> str | None:
+    return None if is_system(actor) else actor.id
 
 
 def mobility_dir() -> Path:
@@ -315,9 +328,9 @@ def _day(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
-def register_dataset(session: Session, *, actor: Any, name: str, path: Path) -> MobilityDataset:
+def register_dataset(session: Session, *, actor: Actor, name: str, path: Path) -> MobilityDataset:
     """Register an ingested dataset folder (its manifest is read; nothing is re-ingested)."""
-    _check_can_run(actor)
+    _check_can_run(session, actor, "register_dataset")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("the dataset needs a name of 1 to 100 characters", fields=[FieldError("name", "1 to 100 characters")])
@@ -328,7 +341,7 @@ def register_dataset(session: Session, *, actor: Any, name: str, path: Path) -> 
     dataset = MobilityDataset(
         name=name, path=str(Path(path).resolve()), key_fingerprint=str(manifest.get("key_fingerprint", "")), timezone=str(manifest.get("timezone") or "UTC"),
         first_day=_day(report.get("first_day")), last_day=_day(report.get("last_day")), levels=list(manifest.get("levels") or []),
-        rows_kept=int(report.get("rows_kept") or 0), report=report, created_by_id=actor.id,
+        rows_kept=int(report.get("rows_kept") or 0), report=report, created_by_id=_user_id(actor),
     )
     session.add(dataset)
     session.flush()
@@ -338,12 +351,12 @@ def register_dataset(session: Session, *, actor: Any, name: str, path: Path) -> 
 
 
 def ingest_and_register(
-    session: Session, *, actor: Any, name: str, events: str | Path, cells: Path, areas: Path, key: PseudonymKey,
+    session: Session, *, actor: Actor, name: str, events: str | Path, cells: Path, areas: Path, key: PseudonymKey,
     folder: str | None = None, period: str | None = None, timezone: str = "UTC", max_rejected_share: float = 0.0,
     overwrite: bool = False, progress: ProgressCallback | None = None,
 ) -> MobilityDataset:
     """Ingest raw events under `<data_dir>/mobility/<folder>` and register the dataset (analysts only)."""
-    _check_can_run(actor)
+    _check_can_run(session, actor, "ingest")
     slug = folder or "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())[:60]
     if not slug.strip("-_"):
         raise InvalidInput("the dataset name must contain letters or digits", fields=[FieldError("name", "no letters or digits")])
@@ -396,11 +409,11 @@ def validate_run(dataset: MobilityDataset, *, analysis: str, parameters: Mapping
 
 
 def start_run(
-    session: Session, *, actor: Any, dataset_id: str, analysis: str, parameters: Mapping[str, Any], level: str | int = 1,
+    session: Session, *, actor: Actor, dataset_id: str, analysis: str, parameters: Mapping[str, Any], level: str | int = 1,
     engine: str = "duckdb", threshold: int | None = None, override_reason: str | None = None,
 ) -> MobilityRun:
     """Validate and queue a run; the run record and its audit entries (creation, any threshold override) commit together."""
-    _check_can_run(actor)
+    _check_can_run(session, actor, "start_run")
     dataset = get_dataset(session, dataset_id=dataset_id)
     if engine not in ("duckdb", "spark"):
         raise InvalidInput("engine must be duckdb or spark", fields=[FieldError("engine", "unknown engine")])
@@ -413,7 +426,7 @@ def start_run(
     described = {k: v for k, v in metric.describe().items() if k != "metric"}
     run = MobilityRun(
         dataset_id=dataset.id, analysis=analysis, parameters=described, level=str(unit), engine=engine, threshold=policy.threshold,
-        override_reason=reason if policy.override else None, status="queued", progress=0.0, stage="queued", created_by_id=actor.id,
+        override_reason=reason if policy.override else None, status="queued", progress=0.0, stage="queued", created_by_id=_user_id(actor),
     )
     session.add(run)
     session.flush()
@@ -473,11 +486,11 @@ def write_run_outputs(result: AnalysisResult, folder: Path) -> None:
         json.dump({"columns": result.columns, "rows": [list(r) for r in result.rows], "metadata": result.metadata}, handle, default=str)
 
 
-def execute(spec: RunSpec, progress: ProgressCallback | None = None, *, spark: Any | None = None) -> AnalysisResult:
+def execute(spec: RunSpec, progress: ProgressCallback | None = None, *, spark: Any | None = None, master: str | None = None) -> AnalysisResult:
     """Run a queued run's analysis on its dataset and write its outputs (no database access)."""
     policy = PrivacyPolicy.build(threshold=spec.threshold, override_reason=spec.override_reason, actor=spec.actor_id)
     result = run_analysis(dataset=Path(spec.dataset_path), analysis=spec.analysis, params=spec.parameters, level=spec.level, engine=spec.engine,
-                          master=os.environ.get("PASSAGE_MOBILITY_SPARK_MASTER", "local[*]"), policy=policy, actor=spec.actor_id, progress=progress, spark=spark)
+                          master=master or os.environ.get("PASSAGE_MOBILITY_SPARK_MASTER", "local[*]"), policy=policy, actor=spec.actor_id, progress=progress, spark=spark)
     write_run_outputs(result, Path(spec.result_dir))
     return result
 
@@ -501,7 +514,7 @@ class RunSpec:
     def of(cls, run: MobilityRun, dataset: MobilityDataset) -> RunSpec:
         params = {k: v for k, v in (run.parameters or {}).items() if k != "metric"}
         return cls(run.id, dataset.path, run.analysis, params, run.level, run.engine, run.threshold, run.override_reason,
-                   run.created_by_id or "system", str(mobility_dir() / "runs" / run.id))
+                   run.created_by_id or SYSTEM_ACTOR_ID, str(mobility_dir() / "runs" / run.id))
 
 
 def record_success(session: Session, *, run: MobilityRun, result: AnalysisResult, result_dir: str) -> None:
@@ -517,7 +530,7 @@ def record_success(session: Session, *, run: MobilityRun, result: AnalysisResult
     run.seconds = float(result.metadata.get("seconds", 0.0))
     run.finished_at = utcnow()
     run.error = None
-    actor = session.get(User, run.created_by_id) if run.created_by_id else None
+    actor: Actor = (session.get(User, run.created_by_id) if run.created_by_id else None) or WORKER_ACTOR
     audit.record(session, actor=actor, action="complete", entity_type="mobility_run", entity_id=run.id,
                  details={"run_id": run.run_id, "analysis": run.analysis, "rows_published": run.rows_published, "values_redacted": run.values_redacted, "threshold": run.threshold})
     for entry in result.audit_records():
@@ -537,7 +550,7 @@ def record_failure(session: Session, *, run: MobilityRun, reason: str) -> None:
     from passage.security.models import User
 
     run.status, run.error, run.finished_at = "failed", reason[:500], utcnow()
-    actor = session.get(User, run.created_by_id) if run.created_by_id else None
+    actor: Actor = (session.get(User, run.created_by_id) if run.created_by_id else None) or WORKER_ACTOR
     audit.record(session, actor=actor, action="fail", entity_type="mobility_run", entity_id=run.id, outcome="failed", details={"analysis": run.analysis, "reason": reason[:200]})
 
 
@@ -557,8 +570,48 @@ def run_now(session: Session, *, run_id: str, progress: ProgressCallback | None 
     return run
 
 
+def dataset_for_path(session: Session, *, actor: Actor, path: Path, name: str | None = None) -> MobilityDataset:
+    """The registered dataset of an ingested folder, registered on first use (every run has a dataset record)."""
+    resolved = Path(path).resolve()
+    found = session.scalars(select(MobilityDataset).where(MobilityDataset.path == str(resolved))).first()
+    if found is not None:
+        return found
+    suffix = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    return register_dataset(session, actor=actor, name=f"{(name or resolved.name)[:80]} ({suffix})", path=resolved)
+
+
+def run_recorded(
+    *, actor: Actor, dataset_path: Path, analysis: str, parameters: Mapping[str, Any], level: str | int = 1, engine: str = "duckdb",
+    master: str | None = None, threshold: int | None = None, override_reason: str | None = None, dataset_name: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[str, AnalysisResult]:
+    """Run an analysis now, recorded and audited exactly like a run started from the API; returns (run id, result).
+
+    Three transactions: the run record with its creation and threshold-override audit entries (committed before any
+    data is read, so an override is audited even if the run then fails), the computation outside any transaction,
+    and the outcome (`record_success` with the result's audit records, or `record_failure`)."""
+    with unit_of_work() as session:
+        dataset = dataset_for_path(session, actor=actor, path=dataset_path, name=dataset_name)
+        run = start_run(session, actor=actor, dataset_id=dataset.id, analysis=analysis, parameters=parameters, level=level, engine=engine,
+                        threshold=threshold, override_reason=override_reason)
+        spec = RunSpec.of(run, dataset)
+        run.status, run.started_at, run.stage = "running", utcnow(), "running"
+    try:
+        result = execute(spec, progress, master=master)
+    except Exception as exc:
+        with unit_of_work() as session:
+            record_failure(session, run=get_run(session, run_id=spec.run_id), reason=failure_message(exc))
+        raise
+    with unit_of_work() as session:
+        record_success(session, run=get_run(session, run_id=spec.run_id), result=result, result_dir=spec.result_dir)
+    return spec.run_id, result
+
+
 __all__ = [
+    "CLI_ACTOR",
     "FINISHED",
+    "dataset_for_path",
+    "run_recorded",
     "RUN_STATUSES",
     "RunSpec",
     "execute",

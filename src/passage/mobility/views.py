@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
@@ -171,7 +173,7 @@ def run_page(request: Request, run_id: str, db: DbSession, user: Reader) -> Resp
     context: dict[str, Any] = {"run": run, "dataset": dataset, "palette": PALETTE, **_labels()}
     if run.status == "succeeded":
         data = service.run_result(run)
-        layer = area_layer(dataset=dataset, run=run, columns=data["columns"], rows=data["rows"])
+        layer = area_layer(run=run, columns=data["columns"], rows=data["rows"], geometries=partial(service.area_geometries, Path(dataset.path)))
         names = {f["properties"]["pcode"]: f["properties"]["name"] for f in layer["features"]}
         context |= {
             "columns": data["columns"], "rows": data["rows"][:TABLE_ROWS], "row_total": len(data["rows"]), "layer": layer, "layer_json": script_json(layer),

@@ -14,3 +14,6 @@ Public pure functions other modules may call (see docs/readmission.md):
 - `passage.readmission.statistics.compute`;
 - `passage.readmission.demo.demo_dataset`.
 """
+
+PUBLIC_MODULES: tuple[str, ...] = ("agreements", "rules", "calendars", "workflow", "safeguards", "evidence", "jobs", "statistics", "demo")
+"""What other modules may import besides `service` (checked by the `public_interface` import contract)."""

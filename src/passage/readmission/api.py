@@ -31,6 +31,7 @@ from passage.readmission.store import load_agreement
 from passage.security import audit
 from passage.security.deps import require, user_has
 from passage.security.models import User
+from passage.security.operations import allowed_operations
 from passage.security.permissions import Permission
 from passage.security.schemas import Offset, Page
 
@@ -49,6 +50,7 @@ def case_detail(session: Any, case: ReadmissionCase, user: User) -> dict[str, An
     """The case as the user may see it: health and asylum details and the photo need their own permission."""
     health, asylum, biometrics = user_has(user, Permission.HEALTH_READ), user_has(user, Permission.ASYLUM_READ), user_has(user, Permission.BIOMETRICS_READ)
     version = service.case_version(session, case)
+    allowed = allowed_operations(user, case)
     agreement = service._catalogue(session)[case.agreement_slug]
     unverified = [path for path in unverified_figures(agreement) if path.startswith(f"versions.{case.agreement_version - 1}.") or path.startswith(f"versions[{case.agreement_version - 1}]")]
     return {
@@ -77,7 +79,8 @@ def case_detail(session: Any, case: ReadmissionCase, user: User) -> dict[str, An
         "timeline": [{"action": e.action, "from": e.from_state, "to": e.to_state, "actor_role": e.actor_role, "at": e.occurred_at, "details": e.details} for e in case.events],
         "share_log": [{"direction": s.direction, "fields": s.fields, "withheld_fields": s.withheld_fields, "sha256": s.payload_sha256, "at": s.occurred_at} for s in case.share_log],
         "notices": [{"id": n.id, "kind": n.kind, "fields": n.fields, "issued_on": n.issued_on, "acknowledged_at": n.acknowledged_at, "counterpart_org_id": n.counterpart_org_id} for n in case.notices],
-        "allowed_actions": [t.as_dict() for t in service.allowed_for(user, case)],
+        "allowed_actions": [t.as_dict() for t in service.allowed_for(user, case) if t.action in allowed],
+        "allowed_operations": sorted(allowed),
     }
 
 

@@ -284,7 +284,7 @@ def load_demo_records(session: Any, *, context: Any, today: dt.date | None = Non
             elif "lift" in step:
                 service.lift_hold(session, actor=officer, case_id=case.id, expected_version=None, hold_id=holds[id(step["lift"])], reason="decision received", today=on)
             else:
-                actor = None if step["actor"]["username"] == "system" else users[_DEMO_USER_KEYS[step["actor"]["username"]]]
+                actor = service.DEADLINE_JOB if step["actor"]["username"] == "system" else users[_DEMO_USER_KEYS[step["actor"]["username"]]]
                 payload = dict(step["payload"])
                 if step["action"] == "route":
                     payload["province_org_id"] = context.organisations[spec["province"]].id

@@ -1,17 +1,21 @@
 """Readmission case operations: scope, role and state checks, deadlines, timeline and audit in one transaction.
 
-Every operation is `op(session, *, actor, case_id, expected_version, ...)`:
+Every operation is `op(session, *, actor, case_id, expected_version, ...)`, written on the foundation's
+operation protocol (`passage.security.operations`):
 1. load the case through `passage.security.scope.get_visible` (another state's case is 404; a case not yet
    submitted is visible only to the requesting organisation, so drafts never leak to the requested state);
-2. `check_version` (stale read: 409);
-3. `workflow.decide` (illegal for the state: 409 listing the allowed transitions; wrong role or organisation side:
-   403, audited in a transaction of its own; missing data: 422 with field paths);
-4. apply the change, add a timeline event, recompute the `CaseDeadline` rows with `rules.case_deadlines` (and the
-   case's denormalised `next_due_on`/`next_due_kind`, which the inbox filters and sorts on);
-5. `audit.record` in the same transaction (details hold ids and field names, never values).
+2. the permission and the case rules: `allowed_operations(actor, case)` (registered below from `CASE_OPERATIONS`
+   and `workflow`) is what pages offer and what `require_operation` enforces (wrong role, organisation side or
+   permission: 403, audited in a transaction of its own; a closed case: 409); a transition goes through
+   `workflow.decide` (illegal for the state: 409 listing the allowed transitions; missing data: 422);
+3. `check_version` (stale read: 409);
+4. apply the change (a transition's effects are the handlers of `EFFECTS`), add a timeline event, recompute the
+   `CaseDeadline` rows with `rules.case_deadlines` (and the case's denormalised `next_due_on`/`next_due_kind`,
+   which the inbox filters and sorts on);
+5. the audit entry in the same transaction (details hold ids and field names, never values).
 
 Reads of a case and of an evidence file are audited too. The deadline job (`run_deadline_job`) applies
-deemed acceptance (EU–Serbia Art. 10(2)-(3)) as the system actor; it is idempotent.
+deemed acceptance (EU–Serbia Art. 10(2)-(3)) as the system actor `DEADLINE_JOB`; it is idempotent.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +54,25 @@ from passage.readmission.models import (
 from passage.readmission.schemas import Agreement, AgreementVersion
 from passage.readmission.store import all_agreements, snapshot_of
 from passage.security import audit
+from passage.security.actors import SYSTEM_ACTOR_ID, Actor, is_system, may, system_actor
 from passage.security.models import Organisation, OrganisationLevel, User
 from passage.security.models import Role as UserRole
+from passage.security.operations import (
+    OperationRules,
+    operation,
+    operation_rules,
+    refuse,
+    require_operation,
+    require_permission,
+)
+from passage.security.permissions import Permission
 from passage.security.scope import get_visible, scoped_select
 
 ENTITY = "readmission_case"
-SYSTEM_ACTOR_ID = "system"
+DEADLINE_JOB = system_actor("readmission.deadlines")
+"""The system actor of the deadline job (deemed acceptance)."""
+RETENTION_JOB = system_actor("readmission.retention")
+"""The system actor of the retention job (erasure of expired personal data)."""
 SOON_DAYS = 3
 """A deadline within this many days is "soon due" (the deadline job's `flag_due_soon`)."""
 
@@ -90,8 +107,10 @@ def _at(day: dt.date | None) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(12, 0), tzinfo=dt.UTC)
 
 
-def workflow_role(user: User) -> workflow.Role:
+def workflow_role(user: Actor) -> workflow.Role:
     """The user's readmission role (a user holds one operational role; the first in a fixed order wins)."""
+    if is_system(user):
+        return workflow.Role.system
     roles = user.role_set
     for role in _ROLE_ORDER:
         if role in roles:
@@ -99,10 +118,11 @@ def workflow_role(user: User) -> workflow.Role:
     return workflow.Role.analyst
 
 
-def side_of(user: User, case: ReadmissionCase) -> workflow.Side:
+def side_of(user: Actor, case: ReadmissionCase) -> workflow.Side:
     return workflow.actor_side(
         actor_org_id=user.organisation_id, requesting_org_id=case.requesting_org_id,
         requested_central_org_id=case.requested_central_org_id, routed_province_org_id=case.routed_province_org_id,
+        is_system=is_system(user),
     )
 
 
@@ -132,24 +152,21 @@ def case_version(session: Session, case: ReadmissionCase) -> AgreementVersion:
     return agreement_version(session, case.agreement_slug, case.agreement_version)
 
 
-def _refuse(session: Session, *, actor: User, case_id: str | None, action: str, error: Forbidden) -> Forbidden:
-    """Record a refused action in its own committed transaction (the request's change is abandoned)."""
-    audit.record_refusal(
-        session, actor=actor, entity_type=ENTITY, entity_id=case_id,
-        details={"operation": action, **{k: v for k, v in error.extra.items() if k.startswith("allowed")}},
-    )
-    return error
+def _refuse(session: Session, *, actor: Actor, case_id: str | None, action: str, error: Forbidden) -> Forbidden:
+    """The foundation's refusal path with this error's message and its `allowed_*` lists."""
+    return refuse(session, actor=actor, entity_type=ENTITY, entity_id=case_id, operation=action, reason=str(error.extra.get("reason", "rule")),
+                  message=error.message, details={k: v for k, v in error.extra.items() if k.startswith("allowed")}, extra=error.extra)
 
 
-def _visible_filter(statement: Select[Any], actor: User) -> Select[Any]:
+def _visible_filter(statement: Select[Any], actor: Actor) -> Select[Any]:
     """Narrow the foundation scope further: a case not yet submitted is the requesting organisation's alone."""
     return statement.where(or_(ReadmissionCase.requesting_org_id == actor.organisation_id, ReadmissionCase.submitted_on.is_not(None)))
 
 
-def load_case(session: Session, *, actor: User, case_id: str) -> ReadmissionCase:
+def load_case(session: Session, *, actor: Actor, case_id: str) -> ReadmissionCase:
     """The case if the actor may see it, else NotFound (no audit: callers audit what they do with it)."""
     case = get_visible(session, ReadmissionCase, case_id, actor)
-    if case.submitted_on is None and case.requesting_org_id != actor.organisation_id:
+    if case.submitted_on is None and case.requesting_org_id != actor.organisation_id and not is_system(actor):
         raise NotFound(f"readmission_case {case_id} not found")
     return case
 
@@ -170,19 +187,108 @@ def _touch(case: ReadmissionCase) -> None:
     case.updated_at = utcnow()
 
 
-def _event(case: ReadmissionCase, *, actor: User | None, action: str, from_state: str | None, to_state: str | None, day: dt.date | None, details: dict[str, Any] | None = None) -> None:
+def _event(case: ReadmissionCase, *, actor: Actor, action: str, from_state: str | None, to_state: str | None, day: dt.date | None, details: dict[str, Any] | None = None) -> None:
+    """The case's domain event (its timeline), written in the operation's transaction."""
     case.events.append(
         TimelineEvent(
-            action=action, from_state=from_state, to_state=to_state,
-            actor_id=actor.id if actor is not None else SYSTEM_ACTOR_ID,
-            actor_role=workflow_role(actor).value if actor is not None else workflow.Role.system.value,
-            occurred_at=_at(day), details=details or {},
+            action=action, from_state=from_state, to_state=to_state, actor_id=actor.id or SYSTEM_ACTOR_ID,
+            actor_role=workflow_role(actor).value, occurred_at=_at(day), details=details or {},
         )
     )
 
 
-def _audit(session: Session, *, actor: User | None, action: str, case: ReadmissionCase, details: dict[str, Any] | None = None) -> None:
-    audit.record(session, actor=actor, action=f"readmission.{action}", entity_type=ENTITY, entity_id=case.id, details=details or {})
+# --- the case's operations and who may take them ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseOperation:
+    """Who may take a non-transition operation on a case, and in which states."""
+
+    sides: frozenset[workflow.Side]
+    roles: frozenset[workflow.Role]
+    permissions: tuple[Permission, ...] = (Permission.READMISSION_ACT,)
+    when: str = "open"
+    """`open` (not closed, not erased), `submitted` (open and sent to the requested state), `routed` (awaiting the
+    province's verification) or `any`."""
+
+
+_S, _R = workflow.Side, workflow.Role
+CASE_OPERATIONS: dict[str, CaseOperation] = {
+    "edit": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer})),
+    "add_alias": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer})),
+    "set_photo": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer})),
+    "share": CaseOperation(frozenset({_S.requesting}), frozenset({_R.requesting_officer}), when="submitted"),
+    "upload_evidence": CaseOperation(frozenset({_S.requesting, _S.routed_province}), frozenset({_R.requesting_officer, _R.provincial_officer})),
+    "place_hold": CaseOperation(frozenset({_S.requesting, _S.requested_central}), frozenset({_R.requesting_officer, _R.central_officer})),
+    "lift_hold": CaseOperation(frozenset({_S.requesting, _S.requested_central}), frozenset({_R.requesting_officer, _R.central_officer}), when="any"),
+    "set_flag": CaseOperation(frozenset({_S.requesting, _S.requested_central, _S.routed_province}),
+                              frozenset({_R.requesting_officer, _R.central_officer, _R.provincial_officer})),
+    "record_candidates": CaseOperation(frozenset({_S.routed_province}), frozenset({_R.provincial_officer}),
+                                       (Permission.READMISSION_ACT, Permission.IDENTITY_DECIDE), when="routed"),
+    "decide_candidate": CaseOperation(frozenset({_S.routed_province}), frozenset({_R.provincial_officer}),
+                                      (Permission.READMISSION_ACT, Permission.IDENTITY_DECIDE), when="any"),
+    "search_registry": CaseOperation(frozenset({_S.routed_province}), frozenset({_R.provincial_officer}),
+                                     (Permission.READMISSION_ACT, Permission.IDENTITY_SEARCH, Permission.IDENTITY_DECIDE), when="any"),
+}
+"""Operations other than state transitions (those are `workflow.FLOWS`, each with its roles and sides)."""
+
+
+def _state_allows(rule: CaseOperation, case: ReadmissionCase) -> bool:
+    if rule.when == "open":
+        return case.state not in workflow.TERMINAL_STATES and case.erased_on is None
+    if rule.when == "submitted":
+        return case.state not in workflow.TERMINAL_STATES and case.erased_on is None and case.submitted_on is not None
+    if rule.when == "routed":
+        return case.state == workflow.State.routed.value
+    return True
+
+
+def _who_may(rule: CaseOperation, actor: Actor, case: ReadmissionCase) -> bool:
+    return all(may(actor, p) for p in rule.permissions) and workflow_role(actor) in rule.roles and side_of(actor, case) in rule.sides
+
+
+def _allowed_case_operations(actor: Actor, case: ReadmissionCase) -> frozenset[str]:
+    """Every operation `actor` may take on `case` now: the transitions of its state that the actor's role and side
+    may take (with the act permission), and the other operations of `CASE_OPERATIONS`."""
+    allowed = {name for name, rule in CASE_OPERATIONS.items() if _who_may(rule, actor, case) and _state_allows(rule, case)}
+    if may(actor, Permission.READMISSION_ACT):
+        allowed |= {t.action for t in allowed_for(actor, case)}
+    return frozenset(allowed)
+
+
+def _case_denial(actor: Actor, case: ReadmissionCase, name: str) -> Forbidden | Conflict:
+    rule = CASE_OPERATIONS.get(name)
+    if rule is None:  # a transition: workflow.decide gives the precise answer (state first, then role and side)
+        if not may(actor, Permission.READMISSION_ACT):
+            return Forbidden("your role does not allow this", extra={"reason": "permission"})
+        try:
+            workflow.decide(case.procedure, workflow.State(case.state), name, role=workflow_role(actor), side=side_of(actor, case), payload=None)
+        except (Conflict, Forbidden) as error:
+            return error
+        return Forbidden(f"your role or organisation may not {name} on this case")
+    if not all(may(actor, p) for p in rule.permissions):
+        return Forbidden("your role does not allow this", extra={"reason": "permission"})
+    if workflow_role(actor) not in rule.roles or side_of(actor, case) not in rule.sides:
+        return Forbidden(f"your role or organisation may not {name} on this case", extra={
+            "reason": "side", "allowed_roles": sorted(r.value for r in rule.roles), "allowed_sides": sorted(s.value for s in rule.sides)})
+    # the state does not allow it now: 409 naming the state (`reason` tells pages and tests it is the case's rule)
+    if rule.when == "routed":
+        return Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state, "reason": "state"})
+    if rule.when == "submitted" and case.submitted_on is None and case.state not in workflow.TERMINAL_STATES and case.erased_on is None:
+        return Conflict("submit the case first", extra={"state": case.state, "reason": "state",
+                                                        "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
+    return Conflict("the case is closed", extra={"state": case.state, "reason": "state"})
+
+
+operation_rules(ReadmissionCase, OperationRules(allowed=_allowed_case_operations, denial=_case_denial))
+
+
+def _case_operation(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, name: str) -> Any:
+    """The foundation's operation on one case: load in scope → `require_operation(name)` → version → work → audit
+    (`readmission.<name>`; the body adds details with `op.note`)."""
+    case = load_case(session, actor=actor, case_id=case_id)
+    return operation(session, actor=actor, action=f"readmission.{name}", entity_type=ENTITY, record=case,
+                     expected_version=expected_version, rule=name)
 
 
 def recompute_deadlines(session: Session, case: ReadmissionCase, version: AgreementVersion) -> None:
@@ -277,20 +383,6 @@ def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _require_side(session: Session, *, actor: User, case: ReadmissionCase, operation: str, sides: Iterable[workflow.Side], roles: Iterable[workflow.Role]) -> None:
-    role, side = workflow_role(actor), side_of(actor, case)
-    if role not in set(roles) or side not in set(sides):
-        raise _refuse(session, actor=actor, case_id=case.id, action=operation, error=Forbidden(
-            f"your role or organisation may not {operation} on this case",
-            extra={"allowed_roles": sorted(r.value for r in roles), "allowed_sides": sorted(s.value for s in sides)},
-        ))
-
-
-def _require_open(case: ReadmissionCase) -> None:
-    if case.state in workflow.TERMINAL_STATES or case.erased_on is not None:
-        raise Conflict("the case is closed", extra={"state": case.state})
-
-
 def _shared_fields(case: ReadmissionCase) -> set[str]:
     return {f for entry in case.share_log if entry.direction == "sent" for f in entry.fields}
 
@@ -299,13 +391,16 @@ def _shared_fields(case: ReadmissionCase) -> set[str]:
 
 
 def create_draft(
-    session: Session, *, actor: User, agreement_id: str, procedure: str = "readmission", accelerated: bool = False,
+    session: Session, *, actor: Actor, agreement_id: str, procedure: str = "readmission", accelerated: bool = False,
     application: Mapping[str, Any] | None = None, aliases_none: bool = False, today: dt.date | None = None,
 ) -> ReadmissionCase:
     """Open a draft for the actor's organisation, pinned to the agreement version in force today."""
     day = today or today_utc()
-    if workflow_role(actor) is not workflow.Role.requesting_officer or actor.organisation.level != OrganisationLevel.NATIONAL:
-        raise _refuse(session, actor=actor, case_id=None, action="create", error=Forbidden("only a requesting state's officer may open a case", extra={"allowed_roles": ["requesting_officer"]}))
+    require_permission(session, actor=actor, permission=Permission.READMISSION_CREATE, entity_type=ENTITY, operation="create")
+    if not isinstance(actor, User) or workflow_role(actor) is not workflow.Role.requesting_officer or actor.organisation.level != OrganisationLevel.NATIONAL:
+        raise refuse(session, actor=actor, entity_type=ENTITY, entity_id=None, operation="create", reason="role",
+                     message="only a requesting state's officer may open a case", details={"allowed_roles": ["requesting_officer"]},
+                     extra={"allowed_roles": ["requesting_officer"]})
     if procedure not in workflow.FLOWS:
         raise InvalidInput("unknown procedure", fields=[FieldError("procedure", "readmission or transit")])
     agreement = _catalogue(session).get(agreement_id)
@@ -336,29 +431,27 @@ def create_draft(
     session.add(case)
     _event(case, actor=actor, action="create", from_state=None, to_state=case.state, day=today, details={"fields": sorted(cleaned)})
     session.flush()
-    _audit(session, actor=actor, action="create", case=case, details={"fields": sorted(cleaned), "agreement": agreement.id, "version": version.version})
+    audit.record(session, actor=actor, action="readmission.create", entity_type=ENTITY, entity_id=case.id,
+                 details={"fields": sorted(cleaned), "agreement": agreement.id, "version": version.version})
     return case
 
 
-def edit_application(session: Session, *, actor: User, case_id: str, expected_version: int | None, changes: Mapping[str, Any], aliases_none: bool | None = None, today: dt.date | None = None) -> ReadmissionCase:
+def edit_application(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, changes: Mapping[str, Any], aliases_none: bool | None = None, today: dt.date | None = None) -> ReadmissionCase:
     """Change application fields; after submission, a change to data already shared is notified (correction notice)."""
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="edit", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
-    check_version(case, expected_version)
-    _require_open(case)
-    cleaned = _clean_application(changes)
-    changed = sorted(name for name, value in cleaned.items() if getattr(case, _COLUMN.get(name, name)) != value)
-    for name in changed:
-        setattr(case, _COLUMN.get(name, name), cleaned[name])
-    if aliases_none is not None and aliases_none != case.aliases_confirmed_none:
-        case.aliases_confirmed_none = aliases_none
-        changed.append("aliases")
-    notice = _correction_notice(session, case, changed, today)
-    _touch(case)
-    _event(case, actor=actor, action="edit", from_state=case.state, to_state=case.state, day=today, details={"fields": changed, "notice": bool(notice)})
-    session.flush()
-    _audit(session, actor=actor, action="edit", case=case, details={"fields": changed, "correction_notice": notice.id if notice else None})
-    return case
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="edit") as op:
+        case = op.record
+        cleaned = _clean_application(changes)
+        changed = sorted(name for name, value in cleaned.items() if getattr(case, _COLUMN.get(name, name)) != value)
+        for name in changed:
+            setattr(case, _COLUMN.get(name, name), cleaned[name])
+        if aliases_none is not None and aliases_none != case.aliases_confirmed_none:
+            case.aliases_confirmed_none = aliases_none
+            changed.append("aliases")
+        notice = _correction_notice(session, case, changed, today)
+        _touch(case)
+        _event(case, actor=actor, action="edit", from_state=case.state, to_state=case.state, day=today, details={"fields": changed, "notice": bool(notice)})
+        op.note(fields=changed, correction_notice=notice.id if notice else None)
+    return case  # type: ignore[no-any-return]
 
 
 def _correction_notice(session: Session, case: ReadmissionCase, changed: Sequence[str], today: dt.date | None) -> CorrectionNotice | None:
@@ -373,75 +466,69 @@ def _correction_notice(session: Session, case: ReadmissionCase, changed: Sequenc
     return row
 
 
-def add_alias(session: Session, *, actor: User, case_id: str, expected_version: int | None, alias: str, kind: str = "alias", today: dt.date | None = None) -> CaseAlias:
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="add_alias", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
-    check_version(case, expected_version)
-    _require_open(case)
-    problems = []
-    if not alias.strip() or len(alias) > 300:
-        problems.append(FieldError("alias", "1-300 characters"))
-    if kind not in ALIAS_KINDS:
-        problems.append(FieldError("kind", f"one of {list(ALIAS_KINDS)}"))
-    if problems:
-        raise InvalidInput("invalid alias", fields=problems)
-    row = CaseAlias(alias=alias.strip(), kind=kind)
-    case.aliases.append(row)
-    _correction_notice(session, case, ["aliases"], today)
-    _touch(case)
-    _event(case, actor=actor, action="add_alias", from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
-    session.flush()
-    _audit(session, actor=actor, action="add_alias", case=case, details={"alias_id": row.id, "kind": kind})
+def add_alias(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, alias: str, kind: str = "alias", today: dt.date | None = None) -> CaseAlias:
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="add_alias") as op:
+        case = op.record
+        problems = []
+        if not alias.strip() or len(alias) > 300:
+            problems.append(FieldError("alias", "1-300 characters"))
+        if kind not in ALIAS_KINDS:
+            problems.append(FieldError("kind", f"one of {list(ALIAS_KINDS)}"))
+        if problems:
+            raise InvalidInput("invalid alias", fields=problems)
+        row = CaseAlias(alias=alias.strip(), kind=kind)
+        case.aliases.append(row)
+        _correction_notice(session, case, ["aliases"], today)
+        _touch(case)
+        _event(case, actor=actor, action="add_alias", from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
+        session.flush()
+        op.note(alias_id=row.id, kind=kind)
     return row
 
 
-def set_photo(session: Session, *, actor: User, case_id: str, expected_version: int | None, data: bytes, declared_media_type: str | None, today: dt.date | None = None) -> ReadmissionCase:
+def set_photo(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, data: bytes, declared_media_type: str | None, today: dt.date | None = None) -> ReadmissionCase:
     """The person's photo (JPEG or PNG, checked from the bytes, encrypted at rest)."""
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="set_photo", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
-    check_version(case, expected_version)
-    _require_open(case)
-    checked = evidence_rules.check_upload(data, declared_media_type=declared_media_type, max_bytes=get_settings().max_upload_bytes)
-    if checked.media_type not in PHOTO_MEDIA_TYPES:
-        from passage.core.errors import UnsupportedMediaType
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="set_photo") as op:
+        case = op.record
+        checked = evidence_rules.check_upload(data, declared_media_type=declared_media_type, max_bytes=get_settings().max_upload_bytes)
+        if checked.media_type not in PHOTO_MEDIA_TYPES:
+            from passage.core.errors import UnsupportedMediaType
 
-        raise UnsupportedMediaType("a photo must be JPEG or PNG", extra={"allowed": list(PHOTO_MEDIA_TYPES)})
-    case.photo = data
-    _correction_notice(session, case, ["photo"], today)
-    _touch(case)
-    _event(case, actor=actor, action="set_photo", from_state=case.state, to_state=case.state, day=today, details={"sha256": checked.sha256})
-    session.flush()
-    _audit(session, actor=actor, action="set_photo", case=case, details={"size": checked.size, "sha256": checked.sha256})
-    return case
+            raise UnsupportedMediaType("a photo must be JPEG or PNG", extra={"allowed": list(PHOTO_MEDIA_TYPES)})
+        case.photo = data
+        _correction_notice(session, case, ["photo"], today)
+        _touch(case)
+        _event(case, actor=actor, action="set_photo", from_state=case.state, to_state=case.state, day=today, details={"sha256": checked.sha256})
+        op.note(size=checked.size, sha256=checked.sha256)
+    return case  # type: ignore[no-any-return]
 
 
 def upload_evidence(
-    session: Session, *, actor: User, case_id: str, expected_version: int | None, evidence_type: str, data: bytes,
+    session: Session, *, actor: Actor, case_id: str, expected_version: int | None, evidence_type: str, data: bytes,
     declared_media_type: str | None = None, filename: str | None = None, today: dt.date | None = None,
 ) -> EvidenceDocument:
     """Store a document classified into the agreement's evidence types: type from the bytes (415), size (413),
     SHA-256 recorded, content encrypted at rest. The requesting state or the routed province may add evidence."""
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="upload_evidence", sides=[workflow.Side.requesting, workflow.Side.routed_province], roles=[workflow.Role.requesting_officer, workflow.Role.provincial_officer])
-    check_version(case, expected_version)
-    _require_open(case)
-    checked = evidence_rules.check_upload(data, declared_media_type=declared_media_type, max_bytes=get_settings().max_upload_bytes)
-    kind = evidence_rules.classify(case_version(session, case), evidence_type)
-    document = EvidenceDocument(
-        evidence_type=kind.code, category=kind.category.value, media_type=checked.media_type, size=checked.size, sha256=checked.sha256,
-        original_filename=(filename or "")[:255] or None, content=data, uploaded_by=actor.id,
-    )
-    case.documents.append(document)
-    _touch(case)
-    session.flush()
-    _event(case, actor=actor, action="upload_evidence", from_state=case.state, to_state=case.state, day=today, details={"document_id": document.id, "evidence_type": kind.code})
-    _audit(session, actor=actor, action="upload_evidence", case=case, details={"document_id": document.id, "evidence_type": kind.code, "size": checked.size, "sha256": checked.sha256})
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="upload_evidence") as op:
+        case = op.record
+        checked = evidence_rules.check_upload(data, declared_media_type=declared_media_type, max_bytes=get_settings().max_upload_bytes)
+        kind = evidence_rules.classify(case_version(session, case), evidence_type)
+        document = EvidenceDocument(
+            evidence_type=kind.code, category=kind.category.value, media_type=checked.media_type, size=checked.size, sha256=checked.sha256,
+            original_filename=(filename or "")[:255] or None, content=data, uploaded_by=actor.id,
+        )
+        case.documents.append(document)
+        _touch(case)
+        session.flush()
+        _event(case, actor=actor, action="upload_evidence", from_state=case.state, to_state=case.state, day=today, details={"document_id": document.id, "evidence_type": kind.code})
+        op.note(document_id=document.id, evidence_type=kind.code, size=checked.size, sha256=checked.sha256)
     return document
 
 
-def read_evidence(session: Session, *, actor: User, case_id: str, document_id: str) -> tuple[EvidenceDocument, bytes]:
+def read_evidence(session: Session, *, actor: Actor, case_id: str, document_id: str) -> tuple[EvidenceDocument, bytes]:
     """The decrypted file, re-checked against its SHA-256; audited as a read."""
     case = load_case(session, actor=actor, case_id=case_id)
+    require_permission(session, actor=actor, permission=Permission.READMISSION_READ, entity_type=ENTITY, entity_id=case.id, operation="read_evidence")
     document = next((d for d in case.documents if d.id == document_id), None)
     if document is None or document.content is None:
         raise NotFound(f"document {document_id} not found")
@@ -454,18 +541,16 @@ def read_evidence(session: Session, *, actor: User, case_id: str, document_id: s
 # --- transitions ----------------------------------------------------------------------------------------
 
 
-def transition(session: Session, *, actor: User | None, case_id: str, expected_version: int | None, action: str, payload: Mapping[str, Any] | None = None, today: dt.date | None = None) -> ReadmissionCase:
-    """Take one state-machine action on a case (`actor=None` is the deadline job's system actor)."""
+def transition(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, action: str, payload: Mapping[str, Any] | None = None, today: dt.date | None = None) -> ReadmissionCase:
+    """Take one state-machine action on a case (the deadline job acts as `DEADLINE_JOB`).
+
+    `workflow.decide` is the rule behind `allowed_operations` for transitions; its `Forbidden` takes the
+    foundation's refusal path. The effect of the action is the handler registered for it in `EFFECTS`."""
     payload = dict(payload or {})
     day = today or today_utc()
-    if actor is None:
-        case = session.get(ReadmissionCase, case_id)
-        if case is None:
-            raise NotFound(f"readmission_case {case_id} not found")
-        role, side = workflow.Role.system, workflow.Side.system
-    else:
-        case = load_case(session, actor=actor, case_id=case_id)
-        role, side = workflow_role(actor), side_of(actor, case)
+    case = load_case(session, actor=actor, case_id=case_id)
+    require_permission(session, actor=actor, permission=Permission.READMISSION_ACT, entity_type=ENTITY, entity_id=case.id, operation=action)
+    role, side = workflow_role(actor), side_of(actor, case)
     check_version(case, expected_version)
     version = case_version(session, case)
     try:
@@ -476,18 +561,17 @@ def transition(session: Session, *, actor: User | None, case_id: str, expected_v
             extension_already_requested=case.extension_requested_on is not None,
         )
     except Forbidden as error:
-        assert actor is not None  # the system actor is on every transition it may take
         raise _refuse(session, actor=actor, case_id=case_id, action=action, error=error) from None
-    fields = _apply_effects(session, case, version, decision, payload, actor=actor, day=day)
-    case.state = decision.to_state.value
-    if "case_closed" in decision.effects:
-        case.closed_on = day
-    recompute_deadlines(session, case, version)
-    _touch(case)
-    details = {"action": action, "from": decision.from_state.value, "to": decision.to_state.value, "fields": sorted(fields), "effects": list(decision.effects)}
-    _event(case, actor=actor, action=action, from_state=decision.from_state.value, to_state=decision.to_state.value, day=today, details={"fields": sorted(fields)})
-    session.flush()
-    _audit(session, actor=actor, action=action, case=case, details=details)
+    with operation(session, actor=actor, action=f"readmission.{action}", entity_type=ENTITY, record=case) as op:
+        handler = EFFECTS.get(decision.transition.action)
+        fields = handler(Effect(session, case, version, decision, payload, actor, day)) if handler is not None else []
+        case.state = decision.to_state.value
+        if "case_closed" in decision.effects:
+            case.closed_on = day
+        recompute_deadlines(session, case, version)
+        _touch(case)
+        _event(case, actor=actor, action=action, from_state=decision.from_state.value, to_state=decision.to_state.value, day=today, details={"fields": sorted(fields)})
+        op.note(action=action, **{"from": decision.from_state.value, "to": decision.to_state.value}, fields=sorted(fields), effects=list(decision.effects))
     return case
 
 
@@ -500,88 +584,154 @@ def _as_date(value: Any, path: str) -> dt.date:
         raise InvalidInput("not a date", fields=[FieldError(path, "YYYY-MM-DD")]) from None
 
 
-def _apply_effects(session: Session, case: ReadmissionCase, version: AgreementVersion, decision: workflow.Decision, payload: dict[str, Any], *, actor: User | None, day: dt.date) -> list[str]:
-    action = decision.transition.action
-    fields: list[str] = []
-    if action in {"submit", "submit_transit"}:
-        case.submitted_on = day
-        if action == "submit_transit":
-            case.acknowledged_on = day
-        _log_share(session, case, version, actor=actor, direction="sent", day=day)
-        fields += ["submitted_on"]
-    elif action == "acknowledge":
-        case.acknowledged_on = day
-        _log_share(session, case, version, actor=actor, direction="received", day=day)
-        fields.append("acknowledged_on")
-    elif action == "route":
-        province = session.get(Organisation, str(payload["province_org_id"]))
-        central = session.get(Organisation, case.requested_central_org_id)
-        if province is None or province.level != OrganisationLevel.PROVINCIAL or central is None or province.country != central.country:
-            raise InvalidInput("not a provincial bureau of the requested state", fields=[FieldError("province_org_id", "a provincial organisation of the requested state")])
-        case.routed_province_org_id = province.id
-        case.province_code = province.province
-        assert actor is not None
-        case.routings.append(CaseRouting(province_org_id=province.id, province_code=province.province or "", routed_by=actor.id, routed_at=_at(day)))
-        fields += ["routed_province_org_id"]
-    elif action in {"verify_identity", "record_not_verified"}:
-        method = str(payload["method"])
-        if method not in VERIFICATION_METHODS:
-            raise InvalidInput("unknown verification method", fields=[FieldError("method", f"one of {list(VERIFICATION_METHODS)}")])
-        assert actor is not None
-        notes = str(payload.get("notes") or payload.get("reason") or "")[:2000] or None
-        case.verifications.append(VerificationRecord(method=method, outcome="verified" if action == "verify_identity" else "not_verified", notes=notes, recorded_by=actor.id))
-        fields.append("verification")
-    elif action == "request_extension":
-        case.extension_requested_on = day
-        fields.append("extension_requested_on")
-    elif action == "accept":
-        case.replied_on = case.accepted_on = day
-        fields += ["replied_on", "accepted_on"]
-    elif action in {"refuse", "refuse_transit", "revoke_transit"}:
-        reason = str(payload["reason"])
-        if action == "refuse" and reason not in REFUSAL_REASONS:
-            raise InvalidInput("unknown refusal reason", fields=[FieldError("reason", f"one of {list(REFUSAL_REASONS)}")])
-        case.refusal_reason = reason[:80]
-        case.replied_on = case.replied_on or day
-        fields += ["refusal_reason", "replied_on"]
-    elif action == "deem_accepted":
-        case.accepted_on = _as_date(payload["accepted_on"], "accepted_on") if payload.get("accepted_on") else day
-        fields.append("accepted_on")
-    elif action in {"issue_travel_document", "reissue_travel_document"}:
-        number = str(payload["document_number"]).strip()
-        if not re.fullmatch(r"[A-Za-z0-9-]{4,30}", number):
-            raise InvalidInput("invalid document number", fields=[FieldError("document_number", "4-30 letters, digits or hyphens")])
-        case.travel_document_number = number
-        case.travel_document_issued_on = _as_date(payload["issued_on"], "issued_on") if payload.get("issued_on") else day
-        case.travel_document_reissue_requested_on = None
-        fields += ["travel_document_number", "travel_document_issued_on"]
-        if "transfer_schedule_dropped" in decision.effects:
-            _drop_schedule(case)
-            fields.append("transfer_date")
-    elif action in {"schedule_transfer", "reschedule_transfer"}:
-        transfer_date = _as_date(payload["transfer_date"], "transfer_date")
-        rules.check_transfer_date(version, snapshot_of(case).dates, transfer_date, today=day)
-        code = str(payload["place_code"]).strip().upper()
-        if not re.fullmatch(r"[A-Z0-9-]{3,20}", code):
-            raise InvalidInput("invalid place code", fields=[FieldError("place_code", "IATA airport code or crossing-point code")])
-        escorts = payload.get("escorts")
-        if isinstance(escorts, int) and not isinstance(escorts, bool):
-            escorts = [{"count": escorts}]
-        case.transfer_date, case.transfer_place_kind, case.transfer_place_code = transfer_date, str(payload["place_kind"]), code
-        case.transfer_flight = str(payload.get("flight") or "")[:40] or None
-        case.transfer_escorts = escorts if isinstance(escorts, list) else None
-        fields += ["transfer_date", "transfer_place", "flight", "escorts"]
-    elif action == "suspend_transfer":
-        _drop_schedule(case)
+# --- the effects of transitions: one handler per action ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a transition's handler works on; it changes the case and returns the names of the fields it set."""
+
+    session: Session
+    case: ReadmissionCase
+    version: AgreementVersion
+    decision: workflow.Decision
+    payload: dict[str, Any]
+    actor: Actor
+    day: dt.date
+
+
+EffectHandler = Callable[[Effect], list[str]]
+EFFECTS: dict[str, EffectHandler] = {}
+"""The handler of each transition action; an action without one only moves the state."""
+
+
+def _effect(*actions: str) -> Callable[[EffectHandler], EffectHandler]:
+    def register(handler: EffectHandler) -> EffectHandler:
+        for action in actions:
+            if action in EFFECTS:
+                raise ValueError(f"two effect handlers for {action}")
+            EFFECTS[action] = handler
+        return handler
+
+    return register
+
+
+@_effect("submit", "submit_transit")
+def _submitted(e: Effect) -> list[str]:
+    e.case.submitted_on = e.day
+    if e.decision.transition.action == "submit_transit":
+        e.case.acknowledged_on = e.day
+    _log_share(e.session, e.case, e.version, actor=e.actor, direction="sent", day=e.day)
+    return ["submitted_on"]
+
+
+@_effect("acknowledge")
+def _acknowledged(e: Effect) -> list[str]:
+    e.case.acknowledged_on = e.day
+    _log_share(e.session, e.case, e.version, actor=e.actor, direction="received", day=e.day)
+    return ["acknowledged_on"]
+
+
+@_effect("route")
+def _routed(e: Effect) -> list[str]:
+    province = e.session.get(Organisation, str(e.payload["province_org_id"]))
+    central = e.session.get(Organisation, e.case.requested_central_org_id)
+    if province is None or province.level != OrganisationLevel.PROVINCIAL or central is None or province.country != central.country:
+        raise InvalidInput("not a provincial bureau of the requested state", fields=[FieldError("province_org_id", "a provincial organisation of the requested state")])
+    e.case.routed_province_org_id = province.id
+    e.case.province_code = province.province
+    e.case.routings.append(CaseRouting(province_org_id=province.id, province_code=province.province or "", routed_by=e.actor.id, routed_at=_at(e.day)))
+    return ["routed_province_org_id"]
+
+
+@_effect("verify_identity", "record_not_verified")
+def _verification_recorded(e: Effect) -> list[str]:
+    method = str(e.payload["method"])
+    if method not in VERIFICATION_METHODS:
+        raise InvalidInput("unknown verification method", fields=[FieldError("method", f"one of {list(VERIFICATION_METHODS)}")])
+    notes = str(e.payload.get("notes") or e.payload.get("reason") or "")[:2000] or None
+    outcome = "verified" if e.decision.transition.action == "verify_identity" else "not_verified"
+    e.case.verifications.append(VerificationRecord(method=method, outcome=outcome, notes=notes, recorded_by=e.actor.id))
+    return ["verification"]
+
+
+@_effect("request_extension")
+def _extension_requested(e: Effect) -> list[str]:
+    e.case.extension_requested_on = e.day
+    return ["extension_requested_on"]
+
+
+@_effect("accept")
+def _accepted(e: Effect) -> list[str]:
+    e.case.replied_on = e.case.accepted_on = e.day
+    return ["replied_on", "accepted_on"]
+
+
+@_effect("refuse", "refuse_transit", "revoke_transit")
+def _refused(e: Effect) -> list[str]:
+    reason = str(e.payload["reason"])
+    if e.decision.transition.action == "refuse" and reason not in REFUSAL_REASONS:
+        raise InvalidInput("unknown refusal reason", fields=[FieldError("reason", f"one of {list(REFUSAL_REASONS)}")])
+    e.case.refusal_reason = reason[:80]
+    e.case.replied_on = e.case.replied_on or e.day
+    return ["refusal_reason", "replied_on"]
+
+
+@_effect("deem_accepted")
+def _deemed_accepted(e: Effect) -> list[str]:
+    e.case.accepted_on = _as_date(e.payload["accepted_on"], "accepted_on") if e.payload.get("accepted_on") else e.day
+    return ["accepted_on"]
+
+
+@_effect("issue_travel_document", "reissue_travel_document")
+def _travel_document_issued(e: Effect) -> list[str]:
+    number = str(e.payload["document_number"]).strip()
+    if not re.fullmatch(r"[A-Za-z0-9-]{4,30}", number):
+        raise InvalidInput("invalid document number", fields=[FieldError("document_number", "4-30 letters, digits or hyphens")])
+    e.case.travel_document_number = number
+    e.case.travel_document_issued_on = _as_date(e.payload["issued_on"], "issued_on") if e.payload.get("issued_on") else e.day
+    e.case.travel_document_reissue_requested_on = None
+    fields = ["travel_document_number", "travel_document_issued_on"]
+    if "transfer_schedule_dropped" in e.decision.effects:
+        _drop_schedule(e.case)
         fields.append("transfer_date")
-    elif action in {"confirm_transfer", "complete_transit"}:
-        case.transferred_on = day
-        fields.append("transferred_on")
-    elif action == "consent_transit":
-        case.replied_on = case.accepted_on = day
-        case.transfer_place_kind, case.transfer_place_code = "border_crossing_point", str(payload["border_crossing_point"]).strip().upper()[:40]
-        fields += ["accepted_on", "transfer_place"]
     return fields
+
+
+@_effect("schedule_transfer", "reschedule_transfer")
+def _transfer_scheduled(e: Effect) -> list[str]:
+    transfer_date = _as_date(e.payload["transfer_date"], "transfer_date")
+    rules.check_transfer_date(e.version, snapshot_of(e.case).dates, transfer_date, today=e.day)
+    code = str(e.payload["place_code"]).strip().upper()
+    if not re.fullmatch(r"[A-Z0-9-]{3,20}", code):
+        raise InvalidInput("invalid place code", fields=[FieldError("place_code", "IATA airport code or crossing-point code")])
+    escorts = e.payload.get("escorts")
+    if isinstance(escorts, int) and not isinstance(escorts, bool):
+        escorts = [{"count": escorts}]
+    case = e.case
+    case.transfer_date, case.transfer_place_kind, case.transfer_place_code = transfer_date, str(e.payload["place_kind"]), code
+    case.transfer_flight = str(e.payload.get("flight") or "")[:40] or None
+    case.transfer_escorts = escorts if isinstance(escorts, list) else None
+    return ["transfer_date", "transfer_place", "flight", "escorts"]
+
+
+@_effect("suspend_transfer")
+def _transfer_suspended(e: Effect) -> list[str]:
+    _drop_schedule(e.case)
+    return ["transfer_date"]
+
+
+@_effect("confirm_transfer", "complete_transit")
+def _transferred(e: Effect) -> list[str]:
+    e.case.transferred_on = e.day
+    return ["transferred_on"]
+
+
+@_effect("consent_transit")
+def _transit_consented(e: Effect) -> list[str]:
+    e.case.replied_on = e.case.accepted_on = e.day
+    e.case.transfer_place_kind, e.case.transfer_place_code = "border_crossing_point", str(e.payload["border_crossing_point"]).strip().upper()[:40]
+    return ["accepted_on", "transfer_place"]
 
 
 def _drop_schedule(case: ReadmissionCase) -> None:
@@ -590,176 +740,167 @@ def _drop_schedule(case: ReadmissionCase) -> None:
     case.transfer_escorts = None
 
 
-def _log_share(session: Session, case: ReadmissionCase, version: AgreementVersion, *, actor: User | None, direction: str, day: dt.date) -> ShareLogEntry:
+def _log_share(session: Session, case: ReadmissionCase, version: AgreementVersion, *, actor: Actor, direction: str, day: dt.date) -> ShareLogEntry:
     """Log what crosses the border: the whitelisted field names and the digest of the package (never values)."""
     payload = {"case_reference": case.reference, "agreement_id": case.agreement_slug, "procedure": case.procedure, "accelerated": case.accelerated,
                "submitted_on": case.submitted_on, **application_of(case), "vulnerability_flags": [f.kind for f in case.flags if f.active]}
     package = safeguards.share_payload(version, {k: v for k, v in payload.items() if v not in (None, "", [])})
     digest = hashlib.sha256(json.dumps(package.shared, sort_keys=True, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)).encode()).hexdigest()
     counterpart = case.requested_central_org_id if direction == "sent" else case.requesting_org_id
-    entry = ShareLogEntry(direction=direction, counterpart_org_id=counterpart, fields=sorted(package.shared), withheld_fields=list(package.withheld), payload_sha256=digest, actor_id=actor.id if actor else case.created_by or "", occurred_at=_at(day))
+    entry = ShareLogEntry(direction=direction, counterpart_org_id=counterpart, fields=sorted(package.shared), withheld_fields=list(package.withheld), payload_sha256=digest, actor_id=(case.created_by or "") if is_system(actor) else actor.id, occurred_at=_at(day))
     case.share_log.append(entry)
     return entry
 
 
-def share_case(session: Session, *, actor: User, case_id: str, expected_version: int | None, today: dt.date | None = None) -> ShareLogEntry:
+def share_case(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, today: dt.date | None = None) -> ShareLogEntry:
     """Send the current application again (e.g. after a correction), through the agreement's whitelist."""
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="share", sides=[workflow.Side.requesting], roles=[workflow.Role.requesting_officer])
-    check_version(case, expected_version)
-    _require_open(case)
-    if case.submitted_on is None:
-        raise Conflict("submit the case first", extra={"state": case.state, "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
-    entry = _log_share(session, case, case_version(session, case), actor=actor, direction="sent", day=today or today_utc())
-    _touch(case)
-    session.flush()
-    _audit(session, actor=actor, action="share", case=case, details={"share_id": entry.id, "fields": entry.fields, "withheld": entry.withheld_fields})
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="share") as op:
+        case = op.record
+        if case.submitted_on is None:
+            raise Conflict("submit the case first", extra={"state": case.state, "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
+        entry = _log_share(session, case, case_version(session, case), actor=actor, direction="sent", day=today or today_utc())
+        _touch(case)
+        session.flush()
+        op.note(share_id=entry.id, fields=entry.fields, withheld=entry.withheld_fields)
     return entry
 
 
-def acknowledge_notice(session: Session, *, actor: User, case_id: str, notice_id: str) -> CorrectionNotice:
+def acknowledge_notice(session: Session, *, actor: Actor, case_id: str, notice_id: str) -> CorrectionNotice:
     """The other side confirms it applied a correction or erasure notice."""
     case = load_case(session, actor=actor, case_id=case_id)
     notice = next((n for n in case.notices if n.id == notice_id), None)
     if notice is None:
         raise NotFound(f"notice {notice_id} not found")
     if notice.counterpart_org_id != actor.organisation_id:
-        raise _refuse(session, actor=actor, case_id=case_id, action="acknowledge_notice", error=Forbidden("only the notified organisation may acknowledge a notice"))
+        raise refuse(session, actor=actor, entity_type=ENTITY, entity_id=case_id, operation="acknowledge_notice", reason="organisation",
+                     message="only the notified organisation may acknowledge a notice")
     if notice.acknowledged_at is None:
         notice.acknowledged_at = utcnow()
-        _audit(session, actor=actor, action="acknowledge_notice", case=case, details={"notice_id": notice.id, "kind": notice.kind})
+        audit.record(session, actor=actor, action="readmission.acknowledge_notice", entity_type=ENTITY, entity_id=case.id,
+                     details={"notice_id": notice.id, "kind": notice.kind})
     return notice
 
 
 # --- safeguards -----------------------------------------------------------------------------------------
 
 
-def place_hold(session: Session, *, actor: User, case_id: str, expected_version: int | None, kind: str, reason: str, evidence_document_ids: Sequence[str] = (), today: dt.date | None = None) -> TransferHold:
+def place_hold(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, kind: str, reason: str, evidence_document_ids: Sequence[str] = (), today: dt.date | None = None) -> TransferHold:
     """A pending appeal, asylum claim, legal stay or medical reason: blocks scheduling until lifted."""
     day = today or today_utc()
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="place_hold", sides=[workflow.Side.requesting, workflow.Side.requested_central], roles=[workflow.Role.requesting_officer, workflow.Role.central_officer])
-    check_version(case, expected_version)
-    _require_open(case)
-    hold = safeguards.new_hold(kind, reason=reason[:2000], placed_on=day, evidence_document_ids=evidence_document_ids)
-    known = {d.id for d in case.documents}
-    unknown = [i for i, doc in enumerate(hold.evidence_document_ids) if doc not in known]
-    if unknown:
-        raise InvalidInput("unknown evidence documents", fields=[FieldError(f"evidence_document_ids.{i}", "not a document of this case") for i in unknown])
-    row = TransferHold(kind=hold.kind.value, reason=hold.reason, evidence_document_ids=list(hold.evidence_document_ids), placed_on=day, placed_by=actor.id)
-    case.holds.append(row)
-    _touch(case)
-    session.flush()
-    _event(case, actor=actor, action="place_hold", from_state=case.state, to_state=case.state, day=today, details={"hold_id": row.id, "kind": row.kind})
-    _audit(session, actor=actor, action="place_hold", case=case, details={"hold_id": row.id, "kind": row.kind})
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="place_hold") as op:
+        case = op.record
+        hold = safeguards.new_hold(kind, reason=reason[:2000], placed_on=day, evidence_document_ids=evidence_document_ids)
+        known = {d.id for d in case.documents}
+        unknown = [i for i, doc in enumerate(hold.evidence_document_ids) if doc not in known]
+        if unknown:
+            raise InvalidInput("unknown evidence documents", fields=[FieldError(f"evidence_document_ids.{i}", "not a document of this case") for i in unknown])
+        row = TransferHold(kind=hold.kind.value, reason=hold.reason, evidence_document_ids=list(hold.evidence_document_ids), placed_on=day, placed_by=actor.id)
+        case.holds.append(row)
+        _touch(case)
+        session.flush()
+        _event(case, actor=actor, action="place_hold", from_state=case.state, to_state=case.state, day=today, details={"hold_id": row.id, "kind": row.kind})
+        op.note(hold_id=row.id, kind=row.kind)
     return row
 
 
-def lift_hold(session: Session, *, actor: User, case_id: str, expected_version: int | None, hold_id: str, reason: str, today: dt.date | None = None) -> TransferHold:
+def lift_hold(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, hold_id: str, reason: str, today: dt.date | None = None) -> TransferHold:
     day = today or today_utc()
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="lift_hold", sides=[workflow.Side.requesting, workflow.Side.requested_central], roles=[workflow.Role.requesting_officer, workflow.Role.central_officer])
-    check_version(case, expected_version)
-    row = next((h for h in case.holds if h.id == hold_id), None)
-    if row is None:
-        raise NotFound(f"hold {hold_id} not found")
-    lifted = safeguards.lift_hold(safeguards.Hold(safeguards.HoldKind(row.kind), row.reason, row.placed_on), lifted_on=day, reason=reason[:2000]) if row.lifted_on is None else None
-    if lifted is None:
-        raise Conflict("the hold is already lifted", extra={"hold_id": hold_id})
-    row.lifted_on, row.lifted_by, row.lift_reason = day, actor.id, lifted.lift_reason
-    _touch(case)
-    _event(case, actor=actor, action="lift_hold", from_state=case.state, to_state=case.state, day=today, details={"hold_id": row.id, "kind": row.kind})
-    session.flush()
-    _audit(session, actor=actor, action="lift_hold", case=case, details={"hold_id": row.id, "kind": row.kind})
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="lift_hold") as op:
+        case = op.record
+        row = next((h for h in case.holds if h.id == hold_id), None)
+        if row is None:
+            raise NotFound(f"hold {hold_id} not found")
+        lifted = safeguards.lift_hold(safeguards.Hold(safeguards.HoldKind(row.kind), row.reason, row.placed_on), lifted_on=day, reason=reason[:2000]) if row.lifted_on is None else None
+        if lifted is None:
+            raise Conflict("the hold is already lifted", extra={"hold_id": hold_id})
+        row.lifted_on, row.lifted_by, row.lift_reason = day, actor.id, lifted.lift_reason
+        _touch(case)
+        _event(case, actor=actor, action="lift_hold", from_state=case.state, to_state=case.state, day=today, details={"hold_id": row.id, "kind": row.kind})
+        op.note(hold_id=row.id, kind=row.kind)
     return row
 
 
-def set_flag(session: Session, *, actor: User, case_id: str, expected_version: int | None, kind: str, note: str | None = None, active: bool = True, today: dt.date | None = None) -> CaseFlag:
+def set_flag(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, kind: str, note: str | None = None, active: bool = True, today: dt.date | None = None) -> CaseFlag:
     """Raise (or clear) a vulnerability or non-refoulement flag; any officer on the case may, everyone on it sees it."""
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="set_flag", sides=[workflow.Side.requesting, workflow.Side.requested_central, workflow.Side.routed_province], roles=[workflow.Role.requesting_officer, workflow.Role.central_officer, workflow.Role.provincial_officer])
-    check_version(case, expected_version)
-    _require_open(case)
-    if kind not in FLAG_KINDS:
-        raise InvalidInput("unknown flag", fields=[FieldError("kind", f"one of {list(FLAG_KINDS)}")])
-    row = next((f for f in case.flags if f.kind == kind), None)
-    if row is None:
-        if not active:
-            raise NotFound(f"flag {kind} is not set")
-        row = CaseFlag(kind=kind, note=(note or "")[:2000] or None, raised_by=actor.id, active=True)
-        case.flags.append(row)
-    else:
-        row.active = active
-        if note:
-            row.note = note[:2000]
-    _touch(case)
-    operation = "set_flag" if active else "clear_flag"
-    _event(case, actor=actor, action=operation, from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
-    session.flush()
-    _audit(session, actor=actor, action=operation, case=case, details={"kind": kind})
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="set_flag") as op:
+        case = op.record
+        if kind not in FLAG_KINDS:
+            raise InvalidInput("unknown flag", fields=[FieldError("kind", f"one of {list(FLAG_KINDS)}")])
+        row = next((f for f in case.flags if f.kind == kind), None)
+        if row is None:
+            if not active:
+                raise NotFound(f"flag {kind} is not set")
+            row = CaseFlag(kind=kind, note=(note or "")[:2000] or None, raised_by=actor.id, active=True)
+            case.flags.append(row)
+        else:
+            row.active = active
+            if note:
+                row.note = note[:2000]
+        _touch(case)
+        name = "set_flag" if active else "clear_flag"
+        _event(case, actor=actor, action=name, from_state=case.state, to_state=case.state, day=today, details={"kind": kind})
+        op.action = f"readmission.{name}"
+        op.note(kind=kind)
     return row
 
 
 # --- identification (the province's registry step) -----------------------------------------------------
 
 
-def record_candidates(session: Session, *, actor: User, case_id: str, expected_version: int | None, candidates: Sequence[Mapping[str, Any]], source: str, today: dt.date | None = None) -> VerificationRecord:
+def record_candidates(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, candidates: Sequence[Mapping[str, Any]], source: str, today: dt.date | None = None) -> VerificationRecord:
     """Store a ranked candidate list from a registry search (each: registry_id, rank, score, explanation).
 
     The list is stored encrypted as an `inconclusive` registry-match verification until the officer
     confirms or rejects candidates (`decide_candidate`)."""
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="record_candidates", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
-    check_version(case, expected_version)
-    if case.state != workflow.State.routed.value:
-        raise Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state})
-    cleaned = []
-    for i, item in enumerate(candidates):
-        registry_id, score = item.get("registry_id"), item.get("score")
-        if not isinstance(registry_id, str) or not registry_id or not isinstance(score, (int, float)):
-            raise InvalidInput("invalid candidate", fields=[FieldError(f"candidates.{i}", "registry_id (text) and score (number) are required")])
-        cleaned.append({"registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score), "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
-    row = VerificationRecord(method="registry_match", outcome="inconclusive", notes=source[:200], candidates=cleaned, recorded_by=actor.id)
-    case.verifications.append(row)
-    _touch(case)
-    session.flush()
-    _event(case, actor=actor, action="record_candidates", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id, "count": len(cleaned)})
-    _audit(session, actor=actor, action="record_candidates", case=case, details={"verification_id": row.id, "count": len(cleaned)})
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="record_candidates") as op:
+        case = op.record
+        cleaned = []
+        for i, item in enumerate(candidates):
+            registry_id, score = item.get("registry_id"), item.get("score")
+            if not isinstance(registry_id, str) or not registry_id or not isinstance(score, (int, float)):
+                raise InvalidInput("invalid candidate", fields=[FieldError(f"candidates.{i}", "registry_id (text) and score (number) are required")])
+            cleaned.append({"registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score), "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
+        row = VerificationRecord(method="registry_match", outcome="inconclusive", notes=source[:200], candidates=cleaned, recorded_by=actor.id)
+        case.verifications.append(row)
+        _touch(case)
+        session.flush()
+        _event(case, actor=actor, action="record_candidates", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id, "count": len(cleaned)})
+        op.note(verification_id=row.id, count=len(cleaned))
     return row
 
 
-def decide_candidate(session: Session, *, actor: User, case_id: str, expected_version: int | None, verification_id: str, registry_id: str, decision: str, today: dt.date | None = None) -> VerificationRecord:
+def decide_candidate(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, verification_id: str, registry_id: str, decision: str, today: dt.date | None = None) -> VerificationRecord:
     """Confirm or reject one candidate; confirming one marks the record `match_confirmed` (the officer then verifies)."""
-    case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="decide_candidate", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
-    check_version(case, expected_version)
-    if decision not in {"confirmed", "rejected"}:
-        raise InvalidInput("invalid decision", fields=[FieldError("decision", "confirmed or rejected")])
-    row = next((v for v in case.verifications if v.id == verification_id and v.candidates is not None), None)
-    if row is None:
-        raise NotFound(f"verification {verification_id} not found")
-    candidates = [dict(c) for c in row.candidates or []]
-    target = next((c for c in candidates if c["registry_id"] == registry_id), None)
-    if target is None:
-        raise NotFound("candidate not found")
-    if decision == "confirmed" and any(c.get("decision") == "confirmed" and c is not target for c in candidates):
-        raise Conflict("another candidate is already confirmed; reject it first", extra={"verification_id": verification_id})
-    target["decision"], target["decided_by"] = decision, actor.id
-    row.candidates = candidates
-    row.outcome = "match_confirmed" if any(c.get("decision") == "confirmed" for c in candidates) else "inconclusive"
-    _touch(case)
-    _event(case, actor=actor, action=f"candidate_{decision}", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id})
-    session.flush()
-    _audit(session, actor=actor, action=f"candidate_{decision}", case=case, details={"verification_id": row.id, "rank": target["rank"]})
+    with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="decide_candidate") as op:
+        case = op.record
+        if decision not in {"confirmed", "rejected"}:
+            raise InvalidInput("invalid decision", fields=[FieldError("decision", "confirmed or rejected")])
+        row = next((v for v in case.verifications if v.id == verification_id and v.candidates is not None), None)
+        if row is None:
+            raise NotFound(f"verification {verification_id} not found")
+        candidates = [dict(c) for c in row.candidates or []]
+        target = next((c for c in candidates if c["registry_id"] == registry_id), None)
+        if target is None:
+            raise NotFound("candidate not found")
+        if decision == "confirmed" and any(c.get("decision") == "confirmed" and c is not target for c in candidates):
+            raise Conflict("another candidate is already confirmed; reject it first", extra={"verification_id": verification_id})
+        target["decision"], target["decided_by"] = decision, actor.id
+        row.candidates = candidates
+        row.outcome = "match_confirmed" if any(c.get("decision") == "confirmed" for c in candidates) else "inconclusive"
+        _touch(case)
+        _event(case, actor=actor, action=f"candidate_{decision}", from_state=case.state, to_state=case.state, day=today, details={"verification_id": row.id})
+        op.action = f"readmission.candidate_{decision}"
+        op.note(verification_id=row.id, rank=target["rank"])
     return row
 
 
 # --- reads and lists ------------------------------------------------------------------------------------
 
 
-def read_case(session: Session, *, actor: User, case_id: str) -> ReadmissionCase:
+def read_case(session: Session, *, actor: Actor, case_id: str) -> ReadmissionCase:
     """Load a case for display; the read of personal data is audited."""
     case = load_case(session, actor=actor, case_id=case_id)
+    require_permission(session, actor=actor, permission=Permission.READMISSION_READ, entity_type=ENTITY, entity_id=case.id, operation="read")
     audit.record(session, actor=actor, action="read", entity_type=ENTITY, entity_id=case.id)
     return case
 
@@ -797,7 +938,7 @@ def _due_soon(today: dt.date) -> Any:
     return or_(ReadmissionCase.next_due_on.between(today, horizon), and_(ReadmissionCase.next_due_on < today, later))
 
 
-def actionable_states(user: User) -> dict[str, list[str]]:
+def actionable_states(user: Actor) -> dict[str, list[str]]:
     """States in which the user's role can take a transition, per procedure (side checked per case)."""
     role = workflow_role(user)
     result: dict[str, list[str]] = {}
@@ -806,9 +947,10 @@ def actionable_states(user: User) -> dict[str, list[str]]:
     return result
 
 
-def list_cases(session: Session, *, actor: User, filters: CaseFilter, today: dt.date | None = None, audit_list: bool = True) -> tuple[list[ReadmissionCase], int, dict[str, dict[str, Any]]]:
+def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt.date | None = None, audit_list: bool = True) -> tuple[list[ReadmissionCase], int, dict[str, dict[str, Any]]]:
     """Cases in scope with filters, sorting and paging; returns (rows, total, {case_id: {overdue, soon, next_due}})."""
     day = today or today_utc()
+    require_permission(session, actor=actor, permission=Permission.READMISSION_READ, entity_type=ENTITY, operation="list")
     statement = _visible_filter(scoped_select(ReadmissionCase, actor), actor)
     if filters.state:
         statement = statement.where(ReadmissionCase.state == filters.state)
@@ -891,8 +1033,8 @@ def case_deadline_view(session: Session, case: ReadmissionCase, *, today: dt.dat
     ]
 
 
-def allowed_for(user: User, case: ReadmissionCase) -> list[workflow.Transition]:
-    """The transitions this user may take on this case now (state, role and side)."""
+def allowed_for(user: Actor, case: ReadmissionCase) -> list[workflow.Transition]:
+    """The transitions this user's role and side may take on this case in its state (part of `allowed_operations`)."""
     role, side = workflow_role(user), side_of(user, case)
     return [t for t in workflow.transitions_from(case.procedure, workflow.State(case.state)) if role in t.roles and side in t.sides]
 
@@ -910,11 +1052,11 @@ def run_deadline_job(session: Session, *, today: dt.date | None = None, apply: b
     if apply:
         for action in actions:
             if action.action == "deem_accepted":
-                transition(session, actor=None, case_id=action.case_id, expected_version=None, action="deem_accepted", payload={"accepted_on": (action.due + dt.timedelta(days=1)).isoformat()}, today=day)
+                transition(session, actor=DEADLINE_JOB, case_id=action.case_id, expected_version=None, action="deem_accepted", payload={"accepted_on": (action.due + dt.timedelta(days=1)).isoformat()}, today=day)
     return actions
 
 
-def erase_expired(session: Session, *, actor: User | None = None, today: dt.date | None = None) -> list[str]:
+def erase_expired(session: Session, *, actor: Actor = RETENTION_JOB, today: dt.date | None = None) -> list[str]:
     """Erase personal data of closed cases whose retention period has ended; statistics fields are kept.
 
     The other side is sent an erasure notice naming the fields it received (never values)."""
@@ -929,7 +1071,7 @@ def erase_expired(session: Session, *, actor: User | None = None, today: dt.date
     return erased
 
 
-def erase_case_data(session: Session, case: ReadmissionCase, *, actor: User | None, day: dt.date) -> None:
+def erase_case_data(session: Session, case: ReadmissionCase, *, actor: Actor, day: dt.date) -> None:
     shared = _shared_fields(case)
     for column in ("surname", "given_names", "date_of_birth", "place_of_birth", "father_name", "mother_name", "languages", "civil_status",
                    "last_addresses", "physical_description", "photo", "special_needs", "security_measures", "travel_document_number",
@@ -952,14 +1094,15 @@ def erase_case_data(session: Session, case: ReadmissionCase, *, actor: User | No
     _touch(case)
     _event(case, actor=actor, action="erase", from_state=case.state, to_state=case.state, day=day, details={"notice": notice is not None})
     session.flush()
-    _audit(session, actor=actor, action="erase", case=case, details={"reason": "retention_ended", "notice": notice is not None})
+    audit.record(session, actor=actor, action="readmission.erase", entity_type=ENTITY, entity_id=case.id, details={"reason": "retention_ended", "notice": notice is not None})
 
 
-def statistics_rows(session: Session, *, actor: User, group_by: Sequence[str], granularity: str, agreement_id: str | None = None) -> list[Any]:
+def statistics_rows(session: Session, *, actor: Actor, group_by: Sequence[str], granularity: str, agreement_id: str | None = None) -> list[Any]:
     """Statistics over every case (no personal data); small counts are redacted by the caller's setting."""
     from passage.readmission import statistics
     from passage.readmission.store import statistics_record
 
+    require_permission(session, actor=actor, permission=Permission.READMISSION_STATS, entity_type="readmission_statistics", operation="statistics")
     statement = select(ReadmissionCase).where(ReadmissionCase.submitted_on.is_not(None))
     if agreement_id:
         statement = statement.where(ReadmissionCase.agreement_slug == agreement_id)
@@ -969,20 +1112,18 @@ def statistics_rows(session: Session, *, actor: User, group_by: Sequence[str], g
     return rows
 
 
-def search_registry(session: Session, *, actor: User, case_id: str, expected_version: int | None, top: int = 10, today: dt.date | None = None) -> VerificationRecord:
+def search_registry(session: Session, *, actor: Actor, case_id: str, expected_version: int | None, top: int = 10, today: dt.date | None = None) -> VerificationRecord:
     """Run the identity engine's audited 1:N registry search (`passage.identity.service.search_person`) for a
     routed case and store its ranked candidates, with each field's evidence as the explanation, for the
     provincial officer to confirm or reject. 404 when no registry index is built on this server."""
-    from passage.identity import compare as identity_compare
-    from passage.identity import dates as identity_dates
     from passage.identity import service as identity_service
 
     case = load_case(session, actor=actor, case_id=case_id)
-    _require_side(session, actor=actor, case=case, operation="search_registry", sides=[workflow.Side.routed_province], roles=[workflow.Role.provincial_officer])
+    require_operation(session, actor=actor, record=case, operation="search_registry", entity_type=ENTITY)
     check_version(case, expected_version)
-    birth = identity_dates.parse_partial(case.date_of_birth, where="date_of_birth") if case.date_of_birth else None
-    query = identity_compare.Query(query_id=case.id, family_name=case.surname or "", given_name=case.given_names or "", sex=case.sex or "",
-                                   birth_date=birth, birth_place=case.place_of_birth or "", nationality=case.nationality or "")
+    query = identity_service.person_query(query_id=case.id, family_name=case.surname or "", given_name=case.given_names or "", sex=case.sex or "",
+                                          birth_date=case.date_of_birth, birth_place=case.place_of_birth or "", nationality=case.nationality or "",
+                                          where="date_of_birth")
     if not query.usable():
         raise InvalidInput("the case has no name or date of birth to search with", fields=[FieldError("surname", "required for a registry search")])
     result = identity_service.search_person(session, actor=actor, query=query, top=top, case_id=case.id)

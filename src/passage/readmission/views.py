@@ -14,16 +14,20 @@ from sqlalchemy.orm import Session
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, NotFound, PassageError
 from passage.core.i18n import N_
+from passage.core.links import register_record_path
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import unverified_figures
 from passage.readmission.api import case_detail, statistics_table
 from passage.security.deps import require
 from passage.security.models import Organisation, OrganisationLevel, User
+from passage.security.operations import allowed_operations
 from passage.security.permissions import Permission
 from passage.web.panels import HomePanel, PanelItem
 from passage.web.templating import NavItem, render
 
 router = APIRouter(include_in_schema=False)
+register_record_path("readmission.case", "/readmission/cases/{id}")
+register_record_path("readmission.agreement", "/readmission/agreements/{id}")
 
 NAV = [
     NavItem(N_("Readmission"), "/readmission", Permission.READMISSION_READ, order=10),
@@ -156,20 +160,17 @@ async def new_case_submit(request: Request, db: DbSession, user: Annotated[User,
 def _case_page(request: Request, db: Session, user: User, case_id: str, *, error: PassageError | None = None, status_code: int = 200, open_form: str | None = None) -> Response:
     case = service.read_case(db, actor=user, case_id=case_id)
     detail = case_detail(db, case, user)
-    actions = service.allowed_for(user, case)
+    allowed = allowed_operations(user, case)
+    actions = [t for t in service.allowed_for(user, case) if t.action in allowed]
     side = service.side_of(user, case)
     role = service.workflow_role(user)
-    can_act = Permission.READMISSION_ACT.value in {p.value for p in _granted(user)}
     return render(request, "readmission/case.html", {
-        "case": detail, "actions": actions if can_act else [], "labels": LABELS, "side": side.value, "role": role.value,
-        "provinces": _provinces(db, user) if side is workflow.Side.requested_central else [],
+        "case": detail, "actions": actions, "labels": LABELS, "side": side.value, "role": role.value,
+        "provinces": _provinces(db, user) if "route" in allowed else [],
         "error": error, "field_errors": {f.path: f.message for f in (error.fields if error else [])}, "open_form": open_form,
         "evidence_types": [(e.code, e.label, e.category.value) for e in service.case_version(db, case).evidence_types],
-        "can_edit": can_act and side is workflow.Side.requesting and case.state not in workflow.TERMINAL_STATES and case.erased_on is None,
-        "can_hold": can_act and side in {workflow.Side.requesting, workflow.Side.requested_central} and case.state not in workflow.TERMINAL_STATES,
-        "can_flag": can_act and side in {workflow.Side.requesting, workflow.Side.requested_central, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
-        "can_upload": can_act and side in {workflow.Side.requesting, workflow.Side.routed_province} and case.state not in workflow.TERMINAL_STATES,
-        "can_identify": can_act and side is workflow.Side.routed_province and Permission.IDENTITY_DECIDE in _granted(user),
+        "can_edit": "edit" in allowed, "can_hold": "place_hold" in allowed, "can_flag": "set_flag" in allowed,
+        "can_upload": "upload_evidence" in allowed, "can_identify": "decide_candidate" in allowed,
         "identity_search_available": _identity_index_built() if side is workflow.Side.routed_province else False,
         "methods": service.VERIFICATION_METHODS, "refusals": service.REFUSAL_REASONS, "holds": list(HOLD_LABELS), "flag_kinds": service.FLAG_KINDS,
     }, status_code=status_code)
@@ -179,12 +180,6 @@ def _identity_index_built() -> bool:
     from passage.identity.service import index_status
 
     return index_status().built
-
-
-def _granted(user: User) -> frozenset[Permission]:
-    from passage.security.permissions import permissions_for
-
-    return permissions_for(user.role_set)
 
 
 @router.get("/readmission/cases/{case_id}")

@@ -21,21 +21,17 @@ import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from passage.core.models import utcnow
+from passage.security.actors import Actor, SystemActor
 from passage.security.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x5A55A6E  # any constant shared by all Passage processes
-
-
-class Actor(Protocol):
-    id: str
-    organisation_id: str
 
 
 def _canonical(entry: AuditEntry) -> bytes:
@@ -84,7 +80,11 @@ def record(
     details: dict[str, Any] | None = None,
     actor_user_id: str | None = None,
 ) -> AuditEntry:
-    """Append one entry in the caller's transaction. `details` must hold ids and field names, never personal values."""
+    """Append one entry in the caller's transaction. `details` must hold ids and field names, never personal values.
+
+    A system actor is recorded as user `system` with its job name in `details["system_job"]`."""
+    if isinstance(actor, SystemActor):
+        details = {**(details or {}), "system_job": actor.job}
     _lock_chain(session)
     last = session.execute(
         select(AuditEntry.sequence, AuditEntry.entry_hash).order_by(AuditEntry.sequence.desc()).limit(1)
@@ -121,8 +121,12 @@ def record_refusal(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Record a refused action in a transaction of its own: the caller's pending change is rolled back first,
-    the refusal is committed, and the caller then raises its 403. Usable from services, the CLI and routes."""
+    the refusal is committed, and the caller then raises its 403. Usable from services, the CLI and routes.
+
+    This is the one refusal path: services reach it through `passage.security.operations.refuse`."""
     user_id, organisation_id = actor.id, actor.organisation_id
+    if isinstance(actor, SystemActor):
+        details = {**(details or {}), "system_job": actor.job}
     session.rollback()
     record(
         session,

@@ -1,4 +1,4 @@
-"""`passage users`, `passage audit` and `passage keys`."""
+"""`passage users`, `passage audit`, `passage keys` and `passage demo`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,18 @@ from passage.security.models import Organisation, Role
 users_app = typer.Typer(name="users", help="User accounts.", no_args_is_help=True)
 audit_app = typer.Typer(name="audit", help="The hash-chained audit log.", no_args_is_help=True)
 keys_app = typer.Typer(name="keys", help="Field-encryption keys.", no_args_is_help=True)
-typer_apps = [users_app, audit_app, keys_app]
+demo_app = typer.Typer(name="demo", help="Demonstration data.", no_args_is_help=True)
+typer_apps = [users_app, audit_app, keys_app, demo_app]
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load demonstration organisations, users of every role and records of every module (idempotent)."""
+    from passage.security.demo import load_demo
+
+    summary = load_demo()
+    for line in summary:
+        typer.echo(line)
 
 
 @users_app.command("create")

@@ -15,12 +15,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from passage.core import i18n
 from passage.core.deps import DbSession, get_db
 from passage.core.errors import Forbidden, NotAuthenticated
 from passage.security import audit
 from passage.security.models import ApiToken, Role, User, WebSession
-from passage.security.permissions import Permission, permissions_for, requires_second_factor
+from passage.security.permissions import ROLE_LABELS, Permission, permissions_for, requires_second_factor
 from passage.security.service import user_for_api_token, user_for_web_session
+from passage.web.templating import register_globals
+
+register_globals(Permission=Permission, role_label=lambda role: i18n.gettext(ROLE_LABELS[Role(role)]))
+"""Templates show and hide by permission and name roles in the reader's language."""
 
 SESSION_COOKIE = "passage_session"
 CSRF_HEADER = "x-csrf-token"
@@ -50,6 +55,11 @@ class Viewer:
     @property
     def role_set(self) -> frozenset[Role]:
         return self.roles
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        """What the viewer's roles grant (pages show a link or a button only when it is granted)."""
+        return permissions_for(self.roles)
 
     @classmethod
     def of(cls, user: User, csrf_token: str = "") -> Viewer:

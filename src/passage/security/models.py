@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin, enum_column_type, utcnow
@@ -192,3 +202,12 @@ class AuditEntry(Base):
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     previous_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+def after_upgrade(engine: Engine) -> None:
+    """Run by `passage.core.schema.upgrade_database` after the migrations: the data-encryption key is created here,
+    once, outside any request (creating it lazily inside a request's transaction would need a second writer on SQLite)."""
+    from passage.core.settings import get_settings
+    from passage.security.crypto import KeyRing, ensure_active_data_key
+
+    ensure_active_data_key(engine, KeyRing(get_settings().key_file))

@@ -10,7 +10,8 @@ Visibility (OWASP ASVS 4.0.3 V4.2.1, access to records by identifier; the two st
 - a provincial officer also sees records routed to their organisation;
 - a central officer of a national organisation also sees records addressed to their country.
 A model without `__scope__` is visible to nobody through this module. Records outside scope are reported
-as not found (404), so their existence is not revealed.
+as not found (404), so their existence is not revealed. The system actor of a job
+(`passage.security.actors.SystemActor`) sees every record: it runs on the server, as the operator.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from passage.core.errors import NotFound
-from passage.security.models import OrganisationLevel, Role, User
+from passage.security.actors import Actor, SystemActor
+from passage.security.models import OrganisationLevel, Role
 
 ModelT = TypeVar("ModelT")
 
@@ -34,8 +36,10 @@ class RecordScope:
     addressed_country: str | None = None
 
 
-def visible_clause(model: Any, user: User) -> ColumnElement[bool]:
+def visible_clause(model: Any, user: Actor) -> ColumnElement[bool]:
     """The WHERE clause that limits `model` to what `user` may see; `false()` when nothing applies."""
+    if isinstance(user, SystemActor):
+        return true()
     scope: RecordScope | None = getattr(model, "__scope__", None)
     if scope is None or not user.is_active:
         return false()
@@ -56,12 +60,12 @@ def visible_clause(model: Any, user: User) -> ColumnElement[bool]:
     return or_(*conditions)
 
 
-def scoped_select(model: type[ModelT], user: User) -> Select[Any]:
+def scoped_select(model: type[ModelT], user: Actor) -> Select[Any]:
     """`select(model)` already limited to the user's scope; add filters, ordering and paging to it."""
     return select(model).where(visible_clause(model, user))
 
 
-def get_visible(session: Session, model: type[ModelT], record_id: str, user: User, *, for_update: bool = False) -> ModelT:
+def get_visible(session: Session, model: type[ModelT], record_id: str, user: Actor, *, for_update: bool = False) -> ModelT:
     """Load one record in scope in a single query, or raise NotFound (never Forbidden, to hide existence)."""
     statement = scoped_select(model, user).where(model.id == record_id)  # type: ignore[attr-defined]
     if for_update:
@@ -72,8 +76,10 @@ def get_visible(session: Session, model: type[ModelT], record_id: str, user: Use
     return record
 
 
-def can_see(record: Any, user: User) -> bool:
+def can_see(record: Any, user: Actor) -> bool:
     """The same rule as `visible_clause`, evaluated in Python on a loaded record."""
+    if isinstance(user, SystemActor):
+        return True
     scope: RecordScope | None = getattr(type(record), "__scope__", None)
     if scope is None or not user.is_active:
         return False

@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from passage import MODULES
-from passage.security.models import User
+
+if TYPE_CHECKING:  # the presentation layer imports no security code at run time
+    from passage.security.models import User
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """Jinja2 templates for every module, with the i18n extension bound to the request's locale.
 
+The presentation layer sits between `core` and `security`: it imports no access-control code; the signed-in
+viewer (set on the request by `security.deps`) carries its permissions, and security registers the template
+names it owns (`register_globals`).
+
 Templates live in `passage/<module>/templates/<module>/...` and all extend `base.html` (in
 `passage/web/templates/`). `render()` adds the user, the CSRF token, the locale and the navigation.
 """
@@ -19,17 +23,15 @@ from starlette.responses import HTMLResponse
 
 from passage import MODULES
 from passage.core import i18n
-from passage.security.models import Role
-from passage.security.permissions import ROLE_LABELS, Permission, permissions_for
 
 
 @dataclass(frozen=True)
 class NavItem:
-    """A link in the top navigation; shown only to users holding `permission`."""
+    """A link in the top navigation; shown only to users holding `permission` (a `security.permissions.Permission`)."""
 
     label: str
     path: str
-    permission: Permission
+    permission: str
     order: int = 50
 
 
@@ -57,13 +59,17 @@ def _build_environment() -> Environment:
     environment.globals.update(
         current_locale=i18n.get_locale,
         locale_names=i18n.LOCALE_NAMES,
-        Permission=Permission,
-        role_label=lambda role: i18n.gettext(ROLE_LABELS[Role(role)]),
     )
     return environment
 
 
 templates = Jinja2Templates(env=_build_environment())
+
+
+def register_globals(**values: Any) -> None:
+    """Names every template may use, given by the layer that owns them (security gives `Permission` and `role_label`):
+    the presentation layer imports no access-control code."""
+    templates.env.globals.update(values)
 
 
 def navigation_items() -> list[NavItem]:
@@ -77,7 +83,7 @@ def navigation_items() -> list[NavItem]:
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200) -> HTMLResponse:
     viewer = getattr(request.state, "viewer", None)
-    granted = permissions_for(viewer.role_set) if viewer is not None else frozenset()
+    granted: frozenset[str] = viewer.permissions if viewer is not None else frozenset()
     full_context: dict[str, Any] = {
         "request": request,
         "user": viewer,

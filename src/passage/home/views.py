@@ -1,8 +1,9 @@
-"""Web shell pages: home, health, language switch."""
+"""Shell pages: home, health, language switch; the HTML error page and the static assets for `core.app`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -19,6 +20,14 @@ from passage.web.panels import collect_home_panels
 from passage.web.templating import render, safe_next
 
 router = APIRouter(include_in_schema=False)
+
+STATIC_MOUNTS = [("/static", Path(__file__).resolve().parent.parent / "web" / "static", "static")]
+"""The vendored assets (htmx, Leaflet, the chart library, CSS), mounted by `core.app.create_app`."""
+
+
+def render_error_page(request: Request, status: int, error: dict[str, Any]) -> Response:
+    """The HTML error page for a browser (`core.app` answers API clients with JSON)."""
+    return render(request, "error.html", {"status": status, "error": error}, status_code=status)
 
 
 @router.get("/", name="home")
