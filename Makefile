@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test setup system-deps lint typecheck imports unit migrate demo catalogues clean
+.PHONY: run test setup system-deps lint typecheck imports unit migrate demo catalogues clean supply-chain
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,10 +46,14 @@ imports: setup
 unit: setup system-deps
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
+supply-chain: setup
+	@$(BIN)/python scripts/supply_chain.py
+
 test: setup system-deps
 	@$(BIN)/ruff check src tests bench migrations scripts
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports
+	@$(BIN)/python scripts/supply_chain.py
 	@$(BIN)/pytest -n 2 --dist loadfile --timeout 900 $(PYTEST_ARGS)
 
 clean:

@@ -191,7 +191,27 @@ def session(store: Engine) -> Iterator[Session]:
 
 
 def totp_now(secret: str) -> str:
+    """The current code of a demo secret. A code is accepted once only (RFC 6238 §5.2), and the suite signs
+    the same demo user in many times within one 30-second step, so the user's last used step is forgotten
+    first (in the database this test configured). Tests of the replay rule reuse one code instead."""
+    _forget_used_step(secret)
     return pyotp.TOTP(secret).now()
+
+
+def _forget_used_step(secret: str) -> None:
+    from sqlalchemy import update
+
+    from passage.security.demo import DEMO_USERS
+    from passage.security.models import User
+
+    usernames = [str(spec["username"]) for spec in DEMO_USERS if demo_secret(str(spec["username"])) == secret]
+    if not usernames or not os.environ.get("PASSAGE_DATABASE_URL"):
+        return
+    try:
+        with unit_of_work() as s:
+            s.execute(update(User).where(User.username.in_(usernames)).values(totp_last_step=None))
+    except Exception:  # noqa: BLE001,S110 - no migrated database configured for this test: nothing to forget
+        pass
 
 
 def demo_secret(username: str) -> str:

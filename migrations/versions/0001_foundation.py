@@ -107,6 +107,7 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("failed_logins", sa.Integer(), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.Column("preferred_locale", sa.String(length=10), nullable=False),
         sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -131,6 +132,58 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_users_organisation_id"), ["organisation_id"], unique=False)
+
+    op.create_table(
+        "login_throttles",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttles")),
+    )
+    with op.batch_alter_table("login_throttles", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_login_throttles_last_failure_at"), ["last_failure_at"], unique=False)
+
+    op.create_table(
+        "user_notifications",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_user_notifications_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_notifications")),
+    )
+    with op.batch_alter_table("user_notifications", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_user_notifications_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "role_grant_requests",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column("requested_by", sa.String(length=32), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("pending", "approved", "rejected", name="rolegrantstatus", native_enum=False, length=20),
+            nullable=False,
+        ),
+        sa.Column("decided_by", sa.String(length=32), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["decided_by"], ["users.id"], name=op.f("fk_role_grant_requests_decided_by_users")),
+        sa.ForeignKeyConstraint(["requested_by"], ["users.id"], name=op.f("fk_role_grant_requests_requested_by_users")),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_role_grant_requests_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_role_grant_requests")),
+    )
+    with op.batch_alter_table("role_grant_requests", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_role_grant_requests_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_role_grant_requests_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "api_tokens",
@@ -179,6 +232,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
         sa.Column("second_factor_passed", sa.Boolean(), nullable=False),
+        sa.Column("second_factor_failures", sa.Integer(), nullable=False),
         sa.Column("pending_totp_secret", sa.LargeBinary(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
@@ -200,6 +254,16 @@ def downgrade() -> None:
 
     op.drop_table("web_sessions")
     op.drop_table("user_roles")
+    with op.batch_alter_table("role_grant_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_role_grant_requests_user_id"))
+        batch_op.drop_index(batch_op.f("ix_role_grant_requests_status"))
+    op.drop_table("role_grant_requests")
+    with op.batch_alter_table("user_notifications", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_user_notifications_user_id"))
+    op.drop_table("user_notifications")
+    with op.batch_alter_table("login_throttles", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_throttles_last_failure_at"))
+    op.drop_table("login_throttles")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
 

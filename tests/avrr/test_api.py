@@ -165,6 +165,12 @@ def test_withdrawal_is_the_persons_choice_and_only_before_departure(app_client: 
     assert late.status_code == 409
 
 
+def _readmission_case(client: Any) -> str:
+    from tests.readmission.test_api import new_case as new_readmission_case
+
+    return str(new_readmission_case(client, api_headers(client, "nl.officer"))["id"])
+
+
 def test_link_without_consent_is_403_and_the_refusal_is_audited(app_client: Any) -> None:
     headers = api_headers(app_client, "iom.caseworker")
     case = new_case(app_client, headers)
@@ -183,7 +189,10 @@ def test_link_without_consent_is_403_and_the_refusal_is_audited(app_client: Any)
                            json={"readmission_case_id": "r" * 32}).status_code == 403
     consent = app_client.post(f"{BASE}/cases/{case['id']}/consents", headers=headers,
                               json={"purpose": "link_readmission_case", "given_on": day(-5), "form_ref": "CONSENT-1"}).json()
-    linked = app_client.post(f"{BASE}/cases/{case['id']}/links", headers=headers, json={"readmission_case_id": "r" * 32})
+    missing = app_client.post(f"{BASE}/cases/{case['id']}/links", headers=headers, json={"readmission_case_id": "r" * 32})
+    assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["path"] == "readmission_case_id"
+    readmission_case = _readmission_case(app_client)
+    linked = app_client.post(f"{BASE}/cases/{case['id']}/links", headers=headers, json={"readmission_case_id": readmission_case})
     assert linked.status_code == 201 and linked.json()["consent_id"] == consent["id"]
     assert [e.entity_id for e in audit_rows("link")] == [linked.json()["id"]]
     ended = app_client.post(f"{BASE}/cases/{case['id']}/consents/{consent['id']}/withdrawal", headers=headers,

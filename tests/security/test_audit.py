@@ -111,3 +111,68 @@ def test_details_with_dates_are_stored_as_hashed(any_store: Engine) -> None:
         entry = session.scalars(select(AuditEntry)).one()
         assert entry.details == {"due": "2026-01-02"}
     assert _verify().ok
+
+
+def test_an_edit_with_recomputed_plain_hashes_is_detected(store: Engine) -> None:
+    """Issue 17 item 9: someone with the database but not the key edits an entry and recomputes every later
+    hash with plain SHA-256 (the old construction); the keyed chain still names the edited entry."""
+    import hashlib
+
+    _write_entries(5)
+    with unit_of_work() as session:
+        entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.sequence)))
+        entries[1].details = {"n": 99}
+        previous = entries[0].entry_hash
+        for entry in entries[1:]:
+            entry.previous_hash = previous
+            entry.entry_hash = hashlib.sha256(previous.encode() + audit._canonical(entry)).hexdigest()
+            previous = entry.entry_hash
+    report = _verify()
+    assert not report.ok and report.first_bad_sequence == 2
+
+
+def test_a_chain_rewritten_with_another_key_is_detected(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passage.core.settings import reset_settings_cache
+
+    _write_entries(3)
+    monkeypatch.setenv("PASSAGE_SECRET_KEY", "an attacker's guess at the deployment secret, long")
+    reset_settings_cache()
+    _write_entries(1)  # entry 4 keyed with the wrong secret
+    monkeypatch.delenv("PASSAGE_SECRET_KEY")
+    reset_settings_cache()
+    report = _verify()
+    assert not report.ok and report.first_bad_sequence == 4
+
+
+def test_checkpoints_detect_a_log_cut_short(store: Engine, tmp_path: object) -> None:
+    _write_entries(5)
+    with unit_of_work() as session:
+        checkpoint = audit.make_checkpoint(session)
+    assert checkpoint is not None and checkpoint.sequence == 5
+    published = audit.read_checkpoints([checkpoint.as_json()])
+    with unit_of_work() as session:
+        assert audit.verify_chain(session, checkpoints=published).ok
+    with unit_of_work() as session:
+        session.execute(text("DELETE FROM audit_log WHERE sequence >= 4"))
+    with unit_of_work() as session:
+        assert audit.verify_chain(session).ok  # the chain alone cannot see a cut at the end
+        report = audit.verify_chain(session, checkpoints=published)
+    assert not report.ok and "cut short" in (report.problem or "")
+    forged = audit.Checkpoint(3, "0" * 64, checkpoint.at, "f" * 64)
+    with unit_of_work() as session:
+        assert not audit.verify_chain(session, checkpoints=[forged]).ok
+
+
+def test_checkpoint_and_verify_commands(store: Engine, tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from passage.core.cli import main
+
+    _write_entries(3)
+    target = Path(str(tmp_path)) / "published.jsonl"
+    for arguments in (["audit", "checkpoint", "--out", str(target)], ["audit", "verify", "--checkpoints", str(target)]):
+        with pytest.raises(SystemExit) as finished:
+            main(arguments)
+        assert finished.value.code in (0, None)
+    output = capsys.readouterr().out
+    assert '"sequence": 3' in output and "1 published checkpoint(s) checked" in output

@@ -46,26 +46,42 @@ def test_totp_verification(demo_people: dict[str, str]) -> None:
         assert not service.verify_second_factor(user, None)
 
 
-def test_account_locks_after_repeated_failures(demo_people: dict[str, str]) -> None:
+def test_failures_back_off_one_address_not_the_owner(demo_people: dict[str, str]) -> None:
     service.rate_limiter.clear()
-    for _ in range(5):
+    for _ in range(3):
         with pytest.raises(NotAuthenticated), unit_of_work() as session:
-            service.check_password(session, username="fr.officer", password="wrong", client="test")
+            service.check_password(session, username="fr.officer", password="wrong", client="198.51.100.7")
         with unit_of_work() as session:
-            service.record_login_failure(session, username="fr.officer", reason="not_authenticated")
-    service.rate_limiter.clear()
-    with pytest.raises(NotAuthenticated, match="locked"):
-        _check("fr.officer")
+            service.record_login_failure(session, username="fr.officer", reason="not_authenticated", client="198.51.100.7")
+    # The fourth failure starts the back-off of this address for this account ...
+    with pytest.raises(NotAuthenticated), unit_of_work() as session:
+        service.check_password(session, username="fr.officer", password="wrong", client="198.51.100.7")
+    with unit_of_work() as session:
+        service.record_login_failure(session, username="fr.officer", reason="not_authenticated", client="198.51.100.7")
+    with pytest.raises(TooManyRequests) as refused, unit_of_work() as session:
+        service.check_password(session, username="fr.officer", password="passage-demo-2026", client="198.51.100.7")
+    assert refused.value.extra["retry_after"] >= 1
+    # ... while the owner, from their own address, signs in at once.
+    assert _check("fr.officer").user.username == "fr.officer"
     with unit_of_work() as session:
         failures = session.scalars(select(AuditEntry).where(AuditEntry.action == "login", AuditEntry.outcome == "failed")).all()
-        assert len(failures) == 5
+        assert len(failures) == 4
         assert all("wrong" not in str(f.details) for f in failures)
 
 
-def test_rate_limit_per_username(demo_people: dict[str, str]) -> None:
+def test_backoff_grows_exponentially_and_is_capped() -> None:
+    delays = [service.backoff_seconds(n) for n in range(1, 16)]
+    assert delays[:3] == [0, 0, 0]
+    assert delays[3:7] == [2, 4, 8, 16]
+    assert max(delays) == 15 * 60
+
+
+def test_rate_limit_counts_failures_per_username(demo_people: dict[str, str]) -> None:
     service.rate_limiter.clear()
-    for _ in range(10):
-        _check("analyst")
+    for _ in range(20):
+        _check("analyst")  # successes do not count against the owner
+    for _ in range(30):
+        service.rate_limiter.record("user:analyst")
     with pytest.raises(TooManyRequests):
         _check("analyst")
     service.rate_limiter.clear()

@@ -38,7 +38,7 @@ from passage.core.deps import DbSession
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/avrr", tags=["avrr"])
 
@@ -66,7 +66,7 @@ def list_cases(
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
     q: Annotated[str | None, Query(max_length=40)] = None,
     sort: Annotated[str, Query(max_length=20)] = "reference",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[CaseSummary]:
     items, total = service.list_cases(db, actor=user, stage=stage, counsellor_id=counsellor_id, overdue_plan=overdue_plan,
@@ -170,7 +170,7 @@ def monitoring_calendar(
     start: dt.date,
     end: dt.date,
     open_only: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> Page[service.CalendarEntry]:
     entries = service.monitoring_calendar(db, actor=user, start=start, end=end, open_only=open_only)

@@ -339,10 +339,13 @@ def load_demo_records(session: Any, *, context: Any, today: dt.date | None = Non
     with its payments, the monitoring surveys through the forms engine, and closure.
     """
     from passage.avrr import payloads, service
+    from passage.readmission import service as readmission_service
 
     today = today or dt.date.today()
     actor = context.users["iom_caseworker"]
     data = generate_demo(today=today)
+    readmission_cases = readmission_service.demo_case_ids(session, limit=20)
+    linked = 0
     for case_data in data.cases:
         household = case_data.household
         first = case_data.events[0]
@@ -392,9 +395,11 @@ def load_demo_records(session: Any, *, context: Any, today: dt.date | None = Non
         for consent in case_data.consents:
             record = service.record_consent(session, actor=actor, case_id=case.id, today=today, data=payloads.ConsentIn(
                 purpose=consent.purpose, given_on=consent.given_on, form_ref=consent.form_ref))
-            if consent.purpose == "link_readmission_case":
+            if consent.purpose == "link_readmission_case" and readmission_cases:
+                # A link needs a real readmission case: the readmission demo's, in turn.
                 service.link_readmission_case(session, actor=actor, case_id=case.id, on=consent.given_on,
-                                              readmission_case_id=f"demo-readmission-{case_data.reference[-4:]}")
+                                              readmission_case_id=readmission_cases[linked % len(readmission_cases)])
+                linked += 1
             if consent.withdrawn_on is not None and consent.withdrawn_on <= today:
                 service.withdraw_consent(session, actor=actor, case_id=case.id, consent_id=record.id, version=record.version,
                                          withdrawn_on=consent.withdrawn_on, today=today)

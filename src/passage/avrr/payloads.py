@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from passage.avrr.schemas import AsylumStage, LegalStatus, Relationship
 from passage.avrr.stages import AssistanceKind, Stage
+from passage.core.api_schemas import RequestModel
 
 ISO3 = r"^[A-Z]{3}$"
 
 
-class MemberIn(BaseModel):
+class MemberIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     member_id: str = Field(min_length=1, max_length=40)
@@ -30,7 +31,7 @@ class MemberIn(BaseModel):
     """Stored encrypted; never used in the calculator or in any report."""
 
 
-class CounsellingIn(BaseModel):
+class CounsellingIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     held_on: dt.date
@@ -40,7 +41,7 @@ class CounsellingIn(BaseModel):
     decided_on: dt.date | None = None
 
 
-class CaseCreate(BaseModel):
+class CaseCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     programme_id: str = Field(min_length=1, max_length=60)
@@ -54,7 +55,7 @@ class CaseCreate(BaseModel):
     reference: str | None = Field(default=None, max_length=40, pattern=r"^[A-Z0-9-]+$")
 
 
-class EligibilityIn(BaseModel):
+class EligibilityIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     eligible: bool
@@ -65,7 +66,7 @@ HEALTH_FIELDS = ("medical_fitness", "vulnerable", "vulnerability_notes", "referr
 """Fields that need `sensitive:health` to read or write."""
 
 
-class CaseFactsIn(BaseModel):
+class CaseFactsIn(RequestModel):
     """Facts recorded on the way through the stages; every field is optional, only the given ones change."""
 
     model_config = ConfigDict(extra="forbid")
@@ -101,7 +102,7 @@ class TransitionIn(CaseFactsIn):
     """Default: today."""
 
 
-class WithdrawalIn(BaseModel):
+class WithdrawalIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
@@ -110,7 +111,7 @@ class WithdrawalIn(BaseModel):
     """In the person's own words, optional."""
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     purpose: Literal["link_readmission_case", "share_with_country_of_origin", "monitoring_contact"]
@@ -118,21 +119,21 @@ class ConsentIn(BaseModel):
     form_ref: str = Field(min_length=1, max_length=80)
 
 
-class ConsentWithdrawIn(BaseModel):
+class ConsentWithdrawIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
     withdrawn_on: dt.date
 
 
-class LinkIn(BaseModel):
+class LinkIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     readmission_case_id: str = Field(min_length=1, max_length=32)
     linked_on: dt.date | None = None
 
 
-class TrancheIn(BaseModel):
+class TrancheIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     number: int = Field(ge=1)
@@ -141,7 +142,7 @@ class TrancheIn(BaseModel):
     due_to: dt.date
 
 
-class AssistanceIn(BaseModel):
+class AssistanceIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: AssistanceKind
@@ -151,7 +152,7 @@ class AssistanceIn(BaseModel):
     tranches: list[TrancheIn] = Field(min_length=1, max_length=24)
 
 
-class PaymentIn(BaseModel):
+class PaymentIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
@@ -161,7 +162,7 @@ class PaymentIn(BaseModel):
     proof_ref: str | None = Field(default=None, max_length=80)
 
 
-class CostIn(BaseModel):
+class CostIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     category: Literal["travel", "incentives", "assistance", "escort", "medical", "staff", "other"]
@@ -170,7 +171,7 @@ class CostIn(BaseModel):
     booked_on: dt.date
 
 
-class ForcedCostIn(BaseModel):
+class ForcedCostIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     booked_on: dt.date
@@ -180,7 +181,7 @@ class ForcedCostIn(BaseModel):
     source: str = Field(min_length=1, max_length=120)
 
 
-class MonitoringIn(BaseModel):
+class MonitoringIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
@@ -191,7 +192,7 @@ class MonitoringIn(BaseModel):
     """`{item name: choice name}` with the names of the XLSForm (e.g. `econ_work: yes`)."""
 
 
-class IncentivesIn(BaseModel):
+class IncentivesIn(RequestModel):
     """The CLI's `--scheme`, `--household` and `--date` as one JSON body."""
 
     model_config = ConfigDict(extra="forbid")

@@ -577,6 +577,10 @@ def link_readmission_case(session: Session, *, actor: Actor, case_id: str, readm
                            recorded_by=c.recorded_by, form_ref=c.form_ref) for c in records]
     with refusals_audited(session, actor=actor, entity_type="avrr_case", entity_id=case.id, operation="link", reason="no_link_consent"):
         chosen = require_link_consent(plain, on)
+    from passage.readmission import service as readmission_service
+
+    if not readmission_service.case_exists(session, case_id=readmission_case_id):
+        raise InvalidInput("no such readmission case", fields=[FieldError("readmission_case_id", "no readmission case has this id")])
     consent = records[plain.index(chosen)]
     existing = session.scalar(select(AvrrReadmissionLink).where(AvrrReadmissionLink.case_id == case.id,
                                                                 AvrrReadmissionLink.readmission_case_id == readmission_case_id))

@@ -23,7 +23,7 @@ from passage.core.settings import get_settings
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/biometrics", tags=["biometrics"])
 
@@ -148,7 +148,7 @@ def list_templates(
     record_format: Annotated[str | None, Query(pattern="^(iso2005|iso2011|ansi2004|ansi2007)$")] = None,
     low_quality: bool | None = None,
     sort: Annotated[str, Query(max_length=20)] = "enrolled",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[TemplateOut]:
     rows, total = service.list_templates(db, actor=user, q=q, status=status, record_format=record_format, low_quality=low_quality,

@@ -21,6 +21,7 @@ from passage.security.actors import granted
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
+from passage.security.schemas import PageNumber
 from passage.web.panels import HomePanel, PanelItem
 from passage.web.templating import NavItem, render
 
@@ -50,7 +51,7 @@ def gallery_page(
     status: Annotated[str, Query(pattern="^(active|revoked|all)$")] = "active",
     quality: Annotated[str, Query(pattern="^(|low|ok)$")] = "",
     sort: Annotated[str, Query(pattern="^(enrolled|person|record|quality|minutiae)$")] = "enrolled",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     message: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     stats = service.gallery_stats(db, actor=user)

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -63,7 +63,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def passage_error(request: Request, exc: PassageError) -> Response:
         if isinstance(exc, NotAuthenticated) and _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return _error_response(request, exc.status, exc.as_dict())
+        response = _error_response(request, exc.status, exc.as_dict())
+        if "retry_after" in exc.extra:
+            response.headers["retry-after"] = str(exc.extra["retry_after"])
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -90,12 +93,125 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_response(request, exc.status_code, {"code": "http_error", "message": str(exc.detail)})
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        incident = uuid.uuid4().hex[:12]
-        # Only the exception type and the route are logged: messages may quote personal values.
-        logger.error("unexpected error %s on %s %s: %s", incident, request.method, request.url.path, type(exc).__name__)
-        return _error_response(request, 500, {"code": "internal_error", "message": f"an unexpected error occurred (incident {incident})"})
+    @app.exception_handler(OperationalError)
+    async def database_busy(request: Request, exc: OperationalError) -> Response:
+        kind = database_contention(exc)
+        if kind is None:
+            return _incident_response(request, exc)
+        # A lock wait that ran out, a deadlock or a serialisation failure: the transaction was rolled back
+        # and changed nothing, so the client may simply retry (never a 500).
+        status, code, message = (409, "conflict", "the record is being changed by someone else; try again") if kind == "conflict" else (
+            503, "busy", "the database is busy; try again in a moment"
+        )
+        response = _error_response(request, status, {"code": code, "message": message})
+        response.headers["retry-after"] = RETRY_AFTER_SECONDS
+        return response
+
+    @app.exception_handler(OverflowError)
+    async def overflow(request: Request, exc: OverflowError) -> Response:
+        return _error_response(request, 422, {"code": "invalid_input", "message": "a number in the request is too large"})
+
+
+RETRY_AFTER_SECONDS = "2"
+
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+"""PostgreSQL serialization_failure and deadlock_detected."""
+_BUSY_SQLSTATES = frozenset({"55P03", "57014"})
+"""PostgreSQL lock_not_available (lock_timeout) and query_canceled (statement_timeout)."""
+
+
+def database_contention(exc: BaseException) -> str | None:
+    """`"busy"` for a lock wait that timed out, `"conflict"` for a deadlock or serialisation failure, else None."""
+    original = getattr(exc, "orig", exc)
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if sqlstate in _CONFLICT_SQLSTATES:
+        return "conflict"
+    if sqlstate in _BUSY_SQLSTATES:
+        return "busy"
+    text = str(original).lower()
+    if "database is locked" in text or "database is busy" in text or "database table is locked" in text:
+        return "busy"
+    return None
+
+
+def _incident_response(request: Request, exc: BaseException) -> Response:
+    incident = uuid.uuid4().hex[:12]
+    # Only the exception type and the route are logged, without a traceback: messages and frames may quote
+    # personal values (SQL parameters, names). The incident id links the answer to the log line.
+    logger.error("unexpected error %s on %s %s: %s", incident, request.method, request.url.path, type(exc).__name__)
+    return _error_response(request, 500, {"code": "internal_error", "message": f"an unexpected error occurred (incident {incident})"})
+
+
+class IncidentMiddleware:
+    """Turn any unhandled exception into a 500 with an incident id, logged as one line without a traceback.
+
+    Starlette's own handler for `Exception` re-raises after answering, so the server would log the full
+    traceback (with SQL and values); this middleware answers and stops the exception here instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence; logged with its type
+            request = Request(scope)
+            if started:
+                logger.error("unexpected error after the response started on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+                return
+            response = _incident_response(request, exc)
+            await response(scope, receive, send)
+
+
+ACCESS_LOG = logging.getLogger("passage.access")
+
+
+class AccessLog:
+    """One line per request: method, path, the *names* of the query parameters (never their values, which
+    may be a searched name), status and duration. Replaces the server's own access log, which logs the
+    query string word for word."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        import time
+        from urllib.parse import parse_qsl
+
+        begun = time.perf_counter()
+        status = 0
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            names = sorted({name for name, _ in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)})
+            query = f"?{'&'.join(n[:40] for n in names[:20])}" if names else ""
+            client = scope.get("client")
+            ACCESS_LOG.info(
+                '%s "%s %s%s" %s %.0fms', client[0] if client else "-", scope.get("method", ""), scope.get("path", ""), query, status or 500,
+                (time.perf_counter() - begun) * 1000,
+            )
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -178,7 +294,9 @@ def document_problems(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Refuse request bodies above the configured size with 413 before the route reads them."""
+    """Refuse request bodies above the configured size with 413: by the declared Content-Length before the
+    route runs, and by counting the bytes of a chunked body as they arrive (the route then sees a
+    disconnect, changes nothing, and its own answer is replaced by the 413)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -188,29 +306,37 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_large = f"the request body exceeds {self.max_bytes} bytes"
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_problem(send, scope, 413, "payload_too_large", f"the request body exceeds {self.max_bytes} bytes")
+            await _send_problem(send, scope, 413, "payload_too_large", too_large)
             return
         received = 0
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    exceeded = True
+                    return {"type": "http.disconnect"}
             return message
 
+        async def guarded_send(message: Message) -> None:
+            if not exceeded:
+                await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await _send_problem(send, scope, 413, "payload_too_large", f"the request body exceeds {self.max_bytes} bytes")
-
-
-class _TooLarge(Exception):
-    pass
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded:
+            await _send_problem(send, scope, 413, "payload_too_large", too_large)
 
 
 async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
@@ -307,4 +433,6 @@ def create_app() -> FastAPI:
             app.mount(path, StaticFiles(directory=directory), name=name)
     document_problems(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(IncidentMiddleware)
+    app.add_middleware(AccessLog)
     return app

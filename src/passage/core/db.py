@@ -7,13 +7,16 @@ dependency in the API. The change and its audit entry commit together or not at 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import sqltypes
 
 from passage.core.errors import Conflict
 from passage.core.settings import get_settings
@@ -23,12 +26,32 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+class _UtcSQLiteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME, reading values of time-zone-aware columns as UTC (every Passage timestamp is UTC)."""
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parse = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return parse
+
+        def process(value: Any) -> Any:
+            moment = parse(value) if parse is not None else value
+            if moment is not None and moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+            return moment
+
+        return process
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with Passage's connection policy for the dialect behind `url`."""
     if is_sqlite(url):
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        # SQLite stores no time zone: `DateTime(timezone=True)` columns come back as UTC-aware values here,
+        # as they do from PostgreSQL, so the API never emits a date-time without its offset (RFC 3339 §5.6).
+        engine.dialect.colspecs = {**engine.dialect.colspecs, sqltypes.DateTime: _UtcSQLiteDateTime}
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

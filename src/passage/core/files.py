@@ -1,4 +1,5 @@
-"""File helpers shared by every CLI and export: atomic outputs and checked CSV reading."""
+"""File helpers shared by every CLI and export: atomic outputs, checked CSV reading, the one formula-safe
+CSV/XLSX writer, and limits on archives (XLSX, ZIP) checked before they are parsed."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import contextlib
 import csv
 import io
 import os
+import re
 import tempfile
-from collections.abc import Iterator, Sequence
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from passage.core.errors import FieldError, InvalidInput
 
@@ -161,3 +166,176 @@ def _plain_lines(text: str) -> list[str] | None:
     if not lines or not lines[0] or max(map(len, lines)) > csv.field_size_limit():
         return None
     return lines
+
+
+# --- the one writer of spreadsheets and CSV files ----------------------------------------------------
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make a spreadsheet program read a cell as a formula (OWASP, "CSV Injection")."""
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A CSV cell that cannot run as a formula: text beginning with = + - @ tab or CR gets a leading single
+    quote (OWASP CSV Injection). Numbers, and text that is exactly a number such as "-3.5", are left as they
+    are, since no spreadsheet evaluates them as formulas."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """`csv.writer` with every cell neutralised; the only CSV writer exports may use."""
+
+    def __init__(self, handle: IO[str], **options: Any) -> None:
+        self._writer = csv.writer(handle, **options)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([neutralise_cell(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+class SafeCsvDictWriter:
+    """`csv.DictWriter` with every cell neutralised."""
+
+    def __init__(self, handle: IO[str], fieldnames: Sequence[str], **options: Any) -> None:
+        self._writer = csv.DictWriter(handle, fieldnames=fieldnames, **options)
+
+    def writeheader(self) -> None:
+        self._writer.writeheader()
+
+    def writerow(self, row: dict[str, Any]) -> None:
+        self._writer.writerow({k: neutralise_cell(v) for k, v in row.items()})
+
+    def writerows(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def csv_writer(handle: IO[str], **options: Any) -> SafeCsvWriter:
+    """The shared CSV writer (formula-injection safe); use instead of `csv.writer` for any output."""
+    return SafeCsvWriter(handle, **options)
+
+
+def csv_text(rows: Iterable[Iterable[Any]], **options: Any) -> str:
+    """Rows rendered as CSV text with the shared writer (for API downloads)."""
+    buffer = io.StringIO()
+    csv_writer(buffer, **options).writerows(rows)
+    return buffer.getvalue()
+
+
+def write_csv(path: str | os.PathLike[str], rows: Iterable[Iterable[Any]], **options: Any) -> int:
+    """Write rows (header first) atomically with the shared writer; returns the number of rows written."""
+    count = 0
+    with atomic_output(path) as handle:
+        writer = csv_writer(handle, **options)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+@dataclass
+class Sheet:
+    """One worksheet of an XLSX export: a title and its rows (header rows included)."""
+
+    title: str
+    rows: Iterable[Sequence[Any]]
+    bold_rows: int = 1
+
+
+def write_xlsx(path: str | os.PathLike[str], sheets: Sequence[Sheet]) -> int:
+    """Write an XLSX workbook atomically; text cells are always stored as text, never as formulas.
+
+    openpyxl stores a string beginning with "=" as a live formula (`<f>`); here every string cell is typed as
+    a string (`t="s"`), so a value such as `=HYPERLINK(...)` is shown as the text it is and never evaluated.
+    Returns the number of data rows written (header rows excluded).
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    written = 0
+    for sheet in sheets:
+        worksheet = workbook.create_sheet(title=sheet.title[:31])
+        for index, row in enumerate(sheet.rows):
+            for column, value in enumerate(row, start=1):
+                cell = worksheet.cell(row=index + 1, column=column)
+                cell.value = value
+                if isinstance(value, str):
+                    cell.data_type = "s"
+                if index < sheet.bold_rows:
+                    cell.font = Font(bold=True)
+            if index >= sheet.bold_rows:
+                written += 1
+    with atomic_path(path) as tmp:
+        workbook.save(tmp)
+    return written
+
+
+# --- archives (XLSX is a ZIP) checked before any parser sees them ------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveReport:
+    members: int
+    expanded_bytes: int
+    rows: int
+    """`<row>` elements over every worksheet of an XLSX (0 for another ZIP)."""
+
+
+def check_archive(
+    source: str | os.PathLike[str] | bytes, *, max_expanded_bytes: int, max_rows: int, max_members: int = 10_000, name: str = "the file"
+) -> ArchiveReport:
+    """Refuse a ZIP/XLSX that expands too much or holds too many rows, before it is parsed (decompression bombs).
+
+    Every member is really decompressed in a stream and its bytes counted (the sizes declared in the ZIP
+    directory can lie), stopping as soon as a limit is passed; worksheet rows are counted as `<row` tags on
+    the way. Nothing is kept in memory beyond one chunk. Raises PayloadTooLarge naming the limit, or
+    InvalidInput for a file that is not a readable ZIP.
+    """
+    from passage.core.errors import PayloadTooLarge
+
+    handle: IO[bytes] = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115 - closed below
+    try:
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError):
+            raise InvalidInput(f"{name}: not a readable .xlsx/.zip file") from None
+        with archive:
+            infos = archive.infolist()
+            if len(infos) > max_members:
+                raise PayloadTooLarge(f"{name}: the archive holds more than {max_members} files")
+            expanded = 0
+            rows = 0
+            for info in infos:
+                is_sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+                tail = b""
+                try:
+                    with archive.open(info) as member:
+                        while chunk := member.read(1 << 20):
+                            expanded += len(chunk)
+                            if expanded > max_expanded_bytes:
+                                raise PayloadTooLarge(
+                                    f"{name}: the file expands to more than {max_expanded_bytes} bytes; split it into smaller files",
+                                    extra={"max_expanded_bytes": max_expanded_bytes},
+                                )
+                            if is_sheet:
+                                window = tail + chunk
+                                rows += window.count(b"<row ") + window.count(b"<row>") - tail.count(b"<row ") - tail.count(b"<row>")
+                                tail = window[-5:]
+                                if rows > max_rows:
+                                    raise PayloadTooLarge(
+                                        f"{name}: the workbook has more than {max_rows} rows; split it into smaller files",
+                                        extra={"max_rows": max_rows},
+                                    )
+                except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError):
+                    raise InvalidInput(f"{name}: a part of the archive is damaged or encrypted ({info.filename[:80]})") from None
+            return ArchiveReport(members=len(infos), expanded_bytes=expanded, rows=rows)
+    finally:
+        handle.close()

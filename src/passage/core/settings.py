@@ -26,10 +26,27 @@ class Settings(BaseSettings):
     session_absolute_hours: int = 12
     api_token_hours: int = 12
     login_max_failures: int = 5
+    """Failed sign-in steps on one account (any address) after which its owner gets a notification."""
     login_lockout_minutes: int = 15
+    """Longest back-off of one (username, address) pair, and how long a guessed-at second factor stays locked."""
+    login_backoff_after: int = 3
+    """Failures of one (username, address) pair before the exponential back-off starts."""
     login_rate_per_minute: int = 10
+    totp_session_max_failures: int = 5
+    """Wrong codes in one half-signed-in session before it ends (the password must be typed again)."""
+    totp_user_max_failures: int = 10
+    """Wrong codes on one account, from any session or address, before its second factor is locked."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; empty trusts none."""
     max_request_bytes: int = 25 * 1024 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024
+    import_max_expanded_bytes: int = 256 * 1024 * 1024
+    """An uploaded XLSX/ZIP may expand to at most this many bytes (checked while decompressing, before parsing)."""
+    import_max_rows: int = 500_000
+    """An uploaded workbook may hold at most this many rows over all its sheets."""
+    import_worker_memory_bytes: int = 1536 * 1024 * 1024
+    import_worker_seconds: int = 120
+    """Address-space and time limits of the worker process that reads an uploaded file first."""
     default_locale: Literal["en", "zh_Hans"] = "en"
     secure_cookies: bool = False
     redaction_threshold: int = Field(default=15, ge=0)

@@ -14,7 +14,7 @@ from passage.dialogue import service
 from passage.security.deps import require, user_has
 from passage.security.models import User
 from passage.security.permissions import Permission
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/dialogue", tags=["dialogue"])
 
@@ -28,7 +28,7 @@ Manager = Annotated[User, require(Permission.DIALOGUE_MANAGE)]
 @router.get("/institutions", response_model=Page[s.InstitutionOut])
 def list_institutions(
     db: DbSession, user: Reader, q: Annotated[str | None, Query(max_length=100)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[s.InstitutionOut]:
     rows, total = service.list_institutions(db, q=q, offset=offset, limit=limit)
     return Page[s.InstitutionOut](items=[s.InstitutionOut.model_validate(r) for r in rows], total=total, offset=offset, limit=limit)
@@ -57,7 +57,7 @@ def list_events(
     q: Annotated[str | None, Query(max_length=100)] = None,
     event_type: Annotated[s.EventType | None, Query()] = None,
     sort: Annotated[Literal["start", "-start", "title"], Query()] = "start",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[s.EventSummaryOut]:
     rows, total = service.search_events(db, q=q, event_type=event_type.value if event_type else None, start=start, end=end, sort=sort, offset=offset, limit=limit)

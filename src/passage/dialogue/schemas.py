@@ -9,6 +9,8 @@ from typing import Any
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from passage.core.api_schemas import RequestModel
+
 
 class InstitutionType(enum.StrEnum):
     ministry = "ministry"
@@ -55,7 +57,7 @@ class FocalPointFunction(enum.StrEnum):
     focal_point = "focal_point"
 
 
-class _In(BaseModel):
+class _In(RequestModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -22,6 +22,7 @@ from passage.dialogue.rules import PROVINCES, province_name
 from passage.security.deps import require, user_has
 from passage.security.models import User
 from passage.security.permissions import Permission
+from passage.security.schemas import PageNumber
 from passage.web.panels import HomePanel, PanelItem
 from passage.web.templating import NavItem, render
 
@@ -117,7 +118,7 @@ def events_page(
     event_type: Annotated[str | None, Query(max_length=20)] = None,
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
     sort: Annotated[Literal["start", "-start", "title"], Query()] = "-start",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     chosen_type = event_type if event_type in EVENT_TYPES else None
     start = dt.date(year, 1, 1) if year else None

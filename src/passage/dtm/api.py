@@ -41,7 +41,7 @@ from passage.dtm.schemas import (
 from passage.security.deps import PUBLIC, require
 from passage.security.models import User
 from passage.security.permissions import Permission
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/dtm", tags=["dtm"])
 
@@ -70,7 +70,7 @@ def aggregate_rows(rows: list[Any], level: int) -> list[dict[str, Any]]:
 def list_areas(
     db: DbSession, user: Reader, level: Annotated[int | None, Query(ge=0, le=3)] = None, parent: Annotated[str | None, Query(max_length=32)] = None,
     q: Annotated[str | None, Query(max_length=100, description="Part of the English or Chinese name, or of the P-code.")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AreaOut]:
     from sqlalchemy import func, or_, select
 
@@ -113,7 +113,7 @@ async def load_areas(request: Request, db: DbSession, user: Manager, allow_flat_
 @router.get("/rounds", response_model=Page[RoundOut])
 def list_rounds(
     db: DbSession, user: Reader, operation: Annotated[str | None, Query(max_length=100)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[RoundOut]:
     rounds = service.list_rounds(db, operation=operation)
     return Page[RoundOut](items=[RoundOut.model_validate(r) for r in rounds[offset : offset + limit]], total=len(rounds), offset=offset, limit=limit)
@@ -149,7 +149,7 @@ def process_round(round_id: str, body: ProcessRequest, db: DbSession, user: Mana
 @router.get("/rounds/{round_id}/figures", response_model=Page[FigureOut])
 def list_figures(
     round_id: str, db: DbSession, user: Reader, component: Annotated[ComponentName | None, Query()] = None,
-    issues_only: bool = False, offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    issues_only: bool = False, offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[FigureOut]:
     """Stored figures of a round, each with the consistency issues found when it was recorded."""
     rows, total = service.list_figures(db, round_id=_round(db, round_id).id, component=component, issues_only=issues_only, offset=offset, limit=limit)

@@ -242,8 +242,7 @@ def process_flows(form: Annotated[str, typer.Option("--form", help="Flow monitor
 @dtm_app.command("flows")
 def flows_command(out: Annotated[Path, typer.Option("--out", help="CSV file to write.")], by: Annotated[str, typer.Option("--by", help="Comma-separated: fmp_id, observed_on, direction, nationality, transport_mode.")] = "direction,nationality,transport_mode", date_from: Annotated[str | None, typer.Option("--from")] = None, date_to: Annotated[str | None, typer.Option("--to")] = None) -> None:
     """Write flow counts summed by the chosen dimensions."""
-    import csv
-
+    from passage.core.files import SafeCsvDictWriter
     from passage.dtm import service
 
     dimensions = tuple(d.strip() for d in by.split(",") if d.strip())
@@ -254,7 +253,7 @@ def flows_command(out: Annotated[Path, typer.Option("--out", help="CSV file to w
     with unit_of_work() as session:
         rows = service.flow_summary(session, date_from=_date(date_from, "--from") if date_from else None, date_to=_date(date_to, "--to") if date_to else None, by=dimensions)
     with atomic_output(out) as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*dimensions, "adult_males", "adult_females", "boys", "girls", "total"])
+        writer = SafeCsvDictWriter(handle, fieldnames=[*dimensions, "adult_males", "adult_females", "boys", "girls", "total"])
         writer.writeheader()
         writer.writerows(rows)
     typer.echo(f"wrote {len(rows)} rows to {out}")
@@ -263,8 +262,7 @@ def flows_command(out: Annotated[Path, typer.Option("--out", help="CSV file to w
 @dtm_app.command("changes")
 def changes_command(round_number: RoundOption, level: LevelOption, out: Annotated[Path, typer.Option("--out", help="CSV file to write.")], operation: OperationOption = None, component: ComponentOption = "baseline") -> None:
     """Write the change in IDP individuals per area from the previous round to this one."""
-    import csv
-
+    from passage.core.files import csv_writer
     from passage.dtm import service
     from passage.dtm.rules import round_changes
 
@@ -278,7 +276,7 @@ def changes_command(round_number: RoundOption, level: LevelOption, out: Annotate
         previous = service.aggregate_round(session, round_=before, level=level, component=_component(component), gazetteer=gazetteer)
     changes = round_changes({r.pcode: r.idp_individuals for r in current.rows}, {r.pcode: r.idp_individuals for r in previous.rows})
     with atomic_output(out) as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow([f"admin{level}Pcode", "previousRound", "previousIdpInd", "currentRound", "currentIdpInd", "change", "changePercent", "status"])
         for change in changes:
             writer.writerow([change.key, before.number, change.previous if change.previous is not None else "", round_.number, change.current if change.current is not None else "", change.change, "" if change.percent is None else f"{change.percent:.1f}", change.status])

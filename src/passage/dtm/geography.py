@@ -15,7 +15,6 @@ problem of "P-codes that disagree with names").
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import unicodedata
@@ -366,10 +365,10 @@ class Gazetteer:
 
 def write_name_variants_template(path: str | Path, areas: Iterable[AdminArea]) -> None:
     """Write the alternate names of `areas` as a variants CSV (``pcode,name,language``) for curation."""
-    from passage.core.files import atomic_output
+    from passage.core.files import atomic_output, csv_writer
 
     with atomic_output(path) as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(["pcode", "name", "language"])
         for area in areas:
             for alt in area.alternate_names:

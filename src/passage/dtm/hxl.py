@@ -13,17 +13,14 @@ choices within HXL's syntax (a hashtag plus free attributes).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-
 from passage.core.errors import InvalidInput
-from passage.core.files import atomic_output, atomic_path
+from passage.core.files import Sheet, write_csv, write_xlsx
 from passage.dtm import vocab
 from passage.dtm.aggregate import AggregateRow, ensure_single_level
 
@@ -101,37 +98,19 @@ def _cell(value: Any) -> Any:
 def write_hxl_csv(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
     """Write an HXL-tagged CSV (header, hashtags, data) atomically; returns the number of data rows."""
     header, hashtags, data = table(rows, level)
-    with atomic_output(path) as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerow(hashtags)
-        for values in data:
-            writer.writerow([_cell(v) for v in values])
+    write_csv(path, [header, hashtags, *([_cell(v) for v in values] for values in data)])
     return len(data)
 
 
 def write_hxl_xlsx(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
     """Write an HXL-tagged XLSX (one sheet named after the level) atomically; returns the number of data rows."""
     header, hashtags, data = table(rows, level)
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = f"admin{level}"
-    sheet.append(header)
-    sheet.append(hashtags)
-    for values in data:
-        sheet.append([_cell(v) for v in values])
-    with atomic_path(path) as tmp:
-        workbook.save(tmp)
+    write_xlsx(path, [Sheet(f"admin{level}", [header, hashtags, *([_cell(v) for v in values] for values in data)], bold_rows=0)])
     return len(data)
 
 
 def write_plain_csv(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
     """The aggregate table without the hashtag row (``passage dtm aggregate``)."""
     header, _hashtags, data = table(rows, level)
-    with atomic_output(path) as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for values in data:
-            writer.writerow([_cell(v) for v in values])
+    write_csv(path, [header, *([_cell(v) for v in values] for values in data)])
     return len(data)

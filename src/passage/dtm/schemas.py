@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passage.core.api_schemas import RequestModel
+
 ComponentName = Literal["baseline", "site"]
 
 
@@ -28,7 +30,7 @@ class LoadAreasOut(BaseModel):
     by_level: dict[int, int]
 
 
-class RoundCreate(BaseModel):
+class RoundCreate(RequestModel):
     operation: str = Field(min_length=1, max_length=100)
     number: int = Field(ge=1)
     reporting_date: dt.date
@@ -37,7 +39,7 @@ class RoundCreate(BaseModel):
     title: str | None = Field(default=None, max_length=200)
 
 
-class RoundUpdate(BaseModel):
+class RoundUpdate(RequestModel):
     version: int
     title: str | None = Field(default=None, max_length=200)
     reporting_date: dt.date | None = None
@@ -58,7 +60,7 @@ class RoundOut(BaseModel):
     version: int
 
 
-class ProcessRequest(BaseModel):
+class ProcessRequest(RequestModel):
     component: ComponentName
     household_size: float | None = Field(default=None, gt=0, le=30)
     form: str | None = Field(default=None, max_length=100, description="Form id when it is not the shipped DTM form of the component.")

@@ -23,6 +23,7 @@ from passage.dtm.schemas import ComponentName
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
+from passage.security.schemas import PageNumber
 from passage.web.panels import HomePanel, PanelItem
 from passage.web.templating import NavItem, render
 
@@ -93,7 +94,7 @@ def _rounds_page(request: Request, db: Session, *, operation: str, sort: str, di
 def rounds_page(
     request: Request, db: DbSession, user: Reader, operation: Annotated[str, Query(max_length=100)] = "",
     sort: Annotated[Literal["number", "reporting_date", "operation"], Query()] = "reporting_date", direction: Annotated[Literal["asc", "desc"], Query()] = "desc",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     return _rounds_page(request, db, operation=operation, sort=sort, direction=direction, page=page)
 
@@ -160,7 +161,7 @@ def _round_context(db: Session, round_: AssessmentRound, *, level: int, componen
 @router.get("/dtm/rounds/{round_id}")
 def round_page(
     round_id: str, request: Request, db: DbSession, user: Reader, level: Annotated[int, Query(ge=0, le=3)] = 1,
-    component: Annotated[ComponentName, Query()] = "baseline", issues_only: bool = False, page: Annotated[int, Query(ge=1)] = 1,
+    component: Annotated[ComponentName, Query()] = "baseline", issues_only: bool = False, page: PageNumber = 1,
 ) -> Response:
     round_ = service.get_round_by_id(db, round_id=round_id)
     return render(request, "dtm/round.html", {**_round_context(db, round_, level=level, component=component, issues_only=issues_only, page=page), "processed": None})

@@ -22,11 +22,11 @@ from passage.forms.schemas import (
     SubmissionIn,
     SubmissionOut,
 )
-from passage.forms.uploads import check_media, check_xlsform, sniff_export, spooled
+from passage.forms.uploads import check_media, check_xlsform, inspect_in_worker, sniff_export, spooled
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/forms", tags=["forms"])
 
@@ -69,6 +69,9 @@ async def upload_form(
     attachments = {upload.filename or "media.csv": await read_upload(upload) for upload in (media or []) if upload.filename}
     for name, data in attachments.items():
         check_media(data, name)
+    if not filename.lower().endswith(".xls"):  # an .xlsx is a zip: its expanded size is checked in a limited worker
+        with spooled(content, ".xlsx") as path:
+            inspect_in_worker(path, "xlsform")
     result = service.load_form(db, actor=user, content=content, filename=filename, attachments=attachments)
     return LoadOut(form=form_out(result.form), version=FormVersionOut.model_validate(result.version), created=result.created,
                    warnings=result.definition.warnings)
@@ -77,7 +80,7 @@ async def upload_form(
 @router.get("", response_model=Page[FormOut])
 def list_forms(
     db: DbSession, user: Reader,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[FormOut]:
     forms, total = service.page_forms(db, actor=user, offset=offset, limit=limit)
     return Page[FormOut](items=[form_out(f) for f in forms], total=total, offset=offset, limit=limit)
@@ -101,6 +104,8 @@ async def import_export(form_ref: str, db: DbSession, user: Manager, file: Annot
     filename = file.filename or "export.csv"
     suffix = sniff_export(content, filename)
     with spooled(content, suffix) as path:
+        # A limited worker reads the file first: a decompression bomb exhausts it, not this server.
+        inspect_in_worker(path, suffix)
         report = service.import_export(db, actor=user, form_ref=form_ref, path=path, filename=filename)
     return ImportOut(**vars(report))
 
@@ -110,7 +115,7 @@ def list_quarantine(
     form_ref: str, db: DbSession, user: Manager,
     status: Annotated[QuarantineStatus | None, Query()] = QuarantineStatus.OPEN,
     reason: Annotated[str | None, Query(max_length=40)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[QuarantineEntryOut]:
     total = service.count_quarantine(db, form_ref=form_ref, status=status, reason=reason, actor=user)
     entries = service.list_quarantine(db, form_ref=form_ref, status=status, reason=reason, limit=limit, offset=offset, actor=user)
@@ -134,7 +139,7 @@ def fix_entry(entry_id: str, body: QuarantineFix, db: DbSession, user: Manager) 
 def list_submissions(
     form_ref: str, db: DbSession, user: Reader,
     source: Annotated[str | None, Query(pattern="^(import|web|quarantine)$")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[SubmissionOut]:
     rows, total = service.list_submissions(db, form_ref=form_ref, actor=user, offset=offset, limit=limit, source=source)
     return Page[SubmissionOut](items=[submission_out(s) for s in rows], total=total, offset=offset, limit=limit)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passage.core.api_schemas import RequestModel
+
 
 class FormOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -87,14 +89,14 @@ class QuarantineEntryOut(BaseModel):
     version: int
 
 
-class QuarantineFix(BaseModel):
+class QuarantineFix(RequestModel):
     """Field fixes keyed by field path (`members[2]/age` in a repeat; `_uuid` for the row's uuid)."""
 
     changes: dict[str, Any] = Field(max_length=500)
     version: int = Field(ge=1)
 
 
-class RevalidateIn(BaseModel):
+class RevalidateIn(RequestModel):
     use_current_version: bool = False
 
 
@@ -105,7 +107,7 @@ class RevalidationOut(BaseModel):
     still_open: int
 
 
-class SubmissionIn(BaseModel):
+class SubmissionIn(RequestModel):
     """Submission data keyed by field path; a repeat is a list of instance dicts (see docs/forms.md)."""
 
     data: dict[str, Any] = Field(max_length=2000)

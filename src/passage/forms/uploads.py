@@ -71,3 +71,38 @@ def check_media(content: bytes, filename: str) -> None:
     check_size(content)
     if Path(filename).suffix.lower() not in MEDIA_SUFFIXES:
         raise UnsupportedMediaType(f"{filename}: a form attachment must be .csv, .xml or .geojson", extra={"allowed": list(MEDIA_SUFFIXES)})
+
+
+def inspect_upload(path: str, kind: str) -> int:
+    """Read an uploaded export or XLSForm completely and return its row count; run in a limited worker
+    (`passage.core.worker.run_limited`) before the request process parses it, so that a decompression bomb
+    exhausts the worker, not the server. A workbook's expanded size and row count are checked while it is
+    decompressed, before any parser sees it."""
+    from passage.core.files import check_archive
+
+    settings = get_settings()
+    name = Path(path).name
+    if kind in (".xlsx", "xlsform"):
+        report = check_archive(path, max_expanded_bytes=settings.import_max_expanded_bytes, max_rows=settings.import_max_rows, name=name)
+        if kind == "xlsform":
+            return report.rows
+    from passage.forms.exports import read_export
+
+    raw = read_export(path, strip=False)
+    rows = sum(len(sheet[2]) for sheet in raw.sheets)
+    if rows > settings.import_max_rows:
+        raise PayloadTooLarge(f"{name}: the file has more than {settings.import_max_rows} rows; split it into smaller files", extra={"max_rows": settings.import_max_rows})
+    return rows
+
+
+def inspect_in_worker(path: Path, kind: str) -> int:
+    """`inspect_upload` in a worker process limited in memory and time (see `passage.core.worker`).
+
+    Only workbooks go through the worker: a CSV cannot expand, its size is already bounded by the upload limit."""
+    from passage.core.worker import run_limited
+
+    if kind == ".csv":
+        return 0
+
+    settings = get_settings()
+    return run_limited(inspect_upload, str(path), kind, memory_bytes=settings.import_worker_memory_bytes, seconds=settings.import_worker_seconds, what="the uploaded file")

@@ -22,6 +22,7 @@ from passage.forms.validation import REASONS, SubmissionError
 from passage.security.deps import require, user_has
 from passage.security.models import User
 from passage.security.permissions import Permission
+from passage.security.schemas import PageNumber
 from passage.web.panels import HomePanel, PanelItem
 from passage.web.templating import NavItem, render
 
@@ -79,7 +80,7 @@ def forms_page(
     request: Request, db: DbSession, user: Annotated[User, require(Permission.FORMS_READ)],
     q: Annotated[str | None, Query(max_length=100)] = None,
     sort: Annotated[str, Query(pattern="^(key|title|updated)$")] = "key",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     return _forms_page(request, db, user, q=q, sort=sort, page=page, error=None)
 
@@ -204,7 +205,7 @@ def quarantine_page(
     form_ref: str, request: Request, db: DbSession, user: Annotated[User, require(Permission.FORMS_MANAGE)],
     reason: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[str, Query(pattern="^(open|accepted|duplicate|superseded)$")] = "open",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     return _quarantine_page(request, db, user, form_ref, reason=reason or None, status=status, page=page)
 
@@ -252,7 +253,7 @@ def quarantine_revalidate(form_ref: str, request: Request, db: DbSession,
 def submissions_page(
     form_ref: str, request: Request, db: DbSession, user: Annotated[User, require(Permission.FORMS_READ)],
     source: Annotated[str | None, Query(pattern="^(|import|web|quarantine)$")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     form = service.get_form(db, form_ref=form_ref, actor=user)
     rows, total = service.list_submissions(db, form_ref=form.id, actor=user, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, source=source or None)

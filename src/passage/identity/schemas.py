@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from passage.core.api_schemas import RequestModel
 
-class SearchIn(BaseModel):
+
+class SearchIn(RequestModel):
     """A query as the requesting state recorded it; any field may be empty. birth_date: YYYY, YYYY-MM or YYYY-MM-DD."""
 
     family_name: str = Field(default="", max_length=200)

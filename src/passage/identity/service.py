@@ -13,7 +13,6 @@ Scoring: Fellegi & Sunter (1969) with a one-to-one posterior, see `passage.ident
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import json
@@ -32,7 +31,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput, NotFound
-from passage.core.files import atomic_output
+from passage.core.files import atomic_output, csv_writer
 from passage.core.settings import get_settings
 from passage.identity import clusters, compare, dates, scoring
 from passage.identity.index import (
@@ -593,7 +592,7 @@ def identify_batch(
             advance(1)
         unusable = rows = 0
         with ExitStack() as files:
-            writer = csv.writer(files.enter_context(atomic_output(out)), lineterminator="\n")
+            writer = csv_writer(files.enter_context(atomic_output(out)), lineterminator="\n")
             explain_handle = files.enter_context(atomic_output(explain)) if explain else None
             writer.writerow([*RESULT_COLUMNS, *(COMPARISON_COLUMNS if comparison_columns else ())])
             log2_prior_odds = _log2_prior_odds(model)
@@ -752,14 +751,14 @@ def dedupe_registry(session: Session, *, actor: Actor, registry: Path, out: Path
                     weights[pair] = max(weights.get(pair, -math.inf), weight)
     members = clusters.cluster(links, threshold=threshold)
     with atomic_output(out) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csv_writer(handle, lineterminator="\n")
         writer.writerow(DEDUPE_COLUMNS)
         for m in members:
             writer.writerow([m.cluster_id, m.person_id, m.cluster_size, m.linked_to,
                              "" if m.link_probability is None else f"{m.link_probability:.6f}", m.missing_links, "yes" if m.review else "no"])
     if pairs_out is not None:
         with atomic_output(pairs_out) as handle:
-            writer = csv.writer(handle, lineterminator="\n")
+            writer = csv_writer(handle, lineterminator="\n")
             writer.writerow(PAIR_COLUMNS)
             for pair, p in sorted(clusters.strongest_links(links).items()):
                 writer.writerow([pair[0], pair[1], f"{p:.6f}", f"{weights[pair]:.3f}"])

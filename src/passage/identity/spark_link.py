@@ -23,7 +23,6 @@ with `toLocalIterator` and written atomically; the output contract is the batch 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from passage.core.errors import InvalidInput
-from passage.core.files import atomic_output
+from passage.core.files import atomic_output, csv_writer
 from passage.identity import compare, dates, resident_id
 from passage.identity.index import (
     CANDIDATE_POOL,
@@ -184,7 +183,7 @@ def link(registry: Path, queries: Path, out: Path, *, index_dir: Path, master: s
             spark.stop()
     written = 0
     with atomic_output(out) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csv_writer(handle, lineterminator="\n")
         writer.writerow(RESULT_COLUMNS)
         for qid in query_ids:
             rows = sorted(found.get(qid, []))

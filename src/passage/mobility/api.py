@@ -24,7 +24,7 @@ from passage.security import audit
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/mobility", tags=["mobility"], on_startup=[worker.startup])
 
@@ -43,7 +43,7 @@ def analyses() -> list[AnalysisOut]:
 
 
 @router.get("/datasets", response_model=Page[DatasetOut])
-def list_datasets(db: DbSession, user: Reader, offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page[DatasetOut]:
+def list_datasets(db: DbSession, user: Reader, offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page[DatasetOut]:
     datasets = service.list_datasets(db)
     return Page[DatasetOut](items=[DatasetOut.model_validate(d) for d in datasets[offset : offset + limit]], total=len(datasets), offset=offset, limit=limit)
 
@@ -61,7 +61,7 @@ def list_analyses(user: Reader) -> list[AnalysisOut]:
 @router.get("/runs", response_model=Page[RunOut])
 def list_runs(
     db: DbSession, user: Reader, dataset_id: Annotated[str | None, Query(max_length=32)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[RunOut]:
     runs, total = service.list_runs(db, dataset_id=dataset_id, limit=limit, offset=offset)
     return Page[RunOut](items=[RunOut.model_validate(r) for r in runs], total=total, offset=offset, limit=limit)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passage.core.api_schemas import RequestModel
+
 
 class DatasetOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -34,7 +36,7 @@ class AnalysisOut(BaseModel):
     columns: list[str]
 
 
-class RunCreate(BaseModel):
+class RunCreate(RequestModel):
     """A run request; windows are `YYYY-MM-DD..YYYY-MM-DD` (inclusive)."""
 
     model_config = ConfigDict(extra="forbid")

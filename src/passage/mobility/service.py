@@ -7,7 +7,6 @@ every count is redacted are dropped, as FlowKit's redaction does.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import hashlib
@@ -27,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.db import unit_of_work
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound, PassageError
-from passage.core.files import atomic_output
+from passage.core.files import atomic_output, csv_writer
 from passage.core.models import utcnow
 from passage.mobility.engines import DuckDBEngine, Engine, SparkEngine, make_engine, sorted_rows
 from passage.mobility.ingest import IngestReport, ProgressCallback, ingest, read_manifest
@@ -255,7 +254,7 @@ def hxl_tags(columns: list[str], level: str) -> list[str]:
 def write_csv(result: AnalysisResult, path: Path, *, hxl: bool = False, metadata: bool = True) -> None:
     """Write the result (and `<path>.meta.json` with the run metadata) atomically; redacted values are empty."""
     with atomic_output(path) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csv_writer(handle, lineterminator="\n")
         writer.writerow(result.columns)
         if hxl:
             writer.writerow(hxl_tags(result.columns, result.metadata.get("level", "1")))

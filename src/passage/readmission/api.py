@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
@@ -11,6 +9,7 @@ from fastapi.responses import Response
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.files import csv_text
 from passage.core.settings import get_settings
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import parse_agreement, unverified_figures
@@ -34,7 +33,7 @@ from passage.security.deps import require, user_has
 from passage.security.models import User
 from passage.security.operations import allowed_operations
 from passage.security.permissions import Permission
-from passage.security.schemas import Page
+from passage.security.schemas import Offset, Page
 
 router = APIRouter(prefix="/readmission", tags=["readmission"])
 
@@ -97,7 +96,7 @@ def list_cases(
     due: Annotated[str | None, Query(pattern="^(overdue|soon|flagged)$")] = None,
     needs_action: bool = False,
     sort: Annotated[str, Query(pattern="^-?(reference|state|updated|submitted|created|due)$")] = "-updated",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 25,
 ) -> Page[CaseSummaryOut]:
     """The inbox: cases in the user's scope, with overdue and soon-due flags (deadline within 3 days)."""
@@ -246,10 +245,8 @@ def get_statistics(
 
 
 def statistics_csv(rows: list[dict[str, Any]], group_by: list[str]) -> str:
-    """One line per row; withheld values are empty and named in `withheld`."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["scope", *group_by, *statistics.CSV_COLUMNS, "withheld"])
+    """One line per row; withheld values are empty and named in `withheld` (the shared, formula-safe writer)."""
+    lines: list[list[Any]] = [["scope", *group_by, *statistics.CSV_COLUMNS, "withheld"]]
     for row in rows:
         cells = [row["scope"], *(row["group"].get(k) or "" for k in group_by)]
         for column in statistics.CSV_COLUMNS:
@@ -258,8 +255,8 @@ def statistics_csv(rows: list[dict[str, Any]], group_by: list[str]) -> str:
                 cells.append(";".join(f"{k}={'' if v is None else v}" for k, v in value.items()))
             else:
                 cells.append("" if value is None else str(value))
-        writer.writerow([*cells, ";".join(row["withheld"])])
-    return buffer.getvalue()
+        lines.append([*cells, ";".join(row["withheld"])])
+    return csv_text(lines)
 
 
 # --- agreements ----------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from passage.core.api_schemas import RequestModel
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -337,7 +339,7 @@ SHAREABLE_FIELDS: frozenset[str] = APPLICATION_FIELDS | frozenset(
 # --- API input and output (wave 2) ------------------------------------------------------------------------
 
 
-class CaseCreateIn(BaseModel):
+class CaseCreateIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     agreement_id: str = Field(max_length=64)
     procedure: Literal["readmission", "transit"] = "readmission"
@@ -346,28 +348,28 @@ class CaseCreateIn(BaseModel):
     aliases_none: bool = False
 
 
-class CaseEditIn(BaseModel):
+class CaseEditIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     application: dict[str, Any] = Field(default_factory=dict)
     aliases_none: bool | None = None
 
 
-class TransitionIn(BaseModel):
+class TransitionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     action: str = Field(max_length=40)
     version: int
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class AliasIn(BaseModel):
+class AliasIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     alias: str = Field(max_length=300)
     kind: str = "alias"
 
 
-class HoldIn(BaseModel):
+class HoldIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     kind: str = Field(max_length=30)
@@ -375,13 +377,13 @@ class HoldIn(BaseModel):
     evidence_document_ids: list[str] = Field(default_factory=list, max_length=20)
 
 
-class LiftIn(BaseModel):
+class LiftIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     reason: str = Field(max_length=2000)
 
 
-class FlagIn(BaseModel):
+class FlagIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     kind: str = Field(max_length=40)
@@ -389,19 +391,19 @@ class FlagIn(BaseModel):
     active: bool = True
 
 
-class VersionIn(BaseModel):
+class VersionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
 
 
-class CandidatesIn(BaseModel):
+class CandidatesIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     source: str = Field(max_length=200)
     candidates: list[dict[str, Any]] = Field(max_length=50)
 
 
-class CandidateDecisionIn(BaseModel):
+class CandidateDecisionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     verification_id: str

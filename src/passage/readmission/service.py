@@ -192,6 +192,17 @@ def load_case(session: Session, *, actor: Actor, case_id: str) -> ReadmissionCas
     return case
 
 
+def case_exists(session: Session, *, case_id: str) -> bool:
+    """Whether a readmission case with this id exists, whoever may see it (other modules check a reference
+    before storing it; the id is random, so the answer reveals nothing else)."""
+    return session.scalar(select(ReadmissionCase.id).where(ReadmissionCase.id == case_id)) is not None
+
+
+def demo_case_ids(session: Session, *, limit: int) -> list[str]:
+    """Ids of the oldest cases, with no scope: for demonstration data only (the AVRR demo links to them)."""
+    return list(session.scalars(select(ReadmissionCase.id).order_by(ReadmissionCase.created_at, ReadmissionCase.id).limit(limit)))
+
+
 def _touch(case: ReadmissionCase) -> None:
     # Child-only changes still bump the case version, so a concurrent edit from a stale read is refused.
     case.updated_at = utcnow()

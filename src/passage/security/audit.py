@@ -1,8 +1,12 @@
 """The append-only, hash-chained audit log.
 
-Each entry stores the SHA-256 of the previous entry and its own hash over a canonical JSON rendering of
-its fields (the construction of a hash chain as in Schneier & Kelsey, "Secure Audit Logs to Support
-Computer Forensics", ACM TISSEC 2(2), 1999, without the MAC keys). An entry is written in the same
+Each entry stores the hash of the previous entry and its own HMAC-SHA256 over the previous hash and a
+canonical JSON rendering of its fields, keyed with a secret kept outside the database (derived from
+`PASSAGE_SECRET_KEY`): the MAC-keyed hash chain of Schneier & Kelsey, "Secure Audit Logs to Support
+Computer Forensics", ACM TISSEC 2(2), 1999. Someone with write access to the database alone can no longer
+edit an entry and recompute the later hashes. Checkpoints (`passage audit checkpoint`) publish the head of
+the chain (sequence, hash, and an HMAC over both) to a file outside the database, so that cutting entries
+off the end, which a chain alone cannot show, is detected too (`verify_chain(..., checkpoints=...)`). An entry is written in the same
 transaction as the change it records, so both commit or neither does. Writers are serialised (an advisory
 transaction lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises), so the chain never forks.
 `verify_chain` recomputes every hash and reports the first entry where an edit, deletion or reordering
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,8 +52,15 @@ def _canonical(entry: AuditEntry) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
+def chain_key() -> bytes:
+    """The audit chain's MAC key: derived from the deployment secret, never stored in the database."""
+    from passage.core.settings import get_settings
+
+    return hashlib.sha256(("audit-chain:" + get_settings().secret_key).encode()).digest()
+
+
 def compute_hash(previous_hash: str, entry: AuditEntry) -> str:
-    return hashlib.sha256(previous_hash.encode() + _canonical(entry)).hexdigest()
+    return hmac.new(chain_key(), previous_hash.encode() + _canonical(entry), hashlib.sha256).hexdigest()
 
 
 def _lock_chain(session: Session) -> None:
@@ -155,8 +167,65 @@ def _iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
         session.expunge_all()
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Recompute the chain and report the first entry where an edit, a deletion or a reordering breaks it."""
+def verify_chain(session: Session, *, checkpoints: list[Checkpoint] | None = None) -> ChainReport:
+    """Recompute the chain and report the first entry where an edit, a deletion or a reordering breaks it;
+    with `checkpoints`, also check that every published checkpoint is genuine and still in the chain."""
+    report = _verify_links(session)
+    if not report.ok or not checkpoints:
+        return report
+    for checkpoint in checkpoints:
+        if not hmac.compare_digest(checkpoint.mac, checkpoint_mac(checkpoint.sequence, checkpoint.entry_hash)):
+            return ChainReport(False, report.entries_checked, checkpoint.sequence, "a published checkpoint is not genuine (its MAC does not match)")
+        stored = session.scalar(select(AuditEntry.entry_hash).where(AuditEntry.sequence == checkpoint.sequence))
+        if stored is None:
+            return ChainReport(False, report.entries_checked, checkpoint.sequence, "entries up to a published checkpoint are missing (the log was cut short)")
+        if stored != checkpoint.entry_hash:
+            return ChainReport(False, report.entries_checked, checkpoint.sequence, "the chain differs from a published checkpoint (rewritten)")
+    return report
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The head of the chain at one moment, with an HMAC under the chain key; published outside the database."""
+
+    sequence: int
+    entry_hash: str
+    at: str
+    mac: str
+
+    def as_json(self) -> str:
+        return json.dumps({"sequence": self.sequence, "entry_hash": self.entry_hash, "at": self.at, "mac": self.mac}, sort_keys=True)
+
+
+def checkpoint_mac(sequence: int, entry_hash: str) -> str:
+    return hmac.new(chain_key(), f"checkpoint:{sequence}:{entry_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def make_checkpoint(session: Session) -> Checkpoint | None:
+    """The current head of the chain as a checkpoint, or None for an empty log."""
+    last = session.execute(select(AuditEntry.sequence, AuditEntry.entry_hash).order_by(AuditEntry.sequence.desc()).limit(1)).first()
+    if last is None:
+        return None
+    return Checkpoint(last.sequence, last.entry_hash, utcnow().isoformat(timespec="seconds"), checkpoint_mac(last.sequence, last.entry_hash))
+
+
+def read_checkpoints(lines: list[str]) -> list[Checkpoint]:
+    """Checkpoints from a published file (one JSON object per line); blank lines are skipped."""
+    found = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+            found.append(Checkpoint(int(document["sequence"]), str(document["entry_hash"]), str(document["at"]), str(document["mac"])))
+        except (ValueError, KeyError, TypeError):
+            from passage.core.errors import InvalidInput
+
+            raise InvalidInput(f"checkpoint file: line {number}: not a checkpoint") from None
+    return found
+
+
+def _verify_links(session: Session) -> ChainReport:
     previous_hash = GENESIS_HASH
     expected_sequence = 1
     checked = 0

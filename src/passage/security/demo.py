@@ -104,7 +104,9 @@ def load_demo() -> list[str]:
         raise InvalidInput("demo data cannot be loaded in production")
     with unit_of_work() as session:
         if service.find_user(session, username="admin") is not None:
-            return ["demo data already loaded", *demo_logins()]
+            # The shared password and the TOTP keys are printed once, when the demo is created, not at every start.
+            return ["demo data already loaded (the logins were printed when it was created; "
+                    "`passage users totp-code USERNAME` prints a current code)"]
         context = _create_people(session)
         summary = [f"loaded {len(context.organisations)} organisations and {len(context.users)} users"]
         for module in MODULES:

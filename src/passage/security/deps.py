@@ -115,6 +115,12 @@ def get_principal(request: Request, db: DbSession, csrf: Annotated[str | None, D
     return principal
 
 
+def client_address(request: Request) -> str:
+    """The client's address. Uvicorn rewrites it from X-Forwarded-For only when the peer is one of the
+    configured `trusted_proxies` (see `passage serve`), so a client cannot choose its own address."""
+    return request.client.host if request.client else "unknown"
+
+
 def audit_refusal(db: Session, *, user: User, request: Request, reason: str, details: dict[str, Any] | None = None) -> None:
     """Record a refused access in a transaction of its own (the request's own change is abandoned)."""
     audit.record_refusal(
@@ -151,4 +157,4 @@ def user_has(user: User, permission: Permission) -> bool:
     return permission in permissions_for(user.role_set)
 
 
-__all__ = ["PUBLIC", "Principal", "SESSION_COOKIE", "audit_refusal", "get_db", "get_principal", "require", "user_has"]
+__all__ = ["PUBLIC", "Principal", "SESSION_COOKIE", "audit_refusal", "client_address", "get_db", "get_principal", "require", "user_has"]

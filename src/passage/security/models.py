@@ -73,7 +73,12 @@ class User(IdMixin, TimestampMixin, VersionedMixin, Base):
     """None until the second factor is enrolled."""
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed sign-in steps since the last success, from any address (drives the owner's notification)."""
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """Set when the second factor is being guessed (the password is then known to someone else); honoured
+    at every sign-in step. Wrong passwords never set it: they slow down one address, not the owner."""
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    """The RFC 6238 time step of the last accepted code; a code of this step or earlier is never accepted again (§5.2)."""
     preferred_locale: Mapped[str] = mapped_column(String(10), default="en")
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -101,10 +106,61 @@ class WebSession(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     second_factor_passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    second_factor_failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Wrong codes typed in this half-signed-in session; at the limit the session ends (password again)."""
     pending_totp_secret: Mapped[str | None] = mapped_column(EncryptedText("security.web_sessions.pending_totp_secret"))
     """A second-factor secret offered during enrolment, kept until the user confirms it with a code."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed sign-in attempts for one (username, client address) pair, with an exponential back-off.
+
+    Keyed by a SHA-256 of the lower-cased username and the address, so an unknown username is throttled
+    exactly like a known one (no account enumeration), and a stranger's failures from their address never
+    block the owner signing in from theirs (OWASP Authentication Cheat Sheet, "Account Lockout").
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class UserNotification(IdMixin, Base):
+    """A security notice for a user (failed sign-ins on their account, a role granted): listed at `/api/v1/me/notifications`."""
+
+    __tablename__ = "user_notifications"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RoleGrantStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class RoleGrantRequest(IdMixin, Base):
+    """A request to give a user roles that see personal data; a second administrator must approve it (four eyes)."""
+
+    __tablename__ = "role_grant_requests"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    """The complete role set the user will have once approved."""
+    requested_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[RoleGrantStatus] = mapped_column(enum_column_type(RoleGrantStatus, 20), default=RoleGrantStatus.PENDING, index=True)
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiToken(IdMixin, Base):

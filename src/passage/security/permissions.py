@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from passage.core.i18n import N_
-from passage.security.models import Role
+from passage.security.models import OrganisationLevel, Role
 
 
 class Permission(enum.StrEnum):
@@ -124,6 +124,32 @@ ROLES_SEEING_PERSONAL_DATA: frozenset[Role] = frozenset(
      Role.CONSULAR_OFFICER, Role.CONSULAR_CENTRE, Role.CONSULAR_GATEWAY}
 )
 """Every role that can see personal data must pass a TOTP second factor (RFC 6238)."""
+
+
+GRANTABLE_ROLES: dict[OrganisationLevel, frozenset[Role]] = {
+    OrganisationLevel.NATIONAL: frozenset({Role.REQUESTING_OFFICER, Role.CENTRAL_OFFICER, Role.ANALYST, Role.ADMIN}),
+    OrganisationLevel.PROVINCIAL: frozenset({Role.PROVINCIAL_OFFICER, Role.ANALYST, Role.ADMIN}),
+    OrganisationLevel.INTERNATIONAL: frozenset({Role.IOM_CASEWORKER, Role.ANALYST, Role.ADMIN}),
+}
+"""The roles a user of an organisation of each kind may hold: a national authority requests readmission or
+answers centrally, a provincial bureau verifies, an international organisation (IOM) does casework."""
+
+PLATFORM_OPERATOR_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.ANALYST})
+"""An international organisation at the root of the tree (no parent: the platform's secretariat) administers
+and analyses; it handles no cases itself."""
+
+
+def grantable_roles(level: OrganisationLevel, *, is_root: bool) -> frozenset[Role]:
+    """The roles that fit an organisation of this level (and, for an international one, place in the tree)."""
+    if is_root and level == OrganisationLevel.INTERNATIONAL:
+        return PLATFORM_OPERATOR_ROLES
+    return GRANTABLE_ROLES[level]
+
+
+def needs_second_approval(current: frozenset[Role] | set[Role], requested: frozenset[Role] | set[Role]) -> bool:
+    """Granting a role that sees personal data, which the user does not already hold, needs a second
+    administrator's approval (four-eyes principle; ISO/IEC 27002:2022 control 5.3, segregation of duties)."""
+    return bool((set(requested) - set(current)) & ROLES_SEEING_PERSONAL_DATA)
 
 
 def permissions_for(roles: frozenset[Role] | set[Role]) -> frozenset[Permission]:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from passage.security.models import OrganisationLevel, Role
+from passage.core.api_schemas import RequestModel
+from passage.security.models import OrganisationLevel, Role, RoleGrantStatus
 from passage.security.passwords import MIN_PASSWORD_LENGTH
 
 ItemT = TypeVar("ItemT")
 
+MAX_OFFSET = 10_000_000
+"""No list in Passage is paged past ten million rows; a larger offset is refused with 422, never passed to SQL
+(SQLite's integers are 64-bit: 2**63 overflowed into a 500)."""
 
-class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (0 to 10,000,000).")]
+"""The shared `offset` query parameter of every list endpoint."""
 
+PageNumber = Annotated[int, Query(ge=1, le=MAX_OFFSET // 10, description="Page number, from 1.")]
+"""The shared `page` query parameter of every paged web page."""
+
+
+class TokenRequest(RequestModel):
     username: str = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=500)
     totp_code: str | None = Field(default=None, pattern=r"^\d{6}$")
@@ -49,12 +59,12 @@ class UserOut(BaseModel):
     roles: list[Role]
     is_active: bool
     second_factor_enrolled: bool
+    pending_roles: list[Role] | None = None
+    """The role set waiting for a second administrator's approval, if any (four eyes)."""
     version: int
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(RequestModel):
     username: str = Field(min_length=3, max_length=100, pattern=r"^[a-z0-9._-]+$")
     display_name: str = Field(min_length=1, max_length=200)
     organisation_id: str = Field(min_length=1, max_length=32)
@@ -69,13 +79,34 @@ class UserCreate(BaseModel):
         return roles
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserUpdate(RequestModel):
     version: int = Field(ge=1)
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     roles: list[Role] | None = Field(default=None, min_length=1)
     preferred_locale: str | None = Field(default=None, pattern=r"^(en|zh_Hans)$")
+
+
+class RoleGrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    user_id: str
+    roles: list[Role]
+    requested_by: str
+    requested_at: dt.datetime
+    status: RoleGrantStatus
+    decided_by: str | None
+    decided_at: dt.datetime | None
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    details: dict[str, object]
+    created_at: dt.datetime
+    read_at: dt.datetime | None
 
 
 class AuditEntryOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import pyotp
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from passage.core.db import check_version
 from passage.core.errors import (
@@ -32,15 +34,24 @@ from passage.security.actors import Actor
 from passage.security.models import (
     ApiToken,
     AuditEntry,
+    LoginThrottle,
     Organisation,
     OrganisationLevel,
     Role,
+    RoleGrantRequest,
+    RoleGrantStatus,
     User,
+    UserNotification,
     UserRole,
     WebSession,
 )
 from passage.security.passwords import hash_password, needs_rehash, verify_password
-from passage.security.permissions import requires_second_factor
+from passage.security.permissions import (
+    ROLES_SEEING_PERSONAL_DATA,
+    grantable_roles,
+    needs_second_approval,
+    requires_second_factor,
+)
 
 
 def token_digest(token: str) -> str:
@@ -74,6 +85,15 @@ def create_organisation(
     return organisation
 
 
+def _check_roles_fit(session: Session, organisation: Organisation, roles: list[Role] | set[Role]) -> None:
+    allowed = grantable_roles(organisation.level, is_root=organisation.parent_id is None)
+    unfit = sorted(set(roles) - allowed)
+    if unfit:
+        raise InvalidInput(
+            "these roles do not fit the organisation", fields=[FieldError("roles", f"{role} cannot be held in this {organisation.level} organisation") for role in unfit]
+        )
+
+
 def create_user(
     session: Session,
     *,
@@ -85,24 +105,95 @@ def create_user(
     password: str,
     totp_secret: str | None = None,
 ) -> User:
-    if session.get(Organisation, organisation_id) is None:
+    """Create a user. Roles must fit the organisation's kind. When an administrator (not the operator's CLI)
+    grants a role that sees personal data, the user starts with the other roles only and a role-grant
+    request waits for a second administrator (`approve_role_grant`)."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
         raise InvalidInput("unknown organisation", fields=[FieldError("organisation_id", "no such organisation")])
     if isinstance(actor, User) and not _may_administer(actor, organisation_id, session):
         raise NotFound("organisation not found")
+    _check_roles_fit(session, organisation, roles)
     if session.scalars(select(User.id).where(User.username == username)).first():
         raise Conflict("this username is taken", fields=[FieldError("username", "already taken")])
+    pending = isinstance(actor, User) and needs_second_approval(frozenset(), set(roles))
+    granted_now = [role for role in roles if role not in ROLES_SEEING_PERSONAL_DATA] if pending else roles
     user = User(
         username=username,
         display_name=display_name,
         organisation_id=organisation_id,
         password_hash=hash_password(password),
         totp_secret=totp_secret,
-        roles=[UserRole(role=role) for role in roles],
+        roles=[UserRole(role=role) for role in granted_now],
     )
     session.add(user)
     session.flush()
-    audit.record(session, actor=actor, action="create", entity_type="user", entity_id=user.id, details={"roles": sorted(roles)})
+    audit.record(session, actor=actor, action="create", entity_type="user", entity_id=user.id, details={"roles": sorted(granted_now)})
+    if pending and isinstance(actor, User):
+        _request_role_grant(session, actor=actor, user=user, roles=roles)
     return user
+
+
+def _request_role_grant(session: Session, *, actor: User, user: User, roles: list[Role] | set[Role]) -> RoleGrantRequest:
+    session.execute(
+        update(RoleGrantRequest)
+        .where(RoleGrantRequest.user_id == user.id, RoleGrantRequest.status == RoleGrantStatus.PENDING)
+        .values(status=RoleGrantStatus.REJECTED, decided_at=utcnow())
+    )
+    request = RoleGrantRequest(user_id=user.id, roles=sorted(str(r) for r in roles), requested_by=actor.id)
+    session.add(request)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="request_role_grant", entity_type="user", entity_id=user.id,
+        details={"request_id": request.id, "roles": request.roles},
+    )
+    return request
+
+
+def pending_role_grant(session: Session, *, user_id: str) -> RoleGrantRequest | None:
+    return session.scalars(
+        select(RoleGrantRequest).where(RoleGrantRequest.user_id == user_id, RoleGrantRequest.status == RoleGrantStatus.PENDING)
+    ).first()
+
+
+def list_role_grants(session: Session, *, actor: User, offset: int, limit: int) -> tuple[list[RoleGrantRequest], int]:
+    """Pending role-grant requests for users the actor administers, oldest first."""
+    statement = (
+        select(RoleGrantRequest)
+        .join(User, User.id == RoleGrantRequest.user_id)
+        .where(RoleGrantRequest.status == RoleGrantStatus.PENDING, User.organisation_id.in_(administered_organisation_ids(session, actor=actor)))
+    )
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = list(session.scalars(statement.order_by(RoleGrantRequest.requested_at).offset(offset).limit(limit)))
+    return rows, total
+
+
+def decide_role_grant(session: Session, *, actor: User | None, request_id: str, approve: bool) -> RoleGrantRequest:
+    """Approve or reject a pending role grant. The approver must be a different administrator from the one who
+    asked, and not the user concerned; `actor=None` is the operator's CLI. The decision is audited and the
+    user is notified."""
+    request = session.get(RoleGrantRequest, request_id)
+    if request is None or request.status != RoleGrantStatus.PENDING:
+        raise NotFound("role-grant request not found")
+    user = session.get(User, request.user_id) if actor is None else get_user_for_admin(session, actor=actor, user_id=request.user_id)
+    if user is None:
+        raise NotFound("role-grant request not found")
+    if actor is not None and actor.id in (request.requested_by, request.user_id):
+        raise Forbidden(N_("a second administrator must decide on this request (four eyes)"))
+    request.status = RoleGrantStatus.APPROVED if approve else RoleGrantStatus.REJECTED
+    request.decided_by = actor.id if actor is not None else None
+    request.decided_at = utcnow()
+    if approve:
+        _check_roles_fit(session, user.organisation, [Role(r) for r in request.roles])
+        user.roles = [UserRole(role=Role(r)) for r in request.roles]
+        user.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session, actor=actor, action="approve_role_grant" if approve else "reject_role_grant", entity_type="user", entity_id=user.id,
+        details={"request_id": request.id, "roles": request.roles, "requested_by": request.requested_by},
+    )
+    notify_user(session, user_id=user.id, kind="roles_granted" if approve else "roles_refused", details={"roles": request.roles})
+    return request
 
 
 def _organisation_subtree(session: Session, root_id: str) -> set[str]:
@@ -188,8 +279,15 @@ def update_user(session: Session, *, actor: User, user_id: str, version: int, di
         user.display_name = display_name
         changed.append("display_name")
     if roles is not None and set(roles) != user.role_set:
-        user.roles = [UserRole(role=role) for role in roles]
-        changed.append("roles")
+        if actor.id == user.id:
+            raise Forbidden(N_("no one can change their own roles; ask another administrator"))
+        _check_roles_fit(session, user.organisation, roles)
+        if needs_second_approval(user.role_set, set(roles)):
+            _request_role_grant(session, actor=actor, user=user, roles=roles)
+            changed.append("roles_requested")
+        else:
+            user.roles = [UserRole(role=role) for role in roles]
+            changed.append("roles")
     if preferred_locale is not None and preferred_locale != user.preferred_locale:
         user.preferred_locale = preferred_locale
         changed.append("preferred_locale")
@@ -233,28 +331,44 @@ def find_user(session: Session, *, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
 
 
-# --- login: rate limit, lockout, second factor -------------------------------------------------------
+# --- login: rate limit, back-off, second factor ------------------------------------------------------
 
 
 class LoginRateLimiter:
-    """A sliding one-minute window of login attempts per client address and per username (in memory).
+    """Sliding one-minute windows of events per key (in memory): all attempts per client address, failures per user.
 
-    A deployment with several worker processes keeps one limiter each; the lockout counter in the users
-    table is shared, so an attacker spread across workers is still stopped by the account lockout.
+    A deployment with several worker processes keeps one limiter each; the back-off per (username, address)
+    and the second-factor lock live in the database, so an attacker spread across workers is still stopped.
     """
 
     def __init__(self) -> None:
         self._events: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
         self._lock = threading.Lock()
 
-    def hit(self, key: str, *, limit: int) -> None:
-        now = time.monotonic()
+    def _window(self, key: str, now: float) -> collections.deque[float]:
+        window = self._events[key]
+        while window and now - window[0] > 60:
+            window.popleft()
+        return window
+
+    def check(self, key: str, *, limit: int) -> None:
+        """Refuse when the key already has `limit` events in the last minute; records nothing."""
         with self._lock:
-            window = self._events[key]
-            while window and now - window[0] > 60:
-                window.popleft()
+            if len(self._window(key, time.monotonic())) >= limit:
+                raise TooManyRequests(N_("too many sign-in attempts; wait a minute and try again"), extra={"retry_after": 60})
+
+    def record(self, key: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._window(key, now).append(now)
+
+    def hit(self, key: str, *, limit: int) -> None:
+        """`check`, then `record`: for limits on every attempt."""
+        with self._lock:
+            now = time.monotonic()
+            window = self._window(key, now)
             if len(window) >= limit:
-                raise TooManyRequests(N_("too many login attempts; wait a minute and try again"))
+                raise TooManyRequests(N_("too many sign-in attempts; wait a minute and try again"), extra={"retry_after": 60})
             window.append(now)
 
     def clear(self) -> None:
@@ -265,6 +379,42 @@ class LoginRateLimiter:
 rate_limiter = LoginRateLimiter()
 
 
+def _throttle_key(username: str, client: str) -> str:
+    # The username as typed (lower-cased), not the user id: unknown usernames are throttled identically.
+    return hashlib.sha256(f"signin\x00{username.strip().lower()}\x00{client}".encode()).hexdigest()
+
+
+def _second_factor_key(user_id: str) -> str:
+    return hashlib.sha256(f"totp\x00{user_id}".encode()).hexdigest()
+
+
+def backoff_seconds(failures: int) -> int:
+    """Exponential back-off after repeated failures of one (username, address) pair: 0 for the first
+    `login_backoff_after` failures, then 2, 4, 8 ... seconds, capped at `login_lockout_minutes`.
+    (OWASP Authentication Cheat Sheet: throttle per account and source rather than lock the account.)"""
+    settings = get_settings()
+    excess = failures - settings.login_backoff_after
+    if excess <= 0:
+        return 0
+    return int(min(2**excess, settings.login_lockout_minutes * 60))
+
+
+def _refuse_while_throttled(session: Session, key: str) -> None:
+    throttle = session.get(LoginThrottle, key)
+    if throttle is not None and throttle.blocked_until is not None:
+        remaining = (_aware(throttle.blocked_until) - utcnow()).total_seconds()
+        if remaining > 0:
+            wait = int(remaining) + 1
+            raise TooManyRequests(
+                N_("too many failed sign-in attempts from this address; wait and try again"), extra={"retry_after": wait}
+            )
+
+
+def _refuse_if_second_factor_locked(user: User) -> None:
+    if user.locked_until is not None and _aware(user.locked_until) > utcnow():
+        raise NotAuthenticated(N_("sign-in to this account is paused after repeated wrong codes; try again later"))
+
+
 @dataclass(frozen=True)
 class PasswordCheck:
     user: User
@@ -272,32 +422,69 @@ class PasswordCheck:
 
 
 def check_password(session: Session, *, username: str, password: str, client: str) -> PasswordCheck:
-    """First step of a login. Failures are audited by the caller in their own transaction (see `record_login_failure`)."""
+    """First step of a login. Failures are recorded by the caller in their own transaction (`record_login_failure`).
+
+    An unknown username and a wrong password get the same answer, the same Argon2 cost and the same
+    back-off; the second-factor lock is only mentioned to someone who has just shown the right password.
+    """
     settings = get_settings()
     rate_limiter.hit(f"ip:{client}", limit=settings.login_rate_per_minute * 3)
-    rate_limiter.hit(f"user:{username.lower()}", limit=settings.login_rate_per_minute)
+    rate_limiter.check(f"user:{username.strip().lower()}", limit=settings.login_rate_per_minute * 3)
+    _refuse_while_throttled(session, _throttle_key(username, client))
     user = find_user(session, username=username)
-    now = utcnow()
-    if user is not None and user.locked_until is not None and _aware(user.locked_until) > now:
-        raise NotAuthenticated(N_("this account is locked after repeated failures; try again later"))
     if not verify_password(user.password_hash if user else None, password) or user is None:
         raise NotAuthenticated(N_("wrong username or password"))
     if not user.is_active:
         raise NotAuthenticated(N_("this account is disabled"))
+    _refuse_if_second_factor_locked(user)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return PasswordCheck(user=user, second_factor_required=requires_second_factor(user.role_set))
 
 
-def record_login_failure(session: Session, *, username: str, reason: str) -> None:
-    """Count a failed attempt (locking the account after too many) and audit it; call in its own transaction."""
+def _count_failure(session: Session, key: str, *, now: dt.datetime) -> LoginThrottle:
+    throttle = session.get(LoginThrottle, key)
+    if throttle is None:
+        throttle = LoginThrottle(key=key, failures=0)
+        session.add(throttle)
+    throttle.failures = (throttle.failures or 0) + 1
+    throttle.last_failure_at = now
+    delay = backoff_seconds(throttle.failures)
+    throttle.blocked_until = now + dt.timedelta(seconds=delay) if delay else None
+    return throttle
+
+
+def notify_user(session: Session, *, user_id: str, kind: str, details: dict[str, object] | None = None) -> UserNotification:
+    """Leave a security notice for a user; listed for them at `GET /api/v1/me/notifications`."""
+    notice = UserNotification(user_id=user_id, kind=kind, details=details or {})
+    session.add(notice)
+    session.flush()
+    return notice
+
+
+def record_login_failure(session: Session, *, username: str, reason: str, client: str = "unknown", second_factor: bool = False) -> None:
+    """Count a failed sign-in step and audit it; call in its own transaction (the request's is rolled back).
+
+    Every failure advances the back-off of this (username, address) pair. On a known account it also counts
+    towards the owner's notification; a wrong second-factor code (the password was right) counts towards the
+    account's second-factor lock, which is honoured at every step until it expires.
+    """
     settings = get_settings()
+    now = utcnow()
+    if reason != TooManyRequests.code:
+        _count_failure(session, _throttle_key(username, client), now=now)
+        rate_limiter.record(f"user:{username.strip().lower()}")
     user = find_user(session, username=username)
-    if user is not None:
+    if user is not None and reason != TooManyRequests.code:
         user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= settings.login_max_failures:
-            user.locked_until = utcnow() + dt.timedelta(minutes=settings.login_lockout_minutes)
-            user.failed_logins = 0
+        if user.failed_logins == settings.login_max_failures:
+            notify_user(session, user_id=user.id, kind="failed_sign_ins", details={"failures": user.failed_logins})
+        if second_factor:
+            guesses = _count_failure(session, _second_factor_key(user.id), now=now)
+            if guesses.failures >= settings.totp_user_max_failures:
+                user.locked_until = now + dt.timedelta(minutes=settings.login_lockout_minutes)
+                guesses.failures = 0
+                notify_user(session, user_id=user.id, kind="second_factor_locked", details={"minutes": settings.login_lockout_minutes})
     audit.record(
         session,
         actor=None,
@@ -306,15 +493,70 @@ def record_login_failure(session: Session, *, username: str, reason: str) -> Non
         entity_type="user",
         entity_id=user.id if user else None,
         outcome="failed",
-        details={"reason": reason},
+        details={"reason": reason, "step": "second_factor" if second_factor else "password"},
     )
 
 
+TOTP_STEP_SECONDS = 30
+
+
+def _matching_step(secret: str, code: str, *, at: float) -> int | None:
+    """The RFC 6238 time step (30 s, SHA-1, 6 digits) within one step of clock drift whose code is `code`."""
+    totp = pyotp.TOTP(secret)
+    current = int(at) // TOTP_STEP_SECONDS
+    found: int | None = None
+    for step in (current - 1, current, current + 1):
+        # Compare every candidate (no early exit), in constant time.
+        if hmac.compare_digest(totp.at(step * TOTP_STEP_SECONDS), code):
+            found = step
+    return found
+
+
+def use_second_factor(session: Session, *, user: User, code: str | None, client: str = "unknown") -> bool:
+    """Check a TOTP code and consume it: RFC 6238 §5.2, a verifier must not accept the second attempt of
+    the same OTP, so the accepted time step is stored and only later steps are accepted afterwards. The
+    store is a conditional UPDATE, so two requests racing with one code cannot both win.
+
+    The second-factor lock and the per-address limit are honoured here too (not only at the password step).
+    """
+    settings = get_settings()
+    _refuse_if_second_factor_locked(user)
+    _refuse_while_throttled(session, _throttle_key(user.username, client))
+    rate_limiter.hit(f"totp-ip:{client}", limit=settings.login_rate_per_minute * 3)
+    if not user.totp_secret or not code or not code.isdigit() or len(code) != 6:
+        return False
+    step = _matching_step(user.totp_secret, code, at=time.time())
+    if step is None:
+        return False
+    result = session.execute(
+        update(User)
+        .where(User.id == user.id, (User.totp_last_step.is_(None)) | (User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
+
+
 def verify_second_factor(user: User, code: str | None) -> bool:
-    """RFC 6238 TOTP, 30-second step, one step of clock drift either way."""
+    """Whether `code` is a current code of the user's secret, without consuming it (sign-in uses `use_second_factor`)."""
     if not user.totp_secret or not code:
         return False
-    return pyotp.TOTP(user.totp_secret).verify(code, valid_window=1)
+    return _matching_step(user.totp_secret, code, at=time.time()) is not None
+
+
+def record_second_factor_failure(session: Session, *, web_session_hash: str) -> bool:
+    """Count a wrong code in a half-signed-in session; returns True when the session was ended at the limit."""
+    record = session.get(WebSession, web_session_hash)
+    if record is None:
+        return True
+    record.second_factor_failures = (record.second_factor_failures or 0) + 1
+    if record.second_factor_failures >= get_settings().totp_session_max_failures:
+        session.delete(record)
+        return True
+    return False
 
 
 def new_totp_secret() -> str:
@@ -322,16 +564,27 @@ def new_totp_secret() -> str:
 
 
 def enrol_second_factor(session: Session, *, user: User, secret: str, code: str) -> None:
-    if not pyotp.TOTP(secret).verify(code, valid_window=1):
+    step = _matching_step(secret, code, at=time.time()) if code.isdigit() and len(code) == 6 else None
+    if step is None:
         raise InvalidInput("the code does not match; check the clock of your device", fields=[FieldError("code", "does not match")])
     user.totp_secret = secret
+    # The enrolment code counts as used (RFC 6238 §5.2).
+    user.totp_last_step = step
     audit.record(session, actor=user, action="enrol_second_factor", entity_type="user", entity_id=user.id)
 
 
-def login_succeeded(session: Session, *, user: User, channel: str) -> None:
+def login_succeeded(session: Session, *, user: User, channel: str, client: str = "unknown") -> None:
     user.failed_logins = 0
-    user.locked_until = None
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_([_throttle_key(user.username, client), _second_factor_key(user.id)])))
     audit.record(session, actor=user, action="login", entity_type="user", entity_id=user.id, details={"channel": channel})
+
+
+def list_notifications(session: Session, *, user: User, offset: int, limit: int) -> tuple[list[UserNotification], int]:
+    """The user's own security notices, newest first."""
+    statement = select(UserNotification).where(UserNotification.user_id == user.id)
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = list(session.scalars(statement.order_by(UserNotification.created_at.desc()).offset(offset).limit(limit)))
+    return rows, total
 
 
 # --- API tokens --------------------------------------------------------------------------------------

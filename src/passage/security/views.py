@@ -14,13 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
-from passage.core.errors import FieldError, NotAuthenticated, PassageError
+from passage.core.errors import FieldError, Forbidden, NotAuthenticated, PassageError
 from passage.core.i18n import N_
 from passage.core.settings import get_settings
 from passage.security import audit, service
-from passage.security.deps import PUBLIC, SESSION_COOKIE, require
+from passage.security.deps import PUBLIC, SESSION_COOKIE, client_address, require
 from passage.security.models import Organisation, Role, User, WebSession
 from passage.security.permissions import Permission, requires_second_factor
+from passage.security.schemas import PageNumber
 from passage.web.templating import NavItem, render, safe_next
 
 router = APIRouter(include_in_schema=False)
@@ -61,18 +62,21 @@ def login_submit(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, login_csrf):
         return render(request, "security/login.html", {"next": safe_next(next), "login_csrf": expected, "error": N_("The form expired; please try again.")}, status_code=400)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     try:
         check = service.check_password(db, username=username, password=password, client=client)
     except PassageError as exc:
         db.rollback()
-        service.record_login_failure(db, username=username, reason=exc.code)
+        service.record_login_failure(db, username=username, reason=exc.code, client=client)
         db.commit()
-        return render(request, "security/login.html", {"next": safe_next(next), "login_csrf": expected, "error": exc.message}, status_code=exc.status)
+        refused = render(request, "security/login.html", {"next": safe_next(next), "login_csrf": expected, "error": exc.message}, status_code=exc.status)
+        if "retry_after" in exc.extra:
+            refused.headers["retry-after"] = str(exc.extra["retry_after"])
+        return refused
     needs_factor = check.second_factor_required
     token, web_session = service.start_web_session(db, user=check.user, second_factor_passed=not needs_factor)
     if not needs_factor:
-        service.login_succeeded(db, user=check.user, channel="web")
+        service.login_succeeded(db, user=check.user, channel="web", client=client)
         target = safe_next(next)
     elif check.user.totp_secret:
         target = f"/login/second-factor?next={safe_next(next)}"
@@ -116,7 +120,7 @@ def _complete_second_factor(request: Request, db: DbSession, user: User, web_ses
     service.end_web_session(db, token=request.cookies.get(SESSION_COOKIE, ""))
     # A fresh session token once fully signed in (no session fixation, ASVS 4.0.3 V3.2.1).
     token, _ = service.start_web_session(db, user=user, second_factor_passed=True)
-    service.login_succeeded(db, user=user, channel="web")
+    service.login_succeeded(db, user=user, channel="web", client=client_address(request))
     response = RedirectResponse(safe_next(next_path), status_code=303)
     _set_session_cookie(response, token)
     return response
@@ -131,12 +135,29 @@ def second_factor_submit(
     next: Annotated[str, Form()] = "/",  # noqa: A002
 ) -> Response:
     user, web_session = _half_signed_in(request, db, csrf_token=csrf_token)
-    if not service.verify_second_factor(user, code.strip()):
-        username = user.username
+    if web_session.second_factor_passed:
+        return RedirectResponse(safe_next(next), status_code=303)
+    client = client_address(request)
+    context = {"next": safe_next(next), "csrf_token": csrf_token}
+    try:
+        # The back-off of this account and address, and the account's second-factor lock, apply here too.
+        accepted = service.use_second_factor(db, user=user, code=code.strip(), client=client)
+    except PassageError as exc:
+        refused = render(request, "security/second_factor.html", {**context, "error": exc.message}, status_code=exc.status)
+        if "retry_after" in exc.extra:
+            refused.headers["retry-after"] = str(exc.extra["retry_after"])
+        return refused
+    if not accepted:
+        username, session_hash = user.username, web_session.token_hash
         db.rollback()
-        service.record_login_failure(db, username=username, reason="second_factor")
+        service.record_login_failure(db, username=username, reason="second_factor", client=client, second_factor=True)
+        ended = service.record_second_factor_failure(db, web_session_hash=session_hash)
         db.commit()
-        return render(request, "security/second_factor.html", {"next": safe_next(next), "csrf_token": csrf_token, "error": N_("The code is not valid. Check the time on your device and try again.")}, status_code=401)
+        if ended:
+            response = RedirectResponse("/login", status_code=303)
+            response.delete_cookie(SESSION_COOKIE)
+            return response
+        return render(request, "security/second_factor.html", {**context, "error": N_("The code is not valid. Check the time on your device and try again.")}, status_code=401)
     return _complete_second_factor(request, db, user, web_session, next)
 
 
@@ -166,10 +187,20 @@ def enrol_submit(
 
 
 @router.post("/logout", dependencies=[PUBLIC])
-def logout(request: Request, db: DbSession) -> Response:
+def logout(request: Request, db: DbSession, csrf_token: Annotated[str, Form()] = "") -> Response:
+    """End the session. The form's CSRF token (or the X-CSRF-Token header) must match the session's, so that
+    another site cannot sign a user out (ASVS 4.0.3 V4.2.2)."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        service.end_web_session(db, token=cookie)
+        supplied = request.headers.get("x-csrf-token") or csrf_token
+        try:
+            _, web_session = service.user_for_web_session(db, token=cookie)
+        except NotAuthenticated:
+            web_session = None
+        if web_session is not None:
+            if not supplied or not hmac.compare_digest(supplied, web_session.csrf_token):
+                raise Forbidden("the form is stale or forged (CSRF check failed); reload the page and try again")
+            service.end_web_session(db, token=cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -186,7 +217,7 @@ def users_page(
     db: DbSession,
     user: Annotated[User, require(Permission.USERS_READ)],
     q: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
 ) -> Response:
     rows, total = service.list_users(db, actor=user, q=q, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     organisations = service.administered_organisation_ids(db, actor=user)
@@ -348,7 +379,7 @@ def audit_page(
     record: Annotated[str | None, Query(max_length=80)] = None,
     since: Annotated[str | None, Query(max_length=10)] = None,
     until: Annotated[str | None, Query(max_length=10)] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: PageNumber = 1,
     verify: Annotated[bool, Query()] = False,
 ) -> Response:
     """The audit log with usernames, record labels and details in words; filters by user, dates, action and record."""
