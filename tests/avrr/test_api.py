@@ -190,7 +190,7 @@ def test_link_without_consent_is_403_and_the_refusal_is_audited(app_client: Any)
     consent = app_client.post(f"{BASE}/cases/{case['id']}/consents", headers=headers,
                               json={"purpose": "link_readmission_case", "given_on": day(-5), "form_ref": "CONSENT-1"}).json()
     missing = app_client.post(f"{BASE}/cases/{case['id']}/links", headers=headers, json={"readmission_case_id": "r" * 32})
-    assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["path"] == "readmission_case_id"
+    assert missing.status_code == 422 and missing.json()["fields"][0]["path"] == "readmission_case_id"
     readmission_case = _readmission_case(app_client)
     linked = app_client.post(f"{BASE}/cases/{case['id']}/links", headers=headers, json={"readmission_case_id": readmission_case})
     assert linked.status_code == 201 and linked.json()["consent_id"] == consent["id"]

@@ -54,7 +54,7 @@ def test_roles_must_fit_the_organisation(app_client: Any) -> None:
         body = {"username": f"new.{role}", "display_name": "New", "organisation_id": _org(organisation), "roles": [role], "password": "a long enough password"}
         response = app_client.post("/api/v1/users", json=body, headers=headers)
         assert response.status_code == 422, (organisation, role, response.text)
-        assert response.json()["error"]["fields"][0]["path"] == "roles"
+        assert response.json()["fields"][0]["path"] == "roles"
 
 
 def test_a_personal_data_role_waits_for_a_second_administrator(app_client: Any) -> None:

@@ -127,12 +127,15 @@ ROLES_SEEING_PERSONAL_DATA: frozenset[Role] = frozenset(
 
 
 GRANTABLE_ROLES: dict[OrganisationLevel, frozenset[Role]] = {
-    OrganisationLevel.NATIONAL: frozenset({Role.REQUESTING_OFFICER, Role.CENTRAL_OFFICER, Role.ANALYST, Role.ADMIN}),
+    OrganisationLevel.NATIONAL: frozenset({Role.REQUESTING_OFFICER, Role.CENTRAL_OFFICER, Role.CONSULAR_CENTRE, Role.CONSULAR_GATEWAY,
+                                           Role.ANALYST, Role.ADMIN}),
     OrganisationLevel.PROVINCIAL: frozenset({Role.PROVINCIAL_OFFICER, Role.ANALYST, Role.ADMIN}),
     OrganisationLevel.INTERNATIONAL: frozenset({Role.IOM_CASEWORKER, Role.ANALYST, Role.ADMIN}),
+    OrganisationLevel.MISSION: frozenset({Role.CONSULAR_OFFICER, Role.ANALYST, Role.ADMIN}),
 }
 """The roles a user of an organisation of each kind may hold: a national authority requests readmission or
-answers centrally, a provincial bureau verifies, an international organisation (IOM) does casework."""
+answers centrally (or, for a foreign ministry, runs the consular centre and its hotline gateway), a provincial
+bureau verifies, an international organisation (IOM) does casework, a mission abroad protects its nationals."""
 
 PLATFORM_OPERATOR_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.ANALYST})
 """An international organisation at the root of the tree (no parent: the platform's secretariat) administers
