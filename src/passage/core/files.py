@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import re
 import tempfile
@@ -55,6 +56,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def decode_json_bytes(raw: bytes, *, source: str) -> Any:
+    """Decode a JSON document from bytes (UTF-8, a BOM allowed); `InvalidInput` names `source` and where it
+    is broken (byte offset, or line and column), never the content."""
+    from passage.core.errors import InvalidInput
+
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{source}: not valid UTF-8 (byte offset {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{source}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
 
 
 def read_csv_rows(path: str | os.PathLike[str], *, required: Sequence[str], optional: Sequence[str] = (), allow_extra: bool = True) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

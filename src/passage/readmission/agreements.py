@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.files import decode_json_bytes
 from passage.readmission.schemas import Agreement
 
 PRESET_PACKAGE = "passage.readmission.data.agreements"
@@ -35,15 +36,7 @@ def parse_agreement(data: Any, *, source: str = "agreement") -> Agreement:
 
 
 def parse_agreement_bytes(raw: bytes, *, source: str = "agreement") -> Agreement:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{source}: not valid UTF-8 (byte offset {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{source}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-    return parse_agreement(data, source=source)
+    return parse_agreement(decode_json_bytes(raw, source=source), source=source)
 
 
 def load_agreement_file(path: str | Path) -> Agreement:

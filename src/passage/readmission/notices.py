@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.files import decode_json_bytes
 from passage.readmission.schemas import Agreement, CalendarNotice
 
 SHIPPED_PACKAGE = "passage.readmission.data.calendars"
@@ -35,15 +36,7 @@ def parse_notice(data: Any, *, source: str = "notice") -> CalendarNotice:
 
 
 def parse_notice_bytes(raw: bytes, *, source: str = "notice") -> CalendarNotice:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{source}: not valid UTF-8 (byte offset {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{source}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
-    return parse_notice(data, source=source)
+    return parse_notice(decode_json_bytes(raw, source=source), source=source)
 
 
 def notice_checksum(notice: CalendarNotice) -> str:
