@@ -6,7 +6,6 @@ the same as on the web: a mission's officer sees the mission's district, the cen
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, NotFound
-from passage.core.files import atomic_output
+from passage.core.files import atomic_output, csv_writer
 from passage.core.progress import progress_bar
 from passage.security.actors import system_actor
 from passage.security.models import Organisation, User
@@ -102,7 +101,7 @@ def manifest_command(
             raise NotFound(f"--leg: leg {leg} not found in the crisis")
         _leg, people = service.manifest(session, actor=user, crisis_id=crisis_id, leg_id=leg_row.id)
         with atomic_output(out) as handle:
-            writer = csv.writer(handle)
+            writer = csv_writer(handle)
             writer.writerow(["seat", "reference", "family_name", "given_name", "passport_number", "priority_tier", "status"])
             for p in people:
                 # A leading =, +, - or @ would run as a formula in a spreadsheet (CWE-1236); quote it as text.

@@ -9,11 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from passage.consular import rules
 from passage.consular.evacuation import MODES
+from passage.core.api_schemas import RequestModel
 
 Country = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
 
-class StrictIn(BaseModel):
+class StrictIn(RequestModel):
+    """The platform's request base (`extra="forbid"`), with surrounding whitespace stripped."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -286,7 +286,8 @@ def document_problems(app: FastAPI) -> None:
                 if operation.get("parameters") or operation.get("requestBody"):
                     wanted.append("422")
                 for status in wanted:
-                    responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status], "content": problem})
+                    documented = responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})
+                    documented.setdefault("content", problem)
         app.openapi_schema = schema
         return schema
 

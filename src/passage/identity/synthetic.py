@@ -13,7 +13,6 @@ Streaming: rows go to the CSV as they are drawn, so a million rows need no more 
 from __future__ import annotations
 
 import bisect
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from stdnum.cn import ric
 
-from passage.core.files import atomic_output
+from passage.core.files import atomic_output, csv_writer
 from passage.identity.index import REGISTRY_COLUMNS
 from passage.identity.places import _PLACES
 
@@ -74,7 +73,7 @@ def write_registry(path: Path, *, size: int, seed: int = 2026, planted: Sequence
     rows_left = max(0, size - len(planted))
     recent: list[tuple[str, str, dt.date]] = []
     with atomic_output(path) as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(REGISTRY_COLUMNS)
         for person in planted:
             writer.writerow(planted_row(person))

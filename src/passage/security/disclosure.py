@@ -192,7 +192,9 @@ def protect(table: Table, *, threshold: int | None = None) -> Protection:
             if candidate is not None:
                 withheld.add(candidate)
                 grew = True
-        if not grew:  # pragma: no cover - every relation of a weak cell fully withheld cannot stay weak
+        if not grew:
+            if withheld >= set(table.values) - set(table.signed):
+                break  # every count is withheld: nothing is published, so nothing can be recovered (e.g. an empty programme)
             raise RuntimeError("secondary suppression could not protect the table")
     dependants = frozenset(k for k, sources in table.dependants.items() if any(s in withheld for s in sources))
     return Protection(threshold=limit, primary=frozenset(primary), secondary=frozenset(withheld - primary),

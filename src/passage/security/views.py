@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, NotAuthenticated, PassageError
+from passage.core.files import csv_writer
 from passage.core.i18n import N_
 from passage.core.settings import get_settings
 from passage.security import audit, service
@@ -419,7 +420,6 @@ def audit_csv(
     until: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     """The filtered log as CSV for oversight bodies (at most 100,000 rows; the export is itself audited)."""
-    import csv
     import io
 
     from passage.core.errors import InvalidInput
@@ -431,7 +431,7 @@ def audit_csv(
                                          offset=0, limit=AUDIT_CSV_MAX, audit_as="export", **parsed)
     users, records = _labels(db, rows)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv_writer(buffer)
     writer.writerow(["sequence", "time_utc", "user", "action", "record_type", "record", "record_id", "outcome", "details", "entry_hash"])
     for e in rows:
         details = "; ".join(f"{label}: {text}" for label, text in _details_in_words(e.details or {}, users, records))
