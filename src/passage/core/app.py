@@ -286,8 +286,10 @@ def document_problems(app: FastAPI) -> None:
                 if operation.get("parameters") or operation.get("requestBody"):
                     wanted.append("422")
                 for status in wanted:
-                    documented = responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})
-                    documented.setdefault("content", problem)
+                    responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})
+                for status, documented in responses.items():
+                    if status == "default" or status.startswith(("4", "5")):
+                        documented.setdefault("content", problem)  # a route's own error entry gets the body it is sent with
         app.openapi_schema = schema
         return schema
 
