@@ -753,9 +753,11 @@ def attachment_rows(name: str, content: bytes) -> list[dict[str, str]]:
         reader = csv.DictReader(io.StringIO(text))
         return [{str(k).strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     if suffix == ".xml":
-        from xml.etree import ElementTree
+        from defusedxml import (
+            ElementTree,  # an uploaded attachment: no entity expansion, no external entities
+        )
 
-        root = ElementTree.fromstring(text)  # noqa: S314 - a form's own attachment, parsed without entities by the stdlib
+        root = ElementTree.fromstring(text)
         return [{child.tag: (child.text or "").strip() for child in item} for item in root.iter("item")]
     if suffix == ".geojson":
         import json
