@@ -71,8 +71,9 @@ def _unaudited(reason: str, strict: bool) -> int:
 
 
 def bandit() -> int:
-    command = [str(BIN / "bandit"), "-q", "-r", str(ROOT / "src"), "-c", str(ROOT / "pyproject.toml"), "-b", str(BANDIT_BASELINE), "-f", "txt"]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603 - fixed command
+    # relative paths from the project root, as the baseline records them (the same in any clone)
+    command = [str(BIN / "bandit"), "-q", "-r", "src", "-c", "pyproject.toml", "-b", str(BANDIT_BASELINE), "-f", "txt"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)  # noqa: S603 - fixed command
     if completed.returncode != 0:
         print(completed.stdout[-4000:], file=sys.stderr)
         print("bandit: new finding(s) in src/ (fix them, or review and regenerate the baseline; see docs/security.md)", file=sys.stderr)
