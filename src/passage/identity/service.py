@@ -726,9 +726,9 @@ def dedupe_registry(session: Session, *, actor: Actor, registry: Path, out: Path
                 g, codes=g.codes[keep], frequencies=g.frequencies[keep],
                 person_ids=[p for p, k in zip(g.person_ids, keep.tolist(), strict=True) if k] if g.person_ids is not None else None,
                 segments=g.segments[keep] if g.segments is not None else None, rows=g.rows[keep] if g.rows is not None else None))
-        base = index.model
-        base.prior_in_registry = 0.05
-        model, _ = fit_model(without_self, base, registry_size=n_others)
+        # EM starts from a small duplicate share, without changing the opened index's own model
+        start = dataclasses.replace(index.model, prior_in_registry=0.05)
+        model, _ = fit_model(without_self, start, registry_size=n_others)
         share = min(max(model.prior_in_registry, 1e-6), 1 - 1e-6)
         log2_prior_odds = math.log2(share / n_others) - math.log2(1 - share / n_others)
         links: list[clusters.Link] = []
