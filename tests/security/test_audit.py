@@ -18,7 +18,6 @@ from passage.core.models import utcnow
 from passage.security import audit
 from passage.security.models import AuditEntry
 
-
 ONLY_POSTGRES = pytest.mark.parametrize("any_store", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 """Concurrent writers, sequence gaps and the sealer lock exist on PostgreSQL (SQLite has one writer)."""
 
@@ -503,6 +502,8 @@ def test_the_audit_log_page_and_api_show_entries_not_sealed_yet(app_client: Any)
     assert page.status_code == 200
     assert "2 entries" in page.text and "Not sealed into the chain yet" in page.text
     assert "The audit chain is intact." in page.text and "Entries not sealed into the chain yet:" in page.text
+    exported = app_client.get("/admin/audit.csv?entity_type=thing", headers=HTML)
+    assert exported.status_code == 200 and exported.text.count("\n") == 3  # header and both entries, hash cell empty
     headers = api_headers(app_client, "admin")
     listed = app_client.get("/api/v1/audit", params={"entity_type": "thing"}, headers=headers).json()
     assert listed["total"] == 2

@@ -436,7 +436,7 @@ def audit_csv(
     for e in rows:
         details = "; ".join(f"{label}: {text}" for label, text in _details_in_words(e.details or {}, users, records))
         cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or "system"), e.action,
-                 e.entity_type, records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", e.outcome, details, e.entry_hash]
+                 e.entity_type, records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", e.outcome, details, e.entry_hash or ""]  # empty until sealed
         # a cell starting with = + - @ would run as a formula in a spreadsheet (OWASP CSV injection)
         writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in cells])
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
