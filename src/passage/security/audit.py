@@ -49,12 +49,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, Table, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,17 +69,28 @@ GENESIS_HASH = "0" * 64
 LEGACY_KEY_ID = "legacy"
 SEQUENCE_NAME = "audit_log_sequence_seq"
 SKIP_ACTION = "skip"
+SEAL_BATCH = 2000
 _SEALER_LOCK_KEY = 0x5A55A6E  # any constant shared by all Passage processes
 
 
 # --- write ------------------------------------------------------------------------------------------------
 
 
-def _next_sequence(session: Session) -> Any:
-    """The SQL that numbers a new entry inside its own INSERT (no round trip, no lock of ours)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.nextval(SEQUENCE_NAME)
-    return select(func.coalesce(func.max(AuditEntry.sequence), 0) + 1).scalar_subquery()
+def _insert_statement(dialect: str) -> Any:
+    """The INSERT that numbers a new entry inside itself (no round trip, no lock of ours); built once per
+    dialect so that SQLAlchemy compiles it once."""
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        table = cast(Table, AuditEntry.__table__)
+        if dialect == "postgresql":
+            number: Any = func.nextval(SEQUENCE_NAME)
+        else:
+            number = select(func.coalesce(func.max(table.c.sequence), 0) + 1).scalar_subquery()
+        statement = _INSERTS[dialect] = insert(table).values(sequence=number)
+    return statement
+
+
+_INSERTS: dict[str, Any] = {}
 
 
 def record(
@@ -92,7 +103,7 @@ def record(
     outcome: str = "ok",
     details: dict[str, Any] | None = None,
     actor_user_id: str | None = None,
-) -> AuditEntry:
+) -> None:
     """Append one entry in the caller's transaction. `details` must hold ids and field names, never personal values.
 
     The entry is sealed into the chain by the sealer after the transaction commits. A system actor is
@@ -101,20 +112,16 @@ def record(
         details = {**(details or {}), "system_job": actor.job}
     # Normalise through JSON once, so that what is stored is exactly what is hashed (dates become strings).
     normalised_details = json.loads(json.dumps(details or {}, sort_keys=True, default=str, ensure_ascii=False))
-    entry = AuditEntry(
-        sequence=_next_sequence(session),
-        occurred_at=utcnow(),
-        actor_user_id=actor.id if actor is not None else actor_user_id,
-        actor_organisation_id=actor.organisation_id if actor is not None else None,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        outcome=outcome,
-        details=normalised_details,
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+    session.execute(_insert_statement(session.get_bind().dialect.name), {
+        "occurred_at": utcnow(),
+        "actor_user_id": actor.id if actor is not None else actor_user_id,
+        "actor_organisation_id": actor.organisation_id if actor is not None else None,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "outcome": outcome,
+        "details": normalised_details,
+    })
 
 
 def record_refusal(
@@ -308,7 +315,7 @@ def seal(
     *,
     grace_seconds: float,
     first_seen: dict[int, float] | None = None,
-    batch: int = 2000,
+    batch: int = SEAL_BATCH,
     clock: Any = time.monotonic,
 ) -> SealReport:
     """Link the committed, unsealed entries into the chain in sequence order, in the caller's transaction.
@@ -444,8 +451,10 @@ class Sealer:
         published = 0
         while not self._stop.is_set():
             settings = get_settings()
+            full = False
             try:
-                head = seal_once(first_seen=seen).head_sequence
+                report = seal_once(first_seen=seen)
+                head, full = report.head_sequence, report.sealed >= SEAL_BATCH
                 due = time.monotonic() - self._last_checkpoint >= settings.audit_checkpoint_interval_seconds
                 if head > published and due:
                     self._last_checkpoint = time.monotonic()
@@ -453,7 +462,8 @@ class Sealer:
                     published = checkpoint.sequence if checkpoint is not None else head
             except Exception:  # noqa: BLE001 - the database may be briefly unavailable; the next round retries
                 logger.exception("audit sealing round failed")
-            self._stop.wait(settings.audit_seal_interval_seconds)
+            if not full:  # a full batch means a backlog: go on at once
+                self._stop.wait(settings.audit_seal_interval_seconds)
         try:
             seal_once(first_seen=seen)
             publish_checkpoint()  # anchor the newest head on the way out

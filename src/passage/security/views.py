@@ -298,7 +298,8 @@ def _module_hooks(name: str) -> list[object]:
 
 def _action_words() -> dict[str, str]:
     words: dict[str, str] = {"login": N_("Signed in"), "logout": N_("Signed out"), "read": N_("Opened"), "list": N_("Listed"), "search": N_("Searched"),
-                             "create": N_("Created"), "update": N_("Changed"), "refused": N_("Refused")}
+                             "create": N_("Created"), "update": N_("Changed"), "refused": N_("Refused"),
+                             "skip": N_("Sequence number not used (rolled back)"), "rotate_keys": N_("Rotated keys")}
     for table in _module_hooks("AUDIT_ACTION_LABELS"):
         words.update(table)  # type: ignore[call-overload]
     return words
