@@ -121,11 +121,13 @@ def test_an_open_transaction_holds_back_later_entries_until_it_commits(any_store
 @ONLY_POSTGRES
 def test_a_gap_waits_for_the_grace_period_then_is_recorded_as_skipped(any_store: Engine) -> None:
     _write_entries(1)
-    doomed = session_factory()()
-    audit.record(doomed, actor=None, action="doomed", entity_type="thing")  # takes 2
-    _write_entries(1)  # 3
-    doomed.rollback()
-    doomed.close()
+    doomed = [session_factory()() for _ in range(2)]
+    for session in doomed:
+        audit.record(session, actor=None, action="doomed", entity_type="thing")  # take 2 and 3
+    _write_entries(1)  # 4
+    for session in doomed:
+        session.rollback()
+        session.close()
     clock = [100.0]
     seen: dict[int, float] = {}
     with unit_of_work() as session:
@@ -138,9 +140,10 @@ def test_a_gap_waits_for_the_grace_period_then_is_recorded_as_skipped(any_store:
     clock[0] = 105.5
     with unit_of_work() as session:
         report = audit.seal(session, grace_seconds=5, first_seen=seen, clock=lambda: clock[0])
-    assert report.skipped == [2] and report.sealed == 1 and report.head_sequence == 3
-    assert [(e.sequence, e.action) for e in _rows()] == [(1, "create"), (2, "skip"), (3, "create")]
-    assert _verify().entries_checked == 3
+    # both missing numbers ran their grace period together, from when the gap was first seen
+    assert report.skipped == [2, 3] and report.sealed == 1 and report.head_sequence == 4 and report.waiting_for is None
+    assert [(e.sequence, e.action) for e in _rows()] == [(1, "create"), (2, "skip"), (3, "skip"), (4, "create")]
+    assert _verify().entries_checked == 4 and seen == {}
     # A transaction that still held the number now cannot commit an entry under it.
     late = session_factory()()
     late.add(AuditEntry(sequence=2, occurred_at=_rows()[0].occurred_at, action="late", entity_type="thing", outcome="ok", details={}))

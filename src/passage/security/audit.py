@@ -338,10 +338,13 @@ def seal(
     rows = list(session.scalars(select(AuditEntry).where(AuditEntry.sequence >= expected).order_by(AuditEntry.sequence).limit(batch)))
     now = clock()
     for entry in rows:
-        while entry.sequence > expected:
-            # A missing number below a committed one: wait, then claim it.
-            started = seen.setdefault(expected, now)
-            claimed = _claim_gap(session, expected, previous, key_id, key) if now - started >= grace_seconds else None
+        if entry.sequence > expected:
+            # Numbers missing below a committed one were all handed out before it was: their grace periods
+            # start together, when the sealer first sees the gap.
+            for number in range(expected, min(entry.sequence, expected + batch)):
+                seen.setdefault(number, now)
+        while entry.sequence > expected and len(report.skipped) < batch:
+            claimed = _claim_gap(session, expected, previous, key_id, key) if now - seen.get(expected, now) >= grace_seconds else None
             if claimed is None:
                 report.waiting_for = expected
                 break
@@ -350,6 +353,8 @@ def seal(
             report.skipped.append(expected)
             expected += 1
         if entry.sequence != expected:
+            if report.waiting_for is None:
+                report.waiting_for = expected
             break
         entry.key_id = key_id
         entry.previous_hash = previous
