@@ -222,8 +222,10 @@ def test_only_one_sealer_works_at_a_time(any_store: Engine) -> None:
 
 
 def test_the_server_thread_seals_within_about_a_second(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passage.core.app import create_app
     from passage.core.settings import reset_settings_cache
 
+    assert audit.startup in create_app().router.on_startup  # `passage serve` starts it with the application
     monkeypatch.setenv("PASSAGE_AUDIT_SEAL_INTERVAL_SECONDS", "0.1")
     monkeypatch.setenv("PASSAGE_AUDIT_SEALER_THREAD", "true")
     reset_settings_cache()
