@@ -517,3 +517,51 @@ def test_the_audit_log_page_and_api_show_entries_not_sealed_yet(app_client: Any)
     assert "Not sealed into the chain yet" not in page.text
     verified = app_client.get("/api/v1/audit/verify", headers=headers).json()
     assert verified["ok"] and verified["unsealed"] <= 2  # the page views since the seal are audited reads themselves
+
+
+# --- the migration ----------------------------------------------------------------------------------------
+
+
+def test_the_migration_keeps_an_existing_chain_verifiable_and_numbering_continues(any_store: Engine, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Upgrade from 0010 with entries chained the old way (at insert, key from the secret, hashes NOT NULL)."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    from passage.core.schema import upgrade_database
+    from tests.conftest import _configure
+
+    kind = any_store.dialect.name
+    target_dir = tmp_path / f"old-{uuid.uuid4().hex[:6]}"
+    target_dir.mkdir()
+    if kind == "sqlite":
+        url = f"sqlite:///{target_dir / 'passage.db'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = f"m_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = server.url_for(name)
+    _configure(target_dir, url)
+    upgrade_database(url=url, revision="0010_consular")
+    previous = audit.GENESIS_HASH
+    with get_engine().begin() as connection:
+        for number in (1, 2, 3):
+            entry = AuditEntry(sequence=number, occurred_at=utcnow(), action="old", entity_type="thing", entity_id=str(number), outcome="ok", details={"n": number})
+            entry_hash = audit.compute_hash(previous, entry, audit.legacy_chain_key())
+            connection.execute(text(
+                "INSERT INTO audit_log (sequence, occurred_at, actor_user_id, actor_organisation_id, action, entity_type, entity_id, outcome, details, previous_hash, entry_hash) "
+                "VALUES (:s, :t, NULL, NULL, 'old', 'thing', :e, 'ok', :d, :p, :h)"),
+                {"s": number, "t": entry.occurred_at, "e": str(number), "d": json.dumps({"n": number}), "p": previous, "h": entry_hash})
+            previous = entry_hash
+    upgrade_database(url=url)
+    rows = _rows()
+    assert [(r.sequence, r.key_id) for r in rows] == [(1, "legacy"), (2, "legacy"), (3, "legacy")]
+    assert _verify().entries_checked == 3
+    _write_entries(2)  # numbered after the old entries (on PostgreSQL: the new sequence starts after them)
+    assert audit.seal_all(grace_seconds=0).skipped == []
+    assert [r.sequence for r in _rows()] == [1, 2, 3, 4, 5]
+    report = _verify()
+    assert report.ok and report.entries_checked == 5
