@@ -44,6 +44,8 @@ def _configure(data_dir: Path, url: str) -> None:
     os.environ["PASSAGE_DATA_DIR"] = str(data_dir)
     os.environ["PASSAGE_DATABASE_URL"] = url
     os.environ["PASSAGE_KEY_FILE"] = str(data_dir / "keys.json")
+    # no background sealer in the suite: tests seal explicitly (`audit.seal_all`), so what they see is deterministic
+    os.environ["PASSAGE_AUDIT_SEALER_THREAD"] = "false"
     os.environ.pop("PASSAGE_KEK", None)
     reset_settings_cache()
     dispose_engines()

@@ -32,6 +32,9 @@ def _fresh_target(tmp_path: Path, source_dir: Path, kind: str, request: pytest.F
     target_dir = tmp_path / f"restored-{uuid.uuid4().hex[:6]}"
     target_dir.mkdir()
     shutil.copy(source_dir / "keys.json", target_dir / "keys.json")  # the key ring travels apart from the backup
+    if (source_dir / "audit-keys.json").exists():  # so do the audit chain's keys and the checkpoint signers' public keys
+        shutil.copy(source_dir / "audit-keys.json", target_dir / "audit-keys.json")
+        shutil.copytree(source_dir / "audit-public-keys", target_dir / "audit-public-keys")
     if kind == "sqlite":
         url = f"sqlite:///{target_dir / 'passage.db'}"
     else:
@@ -54,6 +57,10 @@ def test_backup_and_restore_into_a_fresh_database(any_store_people: dict[str, st
     with unit_of_work() as session:
         for index in range(3):
             audit.record(session, actor=None, action="test", entity_type="thing", entity_id=str(index))
+    audit.seal_all(grace_seconds=0)
+    assert audit.publish_checkpoint() is not None
+    with unit_of_work() as session:  # and one entry the sealer has not reached yet
+        audit.record(session, actor=None, action="test", entity_type="thing", entity_id="unsealed")
     before = _counts()
     source_dir = Path(get_settings().data_dir)
     archive = tmp_path / "passage-backup.tar.gz"
@@ -72,11 +79,14 @@ def test_backup_and_restore_into_a_fresh_database(any_store_people: dict[str, st
         user = service.find_user(session, username="fj.officer")
         assert user is not None and user.totp_secret == demo_secret("fj.officer")  # decrypts with the key ring
         report = audit.verify_chain(session)
-        assert report.ok and report.entries_checked == before["audit"]
-        # New writes continue the chain (and, on PostgreSQL, the id sequence) after the restored entries.
+        assert report.ok and report.entries_checked == before["audit"] - 1 and report.unsealed == 1
+        assert report.checkpoints_checked == 1  # the restored signed checkpoint still matches
+        # New writes continue the numbering (on PostgreSQL the id and audit sequences) and the chain.
         audit.record(session, actor=None, action="after_restore", entity_type="thing")
+    sealed = audit.seal_all(grace_seconds=0)
+    assert sealed.sealed == 2 and sealed.skipped == [] and sealed.head_sequence == before["audit"] + 1
     with unit_of_work() as session:
-        assert audit.verify_chain(session).ok
+        assert audit.verify_chain(session).entries_checked == before["audit"] + 1
     # A second restore into the now non-empty database is refused and changes nothing.
     with pytest.raises(Conflict, match="not empty"):
         restore(get_engine(), archive)

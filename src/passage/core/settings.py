@@ -21,6 +21,18 @@ class Settings(BaseSettings):
     secret_key: str = DEVELOPMENT_SECRET
     key_file: Path | None = None
     """JSON key ring of key-encryption keys; defaults to `<data_dir>/keys.json`."""
+    audit_key_file: Path | None = None
+    """JSON key ring of the audit chain's MAC keys (older keys kept for verification); `<data_dir>/audit-keys.json`."""
+    audit_signing_key_file: Path | None = None
+    """Ed25519 private key (PKCS#8 PEM) that signs audit checkpoints; `<data_dir>/audit-signing-key.pem`, generated if absent."""
+    audit_checkpoint_file: Path | None = None
+    """Where signed checkpoints are appended (one JSON line each); `<data_dir>/audit-checkpoints.jsonl`."""
+    audit_sealer_thread: bool = True
+    """Run the audit sealer as a background thread of the server (one process seals at a time)."""
+    audit_seal_interval_seconds: float = Field(default=0.5, gt=0)
+    audit_gap_grace_seconds: float = Field(default=1.0, ge=0)
+    """How long a missing sequence number (a transaction still open or rolled back) may hold up sealing before it is claimed as skipped."""
+    audit_checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
 
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
@@ -59,6 +71,12 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'passage.db').as_posix()}"
         if self.key_file is None:
             self.key_file = self.data_dir / "keys.json"
+        if self.audit_key_file is None:
+            self.audit_key_file = self.data_dir / "audit-keys.json"
+        if self.audit_signing_key_file is None:
+            self.audit_signing_key_file = self.data_dir / "audit-signing-key.pem"
+        if self.audit_checkpoint_file is None:
+            self.audit_checkpoint_file = self.data_dir / "audit-checkpoints.jsonl"
         return self
 
 

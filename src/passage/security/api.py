@@ -28,7 +28,7 @@ from passage.security.schemas import (
     UserUpdate,
 )
 
-router = APIRouter(tags=["security"])
+router = APIRouter(tags=["security"], on_startup=[audit.startup], on_shutdown=[audit.shutdown])
 
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"description": "Wrong username, password or second-factor code"},
@@ -194,4 +194,5 @@ def list_audit(
 @router.get("/audit/verify")
 def verify_audit(db: DbSession, user: Annotated[User, require(Permission.AUDIT_READ)]) -> dict[str, object]:
     report = audit.verify_chain(db)
-    return {"ok": report.ok, "entries_checked": report.entries_checked, "first_bad_sequence": report.first_bad_sequence, "problem": report.problem}
+    return {"ok": report.ok, "entries_checked": report.entries_checked, "first_bad_sequence": report.first_bad_sequence, "problem": report.problem,
+            "unsealed": report.unsealed, "checkpoints_checked": report.checkpoints_checked}

@@ -132,13 +132,13 @@ def backup(engine: Engine, out: str | Path) -> BackupSummary:
         from passage.core.db import session_factory
 
         with session_factory(engine)() as session:
-            head = audit.make_checkpoint(session)
-        manifest["audit_head"] = {"sequence": head.sequence, "entry_hash": head.entry_hash} if head else None
+            head = audit.chain_head(session)
+        manifest["audit_head"] = {"sequence": head[0], "entry_hash": head[1]} if head else None
         document = json.dumps(manifest, indent=2).encode()
         info = tarfile.TarInfo("manifest.json")
         info.size = len(document)
         archive.addfile(info, io.BytesIO(document))
-    return BackupSummary(len(tables), total, manifest["revision"], head.sequence if head else None)
+    return BackupSummary(len(tables), total, manifest["revision"], head[0] if head else None)
 
 
 def _read(archive_path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -225,15 +225,16 @@ def restore(engine: Engine, archive_path: str | Path) -> BackupSummary:
                 for column in table.primary_key.columns:
                     if column.autoincrement is True or (isinstance(column.type, sqltypes.Integer) and column.autoincrement == "auto" and len(table.primary_key.columns) == 1):
                         connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), COALESCE(MAX({column.name}), 1)) FROM {table.name}"))  # noqa: S608 - names from our own metadata
+        audit.reset_sequence(connection)
         with session_factory(engine)(bind=connection) as session:
             report = audit.verify_chain(session)
             if not report.ok:
                 raise Conflict(f"restore: the restored audit chain does not verify ({report.summary()}); nothing was restored")
-            head = audit.make_checkpoint(session)
+            head = audit.chain_head(session)
             expected = manifest.get("audit_head")
-            if expected and (head is None or head.sequence != expected["sequence"] or head.entry_hash != expected["entry_hash"]):
+            if expected and (head is None or head[0] != expected["sequence"] or head[1] != expected["entry_hash"]):
                 raise Conflict("restore: the restored audit chain does not end where the backup's did; nothing was restored")
     from passage.security.crypto import reset_cipher
 
     reset_cipher()
-    return BackupSummary(len(manifest["tables"]), total, manifest["revision"], head.sequence if head else None)
+    return BackupSummary(len(manifest["tables"]), total, manifest["revision"], head[0] if head else None)

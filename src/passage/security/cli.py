@@ -105,40 +105,58 @@ def users_totp_code(username: str = typer.Argument(..., help="Login name.")) -> 
 
 @audit_app.command("verify")
 def audit_verify(
-    checkpoints: Path = typer.Option(None, "--checkpoints", help="A published checkpoint file to check against (default: <data_dir>/audit-checkpoints.jsonl if it exists)."),
+    checkpoint: list[Path] = typer.Option(None, "--checkpoint", "--checkpoints", help="A published checkpoint file to check against (repeatable; default: the configured checkpoint file if it exists)."),
+    public_key: list[Path] = typer.Option(None, "--public-key", help="A trusted Ed25519 public key (PEM) of the checkpoint signer (repeatable; default: the keys under <data_dir>/audit-public-keys/)."),
 ) -> None:
     """Recompute the keyed hash chain; exit 1 and name the first broken entry if anything was edited, deleted,
-    reordered or cut off after a published checkpoint."""
-    path = checkpoints or _default_checkpoint_file()
-    published = audit.read_checkpoints(path.read_text(encoding="utf-8").splitlines()) if path.exists() else []
+    reordered, or cut off before the newest signed checkpoint (stored in the database or in the given files)."""
+    default = get_settings().audit_checkpoint_file
+    paths = list(checkpoint or []) or ([default] if default is not None and default.exists() else [])
+    published: list[audit.Checkpoint] = []
+    for path in paths:
+        if not path.exists():
+            raise InvalidInput(f"{path.name}: file not found")
+        published += audit.read_checkpoints(path.read_text(encoding="utf-8").splitlines())
+    keys = audit.load_public_keys(list(public_key)) if public_key else None
     with unit_of_work() as session:
-        report = audit.verify_chain(session, checkpoints=published)
-    suffix = f"; {len(published)} published checkpoint(s) checked" if published and report.ok else ""
+        report = audit.verify_chain(session, checkpoints=published, public_keys=keys)
+    suffix = f"; {report.checkpoints_checked} signed checkpoint(s) checked" if report.ok and report.checkpoints_checked else ""
     typer.echo(report.summary() + suffix)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _default_checkpoint_file() -> Path:
-    return get_settings().data_dir / "audit-checkpoints.jsonl"
+@audit_app.command("seal")
+def audit_seal(
+    grace: float = typer.Option(None, "--grace", min=0, help="Seconds a missing sequence number may hold up the chain before it is recorded as skipped (default: the setting)."),
+) -> None:
+    """Link every committed entry into the chain now (what the server's sealer thread does every half second)."""
+    report = audit.seal_all(grace_seconds=grace)
+    waiting = f"; waiting for entry {report.waiting_for} (its transaction is still open)" if report.waiting_for is not None else ""
+    typer.echo(f"sealed {report.sealed} entries, recorded {len(report.skipped)} skipped sequence number(s); chain head {report.head_sequence}{waiting}")
 
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(
-    out: Path = typer.Option(None, "--out", help="File to append the checkpoint to (default: <data_dir>/audit-checkpoints.jsonl)."),
+    out: Path = typer.Option(None, "--out", help="File to append the checkpoint to (default: the configured checkpoint file, <data_dir>/audit-checkpoints.jsonl)."),
 ) -> None:
-    """Append the current head of the audit chain (sequence, hash, HMAC) to the checkpoint file and print it.
-    Publish it outside the database too (mail it to the partner, print it in the report): a later
-    `audit verify` then detects entries cut off the end or a rewritten chain."""
-    with unit_of_work() as session:
-        checkpoint = audit.make_checkpoint(session)
+    """Seal, then sign the head of the audit chain (sequence, hash, time; Ed25519), store it and append it to the
+    checkpoint file, and print it. Publish it outside the server too (mail it to the partner, print it in the
+    report): a later `audit verify --checkpoint FILE` then detects entries cut off the end or a rewritten chain."""
+    audit.seal_all()
+    checkpoint = audit.publish_checkpoint(out or get_settings().audit_checkpoint_file)
     if checkpoint is None:
         raise InvalidInput("the audit log is empty: nothing to checkpoint")
-    target = out or _default_checkpoint_file()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("a", encoding="utf-8") as handle:
-        handle.write(checkpoint.as_json() + "\n")
     typer.echo(checkpoint.as_json())
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Start sealing under a new chain key; older keys stay in the audit key ring, so older entries still verify."""
+    new_id = audit.key_ring().rotate()
+    with unit_of_work() as session:
+        audit.record(session, actor=CLI_ACTOR, action="rotate_keys", entity_type="audit_key", entity_id=new_id)
+    typer.echo(f"audit chain key {new_id} is now active; earlier keys are kept for verification")
 
 
 @keys_app.command("rotate")

@@ -189,10 +189,11 @@ class DataKey(Base):
 
 
 class AuditEntry(Base):
-    """One link of the append-only, hash-chained audit log.
+    """One entry of the append-only audit log, written in the transaction of what it records.
 
-    `entry_hash = SHA-256(previous_hash || canonical JSON of this entry's fields)`; see `audit.py`.
-    `details` holds ids, field names and outcomes, never personal values.
+    `sequence` is taken at insert (a database sequence on PostgreSQL); the sealer later fills `key_id`,
+    `previous_hash` and `entry_hash = HMAC-SHA256(key[key_id], previous_hash || canonical JSON)`; see `audit.py`.
+    Until then the three are NULL. `details` holds ids, field names and outcomes, never personal values.
     """
 
     __tablename__ = "audit_log"
@@ -208,8 +209,22 @@ class AuditEntry(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(20), default="ok")
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
-    previous_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    previous_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    entry_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class AuditCheckpoint(Base):
+    """A signed head of the audit chain (Ed25519); the same line is appended to the published checkpoint file."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
     entry_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[str] = mapped_column(String(40))
+    key_id: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[str] = mapped_column(String(200))
 
 
 def after_upgrade(engine: Engine) -> None:

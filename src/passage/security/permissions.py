@@ -81,7 +81,7 @@ ROLE_LABELS: dict[Role, str] = {
 }
 """English labels of the roles (translated where shown)."""
 
-OUTCOME_LABELS: dict[str, str] = {"ok": N_("ok"), "failed": N_("failed"), "refused": N_("refused")}
+OUTCOME_LABELS: dict[str, str] = {"ok": N_("ok"), "failed": N_("failed"), "refused": N_("refused"), "skipped": N_("skipped")}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.REQUESTING_OFFICER: frozenset(

@@ -298,7 +298,8 @@ def _module_hooks(name: str) -> list[object]:
 
 def _action_words() -> dict[str, str]:
     words: dict[str, str] = {"login": N_("Signed in"), "logout": N_("Signed out"), "read": N_("Opened"), "list": N_("Listed"), "search": N_("Searched"),
-                             "create": N_("Created"), "update": N_("Changed"), "refused": N_("Refused")}
+                             "create": N_("Created"), "update": N_("Changed"), "refused": N_("Refused"),
+                             "skip": N_("Sequence number not used (rolled back)"), "rotate_keys": N_("Rotated keys")}
     for table in _module_hooks("AUDIT_ACTION_LABELS"):
         words.update(table)  # type: ignore[call-overload]
     return words
@@ -436,7 +437,7 @@ def audit_csv(
     for e in rows:
         details = "; ".join(f"{label}: {text}" for label, text in _details_in_words(e.details or {}, users, records))
         cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or "system"), e.action,
-                 e.entity_type, records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", e.outcome, details, e.entry_hash]
+                 e.entity_type, records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", e.outcome, details, e.entry_hash or ""]  # empty until sealed
         # a cell starting with = + - @ would run as a formula in a spreadsheet (OWASP CSV injection)
         writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in cells])
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
