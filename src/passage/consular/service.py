@@ -56,7 +56,7 @@ from passage.consular.schemas import (
     RequestActionIn,
     TriageIn,
 )
-from passage.core.db import check_version
+from passage.core.db import BULK_ROWS, analyze, check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.core.files import atomic_output, read_csv_rows
 from passage.core.models import utcnow
@@ -433,6 +433,9 @@ def import_registrations(session: Session, *, actor: User, path: Path, dry_run: 
                 on_progress(index + 1, len(parsed))
         audit.record(session, actor=actor, action="import", entity_type="consular_registration", entity_id=None,
                      details={"file": path.name, "rows": len(rows), "created": created, "possible_duplicates": duplicates})
+        if created >= BULK_ROWS:
+            session.flush()
+            analyze(session, Registration.__tablename__)
     return ImportResult(rows=len(rows), created=created, possible_duplicates=duplicates, errors=[])
 
 
