@@ -181,3 +181,15 @@ def test_site_points_are_part_of_the_protected_table(gazetteer: Gazetteer) -> No
 def test_the_same_data_give_the_same_publication_whatever_level_is_asked(gazetteer: Gazetteer, level: int) -> None:
     first, second = publish(results(gazetteer), threshold=THRESHOLD), publish(results(gazetteer), threshold=THRESHOLD)
     assert [r.withheld for r in first.level(level).rows] == [r.withheld for r in second.level(level).rows]
+
+
+def test_flow_groups_withhold_small_counts_and_what_gives_them_away() -> None:
+    from passage.dtm.publication import published_flows
+
+    rows = [{"nationality": "CMR", "adult_males": 300, "adult_females": 250, "boys": 9, "girls": 120, "total": 679},
+            {"nationality": "NGA", "adult_males": 400, "adult_females": 380, "boys": 200, "girls": 190, "total": 1170}]
+    shown = published_flows(rows, threshold=THRESHOLD)
+    cmr = shown[0]
+    assert cmr["boys"] is None
+    assert sum(1 for name in ("adult_males", "adult_females", "girls", "total") if cmr[name] is None) >= 1  # else total - the rest = 9
+    assert shown[1] == rows[1]

@@ -220,6 +220,23 @@ def _protect(table: disclosure.Table, *, threshold: int) -> disclosure.Protectio
     return found
 
 
+FLOW_PARTS: tuple[str, ...] = ("adult_males", "adult_females", "boys", "girls")
+
+
+def published_flows(rows: Sequence[Mapping[str, Any]], *, threshold: int | None = None) -> list[dict[str, Any]]:
+    """Flow monitoring counts by group (`rules.summarise_flows`) with disclosure control: each group's men, women,
+    boys, girls and total, the total declared the sum of the four where it is (a count line's reported total may
+    differ). Withheld counts are None."""
+    table = disclosure.Table()
+    for number, row in enumerate(rows):
+        for name in (*FLOW_PARTS, "total"):
+            table.count((number, name), int(row[name]))
+        if sum(int(row[name]) for name in FLOW_PARTS) == int(row["total"]):
+            table.total((number, "total"), [(number, name) for name in FLOW_PARTS])
+    protection = _protect(table, threshold=disclosure.threshold_setting() if threshold is None else threshold)
+    return [{**row, **{name: protection.value(table, (number, name)) for name in (*FLOW_PARTS, "total")}} for number, row in enumerate(rows)]
+
+
 def sites_of(features: Iterable[Mapping[str, Any]], ancestors: Mapping[str, Iterable[str]]) -> list[SiteFigure]:
     """`SiteFigure`s from the site features of a round (`service.site_features`), with their areas' P-codes."""
     return [

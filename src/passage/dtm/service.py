@@ -593,7 +593,8 @@ def record_flow_submissions(session: Session, *, actor: Actor, submissions: Iter
 
 
 def flow_summary(session: Session, *, date_from: dt.date | None = None, date_to: dt.date | None = None, by: tuple[str, ...] = ("direction", "nationality", "transport_mode")) -> list[dict[str, Any]]:
-    """Flow counts summed by the given dimensions over an observation period."""
+    """Flow counts summed by the given dimensions over an observation period, through disclosure control
+    (`publication.published_flows`: counts at or below the threshold, and what would give them away, are None)."""
     query = select(FlowCount, Location.code).join(Location, Location.id == FlowCount.location_id)
     if date_from:
         query = query.where(FlowCount.observed_on >= date_from)
@@ -603,7 +604,7 @@ def flow_summary(session: Session, *, date_from: dt.date | None = None, date_to:
         rules.FlowLine(0, c.line, code, c.observed_on, c.direction, c.nationality, c.transport_mode, c.adult_males, c.adult_females, c.boys, c.girls, c.total)
         for c, code in session.execute(query)
     ]
-    return rules.summarise_flows(lines, by=by)
+    return publication.published_flows(rules.summarise_flows(lines, by=by))
 
 
 # --- reading figures and series (API and pages) --------------------------------------------------
