@@ -358,6 +358,38 @@ def _range_of(table: Table, key: CellKey, problem: tuple[Any, ...]) -> tuple[flo
     return low, (-high if math.isfinite(high) else math.inf)
 
 
+def unbounded_cells(table: Table, members: Sequence[CellKey], by_cell: Mapping[CellKey, list[int]]) -> set[CellKey]:
+    """Cells of a group that a reader cannot bound from above, proven with one linear programme for the group.
+
+    The publication's feasible set P = {y : relations hold with the published values, counts >= 0} contains the
+    true table, so a direction d with A_eq d = 0, A_le d <= 0 and d >= 0 on counts (P's recession cone) keeps
+    every y + t*d in P for all t >= 0: a cell with d_i > 0 can be as large as one likes, its interval is
+    unbounded and it is protected. The programme maximises sum(s_i) with s_i <= d_i and 0 <= s_i <= 1; any
+    feasible answer with s_i > 0 is such a direction, so every cell it marks is proven (a cone closed under
+    addition has one direction positive on every cell that can be positive: one solve finds them all).
+    Typical case: a column of zeros - say no returnees anywhere - withheld together with all its totals."""
+    from scipy.optimize import linprog
+    from scipy.sparse import bmat, csr_matrix, identity
+
+    index, a_eq, _b_eq, a_ub, _b_ub, bounds = _range_problem(table, members, by_cell)
+    n = len(index)
+    if n == 0:
+        return set()
+    # variables: d (n) then s (n); s - d <= 0
+    link = bmat([[-identity(n, format="csr"), identity(n, format="csr")]], format="csr")
+    rows_ub = [link] if a_ub is None else [bmat([[a_ub, csr_matrix((a_ub.shape[0], n))]], format="csr"), link]
+    a_ub_full = bmat([[r] for r in rows_ub], format="csr")
+    b_ub_full = [0.0] * a_ub_full.shape[0]
+    a_eq_full = None if a_eq is None else bmat([[a_eq, csr_matrix((a_eq.shape[0], n))]], format="csr")
+    b_eq_full = None if a_eq is None else [0.0] * a_eq.shape[0]
+    result = linprog([0.0] * n + [-1.0] * n, A_eq=a_eq_full, b_eq=b_eq_full, A_ub=a_ub_full, b_ub=b_ub_full,
+                     bounds=[*bounds, *([(0.0, 1.0)] * n)], method="highs")
+    if result.status != 0:
+        return set()
+    members_by_index = {i: k for k, i in index.items()}
+    return {members_by_index[i] for i in range(n) if result.x[n + i] >= 0.5 and members_by_index[i] not in table.signed}
+
+
 def feasible_ranges(table: Table, withheld: set[CellKey] | frozenset[CellKey], targets: Iterable[CellKey]) -> dict[CellKey, tuple[float, float]]:
     """The attacker's view: min and max of each target over every table consistent with the publication.
 
@@ -402,7 +434,8 @@ def certified_ranges(table: Table, withheld: set[CellKey] | frozenset[CellKey], 
                      certified: set[CellKey] | None = None) -> dict[CellKey, tuple[float, float]]:
     """Ranges that prove each target at least `width` wide, or else its exact attacker range.
 
-    For each target the linear programmes are first solved over a small neighbourhood of withheld cells
+    Cells no reader can bound from above are found first, one programme per group (`unbounded_cells`). For each
+    other target the linear programmes are first solved over a small neighbourhood of withheld cells
     (`LOCAL_AUDIT_SIZE` nearest through shared relations), every other withheld cell fixed at its true value.
     Fixing unknowns only removes tables from the set the attacker must consider, so the range found is
     *inside* the attacker's range: when it is at least `width` wide, so is the attacker's (a proof, not an
@@ -419,8 +452,18 @@ def certified_ranges(table: Table, withheld: set[CellKey] | frozenset[CellKey], 
         for key in group:
             group_of[key] = number
     out: dict[CellKey, tuple[float, float]] = {}
+    targets = list(targets)
+    # first, one programme per group for the cells no reader can bound from above (`unbounded_cells`)
+    proven: set[CellKey] = set()
+    for number in sorted({group_of[key] for key in targets if certified is None or key not in certified}):
+        proven |= unbounded_cells(table, groups[number], by_cell)
     for key in targets:
         if certified is not None and key in certified:
+            continue
+        if key in proven:
+            out[key] = (0.0 if key not in table.signed else -math.inf, math.inf)
+            if certified is not None:
+                certified.add(key)
             continue
         whole = len(groups[group_of[key]])
         size = LOCAL_AUDIT_SIZE
