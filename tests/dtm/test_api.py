@@ -187,3 +187,49 @@ def test_boundary_upload_media_type_size_and_audit(client: Any) -> None:
     with unit_of_work() as session:
         loads = session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "dtm_admin_areas")).all()
     assert len(loads) == 2 and loads[-1].details["created"] == 1
+
+
+def test_every_output_withholds_a_small_area_and_its_giveaway(client: Any) -> None:
+    """Round 4 has Maiduguri (600 IDPs) and Abadam (9): Abadam is withheld in the aggregates, the HXL CSV and XLSX,
+    the choropleth, the public DTM API v3 and the report, and so is one more Borno figure (else Borno - Maiduguri)."""
+    import datetime as dt
+
+    from passage.dtm import service
+    from passage.security.models import User
+
+    from .conftest import baseline_submission
+
+    with unit_of_work() as session:
+        analyst = session.scalar(select(User).where(User.username == "analyst"))
+        round_ = service.create_round(session, actor=analyst, operation=OPERATION, number=4, reporting_date=dt.date(2025, 9, 30))
+        submissions = [
+            (2, "r4-maiduguri", baseline_submission("r4-maiduguri", admin2="NG008021", admin2_name="Maiduguri", households=120, individuals=600, returnees=None)),
+            (3, "r4-abadam", baseline_submission("r4-abadam", admin2="NG008001", admin2_name="Abadam", households=3, individuals=9, size=3.0, returnees=None)),
+        ]
+        service.record_submissions(session, actor=analyst, round_id=round_.id, component="baseline", submissions=submissions)
+        round_id = round_.id
+    headers = api_headers(client, "analyst")
+    aggregates = {level: client.get(f"/api/v1/dtm/rounds/{round_id}/aggregates", headers=headers, params={"level": level}).json() for level in (0, 1, 2)}
+    admin2 = {r["admin2Pcode"]: r for r in aggregates[2]["rows"]}
+    assert admin2["NG008001"]["idpIndividuals"] is None and admin2["NG008001"]["idpHouseholds"] is None
+    borno = next(r for r in aggregates[1]["rows"] if r["admin1Pcode"] == "NG008")
+    assert borno["idpIndividuals"] is None or admin2["NG008021"]["idpIndividuals"] is None  # no Borno - Maiduguri
+    assert aggregates[2]["disclosure"]["threshold"] == 15 and aggregates[2]["disclosure"]["cells_withheld_small"] >= 1
+    csv_bytes = client.get(f"/api/v1/dtm/rounds/{round_id}/hxl.csv", headers=headers, params={"level": 2}).content
+    dataset = list(hxl.data(io.BytesIO(csv_bytes), hxl.InputOptions(allow_local=True)))
+    assert next(row for row in dataset if row.get("#adm2+code") == "NG008001").get("#affected+idps+ind") in (None, "")
+    sheet = load_workbook(io.BytesIO(client.get(f"/api/v1/dtm/rounds/{round_id}/hxl.xlsx", headers=headers, params={"level": 2}).content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(min_row=3, values_only=True))
+    header = [c.value for c in next(sheet.iter_rows(min_row=1, max_row=1))]
+    abadam = next(r for r in rows if "NG008001" in r)
+    assert abadam[header.index("idpIndividuals")] in (None, "")
+    layer = client.get(f"/api/v1/dtm/rounds/{round_id}/choropleth.geojson", headers=headers, params={"level": 2}).json()
+    feature = next(f["properties"] for f in layer["features"] if f["properties"]["pcode"] == "NG008001")
+    assert feature["value"] is None and feature["withheld"] is True
+    public = client.get(f"{PUBLIC}/admin2", params={"Operation": OPERATION, "FromRoundNumber": 4, "ToRoundNumber": 4}).json()
+    assert {r["admin2Pcode"]: r["numPresentIdpInd"] for r in public["result"]}["NG008001"] is None
+    pdf = client.get(f"/api/v1/dtm/rounds/{round_id}/report.pdf", headers=headers, params={"level": 2})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    series = client.get("/api/v1/dtm/series", headers=headers, params={"operation": OPERATION, "level": 2}).json()
+    assert series[-1]["round"] == 4 and series[-1]["by_area"]["NG008001"] is None

@@ -50,8 +50,8 @@ def new_case(client: Any, h: dict[str, str], **extra: Any) -> dict[str, Any]:
     return response.json()
 
 
-def complete_case(client: Any, h: dict[str, str]) -> dict[str, Any]:
-    case = new_case(client, h)
+def complete_case(client: Any, h: dict[str, str], **extra: Any) -> dict[str, Any]:
+    case = new_case(client, h, **extra)
     upload = client.post(f"/api/v1/readmission/cases/{case['id']}/evidence", data={"evidence_type": "passport", "version": case["version"]}, files={"file": ("p.pdf", _DEMO_PDF, "application/pdf")}, headers=h)
     assert upload.status_code == 201, upload.text
     photo = client.post(f"/api/v1/readmission/cases/{case['id']}/photo", data={"version": case["version"] + 1}, files={"file": ("p.png", _DEMO_PNG, "image/png")}, headers=h)
@@ -176,7 +176,7 @@ def test_hold_blocks_scheduling_until_lifted(app_client: Any, headers: dict[str,
 def test_inbox_filters_search_sort_and_flags(app_client: Any, headers: dict[str, dict[str, str]]) -> None:
     nl, mps = headers["nl.officer"], headers["mps.central"]
     draft = new_case(app_client, nl)
-    submitted = step(app_client, nl, complete_case(app_client, nl), "submit")
+    submitted = step(app_client, nl, complete_case(app_client, nl, confirm_not_duplicate=True), "submit")  # the same person on purpose
     step(app_client, mps, submitted, "acknowledge")
     fr_case = new_case(app_client, headers["fr.officer"])
     mine = app_client.get("/api/v1/readmission/cases", headers=nl).json()
@@ -235,3 +235,28 @@ def test_agreements_list_show_create_and_version(app_client: Any, headers: dict[
     assert app_client.post("/api/v1/readmission/agreements/nl-cn-bilateral/versions", json=changed, headers=headers["admin"]).status_code == 409
     bad = app_client.post("/api/v1/readmission/agreements", json={"id": "x"}, headers=headers["admin"])
     assert bad.status_code == 422 and bad.json()["fields"]
+
+
+def test_the_api_warns_of_a_possible_duplicate_and_creates_only_when_confirmed(app_client: Any, headers: dict[str, dict[str, str]]) -> None:
+    nl = headers["nl.officer"]
+    first = new_case(app_client, nl)
+    # the same person, typed in another romanisation: the same check as the web intake form (`service.open_case`)
+    again = {**APPLICATION, "surname": APPLICATION["surname"].upper()}
+    body = {"agreement_id": "eu-china-draft", "application": again, "aliases_none": True}
+    warned = app_client.post("/api/v1/readmission/cases", json=body, headers=nl)
+    assert warned.status_code == 409 and warned.headers["content-type"].startswith("application/problem+json")
+    problem = warned.json()
+    assert problem["code"] == "possible_duplicate"
+    assert [d["case_id"] for d in problem["possible_duplicates"]] == [first["id"]]
+    assert problem["possible_duplicates"][0]["reference"] == first["reference"] and "name" in problem["possible_duplicates"][0]["agreeing"]
+    listed = app_client.get("/api/v1/readmission/cases", headers=nl).json()
+    assert listed["total"] == 1  # nothing was created
+    with unit_of_work() as s:
+        refusal = s.scalars(select(AuditEntry).where(AuditEntry.entity_type == "readmission_case", AuditEntry.outcome == "refused").order_by(AuditEntry.sequence.desc())).first()
+        assert refusal is not None and refusal.details["reason"] == "possible_duplicate" and refusal.details["cases"] == [first["id"]]
+    created = app_client.post("/api/v1/readmission/cases", json={**body, "confirm_not_duplicate": True}, headers=nl)
+    assert created.status_code == 201, created.text
+    with unit_of_work() as s:
+        assert s.scalars(select(AuditEntry).where(AuditEntry.action == "readmission.duplicate_overridden", AuditEntry.entity_id == created.json()["id"])).first() is not None
+    # another state's officer sees no case of the Netherlands: no warning, no reference disclosed
+    assert app_client.post("/api/v1/readmission/cases", json=body, headers=headers["fr.officer"]).status_code == 201

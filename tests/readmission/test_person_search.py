@@ -67,7 +67,10 @@ def test_tokens_hold_no_value_and_the_search_audit_names_kinds_only(demo: dict[s
         assert entry is not None
         text = json.dumps(entry.details, ensure_ascii=False)
         assert "Ming" not in text and "1988" not in text and case.id in text
-        assert entry.details["search"] == ["reference", "name", "birth"]
+        assert entry.details["search"] == ["name", "birth"]  # a text with a space is no reference
+        _search(s, "nl.officer", "E12345678")
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "search", AuditEntry.entity_type == "readmission_case").order_by(AuditEntry.id.desc())).first()
+        assert entry is not None and entry.details["search"] == ["reference", "document"]
 
 
 def test_an_edit_and_an_erasure_update_the_tokens(demo: dict[str, str]) -> None:

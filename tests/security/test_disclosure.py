@@ -123,3 +123,22 @@ def test_same_data_same_publication() -> None:
         table, _ = _grid([[5, 5, 30, 30], [30, 30, 5, 5]], with_difference=True)
         return protect(table, threshold=15)
     assert build() == build()
+
+
+def test_a_large_table_is_audited_whole_and_nothing_can_be_recovered() -> None:
+    """A detailed table (30 x 24 with totals) withheld in hundreds of linked cells: the size at which the audit used
+    to look only at "tight" relations. Every withheld small cell must now be proven safe, which the attacker
+    (all withheld cells at once, no grouping) confirms."""
+    import random
+
+    from passage.security.disclosure import components
+
+    rng = random.Random(13)
+    values = [[rng.choice([rng.randint(0, 15), rng.randint(0, 15), rng.randint(16, 120)]) for _ in range(24)] for _ in range(30)]
+    table, public = _grid(values, with_difference=False)
+    protection = protect(table, threshold=15)
+    assert max(len(group) for group in components(table, protection.withheld)) > 400
+    small = [k for k, v in table.values.items() if v <= 15]
+    public.values = published_from(table.values, protection.withheld)
+    assert recovered(public, small, 15) == {}
+    assert protection.value(table, ("T", "T")) == table.values[("T", "T")]  # the grand total stays useful

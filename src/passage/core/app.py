@@ -1,7 +1,8 @@
 """The application factory: routers of every module, error handling, security headers, locale, static files.
 
 Core imports no module. It finds what modules contribute through `passage.MODULES`: each `api.router` and
-`views.router`; a views module may also define `render_error_page(request, status, error) -> Response` (the HTML
+`views.router`; an api module may define `warm_up()` (run once in a background thread when the application starts,
+outside tests: caches that the first request would otherwise pay for); a views module may also define `render_error_page(request, status, error) -> Response` (the HTML
 error page; the `web` module does) and `STATIC_MOUNTS = [(path, directory, name)]` (the vendored assets).
 """
 
@@ -11,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -400,6 +402,14 @@ def _module_routers(kind: str) -> list[Any]:
     return [part.router for part in _module_parts(kind)]
 
 
+def _warm_up(warmers: list[Any]) -> None:
+    for warm in warmers:
+        try:
+            warm()
+        except Exception:  # a cache that could not be built is built by the first request instead
+            logger.exception("warm-up failed")
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
@@ -434,6 +444,10 @@ def create_app() -> FastAPI:
             app.state.render_error_page = views.render_error_page
         for path, directory, name in getattr(views, "STATIC_MOUNTS", ()):
             app.mount(path, StaticFiles(directory=directory), name=name)
+    if settings.environment != "test":
+        warmers = [part.warm_up for part in _module_parts("api") if callable(getattr(part, "warm_up", None))]
+        if warmers:
+            threading.Thread(target=_warm_up, args=(warmers,), name="passage-warm-up", daemon=True).start()
     document_problems(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(IncidentMiddleware)

@@ -122,6 +122,24 @@ def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
         session.close()
 
 
+BULK_ROWS = 1_000
+"""An import of at least this many rows refreshes the planner statistics of the tables it filled (`analyze`)."""
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """Refresh the query planner's statistics after a bulk load, in the caller's transaction.
+
+    SQLite keeps no statistics until ``ANALYZE`` runs: without them it guesses, and after a bulk load of
+    100,000 cases it walked the whole case table by its scope index for a search that matches a few hundred
+    (seconds instead of milliseconds, `bench/readmission/bench_person_search.py`). PostgreSQL's autovacuum
+    analyses eventually, but not before the next query. With no table named, the whole database (the demo
+    load)."""
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    for name in tables or ("",):
+        connection.exec_driver_sql(f"ANALYZE {quote(name)}" if name else "ANALYZE")
+
+
 def check_version(record: Any, expected: int | None) -> None:
     """Refuse a change made from a stale read (optimistic concurrency, see `VersionedMixin`)."""
     if expected is not None and record.version != expected:

@@ -11,10 +11,11 @@ Public pure functions other modules (and wave 2's web and API layers) may call:
 - `passage.dtm.dtm_api`: `DTM_API_V3_FIELDS`, `to_dtm_api_v3`, `dtm_api_v3_response`, `parse_query`, `matches`;
 - `passage.dtm.choropleth`: `choropleth`, `site_points`;
 - `passage.dtm.report`: `build_report`, `render_html`, `write_pdf`;
+- `passage.dtm.publication`: `publish`, `build_table` (what of a round may be published: disclosure control);
 - `passage.dtm.xlsforms`: the shipped XLSForms (`python -m passage.dtm.xlsforms` regenerates them).
 
 Database operations are in `passage.dtm.service`. See docs/dtm.md.
 """
 
-PUBLIC_MODULES: tuple[str, ...] = ("geography", "rules", "aggregate", "hxl", "dtm_api", "choropleth", "report", "xlsforms")
+PUBLIC_MODULES: tuple[str, ...] = ("geography", "rules", "aggregate", "hxl", "dtm_api", "choropleth", "report", "publication", "xlsforms")
 """What other modules may import besides `service` (checked by the `public_interface` import contract)."""

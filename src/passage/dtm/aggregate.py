@@ -34,18 +34,21 @@ class AggregateRow:
     round_number: int
     reporting_date: dt.date
     assessment_type: str  # baseline | site
-    idp_households: int = 0
-    idp_individuals: int = 0
-    returnee_households: int = 0
-    returnee_individuals: int = 0
+    idp_households: int | None = 0
+    idp_individuals: int | None = 0
+    returnee_households: int | None = 0
+    returnee_individuals: int | None = 0
     males: int | None = 0
     females: int | None = 0
-    breakdown: dict[str, int] = field(default_factory=dict)
+    breakdown: dict[str, int | None] = field(default_factory=dict)
     locations_assessed: int = 0
     rows_with_issues: int = 0
     reasons: dict[str, int] = field(default_factory=dict)  # reason -> locations citing it
     origin_admin1: dict[str, int] = field(default_factory=dict)  # origin admin 1 P-code -> IDP individuals
     previous_idp_individuals: int | None = None
+    withheld: frozenset[str] = frozenset()
+    """Counts withheld by disclosure control (`passage.dtm.publication`); their values are None. Empty in a raw
+    aggregate, which only the publication step reads."""
 
     @property
     def main_reason(self) -> str | None:
@@ -63,7 +66,7 @@ class AggregateRow:
 
     @property
     def idp_change(self) -> int | None:
-        if self.previous_idp_individuals is None:
+        if self.previous_idp_individuals is None or self.idp_individuals is None:
             return None
         return self.idp_individuals - self.previous_idp_individuals
 
@@ -126,10 +129,10 @@ def aggregate(
             )
             complete_breakdown[area.pcode] = True
         row.locations_assessed += 1
-        row.idp_households += figure.idp_households or 0
-        row.idp_individuals += figure.idp_individuals or 0
-        row.returnee_households += figure.returnee_households or 0
-        row.returnee_individuals += figure.returnee_individuals or 0
+        row.idp_households = (row.idp_households or 0) + (figure.idp_households or 0)
+        row.idp_individuals = (row.idp_individuals or 0) + (figure.idp_individuals or 0)
+        row.returnee_households = (row.returnee_households or 0) + (figure.returnee_households or 0)
+        row.returnee_individuals = (row.returnee_individuals or 0) + (figure.returnee_individuals or 0)
         if figure.uuid in flagged:
             row.rows_with_issues += 1
         has_breakdown = not figure.idp_individuals or len(figure.breakdown) == len(vocab.BREAKDOWN_FIELDS)
@@ -137,7 +140,7 @@ def aggregate(
             row.males = (row.males or 0) + (figure.males or 0)
             row.females = (row.females or 0) + (figure.females or 0)
             for name, count in figure.breakdown.items():
-                row.breakdown[name] = row.breakdown.get(name, 0) + count
+                row.breakdown[name] = (row.breakdown.get(name) or 0) + count
         else:
             complete_breakdown[area.pcode] = False
             row.males = row.females = None

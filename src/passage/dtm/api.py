@@ -169,10 +169,12 @@ def list_figures(
 def aggregates(round_id: str, db: DbSession, user: Reader, level: Level, component: Component = "baseline") -> AggregateOut:
     """One admin level of the round; rows use the column names of the CSV export (docs/dtm.md)."""
     round_ = _round(db, round_id)
-    result = service.aggregate_round(db, round_=round_, level=level, component=component)
+    shown = service.published_round(db, round_=round_, component=component)
+    result = shown.level(level)
     return AggregateOut(
         round_id=round_.id, operation=round_.operation, round_number=round_.number, level=level, component=component,
         rows=aggregate_rows(result.rows, level), not_rollable=result.not_rollable, unknown_pcodes=result.unknown_pcodes,
+        disclosure=shown.summary(),
     )
 
 
@@ -213,7 +215,7 @@ def _download(content: bytes, media_type: str, filename: str) -> Response:
 def hxl_csv(round_id: str, db: DbSession, user: Reader, level: Level, component: Component = "baseline") -> Response:
     """HXL-tagged CSV of one admin level: header row, hashtag row, data."""
     round_ = _round(db, round_id)
-    rows = service.aggregate_round(db, round_=round_, level=level, component=component).rows
+    rows = service.published_round(db, round_=round_, component=component).level(level).rows
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "table.csv"
         write_hxl_csv(rows, level, path)
@@ -225,7 +227,7 @@ def hxl_csv(round_id: str, db: DbSession, user: Reader, level: Level, component:
 def hxl_xlsx(round_id: str, db: DbSession, user: Reader, level: Level, component: Component = "baseline") -> Response:
     """HXL-tagged XLSX of one admin level (sheet `admin<level>`)."""
     round_ = _round(db, round_id)
-    rows = service.aggregate_round(db, round_=round_, level=level, component=component).rows
+    rows = service.published_round(db, round_=round_, component=component).level(level).rows
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "table.xlsx"
         write_hxl_xlsx(rows, level, path)
@@ -237,8 +239,10 @@ def hxl_xlsx(round_id: str, db: DbSession, user: Reader, level: Level, component
 def report_pdf(round_id: str, db: DbSession, user: Reader, level: Level = 1, component: Component = "baseline", language: Annotated[Literal["en", "zh"], Query()] = "en") -> Response:
     """The round report as PDF (key figures, table with change, sex and age, reasons, issue counts)."""
     round_ = _round(db, round_id)
-    rows = service.aggregate_round(db, round_=round_, level=level, component=component).rows
-    report = build_report(rows, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component, issue_counts=service.issue_counts(db, round_id=round_.id, component=component), language=language)
+    shown = service.published_round(db, round_=round_, component=component)
+    report = build_report(shown.level(level).rows, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component,
+                          issue_counts=service.issue_counts(db, round_id=round_.id, component=component), language=language, totals=shown.totals.get(level, {}),
+                          threshold=shown.protection.threshold)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "report.pdf"
         write_pdf(report, path, language=language)
@@ -250,7 +254,7 @@ def report_pdf(round_id: str, db: DbSession, user: Reader, level: Level = 1, com
 
 
 def choropleth_layer(db: DbSession, round_: AssessmentRound, *, level: int, component: ComponentName, value: str = "idp_individuals") -> dict[str, Any]:
-    rows = service.aggregate_round(db, round_=round_, level=level, component=component).rows
+    rows = service.published_round(db, round_=round_, component=component).level(level).rows
     areas = service.get_gazetteer(db, with_geometry=True).areas(level)
     return choropleth(rows, areas, level=level, value_field=value)
 
@@ -266,7 +270,7 @@ def choropleth_geojson(round_id: str, db: DbSession, user: Reader, level: Level 
 @router.get("/rounds/{round_id}/sites.geojson")
 def sites_geojson(round_id: str, db: DbSession, user: Reader) -> JSONResponse:
     """Sites assessed in the round as points with their figures and needs."""
-    return JSONResponse(site_points(service.site_features(db, round_=_round(db, round_id))), media_type="application/geo+json")
+    return JSONResponse(site_points(service.published_sites(db, round_=_round(db, round_id))), media_type="application/geo+json")
 
 
 # --- the public DTM API v3 -----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Choropleth-ready GeoJSON for the DTM map: admin polygons with a value and a class, and site points.
 
 Leaflet's ``L.geoJSON`` draws these directly: every polygon carries ``pcode``, ``name``, ``name_zh``,
-``value`` and ``class`` (0 .. n-1, or null when the area has no figure), and the collection carries a
-``legend`` with the class breaks. Breaks are quantiles of the non-zero values (Jenks would need a
+``value`` and ``class`` (0 .. n-1, or null when the area has no figure or its figure is withheld, which
+``withheld`` says), and the collection carries a ``legend`` with the class breaks. The rows are a
+publication's (`passage.dtm.publication`): withheld counts are None and never reach the map or its breaks. Breaks are quantiles of the non-zero values (Jenks would need a
 library; quantiles are what DTM dashboards commonly use for skewed displacement counts). Geometry may be
 simplified with shapely (Douglas-Peucker, topology preserved) to keep the map light.
 """
@@ -59,7 +60,7 @@ def choropleth(
     if value_field not in VALUE_FIELDS:
         raise InvalidInput(f"value must be one of {', '.join(VALUE_FIELDS)}")
     by_pcode = {row.pcode: row for row in ensure_single_level(rows, level)}
-    values = {pcode: float(getattr(row, value_field)) for pcode, row in by_pcode.items()}
+    values = {pcode: float(getattr(row, value_field)) for pcode, row in by_pcode.items() if getattr(row, value_field) is not None}
     breaks = quantile_breaks(list(values.values()), classes)
     features = []
     for area in sorted((a for a in areas if a.level == level), key=lambda a: a.pcode):
@@ -82,6 +83,7 @@ def choropleth(
                     "value": value,
                     "class": class_of(value, breaks),
                     "change": row.idp_change if row is not None else None,
+                    "withheld": row is not None and value is None,
                 },
             }
         )

@@ -18,6 +18,7 @@ from passage.security.actors import system_actor
 if TYPE_CHECKING:
     from passage.dtm.aggregate import AggregateResult
     from passage.dtm.models import AssessmentRound
+    from passage.dtm.publication import Publication
     from passage.dtm.rules import Component
 
 
@@ -130,14 +131,16 @@ def process(
         typer.echo(f"row {issue.row}: {issue.check} [{issue.severity}] {issue.field}: {issue.message}", err=True)
 
 
-def _aggregate(round_number: int, level: int, operation: str | None, component: str) -> tuple[AssessmentRound, AggregateResult, dict[str, int]]:
+def _aggregate(round_number: int, level: int, operation: str | None, component: str) -> tuple[AssessmentRound, AggregateResult, dict[str, int], Publication]:
+    """The round's published table at one level (`service.published_round`: disclosure control applied)."""
     from passage.dtm import service
 
     with unit_of_work() as session:
         round_ = service.get_round(session, number=round_number, operation=operation)
-        result = service.aggregate_round(session, round_=round_, level=_level(level), component=_component(component))
+        shown = service.published_round(session, round_=round_, component=_component(component))
+        result = shown.level(_level(level))
         counts = service.issue_counts(session, round_id=round_.id, component=component)
-        return round_, result, counts
+        return round_, result, counts, shown
 
 
 def _report_skipped(result: AggregateResult) -> None:
@@ -150,7 +153,7 @@ def aggregate_command(round_number: RoundOption, level: LevelOption, out: Annota
     """Aggregate a round to one admin level and write it as CSV (one level per table)."""
     from passage.dtm.hxl import write_plain_csv
 
-    _round, result, _counts = _aggregate(round_number, level, operation, component)
+    _round, result, _counts, _shown = _aggregate(round_number, level, operation, component)
     written = write_plain_csv(result.rows, level, out)
     _report_skipped(result)
     typer.echo(f"wrote {written} admin{level} rows to {out}")
@@ -164,7 +167,7 @@ def export_hxl(round_number: RoundOption, level: LevelOption, out: Annotated[Pat
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise InvalidInput("--out must end in .csv or .xlsx")
-    _round, result, _counts = _aggregate(round_number, level, operation, component)
+    _round, result, _counts, _shown = _aggregate(round_number, level, operation, component)
     written = (write_hxl_xlsx if suffix == ".xlsx" else write_hxl_csv)(result.rows, level, out)
     _report_skipped(result)
     typer.echo(f"wrote {written} HXL-tagged admin{level} rows to {out}")
@@ -175,8 +178,9 @@ def report_command(round_number: RoundOption, level: LevelOption, out: Annotated
     """Write the round report as PDF (WeasyPrint) or HTML."""
     from passage.dtm.report import build_report, render_html, write_pdf
 
-    round_, result, counts = _aggregate(round_number, level, operation, component)
-    report = build_report(result.rows, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component, issue_counts=counts, language=language)
+    round_, result, counts, shown = _aggregate(round_number, level, operation, component)
+    report = build_report(result.rows, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component, issue_counts=counts, language=language,
+                          totals=shown.totals.get(level, {}), threshold=shown.protection.threshold)
     if out.suffix.lower() == ".html":
         with atomic_output(out) as handle:
             handle.write(render_html(report, language=language))
@@ -195,9 +199,9 @@ def map_command(round_number: RoundOption, level: LevelOption, out: Annotated[Pa
     with unit_of_work() as session:
         round_ = service.get_round(session, number=round_number, operation=operation)
         gazetteer = service.get_gazetteer(session, with_geometry=True)
-        result = service.aggregate_round(session, round_=round_, level=_level(level), component=_component(component), gazetteer=gazetteer)
+        result = service.published_round(session, round_=round_, component=_component(component), gazetteer=gazetteer).level(_level(level))
         collection = choropleth(result.rows, gazetteer.areas(level), level=level, value_field=value, simplify_tolerance=simplify)
-        sites = site_points(service.site_features(session, round_=round_)) if sites_out else None
+        sites = site_points(service.published_sites(session, round_=round_)) if sites_out else None
     with atomic_output(out) as handle:
         json.dump(collection, handle, ensure_ascii=False)
     if sites_out and sites is not None:
@@ -217,7 +221,7 @@ def api_command(level: LevelOption, out: Annotated[Path, typer.Option("--out", h
     with unit_of_work() as session:
         round_ = service.get_round(session, number=round_number, operation=operation)
         gazetteer = service.get_gazetteer(session)
-        result = service.aggregate_round(session, round_=round_, level=level, component="baseline", gazetteer=gazetteer)
+        result = service.published_round(session, round_=round_, component="baseline", gazetteer=gazetteer).level(level)
         body = dtm_api_v3_response(result.rows, level=level, gazetteer=gazetteer)
     with atomic_output(out) as handle:
         json.dump(body, handle, ensure_ascii=False, indent=1)
@@ -264,20 +268,16 @@ def changes_command(round_number: RoundOption, level: LevelOption, out: Annotate
     """Write the change in IDP individuals per area from the previous round to this one."""
     from passage.core.files import csv_writer
     from passage.dtm import service
-    from passage.dtm.rules import round_changes
 
     with unit_of_work() as session:
         round_ = service.get_round(session, number=round_number, operation=operation)
-        before = service.previous_round(session, round_=round_)
-        if before is None:
+        found, changes = service.changes_from_previous(session, round_=round_, level=_level(level), component=_component(component))
+        if found is None:
             raise InvalidInput(f"round {round_.number} has no previous round in operation {round_.operation}")
-        gazetteer = service.get_gazetteer(session)
-        current = service.aggregate_round(session, round_=round_, level=_level(level), component=_component(component), gazetteer=gazetteer)
-        previous = service.aggregate_round(session, round_=before, level=level, component=_component(component), gazetteer=gazetteer)
-    changes = round_changes({r.pcode: r.idp_individuals for r in current.rows}, {r.pcode: r.idp_individuals for r in previous.rows})
+        before = found
     with atomic_output(out) as handle:
         writer = csv_writer(handle)
         writer.writerow([f"admin{level}Pcode", "previousRound", "previousIdpInd", "currentRound", "currentIdpInd", "change", "changePercent", "status"])
         for change in changes:
-            writer.writerow([change.key, before.number, change.previous if change.previous is not None else "", round_.number, change.current if change.current is not None else "", change.change, "" if change.percent is None else f"{change.percent:.1f}", change.status])
+            writer.writerow([change.key, before.number, change.previous if change.previous is not None else "", round_.number, change.current if change.current is not None else "", "" if change.change is None else change.change, "" if change.percent is None else f"{change.percent:.1f}", change.status])
     typer.echo(f"wrote {len(changes)} admin{level} changes to {out}")

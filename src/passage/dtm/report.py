@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output
 from passage.dtm import vocab
-from passage.dtm.aggregate import AggregateRow, ensure_single_level, reason_totals
+from passage.dtm.aggregate import COUNT_FIELDS, AggregateRow, ensure_single_level, reason_totals
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -31,6 +31,8 @@ LABELS: dict[str, dict[str, str]] = {
         "male": "Male", "female": "Female", "reasons": "Reasons for displacement", "reason": "Reason",
         "quality": "Data quality: consistency checks", "check": "Check", "rows": "Rows",
         "note": "Reasons are multi-select: a location may cite several. Sex and age figures cover only areas where every location gave a full breakdown.",
+        "withheld": "withheld",
+        "disclosure": "Counts of {threshold} or fewer, and the counts that would let a reader work them out, are withheld.",
     },
     "zh": {
         "title": "流离失所跟踪轮次报告", "round": "第", "reporting_date": "报告日期", "level": "行政级别",
@@ -40,6 +42,8 @@ LABELS: dict[str, dict[str, str]] = {
         "male": "男", "female": "女", "reasons": "流离失所原因", "reason": "原因",
         "quality": "数据质量：一致性检查", "check": "检查", "rows": "行数",
         "note": "原因为多选：一个地点可报告多个原因。性别和年龄数据仅涵盖所有地点均提供完整分类的地区。",
+        "withheld": "不予公布",
+        "disclosure": "不公布 {threshold} 及以下的数字，以及可据以推算出这些数字的其他数字。",
     },
 }
 
@@ -52,30 +56,45 @@ class RoundReport:
     level: int
     assessment_type: str
     rows: list[AggregateRow]
-    total_idps: int = 0
-    total_idp_households: int = 0
-    total_returnees: int = 0
+    total_idps: int | None = 0
+    total_idp_households: int | None = 0
+    total_returnees: int | None = 0
     total_change: int | None = None
-    sex_age: list[tuple[str, int, int]] = field(default_factory=list)
+    sex_age: list[tuple[str, int | None, int | None]] = field(default_factory=list)
+    threshold: int | None = None
+    """The disclosure-control threshold the figures were published under (None: raw figures, never published)."""
     reasons: list[tuple[str, int]] = field(default_factory=list)
     issue_counts: list[tuple[str, int]] = field(default_factory=list)
 
 
-def build_report(rows: Iterable[AggregateRow], *, level: int, operation: str, round_number: int, reporting_date: dt.date, assessment_type: str = "baseline", issue_counts: Mapping[str, int] | None = None, language: str = "en") -> RoundReport:
-    """Collect the figures of one level's table into a report model."""
+def build_report(rows: Iterable[AggregateRow], *, level: int, operation: str, round_number: int, reporting_date: dt.date, assessment_type: str = "baseline", issue_counts: Mapping[str, int] | None = None, language: str = "en",
+                 totals: Mapping[str, int | None] | None = None, threshold: int | None = None) -> RoundReport:
+    """Collect the figures of one level's table into a report model.
+
+    A published report passes the level's rows and `totals` of a `passage.dtm.publication.Publication`
+    (withheld figures are None and print as "withheld"); without `totals`, totals are summed from the rows
+    and are None wherever a row's figure is."""
     if language not in LABELS:
         raise InvalidInput("language must be en or zh")
     table = ensure_single_level(rows, level)
-    report = RoundReport(operation, round_number, reporting_date, level, assessment_type, table)
-    report.total_idps = sum(r.idp_individuals for r in table)
-    report.total_idp_households = sum(r.idp_households for r in table)
-    report.total_returnees = sum(r.returnee_individuals for r in table)
-    if table and all(r.previous_idp_individuals is not None for r in table):
-        report.total_change = sum(r.idp_change or 0 for r in table)
+    report = RoundReport(operation, round_number, reporting_date, level, assessment_type, table, threshold=threshold)
+
+    def total(name: str) -> int | None:
+        if totals is not None:
+            return totals.get(name, 0 if not table else None)
+        values = [getattr(r, name) if name in COUNT_FIELDS else r.breakdown.get(name) for r in table]
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    report.total_idps = total("idp_individuals")
+    report.total_idp_households = total("idp_households")
+    report.total_returnees = total("returnee_individuals")
+    changes = [r.idp_change for r in table]
+    if table and all(c is not None for c in changes):
+        report.total_change = sum(c for c in changes if c is not None)
     if table and all(r.breakdown for r in table):
         for age in vocab.AGE_GROUPS:
             label = age.zh if language == "zh" else age.en
-            report.sex_age.append((label, sum(r.breakdown.get(f"m_{age.name}", 0) for r in table), sum(r.breakdown.get(f"f_{age.name}", 0) for r in table)))
+            report.sex_age.append((label, total(f"m_{age.name}"), total(f"f_{age.name}")))
     labels = {c.name: (c.zh if language == "zh" else c.en) for c in vocab.DISPLACEMENT_REASONS}
     report.reasons = [(labels.get(reason, reason), count) for reason, count in reason_totals(table).most_common()]
     report.issue_counts = sorted((issue_counts or {}).items())
@@ -84,7 +103,14 @@ def build_report(rows: Iterable[AggregateRow], *, level: int, operation: str, ro
 
 def render_html(report: RoundReport, *, language: str = "en") -> str:
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    return environment.get_template("dtm/round_report.html").render(report=report, t=LABELS[language], language=language)
+    labels = LABELS[language]
+
+    def number(value: int | None, signed: bool = False) -> str:
+        if value is None:
+            return labels["withheld"]
+        return f"{value:+,}" if signed else f"{value:,}"
+
+    return environment.get_template("dtm/round_report.html").render(report=report, t=labels, language=language, n=number)
 
 
 def write_pdf(report: RoundReport, path: str | Path, *, language: str = "en") -> int:

@@ -363,7 +363,7 @@ def run_checks(
     return CheckReport(figures=figures, issues=issues)
 
 
-ChangeStatus = Literal["new", "closed", "increase", "decrease", "unchanged"]
+ChangeStatus = Literal["new", "closed", "increase", "decrease", "unchanged", "withheld"]
 
 
 @dataclass(frozen=True)
@@ -373,20 +373,24 @@ class RoundChange:
     key: str
     previous: int | None
     current: int | None
-    change: int
+    change: int | None
     percent: float | None
     status: ChangeStatus
 
 
-def round_changes(current: Mapping[str, int], previous: Mapping[str, int]) -> list[RoundChange]:
+def round_changes(current: Mapping[str, int | None], previous: Mapping[str, int | None]) -> list[RoundChange]:
     """Per-location change between two rounds (DTM round-on-round comparison), sorted by key.
 
     A location assessed only now is "new"; one assessed only before is "closed" (its current figure
-    is unknown, not zero, and its change counts as minus the previous figure).
+    is unknown, not zero, and its change counts as minus the previous figure). A location present with the
+    value None was withheld by disclosure control in that round: its change is "withheld", with no figures.
     """
     changes = []
     for key in sorted(set(current) | set(previous)):
         before, now = previous.get(key), current.get(key)
+        if (key in current and now is None) or (key in previous and before is None):
+            changes.append(RoundChange(key, None, None, None, None, "withheld"))
+            continue
         if before is None:
             changes.append(RoundChange(key, None, now, now or 0, None, "new"))
             continue

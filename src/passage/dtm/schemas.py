@@ -119,6 +119,8 @@ class AggregateOut(BaseModel):
     rows: list[dict[str, Any]]
     not_rollable: int
     unknown_pcodes: list[str]
+    disclosure: dict[str, Any] | None = None
+    """The disclosure-control rule and threshold, and how many cells were withheld (withheld counts are null)."""
 
 
 class ChangeOut(BaseModel):
@@ -129,13 +131,14 @@ class ChangeOut(BaseModel):
     change: int | None
     change_percent: float | None
     status: str
+    """new, closed, increase, decrease, unchanged, or withheld (a figure withheld by disclosure control)."""
 
 
 class SeriesPoint(BaseModel):
     round: int
     round_id: str
     reporting_date: dt.date
-    idp_individuals: int
-    returnee_individuals: int
+    idp_individuals: int | None
+    returnee_individuals: int | None
     locations_assessed: int
-    by_area: dict[str, int]
+    by_area: dict[str, int | None]

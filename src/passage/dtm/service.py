@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
-from passage.dtm import rules
+from passage.dtm import publication, rules
 from passage.dtm.aggregate import AggregateResult, aggregate
 from passage.dtm.geography import AdminArea, Gazetteer, NameVariant, normalise_name, pcode_problem
 from passage.dtm.models import (
@@ -301,6 +301,7 @@ def record_submissions(
     so processing the same submissions twice changes nothing.
     """
     _manage(session, actor, "record_submissions", "dtm_figure")
+    _forget_publications(session)
     if component not in COMPONENTS:
         raise InvalidInput("component must be baseline or site")
     round_ = session.get(AssessmentRound, round_id)
@@ -420,20 +421,76 @@ def process_form_submissions(session: Session, *, actor: Actor, round_id: str, c
 
 
 def aggregate_round(session: Session, *, round_: AssessmentRound, level: int, component: Component = "baseline", gazetteer: Gazetteer | None = None) -> AggregateResult:
-    """Aggregate a round's figures to an admin level, with the change from the previous round."""
-    gazetteer = gazetteer or get_gazetteer(session)
+    """Aggregate a round's figures to an admin level, with the change from the previous round.
+
+    The raw aggregate: what may be *published* of it is `published_round`'s answer."""
+    return _round_results(session, round_=round_, levels=(level,), component=component, gazetteer=gazetteer or get_gazetteer(session))[level]
+
+
+def _round_results(session: Session, *, round_: AssessmentRound, levels: Iterable[int], component: Component, gazetteer: Gazetteer) -> dict[int, AggregateResult]:
+    """Raw aggregates of a round at several levels, the figures read once."""
     figures = stored_figures(session, round_id=round_.id, component=component)
     flagged = [
         uuid
         for uuid, issues in session.execute(select(DisplacementFigure.submission_uuid, DisplacementFigure.issues).where(DisplacementFigure.round_id == round_.id, DisplacementFigure.component == component))
         if issues
     ]
-    previous_values: dict[str, int] | None = None
     before = previous_round(session, round_=round_)
-    if before is not None:
-        prior = aggregate(stored_figures(session, round_id=before.id, component=component), gazetteer=gazetteer, level=level, operation=before.operation, round_number=before.number, reporting_date=before.reporting_date, assessment_type=component)
-        previous_values = {row.pcode: row.idp_individuals for row in prior.rows}
-    return aggregate(figures, gazetteer=gazetteer, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component, issue_rows=flagged, previous=previous_values)
+    prior_figures = stored_figures(session, round_id=before.id, component=component) if before is not None else None
+    results: dict[int, AggregateResult] = {}
+    for level in levels:
+        previous_values: dict[str, int] | None = None
+        if before is not None and prior_figures is not None:
+            prior = aggregate(prior_figures, gazetteer=gazetteer, level=level, operation=before.operation, round_number=before.number, reporting_date=before.reporting_date, assessment_type=component)
+            previous_values = {row.pcode: row.idp_individuals or 0 for row in prior.rows}
+        results[level] = aggregate(figures, gazetteer=gazetteer, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component, issue_rows=flagged, previous=previous_values)
+    return results
+
+
+_PUBLICATIONS = "passage.dtm.publications"
+
+
+def published_round(session: Session, *, round_: AssessmentRound, component: Component = "baseline", gazetteer: Gazetteer | None = None,
+                    with_previous: bool = True) -> publication.Publication:
+    """What may be published of a round: every level, its totals and (site component) its sites, through the
+    platform's disclosure control together (`passage.dtm.publication`). Every DTM output - tables, the HXL
+    files, the PDF report, the map layers, the series and the public DTM API - reads its figures from here.
+
+    Remembered for the rest of the transaction (a page asks for several levels of the same round); recording
+    figures forgets it."""
+    cache: dict[tuple[str, str, bool], publication.Publication] = session.info.setdefault(_PUBLICATIONS, {})
+    key = (round_.id, component, with_previous)
+    if key in cache:
+        return cache[key]
+    gazetteer = gazetteer or get_gazetteer(session)
+    results = _round_results(session, round_=round_, levels=publication.LEVELS, component=component, gazetteer=gazetteer)
+    sites: list[publication.SiteFigure] = []
+    if component == "site":
+        ancestors = {pcode: [a.pcode for a in gazetteer.lineage(pcode)] for pcode in {f["pcode"] for f in site_features(session, round_=round_)}}
+        sites = publication.sites_of(site_features(session, round_=round_), ancestors)
+    previous = None
+    if with_previous:
+        before = previous_round(session, round_=round_)
+        if before is not None:
+            previous = published_round(session, round_=before, component=component, gazetteer=gazetteer, with_previous=False)
+    cache[key] = publication.publish(results, sites=sites, previous=previous)
+    return cache[key]
+
+
+def _forget_publications(session: Session) -> None:
+    session.info.pop(_PUBLICATIONS, None)
+
+
+def published_sites(session: Session, *, round_: AssessmentRound) -> list[dict[str, Any]]:
+    """The round's sites for the map's point layer, with the counts disclosure control withholds set to None."""
+    shown = published_round(session, round_=round_, component="site").sites
+    features = site_features(session, round_=round_)
+    for feature in features:
+        values = shown.get(feature["site_id"], {})
+        for name in publication.SITE_COUNTS:
+            feature[name] = values.get(name)
+        feature["withheld"] = sorted(name for name in publication.SITE_COUNTS if values.get(name) is None)
+    return features
 
 
 def issue_counts(session: Session, *, round_id: str, component: str) -> dict[str, int]:
@@ -536,7 +593,8 @@ def record_flow_submissions(session: Session, *, actor: Actor, submissions: Iter
 
 
 def flow_summary(session: Session, *, date_from: dt.date | None = None, date_to: dt.date | None = None, by: tuple[str, ...] = ("direction", "nationality", "transport_mode")) -> list[dict[str, Any]]:
-    """Flow counts summed by the given dimensions over an observation period."""
+    """Flow counts summed by the given dimensions over an observation period, through disclosure control
+    (`publication.published_flows`: counts at or below the threshold, and what would give them away, are None)."""
     query = select(FlowCount, Location.code).join(Location, Location.id == FlowCount.location_id)
     if date_from:
         query = query.where(FlowCount.observed_on >= date_from)
@@ -546,7 +604,7 @@ def flow_summary(session: Session, *, date_from: dt.date | None = None, date_to:
         rules.FlowLine(0, c.line, code, c.observed_on, c.direction, c.nationality, c.transport_mode, c.adult_males, c.adult_females, c.boys, c.girls, c.total)
         for c, code in session.execute(query)
     ]
-    return rules.summarise_flows(lines, by=by)
+    return publication.published_flows(rules.summarise_flows(lines, by=by))
 
 
 # --- reading figures and series (API and pages) --------------------------------------------------
@@ -565,18 +623,21 @@ def list_figures(session: Session, *, round_id: str, component: str | None = Non
 
 
 def round_series(session: Session, *, operation: str, level: int, component: Component = "baseline") -> list[dict[str, Any]]:
-    """IDP individuals per round of an operation, in total and per area of `level` (the time-series charts)."""
+    """IDP individuals per round of an operation, in total and per area of `level` (the time-series charts);
+    published figures only (`published_round`: None where withheld)."""
     gazetteer = get_gazetteer(session)
     series = []
     for round_ in list_rounds(session, operation=operation):
-        table = aggregate_round(session, round_=round_, level=level, component=component, gazetteer=gazetteer)
+        shown = published_round(session, round_=round_, component=component, gazetteer=gazetteer, with_previous=False)
+        table = shown.level(level)
+        totals = shown.totals.get(level, {})
         series.append(
             {
                 "round": round_.number,
                 "round_id": round_.id,
                 "reporting_date": round_.reporting_date.isoformat(),
-                "idp_individuals": sum(r.idp_individuals for r in table.rows),
-                "returnee_individuals": sum(r.returnee_individuals for r in table.rows),
+                "idp_individuals": totals.get("idp_individuals", 0 if not table.rows else None),
+                "returnee_individuals": totals.get("returnee_individuals", 0 if not table.rows else None),
                 "locations_assessed": sum(r.locations_assessed for r in table.rows),
                 "by_area": {r.pcode: r.idp_individuals for r in table.rows},
             }
@@ -589,20 +650,21 @@ def operations(session: Session) -> list[str]:
 
 
 def changes_from_previous(session: Session, *, round_: AssessmentRound, level: int, component: Component = "baseline") -> tuple[AssessmentRound | None, list[rules.RoundChange]]:
-    """The previous round (or None) and the per-area change of IDP individuals at `level`."""
+    """The previous round (or None) and the per-area change of IDP individuals at `level`, from the two rounds'
+    publications: an area whose figure is withheld in either round has status "withheld" and no figures."""
     before = previous_round(session, round_=round_)
     if before is None:
         return None, []
     gazetteer = get_gazetteer(session)
-    current = aggregate_round(session, round_=round_, level=level, component=component, gazetteer=gazetteer)
-    previous = aggregate_round(session, round_=before, level=level, component=component, gazetteer=gazetteer)
+    current = published_round(session, round_=round_, component=component, gazetteer=gazetteer).level(level)
+    previous = published_round(session, round_=before, component=component, gazetteer=gazetteer, with_previous=False).level(level)
     return before, rules.round_changes({r.pcode: r.idp_individuals for r in current.rows}, {r.pcode: r.idp_individuals for r in previous.rows})
 
 
 def public_displacement(session: Session, *, level: int, query: Mapping[str, Any]) -> list[dict[str, Any]]:
     """DTM API v3 records of every round and component at an admin level that match a parsed query.
 
-    Aggregates only: the records hold area totals, never a submission. Rounds outside the query's
+    Aggregates only, as published (`published_round`): the records hold area totals, never a submission. Rounds outside the query's
     operation or round-number range are skipped before aggregating.
     """
     from passage.dtm.dtm_api import matches as api_matches
@@ -616,6 +678,6 @@ def public_displacement(session: Session, *, level: int, query: Mapping[str, Any
         if ("FromRoundNumber" in query and round_.number < query["FromRoundNumber"]) or ("ToRoundNumber" in query and round_.number > query["ToRoundNumber"]):
             continue
         for component in COMPONENTS:
-            table = aggregate_round(session, round_=round_, level=level, component=component, gazetteer=gazetteer)  # type: ignore[arg-type]
+            table = published_round(session, round_=round_, component=component, gazetteer=gazetteer).level(level)  # type: ignore[arg-type]
             records.extend(record for record in (to_dtm_api_v3(row, gazetteer=gazetteer) for row in table.rows) if api_matches(record, query))
     return records

@@ -46,7 +46,8 @@ CHECK_LABELS = {
     rules.CHECK_UNREADABLE: N_("Unreadable value"),
     rules.CHECK_OUTLIER: N_("Large change since the last round"),
 }
-STATUS_LABELS = {"new": N_("new"), "closed": N_("not assessed now"), "increase": N_("increase"), "decrease": N_("decrease"), "unchanged": N_("unchanged")}
+STATUS_LABELS = {"new": N_("new"), "closed": N_("not assessed now"), "increase": N_("increase"), "decrease": N_("decrease"), "unchanged": N_("unchanged"),
+                 "withheld": N_("withheld")}
 COMPONENT_LABELS = {"baseline": N_("Baseline area assessment"), "site": N_("Site assessment")}
 LEVEL_LABELS = {0: N_("Country (admin 0)"), 1: N_("Admin 1"), 2: N_("Admin 2"), 3: N_("Admin 3")}
 # ColorBrewer "OrRd" 5-class sequential scheme (Brewer, colorbrewer2.org), light to dark.
@@ -142,7 +143,8 @@ def create_round_submit(
 
 
 def _round_context(db: Session, round_: AssessmentRound, *, level: int, component: ComponentName, issues_only: bool, page: int) -> dict[str, Any]:
-    table = service.aggregate_round(db, round_=round_, level=level, component=component)
+    shown = service.published_round(db, round_=round_, component=component)
+    table = shown.level(level)
     before, changes = service.changes_from_previous(db, round_=round_, level=level, component=component)
     change_by_pcode = {c.key: c for c in changes}
     offset = (max(page, 1) - 1) * PAGE_SIZE
@@ -153,7 +155,9 @@ def _round_context(db: Session, round_: AssessmentRound, *, level: int, componen
         "round": round_, "level": level, "component": component, "issues_only": issues_only, "page": page, "pages": max(1, math.ceil(total / PAGE_SIZE)),
         "rows": table.rows, "changes": change_by_pcode, "closed": [(c, names.get(c.key, c.key)) for c in closed], "previous": before, "figures": figures, "figure_total": total,
         "issue_counts": service.issue_counts(db, round_id=round_.id, component=component),
-        "totals": {"idp_individuals": sum(r.idp_individuals for r in table.rows), "idp_households": sum(r.idp_households for r in table.rows), "returnee_individuals": sum(r.returnee_individuals for r in table.rows), "locations": sum(r.locations_assessed for r in table.rows)},
+        "totals": {**{name: shown.totals.get(level, {}).get(name, 0 if not table.rows else None) for name in ("idp_individuals", "idp_households", "returnee_individuals")},
+                   "locations": sum(r.locations_assessed for r in table.rows)},
+        "disclosure": shown.summary(),
         "not_rollable": table.not_rollable, **_labels(),
     }
 
@@ -199,10 +203,10 @@ def map_page(
     context: dict[str, Any] = {"rounds": rounds, "round": round_, "level": level, "component": component, "palette": PALETTE, **_labels()}
     if round_ is not None:
         layer = choropleth_layer(db, round_, level=level, component=component)
-        sites = site_points(service.site_features(db, round_=round_))
+        sites = site_points(service.published_sites(db, round_=round_))
         series = service.round_series(db, operation=round_.operation, level=level, component=component)
         names = {f["properties"]["pcode"]: (f["properties"]["name_zh"] if get_locale() == "zh_Hans" and f["properties"]["name_zh"] else f["properties"]["name"]) for f in layer["features"]}
-        top = sorted(series[-1]["by_area"].items(), key=lambda kv: -kv[1])[:5] if series else []
+        top = sorted(((k, v) for k, v in series[-1]["by_area"].items() if v is not None), key=lambda kv: -kv[1])[:5] if series else []
         chart = {
             "labels": [gettext(N_("Round")) + f" {p['round']}" for p in series],
             "total_label": gettext(N_("IDP individuals, all areas")),
@@ -235,8 +239,10 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     latest = list(session.scalars(select(AssessmentRound).order_by(AssessmentRound.reporting_date.desc(), AssessmentRound.number.desc()).limit(3)))
     items = []
     for round_ in latest:
-        total = session.scalar(select(func.coalesce(func.sum(DisplacementFigure.idp_individuals), 0)).where(DisplacementFigure.round_id == round_.id, DisplacementFigure.component == "baseline")) or 0
-        items.append(PanelItem(f"{round_.operation} · {gettext(N_('Round'))} {round_.number}", f"/dtm/rounds/{round_.id}", f"{gettext(N_('IDP individuals'))}: {total:,} · {round_.reporting_date.isoformat()}"))
+        # the published total (disclosure control), as the round page shows it
+        total = service.published_round(session, round_=round_, with_previous=False).totals.get(0, {}).get("idp_individuals", 0)
+        shown = f"{total:,}" if total is not None else gettext(N_("withheld"))
+        items.append(PanelItem(f"{round_.operation} · {gettext(N_('Round'))} {round_.number}", f"/dtm/rounds/{round_.id}", f"{gettext(N_('IDP individuals'))}: {shown} · {round_.reporting_date.isoformat()}"))
     if not items:
         items.append(PanelItem(gettext(N_("No assessment rounds yet")), "/dtm"))
     items.append(PanelItem(gettext(N_("Map of displacement")), "/dtm/map"))

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import DateTime, func, select
 from sqlalchemy.orm import Session
 
-from passage.core.db import check_version
+from passage.core.db import BULK_ROWS, analyze, check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.core.models import new_id, utcnow
 from passage.forms.definition import FormDefinition, load_xlsform
@@ -448,6 +448,8 @@ def import_export(
         "duplicates": report.duplicates, "quarantined": report.quarantined,
         "quarantined_by_reason": dict(sorted(report.quarantined_by_reason.items())),
     })
+    if report.accepted + report.quarantined >= BULK_ROWS:
+        analyze(session, Submission.__tablename__, QuarantineEntry.__tablename__)
     if progress is not None:
         progress(done, total)
     return report

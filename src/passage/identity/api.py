@@ -15,6 +15,8 @@ from passage.security.models import User
 from passage.security.permissions import Permission
 
 router = APIRouter(prefix="/identity", tags=["identity"])
+warm_up = service.warm_up
+"""Run by the application in the background at start (`core.app`): the romanisation tables of name look-ups."""
 
 
 def _query(body: SearchIn) -> compare.Query:

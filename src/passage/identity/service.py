@@ -94,6 +94,15 @@ def load_index(directory: Path | None = None) -> RegistryIndex:
         return index
 
 
+def warm_up() -> None:
+    """Build the romanisation tables every Latin-script name look-up needs (`romanisation.syllable_map`: 2-3 s of
+    CPU, once per process). The application runs it in the background at start, so that the first person search
+    or registry search of the day does not pay for it (it was the slowest query of the person-search bench)."""
+    from passage.identity import romanisation
+
+    romanisation.syllable_map()
+
+
 def clear_cache() -> None:
     """Forget opened indexes (tests, or after replacing an index directory)."""
     with _lock:

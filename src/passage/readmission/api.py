@@ -113,7 +113,11 @@ def list_cases(
 
 @router.post("/cases", status_code=201)
 def create_case(body: CaseCreateIn, db: DbSession, user: Annotated[User, require(Permission.READMISSION_CREATE)]) -> dict[str, Any]:
-    case = service.create_draft(db, actor=user, agreement_id=body.agreement_id, procedure=body.procedure, accelerated=body.accelerated, application=body.application, aliases_none=body.aliases_none)
+    """Open a draft. A person who may already have an open case in scope is answered 409 `possible_duplicate` with
+    `possible_duplicates` (case id, reference, state, the agreeing fields); send again with
+    `confirm_not_duplicate: true` to create it anyway (the same check as the web intake form)."""
+    case = service.open_case(db, actor=user, agreement_id=body.agreement_id, procedure=body.procedure, accelerated=body.accelerated, application=body.application,
+                             aliases_none=body.aliases_none, confirm_not_duplicate=body.confirm_not_duplicate)
     db.flush()
     return case_detail(db, case, user)
 

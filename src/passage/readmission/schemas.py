@@ -346,6 +346,8 @@ class CaseCreateIn(RequestModel):
     accelerated: bool = False
     application: dict[str, Any] = Field(default_factory=dict)
     aliases_none: bool = False
+    confirm_not_duplicate: bool = False
+    """True after a 409 `possible_duplicate`: the officer confirms that this is a different person."""
 
 
 class CaseEditIn(RequestModel):

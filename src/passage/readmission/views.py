@@ -194,12 +194,12 @@ async def new_case_submit(request: Request, db: DbSession, user: Annotated[User,
         if raw:
             application[name] = [line.strip() for line in raw.splitlines() if line.strip()] if name in service.LIST_FIELDS else raw
     try:
-        if values.get("not_duplicate") != "1":
-            duplicates = service.find_duplicates(db, actor=user, application=application)
-            if duplicates:
-                return render(request, "readmission/new.html", {**_new_context(db, values, []), "duplicates": duplicates}, status_code=409)
-        case = service.create_draft(db, actor=user, agreement_id=values.get("agreement_id", ""), procedure=values.get("procedure", "readmission"),
-                                    accelerated=values.get("accelerated") == "1", application=application, aliases_none=values.get("aliases_none") == "1")
+        case = service.open_case(db, actor=user, agreement_id=values.get("agreement_id", ""), procedure=values.get("procedure", "readmission"),
+                                 accelerated=values.get("accelerated") == "1", application=application, aliases_none=values.get("aliases_none") == "1",
+                                 confirm_not_duplicate=values.get("not_duplicate") == "1")
+    except service.PossibleDuplicates as warning:
+        db.rollback()
+        return render(request, "readmission/new.html", {**_new_context(db, values, []), "duplicates": warning.duplicates}, status_code=409)
     except InvalidInput as error:
         db.rollback()
         return render(request, "readmission/new.html", {**_new_context(db, values, error.fields), "error": N_("Please correct the fields marked below.")}, status_code=422)
@@ -505,7 +505,8 @@ RECORD_PATHS = {"agreement": "/readmission/agreements/{id}", "case": "/readmissi
 """Pages of this module's records, for links from other modules (the Dialogue's follow-up actions)."""
 
 AUDIT_ACTION_LABELS = {f"readmission.{key}": label for key, label in ACTION_LABELS.items()} | {
-    "readmission.duplicate_check": N_("Duplicate check at intake"), "readmission.rebuild_blind_index": N_("Search index of cases rebuilt"),
+    "readmission.duplicate_check": N_("Duplicate check at intake"),
+    "readmission.duplicate_overridden": N_("Case opened although a possible duplicate was shown"), "readmission.rebuild_blind_index": N_("Search index of cases rebuilt"),
 }
 """Audit-log actions of this module in words (read by the audit log page)."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from passage import MODULES
-from passage.core.db import unit_of_work
+from passage.core.db import analyze, unit_of_work
 from passage.core.errors import InvalidInput
 from passage.core.settings import get_settings
 from passage.security import service
@@ -115,4 +115,5 @@ def load_demo() -> list[str]:
             loader = getattr(importlib.import_module(f"passage.{module}.demo"), "load_demo_records", None)
             if loader is not None:
                 summary.extend(loader(session, context=context))
+        analyze(session)  # a bulk load: planner statistics for every table (SQLite has none until ANALYZE runs)
     return [*summary, *demo_logins()]

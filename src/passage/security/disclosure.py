@@ -30,12 +30,22 @@ Secondary (complementary) suppression
     refine: (1) every relation in which exactly one cell is withheld, or in which the withheld cells add up
     to less than the required width, gets one more cell withheld - the smallest published one that closes
     the gap, the cost function "cell value" of tau-ARGUS, so the least information is lost; (2) when no
-    relation asks for more, the audit solves two linear programmes per withheld cell (minimum and
-    maximum, scipy's HiGHS) over the connected group of withheld cells, exactly what an attacker would do;
-    a cell found too narrow gets the smallest published cell of its relations withheld and the loop
-    resumes. Withholding everything always satisfies the criterion (a count is then unbounded above), so
-    the loop ends. Cells are chosen in a fixed order, so the same data always give the same publication:
+    relation asks for more, the audit proves each primary cell's protection by linear programming (scipy's
+    HiGHS, sparse): first over a small neighbourhood of linked withheld cells with the others fixed at their
+    true values - a subset of what an attacker must consider, so a wide enough interval there is a proof -
+    and, for a cell not proven so, over ever larger neighbourhoods up to its whole group of linked withheld
+    cells, which is exactly what an attacker would solve (`certified_ranges`); a cell found too narrow gets the
+    smallest published cell of its relations withheld and the loop resumes. A cell once proven stays proven as
+    more cells are withheld, so each is solved to completion once. Withholding everything always satisfies the
+    criterion (a count is then unbounded above), so the loop ends. Cells are chosen in a fixed order, so the
+    same data always give the same publication:
     a reader cannot average away the choice by asking twice.
+
+    Guarantee, for tables of any size (no group is too large to audit): when `protect` returns, every
+    primary-suppressed cell's interval of values consistent with the publication (relations, published
+    values, counts non-negative; the linear relaxation, as in tau-ARGUS's audit) is at least
+    ``threshold + 1`` whole numbers wide. What it does not cover: relations the `Table` was not told about,
+    and exact integer reasoning beyond rounding the interval's ends (the same limit as tau-ARGUS's audit).
 
 The module is pure (no database, no HTTP) and imports no Passage module except the settings.
 """
@@ -52,10 +62,10 @@ from passage.core.settings import get_settings
 
 CellKey = Hashable
 
-MAX_AUDIT_VARIABLES = 400
-"""Groups of linked withheld cells up to this size are audited cell by cell (see `audit`)."""
-TIGHT_FACTOR = 4
-"""In larger groups, cells of relations with less than this many times the required width are audited."""
+LOCAL_AUDIT_SIZE = 40
+"""Withheld cells in the first neighbourhood a cell's protection is proven over (see `certified_ranges`)."""
+LOCAL_AUDIT_GROWTH = 4
+"""How much larger each next neighbourhood is, up to the whole group of linked withheld cells."""
 
 
 def threshold_setting() -> int:
@@ -178,12 +188,13 @@ def protect(table: Table, *, threshold: int | None = None) -> Protection:
     withheld = set(primary)
     by_cell = _relations_by_cell(table)
     order = {key: i for i, key in enumerate(table.values)}
+    certified: set[CellKey] = set()
 
     while True:
         added = _local_pass(table, withheld, width, order)
         if added:
             continue
-        weak = audit(table, withheld=withheld, primary=primary, threshold=limit)
+        weak = audit(table, withheld=withheld, primary=primary, threshold=limit, certified=certified)
         if not weak:
             break
         grew = False
@@ -204,7 +215,9 @@ def protect(table: Table, *, threshold: int | None = None) -> Protection:
 def _local_pass(table: Table, withheld: set[CellKey], width: int, order: Mapping[CellKey, int]) -> bool:
     """One sweep of the local rules over every equality relation; True when a cell was added."""
     added = False
-    for relation in table.relations:
+    # the shortest relations first: a cell withheld for a small sum (an area and its sub-areas) usually protects the
+    # larger sums it belongs to as well (a level's grand total), where the larger sum's own choice would not
+    for relation in sorted(table.relations, key=lambda r: len(r.terms)):
         if relation.kind != "eq":
             continue
         hidden = [k for k in relation.cells if k in withheld]
@@ -297,57 +310,178 @@ def _relations_by_cell(table: Table) -> dict[CellKey, list[int]]:
     return by_cell
 
 
+def _range_problem(table: Table, members: Sequence[CellKey], by_cell: Mapping[CellKey, list[int]]) -> tuple[Any, ...]:
+    """The attacker's constraints with `members` as the unknowns and every other cell a constant at its true
+    value (sparse matrices: the big groups of a detailed table have thousands of unknowns)."""
+    from scipy.sparse import coo_matrix
+
+    index = {k: i for i, k in enumerate(members)}
+    rows: dict[str, tuple[list[int], list[int], list[float], list[float]]] = {"eq": ([], [], [], []), "le": ([], [], [], [])}
+    for number in sorted({i for k in members for i in by_cell.get(k, ())}):
+        relation = table.relations[number]
+        row_i, col_i, data, rhs = rows[relation.kind]
+        line = len(rhs)
+        constant = 0.0
+        for key, coefficient in relation.terms:
+            if key in index:
+                row_i.append(line)
+                col_i.append(index[key])
+                data.append(float(coefficient))
+            else:
+                constant += coefficient * table.values[key]
+        rhs.append(-constant)
+
+    def matrix(kind: str) -> tuple[Any, Any]:
+        row_i, col_i, data, rhs = rows[kind]
+        if not rhs:
+            return None, None
+        return coo_matrix((data, (row_i, col_i)), shape=(len(rhs), len(members))).tocsr(), rhs
+
+    a_eq, b_eq = matrix("eq")
+    a_ub, b_ub = matrix("le")
+    bounds: list[tuple[float | None, float | None]] = [(None, None) if k in table.signed else (0, None) for k in members]
+    return index, a_eq, b_eq, a_ub, b_ub, bounds
+
+
+def _range_of(table: Table, key: CellKey, problem: tuple[Any, ...]) -> tuple[float, float]:
+    """Min and max of `key` over the problem's feasible set (two linear programmes, scipy's HiGHS)."""
+    from scipy.optimize import linprog
+
+    index, a_eq, b_eq, a_ub, b_ub, bounds = problem
+    if a_eq is None and a_ub is None:
+        return (-math.inf if key in table.signed else 0.0, math.inf)
+    objective = [0.0] * len(index)
+    objective[index[key]] = 1.0
+    low = _solve(linprog, objective, a_eq, b_eq, a_ub, b_ub, bounds)
+    objective[index[key]] = -1.0
+    high = _solve(linprog, objective, a_eq, b_eq, a_ub, b_ub, bounds)
+    return low, (-high if math.isfinite(high) else math.inf)
+
+
+def unbounded_cells(table: Table, members: Sequence[CellKey], by_cell: Mapping[CellKey, list[int]]) -> set[CellKey]:
+    """Cells of a group that a reader cannot bound from above, proven with one linear programme for the group.
+
+    The publication's feasible set P = {y : relations hold with the published values, counts >= 0} contains the
+    true table, so a direction d with A_eq d = 0, A_le d <= 0 and d >= 0 on counts (P's recession cone) keeps
+    every y + t*d in P for all t >= 0: a cell with d_i > 0 can be as large as one likes, its interval is
+    unbounded and it is protected. The programme maximises sum(s_i) with s_i <= d_i and 0 <= s_i <= 1; any
+    feasible answer with s_i > 0 is such a direction, so every cell it marks is proven (a cone closed under
+    addition has one direction positive on every cell that can be positive: one solve finds them all).
+    Typical case: a column of zeros - say no returnees anywhere - withheld together with all its totals."""
+    from scipy.optimize import linprog
+    from scipy.sparse import bmat, csr_matrix, identity
+
+    index, a_eq, _b_eq, a_ub, _b_ub, bounds = _range_problem(table, members, by_cell)
+    n = len(index)
+    if n == 0:
+        return set()
+    # variables: d (n) then s (n); s - d <= 0
+    link = bmat([[-identity(n, format="csr"), identity(n, format="csr")]], format="csr")
+    rows_ub = [link] if a_ub is None else [bmat([[a_ub, csr_matrix((a_ub.shape[0], n))]], format="csr"), link]
+    a_ub_full = bmat([[r] for r in rows_ub], format="csr")
+    b_ub_full = [0.0] * a_ub_full.shape[0]
+    a_eq_full = None if a_eq is None else bmat([[a_eq, csr_matrix((a_eq.shape[0], n))]], format="csr")
+    b_eq_full = None if a_eq is None else [0.0] * a_eq.shape[0]
+    result = linprog([0.0] * n + [-1.0] * n, A_eq=a_eq_full, b_eq=b_eq_full, A_ub=a_ub_full, b_ub=b_ub_full,
+                     bounds=[*bounds, *([(0.0, 1.0)] * n)], method="highs")
+    if result.status != 0:
+        return set()
+    members_by_index = {i: k for k, i in index.items()}
+    return {members_by_index[i] for i in range(n) if result.x[n + i] >= 0.5 and members_by_index[i] not in table.signed}
+
+
 def feasible_ranges(table: Table, withheld: set[CellKey] | frozenset[CellKey], targets: Iterable[CellKey]) -> dict[CellKey, tuple[float, float]]:
     """The attacker's view: min and max of each target over every table consistent with the publication.
 
     Solves the linear programmes of the audit step (Hundepool et al. 2012, ch. 4): variables are the
     withheld cells of the target's group, published cells are constants, counts are non-negative.
     """
-    from scipy.optimize import linprog
-
     wanted = set(targets)
     by_cell = _relations_by_cell(table)
     out: dict[CellKey, tuple[float, float]] = {}
     for group in components(table, withheld):
         if not wanted.intersection(group):
             continue
-        members = sorted(group, key=repr)
-        index = {k: i for i, k in enumerate(members)}
-        a_eq: list[list[float]] = []
-        b_eq: list[float] = []
-        a_ub: list[list[float]] = []
-        b_ub: list[float] = []
-        for number in sorted({i for k in members for i in by_cell.get(k, ())}):
-            relation = table.relations[number]
-            row = [0.0] * len(members)
-            constant = 0.0
-            for key, coefficient in relation.terms:
-                if key in index:
-                    row[index[key]] += coefficient
-                else:
-                    constant += coefficient * table.values[key]
-            (a_eq if relation.kind == "eq" else a_ub).append(row)
-            (b_eq if relation.kind == "eq" else b_ub).append(-constant)
-        bounds: list[tuple[float | None, float | None]] = [(None, None) if k in table.signed else (0, None) for k in members]
-        for key in members:
-            if key not in wanted:
-                continue
-            if not a_eq and not a_ub:
-                out[key] = (-math.inf if key in table.signed else 0.0, math.inf)
-                continue
-            objective = [0.0] * len(members)
-            objective[index[key]] = 1.0
-            low = _solve(linprog, objective, a_eq, b_eq, a_ub, b_ub, bounds)
-            objective[index[key]] = -1.0
-            high = _solve(linprog, objective, a_eq, b_eq, a_ub, b_ub, bounds)
-            out[key] = (low, -high if math.isfinite(high) else math.inf)
+        problem = _range_problem(table, sorted(group, key=repr), by_cell)
+        for key in group:
+            if key in wanted:
+                out[key] = _range_of(table, key, problem)
     return out
 
 
-def _solve(linprog: Any, objective: list[float], a_eq: list[list[float]], b_eq: list[float], a_ub: list[list[float]],
-           b_ub: list[float], bounds: list[tuple[float | None, float | None]]) -> float:
-    result = linprog(objective, A_eq=a_eq or None, b_eq=b_eq or None, A_ub=a_ub or None, b_ub=b_ub or None,
-                     bounds=bounds, method="highs")
+def _neighbourhood(table: Table, key: CellKey, withheld: set[CellKey] | frozenset[CellKey], by_cell: Mapping[CellKey, list[int]],
+                   size: int, order: Mapping[CellKey, int]) -> list[CellKey]:
+    """Up to `size` withheld cells nearest to `key` through shared relations (breadth first, a fixed order)."""
+    seen = {key}
+    found = [key]
+    frontier = [key]
+    while frontier and len(found) < size:
+        following: list[CellKey] = []
+        for current in frontier:
+            for number in by_cell.get(current, ()):
+                for other in table.relations[number].cells:
+                    if other in withheld and other not in seen:
+                        seen.add(other)
+                        following.append(other)
+        following.sort(key=lambda k: order[k])
+        room = size - len(found)
+        found.extend(following[:room])
+        frontier = following[:room]
+    return found
+
+
+def certified_ranges(table: Table, withheld: set[CellKey] | frozenset[CellKey], targets: Iterable[CellKey], *, width: float,
+                     certified: set[CellKey] | None = None) -> dict[CellKey, tuple[float, float]]:
+    """Ranges that prove each target at least `width` wide, or else its exact attacker range.
+
+    Cells no reader can bound from above are found first, one programme per group (`unbounded_cells`). For each
+    other target the linear programmes are first solved over a small neighbourhood of withheld cells
+    (`LOCAL_AUDIT_SIZE` nearest through shared relations), every other withheld cell fixed at its true value.
+    Fixing unknowns only removes tables from the set the attacker must consider, so the range found is
+    *inside* the attacker's range: when it is at least `width` wide, so is the attacker's (a proof, not an
+    estimate). A target not proven so is solved again over a neighbourhood `LOCAL_AUDIT_GROWTH` times larger, up
+    to its whole group of linked withheld cells, which is exactly the attacker's problem. A target proven safe
+    stays safe when more cells are withheld (every table consistent with the smaller withholding is consistent
+    with the larger one), so `certified` carries the proven targets from one audit round to the next.
+    """
+    by_cell = _relations_by_cell(table)
+    order = {key: i for i, key in enumerate(table.values)}
+    group_of: dict[CellKey, int] = {}
+    groups = components(table, withheld)
+    for number, group in enumerate(groups):
+        for key in group:
+            group_of[key] = number
+    out: dict[CellKey, tuple[float, float]] = {}
+    targets = list(targets)
+    # first, one programme per group for the cells no reader can bound from above (`unbounded_cells`)
+    proven: set[CellKey] = set()
+    for number in sorted({group_of[key] for key in targets if certified is None or key not in certified}):
+        proven |= unbounded_cells(table, groups[number], by_cell)
+    for key in targets:
+        if certified is not None and key in certified:
+            continue
+        if key in proven:
+            out[key] = (0.0 if key not in table.signed else -math.inf, math.inf)
+            if certified is not None:
+                certified.add(key)
+            continue
+        whole = len(groups[group_of[key]])
+        size = LOCAL_AUDIT_SIZE
+        while True:
+            members = groups[group_of[key]] if size >= whole else _neighbourhood(table, key, withheld, by_cell, size, order)
+            low, high = _range_of(table, key, _range_problem(table, members, by_cell))
+            if interval_width(low, high) >= width or len(members) >= whole:
+                break
+            size *= LOCAL_AUDIT_GROWTH
+        out[key] = (low, high)
+        if certified is not None and interval_width(low, high) >= width:
+            certified.add(key)
+    return out
+
+
+def _solve(linprog: Any, objective: list[float], a_eq: Any, b_eq: Any, a_ub: Any, b_ub: Any,
+           bounds: list[tuple[float | None, float | None]]) -> float:
+    result = linprog(objective, A_eq=a_eq, b_eq=b_eq, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
     if result.status == 3:  # unbounded
         return -math.inf
     if result.status != 0:
@@ -362,42 +496,21 @@ def interval_width(low: float, high: float) -> float:
     return math.floor(high + 1e-6) - math.ceil(low - 1e-6)
 
 
-def _tight_cells(table: Table, withheld: set[CellKey] | frozenset[CellKey], width: int) -> set[CellKey]:
-    """Withheld cells in some equality relation whose withheld cells move within less than
-    `TIGHT_FACTOR` x the required width: the only ones other relations can narrow below it."""
-    tight: set[CellKey] = set()
-    for relation in table.relations:
-        if relation.kind != "eq":
-            continue
-        hidden = [k for k in relation.cells if k in withheld]
-        if hidden and len(hidden) < len(relation.cells) and _capacity(table, relation, hidden) < TIGHT_FACTOR * width:
-            tight.update(hidden)
-    return tight
-
-
-def audit(table: Table, *, withheld: set[CellKey] | frozenset[CellKey], primary: Iterable[CellKey], threshold: int) -> list[CellKey]:
+def audit(table: Table, *, withheld: set[CellKey] | frozenset[CellKey], primary: Iterable[CellKey], threshold: int,
+          certified: set[CellKey] | None = None) -> list[CellKey]:
     """Primary cells a reader could narrow below the required width (empty when the table is safe).
 
-    In groups of linked withheld cells up to `MAX_AUDIT_VARIABLES` every primary cell is solved for. In
-    larger groups (a detailed table withheld almost everywhere, such as the readmission cube at province
-    and month) only the primary cells of "tight" relations are (`_tight_cells`): a cell whose every
-    relation leaves its withheld cells many times the required width to move in is not narrowed to less
-    than the width by the other relations in practice; the property tests check whole publications
-    with an attacker that solves for every withheld cell.
+    Every primary cell is audited, in groups of linked withheld cells of any size (`certified_ranges`): a cell
+    is passed only when linear programming proves that a reader who sees everything published - every
+    relation, every published value, counts non-negative - cannot bound it to fewer than ``threshold + 1``
+    whole numbers; a cell is reported only when the exact problem over its whole group says so.
     """
     width = required_width(threshold)
-    primary_set = set(primary)
     order = {key: i for i, key in enumerate(table.values)}
-    tight: set[CellKey] | None = None
-    targets: list[CellKey] = []
-    for group in components(table, withheld):
-        if len(group) <= MAX_AUDIT_VARIABLES:
-            targets.extend(k for k in group if k in primary_set)
-        else:
-            if tight is None:
-                tight = _tight_cells(table, withheld, width)
-            targets.extend(k for k in group if k in primary_set and k in tight)
-    weak = [key for key, (low, high) in feasible_ranges(table, withheld, targets).items() if interval_width(low, high) < width]
+    primary_set = set(primary)
+    targets = sorted((k for k in withheld if k in primary_set), key=lambda k: order[k])
+    found = certified_ranges(table, withheld, targets, width=width, certified=certified)
+    weak = [key for key, (low, high) in found.items() if interval_width(low, high) < width]
     return sorted(weak, key=lambda k: order[k])
 
 
