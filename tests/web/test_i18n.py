@@ -11,7 +11,7 @@ from passage.core import i18n
 SRC = Path(__file__).resolve().parents[2] / "src" / "passage"
 METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_gettext": None, "T_": None, "P_": (1, 2)}
 
 
 def visible_messages() -> dict[str, str]:
