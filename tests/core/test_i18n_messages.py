@@ -78,3 +78,12 @@ def test_cli_language_comes_from_the_environment() -> None:
     assert i18n.locale_from_environment({"LANG": "zh_CN.UTF-8", "PASSAGE_LANG": "en"}) == "en"
     assert i18n.locale_from_environment({"LC_ALL": "C.UTF-8"}) == "en"
     assert i18n.locale_from_environment({}) == "en"
+
+
+def test_published_text_is_picked_per_language_and_fallbacks_are_flagged() -> None:
+    translations = {"title": {"zh_Hans": "第九次对话"}}
+    assert i18n.in_language("Ninth dialogue", translations, "title", locale="zh_Hans") == i18n.LocalisedValue("第九次对话", "zh_Hans", False)
+    assert i18n.in_language("Ninth dialogue", translations, "title", locale="en").text == "Ninth dialogue"
+    summary = i18n.in_language("A summary", translations, "summary", locale="zh_Hans")
+    assert summary.fallback and summary.language == "en" and summary.text == "A summary"
+    assert i18n.missing_translations({"title": "Ninth dialogue", "summary": "A summary", "notes": ""}, translations, locale="zh_Hans") == ["summary"]

@@ -370,3 +370,50 @@ def locale_from_environment(environ: Mapping[str, str]) -> str:
             if lowered.startswith("en") or lowered in ("c", "posix", "c.utf-8"):
                 return "en"
     return DEFAULT_LOCALE
+
+
+# --- Published content in several languages -----------------------------------------------------------------
+#
+# Free text that is published (Dialogue events, sessions and recommendations, agreement names and articles, AVRR
+# scheme lines, evidence types, organisation names, safety advice) has a value per language. The convention: the
+# record keeps its source text in its own column (the language it was written in, usually English) and a JSON
+# column `translations` = {field: {locale: text}}. `in_language` picks the reader's text and says when it fell back.
+
+
+@dataclass(frozen=True)
+class LocalisedValue:
+    """The text shown for one field: `language` is the locale it is written in; `fallback` is True when the reader's
+    language was missing and another language is shown instead (a page marks it, a report lists it)."""
+
+    text: str
+    language: str
+    fallback: bool
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def in_language(source: str | None, translations: Mapping[str, Mapping[str, str]] | None, field: str, *,
+                locale: str | None = None, source_language: str = "en") -> LocalisedValue:
+    """The reader's text for `field`: the translation in the reader's language, else the source text marked as a
+    fallback. Empty values count as missing."""
+    chosen = locale or get_locale()
+    values: dict[str, str] = {source_language: source or ""}
+    values.update({k: v for k, v in dict((translations or {}).get(field) or {}).items() if v})
+    if values.get(chosen):
+        return LocalisedValue(values[chosen], chosen, False)
+    for language in (source_language, DEFAULT_LOCALE, *LOCALES):
+        if values.get(language):
+            return LocalisedValue(values[language], language, True)
+    return LocalisedValue("", chosen, False)
+
+
+def missing_translations(source_values: Mapping[str, str | None], translations: Mapping[str, Mapping[str, str]] | None, *,
+                         locale: str) -> list[str]:
+    """The fields that have source text but no text in `locale` (for a report's "not yet translated" list and the
+    translation status shown before printing)."""
+    missing = []
+    for field, source in source_values.items():
+        if source and not dict((translations or {}).get(field) or {}).get(locale):
+            missing.append(field)
+    return missing
