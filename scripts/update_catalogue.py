@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     po_path.parent.mkdir(parents=True, exist_ok=True)
     with po_path.open("wb") as handle:
         write_po(handle, merged, width=120, omit_header=False, sort_output=True)
-    missing = [m.id for m in merged if m.id and not m.string]
+    missing = [m.id for m in merged if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
     for msgid in missing:
         print(f"untranslated: {msgid!r}")
     print(f"{po_path.relative_to(ROOT)}: {len(merged)} messages, {len(missing)} untranslated")
