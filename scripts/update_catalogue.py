@@ -20,7 +20,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parents[1]
 METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_gettext": None, "T_": None, "P_": (1, 2)}
 
 
 def extract(folders: list[Path]) -> Catalog:
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     po_path.parent.mkdir(parents=True, exist_ok=True)
     with po_path.open("wb") as handle:
         write_po(handle, merged, width=120, omit_header=False, sort_output=True)
-    missing = [m.id for m in merged if m.id and not m.string]
+    missing = [m.id for m in merged if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
     for msgid in missing:
         print(f"untranslated: {msgid!r}")
     print(f"{po_path.relative_to(ROOT)}: {len(merged)} messages, {len(missing)} untranslated")

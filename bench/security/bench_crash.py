@@ -54,6 +54,44 @@ def start_server(args: list[str], env: dict[str, str], port: int, log: Path) -> 
     process.kill()
     raise SystemExit("the server did not start within 3 minutes")
 
+def start_forked_server(port: int, log: Path) -> int:
+    """Fork this process (which has already imported the whole application) into a server: the same code as
+    `passage serve` without paying Python's imports at every restart, so that hundreds of trials fit in an hour.
+    The database engines are disposed before the fork, so the child opens its own connections."""
+    from passage.core.db import dispose_engines
+
+    dispose_engines()
+    pid = os.fork()
+    if pid == 0:  # the server child: never returns
+        code = 0
+        try:
+            log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(log_fd, 2)
+            null_fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null_fd, 1)
+            import uvicorn
+
+            from passage.core.app import create_app
+
+            uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning")
+        except BaseException:  # noqa: BLE001 - a child must not fall back into the parent's loop
+            code = 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            raise SystemExit(f"the forked server exited at start (status {status}); see {log}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return pid
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    raise SystemExit("the forked server did not start within 3 minutes")
+
+
 PASSWORD = "passage-demo-2026"
 TARGETS = ("nl.officer", "fr.officer", "fj.officer", "zj.officer")
 
@@ -99,6 +137,8 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seed", type=int, default=17)
+    parser.add_argument("--spawn", action="store_true",
+                        help="start each server as a new `passage serve` process (slow: imports at every restart) instead of forking")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="passage-crash-"))
@@ -121,7 +161,14 @@ def main() -> None:
         acknowledged: dict[str, int] = {}
         for trial in range(1, args.trials + 1):
             port = free_port()
-            server = start_server([str(BIN / "passage"), "serve", "--port", str(port)], env, port, work / "server.log")
+            if args.spawn:
+                server_pid = start_server([str(BIN / "passage"), "serve", "--port", str(port)], env, port, work / "server.log").pid
+            else:
+                if trial == 1:
+                    from passage.core.app import create_app
+
+                    create_app()  # import every module once, before the first fork
+                server_pid = start_forked_server(port, work / "server.log")
             base = f"http://127.0.0.1:{port}"
             if not token:
                 with httpx.Client(base_url=base, timeout=30) as client:
@@ -153,8 +200,8 @@ def main() -> None:
             for thread in threads:
                 thread.start()
             time.sleep(max(0.0, stop_at - time.monotonic()))
-            os.kill(server.pid, signal.SIGKILL)
-            server.wait()
+            os.kill(server_pid, signal.SIGKILL)
+            os.waitpid(server_pid, 0)
             for thread in threads:
                 thread.join(30)
             lost, missing, ok, summary = _check(acknowledged)

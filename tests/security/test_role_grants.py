@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from passage.core.db import unit_of_work
 from passage.security import service
+from passage.security.actors import system_actor
 from passage.security.models import AuditEntry, Organisation, Role, User, UserNotification
 from tests.conftest import api_headers
 
@@ -32,7 +33,7 @@ def _second_admin_headers(client: Any) -> dict[str, str]:
 def _second_admin() -> None:
     with unit_of_work() as session:
         secretariat = session.scalars(select(Organisation).where(Organisation.name == "Passage Secretariat")).one()
-        service.create_user(session, actor=None, username="admin2", display_name="Second Administrator", organisation_id=secretariat.id,
+        service.create_user(session, actor=system_actor("test.setup"), username="admin2", display_name="Second Administrator", organisation_id=secretariat.id,
                             roles=[Role.ADMIN], password="passage-demo-2026", totp_secret=SECOND_ADMIN_SECRET)
 
 

@@ -11,16 +11,26 @@ from passage.core import i18n
 SRC = Path(__file__).resolve().parents[2] / "src" / "passage"
 METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_gettext": None, "T_": None, "P_": (1, 2)}
 
 
-def visible_messages() -> dict[str, str]:
-    found: dict[str, str] = {}
+def visible_messages() -> dict[str | tuple[str, str], str]:
+    """Every extracted message: a string, or (singular, plural) for a message about a count."""
+    found: dict[str | tuple[str, str], str] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(SRC, METHOD_MAP, OPTIONS, KEYWORDS):
+        if isinstance(message, tuple) and len(message) == 2 and all(message):
+            found.setdefault((message[0], message[1]), f"{filename}:{lineno}")
+            continue
         for text in message if isinstance(message, tuple) else (message,):
             if text:
                 found.setdefault(text, f"{filename}:{lineno}")
     return found
+
+
+def _translated(chinese: object, message: str | tuple[str, str]) -> bool:
+    if isinstance(message, tuple):
+        return chinese.ungettext(message[0], message[1], 2) != message[1]  # type: ignore[attr-defined]
+    return chinese.ugettext(message) != message or message.isdigit()  # type: ignore[attr-defined]
 
 
 def test_every_visible_string_is_translated_into_chinese() -> None:
@@ -28,7 +38,7 @@ def test_every_visible_string_is_translated_into_chinese() -> None:
     chinese = i18n.translations_for("zh_Hans")
     messages = visible_messages()
     assert len(messages) > 50
-    untranslated = [f"{where}: {text!r}" for text, where in sorted(messages.items()) if chinese.ugettext(text) == text and not text.isdigit()]
+    untranslated = [f"{where}: {text!r}" for text, where in sorted(messages.items(), key=lambda item: str(item[0])) if not _translated(chinese, text)]
     assert untranslated == []
 
 

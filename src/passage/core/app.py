@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from passage import MODULES, __version__
 from passage.core import i18n
-from passage.core.errors import PROBLEM_MEDIA_TYPE, NotAuthenticated, PassageError, problem_details
+from passage.core.errors import (
+    PROBLEM_MEDIA_TYPE,
+    NotAuthenticated,
+    PassageError,
+    problem_details,
+    render_message,
+)
 from passage.core.settings import get_settings
 
 logger = logging.getLogger("passage")
@@ -55,6 +61,60 @@ def _error_response(request: Request, status: int, body: dict[str, Any]) -> Resp
     return JSONResponse(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
+_VALIDATION_MESSAGES: dict[str, str] = {
+    "missing": i18n.N_("required"),
+    "extra_forbidden": i18n.N_("not a field of this request"),
+    "string_type": i18n.N_("must be text"),
+    "string_too_short": i18n.N_("at least {min_length} characters"),
+    "string_too_long": i18n.N_("at most {max_length} characters"),
+    "string_pattern_mismatch": i18n.N_("does not have the expected form"),
+    "int_type": i18n.N_("must be a whole number"),
+    "int_parsing": i18n.N_("must be a whole number"),
+    "float_type": i18n.N_("must be a number"),
+    "float_parsing": i18n.N_("must be a number"),
+    "decimal_parsing": i18n.N_("must be a number"),
+    "bool_type": i18n.N_("must be true or false"),
+    "bool_parsing": i18n.N_("must be true or false"),
+    "date_type": i18n.N_("must be a date (YYYY-MM-DD)"),
+    "date_parsing": i18n.N_("must be a date (YYYY-MM-DD)"),
+    "date_from_datetime_parsing": i18n.N_("must be a date (YYYY-MM-DD)"),
+    "datetime_type": i18n.N_("must be a date and time (ISO 8601)"),
+    "datetime_parsing": i18n.N_("must be a date and time (ISO 8601)"),
+    "datetime_from_date_parsing": i18n.N_("must be a date and time (ISO 8601)"),
+    "greater_than": i18n.N_("must be greater than {gt}"),
+    "greater_than_equal": i18n.N_("must be at least {ge}"),
+    "less_than": i18n.N_("must be less than {lt}"),
+    "less_than_equal": i18n.N_("must be at most {le}"),
+    "too_short": i18n.N_("at least {min_length} items"),
+    "too_long": i18n.N_("at most {max_length} items"),
+    "literal_error": i18n.N_("must be one of: {expected}"),
+    "enum": i18n.N_("must be one of: {expected}"),
+    "uuid_parsing": i18n.N_("must be an identifier (UUID)"),
+    "uuid_type": i18n.N_("must be an identifier (UUID)"),
+    "list_type": i18n.N_("must be a list"),
+    "dict_type": i18n.N_("must be an object"),
+    "model_type": i18n.N_("must be an object"),
+    "json_invalid": i18n.N_("is not valid JSON"),
+    "value_error": i18n.N_("is not valid"),
+    "assertion_error": i18n.N_("is not valid"),
+}
+"""Pydantic's error types (https://docs.pydantic.dev/latest/errors/validation_errors/) as messages in the reader's
+language; the context values are limits from the schema, never the submitted value."""
+
+
+def validation_message(error: Mapping[str, Any]) -> i18n.Text:
+    """One pydantic validation error as a message: its type's template with the schema limits from `ctx`."""
+    template = _VALIDATION_MESSAGES.get(str(error.get("type", "")))
+    if template is None:
+        return i18n.Text(str(error.get("msg", "invalid")))
+    context: dict[str, Any] = {k: v if isinstance(v, (int, float)) else str(v) for k, v in dict(error.get("ctx") or {}).items()}
+    try:
+        template.format(**context)
+    except (KeyError, IndexError):
+        return i18n.Text(str(error.get("msg", "invalid")))
+    return i18n.Text(template, **context)
+
+
 def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
     return ".".join(parts) or str(location[0] if location else "request")
@@ -73,27 +133,30 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         # The offending input values are left out on purpose: they may be personal data.
-        fields = [{"path": _field_path(err.get("loc", ())), "message": err.get("msg", "invalid")} for err in exc.errors()]
-        return _error_response(request, 422, {"code": "invalid_input", "message": "the request is not valid", "fields": fields})
+        fields = [{"path": _field_path(err.get("loc", ())), "message": render_message("field", validation_message(err))} for err in exc.errors()]
+        return _error_response(request, 422, {"code": "invalid_input", "message": i18n.N_("the request is not valid"), "fields": fields})
 
     @app.exception_handler(StaleDataError)
     async def stale(request: Request, exc: StaleDataError) -> Response:
-        return _error_response(request, 409, {"code": "conflict", "message": "the record was changed by someone else; reload it and try again"})
+        return _error_response(request, 409, {"code": "conflict", "message": i18n.N_("the record was changed by someone else; reload it and try again")})
 
     @app.exception_handler(SQLAlchemyTimeoutError)
     async def pool_exhausted(request: Request, exc: SQLAlchemyTimeoutError) -> Response:
         # Every database connection is busy: the request changed nothing, and the client may retry.
-        response = _error_response(request, 503, {"code": "busy", "message": "the server is busy; try again in a moment"})
+        response = _error_response(request, 503, {"code": "busy", "message": i18n.N_("the server is busy; try again in a moment")})
         response.headers["retry-after"] = "2"
         return response
 
     @app.exception_handler(IntegrityError)
     async def integrity(request: Request, exc: IntegrityError) -> Response:
-        return _error_response(request, 409, {"code": "conflict", "message": "the change conflicts with existing data"})
+        return _error_response(request, 409, {"code": "conflict", "message": i18n.N_("the change conflicts with existing data")})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error_response(request, exc.status_code, {"code": "http_error", "message": str(exc.detail)})
+
+    # Starlette's own details, so that they are extracted into the catalogues and shown in the reader's language
+    i18n.N_("Not Found"), i18n.N_("Method Not Allowed"), i18n.N_("Unsupported Media Type"), i18n.N_("Request Entity Too Large")
 
     @app.exception_handler(OperationalError)
     async def database_busy(request: Request, exc: OperationalError) -> Response:
@@ -102,8 +165,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return _incident_response(request, exc)
         # A lock wait that ran out, a deadlock or a serialisation failure: the transaction was rolled back
         # and changed nothing, so the client may simply retry (never a 500).
-        status, code, message = (409, "conflict", "the record is being changed by someone else; try again") if kind == "conflict" else (
-            503, "busy", "the database is busy; try again in a moment"
+        status, code, message = (409, "conflict", i18n.N_("the record is being changed by someone else; try again")) if kind == "conflict" else (
+            503, "busy", i18n.N_("the database is busy; try again in a moment")
         )
         response = _error_response(request, status, {"code": code, "message": message})
         response.headers["retry-after"] = RETRY_AFTER_SECONDS
@@ -111,7 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OverflowError)
     async def overflow(request: Request, exc: OverflowError) -> Response:
-        return _error_response(request, 422, {"code": "invalid_input", "message": "a number in the request is too large"})
+        return _error_response(request, 422, {"code": "invalid_input", "message": i18n.N_("a number in the request is too large")})
 
 
 RETRY_AFTER_SECONDS = "2"

@@ -24,8 +24,20 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    lang: str = typer.Option(
+        None, "--lang", help="Language of messages and outputs: en or zh_Hans (default: PASSAGE_LANG, then the locale)."
+    ),
+) -> None:
     """Passage: practical cooperation on migration between governments and IOM."""
+    import os
+
+    from passage.core import i18n
+
+    chosen = lang or i18n.locale_from_environment(os.environ)
+    if chosen not in i18n.LOCALES:
+        raise typer.BadParameter(f"{chosen!r} is not a language of Passage; use one of: {', '.join(i18n.LOCALES)}", param_hint="--lang")
+    i18n.set_locale(chosen)
 
 
 @app.command()

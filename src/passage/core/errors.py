@@ -6,8 +6,9 @@ extension members `code`, `fields` - the list of field problems - and any `extra
 CLI into one readable line on stderr and exit code 2. Messages never contain personal data: name the
 field, the row or the byte offset, never the value.
 
-`render_message` is the one place a message becomes the text a user reads: by default the English
-message as raised; `set_message_renderer` lets the i18n layer plug in message codes and translations.
+`render_message` is the one place a message becomes the text a user reads: a message raised as `i18n.T_(...)`
+(a template, its code, plus parameters) is rendered in the reader's language (the request's `Accept-Language`
+or cookie, the CLI's `--lang`); `set_message_renderer` lets a test or an embedding replace that.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from passage.core import i18n
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 """RFC 9457 section 3: the media type of a problem details object in JSON."""
 PROBLEM_TYPE_PREFIX = "urn:passage:problem:"
@@ -23,18 +26,18 @@ PROBLEM_TYPE_PREFIX = "urn:passage:problem:"
 are URNs, not meant to be dereferenced; every code is listed in docs/architecture.md ("Errors")."""
 
 TITLES: dict[str, str] = {
-    "bad_request": "Bad request",
-    "invalid_input": "Invalid input",
-    "not_authenticated": "Not authenticated",
-    "forbidden": "Forbidden",
-    "not_found": "Not found",
-    "conflict": "Conflict",
-    "payload_too_large": "Payload too large",
-    "unsupported_media_type": "Unsupported media type",
-    "too_many_requests": "Too many requests",
-    "busy": "Service busy",
-    "internal_error": "Internal error",
-    "http_error": "HTTP error",
+    "bad_request": i18n.N_("Bad request"),
+    "invalid_input": i18n.N_("Invalid input"),
+    "not_authenticated": i18n.N_("Not authenticated"),
+    "forbidden": i18n.N_("Forbidden"),
+    "not_found": i18n.N_("Not found"),
+    "conflict": i18n.N_("Conflict"),
+    "payload_too_large": i18n.N_("Payload too large"),
+    "unsupported_media_type": i18n.N_("Unsupported media type"),
+    "too_many_requests": i18n.N_("Too many requests"),
+    "busy": i18n.N_("Service busy"),
+    "internal_error": i18n.N_("Internal error"),
+    "http_error": i18n.N_("HTTP error"),
 }
 """RFC 9457 section 3.1.2: "a short, human-readable summary of the problem type", the same for every occurrence."""
 
@@ -42,17 +45,19 @@ MessageRenderer = Callable[[str, str, dict[str, Any]], str]
 """(code, message as raised, parameters) -> the text to show; the i18n layer may replace the default."""
 
 
-def _english(code: str, message: str, parameters: dict[str, Any]) -> str:
-    return message
+def _in_reader_language(code: str, message: str, parameters: dict[str, Any]) -> str:
+    """A `Text` message is rendered in the request's or the CLI's language; a plain string is looked up in the
+    catalogues (a fixed English sentence that has a Chinese entry is shown in Chinese)."""
+    return i18n.localise(message)
 
 
-_renderer: MessageRenderer = _english
+_renderer: MessageRenderer = _in_reader_language
 
 
 def set_message_renderer(renderer: MessageRenderer | None) -> None:
-    """Install the function that renders error messages (None restores the English default)."""
+    """Install the function that renders error messages (None restores the default: the reader's language)."""
     global _renderer
-    _renderer = renderer or _english
+    _renderer = renderer or _in_reader_language
 
 
 def render_message(code: str, message: str, parameters: dict[str, Any] | None = None) -> str:
@@ -64,7 +69,7 @@ def problem_details(*, status: int, code: str, detail: str, instance: str | None
     """An RFC 9457 problem details object. Extension members never shadow the standard ones."""
     body: dict[str, Any] = {
         "type": "about:blank" if code == "http_error" else PROBLEM_TYPE_PREFIX + code,
-        "title": TITLES.get(code, code.replace("_", " ").capitalize()),
+        "title": i18n.gettext(TITLES.get(code, code.replace("_", " ").capitalize())),
         "status": status,
         "detail": render_message(code, detail, extra),
         "code": code,
@@ -86,7 +91,7 @@ class FieldError:
     message: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message}
+        return {"path": self.path, "message": render_message("field", self.message)}
 
 
 class PassageError(Exception):
@@ -116,10 +121,10 @@ class PassageError(Exception):
     def one_line(self) -> str:
         """The CLI rendering: message, then each field problem, on a single line."""
         if not self.fields:
-            return self.message
-        details = "; ".join(f"{f.path}: {f.message}" for f in self.fields[:10])
-        more = f" (and {len(self.fields) - 10} more)" if len(self.fields) > 10 else ""
-        return f"{self.message}: {details}{more}"
+            return render_message(self.code, self.message)
+        details = "; ".join(f"{f.path}: {render_message('field', f.message)}" for f in self.fields[:10])
+        more = " " + i18n.P_("(and {n} more)", "(and {n} more)", len(self.fields) - 10).render() if len(self.fields) > 10 else ""
+        return f"{render_message(self.code, self.message)}: {details}{more}"
 
 
 class InvalidInput(PassageError):

@@ -8,11 +8,18 @@ middleware (cookie `passage_lang`, then the user's preference, then `Accept-Lang
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import functools
 import importlib.util
 import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import babel.dates
+import babel.numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -70,7 +77,9 @@ def get_locale() -> str:
 
 
 def gettext(message: str) -> str:
-    return translations_for(get_locale()).ugettext(message)
+    if isinstance(message, Text):
+        return message.render()
+    return translations_for(get_locale()).ugettext(message) if message else message
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
@@ -96,3 +105,315 @@ def negotiate(accept_language: str | None) -> str:
         if tag.startswith("en"):
             return "en"
     return DEFAULT_LOCALE
+
+
+# --- Messages generated at run time ------------------------------------------------------------------------
+#
+# A rule, an explanation, a state, a check, an error or an audit action is not stored or passed around as
+# English text: it is a *message* (an English template, which is also its code in the catalogues, plus
+# parameters) and it becomes text in the reader's language only at the edge (page, PDF, CSV header, API
+# problem details with `Accept-Language`, CLI with `--lang`). `Text` is a `str` (its English rendering), so code
+# that compares or logs it keeps working, and it remembers its template and parameters so that `localise`
+# can render it again in Chinese. `Text.as_stored()` / `Text.from_stored()` keep it language-neutral in JSON.
+
+BABEL_LOCALES = {"en": "en_GB", "zh_Hans": "zh_Hans_CN"}
+"""The Babel locale used for numbers, dates and currency in each interface language."""
+
+
+class Text(str):
+    """A message: English text that can be rendered again in any interface language.
+
+    Build one with `T_("Reply due in {days} working days", days=20)` (extracted into the catalogues like `_`), or
+    `P_("{n} day overdue", "{n} days overdue", n)` for a count. Parameters may be numbers and dates (formatted per
+    locale), other `Text` values (rendered in the same locale), labels (`label(domain, value)`), or plain values
+    shown as they are (references, codes).
+    """
+
+    template: str
+    plural_template: str | None
+    quantity: int | None
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, plural: str | None = None, quantity: int | None = None, /, **params: Any) -> Text:
+        rendered = _render(template, plural, quantity, params, "en")
+        self = super().__new__(cls, rendered)
+        self.template = template
+        self.plural_template = plural
+        self.quantity = quantity
+        self.params = params
+        return self
+
+    def render(self, locale: str | None = None) -> str:
+        return _render(self.template, self.plural_template, self.quantity, self.params, locale or get_locale())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_text, (self.as_stored(),))
+
+    def as_stored(self) -> dict[str, Any]:
+        """The language-neutral form: the template (the message code), the plural, the count and the parameters."""
+        stored: dict[str, Any] = {"message": self.template, "params": {k: _store_param(v) for k, v in self.params.items()}}
+        if self.plural_template is not None:
+            stored["plural"] = self.plural_template
+            stored["count"] = self.quantity
+        return stored
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any] | str | None) -> Text:
+        if stored is None:
+            return cls("")
+        if isinstance(stored, str):
+            return cls(stored)
+        params = {k: _load_param(v) for k, v in dict(stored.get("params") or {}).items()}
+        return cls(str(stored["message"]), stored.get("plural"), stored.get("count"), **params)
+
+
+def _rebuild_text(stored: dict[str, Any]) -> Text:
+    return Text.from_stored(stored)
+
+
+def _store_param(value: Any) -> Any:
+    if isinstance(value, Text):
+        return {"$text": value.as_stored()}
+    if isinstance(value, Label):
+        return {"$label": [value.domain, value.value]}
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    return value
+
+
+def _load_param(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        if key == "$text":
+            return Text.from_stored(inner)
+        if key == "$label":
+            return Label(str(inner[0]), str(inner[1]))
+        if key == "$datetime":
+            return dt.datetime.fromisoformat(inner)
+        if key == "$date":
+            return dt.date.fromisoformat(inner)
+        if key == "$decimal":
+            return Decimal(inner)
+    return value
+
+
+def T_(template: str, /, **params: Any) -> Text:  # noqa: N802 - the gettext convention, an extraction keyword
+    """A message with parameters (`{name}` placeholders), rendered in the reader's language where it is shown."""
+    return Text(template, **params)
+
+
+def P_(singular: str, plural: str, count: int, /, **params: Any) -> Text:  # noqa: N802 - the gettext convention, an extraction keyword
+    """A message about a count: "{n} day overdue" / "{n} days overdue". `n` is set to the count unless given."""
+    params.setdefault("n", count)
+    return Text(singular, plural, count, **params)
+
+
+def _translate(template: str, plural: str | None, count: int | None, locale: str) -> str:
+    translations = translations_for(locale)
+    if plural is not None:
+        return translations.ungettext(template, plural, int(count or 0))
+    return translations.ugettext(template) if template else template
+
+
+def _render(template: str, plural: str | None, count: int | None, params: Mapping[str, Any], locale: str) -> str:
+    pattern = _translate(template, plural, count, locale)
+    if not params:
+        return pattern
+    shown = {name: localise(value, locale=locale) for name, value in params.items()}
+    try:
+        return pattern.format(**shown)
+    except (KeyError, IndexError, ValueError):
+        # a translation with a broken placeholder must not hide the message: fall back to English
+        english = plural if plural is not None and count != 1 else template
+        return english.format(**shown)
+
+
+# --- Labels: the words for stored codes (states, units, check names, audit actions, roles) --------------------
+
+_LABELS: dict[str, dict[str, str]] = {}
+
+
+@dataclass(frozen=True)
+class Label:
+    """A stored code shown to a person: `Label("readmission.state", "deemed_accepted")` reads "deemed accepted"."""
+
+    domain: str
+    value: str
+
+    def render(self, locale: str | None = None) -> str:
+        return label(self.domain, self.value, locale=locale)
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+
+def define_labels(domain: str, labels: Mapping[str, str]) -> Mapping[str, str]:
+    """Register the English words (marked with `N_`) for the codes of one domain; returns them for local use.
+
+    Defining the same domain twice merges the entries (a module may extend another's domain, e.g. audit actions).
+    """
+    _LABELS.setdefault(domain, {}).update(labels)
+    return _LABELS[domain]
+
+
+def label(domain: str, value: Any, *, locale: str | None = None) -> str:
+    """The word for `value` in `domain`, in the reader's language. An unknown code is shown as it is (and the
+    Chinese walk test reports it)."""
+    if value is None:
+        return ""
+    key = getattr(value, "value", value)  # enums
+    english = _LABELS.get(domain, {}).get(str(key))
+    if english is None:
+        return str(key)
+    return translations_for(locale or get_locale()).ugettext(english)
+
+
+def label_domains() -> dict[str, dict[str, str]]:
+    """Every registered domain (for tests that check each label has a Chinese word)."""
+    return {domain: dict(entries) for domain, entries in _LABELS.items()}
+
+
+# --- Locale formats -------------------------------------------------------------------------------------------
+
+
+def babel_locale(locale: str | None = None) -> str:
+    return BABEL_LOCALES.get(locale or get_locale(), "en_GB")
+
+
+def format_number(value: float | int | Decimal, *, locale: str | None = None, decimals: int | None = None) -> str:
+    """49,242 and 1,332 in both languages (Babel's CLDR patterns); `decimals` fixes the fraction digits."""
+    if decimals is not None:
+        pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+        return babel.numbers.format_decimal(value, format=pattern, locale=babel_locale(locale))
+    return babel.numbers.format_decimal(value, locale=babel_locale(locale))
+
+
+def format_percent(value: float, *, locale: str | None = None, decimals: int = 0) -> str:
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "") + "%"
+    return babel.numbers.format_percent(value, format=pattern, locale=babel_locale(locale))
+
+
+def format_money(amount: float | int | Decimal, currency: str, *, locale: str | None = None) -> str:
+    """€3,500.00 / €3,500.00 with the currency sign placed by CLDR for the locale."""
+    return babel.numbers.format_currency(amount, currency, locale=babel_locale(locale))
+
+
+def format_date(value: dt.date | dt.datetime | str | None, *, locale: str | None = None) -> str:
+    """A date where a person reads it: 7 Dec 2026 in English, 2026年12月7日 in Chinese."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return str(value)
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    chosen = locale or get_locale()
+    if chosen == "zh_Hans":
+        return babel.dates.format_date(value, format="long", locale=babel_locale(chosen))
+    return babel.dates.format_date(value, format="d MMM y", locale=babel_locale(chosen))
+
+
+def format_datetime(value: dt.datetime | str | None, *, locale: str | None = None) -> str:
+    """A moment, to the minute, in the reader's language (UTC as stored)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    chosen = locale or get_locale()
+    time_part = value.strftime("%H:%M")
+    return f"{format_date(value, locale=chosen)} {time_part}"
+
+
+def localise(value: Any, *, locale: str | None = None) -> str:
+    """Any value as the reader reads it: a message or label rendered, a number or date in the locale's format,
+    a plain string looked up in the catalogues (so stored English words that are catalogue entries translate),
+    None as an empty string."""
+    chosen = locale or get_locale()
+    if value is None:
+        return ""
+    if isinstance(value, Text):
+        return value.render(chosen)
+    if isinstance(value, Label):
+        return value.render(chosen)
+    if isinstance(value, bool):
+        return translations_for(chosen).ugettext("yes" if value else "no")
+    if isinstance(value, (int, Decimal)) or (isinstance(value, float) and value == value):
+        return format_number(value, locale=chosen)
+    if isinstance(value, dt.datetime):
+        return format_datetime(value, locale=chosen)
+    if isinstance(value, dt.date):
+        return format_date(value, locale=chosen)
+    if isinstance(value, str):
+        return translations_for(chosen).ugettext(value) if value else value
+    return str(value)
+
+
+def locale_from_environment(environ: Mapping[str, str]) -> str:
+    """The CLI's language when `--lang` is not given: PASSAGE_LANG, then LC_ALL, LC_MESSAGES, LANG (zh* → Chinese)."""
+    for name in ("PASSAGE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name, "")
+        if value:
+            lowered = value.lower()
+            if lowered.startswith("zh"):
+                return "zh_Hans"
+            if name == "PASSAGE_LANG" and lowered in ("en",):
+                return "en"
+            if lowered.startswith("en") or lowered in ("c", "posix", "c.utf-8"):
+                return "en"
+    return DEFAULT_LOCALE
+
+
+# --- Published content in several languages -----------------------------------------------------------------
+#
+# Free text that is published (Dialogue events, sessions and recommendations, agreement names and articles, AVRR
+# scheme lines, evidence types, organisation names, safety advice) has a value per language. The convention: the
+# record keeps its source text in its own column (the language it was written in, usually English) and a JSON
+# column `translations` = {field: {locale: text}}. `in_language` picks the reader's text and says when it fell back.
+
+
+@dataclass(frozen=True)
+class LocalisedValue:
+    """The text shown for one field: `language` is the locale it is written in; `fallback` is True when the reader's
+    language was missing and another language is shown instead (a page marks it, a report lists it)."""
+
+    text: str
+    language: str
+    fallback: bool
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def in_language(source: str | None, translations: Mapping[str, Mapping[str, str]] | None, field: str, *,
+                locale: str | None = None, source_language: str = "en") -> LocalisedValue:
+    """The reader's text for `field`: the translation in the reader's language, else the source text marked as a
+    fallback. Empty values count as missing."""
+    chosen = locale or get_locale()
+    values: dict[str, str] = {source_language: source or ""}
+    values.update({k: v for k, v in dict((translations or {}).get(field) or {}).items() if v})
+    if values.get(chosen):
+        return LocalisedValue(values[chosen], chosen, False)
+    for language in (source_language, DEFAULT_LOCALE, *LOCALES):
+        if values.get(language):
+            return LocalisedValue(values[language], language, True)
+    return LocalisedValue("", chosen, False)
+
+
+def missing_translations(source_values: Mapping[str, str | None], translations: Mapping[str, Mapping[str, str]] | None, *,
+                         locale: str) -> list[str]:
+    """The fields that have source text but no text in `locale` (for a report's "not yet translated" list and the
+    translation status shown before printing)."""
+    missing = []
+    for field, source in source_values.items():
+        if source and not dict((translations or {}).get(field) or {}).get(locale):
+            missing.append(field)
+    return missing

@@ -168,20 +168,18 @@ def list_role_grants(session: Session, *, actor: User, offset: int, limit: int) 
     return rows, total
 
 
-def decide_role_grant(session: Session, *, actor: User | None, request_id: str, approve: bool) -> RoleGrantRequest:
-    """Approve or reject a pending role grant. The approver must be a different administrator from the one who
-    asked, and not the user concerned; `actor=None` is the operator's CLI. The decision is audited and the
-    user is notified."""
+def decide_role_grant(session: Session, *, actor: User, request_id: str, approve: bool) -> RoleGrantRequest:
+    """Approve or reject a pending role grant. The approver must be an administrator of the user's organisation,
+    different from the one who asked and not the user concerned (four eyes: no path, not even the operator's CLI,
+    decides without a second named person). The decision is audited and the user is notified."""
     request = session.get(RoleGrantRequest, request_id)
     if request is None or request.status != RoleGrantStatus.PENDING:
         raise NotFound("role-grant request not found")
-    user = session.get(User, request.user_id) if actor is None else get_user_for_admin(session, actor=actor, user_id=request.user_id)
-    if user is None:
-        raise NotFound("role-grant request not found")
-    if actor is not None and actor.id in (request.requested_by, request.user_id):
+    user = get_user_for_admin(session, actor=actor, user_id=request.user_id)
+    if actor.id in (request.requested_by, request.user_id):
         raise Forbidden(N_("a second administrator must decide on this request (four eyes)"))
     request.status = RoleGrantStatus.APPROVED if approve else RoleGrantStatus.REJECTED
-    request.decided_by = actor.id if actor is not None else None
+    request.decided_by = actor.id
     request.decided_at = utcnow()
     if approve:
         _check_roles_fit(session, user.organisation, [Role(r) for r in request.roles])

@@ -29,7 +29,8 @@ router = APIRouter(include_in_schema=False)
 
 NAV = [
     NavItem(N_("Users"), "/admin/users", Permission.USERS_READ, order=90),
-    NavItem(N_("Audit log"), "/admin/audit", Permission.AUDIT_READ, order=91),
+    NavItem(N_("Role grants"), "/admin/role-grants", Permission.USERS_READ, order=91),
+    NavItem(N_("Audit log"), "/admin/audit", Permission.AUDIT_READ, order=92),
 ]
 
 LOGIN_CSRF_COOKIE = "passage_login_csrf"
@@ -263,6 +264,35 @@ def users_disable(user_id: str, db: DbSession, user: Annotated[User, require(Per
 def users_enable(user_id: str, db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> Response:
     service.enable_user(db, actor=user, user_id=user_id)
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/admin/role-grants")
+def role_grants_page(
+    request: Request,
+    db: DbSession,
+    user: Annotated[User, require(Permission.USERS_READ)],
+    page: PageNumber = 1,
+) -> Response:
+    """Pending requests to give roles that see personal data: a second administrator approves or rejects each
+    (four eyes); the administrator who asked, and the user concerned, see the request without the buttons."""
+    rows, total = service.list_role_grants(db, actor=user, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    people_ids = {r.user_id for r in rows} | {r.requested_by for r in rows}
+    people = {p.id: p for p in db.scalars(select(User).where(User.id.in_(people_ids)))} if people_ids else {}
+    return render(request, "security/role_grants.html", {
+        "grants": rows, "people": people, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "total": total,
+    })
+
+
+@router.post("/admin/role-grants/{request_id}/approve")
+def role_grant_approve(request_id: str, db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> Response:
+    service.decide_role_grant(db, actor=user, request_id=request_id, approve=True)
+    return RedirectResponse("/admin/role-grants", status_code=303)
+
+
+@router.post("/admin/role-grants/{request_id}/reject")
+def role_grant_reject(request_id: str, db: DbSession, user: Annotated[User, require(Permission.USERS_MANAGE)]) -> Response:
+    service.decide_role_grant(db, actor=user, request_id=request_id, approve=False)
+    return RedirectResponse("/admin/role-grants", status_code=303)
 
 
 AUDIT_PAGE = 50

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from passage import MODULES
@@ -59,8 +61,39 @@ def _build_environment() -> Environment:
     environment.globals.update(
         current_locale=i18n.get_locale,
         locale_names=i18n.LOCALE_NAMES,
+        T_=i18n.T_,
+        P_=i18n.P_,
+    )
+    environment.filters.update(
+        tr=i18n.localise,
+        label=_label_filter,
+        number=_nowrap(i18n.format_number),
+        percent=_nowrap(i18n.format_percent),
+        money=_nowrap(i18n.format_money),
+        date=_nowrap(i18n.format_date),
+        datetime=_nowrap(i18n.format_datetime),
+        date_text=i18n.format_date,
+        nowrap=_nowrap(str),
+        ref=_nowrap(str),
     )
     return environment
+
+
+def _label_filter(value: Any, domain: str) -> str:
+    """`{{ case.state|label("readmission.state") }}`: the word for a stored code in the reader's language."""
+    return i18n.label(domain, value)
+
+
+def _nowrap(formatter: Callable[..., str]) -> Callable[..., Markup]:
+    """A filter whose output never breaks across lines (a reference, a date, a number, an amount): the value is
+    escaped and wrapped in `<span class="nowrap">`. Use `date_text` inside an attribute."""
+
+    def wrapped(value: Any, *args: Any, **kwargs: Any) -> Markup:
+        if value is None or value == "":
+            return Markup("")
+        return Markup('<span class="nowrap">{}</span>').format(formatter(value, *args, **kwargs))
+
+    return wrapped
 
 
 templates = Jinja2Templates(env=_build_environment())
