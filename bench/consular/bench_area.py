@@ -134,6 +134,34 @@ def passage_query() -> int:
         return len(service.registrations_in_area(session, area=area, conditions=conditions))
 
 
+def explain_interior(backend: str) -> None:
+    """Where the time goes: the plan of the interior-cell statement, and the two halves timed apart."""
+    from sqlalchemy import func, or_, select, text, union_all
+
+    from passage.consular import geo
+    from passage.consular.models import Registration
+    from passage.core.db import unit_of_work
+
+    area = geo.parse_area(POLYGON)
+    cover = geo.grid_cover(area)
+    conditions = [Registration.active.is_(True), Registration.protecting_country == "CN", Registration.arrival_on <= dt.date(2017, 12, 31),
+                  or_(Registration.departure_on.is_(None), Registration.departure_on >= dt.date(2017, 11, 21))]
+    runs = union_all(*[select(Registration.id).where(Registration.grid_cell.between(a, b), *conditions) for a, b in cover.interior])
+    with unit_of_work() as session:
+        if backend == "postgresql":
+            compiled = str(runs.compile(session.bind, compile_kwargs={"literal_binds": True}))
+            plan = [row[0] for row in session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + compiled))]
+            fetches = sum(int(line.split("Heap Fetches:")[1]) for line in plan if "Heap Fetches:" in line)
+            print(f"interior plan: {plan[0].strip()[:60]} ... heap fetches {fetches:,}; {[p for p in plan if 'Execution' in p or 'JIT' in p]}")
+        started = time.perf_counter()
+        joined = session.scalar(select(func.aggregate_strings(runs.subquery().c.id, ",")))
+        print(f"interior ids as one string: {len((joined or '').split(',')):,} in {time.perf_counter() - started:.3f} s")
+        started = time.perf_counter()
+        boundary = session.execute(select(Registration.id, Registration.location).where(
+            or_(*[Registration.grid_cell.between(a, b) for a, b in cover.boundary]), *conditions)).all()
+        print(f"boundary candidates fetched and decrypted: {len(boundary):,} in {time.perf_counter() - started:.3f} s")
+
+
 def duckdb_runs(lat: np.ndarray, lon: np.ndarray, repeat: int) -> dict[str, tuple[list[float], int]]:
     import duckdb
 
@@ -174,6 +202,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--port", type=int, default=5473)
+    parser.add_argument("--explain", action="store_true", help="also print where the time goes (plan, interior and boundary timed apart)")
     args = parser.parse_args()
     lat, lon = points(args.size)
     truth = int(exact_inside(lat, lon).sum())
@@ -213,6 +242,8 @@ def main() -> None:
                 count = passage_query()
                 times.append(time.perf_counter() - started)
             results = {f"Passage grid index on {args.backend} (registrations_in_area)": (times, count)}
+            if args.explain:
+                explain_interior(args.backend)
         finally:
             from passage.core.db import dispose_engines
 
