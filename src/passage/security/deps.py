@@ -19,7 +19,7 @@ from passage.core import i18n
 from passage.core.deps import DbSession, get_db
 from passage.core.errors import Forbidden, NotAuthenticated
 from passage.security import audit
-from passage.security.models import ApiToken, Role, User, WebSession
+from passage.security.models import ApiToken, Role, User, WebSession, organisation_name
 from passage.security.permissions import ROLE_LABELS, Permission, permissions_for, requires_second_factor
 from passage.security.service import user_for_api_token, user_for_web_session
 from passage.web.templating import register_globals
@@ -38,6 +38,11 @@ class ViewerOrganisation:
     id: str
     name: str
     country: str
+    name_zh: str | None = None
+
+    @property
+    def local_name(self) -> str:
+        return organisation_name(self.name, self.name_zh)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class Viewer:
         organisation = user.organisation
         return cls(
             id=user.id, username=user.username, display_name=user.display_name, organisation_id=user.organisation_id,
-            organisation=ViewerOrganisation(organisation.id, organisation.name, organisation.country),
+            organisation=ViewerOrganisation(organisation.id, organisation.name, organisation.country, organisation.name_zh),
             roles=user.role_set, csrf_token=csrf_token,
         )
 
