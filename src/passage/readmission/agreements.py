@@ -46,9 +46,19 @@ def load_agreement_file(path: str | Path) -> Agreement:
     return parse_agreement_bytes(file_path.read_bytes(), source=file_path.name)
 
 
+def without_translations(node: Any) -> Any:
+    """The document without its `translations` (the published text in other languages): a checksum covers the
+    figures and the source text, so adding or correcting a translation does not make a version "changed"."""
+    if isinstance(node, dict):
+        return {k: without_translations(v) for k, v in node.items() if k != "translations"}
+    if isinstance(node, list):
+        return [without_translations(v) for v in node]
+    return node
+
+
 def agreement_checksum(agreement: Agreement) -> str:
     """SHA-256 of the canonical JSON, stored with each loaded version to detect silent edits."""
-    canonical = json.dumps(agreement.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(without_translations(agreement.model_dump(mode="json")), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

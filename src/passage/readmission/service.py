@@ -322,6 +322,11 @@ def _case_operation(session: Session, *, actor: Actor, case_id: str, expected_ve
                      expected_version=expected_version, rule=name)
 
 
+def _stored_rule(deadline: rules.Deadline) -> str:
+    """The rule as stored on `CaseDeadline`: the language-neutral message (JSON), never rendered English."""
+    return json.dumps(deadline.rule.as_stored(), ensure_ascii=False, sort_keys=True)
+
+
 def recompute_deadlines(session: Session, case: ReadmissionCase, version: AgreementVersion) -> None:
     """Replace the case's `CaseDeadline` rows by what the rules give now (none once the case is closed)."""
     wanted: dict[str, rules.Deadline] = {}
@@ -341,9 +346,9 @@ def recompute_deadlines(session: Session, case: ReadmissionCase, version: Agreem
     for kind, deadline in wanted.items():
         current = existing.get(kind)
         if current is None:
-            case.deadlines.append(CaseDeadline(kind=kind, due=deadline.due, rule=deadline.rule, verified=deadline.figure.citation.verified))
+            case.deadlines.append(CaseDeadline(kind=kind, due=deadline.due, rule=_stored_rule(deadline), verified=deadline.figure.citation.verified))
         else:
-            current.due, current.rule, current.verified = deadline.due, deadline.rule, deadline.figure.citation.verified
+            current.due, current.rule, current.verified = deadline.due, _stored_rule(deadline), deadline.figure.citation.verified
     # The inbox filters and sorts on these columns instead of per-row sub-queries over the deadline rows;
     # this function is their only writer, so they change in the same transaction as the rows they summarise.
     earliest = min(wanted.values(), key=lambda d: (d.due, d.kind), default=None)

@@ -14,7 +14,12 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
 
 from passage.core.errors import Conflict, PassageError
-from passage.readmission.agreements import agreement_checksum, parse_agreement, preset_agreements
+from passage.readmission.agreements import (
+    agreement_checksum,
+    parse_agreement,
+    preset_agreements,
+    without_translations,
+)
 from passage.readmission.jobs import CaseSnapshot
 from passage.readmission.models import (
     AgreementRecord,
@@ -42,7 +47,7 @@ def _version_checksum(version: AgreementVersion) -> str:
     import hashlib
     import json
 
-    canonical = json.dumps(version.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(without_translations(version.model_dump(mode="json")), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -98,7 +103,8 @@ def stored_agreements(session: Session) -> dict[str, Agreement]:
             if earlier.get("effective_to") is None:
                 earlier["effective_to"] = (dt.date.fromisoformat(later["effective_from"]) - dt.timedelta(days=1)).isoformat()
         result[record.slug] = parse_agreement(
-            {"id": record.slug, "name": record.name, "name_zh": record.name_zh, "kind": record.kind, "editable": record.editable, "versions": versions},
+            {"id": record.slug, "name": record.name, "name_zh": record.name_zh, "kind": record.kind, "editable": record.editable, "versions": versions,
+             **({"description": preset.description, "translations": preset.translations} if preset else {})},
             source=f"database agreement {record.slug}",
         )
     return result
