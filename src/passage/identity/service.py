@@ -31,6 +31,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput, NotFound
+from passage.core.i18n import T_
 from passage.core.files import atomic_output, csv_writer
 from passage.core.settings import get_settings
 from passage.identity import clusters, compare, dates, scoring
@@ -432,8 +433,8 @@ def identify(session: Session, *, actor: Actor, query: compare.Query, top: int =
         def fused(_query: compare.Query, person_id: str) -> list[Evidence]:
             found = prints.get(person_id)
             if found is None or not found.usable:
-                return [Evidence("fingerprint", None, 0.0, "fingerprint: none on file")]
-            return [Evidence("fingerprint", "compared", found.log2_lr, "fingerprint: compared")]
+                return [Evidence("fingerprint", None, 0.0, T_("fingerprint: none on file"))]
+            return [Evidence("fingerprint", "compared", found.log2_lr, T_("fingerprint: compared"))]
 
         result = search_person(session, actor=actor, query=query, top=top, case_id=case_id, extra_evidence=fused)
     return result, candidate_details(result)
@@ -523,6 +524,14 @@ def evidence_words() -> dict[str, dict[str, object]]:
     from passage.identity.explain import WORDS
 
     return WORDS  # type: ignore[return-value]
+
+
+def place_for_reader(text: str | None, *, locale: str | None = None) -> str:
+    """A place of birth as the reader reads it: in characters on Chinese pages when the place table knows it
+    ("Changle, Fuzhou, Fujian" -> 福建福州长乐), else as written (`places.place_for_reader`)."""
+    from passage.identity.places import place_for_reader as _place
+
+    return _place(text, locale=locale)
 
 
 def evidence_strength(log2_bf: float) -> str:
@@ -800,7 +809,7 @@ def score_candidates(*, query: compare.Query, candidates: Sequence[compare.Recor
         evidence = scoring.evidence_for(model, levels)
         extra = (extra_log2_bf or {}).get(record.person_id)
         if extra:
-            evidence.append(scoring.Evidence("document", "exact", extra, "travel document number agrees"))
+            evidence.append(scoring.Evidence("document", "exact", extra, T_("travel document number agrees")))
         scored.append((scoring.total_log2_bf(evidence), record, levels, evidence))
     scored.sort(key=lambda item: -item[0])
     probabilities, _none = scoring.posteriors([s[0] for s in scored], registry_size=model.registry_size, prior_in_registry=prior_in_registry)
