@@ -19,6 +19,7 @@ from passage.biometrics.matching import MatchResult
 from passage.biometrics.models import BiometricTemplate
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, PayloadTooLarge
+from passage.core.i18n import localise
 from passage.core.settings import get_settings
 from passage.security.deps import require
 from passage.security.models import User
@@ -95,7 +96,7 @@ def template_out(row: BiometricTemplate) -> TemplateOut:
 def match_out(result: MatchResult) -> MatchOut:
     return MatchOut(usable=result.usable, log2_lr=round(result.log2_lr, 3), best_score=result.best_score,
                     fingers=[FingerOut(finger_position=f.finger_position, score=f.score, log2_lr=round(f.log2_lr, 3)) for f in result.fingers],
-                    explanation=result.explanation)
+                    explanation=localise(result.explanation))
 
 
 async def read_upload(upload: UploadFile, field: str) -> bytes:
@@ -206,7 +207,7 @@ async def search(
     record, probe_id = await _probe(db, user, probe, probe_template_id, "probe", finger, ppi)
     hits = service.search(db, actor=user, probe=record, top=top, shortlist=shortlist, probe_id=probe_id)
     return [CandidateOut(rank=rank, person_id=h.person_id, template_ids=list(h.template_ids), log2_lr=round(h.log2_lr, 3),
-                         bozorth3=h.result.best_score, usable=h.result.usable, explanation=h.result.explanation)
+                         bozorth3=h.result.best_score, usable=h.result.usable, explanation=localise(h.result.explanation))
             for rank, h in enumerate(hits, 1)]
 
 

@@ -21,6 +21,7 @@ from passage.biometrics.matching import match_records
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, PassageError
 from passage.core.files import atomic_output, read_csv_rows
+from passage.core.i18n import localise
 from passage.core.progress import progress_bar
 from passage.security.actors import SystemActor, system_actor
 
@@ -74,7 +75,7 @@ def match_command(
     result = match_records(first, second, allow_low_quality=allow_low_quality)  # type: ignore[arg-type]
     typer.echo(json.dumps({"usable": result.usable, "log2_lr": round(result.log2_lr, 3), "best_score": result.best_score,
                            "fingers": [{"position": f.finger_position, "score": f.score, "log2_lr": round(f.log2_lr, 3)} for f in result.fingers],
-                           "explanation": result.explanation}))
+                           "explanation": localise(result.explanation)}, ensure_ascii=False))
 
 
 def _system_actor(session: Any, organisation: str) -> SystemActor:
@@ -154,4 +155,4 @@ def search_command(
         hits = service.search(session, actor=actor, probe=probe, top=top, shortlist=shortlist)  # type: ignore[arg-type]
     for rank, hit in enumerate(hits, 1):
         typer.echo(json.dumps({"rank": rank, "person_id": hit.person_id, "template_ids": list(hit.template_ids),
-                               "bozorth3": hit.result.best_score, "log2_lr": round(hit.log2_lr, 3), "explanation": hit.result.explanation}))
+                               "bozorth3": hit.result.best_score, "log2_lr": round(hit.log2_lr, 3), "explanation": localise(hit.result.explanation)}, ensure_ascii=False))

@@ -55,6 +55,7 @@ from passage.core.errors import (
     UnsupportedMediaType,
 )
 from passage.core.files import atomic_output
+from passage.core.i18n import T_
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
@@ -480,7 +481,7 @@ def fingerprint_evidence(session: Session, *, actor: Actor, probe: MinutiaeRecor
             if best is None or result.log2_lr > best[0].log2_lr:
                 best = (result, row)
         if best is None:
-            evidence[person_id] = FingerprintEvidence(person_id, 0.0, False, "No fingerprint on file for this person: no evidence either way.", (), 0)
+            evidence[person_id] = FingerprintEvidence(person_id, 0.0, False, T_("No fingerprint on file for this person: no evidence either way."), (), 0)
         else:
             result, row = best
             evidence[person_id] = FingerprintEvidence(person_id, result.log2_lr, result.usable, result.explanation,
