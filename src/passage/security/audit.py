@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from passage.core.i18n import T_
 from passage.core.models import utcnow
 from passage.security.actors import Actor, SystemActor
 from passage.security.models import AuditEntry
@@ -221,7 +222,7 @@ def read_checkpoints(lines: list[str]) -> list[Checkpoint]:
         except (ValueError, KeyError, TypeError):
             from passage.core.errors import InvalidInput
 
-            raise InvalidInput(f"checkpoint file: line {number}: not a checkpoint") from None
+            raise InvalidInput(T_("checkpoint file: line {number}: not a checkpoint", number=number)) from None
     return found
 
 

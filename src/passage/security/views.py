@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, NotAuthenticated, PassageError
 from passage.core.files import csv_writer
-from passage.core.i18n import N_
+from passage.core.i18n import N_, gettext, label
 from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.deps import PUBLIC, SESSION_COOKIE, client_address, require
@@ -94,17 +94,17 @@ def _half_signed_in(request: Request, db: DbSession, *, csrf_token: str | None =
     """The user between password and second factor; with `csrf_token`, also checks the form's token."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
-        raise NotAuthenticated("sign in first")
+        raise NotAuthenticated(N_("sign in first"))
     user, web_session = service.user_for_web_session(db, token=cookie)
     if csrf_token is not None and not hmac.compare_digest(csrf_token, web_session.csrf_token):
-        raise NotAuthenticated("the form expired; sign in again")
+        raise NotAuthenticated(N_("the form expired; sign in again"))
     return user, web_session
 
 
 def _enrol_page(request: Request, user: User, web_session: WebSession, next_path: str, error: str | None, status_code: int = 200) -> Response:
     secret = web_session.pending_totp_secret
     if not secret:
-        raise NotAuthenticated("sign in again to enrol a second factor")
+        raise NotAuthenticated(N_("sign in again to enrol a second factor"))
     uri = f"otpauth://totp/Passage:{user.username}?secret={secret}&issuer=Passage"
     qr_svg = segno.make(uri, error="m").svg_inline(scale=4)
     context = {"next": safe_next(next_path), "csrf_token": web_session.csrf_token, "secret": secret, "qr_svg": qr_svg, "error": error}
@@ -179,7 +179,7 @@ def enrol_submit(
     user, web_session = _half_signed_in(request, db, csrf_token=csrf_token)
     secret = web_session.pending_totp_secret
     if not secret:
-        raise NotAuthenticated("sign in again to enrol a second factor")
+        raise NotAuthenticated(N_("sign in again to enrol a second factor"))
     try:
         service.enrol_second_factor(db, user=user, secret=secret, code=code.strip())
     except PassageError:
@@ -200,7 +200,7 @@ def logout(request: Request, db: DbSession, csrf_token: Annotated[str, Form()] =
             web_session = None
         if web_session is not None:
             if not supplied or not hmac.compare_digest(supplied, web_session.csrf_token):
-                raise Forbidden("the form is stale or forged (CSRF check failed); reload the page and try again")
+                raise Forbidden(N_("the form is stale or forged (CSRF check failed); reload the page and try again"))
             service.end_web_session(db, token=cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
@@ -407,6 +407,10 @@ def audit_page(
     }, status_code=422 if problems else 200)
 
 
+AUDIT_CSV_HEADERS = (N_("Sequence"), N_("Time (UTC)"), N_("User"), N_("Action"), N_("Record type"), N_("Record"), N_("Record id"), N_("Outcome"),
+                     N_("Details"), N_("Entry hash"))
+
+
 @router.get("/admin/audit.csv")
 def audit_csv(
     db: DbSession,
@@ -426,17 +430,21 @@ def audit_csv(
 
     parsed, problems = _audit_filters(db, actor, record, since, until)
     if problems:
-        raise InvalidInput("the filters are not valid", fields=problems)
+        raise InvalidInput(N_("the filters are not valid"), fields=problems)
     rows, _ = service.list_audit_entries(db, actor=user, action=action or None, entity_type=entity_type or None, outcome=outcome or None,
                                          offset=0, limit=AUDIT_CSV_MAX, audit_as="export", **parsed)
     users, records = _labels(db, rows)
     buffer = io.StringIO()
     writer = csv_writer(buffer)
-    writer.writerow(["sequence", "time_utc", "user", "action", "record_type", "record", "record_id", "outcome", "details", "entry_hash"])
+    # the reader's language: headers, actions, record types and outcomes in words (the codes stay in the API)
+    writer.writerow([gettext(h) for h in AUDIT_CSV_HEADERS])
+    action_words = _action_words()
     for e in rows:
         details = "; ".join(f"{label}: {text}" for label, text in _details_in_words(e.details or {}, users, records))
-        cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or "system"), e.action,
-                 e.entity_type, records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", e.outcome, details, e.entry_hash]
+        cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or gettext(N_("system"))),
+                 gettext(action_words[e.action]) if e.action in action_words else e.action,
+                 gettext(ENTITY_WORDS[e.entity_type]) if e.entity_type in ENTITY_WORDS else e.entity_type.replace("_", " "),
+                 records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", label("security.outcome", e.outcome), details, e.entry_hash]
         # a cell starting with = + - @ would run as a formula in a spreadsheet (OWASP CSV injection)
         writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in cells])
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
