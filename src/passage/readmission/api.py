@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, NotFound
 from passage.core.files import csv_text
+from passage.core.i18n import N_, T_
 from passage.core.settings import get_settings
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import parse_agreement, unverified_figures
@@ -224,7 +225,7 @@ def statistics_table(db: Any, user: User, *, group_by: list[str], granularity: s
     """Rows as dicts: the reader's own cases exactly, every other case through disclosure control."""
     unknown = [g for g in group_by if g not in statistics.GROUP_KEYS]
     if unknown:
-        raise InvalidInput("unknown grouping", fields=[FieldError("group_by", f"any of {list(statistics.GROUP_KEYS)}")])
+        raise InvalidInput(N_("unknown grouping"), fields=[FieldError("group_by", T_("any of {choices}", choices=list(statistics.GROUP_KEYS)))])
     return service.published_statistics(db, actor=user, group_by=group_by, granularity=granularity, agreement_id=agreement_id)
 
 
@@ -276,7 +277,7 @@ def list_agreements(db: DbSession, user: Annotated[User, require(Permission.AGRE
 def show_agreement(agreement_id: str, db: DbSession, user: Annotated[User, require(Permission.AGREEMENTS_READ)]) -> dict[str, Any]:
     agreement = service._catalogue(db).get(agreement_id)
     if agreement is None:
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise NotFound(T_("agreement {agreement_id} not found", agreement_id=agreement_id))
     return {**agreement.model_dump(mode="json"), "unverified_figures": unverified_figures(agreement)}
 
 
@@ -295,7 +296,7 @@ def add_agreement_version(agreement_id: str, body: dict[str, Any], db: DbSession
     """Add one version (the AgreementVersion JSON) to an editable or administrator-created agreement."""
     current = service._catalogue(db).get(agreement_id)
     if current is None:
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise NotFound(T_("agreement {agreement_id} not found", agreement_id=agreement_id))
     data = current.model_dump(mode="json")
     data["versions"] = [body]
     return create_agreement(data, db, user)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, NotFound, PassageError
-from passage.core.i18n import N_, in_language, label
+from passage.core.i18n import N_, T_, in_language, label
 from passage.core.links import register_record_path
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import unverified_figures
@@ -235,7 +235,7 @@ def _version(values: dict[str, str]) -> int:
     try:
         return int(values.get("version", ""))
     except ValueError:
-        raise InvalidInput("the form is incomplete", fields=[FieldError("version", "required")]) from None
+        raise InvalidInput(N_("the form is incomplete"), fields=[FieldError("version", N_("required"))]) from None
 
 
 @router.post("/readmission/cases/{case_id}/action")
@@ -309,7 +309,7 @@ async def case_safeguards(request: Request, case_id: str, db: DbSession, user: A
         elif operation in {"set_flag", "clear_flag"}:
             service.set_flag(db, actor=user, case_id=case_id, expected_version=version, kind=values.get("kind", ""), note=values.get("note") or None, active=operation == "set_flag")
         else:
-            raise InvalidInput("unknown operation", fields=[FieldError("operation", "place_hold, lift_hold, set_flag or clear_flag")])
+            raise InvalidInput(N_("unknown operation"), fields=[FieldError("operation", N_("place_hold, lift_hold, set_flag or clear_flag"))])
     except PassageError as error:
         return _fail(request, db, user, case_id, error, operation)
     return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
@@ -403,7 +403,7 @@ def agreements_page(request: Request, db: DbSession, user: Annotated[User, requi
 def agreement_page(request: Request, agreement_id: str, db: DbSession, user: Annotated[User, require(Permission.AGREEMENTS_READ)]) -> Response:
     agreement = service._catalogue(db).get(agreement_id)
     if agreement is None:
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise NotFound(T_("agreement {agreement_id} not found", agreement_id=agreement_id))
     unverified = set(unverified_figures(agreement))
     return render(request, "readmission/agreement.html", {"agreement": agreement, "unverified": unverified, "labels": LABELS,
                                                           "unverified_words": unverified_in_words(agreement), "units": UNIT_LABELS,
