@@ -51,6 +51,10 @@ FIELD_LABELS = {
     "province_org_id": N_("Provincial bureau"), "method": N_("Verification method"), "notes": N_("Notes"), "reason": N_("Reason"),
     "document_number": N_("Travel document number"), "transfer_date": N_("Transfer date"), "place_kind": N_("Place of transfer"),
     "place_code": N_("Airport or crossing-point code"), "flight": N_("Flight"), "escorts": N_("Number of escorts"), "border_crossing_point": N_("Border crossing point"),
+    "case_reference": N_("Case reference"), "agreement_id": N_("Agreement"), "procedure": N_("Procedure"), "accelerated": N_("Accelerated procedure"),
+    "submitted_on": N_("Date of submission"), "vulnerability_flags": N_("Vulnerability flags"), "transfer_place": N_("Place of transfer"),
+    "verification_outcome": N_("Outcome of the identity verification"), "refusal_reason": N_("Reason for refusal"), "health_information": N_("Health information"),
+    "criminal_record": N_("Criminal record"), "travel_document_number": N_("Travel document number"),
 }
 HOLD_LABELS = {"pending_appeal": N_("Pending appeal"), "pending_asylum_claim": N_("Pending asylum claim"), "legal_stay": N_("Legal stay"), "medical": N_("Medical reason")}
 FLAG_LABELS = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import re
 import secrets
 from typing import Annotated, Any
 
@@ -268,15 +269,101 @@ def users_enable(user_id: str, db: DbSession, user: Annotated[User, require(Perm
 AUDIT_PAGE = 50
 AUDIT_CSV_MAX = 100_000
 ENTITY_WORDS = {
-    "readmission_case": N_("Readmission case"), "user": N_("User"), "organisation": N_("Organisation"), "audit_log": N_("Audit log"),
-    "identity_registry": N_("Registry"), "session": N_("Sign-in session"), "readmission_evidence_document": N_("Evidence document"),
+    "api_token": N_("API token"),
+    "audit_log": N_("Audit log"),
+    "avrr_assistance": N_("AVRR assistance"),
+    "avrr_case": N_("AVRR case"),
+    "avrr_cohort_report": N_("AVRR cohort report"),
+    "avrr_consent": N_("AVRR consent"),
+    "avrr_cost": N_("AVRR cost"),
+    "avrr_forced_return_cost": N_("Forced-return cost"),
+    "avrr_monitoring_round": N_("AVRR monitoring round"),
+    "avrr_readmission_link": N_("AVRR link to a readmission case"),
+    "avrr_reintegration_survey": N_("Reintegration survey"),
+    "avrr_statistics": N_("AVRR statistics"),
+    "avrr_tranche": N_("AVRR tranche"),
+    "biometric_template": N_("Fingerprint template"),
+    "consular_assembly_point": N_("Assembly point"),
+    "consular_crisis": N_("Consular crisis"),
+    "consular_crisis_contact": N_("Crisis contact"),
+    "consular_crisis_people": N_("People affected by a crisis"),
+    "consular_district": N_("Consular district"),
+    "consular_help_request": N_("Request for consular help"),
+    "consular_location_history": N_("Location history"),
+    "consular_manifest": N_("Passenger manifest"),
+    "consular_outbox": N_("Outgoing messages"),
+    "consular_registration": N_("Consular registration"),
+    "consular_safety_advice": N_("Safety advice"),
+    "consular_seat": N_("Seat"),
+    "consular_statistics": N_("Consular statistics"),
+    "consular_transport_leg": N_("Transport leg"),
+    "dialogue_attendance_statement": N_("Attendance statement"),
+    "dialogue_evaluation": N_("Dialogue evaluation"),
+    "dialogue_event": N_("Dialogue event"),
+    "dialogue_focal_point": N_("Focal point"),
+    "dialogue_follow_up": N_("Follow-up action"),
+    "dialogue_institution": N_("Institution"),
+    "dialogue_institution_attendance": N_("Institution attendance"),
+    "dialogue_opening_remark": N_("Opening remarks"),
+    "dialogue_outcome": N_("Dialogue outcome"),
+    "dialogue_participant": N_("Participant"),
+    "dialogue_participant_contact": N_("Participant contact details"),
+    "dialogue_participation": N_("Participation"),
+    "dialogue_session": N_("Dialogue session"),
+    "dtm_admin_areas": N_("DTM administrative areas"),
+    "dtm_baseline_assessment": N_("DTM baseline assessment"),
+    "dtm_flow_counts": N_("DTM flow counts"),
+    "dtm_flow_monitoring": N_("DTM flow monitoring"),
+    "dtm_location": N_("DTM location"),
+    "dtm_round": N_("DTM round"),
+    "dtm_site_assessment": N_("DTM site assessment"),
+    "form_version": N_("Form version"),
+    "forms_import_batch": N_("Form import batch"),
+    "forms_quarantine": N_("Quarantined submissions"),
+    "forms_quarantine_entry": N_("Quarantined submission"),
+    "forms_submission": N_("Form submission"),
+    "identity_registry": N_("Registry"),
+    "key_ring": N_("Encryption keys"),
+    "mobility_dataset": N_("Mobility dataset"),
+    "mobility_run": N_("Mobility analysis run"),
+    "organisation": N_("Organisation"),
+    "readmission_agreement": N_("Readmission agreement"),
+    "readmission_calendar_notice": N_("Holiday notice"),
+    "readmission_case": N_("Readmission case"),
+    "readmission_evidence_document": N_("Evidence document"),
+    "readmission_statistics": N_("Readmission statistics"),
+    "role_grant_request": N_("Role-grant request"),
+    "route": N_("Page"),
+    "session": N_("Sign-in session"),
+    "user": N_("User"),
 }
+"""Every record type the audit log names (the modules' `entity_type`s), in words."""
 DETAIL_WORDS = {
     "fields": N_("fields"), "count": N_("rows"), "offset": N_("from row"), "search": N_("searched by"), "cases": N_("cases"), "candidates": N_("candidates"),
     "decision": N_("decision"), "agreement": N_("agreement"), "version": N_("version"), "action": N_("action"), "from": N_("from"), "to": N_("to"),
     "effects": N_("effects"), "operation": N_("operation"), "reason": N_("reason"), "from_province": N_("from bureau"), "to_province": N_("to bureau"),
     "verification_id": N_("verification"), "rank": N_("rank"), "closed_others": N_("other candidates closed"), "top": N_("candidates asked"),
+    "batch_id": N_("batch"), "by_language": N_("by language"), "category": N_("category"), "channel": N_("channel"), "crisis_id": N_("crisis"),
+    "kind": N_("kind"), "leg_id": N_("transport leg"), "messages": N_("messages"), "method": N_("method"), "missing": N_("missing permission"),
+    "mission_id": N_("mission"), "mode": N_("mode of transport"), "officer_id": N_("officer"), "organisation_id": N_("organisation"), "outcome": N_("outcome"),
+    "people": N_("people"), "placed": N_("placed"), "registration_id": N_("registration"), "seats": N_("seats"), "status": N_("status"),
+    "unplaced": N_("not placed"), "urgency": N_("urgency"), "path": N_("page"), "role": N_("role"), "roles": N_("roles"), "username": N_("user name"),
+    "records": N_("records"), "rows": N_("rows"), "format": N_("format"), "person_id": N_("person"), "probe_id": N_("probe"), "template_ids": N_("templates"),
+    "candidate_person_ids": N_("candidate persons"), "candidate_template_ids": N_("candidate templates"), "usable": N_("usable"), "threshold": N_("threshold"),
+    "gallery_size": N_("gallery size"), "group_by": N_("grouped by"), "own_cases": N_("own cases"), "state": N_("state"), "requesting": N_("requesting state"),
+    "reference_id": N_("reference"), "focal_point_ids": N_("focal points"), "email": N_("e-mail"), "phone": N_("telephone"), "primary": N_("primary"),
+    "secondary": N_("secondary"), "consent_id": N_("consent"), "case_id": N_("case"), "event_id": N_("event"), "dataset_id": N_("dataset"),
 }
+VALUE_WORDS = {
+    "accident": N_("accident"), "crime_victim": N_("victim of crime"), "detention": N_("detention"), "lost_documents": N_("lost documents"),
+    "missing_person": N_("missing person"), "natural_disaster": N_("natural disaster"), "app": N_("app"), "hotline": N_("hotline"), "partner": N_("partner"),
+    "walk_in": N_("in person"), "web": N_("website"), "alert": N_("alert"), "bus": N_("bus"), "charter_flight": N_("charter flight"), "ship": N_("ship"),
+    "assigned": N_("assigned"), "critical": N_("critical"), "high": N_("high"), "medium": N_("medium"), "low": N_("low"), "permission": N_("permission"),
+    "ok": N_("ok"), "failed": N_("failed"), "refused": N_("refused"), "confirmed": N_("confirmed"), "rejected": N_("rejected"), "side": N_("side"), "state": N_("state"),
+}
+"""Stored codes that appear as audit detail values, in words."""
+CODE_VALUE = re.compile(r"[a-z][a-z0-9]*(?:[:_.][a-z0-9_]+)+")
+"""A detail value that is still a code (a permission such as `readmission:read`): shown as code."""
 
 
 def _module_hooks(name: str) -> list[object]:
@@ -296,9 +383,94 @@ def _module_hooks(name: str) -> list[object]:
     return found
 
 
+ACTION_WORDS = {
+    "add_alias": N_("Alias added"),
+    "apply_plan": N_("Plan applied"),
+    "approve_role_grant": N_("Role grant approved"),
+    "assign": N_("Assigned"),
+    "assign_seat": N_("Seat assigned"),
+    "backup": N_("Backed up"),
+    "batch": N_("Batch run"),
+    "candidate_confirmed": N_("Candidate confirmed"),
+    "candidate_rejected": N_("Candidate rejected"),
+    "checkpoint": N_("Checkpoint set"),
+    "close": N_("Closed"),
+    "complete": N_("Completed"),
+    "consent": N_("Consent recorded"),
+    "consent_withdrawn": N_("Consent withdrawn"),
+    "contact_status": N_("Contact status recorded"),
+    "create": N_("Created"),
+    "dedupe": N_("Duplicates searched"),
+    "deem_accepted": N_("Deemed accepted"),
+    "demo_load": N_("Demo data loaded"),
+    "disable": N_("Disabled"),
+    "disburse": N_("Paid out"),
+    "drop_images": N_("Images deleted"),
+    "duplicate_check": N_("Duplicate check"),
+    "edit": N_("Edited"),
+    "enable": N_("Enabled"),
+    "enrol": N_("Enrolled"),
+    "enrol_second_factor": N_("Second factor enrolled"),
+    "erase": N_("Erased"),
+    "evacuation_arrived": N_("Arrived after evacuation"),
+    "evacuation_boarded": N_("Boarded for evacuation"),
+    "evacuation_checked_in": N_("Checked in for evacuation"),
+    "evidence": N_("Evidence opened"),
+    "export": N_("Exported"),
+    "fail": N_("Failed"),
+    "generate_messages": N_("Messages generated"),
+    "image": N_("Image opened"),
+    "import": N_("Imported"),
+    "lift_hold": N_("Hold lifted"),
+    "link": N_("Linked"),
+    "list": N_("Listed"),
+    "load": N_("Loaded"),
+    "login": N_("Signed in"),
+    "logout": N_("Signed out"),
+    "match": N_("Matched"),
+    "place_hold": N_("Hold placed"),
+    "plan": N_("Planned"),
+    "publish": N_("Published"),
+    "pull": N_("Pulled"),
+    "read": N_("Opened"),
+    "rebuild_index": N_("Index rebuilt"),
+    "recompute_deadlines": N_("Deadlines recomputed"),
+    "record_candidates": N_("Registry candidates recorded"),
+    "record_figures": N_("Figures recorded"),
+    "record_flows": N_("Flows recorded"),
+    "refresh_affected": N_("Affected people refreshed"),
+    "refused": N_("Refused"),
+    "release_seat": N_("Seat released"),
+    "report": N_("Report produced"),
+    "request_contact": N_("Contact requested"),
+    "request_role_grant": N_("Role grant requested"),
+    "reroute": N_("Re-routed"),
+    "resolve_duplicate": N_("Duplicate resolved"),
+    "restore": N_("Restored"),
+    "retention.run": N_("Retention run"),
+    "retention_erase": N_("Erased after retention"),
+    "revalidate": N_("Checked again"),
+    "revoke": N_("Revoked"),
+    "revoke_token": N_("Token revoked"),
+    "rotate_blind_index_key": N_("Search-index key rotated"),
+    "rotate_keys": N_("Keys rotated"),
+    "search": N_("Searched"),
+    "set_photo": N_("Photo added"),
+    "statistics": N_("Statistics viewed"),
+    "submit": N_("Submitted"),
+    "transition": N_("State changed"),
+    "triage": N_("Triaged"),
+    "update": N_("Changed"),
+    "update_location": N_("Location updated"),
+    "upload_evidence": N_("Evidence uploaded"),
+    "verify": N_("Verified"),
+    "withdraw": N_("Withdrawn"),
+}
+"""The audit actions every module records (a module's views may name its own with `AUDIT_ACTION_LABELS`)."""
+
+
 def _action_words() -> dict[str, str]:
-    words: dict[str, str] = {"login": N_("Signed in"), "logout": N_("Signed out"), "read": N_("Opened"), "list": N_("Listed"), "search": N_("Searched"),
-                             "create": N_("Created"), "update": N_("Changed"), "refused": N_("Refused")}
+    words: dict[str, str] = dict(ACTION_WORDS)
     for table in _module_hooks("AUDIT_ACTION_LABELS"):
         words.update(table)  # type: ignore[call-overload]
     return words
@@ -322,24 +494,43 @@ def _labels(db: Session, entries: list[Any]) -> tuple[dict[str, str], dict[tuple
     return users, records
 
 
-def _details_in_words(details: dict[str, Any], users: dict[str, str], records: dict[tuple[str, str], str]) -> list[tuple[str, str]]:
-    """Each detail as (label, value in words); ids become labels where known, lists are joined."""
+def _value_in_words(value: Any, known_ids: dict[str, str]) -> str:
+    """One detail value as the reader reads it: a known id as its label, a stored code as its word (`VALUE_WORDS`),
+    a language code as the language's name, a number in the locale's format."""
+    from passage.core.i18n import format_language, gettext, localise
+
+    if isinstance(value, bool):
+        return gettext(N_("yes")) if value else gettext(N_("no"))
+    if isinstance(value, (int, float)):
+        return localise(value)
+    text = str(value)
+    if text in known_ids:
+        return known_ids[text]
+    if text in VALUE_WORDS:
+        return gettext(VALUE_WORDS[text])
+    if text in ("en", "zh", "zh_Hans", "fr", "nl", "de"):
+        return format_language(text.split("_")[0])
+    return text
+
+
+def _details_in_words(details: dict[str, Any], users: dict[str, str], records: dict[tuple[str, str], str]) -> list[tuple[str, str, bool]]:
+    """Each detail as (label, value in words, whether the value is a code to show as code); ids become labels where
+    known, lists are joined, stored codes and languages are put in words."""
     from passage.core.i18n import gettext
 
     known_ids = {rid: label for (_, rid), label in records.items()} | users
     out = []
     for key, value in details.items():
         if isinstance(value, list):
-            text = ", ".join(known_ids.get(str(v), str(v)) for v in value) or "—"
+            text = ", ".join(_value_in_words(v, known_ids) for v in value) or "—"
         elif isinstance(value, dict):
-            text = "; ".join(f"{k}: {v}" for k, v in value.items())
-        elif isinstance(value, bool):
-            text = gettext(N_("yes")) if value else gettext(N_("no"))
+            text = "; ".join(f"{_value_in_words(k, known_ids)}: {_value_in_words(v, known_ids)}" for k, v in value.items())
         elif value is None:
             text = "—"
         else:
-            text = known_ids.get(str(value), str(value))
-        out.append((gettext(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key.replace("_", " "), text))
+            text = _value_in_words(value, known_ids)
+        is_code = bool(CODE_VALUE.fullmatch(text))
+        out.append((gettext(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key.replace("_", " "), text, is_code))
     return out
 
 
@@ -440,7 +631,7 @@ def audit_csv(
     writer.writerow([gettext(h) for h in AUDIT_CSV_HEADERS])
     action_words = _action_words()
     for e in rows:
-        details = "; ".join(f"{label}: {text}" for label, text in _details_in_words(e.details or {}, users, records))
+        details = "; ".join(f"{label}: {text}" for label, text, _code in _details_in_words(e.details or {}, users, records))
         cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or gettext(N_("system"))),
                  gettext(action_words[e.action]) if e.action in action_words else e.action,
                  gettext(ENTITY_WORDS[e.entity_type]) if e.entity_type in ENTITY_WORDS else e.entity_type.replace("_", " "),
