@@ -81,12 +81,20 @@ PROVINCE_LABELS = {"CN-FJ": N_("Fujian"), "CN-ZJ": N_("Zhejiang"), "CN-GD": N_("
 CIVIL_STATUS_LABELS = {"single": N_("single"), "married": N_("married"), "divorced": N_("divorced"), "widowed": N_("widowed"), "separated": N_("separated")}
 OUTCOME_LABELS = {"accepted": N_("accepted"), "deemed_accepted": N_("deemed accepted"), "refused": N_("refused"), "pending": N_("pending"),
                   "withdrawn": N_("withdrawn"), "transferred": N_("transferred"), "cancelled": N_("cancelled")}
+STATISTICS_COLUMN_LABELS = {
+    "applications": N_("Applications"), "replies": N_("Replies"), "reply_days_median": N_("Reply days, median"), "reply_days_p90": N_("Reply days, 90th percentile"),
+    "answered_within_limit": N_("Answered within the limit"), "answered_within_limit_share": N_("Share answered within the limit"),
+    "deemed_acceptances": N_("Deemed acceptances"), "refusals_by_reason": N_("Refusals by reason"), "travel_document_days_median": N_("Days to travel document (median)"),
+    "travel_documents": N_("Travel documents"), "transfers": N_("Transfers"), "transfers_within_window": N_("Transfers within the window"),
+    "transfers_within_window_share": N_("Share of transfers within the window"), "outcomes": N_("Outcomes"),
+}
+SCOPE_LABELS = {"own": N_("cases you can open"), "others": N_("other cases (disclosure-controlled)")}
 PROCEDURE_LABELS = {"readmission": N_("readmission"), "transit": N_("transit")}
 KIND_LABELS = {"agreement": N_("agreement"), "template": N_("template"), "arrangement": N_("arrangement")}
 
 for _domain, _labels in {
     "state": STATE_LABELS, "action": ACTION_LABELS, "deadline": DEADLINE_LABELS, "field": FIELD_LABELS, "hold": HOLD_LABELS, "flag": FLAG_LABELS,
     "refusal": REFUSAL_LABELS, "method": METHOD_LABELS, "category": CATEGORY_LABELS, "place": PLACE_LABELS, "unit": UNIT_LABELS,
-    "clock_event": CLOCK_EVENT_LABELS, "province": PROVINCE_LABELS, "civil_status": CIVIL_STATUS_LABELS, "outcome": OUTCOME_LABELS, "procedure": PROCEDURE_LABELS, "agreement_kind": KIND_LABELS, "group": GROUP_LABELS,
+    "clock_event": CLOCK_EVENT_LABELS, "province": PROVINCE_LABELS, "civil_status": CIVIL_STATUS_LABELS, "outcome": OUTCOME_LABELS, "statistics_column": STATISTICS_COLUMN_LABELS, "scope": SCOPE_LABELS, "procedure": PROCEDURE_LABELS, "agreement_kind": KIND_LABELS, "group": GROUP_LABELS,
 }.items():
     define_labels(f"readmission.{_domain}", _labels)
