@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from passage.core.errors import FieldError, InvalidInput, NotFound
-from passage.core.i18n import N_, T_
+from passage.core.i18n import N_, T_, Label, Text, localise
 from passage.readmission import rules
 from passage.readmission.agreements import load_agreement_file, preset_agreements, unverified_figures
 from passage.readmission.jobs import due_now
@@ -23,8 +23,19 @@ calendars_app = typer.Typer(name="calendars", help="Official annual holiday noti
 typer_apps: list[typer.Typer] = [agreements_app, readmission_app, calendars_app]
 
 
+def _in_language(data: Any) -> Any:
+    """Messages and labels in the output rendered in the CLI's language (`--lang`, PASSAGE_LANG or the locale)."""
+    if isinstance(data, (Text, Label)):
+        return localise(data)
+    if isinstance(data, dict):
+        return {k: _in_language(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_in_language(v) for v in data]
+    return data
+
+
 def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(_in_language(data), ensure_ascii=False, indent=2))
 
 
 def _catalogue(use_db: bool) -> dict[str, Agreement]:
@@ -39,7 +50,7 @@ def _catalogue(use_db: bool) -> dict[str, Agreement]:
         with unit_of_work() as session:
             return all_agreements(session)
     except DatabaseNotReady as exc:
-        typer.echo(f"note: {exc.message}; showing shipped presets only", err=True)
+        typer.echo(localise(T_("note: {problem}; showing shipped presets only", problem=localise(exc.message))), err=True)
         return all_agreements(None)
 
 
@@ -114,7 +125,7 @@ def list_calendars(db: bool = typer.Option(True, "--db/--no-db", help="Include n
             with unit_of_work() as session:
                 notices = all_notices(session)
         except DatabaseNotReady as exc:
-            typer.echo(f"note: {exc.message}; showing shipped notices only", err=True)
+            typer.echo(localise(T_("note: {problem}; showing shipped notices only", problem=localise(exc.message))), err=True)
     this_year = dt.date.today().year
     rows = [{"notice": n.key, "country": n.country, "year": n.year, "version": n.version, "issued_on": n.issued_on.isoformat(),
              "title": n.title, "source": n.source, "url": n.url, "holidays": len(n.holidays), "workdays": len(n.workdays)} for n in notices]
