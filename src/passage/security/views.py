@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, NotAuthenticated, PassageError
 from passage.core.files import csv_writer
-from passage.core.i18n import N_, gettext, label
+from passage.core.i18n import N_, gettext, label, label_domains
 from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.deps import PUBLIC, SESSION_COOKIE, client_address, require
@@ -353,6 +353,10 @@ DETAIL_WORDS = {
     "gallery_size": N_("gallery size"), "group_by": N_("grouped by"), "own_cases": N_("own cases"), "state": N_("state"), "requesting": N_("requesting state"),
     "reference_id": N_("reference"), "focal_point_ids": N_("focal points"), "email": N_("e-mail"), "phone": N_("telephone"), "primary": N_("primary"),
     "secondary": N_("secondary"), "consent_id": N_("consent"), "case_id": N_("case"), "event_id": N_("event"), "dataset_id": N_("dataset"),
+    "source": N_("source"), "form_id": N_("form"), "programme_id": N_("programme"), "system_job": N_("system job"), "currency": N_("currency"),
+    "evidence_type": N_("evidence type"), "answered": N_("answered"), "consent": N_("consent"), "purpose": N_("purpose"), "item_id": N_("item"),
+    "document_id": N_("document"), "submission_id": N_("submission"), "participant_id": N_("participant"), "speaker_ids": N_("speakers"),
+    "component": N_("component"), "form_key": N_("form"), "alias_id": N_("alias"), "institution_id": N_("institution"), "sha256": N_("checksum (SHA-256)"),
 }
 VALUE_WORDS = {
     "accident": N_("accident"), "crime_victim": N_("victim of crime"), "detention": N_("detention"), "lost_documents": N_("lost documents"),
@@ -360,6 +364,7 @@ VALUE_WORDS = {
     "walk_in": N_("in person"), "web": N_("website"), "alert": N_("alert"), "bus": N_("bus"), "charter_flight": N_("charter flight"), "ship": N_("ship"),
     "assigned": N_("assigned"), "critical": N_("critical"), "high": N_("high"), "medium": N_("medium"), "low": N_("low"), "permission": N_("permission"),
     "ok": N_("ok"), "failed": N_("failed"), "refused": N_("refused"), "confirmed": N_("confirmed"), "rejected": N_("rejected"), "side": N_("side"), "state": N_("state"),
+    "email": N_("e-mail"), "phone": N_("telephone"), "sms": N_("text message"), "post": N_("post"),
 }
 """Stored codes that appear as audit detail values, in words."""
 CODE_VALUE = re.compile(r"[a-z][a-z0-9]*(?:[:_.][a-z0-9_]+)+")
@@ -488,10 +493,22 @@ def _labels(db: Session, entries: list[Any]) -> tuple[dict[str, str], dict[tuple
     if wanted.get("user"):
         records |= {("user", u.id): u.username for u in db.scalars(select(User).where(User.id.in_(wanted["user"])))}
     if wanted.get("organisation"):
-        records |= {("organisation", o.id): o.name for o in db.scalars(select(Organisation).where(Organisation.id.in_(wanted["organisation"])))}
+        records |= {("organisation", o.id): o.local_name for o in db.scalars(select(Organisation).where(Organisation.id.in_(wanted["organisation"])))}
     for labeller in _module_hooks("audit_record_labels"):
         records |= labeller(db, wanted)  # type: ignore[operator]
     return users, records
+
+
+def _registered_label(code: str) -> str | None:
+    """The English word for a stored code that some module registered in a label domain (`i18n.define_labels`:
+    states, stages, fields, kinds…), or None. The audit log holds every module's codes; this names them without
+    copying each module's tables here."""
+    if not code.islower() or (not CODE_VALUE.fullmatch(code) and not code.isalpha()):
+        return None
+    for entries in label_domains().values():
+        if code in entries:
+            return entries[code]
+    return None
 
 
 def _value_in_words(value: Any, known_ids: dict[str, str]) -> str:
@@ -508,6 +525,9 @@ def _value_in_words(value: Any, known_ids: dict[str, str]) -> str:
         return known_ids[text]
     if text in VALUE_WORDS:
         return gettext(VALUE_WORDS[text])
+    worded = _registered_label(text)
+    if worded is not None:
+        return gettext(worded)
     if text in ("en", "zh", "zh_Hans", "fr", "nl", "de"):
         return format_language(text.split("_")[0])
     return text
