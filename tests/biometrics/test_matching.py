@@ -74,3 +74,16 @@ def test_fit_calibration_recovers_the_crossing_point() -> None:
     assert fitted.log2_lr(100) > 0 > fitted.log2_lr(5)
     with pytest.raises(InvalidInput):
         fit_calibration([1.0] * 3, impostor)
+
+
+def test_the_explanation_reads_in_chinese_with_the_fingers_named(extracted: dict[str, Extraction]) -> None:
+    a, b = extracted["p1_1"].record, extracted["p1_2"].record
+    probe = replace(a, views=(replace(a.views[0], position=2),))
+    reference = replace(b, views=(replace(b.views[0], position=2),))
+    result = match_records(probe, reference)
+    from passage.core.i18n import localise
+
+    chinese = localise(result.explanation, locale="zh_Hans")
+    assert "右手食指" in chinese and "比对了1个手指" in chinese and "NIST 指南" in chinese
+    assert "finger" not in chinese and "provisional" not in chinese  # issue 16: no English left in the explanation
+    assert "right index finger" in localise(result.explanation, locale="en")

@@ -109,3 +109,17 @@ def test_model_json_keeps_the_unretrieved_factor_and_old_models_load_the_default
     old = json.loads(model.to_json())
     del old["unretrieved_bf"]
     assert scoring.Model.from_json(json.dumps(old)).unretrieved_bf == scoring.UNRETRIEVED_BF
+
+
+def test_explanations_are_messages_that_read_in_chinese() -> None:
+    """Issue 16: "birth_date: exact" / "name: surname_exact_given_close" become words in the reader's language."""
+    from passage.core.i18n import localise
+    from passage.identity.places import in_characters
+
+    items = scoring.evidence_for(scoring.Model(), Levels(name="surname_exact_given_close", birth_date="exact", sex=None, birth_place="county", id_number=None))
+    by_kind = {e.kind: e for e in items}
+    assert localise(by_kind["birth_date"].explanation, locale="zh_Hans").startswith("出生日期：")
+    assert "_" not in localise(by_kind["name"].explanation, locale="en") and "surname_exact" not in str(by_kind["name"].as_dict()["explanation"])
+    assert localise(by_kind["sex"].explanation, locale="zh_Hans") == "性别：一方缺失，不构成证据"
+    assert in_characters("Changle, Fuzhou, Fujian") == "福建福州长乐" and in_characters("Wenchow") == "温州"
+    assert in_characters("Fuzhou, Guangdong") is None and in_characters("Paris") is None  # different branches, unknown place

@@ -205,7 +205,12 @@ def test_statistics_json_and_csv_with_redaction_for_analysts(app_client: Any, he
     assert row["scope"] == "own" and row["withheld"] == [] and row["total"] is False
     assert row["group"] == {"requesting_state": "NL"} and row["refusals_by_reason"] == {"not_a_national": 1} and row["applications"] == 1
     csv_text = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"], "format": "csv"}, headers=nl).text
-    assert csv_text.splitlines()[0].startswith("scope,requesting_state,applications") and "own,NL,1" in csv_text
+    # the CSV is for people: headers and codes in words, in the request's language
+    assert csv_text.splitlines()[0].startswith("Scope,Requesting state,Applications") and "cases you can open,NL,1" in csv_text
+    assert "Not a national=1" in csv_text and "not_a_national" not in csv_text
+    chinese_csv = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"], "format": "csv"},
+                                 headers={**nl, "accept-language": "zh-CN"}).text
+    assert chinese_csv.splitlines()[0].startswith("范围,请求国,申请数") and "您可查看的案件,NL,1" in chinese_csv
     # the analyst opens no case: the one case is someone else's, a count of 1 is withheld, and so is every figure that would reveal it
     analyst = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"]}, headers=headers["analyst"]).json()
     [other, other_total] = analyst["rows"]
@@ -213,7 +218,7 @@ def test_statistics_json_and_csv_with_redaction_for_analysts(app_client: Any, he
     assert other["scope"] == "others" and other["redacted"] is True and other["applications"] is None
     assert other["refusals_by_reason"] == {"not_a_national": None} and other["outcomes"] == {"refused": None}
     analyst_csv = app_client.get("/api/v1/readmission/statistics", params={"group_by": ["requesting_state"], "format": "csv"}, headers=headers["analyst"]).text
-    assert analyst_csv.splitlines()[1].startswith("others,NL,,") and "not_a_national=," in analyst_csv and ",1," not in analyst_csv
+    assert analyst_csv.splitlines()[1].startswith("other cases (disclosure-controlled),NL,,") and "Not a national=," in analyst_csv and ",1," not in analyst_csv
 
 
 def test_agreements_list_show_create_and_version(app_client: Any, headers: dict[str, dict[str, str]]) -> None:

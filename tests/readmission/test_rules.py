@@ -184,3 +184,44 @@ def test_transfer_date_checked_against_document_and_window():
     assert err.value.extra["transfer_due"] == "2024-05-30"
     with pytest.raises(Conflict, match="past"):
         rules.check_transfer_date(version, dates, D(2024, 3, 5), today=D(2024, 3, 6))
+
+
+def test_the_rule_is_a_message_in_the_readers_language_with_the_agreements_chinese_text():
+    """Issue 16: the rule is stored language-neutral and reads in Chinese, citation included."""
+    from passage.core.i18n import Text, localise
+
+    reply = rules.reply_deadline(v("eu-china-draft"), D(2026, 12, 1))
+    chinese = localise(reply.rule, locale="zh_Hans")
+    assert chinese.startswith("答复期限：自2026年12月1日确认收到起20个工作日") and "第8条第1款" in chinese
+    assert "Art." not in chinese and "working" not in chinese
+    stored = Text.from_stored(reply.rule.as_stored())
+    assert stored == reply.rule and localise(stored, locale="zh_Hans") == chinese
+
+
+def test_every_shipped_preset_has_chinese_for_its_published_text_and_translations_leave_the_checksum_alone():
+    from pydantic import BaseModel
+
+    from passage.core.i18n import missing_translations
+    from passage.readmission.agreements import agreement_checksum
+    from passage.readmission.schemas import Translated
+
+    missing = []
+
+    def walk(node, path):
+        if isinstance(node, Translated):
+            fields = {name: getattr(node, name) for name in ("source", "article", "note", "label", "issue_rule", "border_region_definition", "description")
+                      if isinstance(getattr(node, name, None), str)}
+            missing.extend(f"{path}.{f}" for f in missing_translations(fields, node.translations, locale="zh_Hans"))
+        if isinstance(node, BaseModel):
+            for key in type(node).model_fields:
+                walk(getattr(node, key), f"{path}.{key}")
+        elif isinstance(node, (list, tuple)):
+            for index, value in enumerate(node):
+                walk(value, f"{path}.{index}")
+
+    for agreement in preset_agreements().values():
+        walk(agreement, agreement.id)
+        assert agreement.name_zh and agreement.published("name").render("zh_Hans") == agreement.name_zh
+    assert missing == []
+    agreement = get_preset("eu-pakistan")
+    assert agreement_checksum(agreement) == agreement_checksum(agreement.model_copy(update={"translations": {"description": {"zh_Hans": "另一译文"}}}))

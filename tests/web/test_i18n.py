@@ -15,21 +15,23 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "lazy_ge
 
 
 def visible_messages() -> dict[str | tuple[str, str], str]:
-    """Every extracted message: a string, or (singular, plural) for a message about a count."""
+    """Every extracted message: a string, or (singular, plural) for a plural message (`ngettext`, `P_`), whose
+    plural form is not a catalogue key of its own."""
     found: dict[str | tuple[str, str], str] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(SRC, METHOD_MAP, OPTIONS, KEYWORDS):
-        if isinstance(message, tuple) and len(message) == 2 and all(message):
-            found.setdefault((message[0], message[1]), f"{filename}:{lineno}")
-            continue
-        for text in message if isinstance(message, tuple) else (message,):
-            if text:
-                found.setdefault(text, f"{filename}:{lineno}")
+        if isinstance(message, tuple):
+            singular, plural = message[0], message[1]
+            if singular and plural:
+                found.setdefault((singular, plural), f"{filename}:{lineno}")
+        elif message:
+            found.setdefault(message, f"{filename}:{lineno}")
     return found
 
 
 def _translated(chinese: object, message: str | tuple[str, str]) -> bool:
     if isinstance(message, tuple):
-        return chinese.ungettext(message[0], message[1], 2) != message[1]  # type: ignore[attr-defined]
+        singular, plural = message
+        return chinese.ungettext(singular, plural, 1) != singular and chinese.ungettext(singular, plural, 2) != plural  # type: ignore[attr-defined]
     return chinese.ugettext(message) != message or message.isdigit()  # type: ignore[attr-defined]
 
 
@@ -38,7 +40,7 @@ def test_every_visible_string_is_translated_into_chinese() -> None:
     chinese = i18n.translations_for("zh_Hans")
     messages = visible_messages()
     assert len(messages) > 50
-    untranslated = [f"{where}: {text!r}" for text, where in sorted(messages.items(), key=lambda item: str(item[0])) if not _translated(chinese, text)]
+    untranslated = [f"{where}: {text!r}" for text, where in sorted(messages.items(), key=str) if not _translated(chinese, text)]
     assert untranslated == []
 
 

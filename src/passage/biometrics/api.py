@@ -19,6 +19,7 @@ from passage.biometrics.matching import MatchResult
 from passage.biometrics.models import BiometricTemplate
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, PayloadTooLarge
+from passage.core.i18n import N_, T_, localise
 from passage.core.settings import get_settings
 from passage.security.deps import require
 from passage.security.models import User
@@ -95,7 +96,7 @@ def template_out(row: BiometricTemplate) -> TemplateOut:
 def match_out(result: MatchResult) -> MatchOut:
     return MatchOut(usable=result.usable, log2_lr=round(result.log2_lr, 3), best_score=result.best_score,
                     fingers=[FingerOut(finger_position=f.finger_position, score=f.score, log2_lr=round(f.log2_lr, 3)) for f in result.fingers],
-                    explanation=result.explanation)
+                    explanation=localise(result.explanation))
 
 
 async def read_upload(upload: UploadFile, field: str) -> bytes:
@@ -103,15 +104,15 @@ async def read_upload(upload: UploadFile, field: str) -> bytes:
     limit = get_settings().max_upload_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise PayloadTooLarge(f"{field}: larger than the {limit}-byte upload limit")
+        raise PayloadTooLarge(T_("{field}: larger than the {limit}-byte upload limit", field=field, limit=limit))
     return data
 
 
 async def _probe(db: DbSession, user: User, upload: UploadFile | None, template_id: str | None, field: str,
                  finger: int, ppi: float | None) -> tuple[MinutiaeRecord, str | None]:
     if (upload is None) == (template_id is None):
-        raise InvalidInput(f"give exactly one of {field} (a file) or {field}_template_id",
-                           fields=[FieldError(field, "exactly one of a file or an enrolled template id")])
+        raise InvalidInput(T_("give exactly one of {field} (a file) or {field}_template_id", field=field),
+                           fields=[FieldError(field, N_("exactly one of a file or an enrolled template id"))])
     if template_id is not None:
         _row, record = service.get_template(db, actor=user, template_id=template_id, purpose="compare")
         return record, template_id
@@ -206,7 +207,7 @@ async def search(
     record, probe_id = await _probe(db, user, probe, probe_template_id, "probe", finger, ppi)
     hits = service.search(db, actor=user, probe=record, top=top, shortlist=shortlist, probe_id=probe_id)
     return [CandidateOut(rank=rank, person_id=h.person_id, template_ids=list(h.template_ids), log2_lr=round(h.log2_lr, 3),
-                         bozorth3=h.result.best_score, usable=h.result.usable, explanation=h.result.explanation)
+                         bozorth3=h.result.best_score, usable=h.result.usable, explanation=localise(h.result.explanation))
             for rank, h in enumerate(hits, 1)]
 
 

@@ -21,6 +21,7 @@ from passage.biometrics.matching import match_records
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, PassageError
 from passage.core.files import atomic_output, read_csv_rows
+from passage.core.i18n import N_, T_, localise
 from passage.core.progress import progress_bar
 from passage.security.actors import SystemActor, system_actor
 
@@ -34,7 +35,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError:
-        raise InvalidInput(f"{what} {path.name}: cannot be read") from None
+        raise InvalidInput(T_("{what} {name}: cannot be read", what=what, name=path.name)) from None
 
 
 def _load_template(path: Path) -> tuple[bytes, object]:
@@ -53,7 +54,7 @@ def extract_command(
 ) -> None:
     """Extract minutiae (MINDTCT) and NFIQ 2 from an image into a minutiae record."""
     if fmt not in ("iso2005", "iso2011", "ansi2004", "ansi2007"):
-        raise InvalidInput("--format must be iso2005, iso2011, ansi2004 or ansi2007")
+        raise InvalidInput(N_("--format must be iso2005, iso2011, ansi2004 or ansi2007"))
     target: RecordFormat = fmt  # type: ignore[assignment]
     result = extract(_read(image, "image"), ppi=ppi, finger_position=finger, min_nfiq2=min_nfiq2)
     with atomic_output(out, mode="wb") as handle:
@@ -74,7 +75,7 @@ def match_command(
     result = match_records(first, second, allow_low_quality=allow_low_quality)  # type: ignore[arg-type]
     typer.echo(json.dumps({"usable": result.usable, "log2_lr": round(result.log2_lr, 3), "best_score": result.best_score,
                            "fingers": [{"position": f.finger_position, "score": f.score, "log2_lr": round(f.log2_lr, 3)} for f in result.fingers],
-                           "explanation": result.explanation}))
+                           "explanation": localise(result.explanation)}, ensure_ascii=False))
 
 
 def _system_actor(session: Any, organisation: str) -> SystemActor:
@@ -84,7 +85,7 @@ def _system_actor(session: Any, organisation: str) -> SystemActor:
 
     found = session.scalars(select(Organisation).where(or_(Organisation.id == organisation, Organisation.name == organisation))).first()
     if found is None:
-        raise InvalidInput("--organisation: no such organisation (give its id or exact name)")
+        raise InvalidInput(N_("--organisation: no such organisation (give its id or exact name)"))
     return system_actor("biometrics.cli", organisation_id=found.id)
 
 
@@ -95,7 +96,7 @@ def _manifest_rows(gallery: Path) -> tuple[Path, list[tuple[int, dict[str, str]]
         if not manifest.exists():
             files = sorted(p for p in gallery.iterdir() if p.is_file() and not p.name.startswith("."))
             if not files:
-                raise InvalidInput(f"{gallery.name}: the directory holds no files to enrol")
+                raise InvalidInput(T_("{name}: the directory holds no files to enrol", name=gallery.name))
             return gallery, [(n, {"record_id": p.stem, "person_id": p.stem, "path": p.name}) for n, p in enumerate(files, 1)]
         gallery = manifest
     _, rows = read_csv_rows(gallery, required=["record_id", "person_id", "path"], optional=["finger"])
@@ -114,7 +115,7 @@ def enrol_command(
     seen: dict[str, int] = {}
     for line, row in rows:
         if row["record_id"] in seen:
-            raise InvalidInput(f"line {line}: duplicate record_id (first on line {seen[row['record_id']]}); nothing was enrolled")
+            raise InvalidInput(T_("line {line}: duplicate record_id (first on line {value}); nothing was enrolled", line=line, value=seen[row['record_id']]))
         seen[row["record_id"]] = line
     items = []
     with progress_bar() as progress:
@@ -128,7 +129,7 @@ def enrol_command(
             except PassageError as exc:
                 raise type(exc)(f"line {line}: {exc.message}; nothing was enrolled") from None
             except ValueError:
-                raise InvalidInput(f"line {line}: finger must be a number 0-10; nothing was enrolled") from None
+                raise InvalidInput(T_("line {line}: finger must be a number 0-10; nothing was enrolled", line=line)) from None
             items.append(service.EnrolmentRequest(row["record_id"], row["person_id"], upload, addressed_country))
             progress.advance(task)
     with unit_of_work() as session:
@@ -150,8 +151,8 @@ def search_command(
     with unit_of_work() as session:
         actor = _system_actor(session, organisation) if organisation else system_actor("biometrics.cli")
         if service.gallery_stats(session, actor=actor).active == 0:
-            raise InvalidInput("the gallery is empty")
+            raise InvalidInput(N_("the gallery is empty"))
         hits = service.search(session, actor=actor, probe=probe, top=top, shortlist=shortlist)  # type: ignore[arg-type]
     for rank, hit in enumerate(hits, 1):
         typer.echo(json.dumps({"rank": rank, "person_id": hit.person_id, "template_ids": list(hit.template_ids),
-                               "bozorth3": hit.result.best_score, "log2_lr": round(hit.log2_lr, 3), "explanation": hit.result.explanation}))
+                               "bozorth3": hit.result.best_score, "log2_lr": round(hit.log2_lr, 3), "explanation": localise(hit.result.explanation)}, ensure_ascii=False))

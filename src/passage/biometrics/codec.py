@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import N_
 
 RecordFormat = Literal["iso2005", "ansi2004", "ansi2007", "iso2011"]
 
@@ -506,7 +507,7 @@ UNKNOWN_CAPTURE_TIME = b"\xff" * 9
 
 def _encode_iso2011_view(record: MinutiaeRecord, view: FingerView) -> bytes:
     if len(view.minutiae) > 255:
-        raise InvalidInput("a finger representation holds at most 255 minutiae")
+        raise InvalidInput(N_("a finger representation holds at most 255 minutiae"))
     quality_blocks = view.quality_blocks or ((view.quality, 0, 0),)
     parts = [view.capture_datetime or UNKNOWN_CAPTURE_TIME, struct.pack(">BHH", view.device_technology, view.device_vendor, view.device_type)]
     parts.append(struct.pack(">B", len(quality_blocks)) + b"".join(struct.pack(">BHH", *q) for q in quality_blocks))
@@ -525,7 +526,7 @@ def _encode_iso2011_view(record: MinutiaeRecord, view: FingerView) -> bytes:
 def _encode_view(record: MinutiaeRecord, view: FingerView) -> bytes:
     parts: list[bytes] = []
     if len(view.minutiae) > 255:
-        raise InvalidInput("a finger view holds at most 255 minutiae")
+        raise InvalidInput(N_("a finger view holds at most 255 minutiae"))
     if record.format == "ansi2007":
         parts.append(struct.pack(">BBBBIHHHHB", view.position, view.view_number, view.impression_type, view.quality,
                                  view.quality_algorithm_id, view.width, view.height, view.x_resolution, view.y_resolution,
@@ -543,7 +544,7 @@ def _encode_view(record: MinutiaeRecord, view: FingerView) -> bytes:
 def encode(record: MinutiaeRecord) -> bytes:
     """Serialise a record in its own format; the inverse of `decode`."""
     if not record.views:
-        raise InvalidInput("a minutiae record needs at least one finger view")
+        raise InvalidInput(N_("a minutiae record needs at least one finger view"))
     if record.format == "iso2011":
         representations = b"".join(_encode_iso2011_view(record, v) for v in record.views)
         total = ISO_2011_HEADER_BYTES + len(representations)

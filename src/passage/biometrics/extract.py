@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from passage.biometrics.codec import FingerView, Minutia, MinutiaeRecord
 from passage.core.errors import InvalidInput, UnsupportedMediaType
+from passage.core.i18n import N_, T_
 
 ACCEPTED_FORMATS = ("PNG", "TIFF", "BMP", "WSQ")
 WSQ_MAGIC = b"\xff\xa0"
@@ -87,7 +88,7 @@ def load_image(data: bytes, *, ppi: float | None = None) -> FingerImage:
         with Image.open(io.BytesIO(data)) as opened:
             source_format = opened.format or "unknown"
             if source_format not in ACCEPTED_FORMATS:
-                raise UnsupportedMediaType(f"image format {source_format} is not accepted (PNG, TIFF, BMP or WSQ)")
+                raise UnsupportedMediaType(T_("image format {source_format} is not accepted (PNG, TIFF, BMP or WSQ)", source_format=source_format))
             opened.load()
             declared = opened.info.get("dpi")
             grey = opened.convert("L")
@@ -154,7 +155,7 @@ def _extractor(*, nfiq2: bool = True) -> nbis.NbisExtractor:
 def extract(data: bytes, *, ppi: float | None = None, finger_position: int = 0, min_nfiq2: int = DEFAULT_MIN_NFIQ2) -> Extraction:
     """Extract minutiae (MINDTCT) and NFIQ 2 from an image; returns an ISO 19794-2:2005 record."""
     if not 0 <= finger_position <= 10:
-        raise InvalidInput("finger position must be 0 (unknown) to 10 (ISO/IEC 19794-2:2005 Table 2)")
+        raise InvalidInput(N_("finger position must be 0 (unknown) to 10 (ISO/IEC 19794-2:2005 Table 2)"))
     image = load_image(data, ppi=ppi)
     reasons = []
     try:

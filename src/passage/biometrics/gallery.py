@@ -43,6 +43,7 @@ from passage.biometrics.matching import (
 )
 from passage.core.errors import Conflict, InvalidInput, NotFound
 from passage.core.files import atomic_output
+from passage.core.i18n import N_, T_
 
 
 class Encrypt(Protocol):
@@ -63,7 +64,7 @@ STAGE_ONE_FRACTION = 0.06
 
 def _check_id(value: str, what: str) -> str:
     if not ID_PATTERN.match(value or ""):
-        raise InvalidInput(f"{what} must be 1-64 characters of letters, digits, '_', '-' or '.'")
+        raise InvalidInput(T_("{what} must be 1-64 characters of letters, digits, '_', '-' or '.'", what=what))
     return value
 
 
@@ -172,12 +173,12 @@ class SearchIndex:
 
     def person_of(self, record_id: str) -> str:
         if record_id not in self._persons:
-            raise NotFound("no such gallery record")
+            raise NotFound(N_("no such gallery record"))
         return self._persons[record_id]
 
     def record(self, record_id: str) -> MinutiaeRecord:
         if record_id not in self._records:
-            raise NotFound("no such gallery record")
+            raise NotFound(N_("no such gallery record"))
         return decode(self._records[record_id])
 
     def _prepared_record(self, record_id: str) -> PreparedRecord:
@@ -250,10 +251,10 @@ class SearchIndex:
                on_candidate: Callable[[str], None] | None = None) -> list[Candidate]:
         """1:N: MCC prefilter shortlist per probe finger, Bozorth3 re-rank, fused per person, best first."""
         if not probe.views or probe.minutiae_count() == 0:
-            raise InvalidInput("the probe template is empty (no minutiae)")
+            raise InvalidInput(N_("the probe template is empty (no minutiae)"))
         usable = [i for i, v in enumerate(probe.views) if allow_low_quality or not view_is_low_quality(v)]
         if not usable:
-            raise InvalidInput("the probe's fingerprint quality is too low to search (NFIQ 2 or minutiae count); recapture it")
+            raise InvalidInput(N_("the probe's fingerprint quality is too low to search (NFIQ 2 or minutiae count); recapture it"))
         size = len(self._records) if visible is None else len(visible)
         depth = shortlist if shortlist is not None else default_shortlist(size)
         prefilter: dict[str, float] = {}
@@ -314,12 +315,12 @@ class Gallery:
             manifest = json.loads(path.read_text(encoding="utf-8"))
             entries = list(manifest["entries"])
         except (ValueError, KeyError, TypeError):
-            raise InvalidInput(f"{MANIFEST}: not a Passage gallery manifest") from None
+            raise InvalidInput(T_("{MANIFEST}: not a Passage gallery manifest", MANIFEST=MANIFEST)) from None
         seen: set[str] = set()
         for position, entry in enumerate(entries):
             record_id = str(entry.get("record_id", ""))
             if record_id in seen:
-                raise Conflict(f"{MANIFEST}: entry {position}: duplicate record id; the gallery is inconsistent")
+                raise Conflict(T_("{MANIFEST}: entry {position}: duplicate record id; the gallery is inconsistent", MANIFEST=MANIFEST, position=position))
             seen.add(record_id)
         self._entries = entries
         loaded = []
@@ -380,7 +381,7 @@ class Gallery:
         """Delete every template and image of one person; the index masks them at once."""
         revoked = [str(e["record_id"]) for e in self._entries if e["person_id"] == person_id]
         if not revoked:
-            raise NotFound("no templates are enrolled for this person")
+            raise NotFound(N_("no templates are enrolled for this person"))
         remaining = [e for e in self._entries if e["person_id"] != person_id]
         self._write_manifest(remaining)
         self._entries = remaining
@@ -404,9 +405,9 @@ def check_batch(batch: list[Enrolment], existing: Collection[str]) -> None:
         _check_id(item.record_id, f"enrolment {number}: record id")
         _check_id(item.person_id, f"enrolment {number}: person id")
         if item.record_id in existing:
-            raise Conflict(f"enrolment {number}: record id is already in the gallery; nothing was enrolled")
+            raise Conflict(T_("enrolment {number}: record id is already in the gallery; nothing was enrolled", number=number))
         if item.record_id in seen:
-            raise Conflict(f"enrolment {number}: record id appears twice in this batch; nothing was enrolled")
+            raise Conflict(T_("enrolment {number}: record id appears twice in this batch; nothing was enrolled", number=number))
         seen.add(item.record_id)
         if not item.record.views or item.record.minutiae_count() == 0:
-            raise InvalidInput(f"enrolment {number}: empty template (no minutiae); nothing was enrolled")
+            raise InvalidInput(T_("enrolment {number}: empty template (no minutiae); nothing was enrolled", number=number))

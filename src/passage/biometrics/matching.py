@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import nbis
 import numpy as np
 
+from passage.biometrics import messages as _messages  # noqa: F401 - defines the finger labels used below
 from passage.biometrics.codec import (
     ISO_ANGLE_DEGREES,
     ISO_FORMATS,
@@ -45,6 +46,7 @@ from passage.biometrics.codec import (
 )
 from passage.biometrics.extract import DEFAULT_MIN_NFIQ2, MIN_MINUTIAE
 from passage.core.errors import InvalidInput
+from passage.core.i18n import P_, T_, Label, Text
 
 _local = threading.local()
 
@@ -113,7 +115,8 @@ class Calibration:
     offset: float = 25.0
     floor: float = -5.0
     ceiling: float = 13.0
-    source: str = "provisional (NIST guidance: a Bozorth3 score above 40 suggests the same finger), until it is re-estimated from known pairs compared in this deployment"
+    source: Text = T_("provisional (NIST guidance: a Bozorth3 score above {score} suggests the same finger), until it is re-estimated from known pairs "
+                      "compared in this deployment", score=40)
 
     def log2_lr(self, score: float) -> float:
         return float(min(self.ceiling, max(self.floor, self.slope * (score - self.offset))))
@@ -131,7 +134,7 @@ def fit_calibration(genuine: Sequence[float], impostor: Sequence[float], *, iter
     extrapolated beyond the evidence.
     """
     if len(genuine) < 10 or len(impostor) < 10:
-        raise InvalidInput("calibration needs at least 10 genuine and 10 impostor scores")
+        raise InvalidInput(T_("calibration needs at least 10 genuine and 10 impostor scores"))
     scores = np.concatenate([np.asarray(genuine, float), np.asarray(impostor, float)])
     labels = np.concatenate([np.ones(len(genuine)), np.zeros(len(impostor))])
     weights = np.where(labels == 1, 0.5 / len(genuine), 0.5 / len(impostor))
@@ -150,7 +153,7 @@ def fit_calibration(genuine: Sequence[float], impostor: Sequence[float], *, iter
     slope_nat = a / scale
     offset = float(scores.mean() - b * scale / a) if a != 0 else float(scores.mean())
     slope = float(slope_nat / math.log(2))
-    cal = Calibration(slope=slope, offset=offset, floor=-6.0, ceiling=13.0, source=f"fitted on {len(genuine)} genuine, {len(impostor)} impostor scores")
+    cal = Calibration(slope=slope, offset=offset, floor=-6.0, ceiling=13.0, source=T_("fitted on {genuine} genuine and {impostor} impostor scores", genuine=len(genuine), impostor=len(impostor)))
     return Calibration(slope=slope, offset=offset, floor=min(0.0, cal.log2_lr(float(np.min(impostor)))),
                        ceiling=max(0.0, cal.log2_lr(float(np.max(genuine)))), source=cal.source)
 
@@ -171,7 +174,8 @@ class MatchResult:
     fingers: tuple[FingerComparison, ...]
     log2_lr: float
     usable: bool
-    explanation: str
+    explanation: Text
+    """A message (`i18n.Text`): English as a `str`, rendered in the reader's language with `i18n.localise`."""
 
     @property
     def best_score(self) -> int:
@@ -216,9 +220,18 @@ def match_records(probe: MinutiaeRecord | PreparedRecord, reference: MinutiaeRec
             best[i] = comparison
     fingers = tuple(best[k] for k in sorted(best))
     if not fingers:
-        reason = "no comparable finger views" if skipped == 0 else f"{skipped} comparison(s) skipped: fingerprint quality too low"
-        return MatchResult((), 0.0, False, f"Fingerprints give no evidence: {reason}.")
+        reason = (T_("no comparable finger views") if skipped == 0
+                  else P_("{n} comparison skipped: fingerprint quality too low", "{n} comparisons skipped: fingerprint quality too low", skipped))
+        return MatchResult((), 0.0, False, T_("Fingerprints give no evidence: {reason}.", reason=reason))
     total = float(sum(f.log2_lr for f in fingers))
-    parts = ", ".join(f"finger {f.finger_position or '?'}: Bozorth3 {f.score} -> log2 LR {f.log2_lr:+.1f}" for f in fingers)
-    note = f"; {skipped} low-quality comparison(s) skipped" if skipped else ""
-    return MatchResult(fingers, total, True, f"Fingerprints ({len(fingers)} finger(s)): {parts}; fused log2 LR {total:+.1f}{note}. Calibration: {calibration.source}.")
+    parts: Text | None = None
+    for f in fingers:
+        part = T_("{finger}: Bozorth3 score {score}, log2 likelihood ratio {lr}", finger=Label("biometrics.finger", str(f.finger_position)),
+                  score=f.score, lr=f"{f.log2_lr:+.1f}")
+        parts = part if parts is None else T_("{earlier}; {next}", earlier=parts, next=part)
+    explanation = P_("{n} finger compared: {parts}. Fused log2 likelihood ratio {total}.", "{n} fingers compared: {parts}. Fused log2 likelihood ratio {total}.",
+                     len(fingers), parts=parts, total=f"{total:+.1f}")
+    if skipped:
+        explanation = T_("{explanation} {note}", explanation=explanation,
+                         note=P_("{n} low-quality comparison skipped.", "{n} low-quality comparisons skipped.", skipped))
+    return MatchResult(fingers, total, True, T_("{explanation} Calibration: {calibration}.", explanation=explanation, calibration=calibration.source))

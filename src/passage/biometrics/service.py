@@ -55,6 +55,7 @@ from passage.core.errors import (
     UnsupportedMediaType,
 )
 from passage.core.files import atomic_output
+from passage.core.i18n import N_, T_
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
@@ -95,7 +96,7 @@ def _visible(session: Session, actor: Actor) -> Any:
 def _load_visible(session: Session, actor: Actor, template_id: str) -> BiometricTemplate:
     row = get_visible(session, BiometricTemplate, template_id, actor)
     if row.revoked_at is not None or row.template is None:
-        raise NotFound(f"{ENTITY} {template_id} has been revoked")
+        raise NotFound(T_("{ENTITY} {template_id} has been revoked", ENTITY=ENTITY, template_id=template_id))
     return row
 
 
@@ -125,15 +126,15 @@ def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = N
     """
     limit = get_settings().max_upload_bytes
     if len(data) > limit:
-        raise PayloadTooLarge(f"{field}: {len(data)} bytes is more than the {limit}-byte upload limit")
+        raise PayloadTooLarge(T_("{field}: {count} bytes is more than the {limit}-byte upload limit", field=field, count=len(data), limit=limit))
     if not data:
-        raise InvalidInput(f"{field}: the file is empty (0 bytes)", fields=[FieldError(field, "empty file")])
+        raise InvalidInput(T_("{field}: the file is empty (0 bytes)", field=field), fields=[FieldError(field, N_("empty file"))])
     if ansi_nist.is_transaction(data):
         return _parse_transaction_upload(data, finger_position=finger_position, ppi=ppi, field=field)
     if data[:4] == TEMPLATE_MAGIC:
         record = decode(data)
         if not record.views or record.minutiae_count() == 0:
-            raise InvalidInput(f"{field}: empty template (no minutiae)", fields=[FieldError(field, "empty template")])
+            raise InvalidInput(T_("{field}: empty template (no minutiae)", field=field), fields=[FieldError(field, N_("empty template"))])
         low = [i for i, v in enumerate(record.views) if view_is_low_quality(v)]
         reasons = tuple(f"view {i}: quality below threshold or fewer than 12 minutiae" for i in low)
         return ParsedInput(record=record, source="template", low_quality=len(low) == len(record.views), quality_reasons=reasons)
@@ -150,12 +151,12 @@ def _parse_transaction_upload(data: bytes, *, finger_position: int, ppi: float |
     images = [i for i in transaction.images if finger_position in i.finger_positions] if finger_position else list(transaction.images)
     if len(images) > 1:
         found = sorted({p for i in transaction.images for p in i.finger_positions})
-        raise InvalidInput(f"{field}: the transaction holds {len(images)} finger images; choose one with finger_position",
-                           fields=[FieldError("finger_position", f"one of {found}")])
+        raise InvalidInput(T_("{field}: the transaction holds {count} finger images; choose one with finger_position", field=field, count=len(images)),
+                           fields=[FieldError("finger_position", T_("one of {found}", found=found))])
     if images:
         image = images[0]
         if image.compression == "jpeg2000":
-            raise UnsupportedMediaType(f"{field}: Type-{image.record_type} image IDC {image.idc} is JPEG 2000, which cannot be decoded here")
+            raise UnsupportedMediaType(T_("{field}: Type-{record_type} image IDC {idc} is JPEG 2000, which cannot be decoded here", field=field, record_type=image.record_type, idc=image.idc))
         pixels = ansi_nist.raw_image_as_png(image) if image.compression == "none" else image.data
         position = finger_position or (image.finger_positions[0] if image.finger_positions else 0)
         extraction = extract(pixels, ppi=ppi or image.ppi, finger_position=position if position <= 10 else 0,
@@ -164,17 +165,17 @@ def _parse_transaction_upload(data: bytes, *, finger_position: int, ppi: float |
                            nfiq2=extraction.nfiq2, low_quality=extraction.low_quality, quality_reasons=extraction.quality_reasons)
     sets = [m for m in transaction.minutiae if not finger_position or finger_position in m.finger_positions or not m.finger_positions]
     if not sets:
-        raise InvalidInput(f"{field}: the transaction holds no fingerprint image or minutiae for this finger",
-                           fields=[FieldError("finger_position", "no Type-4, Type-14 or Type-9 record for it")])
+        raise InvalidInput(T_("{field}: the transaction holds no fingerprint image or minutiae for this finger", field=field),
+                           fields=[FieldError("finger_position", N_("no Type-4, Type-14 or Type-9 record for it"))])
     if len(sets) > 1:
-        raise InvalidInput(f"{field}: the transaction holds {len(sets)} minutiae records; choose one with finger_position",
-                           fields=[FieldError("finger_position", "ambiguous")])
+        raise InvalidInput(T_("{field}: the transaction holds {count} minutiae records; choose one with finger_position", field=field, count=len(sets)),
+                           fields=[FieldError("finger_position", N_("ambiguous"))])
     ppmm = transaction.native_ppmm or 19.69
     chosen = sets[0]
     height_mm = max((m.y_mm for m in chosen.minutiae), default=0.0) + 1.0
     record = chosen.as_record(image_height_mm=height_mm, ppmm=ppmm)
     if record.minutiae_count() == 0:
-        raise InvalidInput(f"{field}: empty template (no minutiae)", fields=[FieldError(field, "empty template")])
+        raise InvalidInput(T_("{field}: empty template (no minutiae)", field=field), fields=[FieldError(field, N_("empty template"))])
     return ParsedInput(record=record, source="ansi_nist", low_quality=view_is_low_quality(record.views[0]),
                        quality_reasons=("fewer than 12 minutiae",) if view_is_low_quality(record.views[0]) else ())
 
@@ -204,11 +205,11 @@ class EnrolmentRequest:
 def _check_request(number: int, item: EnrolmentRequest, prefix: str) -> list[FieldError]:
     problems = []
     if not ID_PATTERN.match(item.record_ref or ""):
-        problems.append(FieldError(f"{prefix}record_ref", "must be 1-64 characters of letters, digits, '_', '-' or '.'"))
+        problems.append(FieldError(f"{prefix}record_ref", N_("must be 1-64 characters of letters, digits, '_', '-' or '.'")))
     if not ID_PATTERN.match(item.person_id or ""):
-        problems.append(FieldError(f"{prefix}person_id", "must be 1-64 characters of letters, digits, '_', '-' or '.'"))
+        problems.append(FieldError(f"{prefix}person_id", N_("must be 1-64 characters of letters, digits, '_', '-' or '.'")))
     if item.addressed_country is not None and not (len(item.addressed_country) == 2 and item.addressed_country.isalpha() and item.addressed_country.isupper()):
-        problems.append(FieldError(f"{prefix}addressed_country", "must be an ISO 3166-1 alpha-2 code such as CN"))
+        problems.append(FieldError(f"{prefix}addressed_country", N_("must be an ISO 3166-1 alpha-2 code such as CN")))
     return problems
 
 
@@ -216,23 +217,23 @@ def enrol(session: Session, *, actor: Actor, items: Sequence[EnrolmentRequest], 
     """Enrol a batch, all or nothing: a bad id, a duplicate record ref (in the batch or the gallery) changes nothing."""
     _require(session, actor, Permission.BIOMETRICS_ENROL, "enrol")
     if not items:
-        raise InvalidInput("nothing to enrol")
+        raise InvalidInput(N_("nothing to enrol"))
     problems: list[FieldError] = []
     seen: dict[str, int] = {}
     for number, item in enumerate(items):
         prefix = f"items.{number}." if len(items) > 1 else ""
         problems.extend(_check_request(number, item, prefix))
         if item.record_ref in seen:
-            problems.append(FieldError(f"{prefix}record_ref", f"duplicate of item {seen[item.record_ref]} in this batch"))
+            problems.append(FieldError(f"{prefix}record_ref", T_("duplicate of item {value} in this batch", value=seen[item.record_ref])))
         seen.setdefault(item.record_ref, number)
         if item.routed_organisation_id is not None and session.get(Organisation, item.routed_organisation_id) is None:
-            problems.append(FieldError(f"{prefix}routed_organisation_id", "no such organisation"))
+            problems.append(FieldError(f"{prefix}routed_organisation_id", N_("no such organisation")))
     if problems:
-        raise InvalidInput("the enrolment was refused; nothing was enrolled", fields=problems)
+        raise InvalidInput(N_("the enrolment was refused; nothing was enrolled"), fields=problems)
     existing = set(session.scalars(select(BiometricTemplate.record_ref).where(BiometricTemplate.record_ref.in_(list(seen)))))
     if existing:
         clashes = [FieldError(f"items.{seen[ref]}.record_ref" if len(items) > 1 else "record_ref", "already enrolled") for ref in sorted(existing)]
-        raise Conflict("a record ref is already in the gallery; nothing was enrolled", fields=clashes)
+        raise Conflict(N_("a record ref is already in the gallery; nothing was enrolled"), fields=clashes)
     keep = biometrics_settings().keep_images if keep_images is None else keep_images
     rows = []
     for item in items:
@@ -274,7 +275,7 @@ def revoke_person(session: Session, *, actor: Actor, person_id: str) -> list[str
     _require(session, actor, Permission.BIOMETRICS_ENROL, "revoke")
     rows = session.scalars(_visible(session, actor).where(BiometricTemplate.person_id == person_id)).all()
     if not rows:
-        raise NotFound("no templates are enrolled for this person")
+        raise NotFound(N_("no templates are enrolled for this person"))
     now = utcnow()
     for row in rows:
         row.template = None
@@ -307,7 +308,7 @@ def get_template(session: Session, *, actor: Actor, template_id: str, purpose: s
 def download_template(session: Session, *, actor: Actor, template_id: str, target: RecordFormat | None = None) -> bytes:
     """The stored record bytes, or converted to `target` (iso2005, iso2011, ansi2004, ansi2007); audited as a download."""
     if target is not None and target not in FORMATS:
-        raise InvalidInput("format must be iso2005, iso2011, ansi2004 or ansi2007", fields=[FieldError("format", "unknown format")])
+        raise InvalidInput(N_("format must be iso2005, iso2011, ansi2004 or ansi2007"), fields=[FieldError("format", N_("unknown format"))])
     row, record = get_template(session, actor=actor, template_id=template_id, purpose="download")
     if target is None or target == record.format:
         assert row.template is not None
@@ -320,7 +321,7 @@ def get_image(session: Session, *, actor: Actor, template_id: str) -> tuple[byte
     _require(session, actor, Permission.BIOMETRICS_READ, "image")
     row = _load_visible(session, actor, template_id)
     if row.image is None:
-        raise NotFound("no image is kept for this template (images are dropped after extraction)")
+        raise NotFound(N_("no image is kept for this template (images are dropped after extraction)"))
     audit.record(session, actor=actor, entity_type=ENTITY, action="image", entity_id=row.id, details={"person_id": row.person_id})
     return row.image, row.image_format or "png"
 
@@ -367,9 +368,9 @@ def list_templates(session: Session, *, actor: Actor, q: str | None = None, stat
     """Visible records (metadata only, no template bytes), filtered, sorted and paged; the listing is audited."""
     _require(session, actor, Permission.BIOMETRICS_READ, "list")
     if sort not in SORTS:
-        raise InvalidInput("unknown sort", fields=[FieldError("sort", f"one of {', '.join(SORTS)}")])
+        raise InvalidInput(N_("unknown sort"), fields=[FieldError("sort", T_("one of {items}", items=', '.join(SORTS)))])
     if status not in ("active", "revoked", "all"):
-        raise InvalidInput("unknown status", fields=[FieldError("status", "one of active, revoked, all")])
+        raise InvalidInput(N_("unknown status"), fields=[FieldError("status", N_("one of active, revoked, all"))])
     statement = scoped_select(BiometricTemplate, actor)
     if status == "active":
         statement = statement.where(BiometricTemplate.revoked_at.is_(None))
@@ -424,9 +425,9 @@ def search(session: Session, *, actor: Actor, probe: MinutiaeRecord, top: int = 
     """1:N over the records the actor may see: MCC shortlist, Bozorth3 re-rank, fused per person; audited with ids."""
     _require(session, actor, Permission.BIOMETRICS_READ, "search")
     if not 1 <= top <= 1000:
-        raise InvalidInput("top must be 1-1000", fields=[FieldError("top", "1-1000")])
+        raise InvalidInput(N_("top must be 1-1000"), fields=[FieldError("top", N_("1-1000"))])
     if shortlist is not None and not 1 <= shortlist <= 5000:
-        raise InvalidInput("shortlist must be 1-5000", fields=[FieldError("shortlist", "1-5000")])
+        raise InvalidInput(N_("shortlist must be 1-5000"), fields=[FieldError("shortlist", N_("1-5000"))])
     index = _synchronised_index(session)
     visible = set(session.scalars(_visible(session, actor).with_only_columns(BiometricTemplate.id)))
     exclude = {probe_id} if probe_id else set()
@@ -465,7 +466,7 @@ def fingerprint_evidence(session: Session, *, actor: Actor, probe: MinutiaeRecor
     _require(session, actor, Permission.BIOMETRICS_READ, "evidence")
     record = decode(probe) if isinstance(probe, bytes | bytearray) else probe
     if not record.views or record.minutiae_count() == 0:
-        raise InvalidInput("the probe template is empty (no minutiae)", fields=[FieldError("probe", "empty template")])
+        raise InvalidInput(N_("the probe template is empty (no minutiae)"), fields=[FieldError("probe", N_("empty template"))])
     wanted = list(dict.fromkeys(person_ids))
     rows = session.scalars(_visible(session, actor).where(BiometricTemplate.person_id.in_(wanted))).all() if wanted else []
     by_person: dict[str, list[BiometricTemplate]] = {}
@@ -480,7 +481,7 @@ def fingerprint_evidence(session: Session, *, actor: Actor, probe: MinutiaeRecor
             if best is None or result.log2_lr > best[0].log2_lr:
                 best = (result, row)
         if best is None:
-            evidence[person_id] = FingerprintEvidence(person_id, 0.0, False, "No fingerprint on file for this person: no evidence either way.", (), 0)
+            evidence[person_id] = FingerprintEvidence(person_id, 0.0, False, T_("No fingerprint on file for this person: no evidence either way."), (), 0)
         else:
             result, row = best
             evidence[person_id] = FingerprintEvidence(person_id, result.log2_lr, result.usable, result.explanation,

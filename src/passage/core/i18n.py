@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import babel
 import babel.dates
 import babel.numbers
 from babel.messages.mofile import write_mo
@@ -182,6 +183,8 @@ def _store_param(value: Any) -> Any:
         return {"$date": value.isoformat()}
     if isinstance(value, Decimal):
         return {"$decimal": str(value)}
+    if isinstance(value, Published):
+        return {"$published": [value.source, value.field, value.translations]}
     return value
 
 
@@ -198,6 +201,8 @@ def _load_param(value: Any) -> Any:
             return dt.date.fromisoformat(inner)
         if key == "$decimal":
             return Decimal(inner)
+        if key == "$published":
+            return Published(str(inner[0]), str(inner[1]), dict(inner[2] or {}))
     return value
 
 
@@ -333,6 +338,19 @@ def format_datetime(value: dt.datetime | str | None, *, locale: str | None = Non
     return f"{format_date(value, locale=chosen)} {time_part}"
 
 
+_GRANDFATHERED_LANGUAGE_TAGS = {"zh-min-nan": "nan", "zh-yue": "yue", "zh-hakka": "hak", "zh-guoyu": "zh", "zh-xiang": "hsn", "zh-gan": "gan", "zh-wuu": "wuu"}
+
+
+def format_language(code: str | None, *, locale: str | None = None) -> str:
+    """A language code (BCP 47 / ISO 639, e.g. `zh`, `yue`, `zh-min-nan`) as its name in the reader's language
+    (CLDR: 中文, 粤语, 闽南语 / Chinese, Cantonese, Min Nan Chinese); an unknown code is shown as it is."""
+    if not code:
+        return ""
+    tag = _GRANDFATHERED_LANGUAGE_TAGS.get(code.strip().lower(), code.strip())
+    names = babel.Locale.parse(babel_locale(locale)).languages
+    return names.get(tag) or names.get(tag.replace("-", "_")) or names.get(tag.split("-")[0]) or code
+
+
 def localise(value: Any, *, locale: str | None = None) -> str:
     """Any value as the reader reads it: a message or label rendered, a number or date in the locale's format,
     a plain string looked up in the catalogues (so stored English words that are catalogue entries translate),
@@ -342,7 +360,7 @@ def localise(value: Any, *, locale: str | None = None) -> str:
         return ""
     if isinstance(value, Text):
         return value.render(chosen)
-    if isinstance(value, Label):
+    if isinstance(value, (Label, Published)):
         return value.render(chosen)
     if isinstance(value, bool):
         return translations_for(chosen).ugettext("yes" if value else "no")
@@ -417,3 +435,20 @@ def missing_translations(source_values: Mapping[str, str | None], translations: 
         if source and not dict((translations or {}).get(field) or {}).get(locale):
             missing.append(field)
     return missing
+
+
+@dataclass(frozen=True, eq=False)
+class Published:
+    """Published free text as a message parameter: the source text of one field and its `translations`
+    (`{field: {locale: text}}`), so that a stored message ("Reply due: 20 working days … ({source}, {article})")
+    shows the agreement's own Chinese text on a Chinese page. Falls back to the source text, as `in_language` does."""
+
+    source: str
+    field: str
+    translations: Mapping[str, Mapping[str, str]]
+
+    def render(self, locale: str | None = None) -> str:
+        return in_language(self.source, self.translations, self.field, locale=locale).text
+
+    def __str__(self) -> str:
+        return self.source

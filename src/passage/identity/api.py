@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from passage.core.deps import DbSession
 from passage.core.errors import InvalidInput
+from passage.core.i18n import N_
 from passage.identity import compare, dates, service
 from passage.identity.schemas import CandidateOut, EvidenceOut, IndexStatusOut, SearchIn, SearchOut
 from passage.security.deps import require
@@ -22,7 +23,7 @@ warm_up = service.warm_up
 def _query(body: SearchIn) -> compare.Query:
     sex = body.sex.upper()
     if sex and sex not in ("M", "F", "X", "U"):
-        raise InvalidInput("sex: expected M, F or empty")
+        raise InvalidInput(N_("sex: expected M, F or empty"))
     return compare.Query(
         family_name=body.family_name.strip(), given_name=body.given_name.strip(), full_name=body.full_name.strip(),
         sex=sex if sex in ("M", "F") else "", birth_date=dates.parse_partial(body.birth_date.strip(), where="birth_date"),

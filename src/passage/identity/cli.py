@@ -11,6 +11,7 @@ from rich.progress import Progress
 
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput
+from passage.core.i18n import N_
 from passage.core.progress import progress_bar
 from passage.identity.index import build_or_update, default_index_dir
 from passage.identity.service import EM_MIN_QUERIES, BatchProgress, identify_batch
@@ -84,7 +85,7 @@ def link_command(
 ) -> None:
     """Link a whole registry against a whole query set on Spark (same comparisons, scoring and decisions)."""
     if engine != "spark":
-        raise InvalidInput("--engine: only `spark` is supported here; use `passage identify batch` on one machine")
+        raise InvalidInput(N_("--engine: only `spark` is supported here; use `passage identify batch` on one machine"))
     from passage.identity.spark_link import link
 
     target = index_dir or default_index_dir(registry)

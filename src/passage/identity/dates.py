@@ -18,6 +18,7 @@ import numpy as np
 from lunar_python import LunarYear
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 from passage.identity.edits import one_edit, one_edit_rows
 
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -43,19 +44,19 @@ def parse_partial(text: str, *, where: str) -> PartialDate | None:
         return None
     m = _DATE_RE.match(text)
     if not m:
-        raise InvalidInput(f"{where}: invalid date, expected YYYY, YYYY-MM or YYYY-MM-DD")
+        raise InvalidInput(T_("{where}: invalid date, expected YYYY, YYYY-MM or YYYY-MM-DD", where=where))
     year = int(m.group(1))
     month = int(m.group(2)) if m.group(2) else None
     day = int(m.group(3)) if m.group(3) else None
     if not 1880 <= year <= 2100:
-        raise InvalidInput(f"{where}: invalid date, year out of range")
+        raise InvalidInput(T_("{where}: invalid date, year out of range", where=where))
     if month is not None and not 1 <= month <= 12:
-        raise InvalidInput(f"{where}: invalid date, month out of range")
+        raise InvalidInput(T_("{where}: invalid date, month out of range", where=where))
     if day is not None:
         try:
             dt.date(year, month or 1, day)
         except ValueError:
-            raise InvalidInput(f"{where}: invalid date, no such day") from None
+            raise InvalidInput(T_("{where}: invalid date, no such day", where=where)) from None
     return PartialDate(year, month, day)
 
 
@@ -65,7 +66,7 @@ def parse_full(text: str, *, where: str) -> dt.date | None:
     if parsed is None:
         return None
     if parsed.day is None or parsed.month is None:
-        raise InvalidInput(f"{where}: invalid date, the registry needs YYYY-MM-DD")
+        raise InvalidInput(T_("{where}: invalid date, the registry needs YYYY-MM-DD", where=where))
     return dt.date(parsed.year, parsed.month, parsed.day)
 
 

@@ -21,6 +21,7 @@ from stdnum.cn import ric
 
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output, atomic_path
+from passage.core.i18n import T_
 from passage.identity import dates, resident_id, scoring
 from passage.identity.blocking import (
     K_DATE_GIVEN,
@@ -436,7 +437,7 @@ def _check_duplicates(file_name: str, pid_hashes: np.ndarray, lines: np.ndarray)
     dup = np.flatnonzero(sorted_h[1:] == sorted_h[:-1])
     if len(dup):
         line = int(np.min(lines[order[dup + 1]]))
-        raise InvalidInput(f"{file_name}: line {line}, column person_id: duplicate identifier")
+        raise InvalidInput(T_("{file_name}: line {line}, column person_id: duplicate identifier", file_name=file_name, line=line))
 
 
 def _file_digest(path: Path) -> str:
@@ -526,7 +527,7 @@ def build_or_update(registry: Path, directory: Path, *, progress: Callable[[int]
     removed = 0
     if existing:
         if len(incoming_ids) != counts["added"] + counts["changed"] + counts["unchanged"]:
-            raise InvalidInput(f"{registry.name}: column person_id: duplicate identifier")
+            raise InvalidInput(T_("{name}: column person_id: duplicate identifier", name=registry.name))
         for pid, (seg_no, row_no, _) in existing.items():
             if pid not in incoming_ids:
                 deleted[seg_no][row_no] = True

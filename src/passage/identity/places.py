@@ -238,3 +238,42 @@ def compare_places(query: Place, record: Place) -> str | None:
                 return "written_close"
             return "disagree"
     return None
+
+
+@lru_cache(maxsize=1)
+def _characters_by_code() -> dict[str, str]:
+    return {code: chars for code, chars, _aliases in _PLACES}
+
+
+@lru_cache(maxsize=20_000)
+def in_characters(text: str) -> str | None:
+    """A place written in Latin script ("Changle, Fuzhou, Fujian", "Wenchow") in characters, largest unit first
+    ("福建福州长乐"), for Chinese pages; None when a part of it is not in the table (then it is shown as written)."""
+    if not text or not text.strip() or is_han(text):
+        return None
+    _by_chars, by_alias = _indexes()
+    names = _characters_by_code()
+    written: set[str] = set()
+    for part in text.replace(";", ",").split(","):
+        tokens = [t for t in fold_latin(part).split() if t not in _LATIN_NOISE]
+        if not tokens:
+            continue
+        matches = by_alias.get(compact("".join(tokens)))
+        if not matches or len(matches) != 1:
+            return None
+        written.add(matches[0])
+    deepest = max(written, key=len, default=None)
+    if deepest is None or any(not with_ancestors(deepest) >= with_ancestors(c) for c in written):
+        return None  # the parts name places in different branches: keep the text as written
+    return "".join(names[c] for c in sorted(written, key=len))
+
+
+def place_for_reader(text: str | None, *, locale: str | None = None) -> str:
+    """A place as a Chinese reader reads it (in characters when the table knows it), else as written."""
+    from passage.core.i18n import get_locale
+
+    if not text:
+        return ""
+    if (locale or get_locale()) == "zh_Hans":
+        return in_characters(text) or text
+    return text

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from passage.core.errors import InvalidInput
 from passage.core.files import read_csv_rows
+from passage.core.i18n import T_
 from passage.identity import compare, dates
 
 QUERY_COLUMNS = ("query_id", "family_name", "given_name", "full_name", "sex", "birth_date", "birth_place", "id_number", "nationality")
@@ -39,13 +40,13 @@ def read_queries(path: Path) -> list[compare.Query]:
     queries = []
     for line, row in rows:
         if not row["query_id"]:
-            raise InvalidInput(f"{path.name}: line {line}, column query_id: empty")
+            raise InvalidInput(T_("{name}: line {line}, column query_id: empty", name=path.name, line=line))
         if row["query_id"] in seen:
-            raise InvalidInput(f"{path.name}: line {line}, column query_id: duplicate identifier")
+            raise InvalidInput(T_("{name}: line {line}, column query_id: duplicate identifier", name=path.name, line=line))
         seen.add(row["query_id"])
         sex = row["sex"].upper()
         if sex and sex not in ("M", "F", "X", "U"):
-            raise InvalidInput(f"{path.name}: line {line}, column sex: expected M, F or empty")
+            raise InvalidInput(T_("{name}: line {line}, column sex: expected M, F or empty", name=path.name, line=line))
         queries.append(make_query(
             query_id=row["query_id"], family_name=row["family_name"], given_name=row["given_name"], full_name=row["full_name"],
             sex=sex if sex in ("M", "F") else "", birth_date=row["birth_date"], where=f"{path.name}: line {line}, column birth_date",

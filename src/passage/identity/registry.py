@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import N_, T_
 from passage.identity import compare, dates, places, resident_id
 
 REGISTRY_COLUMNS = ("person_id", "family_name", "given_name", "sex", "birth_date", "birth_place", "id_number")
@@ -32,7 +33,7 @@ def _read_registry(path: Path, *, chunk_rows: int) -> Iterator[tuple[list[str], 
     and stripping here would make the reading process the bottleneck of the build).
     """
     if not path.exists():
-        raise InvalidInput(f"{path.name}: file not found")
+        raise InvalidInput(T_("{name}: file not found", name=path.name))
     line = 1
     try:
         with path.open("r", encoding="utf-8-sig", newline="") as handle:
@@ -40,17 +41,17 @@ def _read_registry(path: Path, *, chunk_rows: int) -> Iterator[tuple[list[str], 
             try:
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
-                raise InvalidInput(f"{path.name}: the file is empty") from None
+                raise InvalidInput(T_("{name}: the file is empty", name=path.name)) from None
             except csv.Error as exc:
-                raise InvalidInput(f"{path.name}: line 1: unreadable CSV header ({exc})") from None
+                raise InvalidInput(T_("{name}: line 1: unreadable CSV header ({exc})", name=path.name, exc=exc)) from None
             if not any(header):
-                raise InvalidInput(f"{path.name}: the file is empty")
+                raise InvalidInput(T_("{name}: the file is empty", name=path.name))
             if len(header) == 1 and (";" in header[0] or "\t" in header[0] or "|" in header[0]):
-                raise InvalidInput(f"{path.name}: line 1: wrong delimiter; the file must be comma-separated")
+                raise InvalidInput(T_("{name}: line 1: wrong delimiter; the file must be comma-separated", name=path.name))
             missing = [c for c in REGISTRY_COLUMNS if c not in header]
             if missing:
-                raise InvalidInput(f"{path.name}: line 1: missing column(s) {', '.join(missing)}",
-                                   fields=[FieldError(path=f"line 1, column {c}", message="required column is missing") for c in missing])
+                raise InvalidInput(T_("{name}: line 1: missing column(s) {items}", name=path.name, items=', '.join(missing)),
+                                   fields=[FieldError(path=f"line 1, column {c}", message=N_("required column is missing")) for c in missing])
             width = len(header)
             lines: list[int] = []
             rows: list[list[str]] = []
@@ -61,7 +62,7 @@ def _read_registry(path: Path, *, chunk_rows: int) -> Iterator[tuple[list[str], 
                     if not values or (len(values) == 1 and not values[0].strip()):
                         continue
                     if len(values) != width:
-                        raise InvalidInput(f"{path.name}: line {line}: expected {width} fields, found {len(values)}")
+                        raise InvalidInput(T_("{name}: line {line}: expected {width} fields, found {count}", name=path.name, line=line, width=width, count=len(values)))
                     lines.append(line)
                     rows.append(values)
                     seen_any = True
@@ -69,13 +70,13 @@ def _read_registry(path: Path, *, chunk_rows: int) -> Iterator[tuple[list[str], 
                         yield header, lines, rows
                         lines, rows = [], []
             except csv.Error as exc:
-                raise InvalidInput(f"{path.name}: line {reader.line_num}: unreadable CSV ({exc})") from None
+                raise InvalidInput(T_("{name}: line {line_num}: unreadable CSV ({exc})", name=path.name, line_num=reader.line_num, exc=exc)) from None
             if rows:
                 yield header, lines, rows
             if not seen_any:
-                raise InvalidInput(f"{path.name}: the file has a header but no rows")
+                raise InvalidInput(T_("{name}: the file has a header but no rows", name=path.name))
     except UnicodeDecodeError:
-        raise InvalidInput(f"{path.name}: line {line + 1}: not valid UTF-8; save the file as UTF-8") from None
+        raise InvalidInput(T_("{name}: line {value}: not valid UTF-8; save the file as UTF-8", name=path.name, value=line + 1)) from None
 
 
 def iter_registry(path: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[tuple[int, dict[str, str]]]]:
@@ -90,10 +91,10 @@ def iter_registry(path: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[
 
 def _check_row(name: str, line: int, row: dict[str, str]) -> None:
     if not row["person_id"]:
-        raise InvalidInput(f"{name}: line {line}, column person_id: empty")
+        raise InvalidInput(T_("{name}: line {line}, column person_id: empty", name=name, line=line))
     dates.parse_full(row["birth_date"], where=f"{name}: line {line}, column birth_date")
     if row["sex"] and row["sex"].upper() not in ("M", "F"):
-        raise InvalidInput(f"{name}: line {line}, column sex: expected M, F or empty")
+        raise InvalidInput(T_("{name}: line {line}, column sex: expected M, F or empty", name=name, line=line))
 
 
 def validate_registry(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -103,7 +104,7 @@ def validate_registry(path: Path) -> list[tuple[int, dict[str, str]]]:
     for line, row in rows:
         _check_row(path.name, line, row)
         if row["person_id"] in seen:
-            raise InvalidInput(f"{path.name}: line {line}, column person_id: duplicate identifier")
+            raise InvalidInput(T_("{name}: line {line}, column person_id: duplicate identifier", name=path.name, line=line))
         seen.add(row["person_id"])
     return rows
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from passage.core.i18n import T_, Label, localise
+from passage.identity import messages as _messages  # noqa: F401 - defines the label domains used below
 from passage.identity.compare import NAME_LEVELS, Levels
 from passage.identity.dates import DATE_LEVELS
 from passage.identity.places import PLACE_LEVELS
@@ -81,9 +83,10 @@ class Evidence:
     level: str | None
     log2_bf: float
     explanation: str
+    """A message (`i18n.T_`): English as a `str`; `as_dict` gives it in the reader's language."""
 
     def as_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "level": self.level, "log2_bf": round(self.log2_bf, 3), "explanation": self.explanation}
+        return {"kind": self.kind, "level": self.level, "log2_bf": round(self.log2_bf, 3), "explanation": localise(self.explanation)}
 
 
 @dataclass
@@ -173,15 +176,6 @@ def gamma(field_name: str, level: str | None) -> int:
     return len(levels) - 1 - levels.index(level)
 
 
-_EXPLAIN = {
-    "name": "name",
-    "birth_date": "date of birth",
-    "sex": "sex",
-    "birth_place": "place of birth",
-    "id_number": "resident ID number",
-}
-
-
 def evidence_for(model: Model, levels: Levels, *, name_frequency: float | None = None, surname_frequency: float | None = None,
                  given_frequency: float | None = None) -> list[Evidence]:
     """Turn comparison levels into Evidence items, with term-frequency-adjusted u for name agreement.
@@ -192,22 +186,23 @@ def evidence_for(model: Model, levels: Levels, *, name_frequency: float | None =
     items: list[Evidence] = []
     id_agrees = levels.id_number in ("exact", "one_edit")
     for name, level in zip(FIELDS, levels.as_tuple(), strict=True):
-        label = _EXPLAIN[name]
+        label = Label("identity.field", name)
         if level is None:
-            items.append(Evidence(name, None, 0.0, f"{label}: missing on one side, no evidence"))
+            items.append(Evidence(name, None, 0.0, T_("{field}: missing on one side, no evidence", field=label)))
             continue
+        worded = Label(f"identity.level.{name}", level)
         if id_agrees and name in ("birth_date", "sex"):
-            items.append(Evidence(name, level, 0.0, f"{label}: {level.replace('_', ' ')}; already counted in the ID number"))
+            items.append(Evidence(name, level, 0.0, T_("{field}: {level}; already counted in the ID number", field=label, level=worded)))
             continue
         u_override = None
-        note = ""
+        explanation = T_("{field}: {level}", field=label, level=worded)
         if name == "name":
             freq = {"exact": name_frequency, "surname_only": surname_frequency, "given_only": given_frequency}.get(level)
             if freq is not None:
                 u_override = max(freq, model.u["name"][level] if level != "exact" else 0.0, U_FLOOR)
-                note = f" (name frequency 1 in {max(1, round(1 / max(u_override, 1e-12))):,})"
+                explanation = T_("{field}: {level} (name frequency 1 in {n})", field=label, level=worded, n=max(1, round(1 / max(u_override, 1e-12))))
         bf = model.log2_bf(name, level, u_override=u_override)
-        items.append(Evidence(name, level, bf, f"{label}: {level.replace('_', ' ')}{note}"))
+        items.append(Evidence(name, level, bf, explanation))
     return items
 
 

@@ -20,6 +20,7 @@ import pyarrow.ipc as ipc
 
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output
+from passage.core.i18n import T_
 from passage.identity import compare, scoring
 from passage.identity.blocking import Key, key_hashes
 from passage.identity.registry import REGISTRY_COLUMNS, record_from_row
@@ -316,10 +317,10 @@ def open_index(directory: Path) -> RegistryIndex:
     """Open an index directory written by `build_or_update` (columns and postings memory-mapped)."""
     manifest_path = directory / "manifest.json"
     if not manifest_path.exists():
-        raise InvalidInput(f"{directory.name}: not an identity index (manifest.json missing); run `passage identify index` first")
+        raise InvalidInput(T_("{name}: not an identity index (manifest.json missing); run `passage identify index` first", name=directory.name))
     manifest = json.loads(manifest_path.read_text("utf-8"))
     if manifest.get("format") != FORMAT_VERSION:
-        raise InvalidInput(f"{directory.name}: index format {manifest.get('format')} is not supported; rebuild it")
+        raise InvalidInput(T_("{name}: index format {value} is not supported; rebuild it", name=directory.name, value=manifest.get('format')))
     segments = [_load_segment(directory, name) for name in manifest["segments"]]
     for segment in segments:
         segment.key_filter()  # computed now if the index predates `.filter.npy`, before any worker is forked

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput, NotFound
 from passage.core.files import atomic_output, csv_writer
+from passage.core.i18n import N_, T_
 from passage.core.settings import get_settings
 from passage.identity import clusters, compare, dates, scoring
 from passage.identity.index import (
@@ -83,7 +84,7 @@ def load_index(directory: Path | None = None) -> RegistryIndex:
     target = (directory or index_directory()).resolve()
     manifest = target / "manifest.json"
     if not manifest.exists():
-        raise NotFound("identity index is not built; run `passage identify index` first")
+        raise NotFound(N_("identity index is not built; run `passage identify index` first"))
     stamp = manifest.stat().st_mtime_ns
     with _lock:
         cached = _cache.get(target)
@@ -320,10 +321,10 @@ def start_index_job(session: Session, *, actor: Actor, rebuild: bool) -> IndexJo
     require_permission(session, actor=actor, permission=Permission.IDENTITY_INDEX_MANAGE, entity_type=ENTITY, entity_id=None, operation="index")
     registry, directory = registry_path(), index_directory()
     if not registry.exists():
-        raise InvalidInput("there is no registry extract on this server to index; ask the registry's custodian for one")
+        raise InvalidInput(N_("there is no registry extract on this server to index; ask the registry's custodian for one"))
     with _job_lock:
         if _job.state == "running":
-            raise Conflict("an index update is already running")
+            raise Conflict(N_("an index update is already running"))
         for name, value in vars(IndexJob()).items():
             setattr(_job, name, value)
         _job.state, _job.mode, _job.started_at, _job.total = "running", "rebuild" if rebuild else "update", dt.datetime.now(dt.UTC), _count_rows(registry)
@@ -441,8 +442,8 @@ def identify(session: Session, *, actor: Actor, query: compare.Query, top: int =
         def fused(_query: compare.Query, person_id: str) -> list[Evidence]:
             found = prints.get(person_id)
             if found is None or not found.usable:
-                return [Evidence("fingerprint", None, 0.0, "fingerprint: none on file")]
-            return [Evidence("fingerprint", "compared", found.log2_lr, "fingerprint: compared")]
+                return [Evidence("fingerprint", None, 0.0, T_("fingerprint: none on file"))]
+            return [Evidence("fingerprint", "compared", found.log2_lr, T_("fingerprint: compared"))]
 
         result = search_person(session, actor=actor, query=query, top=top, case_id=case_id, extra_evidence=fused)
     return result, candidate_details(result)
@@ -532,6 +533,14 @@ def evidence_words() -> dict[str, dict[str, object]]:
     from passage.identity.explain import WORDS
 
     return WORDS  # type: ignore[return-value]
+
+
+def place_for_reader(text: str | None, *, locale: str | None = None) -> str:
+    """A place of birth as the reader reads it: in characters on Chinese pages when the place table knows it
+    ("Changle, Fuzhou, Fujian" -> 福建福州长乐), else as written (`places.place_for_reader`)."""
+    from passage.identity.places import place_for_reader as _place
+
+    return _place(text, locale=locale)
 
 
 def evidence_strength(log2_bf: float) -> str:
@@ -635,10 +644,10 @@ def _read_model(path: Path) -> scoring.Model:
     try:
         return scoring.Model.from_any_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InvalidInput(f"{path.name}: no such model file") from None
+        raise InvalidInput(T_("{name}: no such model file", name=path.name)) from None
     except (ValueError, KeyError, TypeError) as exc:
         reason = str(exc) if isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise InvalidInput(f"{path.name}: not a Passage or Splink model file ({reason})") from None
+        raise InvalidInput(T_("{name}: not a Passage or Splink model file ({reason})", name=path.name, reason=reason)) from None
 
 
 def _log2_prior_odds(model: scoring.Model) -> float:
@@ -702,7 +711,7 @@ def dedupe_registry(session: Session, *, actor: Actor, registry: Path, out: Path
     """
     require_permission(session, actor=actor, permission=Permission.IDENTITY_SEARCH, entity_type=ENTITY, operation="dedupe")
     if not 0.0 < threshold <= 1.0:
-        raise InvalidInput("--threshold: must be above 0 and at most 1")
+        raise InvalidInput(N_("--threshold: must be above 0 and at most 1"))
     step = (progress or BatchProgress()).stage
 
     rows = validate_registry(registry)
@@ -809,7 +818,7 @@ def score_candidates(*, query: compare.Query, candidates: Sequence[compare.Recor
         evidence = scoring.evidence_for(model, levels)
         extra = (extra_log2_bf or {}).get(record.person_id)
         if extra:
-            evidence.append(scoring.Evidence("document", "exact", extra, "travel document number agrees"))
+            evidence.append(scoring.Evidence("document", "exact", extra, T_("travel document number agrees")))
         scored.append((scoring.total_log2_bf(evidence), record, levels, evidence))
     scored.sort(key=lambda item: -item[0])
     probabilities, _none = scoring.posteriors([s[0] for s in scored], registry_size=model.registry_size, prior_in_registry=prior_in_registry)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output, csv_writer
+from passage.core.i18n import T_
 from passage.identity import compare, dates, resident_id
 from passage.identity.index import (
     CANDIDATE_POOL,
@@ -177,7 +178,7 @@ def link(registry: Path, queries: Path, out: Path, *, index_dir: Path, master: s
     except Exception as exc:  # Spark wraps executor errors; report the type only (values may be personal)
         if isinstance(exc, InvalidInput):
             raise
-        raise InvalidInput(f"Spark job failed ({type(exc).__name__}); see the Spark log") from None
+        raise InvalidInput(T_("Spark job failed ({value}); see the Spark log", value=type(exc).__name__)) from None
     finally:
         if own_session:
             spark.stop()

@@ -19,7 +19,7 @@ from passage.identity.explain import WORDS, strength
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
-from passage.web.templating import NavItem, render
+from passage.web.templating import NavItem, register_globals, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,6 +27,8 @@ NAV = [
     NavItem(N_("Registry search"), "/identity", Permission.IDENTITY_SEARCH, order=13),
     NavItem(N_("Registry index"), "/identity/index", Permission.IDENTITY_INDEX_MANAGE, order=90),
 ]
+register_globals(place=service.place_for_reader)
+"""`{{ place(text) }}`: a place of birth in characters on Chinese pages (any module's template may use it)."""
 
 def query_view(query: compare.Query) -> dict[str, Any]:
     """The query as the decision screen's first column shows it."""

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from passage.core.errors import FieldError, InvalidInput, NotFound
 from passage.core.files import decode_json_bytes
+from passage.core.i18n import T_
 from passage.readmission.schemas import Agreement
 
 PRESET_PACKAGE = "passage.readmission.data.agreements"
@@ -32,7 +33,7 @@ def parse_agreement(data: Any, *, source: str = "agreement") -> Agreement:
         return Agreement.model_validate(data)
     except ValidationError as exc:
         fields = [FieldError(path=_path_of(err["loc"]), message=err["msg"]) for err in exc.errors()]
-        raise InvalidInput(f"{source}: not a valid agreement", fields=fields) from None
+        raise InvalidInput(T_("{source}: not a valid agreement", source=source), fields=fields) from None
 
 
 def parse_agreement_bytes(raw: bytes, *, source: str = "agreement") -> Agreement:
@@ -42,13 +43,23 @@ def parse_agreement_bytes(raw: bytes, *, source: str = "agreement") -> Agreement
 def load_agreement_file(path: str | Path) -> Agreement:
     file_path = Path(path)
     if not file_path.is_file():
-        raise InvalidInput(f"{file_path.name}: file not found")
+        raise InvalidInput(T_("{name}: file not found", name=file_path.name))
     return parse_agreement_bytes(file_path.read_bytes(), source=file_path.name)
+
+
+def without_translations(node: Any) -> Any:
+    """The document without its `translations` (the published text in other languages): a checksum covers the
+    figures and the source text, so adding or correcting a translation does not make a version "changed"."""
+    if isinstance(node, dict):
+        return {k: without_translations(v) for k, v in node.items() if k != "translations"}
+    if isinstance(node, list):
+        return [without_translations(v) for v in node]
+    return node
 
 
 def agreement_checksum(agreement: Agreement) -> str:
     """SHA-256 of the canonical JSON, stored with each loaded version to detect silent edits."""
-    canonical = json.dumps(agreement.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(without_translations(agreement.model_dump(mode="json")), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -61,7 +72,7 @@ def preset_agreements() -> dict[str, Agreement]:
             continue
         agreement = parse_agreement_bytes(entry.read_bytes(), source=entry.name)
         if agreement.id in result:
-            raise InvalidInput(f"{entry.name}: duplicate agreement id {agreement.id}")
+            raise InvalidInput(T_("{name}: duplicate agreement id {id}", name=entry.name, id=agreement.id))
         result[agreement.id] = agreement
     return result
 
@@ -70,7 +81,7 @@ def get_preset(agreement_id: str) -> Agreement:
     try:
         return preset_agreements()[agreement_id]
     except KeyError:
-        raise NotFound(f"no agreement with id {agreement_id}", extra={"known": sorted(preset_agreements())}) from None
+        raise NotFound(T_("no agreement with id {agreement_id}", agreement_id=agreement_id), extra={"known": sorted(preset_agreements())}) from None
 
 
 def unverified_figures(agreement: Agreement) -> list[str]:

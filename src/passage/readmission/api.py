@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
+from passage.core import i18n
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, NotFound
 from passage.core.files import csv_text
+from passage.core.i18n import N_, T_, label
 from passage.core.settings import get_settings
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import parse_agreement, unverified_figures
@@ -228,7 +230,7 @@ def statistics_table(db: Any, user: User, *, group_by: list[str], granularity: s
     """Rows as dicts: the reader's own cases exactly, every other case through disclosure control."""
     unknown = [g for g in group_by if g not in statistics.GROUP_KEYS]
     if unknown:
-        raise InvalidInput("unknown grouping", fields=[FieldError("group_by", f"any of {list(statistics.GROUP_KEYS)}")])
+        raise InvalidInput(N_("unknown grouping"), fields=[FieldError("group_by", T_("any of {choices}", choices=list(statistics.GROUP_KEYS)))])
     return service.published_statistics(db, actor=user, group_by=group_by, granularity=granularity, agreement_id=agreement_id)
 
 
@@ -249,18 +251,33 @@ def get_statistics(
 
 
 def statistics_csv(rows: list[dict[str, Any]], group_by: list[str]) -> str:
-    """One line per row; withheld values are empty and named in `withheld` (the shared, formula-safe writer)."""
-    lines: list[list[Any]] = [["scope", *group_by, *statistics.CSV_COLUMNS, "withheld"]]
+    """One line per row in the reader's language (the request's `Accept-Language` or cookie): headers, scopes,
+    refusal reasons and outcomes in words; withheld values are empty and named in the last column (the shared,
+    formula-safe writer). The JSON answer keeps the codes."""
+    header = [i18n.gettext(N_("Scope")), *(label("readmission.group", k) for k in group_by), *(label("readmission.statistics_column", c) for c in statistics.CSV_COLUMNS),
+              i18n.gettext(N_("Withheld"))]
+    lines: list[list[Any]] = [header]
     for row in rows:
-        cells = [row["scope"], *(row["group"].get(k) or "" for k in group_by)]
+        cells = [label("readmission.scope", row["scope"]), *(_group_cell(k, row["group"].get(k)) for k in group_by)]
         for column in statistics.CSV_COLUMNS:
             value = row.get(column)
             if isinstance(value, dict):
-                cells.append(";".join(f"{k}={'' if v is None else v}" for k, v in value.items()))
+                domain = "readmission.refusal" if column == "refusals_by_reason" else "readmission.outcome"
+                cells.append(";".join(f"{label(domain, k)}={'' if v is None else v}" for k, v in value.items()))
             else:
                 cells.append("" if value is None else str(value))
-        lines.append([*cells, ";".join(row["withheld"])])
+        lines.append([*cells, ";".join(label("readmission.statistics_column", w) for w in row["withheld"])])
     return csv_text(lines)
+
+
+def _group_cell(key: str, value: Any) -> str:
+    if not value:
+        return ""
+    if key == "province":
+        return label("readmission.province", value)
+    if value == statistics.ALL:
+        return i18n.gettext(N_("(all)"))
+    return str(value)
 
 
 # --- agreements ----------------------------------------------------------------------------------------
@@ -280,7 +297,7 @@ def list_agreements(db: DbSession, user: Annotated[User, require(Permission.AGRE
 def show_agreement(agreement_id: str, db: DbSession, user: Annotated[User, require(Permission.AGREEMENTS_READ)]) -> dict[str, Any]:
     agreement = service._catalogue(db).get(agreement_id)
     if agreement is None:
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise NotFound(T_("agreement {agreement_id} not found", agreement_id=agreement_id))
     return {**agreement.model_dump(mode="json"), "unverified_figures": unverified_figures(agreement)}
 
 
@@ -299,7 +316,7 @@ def add_agreement_version(agreement_id: str, body: dict[str, Any], db: DbSession
     """Add one version (the AgreementVersion JSON) to an editable or administrator-created agreement."""
     current = service._catalogue(db).get(agreement_id)
     if current is None:
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise NotFound(T_("agreement {agreement_id} not found", agreement_id=agreement_id))
     data = current.model_dump(mode="json")
     data["versions"] = [body]
     return create_agreement(data, db, user)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import holidays
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 from passage.readmission.schemas import CalendarNotice, HolidayTable
 
 NOTICE_REGIMES: dict[str, str] = {
@@ -45,7 +46,7 @@ def _package_year(country: str, year: int) -> tuple[frozenset[dt.date], frozense
     try:
         table = holidays.country_holidays(country, years=year)
     except NotImplementedError:
-        raise InvalidInput(f"calendar.country: the holidays package has no calendar for {country}") from None
+        raise InvalidInput(T_("calendar.country: the holidays package has no calendar for {country}", country=country)) from None
     workdays = frozenset(d for d in getattr(table, "weekend_workdays", set()) if d.year == year)
     names = {d: str(n) for d, n in table.items() if d.year == year}
     return frozenset(names), workdays, names

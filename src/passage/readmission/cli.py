@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.i18n import N_, T_, Label, Text, localise
 from passage.readmission import rules
 from passage.readmission.agreements import load_agreement_file, preset_agreements, unverified_figures
 from passage.readmission.jobs import due_now
@@ -22,8 +23,19 @@ calendars_app = typer.Typer(name="calendars", help="Official annual holiday noti
 typer_apps: list[typer.Typer] = [agreements_app, readmission_app, calendars_app]
 
 
+def _in_language(data: Any) -> Any:
+    """Messages and labels in the output rendered in the CLI's language (`--lang`, PASSAGE_LANG or the locale)."""
+    if isinstance(data, (Text, Label)):
+        return localise(data)
+    if isinstance(data, dict):
+        return {k: _in_language(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_in_language(v) for v in data]
+    return data
+
+
 def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(_in_language(data), ensure_ascii=False, indent=2))
 
 
 def _catalogue(use_db: bool) -> dict[str, Agreement]:
@@ -38,14 +50,14 @@ def _catalogue(use_db: bool) -> dict[str, Agreement]:
         with unit_of_work() as session:
             return all_agreements(session)
     except DatabaseNotReady as exc:
-        typer.echo(f"note: {exc.message}; showing shipped presets only", err=True)
+        typer.echo(localise(T_("note: {problem}; showing shipped presets only", problem=localise(exc.message))), err=True)
         return all_agreements(None)
 
 
 def _find(agreement_id: str, use_db: bool) -> Agreement:
     catalogue = _catalogue(use_db)
     if agreement_id not in catalogue:
-        raise NotFound(f"no agreement with id {agreement_id}", extra={"known": sorted(catalogue)})
+        raise NotFound(T_("no agreement with id {agreement_id}", agreement_id=agreement_id), extra={"known": sorted(catalogue)})
     return catalogue[agreement_id]
 
 
@@ -53,7 +65,7 @@ def _parse_date(value: str, field_name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"--{field_name} must be a date as YYYY-MM-DD", fields=[FieldError(field_name, "not an ISO date")]) from None
+        raise InvalidInput(T_("--{field_name} must be a date as YYYY-MM-DD", field_name=field_name), fields=[FieldError(field_name, N_("not an ISO date"))]) from None
 
 
 @agreements_app.command("list")
@@ -113,7 +125,7 @@ def list_calendars(db: bool = typer.Option(True, "--db/--no-db", help="Include n
             with unit_of_work() as session:
                 notices = all_notices(session)
         except DatabaseNotReady as exc:
-            typer.echo(f"note: {exc.message}; showing shipped notices only", err=True)
+            typer.echo(localise(T_("note: {problem}; showing shipped notices only", problem=localise(exc.message))), err=True)
     this_year = dt.date.today().year
     rows = [{"notice": n.key, "country": n.country, "year": n.year, "version": n.version, "issued_on": n.issued_on.isoformat(),
              "title": n.title, "source": n.source, "url": n.url, "holidays": len(n.holidays), "workdays": len(n.workdays)} for n in notices]
@@ -133,7 +145,7 @@ def load_calendar_command(
     from passage.readmission.service import load_calendar_notice
 
     if not file.is_file():
-        raise InvalidInput(f"{file.name}: file not found")
+        raise InvalidInput(T_("{name}: file not found", name=file.name))
     notice = parse_notice_bytes(file.read_bytes(), source=file.name)
     day = _parse_date(today, "today") if today else None
     with unit_of_work() as session:
@@ -146,10 +158,10 @@ def _version(agreement: Agreement, on: dt.date, number: int | None) -> Agreement
         for version in agreement.versions:
             if version.version == number:
                 return version
-        raise NotFound(f"{agreement.id} has no version {number}")
+        raise NotFound(T_("{id} has no version {number}", id=agreement.id, number=number))
     in_force = agreement.version_on(on)
     if in_force is None:
-        raise InvalidInput(f"no version of {agreement.id} is in force on {on.isoformat()}", fields=[FieldError("received", "outside every version's effective dates")])
+        raise InvalidInput(T_("no version of {id} is in force on {value}", id=agreement.id, value=on.isoformat()), fields=[FieldError("received", N_("outside every version's effective dates"))])
     return in_force
 
 
@@ -184,7 +196,7 @@ def tick(
     run_on = _parse_date(today, "today") if today else dt.datetime.now(dt.UTC).date()
     if apply:
         if input_file is not None:
-            raise InvalidInput("--apply works on the database, not on --input", fields=[FieldError("--input", "not allowed with --apply")])
+            raise InvalidInput(N_("--apply works on the database, not on --input"), fields=[FieldError("--input", N_("not allowed with --apply"))])
         from passage.core.db import unit_of_work
         from passage.readmission import service
 
@@ -198,9 +210,9 @@ def tick(
         try:
             raw = json.loads(Path(input_file).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"{Path(input_file).name}: cannot read JSON ({type(exc).__name__})") from None
+            raise InvalidInput(T_("{value}: cannot read JSON ({value2})", value=Path(input_file).name, value2=type(exc).__name__)) from None
         if not isinstance(raw, list):
-            raise InvalidInput(f"{Path(input_file).name}: expected a JSON list of case snapshots")
+            raise InvalidInput(T_("{value}: expected a JSON list of case snapshots", value=Path(input_file).name))
         snapshots = [snapshot_from_dict(item, index=i) for i, item in enumerate(raw)]
         catalogue = _catalogue(use_db=False)
     else:
@@ -213,7 +225,7 @@ def tick(
 
     def version_of(agreement_id: str, number: int) -> AgreementVersion:
         if agreement_id not in catalogue:
-            raise NotFound(f"case refers to unknown agreement {agreement_id}")
+            raise NotFound(T_("case refers to unknown agreement {agreement_id}", agreement_id=agreement_id))
         return _version(catalogue[agreement_id], dt.date.min, number)
 
     actions = due_now(snapshots, today=run_on, version_of=version_of)

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 
 from passage.core.errors import FieldError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from passage.core.i18n import N_, T_
 from passage.readmission.schemas import AgreementVersion, EvidenceCategory, EvidenceType
 
 ALLOWED_MEDIA_TYPES: dict[str, tuple[bytes, ...]] = {
@@ -43,14 +44,14 @@ def check_upload(data: bytes, *, declared_media_type: str | None = None, max_byt
     """
     size = len(data)
     if size == 0:
-        raise InvalidInput("the file is empty", fields=[FieldError("file", "empty")])
+        raise InvalidInput(N_("the file is empty"), fields=[FieldError("file", N_("empty"))])
     if size > max_bytes:
-        raise PayloadTooLarge(f"the file is larger than {max_bytes} bytes", extra={"max_bytes": max_bytes, "size": size})
+        raise PayloadTooLarge(T_("the file is larger than {max_bytes} bytes", max_bytes=max_bytes), extra={"max_bytes": max_bytes, "size": size})
     sniffed = sniff_media_type(data)
     if sniffed is None:
-        raise UnsupportedMediaType("unsupported file type", extra={"allowed": sorted(ALLOWED_MEDIA_TYPES)})
+        raise UnsupportedMediaType(N_("unsupported file type"), extra={"allowed": sorted(ALLOWED_MEDIA_TYPES)})
     if declared_media_type and declared_media_type.split(";")[0].strip().lower() != sniffed:
-        raise UnsupportedMediaType("the declared file type does not match the content", extra={"declared": declared_media_type, "detected": sniffed})
+        raise UnsupportedMediaType(N_("the declared file type does not match the content"), extra={"declared": declared_media_type, "detected": sniffed})
     return CheckedUpload(media_type=sniffed, size=size, sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -65,8 +66,8 @@ def classify(version: AgreementVersion, evidence_type: str) -> EvidenceType:
         if candidate.code == evidence_type:
             return candidate
     raise InvalidInput(
-        "unknown evidence type for this agreement",
-        fields=[FieldError("evidence_type", f"must be one of {[e.code for e in version.evidence_types]}")],
+        N_("unknown evidence type for this agreement"),
+        fields=[FieldError("evidence_type", T_("must be one of {value}", value=[e.code for e in version.evidence_types]))],
     )
 
 

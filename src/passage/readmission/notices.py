@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from passage.core.errors import FieldError, InvalidInput
 from passage.core.files import decode_json_bytes
+from passage.core.i18n import N_, T_
 from passage.readmission.schemas import Agreement, CalendarNotice
 
 SHIPPED_PACKAGE = "passage.readmission.data.calendars"
@@ -32,7 +33,7 @@ def parse_notice(data: Any, *, source: str = "notice") -> CalendarNotice:
         return CalendarNotice.model_validate(data)
     except ValidationError as exc:
         fields = [FieldError(path=".".join(str(p) for p in err["loc"]) or "(file)", message=err["msg"]) for err in exc.errors()]
-        raise InvalidInput(f"{source}: not a valid calendar notice", fields=fields) from None
+        raise InvalidInput(T_("{source}: not a valid calendar notice", source=source), fields=fields) from None
 
 
 def parse_notice_bytes(raw: bytes, *, source: str = "notice") -> CalendarNotice:
@@ -53,7 +54,7 @@ def shipped_notices() -> tuple[CalendarNotice, ...]:
             found.append(parse_notice_bytes(entry.read_bytes(), source=entry.name))
     keys = [n.key for n in found]
     if len(keys) != len(set(keys)):
-        raise InvalidInput("data/calendars: a country, year and version is shipped twice")
+        raise InvalidInput(N_("data/calendars: a country, year and version is shipped twice"))
     return tuple(sorted(found, key=lambda n: (n.country, n.year, n.version)))
 
 

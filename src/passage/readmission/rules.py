@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from passage.core.errors import Conflict
+from passage.core.i18n import T_, Label, Text
+from passage.readmission import messages as _messages  # noqa: F401 - defines the label domains used below
 from passage.readmission.calendars import WorkingCalendar
 from passage.readmission.schemas import (
     AgreementVersion,
@@ -43,7 +45,8 @@ class Deadline:
     due: dt.date
     start: dt.date
     figure: Figure
-    rule: str
+    rule: Text
+    """The rule in words, as a message (`Text`): stored with `as_stored()`, shown with `i18n.localise`."""
     provisional_years: tuple[int, ...] = ()
     """Years the count crossed whose working days no official notice fixes yet (see `calendars`)."""
 
@@ -56,12 +59,12 @@ class Deadline:
         return bool(self.provisional_years)
 
     @property
-    def warning(self) -> str | None:
+    def warning(self) -> Text | None:
         """The visible "provisional calendar" warning, or None when every year counted is official."""
         if not self.provisional_years:
             return None
         years = ", ".join(str(y) for y in self.provisional_years)
-        return f"provisional calendar: no official holiday notice loaded for {years}; the date may move when it is loaded"
+        return T_("provisional calendar: no official holiday notice loaded for {years}; the date may move when it is loaded", years=years)
 
     def days_left(self, today: dt.date) -> int:
         return (self.due - today).days
@@ -81,6 +84,7 @@ class Deadline:
             "start": self.start.isoformat(),
             "limit": self.figure.describe(),
             "rule": self.rule,
+            "rule_message": self.rule.as_stored(),
             "citation": {
                 "source": self.citation.source,
                 "article": self.citation.article,
@@ -112,19 +116,25 @@ def add_span(cal: WorkingCalendar, start: dt.date, figure: Figure) -> dt.date:
     return add_months(start, figure.value)
 
 
-def _make(cal: WorkingCalendar, kind: str, start: dt.date, figure: Figure, what: str, event: str) -> Deadline:
+def _make(cal: WorkingCalendar, kind: str, start: dt.date, figure: Figure, what: Text, event: Text | Label) -> Deadline:
+    """The deadline and its rule as a message (code and parameters, rendered in the reader's language; the
+    citation's source and article are the agreement's published text, in Chinese where the agreement gives it)."""
     due = add_span(cal, start, figure)
-    rule = f"{what}: {figure.describe()} from {event} on {start.isoformat()} ({figure.citation.source}, {figure.citation.article})"
+    rule = T_("{what}: {limit} from {event} on {start} ({source}, {article})", what=what, limit=figure.describe(), event=event, start=start,
+              source=figure.citation.published("source"), article=figure.citation.published("article"))
     provisional: tuple[int, ...] = ()
     if figure.unit is DayUnit.working_days:
-        rule += f"; working days of the requested state's calendar ({cal.table.country or 'agreement table'})"
+        calendar_name: Text | str = cal.table.country or T_("agreement table")
         notices = sorted({n.key for y in range(start.year, due.year + 1) if (n := cal.notice_for(y)) is not None})
         if notices:
-            rule += f" per official notice {', '.join(notices)}"
+            detail = T_("working days of the requested state's calendar ({calendar}) per official notice {notices}", calendar=calendar_name, notices=", ".join(notices))
+        else:
+            detail = T_("working days of the requested state's calendar ({calendar})", calendar=calendar_name)
+        rule = T_("{rule}; {detail}", rule=rule, detail=detail)
         provisional = tuple(cal.provisional_years(start, due))
     deadline = Deadline(kind=kind, due=due, start=start, figure=figure, rule=rule, provisional_years=provisional)
     if deadline.warning:
-        return Deadline(kind=kind, due=due, start=start, figure=figure, rule=f"{rule}; {deadline.warning}", provisional_years=provisional)
+        return Deadline(kind=kind, due=due, start=start, figure=figure, rule=T_("{rule}; {detail}", rule=rule, detail=deadline.warning), provisional_years=provisional)
     return deadline
 
 
@@ -134,19 +144,19 @@ def calendar_for(version: AgreementVersion) -> WorkingCalendar:
 
 def _readmission(version: AgreementVersion) -> ReadmissionProcedure:
     if version.readmission is None:
-        raise Conflict(f"agreement version {version.version} has no readmission procedure")
+        raise Conflict(T_("agreement version {version} has no readmission procedure", version=str(version.version)))
     return version.readmission
 
 
 def _transit(version: AgreementVersion) -> TransitProcedure:
     if version.transit is None:
-        raise Conflict(f"agreement version {version.version} has no transit procedure")
+        raise Conflict(T_("agreement version {version} has no transit procedure", version=str(version.version)))
     return version.transit
 
 
 def _travel(version: AgreementVersion) -> TravelDocument:
     if version.travel_document is None:
-        raise Conflict(f"agreement version {version.version} has no travel-document rules")
+        raise Conflict(T_("agreement version {version} has no travel-document rules", version=str(version.version)))
     return version.travel_document
 
 
@@ -167,12 +177,12 @@ def reply_deadline(version: AgreementVersion, start: dt.date, *, accelerated: bo
     cal = calendar_for(version)
     if accelerated:
         if procedure.accelerated is None:
-            raise Conflict("this agreement version has no accelerated procedure")
-        return _make(cal, "reply_due", start, procedure.accelerated.reply_limit, "Reply due (accelerated procedure)", "receipt")
+            raise Conflict(T_("this agreement version has no accelerated procedure"))
+        return _make(cal, "reply_due", start, procedure.accelerated.reply_limit, T_("Reply due (accelerated procedure)"), T_("receipt"))
     if procedure.reply_limit is None:
-        raise Conflict(f"agreement version {version.version} fixes no (verified) reply limit")
-    event = procedure.clock_start.value.replace("_", " ")
-    return _make(cal, "reply_due", start, procedure.reply_limit, "Reply due", event)
+        raise Conflict(T_("agreement version {version} fixes no (verified) reply limit", version=str(version.version)))
+    event = Label("readmission.clock_event", procedure.clock_start.value)
+    return _make(cal, "reply_due", start, procedure.reply_limit, T_("Reply due"), event)
 
 
 def extended_reply_deadline(version: AgreementVersion, start: dt.date, *, accelerated: bool = False) -> Deadline | None:
@@ -187,9 +197,9 @@ def extended_reply_deadline(version: AgreementVersion, start: dt.date, *, accele
     cal = calendar_for(version)
     figure = procedure.extension.limit
     if procedure.extension.mode is ExtensionMode.total:
-        return _make(cal, "extended_reply_due", start, figure, "Extended reply due (limit extended up to)", procedure.clock_start.value.replace("_", " "))
+        return _make(cal, "extended_reply_due", start, figure, T_("Extended reply due (limit extended up to)"), Label("readmission.clock_event", procedure.clock_start.value))
     ordinary = reply_deadline(version, start)
-    return _make(cal, "extended_reply_due", ordinary.due, figure, "Extended reply due (limit extended by)", "the ordinary due date")
+    return _make(cal, "extended_reply_due", ordinary.due, figure, T_("Extended reply due (limit extended by)"), T_("the ordinary due date"))
 
 
 def effective_reply_deadline(version: AgreementVersion, start: dt.date, *, accelerated: bool = False, extension_requested: bool = False) -> Deadline:
@@ -197,7 +207,7 @@ def effective_reply_deadline(version: AgreementVersion, start: dt.date, *, accel
     if extension_requested:
         extended = extended_reply_deadline(version, start, accelerated=accelerated)
         if extended is None:
-            raise Conflict("this agreement version allows no extension for this procedure")
+            raise Conflict(T_("this agreement version allows no extension for this procedure"))
         return extended
     return reply_deadline(version, start, accelerated=accelerated)
 
@@ -213,8 +223,8 @@ def transfer_deadline(version: AgreementVersion, accepted_on: dt.date) -> Deadli
     """The last day of the transfer window after acceptance (or deemed acceptance)."""
     procedure = _readmission(version)
     if procedure.transfer_limit is None:
-        raise Conflict(f"agreement version {version.version} fixes no (verified) transfer limit")
-    return _make(calendar_for(version), "transfer_due", accepted_on, procedure.transfer_limit, "Transfer due", "acceptance")
+        raise Conflict(T_("agreement version {version} fixes no (verified) transfer limit", version=str(version.version)))
+    return _make(calendar_for(version), "transfer_due", accepted_on, procedure.transfer_limit, T_("Transfer due"), T_("acceptance"))
 
 
 def travel_document_expiry(version: AgreementVersion, issued_on: dt.date) -> Deadline | None:
@@ -222,7 +232,7 @@ def travel_document_expiry(version: AgreementVersion, issued_on: dt.date) -> Dea
     travel = _travel(version)
     if travel.validity is None:
         return None
-    return _make(calendar_for(version), "travel_document_expiry", issued_on, travel.validity, "Travel document valid until", "issue")
+    return _make(calendar_for(version), "travel_document_expiry", issued_on, travel.validity, T_("Travel document valid until"), T_("issue"))
 
 
 def travel_document_issue_due(version: AgreementVersion, accepted_on: dt.date) -> Deadline | None:
@@ -230,7 +240,7 @@ def travel_document_issue_due(version: AgreementVersion, accepted_on: dt.date) -
     travel = _travel(version)
     if travel.issue_limit is None:
         return None
-    return _make(calendar_for(version), "travel_document_issue_due", accepted_on, travel.issue_limit, "Travel document issue due", "acceptance")
+    return _make(calendar_for(version), "travel_document_issue_due", accepted_on, travel.issue_limit, T_("Travel document issue due"), T_("acceptance"))
 
 
 def standard_travel_document_deemed_accepted(version: AgreementVersion, requested_on: dt.date) -> Deadline | None:
@@ -243,7 +253,7 @@ def standard_travel_document_deemed_accepted(version: AgreementVersion, requeste
     if travel.standard_document_deemed_accepted is None:
         return None
     return _make(calendar_for(version), "standard_document_deemed_accepted", requested_on, travel.standard_document_deemed_accepted,
-                 "EU standard travel document deemed accepted if the travel-document request is not acknowledged by", "the request (made on acceptance)")
+                 T_("EU standard travel document deemed accepted if the travel-document request is not acknowledged by"), T_("the request (made on acceptance)"))
 
 
 def travel_document_reissue_due(version: AgreementVersion, requested_on: dt.date) -> list[Deadline]:
@@ -252,18 +262,18 @@ def travel_document_reissue_due(version: AgreementVersion, requested_on: dt.date
     cal = calendar_for(version)
     result = []
     if travel.reissue_normal_limit is not None:
-        result.append(_make(cal, "travel_document_reissue_normal_due", requested_on, travel.reissue_normal_limit, "Reissued travel document normally due", "reissue request"))
+        result.append(_make(cal, "travel_document_reissue_normal_due", requested_on, travel.reissue_normal_limit, T_("Reissued travel document normally due"), T_("reissue request")))
     if travel.reissue_max_limit is not None:
-        result.append(_make(cal, "travel_document_reissue_max_due", requested_on, travel.reissue_max_limit, "Reissued travel document due at the latest", "reissue request"))
+        result.append(_make(cal, "travel_document_reissue_max_due", requested_on, travel.reissue_max_limit, T_("Reissued travel document due at the latest"), T_("reissue request")))
     return result
 
 
 def transit_reply_deadline(version: AgreementVersion, received_on: dt.date) -> Deadline:
-    return _make(calendar_for(version), "transit_reply_due", received_on, _transit(version).reply_limit, "Transit reply due", "receipt")
+    return _make(calendar_for(version), "transit_reply_due", received_on, _transit(version).reply_limit, T_("Transit reply due"), T_("receipt"))
 
 
 def transit_deadline(version: AgreementVersion, consent_on: dt.date) -> Deadline:
-    return _make(calendar_for(version), "transit_due", consent_on, _transit(version).transit_limit, "Transit to be carried out by", "consent")
+    return _make(calendar_for(version), "transit_due", consent_on, _transit(version).transit_limit, T_("Transit to be carried out by"), T_("consent"))
 
 
 def deadlines_on_receipt(version: AgreementVersion, received: dt.date, *, accelerated: bool = False, extension_requested: bool = False) -> dict[str, Any]:
@@ -271,7 +281,7 @@ def deadlines_on_receipt(version: AgreementVersion, received: dt.date, *, accele
     reply = reply_deadline(version, received, accelerated=accelerated)
     extended = extended_reply_deadline(version, received, accelerated=accelerated)
     if extension_requested and extended is None:
-        raise Conflict("this agreement version allows no extension for this procedure")
+        raise Conflict(T_("this agreement version allows no extension for this procedure"))
     last_day = extended if (extension_requested and extended is not None) else reply
     transfer = transfer_deadline(version, last_day.due)
     travel = travel_document_expiry(version, last_day.due)
@@ -347,16 +357,16 @@ def check_transfer_date(version: AgreementVersion, dates: CaseDates, transfer_da
     request, e.g. EU–Serbia Art. 10(5)). Returns the deadlines the date was checked against."""
     checked: list[Deadline] = []
     if transfer_date < today:
-        raise Conflict("the transfer date is in the past", extra={"transfer_date": transfer_date.isoformat()})
+        raise Conflict(T_("the transfer date is in the past"), extra={"transfer_date": transfer_date.isoformat()})
     if dates.travel_document_issued_on is not None:
         expiry = travel_document_expiry(version, dates.travel_document_issued_on)
         if expiry is not None:
             checked.append(expiry)
             if transfer_date > expiry.due:
-                raise Conflict("the travel document expires before the transfer date; reissue it first", extra={"travel_document_expiry": expiry.due.isoformat(), "rule": expiry.rule})
+                raise Conflict(T_("the travel document expires before the transfer date; reissue it first"), extra={"travel_document_expiry": expiry.due.isoformat(), "rule": expiry.rule})
     if dates.accepted_on is not None and version.readmission is not None and version.readmission.transfer_limit is not None:
         window = transfer_deadline(version, dates.accepted_on)
         checked.append(window)
         if transfer_date > window.due:
-            raise Conflict("the transfer date is after the transfer window", extra={"transfer_due": window.due.isoformat(), "rule": window.rule})
+            raise Conflict(T_("the transfer date is after the transfer window"), extra={"transfer_due": window.due.isoformat(), "rule": window.rule})
     return checked

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import N_, T_
 from passage.readmission.rules import add_span, calendar_for
 from passage.readmission.schemas import AgreementVersion
 
@@ -52,21 +53,21 @@ def new_hold(kind: str, *, reason: str, placed_on: dt.date, evidence_document_id
     try:
         hold_kind = HoldKind(kind)
     except ValueError:
-        problems.append(FieldError("kind", f"must be one of {[k.value for k in HoldKind]}"))
+        problems.append(FieldError("kind", T_("must be one of {value}", value=[k.value for k in HoldKind])))
     if not reason.strip():
-        problems.append(FieldError("reason", "required"))
+        problems.append(FieldError("reason", N_("required")))
     if problems:
-        raise InvalidInput("invalid hold", fields=problems)
+        raise InvalidInput(N_("invalid hold"), fields=problems)
     return Hold(kind=hold_kind, reason=reason.strip(), placed_on=placed_on, evidence_document_ids=tuple(evidence_document_ids))
 
 
 def lift_hold(hold: Hold, *, lifted_on: dt.date, reason: str) -> Hold:
     if hold.lifted_on is not None:
-        raise InvalidInput("the hold is already lifted", fields=[FieldError("lifted_on", "already set")])
+        raise InvalidInput(N_("the hold is already lifted"), fields=[FieldError("lifted_on", N_("already set"))])
     if not reason.strip():
-        raise InvalidInput("lifting a hold needs a reason", fields=[FieldError("reason", "required")])
+        raise InvalidInput(N_("lifting a hold needs a reason"), fields=[FieldError("reason", N_("required"))])
     if lifted_on < hold.placed_on:
-        raise InvalidInput("a hold cannot be lifted before it was placed", fields=[FieldError("lifted_on", "before placed_on")])
+        raise InvalidInput(N_("a hold cannot be lifted before it was placed"), fields=[FieldError("lifted_on", N_("before placed_on"))])
     return Hold(hold.kind, hold.reason, hold.placed_on, hold.evidence_document_ids, lifted_on, reason.strip())
 
 
@@ -109,7 +110,7 @@ def missing_application_data(version: AgreementVersion, application: Mapping[str
 def check_complete(version: AgreementVersion, application: Mapping[str, Any]) -> None:
     missing = missing_application_data(version, application)
     if missing:
-        raise InvalidInput("the application is incomplete", fields=[FieldError(f, "required by the agreement") for f in missing], extra={"missing": missing})
+        raise InvalidInput(N_("the application is incomplete"), fields=[FieldError(f, N_("required by the agreement")) for f in missing], extra={"missing": missing})
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,30 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from passage.core.api_schemas import RequestModel
+from passage.core.i18n import P_, LocalisedValue, Published, Text, in_language
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Citation(Strict):
+class Translated(Strict):
+    """Published text with a value per language: the source text stays in its own field (English, as the agreement
+    is published) and `translations` holds `{field: {locale: text}}` (e.g. `{"article": {"zh_Hans": "第8条第1款"}}`).
+    Translations are presentation, not figures: they are left out of a version's checksum (see `store`)."""
+
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    def shown(self, field: str) -> LocalisedValue:
+        """The reader's text for `field`, marked as a fallback when the reader's language is missing."""
+        return in_language(getattr(self, field), self.translations, field)
+
+    def published(self, field: str) -> Published:
+        """`field` as a message parameter (rendered in the reader's language wherever the message is shown)."""
+        return Published(str(getattr(self, field)), field, self.translations)
+
+
+class Citation(Translated):
     """Where a figure comes from. `verified` is true only if the figure was read in the text itself."""
 
     source: str = Field(min_length=1)
@@ -42,11 +59,22 @@ class Figure(Strict):
     unit: DayUnit
     citation: Citation
 
-    def describe(self) -> str:
-        unit = self.unit.value.replace("_", " ")
-        if self.value == 1:
-            unit = unit.removesuffix("s")
-        return f"{self.value} {unit}"
+    def describe(self) -> Text:
+        """"20 working days" as a message (rendered "20个工作日" on a Chinese page)."""
+        return describe_span(self.value, self.unit.value)
+
+
+def describe_span(value: int, unit: str) -> Text:
+    """A count of days, working days, weeks or months, with the plural of its unit."""
+    if unit == "working_days":
+        return P_("{n} working day", "{n} working days", value)
+    if unit == "calendar_days":
+        return P_("{n} calendar day", "{n} calendar days", value)
+    if unit == "months":
+        return P_("{n} month", "{n} months", value)
+    if unit == "weeks":
+        return P_("{n} week", "{n} weeks", value)
+    return P_("{n} day", "{n} days", value)
 
 
 class CitedFlag(Strict):
@@ -76,7 +104,7 @@ class Extension(Strict):
     requires_reasoned_request: bool = True
 
 
-class Accelerated(Strict):
+class Accelerated(Translated):
     """Accelerated (border) procedure: a person apprehended in the border region after crossing directly."""
 
     reply_limit: Figure
@@ -86,7 +114,7 @@ class Accelerated(Strict):
     silence_means_acceptance: CitedFlag | None = None
 
 
-class TravelDocument(Strict):
+class TravelDocument(Translated):
     validity: Figure | None
     """None when the validity could not be taken from the text; no expiry is then computed."""
     issue_limit: Figure | None = None
@@ -106,7 +134,7 @@ class EvidenceCategory(StrEnum):
     starts_identification = "starts_identification"
 
 
-class EvidenceType(Strict):
+class EvidenceType(Translated):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str = Field(min_length=1)
     category: EvidenceCategory
@@ -220,7 +248,7 @@ class Parties(Strict):
     requested: tuple[str, ...] = Field(min_length=1)
 
 
-class AgreementVersion(Strict):
+class AgreementVersion(Translated):
     version: int = Field(ge=1)
     label: str = Field(min_length=1)
     parties: Parties
@@ -262,7 +290,7 @@ class AgreementVersion(Strict):
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
 
 
-class Agreement(Strict):
+class Agreement(Translated):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,63}$")
     name: str = Field(min_length=1)
     name_zh: str = ""
@@ -280,6 +308,17 @@ class Agreement(Strict):
             if earlier.effective_to is None or earlier.effective_to >= later.effective_from:
                 raise ValueError(f"version {earlier.version} overlaps version {later.version}; close it with effective_to")
         return self
+
+    def shown(self, field: str) -> LocalisedValue:
+        """As `Translated.shown`; the name's Chinese also comes from `name_zh` (the older bilingual field)."""
+        if field == "name" and self.name_zh:
+            return in_language(self.name, {**self.translations, "name": {"zh_Hans": self.name_zh, **self.translations.get("name", {})}}, "name")
+        return super().shown(field)
+
+    def published(self, field: str) -> Published:
+        if field == "name" and self.name_zh:
+            return Published(self.name, "name", {**self.translations, "name": {"zh_Hans": self.name_zh, **self.translations.get("name", {})}})
+        return super().published(field)
 
     def version_on(self, day: dt.date) -> AgreementVersion | None:
         for version in self.versions:

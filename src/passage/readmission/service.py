@@ -32,9 +32,10 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, intersect, or_, select, union
 from sqlalchemy.orm import Session, object_session
 
+from passage.core import i18n
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
-from passage.core.i18n import N_
+from passage.core.i18n import N_, T_
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.readmission import evidence as evidence_rules
@@ -154,11 +155,11 @@ def forget_catalogue(session: Session) -> None:
 def agreement_version(session: Session, slug: str, number: int) -> AgreementVersion:
     agreement = _catalogue(session).get(slug)
     if agreement is None:
-        raise NotFound(f"agreement {slug} not found")
+        raise NotFound(T_("agreement {slug} not found", slug=slug))
     for version in agreement.versions:
         if version.version == number:
             return version
-    raise NotFound(f"agreement {slug} has no version {number}")
+    raise NotFound(T_("agreement {slug} has no version {number}", slug=slug, number=number))
 
 
 def case_version(session: Session, case: ReadmissionCase) -> AgreementVersion:
@@ -287,28 +288,28 @@ def _case_denial(actor: Actor, case: ReadmissionCase, name: str) -> Forbidden | 
     rule = CASE_OPERATIONS.get(name)
     if rule is None:  # a transition: workflow.decide gives the precise answer (state first, then role and side)
         if not may(actor, Permission.READMISSION_ACT):
-            return Forbidden("your role does not allow this", extra={"reason": "permission"})
+            return Forbidden(N_("your role does not allow this"), extra={"reason": "permission"})
         try:
             workflow.decide(case.procedure, workflow.State(case.state), name, role=workflow_role(actor), side=side_of(actor, case), payload=None)
         except (Conflict, Forbidden) as error:
             return error
-        return Forbidden(f"your role or organisation may not {name} on this case")
+        return Forbidden(T_("your role or organisation may not {name} on this case", name=name))
     if not all(may(actor, p) for p in rule.permissions):
-        return Forbidden("your role does not allow this", extra={"reason": "permission"})
+        return Forbidden(N_("your role does not allow this"), extra={"reason": "permission"})
     if workflow_role(actor) not in rule.roles or side_of(actor, case) not in rule.sides:
-        return Forbidden(f"your role or organisation may not {name} on this case", extra={
+        return Forbidden(T_("your role or organisation may not {name} on this case", name=name), extra={
             "reason": "side", "allowed_roles": sorted(r.value for r in rule.roles), "allowed_sides": sorted(s.value for s in rule.sides)})
     # the state does not allow it now: 409 naming the state (`reason` tells pages and tests it is the case's rule)
     if rule.when == "routed":
-        return Conflict("candidates are recorded while the case is routed for verification", extra={"state": case.state, "reason": "state"})
+        return Conflict(N_("candidates are recorded while the case is routed for verification"), extra={"state": case.state, "reason": "state"})
     if rule.when == "identify":
-        return Conflict("identification is possible from receipt of the request until the reply", extra={"state": case.state, "reason": "state"})
+        return Conflict(N_("identification is possible from receipt of the request until the reply"), extra={"state": case.state, "reason": "state"})
     if rule.when == "reroute":
-        return Conflict("only a case routed to a province and not yet verified can be re-routed", extra={"state": case.state, "reason": "state"})
+        return Conflict(N_("only a case routed to a province and not yet verified can be re-routed"), extra={"state": case.state, "reason": "state"})
     if rule.when == "submitted" and case.submitted_on is None and case.state not in workflow.TERMINAL_STATES and case.erased_on is None:
-        return Conflict("submit the case first", extra={"state": case.state, "reason": "state",
+        return Conflict(N_("submit the case first"), extra={"state": case.state, "reason": "state",
                                                         "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
-    return Conflict("the case is closed", extra={"state": case.state, "reason": "state"})
+    return Conflict(N_("the case is closed"), extra={"state": case.state, "reason": "state"})
 
 
 operation_rules(ReadmissionCase, OperationRules(allowed=_allowed_case_operations, denial=_case_denial))
@@ -320,6 +321,11 @@ def _case_operation(session: Session, *, actor: Actor, case_id: str, expected_ve
     case = load_case(session, actor=actor, case_id=case_id)
     return operation(session, actor=actor, action=f"readmission.{name}", entity_type=ENTITY, record=case,
                      expected_version=expected_version, rule=name)
+
+
+def _stored_rule(deadline: rules.Deadline) -> str:
+    """The rule as stored on `CaseDeadline`: the language-neutral message (JSON), never rendered English."""
+    return json.dumps(deadline.rule.as_stored(), ensure_ascii=False, sort_keys=True)
 
 
 def recompute_deadlines(session: Session, case: ReadmissionCase, version: AgreementVersion) -> None:
@@ -341,9 +347,9 @@ def recompute_deadlines(session: Session, case: ReadmissionCase, version: Agreem
     for kind, deadline in wanted.items():
         current = existing.get(kind)
         if current is None:
-            case.deadlines.append(CaseDeadline(kind=kind, due=deadline.due, rule=deadline.rule, verified=deadline.figure.citation.verified))
+            case.deadlines.append(CaseDeadline(kind=kind, due=deadline.due, rule=_stored_rule(deadline), verified=deadline.figure.citation.verified))
         else:
-            current.due, current.rule, current.verified = deadline.due, deadline.rule, deadline.figure.citation.verified
+            current.due, current.rule, current.verified = deadline.due, _stored_rule(deadline), deadline.figure.citation.verified
     # The inbox filters and sorts on these columns instead of per-row sub-queries over the deadline rows;
     # this function is their only writer, so they change in the same transaction as the rows they summarise.
     earliest = min(wanted.values(), key=lambda d: (d.due, d.kind), default=None)
@@ -370,7 +376,7 @@ def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for name, value in values.items():
         if name not in APPLICATION_FIELDS:
-            problems.append(FieldError(f"application.{name}", "unknown field"))
+            problems.append(FieldError(f"application.{name}", N_("unknown field")))
             continue
         if value is None or value == "":
             cleaned[name] = None
@@ -378,30 +384,30 @@ def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
         if name in LIST_FIELDS:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list) or not all(isinstance(v, str) and 0 < len(v.strip()) <= 300 for v in items) or len(items) > 20:
-                problems.append(FieldError(f"application.{name}", "a list of up to 20 texts of 1-300 characters"))
+                problems.append(FieldError(f"application.{name}", N_("a list of up to 20 texts of 1-300 characters")))
                 continue
             cleaned[name] = [v.strip() for v in items]
         elif not isinstance(value, str):
-            problems.append(FieldError(f"application.{name}", "must be text"))
+            problems.append(FieldError(f"application.{name}", N_("must be text")))
         elif name == "sex":
             if value not in {"F", "M", "X"}:
-                problems.append(FieldError("application.sex", "must be F, M or X"))
+                problems.append(FieldError("application.sex", N_("must be F, M or X")))
             else:
                 cleaned[name] = value
         elif name == "nationality":
             if not re.fullmatch(r"[A-Z]{3}", value):
-                problems.append(FieldError("application.nationality", "ISO 3166-1 alpha-3 code"))
+                problems.append(FieldError("application.nationality", N_("ISO 3166-1 alpha-3 code")))
             else:
                 cleaned[name] = value
         elif name == "name_in_characters":
             if not _HAN_RE.search(value) or len(value.strip()) > 40:
-                problems.append(FieldError("application.name_in_characters", "the name in Chinese characters, surname first (at most 40)"))
+                problems.append(FieldError("application.name_in_characters", N_("the name in Chinese characters, surname first (at most 40)")))
             else:
                 cleaned[name] = "".join(value.split())
         elif name == "passport_number":
             number = re.sub(r"[\s-]", "", value).upper()
             if not re.fullmatch(r"[A-Z0-9]{5,20}", number):
-                problems.append(FieldError("application.passport_number", "5 to 20 letters and digits"))
+                problems.append(FieldError("application.passport_number", N_("5 to 20 letters and digits")))
             else:
                 cleaned[name] = number
         elif name == "id_number":
@@ -409,29 +415,29 @@ def _clean_application(values: Mapping[str, Any]) -> dict[str, Any]:
 
             number = re.sub(r"[\s-]", "", value).upper()
             if not re.fullmatch(r"\d{17}[\dX]", number):
-                problems.append(FieldError("application.id_number", "18 characters: 17 digits and a digit or X"))
+                problems.append(FieldError("application.id_number", N_("18 characters: 17 digits and a digit or X")))
             elif resident_id_region(number) is None:
-                problems.append(FieldError("application.id_number", "the check digit does not match; please check the number"))
+                problems.append(FieldError("application.id_number", N_("the check digit does not match; please check the number")))
             else:
                 cleaned[name] = number
         elif name == "date_of_birth":
             if not _DATE_RE.fullmatch(value.strip()):
-                problems.append(FieldError("application.date_of_birth", "YYYY, YYYY-MM or YYYY-MM-DD"))
+                problems.append(FieldError("application.date_of_birth", N_("YYYY, YYYY-MM or YYYY-MM-DD")))
                 continue
             try:
                 parts = [int(p) for p in value.strip().split("-")]
                 dt.date(parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else 1)
             except ValueError:
-                problems.append(FieldError("application.date_of_birth", "not a calendar date"))
+                problems.append(FieldError("application.date_of_birth", N_("not a calendar date")))
                 continue
             cleaned[name] = value.strip()
         else:
             if len(value) > 2000:
-                problems.append(FieldError(f"application.{name}", "at most 2000 characters"))
+                problems.append(FieldError(f"application.{name}", N_("at most 2000 characters")))
             else:
                 cleaned[name] = value.strip()
     if problems:
-        raise InvalidInput("the application has invalid fields", fields=problems)
+        raise InvalidInput(N_("the application has invalid fields"), fields=problems)
     return cleaned
 
 
@@ -531,30 +537,30 @@ def create_draft(
     require_permission(session, actor=actor, permission=Permission.READMISSION_CREATE, entity_type=ENTITY, operation="create")
     if not isinstance(actor, User) or workflow_role(actor) is not workflow.Role.requesting_officer or actor.organisation.level != OrganisationLevel.NATIONAL:
         raise refuse(session, actor=actor, entity_type=ENTITY, entity_id=None, operation="create", reason="role",
-                     message="only a requesting state's officer may open a case", details={"allowed_roles": ["requesting_officer"]},
+                     message=N_("only a requesting state's officer may open a case"), details={"allowed_roles": ["requesting_officer"]},
                      extra={"allowed_roles": ["requesting_officer"]})
     if procedure not in workflow.FLOWS:
-        raise InvalidInput("unknown procedure", fields=[FieldError("procedure", "readmission or transit")])
+        raise InvalidInput(N_("unknown procedure"), fields=[FieldError("procedure", N_("readmission or transit"))])
     agreement = _catalogue(session).get(agreement_id)
     if agreement is None:
-        raise InvalidInput("unknown agreement", fields=[FieldError("agreement_id", "not in the catalogue")])
+        raise InvalidInput(N_("unknown agreement"), fields=[FieldError("agreement_id", N_("not in the catalogue"))])
     version = agreement.version_on(day) or agreement.latest()
     if procedure == "transit" and version.transit is None:
-        raise InvalidInput("this agreement has no transit procedure", fields=[FieldError("procedure", "no transit procedure in the agreement")])
+        raise InvalidInput(N_("this agreement has no transit procedure"), fields=[FieldError("procedure", N_("no transit procedure in the agreement"))])
     if procedure == "readmission" and version.readmission is None:
-        raise InvalidInput("this agreement has no readmission procedure", fields=[FieldError("procedure", "no readmission procedure in the agreement")])
+        raise InvalidInput(N_("this agreement has no readmission procedure"), fields=[FieldError("procedure", N_("no readmission procedure in the agreement"))])
     if accelerated and (procedure != "readmission" or version.readmission is None or version.readmission.accelerated is None):
-        raise InvalidInput("this agreement has no accelerated procedure", fields=[FieldError("accelerated", "not provided by the agreement")])
+        raise InvalidInput(N_("this agreement has no accelerated procedure"), fields=[FieldError("accelerated", N_("not provided by the agreement"))])
     central = session.scalars(
         select(Organisation).where(Organisation.country == version.requested_state, Organisation.level == OrganisationLevel.NATIONAL).order_by(Organisation.created_at)
     ).first()
     if central is None:
-        raise InvalidInput("the requested state has no central authority on the platform", fields=[FieldError("agreement_id", "no central authority for the requested state")])
+        raise InvalidInput(N_("the requested state has no central authority on the platform"), fields=[FieldError("agreement_id", N_("no central authority for the requested state"))])
     cleaned = _clean_application(application or {})
     if not any(cleaned.get(name) for name in IDENTIFYING_FIELDS):
         # an empty "Save draft" would leave a case nobody can find or finish
-        raise InvalidInput("enter at least the person's name or date of birth before saving", fields=[
-            FieldError("application.surname", "the surname, the name in characters or the date of birth is needed to save a draft"),
+        raise InvalidInput(N_("enter at least the person's name or date of birth before saving"), fields=[
+            FieldError("application.surname", N_("the surname, the name in characters or the date of birth is needed to save a draft")),
         ])
     country = actor.organisation.country
     case = ReadmissionCase(
@@ -610,11 +616,11 @@ def add_alias(session: Session, *, actor: Actor, case_id: str, expected_version:
         case = op.record
         problems = []
         if not alias.strip() or len(alias) > 300:
-            problems.append(FieldError("alias", "1-300 characters"))
+            problems.append(FieldError("alias", N_("1-300 characters")))
         if kind not in ALIAS_KINDS:
-            problems.append(FieldError("kind", f"one of {list(ALIAS_KINDS)}"))
+            problems.append(FieldError("kind", T_("one of {choices}", choices=list(ALIAS_KINDS))))
         if problems:
-            raise InvalidInput("invalid alias", fields=problems)
+            raise InvalidInput(N_("invalid alias"), fields=problems)
         row = CaseAlias(alias=alias.strip(), kind=kind)
         case.aliases.append(row)
         index_person(case)
@@ -634,7 +640,7 @@ def set_photo(session: Session, *, actor: Actor, case_id: str, expected_version:
         if checked.media_type not in PHOTO_MEDIA_TYPES:
             from passage.core.errors import UnsupportedMediaType
 
-            raise UnsupportedMediaType("a photo must be JPEG or PNG", extra={"allowed": list(PHOTO_MEDIA_TYPES)})
+            raise UnsupportedMediaType(N_("a photo must be JPEG or PNG"), extra={"allowed": list(PHOTO_MEDIA_TYPES)})
         case.photo = data
         _correction_notice(session, case, ["photo"], today)
         _touch(case)
@@ -671,9 +677,9 @@ def read_evidence(session: Session, *, actor: Actor, case_id: str, document_id: 
     require_permission(session, actor=actor, permission=Permission.READMISSION_READ, entity_type=ENTITY, entity_id=case.id, operation="read_evidence")
     document = next((d for d in case.documents if d.id == document_id), None)
     if document is None or document.content is None:
-        raise NotFound(f"document {document_id} not found")
+        raise NotFound(T_("document {document_id} not found", document_id=document_id))
     if not evidence_rules.verify_checksum(document.content, document.sha256):
-        raise Conflict("the stored file does not match its checksum", extra={"document_id": document_id})
+        raise Conflict(N_("the stored file does not match its checksum"), extra={"document_id": document_id})
     audit.record(session, actor=actor, action="read", entity_type="readmission_evidence_document", entity_id=document.id, details={"case_id": case.id})
     return document, document.content
 
@@ -723,7 +729,7 @@ def _as_date(value: Any, path: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise InvalidInput("not a date", fields=[FieldError(path, "YYYY-MM-DD")]) from None
+        raise InvalidInput(N_("not a date"), fields=[FieldError(path, N_("YYYY-MM-DD"))]) from None
 
 
 # --- the effects of transitions: one handler per action ---------------------------------------------------
@@ -779,7 +785,7 @@ def _routed(e: Effect) -> list[str]:
     province = e.session.get(Organisation, str(e.payload["province_org_id"]))
     central = e.session.get(Organisation, e.case.requested_central_org_id)
     if province is None or province.level != OrganisationLevel.PROVINCIAL or central is None or province.country != central.country:
-        raise InvalidInput("not a provincial bureau of the requested state", fields=[FieldError("province_org_id", "a provincial organisation of the requested state")])
+        raise InvalidInput(N_("not a provincial bureau of the requested state"), fields=[FieldError("province_org_id", N_("a provincial organisation of the requested state"))])
     e.case.routed_province_org_id = province.id
     e.case.province_code = province.province
     e.case.routings.append(CaseRouting(province_org_id=province.id, province_code=province.province or "", routed_by=e.actor.id, routed_at=_at(e.day)))
@@ -790,7 +796,7 @@ def _routed(e: Effect) -> list[str]:
 def _verification_recorded(e: Effect) -> list[str]:
     method = str(e.payload["method"])
     if method not in VERIFICATION_METHODS:
-        raise InvalidInput("unknown verification method", fields=[FieldError("method", f"one of {list(VERIFICATION_METHODS)}")])
+        raise InvalidInput(N_("unknown verification method"), fields=[FieldError("method", T_("one of {choices}", choices=list(VERIFICATION_METHODS)))])
     notes = str(e.payload.get("notes") or e.payload.get("reason") or "")[:2000] or None
     outcome = "verified" if e.decision.transition.action == "verify_identity" else "not_verified"
     e.case.verifications.append(VerificationRecord(method=method, outcome=outcome, notes=notes, recorded_by=e.actor.id))
@@ -813,7 +819,7 @@ def _accepted(e: Effect) -> list[str]:
 def _refused(e: Effect) -> list[str]:
     reason = str(e.payload["reason"])
     if e.decision.transition.action == "refuse" and reason not in REFUSAL_REASONS:
-        raise InvalidInput("unknown refusal reason", fields=[FieldError("reason", f"one of {list(REFUSAL_REASONS)}")])
+        raise InvalidInput(N_("unknown refusal reason"), fields=[FieldError("reason", T_("one of {choices}", choices=list(REFUSAL_REASONS)))])
     e.case.refusal_reason = reason[:80]
     e.case.replied_on = e.case.replied_on or e.day
     return ["refusal_reason", "replied_on"]
@@ -829,7 +835,7 @@ def _deemed_accepted(e: Effect) -> list[str]:
 def _travel_document_issued(e: Effect) -> list[str]:
     number = str(e.payload["document_number"]).strip()
     if not re.fullmatch(r"[A-Za-z0-9-]{4,30}", number):
-        raise InvalidInput("invalid document number", fields=[FieldError("document_number", "4-30 letters, digits or hyphens")])
+        raise InvalidInput(N_("invalid document number"), fields=[FieldError("document_number", N_("4-30 letters, digits or hyphens"))])
     e.case.travel_document_number = number
     e.case.travel_document_issued_on = _as_date(e.payload["issued_on"], "issued_on") if e.payload.get("issued_on") else e.day
     e.case.travel_document_reissue_requested_on = None
@@ -846,7 +852,7 @@ def _transfer_scheduled(e: Effect) -> list[str]:
     rules.check_transfer_date(e.version, snapshot_of(e.case).dates, transfer_date, today=e.day)
     code = str(e.payload["place_code"]).strip().upper()
     if not re.fullmatch(r"[A-Z0-9-]{3,20}", code):
-        raise InvalidInput("invalid place code", fields=[FieldError("place_code", "IATA airport code or crossing-point code")])
+        raise InvalidInput(N_("invalid place code"), fields=[FieldError("place_code", N_("IATA airport code or crossing-point code"))])
     escorts = e.payload.get("escorts")
     if isinstance(escorts, int) and not isinstance(escorts, bool):
         escorts = [{"count": escorts}]
@@ -899,7 +905,7 @@ def share_case(session: Session, *, actor: Actor, case_id: str, expected_version
     with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="share") as op:
         case = op.record
         if case.submitted_on is None:
-            raise Conflict("submit the case first", extra={"state": case.state, "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
+            raise Conflict(N_("submit the case first"), extra={"state": case.state, "allowed_transitions": workflow.allowed_actions(case.procedure, workflow.State(case.state))})
         entry = _log_share(session, case, case_version(session, case), actor=actor, direction="sent", day=today or today_utc())
         _touch(case)
         session.flush()
@@ -912,10 +918,10 @@ def acknowledge_notice(session: Session, *, actor: Actor, case_id: str, notice_i
     case = load_case(session, actor=actor, case_id=case_id)
     notice = next((n for n in case.notices if n.id == notice_id), None)
     if notice is None:
-        raise NotFound(f"notice {notice_id} not found")
+        raise NotFound(T_("notice {notice_id} not found", notice_id=notice_id))
     if notice.counterpart_org_id != actor.organisation_id:
         raise refuse(session, actor=actor, entity_type=ENTITY, entity_id=case_id, operation="acknowledge_notice", reason="organisation",
-                     message="only the notified organisation may acknowledge a notice")
+                     message=N_("only the notified organisation may acknowledge a notice"))
     if notice.acknowledged_at is None:
         notice.acknowledged_at = utcnow()
         audit.record(session, actor=actor, action="readmission.acknowledge_notice", entity_type=ENTITY, entity_id=case.id,
@@ -935,7 +941,7 @@ def place_hold(session: Session, *, actor: Actor, case_id: str, expected_version
         known = {d.id for d in case.documents}
         unknown = [i for i, doc in enumerate(hold.evidence_document_ids) if doc not in known]
         if unknown:
-            raise InvalidInput("unknown evidence documents", fields=[FieldError(f"evidence_document_ids.{i}", "not a document of this case") for i in unknown])
+            raise InvalidInput(N_("unknown evidence documents"), fields=[FieldError(f"evidence_document_ids.{i}", N_("not a document of this case")) for i in unknown])
         row = TransferHold(kind=hold.kind.value, reason=hold.reason, evidence_document_ids=list(hold.evidence_document_ids), placed_on=day, placed_by=actor.id)
         case.holds.append(row)
         _touch(case)
@@ -951,10 +957,10 @@ def lift_hold(session: Session, *, actor: Actor, case_id: str, expected_version:
         case = op.record
         row = next((h for h in case.holds if h.id == hold_id), None)
         if row is None:
-            raise NotFound(f"hold {hold_id} not found")
+            raise NotFound(T_("hold {hold_id} not found", hold_id=hold_id))
         lifted = safeguards.lift_hold(safeguards.Hold(safeguards.HoldKind(row.kind), row.reason, row.placed_on), lifted_on=day, reason=reason[:2000]) if row.lifted_on is None else None
         if lifted is None:
-            raise Conflict("the hold is already lifted", extra={"hold_id": hold_id})
+            raise Conflict(N_("the hold is already lifted"), extra={"hold_id": hold_id})
         row.lifted_on, row.lifted_by, row.lift_reason = day, actor.id, lifted.lift_reason
         _touch(case)
         _event(case, actor=actor, action="lift_hold", from_state=case.state, to_state=case.state, day=today, details={"hold_id": row.id, "kind": row.kind})
@@ -967,11 +973,11 @@ def set_flag(session: Session, *, actor: Actor, case_id: str, expected_version: 
     with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="set_flag") as op:
         case = op.record
         if kind not in FLAG_KINDS:
-            raise InvalidInput("unknown flag", fields=[FieldError("kind", f"one of {list(FLAG_KINDS)}")])
+            raise InvalidInput(N_("unknown flag"), fields=[FieldError("kind", T_("one of {choices}", choices=list(FLAG_KINDS)))])
         row = next((f for f in case.flags if f.kind == kind), None)
         if row is None:
             if not active:
-                raise NotFound(f"flag {kind} is not set")
+                raise NotFound(T_("flag {kind} is not set", kind=kind))
             row = CaseFlag(kind=kind, note=(note or "")[:2000] or None, raised_by=actor.id, active=True)
             case.flags.append(row)
         else:
@@ -1005,7 +1011,7 @@ def record_candidates(session: Session, *, actor: Actor, case_id: str, expected_
         for i, item in enumerate(candidates):
             registry_id, score = item.get("registry_id"), item.get("score")
             if not isinstance(registry_id, str) or not registry_id or not isinstance(score, (int, float)):
-                raise InvalidInput("invalid candidate", fields=[FieldError(f"candidates.{i}", "registry_id (text) and score (number) are required")])
+                raise InvalidInput(N_("invalid candidate"), fields=[FieldError(f"candidates.{i}", N_("registry_id (text) and score (number) are required"))])
             details = {k: item[k] for k in CANDIDATE_DETAIL_KEYS if k in item}
             cleaned.append({**details, "registry_id": registry_id[:64], "rank": int(item.get("rank", i + 1)), "score": float(score),
                             "explanation": item.get("explanation", {}), "decision": None, "decided_by": None})
@@ -1023,18 +1029,18 @@ def decide_candidate(session: Session, *, actor: Actor, case_id: str, expected_v
     with _case_operation(session, actor=actor, case_id=case_id, expected_version=expected_version, name="decide_candidate") as op:
         case = op.record
         if decision not in {"confirmed", "rejected"}:
-            raise InvalidInput("invalid decision", fields=[FieldError("decision", "confirmed or rejected")])
+            raise InvalidInput(N_("invalid decision"), fields=[FieldError("decision", N_("confirmed or rejected"))])
         row = next((v for v in case.verifications if v.id == verification_id and v.candidates is not None), None)
         if row is None:
-            raise NotFound(f"verification {verification_id} not found")
+            raise NotFound(T_("verification {verification_id} not found", verification_id=verification_id))
         candidates = [dict(c) for c in row.candidates or []]
         target = next((c for c in candidates if c["registry_id"] == registry_id), None)
         if target is None:
-            raise NotFound("candidate not found")
+            raise NotFound(N_("candidate not found"))
         if target.get("decision"):
-            raise Conflict("this candidate is already decided", extra={"verification_id": verification_id, "decision": target["decision"]})
+            raise Conflict(N_("this candidate is already decided"), extra={"verification_id": verification_id, "decision": target["decision"]})
         if decision == "confirmed" and any(c.get("decision") == "confirmed" and c is not target for c in candidates):
-            raise Conflict("another candidate is already confirmed; reject it first", extra={"verification_id": verification_id})
+            raise Conflict(N_("another candidate is already confirmed; reject it first"), extra={"verification_id": verification_id})
         target["decision"], target["decided_by"] = decision, actor.id
         closed = 0
         if decision == "confirmed":
@@ -1199,7 +1205,8 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
 
 
 def case_deadline_view(session: Session, case: ReadmissionCase, *, today: dt.date | None = None) -> list[dict[str, Any]]:
-    """Every deadline for the case page: due date, days left, rule and whether its figure was verified.
+    """Every deadline for the case page and the API: due date, days left, rule (in the reader's language, and as the
+    stored message `rule_message`) and whether its figure was verified.
 
     Includes the extension's latest date while it is only a possibility, marked `possible`."""
     day = today or today_utc()
@@ -1210,7 +1217,8 @@ def case_deadline_view(session: Session, case: ReadmissionCase, *, today: dt.dat
     except Conflict:
         computed = []
     return [
-        {"kind": d.kind, "due": d.due, "days_left": (d.due - day).days, "rule": d.rule, "verified": d.figure.citation.verified,
+        {"kind": d.kind, "due": d.due, "days_left": (d.due - day).days, "rule": i18n.localise(d.rule), "rule_message": d.rule.as_stored(),
+         "verified": d.figure.citation.verified,
          "possible": d.kind == "extended_reply_due" and case.extension_requested_on is None, "status": d.status(day),
          "provisional": d.provisional, "provisional_years": list(d.provisional_years)}
         for d in sorted(computed, key=lambda d: d.due)
@@ -1369,7 +1377,7 @@ def search_registry(session: Session, *, actor: Actor, case_id: str, expected_ve
     check_version(case, expected_version)
     query = identity_query(case)
     if not query.usable():
-        raise InvalidInput("the case has no name, date of birth or ID number to search with", fields=[FieldError("surname", "required for a registry search")])
+        raise InvalidInput(N_("the case has no name, date of birth or ID number to search with"), fields=[FieldError("surname", N_("required for a registry search"))])
     result, details = identity_service.identify(session, actor=actor, query=query, top=top, case_id=case.id, fingerprint_probe=fingerprint_probe)
     candidates = [{**detail.as_dict(), "decision_hint": detail.decision, "registry_id": detail.person_id, "score": detail.match_probability} for detail in details]
     return record_candidates(session, actor=actor, case_id=case.id, expected_version=case.version, candidates=candidates,
@@ -1431,13 +1439,13 @@ def reroute(session: Session, *, actor: Actor, case_id: str, expected_version: i
         problems = []
         province = session.get(Organisation, province_org_id) if province_org_id else None
         if province is None or province.level != OrganisationLevel.PROVINCIAL or province.country != case.requested_state:
-            problems.append(FieldError("province_org_id", "choose a provincial bureau of the requested state"))
+            problems.append(FieldError("province_org_id", N_("choose a provincial bureau of the requested state")))
         elif province.id == case.routed_province_org_id:
-            problems.append(FieldError("province_org_id", "the case is already with this bureau"))
+            problems.append(FieldError("province_org_id", N_("the case is already with this bureau")))
         if not reason.strip() or len(reason) > 2000:
-            problems.append(FieldError("reason", "say why the case goes to another bureau (1-2000 characters)"))
+            problems.append(FieldError("reason", N_("say why the case goes to another bureau (1-2000 characters)")))
         if problems:
-            raise InvalidInput("the case cannot be re-routed like this", fields=problems)
+            raise InvalidInput(N_("the case cannot be re-routed like this"), fields=problems)
         assert province is not None
         previous = case.routed_province_org_id
         case.routed_province_org_id = province.id

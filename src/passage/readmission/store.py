@@ -14,7 +14,13 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
 
 from passage.core.errors import Conflict, PassageError
-from passage.readmission.agreements import agreement_checksum, parse_agreement, preset_agreements
+from passage.core.i18n import N_, T_
+from passage.readmission.agreements import (
+    agreement_checksum,
+    parse_agreement,
+    preset_agreements,
+    without_translations,
+)
 from passage.readmission.jobs import CaseSnapshot
 from passage.readmission.models import (
     AgreementRecord,
@@ -35,14 +41,14 @@ class DatabaseNotReady(PassageError):
 
 
 def _guard(exc: Exception) -> DatabaseNotReady:
-    return DatabaseNotReady("the database has no readmission tables yet; run the migrations first")
+    return DatabaseNotReady(N_("the database has no readmission tables yet; run the migrations first"))
 
 
 def _version_checksum(version: AgreementVersion) -> str:
     import hashlib
     import json
 
-    canonical = json.dumps(version.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(without_translations(version.model_dump(mode="json")), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -54,7 +60,7 @@ def load_agreement(session: Session, *, agreement: Agreement, loaded_by: str | N
     """
     preset = preset_agreements().get(agreement.id)
     if preset is not None and not preset.editable:
-        raise Conflict(f"{agreement.id} is a shipped preset of a published text and cannot be overridden", extra={"editable_presets": sorted(a.id for a in preset_agreements().values() if a.editable)})
+        raise Conflict(T_("{id} is a shipped preset of a published text and cannot be overridden", id=agreement.id), extra={"editable_presets": sorted(a.id for a in preset_agreements().values() if a.editable)})
     try:
         record = session.scalars(select(AgreementRecord).where(AgreementRecord.slug == agreement.id).options(selectinload(AgreementRecord.versions))).one_or_none()
     except (OperationalError, ProgrammingError) as exc:
@@ -68,7 +74,7 @@ def load_agreement(session: Session, *, agreement: Agreement, loaded_by: str | N
         checksum = _version_checksum(version)
         if version.version in existing:
             if existing[version.version].checksum != checksum:
-                raise Conflict(f"version {version.version} of {agreement.id} is already loaded with different content; give the change a new version number", extra={"version": version.version})
+                raise Conflict(T_("version {version} of {id} is already loaded with different content; give the change a new version number", version=version.version, id=agreement.id), extra={"version": version.version})
             unchanged.append(version.version)
             continue
         record.versions.append(AgreementVersionRecord(number=version.version, effective_from=version.effective_from, effective_to=version.effective_to, document=version.model_dump(mode="json"), checksum=checksum, loaded_by=loaded_by))
@@ -98,7 +104,8 @@ def stored_agreements(session: Session) -> dict[str, Agreement]:
             if earlier.get("effective_to") is None:
                 earlier["effective_to"] = (dt.date.fromisoformat(later["effective_from"]) - dt.timedelta(days=1)).isoformat()
         result[record.slug] = parse_agreement(
-            {"id": record.slug, "name": record.name, "name_zh": record.name_zh, "kind": record.kind, "editable": record.editable, "versions": versions},
+            {"id": record.slug, "name": record.name, "name_zh": record.name_zh, "kind": record.kind, "editable": record.editable, "versions": versions,
+             **({"description": preset.description, "translations": preset.translations} if preset else {})},
             source=f"database agreement {record.slug}",
         )
     return result
@@ -141,7 +148,7 @@ def store_notice(session: Session, *, notice: CalendarNotice, loaded_by: str | N
         if shipped.key == notice.key:
             if notice_checksum(shipped) == checksum:
                 return False
-            raise Conflict(f"{notice.key} ships with Passage with other content; give the correction version {notice.version + 1}", extra={"notice": notice.key})
+            raise Conflict(T_("{key} ships with Passage with other content; give the correction version {value}", key=notice.key, value=notice.version + 1), extra={"notice": notice.key})
     try:
         existing = session.scalars(select(CalendarNoticeRecord).where(CalendarNoticeRecord.country == notice.country, CalendarNoticeRecord.year == notice.year, CalendarNoticeRecord.version == notice.version)).one_or_none()
     except (OperationalError, ProgrammingError) as exc:
@@ -149,7 +156,7 @@ def store_notice(session: Session, *, notice: CalendarNotice, loaded_by: str | N
     if existing is not None:
         if existing.checksum == checksum:
             return False
-        raise Conflict(f"{notice.key} is already loaded with other content; give the correction the next version number", extra={"notice": notice.key})
+        raise Conflict(T_("{key} is already loaded with other content; give the correction the next version number", key=notice.key), extra={"notice": notice.key})
     session.add(CalendarNoticeRecord(country=notice.country, year=notice.year, version=notice.version, document=notice.model_dump(mode="json"), checksum=checksum, loaded_by=loaded_by))
     session.flush()
     return True
@@ -190,7 +197,7 @@ def snapshot_from_dict(data: dict[str, Any], *, index: int) -> CaseSnapshot:
         dates = CaseDates(**parsed)
         return CaseSnapshot(case_id=str(data["case_id"]), agreement_id=str(data["agreement_id"]), agreement_version=int(data.get("agreement_version", 1)), state=State(data["state"]), dates=dates)
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput("invalid case snapshot", fields=[FieldError(f"{index}", type(exc).__name__ + ": check case_id, agreement_id, state and ISO dates")]) from None
+        raise InvalidInput(N_("invalid case snapshot"), fields=[FieldError(f"{index}", type(exc).__name__ + ": check case_id, agreement_id, state and ISO dates")]) from None
 
 
 def statistics_record(case: ReadmissionCase, version: AgreementVersion) -> CaseRecord:

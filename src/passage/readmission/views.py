@@ -13,11 +13,28 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, NotFound, PassageError
-from passage.core.i18n import N_
+from passage.core.i18n import N_, T_, in_language, label
 from passage.core.links import register_record_path
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import unverified_figures
 from passage.readmission.api import case_detail, statistics_table
+from passage.readmission.messages import (
+    ACTION_LABELS,
+    CATEGORY_LABELS,
+    DEADLINE_LABELS,
+    DUE_LABELS,
+    FIELD_LABELS,
+    FLAG_LABELS,
+    GROUP_LABELS,
+    HOLD_LABELS,
+    METHOD_LABELS,
+    PLACE_LABELS,
+    REFUSAL_LABELS,
+    SORT_LABELS,
+    STATE_LABELS,
+    UNIT_LABELS,
+)
+from passage.readmission.schemas import describe_span
 from passage.security.actors import may
 from passage.security.deps import require
 from passage.security.models import Organisation, OrganisationLevel, User
@@ -36,63 +53,6 @@ NAV = [
     NavItem(N_("Agreements"), "/readmission/agreements", Permission.AGREEMENTS_READ, order=12),
 ]
 
-STATE_LABELS = {
-    "draft": N_("Draft"), "submitted": N_("Submitted"), "acknowledged": N_("Receipt confirmed"), "routed": N_("Routed to province"),
-    "identity_verified": N_("Identity verified"), "identity_not_verified": N_("Identity not verified"), "accepted": N_("Accepted"),
-    "refused": N_("Refused"), "deemed_accepted": N_("Deemed accepted (no reply in time)"), "travel_document_issued": N_("Travel document issued"),
-    "transfer_scheduled": N_("Transfer scheduled"), "transferred": N_("Transferred"), "withdrawn": N_("Withdrawn"), "cancelled": N_("Cancelled"),
-    "transit_draft": N_("Transit draft"), "transit_submitted": N_("Transit requested"), "transit_consented": N_("Transit consented"),
-    "transit_refused": N_("Transit refused"), "transit_completed": N_("Transit completed"),
-}
-ACTION_LABELS = {
-    "create": N_("Case opened"), "edit": N_("Application edited"), "add_alias": N_("Alias added"), "set_photo": N_("Photo added"), "upload_evidence": N_("Evidence uploaded"),
-    "submit": N_("Submit the application"), "acknowledge": N_("Confirm receipt"), "route": N_("Route to a provincial bureau"),
-    "verify_identity": N_("Record identity verified"), "record_not_verified": N_("Record identity not verified"), "request_extension": N_("Request the extension"),
-    "accept": N_("Accept readmission"), "refuse": N_("Refuse, with the reason"), "deem_accepted": N_("Deemed accepted by the deadline job"),
-    "issue_travel_document": N_("Issue the travel document"), "reissue_travel_document": N_("Reissue the travel document"),
-    "schedule_transfer": N_("Schedule the transfer"), "reschedule_transfer": N_("Change the transfer schedule"), "suspend_transfer": N_("Suspend the transfer"),
-    "confirm_transfer": N_("Confirm the transfer took place"), "withdraw": N_("Withdraw the application"), "cancel": N_("Discard the draft"),
-    "submit_transit": N_("Submit the transit request"), "consent_transit": N_("Consent to transit"), "refuse_transit": N_("Refuse transit"),
-    "revoke_transit": N_("Revoke transit consent"), "complete_transit": N_("Confirm transit completed"), "withdraw_transit": N_("Withdraw the transit request"),
-    "cancel_transit": N_("Discard the transit draft"), "place_hold": N_("Hold placed"), "lift_hold": N_("Hold lifted"), "set_flag": N_("Flag raised"),
-    "clear_flag": N_("Flag cleared"), "record_candidates": N_("Registry candidates recorded"), "candidate_confirmed": N_("Candidate confirmed"),
-    "candidate_rejected": N_("Candidate rejected"), "erase": N_("Personal data erased after retention"), "reroute": N_("Re-routed to another provincial bureau"),
-    "recompute_deadlines": N_("Deadlines recomputed after an official holiday notice was loaded"),
-}
-DEADLINE_LABELS = {
-    "reply_due": N_("Reply due"), "extended_reply_due": N_("Latest date with the extension"), "transfer_due": N_("Transfer window ends"),
-    "travel_document_expiry": N_("Travel document expires"), "travel_document_issue_due": N_("Travel document due"),
-    "travel_document_reissue_due": N_("New travel document normally due"), "travel_document_reissue_max": N_("New travel document due at the latest"),
-    "transit_reply_due": N_("Transit reply due"), "transit_due": N_("Transit to be carried out by"),
-    "travel_document_reissue_normal_due": N_("New travel document normally due"), "travel_document_reissue_max_due": N_("New travel document due at the latest"),
-    "standard_document_deemed_accepted": N_("EU standard travel document deemed accepted without an acknowledgement by"),
-}
-FIELD_LABELS = {
-    "surname": N_("Surname"), "given_names": N_("Given names"), "date_of_birth": N_("Date of birth"), "place_of_birth": N_("Place of birth"),
-    "sex": N_("Sex"), "nationality": N_("Nationality"), "name_in_characters": N_("Name in Chinese characters"), "passport_number": N_("Passport number"),
-    "id_number": N_("Resident ID number"), "father_name": N_("Father's name"), "mother_name": N_("Mother's name"),
-    "languages": N_("Languages"), "civil_status": N_("Civil status"), "last_addresses_in_requested_state": N_("Last addresses in the requested state"),
-    "physical_description": N_("Physical description"), "special_needs": N_("Special needs"), "security_measures": N_("Security measures"),
-    "aliases": N_("Aliases"), "photo": N_("Photo"), "evidence": N_("Evidence documents"),
-    "province_org_id": N_("Provincial bureau"), "method": N_("Verification method"), "notes": N_("Notes"), "reason": N_("Reason"),
-    "document_number": N_("Travel document number"), "transfer_date": N_("Transfer date"), "place_kind": N_("Place of transfer"),
-    "place_code": N_("Airport or crossing-point code"), "flight": N_("Flight"), "escorts": N_("Number of escorts"), "border_crossing_point": N_("Border crossing point"),
-}
-HOLD_LABELS = {"pending_appeal": N_("Pending appeal"), "pending_asylum_claim": N_("Pending asylum claim"), "legal_stay": N_("Legal stay"), "medical": N_("Medical reason")}
-FLAG_LABELS = {
-    "unaccompanied_minor": N_("Unaccompanied minor"), "medical": N_("Medical needs"), "trafficking_victim": N_("Victim of trafficking"), "disability": N_("Disability"),
-    "pregnancy": N_("Pregnancy"), "elderly": N_("Elderly person"), "non_refoulement": N_("Non-refoulement concern"),
-}
-REFUSAL_LABELS = {
-    "not_a_national": N_("Not a national"), "identity_not_established": N_("Identity not established"), "insufficient_evidence": N_("Insufficient evidence"),
-    "not_covered_by_agreement": N_("Not covered by the agreement"), "time_limit_for_application_passed": N_("Application made too late"), "other": N_("Other reason"),
-}
-METHOD_LABELS = {"interview": N_("Interview"), "family_contact": N_("Family contact"), "registry_match": N_("Registry match"), "fingerprint": N_("Fingerprint"), "document_check": N_("Document check")}
-PLACE_LABELS = {"airport": N_("Airport"), "border_crossing_point": N_("Border crossing point")}
-SORT_LABELS = {"-updated": N_("Recently changed"), "due": N_("Next deadline"), "reference": N_("Reference"), "state": N_("State"), "-submitted": N_("Newest submitted")}
-DUE_LABELS = {"overdue": N_("Overdue"), "soon": N_("Due within 3 days"), "flagged": N_("Overdue or due soon")}
-CATEGORY_LABELS = {"proof_of_nationality": N_("proof of nationality"), "prima_facie": N_("prima facie evidence"), "starts_identification": N_("starts identification")}
-GROUP_LABELS = {"agreement_id": N_("Agreement"), "requesting_state": N_("Requesting state"), "province": N_("Province"), "period": N_("Period")}
 PAGE_SIZE = 25
 
 LABELS = {
@@ -219,7 +179,8 @@ def _case_page(request: Request, db: Session, user: User, case_id: str, *, error
         "case": detail, "actions": actions, "labels": LABELS, "side": side.value, "role": role.value,
         "provinces": _provinces(db, user) if ("route" in allowed or "reroute" in allowed) else [],
         "error": error, "field_errors": {f.path: f.message for f in (error.fields if error else [])}, "open_form": open_form,
-        "evidence_types": [(e.code, e.label, e.category.value) for e in service.case_version(db, case).evidence_types],
+        "evidence_types": [(e.code, e.shown("label"), e.category.value) for e in service.case_version(db, case).evidence_types],
+        "agreement_name": service._catalogue(db)[case.agreement_slug].shown("name"),
         "can_edit": "edit" in allowed, "can_hold": "place_hold" in allowed, "can_flag": "set_flag" in allowed,
         "can_upload": "upload_evidence" in allowed, "can_identify": can_search, "can_decide": "decide_candidate" in allowed,
         "identity_search_available": _identity_index_built() if can_search else False,
@@ -274,7 +235,7 @@ def _version(values: dict[str, str]) -> int:
     try:
         return int(values.get("version", ""))
     except ValueError:
-        raise InvalidInput("the form is incomplete", fields=[FieldError("version", "required")]) from None
+        raise InvalidInput(N_("the form is incomplete"), fields=[FieldError("version", N_("required"))]) from None
 
 
 @router.post("/readmission/cases/{case_id}/action")
@@ -348,7 +309,7 @@ async def case_safeguards(request: Request, case_id: str, db: DbSession, user: A
         elif operation in {"set_flag", "clear_flag"}:
             service.set_flag(db, actor=user, case_id=case_id, expected_version=version, kind=values.get("kind", ""), note=values.get("note") or None, active=operation == "set_flag")
         else:
-            raise InvalidInput("unknown operation", fields=[FieldError("operation", "place_hold, lift_hold, set_flag or clear_flag")])
+            raise InvalidInput(N_("unknown operation"), fields=[FieldError("operation", N_("place_hold, lift_hold, set_flag or clear_flag"))])
     except PassageError as error:
         return _fail(request, db, user, case_id, error, operation)
     return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
@@ -400,6 +361,17 @@ async def case_reroute(request: Request, case_id: str, db: DbSession, user: Anno
     return RedirectResponse(f"/readmission/cases/{case_id}", status_code=303)
 
 
+def _group_value(db: Session, request: Request, group_by: str, value: Any) -> str:
+    """A statistics group as the reader reads it (agreement names and provinces in the reader's language)."""
+    if not value:
+        return "-"
+    if group_by == "agreement_id":
+        return _agreement_names(db, request).get(str(value), str(value))
+    if group_by == "province":
+        return label("readmission.province", value)
+    return str(value)
+
+
 @router.get("/readmission/statistics")
 def statistics_page(
     request: Request, db: DbSession, user: Annotated[User, require(Permission.READMISSION_STATS)],
@@ -413,11 +385,12 @@ def statistics_page(
     # The charts show the reader's own cases when there are any, else the disclosure-controlled figures.
     charted = [r for r in rows if r["scope"] == "own" and not r["total"]] or [r for r in rows if not r["total"]]
     chart = {
-        "labels": [str(r["group"].get(group_by) or "-") for r in charted],
+        "labels": [_group_value(db, request, group_by, r["group"].get(group_by)) for r in charted],
         "applications": [r["applications"] for r in charted], "median": [r["reply_days_median"] for r in charted], "p90": [r["reply_days_p90"] for r in charted],
         "within": [None if r["answered_within_limit_share"] is None else round(100 * r["answered_within_limit_share"], 1) for r in charted],
     }
-    return render(request, "readmission/statistics.html", {"rows": rows, "group_by": group_by, "granularity": granularity, "chart_json": json.dumps(chart), "labels": LABELS, "group_keys": statistics.GROUP_KEYS})
+    return render(request, "readmission/statistics.html", {"rows": rows, "group_by": group_by, "granularity": granularity, "chart_json": json.dumps(chart), "labels": LABELS, "group_keys": statistics.GROUP_KEYS,
+                                                                  "agreement_names": _agreement_names(db, request)})
 
 
 @router.get("/readmission/agreements")
@@ -430,7 +403,7 @@ def agreements_page(request: Request, db: DbSession, user: Annotated[User, requi
 def agreement_page(request: Request, agreement_id: str, db: DbSession, user: Annotated[User, require(Permission.AGREEMENTS_READ)]) -> Response:
     agreement = service._catalogue(db).get(agreement_id)
     if agreement is None:
-        raise NotFound(f"agreement {agreement_id} not found")
+        raise NotFound(T_("agreement {agreement_id} not found", agreement_id=agreement_id))
     unverified = set(unverified_figures(agreement))
     return render(request, "readmission/agreement.html", {"agreement": agreement, "unverified": unverified, "labels": LABELS,
                                                           "unverified_words": unverified_in_words(agreement), "units": UNIT_LABELS,
@@ -448,8 +421,8 @@ FIGURE_LABELS = {
     "travel_document.issue_rule_citation": N_("Rule for issuing the travel document"), "travel_document.reissue_normal_limit": N_("Time to reissue the travel document"),
     "travel_document.reissue_max_limit": N_("Latest time to reissue the travel document"), "evidence_types": N_("Evidence type"),
     "data_protection.retention_after_closure": N_("How long data are kept after the case closes"), "data_protection.shared_fields_citation": N_("Data that may be shared"),
+    "required_application_data_citation": N_("Data an application must contain"),
 }
-UNIT_LABELS = {"working_days": N_("working days"), "calendar_days": N_("calendar days"), "days": N_("days"), "months": N_("months"), "weeks": N_("weeks")}
 
 
 def unverified_in_words(agreement: Any) -> list[dict[str, Any]]:
@@ -469,14 +442,17 @@ def unverified_in_words(agreement: Any) -> list[dict[str, Any]]:
         parent: Any = document
         for part in parts[:-1] if parts[-1] == "citation" else parts:
             parent = parent[int(part)] if isinstance(parent, list) else parent.get(part, {})
-        value = ""
+        value: Any = ""
         if isinstance(parent, dict) and "value" in parent:
             value = parent["value"]
         elif isinstance(parent, dict) and "label" in parent:
-            value = parent["label"]
-        out.append({"version": version, "label": label or key.replace("_", " ").replace(".", " · "), "value": value,
-                    "unit": parent.get("unit") if isinstance(parent, dict) else None,
-                    "source": node.get("source", ""), "article": node.get("article", ""), "note": node.get("note", "")})
+            value = in_language(parent["label"], parent.get("translations"), "label")
+        unit = parent.get("unit") if isinstance(parent, dict) else None
+        translations = node.get("translations")
+        out.append({"version": version, "label": label or key.replace("_", " ").replace(".", " · "), "value": value, "unit": unit,
+                    "span": describe_span(int(value), unit) if unit and isinstance(value, int) else None,
+                    "source": in_language(node.get("source", ""), translations, "source"), "article": in_language(node.get("article", ""), translations, "article"),
+                    "note": in_language(node.get("note", ""), translations, "note")})
     return out
 
 

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput
+from passage.core.i18n import N_, T_
 
 
 class Role(StrEnum):
@@ -142,7 +143,7 @@ def _flow(procedure: str) -> tuple[Transition, ...]:
     try:
         return FLOWS[procedure]
     except KeyError:
-        raise InvalidInput(f"unknown procedure {procedure}", fields=[FieldError("procedure", "must be readmission or transit")]) from None
+        raise InvalidInput(T_("unknown procedure {procedure}", procedure=procedure), fields=[FieldError("procedure", N_("must be readmission or transit"))]) from None
 
 
 def transitions_from(procedure: str, state: State) -> list[Transition]:
@@ -192,31 +193,31 @@ def decide(procedure: str, state: State, action: str, *, role: Role, side: Side,
     candidates = [t for t in _flow(procedure) if t.action == action and state in t.sources]
     if not candidates:
         raise Conflict(
-            f"action {action} is not allowed in state {state.value}",
+            T_("action {action} is not allowed in state {value}", action=action, value=state.value),
             extra={"state": state.value, "allowed_transitions": allowed_actions(procedure, state)},
         )
     transition = candidates[0]
     if role not in transition.roles:
-        raise Forbidden(f"role {role.value} may not {action}", extra={"allowed_roles": sorted(r.value for r in transition.roles)})
+        raise Forbidden(T_("role {value} may not {action}", value=role.value, action=action), extra={"allowed_roles": sorted(r.value for r in transition.roles)})
     if side not in transition.sides:
-        raise Forbidden(f"your organisation may not {action} on this case", extra={"allowed_sides": sorted(s.value for s in transition.sides)})
+        raise Forbidden(T_("your organisation may not {action} on this case", action=action), extra={"allowed_sides": sorted(s.value for s in transition.sides)})
     missing = [key for key in transition.required if payload.get(key) in (None, "", [], {})]
     if missing:
-        raise InvalidInput(f"{action} needs more information", fields=[FieldError(key, "required") for key in missing])
+        raise InvalidInput(T_("{action} needs more information", action=action), fields=[FieldError(key, N_("required")) for key in missing])
     effects: list[str] = []
     holds = sorted(set(active_hold_kinds))
     if action in {"schedule_transfer", "reschedule_transfer", "confirm_transfer"} and holds:
-        raise Conflict("transfer is blocked by active holds; lift them first", extra={"active_holds": holds})
+        raise Conflict(N_("transfer is blocked by active holds; lift them first"), extra={"active_holds": holds})
     if action in {"schedule_transfer", "reschedule_transfer"} and payload.get("place_kind") not in TRANSFER_PLACE_KINDS:
-        raise InvalidInput("unknown transfer place", fields=[FieldError("place_kind", f"must be one of {sorted(TRANSFER_PLACE_KINDS)}")])
+        raise InvalidInput(N_("unknown transfer place"), fields=[FieldError("place_kind", T_("must be one of {choices}", choices=sorted(TRANSFER_PLACE_KINDS)))])
     if action in {"schedule_transfer", "reschedule_transfer"} and payload.get("place_kind") == "airport" and not payload.get("flight"):
-        raise InvalidInput("a transfer by air needs the flight", fields=[FieldError("flight", "required for an airport transfer")])
+        raise InvalidInput(N_("a transfer by air needs the flight"), fields=[FieldError("flight", N_("required for an airport transfer"))])
     if action == "submit":
         gaps = list(missing_application_data)
         if gaps:
-            raise InvalidInput("the application is incomplete", fields=[FieldError(path, "required by the agreement") for path in gaps])
+            raise InvalidInput(N_("the application is incomplete"), fields=[FieldError(path, N_("required by the agreement")) for path in gaps])
     if action == "request_extension" and extension_already_requested:
-        raise Conflict("the extension was already requested; the agreement allows one", extra={"state": state.value})
+        raise Conflict(N_("the extension was already requested; the agreement allows one"), extra={"state": state.value})
     target = transition.target or state
     if action == "request_extension":
         effects.append("reply_deadline_extended")

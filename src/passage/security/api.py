@@ -78,7 +78,7 @@ def issue_token(body: TokenRequest, request: Request, db: DbSession) -> TokenOut
 @router.delete("/auth/token", status_code=204, dependencies=[require(Permission.PROFILE)])
 def revoke_current_token(db: DbSession, principal: Annotated[Principal, Depends(get_principal)]) -> None:
     if principal.api_token is None:
-        raise NotAuthenticated("this request did not use a bearer token")
+        raise NotAuthenticated(N_("this request did not use a bearer token"))
     service.revoke_api_token(db, user=principal.user, token_id=principal.api_token.id)
 
 

@@ -59,6 +59,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 from passage.core.models import utcnow
 from passage.security.actors import Actor, SystemActor
 from passage.security.models import AuditCheckpoint, AuditEntry
@@ -627,7 +628,7 @@ def read_checkpoints(lines: list[str]) -> list[Checkpoint]:
             else:
                 found.append(Checkpoint(int(document["sequence"]), str(document["entry_hash"]), str(document["at"]), str(document["key_id"]), str(document["signature"])))
         except (ValueError, KeyError, TypeError):
-            raise InvalidInput(f"checkpoint file: line {number}: not a checkpoint") from None
+            raise InvalidInput(T_("checkpoint file: line {number}: not a checkpoint", number=number)) from None
     return found
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import types as sqltypes
 
 from passage.core.errors import Conflict, InvalidInput
 from passage.core.files import atomic_path
+from passage.core.i18n import N_, T_
 from passage.core.models import Base
 
 FORMAT = "passage-backup/1"
@@ -143,26 +144,26 @@ def backup(engine: Engine, out: str | Path) -> BackupSummary:
 
 def _read(archive_path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     if not archive_path.exists():
-        raise InvalidInput(f"{archive_path.name}: file not found")
+        raise InvalidInput(T_("{name}: file not found", name=archive_path.name))
     try:
         with tarfile.open(archive_path, "r:gz") as archive:
             members = {m.name: m for m in archive.getmembers() if m.isfile()}
             if "manifest.json" not in members:
-                raise InvalidInput(f"{archive_path.name}: not a Passage backup (no manifest.json)")
+                raise InvalidInput(T_("{name}: not a Passage backup (no manifest.json)", name=archive_path.name))
             manifest = json.loads(archive.extractfile(members["manifest.json"]).read())  # type: ignore[union-attr]
             files = {}
             for entry in manifest.get("tables", []):
                 member = members.get(f"tables/{entry['name']}.jsonl")
                 if member is None:
-                    raise InvalidInput(f"{archive_path.name}: table {entry['name']} is missing from the backup")
+                    raise InvalidInput(T_("{name}: table {value} is missing from the backup", name=archive_path.name, value=entry['name']))
                 data = archive.extractfile(member).read()  # type: ignore[union-attr]
                 if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                    raise InvalidInput(f"{archive_path.name}: table {entry['name']} does not match its checksum (damaged backup)")
+                    raise InvalidInput(T_("{name}: table {value} does not match its checksum (damaged backup)", name=archive_path.name, value=entry['name']))
                 files[entry["name"]] = data
     except (tarfile.TarError, gzip.BadGzipFile, EOFError, json.JSONDecodeError, KeyError):
-        raise InvalidInput(f"{archive_path.name}: not a readable Passage backup") from None
+        raise InvalidInput(T_("{name}: not a readable Passage backup", name=archive_path.name)) from None
     if manifest.get("format") != FORMAT:
-        raise InvalidInput(f"{archive_path.name}: unknown backup format {manifest.get('format')!r}")
+        raise InvalidInput(T_("{name}: unknown backup format {value}", name=archive_path.name, value=manifest.get('format')))
     return manifest, files
 
 
@@ -178,7 +179,7 @@ def _parents_first(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, A
     while pending:
         ready = [r for r in pending if r.get(local) is None or r.get(local) in placed]
         if not ready:
-            raise InvalidInput(f"backup: table {table.name} has rows whose parent is missing")
+            raise InvalidInput(T_("backup: table {name} has rows whose parent is missing", name=table.name))
         ordered.extend(ready)
         placed |= {r[remote] for r in ready}
         taken = {id(r) for r in ready}
@@ -196,18 +197,18 @@ def restore(engine: Engine, archive_path: str | Path) -> BackupSummary:
     manifest, files = _read(path)
     revision = _revision(engine)
     if revision != manifest["revision"]:
-        raise Conflict(f"the database is at schema revision {revision}, the backup at {manifest['revision']}; migrate first (`passage db upgrade`)")
+        raise Conflict(T_("the database is at schema revision {revision}, the backup at {value}; migrate first (`passage db upgrade`)", revision=revision, value=manifest['revision']))
     tables = {t.name: t for t in _tables()}
     unknown = [entry["name"] for entry in manifest["tables"] if entry["name"] not in tables]
     if unknown:
-        raise InvalidInput(f"backup: unknown table(s) {', '.join(unknown)}")
+        raise InvalidInput(T_("backup: unknown table(s) {items}", items=', '.join(unknown)))
     total = 0
     with engine.begin() as connection:
         for name, table in tables.items():
             if name == "data_keys":
                 continue
             if connection.execute(select(func.count()).select_from(table)).scalar():
-                raise Conflict(f"the database is not empty (table {name} has rows); restore only into a fresh database")
+                raise Conflict(T_("the database is not empty (table {name} has rows); restore only into a fresh database", name=name))
         # A fresh database has its own new data key; the backup's keys replace it (its ciphertexts need them).
         connection.execute(tables["data_keys"].delete())
         for entry in manifest["tables"]:
@@ -219,7 +220,7 @@ def restore(engine: Engine, archive_path: str | Path) -> BackupSummary:
                 connection.execute(insert(raw), rows[start : start + 1000])
             count = connection.execute(select(func.count()).select_from(table)).scalar() or 0
             if count != entry["rows"]:
-                raise Conflict(f"restore: table {entry['name']} has {count} rows, the backup {entry['rows']}")
+                raise Conflict(T_("restore: table {value} has {count} rows, the backup {value2}", value=entry['name'], count=count, value2=entry['rows']))
             total += count
             if connection.dialect.name == "postgresql":
                 for column in table.primary_key.columns:
@@ -229,11 +230,11 @@ def restore(engine: Engine, archive_path: str | Path) -> BackupSummary:
         with session_factory(engine)(bind=connection) as session:
             report = audit.verify_chain(session)
             if not report.ok:
-                raise Conflict(f"restore: the restored audit chain does not verify ({report.summary()}); nothing was restored")
+                raise Conflict(T_("restore: the restored audit chain does not verify ({value}); nothing was restored", value=report.summary()))
             head = audit.chain_head(session)
             expected = manifest.get("audit_head")
             if expected and (head is None or head[0] != expected["sequence"] or head[1] != expected["entry_hash"]):
-                raise Conflict("restore: the restored audit chain does not end where the backup's did; nothing was restored")
+                raise Conflict(N_("restore: the restored audit chain does not end where the backup's did; nothing was restored"))
     from passage.security.crypto import reset_cipher
 
     reset_cipher()

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from passage.core.db import get_engine, unit_of_work
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.i18n import N_, T_
 from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.actors import system_actor
@@ -54,13 +55,13 @@ def users_create(
     with unit_of_work() as session:
         found = session.get(Organisation, organisation) or session.scalars(select(Organisation).where(Organisation.name == organisation)).first()
         if found is None:
-            raise NotFound(f"organisation {organisation!r} not found")
+            raise NotFound(T_("organisation {organisation} not found", organisation=organisation))
         from pydantic import ValidationError
 
         try:
             body = UserCreate(username=username, display_name=display_name or username, organisation_id=found.id, roles=role, password=secret)
         except ValidationError as exc:
-            raise InvalidInput("the user is not valid", fields=[_field(e) for e in exc.errors()]) from None
+            raise InvalidInput(N_("the user is not valid"), fields=[_field(e) for e in exc.errors()]) from None
         user = service.create_user(session, actor=CLI_ACTOR, **body.model_dump())
         typer.echo(f"created user {user.username} ({user.id})")
 
@@ -75,7 +76,7 @@ def users_disable(username: str = typer.Argument(..., help="Login name.")) -> No
     with unit_of_work() as session:
         user = service.find_user(session, username=username)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(N_("no such user"))
         service.disable_user(session, actor=CLI_ACTOR, user_id=user.id)
     typer.echo(f"disabled {username}; sessions and tokens revoked")
 
@@ -86,7 +87,7 @@ def users_enable(username: str = typer.Argument(..., help="Login name.")) -> Non
     with unit_of_work() as session:
         user = service.find_user(session, username=username)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(N_("no such user"))
         service.enable_user(session, actor=CLI_ACTOR, user_id=user.id)
     typer.echo(f"enabled {username}")
 
@@ -95,11 +96,11 @@ def users_enable(username: str = typer.Argument(..., help="Login name.")) -> Non
 def users_totp_code(username: str = typer.Argument(..., help="Login name.")) -> None:
     """Print a user's current second-factor code. Development only, for the demo logins."""
     if get_settings().environment != "development":
-        raise InvalidInput("totp-code is available only in development")
+        raise InvalidInput(N_("totp-code is available only in development"))
     with unit_of_work() as session:
         user = service.find_user(session, username=username)
         if user is None or not user.totp_secret:
-            raise NotFound("no such user with an enrolled second factor")
+            raise NotFound(N_("no such user with an enrolled second factor"))
         typer.echo(pyotp.TOTP(user.totp_secret).now())
 
 
@@ -146,7 +147,7 @@ def audit_checkpoint(
     audit.seal_all()
     checkpoint = audit.publish_checkpoint(out or get_settings().audit_checkpoint_file)
     if checkpoint is None:
-        raise InvalidInput("the audit log is empty: nothing to checkpoint")
+        raise InvalidInput(N_("the audit log is empty: nothing to checkpoint"))
     typer.echo(checkpoint.as_json())
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from passage import MODULES
 from passage.core.db import analyze, unit_of_work
 from passage.core.errors import InvalidInput
+from passage.core.i18n import N_
 from passage.core.settings import get_settings
 from passage.security import service
 from passage.security.actors import system_actor
@@ -101,7 +102,7 @@ def demo_logins() -> list[str]:
 
 def load_demo() -> list[str]:
     if get_settings().environment == "production":
-        raise InvalidInput("demo data cannot be loaded in production")
+        raise InvalidInput(N_("demo data cannot be loaded in production"))
     with unit_of_work() as session:
         if service.find_user(session, username="admin") is not None:
             # The shared password and the TOTP keys are printed once, when the demo is created, not at every start.

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from passage.core import i18n
 from passage.core.deps import DbSession, get_db
 from passage.core.errors import Forbidden, NotAuthenticated
+from passage.core.i18n import N_
 from passage.security import audit
-from passage.security.models import ApiToken, Role, User, WebSession
+from passage.security.models import ApiToken, Role, User, WebSession, organisation_name
 from passage.security.permissions import ROLE_LABELS, Permission, permissions_for, requires_second_factor
 from passage.security.service import user_for_api_token, user_for_web_session
 from passage.web.templating import register_globals
@@ -38,6 +39,11 @@ class ViewerOrganisation:
     id: str
     name: str
     country: str
+    name_zh: str | None = None
+
+    @property
+    def local_name(self) -> str:
+        return organisation_name(self.name, self.name_zh)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class Viewer:
         organisation = user.organisation
         return cls(
             id=user.id, username=user.username, display_name=user.display_name, organisation_id=user.organisation_id,
-            organisation=ViewerOrganisation(organisation.id, organisation.name, organisation.country),
+            organisation=ViewerOrganisation(organisation.id, organisation.name, organisation.country, organisation.name_zh),
             roles=user.role_set, csrf_token=csrf_token,
         )
 
@@ -102,13 +108,13 @@ def get_principal(request: Request, db: DbSession, csrf: Annotated[str | None, D
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
-            raise NotAuthenticated("sign in first")
+            raise NotAuthenticated(N_("sign in first"))
         user, web_session = user_for_web_session(db, token=cookie)
         if requires_second_factor(user.role_set) and not web_session.second_factor_passed:
-            raise NotAuthenticated("complete the second factor first")
+            raise NotAuthenticated(N_("complete the second factor first"))
         if request.method not in SAFE_METHODS:
             if not csrf or not hmac.compare_digest(csrf, web_session.csrf_token):
-                raise Forbidden("the form is stale or forged (CSRF check failed); reload the page and try again")
+                raise Forbidden(N_("the form is stale or forged (CSRF check failed); reload the page and try again"))
         principal = Principal(user=user, web_session=web_session)
     request.state.principal = principal
     request.state.viewer = Viewer.of(principal.user, principal.web_session.csrf_token if principal.web_session else "")
@@ -137,7 +143,7 @@ def require(*permissions: Permission) -> Any:
         missing = [p.value for p in permissions if p not in granted]
         if missing:
             audit_refusal(db, user=principal.user, request=request, reason="permission", details={"missing": missing})
-            raise Forbidden("your role does not allow this")
+            raise Forbidden(N_("your role does not allow this"))
         return principal.user
 
     dependency.__passage_permissions__ = permissions  # type: ignore[attr-defined]

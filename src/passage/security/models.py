@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from passage.core import i18n
 from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin, enum_column_type, utcnow
 from passage.security.crypto import EncryptedText
 
@@ -60,6 +61,16 @@ class Organisation(IdMixin, TimestampMixin, VersionedMixin, Base):
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"))
 
     parent: Mapped[Organisation | None] = relationship(remote_side="Organisation.id")
+
+    @property
+    def local_name(self) -> str:
+        """The name in the reader's language: `name_zh` on Chinese pages when it is known."""
+        return organisation_name(self.name, self.name_zh)
+
+
+def organisation_name(name: str, name_zh: str | None, *, locale: str | None = None) -> str:
+    """An organisation's name as the reader reads it (Chinese pages show `name_zh` when the record has one)."""
+    return name_zh if name_zh and (locale or i18n.get_locale()) == "zh_Hans" else name
 
 
 class User(IdMixin, TimestampMixin, VersionedMixin, Base):

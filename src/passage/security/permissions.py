@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 
-from passage.core.i18n import N_
+from passage.core.i18n import N_, define_labels
 from passage.security.models import OrganisationLevel, Role
 
 
@@ -82,6 +82,13 @@ ROLE_LABELS: dict[Role, str] = {
 """English labels of the roles (translated where shown)."""
 
 OUTCOME_LABELS: dict[str, str] = {"ok": N_("ok"), "failed": N_("failed"), "refused": N_("refused"), "skipped": N_("skipped")}
+
+LEVEL_LABELS: dict[str, str] = {"national": N_("national"), "provincial": N_("provincial"), "international": N_("international"), "mission": N_("mission abroad")}
+"""English labels of the organisation levels."""
+
+define_labels("security.role", {role.value: text for role, text in ROLE_LABELS.items()})
+define_labels("security.outcome", OUTCOME_LABELS)
+define_labels("security.organisation_level", LEVEL_LABELS)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.REQUESTING_OFFICER: frozenset(

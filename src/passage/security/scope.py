@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from passage.core.errors import NotFound
+from passage.core.i18n import T_
 from passage.security.actors import Actor, SystemActor
 from passage.security.models import OrganisationLevel, Role
 
@@ -80,7 +81,7 @@ def get_visible(session: Session, model: type[ModelT], record_id: str, user: Act
         statement = statement.with_for_update()
     record: ModelT | None = session.scalars(statement).first()
     if record is None:
-        raise NotFound(f"{getattr(model, '__tablename__', 'record')} {record_id} not found")
+        raise NotFound(T_("{value} {record_id} not found", value=getattr(model, '__tablename__', 'record'), record_id=record_id))
     return record
 
 

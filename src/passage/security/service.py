@@ -26,7 +26,7 @@ from passage.core.errors import (
     NotFound,
     TooManyRequests,
 )
-from passage.core.i18n import N_
+from passage.core.i18n import N_, T_, Label
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit
@@ -77,7 +77,7 @@ def create_organisation(
     parent_id: str | None = None,
 ) -> Organisation:
     if session.scalars(select(Organisation).where(Organisation.name == name)).first():
-        raise Conflict("an organisation with this name already exists", fields=[FieldError("name", "already exists")])
+        raise Conflict(N_("an organisation with this name already exists"), fields=[FieldError("name", N_("already exists"))])
     organisation = Organisation(name=name, name_zh=name_zh, country=country.upper(), level=level, province=province, parent_id=parent_id)
     session.add(organisation)
     session.flush()
@@ -90,7 +90,7 @@ def _check_roles_fit(session: Session, organisation: Organisation, roles: list[R
     unfit = sorted(set(roles) - allowed)
     if unfit:
         raise InvalidInput(
-            "these roles do not fit the organisation", fields=[FieldError("roles", f"{role} cannot be held in this {organisation.level} organisation") for role in unfit]
+            N_("these roles do not fit the organisation"), fields=[FieldError("roles", T_("{role} cannot be held in this {level} organisation", role=Label("security.role", role), level=Label("security.organisation_level", organisation.level))) for role in unfit]
         )
 
 
@@ -110,12 +110,12 @@ def create_user(
     request waits for a second administrator (`approve_role_grant`)."""
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
-        raise InvalidInput("unknown organisation", fields=[FieldError("organisation_id", "no such organisation")])
+        raise InvalidInput(N_("unknown organisation"), fields=[FieldError("organisation_id", N_("no such organisation"))])
     if isinstance(actor, User) and not _may_administer(actor, organisation_id, session):
-        raise NotFound("organisation not found")
+        raise NotFound(N_("organisation not found"))
     _check_roles_fit(session, organisation, roles)
     if session.scalars(select(User.id).where(User.username == username)).first():
-        raise Conflict("this username is taken", fields=[FieldError("username", "already taken")])
+        raise Conflict(N_("this username is taken"), fields=[FieldError("username", N_("already taken"))])
     pending = isinstance(actor, User) and needs_second_approval(frozenset(), set(roles))
     granted_now = [role for role in roles if role not in ROLES_SEEING_PERSONAL_DATA] if pending else roles
     user = User(
@@ -174,7 +174,7 @@ def decide_role_grant(session: Session, *, actor: User, request_id: str, approve
     decides without a second named person). The decision is audited and the user is notified."""
     request = session.get(RoleGrantRequest, request_id)
     if request is None or request.status != RoleGrantStatus.PENDING:
-        raise NotFound("role-grant request not found")
+        raise NotFound(N_("role-grant request not found"))
     user = get_user_for_admin(session, actor=actor, user_id=request.user_id)
     if actor.id in (request.requested_by, request.user_id):
         raise Forbidden(N_("a second administrator must decide on this request (four eyes)"))
@@ -264,7 +264,7 @@ def audit_filter_choices(session: Session) -> tuple[list[str], list[str]]:
 def get_user_for_admin(session: Session, *, actor: User, user_id: str) -> User:
     user = session.get(User, user_id)
     if user is None or not _may_administer(actor, user.organisation_id, session):
-        raise NotFound("user not found")
+        raise NotFound(N_("user not found"))
     return user
 
 
@@ -300,9 +300,9 @@ def disable_user(session: Session, *, actor: Actor, user_id: str) -> User:
     """Disable a user and end every session and token at once (a job, e.g. the CLI, acts on any user)."""
     user = get_user_for_admin(session, actor=actor, user_id=user_id) if isinstance(actor, User) else session.get(User, user_id)
     if user is None:
-        raise NotFound("user not found")
+        raise NotFound(N_("user not found"))
     if actor.id == user.id:
-        raise Conflict("you cannot disable your own account")
+        raise Conflict(N_("you cannot disable your own account"))
     user.is_active = False
     user.disabled_at = utcnow()
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
@@ -315,7 +315,7 @@ def disable_user(session: Session, *, actor: Actor, user_id: str) -> User:
 def enable_user(session: Session, *, actor: Actor, user_id: str) -> User:
     user = get_user_for_admin(session, actor=actor, user_id=user_id) if isinstance(actor, User) else session.get(User, user_id)
     if user is None:
-        raise NotFound("user not found")
+        raise NotFound(N_("user not found"))
     user.is_active = True
     user.disabled_at = None
     user.failed_logins = 0
@@ -564,7 +564,7 @@ def new_totp_secret() -> str:
 def enrol_second_factor(session: Session, *, user: User, secret: str, code: str) -> None:
     step = _matching_step(secret, code, at=time.time()) if code.isdigit() and len(code) == 6 else None
     if step is None:
-        raise InvalidInput("the code does not match; check the clock of your device", fields=[FieldError("code", "does not match")])
+        raise InvalidInput(N_("the code does not match; check the clock of your device"), fields=[FieldError("code", N_("does not match"))])
     user.totp_secret = secret
     # The enrolment code counts as used (RFC 6238 §5.2).
     user.totp_last_step = step
@@ -614,7 +614,7 @@ def user_for_api_token(session: Session, *, token: str) -> tuple[User, ApiToken]
 def revoke_api_token(session: Session, *, user: User, token_id: str) -> None:
     record = session.get(ApiToken, token_id)
     if record is None or record.user_id != user.id:
-        raise NotFound("token not found")
+        raise NotFound(N_("token not found"))
     record.revoked_at = utcnow()
     audit.record(session, actor=user, action="revoke_token", entity_type="api_token", entity_id=token_id)
 

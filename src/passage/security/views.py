@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import re
 import secrets
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, NotAuthenticated, PassageError
 from passage.core.files import csv_writer
-from passage.core.i18n import N_
+from passage.core.i18n import N_, gettext, label, label_domains
 from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.deps import PUBLIC, SESSION_COOKIE, client_address, require
@@ -95,17 +96,17 @@ def _half_signed_in(request: Request, db: DbSession, *, csrf_token: str | None =
     """The user between password and second factor; with `csrf_token`, also checks the form's token."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
-        raise NotAuthenticated("sign in first")
+        raise NotAuthenticated(N_("sign in first"))
     user, web_session = service.user_for_web_session(db, token=cookie)
     if csrf_token is not None and not hmac.compare_digest(csrf_token, web_session.csrf_token):
-        raise NotAuthenticated("the form expired; sign in again")
+        raise NotAuthenticated(N_("the form expired; sign in again"))
     return user, web_session
 
 
 def _enrol_page(request: Request, user: User, web_session: WebSession, next_path: str, error: str | None, status_code: int = 200) -> Response:
     secret = web_session.pending_totp_secret
     if not secret:
-        raise NotAuthenticated("sign in again to enrol a second factor")
+        raise NotAuthenticated(N_("sign in again to enrol a second factor"))
     uri = f"otpauth://totp/Passage:{user.username}?secret={secret}&issuer=Passage"
     qr_svg = segno.make(uri, error="m").svg_inline(scale=4)
     context = {"next": safe_next(next_path), "csrf_token": web_session.csrf_token, "secret": secret, "qr_svg": qr_svg, "error": error}
@@ -180,7 +181,7 @@ def enrol_submit(
     user, web_session = _half_signed_in(request, db, csrf_token=csrf_token)
     secret = web_session.pending_totp_secret
     if not secret:
-        raise NotAuthenticated("sign in again to enrol a second factor")
+        raise NotAuthenticated(N_("sign in again to enrol a second factor"))
     try:
         service.enrol_second_factor(db, user=user, secret=secret, code=code.strip())
     except PassageError:
@@ -201,7 +202,7 @@ def logout(request: Request, db: DbSession, csrf_token: Annotated[str, Form()] =
             web_session = None
         if web_session is not None:
             if not supplied or not hmac.compare_digest(supplied, web_session.csrf_token):
-                raise Forbidden("the form is stale or forged (CSRF check failed); reload the page and try again")
+                raise Forbidden(N_("the form is stale or forged (CSRF check failed); reload the page and try again"))
             service.end_web_session(db, token=cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
@@ -298,15 +299,106 @@ def role_grant_reject(request_id: str, db: DbSession, user: Annotated[User, requ
 AUDIT_PAGE = 50
 AUDIT_CSV_MAX = 100_000
 ENTITY_WORDS = {
-    "readmission_case": N_("Readmission case"), "user": N_("User"), "organisation": N_("Organisation"), "audit_log": N_("Audit log"),
-    "identity_registry": N_("Registry"), "session": N_("Sign-in session"), "readmission_evidence_document": N_("Evidence document"),
+    "api_token": N_("API token"),
+    "audit_log": N_("Audit log"),
+    "avrr_assistance": N_("AVRR assistance"),
+    "avrr_case": N_("AVRR case"),
+    "avrr_cohort_report": N_("AVRR cohort report"),
+    "avrr_consent": N_("AVRR consent"),
+    "avrr_cost": N_("AVRR cost"),
+    "avrr_forced_return_cost": N_("Forced-return cost"),
+    "avrr_monitoring_round": N_("AVRR monitoring round"),
+    "avrr_readmission_link": N_("AVRR link to a readmission case"),
+    "avrr_reintegration_survey": N_("Reintegration survey"),
+    "avrr_statistics": N_("AVRR statistics"),
+    "avrr_tranche": N_("AVRR tranche"),
+    "biometric_template": N_("Fingerprint template"),
+    "consular_assembly_point": N_("Assembly point"),
+    "consular_crisis": N_("Consular crisis"),
+    "consular_crisis_contact": N_("Crisis contact"),
+    "consular_crisis_people": N_("People affected by a crisis"),
+    "consular_district": N_("Consular district"),
+    "consular_help_request": N_("Request for consular help"),
+    "consular_location_history": N_("Location history"),
+    "consular_manifest": N_("Passenger manifest"),
+    "consular_outbox": N_("Outgoing messages"),
+    "consular_registration": N_("Consular registration"),
+    "consular_safety_advice": N_("Safety advice"),
+    "consular_seat": N_("Seat"),
+    "consular_statistics": N_("Consular statistics"),
+    "consular_transport_leg": N_("Transport leg"),
+    "dialogue_attendance_statement": N_("Attendance statement"),
+    "dialogue_evaluation": N_("Dialogue evaluation"),
+    "dialogue_event": N_("Dialogue event"),
+    "dialogue_focal_point": N_("Focal point"),
+    "dialogue_follow_up": N_("Follow-up action"),
+    "dialogue_institution": N_("Institution"),
+    "dialogue_institution_attendance": N_("Institution attendance"),
+    "dialogue_opening_remark": N_("Opening remarks"),
+    "dialogue_outcome": N_("Dialogue outcome"),
+    "dialogue_participant": N_("Participant"),
+    "dialogue_participant_contact": N_("Participant contact details"),
+    "dialogue_participation": N_("Participation"),
+    "dialogue_session": N_("Dialogue session"),
+    "dtm_admin_areas": N_("DTM administrative areas"),
+    "dtm_baseline_assessment": N_("DTM baseline assessment"),
+    "dtm_flow_counts": N_("DTM flow counts"),
+    "dtm_flow_monitoring": N_("DTM flow monitoring"),
+    "dtm_location": N_("DTM location"),
+    "dtm_round": N_("DTM round"),
+    "dtm_site_assessment": N_("DTM site assessment"),
+    "form_version": N_("Form version"),
+    "forms_import_batch": N_("Form import batch"),
+    "forms_quarantine": N_("Quarantined submissions"),
+    "forms_quarantine_entry": N_("Quarantined submission"),
+    "forms_submission": N_("Form submission"),
+    "identity_registry": N_("Registry"),
+    "key_ring": N_("Encryption keys"),
+    "mobility_dataset": N_("Mobility dataset"),
+    "mobility_run": N_("Mobility analysis run"),
+    "organisation": N_("Organisation"),
+    "readmission_agreement": N_("Readmission agreement"),
+    "readmission_calendar_notice": N_("Holiday notice"),
+    "readmission_case": N_("Readmission case"),
+    "readmission_evidence_document": N_("Evidence document"),
+    "readmission_statistics": N_("Readmission statistics"),
+    "role_grant_request": N_("Role-grant request"),
+    "route": N_("Page"),
+    "session": N_("Sign-in session"),
+    "user": N_("User"),
 }
+"""Every record type the audit log names (the modules' `entity_type`s), in words."""
 DETAIL_WORDS = {
     "fields": N_("fields"), "count": N_("rows"), "offset": N_("from row"), "search": N_("searched by"), "cases": N_("cases"), "candidates": N_("candidates"),
     "decision": N_("decision"), "agreement": N_("agreement"), "version": N_("version"), "action": N_("action"), "from": N_("from"), "to": N_("to"),
     "effects": N_("effects"), "operation": N_("operation"), "reason": N_("reason"), "from_province": N_("from bureau"), "to_province": N_("to bureau"),
     "verification_id": N_("verification"), "rank": N_("rank"), "closed_others": N_("other candidates closed"), "top": N_("candidates asked"),
+    "batch_id": N_("batch"), "by_language": N_("by language"), "category": N_("category"), "channel": N_("channel"), "crisis_id": N_("crisis"),
+    "kind": N_("kind"), "leg_id": N_("transport leg"), "messages": N_("messages"), "method": N_("method"), "missing": N_("missing permission"),
+    "mission_id": N_("mission"), "mode": N_("mode of transport"), "officer_id": N_("officer"), "organisation_id": N_("organisation"), "outcome": N_("outcome"),
+    "people": N_("people"), "placed": N_("placed"), "registration_id": N_("registration"), "seats": N_("seats"), "status": N_("status"),
+    "unplaced": N_("not placed"), "urgency": N_("urgency"), "path": N_("page"), "role": N_("role"), "roles": N_("roles"), "username": N_("user name"),
+    "records": N_("records"), "rows": N_("rows"), "format": N_("format"), "person_id": N_("person"), "probe_id": N_("probe"), "template_ids": N_("templates"),
+    "candidate_person_ids": N_("candidate persons"), "candidate_template_ids": N_("candidate templates"), "usable": N_("usable"), "threshold": N_("threshold"),
+    "gallery_size": N_("gallery size"), "group_by": N_("grouped by"), "own_cases": N_("own cases"), "state": N_("state"), "requesting": N_("requesting state"),
+    "reference_id": N_("reference"), "focal_point_ids": N_("focal points"), "email": N_("e-mail"), "phone": N_("telephone"), "primary": N_("primary"),
+    "secondary": N_("secondary"), "consent_id": N_("consent"), "case_id": N_("case"), "event_id": N_("event"), "dataset_id": N_("dataset"),
+    "source": N_("source"), "form_id": N_("form"), "programme_id": N_("programme"), "system_job": N_("system job"), "currency": N_("currency"),
+    "evidence_type": N_("evidence type"), "answered": N_("answered"), "consent": N_("consent"), "purpose": N_("purpose"), "item_id": N_("item"),
+    "document_id": N_("document"), "submission_id": N_("submission"), "participant_id": N_("participant"), "speaker_ids": N_("speakers"),
+    "component": N_("component"), "form_key": N_("form"), "alias_id": N_("alias"), "institution_id": N_("institution"), "sha256": N_("checksum (SHA-256)"),
 }
+VALUE_WORDS = {
+    "accident": N_("accident"), "crime_victim": N_("victim of crime"), "detention": N_("detention"), "lost_documents": N_("lost documents"),
+    "missing_person": N_("missing person"), "natural_disaster": N_("natural disaster"), "app": N_("app"), "hotline": N_("hotline"), "partner": N_("partner"),
+    "walk_in": N_("in person"), "web": N_("website"), "alert": N_("alert"), "bus": N_("bus"), "charter_flight": N_("charter flight"), "ship": N_("ship"),
+    "assigned": N_("assigned"), "critical": N_("critical"), "high": N_("high"), "medium": N_("medium"), "low": N_("low"), "permission": N_("permission"),
+    "ok": N_("ok"), "failed": N_("failed"), "refused": N_("refused"), "confirmed": N_("confirmed"), "rejected": N_("rejected"), "side": N_("side"), "state": N_("state"),
+    "email": N_("e-mail"), "phone": N_("telephone"), "sms": N_("text message"), "post": N_("post"),
+}
+"""Stored codes that appear as audit detail values, in words."""
+CODE_VALUE = re.compile(r"[a-z][a-z0-9]*(?:[:_.][a-z0-9_]+)+")
+"""A detail value that is still a code (a permission such as `readmission:read`): shown as code."""
 
 
 def _module_hooks(name: str) -> list[object]:
@@ -326,10 +418,95 @@ def _module_hooks(name: str) -> list[object]:
     return found
 
 
+ACTION_WORDS = {
+    "add_alias": N_("Alias added"),
+    "apply_plan": N_("Plan applied"),
+    "approve_role_grant": N_("Role grant approved"),
+    "assign": N_("Assigned"),
+    "assign_seat": N_("Seat assigned"),
+    "backup": N_("Backed up"),
+    "batch": N_("Batch run"),
+    "candidate_confirmed": N_("Candidate confirmed"),
+    "candidate_rejected": N_("Candidate rejected"),
+    "checkpoint": N_("Checkpoint set"),
+    "close": N_("Closed"),
+    "complete": N_("Completed"),
+    "consent": N_("Consent recorded"),
+    "consent_withdrawn": N_("Consent withdrawn"),
+    "contact_status": N_("Contact status recorded"),
+    "create": N_("Created"),
+    "dedupe": N_("Duplicates searched"),
+    "deem_accepted": N_("Deemed accepted"),
+    "demo_load": N_("Demo data loaded"),
+    "disable": N_("Disabled"),
+    "disburse": N_("Paid out"),
+    "drop_images": N_("Images deleted"),
+    "duplicate_check": N_("Duplicate check"),
+    "edit": N_("Edited"),
+    "enable": N_("Enabled"),
+    "enrol": N_("Enrolled"),
+    "enrol_second_factor": N_("Second factor enrolled"),
+    "erase": N_("Erased"),
+    "evacuation_arrived": N_("Arrived after evacuation"),
+    "evacuation_boarded": N_("Boarded for evacuation"),
+    "evacuation_checked_in": N_("Checked in for evacuation"),
+    "evidence": N_("Evidence opened"),
+    "export": N_("Exported"),
+    "fail": N_("Failed"),
+    "generate_messages": N_("Messages generated"),
+    "image": N_("Image opened"),
+    "import": N_("Imported"),
+    "lift_hold": N_("Hold lifted"),
+    "link": N_("Linked"),
+    "list": N_("Listed"),
+    "load": N_("Loaded"),
+    "login": N_("Signed in"),
+    "logout": N_("Signed out"),
+    "match": N_("Matched"),
+    "place_hold": N_("Hold placed"),
+    "plan": N_("Planned"),
+    "publish": N_("Published"),
+    "pull": N_("Pulled"),
+    "read": N_("Opened"),
+    "rebuild_index": N_("Index rebuilt"),
+    "recompute_deadlines": N_("Deadlines recomputed"),
+    "record_candidates": N_("Registry candidates recorded"),
+    "record_figures": N_("Figures recorded"),
+    "record_flows": N_("Flows recorded"),
+    "refresh_affected": N_("Affected people refreshed"),
+    "refused": N_("Refused"),
+    "release_seat": N_("Seat released"),
+    "report": N_("Report produced"),
+    "request_contact": N_("Contact requested"),
+    "request_role_grant": N_("Role grant requested"),
+    "reroute": N_("Re-routed"),
+    "resolve_duplicate": N_("Duplicate resolved"),
+    "restore": N_("Restored"),
+    "retention.run": N_("Retention run"),
+    "retention_erase": N_("Erased after retention"),
+    "revalidate": N_("Checked again"),
+    "revoke": N_("Revoked"),
+    "revoke_token": N_("Token revoked"),
+    "rotate_blind_index_key": N_("Search-index key rotated"),
+    "rotate_keys": N_("Keys rotated"),
+    "search": N_("Searched"),
+    "set_photo": N_("Photo added"),
+    "statistics": N_("Statistics viewed"),
+    "submit": N_("Submitted"),
+    "transition": N_("State changed"),
+    "triage": N_("Triaged"),
+    "update": N_("Changed"),
+    "update_location": N_("Location updated"),
+    "upload_evidence": N_("Evidence uploaded"),
+    "verify": N_("Verified"),
+    "withdraw": N_("Withdrawn"),
+    "skip": N_("Sequence number not used (rolled back)"),
+}
+"""The audit actions every module records (a module's views may name its own with `AUDIT_ACTION_LABELS`)."""
+
+
 def _action_words() -> dict[str, str]:
-    words: dict[str, str] = {"login": N_("Signed in"), "logout": N_("Signed out"), "read": N_("Opened"), "list": N_("Listed"), "search": N_("Searched"),
-                             "create": N_("Created"), "update": N_("Changed"), "refused": N_("Refused"),
-                             "skip": N_("Sequence number not used (rolled back)"), "rotate_keys": N_("Rotated keys")}
+    words: dict[str, str] = dict(ACTION_WORDS)
     for table in _module_hooks("AUDIT_ACTION_LABELS"):
         words.update(table)  # type: ignore[call-overload]
     return words
@@ -347,30 +524,64 @@ def _labels(db: Session, entries: list[Any]) -> tuple[dict[str, str], dict[tuple
     if wanted.get("user"):
         records |= {("user", u.id): u.username for u in db.scalars(select(User).where(User.id.in_(wanted["user"])))}
     if wanted.get("organisation"):
-        records |= {("organisation", o.id): o.name for o in db.scalars(select(Organisation).where(Organisation.id.in_(wanted["organisation"])))}
+        records |= {("organisation", o.id): o.local_name for o in db.scalars(select(Organisation).where(Organisation.id.in_(wanted["organisation"])))}
     for labeller in _module_hooks("audit_record_labels"):
         records |= labeller(db, wanted)  # type: ignore[operator]
     return users, records
 
 
-def _details_in_words(details: dict[str, Any], users: dict[str, str], records: dict[tuple[str, str], str]) -> list[tuple[str, str]]:
-    """Each detail as (label, value in words); ids become labels where known, lists are joined."""
+def _registered_label(code: str) -> str | None:
+    """The English word for a stored code that some module registered in a label domain (`i18n.define_labels`:
+    states, stages, fields, kinds…), or None. The audit log holds every module's codes; this names them without
+    copying each module's tables here."""
+    if not code.islower() or (not CODE_VALUE.fullmatch(code) and not code.isalpha()):
+        return None
+    for entries in label_domains().values():
+        if code in entries:
+            return entries[code]
+    return None
+
+
+def _value_in_words(value: Any, known_ids: dict[str, str]) -> str:
+    """One detail value as the reader reads it: a known id as its label, a stored code as its word (`VALUE_WORDS`),
+    a language code as the language's name, a number in the locale's format."""
+    from passage.core.i18n import format_language, gettext, localise
+
+    if isinstance(value, bool):
+        return gettext(N_("yes")) if value else gettext(N_("no"))
+    if isinstance(value, (int, float)):
+        return localise(value)
+    text = str(value)
+    if text in known_ids:
+        return known_ids[text]
+    if text in VALUE_WORDS:
+        return gettext(VALUE_WORDS[text])
+    worded = _registered_label(text)
+    if worded is not None:
+        return gettext(worded)
+    if text in ("en", "zh", "zh_Hans", "fr", "nl", "de"):
+        return format_language(text.split("_")[0])
+    return text
+
+
+def _details_in_words(details: dict[str, Any], users: dict[str, str], records: dict[tuple[str, str], str]) -> list[tuple[str, str, bool]]:
+    """Each detail as (label, value in words, whether the value is a code to show as code); ids become labels where
+    known, lists are joined, stored codes and languages are put in words."""
     from passage.core.i18n import gettext
 
     known_ids = {rid: label for (_, rid), label in records.items()} | users
     out = []
     for key, value in details.items():
         if isinstance(value, list):
-            text = ", ".join(known_ids.get(str(v), str(v)) for v in value) or "—"
+            text = ", ".join(_value_in_words(v, known_ids) for v in value) or "—"
         elif isinstance(value, dict):
-            text = "; ".join(f"{k}: {v}" for k, v in value.items())
-        elif isinstance(value, bool):
-            text = gettext(N_("yes")) if value else gettext(N_("no"))
+            text = "; ".join(f"{_value_in_words(k, known_ids)}: {_value_in_words(v, known_ids)}" for k, v in value.items())
         elif value is None:
             text = "—"
         else:
-            text = known_ids.get(str(value), str(value))
-        out.append((gettext(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key.replace("_", " "), text))
+            text = _value_in_words(value, known_ids)
+        is_code = bool(CODE_VALUE.fullmatch(text))
+        out.append((gettext(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key.replace("_", " "), text, is_code))
     return out
 
 
@@ -438,6 +649,10 @@ def audit_page(
     }, status_code=422 if problems else 200)
 
 
+AUDIT_CSV_HEADERS = (N_("Sequence"), N_("Time (UTC)"), N_("User"), N_("Action"), N_("Record type"), N_("Record"), N_("Record id"), N_("Outcome"),
+                     N_("Details"), N_("Entry hash"))
+
+
 @router.get("/admin/audit.csv")
 def audit_csv(
     db: DbSession,
@@ -457,17 +672,21 @@ def audit_csv(
 
     parsed, problems = _audit_filters(db, actor, record, since, until)
     if problems:
-        raise InvalidInput("the filters are not valid", fields=problems)
+        raise InvalidInput(N_("the filters are not valid"), fields=problems)
     rows, _ = service.list_audit_entries(db, actor=user, action=action or None, entity_type=entity_type or None, outcome=outcome or None,
                                          offset=0, limit=AUDIT_CSV_MAX, audit_as="export", **parsed)
     users, records = _labels(db, rows)
     buffer = io.StringIO()
     writer = csv_writer(buffer)
-    writer.writerow(["sequence", "time_utc", "user", "action", "record_type", "record", "record_id", "outcome", "details", "entry_hash"])
+    # the reader's language: headers, actions, record types and outcomes in words (the codes stay in the API)
+    writer.writerow([gettext(h) for h in AUDIT_CSV_HEADERS])
+    action_words = _action_words()
     for e in rows:
-        details = "; ".join(f"{label}: {text}" for label, text in _details_in_words(e.details or {}, users, records))
-        cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or "system"), e.action,
-                 e.entity_type, records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", e.outcome, details, e.entry_hash or ""]  # empty until sealed
+        details = "; ".join(f"{label}: {text}" for label, text, _code in _details_in_words(e.details or {}, users, records))
+        cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or gettext(N_("system"))),
+                 gettext(action_words[e.action]) if e.action in action_words else e.action,
+                 gettext(ENTITY_WORDS[e.entity_type]) if e.entity_type in ENTITY_WORDS else e.entity_type.replace("_", " "),
+                 records.get((e.entity_type, e.entity_id or ""), ""), e.entity_id or "", label("security.outcome", e.outcome), details, e.entry_hash or ""]  # empty until sealed
         # a cell starting with = + - @ would run as a formula in a spreadsheet (OWASP CSV injection)
         writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@", "\t", "\r") else c for c in cells])
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",

@@ -74,6 +74,7 @@ def _build_environment() -> Environment:
         datetime=_nowrap(i18n.format_datetime),
         date_text=i18n.format_date,
         nowrap=_nowrap(str),
+        language=i18n.format_language,
         ref=_nowrap(str),
     )
     return environment
