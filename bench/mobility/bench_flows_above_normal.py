@@ -78,15 +78,17 @@ with open(args["out"], "w", newline="") as handle:
 """
 
 
-def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS bytes) of one child process, by /usr/bin/time -v."""
+def timed_child(command: list[str], env: dict[str, str], *, may_fail: bool = False) -> tuple[float, int, bool]:
+    """(wall seconds, peak RSS bytes, succeeded) of one child process, by /usr/bin/time -v."""
     start = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-v", *command], env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
+        if not may_fail:
+            sys.exit(f"failed ({done.returncode}): {' '.join(command[:4])} ...\n{done.stderr[-3000:]}")
+        print(f"peer failed ({done.returncode}): {done.stderr.strip().splitlines()[0][:300] if done.stderr.strip() else ''}", flush=True)
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    return seconds, int(match.group(1)) * 1024 if match else 0
+    return seconds, int(match.group(1)) * 1024 if match else 0, done.returncode == 0
 
 
 def read_flows(path: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
@@ -144,6 +146,7 @@ def main() -> None:
 
     times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
     peaks: dict[str, int] = {"a": 0, "b": 0, "c": 0}
+    peer_ok = True
     for i in range(args.repeat):
         dataset = scratch / f"ds{i}"
         for label, command in (
@@ -152,10 +155,11 @@ def main() -> None:
             ("c", [sys.executable, "-c", HAND_SCRIPT, json.dumps({"sql": HAND_SQL, "params": params, "out": str(scratch / f"c{i}.csv"),
                                                                   "memory_limit": args.memory_limit, "temp": str(spill)})]),
         ):
-            seconds, rss = timed_child(command, env)
+            seconds, rss, ok = timed_child(command, env, may_fail=label == "c")
+            peer_ok = peer_ok and ok
             times[label].append(seconds)
             peaks[label] = max(peaks[label], rss)
-            print(f"run {i + 1} ({label}): {seconds:.2f}s, peak RSS {rss / 2**20:.0f} MB", flush=True)
+            print(f"run {i + 1} ({label}): {seconds:.2f}s, peak RSS {rss / 2**20:.0f} MB{'' if ok else ' (FAILED)'}", flush=True)
         if i < args.repeat - 1:
             shutil.rmtree(scratch / f"ds{i}")
 
@@ -163,9 +167,11 @@ def main() -> None:
     last = args.repeat - 1
     ours_a, ours_b = read_flows(scratch / f"a{last}.csv"), read_flows(scratch / f"b{last}.csv")
     assert ours_a == ours_b, "the run from raw events and the run on the ingested dataset disagree"
-    with (scratch / f"c{last}.csv").open(newline="") as handle:
-        peer = {(o, d): (int(nc), int(nf)) for o, d, nc, nf in csv.reader(handle)}
-    for pair, (nc, nf, above) in ours_a.items():
+    peer: dict[tuple[str, str], tuple[int, int]] = {}
+    if peer_ok:
+        with (scratch / f"c{last}.csv").open(newline="") as handle:
+            peer = {(o, d): (int(nc), int(nf)) for o, d, nc, nf in csv.reader(handle)}
+    for pair, (nc, nf, above) in ours_a.items() if peer_ok else ():
         pnc, pnf = peer.get(pair, (0, 0))
         assert nc in ("", str(pnc)) and nf in ("", str(pnf)), f"published counts differ from the peer's for {pair}"
         assert above in ("", str(pnf - pnc)), f"above_normal differs from the peer's for {pair}"
@@ -187,8 +193,12 @@ def main() -> None:
     for key, name in names.items():
         runs = ", ".join(f"{t:.1f}" for t in times[key])
         print(f"{name:58} {med[key]:9.2f} {runs:>22} {peaks[key] / 2**20:12.0f}")
-    print(f"\n(a) / (c) = {med['a'] / med['c']:.2f}  (target <= 1.3)")
-    print(f"(b) / (c) = {med['b'] / med['c']:.2f}  (target <= 1.0)")
+    if peer_ok:
+        print(f"\n(a) / (c) = {med['a'] / med['c']:.2f}  (target <= 1.3)")
+        print(f"(b) / (c) = {med['b'] / med['c']:.2f}  (target <= 1.0)")
+        print("checked: every count Passage publishes equals the peer's; (a) and (b) wrote identical files")
+    else:
+        print("\nthe peer failed (see above): no ratio; (a) and (b) wrote identical files")
     print("planted flows D01 -> destination (true above normal, Passage's):", ", ".join(f"{d}: {t} / {e}" for d, t, e in recovered),
           f"; total {est_total} vs {true_total} ({(est_total - true_total) / true_total:+.1%})")
 

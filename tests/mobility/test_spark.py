@@ -49,7 +49,7 @@ def test_ingest_on_spark_matches_duckdb_row_for_row(tmp_path: Path, spark: Any) 
     assert on_spark.rows_kept == 3 and on_spark.subscribers == 2 and on_spark.first_day == "2024-01-01" and on_spark.last_day == "2024-01-02"
     assert read_manifest(tmp_path / "spark")["engine"] == "spark"
     ids = {e: sorted(read_dataset_table(tmp_path / e, "subscribers").to_pylist(), key=lambda r: r["subscriber"]) for e in ("duck", "spark")}
-    assert ids["spark"] == ids["duck"] == [{"subscriber": 1, "pseudonym": p} for p in sorted([KEY.pseudonym("u1"), KEY.pseudonym("u2")])]
+    assert ids["spark"] == ids["duck"] == [{"subscriber": i, "pseudonym": p} for i, p in enumerate(sorted([KEY.pseudonym("u1"), KEY.pseudonym("u2")]), start=1)]
     assert _events(tmp_path / "spark") == _events(tmp_path / "duck")
     assert sorted(p.name for p in (tmp_path / "spark" / "events").iterdir() if p.is_dir()) == ["date=2024-01-01", "date=2024-01-02"]
     for folder in ("duck", "spark"):  # raw identifiers are in no file
