@@ -15,13 +15,15 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
-import sqlglot
 
 from passage.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import sqlglot
 
 Row = tuple[Any, ...]
 
@@ -176,14 +178,18 @@ class DuckDBEngine:
 def _spark_functions(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
     """DuckDB functions sqlglot leaves as they are: EPOCH_US(ts) is Spark's UNIX_MICROS (the session is in UTC,
     so a wall-clock TIMESTAMP_NTZ counts from the same epoch as in DuckDB)."""
-    if isinstance(node, sqlglot.exp.Anonymous) and node.name.upper() == "EPOCH_US":
-        return sqlglot.exp.Anonymous(this="UNIX_MICROS", expressions=[sqlglot.exp.cast(node.expressions[0], "TIMESTAMP")])
+    from sqlglot import exp
+
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "EPOCH_US":
+        return exp.Anonymous(this="UNIX_MICROS", expressions=[exp.cast(node.expressions[0], "TIMESTAMP")])
     return node
 
 
 @functools.lru_cache(maxsize=256)
 def to_spark_sql(sql: str) -> str:
-    """Transpile one DuckDB-dialect statement to Spark SQL with sqlglot."""
+    """Transpile one DuckDB-dialect statement to Spark SQL with sqlglot (imported here: DuckDB runs never need it)."""
+    import sqlglot
+
     statements = sqlglot.parse(sql, read="duckdb")
     if len(statements) != 1 or statements[0] is None:
         raise ValueError("exactly one statement expected")

@@ -472,6 +472,13 @@ def ingest(
                 shutil.rmtree(staging)
         if own:
             runner.close()
+        elif isinstance(runner, DuckDBEngine):
+            # a caller's connection must not keep the raw identifiers of the tally and the key table
+            for table in ("tally", "subscriber_keys"):
+                runner.con.execute(f"DROP TABLE IF EXISTS {table}")
+            for view in ("raw_events", "cells"):
+                with contextlib.suppress(duckdb.Error):
+                    runner.con.unregister(view)
 
 
 def _write_reference(target: str, cell_table: pa.Table, cell_areas: pa.Table, area_list: list[Area], manifest: dict[str, Any]) -> None:
