@@ -6,7 +6,7 @@ Run (the issue's ratio, 15M events):
 Memory check (50M events under a 1 GB DuckDB memory limit, one run):
     nice -n 10 .venv/bin/python bench/mobility/bench_flows_above_normal.py --subscribers 500000 --events-per-day 1.67 --repeat 1 --memory-limit 1GB
 Spark parity (ingest and metric on Spark local[*] vs DuckDB, same raw events; e.g. 10M events):
-    nice -n 10 .venv/bin/python bench/mobility/bench_flows_above_normal.py --subscribers 100000 --events-per-day 1.67 --repeat 1 --spark
+    nice -n 10 .venv/bin/python bench/mobility/bench_flows_above_normal.py --subscribers 100000 --events-per-day 1.67 --spark-only
 
 The planted-displacement data (`passage.mobility.synth`) is generated once and cached under
 var/mobility-bench/ (git-ignored). Timed, as a user runs them (`/usr/bin/time -v` on each child):
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for Passage and the peer, e.g. 1GB (default: Passage's 3GB, DuckDB's 80%% of RAM)")
     parser.add_argument("--spark", action="store_true", help="also run ingest and the metric on Spark local[*] and compare with DuckDB")
+    parser.add_argument("--spark-only", action="store_true", help="only the Spark vs DuckDB parity run (no CLI timings)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (datasets, outputs)")
     args = parser.parse_args()
 
@@ -122,6 +123,15 @@ def main() -> None:
     truth = json.loads((raw / "truth.json").read_text())
     windows = truth["windows"]
     raw_bytes = sum(f.stat().st_size for f in (raw / "events").glob("*.parquet"))
+    if args.spark_only:
+        scratch = Path(tempfile.mkdtemp(prefix="parity-", dir=data))
+        print(f"{truth['events']:,} events ({raw_bytes / 2**20:,.0f} MB Parquet), {args.subscribers:,} subscribers; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+        try:
+            run_spark_parity(raw, windows, scratch)
+        finally:
+            if not args.keep:
+                shutil.rmtree(scratch)
+        return
 
     env = dict(os.environ)
     env["PASSAGE_DATA_DIR"] = str(data / "passage")  # the CLI records its runs in this database
