@@ -86,7 +86,8 @@ def timed_child(command: list[str], env: dict[str, str], *, may_fail: bool = Fal
     if done.returncode != 0:
         if not may_fail:
             sys.exit(f"failed ({done.returncode}): {' '.join(command[:4])} ...\n{done.stderr[-3000:]}")
-        print(f"peer failed ({done.returncode}): {done.stderr.strip().splitlines()[0][:300] if done.stderr.strip() else ''}", flush=True)
+        errors = [line for line in done.stderr.splitlines() if "Error" in line or "Exception" in line]
+        print(f"peer failed ({done.returncode}): {(errors[-1] if errors else done.stderr.strip()[:300])[:300]}", flush=True)
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
     cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", done.stderr))
     return seconds, int(match.group(1)) * 1024 if match else 0, done.returncode == 0, cpu
