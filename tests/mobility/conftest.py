@@ -38,10 +38,17 @@ def dataset(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """A smaller crisis (1,500 subscribers) for the engine-parity tests, which Spark runs slowly on 2 cores."""
+def small_raw(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A smaller crisis (1,500 subscribers) for the engine-parity tests, which Spark runs slowly on 2 cores: raw files and truth."""
     raw = tmp_path_factory.mktemp("synth_small")
     truth = generate(SynthConfig(subscribers=1_500, days=42, areas=6, regions=2, destinations={"D02": 0.6, "D05": 0.4}, seed=3), raw)
+    return raw, truth
+
+
+@pytest.fixture(scope="session")
+def small_dataset(small_raw: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """`small_raw` ingested on DuckDB."""
+    raw, truth = small_raw
     out = tmp_path_factory.mktemp("ingested_small") / "ds"
     service.ingest_dataset(events=raw / "events", cells=raw / "cells.csv", areas=raw / "areas.geojson", out_dir=out, key=KEY)
     return out, truth

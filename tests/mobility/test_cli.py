@@ -154,6 +154,24 @@ def test_overlapping_windows_fail(tmp_path: Path, run_cli: Callable[..., Done], 
     assert done.returncode == 2 and "overlap" in done.stderr and not (tmp_path / "f.csv").exists()
 
 
+def test_a_saved_dataset_gives_the_same_answer_without_a_second_ingest(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, run_cli: Callable[..., Done], store: object) -> None:
+    """`--save-dataset` keeps the pseudonymised dataset of a run from raw events; `--dataset` runs on it: same rows."""
+    w = truth["windows"]
+    windows = ["--level", "2", "--benchmark", w["benchmark"], "--comparison", w["comparison"], "--focal", w["focal"]]
+    raw = ["--events", str(synth_dir / "events"), "--cells", str(synth_dir / "cells.csv"), "--areas", str(synth_dir / "areas.geojson")]
+    first = run_cli("mobility", "flows-above-normal", *raw, *windows, "--save-dataset", str(tmp_path / "ds"), "--out", str(tmp_path / "a.csv"))
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "ds" / "manifest.json").exists() and (tmp_path / "ds" / "subscribers.parquet").exists()
+    again = run_cli("mobility", "flows-above-normal", "--dataset", str(tmp_path / "ds"), *windows, "--out", str(tmp_path / "b.csv"))
+    assert again.returncode == 0, again.stderr
+    assert "ingest:" not in again.stderr  # nothing ingested the second time
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+    both = run_cli("mobility", "flows-above-normal", "--dataset", str(tmp_path / "ds"), *raw, *windows, "--out", str(tmp_path / "c.csv"))
+    assert both.returncode == 2 and "not both" in both.stderr and not (tmp_path / "c.csv").exists()
+    neither = run_cli("mobility", "flows-above-normal", *windows, "--out", str(tmp_path / "d.csv"))
+    assert neither.returncode == 2 and "--dataset" in neither.stderr and not (tmp_path / "d.csv").exists()
+
+
 @pytest.mark.spark
 @pytest.mark.slow
 def test_cli_runs_on_spark(synth_dir: Path, truth: dict[str, Any], tmp_path: Path, run_cli: Callable[..., Done], spark: Any, store: object) -> None:

@@ -34,7 +34,12 @@ def test_ingest_reports_reasons_pseudonymises_and_partitions_by_local_day(tmp_pa
     assert report.rejected == {"missing_subscriber": 0, "unparseable_time": 1, "outside_period": 1, "unknown_cell": 1}
     assert sorted(p.name for p in (out / "events").iterdir()) == ["date=2024-01-01", "date=2024-01-02"]
     table = pq.read_table(out / "events" / "date=2024-01-02").to_pydict()
-    assert sorted(table["subscriber"]) == sorted([KEY.pseudonym(RAW), KEY.pseudonym("RAW-SUBSCRIBER-0000000002")])
+    # events carry a dense integer id; subscribers.parquet maps it to the HMAC pseudonym, numbered in pseudonym order
+    pseudonyms = dict(zip(*pq.read_table(out / "subscribers.parquet").to_pydict().values(), strict=True))
+    expected = sorted([KEY.pseudonym(RAW), KEY.pseudonym("RAW-SUBSCRIBER-0000000002")])
+    assert pseudonyms == {1: expected[0], 2: expected[1]} and report.subscribers == 2
+    assert sorted(pseudonyms[s] for s in table["subscriber"]) == expected
+    assert pq.read_schema(out / "events" / "date=2024-01-02" / next(iter(p.name for p in (out / "events" / "date=2024-01-02").iterdir()))).field("subscriber").type == "int32"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["report"]["rows_kept"] == 3 and manifest["key_fingerprint"] == KEY.fingerprint()
     # Raw identifiers appear in no output file, neither decoded nor as bytes.

@@ -142,3 +142,33 @@ def test_a_large_table_is_audited_whole_and_nothing_can_be_recovered() -> None:
     public.values = published_from(table.values, protection.withheld)
     assert recovered(public, small, 15) == {}
     assert protection.value(table, ("T", "T")) == table.values[("T", "T")]  # the grand total stays useful
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    coefficients=st.lists(st.sampled_from([-2.0, -1.0, 0.0, 1.0, 3.0]), min_size=1, max_size=4),
+    free=st.lists(st.booleans(), min_size=4, max_size=4),
+    values=st.lists(st.integers(0, 50), min_size=4, max_size=4),
+    target=st.integers(0, 3),
+)
+def test_the_closed_form_of_one_equation_equals_the_solver(coefficients: list[float], free: list[bool], values: list[int], target: int) -> None:
+    """The audit's shortcut for a group with one equation gives the solver's min and max (rhs from a feasible point)."""
+    import math
+
+    from scipy.optimize import linprog
+
+    from passage.security.disclosure import _solve, one_equation_range
+
+    n = len(coefficients)
+    target %= n
+    bounds: list[tuple[float | None, float | None]] = [(None, None) if free[j] else (0, None) for j in range(n)]
+    rhs = sum(c * v for c, v in zip(coefficients, values, strict=False))
+    objective = [0.0] * n
+    objective[target] = 1.0
+    low = _solve(linprog, objective, [coefficients], [rhs], None, None, bounds)
+    objective[target] = -1.0
+    high = _solve(linprog, objective, [coefficients], [rhs], None, None, bounds)
+    expected = (low, -high if math.isfinite(high) else math.inf)
+    got = one_equation_range(coefficients, rhs, bounds, target)
+    for a, b in zip(got, expected, strict=True):
+        assert (a == b) if math.isinf(a) or math.isinf(b) else abs(a - b) < 1e-6

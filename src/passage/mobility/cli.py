@@ -42,9 +42,14 @@ from passage.mobility.windows import (
 app = typer.Typer(name="mobility", help="Mobility analytics from de-identified operator data (Flowminder methods).", no_args_is_help=True)
 typer_apps: list[typer.Typer] = [app]
 
-EventsOpt = Annotated[str, typer.Option("--events", help="Events: a Parquet/CSV file, folder or glob (subscriber,timestamp,cell_id[,event_type])")]
+EventsOpt = Annotated[str, typer.Option("--events", help="Events: a Parquet/CSV file, folder or glob (subscriber,timestamp,cell_id[,event_type]); with --engine spark also an s3a:// URL")]
 CellsOpt = Annotated[Path, typer.Option("--cells", help="cells.csv: cell_id,lon,lat[,valid_from,valid_to]")]
 AreasOpt = Annotated[Path, typer.Option("--areas", help="GeoJSON polygons with pcode,name,level,parent_pcode")]
+RawEventsOpt = Annotated[str | None, typer.Option("--events", help="Raw events: a Parquet/CSV file, folder or glob (subscriber,timestamp,cell_id[,event_type]); or give --dataset")]
+RawCellsOpt = Annotated[Path | None, typer.Option("--cells", help="cells.csv: cell_id,lon,lat[,valid_from,valid_to] (with --events)")]
+RawAreasOpt = Annotated[Path | None, typer.Option("--areas", help="GeoJSON polygons with pcode,name,level,parent_pcode (with --events)")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="A dataset made by `passage mobility ingest` (instead of --events/--cells/--areas)")]
+SaveOpt = Annotated[Path | None, typer.Option("--save-dataset", help="With --events: keep the ingested, pseudonymised dataset in this new folder for later runs with --dataset")]
 LevelOpt = Annotated[str, typer.Option("--level", help="Admin level N, grid:1km or h3:R")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output CSV (written atomically, plus <out>.meta.json)")]
 EngineOpt = Annotated[str, typer.Option("--engine", help="duckdb or spark")]
@@ -105,39 +110,64 @@ def _write(result: service.AnalysisResult, out: Path, *, hxl: bool, flowkit: boo
     service.write_csv(result, out, hxl=hxl)
 
 
-def _run_from_raw(
-    *, events: str, cells: Path, areas: Path, out: Path, analysis: str, params: dict[str, Any], level: str, engine: str, master: str,
-    threshold: int | None, override_reason: str | None, key_file: Path | None, timezone: str, max_rejected_share: float, hxl: bool,
-    flowkit: bool = False,
+def _run_metric(
+    *, events: str | None, cells: Path | None, areas: Path | None, dataset: str | None, save_dataset: Path | None, out: Path, analysis: str,
+    params: dict[str, Any], level: str, engine: str, master: str, threshold: int | None, override_reason: str | None, key_file: Path | None,
+    timezone: str, max_rejected_share: float, hxl: bool, flowkit: bool = False,
 ) -> None:
+    """Run `analysis` on an ingested dataset, or ingest raw events first (one pseudonymisation, one spatial join per cell set)."""
     # the threshold and the windows are checked before any data is read; the run record repeats the check
     PrivacyPolicy.build(threshold=threshold, override_reason=override_reason, actor=service.CLI_ACTOR.id)
     service.build_metric(analysis, params)
     if engine not in ("duckdb", "spark"):
         raise InvalidInput("--engine must be duckdb or spark", fields=[FieldError("engine", "unknown")])
+    raw = [name for name, value in (("events", events), ("cells", cells), ("areas", areas)) if value is not None]
+    if dataset is not None:
+        if raw or save_dataset is not None:
+            raise InvalidInput("give --dataset, or --events with --cells and --areas, not both", fields=[FieldError("dataset", "conflicts with --events")])
+        with _progress(analysis) as update:
+            run_id, result = service.run_recorded(actor=service.CLI_ACTOR, dataset_path=dataset, analysis=analysis, parameters=params, level=level,
+                                                  engine=engine, master=master, threshold=threshold, override_reason=override_reason, progress=update)
+        _write(result, out, hxl=hxl, flowkit=flowkit)
+        typer.echo(f"{analysis}: {len(result.rows)} rows, {result.metadata['privacy']['values_redacted']} values redacted -> {out} (run {run_id})", err=True)
+        return
+    if len(raw) < 3:
+        missing = [name for name in ("events", "cells", "areas") if name not in raw]
+        raise InvalidInput("give --events, --cells and --areas (raw data), or --dataset (an ingested dataset)", fields=[FieldError(m, "required") for m in missing])
+    assert events is not None and cells is not None and areas is not None  # noqa: S101 - narrowed by the check above
+    if save_dataset is not None and save_dataset.exists() and any(save_dataset.iterdir()):
+        raise InvalidInput(f"{save_dataset.name}: the --save-dataset folder exists and is not empty", fields=[FieldError("save_dataset", "exists")])
     key = _key(key_file, required=False)
     scratch_root = os.environ.get("PASSAGE_MOBILITY_TEMP_DIR")
     with tempfile.TemporaryDirectory(prefix="passage-mobility-", dir=scratch_root) as scratch, _progress(analysis) as update:
-        dataset = Path(scratch) / "dataset"
+        target = save_dataset if save_dataset is not None else Path(scratch) / "dataset"
 
         def ingest_progress(stage: str, fraction: float) -> None:
-            update(stage, 0.5 * fraction)
+            update(stage, 0.7 * fraction)
 
         def run_progress(stage: str, fraction: float) -> None:
-            update(stage, 0.5 + 0.5 * fraction)
+            update(stage, 0.7 + 0.3 * fraction)
 
-        report = service.ingest_dataset(events=events, cells=cells, areas=areas, out_dir=dataset, key=key, timezone=timezone, max_rejected_share=max_rejected_share, progress=ingest_progress)
-        run_id, result = service.run_recorded(actor=service.CLI_ACTOR, dataset_path=dataset, analysis=analysis, parameters=params, level=level,
+        report = service.ingest_dataset(events=events, cells=cells, areas=areas, out_dir=target, key=key, timezone=timezone, max_rejected_share=max_rejected_share,
+                                        progress=ingest_progress, engine=engine, master=master)
+        run_id, result = service.run_recorded(actor=service.CLI_ACTOR, dataset_path=target, analysis=analysis, parameters=params, level=level,
                                               engine=engine, master=master, threshold=threshold, override_reason=override_reason,
                                               dataset_name=f"cli {analysis} (raw events)", progress=run_progress)
         _write(result, out, hxl=hxl, flowkit=flowkit)
     typer.echo(f"ingest: {report.summary()}", err=True)
+    if save_dataset is not None:
+        typer.echo(f"dataset kept in {save_dataset} (key {report_key(key)})", err=True)
     typer.echo(f"{analysis}: {len(result.rows)} rows, {result.metadata['privacy']['values_redacted']} values redacted -> {out} (run {run_id})", err=True)
+
+
+def report_key(key: PseudonymKey) -> str:
+    """How the CLI names a key: its public fingerprint only."""
+    return f"fingerprint {key.fingerprint()}"
 
 
 @app.command("home-locations")
 def home_locations(
-    events: EventsOpt, cells: CellsOpt, areas: AreasOpt, out: OutOpt,
+    out: OutOpt, events: RawEventsOpt = None, cells: RawCellsOpt = None, areas: RawAreasOpt = None, dataset: DatasetOpt = None, save_dataset: SaveOpt = None,
     level: Annotated[str | None, typer.Option("--level", help="Admin level N, grid:1km or h3:R")] = None,
     window: Annotated[str | None, typer.Option("--window", help="YYYY-MM-DD..YYYY-MM-DD, both days included")] = None,
     start_date: Annotated[str | None, typer.Option("--start-date", help="FlowKit alias: first day YYYY-MM-DD (with --end-date)")] = None,
@@ -156,16 +186,16 @@ def home_locations(
         window = str(window_from_flowkit(start_date, end_date))
     if window is None:
         raise InvalidInput("give --window A..B (inclusive) or FlowKit's --start-date/--end-date (end exclusive)", fields=[FieldError("window", "required")])
-    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="home_locations", params={"window": window, "method": method}, level=_level(level, aggregation_unit), engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl, flowkit=_columns(columns))
+    _run_metric(events=events, cells=cells, areas=areas, dataset=dataset, save_dataset=save_dataset, out=out, analysis="home_locations", params={"window": window, "method": method}, level=_level(level, aggregation_unit), engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl, flowkit=_columns(columns))
 
 
 @app.command("flows-above-normal")
 def flows_above_normal(
-    events: EventsOpt, cells: CellsOpt, areas: AreasOpt,
     benchmark: Annotated[str, typer.Option("--benchmark", help="Pre-crisis home window A..B")],
     comparison: Annotated[str, typer.Option("--comparison", help="Pre-crisis window C..D giving normal flows")],
     focal: Annotated[str, typer.Option("--focal", help="Post-crisis window E..F")],
-    out: OutOpt, level: Annotated[str | None, typer.Option("--level", help="Admin level N, grid:1km or h3:R")] = None,
+    out: OutOpt, events: RawEventsOpt = None, cells: RawCellsOpt = None, areas: RawAreasOpt = None, dataset: DatasetOpt = None, save_dataset: SaveOpt = None,
+    level: Annotated[str | None, typer.Option("--level", help="Admin level N, grid:1km or h3:R")] = None,
     aggregation_unit: UnitOpt = None, columns: ColumnsOpt = "passage",
     engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]", method: MethodOpt = "last",
     redaction_threshold: ThresholdOpt = None, override_reason: OverrideOpt = None, key_file: KeyOpt = None,
@@ -174,14 +204,14 @@ def flows_above_normal(
     """Flows above normal (Wilson et al. 2016): origin_pcode,destination_pcode,subscribers_benchmark_comparison,subscribers_benchmark_focal,above_normal."""
     windows = {"benchmark": parse_window(benchmark, field="benchmark"), "comparison": parse_window(comparison, field="comparison"), "focal": parse_window(focal, field="focal")}
     check_disjoint(windows)
-    _run_from_raw(events=events, cells=cells, areas=areas, out=out, analysis="flows_above_normal", params={"benchmark": benchmark, "comparison": comparison, "focal": focal, "method": method}, level=_level(level, aggregation_unit), engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl, flowkit=_columns(columns))
+    _run_metric(events=events, cells=cells, areas=areas, dataset=dataset, save_dataset=save_dataset, out=out, analysis="flows_above_normal", params={"benchmark": benchmark, "comparison": comparison, "focal": focal, "method": method}, level=_level(level, aggregation_unit), engine=engine, master=master, threshold=redaction_threshold, override_reason=override_reason, key_file=key_file, timezone=timezone, max_rejected_share=max_rejected_share, hxl=hxl, flowkit=_columns(columns))
 
 
 @app.command("ingest")
 def ingest_command(
     events: EventsOpt, cells: CellsOpt, areas: AreasOpt,
-    out: Annotated[Path, typer.Option("--out", help="Dataset folder to create")],
-    key_file: KeyOpt = None,
+    out: Annotated[str, typer.Option("--out", help="Dataset folder to create (with --engine spark also an s3a:// URL)")],
+    key_file: KeyOpt = None, engine: EngineOpt = "duckdb", master: MasterOpt = "local[*]",
     period: Annotated[str | None, typer.Option("--period", help="Keep only days A..B; others are rejected as outside the period")] = None,
     timezone: TzOpt = "UTC", max_rejected_share: ShareOpt = 0.0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing dataset folder")] = False,
@@ -189,13 +219,14 @@ def ingest_command(
     """Pseudonymise (HMAC-SHA256 under the data owner's key), validate and store events by date; print the report as JSON."""
     key = _key(key_file, required=True)
     with _progress("ingest") as update:
-        report = service.ingest_dataset(events=events, cells=cells, areas=areas, out_dir=out, key=key, period=period, timezone=timezone, max_rejected_share=max_rejected_share, overwrite=overwrite, progress=update)
+        report = service.ingest_dataset(events=events, cells=cells, areas=areas, out_dir=out, key=key, period=period, timezone=timezone, max_rejected_share=max_rejected_share,
+                                        overwrite=overwrite, progress=update, engine=engine, master=master)
     typer.echo(json.dumps(report.as_dict(), indent=2))
 
 
 @app.command("run")
 def run_command(
-    dataset: Annotated[Path, typer.Option("--dataset", help="Folder made by `passage mobility ingest`")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Folder made by `passage mobility ingest` (with --engine spark also an s3a:// URL)")],
     analysis: Annotated[str, typer.Option("--analysis", help="One of: " + ", ".join(service.list_analyses()))],
     out: OutOpt,
     param: Annotated[list[str] | None, typer.Option("--param", help="name=value, e.g. window=2024-03-01..2024-03-14 (repeat)")] = None,

@@ -6,10 +6,20 @@ locations, store by day):
 2. read cells (`cell_id`, `lon`, `lat`, optional `valid_from`/`valid_to` days) and assign every cell
    to an area at every level with DuckDB's spatial extension (point in polygon);
 3. classify every event row: unparseable time, outside the period, unknown cell (or cell not valid
-   that day), missing subscriber; count by reason and refuse when the rejected share exceeds the
-   user's limit - before anything is written;
-4. pseudonymise subscribers with HMAC-SHA256 inside the same SQL and write the kept rows as Parquet
-   partitioned by local date. The dataset directory appears only when everything succeeded.
+   that day), missing subscriber; tally rows by (subscriber, reason) in one pass, and refuse when the
+   rejected share exceeds the user's limit - before anything is written;
+4. pseudonymise: HMAC-SHA256 once per distinct subscriber (not per event), each pseudonym numbered
+   densely in pseudonym order; write the kept rows, with that integer id, as Parquet partitioned by
+   local date (second and last pass). The dataset directory appears only when everything succeeded.
+
+The same SQL runs on DuckDB (default; out-of-core) and, transpiled, on Spark (`engines.SparkEngine`),
+from local files or, on Spark, from and to an object-store URL.
+
+Dataset layout (format `passage-mobility-dataset/2`):
+    manifest.json                      format, zone, levels, key fingerprint, ingest report (written last)
+    events/date=YYYY-MM-DD/*.parquet   subscriber INTEGER, ts TIMESTAMP (local), cell_idx INTEGER, event_type VARCHAR
+    subscribers.parquet                subscriber INTEGER, pseudonym VARCHAR (HMAC-SHA256, 128 bits, hex)
+    cells.parquet, cell_areas.parquet, areas.parquet   cells, cell -> area per level, boundaries
 """
 
 from __future__ import annotations
@@ -30,13 +40,15 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import shapely
 import shapely.geometry
 
 from passage.core.errors import FieldError, InvalidInput
 from passage.core.files import read_csv_rows
-from passage.mobility.engines import duckdb_connection, load_spatial
+from passage.mobility.engines import DuckDBEngine, Engine, duckdb_connection, load_spatial
 from passage.mobility.pseudonymise import PseudonymKey, pseudonym_sql
 from passage.mobility.windows import Window
 
@@ -47,7 +59,8 @@ EVENT_COLUMNS = ("subscriber", "timestamp", "cell_id")
 OPTIONAL_EVENT_COLUMNS = ("event_type",)
 REJECTION_REASONS = ("missing_subscriber", "unparseable_time", "outside_period", "unknown_cell")
 MANIFEST = "manifest.json"
-DATASET_FORMAT = "passage-mobility-dataset/1"
+DATASET_FORMAT = "passage-mobility-dataset/2"
+"""/2: `events.subscriber` is a dense INTEGER id; `subscribers.parquet` maps it to the HMAC pseudonym."""
 
 
 def _noop(_stage: str, _fraction: float) -> None:
@@ -214,6 +227,8 @@ def assign_cells(cells: pa.Table, areas: list[Area], con: duckdb.DuckDBPyConnect
 def resolve_event_files(spec: str | Path) -> tuple[str, list[str]]:
     """A file, a folder (searched recursively) or a glob -> (format, files). One format only."""
     text = str(spec)
+    if _is_url(text):  # an object-store folder or file, read by Spark
+        return ("csv" if text.lower().endswith(".csv") else "parquet"), [text]
     path = Path(text)
     if any(ch in text for ch in "*?["):
         files = sorted(glob.glob(text, recursive=True))
@@ -232,12 +247,6 @@ def resolve_event_files(spec: str | Path) -> tuple[str, list[str]]:
     return ("parquet" if kinds == {".parquet"} else "csv"), files
 
 
-def _source_sql(kind: str) -> str:
-    if kind == "parquet":
-        return "read_parquet($files, union_by_name = true)"
-    return "read_csv($files, header = true, all_varchar = true, union_by_name = true)"
-
-
 @dataclass
 class IngestReport:
     """Counts of one ingest; `rejected` by reason. Contains no identifiers."""
@@ -250,6 +259,7 @@ class IngestReport:
     cells_outside_areas: dict[str, int] = field(default_factory=dict)
     first_day: str | None = None
     last_day: str | None = None
+    subscribers: int = 0
 
     @property
     def rows_rejected(self) -> int:
@@ -276,12 +286,60 @@ def check_timezone(name: str) -> str:
     return name
 
 
+# --- the ingest, written once for every engine --------------------------------------------------------
+# DuckDB-dialect SQL over two relations every engine provides: `raw_events(subscriber, ts, cell_id,
+# event_type)` (engine.register_raw_events: `ts` already the local wall-clock time) and `cells` (the cells
+# table). Spark runs the same text after sqlglot transpilation, as it does the metrics (`engines`). Values
+# (the key pads, the period, the zone) are bound parameters; identifiers are fixed here.
+
+CLASSIFIED = """classified AS (
+    SELECT s.subscriber, s.ts, CAST(s.ts AS DATE) AS date, c.cell_idx, s.event_type,
+           CASE WHEN s.subscriber IS NULL OR s.subscriber = '' THEN 'missing_subscriber'
+                WHEN s.ts IS NULL THEN 'unparseable_time'
+                WHEN $has_period AND (CAST(s.ts AS DATE) < CAST($period_start AS DATE) OR CAST(s.ts AS DATE) > CAST($period_end AS DATE))
+                    THEN 'outside_period'
+                WHEN c.cell_idx IS NULL THEN 'unknown_cell'
+           END AS reason
+    FROM raw_events s LEFT JOIN cells c
+      ON s.cell_id = c.cell_id AND CAST(s.ts AS DATE) BETWEEN c.valid_from AND c.valid_to
+)"""
+"""Every raw row with its rejection reason (NULL: kept). Unknown cells and cells not valid that day are one reason."""
+
+TALLY_SQL = (
+    f"WITH {CLASSIFIED} SELECT subscriber, reason, COUNT(*) AS n, MIN(date) AS first_day, MAX(date) AS last_day "  # noqa: S608 - fixed text
+    "FROM classified GROUP BY subscriber, reason"
+)
+"""Pass 1 over the raw events: rows per (raw subscriber, reason). Materialised inside the engine (never written);
+it gives both the rejection counts and the distinct subscribers to pseudonymise."""
+
+COUNTS_SQL = "SELECT reason, CAST(SUM(n) AS BIGINT) AS n, MIN(first_day) AS first_day, MAX(last_day) AS last_day FROM tally GROUP BY reason"
+
+KEYS_SQL = (
+    "SELECT subscriber AS raw_subscriber, pseudonym, CAST(ROW_NUMBER() OVER (ORDER BY pseudonym) AS INTEGER) AS subscriber_id "  # noqa: S608 - fixed text
+    f"FROM (SELECT subscriber, {pseudonym_sql('subscriber')} AS pseudonym FROM tally WHERE reason IS NULL) keyed"
+)
+"""The HMAC once per distinct subscriber (not once per event), and a dense integer id in pseudonym order:
+the id is a function of the pseudonyms alone, so it reveals nothing the pseudonyms do not."""
+
+SUBSCRIBERS_SQL = "SELECT subscriber_id AS subscriber, pseudonym FROM subscriber_keys"
+
+EVENTS_SQL = (
+    f"WITH {CLASSIFIED} SELECT k.subscriber_id AS subscriber, c.ts, CAST(c.cell_idx AS INTEGER) AS cell_idx, c.event_type, c.date "  # noqa: S608 - fixed text
+    "FROM classified c JOIN subscriber_keys k ON c.subscriber = k.raw_subscriber WHERE c.reason IS NULL"
+)
+"""Pass 2 over the raw events: the kept rows with the subscriber's integer id, written partitioned by local date."""
+
+
+def _is_url(target: str | Path) -> bool:
+    return "://" in str(target)
+
+
 def ingest(
     *,
     events: str | Path,
     cells: Path,
     areas: Path,
-    out_dir: Path,
+    out_dir: str | Path,
     key: PseudonymKey,
     period: Window | None = None,
     timezone: str = "UTC",
@@ -289,83 +347,70 @@ def ingest(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    engine: Engine | None = None,
 ) -> IngestReport:
     """Validate, pseudonymise and store events; returns the ingest report (also in `manifest.json`).
 
-    Raises `InvalidInput` - and writes nothing - on bad inputs or when the rejected share of rows
-    exceeds `max_rejected_share`.
+    Two passes over the raw events on the engine (DuckDB by default, or a `SparkEngine`): a tally by
+    (subscriber, reason), then the partitioned write. Raises `InvalidInput` - and publishes nothing -
+    on bad inputs or when the rejected share of rows exceeds `max_rejected_share`. A local dataset
+    appears only when complete (written to a staging folder, then renamed); on an object store
+    (Spark only) `manifest.json` is written last and marks a complete dataset.
     """
     report_progress = progress or _noop
     if not 0.0 <= max_rejected_share <= 1.0:
         raise InvalidInput("max_rejected_share must be between 0 and 1", fields=[FieldError("max_rejected_share", "out of range")])
     check_timezone(timezone)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise InvalidInput(f"{out_dir.name}: output folder exists and is not empty", fields=[FieldError("out", "exists")])
+    remote = _is_url(out_dir)
+    if remote and (engine is None or engine.name != "spark"):
+        raise InvalidInput("an object-store dataset URL needs the Spark engine", fields=[FieldError("out", "URL needs --engine spark")])
+    out_path = Path(str(out_dir)) if not remote else None
+    if out_path is not None and out_path.exists() and any(out_path.iterdir()) and not overwrite:
+        raise InvalidInput(f"{out_path.name}: output folder exists and is not empty", fields=[FieldError("out", "exists")])
     report_progress("reading boundaries and cells", 0.0)
     area_list = read_boundaries(Path(areas))
     cell_table = read_cells(Path(cells))
     kind, files = resolve_event_files(events)
-    own = con is None
-    con = con or duckdb_connection()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".part", dir=out_dir.parent))
+    own = engine is None
+    runner: Engine = engine or DuckDBEngine(con or duckdb_connection())
+    staging: Path | None = None
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".part", dir=out_path.parent))
+    target = staging.as_posix() if staging is not None else str(out_dir).rstrip("/")
     try:
         report_progress("assigning cells to areas", 0.05)
-        cell_areas = assign_cells(cell_table, area_list, con)
+        # The spatial join runs once per cell set (thousands of points), never per event: events carry cell_idx.
+        cell_areas = assign_cells(cell_table, area_list, runner.con if isinstance(runner, DuckDBEngine) else None)
         outside = {}
         for level in sorted({a.level for a in area_list}):
-            assigned = sum(1 for v in cell_areas.filter(pa.compute.equal(cell_areas["level"], level))["cell_idx"].to_pylist() if v is not None)
+            assigned = pc.sum(pc.is_valid(cell_areas.filter(pc.equal(cell_areas["level"], level))["cell_idx"])).as_py() or 0
             outside[str(level)] = cell_table.num_rows - assigned
         report_progress("checking event columns", 0.1)
-        source = _source_sql(kind)
         try:
-            described = con.execute(f"DESCRIBE SELECT * FROM {source}", {"files": files}).fetchall()  # noqa: S608 - fixed text
-        except duckdb.Error as exc:
+            columns = runner.source_columns(kind, files)
+        except Exception as exc:  # noqa: BLE001 - duckdb.Error or a Spark AnalysisException: unreadable input
             raise InvalidInput(f"events: unreadable {kind} input ({type(exc).__name__})") from None
-        columns = {row[0] for row in described}
         missing = [c for c in EVENT_COLUMNS if c not in columns]
         if missing:
             raise InvalidInput(
                 f"events: missing column(s) {', '.join(missing)}",
                 fields=[FieldError(f"column {c}", "required column is missing") for c in missing],
             )
-        event_type = "CAST(event_type AS VARCHAR)" if "event_type" in columns else "CAST(NULL AS VARCHAR)"
-        con.register("cells", cell_table)
-        classified = f"""
-            WITH src AS (
-                SELECT CAST(subscriber AS VARCHAR) AS subscriber,
-                       timezone($tz, TRY_CAST("timestamp" AS TIMESTAMPTZ)) AS ts,
-                       CAST(cell_id AS VARCHAR) AS cell_id,
-                       {event_type} AS event_type
-                FROM {source}
-            ),
-            classified AS (
-                SELECT s.subscriber, s.ts, CAST(s.ts AS DATE) AS date, c.cell_idx, s.event_type,
-                       CASE WHEN s.subscriber IS NULL OR s.subscriber = '' THEN 'missing_subscriber'
-                            WHEN s.ts IS NULL THEN 'unparseable_time'
-                            WHEN $has_period AND (CAST(s.ts AS DATE) < $period_start OR CAST(s.ts AS DATE) > $period_end)
-                                THEN 'outside_period'
-                            WHEN c.cell_idx IS NULL THEN 'unknown_cell'
-                       END AS reason
-                FROM src s LEFT JOIN cells c
-                  ON s.cell_id = c.cell_id AND CAST(s.ts AS DATE) BETWEEN c.valid_from AND c.valid_to
-            )
-        """  # noqa: S608 - only fixed fragments are interpolated; values are bound parameters
+        runner.register_raw_events(kind, files, timezone=timezone, has_event_type="event_type" in columns)
+        runner.register_table("cells", cell_table)
         params: dict[str, Any] = {
-            "files": files,
-            "tz": timezone,
             "has_period": period is not None,
-            "period_start": period.start if period else dt.date(1, 1, 1),
-            "period_end": period.end if period else dt.date(9999, 12, 31),
+            "period_start": (period.start if period else dt.date(1, 1, 1)).isoformat(),
+            "period_end": (period.end if period else dt.date(9999, 12, 31)).isoformat(),
         }
         report_progress("counting rows by reason", 0.15)
         try:
-            counts = con.execute(
-                classified + " SELECT reason, COUNT(*), MIN(date) FILTER (WHERE reason IS NULL), MAX(date) FILTER (WHERE reason IS NULL) FROM classified GROUP BY reason",  # noqa: S608 - fixed text
-                params,
-            ).fetchall()
-        except duckdb.Error as exc:
+            runner.materialise("tally", TALLY_SQL, params)
+            _, counts = runner.query(COUNTS_SQL, {})
+        except InvalidInput:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the engine's read error, without data values
             raise InvalidInput(f"events: unreadable {kind} input ({type(exc).__name__})") from None
         rejected = dict.fromkeys(REJECTION_REASONS, 0)
         kept = 0
@@ -383,8 +428,8 @@ def ingest(
             max_rejected_share=max_rejected_share,
             cells=cell_table.num_rows,
             cells_outside_areas=outside,
-            first_day=first_day.isoformat() if first_day else None,
-            last_day=last_day.isoformat() if last_day else None,
+            first_day=str(first_day)[:10] if first_day else None,
+            last_day=str(last_day)[:10] if last_day else None,
         )
         if report.rows_read == 0:
             raise InvalidInput("events: the input has no rows", fields=[FieldError("events", "empty")])
@@ -395,59 +440,99 @@ def ingest(
                 fields=[FieldError(f"rejected.{k}", f"{v} rows") for k, v in rejected.items() if v],
                 extra={"report": report.as_dict()},
             )
-        report_progress("pseudonymising and writing events", 0.3)
+        report_progress("pseudonymising subscribers", 0.25)
         ipad, opad = key.pads()
-        # Fixed fragments only; the key pads, days, zone and target path are bound parameters.
-        projection = pseudonym_sql("subscriber") + " AS subscriber, ts, CAST(cell_idx AS INTEGER) AS cell_idx, event_type, date"
-        copy_sql = "".join(
-            ["COPY (", classified, " SELECT ", projection, " FROM classified WHERE reason IS NULL)",
-             " TO $target (FORMAT parquet, PARTITION_BY (date), COMPRESSION zstd)"]
-        )
-        con.execute(copy_sql, params | {"hmac_ipad": ipad, "hmac_opad": opad, "target": (staging / "events").as_posix()})
-        con.unregister("cells")
+        runner.materialise("subscriber_keys", KEYS_SQL, {"hmac_ipad": ipad, "hmac_opad": opad})
+        report.subscribers = int(runner.query("SELECT COUNT(*) FROM subscriber_keys", {})[1][0][0])
+        report_progress("writing events", 0.3)
+        runner.write_parquet(EVENTS_SQL, params, f"{target}/events", partition_by="date")
+        # a file on DuckDB, a folder of part files on Spark: pyarrow and both engines read either
+        runner.write_parquet(SUBSCRIBERS_SQL, {}, f"{target}/subscribers.parquet")
         report_progress("writing reference tables", 0.95)
-        pq.write_table(cell_table, staging / "cells.parquet")
-        pq.write_table(cell_areas, staging / "cell_areas.parquet")
-        pq.write_table(
-            pa.table(
-                {
-                    "pcode": [a.pcode for a in area_list],
-                    "name": [a.name for a in area_list],
-                    "level": pa.array([a.level for a in area_list], pa.int32()),
-                    "parent_pcode": [a.parent_pcode for a in area_list],
-                    "geometry": [json.dumps(a.geometry, separators=(",", ":")) for a in area_list],
-                }
-            ),
-            staging / "areas.parquet",
-        )
         manifest = {
             "format": DATASET_FORMAT,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "engine": runner.name,
             "timezone": timezone,
             "period": str(period) if period else None,
             "levels": sorted({a.level for a in area_list}),
             "key_fingerprint": key.fingerprint(),
             "report": report.as_dict(),
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
+        _write_reference(target, cell_table, cell_areas, area_list, manifest)
+        if out_path is not None and staging is not None:
+            if out_path.exists():
+                shutil.rmtree(out_path)
+            os.replace(staging, out_path)
         report_progress("done", 1.0)
         return report
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(staging)
+        if staging is not None:
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(staging)
         if own:
-            con.close()
+            runner.close()
+        elif isinstance(runner, DuckDBEngine):
+            # a caller's connection must not keep the raw identifiers of the tally and the key table
+            for table in ("tally", "subscriber_keys"):
+                runner.con.execute(f"DROP TABLE IF EXISTS {table}")
+            for view in ("raw_events", "cells"):
+                with contextlib.suppress(duckdb.Error):
+                    runner.con.unregister(view)
 
 
-def read_manifest(dataset: Path) -> dict[str, Any]:
-    """The manifest of an ingested dataset; refuses folders that are not one."""
-    path = Path(dataset) / MANIFEST
-    if not path.exists():
-        raise InvalidInput(f"{Path(dataset).name}: not an ingested mobility dataset (no {MANIFEST})", fields=[FieldError("dataset", "not a dataset")])
-    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+def _write_reference(target: str, cell_table: pa.Table, cell_areas: pa.Table, area_list: list[Area], manifest: dict[str, Any]) -> None:
+    """cells, cell_areas, areas and (last) manifest.json under `target`, a folder or an object-store URL (pyarrow.fs)."""
+    filesystem, root = _filesystem(target)
+    areas_table = pa.table(
+        {
+            "pcode": [a.pcode for a in area_list],
+            "name": [a.name for a in area_list],
+            "level": pa.array([a.level for a in area_list], pa.int32()),
+            "parent_pcode": [a.parent_pcode for a in area_list],
+            "geometry": [json.dumps(a.geometry, separators=(",", ":")) for a in area_list],
+        }
+    )
+    for name, table in (("cells", cell_table), ("cell_areas", cell_areas), ("areas", areas_table)):
+        pq.write_table(table, f"{root}/{name}.parquet", filesystem=filesystem)
+    with filesystem.open_output_stream(f"{root}/{MANIFEST}") as stream:
+        stream.write(json.dumps(manifest, indent=2).encode("utf-8"))
+
+
+def _filesystem(target: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's filesystem for a folder or URL; Hadoop's `s3a://` (Spark's S3 scheme) is pyarrow's `s3://`."""
+    if not _is_url(target):
+        return pafs.LocalFileSystem(), target
+    url = "s3://" + target[len("s3a://"):] if target.startswith("s3a://") else target
+    filesystem, root = pafs.FileSystem.from_uri(url)
+    return filesystem, root.rstrip("/")
+
+
+def dataset_location(dataset: str | Path) -> str:
+    """A dataset's canonical location: an object-store URL unchanged, a folder as its absolute path."""
+    return str(dataset).rstrip("/") if _is_url(dataset) else str(Path(dataset).resolve())
+
+
+def _dataset_label(dataset: str | Path) -> str:
+    return str(dataset).rstrip("/").rsplit("/", 1)[-1]
+
+
+def read_dataset_table(dataset: str | Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    """One of a dataset's small reference tables (`cells`, `cell_areas`, `areas`, `subscribers`), local or at a URL."""
+    filesystem, root = _filesystem(str(dataset).rstrip("/"))
+    return pq.read_table(f"{root}/{name}.parquet", columns=columns, filesystem=filesystem)
+
+
+def read_manifest(dataset: str | Path) -> dict[str, Any]:
+    """The manifest of an ingested dataset (a folder or an object-store URL); refuses anything that is not one."""
+    filesystem, root = _filesystem(str(dataset).rstrip("/"))
+    try:
+        with filesystem.open_input_stream(f"{root}/{MANIFEST}") as stream:
+            manifest: dict[str, Any] = json.loads(stream.read().decode("utf-8"))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise InvalidInput(f"{_dataset_label(dataset)}: not an ingested mobility dataset (no {MANIFEST})", fields=[FieldError("dataset", "not a dataset")]) from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidInput(f"{_dataset_label(dataset)}: unreadable {MANIFEST}", fields=[FieldError("dataset", "not a dataset")]) from None
     if manifest.get("format") != DATASET_FORMAT:
-        raise InvalidInput(f"{Path(dataset).name}: unsupported dataset format", fields=[FieldError("dataset", "format")])
+        raise InvalidInput(f"{_dataset_label(dataset)}: unsupported dataset format (ingest the events again with this version)", fields=[FieldError("dataset", "format")])
     return manifest

@@ -2,9 +2,12 @@
 # _name(); every user value (days, thresholds) is a bound $parameter.
 """Mobility metrics, one definition each, named after FlowKit's flowmachine features.
 
-Each metric is one SQL statement in DuckDB's dialect over two relations that every engine provides:
-`events(subscriber, ts, cell_idx, event_type, date)` (the ingested, pseudonymised events) and
-`cell_units(cell_idx, pcode)` (cells mapped to the chosen spatial unit). The same text runs on
+Each metric is one SQL statement in DuckDB's dialect over three relations that every engine provides:
+`events(subscriber, ts, cell_idx, event_type, date)` (the ingested, pseudonymised events, `subscriber` an
+integer id), `cell_units(cell_idx, unit, pcode)` (cells mapped to the chosen spatial unit, `unit` the
+unit's number in P-code order) and `unit_names(unit, pcode)`. Subscribers and places are grouped as
+integers, and tie-broken maxima are packed in one BIGINT, so every large aggregate has a small fixed-size
+state that spills to disk under a memory limit; P-codes are joined back onto the small final aggregate. The same text runs on
 Spark after sqlglot transpilation (see `engines`). Every statement returns aggregates only: counts
 per area, day or origin-destination pair - never a row per subscriber.
 
@@ -43,28 +46,42 @@ def _name(name: str) -> str:
     return name
 
 
+UNIT_BITS = 24
+"""Spatial units are numbered 0..2^24-1 in P-code order (`units.cell_units`), so that a larger number is a larger P-code."""
+_UNIT_SPAN = 1 << UNIT_BITS
+_DAY_SPAN = 1 << (UNIT_BITS + 16)  # days since 1970 fit in 16 bits until 2149
+
+
 def _located(windows: dict[str, Window]) -> str:
-    """Events joined to spatial units, restricted to the days of the given windows."""
+    """Events joined to spatial units, restricted to the days of the given windows.
+
+    `unit` is the unit's number, `pcode` its code (`cell_units(cell_idx, unit, pcode)`)."""
     for name in windows:
         _name(name)
     ranges = " OR ".join(f"e.date BETWEEN CAST(${name}_start AS DATE) AND CAST(${name}_end AS DATE)" for name in windows)
     return (
-        "located AS (SELECT e.subscriber, e.date, e.ts, u.pcode FROM events e "
+        "located AS (SELECT e.subscriber, e.date, e.ts, u.unit, u.pcode FROM events e "
         f"JOIN cell_units u ON e.cell_idx = u.cell_idx WHERE {ranges})"
     )
 
 
 def _daily(method: str) -> str:
+    """CTE `daily(subscriber, date, unit)`.
+
+    `last`: the largest (microsecond of the day, unit) packed in one BIGINT - the last event, ties to the
+    larger P-code - so the aggregate state is one fixed-size integer, which DuckDB spills cheaply (a
+    struct-keyed ARG_MAX ran out of memory at 50M events under 1 GB)."""
     if method == "last":
         return (
-            "daily AS (SELECT subscriber, date, ARG_MAX(pcode, {'t': ts, 'p': pcode}) AS pcode "
+            "daily AS (SELECT subscriber, date, "
+            f"CAST(MAX((EPOCH_US(ts) - EPOCH_US(CAST(date AS TIMESTAMP))) * {_UNIT_SPAN} + unit) % {_UNIT_SPAN} AS INTEGER) AS unit "
             "FROM located GROUP BY subscriber, date)"
         )
     if method == "most-common":
         return (
-            "daily_counts AS (SELECT subscriber, date, pcode, COUNT(*) AS n, MAX(ts) AS last_ts "
-            "FROM located GROUP BY subscriber, date, pcode), "
-            "daily AS (SELECT subscriber, date, ARG_MAX(pcode, {'n': n, 't': last_ts, 'p': pcode}) AS pcode "
+            "daily_counts AS (SELECT subscriber, date, unit, COUNT(*) AS n, MAX(ts) AS last_ts "
+            "FROM located GROUP BY subscriber, date, unit), "
+            "daily AS (SELECT subscriber, date, ARG_MAX(unit, {'n': n, 't': last_ts, 'p': unit}) AS unit "
             "FROM daily_counts GROUP BY subscriber, date)"
         )
     raise InvalidInput(f"method must be one of {', '.join(DAILY_METHODS)}", fields=[FieldError("method", "unknown")])
@@ -73,28 +90,34 @@ def _daily(method: str) -> str:
 def _homes(names: tuple[str, ...]) -> str:
     """Modal daily location in each window of `names`, all in one grouped pass, pivoted once.
 
-    Returns CTE `homes(subscriber, <name>_home, ...)`: one row per subscriber with a daily location in
-    any of the windows; `<name>_home` is NULL when the subscriber has none in that window. Each daily
-    location is labelled with the (index of the) window holding its day - windows are disjoint, checked
-    by the metrics that take several - then days and last day are counted per (subscriber, window,
-    pcode) and one ARG_MAX per (subscriber, window) picks the home: most days, then most recent day,
-    then larger P-code. Building the homes window by window (one aggregation and one join each) made
-    DuckDB spill at 50M events (bench/results/mobility.md).
+    Returns CTE `homes(subscriber, <name>_home, ...)` with unit numbers: one row per subscriber with a
+    daily location in any of the windows; `<name>_home` is NULL when the subscriber has none in that
+    window. Each daily location is labelled with the (index of the) window holding its day - windows are
+    disjoint, checked by the metrics that take several - then days and last day are counted per
+    (subscriber, window, unit) and one MAX per (subscriber, window) of (days, last day, unit) packed in a
+    BIGINT picks the home: most days, then most recent day, then larger P-code. Building the homes window
+    by window (one aggregation and one join each) made DuckDB spill at 50M events (bench/results/mobility.md).
     """
     for name in names:
         _name(name)
     label = " ".join(
         f"WHEN date BETWEEN CAST(${name}_start AS DATE) AND CAST(${name}_end AS DATE) THEN {i}" for i, name in enumerate(names)
     )
-    pivot = ", ".join(f"MAX(CASE WHEN win = {i} THEN pcode END) AS {name}_home" for i, name in enumerate(names))
+    pivot = ", ".join(f"MAX(CASE WHEN win = {i} THEN unit END) AS {name}_home" for i, name in enumerate(names))
     return (
-        f"labelled AS (SELECT subscriber, pcode, date, CASE {label} END AS win FROM daily), "
-        "win_days AS (SELECT subscriber, win, pcode, COUNT(*) AS days, MAX(date) AS last_day FROM labelled "
-        "WHERE win IS NOT NULL GROUP BY subscriber, win, pcode), "
-        "win_home AS (SELECT subscriber, win, ARG_MAX(pcode, {'n': days, 'd': last_day, 'p': pcode}) AS pcode "
+        f"labelled AS (SELECT subscriber, unit, date, CASE {label} END AS win FROM daily), "
+        "win_days AS (SELECT subscriber, win, unit, COUNT(*) AS days, MAX(date) AS last_day FROM labelled "
+        "WHERE win IS NOT NULL GROUP BY subscriber, win, unit), "
+        "win_home AS (SELECT subscriber, win, "
+        f"CAST(MAX(days * {_DAY_SPAN} + DATEDIFF('day', DATE '1970-01-01', last_day) * {_UNIT_SPAN} + unit) % {_UNIT_SPAN} AS INTEGER) AS unit "
         "FROM win_days GROUP BY subscriber, win), "
         f"homes AS (SELECT subscriber, {pivot} FROM win_home GROUP BY subscriber)"
     )
+
+
+def _named(column: str, alias: str = "n") -> str:
+    """Join a unit-number column to its P-code (`unit_names(unit, pcode)`, one row per unit)."""
+    return f"JOIN unit_names {alias} ON {alias}.unit = {column}"
 
 
 def _window_params(windows: dict[str, Window]) -> dict[str, Any]:
@@ -156,8 +179,9 @@ class DailyLocation(SingleWindowMetric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)} "
-            "SELECT date, pcode, COUNT(*) AS subscribers FROM daily GROUP BY date, pcode"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, "
+            "agg AS (SELECT date, unit, COUNT(*) AS subscribers FROM daily GROUP BY date, unit) "
+            f"SELECT agg.date AS date, n.pcode AS pcode, agg.subscribers AS subscribers FROM agg {_named('agg.unit')}"
         )
 
 
@@ -172,8 +196,9 @@ class ModalLocation(SingleWindowMetric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('w',))} "
-            "SELECT w_home AS pcode, COUNT(*) AS subscribers FROM homes GROUP BY w_home"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('w',))}, "
+            "agg AS (SELECT w_home, COUNT(*) AS subscribers FROM homes GROUP BY w_home) "
+            f"SELECT n.pcode AS pcode, agg.subscribers AS subscribers FROM agg {_named('agg.w_home')}"
         )
 
 
@@ -246,9 +271,11 @@ class Flows(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('a', 'b'))} "
-            "SELECT a_home AS origin_pcode, b_home AS destination_pcode, COUNT(*) AS subscribers "
-            "FROM homes WHERE a_home IS NOT NULL AND b_home IS NOT NULL GROUP BY a_home, b_home"
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('a', 'b'))}, "
+            "agg AS (SELECT a_home, b_home, COUNT(*) AS subscribers "
+            "FROM homes WHERE a_home IS NOT NULL AND b_home IS NOT NULL GROUP BY a_home, b_home) "
+            "SELECT o.pcode AS origin_pcode, d.pcode AS destination_pcode, agg.subscribers AS subscribers "
+            f"FROM agg {_named('agg.a_home', 'o')} {_named('agg.b_home', 'd')}"
         )
 
 
@@ -284,9 +311,10 @@ class FlowsAboveNormal(Metric):
             "triples AS (SELECT bm_home, cmp_home, foc_home, COUNT(*) AS n FROM homes "
             "WHERE bm_home IS NOT NULL GROUP BY bm_home, cmp_home, foc_home), "
             "pairs AS (SELECT bm_home AS o, cmp_home AS d, n AS nc, 0 AS nf FROM triples WHERE cmp_home IS NOT NULL "
-            "UNION ALL SELECT bm_home AS o, foc_home AS d, 0 AS nc, n AS nf FROM triples WHERE foc_home IS NOT NULL) "
-            "SELECT o AS origin_pcode, d AS destination_pcode, CAST(SUM(nc) AS BIGINT) AS subscribers_benchmark_comparison, "
-            "CAST(SUM(nf) AS BIGINT) AS subscribers_benchmark_focal FROM pairs GROUP BY o, d"
+            "UNION ALL SELECT bm_home AS o, foc_home AS d, 0 AS nc, n AS nf FROM triples WHERE foc_home IS NOT NULL), "
+            "agg AS (SELECT o, d, CAST(SUM(nc) AS BIGINT) AS nc, CAST(SUM(nf) AS BIGINT) AS nf FROM pairs GROUP BY o, d) "
+            "SELECT uo.pcode AS origin_pcode, ud.pcode AS destination_pcode, agg.nc AS subscribers_benchmark_comparison, "
+            f"agg.nf AS subscribers_benchmark_focal FROM agg {_named('agg.o', 'uo')} {_named('agg.d', 'ud')}"
         )
 
 
@@ -311,10 +339,11 @@ class DisplacedSubscribers(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('bm', 'foc'))} "
-            "SELECT bm_home AS pcode, COUNT(*) AS residents, "
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('bm', 'foc'))}, "
+            "agg AS (SELECT bm_home, COUNT(*) AS residents, "
             "SUM(CASE WHEN foc_home <> bm_home THEN 1 ELSE 0 END) AS displaced "
-            "FROM homes WHERE bm_home IS NOT NULL AND foc_home IS NOT NULL GROUP BY bm_home"
+            "FROM homes WHERE bm_home IS NOT NULL AND foc_home IS NOT NULL GROUP BY bm_home) "
+            f"SELECT n.pcode AS pcode, agg.residents AS residents, agg.displaced AS displaced FROM agg {_named('agg.bm_home')}"
         )
 
 
@@ -335,12 +364,13 @@ class ResidentsPresentAbsent(Metric):
 
     def sql(self) -> str:
         return (
-            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('bm',))} "
-            "SELECT d.date AS date, b.bm_home AS pcode, "
-            "SUM(CASE WHEN d.pcode = b.bm_home THEN 1 ELSE 0 END) AS present, "
-            "SUM(CASE WHEN d.pcode <> b.bm_home THEN 1 ELSE 0 END) AS absent "
+            f"WITH {_located(self.windows())}, {_daily(self.method)}, {_homes(('bm',))}, "
+            "agg AS (SELECT d.date AS date, b.bm_home AS bm_home, "
+            "SUM(CASE WHEN d.unit = b.bm_home THEN 1 ELSE 0 END) AS present, "
+            "SUM(CASE WHEN d.unit <> b.bm_home THEN 1 ELSE 0 END) AS absent "
             "FROM homes b JOIN daily d ON b.subscriber = d.subscriber "
-            "WHERE d.date BETWEEN CAST($foc_start AS DATE) AND CAST($foc_end AS DATE) GROUP BY d.date, b.bm_home"
+            "WHERE d.date BETWEEN CAST($foc_start AS DATE) AND CAST($foc_end AS DATE) GROUP BY d.date, b.bm_home) "
+            f"SELECT agg.date AS date, n.pcode AS pcode, agg.present AS present, agg.absent AS absent FROM agg {_named('agg.bm_home')}"
         )
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -29,12 +28,19 @@ from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound, Pa
 from passage.core.files import atomic_output, csv_writer
 from passage.core.models import utcnow
 from passage.mobility.engines import DuckDBEngine, Engine, SparkEngine, make_engine, sorted_rows
-from passage.mobility.ingest import IngestReport, ProgressCallback, ingest, read_manifest
+from passage.mobility.ingest import (
+    IngestReport,
+    ProgressCallback,
+    dataset_location,
+    ingest,
+    read_dataset_table,
+    read_manifest,
+)
 from passage.mobility.metrics import METRICS, Metric
 from passage.mobility.models import MobilityDataset, MobilityRun
 from passage.mobility.privacy import PrivacyPolicy, protect_rows
 from passage.mobility.pseudonymise import PseudonymKey
-from passage.mobility.units import SpatialUnit, cell_units, parse_unit
+from passage.mobility.units import SpatialUnit, cell_units, parse_unit, unit_names
 from passage.mobility.windows import Window, parse_window
 from passage.security import audit
 from passage.security.actors import SYSTEM_ACTOR_ID, Actor, is_system, system_actor
@@ -96,7 +102,7 @@ def build_metric(analysis: str, params: Mapping[str, Any]) -> Metric:
 
 def compute_metric(
     *,
-    dataset: Path,
+    dataset: str | Path,
     metric: Metric,
     unit: SpatialUnit,
     engine: Engine,
@@ -104,12 +110,13 @@ def compute_metric(
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Unredacted aggregate rows, sorted. Internal to the engine boundary: call `run_analysis` for outputs."""
     report = progress or _noop
-    dataset = Path(dataset)
-    read_manifest(dataset)
+    location = dataset_location(dataset)
+    read_manifest(location)
     report("mapping cells to spatial units", 0.05)
-    units = cell_units(dataset, unit)
+    units = cell_units(location, unit)
     engine.register_table("cell_units", units)
-    engine.register_events(dataset / "events")
+    engine.register_table("unit_names", unit_names(units))
+    engine.register_events(f"{location}/events")
     report(f"running {metric.name} on {engine.name}", 0.1)
     sql, params = metric.sql(), metric.params()
     if isinstance(engine, DuckDBEngine):
@@ -166,7 +173,7 @@ def redact(metric: Metric, columns: list[str], rows: list[tuple[Any, ...]], poli
 
 def run_analysis(
     *,
-    dataset: Path,
+    dataset: str | Path,
     analysis: str,
     params: Mapping[str, Any],
     level: str | int = 1,
@@ -182,12 +189,12 @@ def run_analysis(
     policy = policy or PrivacyPolicy()
     metric = build_metric(analysis, params)
     unit = parse_unit(level)
-    manifest = read_manifest(Path(dataset))
+    manifest = read_manifest(dataset)
     started = dt.datetime.now(dt.UTC)
     clock = time.perf_counter()
     runner = make_engine(engine, master=master, spark=spark)
     try:
-        columns, raw_rows = compute_metric(dataset=Path(dataset), metric=metric, unit=unit, engine=runner, progress=report)
+        columns, raw_rows = compute_metric(dataset=dataset, metric=metric, unit=unit, engine=runner, progress=report)
     finally:
         runner.close()
     out_columns, rows, redacted = redact(metric, columns, raw_rows, policy)
@@ -212,17 +219,25 @@ def ingest_dataset(
     events: str | Path,
     cells: Path,
     areas: Path,
-    out_dir: Path,
+    out_dir: str | Path,
     key: PseudonymKey,
     period: str | None = None,
     timezone: str = "UTC",
     max_rejected_share: float = 0.0,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    engine: str = "duckdb",
+    master: str = "local[*]",
+    spark: Any | None = None,
 ) -> IngestReport:
-    """Ingest raw events into a dataset folder (see `ingest.ingest`)."""
+    """Ingest raw events into a dataset folder, or on Spark an object-store URL (see `ingest.ingest`)."""
     window = parse_window(period, field="period") if period else None
-    return ingest(events=events, cells=Path(cells), areas=Path(areas), out_dir=Path(out_dir), key=key, period=window, timezone=timezone, max_rejected_share=max_rejected_share, overwrite=overwrite, progress=progress)
+    runner = make_engine(engine, master=master, spark=spark)
+    try:
+        return ingest(events=events, cells=Path(cells), areas=Path(areas), out_dir=out_dir, key=key, period=window, timezone=timezone,
+                      max_rejected_share=max_rejected_share, overwrite=overwrite, progress=progress, engine=runner)
+    finally:
+        runner.close()
 
 
 def _csv_value(value: Any) -> str:
@@ -264,9 +279,9 @@ def write_csv(result: AnalysisResult, path: Path, *, hxl: bool = False, metadata
             json.dump(result.metadata, handle, indent=2, default=str)
 
 
-def area_geometries(dataset: Path, level: int) -> dict[str, Any]:
+def area_geometries(dataset: str | Path, level: int) -> dict[str, Any]:
     """GeoJSON FeatureCollection of one admin level's areas, for maps (join results on `pcode`)."""
-    table = pq.read_table(Path(dataset) / "areas.parquet").to_pylist()
+    table = read_dataset_table(dataset, "areas").to_pylist()
     features = [
         {"type": "Feature", "properties": {"pcode": a["pcode"], "name": a["name"], "level": a["level"], "parent_pcode": a["parent_pcode"]}, "geometry": json.loads(a["geometry"])}
         for a in table
@@ -314,7 +329,7 @@ def _day(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
-def register_dataset(session: Session, *, actor: Actor, name: str, path: Path) -> MobilityDataset:
+def register_dataset(session: Session, *, actor: Actor, name: str, path: str | Path) -> MobilityDataset:
     """Register an ingested dataset folder (its manifest is read; nothing is re-ingested)."""
     _check_can_run(session, actor, "register_dataset")
     name = name.strip()
@@ -322,10 +337,10 @@ def register_dataset(session: Session, *, actor: Actor, name: str, path: Path) -
         raise InvalidInput("the dataset needs a name of 1 to 100 characters", fields=[FieldError("name", "1 to 100 characters")])
     if session.scalar(select(MobilityDataset.id).where(MobilityDataset.name == name)) is not None:
         raise Conflict("a dataset with this name is already registered", extra={"fields": [{"path": "name", "message": "already registered"}]})
-    manifest = read_manifest(Path(path))
+    manifest = read_manifest(path)
     report = manifest.get("report") or {}
     dataset = MobilityDataset(
-        name=name, path=str(Path(path).resolve()), key_fingerprint=str(manifest.get("key_fingerprint", "")), timezone=str(manifest.get("timezone") or "UTC"),
+        name=name, path=dataset_location(path), key_fingerprint=str(manifest.get("key_fingerprint", "")), timezone=str(manifest.get("timezone") or "UTC"),
         first_day=_day(report.get("first_day")), last_day=_day(report.get("last_day")), levels=list(manifest.get("levels") or []),
         rows_kept=int(report.get("rows_kept") or 0), report=report, created_by_id=_user_id(actor),
     )
@@ -475,7 +490,7 @@ def write_run_outputs(result: AnalysisResult, folder: Path) -> None:
 def execute(spec: RunSpec, progress: ProgressCallback | None = None, *, spark: Any | None = None, master: str | None = None) -> AnalysisResult:
     """Run a queued run's analysis on its dataset and write its outputs (no database access)."""
     policy = PrivacyPolicy.build(threshold=spec.threshold, override_reason=spec.override_reason, actor=spec.actor_id)
-    result = run_analysis(dataset=Path(spec.dataset_path), analysis=spec.analysis, params=spec.parameters, level=spec.level, engine=spec.engine,
+    result = run_analysis(dataset=spec.dataset_path, analysis=spec.analysis, params=spec.parameters, level=spec.level, engine=spec.engine,
                           master=master or os.environ.get("PASSAGE_MOBILITY_SPARK_MASTER", "local[*]"), policy=policy, actor=spec.actor_id, progress=progress, spark=spark)
     write_run_outputs(result, Path(spec.result_dir))
     return result
@@ -556,18 +571,18 @@ def run_now(session: Session, *, run_id: str, progress: ProgressCallback | None 
     return run
 
 
-def dataset_for_path(session: Session, *, actor: Actor, path: Path, name: str | None = None) -> MobilityDataset:
+def dataset_for_path(session: Session, *, actor: Actor, path: str | Path, name: str | None = None) -> MobilityDataset:
     """The registered dataset of an ingested folder, registered on first use (every run has a dataset record)."""
-    resolved = Path(path).resolve()
-    found = session.scalars(select(MobilityDataset).where(MobilityDataset.path == str(resolved))).first()
+    resolved = dataset_location(path)
+    found = session.scalars(select(MobilityDataset).where(MobilityDataset.path == resolved)).first()
     if found is not None:
         return found
-    suffix = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
-    return register_dataset(session, actor=actor, name=f"{(name or resolved.name)[:80]} ({suffix})", path=resolved)
+    suffix = hashlib.sha256(resolved.encode()).hexdigest()[:8]
+    return register_dataset(session, actor=actor, name=f"{(name or resolved.rsplit('/', 1)[-1])[:80]} ({suffix})", path=resolved)
 
 
 def run_recorded(
-    *, actor: Actor, dataset_path: Path, analysis: str, parameters: Mapping[str, Any], level: str | int = 1, engine: str = "duckdb",
+    *, actor: Actor, dataset_path: str | Path, analysis: str, parameters: Mapping[str, Any], level: str | int = 1, engine: str = "duckdb",
     master: str | None = None, threshold: int | None = None, override_reason: str | None = None, dataset_name: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> tuple[str, AnalysisResult]:

@@ -19,9 +19,10 @@ from pathlib import Path
 import h3
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.mobility.ingest import read_dataset_table
+from passage.mobility.metrics import UNIT_BITS
 
 AUTHALIC_RADIUS_M = 6371007.181
 STANDARD_PARALLEL = math.radians(30.0)
@@ -66,16 +67,38 @@ def grid_code(lon: float, lat: float, size_m: float) -> str:
     return f"G{int(size_m)}E{math.floor(x / size_m)}N{math.floor(y / size_m)}"
 
 
-def cell_units(dataset: Path, unit: SpatialUnit) -> pa.Table:
-    """`(cell_idx, pcode)` for every cell that falls in a unit; the table every metric joins."""
+def cell_units(dataset: str | Path, unit: SpatialUnit) -> pa.Table:
+    """`(cell_idx, unit, pcode)` for every cell that falls in a unit; the table every metric joins.
+
+    `unit` numbers the distinct codes 0, 1, ... in code order, so that metrics compare and pack integers
+    (`metrics.UNIT_BITS`) and break ties exactly as by the code."""
+    return _numbered(_cell_codes(dataset, unit))
+
+
+def unit_names(units: pa.Table) -> pa.Table:
+    """`(unit, pcode)`, one row per unit of a `cell_units` table: metrics join it onto their final aggregate."""
+    names = units.select(["unit", "pcode"]).group_by(["unit", "pcode"]).aggregate([])
+    return names.sort_by("unit")
+
+
+def _numbered(table: pa.Table) -> pa.Table:
+    codes = pc.unique(table["pcode"]).to_pylist()
+    ordered = sorted(c for c in codes if c is not None)
+    if len(ordered) >= 1 << UNIT_BITS:
+        raise InvalidInput("too many spatial units for one analysis", fields=[FieldError("level", "too many units")])
+    index = pc.index_in(table["pcode"], value_set=pa.array(ordered, pa.string()))
+    return pa.table({"cell_idx": table["cell_idx"].cast(pa.int32()), "unit": index.cast(pa.int32()), "pcode": table["pcode"].cast(pa.string())})
+
+
+def _cell_codes(dataset: str | Path, unit: SpatialUnit) -> pa.Table:
     if unit.kind == "admin":
-        table = pq.read_table(Path(dataset) / "cell_areas.parquet")
+        table = read_dataset_table(dataset, "cell_areas")
         levels = set(pc.unique(table["level"]).to_pylist())
         if int(unit.value) not in levels:
             raise InvalidInput(f"level {int(unit.value)} is not in the boundaries (levels: {sorted(levels)})", fields=[FieldError("level", "unknown level")])
         chosen = table.filter(pc.equal(table["level"], int(unit.value)))
         return chosen.select(["cell_idx", "pcode"])
-    cells = pq.read_table(Path(dataset) / "cells.parquet", columns=["cell_idx", "lon", "lat"]).to_pydict()
+    cells = read_dataset_table(dataset, "cells", columns=["cell_idx", "lon", "lat"]).to_pydict()
     if unit.kind == "grid":
         codes = [grid_code(lon, lat, unit.value) for lon, lat in zip(cells["lon"], cells["lat"], strict=True)]
     else:
