@@ -17,8 +17,10 @@ ORGANISATION_LINKS = {"iom-china": "iom", "mps-beea": "mps"}
 #: Directory entries for the demo. Fictional people with example.org addresses, never real officers.
 DEMO_FOCAL_POINTS: list[dict[str, Any]] = [
     {"institution": "iom-china", "name": "Demo Focal Point (IOM China)", "function": "focal_point", "topic": "AVRR and reintegration",
+     "translations": {"topic": {"zh_Hans": "协助自愿返回和重返社会"}},
      "email": "focal.point@example.org", "phone": "+86 10 0000 0000", "consent_to_list": True, "consent_date": dt.date(2026, 1, 15)},
     {"institution": "mps-beea", "name": "Demo Liaison Officer (MPS)", "function": "immigration_liaison_officer", "topic": "Readmission and identification",
+     "translations": {"topic": {"zh_Hans": "重新接纳与身份识别"}},
      "email": "liaison.officer@example.org", "consent_to_list": True, "consent_date": dt.date(2026, 1, 15)},
     {"institution": "mps-beea", "name": "Demo Officer without consent", "function": "focal_point", "topic": None,
      "email": "unlisted@example.org", "consent_to_list": False},

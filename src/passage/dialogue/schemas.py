@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from passage.core import i18n
 from passage.core.api_schemas import RequestModel
+
+Translations = dict[str, dict[str, str]]
+"""Published text in other languages: `{field: {locale: text}}`, e.g. `{"title": {"zh_Hans": "…"}}` (the English
+source text has its own field). Blank texts are dropped."""
+
+TRANSLATION_LOCALES = tuple(locale for locale in i18n.LOCALES if locale != "en")
+
+
+def check_translations(value: Translations | None, fields: tuple[str, ...]) -> Translations:
+    """Only this record's translatable fields and the interface's other languages; blanks dropped."""
+    cleaned: Translations = {}
+    for field, by_locale in dict(value or {}).items():
+        if field not in fields:
+            raise ValueError(f"{field} is not a translatable field here (one of: {', '.join(fields)})")
+        for locale in by_locale:
+            if locale not in TRANSLATION_LOCALES:
+                raise ValueError(f"{locale} is not a translation language (one of: {', '.join(TRANSLATION_LOCALES)})")
+        kept = {locale: text.strip() for locale, text in by_locale.items() if text and text.strip()}
+        if kept:
+            cleaned[field] = kept
+    return cleaned
+
+
+class _Translated(RequestModel):
+    """Input with a `translations` field; `TRANSLATED` names the fields that may have one."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    TRANSLATED: ClassVar[tuple[str, ...]] = ()
+    translations: Translations = Field(default_factory=dict, description="{field: {locale: text}}, e.g. {\"title\": {\"zh_Hans\": \"…\"}}")
+
+    @field_validator("translations")
+    @classmethod
+    def _known_fields(cls, value: Translations) -> Translations:
+        return check_translations(value, cls.TRANSLATED)
 
 
 class InstitutionType(enum.StrEnum):
@@ -106,25 +141,19 @@ class InstitutionIn(_In):
         return value
 
 
-class EventIn(_In):
+class EventIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("title", "venue", "project", "funder", "objectives", "introduction", "conclusion")
     key: str | None = Field(default=None, max_length=80)
     title_en: str = Field(min_length=1, max_length=400)
-    title_zh: str | None = Field(default=None, max_length=400)
     event_type: EventType
     start_date: dt.date
     end_date: dt.date
     venue_en: str = Field(min_length=1, max_length=300)
-    venue_zh: str | None = None
     project_en: str = Field(min_length=1, max_length=300)
-    project_zh: str | None = None
     funder_en: str | None = None
-    funder_zh: str | None = None
     objectives_en: str | None = None
-    objectives_zh: str | None = None
     introduction_en: str | None = None
-    introduction_zh: str | None = None
     conclusion_en: str | None = None
-    conclusion_zh: str | None = None
     headcount: int | None = Field(default=None, ge=0)
     organiser_institution_ids: list[str] = Field(default_factory=list)
 
@@ -151,7 +180,8 @@ class ContactIn(_In):
         return value
 
 
-class ParticipantIn(_In):
+class ParticipantIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("position",)
     key: str | None = Field(default=None, max_length=80)
     name: str = Field(min_length=1, max_length=200)
     name_zh: str | None = None
@@ -176,25 +206,26 @@ class StatementPart(_In):
     count: int | None = Field(default=None, ge=0)
 
 
-class AttendanceStatementIn(_In):
+class AttendanceStatementIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     text: str = Field(min_length=1)
     stated_total: int = Field(ge=0)
     parts: list[StatementPart] = Field(default_factory=list)
     named_role: ParticipantRole | None = None
 
 
-class SessionIn(_In):
+class SessionIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("title", "abstract")
     number: int = Field(ge=1)
     day: int | None = Field(default=None, ge=1)
     title_en: str = Field(min_length=1, max_length=500)
-    title_zh: str | None = None
     kind: SessionKind
     abstract_en: str | None = None
-    abstract_zh: str | None = None
     chair_id: str | None = None
     speaker_ids: list[str] = Field(default_factory=list)
     observations_en: list[str] = Field(default_factory=list)
     observations_zh: list[str | None] = Field(default_factory=list)
+    """The observations in Chinese, one (or null) per English observation, in the same order."""
 
     @model_validator(mode="after")
     def _observation_languages_align(self) -> SessionIn:
@@ -205,20 +236,22 @@ class SessionIn(_In):
         return self
 
 
-class OpeningRemarkIn(_In):
+class OpeningRemarkIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     speaker_id: str | None = None
     text_en: str = Field(min_length=1)
-    text_zh: str | None = None
 
 
-class OutcomeIn(_In):
+class OutcomeIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     kind: OutcomeKind
     text_en: str = Field(min_length=1)
-    text_zh: str | None = None
 
 
-class FollowUpIn(_In):
+class FollowUpIn(_Translated):
     """A follow-up action; validate with `context={"event_start": date}` to refuse one due before its event."""
+
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("title", "evidence")
 
     title: str = Field(min_length=1, max_length=500)
     owner_institution_id: str = Field(min_length=1)
@@ -253,7 +286,8 @@ class FollowUpIn(_In):
         return value
 
 
-class FocalPointIn(_In):
+class FocalPointIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("topic",)
     institution_id: str = Field(min_length=1)
     name: str = Field(min_length=1, max_length=200)
     function: FocalPointFunction
@@ -271,13 +305,14 @@ class FocalPointIn(_In):
         return value
 
 
-class EvaluationQuestionIn(_In):
+class EvaluationQuestionIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     key: str = Field(min_length=1, max_length=40)
     text_en: str = Field(min_length=1)
-    text_zh: str | None = None
 
 
-class EvaluationIn(_In):
+class EvaluationIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("activity",)
     activity_en: str = Field(min_length=1)
     dated: dt.date | None = None
     stated_sample_size: int | None = Field(default=None, ge=0)
@@ -351,6 +386,7 @@ class ParticipantOut(_Out):
     name_zh: str | None
     honorific: str | None
     position_en: str | None
+    translations: Translations = {}
     institution: InstitutionOut
     role: ParticipantRole | None = None
     contact: ContactOut | None = None
@@ -361,11 +397,12 @@ class EventSummaryOut(_Out):
     id: str
     key: str | None
     title_en: str
-    title_zh: str | None
     event_type: EventType
     start_date: dt.date
     end_date: dt.date
     venue_en: str
+    translations: Translations = {}
+    """The published text in other languages, side by side with the English fields: {field: {locale: text}}."""
     version: int
 
 
@@ -378,14 +415,11 @@ class ConsistencyFlagOut(BaseModel):
 
 
 class EventOut(EventSummaryOut):
-    title_zh: str | None
-    venue_zh: str | None
     project_en: str
-    project_zh: str | None
     funder_en: str | None
-    funder_zh: str | None
     objectives_en: str | None
-    objectives_zh: str | None
+    introduction_en: str | None
+    conclusion_en: str | None
     headcount: int | None
     organiser_institution_ids: list[str] = []
 
@@ -403,7 +437,7 @@ class AttendanceOut(BaseModel):
 
 class ObservationOut(_Out):
     text_en: str
-    text_zh: str | None
+    translations: Translations = {}
 
 
 class SessionOut(_Out):
@@ -411,10 +445,9 @@ class SessionOut(_Out):
     number: int
     day: int | None
     title_en: str
-    title_zh: str | None
     kind: SessionKind
     abstract_en: str | None
-    abstract_zh: str | None
+    translations: Translations = {}
     chair_id: str | None
     speaker_ids: list[str]
     observations: list[ObservationOut]
@@ -424,7 +457,7 @@ class OpeningRemarkOut(_Out):
     id: str
     speaker_id: str | None
     text_en: str
-    text_zh: str | None
+    translations: Translations = {}
 
 
 class FollowUpOut(_Out):
@@ -437,6 +470,7 @@ class FollowUpOut(_Out):
     evidence: str | None
     linked_type: str | None
     linked_id: str | None
+    translations: Translations = {}
     version: int
 
 
@@ -444,7 +478,7 @@ class OutcomeOut(_Out):
     id: str
     kind: OutcomeKind
     text_en: str
-    text_zh: str | None
+    translations: Translations = {}
     follow_ups: list[FollowUpOut]
 
 
@@ -454,6 +488,7 @@ class FocalPointOut(_Out):
     name: str
     function: FocalPointFunction
     topic: str | None
+    translations: Translations = {}
     email: str | None
     phone: str | None
 
