@@ -52,4 +52,10 @@ FIELDS = define_labels("dialogue.field", {
     "evidence": N_("evidence"), "topic": N_("topic"), "activity": N_("activity"), "position": N_("position"),
 })
 """The translatable fields, named in the translation status and the report's "not yet translated" list."""
+HONORIFICS = define_labels("dialogue.honorific", {
+    "Mr": N_("Mr"), "Mr.": N_("Mr"), "Ms": N_("Ms"), "Ms.": N_("Ms"), "Mrs": N_("Mrs"), "Mrs.": N_("Mrs"),
+    "Dr": N_("Dr"), "Dr.": N_("Dr"), "Prof": N_("Prof."), "Prof.": N_("Prof."),
+})
+"""Honorifics as recorded; a Chinese text puts the word after the name (Jackson McKay先生, 刘国福教授)."""
+LANGUAGES = define_labels("dialogue.language", {"en": N_("English"), "zh_Hans": N_("Chinese")})
 SORTS = define_labels("dialogue.sort", {"start": N_("Earliest first"), "-start": N_("Latest first"), "title": N_("Title")})

@@ -192,17 +192,15 @@ def date_range(start: dt.date, end: dt.date, lang: Language) -> str:
     return f"{babel_format_date(start, 'd MMMM y', locale=where)} - {babel_format_date(end, 'd MMMM y', locale=where)}"
 
 
-def _person(participant: m.Participant, locale: str) -> str:
-    if locale == "zh_Hans" and participant.name_zh:
-        return participant.name_zh
-    return " ".join(part for part in (participant.honorific, participant.name) if part)
-
-
 def _person_markup(participant: m.Participant, locale: str) -> Markup:
-    """A person's name; a name in Latin script is a proper name, not text to translate (`translate="no"`)."""
-    if locale == "zh_Hans" and participant.name_zh:
-        return Markup("{}").format(participant.name_zh)
-    return Markup('<span translate="no">{}</span>').format(_person(participant, locale))
+    """A person's name with the honorific: "Ms. Min Haiyun" / "闵海云女士". A name in Latin script is a proper name,
+    not text to translate (`translate="no"`); in Chinese the honorific follows the name, as Chinese writes it."""
+    honorific = i18n.label("dialogue.honorific", participant.honorific, locale=locale) if participant.honorific else ""
+    if locale == "zh_Hans":
+        if participant.name_zh:
+            return Markup("{}{}").format(participant.name_zh, honorific)
+        return Markup('<span translate="no">{}</span>{}').format(participant.name, honorific)
+    return Markup('{} <span translate="no">{}</span>').format(honorific, participant.name) if honorific else Markup('<span translate="no">{}</span>').format(participant.name)
 
 
 def _institution_name(institution: m.Institution, locale: str) -> str:
