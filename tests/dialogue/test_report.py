@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput
 from passage.dialogue.attendance import summarise_attendance
-from passage.dialogue.report import attendance_text, date_range, render_report_html, translation_status, write_report
+from passage.dialogue.report import (
+    attendance_text,
+    date_range,
+    render_report_html,
+    translation_status,
+    write_report,
+)
 from passage.dialogue.service import get_event
 
 W2015 = "2015-11-return-readmission-workshop"

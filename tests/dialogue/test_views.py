@@ -42,12 +42,13 @@ def test_list_search_filter_and_calendar(caseworker: Any) -> None:
 
 def test_event_page_shows_flags_counts_observations_and_contacts_note(caseworker: Any) -> None:
     seminar = caseworker.get(f"/dialogue/events/{_event_id('2018-02-mixed-migration-seminar')}", headers=HTML).text
-    assert "Consistency flags (3)" in seminar
+    assert re.search(r"Consistency flags \(<span class=\"nowrap\">3</span>\)", seminar)
     assert "A stated total differs from the sum of its parts" in seminar and "The evaluation is dated outside the event" in seminar
     workshop = caseworker.get(f"/dialogue/events/{_event_id('2015-11-return-readmission-workshop')}", headers=HTML).text
-    assert "Consistency flags (0)" in workshop and "No contradictions found." in workshop
+    assert re.search(r"Consistency flags \(<span class=\"nowrap\">0</span>\)", workshop) and "No contradictions found." in workshop
     assert workshop.count("<li>⇒ ") == 46
-    assert "Participants: 55" in workshop and "Provinces: 14" in workshop and "Embassies: 7" in workshop
+    assert 'Participants: <span class="nowrap">55</span>' in workshop and 'Provinces: <span class="nowrap">14</span>' in workshop
+    assert 'Embassies: <span class="nowrap">7</span>' in workshop
     assert "your organisation organises this event" in workshop
 
 
@@ -109,4 +110,4 @@ def test_home_panel_lists_follow_ups_due(caseworker: Any) -> None:
         "due_date": "2019-01-31", "status": "planned"}, headers=HTML, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     home = caseworker.get("/", headers=HTML).text
-    assert "Dialogue follow-ups due" in home and "Convene the ILO network" in home and "overdue since 2019-01-31" in home
+    assert "Dialogue follow-ups due" in home and "Convene the ILO network" in home and "overdue since 31 Jan 2019" in home

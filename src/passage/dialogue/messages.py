@@ -58,4 +58,14 @@ HONORIFICS = define_labels("dialogue.honorific", {
 })
 """Honorifics as recorded; a Chinese text puts the word after the name (Jackson McKay先生, 刘国福教授)."""
 LANGUAGES = define_labels("dialogue.language", {"en": N_("English"), "zh_Hans": N_("Chinese")})
+RECORDS = define_labels("dialogue.record", {
+    "InstitutionIn": N_("institution"), "EventIn": N_("event"), "EventUpdateIn": N_("event"), "ParticipantIn": N_("participant"),
+    "RegistrationIn": N_("participant"), "ParticipationIn": N_("registration"), "InstitutionAttendanceIn": N_("attendance record"),
+    "AttendanceStatementIn": N_("attendance statement"), "SessionIn": N_("session"), "OpeningRemarkIn": N_("opening remark"),
+    "OutcomeIn": N_("outcome"), "FollowUpIn": N_("follow-up action"), "FollowUpUpdateIn": N_("follow-up action"),
+    "FocalPointIn": N_("directory entry"), "EvaluationIn": N_("evaluation"), "EventTypeFilter": N_("filter"),
+    "institution": N_("institution"), "participant": N_("participant"), "outcome": N_("outcome"), "follow_up": N_("follow-up action"),
+    "owner_institution": N_("owner institution"), "evaluation": N_("evaluation"), "event": N_("event"), "organisation": N_("organisation"),
+})
+"""The records a refusal names ("The event is not valid", "participant not found")."""
 SORTS = define_labels("dialogue.sort", {"start": N_("Earliest first"), "-start": N_("Latest first"), "title": N_("Title")})

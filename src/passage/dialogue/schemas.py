@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from passage.core import i18n
 from passage.core.api_schemas import RequestModel
+from passage.core.i18n import T_
 
 Translations = dict[str, dict[str, str]]
 """Published text in other languages: `{field: {locale: text}}`, e.g. `{"title": {"zh_Hans": "…"}}` (the English
@@ -24,10 +25,10 @@ def check_translations(value: Translations | None, fields: tuple[str, ...]) -> T
     cleaned: Translations = {}
     for field, by_locale in dict(value or {}).items():
         if field not in fields:
-            raise ValueError(f"{field} is not a translatable field here (one of: {', '.join(fields)})")
+            raise ValueError(T_("{field} is not a translatable field here (one of: {fields})", field=field, fields=", ".join(fields)))
         for locale in by_locale:
             if locale not in TRANSLATION_LOCALES:
-                raise ValueError(f"{locale} is not a translation language (one of: {', '.join(TRANSLATION_LOCALES)})")
+                raise ValueError(T_("{locale} is not a translation language (one of: {locales})", locale=locale, locales=", ".join(TRANSLATION_LOCALES)))
         kept = {locale: text.strip() for locale, text in by_locale.items() if text and text.strip()}
         if kept:
             cleaned[field] = kept
@@ -101,7 +102,7 @@ def _country(value: str | None) -> str | None:
         return None
     code = value.upper()
     if code != "EU" and pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code")
+        raise ValueError(T_("must be an ISO 3166-1 alpha-2 country code"))
     return code
 
 
@@ -119,7 +120,7 @@ class InstitutionIn(_In):
     def _check_country(cls, value: str | None, info: ValidationInfo) -> str | None:
         code = _country(value)
         if code is None and info.data.get("institution_type") not in (None, InstitutionType.international_organisation):
-            raise ValueError("country is required (EU for EU bodies); only an international organisation has none")
+            raise ValueError(T_("country is required (EU for EU bodies); only an international organisation has none"))
         return code
 
     @field_validator("province")
@@ -130,14 +131,14 @@ class InstitutionIn(_In):
         from passage.dialogue.rules import PROVINCES
 
         if value not in PROVINCES:
-            raise ValueError("must be an ISO 3166-2:CN provincial-level code such as CN-GD")
+            raise ValueError(T_("must be an ISO 3166-2:CN provincial-level code such as CN-GD"))
         return value
 
     @field_validator("province")
     @classmethod
     def _province_only_in_china(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and "country" in info.data and info.data["country"] != "CN":
-            raise ValueError("province is only recorded for Chinese institutions")
+            raise ValueError(T_("province is only recorded for Chinese institutions"))
         return value
 
 
@@ -162,7 +163,7 @@ class EventIn(_Translated):
     def _end_not_before_start(cls, value: dt.date, info: ValidationInfo) -> dt.date:
         start = info.data.get("start_date")
         if start is not None and value < start:
-            raise ValueError("end_date precedes start_date")
+            raise ValueError(T_("the last day is before the first day"))
         return value
 
 
@@ -176,7 +177,7 @@ class ContactIn(_In):
     @classmethod
     def _consent_has_date(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
         if info.data.get("consent_given") and value is None:
-            raise ValueError("consent_date is required when consent is given")
+            raise ValueError(T_("the date of consent is required when consent is given"))
         return value
 
 
@@ -224,16 +225,24 @@ class SessionIn(_Translated):
     chair_id: str | None = None
     speaker_ids: list[str] = Field(default_factory=list)
     observations_en: list[str] = Field(default_factory=list)
-    observations_zh: list[str | None] = Field(default_factory=list)
+    observations_zh: list[str | None] = Field(default_factory=list, validate_default=True)
     """The observations in Chinese, one (or null) per English observation, in the same order."""
 
-    @model_validator(mode="after")
-    def _observation_languages_align(self) -> SessionIn:
-        if self.observations_zh and len(self.observations_zh) != len(self.observations_en):
-            raise ValueError("observations_zh must have one entry (or null) per English observation")
-        if len(set(self.speaker_ids)) != len(self.speaker_ids):
-            raise ValueError("a speaker is listed twice")
-        return self
+    # field validators (not a model validator), so that each refusal carries the path of its field
+    @field_validator("speaker_ids")
+    @classmethod
+    def _speakers_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(T_("a speaker is listed twice"))
+        return value
+
+    @field_validator("observations_zh")
+    @classmethod
+    def _observation_languages_align(cls, value: list[str | None], info: ValidationInfo) -> list[str | None]:
+        english = info.data.get("observations_en")
+        if value and english is not None and len(value) != len(english):
+            raise ValueError(T_("give one Chinese line per English observation, in the same order, or none"))
+        return value
 
 
 class OpeningRemarkIn(_Translated):
@@ -268,21 +277,21 @@ class FollowUpIn(_Translated):
         context: dict[str, Any] = info.context or {}
         event_start = context.get("event_start")
         if event_start is not None and value < event_start:
-            raise ValueError("due_date precedes the start of the event the recommendation comes from")
+            raise ValueError(T_("the due date is before the start of the event the recommendation comes from"))
         return value
 
     @field_validator("linked_id")
     @classmethod
     def _link_pairs(cls, value: str | None, info: ValidationInfo) -> str | None:
         if "linked_type" in info.data and (info.data["linked_type"] is None) != (value is None):
-            raise ValueError("linked_type and linked_id go together")
+            raise ValueError(T_("a linked record needs both its type and its id"))
         return value
 
     @field_validator("status")
     @classmethod
     def _done_has_evidence(cls, value: FollowUpStatus, info: ValidationInfo) -> FollowUpStatus:
         if value == FollowUpStatus.done and not info.data.get("evidence") and info.data.get("linked_id") is None:
-            raise ValueError("a follow-up marked done needs evidence or a linked record")
+            raise ValueError(T_("a follow-up marked done needs evidence or a linked record"))
         return value
 
 
@@ -301,7 +310,7 @@ class FocalPointIn(_Translated):
     @classmethod
     def _consent_has_date(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
         if info.data.get("consent_to_list") and value is None:
-            raise ValueError("consent_date is required when consent is given")
+            raise ValueError(T_("the date of consent is required when consent is given"))
         return value
 
 
@@ -323,13 +332,13 @@ class EvaluationIn(_Translated):
     def _responses_match_questions(self) -> EvaluationIn:
         keys = {q.key for q in self.questions}
         if len(keys) != len(self.questions):
-            raise ValueError("question keys must be unique")
+            raise ValueError(T_("question keys must be unique"))
         for number, response in enumerate(self.responses, start=1):
             for key, score in response.items():
                 if key not in keys:
-                    raise ValueError(f"response {number}: {key} is not a question of this questionnaire")
+                    raise ValueError(T_("response {number}: {key} is not a question of this questionnaire", number=number, key=key))
                 if score is not None and not 1 <= score <= 5:
-                    raise ValueError(f"response {number}: {key} must be a score from 1 to 5")
+                    raise ValueError(T_("response {number}: {key} must be a score from 1 to 5", number=number, key=key))
         return self
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from passage.core import i18n
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.i18n import P_, T_, Label, Text
 from passage.core.links import record_href
 from passage.core.models import utcnow
 from passage.dialogue import models as m
@@ -45,10 +46,21 @@ def validate(model: type[_Model], data: Mapping[str, Any] | _Model, *, context: 
         return model.model_validate(raw, context=context)
     except ValidationError as exc:
         fields = [
-            FieldError(path=".".join(str(p) for p in error["loc"]) or _path_from_message(model, str(error["msg"])), message=str(error["msg"]).removeprefix("Value error, "))
+            FieldError(path=".".join(str(p) for p in error["loc"]) or _path_from_message(model, str(error["msg"])), message=_message(error))
             for error in exc.errors()
         ]
-        raise InvalidInput(f"Invalid {model.__name__}", fields=fields) from None
+        raise InvalidInput(T_("The {record} is not valid", record=Label("dialogue.record", model.__name__)), fields=fields) from None
+
+
+def _message(error: Any) -> Text:
+    """A validation error as a message in the reader's language: our validators raise `ValueError(T_(...))`; pydantic's
+    own checks (lengths, types) get the platform's wording for their error type."""
+    raised = dict(error.get("ctx") or {}).get("error")
+    if isinstance(raised, ValueError) and raised.args and isinstance(raised.args[0], Text):
+        return raised.args[0]
+    from passage.core.app import validation_message  # the platform's messages for pydantic's error types
+
+    return validation_message(error)
 
 
 def _path_from_message(model: type[BaseModel], message: str) -> str:
@@ -60,7 +72,7 @@ def _path_from_message(model: type[BaseModel], message: str) -> str:
 def _get(session: Session, model: type[Any], record_id: str, label: str) -> Any:
     record = session.get(model, record_id)
     if record is None:
-        raise NotFound(f"{label} not found", fields=[FieldError(path=f"{label}_id", message="no such record")])
+        raise NotFound(T_("{record} not found", record=Label("dialogue.record", label)), fields=[FieldError(path=f"{label}_id", message=T_("no such record"))])
     return record
 
 
@@ -140,7 +152,7 @@ def get_event(session: Session, *, event_ref: str) -> m.Event:
     """An event by id or by its stable key."""
     event = session.scalars(select(m.Event).where(or_(m.Event.id == event_ref, m.Event.key == event_ref))).first()
     if event is None:
-        raise NotFound("event not found", fields=[FieldError(path="event_id", message="no such event")])
+        raise NotFound(T_("event not found"), fields=[FieldError(path="event_id", message=T_("no such event"))])
     return event
 
 
@@ -185,7 +197,7 @@ def add_participation(session: Session, *, actor: Actor, event_id: str, data: Ma
     valid = validate(s.ParticipationIn, data)
     _get(session, m.Participant, valid.participant_id, "participant")
     if any(p.participant_id == valid.participant_id for p in event.participations):
-        raise InvalidInput("Already registered", fields=[FieldError(path="participant_id", message="already registered at this event")])
+        raise InvalidInput(T_("Already registered"), fields=[FieldError(path="participant_id", message=T_("already registered at this event"))])
     participation = m.Participation(participant_id=valid.participant_id, role=valid.role.value)
     event.participations.append(participation)
     session.flush()
@@ -313,7 +325,7 @@ def search_events(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     orders = {"start": (m.Event.start_date, m.Event.title_en), "-start": (m.Event.start_date.desc(), m.Event.title_en), "title": (m.Event.title_en, m.Event.start_date)}
     if sort not in orders:
-        raise InvalidInput("Unknown sort order", fields=[FieldError(path="sort", message="must be one of " + ", ".join(orders))])
+        raise InvalidInput(T_("Unknown sort order"), fields=[FieldError(path="sort", message=T_("must be one of {values}", values=", ".join(orders)))])
     rows = list(session.scalars(query.order_by(*orders[sort]).offset(offset).limit(limit)))
     return rows, total
 
@@ -336,10 +348,10 @@ def record_session(session: Session, *, actor: Actor, event_id: str, data: Mappi
     event = get_event(session, event_ref=event_id)
     valid = validate(s.SessionIn, data)
     if any(existing.number == valid.number for existing in event.sessions):
-        raise InvalidInput("Duplicate session number", fields=[FieldError(path="number", message="this event already has a session with this number")])
+        raise InvalidInput(T_("Duplicate session number"), fields=[FieldError(path="number", message=T_("this event already has a session with this number"))])
     length = (event.end_date - event.start_date).days + 1
     if valid.day is not None and valid.day > length:
-        raise InvalidInput("Session day outside the event", fields=[FieldError(path="day", message=f"the event lasts {length} day(s)")])
+        raise InvalidInput(T_("Session day outside the event"), fields=[FieldError(path="day", message=P_("the event lasts {n} day", "the event lasts {n} days", length))])
     for speaker_id in valid.speaker_ids:
         _get(session, m.Participant, speaker_id, "participant")
         _ensure_participation(event, speaker_id, s.ParticipantRole.speaker)
@@ -402,7 +414,7 @@ def add_follow_up(session: Session, *, actor: Actor, outcome_id: str, data: Mapp
     _manage(session, actor, "add_follow_up", "dialogue_follow_up")
     outcome: m.Outcome = _get(session, m.Outcome, outcome_id, "outcome")
     if outcome.kind != s.OutcomeKind.recommendation:
-        raise InvalidInput("Only a recommendation can have follow-up", fields=[FieldError(path="outcome_id", message="is a challenge")])
+        raise InvalidInput(T_("Only a recommendation can have follow-up"), fields=[FieldError(path="outcome_id", message=T_("is a challenge"))])
     event = _get(session, m.Event, outcome.event_id, "event")
     valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
     _get(session, m.Institution, valid.owner_institution_id, "owner_institution")

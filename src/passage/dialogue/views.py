@@ -290,11 +290,13 @@ _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 @router.get("/dialogue/events/{event_id}/report")
 def report_page(
     request: Request, event_id: str, db: DbSession, user: Reader,
-    lang: Annotated[Literal["en", "zh"], Query()] = "en",
+    lang: Annotated[Literal["en", "zh"] | None, Query()] = None,
     format: Annotated[Literal["html", "pdf"], Query()] = "html",  # noqa: A002 - same parameter as the API
 ) -> Response:
-    """Preview (HTML inside the site) or download (PDF) of the summary report in either language."""
+    """Preview (HTML inside the site) or download (PDF) of the summary report in either language (default: the reader's)."""
     from passage.dialogue.report import render_report_html, render_report_pdf
+
+    lang = lang or ("zh" if get_locale() == "zh_Hans" else "en")
 
     event = service.get_event(db, event_ref=event_id)
     if format == "pdf":
