@@ -111,3 +111,28 @@ def test_home_panel_lists_follow_ups_due(caseworker: Any) -> None:
     assert saved.status_code == 303, saved.text
     home = caseworker.get("/", headers=HTML).text
     assert "Dialogue follow-ups due" in home and "Convene the ILO network" in home and "overdue since 31 Jan 2019" in home
+
+
+def test_forms_take_both_languages_and_chinese_pages_show_them(caseworker: Any) -> None:
+    token = _csrf(caseworker.get("/dialogue/events/new", headers=HTML).text)
+    created = caseworker.post("/dialogue/events", data={
+        "csrf_token": token, "title_en": "Visit", "zh.title": "考察访问", "event_type": "study_visit", "start_date": "2026-06-01",
+        "end_date": "2026-06-03", "venue_en": "Paris", "zh.venue": "", "project_en": "P", "zh.project": "项目"}, headers=HTML, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    event_url = created.headers["location"]
+    session = caseworker.post(f"{event_url}/sessions", data={
+        "csrf_token": token, "number": "1", "title_en": "Procedures", "zh.title": "程序", "kind": "presentation",
+        "observations_en": "Identification takes long\nLiaison officers help", "observations_zh": "身份识别耗时较长"}, headers=HTML)
+    assert session.status_code == 422 and 'id="observations_zh-error"' in session.text  # one Chinese line for two English ones
+    assert 'value="程序"' in session.text  # what was typed is kept
+    with unit_of_work() as db:
+        event = db.scalars(select(m.Event).where(m.Event.title_en == "Visit")).one()
+        assert event.translations == {"title": {"zh_Hans": "考察访问"}, "project": {"zh_Hans": "项目"}}
+    caseworker.cookies.set("passage_lang", "zh_Hans")
+    page = caseworker.get(event_url, headers=HTML).text
+    assert "<h1>考察访问</h1>" in page
+    # the venue has no Chinese yet: the English is shown, marked
+    assert re.search(r'<span class="fallback" lang="en"><span class="fallback-marker"[^>]*>［尚未翻译］</span>Paris</span>', page)
+    preview = caseworker.get(f"{event_url}/report", headers=HTML).text  # the reader's language by default
+    assert "翻译状态" in preview and "<li>活动：地点</li>" in preview  # title, venue and project: the venue is missing
+    assert re.search(r"中文</strong>：共<span class=\"nowrap\">3</span>段文字，已翻译<span class=\"nowrap\">2</span>段", preview)

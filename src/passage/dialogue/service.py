@@ -53,12 +53,9 @@ def validate(model: type[_Model], data: Mapping[str, Any] | _Model, *, context: 
 
 
 def _message(error: Any) -> Text:
-    """A validation error as a message in the reader's language: our validators raise `ValueError(T_(...))`; pydantic's
-    own checks (lengths, types) get the platform's wording for their error type."""
-    raised = dict(error.get("ctx") or {}).get("error")
-    if isinstance(raised, ValueError) and raised.args and isinstance(raised.args[0], Text):
-        return raised.args[0]
-    from passage.core.app import validation_message  # the platform's messages for pydantic's error types
+    """A validation error in the reader's language: our validators raise `ValueError(T_(...))`, pydantic's own checks
+    (lengths, types) get the platform's wording for their error type (`core.app.validation_message`)."""
+    from passage.core.app import validation_message  # imported here: the app factory imports every module
 
     return validation_message(error)
 

@@ -21,7 +21,7 @@ from passage.dialogue import messages, service
 from passage.dialogue import models as m
 from passage.dialogue import schemas as s
 from passage.dialogue.attendance import country_name
-from passage.dialogue.report import fallback_marker, translation_status
+from passage.dialogue.report import translation_status
 from passage.dialogue.rules import PROVINCES, province_name
 from passage.security.deps import require, user_has
 from passage.security.models import User
@@ -68,7 +68,6 @@ def _labels() -> dict[str, Any]:
         "province_name": lambda code: province_name(code, "zh" if get_locale() == "zh_Hans" else "en"),
         "country_name": lambda code: country_name(code, "zh" if get_locale() == "zh_Hans" else "en"),
         "zh": get_locale() == "zh_Hans",
-        "fallback_marker": fallback_marker(get_locale()),
     }
 
 
@@ -188,7 +187,7 @@ def new_event_page(request: Request, db: DbSession, user: Manager) -> Response:
 async def create_event_submit(request: Request, db: DbSession, user: Manager) -> Response:
     values = _form_dict(await request.form(), lists=("organiser_institution_ids",))
     try:
-        event = service.create_event(db, actor=user, data=values)
+        event = service.create_event(db, actor=user, data={k: v for k, v in values.items() if not k.startswith(TRANSLATION_PREFIX)})
     except InvalidInput as exc:
         db.rollback()
         return _event_form(request, db, values, _errors(exc), status_code=422)
