@@ -40,11 +40,14 @@ MOVED: dict[str, dict[str, tuple[str, Any]]] = {
 CHINESE = "zh_Hans"
 
 
+# No batch mode (a copy of each table) on SQLite: dropping the old copy of a parent table would delete its children
+# through ON DELETE CASCADE. SQLite (3.35+) adds and drops plain columns in place, as PostgreSQL does.
+
+
 def upgrade() -> None:
     connection = op.get_bind()
     for table, moved in MOVED.items():
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("translations", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
+        op.add_column(table, sa.Column("translations", sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
         if moved:
             columns = ", ".join(column for column, _type in moved.values())
             rows = connection.execute(sa.text(f"SELECT id, {columns} FROM {table}")).mappings().all()  # noqa: S608 - names are constants above
@@ -54,18 +57,16 @@ def upgrade() -> None:
                     update = sa.text(f"UPDATE {table} SET translations = :value WHERE id = :id").bindparams(  # noqa: S608 - constant table name
                         sa.bindparam("value", type_=sa.JSON()))
                     connection.execute(update, {"value": values, "id": row["id"]})
-            with op.batch_alter_table(table, schema=None) as batch_op:
-                for column, _type in moved.values():
-                    batch_op.drop_column(column)
+            for column, _type in moved.values():
+                op.drop_column(table, column)
 
 
 def downgrade() -> None:
     connection = op.get_bind()
     for table, moved in MOVED.items():
         if moved:
-            with op.batch_alter_table(table, schema=None) as batch_op:
-                for column, kind in moved.values():
-                    batch_op.add_column(sa.Column(column, kind, nullable=True))
+            for column, kind in moved.values():
+                op.add_column(table, sa.Column(column, kind, nullable=True))
             rows = connection.execute(sa.text(f"SELECT id, translations FROM {table}")).mappings().all()  # noqa: S608 - constant table name
             for row in rows:
                 stored = row["translations"]
@@ -74,5 +75,4 @@ def downgrade() -> None:
                 if any(params.values()):
                     assignments = ", ".join(f"{column} = :{column}" for column in params)
                     connection.execute(sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"), {**params, "id": row["id"]})  # noqa: S608 - constant names
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("translations")
+        op.drop_column(table, "translations")
