@@ -136,3 +136,34 @@ def test_forms_take_both_languages_and_chinese_pages_show_them(caseworker: Any) 
     preview = caseworker.get(f"{event_url}/report", headers=HTML).text  # the reader's language by default
     assert "翻译状态" in preview and "<li>活动：地点</li>" in preview  # title, venue and project: the venue is missing
     assert re.search(r"中文</strong>：共<span class=\"nowrap\">3</span>段文字，已翻译<span class=\"nowrap\">2</span>段", preview)
+
+
+def test_the_translator_page_sets_the_chinese_text_and_the_report_follows(caseworker: Any) -> None:
+    event_id = _event_id("2018-02-mixed-migration-seminar")
+    page = caseworker.get(f"/dialogue/events/{event_id}/translations", headers=HTML)
+    assert page.status_code == 200
+    token = _csrf(page.text)
+    version = re.search(r'name="version" value="(\d+)"', page.text)
+    key = re.search(r'name="(session\.[0-9a-f]+\.abstract)"', page.text)
+    assert version and key
+    # clear one Chinese text: the Chinese report then prints the English, marked, and lists it at the end
+    saved = caseworker.post(f"/dialogue/events/{event_id}/translations",
+                            data={"csrf_token": token, "version": version.group(1), key.group(1): ""}, headers=HTML, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    caseworker.cookies.set("passage_lang", "zh_Hans")
+    preview = caseworker.get(saved.headers["location"], headers=HTML).text
+    assert "<li>第1场：摘要</li>" in preview and "［尚未翻译］" in preview
+    # a stale version is refused: someone saved since the page was read
+    stale = caseworker.post(f"/dialogue/events/{event_id}/translations",
+                            data={"csrf_token": token, "version": version.group(1), key.group(1): "新的摘要"}, headers=HTML, follow_redirects=False)
+    assert stale.status_code == 409
+    # a key that is not a text of this event is refused beside nothing it could change
+    fresh = caseworker.get(f"/dialogue/events/{event_id}/translations", headers=HTML).text
+    current = re.search(r'name="version" value="(\d+)"', fresh)
+    assert current
+    wrong = caseworker.post(f"/dialogue/events/{event_id}/translations",
+                            data={"csrf_token": token, "version": current.group(1), "event.nothing.title": "x"}, headers=HTML)
+    assert wrong.status_code == 422
+    with unit_of_work() as db:
+        session = db.scalars(select(m.EventSession).where(m.EventSession.event_id == event_id, m.EventSession.number == 1)).one()
+        assert session.translation("abstract", "zh_Hans") is None and session.translation("title", "zh_Hans")

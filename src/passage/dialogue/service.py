@@ -444,6 +444,68 @@ def update_follow_up(
     return action
 
 
+# ---- translations --------------------------------------------------------------------------------
+
+
+def translatable_parts(event: m.Event) -> list[tuple[str, m.Translatable, Text]]:
+    """Every record of an event with published text: (form key prefix `kind.id`, record, the part's name as a message)."""
+    parts: list[tuple[str, m.Translatable, Text]] = [(f"event.{event.id}", event, T_("Event"))]
+    parts += [(f"remark.{r.id}", r, T_("Opening remark {position}", position=n)) for n, r in enumerate(event.opening_remarks, start=1)]
+    for record in sorted(event.sessions, key=lambda x: x.number):
+        parts.append((f"session.{record.id}", record, T_("Session {number}", number=record.number)))
+        parts += [(f"observation.{o.id}", o, T_("Session {number}, key observation {position}", number=record.number, position=n))
+                  for n, o in enumerate(record.observations, start=1)]
+    recommendations = [o for o in event.outcomes if o.kind == "recommendation"]
+    for n, outcome in enumerate(recommendations, start=1):
+        parts.append((f"outcome.{outcome.id}", outcome, T_("Recommendation {position}", position=n)))
+        parts += [(f"follow_up.{a.id}", a, T_("Recommendation {position}, follow-up action {number}", position=n, number=k))
+                  for k, a in enumerate(outcome.follow_ups, start=1)]
+    parts += [(f"outcome.{o.id}", o, T_("Challenge {position}", position=n))
+              for n, o in enumerate((o for o in event.outcomes if o.kind == "challenge"), start=1)]
+    parts += [(f"statement.{x.id}", x, T_("Attendance statement {position}", position=n)) for n, x in enumerate(event.statements, start=1)]
+    people = sorted(event.participations, key=lambda p: (p.participant.institution.name_en, p.participant.name))
+    parts += [(f"participant.{p.participant.id}", p.participant, T_("Participant {position}", position=n)) for n, p in enumerate(people, start=1)]
+    for evaluation in event.evaluations:
+        parts.append((f"evaluation.{evaluation.id}", evaluation, T_("Evaluation")))
+        parts += [(f"question.{q.id}", q, T_("Evaluation question {position}", position=n)) for n, q in enumerate(evaluation.questions, start=1)]
+    return parts
+
+
+def update_translations(session: Session, *, actor: Actor, event_id: str, expected_version: int | None, locale: str,
+                        values: Mapping[str, str | None]) -> list[str]:
+    """Set the `locale` text of an event's published fields in one go (the translator's page): `values` maps
+    `kind.id.field` (see `translatable_parts`) to the text; blank removes it. Returns the keys that changed.
+
+    The event's version guards the whole set (409 when someone saved since it was read)."""
+    _manage(session, actor, "update_translations", "dialogue_event")
+    if locale not in s.TRANSLATION_LOCALES:
+        raise InvalidInput(T_("Unsupported language"), fields=[FieldError(path="locale", message=T_("must be one of {values}", values=", ".join(s.TRANSLATION_LOCALES)))])
+    event = get_event(session, event_ref=event_id)
+    records = {prefix: record for prefix, record, _part in translatable_parts(event)}
+    unknown = [key for key in values if key.rsplit(".", 1)[0] not in records or key.rsplit(".", 1)[-1] not in records[key.rsplit(".", 1)[0]].TRANSLATED]
+    if unknown:
+        raise InvalidInput(T_("Not a text of this event"), fields=[FieldError(path=key, message=T_("not a published text of this event")) for key in unknown])
+    changed: list[str] = []
+    with operation(session, actor=actor, action="update", entity_type="dialogue_event", record=event, expected_version=expected_version) as op:
+        for key, text in values.items():
+            prefix, field = key.rsplit(".", 1)
+            record = records[prefix]
+            new = (text or "").strip() or None
+            if record.translation(field, locale) == new:
+                continue
+            updated = {name: dict(by_locale) for name, by_locale in (record.translations or {}).items()}
+            if new is None:
+                updated.get(field, {}).pop(locale, None)
+            else:
+                updated.setdefault(field, {})[locale] = new
+            record.set_translations(updated)
+            changed.append(key)
+        if changed:
+            event.updated_at = utcnow()  # the event's version moves with any of its texts
+        op.note(fields=["translations"], locale=locale, changed=changed)
+    return changed
+
+
 # ---- directory -----------------------------------------------------------------------------------
 
 

@@ -280,6 +280,43 @@ async def follow_up_submit(request: Request, event_id: str, db: DbSession, user:
     return await _submit(request, db, user, event_id, "follow-up", act)
 
 
+# ---- translations ---------------------------------------------------------------------------------
+
+
+def _translations_page(request: Request, db: Session, event_id: str, *, values: dict[str, Any] | None = None,
+                       errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    event = service.get_event(db, event_ref=event_id)
+    rows = [
+        {"key": f"{prefix}.{field}", "part": part, "field": field, "source": record.source_text(field), "text": record.translation(field, "zh_Hans")}
+        for prefix, record, part in service.translatable_parts(event)
+        for field in record.TRANSLATED
+        if record.source_text(field)
+    ]
+    return _page(request, "dialogue/translations.html", {
+        "event": event, "rows": rows, "values": values or {}, "errors": errors or {}, "status": translation_status(event)["zh_Hans"],
+    }, status_code=status_code)
+
+
+@router.get("/dialogue/events/{event_id}/translations")
+def translations_page(request: Request, event_id: str, db: DbSession, user: Manager) -> Response:
+    """Every published text of the event, English beside Chinese, for the translator."""
+    return _translations_page(request, db, event_id)
+
+
+@router.post("/dialogue/events/{event_id}/translations")
+async def translations_submit(request: Request, event_id: str, db: DbSession, user: Manager) -> Response:
+    form = await request.form()
+    values = {key: str(form.get(key) or "") for key in form if key not in ("csrf_token", "version")}
+    version = form.get("version")
+    try:
+        service.update_translations(db, actor=user, event_id=event_id, expected_version=int(str(version)) if version else None,
+                                    locale="zh_Hans", values=values)
+    except InvalidInput as exc:
+        db.rollback()
+        return _translations_page(request, db, event_id, values=values, errors=_errors(exc), status_code=422)
+    return RedirectResponse(f"/dialogue/events/{event_id}/report?lang=zh", status_code=303)
+
+
 # ---- report ---------------------------------------------------------------------------------------
 
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S)
@@ -311,6 +348,7 @@ def report_page(
     return _page(request, "dialogue/report_preview.html", {
         "event": event, "lang": lang, "report_body": body.group(1) if body else html, "report_css": css,
         "report_lang": "zh-Hans" if lang == "zh" else "en", "status": [status[locale] for locale in ("zh_Hans", "en")],
+        "can_manage": user_has(user, Permission.DIALOGUE_MANAGE),
     })
 
 
