@@ -35,6 +35,9 @@ def test_list_search_filter_and_calendar(caseworker: Any) -> None:
     rows = seminars.split("<tbody>")[1]
     assert "Mixed Migration" in rows and "Return and Reintegration" not in rows
     assert "No events match." in caseworker.get("/dialogue", params={"q": "no such title"}, headers=HTML).text
+    # the Chinese title is searched too (it is stored as JSON text, where Chinese is escaped)
+    found = caseworker.get("/dialogue", params={"q": "混合移民"}, headers=HTML).text.split("<tbody>")[1]
+    assert "Mixed Migration" in found and "Return and Reintegration" not in found
     month = caseworker.get("/dialogue/calendar", params={"month": "2018-02"}, headers=HTML)
     assert month.status_code == 200 and f'/dialogue/events/{_event_id("2018-02-mixed-migration-seminar")}' in month.text
     assert caseworker.get("/dialogue/calendar", params={"month": "2018-13"}, headers=HTML).status_code == 422

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from passage.core.i18n import P_, localise
 from passage.dialogue import models as m
 from passage.dialogue import service
 
@@ -39,8 +40,8 @@ def load_demo_records(session: Session, *, context: Any) -> list[str]:
         for entry in DEMO_FOCAL_POINTS:
             data = {k: v for k, v in entry.items() if k != "institution"}
             service.add_focal_point(session, actor=actor, data={**data, "institution_id": institutions[entry["institution"]].id})
-    lines = [f"dialogue: loaded {len(loaded)} seed events"]
+    lines = [localise(P_("dialogue: loaded {n} seed event", "dialogue: loaded {n} seed events", len(loaded)))]
     for key in loaded:
         flags = service.flags_out(service.get_event(session, event_ref=key))
-        lines.append(f"dialogue: {key}: {len(flags)} consistency flag(s)")
+        lines.append(localise(P_("dialogue: {key}: {n} consistency flag", "dialogue: {key}: {n} consistency flags", len(flags), key=key)))
     return lines
