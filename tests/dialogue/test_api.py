@@ -161,3 +161,33 @@ def test_report_pdf(seeded_client: Any) -> None:
     headers = api_headers(seeded_client, "analyst")
     pdf = seeded_client.get(f"{API}/events/{_event_id(seeded_client, headers, S2018)}/report", headers=headers, params={"lang": "en", "format": "pdf"})
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-")
+
+
+def test_published_text_in_both_languages_through_the_api(seeded_client: Any) -> None:
+    headers = api_headers(seeded_client, "iom.caseworker")
+    body = {"title_en": "Study visit on identification", "event_type": "study_visit", "start_date": "2026-09-14", "end_date": "2026-09-16",
+            "venue_en": "Madrid", "project_en": "EU-China Dialogue on Migration and Mobility Support Project",
+            "translations": {"title": {"zh_Hans": "身份识别考察访问"}, "venue": {"zh_Hans": "马德里"}}}
+    created = seeded_client.post(f"{API}/events", headers=headers, json=body)
+    assert created.status_code == 201, created.text
+    event = created.json()
+    assert event["title_en"] == "Study visit on identification" and event["translations"]["title"] == {"zh_Hans": "身份识别考察访问"}
+    # a field that is not published text, or a language that is not an interface language, is refused at its path
+    wrong = seeded_client.post(f"{API}/events", headers=headers, json={**body, "translations": {"headcount": {"zh_Hans": "十"}}})
+    assert wrong.status_code == 422 and wrong.json()["fields"][0]["path"] == "translations"
+    german = seeded_client.post(f"{API}/events", headers=headers, json={**body, "translations": {"title": {"de": "Studienreise"}}})
+    assert german.status_code == 422
+    # the refusal reads in the request's language
+    chinese = seeded_client.post(f"{API}/events", headers={**headers, "accept-language": "zh-CN"}, json={**body, "end_date": "2026-09-01"})
+    assert chinese.status_code == 422
+    assert [(f["path"], f["message"]) for f in chinese.json()["fields"]] == [("end_date", "结束日期早于开始日期")]
+    session = seeded_client.post(f"{API}/events/{event['id']}/sessions", headers=headers, json={
+        "number": 1, "title_en": "Procedures", "kind": "presentation", "translations": {"title": {"zh_Hans": "程序"}},
+        "observations_en": ["Identification takes long", "Liaison officers help"], "observations_zh": ["身份识别耗时较长", None]})
+    assert session.status_code == 201, session.text
+    observations = session.json()["observations"]
+    assert observations[0]["translations"] == {"text": {"zh_Hans": "身份识别耗时较长"}} and observations[1]["translations"] == {}
+    # the report follows the request's language when none is asked for
+    report = seeded_client.get(f"{API}/events/{event['id']}/report", headers={**headers, "accept-language": "zh-CN"}, params={"format": "html"})
+    assert '<html lang="zh-Hans">' in report.text and "身份识别考察访问" in report.text
+    assert "<li>第1场，要点2：正文</li>" in report.text  # the observation without Chinese is listed at the end

@@ -22,7 +22,7 @@ def test_load_seeds_then_report_html(cli_db: Path) -> None:
     runner = CliRunner()
     loaded = runner.invoke(app, ["load-seeds"])
     assert loaded.exit_code == 0, loaded.output
-    assert "flag stated_total_vs_parts" in loaded.output
+    assert "A stated total differs from the sum of its parts: " in loaded.output
     assert "seed events already loaded" in runner.invoke(app, ["load-seeds"]).output
     out = cli_db / "report.html"
     result = runner.invoke(app, ["report", "2015-11-return-readmission-workshop", "--lang", "zh", "--out", str(out)])

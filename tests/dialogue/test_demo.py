@@ -33,8 +33,8 @@ def test_demo_loads_seed_events_with_flags_and_is_idempotent(demo_people: dict[s
     lines = load_demo()
     assert lines == [
         "dialogue: loaded 2 seed events",
-        "dialogue: 2015-11-return-readmission-workshop: 0 consistency flag(s)",
-        "dialogue: 2018-02-mixed-migration-seminar: 3 consistency flag(s)",
+        "dialogue: 2015-11-return-readmission-workshop: 0 consistency flags",
+        "dialogue: 2018-02-mixed-migration-seminar: 3 consistency flags",
     ]
     assert load_demo() == ["dialogue: loaded 0 seed events"]
     with unit_of_work() as session:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -8,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from passage.core.errors import InvalidInput
 from passage.dialogue.attendance import summarise_attendance
-from passage.dialogue.report import attendance_text, render_report_html, write_report
+from passage.dialogue.report import (
+    attendance_text,
+    date_range,
+    render_report_html,
+    translation_status,
+    write_report,
+)
 from passage.dialogue.service import get_event
 
 W2015 = "2015-11-return-readmission-workshop"
@@ -57,13 +64,46 @@ def test_report_sections_in_english(seeded: Session) -> None:
     assert "No evaluation questionnaire was recorded" in html
 
 
-def test_report_in_chinese_uses_catalogue_and_keeps_english_content(seeded: Session) -> None:
+def test_report_in_chinese_is_chinese_to_the_running_header(seeded: Session) -> None:
     html = render_report_html(get_event(seeded, event_ref=S2018), lang="zh")
     assert "混合移民的全球应对方法研讨会" in html
     assert "2018年2月6日至7日" in html
     assert "附件3：评估报告" in html and "样本量: 21" in html
     assert "Final Findings" not in html and "Annex 1" not in html
-    assert re.search(r'<li lang="en">Preparedness is a key element', html)
+    assert '<li><span lang="zh-Hans">防范准备是管理流动人群的关键要素。</span></li>' in html  # a key observation
+    assert "混合移民是指由多种因素引发" in html  # the summary
+    assert "内容组织有序，易于理解" in html  # an evaluation question, in the annex
+    assert '@top-center { content: "支持中欧人员往来和移民领域对话项目"' in html  # the running header
+    assert 'class="fallback"' not in html and "尚未翻译" not in html  # everything has its Chinese text
+    assert "Preparedness is a key element" not in html
+
+
+def test_a_missing_translation_is_marked_and_listed_at_the_end(seeded: Session) -> None:
+    event = get_event(seeded, event_ref=S2018)
+    session = event.sessions[0]
+    session.set_translations({"title": session.translations["title"]})  # the abstract has no Chinese any more
+    observation = session.observations[1]
+    observation.set_translations({})
+    html = render_report_html(event, lang="zh")
+    assert re.search(r'<p class="fallback"><span class="fallback" lang="en"><span class="fallback-marker" lang="zh-Hans">［尚未翻译］</span> Definition of mixed migration', html)
+    assert re.search(r'<li class="fallback"><span class="fallback" lang="en">.*Each crisis is different', html)
+    end = html.split('<section class="not-translated">')[1]
+    assert "<li>第1场：摘要</li>" in end and "<li>第1场，要点2：正文</li>" in end
+    status = translation_status(event)
+    assert status["en"].complete and not status["zh_Hans"].complete
+    assert status["zh_Hans"].total - status["zh_Hans"].translated == 2 == len(status["zh_Hans"].missing)
+    english = render_report_html(event, lang="en")
+    assert 'class="fallback"' not in english and "not-translated" not in english.split("</style>")[1]
+
+
+def test_report_dates_and_numbers_follow_the_language(seeded: Session) -> None:
+    event = get_event(seeded, event_ref=W2015)
+    assert date_range(event.start_date, event.end_date, "zh") == "2015年11月3日至4日"
+    assert date_range(event.start_date, event.end_date, "en") == "3-4 November 2015"
+    assert date_range(dt.date(2026, 12, 7), dt.date(2026, 12, 7), "zh") == "2026年12月7日"
+    assert date_range(dt.date(2026, 12, 30), dt.date(2027, 1, 2), "zh") == "2026年12月30日至2027年1月2日"
+    sentences, _notes = attendance_text(event, summarise_attendance(event), lang="zh")
+    assert "本次研讨会共有55名与会者参加。" in " ".join(sentences)
 
 
 def test_report_annex_reproduces_annex_i(seeded: Session) -> None:

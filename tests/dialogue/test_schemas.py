@@ -39,7 +39,7 @@ def test_consent_needs_a_date() -> None:
 def test_event_ending_before_it_starts_is_refused() -> None:
     with pytest.raises(InvalidInput) as info:
         validate(s.EventIn, {**EVENT, "end_date": dt.date(2015, 11, 2)})
-    assert [(f.path, f.message) for f in info.value.fields] == [("end_date", "end_date precedes start_date")]
+    assert [(f.path, f.message) for f in info.value.fields] == [("end_date", "the last day is before the first day")]
 
 
 def test_follow_up_without_owner_or_due_before_event(seeded: Session) -> None:
@@ -51,7 +51,7 @@ def test_follow_up_without_owner_or_due_before_event(seeded: Session) -> None:
     assert info.value.fields[0].path == "owner_institution_id"
     with pytest.raises(InvalidInput) as info:
         add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "ILO network", "owner_institution_id": owner, "due_date": dt.date(2015, 1, 1)})
-    assert info.value.fields[0].path == "due_date" and "precedes the start of the event" in info.value.fields[0].message
+    assert info.value.fields[0].path == "due_date" and "is before the start of the event" in info.value.fields[0].message
     with pytest.raises(InvalidInput) as info:
         add_follow_up(seeded, actor=SYSTEM, outcome_id=outcome.id, data={"title": "x", "owner_institution_id": owner, "due_date": dt.date(2016, 1, 1), "status": "done"})
     assert info.value.fields[0].path == "status"

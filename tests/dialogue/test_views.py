@@ -35,6 +35,9 @@ def test_list_search_filter_and_calendar(caseworker: Any) -> None:
     rows = seminars.split("<tbody>")[1]
     assert "Mixed Migration" in rows and "Return and Reintegration" not in rows
     assert "No events match." in caseworker.get("/dialogue", params={"q": "no such title"}, headers=HTML).text
+    # the Chinese title is searched too (it is stored as JSON text, where Chinese is escaped)
+    found = caseworker.get("/dialogue", params={"q": "混合移民"}, headers=HTML).text.split("<tbody>")[1]
+    assert "Mixed Migration" in found and "Return and Reintegration" not in found
     month = caseworker.get("/dialogue/calendar", params={"month": "2018-02"}, headers=HTML)
     assert month.status_code == 200 and f'/dialogue/events/{_event_id("2018-02-mixed-migration-seminar")}' in month.text
     assert caseworker.get("/dialogue/calendar", params={"month": "2018-13"}, headers=HTML).status_code == 422
@@ -42,12 +45,13 @@ def test_list_search_filter_and_calendar(caseworker: Any) -> None:
 
 def test_event_page_shows_flags_counts_observations_and_contacts_note(caseworker: Any) -> None:
     seminar = caseworker.get(f"/dialogue/events/{_event_id('2018-02-mixed-migration-seminar')}", headers=HTML).text
-    assert "Consistency flags (3)" in seminar
+    assert re.search(r"Consistency flags \(<span class=\"nowrap\">3</span>\)", seminar)
     assert "A stated total differs from the sum of its parts" in seminar and "The evaluation is dated outside the event" in seminar
     workshop = caseworker.get(f"/dialogue/events/{_event_id('2015-11-return-readmission-workshop')}", headers=HTML).text
-    assert "Consistency flags (0)" in workshop and "No contradictions found." in workshop
+    assert re.search(r"Consistency flags \(<span class=\"nowrap\">0</span>\)", workshop) and "No contradictions found." in workshop
     assert workshop.count("<li>⇒ ") == 46
-    assert "Participants: 55" in workshop and "Provinces: 14" in workshop and "Embassies: 7" in workshop
+    assert 'Participants: <span class="nowrap">55</span>' in workshop and 'Provinces: <span class="nowrap">14</span>' in workshop
+    assert 'Embassies: <span class="nowrap">7</span>' in workshop
     assert "your organisation organises this event" in workshop
 
 
@@ -109,4 +113,60 @@ def test_home_panel_lists_follow_ups_due(caseworker: Any) -> None:
         "due_date": "2019-01-31", "status": "planned"}, headers=HTML, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     home = caseworker.get("/", headers=HTML).text
-    assert "Dialogue follow-ups due" in home and "Convene the ILO network" in home and "overdue since 2019-01-31" in home
+    assert "Dialogue follow-ups due" in home and "Convene the ILO network" in home and "overdue since 31 Jan 2019" in home
+
+
+def test_forms_take_both_languages_and_chinese_pages_show_them(caseworker: Any) -> None:
+    token = _csrf(caseworker.get("/dialogue/events/new", headers=HTML).text)
+    created = caseworker.post("/dialogue/events", data={
+        "csrf_token": token, "title_en": "Visit", "zh.title": "考察访问", "event_type": "study_visit", "start_date": "2026-06-01",
+        "end_date": "2026-06-03", "venue_en": "Paris", "zh.venue": "", "project_en": "P", "zh.project": "项目"}, headers=HTML, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    event_url = created.headers["location"]
+    session = caseworker.post(f"{event_url}/sessions", data={
+        "csrf_token": token, "number": "1", "title_en": "Procedures", "zh.title": "程序", "kind": "presentation",
+        "observations_en": "Identification takes long\nLiaison officers help", "observations_zh": "身份识别耗时较长"}, headers=HTML)
+    assert session.status_code == 422 and 'id="observations_zh-error"' in session.text  # one Chinese line for two English ones
+    assert 'value="程序"' in session.text  # what was typed is kept
+    with unit_of_work() as db:
+        event = db.scalars(select(m.Event).where(m.Event.title_en == "Visit")).one()
+        assert event.translations == {"title": {"zh_Hans": "考察访问"}, "project": {"zh_Hans": "项目"}}
+    caseworker.cookies.set("passage_lang", "zh_Hans")
+    page = caseworker.get(event_url, headers=HTML).text
+    assert "<h1>考察访问</h1>" in page
+    # the venue has no Chinese yet: the English is shown, marked
+    assert re.search(r'<span class="fallback" lang="en"><span class="fallback-marker"[^>]*>［尚未翻译］</span>Paris</span>', page)
+    preview = caseworker.get(f"{event_url}/report", headers=HTML).text  # the reader's language by default
+    assert "翻译状态" in preview and "<li>活动：地点</li>" in preview  # title, venue and project: the venue is missing
+    assert re.search(r"中文</strong>：共<span class=\"nowrap\">3</span>段文字，已翻译<span class=\"nowrap\">2</span>段", preview)
+
+
+def test_the_translator_page_sets_the_chinese_text_and_the_report_follows(caseworker: Any) -> None:
+    event_id = _event_id("2018-02-mixed-migration-seminar")
+    page = caseworker.get(f"/dialogue/events/{event_id}/translations", headers=HTML)
+    assert page.status_code == 200
+    token = _csrf(page.text)
+    version = re.search(r'name="version" value="(\d+)"', page.text)
+    key = re.search(r'name="(session\.[0-9a-f]+\.abstract)"', page.text)
+    assert version and key
+    # clear one Chinese text: the Chinese report then prints the English, marked, and lists it at the end
+    saved = caseworker.post(f"/dialogue/events/{event_id}/translations",
+                            data={"csrf_token": token, "version": version.group(1), key.group(1): ""}, headers=HTML, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    caseworker.cookies.set("passage_lang", "zh_Hans")
+    preview = caseworker.get(saved.headers["location"], headers=HTML).text
+    assert "<li>第1场：摘要</li>" in preview and "［尚未翻译］" in preview
+    # a stale version is refused: someone saved since the page was read
+    stale = caseworker.post(f"/dialogue/events/{event_id}/translations",
+                            data={"csrf_token": token, "version": version.group(1), key.group(1): "新的摘要"}, headers=HTML, follow_redirects=False)
+    assert stale.status_code == 409
+    # a key that is not a text of this event is refused beside nothing it could change
+    fresh = caseworker.get(f"/dialogue/events/{event_id}/translations", headers=HTML).text
+    current = re.search(r'name="version" value="(\d+)"', fresh)
+    assert current
+    wrong = caseworker.post(f"/dialogue/events/{event_id}/translations",
+                            data={"csrf_token": token, "version": current.group(1), "event.nothing.title": "x"}, headers=HTML)
+    assert wrong.status_code == 422
+    with unit_of_work() as db:
+        session = db.scalars(select(m.EventSession).where(m.EventSession.event_id == event_id, m.EventSession.number == 1)).one()
+        assert session.translation("abstract", "zh_Hans") is None and session.translation("title", "zh_Hans")

@@ -253,6 +253,13 @@ def demo_proper_names() -> set[str]:
         for part in re.split(r"[\s.]+", f"{spec['display_name']} {spec['username']}"):
             if part:
                 names.add(part.lower())
+    # People named in the demo's Dialogue events (participants of the seed reports): pages mark their names
+    # translate="no", but a PDF's text (pdftotext) cannot carry that mark, so the names themselves are allowed.
+    from passage.dialogue.service import seed_data
+
+    for person in seed_data()["participants"]:
+        names.update(part.lower() for part in re.split(r"[\s.]+", str(person["name"])) if part)
+        names.update(part.lower() for part in re.split(r"[\s.\-]+", str(person["name"])) if part)  # "Jean-" at a PDF line end
     return names
 
 

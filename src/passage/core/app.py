@@ -103,7 +103,11 @@ language; the context values are limits from the schema, never the submitted val
 
 
 def validation_message(error: Mapping[str, Any]) -> i18n.Text:
-    """One pydantic validation error as a message: its type's template with the schema limits from `ctx`."""
+    """One pydantic validation error as a message: its type's template with the schema limits from `ctx`; a validator
+    that raises `ValueError(T_(...))` gives its own message."""
+    raised = dict(error.get("ctx") or {}).get("error")
+    if isinstance(raised, ValueError) and raised.args and isinstance(raised.args[0], i18n.Text):
+        return raised.args[0]
     template = _VALIDATION_MESSAGES.get(str(error.get("type", "")))
     if template is None:
         return i18n.Text(str(error.get("msg", "invalid")))

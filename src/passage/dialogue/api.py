@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from passage.core.deps import DbSession
+from passage.core.i18n import get_locale
 from passage.dialogue import schemas as s
 from passage.dialogue import service
 from passage.security.deps import require, user_has
@@ -90,12 +91,13 @@ def event_checks(event_id: str, db: DbSession, user: Reader) -> list[s.Consisten
 @router.get("/events/{event_id}/report", response_model=None)
 def event_report(
     event_id: str, db: DbSession, user: Reader,
-    lang: Annotated[Literal["en", "zh"], Query()] = "en",
+    lang: Annotated[Literal["en", "zh"] | None, Query(description="en or zh; default: the request's language (Accept-Language)")] = None,
     format: Annotated[Literal["pdf", "html"], Query()] = "pdf",  # noqa: A002 - the issue's parameter name
 ) -> Response:
     """The summary report with its annexes, in English or Chinese, as PDF or HTML."""
     from passage.dialogue.report import render_report_html, render_report_pdf
 
+    lang = lang or _request_lang()
     event = service.get_event(db, event_ref=event_id)
     name = f"dialogue-report-{event.key or event.id}-{lang}"
     if format == "html":
@@ -201,5 +203,10 @@ def record_evaluation(event_id: str, body: s.EvaluationIn, db: DbSession, user: 
 
 
 @router.get("/evaluations/{evaluation_id}", response_model=s.EvaluationOut)
-def get_evaluation(evaluation_id: str, db: DbSession, user: Reader, lang: Annotated[Literal["en", "zh"], Query()] = "en") -> s.EvaluationOut:
-    return service.evaluation_out(service.get_evaluation(db, evaluation_id=evaluation_id), lang=lang)
+def get_evaluation(evaluation_id: str, db: DbSession, user: Reader, lang: Annotated[Literal["en", "zh"] | None, Query()] = None) -> s.EvaluationOut:
+    """The Annex I tables; the questions in `lang` (default: the request's language)."""
+    return service.evaluation_out(service.get_evaluation(db, evaluation_id=evaluation_id), lang=lang or _request_lang())
+
+
+def _request_lang() -> Literal["en", "zh"]:
+    return "zh" if get_locale() == "zh_Hans" else "en"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from passage.core.i18n import P_, T_, Label, Text
+from passage.dialogue import messages as _messages  # noqa: F401 - registers the label domains the messages use
 from passage.dialogue.schemas import ParticipantRole
 
 if TYPE_CHECKING:  # the ORM types only annotate: a pure rule file imports no ORM at run time
@@ -23,7 +25,9 @@ class ConsistencyFlag:
     code: str
     """`stated_total_vs_parts`, `stated_count_vs_named`, `speaker_without_session`, `chair_without_session`,
     `evaluation_outside_event`, `sample_size_vs_responses`, `headcount_vs_institutions`."""
-    message: str
+    message: Text
+    """Rendered in the reader's language where shown (`i18n.localise`); a quoted statement is in the language of
+    the request that ran the check."""
     path: str
     stated: int | str | None = None
     found: int | str | None = None
@@ -38,16 +42,22 @@ def check_event(event: m.Event) -> list[ConsistencyFlag]:
         if statement.parts:
             if all(isinstance(c, int) for c in counted):
                 total = sum(int(c) for c in counted if isinstance(c, int))
-                what = "sum of the listed parts"
+                by_items = False
             else:
                 # a breakdown that only names items ("from Germany, Spain, ...") counts each item once
                 total = len(statement.parts)
-                what = "number of listed items"
+                by_items = True
             if total != statement.stated_total:
+                quoted = statement.in_language("text").text
+                message = (
+                    T_("“{statement}” states {stated}, but the number of listed items is {found}", statement=quoted, stated=statement.stated_total, found=total)
+                    if by_items else
+                    T_("“{statement}” states {stated}, but the sum of the listed parts is {found}", statement=quoted, stated=statement.stated_total, found=total)
+                )
                 flags.append(
                     ConsistencyFlag(
                         code="stated_total_vs_parts",
-                        message=f"“{statement.text}” states {statement.stated_total}, but the {what} is {total}",
+                        message=message,
                         path=path,
                         stated=statement.stated_total,
                         found=total,
@@ -59,7 +69,9 @@ def check_event(event: m.Event) -> list[ConsistencyFlag]:
                 flags.append(
                     ConsistencyFlag(
                         code="stated_count_vs_named",
-                        message=f"“{statement.text}” states {statement.stated_total}, but {named} people with role {statement.named_role} are named",
+                        message=T_("“{statement}” states {stated}, but {found} people with the role {role} are named",
+                                   statement=statement.in_language("text").text, stated=statement.stated_total, found=named,
+                                   role=Label("dialogue.role", statement.named_role)),
                         path=path,
                         stated=statement.stated_total,
                         found=named,
@@ -71,16 +83,16 @@ def check_event(event: m.Event) -> list[ConsistencyFlag]:
     for index, participation in enumerate(event.participations):
         path = f"participations.{index}"
         if participation.role == ParticipantRole.speaker and participation.participant_id not in speaking:
-            flags.append(ConsistencyFlag(code="speaker_without_session", message="a participant registered as speaker has no session or opening remark", path=path))
+            flags.append(ConsistencyFlag(code="speaker_without_session", message=T_("a participant registered as speaker has no session or opening remark"), path=path))
         if participation.role == ParticipantRole.chair and participation.participant_id not in chairing:
-            flags.append(ConsistencyFlag(code="chair_without_session", message="a participant registered as chair chairs no session", path=path))
+            flags.append(ConsistencyFlag(code="chair_without_session", message=T_("a participant registered as chair chairs no session"), path=path))
     for index, evaluation in enumerate(event.evaluations):
         path = f"evaluations.{index}"
         if evaluation.dated is not None and not event.start_date <= evaluation.dated <= event.end_date:
             flags.append(
                 ConsistencyFlag(
                     code="evaluation_outside_event",
-                    message=f"the evaluation is dated {evaluation.dated.isoformat()}, outside the event ({event.start_date.isoformat()} to {event.end_date.isoformat()})",
+                    message=T_("the evaluation is dated {date}, outside the event ({start} to {end})", date=evaluation.dated, start=event.start_date, end=event.end_date),
                     path=path,
                     stated=evaluation.dated.isoformat(),
                     found=f"{event.start_date.isoformat()}/{event.end_date.isoformat()}",
@@ -91,7 +103,8 @@ def check_event(event: m.Event) -> list[ConsistencyFlag]:
             flags.append(
                 ConsistencyFlag(
                     code="sample_size_vs_responses",
-                    message=f"the stated sample size is {evaluation.stated_sample_size}, but {returned} questionnaires are recorded",
+                    message=P_("the stated sample size is {stated}, but {n} questionnaire is recorded",
+                               "the stated sample size is {stated}, but {n} questionnaires are recorded", returned, stated=evaluation.stated_sample_size),
                     path=path,
                     stated=evaluation.stated_sample_size,
                     found=returned,
@@ -104,7 +117,7 @@ def check_event(event: m.Event) -> list[ConsistencyFlag]:
             flags.append(
                 ConsistencyFlag(
                     code="headcount_vs_institutions",
-                    message=f"the event's headcount is {event.headcount}, but the institutions' headcounts sum to {total}",
+                    message=T_("the event's headcount is {stated}, but the institutions' headcounts sum to {found}", stated=event.headcount, found=total),
                     path="headcount",
                     stated=event.headcount,
                     found=total,

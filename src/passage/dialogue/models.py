@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import ClassVar
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from passage.core import i18n
 from passage.core.models import Base, IdMixin, TimestampMixin, VersionedMixin
 from passage.security.crypto import EncryptedText
+
+
+class Translatable:
+    """Published free text per language (docs/I18N convention): the source text (English) stays in its own column
+    and `translations` holds `{field: {locale: text}}`. `TRANSLATED` maps each field to its source column."""
+
+    TRANSLATED: ClassVar[dict[str, str]] = {}
+    translations: Mapped[dict[str, dict[str, str]]] = mapped_column(JSON, default=dict, server_default=sql_text("'{}'"))
+
+    def source_text(self, field: str) -> str | None:
+        value = getattr(self, self.TRANSLATED[field])
+        return str(value) if value is not None else None
+
+    def in_language(self, field: str, *, locale: str | None = None) -> i18n.LocalisedValue:
+        """The reader's text for `field`, or the source text flagged as a fallback."""
+        return i18n.in_language(self.source_text(field), self.translations, field, locale=locale)
+
+    def translation(self, field: str, locale: str) -> str | None:
+        return dict((self.translations or {}).get(field) or {}).get(locale) or None
+
+    def missing_translations(self, *, locale: str) -> list[str]:
+        """Fields with source text but no text in `locale`."""
+        return i18n.missing_translations({f: self.source_text(f) for f in self.TRANSLATED}, self.translations, locale=locale)
+
+    def set_translations(self, values: Mapping[str, Mapping[str, str | None]] | None) -> None:
+        """Replace the translations (a new dict, so the change is seen and the version moves); blanks are dropped."""
+        cleaned: dict[str, dict[str, str]] = {}
+        for field, by_locale in dict(values or {}).items():
+            kept = {locale: text.strip() for locale, text in dict(by_locale or {}).items() if text and text.strip()}
+            if kept:
+                cleaned[field] = kept
+        self.translations = cleaned
 
 
 class Institution(IdMixin, TimestampMixin, VersionedMixin, Base):
@@ -31,27 +67,24 @@ class Institution(IdMixin, TimestampMixin, VersionedMixin, Base):
     organisation count as the institution: organisers of an event see its participants' contact data."""
 
 
-class Event(IdMixin, TimestampMixin, VersionedMixin, Base):
+class Event(Translatable, IdMixin, TimestampMixin, VersionedMixin, Base):
     __tablename__ = "dialogue_event"
+    TRANSLATED: ClassVar[dict[str, str]] = {
+        "title": "title_en", "venue": "venue_en", "project": "project_en", "funder": "funder_en",
+        "objectives": "objectives_en", "introduction": "introduction_en", "conclusion": "conclusion_en",
+    }
 
     key: Mapped[str | None] = mapped_column(String(80), unique=True)
     title_en: Mapped[str] = mapped_column(String(400))
-    title_zh: Mapped[str | None] = mapped_column(String(400))
     event_type: Mapped[str] = mapped_column(String(20))
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date] = mapped_column(Date)
     venue_en: Mapped[str] = mapped_column(String(300))
-    venue_zh: Mapped[str | None] = mapped_column(String(300))
     project_en: Mapped[str] = mapped_column(String(300))
-    project_zh: Mapped[str | None] = mapped_column(String(300))
     funder_en: Mapped[str | None] = mapped_column(String(300))
-    funder_zh: Mapped[str | None] = mapped_column(String(300))
     objectives_en: Mapped[str | None] = mapped_column(Text)
-    objectives_zh: Mapped[str | None] = mapped_column(Text)
     introduction_en: Mapped[str | None] = mapped_column(Text)
-    introduction_zh: Mapped[str | None] = mapped_column(Text)
     conclusion_en: Mapped[str | None] = mapped_column(Text)
-    conclusion_zh: Mapped[str | None] = mapped_column(Text)
     headcount: Mapped[int | None] = mapped_column(Integer)
     """Total attendance as counted at registration ("Attended by 55 participants")."""
 
@@ -87,10 +120,11 @@ class InstitutionAttendance(IdMixin, Base):
     institution: Mapped[Institution] = relationship()
 
 
-class Participant(IdMixin, TimestampMixin, VersionedMixin, Base):
+class Participant(Translatable, IdMixin, TimestampMixin, VersionedMixin, Base):
     """A named person. Contact data lives in `ParticipantContact`, shown only to organisers."""
 
     __tablename__ = "dialogue_participant"
+    TRANSLATED: ClassVar[dict[str, str]] = {"position": "position_en"}
 
     key: Mapped[str | None] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -125,7 +159,7 @@ class Participation(IdMixin, Base):
     participant: Mapped[Participant] = relationship()
 
 
-class AttendanceStatement(IdMixin, Base):
+class AttendanceStatement(Translatable, IdMixin, Base):
     """A count the report states ("26 Chinese officials"), with the breakdown it gives, kept verbatim.
 
     Statements are data, not derived numbers, so that the consistency checks can compare what a
@@ -133,6 +167,7 @@ class AttendanceStatement(IdMixin, Base):
     """
 
     __tablename__ = "dialogue_attendance_statement"
+    TRANSLATED: ClassVar[dict[str, str]] = {"text": "text"}
 
     event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -144,8 +179,9 @@ class AttendanceStatement(IdMixin, Base):
     """If set, the statement counts the people of this role the event names (stated vs named)."""
 
 
-class EventSession(IdMixin, Base):
+class EventSession(Translatable, IdMixin, Base):
     __tablename__ = "dialogue_session"
+    TRANSLATED: ClassVar[dict[str, str]] = {"title": "title_en", "abstract": "abstract_en"}
     __table_args__ = (UniqueConstraint("event_id", "number"),)
 
     event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
@@ -153,10 +189,8 @@ class EventSession(IdMixin, Base):
     day: Mapped[int | None] = mapped_column(Integer)
     """Day of the event (1-based) when the agenda records it."""
     title_en: Mapped[str] = mapped_column(String(500))
-    title_zh: Mapped[str | None] = mapped_column(String(500))
     kind: Mapped[str] = mapped_column(String(20))
     abstract_en: Mapped[str | None] = mapped_column(Text)
-    abstract_zh: Mapped[str | None] = mapped_column(Text)
     chair_id: Mapped[str | None] = mapped_column(ForeignKey("dialogue_participant.id"))
     chair: Mapped[Participant | None] = relationship()
     speakers: Mapped[list[SessionSpeaker]] = relationship(cascade="all, delete-orphan", order_by="SessionSpeaker.position")
@@ -173,44 +207,45 @@ class SessionSpeaker(IdMixin, Base):
     participant: Mapped[Participant] = relationship()
 
 
-class KeyObservation(IdMixin, Base):
+class KeyObservation(Translatable, IdMixin, Base):
     """One "⇒" point of a session."""
 
     __tablename__ = "dialogue_key_observation"
+    TRANSLATED: ClassVar[dict[str, str]] = {"text": "text_en"}
 
     session_id: Mapped[str] = mapped_column(ForeignKey("dialogue_session.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     text_en: Mapped[str] = mapped_column(Text)
-    text_zh: Mapped[str | None] = mapped_column(Text)
 
 
-class OpeningRemark(IdMixin, Base):
+class OpeningRemark(Translatable, IdMixin, Base):
     __tablename__ = "dialogue_opening_remark"
+    TRANSLATED: ClassVar[dict[str, str]] = {"text": "text_en"}
 
     event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     speaker_id: Mapped[str | None] = mapped_column(ForeignKey("dialogue_participant.id"))
     text_en: Mapped[str] = mapped_column(Text)
-    text_zh: Mapped[str | None] = mapped_column(Text)
     speaker: Mapped[Participant | None] = relationship()
 
 
-class Outcome(IdMixin, TimestampMixin, VersionedMixin, Base):
+class Outcome(Translatable, IdMixin, TimestampMixin, VersionedMixin, Base):
     """A final finding/recommendation or a challenge of an event."""
 
     __tablename__ = "dialogue_outcome"
+    TRANSLATED: ClassVar[dict[str, str]] = {"text": "text_en"}
 
     event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     """`recommendation` or `challenge`."""
     position: Mapped[int] = mapped_column(Integer, default=0)
     text_en: Mapped[str] = mapped_column(Text)
-    text_zh: Mapped[str | None] = mapped_column(Text)
     follow_ups: Mapped[list[FollowUpAction]] = relationship(cascade="all, delete-orphan", order_by="FollowUpAction.due_date")
 
 
-class FollowUpAction(IdMixin, TimestampMixin, VersionedMixin, Base):
+class FollowUpAction(Translatable, IdMixin, TimestampMixin, VersionedMixin, Base):
     __tablename__ = "dialogue_follow_up"
+    TRANSLATED: ClassVar[dict[str, str]] = {"title": "title", "evidence": "evidence"}
 
     outcome_id: Mapped[str] = mapped_column(ForeignKey("dialogue_outcome.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(500))
@@ -224,10 +259,11 @@ class FollowUpAction(IdMixin, TimestampMixin, VersionedMixin, Base):
     owner: Mapped[Institution] = relationship()
 
 
-class FocalPoint(IdMixin, TimestampMixin, VersionedMixin, Base):
+class FocalPoint(Translatable, IdMixin, TimestampMixin, VersionedMixin, Base):
     """A liaison officer or focal point of an institution; listed only with consent."""
 
     __tablename__ = "dialogue_focal_point"
+    TRANSLATED: ClassVar[dict[str, str]] = {"topic": "topic"}
 
     institution_id: Mapped[str] = mapped_column(ForeignKey("dialogue_institution.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -241,10 +277,11 @@ class FocalPoint(IdMixin, TimestampMixin, VersionedMixin, Base):
     institution: Mapped[Institution] = relationship()
 
 
-class Evaluation(IdMixin, TimestampMixin, Base):
+class Evaluation(Translatable, IdMixin, TimestampMixin, Base):
     """An evaluation questionnaire of an event and the date its responses were collected."""
 
     __tablename__ = "dialogue_evaluation"
+    TRANSLATED: ClassVar[dict[str, str]] = {"activity": "activity_en"}
 
     event_id: Mapped[str] = mapped_column(ForeignKey("dialogue_event.id", ondelete="CASCADE"), index=True)
     activity_en: Mapped[str] = mapped_column(String(400))
@@ -254,15 +291,15 @@ class Evaluation(IdMixin, TimestampMixin, Base):
     responses: Mapped[list[EvaluationResponse]] = relationship(cascade="all, delete-orphan", order_by="EvaluationResponse.respondent")
 
 
-class EvaluationQuestion(IdMixin, Base):
+class EvaluationQuestion(Translatable, IdMixin, Base):
     __tablename__ = "dialogue_evaluation_question"
+    TRANSLATED: ClassVar[dict[str, str]] = {"text": "text_en"}
     __table_args__ = (UniqueConstraint("evaluation_id", "key"),)
 
     evaluation_id: Mapped[str] = mapped_column(ForeignKey("dialogue_evaluation.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(String(40))
     position: Mapped[int] = mapped_column(Integer, default=0)
     text_en: Mapped[str] = mapped_column(Text)
-    text_zh: Mapped[str | None] = mapped_column(Text)
 
 
 class EvaluationResponse(IdMixin, Base):

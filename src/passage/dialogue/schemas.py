@@ -4,12 +4,48 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from passage.core import i18n
 from passage.core.api_schemas import RequestModel
+from passage.core.i18n import T_
+
+Translations = dict[str, dict[str, str]]
+"""Published text in other languages: `{field: {locale: text}}`, e.g. `{"title": {"zh_Hans": "…"}}` (the English
+source text has its own field). Blank texts are dropped."""
+
+TRANSLATION_LOCALES = tuple(locale for locale in i18n.LOCALES if locale != "en")
+
+
+def check_translations(value: Translations | None, fields: tuple[str, ...]) -> Translations:
+    """Only this record's translatable fields and the interface's other languages; blanks dropped."""
+    cleaned: Translations = {}
+    for field, by_locale in dict(value or {}).items():
+        if field not in fields:
+            raise ValueError(T_("{field} is not a translatable field here (one of: {fields})", field=field, fields=", ".join(fields)))
+        for locale in by_locale:
+            if locale not in TRANSLATION_LOCALES:
+                raise ValueError(T_("{locale} is not a translation language (one of: {locales})", locale=locale, locales=", ".join(TRANSLATION_LOCALES)))
+        kept = {locale: text.strip() for locale, text in by_locale.items() if text and text.strip()}
+        if kept:
+            cleaned[field] = kept
+    return cleaned
+
+
+class _Translated(RequestModel):
+    """Input with a `translations` field; `TRANSLATED` names the fields that may have one."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    TRANSLATED: ClassVar[tuple[str, ...]] = ()
+    translations: Translations = Field(default_factory=dict, description="{field: {locale: text}}, e.g. {\"title\": {\"zh_Hans\": \"…\"}}")
+
+    @field_validator("translations")
+    @classmethod
+    def _known_fields(cls, value: Translations) -> Translations:
+        return check_translations(value, cls.TRANSLATED)
 
 
 class InstitutionType(enum.StrEnum):
@@ -66,7 +102,7 @@ def _country(value: str | None) -> str | None:
         return None
     code = value.upper()
     if code != "EU" and pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code")
+        raise ValueError(T_("must be an ISO 3166-1 alpha-2 country code"))
     return code
 
 
@@ -84,7 +120,7 @@ class InstitutionIn(_In):
     def _check_country(cls, value: str | None, info: ValidationInfo) -> str | None:
         code = _country(value)
         if code is None and info.data.get("institution_type") not in (None, InstitutionType.international_organisation):
-            raise ValueError("country is required (EU for EU bodies); only an international organisation has none")
+            raise ValueError(T_("country is required (EU for EU bodies); only an international organisation has none"))
         return code
 
     @field_validator("province")
@@ -95,36 +131,30 @@ class InstitutionIn(_In):
         from passage.dialogue.rules import PROVINCES
 
         if value not in PROVINCES:
-            raise ValueError("must be an ISO 3166-2:CN provincial-level code such as CN-GD")
+            raise ValueError(T_("must be an ISO 3166-2:CN provincial-level code such as CN-GD"))
         return value
 
     @field_validator("province")
     @classmethod
     def _province_only_in_china(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and "country" in info.data and info.data["country"] != "CN":
-            raise ValueError("province is only recorded for Chinese institutions")
+            raise ValueError(T_("province is only recorded for Chinese institutions"))
         return value
 
 
-class EventIn(_In):
+class EventIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("title", "venue", "project", "funder", "objectives", "introduction", "conclusion")
     key: str | None = Field(default=None, max_length=80)
     title_en: str = Field(min_length=1, max_length=400)
-    title_zh: str | None = Field(default=None, max_length=400)
     event_type: EventType
     start_date: dt.date
     end_date: dt.date
     venue_en: str = Field(min_length=1, max_length=300)
-    venue_zh: str | None = None
     project_en: str = Field(min_length=1, max_length=300)
-    project_zh: str | None = None
     funder_en: str | None = None
-    funder_zh: str | None = None
     objectives_en: str | None = None
-    objectives_zh: str | None = None
     introduction_en: str | None = None
-    introduction_zh: str | None = None
     conclusion_en: str | None = None
-    conclusion_zh: str | None = None
     headcount: int | None = Field(default=None, ge=0)
     organiser_institution_ids: list[str] = Field(default_factory=list)
 
@@ -133,7 +163,7 @@ class EventIn(_In):
     def _end_not_before_start(cls, value: dt.date, info: ValidationInfo) -> dt.date:
         start = info.data.get("start_date")
         if start is not None and value < start:
-            raise ValueError("end_date precedes start_date")
+            raise ValueError(T_("the last day is before the first day"))
         return value
 
 
@@ -147,11 +177,12 @@ class ContactIn(_In):
     @classmethod
     def _consent_has_date(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
         if info.data.get("consent_given") and value is None:
-            raise ValueError("consent_date is required when consent is given")
+            raise ValueError(T_("the date of consent is required when consent is given"))
         return value
 
 
-class ParticipantIn(_In):
+class ParticipantIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("position",)
     key: str | None = Field(default=None, max_length=80)
     name: str = Field(min_length=1, max_length=200)
     name_zh: str | None = None
@@ -176,49 +207,60 @@ class StatementPart(_In):
     count: int | None = Field(default=None, ge=0)
 
 
-class AttendanceStatementIn(_In):
+class AttendanceStatementIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     text: str = Field(min_length=1)
     stated_total: int = Field(ge=0)
     parts: list[StatementPart] = Field(default_factory=list)
     named_role: ParticipantRole | None = None
 
 
-class SessionIn(_In):
+class SessionIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("title", "abstract")
     number: int = Field(ge=1)
     day: int | None = Field(default=None, ge=1)
     title_en: str = Field(min_length=1, max_length=500)
-    title_zh: str | None = None
     kind: SessionKind
     abstract_en: str | None = None
-    abstract_zh: str | None = None
     chair_id: str | None = None
     speaker_ids: list[str] = Field(default_factory=list)
     observations_en: list[str] = Field(default_factory=list)
-    observations_zh: list[str | None] = Field(default_factory=list)
+    observations_zh: list[str | None] = Field(default_factory=list, validate_default=True)
+    """The observations in Chinese, one (or null) per English observation, in the same order."""
 
-    @model_validator(mode="after")
-    def _observation_languages_align(self) -> SessionIn:
-        if self.observations_zh and len(self.observations_zh) != len(self.observations_en):
-            raise ValueError("observations_zh must have one entry (or null) per English observation")
-        if len(set(self.speaker_ids)) != len(self.speaker_ids):
-            raise ValueError("a speaker is listed twice")
-        return self
+    # field validators (not a model validator), so that each refusal carries the path of its field
+    @field_validator("speaker_ids")
+    @classmethod
+    def _speakers_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(T_("a speaker is listed twice"))
+        return value
+
+    @field_validator("observations_zh")
+    @classmethod
+    def _observation_languages_align(cls, value: list[str | None], info: ValidationInfo) -> list[str | None]:
+        english = info.data.get("observations_en")
+        if value and english is not None and len(value) != len(english):
+            raise ValueError(T_("give one Chinese line per English observation, in the same order, or none"))
+        return value
 
 
-class OpeningRemarkIn(_In):
+class OpeningRemarkIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     speaker_id: str | None = None
     text_en: str = Field(min_length=1)
-    text_zh: str | None = None
 
 
-class OutcomeIn(_In):
+class OutcomeIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     kind: OutcomeKind
     text_en: str = Field(min_length=1)
-    text_zh: str | None = None
 
 
-class FollowUpIn(_In):
+class FollowUpIn(_Translated):
     """A follow-up action; validate with `context={"event_start": date}` to refuse one due before its event."""
+
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("title", "evidence")
 
     title: str = Field(min_length=1, max_length=500)
     owner_institution_id: str = Field(min_length=1)
@@ -235,25 +277,26 @@ class FollowUpIn(_In):
         context: dict[str, Any] = info.context or {}
         event_start = context.get("event_start")
         if event_start is not None and value < event_start:
-            raise ValueError("due_date precedes the start of the event the recommendation comes from")
+            raise ValueError(T_("the due date is before the start of the event the recommendation comes from"))
         return value
 
     @field_validator("linked_id")
     @classmethod
     def _link_pairs(cls, value: str | None, info: ValidationInfo) -> str | None:
         if "linked_type" in info.data and (info.data["linked_type"] is None) != (value is None):
-            raise ValueError("linked_type and linked_id go together")
+            raise ValueError(T_("a linked record needs both its type and its id"))
         return value
 
     @field_validator("status")
     @classmethod
     def _done_has_evidence(cls, value: FollowUpStatus, info: ValidationInfo) -> FollowUpStatus:
         if value == FollowUpStatus.done and not info.data.get("evidence") and info.data.get("linked_id") is None:
-            raise ValueError("a follow-up marked done needs evidence or a linked record")
+            raise ValueError(T_("a follow-up marked done needs evidence or a linked record"))
         return value
 
 
-class FocalPointIn(_In):
+class FocalPointIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("topic",)
     institution_id: str = Field(min_length=1)
     name: str = Field(min_length=1, max_length=200)
     function: FocalPointFunction
@@ -267,17 +310,18 @@ class FocalPointIn(_In):
     @classmethod
     def _consent_has_date(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
         if info.data.get("consent_to_list") and value is None:
-            raise ValueError("consent_date is required when consent is given")
+            raise ValueError(T_("the date of consent is required when consent is given"))
         return value
 
 
-class EvaluationQuestionIn(_In):
+class EvaluationQuestionIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("text",)
     key: str = Field(min_length=1, max_length=40)
     text_en: str = Field(min_length=1)
-    text_zh: str | None = None
 
 
-class EvaluationIn(_In):
+class EvaluationIn(_Translated):
+    TRANSLATED: ClassVar[tuple[str, ...]] = ("activity",)
     activity_en: str = Field(min_length=1)
     dated: dt.date | None = None
     stated_sample_size: int | None = Field(default=None, ge=0)
@@ -288,13 +332,13 @@ class EvaluationIn(_In):
     def _responses_match_questions(self) -> EvaluationIn:
         keys = {q.key for q in self.questions}
         if len(keys) != len(self.questions):
-            raise ValueError("question keys must be unique")
+            raise ValueError(T_("question keys must be unique"))
         for number, response in enumerate(self.responses, start=1):
             for key, score in response.items():
                 if key not in keys:
-                    raise ValueError(f"response {number}: {key} is not a question of this questionnaire")
+                    raise ValueError(T_("response {number}: {key} is not a question of this questionnaire", number=number, key=key))
                 if score is not None and not 1 <= score <= 5:
-                    raise ValueError(f"response {number}: {key} must be a score from 1 to 5")
+                    raise ValueError(T_("response {number}: {key} must be a score from 1 to 5", number=number, key=key))
         return self
 
 
@@ -351,6 +395,7 @@ class ParticipantOut(_Out):
     name_zh: str | None
     honorific: str | None
     position_en: str | None
+    translations: Translations = {}
     institution: InstitutionOut
     role: ParticipantRole | None = None
     contact: ContactOut | None = None
@@ -361,11 +406,12 @@ class EventSummaryOut(_Out):
     id: str
     key: str | None
     title_en: str
-    title_zh: str | None
     event_type: EventType
     start_date: dt.date
     end_date: dt.date
     venue_en: str
+    translations: Translations = {}
+    """The published text in other languages, side by side with the English fields: {field: {locale: text}}."""
     version: int
 
 
@@ -378,14 +424,11 @@ class ConsistencyFlagOut(BaseModel):
 
 
 class EventOut(EventSummaryOut):
-    title_zh: str | None
-    venue_zh: str | None
     project_en: str
-    project_zh: str | None
     funder_en: str | None
-    funder_zh: str | None
     objectives_en: str | None
-    objectives_zh: str | None
+    introduction_en: str | None
+    conclusion_en: str | None
     headcount: int | None
     organiser_institution_ids: list[str] = []
 
@@ -403,7 +446,7 @@ class AttendanceOut(BaseModel):
 
 class ObservationOut(_Out):
     text_en: str
-    text_zh: str | None
+    translations: Translations = {}
 
 
 class SessionOut(_Out):
@@ -411,10 +454,9 @@ class SessionOut(_Out):
     number: int
     day: int | None
     title_en: str
-    title_zh: str | None
     kind: SessionKind
     abstract_en: str | None
-    abstract_zh: str | None
+    translations: Translations = {}
     chair_id: str | None
     speaker_ids: list[str]
     observations: list[ObservationOut]
@@ -424,7 +466,7 @@ class OpeningRemarkOut(_Out):
     id: str
     speaker_id: str | None
     text_en: str
-    text_zh: str | None
+    translations: Translations = {}
 
 
 class FollowUpOut(_Out):
@@ -437,6 +479,7 @@ class FollowUpOut(_Out):
     evidence: str | None
     linked_type: str | None
     linked_id: str | None
+    translations: Translations = {}
     version: int
 
 
@@ -444,7 +487,7 @@ class OutcomeOut(_Out):
     id: str
     kind: OutcomeKind
     text_en: str
-    text_zh: str | None
+    translations: Translations = {}
     follow_ups: list[FollowUpOut]
 
 
@@ -454,6 +497,7 @@ class FocalPointOut(_Out):
     name: str
     function: FocalPointFunction
     topic: str | None
+    translations: Translations = {}
     email: str | None
     phone: str | None
 

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session
 
+from passage.core import i18n
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.i18n import P_, T_, Label, Text
 from passage.core.links import record_href
 from passage.core.models import utcnow
 from passage.dialogue import models as m
@@ -44,10 +46,18 @@ def validate(model: type[_Model], data: Mapping[str, Any] | _Model, *, context: 
         return model.model_validate(raw, context=context)
     except ValidationError as exc:
         fields = [
-            FieldError(path=".".join(str(p) for p in error["loc"]) or _path_from_message(model, str(error["msg"])), message=str(error["msg"]).removeprefix("Value error, "))
+            FieldError(path=".".join(str(p) for p in error["loc"]) or _path_from_message(model, str(error["msg"])), message=_message(error))
             for error in exc.errors()
         ]
-        raise InvalidInput(f"Invalid {model.__name__}", fields=fields) from None
+        raise InvalidInput(T_("The {record} is not valid", record=Label("dialogue.record", model.__name__)), fields=fields) from None
+
+
+def _message(error: Any) -> Text:
+    """A validation error in the reader's language: our validators raise `ValueError(T_(...))`, pydantic's own checks
+    (lengths, types) get the platform's wording for their error type (`core.app.validation_message`)."""
+    from passage.core.app import validation_message  # imported here: the app factory imports every module
+
+    return validation_message(error)
 
 
 def _path_from_message(model: type[BaseModel], message: str) -> str:
@@ -59,7 +69,7 @@ def _path_from_message(model: type[BaseModel], message: str) -> str:
 def _get(session: Session, model: type[Any], record_id: str, label: str) -> Any:
     record = session.get(model, record_id)
     if record is None:
-        raise NotFound(f"{label} not found", fields=[FieldError(path=f"{label}_id", message="no such record")])
+        raise NotFound(T_("{record} not found", record=Label("dialogue.record", label)), fields=[FieldError(path=f"{label}_id", message=T_("no such record"))])
     return record
 
 
@@ -95,8 +105,9 @@ def create_event(session: Session, *, actor: Actor, data: Mapping[str, Any] | s.
     """Create an event with its organisers."""
     _manage(session, actor, "create_event", "dialogue_event")
     valid = validate(s.EventIn, data)
-    fields = valid.model_dump(exclude={"organiser_institution_ids"})
+    fields = valid.model_dump(exclude={"organiser_institution_ids", "translations"})
     event = m.Event(**fields)
+    event.set_translations(valid.translations)
     for position, institution_id in enumerate(valid.organiser_institution_ids):
         _get(session, m.Institution, institution_id, "institution")
         event.organisers.append(m.EventOrganiser(institution_id=institution_id, position=position))
@@ -113,9 +124,12 @@ def update_event(session: Session, *, actor: Actor, event_id: str, expected_vers
     with operation(session, actor=actor, action="update", entity_type="dialogue_event", record=event, expected_version=expected_version) as op:
         valid = validate(s.EventIn, data)
         before = [o.institution_id for o in event.organisers]
-        changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids"}).items() if getattr(event, name) != value]
+        changed = [name for name, value in valid.model_dump(exclude={"organiser_institution_ids", "translations"}).items() if getattr(event, name) != value]
         for name in changed:
             setattr(event, name, getattr(valid, name))
+        if (event.translations or {}) != valid.translations:
+            event.set_translations(valid.translations)
+            changed.append("translations")
         if before != valid.organiser_institution_ids:
             for institution_id in valid.organiser_institution_ids:
                 _get(session, m.Institution, institution_id, "institution")
@@ -135,7 +149,7 @@ def get_event(session: Session, *, event_ref: str) -> m.Event:
     """An event by id or by its stable key."""
     event = session.scalars(select(m.Event).where(or_(m.Event.id == event_ref, m.Event.key == event_ref))).first()
     if event is None:
-        raise NotFound("event not found", fields=[FieldError(path="event_id", message="no such event")])
+        raise NotFound(T_("event not found"), fields=[FieldError(path="event_id", message=T_("no such event"))])
     return event
 
 
@@ -161,7 +175,8 @@ def register_participant(
     valid = validate(s.ParticipantIn, data)
     role_value = validate(s.ParticipationIn, {"participant_id": "new", "role": role}).role
     _get(session, m.Institution, valid.institution_id, "institution")
-    participant = m.Participant(**valid.model_dump(exclude={"contact"}))
+    participant = m.Participant(**valid.model_dump(exclude={"contact", "translations"}))
+    participant.set_translations(valid.translations)
     if valid.contact is not None:
         participant.contact = m.ParticipantContact(**valid.contact.model_dump())
     session.add(participant)
@@ -179,7 +194,7 @@ def add_participation(session: Session, *, actor: Actor, event_id: str, data: Ma
     valid = validate(s.ParticipationIn, data)
     _get(session, m.Participant, valid.participant_id, "participant")
     if any(p.participant_id == valid.participant_id for p in event.participations):
-        raise InvalidInput("Already registered", fields=[FieldError(path="participant_id", message="already registered at this event")])
+        raise InvalidInput(T_("Already registered"), fields=[FieldError(path="participant_id", message=T_("already registered at this event"))])
     participation = m.Participation(participant_id=valid.participant_id, role=valid.role.value)
     event.participations.append(participation)
     session.flush()
@@ -220,6 +235,7 @@ def add_statement(session: Session, *, actor: Actor, event_id: str, data: Mappin
         parts=[p.model_dump() for p in valid.parts],
         named_role=valid.named_role.value if valid.named_role else None,
     )
+    statement.set_translations(valid.translations)
     event.statements.append(statement)
     session.flush()
     audit.record(session, actor=actor, action="create", entity_type="dialogue_attendance_statement", entity_id=statement.id, details={"event_id": event.id})
@@ -261,6 +277,7 @@ def participants_for(
                 name_zh=person.name_zh,
                 honorific=person.honorific,
                 position_en=person.position_en,
+                translations=person.translations or {},
                 institution=s.InstitutionOut.model_validate(person.institution),
                 role=s.ParticipantRole(participation.role),
                 contact=s.ContactOut(email=contact.email, phone=contact.phone) if visible and contact is not None else None,
@@ -292,7 +309,10 @@ def search_events(
     query = select(m.Event)
     if q:
         pattern = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(m.Event.title_en).like(pattern), func.lower(m.Event.venue_en).like(pattern), m.Event.title_zh.like(f"%{q}%")))
+        # the translations are JSON text, where Chinese is stored as \\u escapes: search for that spelling
+        stored = json.dumps(q.lower())[1:-1].replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        query = query.where(or_(func.lower(m.Event.title_en).like(pattern), func.lower(m.Event.venue_en).like(pattern),
+                                 func.lower(cast(m.Event.translations, String)).like(f"%{stored}%", escape="!")))
     if event_type:
         query = query.where(m.Event.event_type == validate(s.EventTypeFilter, {"event_type": event_type}).event_type.value)
     if start is not None:
@@ -302,7 +322,7 @@ def search_events(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     orders = {"start": (m.Event.start_date, m.Event.title_en), "-start": (m.Event.start_date.desc(), m.Event.title_en), "title": (m.Event.title_en, m.Event.start_date)}
     if sort not in orders:
-        raise InvalidInput("Unknown sort order", fields=[FieldError(path="sort", message="must be one of " + ", ".join(orders))])
+        raise InvalidInput(T_("Unknown sort order"), fields=[FieldError(path="sort", message=T_("must be one of {values}", values=", ".join(orders)))])
     rows = list(session.scalars(query.order_by(*orders[sort]).offset(offset).limit(limit)))
     return rows, total
 
@@ -325,10 +345,10 @@ def record_session(session: Session, *, actor: Actor, event_id: str, data: Mappi
     event = get_event(session, event_ref=event_id)
     valid = validate(s.SessionIn, data)
     if any(existing.number == valid.number for existing in event.sessions):
-        raise InvalidInput("Duplicate session number", fields=[FieldError(path="number", message="this event already has a session with this number")])
+        raise InvalidInput(T_("Duplicate session number"), fields=[FieldError(path="number", message=T_("this event already has a session with this number"))])
     length = (event.end_date - event.start_date).days + 1
     if valid.day is not None and valid.day > length:
-        raise InvalidInput("Session day outside the event", fields=[FieldError(path="day", message=f"the event lasts {length} day(s)")])
+        raise InvalidInput(T_("Session day outside the event"), fields=[FieldError(path="day", message=P_("the event lasts {n} day", "the event lasts {n} days", length))])
     for speaker_id in valid.speaker_ids:
         _get(session, m.Participant, speaker_id, "participant")
         _ensure_participation(event, speaker_id, s.ParticipantRole.speaker)
@@ -339,17 +359,18 @@ def record_session(session: Session, *, actor: Actor, event_id: str, data: Mappi
         number=valid.number,
         day=valid.day,
         title_en=valid.title_en,
-        title_zh=valid.title_zh,
         kind=valid.kind.value,
         abstract_en=valid.abstract_en,
-        abstract_zh=valid.abstract_zh,
         chair_id=valid.chair_id,
     )
+    record.set_translations(valid.translations)
     for position, speaker_id in enumerate(valid.speaker_ids):
         record.speakers.append(m.SessionSpeaker(participant_id=speaker_id, position=position))
     zh = valid.observations_zh or [None] * len(valid.observations_en)
     for position, (text_en, text_zh) in enumerate(zip(valid.observations_en, zh, strict=True)):
-        record.observations.append(m.KeyObservation(position=position, text_en=text_en, text_zh=text_zh))
+        observation = m.KeyObservation(position=position, text_en=text_en)
+        observation.set_translations({"text": {"zh_Hans": text_zh}} if text_zh else {})
+        record.observations.append(observation)
     event.sessions.append(record)
     session.flush()
     audit.record(session, actor=actor, action="create", entity_type="dialogue_session", entity_id=record.id, details={"event_id": event.id, "number": valid.number, "speaker_ids": valid.speaker_ids, "chair_id": valid.chair_id})
@@ -364,7 +385,8 @@ def add_opening_remark(session: Session, *, actor: Actor, event_id: str, data: M
     if valid.speaker_id is not None:
         _get(session, m.Participant, valid.speaker_id, "participant")
         _ensure_participation(event, valid.speaker_id, s.ParticipantRole.speaker)
-    remark = m.OpeningRemark(position=len(event.opening_remarks), **valid.model_dump())
+    remark = m.OpeningRemark(position=len(event.opening_remarks), **valid.model_dump(exclude={"translations"}))
+    remark.set_translations(valid.translations)
     event.opening_remarks.append(remark)
     session.flush()
     audit.record(session, actor=actor, action="create", entity_type="dialogue_opening_remark", entity_id=remark.id, details={"event_id": event.id, "speaker_id": valid.speaker_id})
@@ -376,7 +398,8 @@ def add_outcome(session: Session, *, actor: Actor, event_id: str, data: Mapping[
     _manage(session, actor, "add_outcome", "dialogue_outcome")
     event = get_event(session, event_ref=event_id)
     valid = validate(s.OutcomeIn, data)
-    outcome = m.Outcome(kind=valid.kind.value, position=len(event.outcomes), text_en=valid.text_en, text_zh=valid.text_zh)
+    outcome = m.Outcome(kind=valid.kind.value, position=len(event.outcomes), text_en=valid.text_en)
+    outcome.set_translations(valid.translations)
     event.outcomes.append(outcome)
     session.flush()
     audit.record(session, actor=actor, action="create", entity_type="dialogue_outcome", entity_id=outcome.id, details={"event_id": event.id, "kind": outcome.kind})
@@ -388,11 +411,12 @@ def add_follow_up(session: Session, *, actor: Actor, outcome_id: str, data: Mapp
     _manage(session, actor, "add_follow_up", "dialogue_follow_up")
     outcome: m.Outcome = _get(session, m.Outcome, outcome_id, "outcome")
     if outcome.kind != s.OutcomeKind.recommendation:
-        raise InvalidInput("Only a recommendation can have follow-up", fields=[FieldError(path="outcome_id", message="is a challenge")])
+        raise InvalidInput(T_("Only a recommendation can have follow-up"), fields=[FieldError(path="outcome_id", message=T_("is a challenge"))])
     event = _get(session, m.Event, outcome.event_id, "event")
     valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
     _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
-    action = m.FollowUpAction(**{**valid.model_dump(), "status": valid.status.value})
+    action = m.FollowUpAction(**{**valid.model_dump(exclude={"translations"}), "status": valid.status.value})
+    action.set_translations(valid.translations)
     outcome.follow_ups.append(action)
     session.flush()
     audit.record(session, actor=actor, action="create", entity_type="dialogue_follow_up", entity_id=action.id, details={"outcome_id": outcome.id, "status": action.status, "linked_type": action.linked_type})
@@ -411,13 +435,75 @@ def update_follow_up(
         valid = validate(s.FollowUpIn, data, context={"event_start": event.start_date})
         _get(session, m.Institution, valid.owner_institution_id, "owner_institution")
         changed = []
-        for name, value in valid.model_dump().items():
+        for name, value in valid.model_dump(exclude={"translations"}).items():
             new = value.value if name == "status" else value
             if getattr(action, name) != new:
                 changed.append(name)
             setattr(action, name, new)
         op.note(fields=changed, status=action.status)
     return action
+
+
+# ---- translations --------------------------------------------------------------------------------
+
+
+def translatable_parts(event: m.Event) -> list[tuple[str, m.Translatable, Text]]:
+    """Every record of an event with published text: (form key prefix `kind.id`, record, the part's name as a message)."""
+    parts: list[tuple[str, m.Translatable, Text]] = [(f"event.{event.id}", event, T_("Event"))]
+    parts += [(f"remark.{r.id}", r, T_("Opening remark {position}", position=n)) for n, r in enumerate(event.opening_remarks, start=1)]
+    for record in sorted(event.sessions, key=lambda x: x.number):
+        parts.append((f"session.{record.id}", record, T_("Session {number}", number=record.number)))
+        parts += [(f"observation.{o.id}", o, T_("Session {number}, key observation {position}", number=record.number, position=n))
+                  for n, o in enumerate(record.observations, start=1)]
+    recommendations = [o for o in event.outcomes if o.kind == "recommendation"]
+    for n, outcome in enumerate(recommendations, start=1):
+        parts.append((f"outcome.{outcome.id}", outcome, T_("Recommendation {position}", position=n)))
+        parts += [(f"follow_up.{a.id}", a, T_("Recommendation {position}, follow-up action {number}", position=n, number=k))
+                  for k, a in enumerate(outcome.follow_ups, start=1)]
+    parts += [(f"outcome.{o.id}", o, T_("Challenge {position}", position=n))
+              for n, o in enumerate((o for o in event.outcomes if o.kind == "challenge"), start=1)]
+    parts += [(f"statement.{x.id}", x, T_("Attendance statement {position}", position=n)) for n, x in enumerate(event.statements, start=1)]
+    people = sorted(event.participations, key=lambda p: (p.participant.institution.name_en, p.participant.name))
+    parts += [(f"participant.{p.participant.id}", p.participant, T_("Participant {position}", position=n)) for n, p in enumerate(people, start=1)]
+    for evaluation in event.evaluations:
+        parts.append((f"evaluation.{evaluation.id}", evaluation, T_("Evaluation")))
+        parts += [(f"question.{q.id}", q, T_("Evaluation question {position}", position=n)) for n, q in enumerate(evaluation.questions, start=1)]
+    return parts
+
+
+def update_translations(session: Session, *, actor: Actor, event_id: str, expected_version: int | None, locale: str,
+                        values: Mapping[str, str | None]) -> list[str]:
+    """Set the `locale` text of an event's published fields in one go (the translator's page): `values` maps
+    `kind.id.field` (see `translatable_parts`) to the text; blank removes it. Returns the keys that changed.
+
+    The event's version guards the whole set (409 when someone saved since it was read)."""
+    _manage(session, actor, "update_translations", "dialogue_event")
+    if locale not in s.TRANSLATION_LOCALES:
+        raise InvalidInput(T_("Unsupported language"), fields=[FieldError(path="locale", message=T_("must be one of {values}", values=", ".join(s.TRANSLATION_LOCALES)))])
+    event = get_event(session, event_ref=event_id)
+    records = {prefix: record for prefix, record, _part in translatable_parts(event)}
+    unknown = [key for key in values if key.rsplit(".", 1)[0] not in records or key.rsplit(".", 1)[-1] not in records[key.rsplit(".", 1)[0]].TRANSLATED]
+    if unknown:
+        raise InvalidInput(T_("Not a text of this event"), fields=[FieldError(path=key, message=T_("not a published text of this event")) for key in unknown])
+    changed: list[str] = []
+    with operation(session, actor=actor, action="update", entity_type="dialogue_event", record=event, expected_version=expected_version) as op:
+        for key, text in values.items():
+            prefix, field = key.rsplit(".", 1)
+            record = records[prefix]
+            new = (text or "").strip() or None
+            if record.translation(field, locale) == new:
+                continue
+            updated = {name: dict(by_locale) for name, by_locale in (record.translations or {}).items()}
+            if new is None:
+                updated.get(field, {}).pop(locale, None)
+            else:
+                updated.setdefault(field, {})[locale] = new
+            record.set_translations(updated)
+            changed.append(key)
+        if changed:
+            event.updated_at = utcnow()  # the event's version moves with any of its texts
+        op.note(fields=["translations"], locale=locale, changed=changed)
+    return changed
 
 
 # ---- directory -----------------------------------------------------------------------------------
@@ -428,7 +514,8 @@ def add_focal_point(session: Session, *, actor: Actor, data: Mapping[str, Any] |
     _manage(session, actor, "add_focal_point", "dialogue_focal_point")
     valid = validate(s.FocalPointIn, data)
     _get(session, m.Institution, valid.institution_id, "institution")
-    record = m.FocalPoint(**{**valid.model_dump(), "function": valid.function.value})
+    record = m.FocalPoint(**{**valid.model_dump(exclude={"translations"}), "function": valid.function.value})
+    record.set_translations(valid.translations)
     session.add(record)
     session.flush()
     audit.record(session, actor=actor, action="create", entity_type="dialogue_focal_point", entity_id=record.id, details={"institution_id": valid.institution_id, "consent_to_list": valid.consent_to_list, "contact_fields": [k for k in ("email", "phone") if getattr(valid, k)]})
@@ -460,8 +547,11 @@ def record_evaluation(session: Session, *, actor: Actor, event_id: str, data: Ma
     event = get_event(session, event_ref=event_id)
     valid = validate(s.EvaluationIn, data)
     evaluation = m.Evaluation(activity_en=valid.activity_en, dated=valid.dated, stated_sample_size=valid.stated_sample_size)
+    evaluation.set_translations(valid.translations)
     for position, question in enumerate(valid.questions):
-        evaluation.questions.append(m.EvaluationQuestion(position=position, **question.model_dump()))
+        row = m.EvaluationQuestion(position=position, **question.model_dump(exclude={"translations"}))
+        row.set_translations(question.translations)
+        evaluation.questions.append(row)
     for respondent, answers in enumerate(valid.responses, start=1):
         evaluation.responses.append(m.EvaluationResponse(respondent=respondent, answers=dict(answers)))
     event.evaluations.append(evaluation)
@@ -470,14 +560,20 @@ def record_evaluation(session: Session, *, actor: Actor, event_id: str, data: Ma
     return evaluation
 
 
-def evaluation_annex(evaluation: m.Evaluation, *, lang: str = "en") -> AnnexReport:
-    """The Annex I report of an evaluation, computed from its raw responses."""
-    def text(question: m.EvaluationQuestion) -> str:
-        return (question.text_zh if lang == "zh" and question.text_zh else question.text_en)
+def evaluation_annex(evaluation: m.Evaluation, *, lang: str = "en", shown: Any = None) -> AnnexReport:
+    """The Annex I report of an evaluation, computed from its raw responses, its texts in `lang` (`en`/`zh`).
+
+    `shown(record, field, text)` may turn each text into what a report prints (marking a fallback); by default the
+    reader's text or the English source."""
+    locale = "zh_Hans" if lang == "zh" else "en"
+
+    def text(record: Any, field: str) -> str:
+        value = record.in_language(field, locale=locale)
+        return shown(record, field, value) if shown is not None else value.text
 
     return build_annex(
-        activity=evaluation.activity_en,
-        questions=[(q.key, text(q)) for q in evaluation.questions],
+        activity=text(evaluation, "activity"),
+        questions=[(q.key, text(q, "text")) for q in evaluation.questions],
         responses=[r.answers for r in evaluation.responses],
         dated=evaluation.dated,
     )
@@ -539,7 +635,7 @@ def load_seed_events(session: Session, *, actor: Actor, path: Path | None = None
         for row in raw_event["statements"]:
             add_statement(session, actor=actor, event_id=event.id, data=_strip_notes(row))
         for row in raw_event["opening_remarks"]:
-            add_opening_remark(session, actor=actor, event_id=event.id, data={"speaker_id": person(row["speaker"]) if row.get("speaker") else None, "text_en": row["text_en"]})
+            add_opening_remark(session, actor=actor, event_id=event.id, data={"speaker_id": person(row["speaker"]) if row.get("speaker") else None, "text_en": row["text_en"], "translations": row.get("translations") or {}})
         for row in raw_event["sessions"]:
             payload = {k: v for k, v in _strip_notes(row).items() if k not in {"speakers", "chair"}}
             payload["speaker_ids"] = [person(k) for k in row.get("speakers", [])]
@@ -603,13 +699,13 @@ def attendance_out(event: m.Event) -> s.AttendanceOut:
 def flags_out(event: m.Event) -> list[s.ConsistencyFlagOut]:
     from passage.dialogue.checks import check_event
 
-    return [s.ConsistencyFlagOut(code=f.code, message=f.message, path=f.path, stated=f.stated, found=f.found) for f in check_event(event)]
+    return [s.ConsistencyFlagOut(code=f.code, message=i18n.localise(f.message), path=f.path, stated=f.stated, found=f.found) for f in check_event(event)]
 
 
 def session_out(record: m.EventSession) -> s.SessionOut:
     return s.SessionOut(
-        id=record.id, number=record.number, day=record.day, title_en=record.title_en, title_zh=record.title_zh, kind=s.SessionKind(record.kind),
-        abstract_en=record.abstract_en, abstract_zh=record.abstract_zh, chair_id=record.chair_id,
+        id=record.id, number=record.number, day=record.day, title_en=record.title_en, kind=s.SessionKind(record.kind),
+        abstract_en=record.abstract_en, translations=record.translations or {}, chair_id=record.chair_id,
         speaker_ids=[sp.participant_id for sp in record.speakers],
         observations=[s.ObservationOut.model_validate(o) for o in record.observations],
     )

@@ -163,7 +163,7 @@ def _status(outcomes: list[m.Outcome], as_of: dt.date) -> str:
 def track(events: list[m.Event], *, as_of: dt.date, threshold: float = 0.5) -> list[RecommendationGroup]:
     """Group the recommendations of `events` and give each group its follow-up status; recurring groups first."""
     outcomes = [(event, o) for event in sorted(events, key=lambda e: e.start_date) for o in event.outcomes if o.kind == "recommendation"]
-    texts = [o.text_en or (o.text_zh or "") for _e, o in outcomes]
+    texts = [o.text_en for _e, o in outcomes]  # grouped by the English source text, the same in every language
     result: list[RecommendationGroup] = []
     for indices in cluster(texts, threshold=threshold):
         members = [

@@ -7,17 +7,21 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
+from babel.dates import format_skeleton
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, PassageError
-from passage.core.i18n import N_, get_locale, gettext
+from passage.core.i18n import N_, T_, babel_locale, get_locale, localise
 from passage.core.links import register_record_path
+from passage.dialogue import messages, service
 from passage.dialogue import models as m
 from passage.dialogue import schemas as s
-from passage.dialogue import service
+from passage.dialogue.attendance import country_name
+from passage.dialogue.report import translation_status
 from passage.dialogue.rules import PROVINCES, province_name
 from passage.security.deps import require, user_has
 from passage.security.models import User
@@ -36,38 +40,23 @@ Manager = Annotated[User, require(Permission.DIALOGUE_MANAGE)]
 
 PAGE_SIZE = 20
 
-EVENT_TYPES = {"workshop": N_("Workshop"), "seminar": N_("Seminar"), "study_visit": N_("Study visit")}
-INSTITUTION_TYPES = {
-    "ministry": N_("Ministry"), "bureau": N_("Bureau"), "provincial_office": N_("Provincial office"), "embassy": N_("Embassy"),
-    "eu_body": N_("EU body"), "international_organisation": N_("International organisation"), "academia": N_("Academia"),
-}
-ROLES = {"participant": N_("Participant"), "expert": N_("Expert"), "chair": N_("Chair"), "speaker": N_("Speaker")}
-SESSION_KINDS = {"presentation": N_("Presentation"), "group_discussion": N_("Group discussion")}
-OUTCOME_KINDS = {"recommendation": N_("Recommendation"), "challenge": N_("Challenge")}
-FOLLOW_UP_STATUSES = {"planned": N_("Planned"), "in_progress": N_("In progress"), "done": N_("Done"), "dropped": N_("Dropped")}
-TRACKER_STATUSES = {
-    "acted_on": N_("Acted on"), "overdue": N_("Overdue"), "in_progress": N_("In progress"), "planned": N_("Planned"),
-    "dropped": N_("Dropped"), "no_follow_up": N_("No follow-up"),
-}
-FUNCTIONS = {"immigration_liaison_officer": N_("Immigration liaison officer"), "focal_point": N_("Focal point")}
-FLAG_LABELS = {
-    "stated_total_vs_parts": N_("A stated total differs from the sum of its parts"),
-    "stated_count_vs_named": N_("A stated number of people differs from the people named"),
-    "speaker_without_session": N_("A speaker has no session"),
-    "chair_without_session": N_("A chair chairs no session"),
-    "evaluation_outside_event": N_("The evaluation is dated outside the event"),
-    "sample_size_vs_responses": N_("The stated sample size differs from the questionnaires recorded"),
-    "headcount_vs_institutions": N_("The headcount differs from the institutions' headcounts"),
-}
-SORTS = {"start": N_("Earliest first"), "-start": N_("Latest first"), "title": N_("Title")}
+EVENT_TYPES = messages.EVENT_TYPES
+INSTITUTION_TYPES = messages.INSTITUTION_TYPES
+ROLES = messages.ROLES
+SESSION_KINDS = messages.SESSION_KINDS
+OUTCOME_KINDS = messages.OUTCOME_KINDS
+FOLLOW_UP_STATUSES = messages.FOLLOW_UP_STATUSES
+TRACKER_STATUSES = messages.TRACKER_STATUSES
+FUNCTIONS = messages.FUNCTIONS
+FLAG_LABELS = messages.FLAGS
+SORTS = messages.SORTS
 DEFAULT_PROJECT = "EU-China Dialogue on Migration and Mobility Support Project"
-
-
-LINKED_TYPES = [
-    ("readmission.agreement", N_("Readmission agreement")), ("readmission.case", N_("Readmission case")), ("avrr.pilot", N_("AVRR pilot")),
-    ("forms.form", N_("Questionnaire")), ("dtm.round", N_("DTM round")), ("dialogue.event", N_("Dialogue event")),
-]
+DEFAULT_PROJECT_ZH = "支持中欧人员往来和移民领域对话项目"
+LINKED_TYPES = list(messages.LINKED_TYPES.items())
 """Kinds of record a follow-up action may point at, in words (the stored value is `module.entity`)."""
+
+TRANSLATION_PREFIX = "zh."
+"""Form fields named `zh.<field>` hold the Chinese text of `<field>` beside its English field (`<field>_en` or `<field>`)."""
 
 
 def _labels() -> dict[str, Any]:
@@ -77,6 +66,7 @@ def _labels() -> dict[str, Any]:
         "outcome_kinds": OUTCOME_KINDS, "follow_up_statuses": FOLLOW_UP_STATUSES, "tracker_statuses": TRACKER_STATUSES,
         "functions": FUNCTIONS, "flag_labels": FLAG_LABELS, "sorts": SORTS, "provinces": PROVINCES,
         "province_name": lambda code: province_name(code, "zh" if get_locale() == "zh_Hans" else "en"),
+        "country_name": lambda code: country_name(code, "zh" if get_locale() == "zh_Hans" else "en"),
         "zh": get_locale() == "zh_Hans",
     }
 
@@ -88,8 +78,15 @@ def _page(request: Request, template: str, context: dict[str, Any], *, status_co
 def _form_dict(form: Any, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
     """Form fields as a dict: blank text becomes None, repeated fields in `lists` become lists; the CSRF token is dropped."""
     data: dict[str, Any] = {}
+    translations: dict[str, dict[str, str]] = {}
     for key in form:
         if key == "csrf_token":
+            continue
+        if key.startswith(TRANSLATION_PREFIX):
+            value = form.get(key)
+            if isinstance(value, str) and value.strip():
+                translations[key.removeprefix(TRANSLATION_PREFIX)] = {"zh_Hans": value.strip()}
+            data[key] = value.strip() if isinstance(value, str) and value.strip() else None
             continue
         if key in lists:
             data[key] = [v for v in form.getlist(key) if isinstance(v, str) and v.strip()]
@@ -98,14 +95,26 @@ def _form_dict(form: Any, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
             data[key] = value.strip() if isinstance(value, str) and value.strip() else None
     for key in lists:
         data.setdefault(key, [])
+    data["translations"] = translations
     return data
+
+
+def _fields(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields of a submitted form plus its translations (what a service's schema accepts)."""
+    return {**{k: values.get(k) for k in names}, "translations": values.get("translations") or {}}
 
 
 def _errors(exc: PassageError) -> dict[str, str]:
     """Field path -> message; a refusal without fields goes under `_form`."""
     if not exc.fields:
-        return {"_form": exc.message}
-    return {f.path.split(".")[0]: f.message for f in exc.fields}
+        return {"_form": localise(exc.message)}
+    errors: dict[str, str] = {}
+    for f in exc.fields:
+        parts = f.path.split(".")
+        # `translations.title.zh_Hans` is the form's `zh.title`; a whole-translations refusal goes on the form
+        name = (TRANSLATION_PREFIX + parts[1] if len(parts) > 1 else "_form") if parts[0] == "translations" else parts[0]
+        errors[name] = localise(f.message)
+    return errors
 
 
 # ---- list and calendar ----------------------------------------------------------------------------
@@ -137,7 +146,7 @@ def calendar_page(request: Request, db: DbSession, user: Reader, month: Annotate
     today = dt.date.today()
     year, number = (int(month[:4]), int(month[5:])) if month else (today.year, today.month)
     if not 1 <= number <= 12:
-        raise InvalidInput("Unknown month", fields=[FieldError(path="month", message="must be YYYY-MM with a month from 01 to 12")])
+        raise InvalidInput(T_("Unknown month"), fields=[FieldError(path="month", message=T_("must be YYYY-MM with a month from 01 to 12"))])
     first = dt.date(year, number, 1)
     last = dt.date(year, number, calendar.monthrange(year, number)[1])
     events = service.list_events(db, start=first, end=last)
@@ -152,6 +161,7 @@ def calendar_page(request: Request, db: DbSession, user: Reader, month: Annotate
     weekdays = [N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun")]
     return _page(request, "dialogue/calendar.html", {
         "weeks": weeks, "first": first, "previous": previous, "following": following, "weekdays": weekdays, "events": events,
+        "month_name": format_skeleton("yMMMM", first, locale=babel_locale()),
     })
 
 
@@ -170,14 +180,14 @@ def _event_form(request: Request, db: Session, values: dict[str, Any], errors: d
 @router.get("/dialogue/events/new")
 def new_event_page(request: Request, db: DbSession, user: Manager) -> Response:
     own = [i.id for i in _institution_choices(db) if i.organisation_id == user.organisation_id]
-    return _event_form(request, db, {"project_en": DEFAULT_PROJECT, "event_type": "workshop", "organiser_institution_ids": own}, {})
+    return _event_form(request, db, {"project_en": DEFAULT_PROJECT, "zh.project": DEFAULT_PROJECT_ZH, "event_type": "workshop", "organiser_institution_ids": own}, {})
 
 
 @router.post("/dialogue/events")
 async def create_event_submit(request: Request, db: DbSession, user: Manager) -> Response:
     values = _form_dict(await request.form(), lists=("organiser_institution_ids",))
     try:
-        event = service.create_event(db, actor=user, data=values)
+        event = service.create_event(db, actor=user, data={k: v for k, v in values.items() if not k.startswith(TRANSLATION_PREFIX)})
     except InvalidInput as exc:
         db.rollback()
         return _event_form(request, db, values, _errors(exc), status_code=422)
@@ -228,7 +238,7 @@ async def register_submit(request: Request, event_id: str, db: DbSession, user: 
         if values.get("email") or values.get("phone") or values.get("consent_given"):
             contact = {"email": values.get("email"), "phone": values.get("phone"), "consent_given": values.get("consent_given") == "yes",
                        "consent_date": values.get("consent_date")}
-        data = {k: values.get(k) for k in ("name", "name_zh", "honorific", "position_en", "institution_id")}
+        data = _fields(values, ("name", "name_zh", "honorific", "position_en", "institution_id"))
         role = values.get("role") or "participant"
         service.register_participant(db, actor=user, event_id=event_id, data={**data, "contact": contact}, role=role)
 
@@ -239,8 +249,10 @@ async def register_submit(request: Request, event_id: str, db: DbSession, user: 
 async def session_submit(request: Request, event_id: str, db: DbSession, user: Manager) -> Response:
     def act(values: dict[str, Any]) -> None:
         observations = [line.strip() for line in (values.get("observations_en") or "").splitlines() if line.strip()]
-        data = {**{k: values.get(k) for k in ("number", "day", "title_en", "title_zh", "kind", "abstract_en", "chair_id")},
-                "speaker_ids": values["speaker_ids"], "observations_en": observations}
+        chinese = [line.strip() for line in (values.get("observations_zh") or "").splitlines() if line.strip()]
+        translations = {k: v for k, v in (values.get("translations") or {}).items() if k != "observations"}
+        data = {**{k: values.get(k) for k in ("number", "day", "title_en", "kind", "abstract_en", "chair_id")}, "translations": translations,
+                "speaker_ids": values["speaker_ids"], "observations_en": observations, "observations_zh": chinese}
         service.record_session(db, actor=user, event_id=event_id, data=data)
 
     return await _submit(request, db, user, event_id, "session", act, lists=("speaker_ids",))
@@ -249,7 +261,7 @@ async def session_submit(request: Request, event_id: str, db: DbSession, user: M
 @router.post("/dialogue/events/{event_id}/outcomes")
 async def outcome_submit(request: Request, event_id: str, db: DbSession, user: Manager) -> Response:
     def act(values: dict[str, Any]) -> None:
-        service.add_outcome(db, actor=user, event_id=event_id, data={k: values.get(k) for k in ("kind", "text_en", "text_zh")})
+        service.add_outcome(db, actor=user, event_id=event_id, data=_fields(values, ("kind", "text_en")))
 
     return await _submit(request, db, user, event_id, "outcome", act)
 
@@ -260,12 +272,49 @@ async def follow_up_submit(request: Request, event_id: str, db: DbSession, user:
         outcome_id = values.get("outcome_id")
         event = service.get_event(db, event_ref=event_id)
         if not outcome_id or outcome_id not in {o.id for o in event.outcomes}:
-            raise InvalidInput("Choose a recommendation", fields=[FieldError(path="outcome_id", message="choose a recommendation of this event")])
-        data = {k: values.get(k) for k in ("title", "owner_institution_id", "due_date", "evidence", "linked_type", "linked_id")}
+            raise InvalidInput(T_("Choose a recommendation"), fields=[FieldError(path="outcome_id", message=T_("choose a recommendation of this event"))])
+        data = _fields(values, ("title", "owner_institution_id", "due_date", "evidence", "linked_type", "linked_id"))
         data["status"] = values.get("status") or "planned"
         service.add_follow_up(db, actor=user, outcome_id=outcome_id, data=data)
 
     return await _submit(request, db, user, event_id, "follow-up", act)
+
+
+# ---- translations ---------------------------------------------------------------------------------
+
+
+def _translations_page(request: Request, db: Session, event_id: str, *, values: dict[str, Any] | None = None,
+                       errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    event = service.get_event(db, event_ref=event_id)
+    rows = [
+        {"key": f"{prefix}.{field}", "part": part, "field": field, "source": record.source_text(field), "text": record.translation(field, "zh_Hans")}
+        for prefix, record, part in service.translatable_parts(event)
+        for field in record.TRANSLATED
+        if record.source_text(field)
+    ]
+    return _page(request, "dialogue/translations.html", {
+        "event": event, "rows": rows, "values": values or {}, "errors": errors or {}, "status": translation_status(event)["zh_Hans"],
+    }, status_code=status_code)
+
+
+@router.get("/dialogue/events/{event_id}/translations")
+def translations_page(request: Request, event_id: str, db: DbSession, user: Manager) -> Response:
+    """Every published text of the event, English beside Chinese, for the translator."""
+    return _translations_page(request, db, event_id)
+
+
+@router.post("/dialogue/events/{event_id}/translations")
+async def translations_submit(request: Request, event_id: str, db: DbSession, user: Manager) -> Response:
+    form = await request.form()
+    values = {key: str(form.get(key) or "") for key in form if key not in ("csrf_token", "version")}
+    version = form.get("version")
+    try:
+        service.update_translations(db, actor=user, event_id=event_id, expected_version=int(str(version)) if version else None,
+                                    locale="zh_Hans", values=values)
+    except InvalidInput as exc:
+        db.rollback()
+        return _translations_page(request, db, event_id, values=values, errors=_errors(exc), status_code=422)
+    return RedirectResponse(f"/dialogue/events/{event_id}/report?lang=zh", status_code=303)
 
 
 # ---- report ---------------------------------------------------------------------------------------
@@ -277,11 +326,13 @@ _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 @router.get("/dialogue/events/{event_id}/report")
 def report_page(
     request: Request, event_id: str, db: DbSession, user: Reader,
-    lang: Annotated[Literal["en", "zh"], Query()] = "en",
+    lang: Annotated[Literal["en", "zh"] | None, Query()] = None,
     format: Annotated[Literal["html", "pdf"], Query()] = "html",  # noqa: A002 - same parameter as the API
 ) -> Response:
-    """Preview (HTML inside the site) or download (PDF) of the summary report in either language."""
+    """Preview (HTML inside the site) or download (PDF) of the summary report in either language (default: the reader's)."""
     from passage.dialogue.report import render_report_html, render_report_pdf
+
+    lang = lang or ("zh" if get_locale() == "zh_Hans" else "en")
 
     event = service.get_event(db, event_ref=event_id)
     if format == "pdf":
@@ -293,9 +344,11 @@ def report_page(
     # The report's own stylesheet is scoped to the preview box so it does not restyle the site.
     css = re.sub(r"@page\s*\{.*?\}\s*\}", "", style.group(1), flags=re.S) if style else ""
     css = re.sub(r"(^|\})\s*([^@{}][^{}]*)\{", lambda mt: mt.group(1) + " " + ", ".join(f".report-preview {sel.strip()}".replace(".report-preview body", ".report-preview") for sel in mt.group(2).split(",")) + " {", css)
+    status = translation_status(event)
     return _page(request, "dialogue/report_preview.html", {
         "event": event, "lang": lang, "report_body": body.group(1) if body else html, "report_css": css,
-        "report_lang": "zh-Hans" if lang == "zh" else "en",
+        "report_lang": "zh-Hans" if lang == "zh" else "en", "status": [status[locale] for locale in ("zh_Hans", "en")],
+        "can_manage": user_has(user, Permission.DIALOGUE_MANAGE),
     })
 
 
@@ -314,7 +367,9 @@ def tracker_page(
         groups = [g for g in groups if g.recurs]
     elif show in ("acted_on", "overdue"):
         groups = [g for g in groups if g.status == show]
-    return _page(request, "dialogue/tracker.html", {"groups": groups, "show": show, "counts": counts})
+    outcomes = {o.id: o for o in db.scalars(select(m.Outcome).where(m.Outcome.kind == "recommendation"))}
+    events = {e.id: e for e in service.list_events(db)}
+    return _page(request, "dialogue/tracker.html", {"groups": groups, "show": show, "counts": counts, "outcomes": outcomes, "events": events})
 
 
 @router.get("/dialogue/directory")
@@ -335,10 +390,9 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     items = []
     for action in due[:6]:
         outcome = service.get_outcome(session, outcome_id=action.outcome_id)
-        note = gettext("overdue since %(date)s") % {"date": action.due_date.isoformat()} if action.due_date < today else gettext("due %(date)s") % {"date": action.due_date.isoformat()}
-        items.append(PanelItem(label=action.title, href=f"/dialogue/events/{outcome.event_id}#follow-ups", note=note))
-    if not items:
-        items.append(PanelItem(label=gettext("No follow-up actions due in the next 60 days"), href="/dialogue/tracker"))
+        note = T_("overdue since {date}", date=action.due_date) if action.due_date < today else T_("due {date}", date=action.due_date)
+        items.append(PanelItem(label=action.in_language("title").text, href=f"/dialogue/events/{outcome.event_id}#follow-ups", note=localise(note)))
+    # no items: the home page shows its empty state as text, not as a link
     return HomePanel(title=N_("Dialogue follow-ups due"), items=items, more_href="/dialogue/tracker", order=70)
 
 
