@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from passage.core.schema import alembic_config
 
-BEFORE = "0010_consular"
-MIGRATION = "0011_dialogue_translations"
+BEFORE = "0011_audit_sealing"
+MIGRATION = "0012_dialogue_translations"
 
 
 def _translations(value: object) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """dialogue: published text per language in `translations` JSON ({field: {locale: text}}), replacing the *_zh columns
 
-Revision ID: 0011_dialogue_translations
-Revises: 0010_consular
+Revision ID: 0012_dialogue_translations
+Revises: 0011_audit_sealing
 Create Date: 2026-12-07 16:00:00
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_dialogue_translations"
-down_revision = "0010_consular"
+revision = "0012_dialogue_translations"
+down_revision = "0011_audit_sealing"
 branch_labels = None
 depends_on = None
 
