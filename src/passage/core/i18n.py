@@ -180,6 +180,8 @@ def _store_param(value: Any) -> Any:
         return {"$datetime": value.isoformat()}
     if isinstance(value, dt.date):
         return {"$date": value.isoformat()}
+    if isinstance(value, Money):
+        return {"$money": [str(value.amount), value.currency]}
     if isinstance(value, Decimal):
         return {"$decimal": str(value)}
     return value
@@ -198,6 +200,8 @@ def _load_param(value: Any) -> Any:
             return dt.date.fromisoformat(inner)
         if key == "$decimal":
             return Decimal(inner)
+        if key == "$money":
+            return Money(Decimal(inner[0]), str(inner[1]))
     return value
 
 
@@ -297,6 +301,17 @@ def format_percent(value: float, *, locale: str | None = None, decimals: int = 0
     return babel.numbers.format_percent(value, format=pattern, locale=babel_locale(locale))
 
 
+@dataclass(frozen=True)
+class Money:
+    """An amount in a currency, as a message parameter: shown with `format_money` in the reader's language."""
+
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency, locale="en")
+
+
 def format_money(amount: float | int | Decimal, currency: str, *, locale: str | None = None) -> str:
     """€3,500.00 / €3,500.00 with the currency sign placed by CLDR for the locale."""
     return babel.numbers.format_currency(amount, currency, locale=babel_locale(locale))
@@ -344,6 +359,8 @@ def localise(value: Any, *, locale: str | None = None) -> str:
         return value.render(chosen)
     if isinstance(value, Label):
         return value.render(chosen)
+    if isinstance(value, Money):
+        return format_money(value.amount, value.currency, locale=chosen)
     if isinstance(value, bool):
         return translations_for(chosen).ugettext("yes" if value else "no")
     if isinstance(value, (int, Decimal)) or (isinstance(value, float) and value == value):

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from passage.core.i18n import get_locale
 from passage.core.settings import get_settings
 from passage.dtm import service
 from passage.dtm.choropleth import VALUE_FIELDS, choropleth, site_points
@@ -216,7 +217,7 @@ def hxl_csv(round_id: str, db: DbSession, user: Reader, level: Level, component:
     rows = service.aggregate_round(db, round_=round_, level=level, component=component).rows
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "table.csv"
-        write_hxl_csv(rows, level, path)
+        write_hxl_csv(rows, level, path, locale=get_locale())
         content = path.read_bytes()
     return _download(content, "text/csv; charset=utf-8", _file_name(round_, level, component, "csv"))
 
@@ -228,14 +229,16 @@ def hxl_xlsx(round_id: str, db: DbSession, user: Reader, level: Level, component
     rows = service.aggregate_round(db, round_=round_, level=level, component=component).rows
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "table.xlsx"
-        write_hxl_xlsx(rows, level, path)
+        write_hxl_xlsx(rows, level, path, locale=get_locale())
         content = path.read_bytes()
     return _download(content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _file_name(round_, level, component, "xlsx"))
 
 
 @router.get("/rounds/{round_id}/report.pdf")
-def report_pdf(round_id: str, db: DbSession, user: Reader, level: Level = 1, component: Component = "baseline", language: Annotated[Literal["en", "zh"], Query()] = "en") -> Response:
-    """The round report as PDF (key figures, table with change, sex and age, reasons, issue counts)."""
+def report_pdf(round_id: str, db: DbSession, user: Reader, level: Level = 1, component: Component = "baseline", language: Annotated[Literal["en", "zh"] | None, Query()] = None) -> Response:
+    """The round report as PDF (key figures, table with change, sex and age, reasons, issue counts), in `language`,
+    or in the reader's language (`Accept-Language`, the language cookie) when it is not given."""
+    language = language or ("zh" if get_locale() == "zh_Hans" else "en")
     round_ = _round(db, round_id)
     rows = service.aggregate_round(db, round_=round_, level=level, component=component).rows
     report = build_report(rows, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component, issue_counts=service.issue_counts(db, round_id=round_.id, component=component), language=language)
