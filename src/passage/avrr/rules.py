@@ -161,7 +161,7 @@ def _condition_failures(conditions: Conditions, household: Household) -> list[Te
 
 def _listed(items: list[Label]) -> Text:
     """Labels joined as a list in the reader's language ("a, b" / "a、b")."""
-    text = T_("{item}", item=items[0]) if items else Text("")
+    text = Text("{item}", item=items[0]) if items else Text("")  # no words: not a catalogue entry
     for item in items[1:]:
         text = T_("{list}, {item}", list=text, item=item)
     return text

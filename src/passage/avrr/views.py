@@ -30,7 +30,7 @@ from passage.avrr.sustainability import DIMENSIONS, load_scoring_config
 from passage.core.app import validation_message
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, PassageError
-from passage.core.i18n import N_, get_locale, gettext, in_language, localise
+from passage.core.i18n import N_, T_, get_locale, gettext, in_language, localise
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
@@ -334,7 +334,7 @@ def _survey_page(request: Request, db: Session, user: User, case_id: str, round_
     if found is None:
         from passage.core.errors import NotFound
 
-        raise NotFound(f"monitoring round {round_number} not found")
+        raise NotFound(T_("monitoring round {round_number} not found", round_number=round_number))
     config = load_scoring_config(service.programme_config(case.programme_id).scoring_config)
     zh = get_locale() == "zh_Hans"
     groups = [(dim, [(item.name, item.zh if zh else item.en,

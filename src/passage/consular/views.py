@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from passage.consular import evacuation, geo, rules, service
+from passage.consular import evacuation, geo, messages, rules, service
 from passage.consular.models import Crisis, HelpRequest, Registration
 from passage.consular.schemas import (
     AdviceIn,
@@ -31,7 +31,7 @@ from passage.consular.schemas import (
 )
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, PassageError
-from passage.core.i18n import N_, get_locale, gettext
+from passage.core.i18n import N_, T_, get_locale, gettext
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
@@ -60,7 +60,7 @@ def label(value: str | None) -> str:
 
 
 def _context(**values: Any) -> dict[str, Any]:
-    return {"label": label, "rules": rules, **values}
+    return {"label": label, "rules": rules, "published": messages.published, "as_written": messages.as_written, **values}
 
 
 def _errors(exc: PassageError | ValidationError) -> dict[str, str]:
@@ -198,7 +198,7 @@ async def request_submit(request: Request, db: DbSession, user: Manager) -> Resp
         if values["registration_reference"]:
             found, _total = service.list_registrations(db, actor=user, reference=values["registration_reference"], active=None, limit=1)
             if not found:
-                raise PassageError("unknown registration", fields=[FieldError("registration_reference", gettext(N_("No registration with this reference in your district.")))])
+                raise PassageError(T_("unknown registration"), fields=[FieldError("registration_reference", gettext(N_("No registration with this reference in your district.")))])
             registration_id = found[0].id
         data = HelpRequestIn.model_validate({"channel": values["channel"], "category": values["category"], "urgency": values["urgency"],
                                              "country": values["country"].upper(), "summary": values["summary"], "caller_name": values["caller_name"],
@@ -319,7 +319,7 @@ async def crisis_submit(request: Request, db: DbSession, user: Manager) -> Respo
             try:
                 area = json.loads(values["area"])
             except json.JSONDecodeError:
-                raise PassageError("invalid area", fields=[FieldError("area", gettext(N_("Draw the area on the map, or paste GeoJSON.")))]) from None
+                raise PassageError(T_("invalid area"), fields=[FieldError("area", gettext(N_("Draw the area on the map, or paste GeoJSON.")))]) from None
         data = CrisisIn.model_validate({
             "name_en": values["name_en"], "name_zh": values["name_zh"], "crisis_type": values["crisis_type"], "country": values["country"].upper(),
             "starts_on": values["starts_on"], "ends_on": values["ends_on"] or None, "area": area,
@@ -343,7 +343,7 @@ def _crisis_page(request: Request, db: Session, user: User, crisis_id: str, *, s
     return render(request, "consular/crisis.html", _context(
         crisis=crisis, people=people, board=board, points=points, legs=legs, advice=advice, status=status, page=page, modes=evacuation.MODES,
         pages=max(1, math.ceil(people["total"] / PAGE_SIZE)), notice=notice, errors=errors or {}, plan=plan,
-        area_json=script_json(crisis.area), network_json=script_json(network), point_names={p.id: p.name for p in points},
+        area_json=script_json(crisis.area), network_json=script_json(network), point_names={p.id: messages.published(p, "name") for p in points},
         taken={leg["id"]: leg["seats_taken"] for leg in board["legs"]},
     ), status_code=status_code)
 
@@ -401,7 +401,7 @@ async def assembly_point_submit(crisis_id: str, request: Request, db: DbSession,
     form = await request.form()
     values = {name: str(form.get(name, "") or "").strip() for name in ("code", "name", "latitude", "longitude", "capacity")}
     try:
-        data = AssemblyPointIn.model_validate(values)
+        data = AssemblyPointIn.model_validate({**values, "translations": messages.translations_from_form(form, "name")})
         with db.begin_nested():
             service.add_assembly_point(db, actor=user, crisis_id=crisis_id, data=data)
     except (ValidationError, PassageError) as exc:
@@ -415,7 +415,8 @@ async def leg_submit(crisis_id: str, request: Request, db: DbSession, user: Evac
     names = ("code", "mode", "origin_point", "destination_point", "destination_name", "departs_at", "arrives_at", "seats")
     values = {name: str(form.get(name, "") or "").strip() for name in names}
     try:
-        document: dict[str, Any] = {**values, "destination_point": values["destination_point"] or None}
+        document: dict[str, Any] = {**values, "destination_point": values["destination_point"] or None,
+                                    "translations": messages.translations_from_form(form, "destination_name")}
         for name in ("departs_at", "arrives_at"):
             # The form's datetime-local has no zone: the page says times are UTC.
             document[name] = values[name] + ":00+00:00" if len(values[name]) == 16 else values[name]

@@ -76,7 +76,7 @@ def _rounds_page(request: Request, db: Session, *, operation: str, sort: str, di
     counts = dict(db.execute(select(DisplacementFigure.round_id, func.count()).where(DisplacementFigure.round_id.in_([r.id for r in rounds])).group_by(DisplacementFigure.round_id)).tuples().all()) if rounds else {}
     context = {
         "rounds": rounds, "counts": counts, "operations": service.operations(db), "operation": operation, "sort": sort, "direction": direction,
-        "page": page, "pages": pages, "total": total, "errors": {e.path: e.message for e in errors or []}, "values": values or {},
+        "page": page, "pages": pages, "total": total, "errors": {e.path: e.message for e in errors or []}, "values": values or {}, **_labels(),
     }
     return render(request, "dtm/rounds.html", context, status_code=status_code)
 

@@ -277,8 +277,8 @@ def write_form(form: Form, path: Path) -> None:
         for code in values:
             choices.append([list_name, code.name, code.en, code.zh])
     settings = workbook.create_sheet("settings")
-    settings.append(["form_title", "form_id", "version", "default_language"])
-    settings.append([form.title_en, form.form_id, form.version, EN])
+    settings.append(["form_title", f"passage_title::{ZH}", "form_id", "version", "default_language"])
+    settings.append([form.title_en, form.title_zh, form.form_id, form.version, EN])
     with atomic_path(path) as tmp:
         workbook.save(tmp)
 
