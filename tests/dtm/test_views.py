@@ -82,7 +82,7 @@ def test_chinese_pages_and_refusals(client: Any) -> None:
     listing = client.get("/dtm")
     assert "评估轮次" in listing.text and "新轮次" not in listing.text  # caseworkers read, analysts manage
     map_page = client.get("/dtm/map", params={"level": 1})
-    assert "图例：境内流离失所者人数" in map_page.text and "博尔诺州" in map_page.text
+    assert "图例：国内流离失所者人数" in map_page.text and "博尔诺州" in map_page.text
     round_id = re.findall(r'href="/dtm/rounds/([0-9a-f]+)"', listing.text)[0]
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', listing.text).group(1)  # type: ignore[union-attr]
     assert client.post(f"/dtm/rounds/{round_id}/process", data={"csrf_token": csrf, "component": "site"}).status_code == 403

@@ -143,10 +143,10 @@ def get_form(session: Session, *, form_ref: str, actor: Actor, organisation_id: 
             by_key = by_key.where(Form.organisation_id == organisation_id)
         found = list(session.scalars(by_key.limit(2)))
         if len(found) > 1:
-            raise InvalidInput(T_("form {form_ref} exists in several organisations; name the organisation", form_ref=form_ref))
+            raise InvalidInput(T_("form '{form_ref}' exists in several organisations; name the organisation", form_ref=form_ref))
         form = found[0] if found else None
     if form is None:
-        raise NotFound(T_("no form {form_ref}; load it with `passage forms load FORM.xlsx`", form_ref=form_ref))
+        raise NotFound(T_("no form '{form_ref}'; load it with `passage forms load FORM.xlsx`", form_ref=form_ref))
     return form
 
 

@@ -40,6 +40,17 @@ REASONS: dict[str, str] = {
 }
 """Quarantine and validation reason codes, with what each means."""
 
+MESSAGES: dict[str, Text] = {
+    "unknown_field": T_("the form has no such field"),
+    "repeat_list": T_("a repeat must be a list of instances"),
+    "required": T_("required"),
+    "not_relevant": T_("a value is given but the question is not relevant"),
+    "not_a_choice": T_("not one of the choices"),
+    "filtered_out": T_("not allowed by the choice filter"),
+}
+"""Passage's messages for a submission's errors (message codes, rendered in the reader's language where shown); the
+validator and the compiled plan (`plan.py`) give the same ones."""
+
 
 @dataclass(frozen=True)
 class SubmissionError(FieldError):
