@@ -59,6 +59,7 @@ CONSENT_PURPOSE = define_labels("avrr.consent_purpose", {
     "share_with_country_of_origin": N_("Share with the country of origin"),
     "monitoring_contact": N_("Contact for monitoring"),
 })
+DECISION = define_labels("avrr.decision", {"return": N_("return"), "undecided": N_("undecided"), "declined": N_("declined")})
 PAYMENT_EVENT = define_labels("avrr.payment_event", {"departure": N_("departure"), "arrival": N_("arrival")})
 PLACE = define_labels("avrr.place", {"host country": N_("host country"), "country of return": N_("country of return")})
 INTERVIEW_MODE = define_labels("avrr.interview_mode", {

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,7 +31,7 @@ from passage.avrr.sustainability import DIMENSIONS, load_scoring_config
 from passage.core.app import validation_message
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, PassageError
-from passage.core.i18n import N_, T_, get_locale, gettext, in_language, localise
+from passage.core.i18n import N_, T_, get_locale, gettext, localise
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
@@ -91,10 +92,12 @@ def _programme_name(programme_id: str) -> str:
     return (config.name_zh if chinese else config.name) or programme_id
 
 
-def _scheme_title(scheme_id: str) -> str:
-    """A scheme's title in the reader's language (its latest version's), for choosing a scheme."""
+def _scheme_title(scheme_id: str) -> Markup:
+    """A scheme's title in the reader's language (its latest version's), for choosing a scheme; the programme's
+    legal name (StarthilfePlus) is kept and marked translate="no"."""
     latest = service.scheme_registry().versions(scheme_id)[-1]
-    return in_language(latest.title, latest.translations, "title").text
+    return messages.published(latest.title, latest.translations, field="title", original_terms=latest.original_terms,
+                              original_language=latest.original_language)
 
 
 def _labels() -> dict[str, Any]:
@@ -385,7 +388,8 @@ def _calculator(request: Request, values: dict[str, Any], result: dict[str, Any]
     registry = service.scheme_registry()
     return render(request, "avrr/calculator.html", {
         **_labels(), "values": values, "result": result, "errors": errors, "member_rows": MEMBER_ROWS,
-        "schemes": [(v.scheme_id, v.version, in_language(v.title, v.translations, "title").text,
+        "schemes": [(v.scheme_id, v.version, messages.published(v.title, v.translations, field="title", original_terms=v.original_terms,
+                                                               original_language=v.original_language),
                      v.effective_from, v.effective_to) for sid in registry.scheme_ids() for v in registry.versions(sid)],
         "legal_statuses": ["asylum_seeker", "rejected_asylum_seeker", "tolerated", "recognised_refugee",
                            "subsidiary_protection", "trafficking_victim", "irregular_stay", "other_residence_permit"],

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from passage.consular import evacuation, geo, rules
+from passage.consular import messages as _messages  # noqa: F401 - registers the consular.code words messages name
 from passage.consular.models import (
     AssemblyPoint,
     ConsularDistrict,
@@ -59,7 +60,7 @@ from passage.consular.schemas import (
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.core.files import atomic_output, read_csv_rows
-from passage.core.i18n import T_
+from passage.core.i18n import T_, Label
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit, blind_index
@@ -1086,7 +1087,7 @@ def assign_seat(session: Session, *, actor: User, crisis_id: str, leg_id: str, r
     if leg is None:
         raise NotFound(T_("consular_transport_legs {leg_id} not found", leg_id=leg_id))
     if leg.status != "scheduled":
-        raise Conflict(T_("the leg is {status}; seats can only be given on a scheduled leg", status=leg.status))
+        raise Conflict(T_("the leg is {status}; seats can only be given on a scheduled leg", status=Label("consular.code", leg.status)))
     existing = list(session.scalars(select(TransportLeg).join(SeatAssignment, SeatAssignment.leg_id == TransportLeg.id)
                                     .where(SeatAssignment.registration_id == registration.id, SeatAssignment.crisis_id == crisis.id)))
     pure = {leg.id: _pure_network([], [leg])[1][0]}
@@ -1128,7 +1129,7 @@ def release_seat(session: Session, *, actor: User, crisis_id: str, assignment_id
     load_registration(session, actor=actor, registration_id=assignment.registration_id)
     check_version(assignment, version)
     if assignment.status != "planned":
-        raise Conflict(T_("the person is already {status}; the seat cannot be released", status=assignment.status))
+        raise Conflict(T_("the person is already {status}; the seat cannot be released", status=Label("consular.code", assignment.status)))
     session.delete(assignment)
     session.flush()
     audit.record(session, actor=actor, action="release_seat", entity_type="consular_seat", entity_id=assignment_id, details={"crisis_id": crisis.id})
@@ -1149,10 +1150,10 @@ def check_in(session: Session, *, actor: User, crisis_id: str, leg_id: str, regi
     now = utcnow()
     if event == "no_show":
         if assignment.status not in ("planned", "checked_in"):
-            raise Conflict(T_("the person is already {status}", status=assignment.status))
+            raise Conflict(T_("the person is already {status}", status=Label("consular.code", assignment.status)))
     elif event in CHECK_IN_ORDER:
         if assignment.status == "no_show" or CHECK_IN_ORDER[event] <= CHECK_IN_ORDER.get(assignment.status, 0):
-            raise Conflict(T_("the person is already {status}", status=assignment.status), extra={"allowed": [e for e, n in CHECK_IN_ORDER.items() if n > CHECK_IN_ORDER.get(assignment.status, 0)]})
+            raise Conflict(T_("the person is already {status}", status=Label("consular.code", assignment.status)), extra={"allowed": [e for e, n in CHECK_IN_ORDER.items() if n > CHECK_IN_ORDER.get(assignment.status, 0)]})
     else:
         raise InvalidInput(T_("unknown event"), fields=[FieldError("event", T_("checked_in, departed, arrived or no_show"))])
     assignment.status = event

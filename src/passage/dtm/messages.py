@@ -7,13 +7,14 @@ exported as they are (HXL hashtags are codes too); pages and reports show the wo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from babel import Locale
 from markupsafe import Markup, escape
 
-from passage.core.i18n import N_, babel_locale, define_labels, get_locale
+from passage.core.i18n import N_, babel_locale, define_labels, get_locale, label
 from passage.dtm import rules, vocab
 
 CHECK = define_labels("dtm.check", {
@@ -53,9 +54,19 @@ def vocabulary_word(kind: str, code: str | None, *, language: str | None = None)
     return code
 
 
+OPERATION_NOTE = define_labels("dtm.operation_note", {"demo": N_("demo"), "test": N_("test"), "training": N_("training")})
+
+
 def country_name(name: str, *, locale: str | None = None) -> str:
-    """An operation named after a country ("Nigeria") in the reader's language (CLDR territory names via Babel);
-    any other name as it is."""
+    """An operation named after a country ("Nigeria", "Nigeria (demo)") in the reader's language (CLDR territory
+    names via Babel, the note in parentheses from `dtm.operation_note`); any other name as it is."""
+    match = re.fullmatch(r"\s*([^()]+?)\s*\(([^()]+)\)\s*", name)
+    if match and match.group(2).strip().lower() in OPERATION_NOTE:
+        country = country_name(match.group(1), locale=locale)
+        if country == match.group(1):
+            return name
+        note = label("dtm.operation_note", match.group(2).strip().lower(), locale=locale)
+        return f"{country}（{note}）" if (locale or get_locale()) == "zh_Hans" else f"{country} ({note})"
     english = Locale.parse("en_GB").territories
     codes = {value: key for key, value in english.items() if len(key) == 2}
     code = codes.get(name.strip())
@@ -83,6 +94,4 @@ def place(name_en: str | None, name_zh: str | None = None, *, locale: str | None
 
 def check_counts(counts: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """(check code, count) pairs with each check's word in the reader's language."""
-    from passage.core.i18n import label
-
     return [(label("dtm.check", code), count) for code, count in counts]

@@ -213,7 +213,9 @@ def _quarantine_page(request: Request, db: Session, user: User, form_ref: str, *
     total = service.count_quarantine(db, form_ref=form.id, status=status, reason=reason, actor=user)
     entries = service.list_quarantine(db, form_ref=form.id, status=status, reason=reason, limit=PAGE_SIZE,
                                       offset=(page - 1) * PAGE_SIZE, actor=user)
-    return render(request, "forms/quarantine.html", {"title": _title(db, form),
+    definition = service.get_definition(db, version_id=form.current_version_id) if form.current_version_id else None
+    field_labels = {item.path: (item.label(_language()) or item.name) for item in definition.walk()} if definition is not None else {}
+    return render(request, "forms/quarantine.html", {"title": _title(db, form), "field_labels": field_labels,
         "form": form, "entries": entries, "total": total, "reason": reason or "", "status": status, "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)), "reasons": service.quarantine_reasons(db, form_ref=form.id, actor=user),
         "statuses": list(STATUS_LABELS), "message": message, "fix_value": service.fix_value, **_labels(),
