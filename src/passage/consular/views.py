@@ -29,9 +29,10 @@ from passage.consular.schemas import (
     RequestActionIn,
     TriageIn,
 )
+from passage.core.app import validation_message
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, PassageError
-from passage.core.i18n import N_, T_, get_locale, gettext
+from passage.core.i18n import N_, T_, get_locale, gettext, localise
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
@@ -68,9 +69,9 @@ def _errors(exc: PassageError | ValidationError) -> dict[str, str]:
         out = {}
         for error in exc.errors():
             path = ".".join(str(p) for p in error["loc"]) or "form"
-            out[path] = str(error["msg"]).removeprefix("Value error, ")
+            out[path] = localise(validation_message(error)) if error.get("type") != "value_error" else str(error["msg"]).removeprefix("Value error, ")
         return out
-    return {f.path: f.message for f in exc.fields} or {"form": exc.message}
+    return {f.path: localise(f.message) for f in exc.fields} or {"form": localise(exc.message)}
 
 
 def _granted(user: User) -> frozenset[Permission]:
@@ -147,7 +148,7 @@ async def import_submit(request: Request, db: DbSession, user: Manager, file: An
                 result = service.import_registrations(db, actor=user, path=path)
     except PassageError as exc:
         return _registrations_page(request, db, user, country="", reference="", duplicates="", page=1,
-                                   import_errors=exc.fields or [FieldError("file", exc.message)], status_code=422)
+                                   import_errors=[FieldError(f.path, localise(f.message)) for f in exc.fields] or [FieldError("file", localise(exc.message))], status_code=422)
     notice = gettext(N_("Imported {created} registrations; {duplicates} flagged as possible duplicates.")).format(created=result.created, duplicates=result.possible_duplicates)
     return _registrations_page(request, db, user, country="", reference="", duplicates="", page=1, notice=notice)
 
@@ -444,7 +445,7 @@ def check_in_submit(crisis_id: str, leg_id: str, request: Request, db: DbSession
     except PassageError as exc:
         crisis = service.load_crisis(db, actor=user, crisis_id=crisis_id)
         leg, people = service.manifest(db, actor=user, crisis_id=crisis.id, leg_id=leg_id)
-        return render(request, "consular/manifest.html", _context(crisis=crisis, leg=leg, people=people, error=exc.message), status_code=exc.status)
+        return render(request, "consular/manifest.html", _context(crisis=crisis, leg=leg, people=people, error=localise(exc.message)), status_code=exc.status)
     return RedirectResponse(f"/consular/crises/{crisis_id}/legs/{leg_id}", status_code=303)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput
-from passage.core.i18n import N_, gettext
+from passage.core.i18n import N_, gettext, localise
 from passage.mobility import messages, service, worker
 from passage.mobility.api import analyses
 from passage.mobility.maps import PALETTE, VALUE_LABELS, area_layer
@@ -82,7 +82,7 @@ def _form_page(request: Request, db: Session, *, values: dict[str, str], errors:
     messages: dict[str, str] = {}
     for error in errors or []:
         key = error.path.removeprefix("parameters.")
-        messages[key] = (messages[key] + "; " if key in messages else "") + error.message
+        messages[key] = (messages[key] + "; " if key in messages else "") + localise(error.message)
     context = {
         "datasets": datasets, "dataset": dataset, "analysis": analysis, "analyses": analyses(), "fields": _analysis_fields(analysis),
         "values": values, "errors": messages, "minimum_threshold": minimum_threshold(), **_labels(),
