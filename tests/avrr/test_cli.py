@@ -50,7 +50,7 @@ def test_bad_household_exits_2_with_one_line_and_field_path(tmp_path: Path, caps
 
 def test_date_outside_validity_and_bad_date(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["avrr", "incentives", "--scheme", "starthilfeplus", "--household", str(EXAMPLE), "--date", "2016-12-31"]) == 2
-    assert "no version in force on 2016-12-31" in capsys.readouterr().err
+    assert "no version in force on 31 Dec 2016" in capsys.readouterr().err
     assert run(["avrr", "incentives", "--scheme", "starthilfeplus", "--household", str(EXAMPLE), "--date", "31/12/2017"]) == 2
 
 

@@ -115,3 +115,32 @@ def test_conflicting_family_cap_is_shown_with_both_sources_and_unverified() -> N
     assert by_value["4000"] == "foerderdatenbank"
     cited = {c.id: c for c in scheme.citations}
     assert "no such source was found" in (cited[by_value["3500"]].note or "")  # never an invented source
+
+
+def test_every_shipped_scheme_text_has_chinese_and_keeps_its_legal_terms() -> None:
+    """Scheme lines are published content: every title, rule, age band and cap has Chinese (issue 16), and the
+    benefit's legal name (Reisebeihilfe) stays in the Chinese text, marked translate="no" where it is shown."""
+    from passage.avrr.messages import published
+    from passage.avrr.schemes import default_registry
+    from passage.core.i18n import set_locale
+
+    registry = default_registry()
+    for scheme_id in registry.scheme_ids(include_templates=True):
+        for version in registry.versions(scheme_id):
+            assert version.translations["title"]["zh_Hans"], (scheme_id, version.version)
+            for item in [*version.rules, *version.age_bands, *version.household_caps]:
+                assert item.translations["label"]["zh_Hans"], (scheme_id, version.version, item.label)
+            for rule in version.rules:
+                for term in rule.original_terms:
+                    assert term in rule.label and term in rule.translations["label"]["zh_Hans"]
+    token = set_locale("zh_Hans")
+    try:
+        shown = published("Travel assistance (Reisebeihilfe)", {"zh_Hans": "旅行补助（Reisebeihilfe）"},
+                          original_terms=["Reisebeihilfe"], original_language="de")
+        missing = published("Travel assistance", {})
+    finally:
+        from passage.core.i18n import _current_locale
+
+        _current_locale.reset(token)
+    assert str(shown) == '旅行补助（<span translate="no" lang="de">Reisebeihilfe</span>）'
+    assert 'class="fallback"' in str(missing) and 'lang="en"' in str(missing)

@@ -62,7 +62,11 @@ def test_reag_family_cap_reduces_start_up_to_4000_with_its_own_line() -> None:
     result = calculate_incentives(REAG, hh, on=dt.date(2020, 3, 1))
     start_up = [line for line in result.lines if line.rule_id == "start_up"]
     assert start_up[-1].member_id is None and start_up[-1].amount == Decimal("-500.00")
-    assert "family cap 4000" in start_up[-1].basis
+    assert "family cap of €4,000.00" in start_up[-1].basis
+    from passage.core.i18n import Text
+
+    chinese = Text.from_stored(start_up[-1].basis_message).render("zh_Hans")
+    assert "家庭上限" in chinese and "€4,000.00" in chinese and "€4,500.00" in chinese
     assert sum(line.amount for line in start_up) == Decimal("4000.00")
     # travel assistance is not capped: 3*200 + 3*100
     assert sum(amounts(result, "travel_assistance")) == Decimal("900.00")
@@ -178,7 +182,10 @@ def test_shp_ineligible_outside_country_list_or_after_final_decision() -> None:
     final = calculate_incentives(SHP, household([(30, "head")], asylum_stage="final_negative", departure_within_deadline=False), on=dt.date(2017, 3, 1))
     assert final.eligible and final.total == 0 and any(n.rule_id == "stage_2" for n in final.not_applied)
     appeal = calculate_incentives(SHP, household([(30, "head")], asylum_stage="appeal_pending"), on=dt.date(2017, 3, 1))
-    assert not appeal.eligible and "appeal_pending" in appeal.ineligibility_reasons[0]
+    assert not appeal.eligible and "Appeal pending" in appeal.ineligibility_reasons[0]
+    from passage.core.i18n import Text
+
+    assert "上诉" in Text.from_stored(appeal.ineligibility_messages[0]).render("zh_Hans")
 
 
 def test_shp_second_instalment_window_clamps_to_month_end() -> None:

@@ -87,3 +87,17 @@ def test_published_text_is_picked_per_language_and_fallbacks_are_flagged() -> No
     summary = i18n.in_language("A summary", translations, "summary", locale="zh_Hans")
     assert summary.fallback and summary.language == "en" and summary.text == "A summary"
     assert i18n.missing_translations({"title": "Ninth dialogue", "summary": "A summary", "notes": ""}, translations, locale="zh_Hans") == ["summary"]
+
+
+def test_money_parameter_is_formatted_per_locale_and_survives_storage() -> None:
+    """An amount in a message (AVRR's calculator explanations) is shown with format_money and stored language-neutral."""
+    from decimal import Decimal
+
+    from passage.core.i18n import T_, Money, Text
+
+    message = T_("family cap of {cap} applied to a subtotal of {subtotal}", cap=Money(Decimal("4000"), "EUR"),
+                 subtotal=Money(Decimal("4500.5"), "EUR"))
+    assert str(message) == "family cap of €4,000.00 applied to a subtotal of €4,500.50"
+    stored = message.as_stored()
+    assert stored["params"]["cap"] == {"$money": ["4000", "EUR"]}
+    assert Text.from_stored(stored) == message and "€4,500.50" in Text.from_stored(stored).render("zh_Hans")

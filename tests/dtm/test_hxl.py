@@ -86,3 +86,26 @@ def test_header_is_plain_csv_with_hashtag_second_row(gazetteer: Gazetteer, tmp_p
     assert header[:3] == ["operation", "admin0Pcode", "admin0Name"]
     assert hashtags[:3] == ["#operation+name", "#country+code", "#country+name"]
     assert data[1:3] == ["NG", "Nigeria"]
+
+
+def test_human_headers_follow_the_reader_and_hashtags_stay_codes() -> None:
+    """Issue 16: the header row is in the reader's language; the HXL hashtag row is unchanged (codes)."""
+    from passage.dtm.hxl import columns_for_level, human_header
+
+    columns = columns_for_level(2)
+    chinese = [human_header(c.header, locale="zh_Hans") for c in columns]
+    english = [human_header(c.header, locale="en") for c in columns]
+    assert "国内流离失所者人数" in chinese and "IDP individuals" in english
+    assert "2级行政区 P编码" in chinese and "Admin 2 P-code" in english
+    assert "国内流离失所者：女，60岁及以上" in chinese and "IDPs: female, 60 and over" in english
+    assert not any(h == c.header for h, c in zip(chinese, columns, strict=True))  # no code left untranslated
+    assert [c.hashtag for c in columns][0] == "#operation+name"
+
+
+def test_places_in_the_readers_language() -> None:
+    from passage.dtm.messages import place
+
+    assert str(place("Borno", "博尔诺", locale="zh_Hans")) == "博尔诺"
+    assert str(place("Nigeria (demo)", None, locale="zh_Hans")) == "尼日利亚（演示）"
+    assert str(place("Maiduguri", None, locale="zh_Hans")) == '<span translate="no" lang="en">Maiduguri</span>'
+    assert str(place("Maiduguri", None, locale="en")) == "Maiduguri"

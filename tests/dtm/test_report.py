@@ -32,9 +32,12 @@ def test_report_totals(gazetteer: Gazetteer) -> None:
 
 def test_html_in_english_and_chinese_names_the_cjk_font(gazetteer: Gazetteer) -> None:
     english = render_html(report(gazetteer), language="en")
-    assert "Borno" in english and "650" in english and "+50" in english and "sex_age_sum" in english
+    assert "Borno" in english and "650" in english and "+50" in english
+    assert "Sex and age groups do not sum to the total" in english and "sex_age_sum" not in english  # the check's name, not its code
     chinese = render_html(report(gazetteer, "zh"), language="zh")
-    assert "境内流离失所者人数" in chinese and "博尔诺" in chinese and "武装冲突" in chinese
+    assert "国内流离失所者人数" in chinese and "博尔诺" in chinese and "武装冲突" in chinese
+    assert "尼日利亚" in chinese and "Nigeria" not in chinese  # the operation's country in Chinese (CLDR)
+    assert "sex_age_sum" not in chinese and "Baseline" not in chinese and "2025年3月31日" in chinese
     assert '"Noto Sans CJK SC"' in chinese
 
 

@@ -103,3 +103,21 @@ def test_chinese_constraint_message_is_used_when_available(tmp_path: Path) -> No
     form = load_xlsform(path)
     assert FormValidator(form, language="zh").check({"age": "12"}).errors[0].message == "太大"
     assert FormValidator(form, language="en").check({"age": "12"}).errors[0].message == "Too old"
+
+
+def test_errors_read_in_the_readers_language() -> None:
+    """Issue 16: the form author's constraint message in the reader's XLSForm language column, Passage's own messages
+    (required, type errors) from the catalogues; the stored record keeps both language-neutral."""
+    from passage.core.i18n import T_
+    from passage.forms.messages import error_text
+    from passage.forms.validation import SubmissionError
+
+    authored = SubmissionError("pop/individuals", "Between 0 and 5000", "constraint",
+                               {"English (en)": "Between 0 and 5000", "Chinese (zh)": "应在0至5000之间"})
+    assert error_text(authored, locale="zh_Hans") == "应在0至5000之间"
+    assert error_text(authored.as_record(), locale="en") == "Between 0 and 5000"
+    required = SubmissionError("age", T_("required"), "required")
+    record = required.as_record()
+    assert record["message"] == "required" and record["text"] == {"message": "required", "params": {}}
+    assert error_text(record, locale="zh_Hans") == "必填"
+    assert error_text(SubmissionError("age", T_("expected a whole number"), "type"), locale="zh_Hans") == "应为整数"

@@ -128,7 +128,10 @@ def test_run_end_to_end_publishes_only_redacted_aggregates(api: Any, small_datas
         text = response.text
         assert "+9779" not in text and not re.search(r"[0-9a-f]{32}", text) and not raw_ids & set(text.split(","))
         rows = list(csv.reader(io.StringIO(text)))
-        assert rows[0] == result["columns"]
+        from passage.core.i18n import label
+
+        assert rows[0] == [label("mobility.column", code, locale="en") for code in result["columns"]]  # human headers
+        assert rows[0][0] == "Origin" and rows[0][-1] == "Above normal"
         data = rows[2:] if hxl else rows[1:]
         if hxl:
             assert rows[1] == ["#adm2+code+origin", "#adm2+code+dest", "#population+flow+normal+num", "#population+flow+focal+num", "#population+flow+above_normal+num"]
@@ -186,3 +189,15 @@ def test_a_run_left_running_by_a_dead_process_is_failed_at_start_up(demo_people:
         assert recovered.status == "failed" and recovered.error and "interrupted" in recovered.error and recovered.finished_at is not None
         assert alive.status == "running"  # another host with a fresh heartbeat may still be working on it
     assert [e.outcome for e in audit_entries(dead_id)] == ["failed"]
+
+
+def test_result_csv_header_is_in_the_readers_language() -> None:
+    """The download's header row is words in the reader's language; the data and HXL rows stay as they are."""
+    from passage.mobility.api import localised_header
+
+    content = b"origin_pcode,destination_pcode,above_normal\n#adm2+code+origin,#adm2+code+dest,#population+flow+above_normal+num\nD01,D02,40\n"
+    chinese = localised_header(content, locale="zh_Hans").decode("utf-8").splitlines()
+    assert chinese[0] == "出发地,目的地,超出正常"
+    assert chinese[1:] == ["#adm2+code+origin,#adm2+code+dest,#population+flow+above_normal+num", "D01,D02,40"]
+    english = localised_header(content, locale="en").decode("utf-8").splitlines()
+    assert english[0] == "Origin,Destination,Above normal"

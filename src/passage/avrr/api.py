@@ -186,7 +186,7 @@ def incentives(body: IncentivesIn, user: Reader) -> dict[str, Any]:
 @router.get("/schemes")
 def schemes(user: Reader) -> list[dict[str, Any]]:
     registry = service.scheme_registry()
-    return [{"scheme_id": v.scheme_id, "version": v.version, "title": v.title, "title_zh": v.title_zh,
+    return [{"scheme_id": v.scheme_id, "version": v.version, "title": v.title, "translations": v.translations,
              "template": v.template, "effective_from": v.effective_from,
              "effective_to": v.effective_to} for sid in registry.scheme_ids(include_templates=True)
             for v in registry.versions(sid)]

@@ -12,19 +12,20 @@ import typer
 from passage.avrr.rules import calculate_incentives, parse_household, result_as_json
 from passage.avrr.schemes import SCHEMES_DIR, SchemeRegistry
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 
 app = typer.Typer(name="avrr", help="Assisted voluntary return and reintegration.", no_args_is_help=True)
 
 
 def _read_json(path: Path, what: str) -> object:
     if not path.exists():
-        raise InvalidInput(f"{path.name}: file not found", fields=[FieldError(what, "file not found")])
+        raise InvalidInput(T_("{file}: file not found", file=path.name), fields=[FieldError(what, T_("file not found"))])
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise InvalidInput(f"{path.name}: not valid UTF-8") from None
+        raise InvalidInput(T_("{file}: not valid UTF-8", file=path.name)) from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        raise InvalidInput(T_("{file}: not valid JSON (line {detail}, column {detail2})", file=path.name, detail=exc.lineno, detail2=exc.colno)) from None
 
 
 def _parse_date(value: str | None) -> dt.date:
@@ -33,7 +34,7 @@ def _parse_date(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput("--date must be YYYY-MM-DD", fields=[FieldError("date", "not an ISO date")]) from None
+        raise InvalidInput(T_("--date must be YYYY-MM-DD"), fields=[FieldError("date", T_("not an ISO date"))]) from None
 
 
 @app.command()
@@ -92,7 +93,7 @@ def score_survey_command(
 
     data = _read_json(answers, "answers")
     if not isinstance(data, dict):
-        raise InvalidInput("answers must be a JSON object", fields=[FieldError("answers", "not an object")])
+        raise InvalidInput(T_("answers must be a JSON object"), fields=[FieldError("answers", T_("not an object"))])
     result = score_survey({str(k): (None if v is None else str(v)) for k, v in data.items()}, load_scoring_config(config))
     typer.echo(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
 

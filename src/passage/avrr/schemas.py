@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -103,6 +103,7 @@ class AgeBand(BaseModel):
 
     id: str
     label: str
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict)
     min_age: int = Field(ge=0)
     max_age: int | None = None
     """Inclusive; None means no upper limit."""
@@ -163,7 +164,11 @@ class Rule(BaseModel):
 
     rule_id: str = Field(pattern=r"^[a-z0-9_]+$")
     label: str
-    label_zh: str | None = None
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Published text in other languages: {field: {locale: text}} (docs/avrr.md, "Languages")."""
+    original_terms: list[str] = Field(default_factory=list)
+    """Terms in the scheme's own language (a benefit's legal name, e.g. Reisebeihilfe) kept as they are in every
+    language; pages mark them translate="no"."""
     kind: Literal["per_person", "per_household", "actual_cost", "ceiling"]
     amounts_by_band: dict[str, Decimal] | None = None
     amount: Decimal | None = None
@@ -185,6 +190,7 @@ class HouseholdCap(BaseModel):
 
     cap_id: str = Field(pattern=r"^[a-z0-9_]+$")
     label: str
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict)
     amount: Decimal = Field(gt=0)
     applies_to: list[str] = Field(min_length=1)
     """Rule ids whose amounts count towards the cap."""
@@ -222,8 +228,14 @@ class SchemeVersion(BaseModel):
     scheme_id: str = Field(pattern=r"^[a-z0-9_]+$")
     version: str
     title: str
-    title_zh: str | None = None
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Published text in other languages: {field: {locale: text}} (docs/avrr.md, "Languages")."""
+    original_terms: list[str] = Field(default_factory=list)
+    """Terms in the scheme's own language (a benefit's legal name, e.g. Reisebeihilfe) kept as they are in every
+    language; pages mark them translate="no"."""
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+    original_language: str = "en"
+    """The language the scheme's source texts (labels, titles) are written in; `original_terms` are in it."""
     effective_from: dt.date
     effective_to: dt.date | None = None
     template: bool = False
@@ -246,7 +258,15 @@ class IncentiveLine(BaseModel):
     kind: str
     member_id: str | None
     basis: str
-    """Why this amount: the age band, the cap, the condition that made the rule apply."""
+    """Why this amount: the age band, the cap, the condition that made the rule apply (in English)."""
+    basis_message: dict[str, Any] | None = None
+    """The same, language-neutral (`Text.as_stored()`) when Passage wrote it; None when it is the scheme's age band."""
+    basis_translations: dict[str, str] = Field(default_factory=dict)
+    """The age band's label in other languages ({locale: text}) when the basis is the scheme's age band."""
+    rule_translations: dict[str, str] = Field(default_factory=dict)
+    """The rule's label in other languages ({locale: text}), from the scheme file."""
+    original_terms: list[str] = Field(default_factory=list)
+    original_language: str = "en"
     amount: Decimal | None
     """None for an actual-cost line without an estimate."""
     counted_in_total: bool
@@ -261,17 +281,22 @@ class IncentiveLine(BaseModel):
 class NotApplied(BaseModel):
     rule_id: str
     reason: str
+    reason_messages: list[dict[str, Any]] = Field(default_factory=list)
+    """Each reason, language-neutral (`Text.as_stored()`)."""
 
 
 class IncentiveResult(BaseModel):
     scheme_id: str
     scheme_version: str
     scheme_title: str
+    scheme_title_translations: dict[str, str] = Field(default_factory=dict)
     currency: str
     calculation_date: dt.date
     departure_date: dt.date
     eligible: bool
     ineligibility_reasons: list[str]
+    ineligibility_messages: list[dict[str, Any]] = Field(default_factory=list)
+    """The reasons, language-neutral (`Text.as_stored()`), rendered in the reader's language on pages."""
     lines: list[IncentiveLine]
     not_applied: list[NotApplied]
     total: Decimal

@@ -102,6 +102,7 @@ from passage.avrr.sustainability import (
 )
 from passage.core.db import check_version
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from passage.core.i18n import T_
 from passage.security import audit, disclosure
 from passage.security.actors import Actor, may, system_actor
 from passage.security.models import User
@@ -149,7 +150,7 @@ def programmes() -> dict[str, ProgrammeConfig]:
 def programme_config(programme_id: str) -> ProgrammeConfig:
     config = programmes().get(programme_id)
     if config is None:
-        raise InvalidInput("unknown programme", fields=[FieldError("programme_id", "not a configured programme")])
+        raise InvalidInput(T_("unknown programme"), fields=[FieldError("programme_id", T_("not a configured programme"))])
     return config
 
 
@@ -197,7 +198,7 @@ def create_case(session: Session, *, actor: Actor, data: CaseCreate, today: dt.d
     today = _today(today)
     config = programme_config(data.programme_id)
     if data.scheme_id is not None and data.scheme_id not in scheme_registry().scheme_ids(include_templates=True):
-        raise InvalidInput("unknown scheme", fields=[FieldError("scheme_id", "no such scheme")])
+        raise InvalidInput(T_("unknown scheme"), fields=[FieldError("scheme_id", T_("no such scheme"))])
     household = {"nationality": data.nationality, "legal_status": data.legal_status.value,
                  "asylum_stage": data.asylum_stage.value,
                  "members": [m.model_dump(exclude={"full_name"}, exclude_none=True) for m in data.members]}
@@ -205,11 +206,11 @@ def create_case(session: Session, *, actor: Actor, data: CaseCreate, today: dt.d
     counselling = data.counselling
     problems = []
     if counselling.held_on > today:
-        problems.append(FieldError("counselling.held_on", "is in the future"))
+        problems.append(FieldError("counselling.held_on", T_("is in the future")))
     if counselling.decided_on is not None and counselling.decided_on < counselling.held_on:
-        problems.append(FieldError("counselling.decided_on", "is before the counselling session"))
+        problems.append(FieldError("counselling.decided_on", T_("is before the counselling session")))
     if problems:
-        raise InvalidInput("the case cannot be opened", fields=problems)
+        raise InvalidInput(T_("the case cannot be opened"), fields=problems)
     case = AvrrCase(
         reference=data.reference or f"AVRR-{counselling.held_on.year}-{secrets.token_hex(3).upper()}",
         programme_id=config.programme_id, organisation_id=actor.organisation_id, stage=Stage.COUNSELLING.value,
@@ -346,9 +347,9 @@ def list_cases(session: Session, *, actor: Actor, stage: str | None = None, coun
     _require(session, actor, Permission.AVRR_READ, "list_cases", "avrr_case")
     today = _today(today)
     if stage and stage not in {s.value for s in Stage}:
-        raise InvalidInput("unknown stage", fields=[FieldError("stage", "not a stage")])
+        raise InvalidInput(T_("unknown stage"), fields=[FieldError("stage", T_("not a stage"))])
     if sort not in SORTS:
-        raise InvalidInput("unknown sort", fields=[FieldError("sort", "one of " + ", ".join(SORTS))])
+        raise InvalidInput(T_("unknown sort"), fields=[FieldError("sort", "one of " + ", ".join(SORTS))])
     statement = _case_list_statement(actor, stage=stage, counsellor_id=counsellor_id, overdue_plan=overdue_plan,
                                      country=country, q=q, today=today)
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
@@ -377,8 +378,8 @@ def _overlay(case: AvrrCase, data: CaseFactsIn, *, actor: Actor, on: dt.date) ->
     """The case's facts with the given changes, and the column values to write if the change is accepted."""
     given = data.model_dump(exclude_none=True, include=set(CaseFactsIn.model_fields))
     if any(name in given for name in HEALTH_FIELDS) and not _has(actor, Permission.HEALTH_READ):
-        raise Forbidden("recording health or vulnerability facts requires the health permission",
-                        fields=[FieldError(name, "needs sensitive:health") for name in HEALTH_FIELDS if name in given])
+        raise Forbidden(T_("recording health or vulnerability facts requires the health permission"),
+                        fields=[FieldError(name, T_("needs sensitive:health")) for name in HEALTH_FIELDS if name in given])
     columns: dict[str, Any] = {}
     facts = facts_from_case(case).model_dump()
     if data.counselling is not None:
@@ -406,17 +407,17 @@ def _date_problems(case: AvrrCase, columns: dict[str, Any], today: dt.date) -> l
     problems = []
     for name, value in columns.items():
         if isinstance(value, dt.date) and value > today:
-            problems.append(FieldError(name, "is in the future"))
+            problems.append(FieldError(name, T_("is in the future")))
         elif isinstance(value, dt.date) and case.counselled_on and value < case.counselled_on and name != "counselled_on":
-            problems.append(FieldError(name, "is before the first counselling"))
+            problems.append(FieldError(name, T_("is before the first counselling")))
     if case.departed_on is not None and "departed_on" in columns and columns["departed_on"] != case.departed_on:
-        problems.append(FieldError("departed_on", "the departure is already recorded"))
+        problems.append(FieldError("departed_on", T_("the departure is already recorded")))
     return problems
 
 
 def _closed(case: AvrrCase) -> None:
     if case.stage in (Stage.CLOSED.value, Stage.WITHDRAWN.value):
-        raise Conflict(f"the case is {case.stage}; it can no longer change", extra={"allowed": []})
+        raise Conflict(T_("the case is {stage}; it can no longer change", stage=case.stage), extra={"allowed": []})
 
 
 def record_facts(session: Session, *, actor: Actor, case_id: str, version: int, data: CaseFactsIn,
@@ -430,10 +431,10 @@ def record_facts(session: Session, *, actor: Actor, case_id: str, version: int, 
     with refusals_audited(session, actor=actor, entity_type="avrr_case", entity_id=case.id, operation="record_facts", reason="health"):
         _, columns = _overlay(case, data, actor=actor, on=today)
     if not columns:
-        raise InvalidInput("nothing to record", fields=[FieldError("(body)", "give at least one fact")])
+        raise InvalidInput(T_("nothing to record"), fields=[FieldError("(body)", T_("give at least one fact"))])
     problems = _date_problems(case, columns, today)
     if problems:
-        raise InvalidInput("the facts cannot be recorded", fields=problems)
+        raise InvalidInput(T_("the facts cannot be recorded"), fields=problems)
     for name, value in columns.items():
         setattr(case, name, value)
     _event(session, case, actor=actor, to_stage=case.stage, from_stage=case.stage, on=today,
@@ -461,7 +462,7 @@ def transition_case(session: Session, *, actor: Actor, case_id: str, data: Trans
     check_transition(current, target, facts)
     problems = _date_problems(case, {**columns, "occurred_on": on}, today)
     if problems:
-        raise InvalidInput(f"the case cannot enter {target.value} yet", fields=problems)
+        raise InvalidInput(T_("the case cannot enter {target} yet", target=target.value), fields=problems)
     for name, value in columns.items():
         setattr(case, name, value)
     config = programme_config(case.programme_id)
@@ -495,7 +496,7 @@ def withdraw_case(session: Session, *, actor: Actor, case_id: str, data: Withdra
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     check_version(case, data.version)
     if data.withdrawn_on > today:
-        raise InvalidInput("invalid withdrawal", fields=[FieldError("withdrawn_on", "is in the future")])
+        raise InvalidInput(T_("invalid withdrawal"), fields=[FieldError("withdrawn_on", T_("is in the future"))])
     withdrawal = Withdrawal(withdrawn_on=data.withdrawn_on, recorded_by=actor.id, stated_reason=data.stated_reason)
     current = Stage(case.stage)
     check_withdrawal(current, facts_from_case(case), withdrawal)
@@ -521,7 +522,7 @@ def record_consent(session: Session, *, actor: Actor, case_id: str, data: Consen
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id)
     if data.given_on > today:
-        raise InvalidInput("invalid consent", fields=[FieldError("given_on", "is in the future")])
+        raise InvalidInput(T_("invalid consent"), fields=[FieldError("given_on", T_("is in the future"))])
     consent = AvrrConsentRecord(case_id=case.id, purpose=data.purpose, given_on=data.given_on, recorded_by=actor.id,
                                 form_ref=data.form_ref)
     session.add(consent)
@@ -541,13 +542,13 @@ def withdraw_consent(session: Session, *, actor: Actor, case_id: str, consent_id
     case = load_case(session, actor=actor, case_id=case_id)
     consent = session.get(AvrrConsentRecord, consent_id)
     if consent is None or consent.case_id != case.id:
-        raise NotFound(f"consent {consent_id} not found")
+        raise NotFound(T_("consent {consent_id} not found", consent_id=consent_id))
     check_version(consent, version)
     if consent.withdrawn_on is not None:
-        raise Conflict("the consent is already withdrawn")
+        raise Conflict(T_("the consent is already withdrawn"))
     if withdrawn_on < consent.given_on or withdrawn_on > today:
-        raise InvalidInput("invalid withdrawal of consent",
-                           fields=[FieldError("withdrawn_on", "must be between the consent date and today")])
+        raise InvalidInput(T_("invalid withdrawal of consent"),
+                           fields=[FieldError("withdrawn_on", T_("must be between the consent date and today"))])
     consent.withdrawn_on = withdrawn_on
     links = session.scalars(select(AvrrReadmissionLink).where(AvrrReadmissionLink.consent_id == consent.id,
                                                               AvrrReadmissionLink.unlinked_on.is_(None))).all()
@@ -580,12 +581,12 @@ def link_readmission_case(session: Session, *, actor: Actor, case_id: str, readm
     from passage.readmission import service as readmission_service
 
     if not readmission_service.case_exists(session, case_id=readmission_case_id):
-        raise InvalidInput("no such readmission case", fields=[FieldError("readmission_case_id", "no readmission case has this id")])
+        raise InvalidInput(T_("no such readmission case"), fields=[FieldError("readmission_case_id", T_("no readmission case has this id"))])
     consent = records[plain.index(chosen)]
     existing = session.scalar(select(AvrrReadmissionLink).where(AvrrReadmissionLink.case_id == case.id,
                                                                 AvrrReadmissionLink.readmission_case_id == readmission_case_id))
     if existing is not None:
-        raise Conflict("the case is already linked to this readmission case")
+        raise Conflict(T_("the case is already linked to this readmission case"))
     link = AvrrReadmissionLink(case_id=case.id, readmission_case_id=readmission_case_id, consent_id=consent.id,
                                linked_by=actor.id)
     session.add(link)
@@ -615,16 +616,16 @@ def add_assistance(session: Session, *, actor: Actor, case_id: str, data: Assist
     _require(session, actor, Permission.AVRR_MANAGE, "add_assistance", "avrr_case", entity_id=case_id)
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     if Stage(case.stage) not in ASSISTANCE_PLANNING_STAGES:
-        raise Conflict("assistance is planned with the reintegration plan, after arrival",
+        raise Conflict(T_("assistance is planned with the reintegration plan, after arrival"),
                        extra={"allowed": [s.value for s in TRANSITIONS[Stage(case.stage)]]})
     plan = AssistancePlanItem(kind=data.kind, budget=data.budget, currency=data.currency,
                               tranches=[TrancheSpec(**t.model_dump()) for t in data.tranches])
     problems = assistance_item_problems(plan)
     if case.arrived_on is not None:
-        problems += [FieldError(f"tranches.{i}.due_to", "ends before arrival") for i, t in enumerate(plan.tranches)
+        problems += [FieldError(f"tranches.{i}.due_to", T_("ends before arrival")) for i, t in enumerate(plan.tranches)
                      if t.due_to < case.arrived_on]
     if problems:
-        raise InvalidInput("the assistance plan is refused", fields=problems)
+        raise InvalidInput(T_("the assistance plan is refused"), fields=problems)
     item = AvrrAssistanceItem(case_id=case.id, kind=data.kind.value, description=data.description, budget=data.budget,
                               currency=data.currency)
     item.tranches = [AvrrTranche(number=t.number, amount=t.amount, due_from=t.due_from, due_to=t.due_to) for t in data.tranches]
@@ -645,13 +646,13 @@ def pay_tranche(session: Session, *, actor: Actor, case_id: str, tranche_id: str
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     tranche = session.get(AvrrTranche, tranche_id)
     if tranche is None or tranche.item.case_id != case.id:
-        raise NotFound(f"tranche {tranche_id} not found")
+        raise NotFound(T_("tranche {tranche_id} not found", tranche_id=tranche_id))
     check_version(tranche, data.version)
     if Stage(case.stage) not in PAYMENT_STAGES:
-        raise Conflict("assistance is paid once the reintegration plan is agreed and before closure",
+        raise Conflict(T_("assistance is paid once the reintegration plan is agreed and before closure"),
                        extra={"allowed": [s.value for s in TRANSITIONS[Stage(case.stage)]]})
     if data.paid_on > today:
-        raise InvalidInput("payment refused", fields=[FieldError("paid_on", "is in the future")])
+        raise InvalidInput(T_("payment refused"), fields=[FieldError("paid_on", T_("is in the future"))])
     plan, paid = _plan_item(tranche.item)
     check_disbursement(plan, paid, Disbursement(tranche_number=tranche.number, amount=data.amount, paid_on=data.paid_on,
                                                 proof_ref=data.proof_ref))
@@ -675,7 +676,7 @@ def record_cost(session: Session, *, actor: Actor, case_id: str, data: CostIn, t
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id)
     if data.booked_on > today:
-        raise InvalidInput("invalid cost", fields=[FieldError("booked_on", "is in the future")])
+        raise InvalidInput(T_("invalid cost"), fields=[FieldError("booked_on", T_("is in the future"))])
     cost = AvrrCostRecord(case_id=case.id, category=data.category, amount=data.amount, currency=data.currency,
                           booked_on=data.booked_on)
     session.add(cost)
@@ -726,25 +727,25 @@ def submit_monitoring(session: Session, *, actor: Actor, case_id: str, round_num
     today = _today(today)
     case = load_case(session, actor=actor, case_id=case_id, for_update=True)
     if Stage(case.stage) not in POST_ARRIVAL_SURVEY_STAGES:
-        raise Conflict("monitoring surveys are held after arrival and before closure",
+        raise Conflict(T_("monitoring surveys are held after arrival and before closure"),
                        extra={"allowed": [s.value for s in TRANSITIONS[Stage(case.stage)]]})
     found = next((r for r in case.monitoring if r.round_number == round_number), None)
     if found is None:
-        raise NotFound(f"monitoring round {round_number} not found")
+        raise NotFound(T_("monitoring round {round_number} not found", round_number=round_number))
     check_version(found, data.version)
     if found.completed_on is not None:
-        raise Conflict("this monitoring round is already completed")
+        raise Conflict(T_("this monitoring round is already completed"))
     config = load_scoring_config(programme_config(case.programme_id).scoring_config)
     items = {item.name: item for item in config.items}
-    problems = [FieldError(f"answers.{name}", "not a question of the survey") for name in data.answers if name not in items]
+    problems = [FieldError(f"answers.{name}", T_("not a question of the survey")) for name in data.answers if name not in items]
     if data.interview_date > today:
-        problems.append(FieldError("interview_date", "is in the future"))
+        problems.append(FieldError("interview_date", T_("is in the future")))
     if case.arrived_on is not None and data.interview_date < case.arrived_on:
-        problems.append(FieldError("interview_date", "is before arrival"))
+        problems.append(FieldError("interview_date", T_("is before arrival")))
     if data.consent == "no" and data.answers:
-        problems.append(FieldError("answers", "no answers are recorded without the person's consent"))
+        problems.append(FieldError("answers", T_("no answers are recorded without the person's consent")))
     if problems:
-        raise InvalidInput("the survey is refused", fields=problems)
+        raise InvalidInput(T_("the survey is refused"), fields=problems)
     score = score_survey(data.answers, config) if data.consent == "yes" else None
     form_data: dict[str, Any] = {"case_reference": case.reference, "round_number": str(round_number),
                                  "interview_date": data.interview_date.isoformat(), "interview_mode": data.interview_mode,
@@ -780,7 +781,7 @@ def read_monitoring_answers(session: Session, *, actor: Actor, case_id: str, rou
     case = load_case(session, actor=actor, case_id=case_id)
     found = next((r for r in case.monitoring if r.round_number == round_number), None)
     if found is None or found.answers is None:
-        raise NotFound(f"answers of monitoring round {round_number} not found")
+        raise NotFound(T_("answers of monitoring round {round_number} not found", round_number=round_number))
     audit.record(session, actor=actor, action="read", entity_type="avrr_monitoring_round", entity_id=found.id,
                  details={"case_id": case.id, "fields": ["answers"]})
     return dict(found.answers)
@@ -804,9 +805,9 @@ def monitoring_calendar(session: Session, *, actor: Actor, start: dt.date, end: 
     _require(session, actor, Permission.AVRR_READ, "monitoring_calendar", "avrr_monitoring_round")
     today = _today(today)
     if end < start:
-        raise InvalidInput("invalid period", fields=[FieldError("end", "is before start")])
+        raise InvalidInput(T_("invalid period"), fields=[FieldError("end", T_("is before start"))])
     if (end - start).days > 400:
-        raise InvalidInput("invalid period", fields=[FieldError("end", "the period is longer than 400 days")])
+        raise InvalidInput(T_("invalid period"), fields=[FieldError("end", T_("the period is longer than 400 days"))])
     statement = (select(AvrrMonitoringRound, AvrrCase.reference, AvrrCase.country_of_return)
                  .join(AvrrCase, AvrrCase.id == AvrrMonitoringRound.case_id)
                  .where(visible_clause(AvrrCase, actor), AvrrMonitoringRound.due_on >= start, AvrrMonitoringRound.due_on <= end,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from passage.avrr.rules import add_months
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput
+from passage.core.i18n import T_
 
 
 class Stage(enum.StrEnum):
@@ -141,59 +142,59 @@ def requirements_missing(facts: CaseFacts, target: Stage) -> list[FieldError]:
     if target is Stage.APPLICATION:
         c = facts.counselling
         if c is None:
-            missing.append(FieldError("counselling", "no counselling session is recorded"))
+            missing.append(FieldError("counselling", T_("no counselling session is recorded")))
         else:
             if not c.informed:
-                missing.append(FieldError("counselling.informed", "the decision must be informed"))
+                missing.append(FieldError("counselling.informed", T_("the decision must be informed")))
             if not c.voluntary:
-                missing.append(FieldError("counselling.voluntary", "the decision must be voluntary"))
+                missing.append(FieldError("counselling.voluntary", T_("the decision must be voluntary")))
             if c.decision != "return":
-                missing.append(FieldError("counselling.decision", "the person has not decided to return"))
+                missing.append(FieldError("counselling.decision", T_("the person has not decided to return")))
             if c.decided_on is None:
-                missing.append(FieldError("counselling.decided_on", "the date of the decision is required"))
+                missing.append(FieldError("counselling.decided_on", T_("the date of the decision is required")))
     elif target is Stage.ELIGIBILITY:
         if facts.applied_on is None:
-            missing.append(FieldError("applied_on", "the application date is required"))
+            missing.append(FieldError("applied_on", T_("the application date is required")))
     elif target is Stage.PRE_DEPARTURE:
         if facts.eligibility is None or not facts.eligibility.eligible:
-            missing.append(FieldError("eligibility.eligible", "the case must be found eligible"))
+            missing.append(FieldError("eligibility.eligible", T_("the case must be found eligible")))
     elif target is Stage.CLOSED and facts.eligibility is not None and not facts.eligibility.eligible:
         if not facts.eligibility.reason:
-            missing.append(FieldError("eligibility.reason", "a reason is required when closing an ineligible case"))
+            missing.append(FieldError("eligibility.reason", T_("a reason is required when closing an ineligible case")))
     elif target is Stage.TRAVEL:
         if facts.travel_document not in ("valid_passport", "laissez_passer_issued"):
-            missing.append(FieldError("travel_document", "a valid travel document is required"))
+            missing.append(FieldError("travel_document", T_("a valid travel document is required")))
         if facts.medical_fitness not in ("fit", "fit_with_escort"):
-            missing.append(FieldError("medical_fitness", "the person must be assessed fit to travel"))
+            missing.append(FieldError("medical_fitness", T_("the person must be assessed fit to travel")))
         if not facts.vulnerability_screened:
-            missing.append(FieldError("vulnerability_screened", "vulnerability screening is required"))
+            missing.append(FieldError("vulnerability_screened", T_("vulnerability screening is required")))
         elif facts.vulnerable and not facts.referral_made:
-            missing.append(FieldError("referral_made", "a vulnerable person must be referred before travel"))
+            missing.append(FieldError("referral_made", T_("a vulnerable person must be referred before travel")))
         if facts.itinerary_ref is None:
-            missing.append(FieldError("itinerary_ref", "an itinerary is required"))
+            missing.append(FieldError("itinerary_ref", T_("an itinerary is required")))
         if (facts.escort_required or facts.medical_fitness == "fit_with_escort") and not facts.escort_assigned:
-            missing.append(FieldError("escort_assigned", "an escort is required and not assigned"))
+            missing.append(FieldError("escort_assigned", T_("an escort is required and not assigned")))
     elif target is Stage.ARRIVAL:
         if facts.departed_on is None:
-            missing.append(FieldError("departed_on", "the departure date is required"))
+            missing.append(FieldError("departed_on", T_("the departure date is required")))
         if facts.arrived_on is None:
-            missing.append(FieldError("arrived_on", "the arrival date is required"))
+            missing.append(FieldError("arrived_on", T_("the arrival date is required")))
         elif facts.departed_on is not None and facts.arrived_on < facts.departed_on:
-            missing.append(FieldError("arrived_on", "is before the departure date"))
+            missing.append(FieldError("arrived_on", T_("is before the departure date")))
     elif target is Stage.REINTEGRATION_PLAN:
         if facts.received_by is None:
-            missing.append(FieldError("received_by", "the receiving office or partner is required"))
+            missing.append(FieldError("received_by", T_("the receiving office or partner is required")))
     elif target is Stage.ASSISTANCE:
         if facts.plan_agreed_on is None:
-            missing.append(FieldError("plan_agreed_on", "the reintegration plan must be agreed with the returnee"))
+            missing.append(FieldError("plan_agreed_on", T_("the reintegration plan must be agreed with the returnee")))
     elif target is Stage.MONITORING:
         if facts.assistance_items < 1:
-            missing.append(FieldError("assistance_items", "at least one assistance item is required"))
+            missing.append(FieldError("assistance_items", T_("at least one assistance item is required")))
     elif target is Stage.CLOSED:
         if facts.monitoring_rounds_completed < facts.monitoring_rounds_due:
-            missing.append(FieldError("monitoring_rounds_completed", "scheduled monitoring rounds are still open"))
+            missing.append(FieldError("monitoring_rounds_completed", T_("scheduled monitoring rounds are still open")))
         if not facts.closure_reason:
-            missing.append(FieldError("closure_reason", "a closure reason is required"))
+            missing.append(FieldError("closure_reason", T_("a closure reason is required")))
     return missing
 
 
@@ -201,17 +202,17 @@ def check_transition(current: Stage, target: Stage, facts: CaseFacts) -> None:
     """Refuse an illegal move (`Conflict`, with the allowed moves) or a move with missing facts (`InvalidInput`)."""
     allowed = TRANSITIONS[current]
     if target is Stage.WITHDRAWN:
-        raise Conflict("use withdrawal to record the person's choice to withdraw",
+        raise Conflict(T_("use withdrawal to record the person's choice to withdraw"),
                        extra={"allowed": [s.value for s in allowed]})
     if target not in allowed:
-        raise Conflict(f"a case in stage {current.value} cannot move to {target.value}",
+        raise Conflict(T_("a case in stage {current} cannot move to {target}", current=current.value, target=target.value),
                        extra={"allowed": [s.value for s in allowed]})
     missing = requirements_missing(facts, target)
     if current is Stage.ELIGIBILITY and target is Stage.CLOSED and (facts.eligibility is None or facts.eligibility.eligible):
         missing.append(FieldError("eligibility.eligible", "only an ineligible case is closed at eligibility; "
                                   "an eligible person who stops withdraws"))
     if missing:
-        raise InvalidInput(f"the case cannot enter {target.value} yet", fields=missing)
+        raise InvalidInput(T_("the case cannot enter {target} yet", target=target.value), fields=missing)
 
 
 class Withdrawal(BaseModel):
@@ -229,10 +230,10 @@ class Withdrawal(BaseModel):
 def check_withdrawal(current: Stage, facts: CaseFacts, withdrawal: Withdrawal) -> None:
     """Withdrawal is allowed in any stage before departure (including travel until the person has left)."""
     if current not in PRE_DEPARTURE_STAGES or facts.departed_on is not None:
-        raise Conflict("withdrawal is possible only before departure",
+        raise Conflict(T_("withdrawal is possible only before departure"),
                        extra={"allowed": [s.value for s in TRANSITIONS[current]]})
     if facts.counselling is not None and withdrawal.withdrawn_on < facts.counselling.held_on:
-        raise InvalidInput("invalid withdrawal", fields=[FieldError("withdrawn_on", "is before the first counselling")])
+        raise InvalidInput(T_("invalid withdrawal"), fields=[FieldError("withdrawn_on", T_("is before the first counselling"))])
 
 
 # --- plan and monitoring dates ----------------------------------------------------------------
@@ -288,8 +289,8 @@ def require_link_consent(consents: list[ConsentRecord], on: dt.date) -> ConsentR
     """
     consent = consent_in_force(consents, "link_readmission_case", on)
     if consent is None:
-        raise Forbidden("linking a voluntary-return case to a readmission case requires the person's explicit consent",
-                        fields=[FieldError("consent", "no consent to link_readmission_case in force")])
+        raise Forbidden(T_("linking a voluntary-return case to a readmission case requires the person's explicit consent"),
+                        fields=[FieldError("consent", T_("no consent to link_readmission_case in force"))])
     return consent
 
 
@@ -348,15 +349,15 @@ def assistance_item_problems(item: AssistancePlanItem) -> list[FieldError]:
     problems = []
     numbers = [t.number for t in item.tranches]
     if numbers != list(range(1, len(numbers) + 1)):
-        problems.append(FieldError("tranches", "tranches must be numbered 1, 2, 3... in order"))
+        problems.append(FieldError("tranches", T_("tranches must be numbered 1, 2, 3... in order")))
     for i, t in enumerate(item.tranches):
         if t.due_to < t.due_from:
-            problems.append(FieldError(f"tranches.{i}.due_to", "is before due_from"))
+            problems.append(FieldError(f"tranches.{i}.due_to", T_("is before due_from")))
         if i and t.due_from < item.tranches[i - 1].due_from:
-            problems.append(FieldError(f"tranches.{i}.due_from", "is before the previous tranche"))
+            problems.append(FieldError(f"tranches.{i}.due_from", T_("is before the previous tranche")))
     total = sum((t.amount for t in item.tranches), Decimal(0))
     if total > item.budget:
-        problems.append(FieldError("tranches", "the tranches add up to more than the budget"))
+        problems.append(FieldError("tranches", T_("the tranches add up to more than the budget")))
     return problems
 
 
@@ -364,17 +365,17 @@ def check_disbursement(item: AssistancePlanItem, paid: list[Disbursement], new: 
     """Refuse a payment beyond the budget or the tranche, outside its schedule, a second time, or without proof."""
     tranche = next((t for t in item.tranches if t.number == new.tranche_number), None)
     if tranche is None:
-        raise InvalidInput("payment refused", fields=[FieldError("tranche_number", "no such tranche in the schedule")])
+        raise InvalidInput(T_("payment refused"), fields=[FieldError("tranche_number", T_("no such tranche in the schedule"))])
     if any(p.tranche_number == new.tranche_number for p in paid):
-        raise Conflict("payment refused: this tranche has already been paid")
+        raise Conflict(T_("payment refused: this tranche has already been paid"))
     problems = []
     if not (tranche.due_from <= new.paid_on <= tranche.due_to):
-        problems.append(FieldError("paid_on", "outside the tranche's scheduled window"))
+        problems.append(FieldError("paid_on", T_("outside the tranche's scheduled window")))
     if new.amount > tranche.amount:
-        problems.append(FieldError("amount", "more than the tranche's scheduled amount"))
+        problems.append(FieldError("amount", T_("more than the tranche's scheduled amount")))
     if sum((p.amount for p in paid), Decimal(0)) + new.amount > item.budget:
-        problems.append(FieldError("amount", "beyond the assistance budget"))
+        problems.append(FieldError("amount", T_("beyond the assistance budget")))
     if not new.proof_ref:
-        problems.append(FieldError("proof_ref", "proof of payment or delivery is required"))
+        problems.append(FieldError("proof_ref", T_("proof of payment or delivery is required")))
     if problems:
-        raise InvalidInput("payment refused", fields=problems)
+        raise InvalidInput(T_("payment refused"), fields=problems)

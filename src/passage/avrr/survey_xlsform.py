@@ -53,8 +53,8 @@ def survey_rows(config: ScoringConfig) -> tuple[list[list[object]], list[list[ob
     for scale, options in config.scales.items():
         choices += [[scale, c.name, c.en, c.zh] for c in options]
     settings: list[list[object]] = [
-        ["form_title", "form_id", "version", "default_language"],
-        ["Reintegration sustainability survey / 重返社会可持续性调查", "avrr_reintegration_survey",
+        ["form_title", "passage_title::Chinese (zh)", "form_id", "version", "default_language"],
+        ["Reintegration sustainability survey", "重返社会可持续性调查", "avrr_reintegration_survey",
          f"{config.config_id}", "English (en)"],
     ]
     return survey, choices, settings

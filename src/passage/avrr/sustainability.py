@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from passage.avrr.statistics import Distribution, distribution, quantile
 from passage.core.errors import FieldError, InvalidInput, NotFound
+from passage.core.i18n import T_
 
 SUSTAINABILITY_DIR = Path(__file__).parent / "data" / "sustainability"
 DIMENSIONS: tuple[str, ...] = ("economic", "social", "psychosocial")
@@ -95,12 +96,12 @@ class ScoringConfig(BaseModel):
 def load_scoring_config(config_id: str = "measure_2017_equal_v1", directory: Path = SUSTAINABILITY_DIR) -> ScoringConfig:
     path = directory / f"{config_id}.json"
     if not path.exists():
-        raise NotFound(f"unknown scoring configuration {config_id}", fields=[FieldError("scoring_config", "not found")])
+        raise NotFound(T_("unknown scoring configuration {config_id}", config_id=config_id), fields=[FieldError("scoring_config", T_("not found"))])
     try:
         return ScoringConfig.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
         fields = [FieldError(".".join(str(p) for p in e["loc"]) or "(root)", e["msg"]) for e in exc.errors()]
-        raise InvalidInput(f"{path.name}: invalid scoring configuration", fields=fields) from None
+        raise InvalidInput(T_("{file}: invalid scoring configuration", file=path.name), fields=fields) from None
 
 
 class SurveyScore(BaseModel):
@@ -131,7 +132,7 @@ def score_survey(answers: Mapping[str, str | None], config: ScoringConfig) -> Su
             continue
         choices = config.choices_for(item)
         if value not in choices:
-            problems.append(FieldError(f"answers.{item.name}", f"not a choice of scale {item.scale}"))
+            problems.append(FieldError(f"answers.{item.name}", T_("not a choice of scale {scale}", scale=item.scale)))
             continue
         score = choices[value]
         if score is None:
@@ -140,7 +141,7 @@ def score_survey(answers: Mapping[str, str | None], config: ScoringConfig) -> Su
         weights[item.dimension] += item.weight
         answered[item.dimension] += 1
     if problems:
-        raise InvalidInput("survey answers cannot be scored", fields=problems)
+        raise InvalidInput(T_("survey answers cannot be scored"), fields=problems)
     dimensions: dict[str, float | None] = {}
     for dim in DIMENSIONS:
         enough = totals[dim] > 0 and answered[dim] / totals[dim] >= config.min_answered_share

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from passage.avrr import service
+from passage.avrr import messages, service
 from passage.avrr.models import AvrrCase, AvrrMonitoringRound
 from passage.avrr.payloads import (
     AssistanceIn,
@@ -27,9 +28,10 @@ from passage.avrr.payloads import (
 from passage.avrr.rules import add_months
 from passage.avrr.stages import ASSISTANCE_LABELS, STAGE_LABELS, AssistanceKind, Stage
 from passage.avrr.sustainability import DIMENSIONS, load_scoring_config
+from passage.core.app import validation_message
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, Forbidden, PassageError
-from passage.core.i18n import N_, get_locale, gettext
+from passage.core.i18n import N_, T_, get_locale, gettext, localise
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
@@ -46,43 +48,11 @@ NAV = [
     NavItem(N_("AVRR dashboard"), "/avrr/dashboard", Permission.AVRR_STATS, order=33),
 ]
 
-STAGE_NAMES: dict[str, str] = {
-    "counselling": N_("Counselling"), "application": N_("Application"), "eligibility": N_("Eligibility"),
-    "pre_departure": N_("Pre-departure"), "travel": N_("Travel"), "arrival": N_("Arrival and reception"),
-    "reintegration_plan": N_("Reintegration plan"), "assistance": N_("Assistance"), "monitoring": N_("Monitoring"),
-    "closed": N_("Closed"), "withdrawn": N_("Withdrawn (person's choice)"),
-}
-KIND_NAMES: dict[str, str] = {
-    "cash": N_("Cash"), "in_kind": N_("In kind"), "business_start_up": N_("Business start-up"), "housing": N_("Housing"),
-    "medical": N_("Medical"), "education": N_("Education"),
-}
-DIMENSION_NAMES: dict[str, str] = {"economic": N_("Economic"), "social": N_("Social"), "psychosocial": N_("Psychosocial"),
-                                   "composite": N_("Composite")}
-EVENT_NAMES: dict[str, str] = {
-    "facts": N_("Facts recorded"), "consent_given": N_("Consent given"), "consent_withdrawn": N_("Consent withdrawn"),
-    "readmission_link": N_("Linked to a readmission case"), "assistance_planned": N_("Assistance planned"),
-    "payment": N_("Payment"), "monitoring": N_("Monitoring survey recorded"),
-}
-CODE_NAMES: dict[str, str] = {
-    # legal status
-    "asylum_seeker": N_("Asylum seeker"), "rejected_asylum_seeker": N_("Rejected asylum seeker"), "tolerated": N_("Tolerated stay"),
-    "recognised_refugee": N_("Recognised refugee"), "subsidiary_protection": N_("Subsidiary protection"),
-    "trafficking_victim": N_("Victim of trafficking"), "irregular_stay": N_("Irregular stay"),
-    "other_residence_permit": N_("Other residence permit"),
-    # asylum procedure
-    "none": N_("No asylum application"), "pending": N_("Pending"), "first_negative": N_("First-instance rejection"),
-    "appeal_pending": N_("Appeal pending"), "final_negative": N_("Final rejection"), "positive": N_("Positive decision"),
-    # relationship
-    "head": N_("Head of household"), "spouse": N_("Spouse"), "child": N_("Child"), "parent": N_("Parent"),
-    "sibling": N_("Sibling"), "grandchild": N_("Grandchild"), "other_relative": N_("Other relative"), "other": N_("Other"),
-    # travel and fitness
-    "valid_passport": N_("Valid passport"), "laissez_passer_issued": N_("Laissez-passer issued"),
-    "fit": N_("Fit to travel"), "fit_with_escort": N_("Fit to travel with an escort"), "unfit": N_("Not fit to travel"),
-    "not_assessed": N_("Not assessed"),
-    # consent purposes
-    "link_readmission_case": N_("Link to a readmission case"), "share_with_country_of_origin": N_("Share with the country of origin"),
-    "monitoring_contact": N_("Contact for monitoring"),
-}
+STAGE_NAMES = messages.STAGE
+KIND_NAMES = messages.ASSISTANCE_KIND
+DIMENSION_NAMES = messages.DIMENSION
+EVENT_NAMES = messages.EVENT
+CODE_NAMES = messages.CODE_NAMES
 """Labels of the codes shown on the pages (the API keeps the codes)."""
 PAGE_SIZE = 20
 MEMBER_ROWS = 6
@@ -99,10 +69,10 @@ def _granted(user: User) -> frozenset[Permission]:
 def _errors(exc: Exception) -> dict[str, str]:
     """Field path -> message, for inline validation next to each field (never a personal value)."""
     if isinstance(exc, ValidationError):
-        return {".".join(str(p) for p in e["loc"]) or "form": e["msg"] for e in exc.errors()}
+        return {".".join(str(p) for p in e["loc"]) or "form": localise(validation_message(e)) for e in exc.errors()}
     if isinstance(exc, PassageError):
-        found = {f.path: f.message for f in exc.fields if isinstance(f, FieldError)}
-        found.setdefault("form", exc.message)
+        found = {f.path: localise(f.message) for f in exc.fields if isinstance(f, FieldError)}
+        found.setdefault("form", localise(exc.message))
         return found
     raise exc
 
@@ -122,10 +92,19 @@ def _programme_name(programme_id: str) -> str:
     return (config.name_zh if chinese else config.name) or programme_id
 
 
+def _scheme_title(scheme_id: str) -> Markup:
+    """A scheme's title in the reader's language (its latest version's), for choosing a scheme; the programme's
+    legal name (StarthilfePlus) is kept and marked translate="no"."""
+    latest = service.scheme_registry().versions(scheme_id)[-1]
+    return messages.published(latest.title, latest.translations, field="title", original_terms=latest.original_terms,
+                              original_language=latest.original_language)
+
+
 def _labels() -> dict[str, Any]:
     return {"stage_names": STAGE_NAMES, "kind_names": KIND_NAMES, "dimension_names": DIMENSION_NAMES,
             "event_names": EVENT_NAMES, "code": lambda value: gettext(CODE_NAMES[value]) if value in CODE_NAMES else value,
-            "programme_name": _programme_name}
+            "programme_name": _programme_name, "published": messages.published, "stored_message": messages.stored_message,
+            "basis": messages.line_basis, "rule_name": messages.rule_name}
 
 
 # --- inbox -----------------------------------------------------------------------------------------
@@ -175,7 +154,7 @@ def new_case_page(request: Request, user: Manager) -> Response:
 def _new_case(request: Request, values: dict[str, Any], errors: dict[str, str]) -> Response:
     return render(request, "avrr/new_case.html", {
         **_labels(), "values": values, "errors": errors, "programmes": sorted(service.programmes()),
-        "schemes": service.scheme_registry().scheme_ids(), "member_rows": MEMBER_ROWS,
+        "schemes": [(sid, _scheme_title(sid)) for sid in service.scheme_registry().scheme_ids()], "member_rows": MEMBER_ROWS,
         "legal_statuses": ["asylum_seeker", "rejected_asylum_seeker", "tolerated", "recognised_refugee",
                            "subsidiary_protection", "trafficking_victim", "irregular_stay", "other_residence_permit"],
         "asylum_stages": ["none", "pending", "first_negative", "appeal_pending", "final_negative", "positive"],
@@ -238,7 +217,7 @@ def _case_page(request: Request, db: Session, user: User, case_id: str, *, error
         try:
             incentives = service.case_incentives(record, on=record.eligibility_decided_on or record.decided_on or dt.date.today())
         except PassageError as exc:
-            incentives = {"error": exc.message}
+            incentives = {"error": localise(exc.message)}
     actors = dict(db.execute(select(User.id, User.display_name).where(
         User.id.in_({e.actor_id for e in case.events} | {case.counsellor_id or ""}))).tuples().all())
     return render(request, "avrr/case.html", {
@@ -358,7 +337,7 @@ def _survey_page(request: Request, db: Session, user: User, case_id: str, round_
     if found is None:
         from passage.core.errors import NotFound
 
-        raise NotFound(f"monitoring round {round_number} not found")
+        raise NotFound(T_("monitoring round {round_number} not found", round_number=round_number))
     config = load_scoring_config(service.programme_config(case.programme_id).scoring_config)
     zh = get_locale() == "zh_Hans"
     groups = [(dim, [(item.name, item.zh if zh else item.en,
@@ -409,7 +388,8 @@ def _calculator(request: Request, values: dict[str, Any], result: dict[str, Any]
     registry = service.scheme_registry()
     return render(request, "avrr/calculator.html", {
         **_labels(), "values": values, "result": result, "errors": errors, "member_rows": MEMBER_ROWS,
-        "schemes": [(v.scheme_id, v.version, v.title_zh if get_locale() == "zh_Hans" else v.title,
+        "schemes": [(v.scheme_id, v.version, messages.published(v.title, v.translations, field="title", original_terms=v.original_terms,
+                                                               original_language=v.original_language),
                      v.effective_from, v.effective_to) for sid in registry.scheme_ids() for v in registry.versions(sid)],
         "legal_statuses": ["asylum_seeker", "rejected_asylum_seeker", "tolerated", "recognised_refugee",
                            "subsidiary_protection", "trafficking_victim", "irregular_stay", "other_residence_permit"],

@@ -55,6 +55,7 @@ from passage.consular.schemas import (
 )
 from passage.core.deps import DbSession
 from passage.core.errors import NotFound, PayloadTooLarge
+from passage.core.i18n import T_
 from passage.core.settings import get_settings
 from passage.security.deps import PUBLIC, require
 from passage.security.models import User
@@ -125,7 +126,7 @@ async def import_registrations(db: DbSession, user: Manager, file: Annotated[Upl
     limit = get_settings().max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise PayloadTooLarge(f"the file is larger than {limit:,} bytes")
+        raise PayloadTooLarge(T_("the file is larger than {limit} bytes", limit=limit))
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / (Path(file.filename or "registrations.csv").name or "registrations.csv")
         path.write_bytes(data)
@@ -199,7 +200,7 @@ def current_advice(country: CountryPath, db: DbSession, on: dt.date | None = Non
     """The advice in force for a country (public, bilingual)."""
     advice = service.current_advice(db, country=country, on=on)
     if advice is None:
-        raise NotFound(f"no safety advice for {country}")
+        raise NotFound(T_("no safety advice for {country}", country=country))
     return _advice_out(advice)
 
 

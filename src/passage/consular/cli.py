@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, NotFound
 from passage.core.files import atomic_output, csv_writer
+from passage.core.i18n import T_
 from passage.core.progress import progress_bar
 from passage.security.actors import system_actor
 from passage.security.models import Organisation, User
@@ -39,7 +40,7 @@ CrisisOption = Annotated[str, typer.Option("--crisis", help="Crisis id or refere
 def _user(session: Session, username: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None or not user.is_active:
-        raise InvalidInput(f"--as: no active user {username}")
+        raise InvalidInput(T_("--as: no active user {username}", username=username))
     return user
 
 
@@ -49,7 +50,7 @@ def _crisis_id(session: Session, user: User, crisis: str) -> str:
 
     found = session.scalars(scoped_select(Crisis, user).where(or_(Crisis.id == crisis, Crisis.reference == crisis.upper()))).first()
     if found is None:
-        raise NotFound(f"--crisis: crisis {crisis} not found")
+        raise NotFound(T_("--crisis: crisis {crisis} not found", crisis=crisis))
     return found.id
 
 
@@ -67,7 +68,7 @@ def plan_command(
     from passage.consular import evacuation, service
 
     if nearest_points < 1 or report_minutes < 0 or transfer_minutes < 0:
-        raise InvalidInput("--nearest-points must be at least 1 and minutes must not be negative")
+        raise InvalidInput(T_("--nearest-points must be at least 1 and minutes must not be negative"))
     with unit_of_work() as session:
         user = _user(session, as_user)
         crisis_id = _crisis_id(session, user, crisis)
@@ -98,7 +99,7 @@ def manifest_command(
         crisis_id = _crisis_id(session, user, crisis)
         leg_row = session.scalars(select(TransportLeg).where(TransportLeg.crisis_id == crisis_id, or_(TransportLeg.id == leg, TransportLeg.code == leg))).first()
         if leg_row is None:
-            raise NotFound(f"--leg: leg {leg} not found in the crisis")
+            raise NotFound(T_("--leg: leg {leg} not found in the crisis", leg=leg))
         _leg, people = service.manifest(session, actor=user, crisis_id=crisis_id, leg_id=leg_row.id)
         with atomic_output(out) as handle:
             writer = csv_writer(handle)
@@ -153,17 +154,17 @@ def district_add(
     from passage.consular import service
 
     if len(country) != 2 or not country.isalpha():
-        raise InvalidInput("--country: an ISO 3166-1 alpha-2 code")
+        raise InvalidInput(T_("--country: an ISO 3166-1 alpha-2 code"))
     box = None
     if bbox:
         try:
             box = [float(v) for v in bbox.split(",")]
         except ValueError:
-            raise InvalidInput("--bbox: four numbers separated by commas") from None
+            raise InvalidInput(T_("--bbox: four numbers separated by commas")) from None
     with unit_of_work() as session:
         organisation = session.scalars(select(Organisation).where(or_(Organisation.id == mission, Organisation.name == mission))).first()
         if organisation is None:
-            raise NotFound(f"--mission: no organisation {mission}")
+            raise NotFound(T_("--mission: no organisation {mission}", mission=mission))
         service.set_district(session, actor=system_actor("consular.cli"), mission_id=organisation.id, country=country.upper(), bbox=box)
     typer.echo(f"district recorded: {country.upper()}", err=True)
 

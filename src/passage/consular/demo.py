@@ -143,7 +143,7 @@ def _help_requests(session: Session, context: DemoContext, rng: random.Random, c
         category = rng.choice(["natural_disaster"] * 5 + ["lost_documents", "accident", "illness", "detention", "crime_victim", "missing_person"])
         urgency = rng.choice(["critical", "high", "high", "medium", "medium", "low"])
         data = HelpRequestIn(channel=rng.choice(["hotline", "hotline", "app", "walk_in", "partner"]), category=category, urgency=urgency, country="ID",
-                             summary="Synthetic demo request: caller reports the situation after the earthquake.",
+                             summary="演示用合成求助：来电者报告地震后的情况。",
                              registration_id=rng.choice(registration_ids[:1500]) if index % 3 else None,
                              caller_name="" if index % 3 else "Demo caller", caller_phone="" if index % 3 else "+62 361 000000",
                              crisis_id=crisis_id if category == "natural_disaster" else None,
@@ -176,6 +176,15 @@ def _assign(version: int) -> Any:
     return AssignIn(version=version)
 
 
+PLACE_NAMES_ZH = {
+    "Lombok International Airport": "龙目国际机场", "Mataram sports hall": "马塔兰体育馆", "Senggigi school": "圣吉吉学校",
+    "Lembar port": "伦巴尔港", "Amed village hall": "阿曼村会堂", "Denpasar airport (Bali)": "登巴萨机场（巴厘岛）",
+    "Lombok airport": "龙目机场", "Guangzhou": "广州", "Shanghai": "上海", "Padang Bai, Bali": "巴厘岛八丹拜",
+    "Denpasar airport": "登巴萨机场", "Kunming": "昆明",
+}
+"""The demo network's published names in Chinese (assembly points and leg destinations are shown to evacuees)."""
+
+
 def _network(session: Session, context: DemoContext, crisis_id: str, today: dt.date) -> None:
     officer = context.users["denpasar_officer"]
     points = [
@@ -184,7 +193,8 @@ def _network(session: Session, context: DemoContext, crisis_id: str, today: dt.d
         ("DPS", "Denpasar airport (Bali)", -8.748, 115.167, 800),
     ]
     for code, name, lat, lon, capacity in points:
-        service.add_assembly_point(session, actor=officer, crisis_id=crisis_id, data=AssemblyPointIn(code=code, name=name, latitude=lat, longitude=lon, capacity=capacity))
+        service.add_assembly_point(session, actor=officer, crisis_id=crisis_id, data=AssemblyPointIn(
+            code=code, name=name, translations={"name": {"zh_Hans": PLACE_NAMES_ZH[name]}}, latitude=lat, longitude=lon, capacity=capacity))
     start = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(6, 0), tzinfo=dt.UTC)
     legs = []
     for day in range(3):
@@ -199,8 +209,9 @@ def _network(session: Session, context: DemoContext, crisis_id: str, today: dt.d
             (f"CF-DPS-{day + 1}", "charter_flight", "DPS", None, "Kunming", base + dt.timedelta(hours=10), base + dt.timedelta(hours=16), 250),
         ]
     for code, mode, origin, destination, name, departs, arrives, seats in legs:
-        service.add_leg(session, actor=officer, crisis_id=crisis_id, data=LegIn(code=code, mode=mode, origin_point=origin, destination_point=destination,
-                                                                                destination_name=name, departs_at=departs, arrives_at=arrives, seats=seats))
+        service.add_leg(session, actor=officer, crisis_id=crisis_id, data=LegIn(
+            code=code, mode=mode, origin_point=origin, destination_point=destination, destination_name=name,
+            translations={"destination_name": {"zh_Hans": PLACE_NAMES_ZH[name]}}, departs_at=departs, arrives_at=arrives, seats=seats))
 
 
 def load_demo_records(session: Session, *, context: DemoContext) -> list[str]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from passage.consular.geo import haversine_km
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 
 MODES = ("bus", "charter_flight", "ship", "scheduled_flight", "train", "other")
 TIER_NEEDS_HELP, TIER_VULNERABLE, TIER_OTHER = 0, 1, 2
@@ -99,23 +100,23 @@ def check_network(points: Sequence[AssemblyPoint], legs: Sequence[Leg]) -> None:
     known = set()
     for i, point in enumerate(points):
         if point.capacity < 0:
-            problems.append(FieldError(f"assembly_points.{i}.capacity", "must not be negative"))
+            problems.append(FieldError(f"assembly_points.{i}.capacity", T_("must not be negative")))
         known.add(point.point_id)
     for i, leg in enumerate(legs):
         if leg.seats < 0:
-            problems.append(FieldError(f"legs.{i}.seats", "must not be negative"))
+            problems.append(FieldError(f"legs.{i}.seats", T_("must not be negative")))
         if leg.mode not in MODES:
-            problems.append(FieldError(f"legs.{i}.mode", f"must be one of {', '.join(MODES)}"))
+            problems.append(FieldError(f"legs.{i}.mode", T_("must be one of {MODES}", MODES=', '.join(MODES))))
         if leg.origin_point_id not in known:
-            problems.append(FieldError(f"legs.{i}.origin_point_id", "not an assembly point of this crisis"))
+            problems.append(FieldError(f"legs.{i}.origin_point_id", T_("not an assembly point of this crisis")))
         if leg.destination_point_id is not None and leg.destination_point_id not in known:
-            problems.append(FieldError(f"legs.{i}.destination_point_id", "not an assembly point of this crisis"))
+            problems.append(FieldError(f"legs.{i}.destination_point_id", T_("not an assembly point of this crisis")))
         if leg.destination_point_id == leg.origin_point_id:
-            problems.append(FieldError(f"legs.{i}.destination_point_id", "the leg must go somewhere else"))
+            problems.append(FieldError(f"legs.{i}.destination_point_id", T_("the leg must go somewhere else")))
         if leg.arrives_at <= leg.departs_at:
-            problems.append(FieldError(f"legs.{i}.arrives_at", "must be after the departure"))
+            problems.append(FieldError(f"legs.{i}.arrives_at", T_("must be after the departure")))
     if problems:
-        raise InvalidInput("the evacuation network is not valid", fields=problems)
+        raise InvalidInput(T_("the evacuation network is not valid"), fields=problems)
 
 
 def overlapping(legs: Sequence[Leg]) -> tuple[Leg, Leg] | None:
@@ -253,7 +254,7 @@ def plan_evacuation(points: Sequence[AssemblyPoint], legs: Sequence[Leg], evacue
     """Allocate evacuees to itineraries by priority (see the module docstring). `taken`: seats already booked per leg."""
     parameters = parameters or Parameters()
     if parameters.nearest_points < 1 or parameters.report_minutes < 0 or parameters.transfer_minutes < 0:
-        raise InvalidInput("invalid planning parameters", fields=[FieldError("parameters", "nearest_points >= 1, minutes >= 0")])
+        raise InvalidInput(T_("invalid planning parameters"), fields=[FieldError("parameters", T_("nearest_points >= 1, minutes >= 0"))])
     allocator = _Allocator(points, legs, parameters, connections=True, taken=taken)
     if not points:
         allocator.plan.unplaced = [(e.person_id, "no assembly point") for e in evacuees]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 
 GRID_DEGREES = 0.01
 GRID_COLUMNS = 36_000
@@ -62,10 +63,10 @@ class Area:
 
 def _position(value: Any, path: str) -> tuple[float, float]:
     if not isinstance(value, list | tuple) or len(value) < 2 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value[:2]):
-        raise InvalidInput("the area is not valid GeoJSON", fields=[FieldError(path, "a position must be [longitude, latitude]")])
+        raise InvalidInput(T_("the area is not valid GeoJSON"), fields=[FieldError(path, T_("a position must be [longitude, latitude]"))])
     lon, lat = float(value[0]), float(value[1])
     if not (math.isfinite(lon) and math.isfinite(lat)) or not -180 <= lon <= 180 or not -90 <= lat <= 90:
-        raise InvalidInput("the area is not valid GeoJSON", fields=[FieldError(path, "longitude must be within -180..180 and latitude within -90..90")])
+        raise InvalidInput(T_("the area is not valid GeoJSON"), fields=[FieldError(path, T_("longitude must be within -180..180 and latitude within -90..90"))])
     return lon, lat
 
 
@@ -81,17 +82,17 @@ def _segments_cross(a: tuple[float, float], b: tuple[float, float], c: tuple[flo
 
 def _check_ring(raw: Any, path: str, *, check_crossing: bool) -> Ring:
     if not isinstance(raw, list):
-        raise InvalidInput("the area is not valid GeoJSON", fields=[FieldError(path, "a ring must be a list of positions")])
+        raise InvalidInput(T_("the area is not valid GeoJSON"), fields=[FieldError(path, T_("a ring must be a list of positions"))])
     ring = [_position(p, f"{path}.{i}") for i, p in enumerate(raw)]
     if len(ring) < 4:
-        raise InvalidInput("the polygon has too few points", fields=[FieldError(path, "a ring needs at least 4 positions (3 corners and the first repeated)")])
+        raise InvalidInput(T_("the polygon has too few points"), fields=[FieldError(path, T_("a ring needs at least 4 positions (3 corners and the first repeated)"))])
     if ring[0] != ring[-1]:
         raise InvalidInput(
             "the polygon does not close",
-            fields=[FieldError(f"{path}.{len(ring) - 1}", "the last position must repeat the first one (RFC 7946 §3.1.6)")],
+            fields=[FieldError(f"{path}.{len(ring) - 1}", T_("the last position must repeat the first one (RFC 7946 §3.1.6)"))],
         )
     if len({p for p in ring[:-1]}) < 3:
-        raise InvalidInput("the polygon has no area", fields=[FieldError(path, "a ring needs at least 3 distinct corners")])
+        raise InvalidInput(T_("the polygon has no area"), fields=[FieldError(path, T_("a ring needs at least 3 distinct corners"))])
     if check_crossing and len(ring) <= 1000:
         edges = list(zip(ring, ring[1:], strict=False))
         for i in range(len(edges)):
@@ -99,14 +100,14 @@ def _check_ring(raw: Any, path: str, *, check_crossing: bool) -> Ring:
                 if i == 0 and j == len(edges) - 1:
                     continue
                 if _segments_cross(*edges[i], *edges[j]):
-                    raise InvalidInput("the polygon crosses itself", fields=[FieldError(f"{path}.{i}", f"edge {i} crosses edge {j}")])
+                    raise InvalidInput(T_("the polygon crosses itself"), fields=[FieldError(f"{path}.{i}", T_("edge {i} crosses edge {j}", i=i, j=j))])
     return ring
 
 
 def parse_area(geometry: Mapping[str, Any] | Any, *, path: str = "area", check_crossing: bool = True) -> Area:
     """Validate a GeoJSON Polygon or MultiPolygon (or a Feature holding one) into an `Area`."""
     if not isinstance(geometry, Mapping):
-        raise InvalidInput("the area is not valid GeoJSON", fields=[FieldError(path, "expected a GeoJSON object")])
+        raise InvalidInput(T_("the area is not valid GeoJSON"), fields=[FieldError(path, T_("expected a GeoJSON object"))])
     if geometry.get("type") == "Feature":
         return parse_area(geometry.get("geometry"), path=f"{path}.geometry", check_crossing=check_crossing)
     kind = geometry.get("type")
@@ -118,19 +119,19 @@ def parse_area(geometry: Mapping[str, Any] | Any, *, path: str = "area", check_c
         raw_polygons = coordinates
         paths = [f"{path}.coordinates.{i}" for i in range(len(coordinates))]
     else:
-        raise InvalidInput("the area is not valid GeoJSON", fields=[FieldError(f"{path}.type", "must be Polygon or MultiPolygon")])
+        raise InvalidInput(T_("the area is not valid GeoJSON"), fields=[FieldError(f"{path}.type", T_("must be Polygon or MultiPolygon"))])
     polygons = []
     vertices = 0
     for raw, polygon_path in zip(raw_polygons, paths, strict=True):
         if not isinstance(raw, list) or not raw:
-            raise InvalidInput("the area is not valid GeoJSON", fields=[FieldError(polygon_path, "a polygon needs at least its outer ring")])
+            raise InvalidInput(T_("the area is not valid GeoJSON"), fields=[FieldError(polygon_path, T_("a polygon needs at least its outer ring"))])
         rings = tuple(_check_ring(r, f"{polygon_path}.{i}", check_crossing=check_crossing) for i, r in enumerate(raw))
         vertices += sum(len(r) for r in rings)
         polygons.append(rings)
     if not polygons:
-        raise InvalidInput("the area is empty", fields=[FieldError(f"{path}.coordinates", "no polygon")])
+        raise InvalidInput(T_("the area is empty"), fields=[FieldError(f"{path}.coordinates", T_("no polygon"))])
     if vertices > MAX_VERTICES:
-        raise InvalidInput("the area is too detailed", fields=[FieldError(path, f"at most {MAX_VERTICES} positions; simplify the outline")])
+        raise InvalidInput(T_("the area is too detailed"), fields=[FieldError(path, T_("at most {MAX_VERTICES} positions; simplify the outline", MAX_VERTICES=MAX_VERTICES))])
     return Area(tuple(polygons))
 
 

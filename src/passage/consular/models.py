@@ -247,6 +247,8 @@ class AssemblyPoint(IdMixin, TimestampMixin, VersionedMixin, Base):
     crisis_id: Mapped[str] = mapped_column(ForeignKey("consular_crises.id", ondelete="CASCADE"), index=True)
     code: Mapped[str] = mapped_column(String(30))
     name: Mapped[str] = mapped_column(String(200))
+    translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The name in other languages, published to evacuees: {"name": {locale: text}} (docs/consular.md, "Languages")."""
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
     capacity: Mapped[int] = mapped_column(Integer)
@@ -264,6 +266,8 @@ class TransportLeg(IdMixin, TimestampMixin, VersionedMixin, Base):
     origin_point_id: Mapped[str] = mapped_column(ForeignKey("consular_assembly_points.id"), index=True)
     destination_point_id: Mapped[str | None] = mapped_column(ForeignKey("consular_assembly_points.id"))
     destination_name: Mapped[str] = mapped_column(String(200))
+    translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The destination's name in other languages: {"destination_name": {locale: text}}."""
     departs_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     arrives_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     seats: Mapped[int] = mapped_column(Integer)

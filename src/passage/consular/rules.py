@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from passage.core.errors import Conflict
-from passage.core.i18n import N_
+from passage.core.i18n import N_, T_
 
 CHANNELS = ("hotline", "app", "walk_in", "partner", "email")
 CATEGORIES = (
@@ -68,7 +68,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 def check_request_transition(current: str, target: str) -> None:
     """Refuse a status change the workflow does not allow, naming the allowed ones."""
     if target not in TRANSITIONS.get(current, ()):
-        raise Conflict(f"a help request cannot go from {current} to {target}", extra={"allowed": list(TRANSITIONS.get(current, ()))})
+        raise Conflict(T_("a help request cannot go from {current} to {target}", current=current, target=target), extra={"allowed": list(TRANSITIONS.get(current, ()))})
 
 
 @dataclass(frozen=True)

@@ -375,6 +375,7 @@ class OutboxReportIn(StrictIn):
 class AssemblyPointIn(StrictIn):
     code: str = Field(min_length=1, max_length=30)
     name: str = Field(min_length=1, max_length=200)
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict, description='the name in other languages: {"name": {"zh_Hans": "..."}}')
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     capacity: int
@@ -391,6 +392,7 @@ class LegIn(StrictIn):
     origin_point: str = Field(min_length=1, max_length=30, description="assembly point code")
     destination_point: str | None = Field(default=None, max_length=30, description="assembly point code, or none when the leg reaches safety")
     destination_name: str = Field(min_length=1, max_length=200)
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict, description='the destination in other languages: {"destination_name": {"zh_Hans": "..."}}')
     departs_at: dt.datetime
     arrives_at: dt.datetime
     seats: int
@@ -411,6 +413,7 @@ class LegOut(BaseModel):
     origin_point_id: str
     destination_point_id: str | None
     destination_name: str
+    translations: dict[str, dict[str, str]] = Field(default_factory=dict)
     departs_at: dt.datetime
     arrives_at: dt.datetime
     seats: int

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from passage.consular import evacuation, geo, rules
+from passage.consular import messages as _messages  # noqa: F401 - registers the consular.code words messages name
 from passage.consular.models import (
     AssemblyPoint,
     ConsularDistrict,
@@ -59,6 +60,7 @@ from passage.consular.schemas import (
 from passage.core.db import BULK_ROWS, analyze, check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from passage.core.files import atomic_output, read_csv_rows
+from passage.core.i18n import T_, Label
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.security import audit, blind_index
@@ -117,9 +119,9 @@ def set_district(session: Session, *, actor: Actor, mission_id: str, country: st
     _require(session, actor, Permission.USERS_MANAGE, "consular_district", "set_district")
     mission = session.get(Organisation, mission_id)
     if mission is None or mission.level != OrganisationLevel.MISSION:
-        raise InvalidInput("not a mission", fields=[FieldError("mission_id", "must be an organisation of level mission")])
+        raise InvalidInput(T_("not a mission"), fields=[FieldError("mission_id", T_("must be an organisation of level mission"))])
     if bbox is not None and (len(bbox) != 4 or bbox[0] > bbox[2] or bbox[1] > bbox[3]):
-        raise InvalidInput("invalid district box", fields=[FieldError("bbox", "expected [min_lon, min_lat, max_lon, max_lat]")])
+        raise InvalidInput(T_("invalid district box"), fields=[FieldError("bbox", T_("expected [min_lon, min_lat, max_lon, max_lat]"))])
     district = ConsularDistrict(mission_id=mission_id, country=country.upper(), admin_pcode=admin_pcode, bbox=list(bbox) if bbox else None)
     session.add(district)
     session.flush()
@@ -149,20 +151,20 @@ def mission_for(session: Session, *, country: str, latitude: float | None = None
             return district.mission_id
     if found:
         return found[0].mission_id
-    raise InvalidInput("no mission covers this country", fields=[FieldError(field, "no consular district is set up for this country")])
+    raise InvalidInput(T_("no mission covers this country"), fields=[FieldError(field, T_("no consular district is set up for this country"))])
 
 
 def _protecting_country(actor: User) -> str:
     organisation = actor.organisation
     if organisation.level == OrganisationLevel.MISSION or organisation.level == OrganisationLevel.NATIONAL:
         return organisation.country
-    raise InvalidInput("your organisation does not provide consular protection")
+    raise InvalidInput(T_("your organisation does not provide consular protection"))
 
 
 def _check_district(actor: User, mission_id: str, field: str) -> None:
     """A mission's officer works within the mission's own district; the centre and gateways anywhere."""
     if actor.organisation.level == OrganisationLevel.MISSION and mission_id != actor.organisation_id:
-        raise InvalidInput("the place is in another mission's consular district", fields=[FieldError(field, "outside your consular district")])
+        raise InvalidInput(T_("the place is in another mission's consular district"), fields=[FieldError(field, T_("outside your consular district"))])
 
 
 # --- registrations -----------------------------------------------------------------------------------
@@ -350,14 +352,14 @@ def resolve_duplicate(session: Session, *, actor: User, registration_id: str, de
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     check_version(registration, version)
     if registration.duplicate_status != "possible":
-        raise Conflict("this registration is not flagged as a possible duplicate")
+        raise Conflict(T_("this registration is not flagged as a possible duplicate"))
     if decision == "confirmed":
         registration.duplicate_status = "confirmed"
         registration.active = False
     elif decision == "distinct":
         registration.duplicate_status = "distinct"
     else:
-        raise InvalidInput("unknown decision", fields=[FieldError("decision", "confirmed or distinct")])
+        raise InvalidInput(T_("unknown decision"), fields=[FieldError("decision", T_("confirmed or distinct"))])
     session.flush()
     audit.record(session, actor=actor, action="resolve_duplicate", entity_type="consular_registration", entity_id=registration.id,
                  details={"decision": decision, "duplicate_of_id": registration.duplicate_of_id})
@@ -403,7 +405,7 @@ def import_registrations(session: Session, *, actor: User, path: Path, dry_run: 
     _require(session, actor, Permission.CONSULAR_MANAGE, "consular_registration", "import")
     _header, rows = read_csv_rows(path, required=CSV_REQUIRED, optional=CSV_COLUMNS, allow_extra=False)
     if len(rows) > MAX_IMPORT_ROWS:
-        raise InvalidInput(f"{path.name}: at most {MAX_IMPORT_ROWS:,} rows per file")
+        raise InvalidInput(T_("{file}: at most {MAX_IMPORT_ROWS} rows per file", file=path.name, MAX_IMPORT_ROWS=MAX_IMPORT_ROWS))
     parsed: list[tuple[int, RegistrationIn]] = []
     errors: list[ImportRowError] = []
     for line, row in rows:
@@ -522,7 +524,7 @@ def create_help_request(session: Session, *, actor: User, data: HelpRequestIn) -
             # A gateway reads nothing, but may name a registration of its own state when forwarding a call.
             registration = session.get(Registration, data.registration_id)
             if registration is None or registration.protecting_country != _protecting_country(actor):
-                raise NotFound(f"consular_registrations {data.registration_id} not found")
+                raise NotFound(T_("consular_registrations {registration_id} not found", registration_id=data.registration_id))
         else:
             registration = load_registration(session, actor=actor, registration_id=data.registration_id)
     if registration is not None:
@@ -532,10 +534,10 @@ def create_help_request(session: Session, *, actor: User, data: HelpRequestIn) -
     if data.crisis_id:
         crisis = session.get(Crisis, data.crisis_id) if _is_gateway(actor) else load_crisis(session, actor=actor, crisis_id=data.crisis_id)
         if crisis is None or crisis.protecting_country != _protecting_country(actor):
-            raise NotFound(f"consular_crises {data.crisis_id} not found")
+            raise NotFound(T_("consular_crises {crisis_id} not found", crisis_id=data.crisis_id))
     received = _aware(data.received_at) or utcnow()
     if received > utcnow() + dt.timedelta(minutes=5):
-        raise InvalidInput("received_at is in the future", fields=[FieldError("received_at", "must not be in the future")])
+        raise InvalidInput(T_("received_at is in the future"), fields=[FieldError("received_at", T_("must not be in the future"))])
     caller = {"name": data.caller_name, "phone": data.caller_phone} if (data.caller_name or data.caller_phone) else None
     request = HelpRequest(reference=_reference("HR"), mission_id=mission_id, protecting_country=_protecting_country(actor),
                           registration_id=registration.id if registration else None, crisis_id=data.crisis_id, channel=data.channel,
@@ -578,7 +580,7 @@ def triage(session: Session, *, actor: User, request_id: str, data: TriageIn, no
     check_version(request, data.version)
     at = _now(now)
     if data.category is not None and data.category not in rules.CATEGORIES:
-        raise InvalidInput("unknown category", fields=[FieldError("category", "not a known category")])
+        raise InvalidInput(T_("unknown category"), fields=[FieldError("category", T_("not a known category"))])
     _change_status(request, actor=actor, target="triaged", at=at, note=data.note)
     request.urgency = data.urgency
     request.category = data.category or request.category
@@ -594,7 +596,7 @@ def triage(session: Session, *, actor: User, request_id: str, data: TriageIn, no
 def _reassign_mission(session: Session, request: HelpRequest, mission_id: str) -> None:
     mission = session.get(Organisation, mission_id)
     if mission is None or mission.level != OrganisationLevel.MISSION or mission.country != request.protecting_country:
-        raise InvalidInput("not a mission of this state", fields=[FieldError("mission_id", "unknown mission")])
+        raise InvalidInput(T_("not a mission of this state"), fields=[FieldError("mission_id", T_("unknown mission"))])
     request.mission_id = mission_id
 
 
@@ -609,7 +611,7 @@ def assign(session: Session, *, actor: User, request_id: str, data: AssignIn, no
     if data.officer_id:
         officer = session.get(User, data.officer_id)
         if officer is None or officer.organisation_id != request.mission_id or not _has(officer, Permission.CONSULAR_MANAGE):
-            raise InvalidInput("the officer cannot take this request", fields=[FieldError("officer_id", "not a consular officer of the assigned mission")])
+            raise InvalidInput(T_("the officer cannot take this request"), fields=[FieldError("officer_id", T_("not a consular officer of the assigned mission"))])
         request.assigned_to = officer.id
     _change_status(request, actor=actor, target="assigned", at=at)
     _event(request, actor=actor, kind="assignment", at=at, note=None)
@@ -627,7 +629,7 @@ def act_on_request(session: Session, *, actor: User, request_id: str, data: Requ
     at = _now(now)
     if data.kind == "contact":
         if request.status in ("resolved", "closed"):
-            raise Conflict("the request is resolved; reopen it first")
+            raise Conflict(T_("the request is resolved; reopen it first"))
         if request.first_contact_at is None:
             request.first_contact_at = at
         _event(request, actor=actor, kind="contact", at=at, note=data.note)
@@ -637,7 +639,7 @@ def act_on_request(session: Session, *, actor: User, request_id: str, data: Requ
         due = _aware(data.due_at)
         assert due is not None
         if due <= at:
-            raise InvalidInput("a follow-up must be due in the future", fields=[FieldError("due_at", "must be after now")])
+            raise InvalidInput(T_("a follow-up must be due in the future"), fields=[FieldError("due_at", T_("must be after now"))])
         _event(request, actor=actor, kind="follow_up", at=at, note=data.note, due_at=due)
     elif data.kind == "start":
         _change_status(request, actor=actor, target="in_progress", at=at, note=data.note)
@@ -700,7 +702,7 @@ def publish_advice(session: Session, *, actor: User, data: AdviceIn) -> SafetyAd
     try:
         session.flush()
     except IntegrityError:
-        raise Conflict("another version was published at the same time; try again") from None
+        raise Conflict(T_("another version was published at the same time; try again")) from None
     audit.record(session, actor=actor, action="publish", entity_type="consular_safety_advice", entity_id=advice.id,
                  details={"country": data.country, "version": advice.version, "level": data.level})
     return advice
@@ -733,13 +735,13 @@ def _admin_area(session: Session, pcodes: Sequence[str]) -> geo.Area:
     for index, code in enumerate(pcodes):
         area = gazetteer.get(code.strip().upper())
         if area is None:
-            problems.append(FieldError(f"admin_pcodes.{index}", "unknown P-code; load the boundaries first (passage geo load)"))
+            problems.append(FieldError(f"admin_pcodes.{index}", T_("unknown P-code; load the boundaries first (passage geo load)")))
         elif not area.geometry:
-            problems.append(FieldError(f"admin_pcodes.{index}", "this area has no boundary geometry"))
+            problems.append(FieldError(f"admin_pcodes.{index}", T_("this area has no boundary geometry")))
         else:
             areas.append(geo.parse_area(area.geometry, path=f"admin_pcodes.{index}", check_crossing=False))
     if problems:
-        raise InvalidInput("unknown admin areas", fields=problems)
+        raise InvalidInput(T_("unknown admin areas"), fields=problems)
     return geo.merge_areas(areas)
 
 
@@ -750,7 +752,7 @@ def create_crisis(session: Session, *, actor: User, data: CrisisIn) -> Crisis:
     if data.mission_id:
         mission = session.get(Organisation, data.mission_id)
         if mission is None or mission.level != OrganisationLevel.MISSION:
-            raise InvalidInput("not a mission", fields=[FieldError("mission_id", "unknown mission")])
+            raise InvalidInput(T_("not a mission"), fields=[FieldError("mission_id", T_("unknown mission"))])
         mission_id = data.mission_id
     else:
         lat, lon = area.centroid()
@@ -783,7 +785,7 @@ def close_crisis(session: Session, *, actor: User, crisis_id: str, ends_on: dt.d
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     check_version(crisis, version)
     if ends_on < crisis.starts_on:
-        raise InvalidInput("the crisis cannot end before it starts", fields=[FieldError("ends_on", "before starts_on")])
+        raise InvalidInput(T_("the crisis cannot end before it starts"), fields=[FieldError("ends_on", T_("before starts_on"))])
     crisis.status, crisis.ends_on = "closed", ends_on
     session.flush()
     audit.record(session, actor=actor, action="close", entity_type="consular_crisis", entity_id=crisis.id)
@@ -881,10 +883,10 @@ def set_contact_status(session: Session, *, actor: User, crisis_id: str, registr
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     if status not in rules.CONTACT_STATUSES:
-        raise InvalidInput("unknown contact status", fields=[FieldError("status", "not a contact status")])
+        raise InvalidInput(T_("unknown contact status"), fields=[FieldError("status", T_("not a contact status"))])
     contact = session.scalars(select(CrisisContact).where(CrisisContact.crisis_id == crisis.id, CrisisContact.registration_id == registration.id)).first()
     if contact is None:
-        raise NotFound("this person is not listed in the crisis area")
+        raise NotFound(T_("this person is not listed in the crisis area"))
     check_version(contact, version)
     contact.status, contact.updated_by, contact.note = status, actor.id, note or None
     if status == "needs_help" and registration.priority_tier > 0:
@@ -929,7 +931,8 @@ def generate_messages(session: Session, *, actor: User, crisis_id: str, kind: st
             first = itineraries.get(registration_id)
             if first is None:
                 continue
-            body = rules.render_message("evacuation", language, point=first[0], report_at=first[1], **values)
+            point = first[0] if language != "zh" else (dict(first[2].get("name") or {}).get("zh_Hans") or first[0])
+            body = rules.render_message("evacuation", language, point=point, report_at=first[1], **values)
         else:
             body = rules.render_message("alert", language, **values)
         rows.append({"batch_id": batch_id, "crisis_id": crisis.id, "mission_id": mission_id, "registration_id": registration_id, "kind": kind,
@@ -942,24 +945,25 @@ def generate_messages(session: Session, *, actor: User, crisis_id: str, kind: st
     return {"batch_id": batch_id, "messages": len(rows), "by_language": dict(by_language), "skipped_without_phone": skipped}
 
 
-def _first_legs(session: Session, crisis: Crisis) -> dict[str, tuple[str, str]]:
-    """Per person: the assembly point and the report time (UTC) of their first planned leg."""
+def _first_legs(session: Session, crisis: Crisis) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Per person: the assembly point's name, the report time (UTC) of their first planned leg, and the point's
+    published names in other languages (so a Chinese message names the point in Chinese)."""
     report = dt.timedelta(minutes=evacuation.Parameters().report_minutes)
     rows = session.execute(
-        select(SeatAssignment.registration_id, TransportLeg.departs_at, AssemblyPoint.name)
+        select(SeatAssignment.registration_id, TransportLeg.departs_at, AssemblyPoint.name, AssemblyPoint.translations)
         .join(TransportLeg, TransportLeg.id == SeatAssignment.leg_id).join(AssemblyPoint, AssemblyPoint.id == TransportLeg.origin_point_id)
         .where(SeatAssignment.crisis_id == crisis.id).order_by(TransportLeg.departs_at.desc())
     )
-    out: dict[str, tuple[str, str]] = {}
-    for registration_id, departs_at, point in rows:
-        out[registration_id] = (point, ((_aware(departs_at) or utcnow()) - report).strftime("%Y-%m-%d %H:%M UTC"))
+    out: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for registration_id, departs_at, point, translations in rows:
+        out[registration_id] = (point, ((_aware(departs_at) or utcnow()) - report).strftime("%Y-%m-%d %H:%M UTC"), dict(translations or {}))
     return out
 
 
 def outbox_batch(session: Session, *, actor: User, batch_id: str) -> list[OutboxMessage]:
     messages = list(session.scalars(select(OutboxMessage).where(OutboxMessage.batch_id == batch_id).order_by(OutboxMessage.id)))
     if not messages:
-        raise NotFound(f"outbox batch {batch_id} not found")
+        raise NotFound(T_("outbox batch {batch_id} not found", batch_id=batch_id))
     load_crisis(session, actor=actor, crisis_id=messages[0].crisis_id)
     visible_missions = {m.mission_id for m in messages}
     if actor.organisation.level == OrganisationLevel.MISSION and visible_missions - {actor.organisation_id}:
@@ -1002,7 +1006,7 @@ def report_outbox(session: Session, *, actor: User, ids: Sequence[int], status: 
     found = list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(list(ids)))))
     missing = sorted(set(ids) - {m.id for m in found})
     if missing:
-        raise InvalidInput("unknown message ids", fields=[FieldError("ids", f"{len(missing)} id(s) not in the outbox, first {missing[0]}")])
+        raise InvalidInput(T_("unknown message ids"), fields=[FieldError("ids", T_("{count} id(s) not in the outbox, first {missing}", count=len(missing), missing=missing[0]))])
     now = utcnow()
     for m in found:
         m.status, m.reported_at = status, now
@@ -1018,14 +1022,14 @@ def add_assembly_point(session: Session, *, actor: User, crisis_id: str, data: A
     _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_assembly_point", "create")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     if data.capacity < 0:
-        raise InvalidInput("negative capacity", fields=[FieldError("capacity", "must not be negative")])
-    point = AssemblyPoint(crisis_id=crisis.id, code=data.code, name=data.name, latitude=data.latitude, longitude=data.longitude, capacity=data.capacity)
+        raise InvalidInput(T_("negative capacity"), fields=[FieldError("capacity", T_("must not be negative"))])
+    point = AssemblyPoint(crisis_id=crisis.id, code=data.code, name=data.name, translations=data.translations, latitude=data.latitude, longitude=data.longitude, capacity=data.capacity)
     session.add(point)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict("an assembly point with this code exists in the crisis", extra={"field": "code"}) from None
+        raise Conflict(T_("an assembly point with this code exists in the crisis"), extra={"field": "code"}) from None
     audit.record(session, actor=actor, action="create", entity_type="consular_assembly_point", entity_id=point.id, details={"crisis_id": crisis.id})
     return point
 
@@ -1033,7 +1037,7 @@ def add_assembly_point(session: Session, *, actor: User, crisis_id: str, data: A
 def _point_by_code(session: Session, crisis: Crisis, code: str, field: str) -> AssemblyPoint:
     point = session.scalars(select(AssemblyPoint).where(AssemblyPoint.crisis_id == crisis.id, AssemblyPoint.code == code)).first()
     if point is None:
-        raise InvalidInput("unknown assembly point", fields=[FieldError(field, "no assembly point with this code in the crisis")])
+        raise InvalidInput(T_("unknown assembly point"), fields=[FieldError(field, T_("no assembly point with this code in the crisis"))])
     return point
 
 
@@ -1042,25 +1046,25 @@ def add_leg(session: Session, *, actor: User, crisis_id: str, data: LegIn) -> Tr
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     problems = []
     if data.seats < 0:
-        problems.append(FieldError("seats", "must not be negative"))
+        problems.append(FieldError("seats", T_("must not be negative")))
     departs, arrives = _aware(data.departs_at), _aware(data.arrives_at)
     assert departs is not None and arrives is not None
     if arrives <= departs:
-        problems.append(FieldError("arrives_at", "must be after departs_at"))
+        problems.append(FieldError("arrives_at", T_("must be after departs_at")))
     if data.destination_point is not None and data.destination_point == data.origin_point:
-        problems.append(FieldError("destination_point", "must differ from origin_point"))
+        problems.append(FieldError("destination_point", T_("must differ from origin_point")))
     if problems:
-        raise InvalidInput("the transport leg is not valid", fields=problems)
+        raise InvalidInput(T_("the transport leg is not valid"), fields=problems)
     origin = _point_by_code(session, crisis, data.origin_point, "origin_point")
     destination = _point_by_code(session, crisis, data.destination_point, "destination_point") if data.destination_point else None
-    leg = TransportLeg(crisis_id=crisis.id, code=data.code, mode=data.mode, origin_point_id=origin.id, destination_point_id=destination.id if destination else None,
+    leg = TransportLeg(crisis_id=crisis.id, code=data.code, translations=data.translations, mode=data.mode, origin_point_id=origin.id, destination_point_id=destination.id if destination else None,
                        destination_name=data.destination_name, departs_at=departs, arrives_at=arrives, seats=data.seats)
     session.add(leg)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict("a leg with this code exists in the crisis", extra={"field": "code"}) from None
+        raise Conflict(T_("a leg with this code exists in the crisis"), extra={"field": "code"}) from None
     audit.record(session, actor=actor, action="create", entity_type="consular_transport_leg", entity_id=leg.id, details={"crisis_id": crisis.id, "mode": data.mode})
     return leg
 
@@ -1096,36 +1100,36 @@ def assign_seat(session: Session, *, actor: User, crisis_id: str, leg_id: str, r
     registration = load_registration(session, actor=actor, registration_id=registration_id)
     leg = session.scalars(select(TransportLeg).where(TransportLeg.id == leg_id, TransportLeg.crisis_id == crisis.id)).first()
     if leg is None:
-        raise NotFound(f"consular_transport_legs {leg_id} not found")
+        raise NotFound(T_("consular_transport_legs {leg_id} not found", leg_id=leg_id))
     if leg.status != "scheduled":
-        raise Conflict(f"the leg is {leg.status}; seats can only be given on a scheduled leg")
+        raise Conflict(T_("the leg is {status}; seats can only be given on a scheduled leg", status=Label("consular.code", leg.status)))
     existing = list(session.scalars(select(TransportLeg).join(SeatAssignment, SeatAssignment.leg_id == TransportLeg.id)
                                     .where(SeatAssignment.registration_id == registration.id, SeatAssignment.crisis_id == crisis.id)))
     pure = {leg.id: _pure_network([], [leg])[1][0]}
     for other in existing:
         if other.id == leg.id:
-            raise Conflict("this person already has a seat on this leg")
+            raise Conflict(T_("this person already has a seat on this leg"))
         pure[other.id] = _pure_network([], [other])[1][0]
         clash = evacuation.overlapping([pure[leg.id], pure[other.id]])
         if clash:
-            raise InvalidInput("overlapping legs for one person",
-                               fields=[FieldError("leg_id", f"leg {leg.code} overlaps leg {other.code} already given to this person")])
+            raise InvalidInput(T_("overlapping legs for one person"),
+                               fields=[FieldError("leg_id", T_("leg {code} overlaps leg {code2} already given to this person", code=leg.code, code2=other.code))])
     taken = set(session.scalars(select(SeatAssignment.seat_number).where(SeatAssignment.leg_id == leg.id)))
     if seat_number is None:
         seat_number = next((n for n in range(1, leg.seats + 1) if n not in taken), None)
         if seat_number is None:
-            raise Conflict("the leg is full", extra={"seats": leg.seats})
+            raise Conflict(T_("the leg is full"), extra={"seats": leg.seats})
     elif not 1 <= seat_number <= leg.seats:
-        raise InvalidInput("no such seat", fields=[FieldError("seat_number", f"seats are numbered 1 to {leg.seats}")])
+        raise InvalidInput(T_("no such seat"), fields=[FieldError("seat_number", T_("seats are numbered 1 to {seats}", seats=leg.seats))])
     elif seat_number in taken:
-        raise Conflict("the seat is already taken", extra={"seat_number": seat_number})
+        raise Conflict(T_("the seat is already taken"), extra={"seat_number": seat_number})
     assignment = SeatAssignment(crisis_id=crisis.id, leg_id=leg.id, seat_number=seat_number, registration_id=registration.id, assigned_by=actor.id)
     session.add(assignment)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict("the seat was taken by someone else a moment ago; choose another", extra={"seat_number": seat_number}) from None
+        raise Conflict(T_("the seat was taken by someone else a moment ago; choose another"), extra={"seat_number": seat_number}) from None
     audit.record(session, actor=actor, action="assign_seat", entity_type="consular_seat", entity_id=assignment.id,
                  details={"crisis_id": crisis.id, "leg_id": leg.id, "seat": seat_number, "registration_id": registration.id})
     return assignment
@@ -1136,11 +1140,11 @@ def release_seat(session: Session, *, actor: User, crisis_id: str, assignment_id
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     assignment = session.scalars(select(SeatAssignment).where(SeatAssignment.id == assignment_id, SeatAssignment.crisis_id == crisis.id)).first()
     if assignment is None:
-        raise NotFound(f"consular_seat_assignments {assignment_id} not found")
+        raise NotFound(T_("consular_seat_assignments {assignment_id} not found", assignment_id=assignment_id))
     load_registration(session, actor=actor, registration_id=assignment.registration_id)
     check_version(assignment, version)
     if assignment.status != "planned":
-        raise Conflict(f"the person is already {assignment.status}; the seat cannot be released")
+        raise Conflict(T_("the person is already {status}; the seat cannot be released", status=Label("consular.code", assignment.status)))
     session.delete(assignment)
     session.flush()
     audit.record(session, actor=actor, action="release_seat", entity_type="consular_seat", entity_id=assignment_id, details={"crisis_id": crisis.id})
@@ -1157,16 +1161,16 @@ def check_in(session: Session, *, actor: User, crisis_id: str, leg_id: str, regi
     assignment = session.scalars(select(SeatAssignment).where(SeatAssignment.leg_id == leg_id, SeatAssignment.registration_id == registration.id,
                                                               SeatAssignment.crisis_id == crisis.id)).first()
     if assignment is None:
-        raise NotFound("this person has no seat on this leg")
+        raise NotFound(T_("this person has no seat on this leg"))
     now = utcnow()
     if event == "no_show":
         if assignment.status not in ("planned", "checked_in"):
-            raise Conflict(f"the person is already {assignment.status}")
+            raise Conflict(T_("the person is already {status}", status=Label("consular.code", assignment.status)))
     elif event in CHECK_IN_ORDER:
         if assignment.status == "no_show" or CHECK_IN_ORDER[event] <= CHECK_IN_ORDER.get(assignment.status, 0):
-            raise Conflict(f"the person is already {assignment.status}", extra={"allowed": [e for e, n in CHECK_IN_ORDER.items() if n > CHECK_IN_ORDER.get(assignment.status, 0)]})
+            raise Conflict(T_("the person is already {status}", status=Label("consular.code", assignment.status)), extra={"allowed": [e for e, n in CHECK_IN_ORDER.items() if n > CHECK_IN_ORDER.get(assignment.status, 0)]})
     else:
-        raise InvalidInput("unknown event", fields=[FieldError("event", "checked_in, departed, arrived or no_show")])
+        raise InvalidInput(T_("unknown event"), fields=[FieldError("event", T_("checked_in, departed, arrived or no_show"))])
     assignment.status = event
     if event == "checked_in":
         assignment.checked_in_at = now
@@ -1187,7 +1191,7 @@ def manifest(session: Session, *, actor: User, crisis_id: str, leg_id: str) -> t
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     leg = session.scalars(select(TransportLeg).where(TransportLeg.id == leg_id, TransportLeg.crisis_id == crisis.id)).first()
     if leg is None:
-        raise NotFound(f"consular_transport_legs {leg_id} not found")
+        raise NotFound(T_("consular_transport_legs {leg_id} not found", leg_id=leg_id))
     rows = session.execute(select(SeatAssignment, Registration).join(Registration, Registration.id == SeatAssignment.registration_id)
                            .where(SeatAssignment.leg_id == leg.id, visible_clause(Registration, actor)).order_by(SeatAssignment.seat_number)).all()
     people = [{"seat": a.seat_number, "registration_id": r.id, "reference": r.reference, "family_name": r.identity.get("family_name", ""),
@@ -1232,7 +1236,7 @@ def plan_for_crisis(session: Session, *, actor: User, crisis_id: str, parameters
     plan = evacuation.plan_evacuation(points, pure_legs, people, parameters=parameters, taken=booked)
     problems = evacuation.verify_plan(plan, points, pure_legs, parameters=parameters)
     if problems:  # a planner defect must never reach the officers as a plan
-        raise Conflict("the plan failed its own checks", extra={"problems": problems[:10]})
+        raise Conflict(T_("the plan failed its own checks"), extra={"problems": problems[:10]})
     measured = evacuation.metrics(plan, pure_legs, people)
     codes = {leg.id: leg.code for leg in legs_db}
     point_codes = {p.id: p.code for p in points_db}
@@ -1256,7 +1260,7 @@ def apply_plan(session: Session, *, actor: User, crisis_id: str, plan: dict[str,
     _require(session, actor, Permission.CONSULAR_EVACUATE, "consular_crisis", "apply_plan")
     crisis = load_crisis(session, actor=actor, crisis_id=crisis_id)
     if plan.get("crisis_id") != crisis.id or plan.get("format") != "passage.consular.evacuation-plan/1":
-        raise InvalidInput("this is not a plan for this crisis", fields=[FieldError("crisis_id", "does not match")])
+        raise InvalidInput(T_("this is not a plan for this crisis"), fields=[FieldError("crisis_id", T_("does not match"))])
     leg_ids = {leg.id for leg in legs(session, crisis=crisis)}
     visible = set(session.scalars(select(CrisisContact.registration_id).join(Registration, Registration.id == CrisisContact.registration_id)
                                   .where(CrisisContact.crisis_id == crisis.id, visible_clause(Registration, actor))))
@@ -1264,23 +1268,23 @@ def apply_plan(session: Session, *, actor: User, crisis_id: str, plan: dict[str,
     rows = []
     for index, item in enumerate(plan.get("assignments", [])):
         if item.get("registration_id") not in visible:
-            raise InvalidInput("the plan names someone outside the crisis or your scope", fields=[FieldError(f"assignments.{index}.registration_id", "unknown")])
+            raise InvalidInput(T_("the plan names someone outside the crisis or your scope"), fields=[FieldError(f"assignments.{index}.registration_id", T_("unknown"))])
         for leg in item.get("legs", []):
             if leg.get("leg_id") not in leg_ids:
-                raise InvalidInput("the plan names an unknown leg", fields=[FieldError(f"assignments.{index}.legs", "unknown leg")])
+                raise InvalidInput(T_("the plan names an unknown leg"), fields=[FieldError(f"assignments.{index}.legs", T_("unknown leg"))])
             rows.append({"id": secrets.token_hex(16), "crisis_id": crisis.id, "leg_id": leg["leg_id"], "seat_number": int(leg["seat"]),
                          "registration_id": item["registration_id"], "status": "planned", "assigned_by": actor.id, "version": 1,
                          "created_at": now, "updated_at": now})
     seats = {leg.id: leg.seats for leg in legs(session, crisis=crisis)}
     for row in rows:
         if not 1 <= row["seat_number"] <= seats[row["leg_id"]]:
-            raise InvalidInput("the plan names a seat that does not exist", fields=[FieldError("assignments", f"seat {row['seat_number']}")])
+            raise InvalidInput(T_("the plan names a seat that does not exist"), fields=[FieldError("assignments", T_("seat {seat_number}", seat_number=row['seat_number']))])
     try:
         with session.begin_nested():
             if rows:
                 session.execute(SeatAssignment.__table__.insert(), rows)  # type: ignore[attr-defined]
     except IntegrityError:
-        raise Conflict("some seats of the plan were taken since it was made; plan again") from None
+        raise Conflict(T_("some seats of the plan were taken since it was made; plan again")) from None
     audit.record(session, actor=actor, action="apply_plan", entity_type="consular_crisis", entity_id=crisis.id, details={"seats": len(rows)})
     return len(rows)
 
@@ -1365,7 +1369,7 @@ def statistics(session: Session, *, actor: User, by: str = "country", date_from:
     """Requests, hours to first contact (median), outcomes and people evacuated, by crisis, country or category."""
     _require(session, actor, Permission.CONSULAR_STATS, "consular_statistics", "statistics")
     if by not in STAT_DIMENSIONS:
-        raise InvalidInput("unknown grouping", fields=[FieldError("by", f"one of {', '.join(STAT_DIMENSIONS)}")])
+        raise InvalidInput(T_("unknown grouping"), fields=[FieldError("by", T_("one of {STAT_DIMENSIONS}", STAT_DIMENSIONS=', '.join(STAT_DIMENSIONS)))])
     query = select(HelpRequest.id, HelpRequest.crisis_id, HelpRequest.country, HelpRequest.category, HelpRequest.received_at,
                    HelpRequest.first_contact_at, HelpRequest.outcome).where(visible_clause(HelpRequest, actor))
     if date_from:

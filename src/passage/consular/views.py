@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from passage.consular import evacuation, geo, rules, service
+from passage.consular import evacuation, geo, messages, rules, service
 from passage.consular.models import Crisis, HelpRequest, Registration
 from passage.consular.schemas import (
     AdviceIn,
@@ -29,9 +29,10 @@ from passage.consular.schemas import (
     RequestActionIn,
     TriageIn,
 )
+from passage.core.app import validation_message
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, PassageError
-from passage.core.i18n import N_, get_locale, gettext
+from passage.core.i18n import N_, T_, get_locale, gettext, localise
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission, permissions_for
@@ -60,7 +61,7 @@ def label(value: str | None) -> str:
 
 
 def _context(**values: Any) -> dict[str, Any]:
-    return {"label": label, "rules": rules, **values}
+    return {"label": label, "rules": rules, "published": messages.published, "as_written": messages.as_written, **values}
 
 
 def _errors(exc: PassageError | ValidationError) -> dict[str, str]:
@@ -68,9 +69,9 @@ def _errors(exc: PassageError | ValidationError) -> dict[str, str]:
         out = {}
         for error in exc.errors():
             path = ".".join(str(p) for p in error["loc"]) or "form"
-            out[path] = str(error["msg"]).removeprefix("Value error, ")
+            out[path] = localise(validation_message(error)) if error.get("type") != "value_error" else str(error["msg"]).removeprefix("Value error, ")
         return out
-    return {f.path: f.message for f in exc.fields} or {"form": exc.message}
+    return {f.path: localise(f.message) for f in exc.fields} or {"form": localise(exc.message)}
 
 
 def _granted(user: User) -> frozenset[Permission]:
@@ -147,7 +148,7 @@ async def import_submit(request: Request, db: DbSession, user: Manager, file: An
                 result = service.import_registrations(db, actor=user, path=path)
     except PassageError as exc:
         return _registrations_page(request, db, user, country="", reference="", duplicates="", page=1,
-                                   import_errors=exc.fields or [FieldError("file", exc.message)], status_code=422)
+                                   import_errors=[FieldError(f.path, localise(f.message)) for f in exc.fields] or [FieldError("file", localise(exc.message))], status_code=422)
     notice = gettext(N_("Imported {created} registrations; {duplicates} flagged as possible duplicates.")).format(created=result.created, duplicates=result.possible_duplicates)
     return _registrations_page(request, db, user, country="", reference="", duplicates="", page=1, notice=notice)
 
@@ -198,7 +199,7 @@ async def request_submit(request: Request, db: DbSession, user: Manager) -> Resp
         if values["registration_reference"]:
             found, _total = service.list_registrations(db, actor=user, reference=values["registration_reference"], active=None, limit=1)
             if not found:
-                raise PassageError("unknown registration", fields=[FieldError("registration_reference", gettext(N_("No registration with this reference in your district.")))])
+                raise PassageError(T_("unknown registration"), fields=[FieldError("registration_reference", gettext(N_("No registration with this reference in your district.")))])
             registration_id = found[0].id
         data = HelpRequestIn.model_validate({"channel": values["channel"], "category": values["category"], "urgency": values["urgency"],
                                              "country": values["country"].upper(), "summary": values["summary"], "caller_name": values["caller_name"],
@@ -319,7 +320,7 @@ async def crisis_submit(request: Request, db: DbSession, user: Manager) -> Respo
             try:
                 area = json.loads(values["area"])
             except json.JSONDecodeError:
-                raise PassageError("invalid area", fields=[FieldError("area", gettext(N_("Draw the area on the map, or paste GeoJSON.")))]) from None
+                raise PassageError(T_("invalid area"), fields=[FieldError("area", gettext(N_("Draw the area on the map, or paste GeoJSON.")))]) from None
         data = CrisisIn.model_validate({
             "name_en": values["name_en"], "name_zh": values["name_zh"], "crisis_type": values["crisis_type"], "country": values["country"].upper(),
             "starts_on": values["starts_on"], "ends_on": values["ends_on"] or None, "area": area,
@@ -343,7 +344,7 @@ def _crisis_page(request: Request, db: Session, user: User, crisis_id: str, *, s
     return render(request, "consular/crisis.html", _context(
         crisis=crisis, people=people, board=board, points=points, legs=legs, advice=advice, status=status, page=page, modes=evacuation.MODES,
         pages=max(1, math.ceil(people["total"] / PAGE_SIZE)), notice=notice, errors=errors or {}, plan=plan,
-        area_json=script_json(crisis.area), network_json=script_json(network), point_names={p.id: p.name for p in points},
+        area_json=script_json(crisis.area), network_json=script_json(network), point_names={p.id: messages.published(p, "name") for p in points},
         taken={leg["id"]: leg["seats_taken"] for leg in board["legs"]},
     ), status_code=status_code)
 
@@ -401,7 +402,7 @@ async def assembly_point_submit(crisis_id: str, request: Request, db: DbSession,
     form = await request.form()
     values = {name: str(form.get(name, "") or "").strip() for name in ("code", "name", "latitude", "longitude", "capacity")}
     try:
-        data = AssemblyPointIn.model_validate(values)
+        data = AssemblyPointIn.model_validate({**values, "translations": messages.translations_from_form(form, "name")})
         with db.begin_nested():
             service.add_assembly_point(db, actor=user, crisis_id=crisis_id, data=data)
     except (ValidationError, PassageError) as exc:
@@ -415,7 +416,8 @@ async def leg_submit(crisis_id: str, request: Request, db: DbSession, user: Evac
     names = ("code", "mode", "origin_point", "destination_point", "destination_name", "departs_at", "arrives_at", "seats")
     values = {name: str(form.get(name, "") or "").strip() for name in names}
     try:
-        document: dict[str, Any] = {**values, "destination_point": values["destination_point"] or None}
+        document: dict[str, Any] = {**values, "destination_point": values["destination_point"] or None,
+                                    "translations": messages.translations_from_form(form, "destination_name")}
         for name in ("departs_at", "arrives_at"):
             # The form's datetime-local has no zone: the page says times are UTC.
             document[name] = values[name] + ":00+00:00" if len(values[name]) == 16 else values[name]
@@ -443,7 +445,7 @@ def check_in_submit(crisis_id: str, leg_id: str, request: Request, db: DbSession
     except PassageError as exc:
         crisis = service.load_crisis(db, actor=user, crisis_id=crisis_id)
         leg, people = service.manifest(db, actor=user, crisis_id=crisis.id, leg_id=leg_id)
-        return render(request, "consular/manifest.html", _context(crisis=crisis, leg=leg, people=people, error=exc.message), status_code=exc.status)
+        return render(request, "consular/manifest.html", _context(crisis=crisis, leg=leg, people=people, error=localise(exc.message)), status_code=exc.status)
     return RedirectResponse(f"/consular/crises/{crisis_id}/legs/{leg_id}", status_code=303)
 
 

@@ -181,6 +181,8 @@ def _store_param(value: Any) -> Any:
         return {"$datetime": value.isoformat()}
     if isinstance(value, dt.date):
         return {"$date": value.isoformat()}
+    if isinstance(value, Money):
+        return {"$money": [str(value.amount), value.currency]}
     if isinstance(value, Decimal):
         return {"$decimal": str(value)}
     if isinstance(value, Published):
@@ -203,6 +205,8 @@ def _load_param(value: Any) -> Any:
             return Decimal(inner)
         if key == "$published":
             return Published(str(inner[0]), str(inner[1]), dict(inner[2] or {}))
+        if key == "$money":
+            return Money(Decimal(inner[0]), str(inner[1]))
     return value
 
 
@@ -302,6 +306,17 @@ def format_percent(value: float, *, locale: str | None = None, decimals: int = 0
     return babel.numbers.format_percent(value, format=pattern, locale=babel_locale(locale))
 
 
+@dataclass(frozen=True)
+class Money:
+    """An amount in a currency, as a message parameter: shown with `format_money` in the reader's language."""
+
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency, locale="en")
+
+
 def format_money(amount: float | int | Decimal, currency: str, *, locale: str | None = None) -> str:
     """€3,500.00 / €3,500.00 with the currency sign placed by CLDR for the locale."""
     return babel.numbers.format_currency(amount, currency, locale=babel_locale(locale))
@@ -362,6 +377,8 @@ def localise(value: Any, *, locale: str | None = None) -> str:
         return value.render(chosen)
     if isinstance(value, (Label, Published)):
         return value.render(chosen)
+    if isinstance(value, Money):
+        return format_money(value.amount, value.currency, locale=chosen)
     if isinstance(value, bool):
         return translations_for(chosen).ugettext("yes" if value else "no")
     if isinstance(value, (int, Decimal)) or (isinstance(value, float) and value == value):

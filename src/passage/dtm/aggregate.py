@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 from passage.dtm import vocab
 from passage.dtm.geography import Gazetteer
 from passage.dtm.rules import FigureRow
@@ -99,7 +100,7 @@ def aggregate(
     the previous round's IDP individuals at the same level, for the change column.
     """
     if level not in (0, 1, 2, 3):
-        raise InvalidInput("admin level must be 0, 1, 2 or 3", extra={"level": level})
+        raise InvalidInput(T_("admin level must be 0, 1, 2 or 3"), extra={"level": level})
     flagged = set(issue_rows)
     rows: dict[str, AggregateRow] = {}
     complete_breakdown: dict[str, bool] = {}
@@ -171,5 +172,5 @@ def ensure_single_level(rows: Iterable[AggregateRow], level: int) -> list[Aggreg
     materialised = list(rows)
     mixed = sorted({row.level for row in materialised} - {level})
     if mixed:
-        raise InvalidInput(f"a table holds one admin level; found rows at level(s) {', '.join(map(str, mixed))} in a level {level} table")
+        raise InvalidInput(T_("a table holds one admin level; found rows at level(s) {mixed} in a level {level} table", mixed=', '.join(map(str, mixed)), level=level))
     return materialised

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from passage.core.i18n import T_, get_locale
 from passage.core.settings import get_settings
 from passage.dtm import service
 from passage.dtm.choropleth import VALUE_FIELDS, choropleth, site_points
@@ -92,16 +93,16 @@ async def load_areas(request: Request, db: DbSession, user: Manager, allow_flat_
     """Load a COD-AB style GeoJSON FeatureCollection (body); the whole file is refused on any problem."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in GEOJSON_TYPES:
-        raise UnsupportedMediaType("send the boundaries as application/geo+json or application/json")
+        raise UnsupportedMediaType(T_("send the boundaries as application/geo+json or application/json"))
     body = await request.body()
     if len(body) > get_settings().max_upload_bytes:
-        raise PayloadTooLarge("the boundary file is too large; simplify it first")
+        raise PayloadTooLarge(T_("the boundary file is too large; simplify it first"))
     try:
         collection = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput("the body is not JSON", fields=[FieldError("body", "not valid JSON")]) from exc
+        raise InvalidInput(T_("the body is not JSON"), fields=[FieldError("body", T_("not valid JSON"))]) from exc
     if not isinstance(collection, dict):
-        raise InvalidInput("the body must be a GeoJSON FeatureCollection")
+        raise InvalidInput(T_("the body must be a GeoJSON FeatureCollection"))
     areas = parse_cod_ab(collection, known_parents=service.known_area_levels(db), require_hierarchical_pcodes=not allow_flat_pcodes)
     result = service.load_areas(db, actor=user, areas=areas, source="api upload")
     return LoadAreasOut(created=result.created, updated=result.updated, variants_added=result.variants_added, by_level=result.by_level)
@@ -218,7 +219,7 @@ def hxl_csv(round_id: str, db: DbSession, user: Reader, level: Level, component:
     rows = service.published_round(db, round_=round_, component=component).level(level).rows
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "table.csv"
-        write_hxl_csv(rows, level, path)
+        write_hxl_csv(rows, level, path, locale=get_locale())
         content = path.read_bytes()
     return _download(content, "text/csv; charset=utf-8", _file_name(round_, level, component, "csv"))
 
@@ -230,14 +231,16 @@ def hxl_xlsx(round_id: str, db: DbSession, user: Reader, level: Level, component
     rows = service.published_round(db, round_=round_, component=component).level(level).rows
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "table.xlsx"
-        write_hxl_xlsx(rows, level, path)
+        write_hxl_xlsx(rows, level, path, locale=get_locale())
         content = path.read_bytes()
     return _download(content, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _file_name(round_, level, component, "xlsx"))
 
 
 @router.get("/rounds/{round_id}/report.pdf")
-def report_pdf(round_id: str, db: DbSession, user: Reader, level: Level = 1, component: Component = "baseline", language: Annotated[Literal["en", "zh"], Query()] = "en") -> Response:
-    """The round report as PDF (key figures, table with change, sex and age, reasons, issue counts)."""
+def report_pdf(round_id: str, db: DbSession, user: Reader, level: Level = 1, component: Component = "baseline", language: Annotated[Literal["en", "zh"] | None, Query()] = None) -> Response:
+    """The round report as PDF (key figures, table with change, sex and age, reasons, issue counts), in `language`,
+    or in the reader's language (`Accept-Language`, the language cookie) when it is not given."""
+    language = language or ("zh" if get_locale() == "zh_Hans" else "en")
     round_ = _round(db, round_id)
     shown = service.published_round(db, round_=round_, component=component)
     report = build_report(shown.level(level).rows, level=level, operation=round_.operation, round_number=round_.number, reporting_date=round_.reporting_date, assessment_type=component,
@@ -263,7 +266,7 @@ def choropleth_layer(db: DbSession, round_: AssessmentRound, *, level: int, comp
 def choropleth_geojson(round_id: str, db: DbSession, user: Reader, level: Level = 1, component: Component = "baseline", value: Annotated[str, Query(max_length=40)] = "idp_individuals") -> JSONResponse:
     """Every area of the level with its value and quantile class, and the legend."""
     if value not in VALUE_FIELDS:
-        raise InvalidInput("unknown value", fields=[FieldError("value", f"one of {', '.join(VALUE_FIELDS)}")])
+        raise InvalidInput(T_("unknown value"), fields=[FieldError("value", T_("one of {VALUE_FIELDS}", VALUE_FIELDS=', '.join(VALUE_FIELDS)))])
     return JSONResponse(choropleth_layer(db, _round(db, round_id), level=level, component=component, value=value), media_type="application/geo+json")
 
 

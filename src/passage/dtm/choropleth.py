@@ -16,6 +16,7 @@ from typing import Any
 from shapely.geometry import mapping, shape
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 from passage.dtm.aggregate import AggregateRow, ensure_single_level
 from passage.dtm.geography import AdminArea
 
@@ -58,7 +59,7 @@ def choropleth(
 ) -> dict[str, Any]:
     """A FeatureCollection of every area at `level` with its aggregate value (null where not assessed)."""
     if value_field not in VALUE_FIELDS:
-        raise InvalidInput(f"value must be one of {', '.join(VALUE_FIELDS)}")
+        raise InvalidInput(T_("value must be one of {VALUE_FIELDS}", VALUE_FIELDS=', '.join(VALUE_FIELDS)))
     by_pcode = {row.pcode: row for row in ensure_single_level(rows, level)}
     values = {pcode: float(getattr(row, value_field)) for pcode, row in by_pcode.items() if getattr(row, value_field) is not None}
     breaks = quantile_breaks(list(values.values()), classes)

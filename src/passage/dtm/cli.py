@@ -12,6 +12,7 @@ import typer
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output
+from passage.core.i18n import T_
 from passage.core.progress import progress_bar
 from passage.security.actors import system_actor
 
@@ -37,13 +38,13 @@ ComponentOption = Annotated[str, typer.Option("--component", help="baseline or s
 
 def _level(level: int) -> int:
     if level not in (0, 1, 2, 3):
-        raise InvalidInput("--level must be 0, 1, 2 or 3")
+        raise InvalidInput(T_("--level must be 0, 1, 2 or 3"))
     return level
 
 
 def _component(component: str) -> Component:
     if component not in ("baseline", "site"):
-        raise InvalidInput("--component must be baseline or site")
+        raise InvalidInput(T_("--component must be baseline or site"))
     return cast("Component", component)
 
 
@@ -51,7 +52,7 @@ def _date(text: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{option}: expected a date as YYYY-MM-DD") from None
+        raise InvalidInput(T_("{option}: expected a date as YYYY-MM-DD", option=option)) from None
 
 
 @geo_app.command("load")
@@ -166,7 +167,7 @@ def export_hxl(round_number: RoundOption, level: LevelOption, out: Annotated[Pat
 
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise InvalidInput("--out must end in .csv or .xlsx")
+        raise InvalidInput(T_("--out must end in .csv or .xlsx"))
     _round, result, _counts, _shown = _aggregate(round_number, level, operation, component)
     written = (write_hxl_xlsx if suffix == ".xlsx" else write_hxl_csv)(result.rows, level, out)
     _report_skipped(result)
@@ -217,7 +218,7 @@ def api_command(level: LevelOption, out: Annotated[Path, typer.Option("--out", h
     from passage.dtm.dtm_api import dtm_api_v3_response
 
     if level not in (0, 1, 2):
-        raise InvalidInput("the DTM API has admin 0, 1 and 2 displacement endpoints only")
+        raise InvalidInput(T_("the DTM API has admin 0, 1 and 2 displacement endpoints only"))
     with unit_of_work() as session:
         round_ = service.get_round(session, number=round_number, operation=operation)
         gazetteer = service.get_gazetteer(session)
@@ -253,7 +254,7 @@ def flows_command(out: Annotated[Path, typer.Option("--out", help="CSV file to w
     allowed = ("fmp_id", "observed_on", "direction", "nationality", "transport_mode")
     unknown = [d for d in dimensions if d not in allowed]
     if unknown or not dimensions:
-        raise InvalidInput(f"--by accepts {', '.join(allowed)}")
+        raise InvalidInput(T_("--by accepts {allowed}", allowed=', '.join(allowed)))
     with unit_of_work() as session:
         rows = service.flow_summary(session, date_from=_date(date_from, "--from") if date_from else None, date_to=_date(date_to, "--to") if date_to else None, by=dimensions)
     with atomic_output(out) as handle:
@@ -273,7 +274,7 @@ def changes_command(round_number: RoundOption, level: LevelOption, out: Annotate
         round_ = service.get_round(session, number=round_number, operation=operation)
         found, changes = service.changes_from_previous(session, round_=round_, level=_level(level), component=_component(component))
         if found is None:
-            raise InvalidInput(f"round {round_.number} has no previous round in operation {round_.operation}")
+            raise InvalidInput(T_("round {number} has no previous round in operation {operation}", number=round_.number, operation=round_.operation))
         before = found
     with atomic_output(out) as handle:
         writer = csv_writer(handle)

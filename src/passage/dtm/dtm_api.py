@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 from passage.dtm.aggregate import AggregateRow, ensure_single_level
 from passage.dtm.geography import Gazetteer
 
@@ -100,7 +101,7 @@ def error_envelope(error: InvalidInput) -> dict[str, Any]:
 def to_dtm_api_v3(row: AggregateRow, *, gazetteer: Gazetteer | None = None) -> dict[str, Any]:
     """One aggregate row as a DTM API v3 displacement record with exactly the fields of its level."""
     if row.level not in DTM_API_V3_FIELDS:
-        raise InvalidInput("the DTM API has admin 0, 1 and 2 displacement endpoints only")
+        raise InvalidInput(T_("the DTM API has admin 0, 1 and 2 displacement endpoints only"))
     origin = row.main_origin_admin1
     origin_area = gazetteer.get(origin) if (gazetteer is not None and origin) else None
     assessment_code = ASSESSMENT_TYPE_CODES.get(row.assessment_type, row.assessment_type)
@@ -132,7 +133,7 @@ def to_dtm_api_v3(row: AggregateRow, *, gazetteer: Gazetteer | None = None) -> d
 def dtm_api_v3_response(rows: Iterable[AggregateRow], *, level: int, gazetteer: Gazetteer | None = None) -> dict[str, Any]:
     """The DTM API v3 envelope for one admin level (rows of another level are refused)."""
     if level not in DTM_API_V3_FIELDS:
-        raise InvalidInput("the DTM API has admin 0, 1 and 2 displacement endpoints only")
+        raise InvalidInput(T_("the DTM API has admin 0, 1 and 2 displacement endpoints only"))
     result = [to_dtm_api_v3(row, gazetteer=gazetteer) for row in ensure_single_level(rows, level)]
     return {"isSuccess": True, "message": f"{len(result)} record(s)", "result": result}
 
@@ -146,7 +147,7 @@ def parse_query(params: Mapping[str, str]) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     for name, raw in params.items():
         if name not in QUERY_PARAMETERS:
-            errors.append(FieldError(name, "unknown query parameter"))
+            errors.append(FieldError(name, T_("unknown query parameter")))
             continue
         value = raw.strip()
         if not value:
@@ -155,18 +156,18 @@ def parse_query(params: Mapping[str, str]) -> dict[str, Any]:
             try:
                 parsed[name] = dt.date.fromisoformat(value)
             except ValueError:
-                errors.append(FieldError(name, "expected a date as YYYY-MM-DD"))
+                errors.append(FieldError(name, T_("expected a date as YYYY-MM-DD")))
         elif name.endswith("RoundNumber"):
             if not value.isdigit():
-                errors.append(FieldError(name, "expected a whole round number"))
+                errors.append(FieldError(name, T_("expected a whole round number")))
             else:
                 parsed[name] = int(value)
         else:
             parsed[name] = value
     if not errors and not {"Operation", "CountryName", "Admin0Pcode"} & parsed.keys():
-        errors.append(FieldError("Operation", "one of Operation, CountryName or Admin0Pcode is required"))
+        errors.append(FieldError("Operation", T_("one of Operation, CountryName or Admin0Pcode is required")))
     if errors:
-        raise InvalidInput("invalid DTM API query", fields=errors)
+        raise InvalidInput(T_("invalid DTM API query"), fields=errors)
     return parsed
 
 

@@ -29,6 +29,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 
 MAX_ADMIN_LEVEL = 3
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
@@ -112,29 +113,29 @@ def parse_cod_ab(collection: Mapping[str, Any], *, known_parents: Mapping[str, i
     the property, never a value from the file other than P-codes, which are public place codes.
     """
     if collection.get("type") != "FeatureCollection" or not isinstance(collection.get("features"), list):
-        raise InvalidInput("not a GeoJSON FeatureCollection (expected type FeatureCollection with a features list)")
+        raise InvalidInput(T_("not a GeoJSON FeatureCollection (expected type FeatureCollection with a features list)"))
     features: list[Any] = collection["features"]
     if not features:
-        raise InvalidInput("the FeatureCollection has no features")
+        raise InvalidInput(T_("the FeatureCollection has no features"))
     errors: list[FieldError] = []
     areas: list[AdminArea] = []
     seen: dict[str, int] = {}
     for index, feature in enumerate(features):
         where = f"features[{index}]"
         if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
-            errors.append(FieldError(where, "not a GeoJSON Feature"))
+            errors.append(FieldError(where, T_("not a GeoJSON Feature")))
             continue
         properties = feature.get("properties") or {}
         level = _feature_level(properties)
         if level is None:
-            errors.append(FieldError(f"{where}.properties", "no P-code (expected ADM0_PCODE ... ADM3_PCODE)"))
+            errors.append(FieldError(f"{where}.properties", T_("no P-code (expected ADM0_PCODE ... ADM3_PCODE)")))
             continue
         if level < 0 or level > MAX_ADMIN_LEVEL:
-            errors.append(FieldError(f"{where}.properties.admin_level", f"admin level must be 0 to {MAX_ADMIN_LEVEL}"))
+            errors.append(FieldError(f"{where}.properties.admin_level", T_("admin level must be 0 to {MAX_ADMIN_LEVEL}", MAX_ADMIN_LEVEL=MAX_ADMIN_LEVEL)))
             continue
         pcode = _text(properties, f"ADM{level}_PCODE") or _text(properties, "pcode")
         if pcode is None:
-            errors.append(FieldError(f"{where}.properties.ADM{level}_PCODE", "missing P-code"))
+            errors.append(FieldError(f"{where}.properties.ADM{level}_PCODE", T_("missing P-code")))
             continue
         pcode = pcode.upper()
         problem = pcode_problem(pcode)
@@ -143,34 +144,34 @@ def parse_cod_ab(collection: Mapping[str, Any], *, known_parents: Mapping[str, i
             continue
         name = _text(properties, f"ADM{level}_EN") or _text(properties, f"ADM{level}_NAME") or _text(properties, "name")
         if name is None:
-            errors.append(FieldError(f"{where}.properties.ADM{level}_EN", "missing name"))
+            errors.append(FieldError(f"{where}.properties.ADM{level}_EN", T_("missing name")))
             continue
         geometry = feature.get("geometry")
         geometry_type = geometry.get("type") if isinstance(geometry, Mapping) else None
         if geometry_type not in POLYGON_TYPES:
-            errors.append(FieldError(f"{where}.geometry", f"geometry must be Polygon or MultiPolygon, found {geometry_type or 'none'}"))
+            errors.append(FieldError(f"{where}.geometry", T_("geometry must be Polygon or MultiPolygon, found {found}", found=geometry_type or "-")))
             continue
         try:
             shapely_geometry: BaseGeometry = shape(geometry)
         except (ValueError, TypeError, AttributeError, IndexError):
-            errors.append(FieldError(f"{where}.geometry", "unreadable coordinates"))
+            errors.append(FieldError(f"{where}.geometry", T_("unreadable coordinates")))
             continue
         if shapely_geometry.is_empty or not shapely_geometry.is_valid:
             reason = "empty" if shapely_geometry.is_empty else explain_validity(shapely_geometry)
-            errors.append(FieldError(f"{where}.geometry", f"invalid polygon ({reason})"))
+            errors.append(FieldError(f"{where}.geometry", T_("invalid polygon ({reason})", reason=reason)))
             continue
         parent = None
         if level > 0:
             parent = _text(properties, f"ADM{level - 1}_PCODE") or _text(properties, "parent_pcode")
             if parent is None:
-                errors.append(FieldError(f"{where}.properties.ADM{level - 1}_PCODE", "missing parent P-code"))
+                errors.append(FieldError(f"{where}.properties.ADM{level - 1}_PCODE", T_("missing parent P-code")))
                 continue
             parent = parent.upper()
             if require_hierarchical_pcodes and not pcode.startswith(parent):
-                errors.append(FieldError(f"{where}.properties.ADM{level}_PCODE", f"P-code {pcode} does not extend its parent's P-code {parent}"))
+                errors.append(FieldError(f"{where}.properties.ADM{level}_PCODE", T_("P-code {pcode} does not extend its parent's P-code {parent}", pcode=pcode, parent=parent)))
                 continue
         if pcode in seen:
-            errors.append(FieldError(f"{where}.properties.ADM{level}_PCODE", f"duplicate P-code {pcode} (first at features[{seen[pcode]}])"))
+            errors.append(FieldError(f"{where}.properties.ADM{level}_PCODE", T_("duplicate P-code {pcode} (first at features[{pcode2}])", pcode=pcode, pcode2=seen[pcode])))
             continue
         seen[pcode] = index
         alternates = tuple(
@@ -199,12 +200,12 @@ def parse_cod_ab(collection: Mapping[str, Any], *, known_parents: Mapping[str, i
         parent_level = levels.get(area.parent_pcode, known.get(area.parent_pcode))
         feature_index = seen[area.pcode]
         if parent_level is None:
-            errors.append(FieldError(f"features[{feature_index}].properties.ADM{area.level - 1}_PCODE", f"unknown parent P-code {area.parent_pcode}"))
+            errors.append(FieldError(f"features[{feature_index}].properties.ADM{area.level - 1}_PCODE", T_("unknown parent P-code {parent_pcode}", parent_pcode=area.parent_pcode)))
         elif parent_level != area.level - 1:
-            errors.append(FieldError(f"features[{feature_index}].properties.ADM{area.level - 1}_PCODE", f"parent {area.parent_pcode} is at level {parent_level}, expected {area.level - 1}"))
+            errors.append(FieldError(f"features[{feature_index}].properties.ADM{area.level - 1}_PCODE", T_("parent {parent_pcode} is at level {parent_level}, expected {level}", parent_pcode=area.parent_pcode, parent_level=parent_level, level=area.level - 1)))
     if errors:
         errors.sort(key=lambda e: _feature_sort_key(e.path))
-        raise InvalidInput(f"boundaries refused: {len(errors)} problem(s)", fields=errors)
+        raise InvalidInput(T_("boundaries refused: {count} problem(s)", count=len(errors)), fields=errors)
     return areas
 
 
@@ -217,15 +218,15 @@ def load_cod_ab_file(path: str | Path, **kwargs: Any) -> list[AdminArea]:
     """Read and parse a GeoJSON file; see `parse_cod_ab`."""
     file_path = Path(path)
     if not file_path.exists():
-        raise InvalidInput(f"{file_path.name}: file not found")
+        raise InvalidInput(T_("{file}: file not found", file=file_path.name))
     try:
         data = json.loads(file_path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{file_path.name}: not valid UTF-8 (byte offset {exc.start})") from None
+        raise InvalidInput(T_("{file}: not valid UTF-8 (byte offset {detail})", file=file_path.name, detail=exc.start)) from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{file_path.name}: line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})") from None
+        raise InvalidInput(T_("{file}: line {detail}, column {detail2}: not valid JSON ({detail3})", file=file_path.name, detail=exc.lineno, detail2=exc.colno, detail3=exc.msg)) from None
     if not isinstance(data, dict):
-        raise InvalidInput(f"{file_path.name}: not a GeoJSON object")
+        raise InvalidInput(T_("{file}: not a GeoJSON object", file=file_path.name))
     return parse_cod_ab(data, **kwargs)
 
 
@@ -263,11 +264,11 @@ def read_name_variants(path: str | Path) -> list[NameVariant]:
             errors.append(FieldError(f"line {line}, column pcode", problem))
             continue
         if not row["name"]:
-            errors.append(FieldError(f"line {line}, column name", "empty name"))
+            errors.append(FieldError(f"line {line}, column name", T_("empty name")))
             continue
         variants.append(NameVariant(pcode=pcode, name=row["name"], language=row.get("language") or "en"))
     if errors:
-        raise InvalidInput(f"{Path(path).name}: name variants refused", fields=errors)
+        raise InvalidInput(T_("{name}: name variants refused", name=Path(path).name), fields=errors)
     return variants
 
 

@@ -19,8 +19,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from passage.core import i18n
 from passage.core.errors import InvalidInput
 from passage.core.files import Sheet, write_csv, write_xlsx
+from passage.core.i18n import N_, T_
 from passage.dtm import vocab
 from passage.dtm.aggregate import AggregateRow, ensure_single_level
 
@@ -56,7 +58,7 @@ def _admin_columns(level: int) -> list[Column]:
 def columns_for_level(level: int) -> list[Column]:
     """The export columns for one admin level, with their HXL hashtags."""
     if level not in (0, 1, 2, 3):
-        raise InvalidInput("admin level must be 0, 1, 2 or 3")
+        raise InvalidInput(T_("admin level must be 0, 1, 2 or 3"))
     columns = [Column("operation", "#operation+name", lambda r: r.operation)]
     columns += _admin_columns(level)
     columns += [
@@ -83,28 +85,64 @@ def columns_for_level(level: int) -> list[Column]:
     return columns
 
 
-def table(rows: Iterable[AggregateRow], level: int) -> tuple[list[str], list[str], list[list[Any]]]:
-    """Header, hashtag row and data rows of one level's table; refuses rows of another level."""
+HEADERS: dict[str, str] = {
+    "operation": N_("Operation"), "roundNumber": N_("Round"), "reportingDate": N_("Reporting date"),
+    "assessmentType": N_("Assessment type"), "idpHouseholds": N_("IDP households"), "idpIndividuals": N_("IDP individuals"),
+    "idpMales": N_("IDP males"), "idpFemales": N_("IDP females"), "returneeHouseholds": N_("Returnee households"),
+    "returneeIndividuals": N_("Returnee individuals"), "idpChangeSincePreviousRound": N_("Change in IDPs since the previous round"),
+    "mainDisplacementReason": N_("Main reason for displacement"), "locationsAssessed": N_("Locations assessed"),
+    "rowsWithIssues": N_("Rows with issues"), "admin0Pcode": N_("Country code"), "admin0Name": N_("Country"),
+}
+"""Human headers (in the reader's language) for the DTM API's field names; admin levels and the sex and age
+columns are built in `human_header`."""
+
+
+def human_header(header: str, *, locale: str) -> str:
+    """A column's header in the reader's language (the HXL hashtag row below it stays as it is: hashtags are codes)."""
+    def word(english: str, **params: Any) -> str:
+        return i18n.Text(english, **params).render(locale)
+
+    if header in HEADERS:
+        return word(HEADERS[header])
+    if header.startswith("admin") and header.endswith("Pcode"):
+        return word(N_("Admin {level} P-code"), level=header[5:-5])
+    if header.startswith("admin") and header.endswith("Name"):
+        return word(N_("Admin {level} name"), level=header[5:-4])
+    if header.startswith("idp_"):
+        sex, age = header[4:].split("_", 1)
+        sexes = {s.name: s for s in vocab.SEXES}
+        ages = {a.name: a for a in vocab.AGE_GROUPS}
+        if sex in sexes and age in ages:
+            chinese = locale == "zh_Hans"
+            return word(N_("IDPs: {sex}, {age}"), sex=sexes[sex].zh if chinese else sexes[sex].en.lower(),
+                        age=ages[age].zh if chinese else ages[age].en.lower())
+    return header
+
+
+def table(rows: Iterable[AggregateRow], level: int, *, locale: str | None = None) -> tuple[list[str], list[str], list[list[Any]]]:
+    """Header, hashtag row and data rows of one level's table; refuses rows of another level. Without `locale` the
+    header row holds the DTM API's field names (machine-readable); with it, human headers in that language."""
     checked = ensure_single_level(rows, level)
     columns = columns_for_level(level)
     data = [[column.value(row) for column in columns] for row in checked]
-    return [c.header for c in columns], [c.hashtag for c in columns], data
+    headers = [c.header if locale is None else human_header(c.header, locale=locale) for c in columns]
+    return headers, [c.hashtag for c in columns], data
 
 
 def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def write_hxl_csv(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
+def write_hxl_csv(rows: Iterable[AggregateRow], level: int, path: str | Path, *, locale: str | None = None) -> int:
     """Write an HXL-tagged CSV (header, hashtags, data) atomically; returns the number of data rows."""
-    header, hashtags, data = table(rows, level)
+    header, hashtags, data = table(rows, level, locale=locale)
     write_csv(path, [header, hashtags, *([_cell(v) for v in values] for values in data)])
     return len(data)
 
 
-def write_hxl_xlsx(rows: Iterable[AggregateRow], level: int, path: str | Path) -> int:
+def write_hxl_xlsx(rows: Iterable[AggregateRow], level: int, path: str | Path, *, locale: str | None = None) -> int:
     """Write an HXL-tagged XLSX (one sheet named after the level) atomically; returns the number of data rows."""
-    header, hashtags, data = table(rows, level)
+    header, hashtags, data = table(rows, level, locale=locale)
     write_xlsx(path, [Sheet(f"admin{level}", [header, hashtags, *([_cell(v) for v in values] for values in data)], bold_rows=0)])
     return len(data)
 

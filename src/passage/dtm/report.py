@@ -15,8 +15,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from passage.core import i18n
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output
+from passage.core.i18n import T_
 from passage.dtm import vocab
 from passage.dtm.aggregate import COUNT_FIELDS, AggregateRow, ensure_single_level, reason_totals
 
@@ -24,7 +26,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "title": "Displacement tracking round report", "round": "round", "reporting_date": "Reporting date", "level": "Admin level",
+        "title": "Displacement tracking round report", "round": "round", "round_suffix": "", "reporting_date": "Reporting date", "level": "Admin level",
         "assessment": "Assessment", "idps": "IDP individuals", "idp_households": "IDP households", "returnees": "Returnee individuals",
         "change": "Change in IDPs since previous round", "by_area": "Figures by area", "pcode": "P-code", "area": "Area",
         "locations": "Locations", "issues": "Rows with issues", "sex_age": "IDPs by sex and age", "age_group": "Age group",
@@ -35,10 +37,10 @@ LABELS: dict[str, dict[str, str]] = {
         "disclosure": "Counts of {threshold} or fewer, and the counts that would let a reader work them out, are withheld.",
     },
     "zh": {
-        "title": "流离失所跟踪轮次报告", "round": "第", "reporting_date": "报告日期", "level": "行政级别",
-        "assessment": "评估类型", "idps": "境内流离失所者人数", "idp_households": "境内流离失所者户数", "returnees": "返回者人数",
+        "title": "流离失所跟踪轮次报告", "round": "第", "round_suffix": "轮", "reporting_date": "报告日期", "level": "行政级别",
+        "assessment": "评估类型", "idps": "国内流离失所者人数", "idp_households": "国内流离失所者户数", "returnees": "返回者人数",
         "change": "与上一轮相比的变化", "by_area": "按地区分列的数据", "pcode": "P编码", "area": "地区",
-        "locations": "地点数", "issues": "有问题的行", "sex_age": "按性别和年龄分列的境内流离失所者", "age_group": "年龄组",
+        "locations": "地点数", "issues": "有问题的行", "sex_age": "按性别和年龄分列的国内流离失所者", "age_group": "年龄组",
         "male": "男", "female": "女", "reasons": "流离失所原因", "reason": "原因",
         "quality": "数据质量：一致性检查", "check": "检查", "rows": "行数",
         "note": "原因为多选：一个地点可报告多个原因。性别和年龄数据仅涵盖所有地点均提供完整分类的地区。",
@@ -75,7 +77,7 @@ def build_report(rows: Iterable[AggregateRow], *, level: int, operation: str, ro
     (withheld figures are None and print as "withheld"); without `totals`, totals are summed from the rows
     and are None wherever a row's figure is."""
     if language not in LABELS:
-        raise InvalidInput("language must be en or zh")
+        raise InvalidInput(T_("language must be en or zh"))
     table = ensure_single_level(rows, level)
     report = RoundReport(operation, round_number, reporting_date, level, assessment_type, table, threshold=threshold)
 
@@ -102,15 +104,31 @@ def build_report(rows: Iterable[AggregateRow], *, level: int, operation: str, ro
 
 
 def render_html(report: RoundReport, *, language: str = "en") -> str:
+    """The report's HTML; every generated word (check names, the assessment type, the operation's country) and every
+    number and date is written in the report's language (`en` or `zh`)."""
+    from passage.dtm import messages
+
+    locale = "zh_Hans" if language == "zh" else "en"
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     labels = LABELS[language]
+    environment.filters.update(
+        number=lambda value: i18n.format_number(value, locale=locale),
+        signed=lambda value: ("+" if value > 0 else "") + i18n.format_number(value, locale=locale),
+        date=lambda value: i18n.format_date(value, locale=locale),
+        check=lambda code: i18n.label("dtm.check", code, locale=locale),
+        component=lambda code: i18n.label("dtm.component", code, locale=locale),
+    )
 
     def number(value: int | None, signed: bool = False) -> str:
+        """A published count in the report's language; a count withheld by disclosure control says so."""
         if value is None:
             return labels["withheld"]
-        return f"{value:+,}" if signed else f"{value:,}"
+        shown = i18n.format_number(value, locale=locale)
+        return ("+" + shown) if signed and value > 0 else shown
 
-    return environment.get_template("dtm/round_report.html").render(report=report, t=labels, language=language, n=number)
+    return environment.get_template("dtm/round_report.html").render(
+        report=report, t=labels, language=language, n=number,
+        operation=messages.country_name(report.operation, locale=locale))
 
 
 def write_pdf(report: RoundReport, path: str | Path, *, language: str = "en") -> int:

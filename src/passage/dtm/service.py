@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from passage.core.i18n import T_
 from passage.dtm import publication, rules
 from passage.dtm.aggregate import AggregateResult, aggregate
 from passage.dtm.geography import AdminArea, Gazetteer, NameVariant, normalise_name, pcode_problem
@@ -73,7 +74,7 @@ def load_areas(session: Session, *, actor: Actor, areas: Iterable[AdminArea], so
             result.created += 1
         else:
             if record.level != area.level:
-                raise Conflict(f"P-code {area.pcode} is loaded at level {record.level}; the file says level {area.level}")
+                raise Conflict(T_("P-code {pcode} is loaded at level {level}; the file says level {level2}", pcode=area.pcode, level=record.level, level2=area.level))
             result.updated += 1
         record.level, record.name_en, record.name_zh = area.level, area.name_en, area.name_zh
         record.parent_pcode, record.geometry, record.source = area.parent_pcode, area.geometry, source
@@ -100,7 +101,7 @@ def add_name_variants(session: Session, *, actor: Actor, variants: Iterable[Name
     added = 0
     for variant in variants:
         if variant.pcode not in loaded:
-            raise InvalidInput(f"name variant for P-code {variant.pcode}, which is not loaded")
+            raise InvalidInput(T_("name variant for P-code {pcode}, which is not loaded", pcode=variant.pcode))
         key = (variant.pcode, normalise_name(variant.name))
         if not key[1] or key in known:
             continue
@@ -132,11 +133,11 @@ def register_location(session: Session, *, actor: Actor, code: str, kind: str, n
     """Add a location, site or flow monitoring point to the master list; its `id` stays stable for ever."""
     _manage(session, actor, "register_location", "dtm_location")
     if kind not in ("location", "site", "flow_point"):
-        raise InvalidInput("kind must be location, site or flow_point")
+        raise InvalidInput(T_("kind must be location, site or flow_point"))
     if session.scalar(select(AdminAreaRecord.id).where(AdminAreaRecord.pcode == admin_pcode)) is None:
-        raise InvalidInput(f"P-code {admin_pcode} is not in the loaded boundaries")
+        raise InvalidInput(T_("P-code {admin_pcode} is not in the loaded boundaries", admin_pcode=admin_pcode))
     if session.scalar(select(Location.id).where(Location.code == code)) is not None:
-        raise Conflict(f"location code {code} is already in the master list")
+        raise Conflict(T_("location code {code} is already in the master list", code=code))
     location = Location(code=code, kind=kind, name=name, admin_pcode=admin_pcode, latitude=latitude, longitude=longitude, site_type=site_type, management=management)
     session.add(location)
     session.flush()
@@ -160,11 +161,11 @@ def create_round(session: Session, *, actor: Actor, operation: str, number: int,
     """Open a numbered round of an operation; numbers are unique per operation."""
     _manage(session, actor, "create_round", "dtm_round")
     if number < 1:
-        raise InvalidInput("round number must be 1 or more")
+        raise InvalidInput(T_("round number must be 1 or more"))
     if period_start and period_end and period_end < period_start:
-        raise InvalidInput("the round's period ends before it starts")
+        raise InvalidInput(T_("the round's period ends before it starts"))
     if session.scalar(select(AssessmentRound.id).where(AssessmentRound.operation == operation, AssessmentRound.number == number)):
-        raise Conflict(f"round {number} of operation {operation} already exists")
+        raise Conflict(T_("round {number} of operation {operation} already exists", number=number, operation=operation))
     record = AssessmentRound(operation=operation, number=number, reporting_date=reporting_date, period_start=period_start, period_end=period_end, title=title)
     session.add(record)
     session.flush()
@@ -175,7 +176,7 @@ def create_round(session: Session, *, actor: Actor, operation: str, number: int,
 def get_round_by_id(session: Session, *, round_id: str) -> AssessmentRound:
     record = session.get(AssessmentRound, round_id)
     if record is None:
-        raise NotFound("round not found")
+        raise NotFound(T_("round not found"))
     return record
 
 
@@ -197,7 +198,7 @@ def update_round(session: Session, *, actor: Actor, round_id: str, expected_vers
                 setattr(record, name, value)
                 changed.append(name)
         if record.period_start and record.period_end and record.period_end < record.period_start:
-            raise InvalidInput("the round's period ends before it starts", fields=[FieldError("period_end", "ends before period_start")])
+            raise InvalidInput(T_("the round's period ends before it starts"), fields=[FieldError("period_end", T_("ends before period_start"))])
         op.note(fields=changed)
     return record
 
@@ -209,9 +210,9 @@ def get_round(session: Session, *, number: int, operation: str | None = None) ->
         query = query.where(AssessmentRound.operation == operation)
     found = list(session.scalars(query))
     if not found:
-        raise NotFound(f"round {number} not found" + (f" for operation {operation}" if operation else ""))
+        raise NotFound(T_("round {number} not found for operation {operation}", number=number, operation=operation) if operation else T_("round {number} not found", number=number))
     if len(found) > 1:
-        raise InvalidInput(f"round {number} exists in several operations ({', '.join(sorted(r.operation for r in found))}); name the operation")
+        raise InvalidInput(T_("round {number} exists in several operations ({found}); name the operation", number=number, found=', '.join(sorted(r.operation for r in found))))
     return found[0]
 
 
@@ -303,13 +304,13 @@ def record_submissions(
     _manage(session, actor, "record_submissions", "dtm_figure")
     _forget_publications(session)
     if component not in COMPONENTS:
-        raise InvalidInput("component must be baseline or site")
+        raise InvalidInput(T_("component must be baseline or site"))
     round_ = session.get(AssessmentRound, round_id)
     if round_ is None:
-        raise NotFound("round not found")
+        raise NotFound(T_("round not found"))
     gazetteer = get_gazetteer(session)
     if len(gazetteer) == 0:
-        raise InvalidInput("no boundaries loaded; run `passage geo load areas.geojson` first")
+        raise InvalidInput(T_("no boundaries loaded; run `passage geo load areas.geojson` first"))
     recorded_uuids = set(session.scalars(select(DisplacementFigure.submission_uuid).where(DisplacementFigure.round_id == round_id, DisplacementFigure.component == component)))
     result = RecordResult()
     batch: list[tuple[int, dict[str, Any]]] = []
@@ -404,7 +405,7 @@ def process_form_submissions(session: Session, *, actor: Actor, round_id: str, c
 
     round_ = session.get(AssessmentRound, round_id)
     if round_ is None:
-        raise NotFound("round not found")
+        raise NotFound(T_("round not found"))
     selected: list[tuple[int, str, Mapping[str, Any]]] = []
     # A signed-in user processes only the submissions of forms in their organisation scope.
     for index, submission in enumerate(forms_service.iter_submissions(session, form_ref=form_ref or FORM_OF_COMPONENT[component], actor=actor), start=1):

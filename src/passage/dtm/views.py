@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, PassageError
-from passage.core.i18n import N_, get_locale, gettext
-from passage.dtm import rules, service
+from passage.core.i18n import N_, format_date, format_number, get_locale, gettext, localise
+from passage.dtm import messages, service
 from passage.dtm.api import choropleth_layer
 from passage.dtm.choropleth import site_points
 from passage.dtm.models import AssessmentRound, DisplacementFigure
@@ -35,21 +35,10 @@ Reader = Annotated[User, require(Permission.DTM_READ)]
 Manager = Annotated[User, require(Permission.DTM_MANAGE)]
 PAGE_SIZE = 25
 
-CHECK_LABELS = {
-    rules.CHECK_SEX_AGE_MISSING: N_("Sex and age breakdown missing"),
-    rules.CHECK_SEX_AGE_SUM: N_("Sex and age groups do not sum to the total"),
-    rules.CHECK_HOUSEHOLD_SIZE: N_("Households × household size far from individuals"),
-    rules.CHECK_DUPLICATE_LOCATION: N_("Location already assessed in this round"),
-    rules.CHECK_UNKNOWN_PCODE: N_("P-code not in the boundaries"),
-    rules.CHECK_PCODE_NAME: N_("Name does not match the P-code"),
-    rules.CHECK_PCODE_PARENT: N_("P-code not inside the reported parent area"),
-    rules.CHECK_UNREADABLE: N_("Unreadable value"),
-    rules.CHECK_OUTLIER: N_("Large change since the last round"),
-}
-STATUS_LABELS = {"new": N_("new"), "closed": N_("not assessed now"), "increase": N_("increase"), "decrease": N_("decrease"), "unchanged": N_("unchanged"),
-                 "withheld": N_("withheld")}
-COMPONENT_LABELS = {"baseline": N_("Baseline area assessment"), "site": N_("Site assessment")}
-LEVEL_LABELS = {0: N_("Country (admin 0)"), 1: N_("Admin 1"), 2: N_("Admin 2"), 3: N_("Admin 3")}
+CHECK_LABELS = messages.CHECK
+STATUS_LABELS = messages.STATUS
+COMPONENT_LABELS = messages.COMPONENT
+LEVEL_LABELS = {int(k): v for k, v in messages.LEVEL.items()}
 # ColorBrewer "OrRd" 5-class sequential scheme (Brewer, colorbrewer2.org), light to dark.
 PALETTE = ["#fef0d9", "#fdcc8a", "#fc8d59", "#e34a33", "#b30000"]
 
@@ -65,6 +54,7 @@ def _labels() -> dict[str, Any]:
         "status_labels": {k: gettext(v) for k, v in STATUS_LABELS.items()},
         "component_labels": {k: gettext(v) for k, v in COMPONENT_LABELS.items()},
         "level_labels": {k: gettext(v) for k, v in LEVEL_LABELS.items()},
+        "place": messages.place, "vocabulary_word": messages.vocabulary_word,
     }
 
 
@@ -86,7 +76,7 @@ def _rounds_page(request: Request, db: Session, *, operation: str, sort: str, di
     counts = dict(db.execute(select(DisplacementFigure.round_id, func.count()).where(DisplacementFigure.round_id.in_([r.id for r in rounds])).group_by(DisplacementFigure.round_id)).tuples().all()) if rounds else {}
     context = {
         "rounds": rounds, "counts": counts, "operations": service.operations(db), "operation": operation, "sort": sort, "direction": direction,
-        "page": page, "pages": pages, "total": total, "errors": {e.path: e.message for e in errors or []}, "values": values or {},
+        "page": page, "pages": pages, "total": total, "errors": {e.path: e.message for e in errors or []}, "values": values or {}, **_labels(),
     }
     return render(request, "dtm/rounds.html", context, status_code=status_code)
 
@@ -135,7 +125,7 @@ def create_round_submit(
                 record = service.create_round(db, actor=user, operation=operation.strip(), number=int(number), reporting_date=reported, period_start=start, period_end=end)  # type: ignore[arg-type]
             return RedirectResponse(f"/dtm/rounds/{record.id}", status_code=303)
         except PassageError as exc:
-            errors.append(FieldError("number", N_("This round number already exists for the operation.") if exc.status == 409 else exc.message))
+            errors.append(FieldError("number", N_("This round number already exists for the operation.") if exc.status == 409 else localise(exc.message)))
     return _rounds_page(request, db, operation="", sort="reporting_date", direction="desc", page=1, errors=errors, values=values, status_code=422)
 
 
@@ -150,7 +140,7 @@ def _round_context(db: Session, round_: AssessmentRound, *, level: int, componen
     offset = (max(page, 1) - 1) * PAGE_SIZE
     figures, total = service.list_figures(db, round_id=round_.id, component=component, issues_only=issues_only, offset=offset, limit=PAGE_SIZE)
     closed = [c for c in changes if c.status == "closed"]
-    names = {a.pcode: a.name_en for a in service.get_gazetteer(db).areas(level)} if closed else {}
+    names = {a.pcode: messages.place(a.name_en, getattr(a, "name_zh", None)) for a in service.get_gazetteer(db).areas(level)} if closed else {}
     return {
         "round": round_, "level": level, "component": component, "issues_only": issues_only, "page": page, "pages": max(1, math.ceil(total / PAGE_SIZE)),
         "rows": table.rows, "changes": change_by_pcode, "closed": [(c, names.get(c.key, c.key)) for c in closed], "previous": before, "figures": figures, "figure_total": total,
@@ -241,8 +231,9 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     for round_ in latest:
         # the published total (disclosure control), as the round page shows it
         total = service.published_round(session, round_=round_, with_previous=False).totals.get(0, {}).get("idp_individuals", 0)
-        shown = f"{total:,}" if total is not None else gettext(N_("withheld"))
-        items.append(PanelItem(f"{round_.operation} · {gettext(N_('Round'))} {round_.number}", f"/dtm/rounds/{round_.id}", f"{gettext(N_('IDP individuals'))}: {shown} · {round_.reporting_date.isoformat()}"))
+        shown = format_number(total) if total is not None else gettext(N_("withheld"))
+        items.append(PanelItem(f"{messages.country_name(round_.operation)} · {gettext(N_('Round'))} {round_.number}", f"/dtm/rounds/{round_.id}",
+                               f"{gettext(N_('IDP individuals'))}: {shown} · {format_date(round_.reporting_date)}"))
     if not items:
         items.append(PanelItem(gettext(N_("No assessment rounds yet")), "/dtm"))
     items.append(PanelItem(gettext(N_("Map of displacement")), "/dtm/map"))

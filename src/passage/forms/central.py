@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 
 PAGE_SIZE = 1_000
 
@@ -66,7 +67,7 @@ def pull_submissions(source: CentralSource, *, progress: Callable[[int], None] |
             f"ODK Central {source.base_url}, project {source.project_id}, form {source.form_id}: the pull failed ({str(exc).splitlines()[0][:200]})"
         ) from None
     except OSError as exc:
-        raise InvalidInput(f"ODK Central {source.base_url}: not reachable ({type(exc).__name__})") from None
+        raise InvalidInput(T_("ODK Central {base_url}: not reachable ({error})", base_url=source.base_url, error=type(exc).__name__)) from None
     return records
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, NotFound
+from passage.core.i18n import T_
 from passage.core.progress import progress_bar
 from passage.security.actors import system_actor
 
@@ -29,7 +30,7 @@ def _organisation_id(session: Session, organisation: str | None, *, for_new_form
     if organisation:
         found = session.get(Organisation, organisation) or session.scalars(select(Organisation).where(Organisation.name == organisation)).first()
         if found is None:
-            raise NotFound(f"organisation {organisation!r} not found")
+            raise NotFound(T_("organisation {organisation} not found", organisation=organisation))
         return found.id
     if not for_new_form:
         return None
@@ -38,7 +39,7 @@ def _organisation_id(session: Session, organisation: str | None, *, for_new_form
         return None
     if count == 1:
         return session.scalars(select(Organisation.id)).one()
-    raise InvalidInput("the store holds several organisations; name the form's owner with --organisation")
+    raise InvalidInput(T_("the store holds several organisations; name the form's owner with --organisation"))
 
 
 @forms_app.command("load")
@@ -51,12 +52,12 @@ def load(
     from passage.forms import service
 
     if not form_file.exists():
-        raise InvalidInput(f"{form_file.name}: file not found")
+        raise InvalidInput(T_("{file}: file not found", file=form_file.name))
     with unit_of_work() as session:
         owner = _organisation_id(session, organisation, for_new_form=True)
         for attachment in media:
             if not attachment.exists():
-                raise InvalidInput(f"{attachment.name}: file not found")
+                raise InvalidInput(T_("{file}: file not found", file=attachment.name))
         attachments = {attachment.name: attachment.read_bytes() for attachment in media}
         result = service.load_form(session, actor=CLI_ACTOR, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner,
                                    attachments=attachments)
@@ -80,7 +81,7 @@ def import_data(
     from passage.forms import service
 
     if not data_file.exists():
-        raise InvalidInput(f"{data_file.name}: file not found")
+        raise InvalidInput(T_("{file}: file not found", file=data_file.name))
     with unit_of_work() as session, progress_bar(transient=True) as bar:
         owner = _organisation_id(session, organisation, for_new_form=False)
         task = bar.add_task("validating", total=None)
@@ -117,7 +118,7 @@ def pull(
 
     token = os.environ.get("PASSAGE_CENTRAL_TOKEN", "").strip()
     if not token:
-        raise InvalidInput("set PASSAGE_CENTRAL_TOKEN to an ODK Central API token (it is never taken on the command line)")
+        raise InvalidInput(T_("set PASSAGE_CENTRAL_TOKEN to an ODK Central API token (it is never taken on the command line)"))
     with unit_of_work() as session:
         owner = _organisation_id(session, organisation, for_new_form=False)
         report = service.pull_from_central(session, actor=CLI_ACTOR, form_ref=form, base_url=url, project_id=project, token=token,

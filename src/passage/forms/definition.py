@@ -25,6 +25,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import P_, T_, Text
 from passage.forms.xpath import Expression, ExpressionError, compile_expression
 
 CORE_TYPES = frozenset(
@@ -204,6 +205,10 @@ class FormDefinition:
     warnings: list[str] = field(default_factory=list)
     unevaluated: list[dict[str, Any]] = field(default_factory=list)
     """Checks Passage does not evaluate: {sheet, row, column, field, expression, reason} per cell."""
+    titles: dict[str, str] = field(default_factory=dict)
+    """The form's title per language, from the settings sheet's `passage_title::<language>` columns (the XLSForm
+    multi-language column convention; pyxform reads `form_title::<language>` as a translated title and refuses it, and
+    ignores other settings columns); empty when the form has one title."""
 
     # --- lookups -------------------------------------------------------------------------------
 
@@ -271,6 +276,7 @@ class FormDefinition:
         return {
             "form_id": self.form_id,
             "title": self.title,
+            "titles": dict(self.titles),
             "version": self.version,
             "languages": list(self.languages),
             "default_language": self.default_language,
@@ -291,6 +297,7 @@ class FormDefinition:
         return cls(
             form_id=data["form_id"],
             title=data["title"],
+            titles=dict(data.get("titles") or {}),
             version=data["version"],
             languages=list(data["languages"]),
             default_language=data.get("default_language"),
@@ -322,6 +329,15 @@ def language_code(language: str) -> str:
     """`English (en)` -> `en`, `Chinese (zh)` -> `zh`; a name without a code is returned as is."""
     match = _LANGUAGE_CODE.search(language)
     return match.group(1).replace("_", "-") if match else language
+
+
+def title_in(definition: FormDefinition | dict[str, Any], language: str | None) -> str:
+    """The form's title in `language` (its `form_title::<language>` column), else its one title."""
+    titles = definition.titles if isinstance(definition, FormDefinition) else dict(definition.get("titles") or {})
+    title = definition.title if isinstance(definition, FormDefinition) else str(definition.get("title") or "")
+    if titles and language and any(language_code(k).split("-")[0] == language.split("_")[0].split("-")[0] for k in titles):
+        return pick_label(titles, language) or title
+    return title
 
 
 def pick_label(labels: dict[str, str], language: str | None) -> str | None:
@@ -427,7 +443,7 @@ def _read_workbook(content: bytes, filename: str, only: frozenset[str] | None) -
         try:
             workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged workbook
-            raise InvalidInput(f"{filename}: not a readable .xlsx workbook ({type(exc).__name__}); {hint}") from None
+            raise InvalidInput(T_("{file}: not a readable .xlsx workbook ({error}); {hint}", file=filename, error=type(exc).__name__, hint=hint)) from None
         try:
             for sheet in workbook.worksheets:
                 if only is not None and sheet.title.strip().lower() not in only:
@@ -435,7 +451,7 @@ def _read_workbook(content: bytes, filename: str, only: frozenset[str] | None) -
                 header, rows = _clean_rows(enumerate(sheet.iter_rows(values_only=True), start=1))
                 sheets[sheet.title.strip().lower()] = _Sheet(sheet.title, header, rows)
         except Exception as exc:  # noqa: BLE001
-            raise InvalidInput(f"{filename}: not a readable .xlsx workbook ({type(exc).__name__}); {hint}") from None
+            raise InvalidInput(T_("{file}: not a readable .xlsx workbook ({error}); {hint}", file=filename, error=type(exc).__name__, hint=hint)) from None
         finally:
             workbook.close()
     elif kind == ".xls":
@@ -451,7 +467,7 @@ def _read_workbook(content: bytes, filename: str, only: frozenset[str] | None) -
                 sheets[sheet.name.strip().lower()] = _Sheet(sheet.name, header, rows)
                 book.unload_sheet(index)
         except Exception as exc:  # noqa: BLE001 - xlrd raises many kinds for a damaged workbook
-            raise InvalidInput(f"{filename}: not a readable .xls workbook ({type(exc).__name__}); {hint}") from None
+            raise InvalidInput(T_("{file}: not a readable .xls workbook ({error}); {hint}", file=filename, error=type(exc).__name__, hint=hint)) from None
     return sheets
 
 
@@ -578,7 +594,7 @@ def load_xlsform(
     else:
         path = Path(source)
         if not path.exists():
-            raise InvalidInput(f"{path.name}: file not found")
+            raise InvalidInput(T_("{file}: file not found", file=path.name))
         content = path.read_bytes()
         name = filename or path.name
     kind = workbook_kind(content, name)
@@ -619,6 +635,8 @@ def load_xlsform(
         definition.form_id = default_form_id(name)
         if not sheet.settings.get("form_title") and not sheet.settings.get("title"):
             definition.title = definition.form_id
+    definition.titles = {key.split("::", 1)[1].strip(): str(value) for key, value in sheet.settings.items()
+                         if key.lower().startswith("passage_title::") and value not in (None, "")}
     definition.sha256 = hashlib.sha256(content).hexdigest()
     definition.warnings = list(warnings)
     _attach(definition, attachments or {}, sheet)
@@ -774,7 +792,7 @@ def attachment_rows(name: str, content: bytes) -> list[dict[str, str]]:
                 point = f"{coordinates[1]} {coordinates[0]}"
             rows.append({"name": str(identifier), "label": properties.get("title", str(identifier)), **properties, "geometry": point})
         return rows
-    raise InvalidInput(f"{name}: an attachment must be .csv, .xml or .geojson")
+    raise InvalidInput(T_("{name}: an attachment must be .csv, .xml or .geojson", name=name))
 
 
 def _attach(definition: FormDefinition, attachments: Mapping[str, bytes], sheet: _SurveySheet) -> None:
@@ -783,7 +801,7 @@ def _attach(definition: FormDefinition, attachments: Mapping[str, bytes], sheet:
         try:
             rows = attachment_rows(filename, content)
         except (ValueError, KeyError, AttributeError) as exc:
-            raise InvalidInput(f"{filename}: the attachment could not be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+            raise InvalidInput(T_("{file}: the attachment could not be read ({error}: {detail})", file=filename, error=type(exc).__name__, detail=str(exc)[:120])) from None
         options: list[Choice] = []
         for row in rows:
             options.append(Choice(name=str(row.get("name", "")), labels={"default": str(row.get("label", row.get("name", "")))},
@@ -823,7 +841,11 @@ def _check_expressions(definition: FormDefinition, sheet: _SurveySheet) -> None:
     entries = definition.unevaluated
 
     def note(item: Field, column: str, source: str, reason: str) -> None:
-        entries.append({"sheet": sheet.sheet_name, "row": item.row, "column": column, "field": item.name, "expression": source, "reason": reason})
+        entry: dict[str, Any] = {"sheet": sheet.sheet_name, "row": item.row, "column": column, "field": item.name, "expression": source,
+                                 "reason": str(reason)}
+        if isinstance(reason, Text):
+            entry["reason_text"] = reason.as_stored()  # language-neutral: pages show it in the reader's language
+        entries.append(entry)
 
     for item in definition.walk():
         for column, source in expression_sources(item):
@@ -833,20 +855,19 @@ def _check_expressions(definition: FormDefinition, sheet: _SurveySheet) -> None:
                 note(item, column, source, exc.message)
                 continue
             except (RecursionError, ValueError, TypeError) as exc:  # never a traceback for a form pyxform accepts
-                note(item, column, source, f"the expression could not be compiled ({type(exc).__name__})")
+                note(item, column, source, T_("the expression could not be compiled ({error})", error=type(exc).__name__))
                 continue
             unknown = sorted(ref for ref in expression.references if ref not in names)
-            if unknown and column != "choice_filter":
-                note(item, column, source, f"unknown question(s) {', '.join(unknown)}; read as empty")
-            if column == "choice_filter" and unknown:
-                note(item, column, source, f"unknown question(s) {', '.join(unknown)}; read as empty")
+            if unknown:
+                note(item, column, source, P_("unknown question {names}; read as empty", "unknown questions {names}; read as empty",
+                                              len(unknown), names=", ".join(unknown)))
             _count_targets(expression, repeat_names, names, lambda reason, item=item, column=column, source=source: note(item, column, source, reason))
     seen = {(entry["field"], entry["column"]) for entry in entries}
     for item in definition.walk():
         if (item.name, "relevant") in seen:
             for inner in _descendants(item):
                 if inner.required and (inner.name, "required") not in seen:
-                    note(inner, "required", inner.required, "not evaluated because the relevance it depends on is not evaluated")
+                    note(inner, "required", inner.required, T_("not evaluated because the relevance it depends on is not evaluated"))
                     seen.add((inner.name, "required"))
                 if (inner.name, "not_relevant") not in seen and inner.holds_value:
                     seen.add((inner.name, "not_relevant"))
@@ -868,5 +889,5 @@ def _count_targets(expression: Expression, repeat_names: set[str], names: Mappin
         if node.kind == "call" and node.value == "count" and node.args and node.args[0].kind == "ref":
             target = node.args[0].value
             if target not in repeat_names and (target not in names or names[target].repeat is None):
-                report(f"count() of {target}, which is neither a repeat nor inside one, is 0 or 1")
+                report(T_("count() of {target}, which is neither a repeat nor inside one, is 0 or 1", target=target))
         stack.extend(node.args)

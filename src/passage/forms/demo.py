@@ -27,7 +27,8 @@ CHOICES = [
     ["province", "fj", "Fujian", "福建", ""], ["province", "zj", "Zhejiang", "浙江", ""],
     ["county", "fq", "Fuqing", "福清", "fj"], ["county", "ch", "Changle", "长乐", "fj"], ["county", "wz", "Wenzhou", "温州", "zj"],
 ]
-SETTINGS = [["form_title", "form_id", "version", "default_language"], ["Site check (demo)", "demo_site_check", "1", "English (en)"]]
+SETTINGS = [["form_title", "passage_title::Chinese (zh)", "form_id", "version", "default_language"],
+            ["Site check (demo)", "现场核查（演示）", "demo_site_check", "1", "English (en)"]]
 
 
 def _workbook(path: Path) -> bytes:

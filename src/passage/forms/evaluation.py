@@ -26,6 +26,7 @@ from typing import Any, Literal
 import jinja2
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 
 Language = Literal["en", "zh"]
 
@@ -127,11 +128,11 @@ def summarise_question(key: str, text: str, answers: Sequence[int | None], *, sa
         if score is None:
             continue
         if isinstance(score, bool) or not isinstance(score, int) or not SCALE_MIN <= score <= SCALE_MAX:
-            problems.append(FieldError(path=f"{key}.{index}", message=f"score must be an integer from {SCALE_MIN} to {SCALE_MAX}"))
+            problems.append(FieldError(path=f"{key}.{index}", message=T_("score must be an integer from {low} to {high}", low=SCALE_MIN, high=SCALE_MAX)))
             continue
         given.append(score)
     if problems:
-        raise InvalidInput("Evaluation answers out of range", fields=problems)
+        raise InvalidInput(T_("Evaluation answers out of range"), fields=problems)
     total = len(given)
     rows: list[ValueRow] = []
     for value in range(SCALE_MIN, SCALE_MAX + 1):
@@ -164,15 +165,15 @@ def build_annex(
     """
     keys = [key for key, _ in questions]
     if len(set(keys)) != len(keys):
-        raise InvalidInput("Evaluation questions have duplicate keys", fields=[FieldError(path="questions", message="keys must be unique")])
+        raise InvalidInput(T_("Evaluation questions have duplicate keys"), fields=[FieldError(path="questions", message=T_("keys must be unique"))])
     known = set(keys)
     unknown: list[FieldError] = []
     for number, response in enumerate(responses, start=1):
         for key in response:
             if key not in known:
-                unknown.append(FieldError(path=f"responses.{number}.{key}", message="not a question of this questionnaire"))
+                unknown.append(FieldError(path=f"responses.{number}.{key}", message=T_("not a question of this questionnaire")))
     if unknown:
-        raise InvalidInput("Evaluation responses do not match the questionnaire", fields=unknown)
+        raise InvalidInput(T_("Evaluation responses do not match the questionnaire"), fields=unknown)
     sample_size = len(responses)
     summaries = tuple(
         summarise_question(key, text, [response.get(key) for response in responses], sample_size=sample_size)
@@ -291,7 +292,7 @@ def _date_text(dated: dt.date | None, lang: Language) -> str:
 def render_annex_html(report: AnnexReport, *, lang: Language = "en", standalone: bool = True) -> str:
     """The Annex as HTML; `standalone=False` gives a `<section>` to embed in a larger report."""
     if lang not in LABELS:
-        raise InvalidInput("Unsupported report language", fields=[FieldError(path="lang", message="must be 'en' or 'zh'")])
+        raise InvalidInput(T_("Unsupported report language"), fields=[FieldError(path="lang", message=T_("must be 'en' or 'zh'"))])
     return _template.render(
         report=report,
         labels=LABELS[lang],

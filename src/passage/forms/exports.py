@@ -26,6 +26,7 @@ from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
 from passage.core.files import read_csv_table, sniff_delimiter
+from passage.core.i18n import T_
 from passage.forms.definition import Field, FormDefinition
 
 UUID_COLUMNS = ("_uuid", "meta/instanceID", "meta-instanceID", "instanceID", "KEY")
@@ -243,7 +244,7 @@ def _map_columns(
             f"{where}: {len(unknown)} column(s) match no field of the form: {', '.join(unknown[:20])}"
             + (" …" if len(unknown) > 20 else "")
             + "; export with XML values and headers, or load the form version the data was collected with",
-            fields=[FieldError(path=f"{where}, column {name}", message="unknown column") for name in unknown[:50]],
+            fields=[FieldError(path=f"{where}, column {name}", message=T_("unknown column")) for name in unknown[:50]],
         )
     return _Columns(values=values, multi_parts=multi_parts, geo_parts=geo_parts, ignored=ignored, meta=meta, label_values=label_values)
 
@@ -320,7 +321,7 @@ def _read_sheets(path: Path) -> list[tuple[str, list[str], list[tuple[int, list[
     try:
         workbook = load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a non-workbook
-        raise InvalidInput(f"{path.name}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+        raise InvalidInput(T_("{file}: not a readable .xlsx workbook ({error})", file=path.name, error=type(exc).__name__)) from None
     sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = []
     try:
         for worksheet in workbook.worksheets:
@@ -337,13 +338,13 @@ def _read_sheets(path: Path) -> list[tuple[str, list[str], list[tuple[int, list[
                 if all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in cells):
                     continue
                 if any(cell not in (None, "") for cell in row[len(header) :]):
-                    raise InvalidInput(f"{path.name}: sheet {worksheet.title}, row {row_number}: values beyond the last header column")
+                    raise InvalidInput(T_("{file}: sheet {title}, row {row_number}: values beyond the last header column", file=path.name, title=worksheet.title, row_number=row_number))
                 rows.append((row_number, cells))
             sheets.append((worksheet.title, header, rows))
     finally:
         workbook.close()
     if not sheets:
-        raise InvalidInput(f"{path.name}: the workbook is empty")
+        raise InvalidInput(T_("{file}: the workbook is empty", file=path.name))
     return sheets
 
 
@@ -393,7 +394,7 @@ def read_export(path: str | Path, *, strip: bool = True) -> RawExport:
     file_path = Path(path)
     suffix = file_path.suffix.lower()
     if not file_path.exists():
-        raise InvalidInput(f"{file_path.name}: file not found")
+        raise InvalidInput(T_("{file}: file not found", file=file_path.name))
     if suffix == ".csv":
         header, csv_rows = read_csv_table(file_path, required=[], strip=strip, delimiter=_delimiter_of(file_path))
         sheets: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = [("", header, csv_rows)]  # type: ignore[list-item]
@@ -404,9 +405,9 @@ def read_export(path: str | Path, *, strip: bool = True) -> RawExport:
     elif suffix == ".json":
         return RawExport(filename=file_path.name, sheets=[], text_cells=False, submissions=_json_submissions(file_path))
     else:
-        raise InvalidInput(f"{file_path.name}: an export must be a .csv, .xlsx, .zip (ODK Central) or .json file")
+        raise InvalidInput(T_("{file}: an export must be a .csv, .xlsx, .zip (ODK Central) or .json file", file=file_path.name))
     if not sheets[0][2]:
-        raise InvalidInput(f"{file_path.name}: the export has a header but no rows")
+        raise InvalidInput(T_("{file}: the export has a header but no rows", file=file_path.name))
     return RawExport(filename=file_path.name, sheets=sheets, text_cells=suffix == ".csv", stripped=strip or suffix != ".csv")
 
 
@@ -426,7 +427,7 @@ def _read_central_zip(path: Path) -> RawExport:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
-        raise InvalidInput(f"{path.name}: not a readable ZIP file; download the export from ODK Central as 'CSV ZIP'") from None
+        raise InvalidInput(T_("{file}: not a readable ZIP file; download the export from ODK Central as 'CSV ZIP'", file=path.name)) from None
     attachments: dict[str, int] = {}
     tables: list[tuple[str, list[str], list[tuple[int, list[Any]]]]] = []
     with archive, tempfile.TemporaryDirectory(prefix="passage-central-") as directory:
@@ -434,7 +435,7 @@ def _read_central_zip(path: Path) -> RawExport:
         total = sum(info.file_size for info in names)
         if total > MAX_UNPACKED_BYTES:
             # Declared sizes, checked before anything is unpacked (a small ZIP can claim gigabytes).
-            raise InvalidInput(f"{path.name}: the ZIP would unpack to {total} bytes, more than the {MAX_UNPACKED_BYTES} an export may hold")
+            raise InvalidInput(T_("{file}: the ZIP would unpack to {total} bytes, more than the {MAX_UNPACKED_BYTES} an export may hold", file=path.name, total=total, MAX_UNPACKED_BYTES=MAX_UNPACKED_BYTES))
         for info in names:
             member = info.filename
             if member.startswith("media/") or "/media/" in member:
@@ -471,7 +472,7 @@ def _json_submissions(path: Path) -> list[dict[str, Any]]:
     try:
         document = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInput(f"{path.name}: not readable JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise InvalidInput(T_("{file}: not readable JSON ({error}: {detail})", file=path.name, error=type(exc).__name__, detail=str(exc)[:120])) from None
     if isinstance(document, dict) and isinstance(document.get("value"), list):
         records = [_central_record(item) for item in document["value"]]  # ODK Central OData
     elif isinstance(document, dict) and isinstance(document.get("results"), list):
@@ -479,9 +480,9 @@ def _json_submissions(path: Path) -> list[dict[str, Any]]:
     elif isinstance(document, list):
         records = [_central_record(item) if isinstance(item, dict) and "__id" in item else _kobo_record(item) for item in document]
     else:
-        raise InvalidInput(f"{path.name}: expected Kobo's {{\"results\": [...]}} or ODK Central's {{\"value\": [...]}} JSON")
+        raise InvalidInput(T_("{file}: expected Kobo's {{\"results\": [...]}} or ODK Central's {{\"value\": [...]}} JSON", file=path.name))
     if not records:
-        raise InvalidInput(f"{path.name}: the export holds no submissions")
+        raise InvalidInput(T_("{file}: the export holds no submissions", file=path.name))
     return records
 
 
@@ -504,7 +505,7 @@ def _json_text(value: Any) -> Any:
 def _kobo_record(item: Any) -> dict[str, Any]:
     """A Kobo API submission: keys are XML paths already; repeats are lists of dicts with path keys."""
     if not isinstance(item, dict):
-        raise InvalidInput("a Kobo JSON submission must be an object")
+        raise InvalidInput(T_("a Kobo JSON submission must be an object"))
     record: dict[str, Any] = {"__uuid": item.get("_uuid") or item.get("meta/instanceID"), "__time": item.get("_submission_time"),
                               "__version__": item.get("__version__")}
     data: dict[str, Any] = {}
@@ -522,7 +523,7 @@ def _kobo_record(item: Any) -> dict[str, Any]:
 def _central_record(item: Any) -> dict[str, Any]:
     """An ODK Central OData submission: groups nested as objects, repeats as lists, metadata in `__system`."""
     if not isinstance(item, dict):
-        raise InvalidInput("an ODK Central JSON submission must be an object")
+        raise InvalidInput(T_("an ODK Central JSON submission must be an object"))
     system = item.get("__system") or {}
     meta = item.get("meta") or {}
     data: dict[str, Any] = {}
@@ -565,7 +566,7 @@ def parse_export(form: FormDefinition, path: str | Path | RawExport) -> ParsedEx
     columns = _map_columns(main_header, list(_level_fields(form.fields)), "", filename=filename, sheet=main_title or None, form=form)
     uuid_at = _first_meta(columns.meta, UUID_COLUMNS)
     if uuid_at is None:
-        raise InvalidInput(f"{filename}: the export has no _uuid (or meta/instanceID) column; include submission metadata in the export")
+        raise InvalidInput(T_("{file}: the export has no _uuid (or meta/instanceID) column; include submission metadata in the export", file=filename))
     time_at = _first_meta(columns.meta, SUBMISSION_TIME_COLUMNS)
     version_at = _first_meta(columns.meta, VERSION_COLUMNS)
     index_at = columns.meta.get(INDEX_COLUMN, columns.meta.get(KEY_COLUMN))
@@ -644,7 +645,7 @@ def _attach_repeats(
         central = PARENT_KEY_COLUMN in columns.meta
         parent_at = columns.meta.get(PARENT_KEY_COLUMN) if central else columns.meta.get(PARENT_INDEX_COLUMN)
         if parent_at is None:
-            raise InvalidInput(f"{filename}: sheet {title} has no _parent_index (Kobo) or PARENT_KEY (ODK Central) column to link it to its parent rows")
+            raise InvalidInput(T_("{file}: sheet {title} has no _parent_index (Kobo) or PARENT_KEY (ODK Central) column to link it to its parent rows", file=filename, title=title))
         table_at = columns.meta.get(PARENT_TABLE_COLUMN)
         index_at = columns.meta.get(KEY_COLUMN) if central else columns.meta.get(INDEX_COLUMN)
         own: dict[str, dict[str, Any]] = {}
@@ -733,7 +734,7 @@ def columnar_export(form: FormDefinition, raw: RawExport) -> ColumnarExport | No
         return None
     uuid_at = _first_meta(columns.meta, UUID_COLUMNS)
     if uuid_at is None:
-        raise InvalidInput(f"{raw.filename}: the export has no _uuid (or meta/instanceID) column; include submission metadata in the export")
+        raise InvalidInput(T_("{filename}: the export has no _uuid (or meta/instanceID) column; include submission metadata in the export", filename=raw.filename))
     paths = [item.path for item in columns.values.values()]
     if len(set(paths)) != len(paths):
         return None

@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from passage.core.i18n import Text
 from passage.forms import xpath
 from passage.forms.xpath import EvalContext, Node, to_boolean, to_number, to_string
 
@@ -86,7 +87,7 @@ class _Generator:
             return repr(value)
         if isinstance(value, float) and math.isfinite(value):
             return repr(value)
-        if isinstance(value, str):
+        if isinstance(value, str) and not isinstance(value, Text):  # a message (Text) keeps its code: a constant
             return repr(value)
         self.constants.append(value)
         return f"K[{len(self.constants) - 1}]"
@@ -287,6 +288,7 @@ def plan_namespace(validator: FormValidator, generator: _Generator) -> dict[str,
     return {
         "K": generator.constants,
         "SE": v_module.SubmissionError,
+        "M": v_module.MESSAGES,
         "Invalid": v_module._Invalid,
         "ACCEPTED": frozenset(validator._accepted_keys),  # noqa: SLF001
         "EMPTY": frozenset(),
@@ -351,7 +353,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
     emit("    if extra:")
     emit("        for key in sorted(extra):")
     emit("            if not key.startswith('_'):")
-    emit("                errors.append(SE(key, 'the form has no such field', 'unknown_field'))")
+    emit("                errors.append(SE(key, M['unknown_field'], 'unknown_field'))")
 
     # --- parse phase, form order (groups flattened, repeats counted) ------------------------------
     def parse_level(level: list[_Step]) -> None:
@@ -365,7 +367,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
                 has_repeats = True
                 emit(f"    inst = data.get({item.path!r}) or []")
                 emit("    if not isinstance(inst, list):")
-                emit(f"        errors.append(SE({item.path!r}, 'a repeat must be a list of instances', 'type'))")
+                emit(f"        errors.append(SE({item.path!r}, M['repeat_list'], 'type'))")
                 emit("        inst = []")
                 emit(f"    rc[{item.name!r}] = len(inst)")
                 emit(f"    rc.nodes.update(repeat_nodes({generator.constant(step)}, inst))")
@@ -388,7 +390,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
                 emit(f"{pad}try:")
                 emit(f"{pad}    parsed = {parser}(raw)")
                 emit(f"{pad}except Invalid as exc:")
-                emit(f"{pad}    errors.append(SE({path!r}, str(exc), 'type'))")
+                emit(f"{pad}    errors.append(SE({path!r}, exc.args[0], 'type'))")
                 emit(f"{pad}    v[{name!r}] = None")
                 emit(f"{pad}else:")
                 if may_be_empty:
@@ -495,11 +497,11 @@ def build_plan(validator: FormValidator) -> PlanFunction:
                     required = generator.boolean(step.required_expr.tree, "any")
             if required is not None:
                 emit(f"{pad}    if {rel} and {required}:")
-                emit(f"{pad}        errors.append(SE({path!r}, 'required', 'required'))")
+                emit(f"{pad}        errors.append(SE({path!r}, M['required'], 'required', {generator.constant(step.required_labels)}))")
             else:
                 emit(f"{pad}    pass")
             emit(f"{pad}elif not {rel}:")
-            emit(f"{pad}    errors.append(SE({path!r}, 'a value is given but the question is not relevant', 'not_relevant'))")
+            emit(f"{pad}    errors.append(SE({path!r}, M['not_relevant'], 'not_relevant'))")
             emit(f"{pad}    values.pop({path!r}, None)")
             emit(f"{pad}    v[{name!r}] = None")
             emit(f"{pad}else:")
@@ -521,7 +523,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
                 emit(f"{pad}    picked = values.get({path!r})")
                 emit(f"{pad}    for option in (picked if isinstance(picked, list) else [picked]):")
                 emit(f"{pad}        if option not in allowed:")
-                emit(f"{pad}            errors.append(SE({path!r}, 'not one of the choices' if option not in {choices} else 'not allowed by the choice filter', 'choice'))")
+                emit(f"{pad}            errors.append(SE({path!r}, M['not_a_choice'] if option not in {choices} else M['filtered_out'], 'choice'))")
                 emit(f"{pad}            break")
             if step.constraint is not None:
                 body = True
@@ -531,7 +533,7 @@ def build_plan(validator: FormValidator) -> PlanFunction:
                 emit(f"{pad}    if not (unk and {refs} & unk):")
                 emit(f"{pad}        cur = value")
                 emit(f"{pad}        if not {truth}:")
-                emit(f"{pad}            errors.append(SE({path!r}, {message}, 'constraint'))")
+                emit(f"{pad}            errors.append(SE({path!r}, {message}, 'constraint', {generator.constant(step.constraint_labels)}))")
             if not body:
                 emit(f"{pad}    pass")
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from passage.forms.definition import Field, FormDefinition, pick_label
+from passage.forms.definition import Field, FormDefinition, pick_label, title_in
+from passage.forms.messages import error_text
 from passage.forms.validation import FormValidator, SubmissionError, validator_for
 from passage.forms.xpath import EvalContext, to_number
 
@@ -103,12 +104,12 @@ def render_form(
     context = validator.context_for(data, today=today)
     errors_by_path: dict[str, list[str]] = {}
     for error in errors:
-        errors_by_path.setdefault(error.path, []).append(error.message)
+        errors_by_path.setdefault(error.path, []).append(error_text(error, language=language))
     chosen = language or form.default_language
     items = [_item(form, validator, entry, data, context, errors_by_path, chosen, True, None, today) for entry in form.fields]
     return RenderedForm(
         form_id=form.form_id,
-        title=form.title,
+        title=title_in(form, chosen),
         version=form.version,
         language=chosen,
         languages=list(form.languages),

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.db import BULK_ROWS, analyze, check_version
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from passage.core.i18n import P_, T_, Text
 from passage.core.models import new_id, utcnow
 from passage.forms.definition import FormDefinition, load_xlsform
 from passage.forms.exports import ExportRow
@@ -142,10 +143,10 @@ def get_form(session: Session, *, form_ref: str, actor: Actor, organisation_id: 
             by_key = by_key.where(Form.organisation_id == organisation_id)
         found = list(session.scalars(by_key.limit(2)))
         if len(found) > 1:
-            raise InvalidInput(f"form {form_ref!r} exists in several organisations; name the organisation")
+            raise InvalidInput(T_("form '{form_ref}' exists in several organisations; name the organisation", form_ref=form_ref))
         form = found[0] if found else None
     if form is None:
-        raise NotFound(f"no form {form_ref!r}; load it with `passage forms load FORM.xlsx`")
+        raise NotFound(T_("no form '{form_ref}'; load it with `passage forms load FORM.xlsx`", form_ref=form_ref))
     return form
 
 
@@ -195,13 +196,13 @@ _DEFINITIONS: dict[str, FormDefinition] = {}
 def get_definition(session: Session, *, version_id: str | None) -> FormDefinition:
     """The parsed definition of a stored version (versions are immutable, so it is cached by id)."""
     if version_id is None:
-        raise NotFound("the form has no stored version")
+        raise NotFound(T_("the form has no stored version"))
     cached = _DEFINITIONS.get(version_id)
     if cached is not None:
         return cached
     version = session.get(FormVersion, version_id)
     if version is None:
-        raise NotFound(f"no form version {version_id}")
+        raise NotFound(T_("no form version {version_id}", version_id=version_id))
     definition = FormDefinition.from_dict(version.definition)
     if len(_DEFINITIONS) > 256:
         _DEFINITIONS.clear()
@@ -293,7 +294,7 @@ def import_export(
             f"which are not loaded (loaded: {', '.join(sorted(versions)) or 'none'}); load that form version first"
         )
     if form.current_version_id is None:
-        raise NotFound(f"form {form.form_key} has no stored version")
+        raise NotFound(T_("form {form_key} has no stored version", form_key=form.form_key))
     current = session.get(FormVersion, form.current_version_id)
     assert current is not None
     mapping_version = versions[labels[-1]] if labels else current
@@ -478,7 +479,7 @@ def pull_from_central(
     source = CentralSource(base_url=base_url.rstrip("/"), project_id=project_id, form_id=central_form_id or form.form_key, token=token)
     records = pull_submissions(source)
     if not records:
-        raise InvalidInput(f"ODK Central {source.base_url}, project {project_id}, form {source.form_id}: no submissions to import")
+        raise InvalidInput(T_("ODK Central {base_url}, project {project_id}, form {form_id}: no submissions to import", base_url=source.base_url, project_id=project_id, form_id=source.form_id))
     with tempfile.TemporaryDirectory(prefix="passage-central-") as directory:
         path = write_pull(records, Path(directory) / f"{source.form_id}.json")
         return import_export(session, actor=actor, form_ref=form.id, path=path, today=today,
@@ -611,7 +612,7 @@ def quarantine_reasons(session: Session, *, form_ref: str, actor: Actor) -> dict
 def get_quarantine_entry(session: Session, *, entry_id: str, actor: Actor) -> QuarantineEntry:
     entry = session.scalars(scoped_select(QuarantineEntry, actor).where(QuarantineEntry.id == entry_id)).first()
     if entry is None:
-        raise NotFound(f"no quarantine entry {entry_id}")
+        raise NotFound(T_("no quarantine entry {entry_id}", entry_id=entry_id))
     return entry
 
 
@@ -625,18 +626,18 @@ def _apply_change(definition: FormDefinition, data: dict[str, Any], key: str, va
         repeat_path = match["repeat"]
         repeat = definition.by_path.get(repeat_path)
         if repeat is None or repeat.type != "repeat":
-            raise InvalidInput("unknown repeat in fix", fields=[FieldError(path=key, message="the form has no such repeat")])
+            raise InvalidInput(T_("unknown repeat in fix"), fields=[FieldError(path=key, message=T_("the form has no such repeat"))])
         instances = data.setdefault(repeat_path, [])
         index = int(match["index"])
         if index < 1 or index > len(instances) + 1:
-            raise InvalidInput("repeat index out of range", fields=[FieldError(path=key, message=f"instances are 1 to {len(instances)}")])
+            raise InvalidInput(T_("repeat index out of range"), fields=[FieldError(path=key, message=T_("instances are 1 to {count}", count=len(instances)))])
         if index == len(instances) + 1:
             instances.append({})
         _apply_change(definition, instances[index - 1], f"{repeat_path}/{match['rest']}", value)
         return
     item = definition.by_path.get(key)
     if item is None or not item.holds_value or item.type == "repeat":
-        raise InvalidInput("unknown field in fix", fields=[FieldError(path=key, message="the form has no such field")])
+        raise InvalidInput(T_("unknown field in fix"), fields=[FieldError(path=key, message=T_("the form has no such field"))])
     if value is None or (isinstance(value, str) and not value.strip()):
         data.pop(key, None)
     else:
@@ -656,12 +657,13 @@ def _revalidate(session: Session, entry: QuarantineEntry, *, actor: Actor, defin
             if comparable(stored.data, calculated) == comparable(checked.values, calculated):
                 entry.resolve(status=QuarantineStatus.DUPLICATE, actor_id=_actor_id(actor), submission_id=stored.id)
                 return checked
-            errors = [{"field": "_uuid", "reason": "uuid_conflict", "message": "this uuid is already stored with different data"}]
+            errors = [SubmissionError("_uuid", T_("this uuid is already stored with different data"), "uuid_conflict").as_record()]
     if errors:
         entry.errors = errors
         entry.field = errors[0]["field"][:300]
         entry.reason = errors[0]["reason"]
-        checked.errors = [SubmissionError(e["field"], e["message"], e["reason"]) for e in errors]
+        checked.errors = [SubmissionError(e["field"], Text.from_stored(e["text"]) if e.get("text") else e["message"], e["reason"],
+                                          e.get("labels")) for e in errors]
         return checked
     submission = Submission(
         organisation_id=entry.organisation_id,
@@ -699,7 +701,7 @@ def fix_quarantine_entry(
     entry = get_quarantine_entry(session, entry_id=entry_id, actor=actor)
     check_version(entry, expected_version)
     if entry.status != QuarantineStatus.OPEN:
-        raise Conflict(f"quarantine entry {entry_id} is already {entry.status.value}")
+        raise Conflict(T_("quarantine entry {entry_id} is already {status}", entry_id=entry_id, status=entry.status.value))
     definition = get_definition(session, version_id=entry.form_version_id)
     data = _deep_copy(entry.data)
     for key, value in changes.items():
@@ -789,11 +791,11 @@ def submit_entry(
     definition = get_definition(session, version_id=form.current_version_id)
     checked = validator_for(definition).check(data, today=today)
     if checked.errors:
-        raise InvalidInput(f"the submission has {len(checked.errors)} error(s)", fields=list(checked.errors))
+        raise InvalidInput(P_("the submission has {n} error", "the submission has {n} errors", len(checked.errors)), fields=list(checked.errors))
     identifier = submission_uuid or str(uuid_module.uuid4())
     exists = session.scalar(select(Submission.id).where(Submission.form_id == form.id, Submission.uuid == identifier))
     if exists is not None:
-        raise Conflict(f"submission {identifier} already exists")
+        raise Conflict(T_("submission {identifier} already exists", identifier=identifier))
     submission = Submission(
         organisation_id=form.organisation_id,
         form_id=form.id,

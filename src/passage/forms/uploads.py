@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from passage.core.errors import PayloadTooLarge, UnsupportedMediaType
+from passage.core.i18n import T_
 from passage.core.settings import get_settings
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -18,7 +19,7 @@ EXPORT_SUFFIXES = [".csv", ".xlsx", ".zip", ".json"]
 def check_size(content: bytes) -> None:
     limit = get_settings().max_upload_bytes
     if len(content) > limit:
-        raise PayloadTooLarge(f"the file is larger than {limit} bytes", extra={"max_bytes": limit, "size": len(content)})
+        raise PayloadTooLarge(T_("the file is larger than {limit} bytes", limit=limit), extra={"max_bytes": limit, "size": len(content)})
 
 
 def sniff_export(content: bytes, filename: str) -> str:
@@ -37,12 +38,12 @@ def sniff_export(content: bytes, filename: str) -> str:
         except UnicodeDecodeError as exc:
             # A cut in the middle of a multi-byte character at the end of the sample is still text.
             if exc.start < len(head) - 3:
-                raise UnsupportedMediaType("the file is neither an XLSX workbook nor UTF-8 CSV text", extra={"allowed": [".csv", ".xlsx"]}) from None
+                raise UnsupportedMediaType(T_("the file is neither an XLSX workbook nor UTF-8 CSV text"), extra={"allowed": [".csv", ".xlsx"]}) from None
         if b"\x00" in head:
-            raise UnsupportedMediaType("the file is neither an XLSX workbook nor UTF-8 CSV text", extra={"allowed": [".csv", ".xlsx"]})
+            raise UnsupportedMediaType(T_("the file is neither an XLSX workbook nor UTF-8 CSV text"), extra={"allowed": [".csv", ".xlsx"]})
         kind = ".csv"
     if suffix not in EXPORT_SUFFIXES or suffix != kind:
-        raise UnsupportedMediaType(f"the file's name ends in {suffix or 'nothing'} but its content is {kind}", extra={"allowed": EXPORT_SUFFIXES})
+        raise UnsupportedMediaType(T_("the file's name ends in {suffix} but its content is {kind}", suffix=suffix or "-", kind=kind), extra={"allowed": EXPORT_SUFFIXES})
     return kind
 
 
@@ -51,7 +52,7 @@ def check_xlsform(content: bytes, filename: str) -> None:
     check_size(content)
     suffix = Path(filename).suffix.lower()
     if not ((content.startswith(XLSX_MAGIC) and suffix == ".xlsx") or (content.startswith(XLS_MAGIC) and suffix == ".xls")):
-        raise UnsupportedMediaType(f"{filename}: an XLSForm must be an .xlsx or .xls workbook", extra={"allowed": [".xlsx", ".xls"]})
+        raise UnsupportedMediaType(T_("{file}: an XLSForm must be an .xlsx or .xls workbook", file=filename), extra={"allowed": [".xlsx", ".xls"]})
 
 
 @contextmanager
@@ -70,7 +71,7 @@ def check_media(content: bytes, filename: str) -> None:
     """A form attachment must be a CSV, XML or GeoJSON list within the upload size; 415 otherwise."""
     check_size(content)
     if Path(filename).suffix.lower() not in MEDIA_SUFFIXES:
-        raise UnsupportedMediaType(f"{filename}: a form attachment must be .csv, .xml or .geojson", extra={"allowed": list(MEDIA_SUFFIXES)})
+        raise UnsupportedMediaType(T_("{file}: a form attachment must be .csv, .xml or .geojson", file=filename), extra={"allowed": list(MEDIA_SUFFIXES)})
 
 
 def inspect_upload(path: str, kind: str) -> int:
@@ -91,7 +92,7 @@ def inspect_upload(path: str, kind: str) -> int:
     raw = read_export(path, strip=False)
     rows = sum(len(sheet[2]) for sheet in raw.sheets)
     if rows > settings.import_max_rows:
-        raise PayloadTooLarge(f"{name}: the file has more than {settings.import_max_rows} rows; split it into smaller files", extra={"max_rows": settings.import_max_rows})
+        raise PayloadTooLarge(T_("{file}: the file has more than {rows} rows; split it into smaller files", file=name, rows=settings.import_max_rows), extra={"max_rows": settings.import_max_rows})
     return rows
 
 

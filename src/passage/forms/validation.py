@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from passage.core.errors import FieldError
+from passage.core.i18n import P_, T_, Text
 from passage.forms.definition import Field, FormDefinition, pick_label
 from passage.forms.xpath import EvalContext, Expression, to_boolean, to_number, to_string
 
@@ -39,15 +40,36 @@ REASONS: dict[str, str] = {
 }
 """Quarantine and validation reason codes, with what each means."""
 
+MESSAGES: dict[str, Text] = {
+    "unknown_field": T_("the form has no such field"),
+    "repeat_list": T_("a repeat must be a list of instances"),
+    "required": T_("required"),
+    "not_relevant": T_("a value is given but the question is not relevant"),
+    "not_a_choice": T_("not one of the choices"),
+    "filtered_out": T_("not allowed by the choice filter"),
+}
+"""Passage's messages for a submission's errors (message codes, rendered in the reader's language where shown); the
+validator and the compiled plan (`plan.py`) give the same ones."""
+
 
 @dataclass(frozen=True)
 class SubmissionError(FieldError):
     """A FieldError with a reason code from REASONS; `path` is the field path (`members[2]/age` in repeats)."""
 
     reason: str = "type"
+    labels: dict[str, str] | None = None
+    """The form author's message per XLSForm language (`constraint_message::Chinese (zh)`, ...), when the form gives
+    one; Passage's own messages are `Text` (message codes) instead."""
 
-    def as_record(self) -> dict[str, str]:
-        return {"field": self.path, "reason": self.reason, "message": self.message}
+    def as_record(self) -> dict[str, Any]:
+        """The stored form: `message` in English (or the form's default language) for tools that read it, and the
+        language-neutral `text` (a message code) or the author's `labels` from which pages render the reader's language."""
+        record: dict[str, Any] = {"field": self.path, "reason": self.reason, "message": str(self.message)}
+        if isinstance(self.message, Text):
+            record["text"] = self.message.as_stored()
+        if self.labels:
+            record["labels"] = dict(self.labels)
+        return record
 
 
 @dataclass
@@ -92,18 +114,18 @@ def parse_integer(raw: Any) -> int:
     if isinstance(raw, float):
         if raw.is_integer():
             return int(raw)
-        raise _Invalid("expected a whole number")
+        raise _Invalid(T_("expected a whole number"))
     text = _text(raw)
     if text.isdigit() or _INTEGER.fullmatch(text):
         value = int(text)
         if -(2**31) <= value < 2**31:  # xsd:int, as ODK Collect stores it
             return value
-        raise _Invalid("whole number out of range")
+        raise _Invalid(T_("whole number out of range"))
     if _DECIMAL.fullmatch(text):
         number = float(text)
         if number.is_integer():
             return int(number)
-    raise _Invalid("expected a whole number")
+    raise _Invalid(T_("expected a whole number"))
 
 
 def parse_decimal(raw: Any) -> float:
@@ -112,10 +134,10 @@ def parse_decimal(raw: Any) -> float:
     else:
         text = _text(raw)
         if not _DECIMAL.fullmatch(text):
-            raise _Invalid("expected a decimal number")
+            raise _Invalid(T_("expected a decimal number"))
         value = float(text)
     if math.isnan(value) or math.isinf(value):
-        raise _Invalid("expected a finite decimal number")
+        raise _Invalid(T_("expected a finite decimal number"))
     return value
 
 
@@ -129,12 +151,12 @@ def parse_date(raw: Any) -> dt.date:
     if len(text) >= 10 and text[4] == "-" and text[7] == "-":
         head, tail = text[:10], text[10:]
         if tail and tail.replace("T", " ").strip() not in ("00:00:00", "00:00", "00:00:00.000"):
-            raise _Invalid("expected a date (YYYY-MM-DD)")
+            raise _Invalid(T_("expected a date (YYYY-MM-DD)"))
         try:
             return dt.date.fromisoformat(head)
         except ValueError:
-            raise _Invalid("expected a valid calendar date (YYYY-MM-DD)") from None
-    raise _Invalid("expected a date (YYYY-MM-DD)")
+            raise _Invalid(T_("expected a valid calendar date (YYYY-MM-DD)")) from None
+    raise _Invalid(T_("expected a date (YYYY-MM-DD)"))
 
 
 def parse_datetime(raw: Any) -> str:
@@ -144,7 +166,7 @@ def parse_datetime(raw: Any) -> str:
     try:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError:
-        raise _Invalid("expected a date and time (ISO 8601)") from None
+        raise _Invalid(T_("expected a date and time (ISO 8601)")) from None
 
 
 def parse_time(raw: Any) -> str:
@@ -154,7 +176,7 @@ def parse_time(raw: Any) -> str:
     try:
         return dt.time.fromisoformat(text.replace("Z", "+00:00")).isoformat()
     except ValueError:
-        raise _Invalid("expected a time (HH:MM[:SS])") from None
+        raise _Invalid(T_("expected a time (HH:MM[:SS])")) from None
 
 
 def parse_geotrace(raw: Any) -> str:
@@ -162,7 +184,7 @@ def parse_geotrace(raw: Any) -> str:
     text = _text(raw)
     points = [piece.strip() for piece in text.split(";") if piece.strip()]
     if not points:
-        raise _Invalid("expected points separated by ';'")
+        raise _Invalid(T_("expected points separated by ';'"))
     for point in points:
         parse_geopoint(point)
     return "; ".join(points)
@@ -171,17 +193,17 @@ def parse_geotrace(raw: Any) -> str:
 def parse_geopoint(raw: Any) -> list[float]:
     parts = _text(raw).replace(",", " ").split()
     if not 2 <= len(parts) <= 4:
-        raise _Invalid("expected a geopoint: latitude longitude [altitude [accuracy]]")
+        raise _Invalid(T_("expected a geopoint: latitude longitude [altitude [accuracy]]"))
     try:
         numbers = [parse_decimal(part) for part in parts]
     except _Invalid:
-        raise _Invalid("expected a geopoint: latitude longitude [altitude [accuracy]]") from None
+        raise _Invalid(T_("expected a geopoint: latitude longitude [altitude [accuracy]]")) from None
     if not -90 <= numbers[0] <= 90:
-        raise _Invalid("latitude must be between -90 and 90")
+        raise _Invalid(T_("latitude must be between -90 and 90"))
     if not -180 <= numbers[1] <= 180:
-        raise _Invalid("longitude must be between -180 and 180")
+        raise _Invalid(T_("longitude must be between -180 and 180"))
     if len(numbers) == 4 and numbers[3] < 0:
-        raise _Invalid("accuracy must not be negative")
+        raise _Invalid(T_("accuracy must not be negative"))
     return numbers
 
 
@@ -200,11 +222,19 @@ class _Step:
     relevant: Expression | None
     constraint: Expression | None
     constraint_message: str
+    constraint_labels: dict[str, str] | None
+    required_labels: dict[str, str] | None
     choices: frozenset[str] | None
     choice_filter: Expression | None
     filter_refs: tuple[str, ...]
     repeat_count: Expression | None = None
     children: list[_Step] = field(default_factory=list)
+
+
+def _required_message(step: _Step) -> Text:
+    """Passage's message for an empty required field; the form's own `required_message` per language travels with the
+    error as its `labels` (shown instead where the form has one in the reader's language)."""
+    return T_("required")
 
 
 def _identity(value: Any) -> Any:
@@ -286,7 +316,9 @@ class FormValidator:
             required_expr=expressions.get((item.name, "required")) if (item.name, "required") not in skipped else None,
             relevant=expressions.get((item.name, "relevant")),
             constraint=expressions.get((item.name, "constraint")),
-            constraint_message=message or f"the value breaks the rule: {item.constraint}",
+            constraint_message=message or T_("the value breaks the rule: {rule}", rule=item.constraint),
+            constraint_labels=dict(item.constraint_message) or None,
+            required_labels=dict(item.required_message) or None,
             choices=choices,
             choice_filter=choice_filter,
             filter_refs=tuple(sorted(choice_filter.references)) if choice_filter else (),
@@ -332,7 +364,7 @@ class FormValidator:
         unknown = data.keys() - self._accepted_keys
         for key in sorted(unknown):
             if not key.startswith("_"):
-                errors.append(SubmissionError(key, "the form has no such field", "unknown_field"))
+                errors.append(SubmissionError(key, T_("the form has no such field"), "unknown_field"))
         context = EvalContext(values={}, today=today or dt.date.today(), choice_label=self._choice_label, instances=self.instance_rows)
         values: dict[str, Any] = {}
         self._parse_level(self._steps, data, context, values, errors, prefix=None)
@@ -423,7 +455,7 @@ class FormValidator:
             if item.type == "repeat":
                 instances = data.get(item.path) or []
                 if not isinstance(instances, list):
-                    errors.append(SubmissionError(_shown(item.path, prefix), "a repeat must be a list of instances", "type"))
+                    errors.append(SubmissionError(_shown(item.path, prefix), T_("a repeat must be a list of instances"), "type"))
                     instances = []
                 context.repeat_counts[item.name] = len(instances)  # type: ignore[index]
                 context.repeat_values.update(self._repeat_nodes(step, instances))  # type: ignore[attr-defined]
@@ -437,7 +469,7 @@ class FormValidator:
             try:
                 parsed = step.parse(raw)
             except _Invalid as exc:
-                errors.append(SubmissionError(_shown(item.path, prefix), str(exc), "type"))
+                errors.append(SubmissionError(_shown(item.path, prefix), exc.args[0], "type"))
                 bound[item.name] = None  # type: ignore[index]
                 continue
             if parsed == "" or parsed == []:
@@ -478,10 +510,10 @@ class FormValidator:
                 continue
             if value is None:
                 if relevant and not item.read_only and (step.required or (step.required_expr is not None and step.required_expr.truth(context))):
-                    errors.append(SubmissionError(shown, "required", "required"))
+                    errors.append(SubmissionError(shown, _required_message(step), "required", step.required_labels))
                 continue
             if not relevant:
-                errors.append(SubmissionError(shown, "a value is given but the question is not relevant", "not_relevant"))
+                errors.append(SubmissionError(shown, T_("a value is given but the question is not relevant"), "not_relevant"))
                 values.pop(item.path, None)
                 bound[item.name] = None  # type: ignore[index]
                 continue
@@ -490,13 +522,13 @@ class FormValidator:
                 picked = values.get(item.path)
                 for option in picked if isinstance(picked, list) else [picked]:
                     if option not in allowed:
-                        reason = "not one of the choices" if option not in step.choices else "not allowed by the choice filter"
+                        reason = T_("not one of the choices") if option not in step.choices else T_("not allowed by the choice filter")
                         errors.append(SubmissionError(shown, reason, "choice"))
                         break
             if step.constraint is not None and not (unknown and step.constraint.references & unknown):
                 context.current = value
                 if not to_boolean(step.constraint.evaluate(context)):
-                    errors.append(SubmissionError(shown, step.constraint_message, "constraint"))
+                    errors.append(SubmissionError(shown, step.constraint_message, "constraint", step.constraint_labels))
 
     def _check_repeat(
         self,
@@ -516,17 +548,17 @@ class FormValidator:
             expected = to_number(step.repeat_count.evaluate(context))
             if not math.isnan(expected) and expected >= 0 and int(expected) != len(instances) and (instances or expected > 0):
                 errors.append(SubmissionError(
-                    _shown(item.path, prefix), f"{len(instances)} instance(s) given, the repeat_count asks for {int(expected)}", "repeat_count"
+                    _shown(item.path, prefix), P_("{n} instance given, the repeat_count asks for {expected}", "{n} instances given, the repeat_count asks for {expected}", len(instances), expected=int(expected)), "repeat_count"
                 ))
         if not instances:
             return
         if not relevant:
-            errors.append(SubmissionError(_shown(item.path, prefix), "repeat instances are given but the repeat is not relevant", "not_relevant"))
+            errors.append(SubmissionError(_shown(item.path, prefix), T_("repeat instances are given but the repeat is not relevant"), "not_relevant"))
             return
         checked_instances: list[dict[str, Any]] = []
         for index, instance in enumerate(instances, start=1):
             if not isinstance(instance, Mapping):
-                errors.append(SubmissionError(f"{_shown(item.path, prefix)}[{index}]", "a repeat instance must be a mapping", "type"))
+                errors.append(SubmissionError(f"{_shown(item.path, prefix)}[{index}]", T_("a repeat instance must be a mapping"), "type"))
                 continue
             inner_prefix = (item.path, f"{_shown(item.path, prefix)}[{index}]")
             inner = EvalContext(values={}, parent=context, repeat_counts={}, position=index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
@@ -10,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import InvalidInput, PassageError
-from passage.core.i18n import N_, get_locale, gettext
-from passage.forms import service
+from passage.core.i18n import N_, P_, T_, gettext, localise
+from passage.forms import messages, service
 from passage.forms.api import read_upload
 from passage.forms.entry import parse_entry_form, repeat_counts
 from passage.forms.models import Form as FormModel
@@ -32,30 +33,23 @@ NAV = [NavItem(N_("Forms"), "/forms", Permission.FORMS_READ, order=40)]
 
 PAGE_SIZE = 25
 
-REASON_LABELS: dict[str, str] = {
-    "required": N_("Required field empty"),
-    "type": N_("Wrong type"),
-    "choice": N_("Not an allowed choice"),
-    "constraint": N_("Constraint broken"),
-    "not_relevant": N_("Value for a question that does not apply"),
-    "unknown_field": N_("Unknown field"),
-    "repeat_link": N_("Repeat row not linked"),
-    "missing_uuid": N_("No submission uuid"),
-    "uuid_conflict": N_("Uuid already used with other data"),
-}
-
-STATUS_LABELS: dict[str, str] = {
-    "open": N_("open"), "accepted": N_("accepted"), "duplicate": N_("duplicate"), "superseded": N_("superseded"),
-}
-
-SOURCE_LABELS: dict[str, str] = {"import": N_("import"), "web": N_("web entry"), "quarantine": N_("fixed in quarantine")}
+REASON_LABELS = messages.REASON
+STATUS_LABELS = messages.STATUS
+SOURCE_LABELS = messages.SOURCE
 
 
 def _language() -> str:
-    return "zh" if get_locale() == "zh_Hans" else "en"
+    return messages.form_language()
 
 
-def _translated(table: dict[str, str], code: str) -> str:
+def _title(db: Session, form: FormModel) -> str:
+    """The form's title in the reader's language (from its current version's `passage_title::<language>`)."""
+    if not form.current_version_id:
+        return form.title
+    return messages.form_title(service.get_definition(db, version_id=form.current_version_id), form.title)
+
+
+def _translated(table: Mapping[str, str], code: str) -> str:
     return gettext(table[code]) if code in table else code
 
 
@@ -64,6 +58,7 @@ def _labels() -> dict[str, Any]:
         "reason_label": lambda code: _translated(REASON_LABELS, str(code)),
         "status_label": lambda code: _translated(STATUS_LABELS, str(code)),
         "source_label": lambda code: _translated(SOURCE_LABELS, str(code)),
+        "error_text": messages.error_text, "stored_message": messages.stored_message,
     }
 
 
@@ -89,7 +84,7 @@ def _forms_page(request: Request, db: Session, user: User, *, q: str | None, sor
     shown, total = service.page_forms(db, actor=user, q=q, sort=sort, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     waiting = {form.id: count for form, count in service.open_quarantine_counts(db, actor=user)}
     return render(request, "forms/list.html", {
-        "forms": shown, "q": q or "", "sort": sort, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "total": total,
+        "forms": shown, "titles": {f.id: _title(db, f) for f in shown}, "q": q or "", "sort": sort, "page": page, "pages": max(1, -(-total // PAGE_SIZE)), "total": total,
         "waiting": waiting, "error": error,
     }, status_code=status_code)
 
@@ -119,7 +114,7 @@ def form_page(form_ref: str, request: Request, db: DbSession, user: Annotated[Us
     reasons = service.quarantine_reasons(db, form_ref=form.id, actor=user)
     definition = service.get_definition(db, version_id=form.current_version_id) if form.current_version_id else None
     return render(request, "forms/form.html", {
-        "form": form, "versions": versions, "batches": batches, "open_quarantine": sum(reasons.values()),
+        "form": form, "title": _title(db, form), "versions": versions, "batches": batches, "open_quarantine": sum(reasons.values()),
         "not_evaluated": definition.unevaluated if definition is not None else [],
         "submissions": service.count_submissions(db, form_ref=form.id, actor=user), **_labels(),
     })
@@ -177,7 +172,7 @@ async def entry_submit(form_ref: str, request: Request, db: DbSession, user: Ann
 @router.get("/forms/{form_ref}/import")
 def import_page(form_ref: str, request: Request, db: DbSession, user: Annotated[User, require(Permission.FORMS_MANAGE)]) -> Response:
     form = service.get_form(db, form_ref=form_ref, actor=user)
-    return render(request, "forms/import.html", {"form": form, "report": None, "error": None, **_labels()})
+    return render(request, "forms/import.html", {"form": form, "title": _title(db, form), "report": None, "error": None, **_labels()})
 
 
 @router.post("/forms/{form_ref}/import")
@@ -193,8 +188,8 @@ async def import_submit(form_ref: str, request: Request, db: DbSession, user: An
     except PassageError as exc:
         db.rollback()
         form = service.get_form(db, form_ref=form_ref, actor=user)
-        return render(request, "forms/import.html", {"form": form, "report": None, "error": exc.one_line(), **_labels()}, status_code=exc.status)
-    return render(request, "forms/import.html", {"form": form, "report": report, "error": None, **_labels()})
+        return render(request, "forms/import.html", {"form": form, "title": _title(db, form), "report": None, "error": exc.one_line(), **_labels()}, status_code=exc.status)
+    return render(request, "forms/import.html", {"form": form, "title": _title(db, form), "report": report, "error": None, **_labels()})
 
 
 # --- quarantine ------------------------------------------------------------------------------------------
@@ -218,7 +213,9 @@ def _quarantine_page(request: Request, db: Session, user: User, form_ref: str, *
     total = service.count_quarantine(db, form_ref=form.id, status=status, reason=reason, actor=user)
     entries = service.list_quarantine(db, form_ref=form.id, status=status, reason=reason, limit=PAGE_SIZE,
                                       offset=(page - 1) * PAGE_SIZE, actor=user)
-    return render(request, "forms/quarantine.html", {
+    definition = service.get_definition(db, version_id=form.current_version_id) if form.current_version_id else None
+    field_labels = {item.path: (item.label(_language()) or item.name) for item in definition.walk()} if definition is not None else {}
+    return render(request, "forms/quarantine.html", {"title": _title(db, form), "field_labels": field_labels,
         "form": form, "entries": entries, "total": total, "reason": reason or "", "status": status, "page": page,
         "pages": max(1, -(-total // PAGE_SIZE)), "reasons": service.quarantine_reasons(db, form_ref=form.id, actor=user),
         "statuses": list(STATUS_LABELS), "message": message, "fix_value": service.fix_value, **_labels(),
@@ -232,7 +229,7 @@ async def quarantine_fix(form_ref: str, entry_id: str, request: Request, db: DbS
     changes = {str(k)[len("field:"):]: v for k, v in posted.multi_items() if str(k).startswith("field:") and isinstance(v, str)}
     version_text = str(posted.get("version") or "")
     if not version_text.isdigit():
-        raise InvalidInput("the fix is not valid", fields=[SubmissionError("version", "a record version is required", "type")])
+        raise InvalidInput(T_("the fix is not valid"), fields=[SubmissionError("version", "a record version is required", "type")])
     entry = service.fix_quarantine_entry(db, actor=user, entry_id=entry_id, changes=changes, expected_version=int(version_text))
     outcome = "accepted" if entry.status == QuarantineStatus.ACCEPTED else ("duplicate" if entry.status == QuarantineStatus.DUPLICATE else "open")
     return RedirectResponse(f"/forms/{form_ref}/quarantine?fixed={outcome}", status_code=303)
@@ -260,9 +257,19 @@ def submissions_page(
     definition = service.get_definition(db, version_id=form.current_version_id)
     labels = {item.path: (item.label(_language()) or item.name) for item in definition.walk()}
     return render(request, "forms/submissions.html", {
-        "form": form, "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
-        "source": source or "", "sources": list(SOURCE_LABELS), "field_labels": labels, **_labels(),
+        "form": form, "title": _title(db, form), "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
+        "choice_text": lambda key, value: _answer(definition, key, value), "source": source or "", "sources": list(SOURCE_LABELS), "field_labels": labels, **_labels(),
     })
+
+
+def _answer(definition: Any, key: str, value: Any) -> str:
+    """An answer as the reader reads it: a choice's label in the reader's language (the form author's label), a
+    multiple choice as its labels, a number in the locale's format, anything else as given."""
+    item = next((f for f in definition.walk() if f.path == key), None)
+    if item is None or not item.list_name:
+        return localise(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    picked = value if isinstance(value, list) else str(value).split()
+    return ", ".join(definition.choice_label(item.name, str(v), _language()) for v in picked)
 
 
 def home_panel(session: Session, user: User) -> HomePanel | None:
@@ -272,7 +279,8 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     waiting = service.open_quarantine_counts(session, actor=user)
     if not waiting:
         return None
-    items = [PanelItem(label=f"{form.title}", href=f"/forms/{form.id}/quarantine", note=gettext(N_("{count} rows waiting")).format(count=count))
+    items = [PanelItem(label=_title(session, form), href=f"/forms/{form.id}/quarantine",
+                       note=P_("{n} row waiting", "{n} rows waiting", count).render())
              for form, count in waiting[:5]]
     return HomePanel(title=gettext(N_("Quarantined rows waiting")), items=items, more_href="/forms", order=40)
 

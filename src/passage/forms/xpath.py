@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from passage.core.i18n import T_
+
 Value = str | float | bool | dt.date | None
 """A runtime value: str (node text), float (number), bool, date; None is the empty node."""
 
@@ -314,7 +316,7 @@ def tokenize(expression: str) -> list[Token]:
     while position < len(expression):
         match = _TOKEN_RE.match(expression, position)
         if match is None:
-            raise ExpressionError(f"unexpected character {expression[position]!r} at offset {position}", position)
+            raise ExpressionError(T_("unexpected character {character} at offset {position}", character=expression[position], position=position), position)
         kind = match.lastgroup or ""
         if kind == "refname":  # pragma: no cover - the outer group always wins
             kind = "ref"
@@ -363,7 +365,7 @@ class _Parser:
     def take(self) -> Token:
         token = self.peek()
         if token is None:
-            raise ExpressionError("unexpected end of expression", len(self.expression))
+            raise ExpressionError(T_("unexpected end of expression"), len(self.expression))
         self.index += 1
         return token
 
@@ -377,11 +379,11 @@ class _Parser:
 
     def parse(self) -> Node:
         if not self.tokens:
-            raise ExpressionError("empty expression", 0)
+            raise ExpressionError(T_("empty expression"), 0)
         node = self.parse_or()
         token = self.peek()
         if token is not None:
-            raise ExpressionError(f"unexpected {token.text!r} at offset {token.position}", token.position)
+            raise ExpressionError(T_("unexpected {text} at offset {position}", text=token.text, position=token.position), token.position)
         return node
 
     def _binary(self, operand: Callable[[], Node], words: tuple[str, ...]) -> Node:
@@ -447,7 +449,7 @@ class _Parser:
             predicates.append(self.parse_or())
             closing = self.take()
             if closing.text != "]":
-                raise ExpressionError(f"expected ']' at offset {closing.position}", closing.position)
+                raise ExpressionError(T_("expected ']' at offset {position}", position=closing.position), closing.position)
         return tuple(predicates)
 
     def parse_relative_steps(self) -> list[Node]:
@@ -455,20 +457,20 @@ class _Parser:
         while self._at("slash"):
             slash = self.take()
             if slash.text == "//":
-                raise ExpressionError(f"'//' at offset {slash.position} is not evaluated; name the field", slash.position)
+                raise ExpressionError(T_("'//' at offset {position} is not evaluated; name the field", position=slash.position), slash.position)
             if not self._starts_step():
-                raise ExpressionError(f"expected a path step after '/' at offset {slash.position}", slash.position)
+                raise ExpressionError(T_("expected a path step after '/' at offset {position}", position=slash.position), slash.position)
             steps.append(self.parse_step())
         return steps
 
     def parse_path(self) -> Node:
         token = self.peek()
         if token is None:
-            raise ExpressionError("unexpected end of expression", len(self.expression))
+            raise ExpressionError(T_("unexpected end of expression"), len(self.expression))
         if token.kind == "slash":
             self.take()
             if token.text == "//":
-                raise ExpressionError(f"'//' at offset {token.position} is not evaluated; name the field", token.position)
+                raise ExpressionError(T_("'//' at offset {position} is not evaluated; name the field", position=token.position), token.position)
             steps = self.parse_relative_steps() if self._starts_step() else []
             return Node("path", "root", tuple(steps), token.position)
         if self._starts_step():
@@ -487,7 +489,7 @@ class _Parser:
         if self._at("slash"):
             slash = self.take()
             if slash.text == "//" or not self._starts_step():
-                raise ExpressionError(f"expected a path step after '/' at offset {slash.position}", slash.position)
+                raise ExpressionError(T_("expected a path step after '/' at offset {position}", position=slash.position), slash.position)
             steps = self.parse_relative_steps()
             return Node("path", "base", (primary, *steps), primary.position)
         return primary
@@ -504,7 +506,7 @@ class _Parser:
             node = self.parse_or()
             closing = self.take()
             if closing.text != ")":
-                raise ExpressionError(f"expected ')' at offset {closing.position}", closing.position)
+                raise ExpressionError(T_("expected ')' at offset {position}", position=closing.position), closing.position)
             return node
         if token.kind == "name":
             following = self.peek()
@@ -518,12 +520,12 @@ class _Parser:
                         if separator.text == ")":
                             break
                         if separator.text != ",":
-                            raise ExpressionError(f"expected ',' or ')' at offset {separator.position}", separator.position)
+                            raise ExpressionError(T_("expected ',' or ')' at offset {position}", position=separator.position), separator.position)
                 else:
                     self.take()
                 return Node("call", token.text, tuple(args), token.position)
             return Node("name", token.text, (), token.position)
-        raise ExpressionError(f"unexpected {token.text!r} at offset {token.position}", token.position)
+        raise ExpressionError(T_("unexpected {text} at offset {position}", text=token.text, position=token.position), token.position)
 
 
 def parse(expression: str) -> Node:
@@ -651,7 +653,7 @@ def _digest(data: Any, algorithm: Any, encoding: Any = "base64") -> str:
     """ODK digest(data, 'SHA-256', 'hex'|'base64')."""
     name = _DIGESTS.get(to_string(algorithm).upper())
     if name is None:
-        raise ExpressionError(f"digest(): unknown algorithm {to_string(algorithm)!r}")
+        raise ExpressionError(T_("digest(): unknown algorithm {algorithm}", algorithm=to_string(algorithm)))
     raw = hashlib.new(name, to_string(data).encode("utf-8")).digest()
     return raw.hex() if to_string(encoding).lower() == "hex" else base64.b64encode(raw).decode("ascii")
 
@@ -920,10 +922,10 @@ def _last_name(steps: tuple[Node, ...]) -> str | None:
 def _form_path(node: Node, *, steps: tuple[Node, ...]) -> str:
     """The field a form path (absolute, relative or from current()) names; predicates are not evaluated."""
     if any(step.args for step in steps):
-        raise ExpressionError(f"a predicate on a form path at offset {node.position} is not evaluated", node.position)
+        raise ExpressionError(T_("a predicate on a form path at offset {position} is not evaluated", position=node.position), node.position)
     name = _last_name(steps)
     if name is None:
-        raise ExpressionError(f"the path at offset {node.position} names no field", node.position)
+        raise ExpressionError(T_("the path at offset {position} names no field", position=node.position), node.position)
     return name
 
 
@@ -970,7 +972,7 @@ def _compile_path(node: Node, *, allow_names: bool) -> Compiled:
         keep = _row_filter(steps[1].args)
         column = names[2] if len(names) > 2 else None
         if len(names) > 3:
-            raise ExpressionError(f"instance('{instance}') at offset {node.position}: nested columns are not evaluated", node.position)
+            raise ExpressionError(T_("instance('{instance}') at offset {position}: nested columns are not evaluated", instance=instance, position=node.position), node.position)
 
         def lookup(ctx: EvalContext) -> NodeSet:
             rows = keep(ctx, ctx.rows_of(instance))
@@ -979,7 +981,7 @@ def _compile_path(node: Node, *, allow_names: bool) -> Compiled:
             return NodeSet(row.get(column) for row in rows if row.get(column) is not None)
 
         return lookup
-    raise ExpressionError(f"the path at offset {node.position} is not evaluated", node.position)
+    raise ExpressionError(T_("the path at offset {position} is not evaluated", position=node.position), node.position)
 
 
 def _compile_nodeset(node: Node, *, allow_names: bool) -> Compiled:
@@ -1030,7 +1032,7 @@ def _compile(node: Node, *, allow_names: bool) -> Compiled:
         return _compile_call(node, allow_names=allow_names)
     if kind == "path":
         return _compile_path(node, allow_names=allow_names)
-    raise ExpressionError(f"the construct at offset {node.position} is not evaluated", node.position)
+    raise ExpressionError(T_("the construct at offset {position} is not evaluated", position=node.position), node.position)
 
 
 def _binary(operator: str, left: Compiled, right: Compiled) -> Compiled:
@@ -1060,7 +1062,7 @@ def _binary(operator: str, left: Compiled, right: Compiled) -> Compiled:
         return lambda ctx: _divide(to_number(left(ctx)), to_number(right(ctx)))
     if operator == "mod":
         return lambda ctx: _modulo(to_number(left(ctx)), to_number(right(ctx)))
-    raise ExpressionError(f"unsupported operator {operator!r}")  # pragma: no cover
+    raise ExpressionError(T_("unsupported operator {operator}", operator=operator))  # pragma: no cover
 
 
 def _lt(a: float, b: float) -> bool:
@@ -1094,10 +1096,10 @@ def _compile_call(node: Node, *, allow_names: bool) -> Compiled:
         low, high_or_none, _ = FUNCTIONS[name]
         high = high_or_none if high_or_none is not None else 1 << 30
     else:
-        raise ExpressionError(f"unknown function {name}() at offset {node.position}", node.position)
+        raise ExpressionError(T_("unknown function {name}() at offset {position}", name=name, position=node.position), node.position)
     if not low <= arity <= high:
         expected = str(low) if low == high else f"{low} to {high}" if high < 1 << 30 else f"at least {low}"
-        raise ExpressionError(f"{name}() takes {expected} argument(s), got {arity} (offset {node.position})", node.position)
+        raise ExpressionError(T_("{name}() takes {expected} argument(s), got {arity} (offset {position})", name=name, expected=expected, arity=arity, position=node.position), node.position)
     if name == "today":
         return lambda ctx: ctx.get_today()
     if name == "now":
@@ -1147,7 +1149,7 @@ def _compile_call(node: Node, *, allow_names: bool) -> Compiled:
     if name == "current":
         return lambda ctx: ctx.current
     if name == "instance":
-        raise ExpressionError(f"instance() at offset {node.position} is evaluated only as instance('x')/root/item[...]", node.position)
+        raise ExpressionError(T_("instance() at offset {position} is evaluated only as instance('x')/root/item[...]", position=node.position), node.position)
     if name == "uuid":
         length = _compile(node.args[0], allow_names=allow_names) if node.args else None
         return lambda ctx: _uuid(length(ctx) if length is not None else None)
@@ -1168,7 +1170,7 @@ def _compile_call(node: Node, *, allow_names: bool) -> Compiled:
         value_of = _compile(node.args[0], allow_names=allow_names)
         question = node.args[1]
         if question.kind != "literal" or not str(question.value).strip().startswith("${"):
-            raise ExpressionError(f"jr:choice-name() at offset {node.position} takes '${{question}}' as its second argument", node.position)
+            raise ExpressionError(T_("jr:choice-name() at offset {position} takes '${{question}}' as its second argument", position=node.position), node.position)
         question_name = str(question.value).strip()[2:-1].strip()
 
         def choice_name(ctx: EvalContext) -> str:

@@ -7,16 +7,22 @@ everything else MOBILITY_READ.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 
 from passage.core.deps import DbSession
-from passage.mobility import service, worker
+from passage.mobility import (
+    messages,  # noqa: F401 - registers the column words
+    service,
+    worker,
+)
 from passage.mobility.maps import area_layer
 from passage.mobility.metrics import METRICS
 from passage.mobility.schemas import AnalysisOut, DatasetDetail, DatasetOut, RunCreate, RunOut, RunResultOut
@@ -108,7 +114,21 @@ def _download(db: DbSession, user: User, run_id: str, *, hxl: bool) -> Response:
     path = service.result_file(run, hxl=hxl)
     audit.record(db, actor=user, action="export", entity_type="mobility_run", entity_id=run.id, details={"format": "hxl" if hxl else "csv"})
     name = f"mobility-{run.analysis}-{run.id[:8]}{'-hxl' if hxl else ''}.csv"
-    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name)
+    return Response(content=localised_header(Path(path).read_bytes()), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+def localised_header(content: bytes, *, locale: str | None = None) -> bytes:
+    """The result CSV with its header row in the reader's language (the column's word; a code without one stays as
+    it is). The rows below, and the HXL hashtag row of the HXL variant, are unchanged: they are data and codes."""
+    from passage.core.i18n import label
+
+    text = content.decode("utf-8-sig")
+    first, _newline, rest = text.partition("\n")
+    codes = next(csv.reader([first.rstrip("\r")]))
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([label("mobility.column", code, locale=locale) for code in codes])
+    return (out.getvalue() + rest).encode("utf-8")
 
 
 @router.get("/runs/{run_id}/result.csv")

@@ -25,6 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 from passage.core.progress import progress_bar
 from passage.mobility import service
 from passage.mobility.ingest import ProgressCallback
@@ -83,7 +84,7 @@ def _key(key_file: Path | None, *, required: bool) -> PseudonymKey:
     if key is not None:
         return key
     if required:
-        raise InvalidInput(f"give the data owner's key with --key-file or ${KEY_ENV}", fields=[FieldError("key_file", "required")])
+        raise InvalidInput(T_("give the data owner's key with --key-file or ${KEY_ENV}", KEY_ENV=KEY_ENV), fields=[FieldError("key_file", T_("required"))])
     return PseudonymKey.random()
 
 
@@ -91,16 +92,16 @@ def _level(level: str | None, aggregation_unit: str | None) -> str:
     if aggregation_unit is not None:
         converted = level_from_aggregation_unit(aggregation_unit)
         if level is not None and level != converted:
-            raise InvalidInput("--level and --aggregation-unit disagree; give one", fields=[FieldError("aggregation_unit", "conflicts with --level")])
+            raise InvalidInput(T_("--level and --aggregation-unit disagree; give one"), fields=[FieldError("aggregation_unit", T_("conflicts with --level"))])
         return converted
     if level is None:
-        raise InvalidInput("give --level (or FlowKit's --aggregation-unit)", fields=[FieldError("level", "required")])
+        raise InvalidInput(T_("give --level (or FlowKit's --aggregation-unit)"), fields=[FieldError("level", T_("required"))])
     return level
 
 
 def _columns(style: str) -> bool:
     if style not in ("passage", "flowkit"):
-        raise InvalidInput("--columns must be passage or flowkit", fields=[FieldError("columns", "unknown")])
+        raise InvalidInput(T_("--columns must be passage or flowkit"), fields=[FieldError("columns", T_("unknown"))])
     return style == "flowkit"
 
 
@@ -120,7 +121,7 @@ def _run_metric(
     PrivacyPolicy.build(threshold=threshold, override_reason=override_reason, actor=service.CLI_ACTOR.id)
     service.build_metric(analysis, params)
     if engine not in ("duckdb", "spark"):
-        raise InvalidInput("--engine must be duckdb or spark", fields=[FieldError("engine", "unknown")])
+        raise InvalidInput(T_("--engine must be duckdb or spark"), fields=[FieldError("engine", T_("unknown"))])
     raw = [name for name, value in (("events", events), ("cells", cells), ("areas", areas)) if value is not None]
     if dataset is not None:
         if raw or save_dataset is not None:
@@ -179,10 +180,10 @@ def home_locations(
 ) -> None:
     """Subscribers per home area (modal daily location over the window; FlowKit `ModalLocation` + `SpatialAggregate`): pcode,subscribers."""
     if (start_date is None) != (end_date is None):
-        raise InvalidInput("give both --start-date and --end-date", fields=[FieldError("end_date" if end_date is None else "start_date", "required")])
+        raise InvalidInput(T_("give both --start-date and --end-date"), fields=[FieldError("end_date" if end_date is None else "start_date", T_("required"))])
     if start_date is not None and end_date is not None:
         if window is not None:
-            raise InvalidInput("give --window or --start-date/--end-date, not both", fields=[FieldError("window", "conflicts with --start-date")])
+            raise InvalidInput(T_("give --window or --start-date/--end-date, not both"), fields=[FieldError("window", T_("conflicts with --start-date"))])
         window = str(window_from_flowkit(start_date, end_date))
     if window is None:
         raise InvalidInput("give --window A..B (inclusive) or FlowKit's --start-date/--end-date (end exclusive)", fields=[FieldError("window", "required")])
@@ -240,12 +241,12 @@ def run_command(
     for item in param or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise InvalidInput("--param must be name=value", fields=[FieldError("param", "malformed")])
+            raise InvalidInput(T_("--param must be name=value"), fields=[FieldError("param", T_("malformed"))])
         params[name.strip()] = value.strip()
     if "start_date" in params or "end_date" in params:
         # FlowKit's names: end_date is the day after the last day
         if "window" in params:
-            raise InvalidInput("give window=A..B or start_date/end_date, not both", fields=[FieldError("param", "window conflicts with start_date")])
+            raise InvalidInput(T_("give window=A..B or start_date/end_date, not both"), fields=[FieldError("param", T_("window conflicts with start_date"))])
         params["window"] = str(window_from_flowkit(params.pop("start_date", ""), params.pop("end_date", "")))
     if "aggregation_unit" in params:
         level = level_from_aggregation_unit(params.pop("aggregation_unit"))
@@ -278,7 +279,7 @@ def synth_command(
         crisis = dt.date.fromisoformat(crisis_date) if crisis_date else first + dt.timedelta(days=2 * window_days)
         dest = {k.strip(): float(v) for k, v in (pair.split(":") for pair in destinations.split(","))}
     except ValueError:
-        raise InvalidInput("synth: start/crisis-date must be YYYY-MM-DD and destinations P-code:share,...") from None
+        raise InvalidInput(T_("synth: start/crisis-date must be YYYY-MM-DD and destinations P-code:share,...")) from None
     config = SynthConfig(subscribers=subscribers, days=days, areas=areas, regions=regions, cells_per_area=cells_per_area, start=first, crisis_day=(crisis - first).days, affected_area=affected_area, displaced_share=displaced_share, destinations=dest, background_migration=background_migration, events_per_day=events_per_day, window_days=window_days, seed=seed)
     with _progress("synth") as update:
         truth = generate(config, out, progress=update)

@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 
 if TYPE_CHECKING:
     import sqlglot
@@ -34,7 +35,7 @@ def spatial_extension_path() -> Path:
 
     base = Path(duckdb_extension_spatial.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "spatial.duckdb_extension"
     if not base.exists():
-        raise InvalidInput(f"the DuckDB spatial extension for duckdb {duckdb.__version__} is not installed")
+        raise InvalidInput(T_("the DuckDB spatial extension for duckdb {version} is not installed", version=duckdb.__version__))
     return base
 
 
@@ -42,7 +43,7 @@ def load_spatial(con: duckdb.DuckDBPyConnection) -> None:
     """LOAD the packaged spatial extension into `con`."""
     path = spatial_extension_path().as_posix()
     if "'" in path:
-        raise InvalidInput("the spatial extension path contains a quote")
+        raise InvalidInput(T_("the spatial extension path contains a quote"))
     # LOAD takes no parameters; the path comes from the installed package, not from a user.
     con.execute(f"LOAD '{path}'")
 
@@ -108,7 +109,7 @@ def _normalise(value: Any) -> Any:
 
 def _check_identifier(name: str) -> str:
     if not name.isidentifier() or not name.isascii():
-        raise InvalidInput(f"invalid table name {name!r}")
+        raise InvalidInput(T_("invalid table name {name}", name=name))
     return name
 
 
@@ -296,7 +297,7 @@ def make_engine(name: str, *, master: str = "local[*]", spark: Any | None = None
         return DuckDBEngine()
     if name == "spark":
         return SparkEngine(spark, master=master)
-    raise InvalidInput(f"unknown engine {name!r}; use duckdb or spark")
+    raise InvalidInput(T_("unknown engine {name}; use duckdb or spark", name=name))
 
 
 def sorted_rows(rows: Sequence[Row]) -> list[Row]:

@@ -48,6 +48,7 @@ import shapely.geometry
 
 from passage.core.errors import FieldError, InvalidInput
 from passage.core.files import read_csv_rows
+from passage.core.i18n import P_, T_
 from passage.mobility.engines import DuckDBEngine, Engine, duckdb_connection, load_spatial
 from passage.mobility.pseudonymise import PseudonymKey, pseudonym_sql
 from passage.mobility.windows import Window
@@ -79,14 +80,14 @@ class Area:
 def read_boundaries(path: Path) -> list[Area]:
     """Read and check GeoJSON boundaries: every feature a Polygon/MultiPolygon with a unique P-code."""
     if not path.exists():
-        raise InvalidInput(f"{path.name}: file not found", fields=[FieldError("areas", "not found")])
+        raise InvalidInput(T_("{file}: file not found", file=path.name), fields=[FieldError("areas", T_("not found"))])
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"{path.name}: not valid GeoJSON ({type(exc).__name__})") from None
+        raise InvalidInput(T_("{file}: not valid GeoJSON ({error})", file=path.name, error=type(exc).__name__)) from None
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list) or not features:
-        raise InvalidInput(f"{path.name}: expected a FeatureCollection with at least one feature")
+        raise InvalidInput(T_("{file}: expected a FeatureCollection with at least one feature", file=path.name))
     areas: list[Area] = []
     problems: list[FieldError] = []
     seen: set[str] = set()
@@ -96,28 +97,28 @@ def read_boundaries(path: Path) -> list[Area]:
         geometry = (feature or {}).get("geometry") or {}
         pcode = props.get("pcode")
         if not isinstance(pcode, str) or not pcode.strip():
-            problems.append(FieldError(f"{where}.properties.pcode", "missing P-code"))
+            problems.append(FieldError(f"{where}.properties.pcode", T_("missing P-code")))
             continue
         pcode = pcode.strip()
         if pcode in seen:
-            problems.append(FieldError(f"{where}.properties.pcode", "duplicate P-code"))
+            problems.append(FieldError(f"{where}.properties.pcode", T_("duplicate P-code")))
         seen.add(pcode)
         if geometry.get("type") not in ("Polygon", "MultiPolygon"):
-            problems.append(FieldError(f"{where}.geometry", f"must be Polygon or MultiPolygon, not {geometry.get('type')}"))
+            problems.append(FieldError(f"{where}.geometry", T_("must be Polygon or MultiPolygon, not {type}", type=geometry.get('type'))))
             continue
         try:
             shape = shapely.geometry.shape(geometry)
         except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException):
-            problems.append(FieldError(f"{where}.geometry", "unreadable coordinates"))
+            problems.append(FieldError(f"{where}.geometry", T_("unreadable coordinates")))
             continue
         if shape.is_empty:
-            problems.append(FieldError(f"{where}.geometry", "empty polygon"))
+            problems.append(FieldError(f"{where}.geometry", T_("empty polygon")))
             continue
         level = props.get("level")
         if isinstance(level, str) and level.strip().isdigit():
             level = int(level)
         if not isinstance(level, int) or isinstance(level, bool) or level < 0:
-            problems.append(FieldError(f"{where}.properties.level", "level must be a non-negative integer"))
+            problems.append(FieldError(f"{where}.properties.level", T_("level must be a non-negative integer")))
             continue
         parent = props.get("parent_pcode")
         parent = parent.strip() if isinstance(parent, str) and parent.strip() else None
@@ -125,9 +126,9 @@ def read_boundaries(path: Path) -> list[Area]:
         areas.append(Area(pcode, str(name) if name is not None else pcode, level, parent, geometry))
     if not problems:
         known = {a.pcode for a in areas}
-        problems += [FieldError(f"area {a.pcode}.parent_pcode", "unknown parent P-code") for a in areas if a.parent_pcode and a.parent_pcode not in known]
+        problems += [FieldError(f"area {a.pcode}.parent_pcode", T_("unknown parent P-code")) for a in areas if a.parent_pcode and a.parent_pcode not in known]
     if problems:
-        raise InvalidInput(f"{path.name}: invalid boundaries", fields=problems)
+        raise InvalidInput(T_("{file}: invalid boundaries", file=path.name), fields=problems)
     return areas
 
 
@@ -137,7 +138,7 @@ def _parse_day(text: str, where: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
-        raise InvalidInput(f"{where}: day must be YYYY-MM-DD", fields=[FieldError(where, "unparseable day")]) from None
+        raise InvalidInput(T_("{where}: day must be YYYY-MM-DD", where=where), fields=[FieldError(where, T_("unparseable day"))]) from None
 
 
 def read_cells(path: Path) -> pa.Table:
@@ -153,20 +154,20 @@ def read_cells(path: Path) -> pa.Table:
         where = f"{path.name}: line {line}"
         cell_id = row["cell_id"]
         if not cell_id:
-            raise InvalidInput(f"{where}: empty cell_id", fields=[FieldError(f"line {line}, column cell_id", "empty")])
+            raise InvalidInput(T_("{where}: empty cell_id", where=where), fields=[FieldError(f"line {line}, column cell_id", T_("empty"))])
         try:
             lon, lat = float(row["lon"]), float(row["lat"])
         except ValueError:
-            raise InvalidInput(f"{where}: lon/lat must be numbers", fields=[FieldError(f"line {line}, column lon/lat", "not a number")]) from None
+            raise InvalidInput(T_("{where}: lon/lat must be numbers", where=where), fields=[FieldError(f"line {line}, column lon/lat", T_("not a number"))]) from None
         if not (-180 <= lon <= 180 and -90 <= lat <= 90) or math.isnan(lon) or math.isnan(lat):
-            raise InvalidInput(f"{where}: lon/lat out of range", fields=[FieldError(f"line {line}, column lon/lat", "out of range")])
+            raise InvalidInput(T_("{where}: lon/lat out of range", where=where), fields=[FieldError(f"line {line}, column lon/lat", T_("out of range"))])
         start = _parse_day(row.get("valid_from", ""), f"{where}, column valid_from") or dt.date(1, 1, 1)
         end = _parse_day(row.get("valid_to", ""), f"{where}, column valid_to") or dt.date(9999, 12, 31)
         if end < start:
-            raise InvalidInput(f"{where}: valid_to before valid_from", fields=[FieldError(f"line {line}, column valid_to", "reversed validity")])
+            raise InvalidInput(T_("{where}: valid_to before valid_from", where=where), fields=[FieldError(f"line {line}, column valid_to", T_("reversed validity"))])
         for other_start, other_end, other_line in by_id.get(cell_id, []):
             if start <= other_end and other_start <= end:
-                raise InvalidInput(f"{where}: validity overlaps line {other_line} for the same cell_id", fields=[FieldError(f"line {line}, column valid_from", "overlapping validity")])
+                raise InvalidInput(T_("{where}: validity overlaps line {other_line} for the same cell_id", where=where, other_line=other_line), fields=[FieldError(f"line {line}, column valid_from", T_("overlapping validity"))])
         by_id.setdefault(cell_id, []).append((start, end, line))
         cell_ids.append(cell_id)
         lons.append(lon)
@@ -237,13 +238,13 @@ def resolve_event_files(spec: str | Path) -> tuple[str, list[str]]:
     elif path.is_file():
         files = [text]
     else:
-        raise InvalidInput("events: no such file or folder", fields=[FieldError("events", "not found")])
+        raise InvalidInput(T_("events: no such file or folder"), fields=[FieldError("events", T_("not found"))])
     files = [f for f in files if Path(f).suffix.lower() in (".parquet", ".csv")]
     if not files:
-        raise InvalidInput("events: no .parquet or .csv files found", fields=[FieldError("events", "no files")])
+        raise InvalidInput(T_("events: no .parquet or .csv files found"), fields=[FieldError("events", T_("no files"))])
     kinds = {Path(f).suffix.lower() for f in files}
     if len(kinds) > 1:
-        raise InvalidInput("events: mixes Parquet and CSV files; give one format", fields=[FieldError("events", "mixed formats")])
+        raise InvalidInput(T_("events: mixes Parquet and CSV files; give one format"), fields=[FieldError("events", T_("mixed formats"))])
     return ("parquet" if kinds == {".parquet"} else "csv"), files
 
 
@@ -282,7 +283,7 @@ class IngestReport:
 
 def check_timezone(name: str) -> str:
     if name not in zoneinfo.available_timezones() and name != "UTC":
-        raise InvalidInput("timezone: unknown IANA time zone", fields=[FieldError("timezone", "unknown")])
+        raise InvalidInput(T_("timezone: unknown IANA time zone"), fields=[FieldError("timezone", T_("unknown"))])
     return name
 
 
@@ -359,7 +360,7 @@ def ingest(
     """
     report_progress = progress or _noop
     if not 0.0 <= max_rejected_share <= 1.0:
-        raise InvalidInput("max_rejected_share must be between 0 and 1", fields=[FieldError("max_rejected_share", "out of range")])
+        raise InvalidInput(T_("max_rejected_share must be between 0 and 1"), fields=[FieldError("max_rejected_share", T_("out of range"))])
     check_timezone(timezone)
     remote = _is_url(out_dir)
     if remote and (engine is None or engine.name != "spark"):
@@ -395,7 +396,7 @@ def ingest(
         if missing:
             raise InvalidInput(
                 f"events: missing column(s) {', '.join(missing)}",
-                fields=[FieldError(f"column {c}", "required column is missing") for c in missing],
+                fields=[FieldError(f"column {c}", T_("required column is missing")) for c in missing],
             )
         runner.register_raw_events(kind, files, timezone=timezone, has_event_type="event_type" in columns)
         runner.register_table("cells", cell_table)
@@ -432,12 +433,12 @@ def ingest(
             last_day=str(last_day)[:10] if last_day else None,
         )
         if report.rows_read == 0:
-            raise InvalidInput("events: the input has no rows", fields=[FieldError("events", "empty")])
+            raise InvalidInput(T_("events: the input has no rows"), fields=[FieldError("events", T_("empty"))])
         if report.rejected_share > max_rejected_share or kept == 0:
             raise InvalidInput(
                 f"events: {report.rows_rejected} of {report.rows_read} rows rejected "
                 f"({report.rejected_share:.2%} > allowed {max_rejected_share:.2%}); nothing was written",
-                fields=[FieldError(f"rejected.{k}", f"{v} rows") for k, v in rejected.items() if v],
+                fields=[FieldError(f"rejected.{k}", P_("{n} row", "{n} rows", v)) for k, v in rejected.items() if v],
                 extra={"report": report.as_dict()},
             )
         report_progress("pseudonymising subscribers", 0.25)

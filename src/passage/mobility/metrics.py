@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 from passage.mobility.windows import Window, check_disjoint
 
 DAILY_METHODS = ("last", "most-common")
@@ -42,7 +43,7 @@ DAILY_METHODS = ("last", "most-common")
 def _name(name: str) -> str:
     """Window names become CTE and parameter prefixes; only short lowercase identifiers are allowed."""
     if not (name.isascii() and name.isidentifier() and name.islower() and len(name) <= 8):
-        raise ValueError(f"invalid window name {name!r}")
+        raise ValueError(T_("invalid window name {name}", name=name))
     return name
 
 
@@ -84,7 +85,7 @@ def _daily(method: str) -> str:
             "daily AS (SELECT subscriber, date, ARG_MAX(unit, {'n': n, 't': last_ts, 'p': unit}) AS unit "
             "FROM daily_counts GROUP BY subscriber, date)"
         )
-    raise InvalidInput(f"method must be one of {', '.join(DAILY_METHODS)}", fields=[FieldError("method", "unknown")])
+    raise InvalidInput(T_("method must be one of {DAILY_METHODS}", DAILY_METHODS=', '.join(DAILY_METHODS)), fields=[FieldError("method", T_("unknown"))])
 
 
 def _homes(names: tuple[str, ...]) -> str:
@@ -240,7 +241,7 @@ class ActiveSubscribers(SingleWindowMetric):
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_active_days <= self.window.days:
-            raise InvalidInput("min_active_days must be between 1 and the window length", fields=[FieldError("min_active_days", "out of range")])
+            raise InvalidInput(T_("min_active_days must be between 1 and the window length"), fields=[FieldError("min_active_days", T_("out of range"))])
 
     def params(self) -> dict[str, Any]:
         return super().params() | {"min_active_days": self.min_active_days}

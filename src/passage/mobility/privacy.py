@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 from passage.security import disclosure
 
 
@@ -58,17 +59,17 @@ class PrivacyPolicy:
         if self.threshold == -1:
             object.__setattr__(self, "threshold", minimum)
         if self.threshold < 0:
-            raise InvalidInput("redaction threshold must not be negative", fields=[FieldError("threshold", "negative")])
+            raise InvalidInput(T_("redaction threshold must not be negative"), fields=[FieldError("threshold", T_("negative"))])
         if self.threshold < minimum:
             if self.override is None:
                 raise InvalidInput(
                     f"redaction threshold below {minimum} needs an explicit override with a reason",
-                    fields=[FieldError("threshold", f"below {minimum} without override")],
+                    fields=[FieldError("threshold", T_("below {minimum} without override", minimum=minimum))],
                 )
             if self.override.threshold != self.threshold or not self.override.reason.strip() or not self.override.actor.strip():
                 raise InvalidInput(
                     "the threshold override must name the same threshold, a reason and an actor",
-                    fields=[FieldError("override", "incomplete")],
+                    fields=[FieldError("override", T_("incomplete"))],
                 )
 
     @classmethod

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 
 BLOCK_SIZE = 64
 PSEUDONYM_HEX_CHARS = 32
@@ -33,7 +34,7 @@ class PseudonymKey:
         if len(self.secret) < MINIMUM_KEY_BYTES:
             raise InvalidInput(
                 f"the pseudonymisation key must be at least {MINIMUM_KEY_BYTES} bytes",
-                fields=[FieldError("key", "too short")],
+                fields=[FieldError("key", T_("too short"))],
             )
 
     def __repr__(self) -> str:
@@ -48,7 +49,7 @@ class PseudonymKey:
     def from_file(cls, path: Path) -> PseudonymKey:
         """A key file holds the secret as hex (64+ hex digits) or raw bytes."""
         if not path.exists():
-            raise InvalidInput(f"{path.name}: key file not found", fields=[FieldError("key_file", "not found")])
+            raise InvalidInput(T_("{file}: key file not found", file=path.name), fields=[FieldError("key_file", T_("not found"))])
         data = path.read_bytes().strip()
         try:
             return cls(bytes.fromhex(data.decode("ascii")))
@@ -63,7 +64,7 @@ class PseudonymKey:
         try:
             return cls(bytes.fromhex(value.strip()))
         except ValueError:
-            raise InvalidInput(f"{KEY_ENV} must be hex", fields=[FieldError(KEY_ENV, "not hex")]) from None
+            raise InvalidInput(T_("{KEY_ENV} must be hex", KEY_ENV=KEY_ENV), fields=[FieldError(KEY_ENV, T_("not hex"))]) from None
 
     def pads(self) -> tuple[bytes, bytes]:
         """(K0 xor ipad, K0 xor opad), the two 64-byte blocks that the SQL form of HMAC needs."""

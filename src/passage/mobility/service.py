@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from passage.core.db import unit_of_work
 from passage.core.errors import Conflict, FieldError, InvalidInput, NotFound, PassageError
 from passage.core.files import atomic_output, csv_writer
+from passage.core.i18n import T_
 from passage.core.models import utcnow
 from passage.mobility.engines import DuckDBEngine, Engine, SparkEngine, make_engine, sorted_rows
 from passage.mobility.ingest import (
@@ -67,11 +68,11 @@ def build_metric(analysis: str, params: Mapping[str, Any]) -> Metric:
     """A metric from its name and string parameters (windows as `YYYY-MM-DD..YYYY-MM-DD`)."""
     cls = METRICS.get(analysis)
     if cls is None:
-        raise InvalidInput(f"unknown analysis {analysis!r}", fields=[FieldError("analysis", "unknown")])
+        raise InvalidInput(T_("unknown analysis {analysis}", analysis=analysis), fields=[FieldError("analysis", T_("unknown"))])
     allowed = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise InvalidInput(f"unknown parameter(s) for {analysis}: {', '.join(unknown)}", fields=[FieldError(u, "unknown parameter") for u in unknown])
+        raise InvalidInput(T_("unknown parameter(s) for {analysis}: {unknown}", analysis=analysis, unknown=', '.join(unknown)), fields=[FieldError(u, T_("unknown parameter")) for u in unknown])
     values: dict[str, Any] = {}
     window_errors: list[FieldError] = []
     for key, value in params.items():
@@ -84,18 +85,18 @@ def build_metric(analysis: str, params: Mapping[str, Any]) -> Metric:
             try:
                 values[key] = int(value)
             except (TypeError, ValueError):
-                raise InvalidInput("min_active_days must be an integer", fields=[FieldError(key, "not an integer")]) from None
+                raise InvalidInput(T_("min_active_days must be an integer"), fields=[FieldError(key, T_("not an integer"))]) from None
         else:
             values[key] = value
     if window_errors:
-        raise InvalidInput("invalid analysis window(s)", fields=window_errors)
+        raise InvalidInput(T_("invalid analysis window(s)"), fields=window_errors)
     try:
         metric = cls(**values)
     except TypeError:
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        raise InvalidInput(f"missing parameter(s) for {analysis}: {', '.join(missing)}", fields=[FieldError(m, "required") for m in missing]) from None
+        raise InvalidInput(T_("missing parameter(s) for {analysis}: {missing}", analysis=analysis, missing=', '.join(missing)), fields=[FieldError(m, T_("required")) for m in missing]) from None
     if getattr(metric, "method", "last") not in ("last", "most-common"):
-        raise InvalidInput("method must be last or most-common", fields=[FieldError("method", "unknown")])
+        raise InvalidInput(T_("method must be last or most-common"), fields=[FieldError("method", T_("unknown"))])
     metric.windows()  # checks overlaps now, before any engine starts
     return metric
 
@@ -334,9 +335,9 @@ def register_dataset(session: Session, *, actor: Actor, name: str, path: str | P
     _check_can_run(session, actor, "register_dataset")
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput("the dataset needs a name of 1 to 100 characters", fields=[FieldError("name", "1 to 100 characters")])
+        raise InvalidInput(T_("the dataset needs a name of 1 to 100 characters"), fields=[FieldError("name", T_("1 to 100 characters"))])
     if session.scalar(select(MobilityDataset.id).where(MobilityDataset.name == name)) is not None:
-        raise Conflict("a dataset with this name is already registered", extra={"fields": [{"path": "name", "message": "already registered"}]})
+        raise Conflict(T_("a dataset with this name is already registered"), extra={"fields": [{"path": "name", "message": "already registered"}]})
     manifest = read_manifest(path)
     report = manifest.get("report") or {}
     dataset = MobilityDataset(
@@ -360,7 +361,7 @@ def ingest_and_register(
     _check_can_run(session, actor, "ingest")
     slug = folder or "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())[:60]
     if not slug.strip("-_"):
-        raise InvalidInput("the dataset name must contain letters or digits", fields=[FieldError("name", "no letters or digits")])
+        raise InvalidInput(T_("the dataset name must contain letters or digits"), fields=[FieldError("name", T_("no letters or digits"))])
     out = mobility_dir() / "datasets" / slug if folder is None else mobility_dir() / folder
     ingest_dataset(events=events, cells=cells, areas=areas, out_dir=out, key=key, period=period, timezone=timezone, max_rejected_share=max_rejected_share, overwrite=overwrite, progress=progress)
     return register_dataset(session, actor=actor, name=name, path=out)
@@ -373,7 +374,7 @@ def list_datasets(session: Session) -> list[MobilityDataset]:
 def get_dataset(session: Session, *, dataset_id: str) -> MobilityDataset:
     dataset = session.get(MobilityDataset, dataset_id)
     if dataset is None:
-        raise NotFound("no such dataset")
+        raise NotFound(T_("no such dataset"))
     return dataset
 
 
@@ -396,16 +397,16 @@ def validate_run(dataset: MobilityDataset, *, analysis: str, parameters: Mapping
         for key in WINDOW_PARAMETERS:
             window = getattr(metric, key, None)
             if isinstance(window, Window) and (window.start < dataset.first_day or window.end > dataset.last_day):
-                problems.append(FieldError(f"parameters.{key}", f"outside the dataset's days ({dataset.first_day.isoformat()}..{dataset.last_day.isoformat()})"))
+                problems.append(FieldError(f"parameters.{key}", T_("outside the dataset's days ({first_day}..{last_day})", first_day=dataset.first_day.isoformat(), last_day=dataset.last_day.isoformat())))
     try:
         unit = parse_unit(level)
     except InvalidInput as exc:
         problems += exc.fields
         unit = None
     if unit is not None and unit.kind == "admin" and int(unit.value) not in (dataset.levels or []):
-        problems.append(FieldError("level", f"not a level of this dataset (levels: {', '.join(str(v) for v in dataset.levels or [])})"))
+        problems.append(FieldError("level", T_("not a level of this dataset (levels: {levels})", levels=', '.join(str(v) for v in dataset.levels or []))))
     if problems or unit is None:
-        raise InvalidInput("the analysis parameters are not valid", fields=problems)
+        raise InvalidInput(T_("the analysis parameters are not valid"), fields=problems)
     return metric, unit
 
 
@@ -417,7 +418,7 @@ def start_run(
     _check_can_run(session, actor, "start_run")
     dataset = get_dataset(session, dataset_id=dataset_id)
     if engine not in ("duckdb", "spark"):
-        raise InvalidInput("engine must be duckdb or spark", fields=[FieldError("engine", "unknown engine")])
+        raise InvalidInput(T_("engine must be duckdb or spark"), fields=[FieldError("engine", T_("unknown engine"))])
     metric, unit = validate_run(dataset, analysis=analysis, parameters=parameters, level=str(level))
     reason = (override_reason or "").strip() or None
     try:
@@ -454,17 +455,17 @@ def list_runs(session: Session, *, dataset_id: str | None = None, limit: int | N
 def get_run(session: Session, *, run_id: str) -> MobilityRun:
     run = session.get(MobilityRun, run_id)
     if run is None:
-        raise NotFound("no such run")
+        raise NotFound(T_("no such run"))
     return run
 
 
 def run_result(run: MobilityRun) -> dict[str, Any]:
     """The stored redacted result of a finished run: `columns`, `rows` (None = redacted), `metadata`."""
     if run.status != "succeeded" or not run.result_dir:
-        raise Conflict("the run has no result yet", extra={"status": run.status})
+        raise Conflict(T_("the run has no result yet"), extra={"status": run.status})
     path = Path(run.result_dir) / "result.json"
     if not path.exists():
-        raise NotFound("the result files of this run are missing")
+        raise NotFound(T_("the result files of this run are missing"))
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
@@ -474,7 +475,7 @@ def result_file(run: MobilityRun, *, hxl: bool) -> Path:
     run_result(run)
     path = Path(run.result_dir or "") / ("result.hxl.csv" if hxl else "result.csv")
     if not path.exists():
-        raise NotFound("the result files of this run are missing")
+        raise NotFound(T_("the result files of this run are missing"))
     return path
 
 
@@ -559,7 +560,7 @@ def run_now(session: Session, *, run_id: str, progress: ProgressCallback | None 
     """Execute a queued run synchronously in the caller's transaction (demo data, CLI); failures are recorded and re-raised."""
     run = get_run(session, run_id=run_id)
     if run.status != "queued":
-        raise Conflict("the run is not queued", extra={"status": run.status})
+        raise Conflict(T_("the run is not queued"), extra={"status": run.status})
     spec = RunSpec.of(run, get_dataset(session, dataset_id=run.dataset_id))
     run.status, run.started_at, run.stage = "running", utcnow(), "running"
     try:

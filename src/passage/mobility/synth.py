@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from passage.core.errors import FieldError, InvalidInput
 from passage.core.files import atomic_output
+from passage.core.i18n import T_
 
 ORIGIN_LON, ORIGIN_LAT, AREA_DEGREES = 84.0, 27.0, 0.25
 
@@ -57,18 +58,18 @@ class SynthConfig:
     def validate(self) -> None:
         problems: list[FieldError] = []
         if self.subscribers < 1 or self.areas < 2 or self.regions < 1 or self.regions > self.areas or self.cells_per_area < 1:
-            problems.append(FieldError("subscribers/areas/regions/cells", "must be positive, regions <= areas"))
+            problems.append(FieldError("subscribers/areas/regions/cells", T_("must be positive, regions <= areas")))
         if self.affected_area not in self.pcodes():
-            problems.append(FieldError("affected_area", "not one of the generated districts"))
+            problems.append(FieldError("affected_area", T_("not one of the generated districts")))
         unknown = [d for d in self.destinations if d not in self.pcodes() or d == self.affected_area]
         if unknown or not self.destinations or abs(sum(self.destinations.values()) - 1.0) > 1e-6:
-            problems.append(FieldError("destinations", "other districts whose shares sum to 1"))
+            problems.append(FieldError("destinations", T_("other districts whose shares sum to 1")))
         if not 0 <= self.displaced_share <= 1 or not 0 <= self.background_migration <= 1:
-            problems.append(FieldError("displaced_share", "shares must be in [0, 1]"))
+            problems.append(FieldError("displaced_share", T_("shares must be in [0, 1]")))
         if not (2 * self.window_days <= self.crisis_day and self.crisis_day + self.window_days <= self.days):
-            problems.append(FieldError("crisis_day", "needs two windows before the crisis and one after: 2*window <= crisis_day <= days - window"))
+            problems.append(FieldError("crisis_day", T_("needs two windows before the crisis and one after: 2*window <= crisis_day <= days - window")))
         if problems:
-            raise InvalidInput("invalid synth parameters", fields=problems)
+            raise InvalidInput(T_("invalid synth parameters"), fields=problems)
 
     def windows(self) -> dict[str, str]:
         """Benchmark (first days), comparison (just before the crisis), focal (from the crisis day)."""

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 from passage.mobility.ingest import read_dataset_table
 from passage.mobility.metrics import UNIT_BITS
 
@@ -53,11 +54,11 @@ def parse_unit(text: str | int) -> SpatialUnit:
     if match:
         metres = float(match.group(1)) * (1000 if match.group(2) == "km" else 1)
         if metres < 100:
-            raise InvalidInput("grid cells must be at least 100 m", fields=[FieldError("level", "grid too fine")])
+            raise InvalidInput(T_("grid cells must be at least 100 m"), fields=[FieldError("level", T_("grid too fine"))])
         return SpatialUnit("grid", metres)
     if raw.startswith("h3:") and raw[3:].isdigit() and 0 <= int(raw[3:]) <= 15:
         return SpatialUnit("h3", int(raw[3:]))
-    raise InvalidInput("level: use an admin level (2 or admin:2), grid:1km, or h3:0..15", fields=[FieldError("level", "unknown spatial unit")])
+    raise InvalidInput(T_("level: use an admin level (2 or admin:2), grid:1km, or h3:0..15"), fields=[FieldError("level", T_("unknown spatial unit"))])
 
 
 def grid_code(lon: float, lat: float, size_m: float) -> str:
@@ -95,7 +96,7 @@ def _cell_codes(dataset: str | Path, unit: SpatialUnit) -> pa.Table:
         table = read_dataset_table(dataset, "cell_areas")
         levels = set(pc.unique(table["level"]).to_pylist())
         if int(unit.value) not in levels:
-            raise InvalidInput(f"level {int(unit.value)} is not in the boundaries (levels: {sorted(levels)})", fields=[FieldError("level", "unknown level")])
+            raise InvalidInput(T_("level {unit} is not in the boundaries (levels: {levels})", unit=int(unit.value), levels=sorted(levels)), fields=[FieldError("level", T_("unknown level"))])
         chosen = table.filter(pc.equal(table["level"], int(unit.value)))
         return chosen.select(["cell_idx", "pcode"])
     cells = read_dataset_table(dataset, "cells", columns=["cell_idx", "lon", "lat"]).to_pydict()

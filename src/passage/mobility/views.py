@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput
-from passage.core.i18n import N_, gettext
-from passage.mobility import service, worker
+from passage.core.i18n import N_, gettext, localise
+from passage.mobility import messages, service, worker
 from passage.mobility.api import analyses
 from passage.mobility.maps import PALETTE, VALUE_LABELS, area_layer
 from passage.mobility.privacy import minimum_threshold
@@ -32,35 +32,11 @@ Reader = Annotated[User, require(Permission.MOBILITY_READ)]
 Runner = Annotated[User, require(Permission.MOBILITY_RUN)]
 TABLE_ROWS = 500
 
-ANALYSIS_LABELS = {
-    "daily_location": N_("Daily location"),
-    "home_locations": N_("Home locations"),
-    "unique_subscriber_counts": N_("Unique subscriber counts"),
-    "location_event_counts": N_("Location event counts"),
-    "active_subscribers": N_("Active subscribers"),
-    "flows": N_("Flows between home locations"),
-    "flows_above_normal": N_("Flows above normal"),
-    "displaced_subscribers": N_("Displaced subscribers"),
-    "residents_present_absent": N_("Residents present or absent"),
-}
-PARAMETER_LABELS = {
-    "window": N_("Window"),
-    "from_window": N_("From window"),
-    "to_window": N_("To window"),
-    "benchmark": N_("Benchmark window (before the crisis)"),
-    "comparison": N_("Comparison window (before the crisis, normal movement)"),
-    "focal": N_("Focal window (after the crisis)"),
-    "method": N_("Daily location method"),
-    "min_active_days": N_("Minimum active days"),
-}
-METHOD_LABELS = {"last": N_("Last event of the day"), "most-common": N_("Most events of the day")}
-STATUS_LABELS = {"queued": N_("queued"), "running": N_("running"), "succeeded": N_("finished"), "failed": N_("failed")}
-COLUMN_LABELS = {
-    "pcode": N_("Area"), "origin_pcode": N_("Origin"), "destination_pcode": N_("Destination"), "date": N_("Day"),
-    "subscribers": N_("Subscribers"), "events": N_("Events"), "residents": N_("Residents"), "displaced": N_("Displaced"),
-    "present": N_("Present"), "absent": N_("Absent"), "subscribers_benchmark_comparison": N_("Normal flow (benchmark to comparison)"),
-    "subscribers_benchmark_focal": N_("Crisis flow (benchmark to focal)"), "above_normal": N_("Above normal"),
-}
+ANALYSIS_LABELS = messages.ANALYSIS_LABELS
+PARAMETER_LABELS = messages.PARAMETER_LABELS
+METHOD_LABELS = messages.METHOD_LABELS
+STATUS_LABELS = messages.STATUS_LABELS
+COLUMN_LABELS = messages.COLUMN_LABELS
 
 
 def script_json(value: Any) -> str:
@@ -75,6 +51,7 @@ def _labels() -> dict[str, Any]:
         "method_labels": {k: gettext(v) for k, v in METHOD_LABELS.items()},
         "status_labels": {k: gettext(v) for k, v in STATUS_LABELS.items()},
         "column_labels": {k: gettext(v) for k, v in COLUMN_LABELS.items()},
+        "as_named": messages.as_named,
     }
 
 
@@ -105,7 +82,7 @@ def _form_page(request: Request, db: Session, *, values: dict[str, str], errors:
     messages: dict[str, str] = {}
     for error in errors or []:
         key = error.path.removeprefix("parameters.")
-        messages[key] = (messages[key] + "; " if key in messages else "") + error.message
+        messages[key] = (messages[key] + "; " if key in messages else "") + localise(error.message)
     context = {
         "datasets": datasets, "dataset": dataset, "analysis": analysis, "analyses": analyses(), "fields": _analysis_fields(analysis),
         "values": values, "errors": messages, "minimum_threshold": minimum_threshold(), **_labels(),

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from passage.core.errors import FieldError, InvalidInput
+from passage.core.i18n import T_
 
 
 @dataclass(frozen=True, order=True)
@@ -36,16 +37,16 @@ class Window:
 def parse_window(text: str, *, field: str = "window") -> Window:
     """Parse `YYYY-MM-DD..YYYY-MM-DD`; reversed or malformed windows raise `InvalidInput` naming `field`."""
     if not isinstance(text, str) or text.count("..") != 1:
-        raise InvalidInput(f"{field}: expected YYYY-MM-DD..YYYY-MM-DD", fields=[FieldError(field, "malformed window")])
+        raise InvalidInput(T_("{field}: expected YYYY-MM-DD..YYYY-MM-DD", field=field), fields=[FieldError(field, T_("malformed window"))])
     left, right = (part.strip() for part in text.split(".."))
     if not left or not right:
-        raise InvalidInput(f"{field}: the window is empty; give both a start and an end day", fields=[FieldError(field, "empty window")])
+        raise InvalidInput(T_("{field}: the window is empty; give both a start and an end day", field=field), fields=[FieldError(field, T_("empty window"))])
     try:
         start, end = dt.date.fromisoformat(left), dt.date.fromisoformat(right)
     except ValueError:
-        raise InvalidInput(f"{field}: days must be written YYYY-MM-DD", fields=[FieldError(field, "unparseable day")]) from None
+        raise InvalidInput(T_("{field}: days must be written YYYY-MM-DD", field=field), fields=[FieldError(field, T_("unparseable day"))]) from None
     if end < start:
-        raise InvalidInput(f"{field}: the window is reversed (end before start)", fields=[FieldError(field, "reversed window")])
+        raise InvalidInput(T_("{field}: the window is reversed (end before start)", field=field), fields=[FieldError(field, T_("reversed window"))])
     return Window(start, end)
 
 
@@ -53,13 +54,13 @@ def check_disjoint(named: dict[str, Window]) -> None:
     """Refuse windows that share a day: the method needs independent home estimates per window."""
     items = list(named.items())
     problems = [
-        FieldError(a_name, f"overlaps {b_name}")
+        FieldError(a_name, T_("overlaps {b_name}", b_name=b_name))
         for i, (a_name, a) in enumerate(items)
         for b_name, b in items[i + 1 :]
         if a.overlaps(b)
     ]
     if problems:
-        raise InvalidInput("analysis windows overlap", fields=problems)
+        raise InvalidInput(T_("analysis windows overlap"), fields=problems)
 
 
 def span(windows: list[Window]) -> Window:
@@ -84,10 +85,10 @@ def window_from_flowkit(start_date: str, end_date: str, *, field: str = "start_d
     try:
         start, end = dt.date.fromisoformat(start_date.strip()), dt.date.fromisoformat(end_date.strip())
     except (AttributeError, ValueError):
-        raise InvalidInput(f"{field}: start and end dates must be written YYYY-MM-DD", fields=[FieldError(field, "unparseable day")]) from None
+        raise InvalidInput(T_("{field}: start and end dates must be written YYYY-MM-DD", field=field), fields=[FieldError(field, T_("unparseable day"))]) from None
     if end <= start:
-        raise InvalidInput("end_date is exclusive (the day after the last day), so it must come after start_date",
-                           fields=[FieldError("end_date", "not after start_date")])
+        raise InvalidInput(T_("end_date is exclusive (the day after the last day), so it must come after start_date"),
+                           fields=[FieldError("end_date", T_("not after start_date"))])
     return Window(start, end - dt.timedelta(days=1))
 
 
@@ -95,8 +96,8 @@ def level_from_aggregation_unit(unit: str) -> str:
     """FlowKit's `admin2` as Passage's level `2`."""
     level = FLOWKIT_AGGREGATION_UNITS.get(unit.strip().lower())
     if level is None:
-        raise InvalidInput(f"aggregation unit must be one of {', '.join(FLOWKIT_AGGREGATION_UNITS)}",
-                           fields=[FieldError("aggregation_unit", "unknown")])
+        raise InvalidInput(T_("aggregation unit must be one of {FLOWKIT_AGGREGATION_UNITS}", FLOWKIT_AGGREGATION_UNITS=', '.join(FLOWKIT_AGGREGATION_UNITS)),
+                           fields=[FieldError("aggregation_unit", T_("unknown"))])
     return level
 
 
