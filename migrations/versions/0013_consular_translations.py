@@ -1,7 +1,7 @@
 """consular: published names per language (assembly points, transport leg destinations)
 
-Revision ID: 0011_consular_translations
-Revises: 0010_consular
+Revision ID: 0013_consular_translations
+Revises: 0012_dialogue_translations
 Create Date: 2026-12-07 16:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_consular_translations"
-down_revision = "0010_consular"
+revision = "0013_consular_translations"
+down_revision = "0012_dialogue_translations"
 branch_labels = None
 depends_on = None
 
