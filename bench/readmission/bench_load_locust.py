@@ -37,10 +37,25 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.readmission.bench_api import seed  # noqa: E402
-from bench.security.bench_api import BIN, PASSWORD, free_port, pct, start_server, stop, totp  # noqa: E402
+from bench.security.bench_api import BIN, PASSWORD, free_port, pct, stop, totp  # noqa: E402
 
 SERVER_CORE, LOAD_CORE = "0", "1"
 ALLOWED = {"200", "201", "409", "429"}
+
+
+def start_server(command: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start a server and wait for /healthz (up to 10 minutes: two workers importing every module on one busy core
+    took 75 s here), or stop with the end of its log."""
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code in (200, 404):
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit(f"server did not start: {' '.join(log.read_text(errors='replace').splitlines()[-3:])}")
 
 
 def pin_cluster(data: Path) -> None:
@@ -149,7 +164,7 @@ def run_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         log = work_dir / "server.log"
         server = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "passage"), "serve", "--port", str(port), "--workers", str(args.workers)], env, port, log)
         peer = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "uvicorn"), "bench.readmission.peer_app:app", "--port", str(peer_port),
-                             "--workers", str(args.workers), "--log-level", "warning"], dict(env, PEER_DATABASE_URL=url, PYTHONPATH=str(ROOT)), peer_port)
+                             "--workers", str(args.workers), "--log-level", "warning"], dict(env, PEER_DATABASE_URL=url, PYTHONPATH=str(ROOT)), peer_port, work_dir / "peer.log")
         try:
             work = prepare(f"http://127.0.0.1:{port}")
             print(f"pools: {len(work['work']['passage'])}+{len(work['work']['peer'])} transitions, {len(work['drafts']['passage'])}+{len(work['drafts']['peer'])} drafts, "

@@ -158,7 +158,7 @@ def count_rows(session: Session, statement: Select[Any], *, exact_up_to: int = 1
     if bind.dialect.name != "postgresql":
         return RowCount(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
     compiled = statement.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
-    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
-    plan = json.loads(plan) if isinstance(plan, str) else plan
+    answer: Any = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    plan = json.loads(answer) if isinstance(answer, str) else answer
     estimate = int(plan[0]["Plan"]["Plan Rows"])
     return RowCount(max(estimate, exact_up_to + 1), estimated=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, intersect, or_, select, union
+from sqlalchemy import Select, and_, exists, intersect, or_, select, union
 from sqlalchemy.orm import Session, object_session
 
 from passage.core.db import RowCount, check_version, count_rows
