@@ -1,9 +1,16 @@
 """Shared fixtures: a migrated store per test on SQLite and on PostgreSQL, an app client, and people.
 
+Every test that asks for a store (`store`, `session`, `demo_people`, `app_client`, `any_store`, and the modules'
+fixtures built on them) runs twice: on SQLite and on PostgreSQL (the `postgres` marker; `-m "not postgres"`
+leaves those out). Browser tests, and tests marked `sqlite_only` (each with its reason, `# TODO(pg)` where it is
+work left), run on SQLite alone.
+
 PostgreSQL comes from a throwaway cluster started from /usr/lib/postgresql/15/bin (as the OS user
-`passage_pg` when the suite runs as root, since initdb refuses root), unless PASSAGE_TEST_POSTGRES_URL
-names a server to use. Each test gets a fresh database: a file copy of a migrated SQLite template, or
-`CREATE DATABASE ... TEMPLATE` on PostgreSQL.
+`passage_pg` when the suite runs as root, since initdb refuses root), one per session (so one per xdist
+worker), unless PASSAGE_TEST_POSTGRES_URL names a server to use. Each test gets a fresh database: a file copy
+of a migrated SQLite template, or `CREATE DATABASE ... TEMPLATE` of a migrated template database on PostgreSQL
+(a file-level copy inside the server, tens of milliseconds). Templates with more in them (the demo people, a
+module's demo records) are built once per session and store kind with `derived_template`.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +31,7 @@ import pyotp
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from passage.core.db import dispose_engines, get_engine, unit_of_work
 from passage.core.schema import upgrade_database
@@ -71,6 +79,8 @@ class PostgresCluster:
         self.root = Path(tempfile.mkdtemp(prefix="passage-pg-"))
         self.data = self.root / "data"
         self.socket_dir = self.root
+        # listen_addresses is empty: the port only names the socket file in this cluster's own directory, so
+        # several clusters (one per xdist worker) never collide
         self.port = 5439
 
     def _run(self, *args: str) -> None:
@@ -153,35 +163,113 @@ def _fresh_sqlite(template: Path, tmp_path: Path) -> str:
     return url
 
 
-def _fresh_postgres(server: PostgresServer, tmp_path: Path) -> str:
+STORE_KINDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that uses a store on both kinds; browser and `sqlite_only` tests on SQLite alone."""
+    if "store_kind" not in metafunc.fixturenames:
+        return
+    only_sqlite = metafunc.definition.get_closest_marker("browser") or metafunc.definition.get_closest_marker("sqlite_only")
+    kinds = [pytest.param("sqlite", id="sqlite")]
+    if not only_sqlite:
+        kinds.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
+    metafunc.parametrize("store_kind", kinds, indirect=True)
+
+
+@pytest.fixture
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """`sqlite` or `postgresql`: which store this run of the test uses (parametrised by `pytest_generate_tests`)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@dataclass(frozen=True)
+class Template:
+    """A migrated store to copy per test: a folder with `passage.db` and `keys.json`, or a PostgreSQL template
+    database (its key file in `folder`)."""
+
+    kind: str
+    folder: Path
+    database: str | None = None
+
+
+_derived: dict[tuple[str, str], Template] = {}
+
+
+def base_template(request: pytest.FixtureRequest, kind: str) -> Template:
+    if kind == "sqlite":
+        return Template("sqlite", request.getfixturevalue("sqlite_template"))
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return Template("postgresql", server.template_dir, server.template_db)
+
+
+def derived_template(request: pytest.FixtureRequest, kind: str, name: str, parent: Template, build: Callable[[], None]) -> Template:
+    """`parent` plus what `build` adds (run once per session and store kind, on the configured store)."""
+    key = (kind, name)
+    if key in _derived:
+        return _derived[key]
+    folder = request.getfixturevalue("tmp_path_factory").mktemp(f"{kind}-{name}")
+    shutil.copy(parent.folder / "keys.json", folder / "keys.json")
+    if kind == "sqlite":
+        shutil.copy(parent.folder / "passage.db", folder / "passage.db")
+        template = Template("sqlite", folder)
+        _configure(folder, f"sqlite:///{folder / 'passage.db'}")
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        database = f"passage_{name}_{uuid.uuid4().hex[:8]}"
+        _create_database(server, database, parent.database or server.template_db)
+        template = Template("postgresql", folder, database)
+        _configure(folder, server.url_for(database))
+    try:
+        build()
+    finally:
+        dispose_engines()
+    _derived[key] = template
+    return template
+
+
+def _create_database(server: PostgresServer, name: str, template: str) -> None:
+    admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+
+
+def fresh_store(request: pytest.FixtureRequest, template: Template, tmp_path: Path) -> str:
+    """A new store copied from `template`, configured as *the* database of this test; returns its URL."""
     data_dir = tmp_path / f"var-{uuid.uuid4().hex[:8]}"
     data_dir.mkdir()
-    shutil.copy(server.template_dir / "keys.json", data_dir / "keys.json")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.template_db}"'))
-    admin.dispose()
-    url = server.url_for(name)
+    shutil.copy(template.folder / "keys.json", data_dir / "keys.json")
+    if template.kind == "sqlite":
+        shutil.copy(template.folder / "passage.db", data_dir / "passage.db")
+        url = f"sqlite:///{data_dir / 'passage.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        _create_database(server, name, template.database or server.template_db)
+        url = server.url_for(name)
     _configure(data_dir, url)
     return url
 
 
 @pytest.fixture
-def store(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated, empty SQLite database configured as *the* database for this test."""
-    _fresh_sqlite(sqlite_template, tmp_path)
+def store(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty database configured as *the* database for this test, on SQLite and on PostgreSQL."""
+    fresh_store(request, base_template(request, store_kind), tmp_path)
     yield get_engine()
     dispose_engines()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
-    """The same test on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        _fresh_sqlite(sqlite_template, tmp_path)
-    else:
-        _fresh_postgres(request.getfixturevalue("postgres_server"), tmp_path)
+@pytest.fixture
+def any_store(store: Engine) -> Engine:
+    """The same test on SQLite and on PostgreSQL (every `store` is that now; kept for the tests that say so)."""
+    return store
+
+
+@pytest.fixture
+def sqlite_store(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database alone, for tests about SQLite itself (its file, its locking)."""
+    _fresh_sqlite(sqlite_template, tmp_path)
     yield get_engine()
     dispose_engines()
 
@@ -229,37 +317,36 @@ def _people_ids() -> dict[str, str]:
         return {u.username: u.id for u in s.scalars(select(User))}
 
 
-@pytest.fixture(scope="session")
-def sqlite_people_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The migrated template plus the demo organisations and users (Argon2 hashing once per session)."""
+def _load_people() -> None:
     from passage.security.demo import _create_people
 
-    directory = tmp_path_factory.mktemp("sqlite-people")
-    shutil.copy(sqlite_template / "passage.db", directory / "passage.db")
-    shutil.copy(sqlite_template / "keys.json", directory / "keys.json")
-    _configure(directory, f"sqlite:///{directory / 'passage.db'}")
     with unit_of_work() as s:
         _create_people(s)
-    dispose_engines()
-    return directory
+
+
+def people_template(request: pytest.FixtureRequest, kind: str) -> Template:
+    """The migrated template plus the demo organisations and users (Argon2 hashing once per session and kind)."""
+    return derived_template(request, kind, "people", base_template(request, kind), _load_people)
+
+
+@pytest.fixture(scope="session")
+def sqlite_people_template(request: pytest.FixtureRequest) -> Path:
+    """The SQLite people template's folder (for fixtures that copy it by hand)."""
+    return people_template(request, "sqlite").folder
 
 
 @pytest.fixture
-def demo_people(sqlite_people_template: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A fresh SQLite store with the demo organisations and users; returns username -> user id."""
-    _fresh_sqlite(sqlite_people_template, tmp_path)
+def demo_people(request: pytest.FixtureRequest, store_kind: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A fresh store, SQLite or PostgreSQL, with the demo organisations and users; returns username -> user id."""
+    fresh_store(request, people_template(request, store_kind), tmp_path)
     yield _people_ids()
     dispose_engines()
 
 
 @pytest.fixture
-def any_store_people(any_store: Engine) -> dict[str, str]:
-    """`any_store` with the demo organisations and users."""
-    from passage.security.demo import _create_people
-
-    with unit_of_work() as s:
-        _create_people(s)
-    return _people_ids()
+def any_store_people(demo_people: dict[str, str]) -> dict[str, str]:
+    """`any_store` with the demo organisations and users (the same as `demo_people`)."""
+    return demo_people
 
 
 @pytest.fixture

@@ -73,9 +73,12 @@ def test_seats_full_legs_and_overlapping_legs_for_one_person(session: Session) -
 
 
 @pytest.fixture
-def shared_store(any_store_people: dict[str, str], any_store: Engine) -> Iterator[Engine]:
+def shared_store(any_store_people: dict[str, str]) -> Iterator[Engine]:
+    """The store with the demo people (one database: asking for `any_store` as well would configure a second)."""
+    from passage.core.db import get_engine
+
     with_districts()
-    yield any_store
+    yield get_engine()
 
 
 @pytest.mark.parametrize("seat_number", [1, None])

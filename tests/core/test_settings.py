@@ -29,3 +29,22 @@ def test_production_accepts_a_real_secret_and_derives_paths(monkeypatch: pytest.
 def test_postgres_url_is_kept() -> None:
     url = "postgresql://passage@db/passage"
     assert Settings(database_url=url).database_url == url
+
+
+def test_postgresql_pool_and_workers_follow_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/deploy.md sizes the pool per worker with these variables: the engine must use them."""
+    from passage.core.db import make_engine
+    from passage.core.settings import get_settings, reset_settings_cache
+
+    for name, value in (("PASSAGE_DB_POOL_SIZE", "7"), ("PASSAGE_DB_MAX_OVERFLOW", "3"), ("PASSAGE_DB_POOL_TIMEOUT", "4.5"), ("PASSAGE_WORKERS", "4")):
+        monkeypatch.setenv(name, value)
+    reset_settings_cache()
+    try:
+        engine = make_engine("postgresql://passage@/passage?host=/nonexistent")  # no connection is made
+        assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._timeout) == (7, 3, 4.5)  # type: ignore[attr-defined]
+        assert get_settings().workers == 4
+        with pytest.raises(ValidationError):
+            Settings(db_pool_size=0)
+    finally:
+        monkeypatch.undo()
+        reset_settings_cache()

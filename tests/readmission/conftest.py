@@ -11,7 +11,7 @@ from passage.core.db import get_engine, session_factory
 
 @pytest.fixture
 def engine(demo_people: dict[str, str]) -> Engine:
-    """The migrated SQLite store of this test, with the demo organisations and users."""
+    """The migrated store of this test (SQLite or PostgreSQL), with the demo organisations and users."""
     return get_engine()
 
 
@@ -32,23 +32,19 @@ def session(engine: Engine) -> Iterator[Session]:
         yield s
 
 
-@pytest.fixture(scope="session")
-def readmission_demo_template(sqlite_people_template, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """The migrated store with demo people and the 30 demo cases loaded once through the service."""
-    import shutil
-
-    from passage.core.db import dispose_engines, unit_of_work
+def _load_demo_records() -> None:
+    from passage.core.db import unit_of_work
     from passage.readmission.demo import load_demo_records
-    from tests.conftest import _configure
 
-    directory = tmp_path_factory.mktemp("readmission-demo")
-    shutil.copy(sqlite_people_template / "passage.db", directory / "passage.db")
-    shutil.copy(sqlite_people_template / "keys.json", directory / "keys.json")
-    _configure(directory, f"sqlite:///{directory / 'passage.db'}")
     with unit_of_work() as s:
         load_demo_records(s, context=demo_context(s))
-    dispose_engines()
-    return directory
+
+
+def readmission_demo_template(request: pytest.FixtureRequest, kind: str):  # type: ignore[no-untyped-def]
+    """The migrated store with demo people and the 30 demo cases loaded once (per store kind) through the service."""
+    from tests.conftest import derived_template, people_template
+
+    return derived_template(request, kind, "readmission_demo", people_template(request, kind), _load_demo_records)
 
 
 def demo_context(session: Session):  # type: ignore[no-untyped-def]
@@ -64,12 +60,12 @@ def demo_context(session: Session):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def demo(readmission_demo_template, tmp_path) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
-    """A fresh copy of the demo-loaded store; returns username -> user id."""
+def demo(request: pytest.FixtureRequest, store_kind: str, tmp_path) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """A fresh copy of the demo-loaded store, SQLite or PostgreSQL; returns username -> user id."""
     from passage.core.db import dispose_engines
-    from tests.conftest import _fresh_sqlite, _people_ids
+    from tests.conftest import _people_ids, fresh_store
 
-    _fresh_sqlite(readmission_demo_template, tmp_path)
+    fresh_store(request, readmission_demo_template(request, store_kind), tmp_path)
     yield _people_ids()
     dispose_engines()
 

@@ -85,6 +85,8 @@ def _one_case_per_state(session: Session) -> list[str]:
     return list(seen.values())
 
 
+# TODO(pg): 120 s on PostgreSQL on the shared machine; the workflow and permission logic it walks is store-independent.
+@pytest.mark.sqlite_only(reason="exhaustive matrix, store-independent logic; kept off PostgreSQL for the suite's 30 minutes")
 @pytest.mark.slow
 def test_allowed_operations_agree_with_the_service_for_every_state_role_and_operation(demo: dict[str, str]) -> None:
     with unit_of_work() as s:

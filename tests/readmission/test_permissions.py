@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from passage.core.db import unit_of_work
@@ -63,6 +64,8 @@ def request(client: Any, headers: dict[str, str], case: ReadmissionCase, operati
     return client.post(f"{base}/transitions", json={"action": operation, "version": v, "payload": payload}, headers=headers)
 
 
+# TODO(pg): 100 s on PostgreSQL on the shared machine; the permission logic it walks is store-independent.
+@pytest.mark.sqlite_only(reason="exhaustive matrix, store-independent logic; kept off PostgreSQL for the suite's 30 minutes")
 def test_permission_matrix_has_no_unexpected_success(demo_client: Any) -> None:
     app_client = demo_client
     headers = {u: api_headers(app_client, u) for u in USERS}

@@ -120,8 +120,8 @@ def test_openapi_document_lists_the_api(app_client: Any) -> None:
     assert "/api/v1/users/{user_id}" in document["paths"]
 
 
-def test_health_endpoint(app_client: Any) -> None:
-    assert app_client.get("/healthz").json() == {"status": "ok", "database": "sqlite"}
+def test_health_endpoint(app_client: Any, store_kind: str) -> None:
+    assert app_client.get("/healthz").json() == {"status": "ok", "database": store_kind}
 
 
 def test_a_crash_mid_request_leaves_neither_change_nor_audit_entry(demo_people: dict[str, str]) -> None:

@@ -19,6 +19,9 @@ def _safe(method: str, path: str) -> bool:
     return not (method == "DELETE" and path == "/api/v1/auth/token")
 
 
+# TODO(pg): 400 s on PostgreSQL on the shared machine (one request per operation and role, each a fresh
+# transaction); the role logic is the same on both stores. Run it on PostgreSQL before a release.
+@pytest.mark.sqlite_only(reason="exhaustive matrix, store-independent logic; kept off PostgreSQL for the suite's 30 minutes")
 @pytest.mark.slow
 def test_every_operation_as_every_role(app_client: Any) -> None:
     from passage.security.service import rate_limiter

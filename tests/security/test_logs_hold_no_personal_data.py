@@ -71,6 +71,9 @@ def captured_logs() -> Iterator[io.StringIO]:
             logger.setLevel(level)
 
 
+# TODO(pg): 200 s on PostgreSQL on the shared machine (loads the whole demo, then greps the logs); what it
+# checks is written by the same logging code on both stores.
+@pytest.mark.sqlite_only(reason="exhaustive matrix, store-independent logic; kept off PostgreSQL for the suite's 30 minutes")
 @pytest.mark.slow
 def test_no_demo_name_date_or_number_in_any_log(store: Any, captured_logs: io.StringIO) -> None:
     from sqlalchemy import select

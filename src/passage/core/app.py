@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -175,6 +175,10 @@ def install_error_handlers(app: FastAPI) -> None:
         response = _error_response(request, status, {"code": code, "message": message})
         response.headers["retry-after"] = RETRY_AFTER_SECONDS
         return response
+
+    # a lock wait that runs out while a bound value is being prepared (an encrypted column fetching its data key)
+    # arrives wrapped in a StatementError, not an OperationalError: the same answer (seen under load on SQLite)
+    app.add_exception_handler(StatementError, database_busy)  # type: ignore[arg-type]
 
     @app.exception_handler(OverflowError)
     async def overflow(request: Request, exc: OverflowError) -> Response:

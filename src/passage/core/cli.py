@@ -93,14 +93,15 @@ LOG_CONFIG: dict[str, Any] = {
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port."),
-    workers: int = typer.Option(1, help="Worker processes."),
+    workers: int | None = typer.Option(None, min=1, help="Worker processes (default: PASSAGE_WORKERS, else 1)."),
 ) -> None:
     """Serve the web application and the API."""
     import uvicorn
 
     from passage.core.settings import get_settings
 
-    uvicorn.run("passage.core.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info", **uvicorn_options(get_settings()))
+    settings = get_settings()
+    uvicorn.run("passage.core.app:create_app", factory=True, host=host, port=port, workers=workers or settings.workers, log_level="info", **uvicorn_options(settings))
 
 
 _registered_modules: set[str] = set()

@@ -7,13 +7,15 @@ dependency in the API. The change and its audit entry commit together or not at 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import sqltypes
@@ -75,8 +77,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 20)
+    settings = get_settings()
+    kwargs.setdefault("pool_size", settings.db_pool_size)
+    kwargs.setdefault("max_overflow", settings.db_max_overflow)
+    kwargs.setdefault("pool_timeout", settings.db_pool_timeout)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
@@ -147,3 +151,32 @@ def check_version(record: Any, expected: int | None) -> None:
             "The record was changed by someone else; reload it and try again",
             extra={"current_version": record.version, "your_version": expected},
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class RowCount:
+    """How many rows a list query matches; `estimated` when it is the planner's estimate, not a count."""
+
+    value: int
+    estimated: bool = False
+
+
+def count_rows(session: Session, statement: Select[Any], *, exact_up_to: int = 1000) -> RowCount:
+    """Count what `statement` selects without reading every matching row on a large result.
+
+    At most `exact_up_to + 1` rows are counted (a count over a `LIMIT`ed sub-query). Up to `exact_up_to` the
+    count is exact. Above it, PostgreSQL answers with its planner's row estimate for the statement (`EXPLAIN
+    (FORMAT JSON)`, "Plan Rows", from the table statistics that `ANALYZE` and autovacuum keep: the approach of
+    the PostgreSQL wiki's "Count estimate" page), never below `exact_up_to + 1`; the page says "about N".
+    SQLite keeps no row estimates, so there the count stays exact (one process, a local file, no network)."""
+    capped = session.scalar(select(func.count()).select_from(statement.limit(exact_up_to + 1).subquery())) or 0
+    if capped <= exact_up_to:
+        return RowCount(capped)
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return RowCount(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+    compiled = statement.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
+    answer: Any = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    plan = json.loads(answer) if isinstance(answer, str) else answer
+    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    return RowCount(max(estimate, exact_up_to + 1), estimated=True)

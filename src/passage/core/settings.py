@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     import_worker_memory_bytes: int = 1536 * 1024 * 1024
     import_worker_seconds: int = 120
     """Address-space and time limits of the worker process that reads an uploaded file first."""
+    db_pool_size: int = Field(default=20, ge=1)
+    """PostgreSQL: connections each worker process keeps open (SQLAlchemy `pool_size`; see docs/deploy.md)."""
+    db_max_overflow: int = Field(default=20, ge=0)
+    """PostgreSQL: extra connections a worker may open at a peak, closed again when returned (`max_overflow`)."""
+    db_pool_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a request waits for a free connection before the answer is 503 with Retry-After."""
+    workers: int = Field(default=1, ge=1)
+    """Worker processes of `passage serve` when `--workers` is not given."""
     default_locale: Literal["en", "zh_Hans"] = "en"
     secure_cookies: bool = False
     redaction_threshold: int = Field(default=15, ge=0)

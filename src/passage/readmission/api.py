@@ -110,7 +110,7 @@ def list_cases(
                        next_due=flags[c.id]["next_due"], next_due_kind=flags[c.id]["next_kind"], overdue=flags[c.id]["overdue"], due_soon=flags[c.id]["soon"], version=c.version)
         for c in rows
     ]
-    return Page[CaseSummaryOut](items=items, total=total, offset=offset, limit=limit)
+    return Page[CaseSummaryOut](items=items, total=total.value, offset=offset, limit=limit, total_estimated=total.estimated)
 
 
 @router.post("/cases", status_code=201)

@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, intersect, or_, select, union
+from sqlalchemy import Select, and_, exists, intersect, or_, select, union
 from sqlalchemy.orm import Session, object_session
 
 from passage.core import i18n
-from passage.core.db import check_version
+from passage.core.db import RowCount, check_version, count_rows
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from passage.core.i18n import N_, T_
 from passage.core.models import utcnow
@@ -1087,6 +1087,9 @@ class CaseFilter:
     limit: int = 25
 
 
+EXACT_COUNT_UP_TO = 1000
+"""The inbox counts exactly up to this many cases; above it PostgreSQL's estimate is shown as "about N"."""
+
 SORTS = {
     "reference": ReadmissionCase.reference, "state": ReadmissionCase.state, "updated": ReadmissionCase.updated_at,
     "submitted": ReadmissionCase.submitted_on, "created": ReadmissionCase.created_at,
@@ -1112,8 +1115,11 @@ def actionable_states(user: Actor) -> dict[str, list[str]]:
     return result
 
 
-def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt.date | None = None, audit_list: bool = True) -> tuple[list[ReadmissionCase], int, dict[str, dict[str, Any]]]:
-    """Cases in scope with filters, sorting and paging; returns (rows, total, {case_id: {overdue, soon, next_due}})."""
+def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt.date | None = None, audit_list: bool = True) -> tuple[list[ReadmissionCase], RowCount, dict[str, dict[str, Any]]]:
+    """Cases in scope with filters, sorting and paging; returns (rows, total, {case_id: {overdue, soon, next_due}}).
+
+    The total is exact up to `EXACT_COUNT_UP_TO` cases and the planner's estimate above it on PostgreSQL
+    (`core.db.count_rows`): deep pages and wide scopes do not read every case in scope to count them."""
     day = today or today_utc()
     require_permission(session, actor=actor, permission=Permission.READMISSION_READ, entity_type=ENTITY, operation="list")
     statement = _visible_filter(scoped_select(ReadmissionCase, actor), actor)
@@ -1171,7 +1177,7 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
             statement = statement.where(ReadmissionCase.state.in_(["draft", "transit_draft", "travel_document_issued", "transfer_scheduled"]))
     # One count, then the page as ids only (sorting narrow rows, not the encrypted columns), then those rows.
     ids_statement = statement.with_only_columns(ReadmissionCase.id)
-    total = session.scalar(select(func.count()).select_from(ids_statement.subquery())) or 0
+    total = count_rows(session, ids_statement, exact_up_to=EXACT_COUNT_UP_TO)
     key = filters.sort.lstrip("-")
     descending = filters.sort.startswith("-")
     order: list[Any]
@@ -1180,7 +1186,9 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
     else:
         column = SORTS.get(key, ReadmissionCase.updated_at)
         order = [column.desc() if descending else column.asc()]
-    page_ids = list(session.scalars(ids_statement.order_by(*order, ReadmissionCase.id).offset(filters.offset).limit(filters.limit)))
+    # ties by id in the sort's direction, so that an index on (column, id) delivers the page in order
+    tie = ReadmissionCase.id.desc() if descending and key != "due" else ReadmissionCase.id.asc()
+    page_ids = list(session.scalars(ids_statement.order_by(*order, tie).offset(filters.offset).limit(filters.limit)))
     loaded = {row.id: row for row in session.scalars(select(ReadmissionCase).where(ReadmissionCase.id.in_(page_ids)))} if page_ids else {}
     rows = [loaded[case_id] for case_id in page_ids]
     horizon = day + dt.timedelta(days=SOON_DAYS)

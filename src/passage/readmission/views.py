@@ -88,7 +88,9 @@ def inbox(
     rows, total, flags = service.list_cases(db, actor=user, filters=filters)
     query = {k: v for k, v in {"state": state, "due": due, "agreement_id": agreement_id, "requesting_state": requesting_state, "province": province, "q": q, "mine": mine, "sort": sort}.items() if v}
     return render(request, "readmission/inbox.html", {
-        "cases": rows, "flags": flags, "total": total, "page": page, "pages": max(1, math.ceil(total / PAGE_SIZE)), "query": query,
+        "cases": rows, "flags": flags, "total": total.value, "total_estimated": total.estimated, "page": page,
+        # an estimated total may be short: while the page is full there is a next one
+        "pages": max(1, math.ceil(total.value / PAGE_SIZE), page + 1 if total.estimated and len(rows) == PAGE_SIZE else 1), "query": query,
         "filters": filters, "labels": LABELS, "agreements": sorted(service._catalogue(db)), "provinces": ["CN-FJ", "CN-ZJ", "CN-GD"],
         "can_create": service.workflow_role(user) is workflow.Role.requesting_officer, "today": service.today_utc(),
         "show_names": True, "agreement_names": _agreement_names(db, request),

@@ -130,3 +130,5 @@ class Page(BaseModel, Generic[ItemT]):
     total: int
     offset: int
     limit: int
+    total_estimated: bool = False
+    """`total` is the database's estimate, not a count (a list that estimates above a threshold says so)."""
