@@ -1,7 +1,7 @@
 """readmission inbox: index in the default sort's order (updated_at, id)
 
-Revision ID: 0011_inbox_order
-Revises: 0010_consular
+Revision ID: 0014_inbox_order
+Revises: 0013_consular_translations
 Create Date: 2026-12-07 15:40:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from alembic import op
 
 
-revision = "0011_inbox_order"
-down_revision = "0010_consular"
+revision = "0014_inbox_order"
+down_revision = "0013_consular_translations"
 branch_labels = None
 depends_on = None
 
