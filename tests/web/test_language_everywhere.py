@@ -32,6 +32,7 @@ HTML = {"accept": "text/html"}
 MAX_PAGES_PER_ROLE = 160
 
 SKIP_PREFIXES = ("/logout", "/api/", "/static/", "/lang", "/healthz", "/login", "/metrics")
+QUOTED_CODE = re.compile(r"`[^`\n]*`")
 UPLOADED = re.compile(r"/evidence/|/attachments?/|/photos?/")
 """Documents people uploaded (evidence scans, form attachments) are their authors' text, not Passage's."""
 
@@ -211,7 +212,7 @@ def walk(client: Any, *, locale: str, proper_names: set[str]) -> dict[str, list[
         elif "spreadsheetml" in content_type:
             text = xlsx_text(response.content)
         elif "text/csv" in content_type or "text/plain" in content_type:
-            text = response.text
+            text = QUOTED_CODE.sub(" ", response.text)  # a spreadsheet quotes its codes `like this`: it has no markup
         else:
             continue
         found = latin_runs(text, proper_names) if locale == "zh_Hans" else code_like(text)

@@ -387,6 +387,23 @@ DETAIL_WORDS = {
     "evidence_type": N_("evidence type"), "answered": N_("answered"), "consent": N_("consent"), "purpose": N_("purpose"), "item_id": N_("item"),
     "document_id": N_("document"), "submission_id": N_("submission"), "participant_id": N_("participant"), "speaker_ids": N_("speakers"),
     "component": N_("component"), "form_key": N_("form"), "alias_id": N_("alias"), "institution_id": N_("institution"), "sha256": N_("checksum (SHA-256)"),
+    "accepted": N_("accepted"), "added": N_("added"), "already_recorded": N_("already recorded"),
+    "amount": N_("amount"), "analysis": N_("analysis"), "by_level": N_("by level"), "by_person": N_("by person"),
+    "chair_id": N_("chair"), "checks": N_("checks"), "consent_to_list": N_("consent to be listed"),
+    "contact_fields": N_("contact fields"), "country": N_("country"), "created": N_("created"),
+    "duplicate_of_id": N_("duplicate of"), "duplicate_status": N_("duplicate status"), "duplicates": N_("duplicates"),
+    "engine": N_("engine"), "hold_id": N_("hold"), "image_kept": N_("image kept"), "in_area": N_("in the area"),
+    "level": N_("level"), "linked_type": N_("linked record type"), "links_ended": N_("links ended"),
+    "listed": N_("listed"), "members": N_("members"), "names_recorded": N_("names recorded"),
+    "not_stored": N_("not stored"), "number": N_("number"), "outcome_id": N_("outcome"),
+    "parameters": N_("parameters"), "quarantined": N_("quarantined"),
+    "quarantined_by_reason": N_("quarantined by reason"), "questions": N_("questions"),
+    "readmission_case_id": N_("readmission case"), "reason_stated": N_("reason stated"), "record_ref": N_("record"),
+    "recorded": N_("recorded"), "registrations": N_("registrations"), "responses": N_("responses"),
+    "returnees": N_("returnees"), "round": N_("round"), "rows_kept": N_("rows kept"),
+    "rows_published": N_("rows published"), "rows_read": N_("rows read"), "run_id": N_("run"), "size": N_("size"),
+    "speaker_id": N_("speaker"), "tranche": N_("tranche"), "tranches": N_("tranches"), "type": N_("type"),
+    "updated": N_("updated"), "values_redacted": N_("values withheld"), "variants_added": N_("variants added"),
 }
 VALUE_WORDS = {
     "accident": N_("accident"), "crime_victim": N_("victim of crime"), "detention": N_("detention"), "lost_documents": N_("lost documents"),
@@ -542,9 +559,11 @@ def _registered_label(code: str) -> str | None:
     return None
 
 
-def _value_in_words(value: Any, known_ids: dict[str, str]) -> str:
+def _value_in_words(value: Any, known_ids: dict[str, str], *, quote_verbatim: bool = False) -> str:
     """One detail value as the reader reads it: a known id as its label, a stored code as its word (`VALUE_WORDS`),
-    a language code as the language's name, a number in the locale's format."""
+    a language code as the language's name, a number in the locale's format. Anything else is the value as stored
+    (a field's code, a name someone typed): with `quote_verbatim` (the CSV export, which has no markup) it is
+    quoted `like this`, so that a reader sees it is not Passage's words."""
     from passage.core.i18n import format_language, gettext, localise
 
     if isinstance(value, bool):
@@ -561,26 +580,30 @@ def _value_in_words(value: Any, known_ids: dict[str, str]) -> str:
         return gettext(worded)
     if text in ("en", "zh", "zh_Hans", "fr", "nl", "de"):
         return format_language(text.split("_")[0])
-    return text
+    return f"`{text}`" if quote_verbatim and re.search(r"[A-Za-z]", text) else text
 
 
-def _details_in_words(details: dict[str, Any], users: dict[str, str], records: dict[tuple[str, str], str]) -> list[tuple[str, str, bool]]:
+def _details_in_words(details: dict[str, Any], users: dict[str, str], records: dict[tuple[str, str], str], *,
+                      quote_verbatim: bool = False) -> list[tuple[str, str, bool]]:
     """Each detail as (label, value in words, whether the value is a code to show as code); ids become labels where
     known, lists are joined, stored codes and languages are put in words."""
     from passage.core.i18n import gettext
 
     known_ids = {rid: label for (_, rid), label in records.items()} | users
     out = []
+    def words(value: Any) -> str:
+        return _value_in_words(value, known_ids, quote_verbatim=quote_verbatim)
+
     for key, value in details.items():
         if isinstance(value, list):
-            text = ", ".join(_value_in_words(v, known_ids) for v in value) or "—"
+            text = ", ".join(words(v) for v in value) or "—"
         elif isinstance(value, dict):
-            text = "; ".join(f"{_value_in_words(k, known_ids)}: {_value_in_words(v, known_ids)}" for k, v in value.items())
+            text = "; ".join(f"{words(k)}: {words(v)}" for k, v in value.items())
         elif value is None:
             text = "—"
         else:
-            text = _value_in_words(value, known_ids)
-        is_code = bool(CODE_VALUE.fullmatch(text))
+            text = words(value)
+        is_code = bool(text) and all(CODE_VALUE.fullmatch(part) for part in text.split(", "))
         out.append((gettext(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key.replace("_", " "), text, is_code))
     return out
 
@@ -682,7 +705,8 @@ def audit_csv(
     writer.writerow([gettext(h) for h in AUDIT_CSV_HEADERS])
     action_words = _action_words()
     for e in rows:
-        details = "; ".join(f"{label}: {text}" for label, text, _code in _details_in_words(e.details or {}, users, records))
+        # a value as stored (a field's code, a name someone typed) is quoted `like this`: a spreadsheet has no markup
+        details = "; ".join(f"{label}: {text}" for label, text, _code in _details_in_words(e.details or {}, users, records, quote_verbatim=True))
         cells = [str(e.sequence), e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), users.get(e.actor_user_id or "", e.actor_user_id or gettext(N_("system"))),
                  gettext(action_words[e.action]) if e.action in action_words else e.action,
                  gettext(ENTITY_WORDS[e.entity_type]) if e.entity_type in ENTITY_WORDS else e.entity_type.replace("_", " "),
