@@ -741,5 +741,6 @@ def _verify_links(session: Session) -> ChainReport:
 def reset_sequence(connection: Any) -> None:
     """After a restore on PostgreSQL: continue the entry numbering after the highest restored sequence."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text(f"SELECT setval('{SEQUENCE_NAME}', COALESCE((SELECT MAX(sequence) FROM audit_log), 0) + 1, false)"))  # noqa: S608 - a constant name
+        connection.execute(text("SELECT setval(CAST(:name AS regclass), COALESCE((SELECT MAX(sequence) FROM audit_log), 0) + 1, false)"),
+                           {"name": SEQUENCE_NAME})
 
