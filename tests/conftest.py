@@ -171,7 +171,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_kind" not in metafunc.fixturenames:
         return
     only_sqlite = metafunc.definition.get_closest_marker("browser") or metafunc.definition.get_closest_marker("sqlite_only")
-    kinds = [pytest.param("sqlite", id="sqlite")]
+    only_postgres = metafunc.definition.get_closest_marker("postgres_only")
+    kinds = [] if only_postgres else [pytest.param("sqlite", id="sqlite")]
     if not only_sqlite:
         kinds.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
     metafunc.parametrize("store_kind", kinds, indirect=True)

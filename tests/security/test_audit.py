@@ -19,7 +19,7 @@ from passage.core.models import utcnow
 from passage.security import audit
 from passage.security.models import AuditEntry
 
-ONLY_POSTGRES = pytest.mark.parametrize("any_store", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+ONLY_POSTGRES = pytest.mark.postgres_only
 """Concurrent writers, sequence gaps and the sealer lock exist on PostgreSQL (SQLite has one writer)."""
 
 

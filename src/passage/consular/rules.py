@@ -34,7 +34,7 @@ CRISIS_TYPES = ("earthquake", "tsunami", "volcano", "flood", "storm", "epidemic"
 LANGUAGES = ("zh", "en")
 
 LABELS: dict[str, str] = {
-    "hotline": N_("Hotline (12308)"), "app": N_("App"), "walk_in": N_("Walk-in"), "partner": N_("Partner"), "email": N_("Email"),
+    "hotline": N_("Hotline (12308)"), "app": N_("App"), "walk_in": N_("Walk-in"), "partner": N_("Partner"), "email": N_("Email"), "web": N_("Web form"), "api": N_("API"), "csv": N_("CSV import"),
     "accident": N_("Accident"), "detention": N_("Detention"), "kidnapping": N_("Kidnapping"), "natural_disaster": N_("Natural disaster"),
     "political_unrest": N_("Political unrest"), "lost_documents": N_("Lost documents"), "illness": N_("Illness"),
     "crime_victim": N_("Victim of crime"), "missing_person": N_("Missing person"), "death": N_("Death abroad"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -121,14 +120,14 @@ def _download(db: DbSession, user: User, run_id: str, *, hxl: bool) -> Response:
 def localised_header(content: bytes, *, locale: str | None = None) -> bytes:
     """The result CSV with its header row in the reader's language (the column's word; a code without one stays as
     it is). The rows below, and the HXL hashtag row of the HXL variant, are unchanged: they are data and codes."""
+    from passage.core.files import csv_text
     from passage.core.i18n import label
 
     text = content.decode("utf-8-sig")
     first, _newline, rest = text.partition("\n")
     codes = next(csv.reader([first.rstrip("\r")]))
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([label("mobility.column", code, locale=locale) for code in codes])
-    return (out.getvalue() + rest).encode("utf-8")
+    header = csv_text([[label("mobility.column", code, locale=locale) for code in codes]], lineterminator="\n")
+    return (header + rest).encode("utf-8")
 
 
 @router.get("/runs/{run_id}/result.csv")

@@ -465,7 +465,7 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     if Permission.READMISSION_READ not in permissions_for(user.role_set):
         return None
     rows, total, flags = service.list_cases(session, actor=user, filters=service.CaseFilter(needs_action=True, sort="due", limit=6), audit_list=False)
-    from passage.core.i18n import gettext
+    from passage.core.i18n import format_number, gettext
 
     items = []
     for case in rows:
@@ -476,7 +476,8 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
         elif info["soon"]:
             note += " · " + gettext(N_("Due within 3 days"))
         items.append(PanelItem(label=case.reference, href=f"/readmission/cases/{case.id}", note=note))
-    return HomePanel(title=gettext(N_("Readmission cases needing your action")) + f" ({total})", items=items, more_href="/readmission?mine=1", order=10)
+    shown = gettext(N_("about {count}")).format(count=format_number(total.value)) if total.estimated else format_number(total.value)
+    return HomePanel(title=gettext(N_("Readmission cases needing your action")) + f" ({shown})", items=items, more_href="/readmission?mine=1", order=10)
 
 
 RECORD_PATHS = {"agreement": "/readmission/agreements/{id}", "case": "/readmission/cases/{id}"}
