@@ -81,7 +81,7 @@ def test_household_from_counselling_to_first_monitoring_survey(page: Any) -> Non
     page.locator("#a-t1-to").fill(day(40))
     with page.expect_navigation():
         page.get_by_role("button", name="Add assistance").click()
-    assert page.get_by_role("heading", name="Business start-up: 0 / 1500.00 EUR").is_visible()
+    assert page.get_by_role("heading", name="Business start-up: €0.00 / €1,500.00").is_visible()
     page.get_by_label("Reintegration plan agreed on").fill(day(-85))
     move(page, "Assistance")
     first_tranche = page.locator("form[action*='/tranches/']").first
@@ -89,7 +89,7 @@ def test_household_from_counselling_to_first_monitoring_survey(page: Any) -> Non
     first_tranche.get_by_label("Proof reference").fill("RCPT-1")
     with page.expect_navigation():
         first_tranche.get_by_role("button", name="Pay").click()
-    assert page.get_by_role("heading", name="Business start-up: 1000.00 / 1500.00 EUR").is_visible()
+    assert page.get_by_role("heading", name="Business start-up: €1,000.00 / €1,500.00").is_visible()
     move(page, "Monitoring")
 
     with page.expect_navigation():

@@ -46,7 +46,7 @@ def test_entry_shows_the_error_then_saves(page: Any, demo_people: dict[str, str]
     page.get_by_role("button", name="Submit").click()
     assert page.get_by_role("status").inner_text().startswith("The submission was saved.")
     page.get_by_role("status").get_by_role("link", name="Submissions").click()
-    assert page.get_by_text("1 submissions").is_visible()
+    assert page.get_by_text("1 submission", exact=True).is_visible()
     page.get_by_text("2 answers").click()
     assert page.get_by_text("Camp North").is_visible()
 

@@ -127,7 +127,7 @@ def _entry_response(request: Request, form: FormModel, definition: Any, data: di
                     *, fragment: bool = False, status_code: int = 200, saved: str | None = None) -> Response:
     page = render_form(definition, language=_language(), values=data, errors=errors)
     template = "forms/_entry_fields.html" if fragment else "forms/entry.html"
-    return render(request, template, {"form": form, "page": page, "errors": errors, "saved": saved}, status_code=status_code)
+    return render(request, template, {"form": form, "page": page, "errors": errors, "saved": saved, **_labels()}, status_code=status_code)
 
 
 @router.get("/forms/{form_ref}/entry")

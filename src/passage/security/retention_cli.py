@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from passage.core.errors import FieldError, InvalidInput
-from passage.core.i18n import N_, T_
+from passage.core.errors import InvalidInput
+from passage.core.i18n import T_
 
 retention_app = typer.Typer(name="retention", help="Erase personal data whose retention period has ended.", no_args_is_help=True)
 
@@ -55,7 +55,7 @@ def run(
     try:
         day = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.UTC).date()
     except ValueError:
-        raise InvalidInput(T_("--today: {today} is not a date (YYYY-MM-DD)", today=today), fields=[FieldError("--today", N_("not a date"))]) from None
+        raise InvalidInput(T_("--today: '{today}' is not a date (YYYY-MM-DD)", today=today)) from None
     console = _console(stderr=as_json)
     with unit_of_work() as session:
         with console.status("erasing expired records") if not dry_run and not as_json else contextlib.nullcontext():
