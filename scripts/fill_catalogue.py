@@ -12,7 +12,21 @@ import ast
 import sys
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
+
+
+def untranslated(catalogue: Catalog) -> list[str | tuple[str, ...]]:
+    """The msgids without a Chinese text (a plural entry counts as translated only when every form is)."""
+    return [m.id for m in catalogue if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
+
+
+def report_untranslated(catalogue: Catalog) -> int:
+    """Print each untranslated msgid; return how many there are."""
+    missing = untranslated(catalogue)
+    for msgid in missing:
+        print(f"untranslated: {msgid!r}")
+    return len(missing)
 
 
 def main(argv: list[str]) -> int:
@@ -28,10 +42,7 @@ def main(argv: list[str]) -> int:
             filled += 1
     with po_path.open("wb") as handle:
         write_po(handle, catalogue, width=120, sort_output=True)
-    missing = [m.id for m in catalogue if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
-    for msgid in missing:
-        print(f"untranslated: {msgid!r}")
-    print(f"{po_path}: {filled} filled, {len(missing)} untranslated")
+    print(f"{po_path}: {filled} filled, {report_untranslated(catalogue)} untranslated")
     return 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
+from fill_catalogue import report_untranslated
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
@@ -46,10 +47,7 @@ def main(argv: list[str]) -> int:
     po_path.parent.mkdir(parents=True, exist_ok=True)
     with po_path.open("wb") as handle:
         write_po(handle, merged, width=120, omit_header=False, sort_output=True)
-    missing = [m.id for m in merged if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
-    for msgid in missing:
-        print(f"untranslated: {msgid!r}")
-    print(f"{po_path.relative_to(ROOT)}: {len(merged)} messages, {len(missing)} untranslated")
+    print(f"{po_path.relative_to(ROOT)}: {len(merged)} messages, {report_untranslated(merged)} untranslated")
     return 0
 
 
