@@ -54,13 +54,14 @@ def small_dataset(small_raw: tuple[Path, dict[str, Any]], tmp_path_factory: pyte
     return out, truth
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def spark() -> Iterator[Any]:
+    """A live local Spark session. `getOrCreate` hands back the process's session, so another module's test that
+    stopped it (identity's Spark linkage stops the session it used) must not leave a dead one here: asked for per
+    test, the session is created again only when it was stopped (the JVM start is paid once otherwise)."""
     from passage.mobility.engines import spark_session
 
-    session = spark_session("local[2]", app_name="passage-mobility-tests", shuffle_partitions=2)
-    yield session
-    session.stop()
+    yield spark_session("local[2]", app_name="passage-mobility-tests", shuffle_partitions=2)
 
 
 def write_tiny(tmp: Path, events: list[tuple[str, str, str]], *, cells: str | None = None) -> tuple[Path, Path, Path]:
