@@ -313,8 +313,11 @@ class Money:
     amount: Decimal
     currency: str
 
+    def render(self, locale: str | None = None) -> str:
+        return format_money(self.amount, self.currency, locale=locale)
+
     def __str__(self) -> str:
-        return format_money(self.amount, self.currency, locale="en")
+        return self.render("en")
 
 
 def format_money(amount: float | int | Decimal, currency: str, *, locale: str | None = None) -> str:
@@ -375,10 +378,8 @@ def localise(value: Any, *, locale: str | None = None) -> str:
         return ""
     if isinstance(value, Text):
         return value.render(chosen)
-    if isinstance(value, (Label, Published)):
+    if isinstance(value, (Label, Published, Money)):
         return value.render(chosen)
-    if isinstance(value, Money):
-        return format_money(value.amount, value.currency, locale=chosen)
     if isinstance(value, bool):
         return translations_for(chosen).ugettext("yes" if value else "no")
     if isinstance(value, (int, Decimal)) or (isinstance(value, float) and value == value):

@@ -113,7 +113,6 @@ def render_html(report: RoundReport, *, language: str = "en") -> str:
     labels = LABELS[language]
     environment.filters.update(
         number=lambda value: i18n.format_number(value, locale=locale),
-        signed=lambda value: ("+" if value > 0 else "") + i18n.format_number(value, locale=locale),
         date=lambda value: i18n.format_date(value, locale=locale),
         check=lambda code: i18n.label("dtm.check", code, locale=locale),
         component=lambda code: i18n.label("dtm.component", code, locale=locale),
