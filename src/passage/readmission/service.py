@@ -33,7 +33,7 @@ from sqlalchemy import Select, and_, exists, intersect, or_, select, union
 from sqlalchemy.orm import Session, object_session
 
 from passage.core import i18n
-from passage.core.db import RowCount, check_version, count_rows
+from passage.core.db import RowCount, check_version, count_rows, one_of
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from passage.core.i18n import N_, T_
 from passage.core.models import utcnow
@@ -1152,7 +1152,7 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
             # the matching ids first (index-only look-ups), then the scoped page over just those rows: a sub-query
             # here lets the planner walk the whole case table in scope order instead (seconds at 100,000 cases)
             matched = list(session.scalars(sources.limit(SEARCH_MATCH_LIMIT)))
-            statement = statement.where(ReadmissionCase.id.in_(matched))
+            statement = statement.where(one_of(session, ReadmissionCase.id, matched))
             searched = ["reference", *person.kinds] if " " not in needle else person.kinds
     if filters.due == "overdue":
         statement = statement.where(ReadmissionCase.next_due_on < day)
