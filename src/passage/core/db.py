@@ -169,7 +169,7 @@ def one_of(session: Session, column: Any, values: Sequence[str]) -> Any:
     name = f"one_of_{column.key}"
     if session.get_bind().dialect.name == "postgresql":
         return column == func.any(bindparam(name, value=list(values), type_=postgresql.ARRAY(column.type)))
-    members = select(literal_column("value")).select_from(func.json_each(bindparam(name, value=json.dumps(list(values)))))
+    members: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam(name, value=json.dumps(list(values)))))
     return column.in_(members)
 
 
