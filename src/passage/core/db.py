@@ -70,9 +70,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            options = conn.get_execution_options()
+            if options.get("isolation_level") == "AUTOCOMMIT":
                 return  # a lock-free WAL read outside any transaction (used for key look-ups)
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read request (`read_session`) reads in a WAL snapshot without the writer lock; its audit entries
+            # are written after, in a short transaction of their own (`defer_write`). Everything else queues
+            # for the writer lock up front.
+            conn.exec_driver_sql("BEGIN" if options.get(READ_REQUEST_OPTION) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -112,18 +116,61 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+READ_REQUEST_OPTION = "passage_read_request"
+_DEFERRED_WRITES = "passage_deferred_writes"
+
+
 @contextlib.contextmanager
-def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception."""
-    session = session_factory(engine)()
+def unit_of_work(engine: Engine | None = None, *, read_request: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception.
+
+    `read_request=True` (the API and pages for GET and HEAD) changes one thing on SQLite: the reads run in a WAL
+    snapshot without the single writer lock, so reads no longer queue behind writes, and the statements the request
+    defers (`defer_write`: its audit entries) are written after the reads, in one short write transaction, before
+    the answer is sent. If that write fails the request fails: no read goes unrecorded. A write the request makes
+    itself still happens in its transaction (SQLite takes the writer lock then). On PostgreSQL, where readers never
+    wait for writers, a read request is one transaction as before."""
+    bound = engine or get_engine()
+    deferring = read_request and bound.dialect.name == "sqlite"
+    session = session_factory(bound.execution_options(**{READ_REQUEST_OPTION: True}) if deferring else bound)()
+    if deferring:
+        session.info[_DEFERRED_WRITES] = []
     try:
         yield session
         session.commit()
+        deferred = session.info.pop(_DEFERRED_WRITES, None)
+        if deferred:
+            for statement, params in deferred:
+                session.execute(statement, params)
+            session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def defer_write(session: Session, statement: Any, params: dict[str, Any]) -> bool:
+    """Queue `statement` to run after the reads of a read request (`unit_of_work(read_request=True)` on SQLite) and
+    return True; return False when the session does not defer (the caller executes it now)."""
+    deferred = session.info.get(_DEFERRED_WRITES)
+    if deferred is None:
+        return False
+    deferred.append((statement, params))
+    return True
+
+
+def drop_deferred_writes(session: Session) -> None:
+    """Forget what a read request has deferred: a rolled-back request leaves nothing behind, its audit entries
+    included, as in one transaction. Called on every rollback that ends a transaction, and by callers that roll
+    back a session that had not begun one."""
+    if session.info.get(_DEFERRED_WRITES):
+        session.info[_DEFERRED_WRITES] = []
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_deferred_writes(session: Session, previous_transaction: Any) -> None:
+    drop_deferred_writes(session)
 
 
 BULK_ROWS = 1_000

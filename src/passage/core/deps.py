@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from passage.core.db import unit_of_work
 
 
-def get_db() -> Iterator[Session]:
-    with unit_of_work() as session:
+def get_db(request: Request) -> Iterator[Session]:
+    with unit_of_work(read_request=request.method in ("GET", "HEAD")) as session:
         yield session
 
 

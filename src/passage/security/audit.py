@@ -58,6 +58,7 @@ from sqlalchemy import Engine, Table, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from passage.core.db import defer_write, drop_deferred_writes
 from passage.core.errors import InvalidInput
 from passage.core.i18n import T_
 from passage.core.models import utcnow
@@ -104,6 +105,7 @@ def record(
     outcome: str = "ok",
     details: dict[str, Any] | None = None,
     actor_user_id: str | None = None,
+    deferrable: bool = True,
 ) -> None:
     """Append one entry in the caller's transaction. `details` must hold ids and field names, never personal values.
 
@@ -113,7 +115,8 @@ def record(
         details = {**(details or {}), "system_job": actor.job}
     # Normalise through JSON once, so that what is stored is exactly what is hashed (dates become strings).
     normalised_details = json.loads(json.dumps(details or {}, sort_keys=True, default=str, ensure_ascii=False))
-    session.execute(_insert_statement(session.get_bind().dialect.name), {
+    statement = _insert_statement(session.get_bind().dialect.name)
+    params = {
         "occurred_at": utcnow(),
         "actor_user_id": actor.id if actor is not None else actor_user_id,
         "actor_organisation_id": actor.organisation_id if actor is not None else None,
@@ -122,7 +125,11 @@ def record(
         "entity_id": entity_id,
         "outcome": outcome,
         "details": normalised_details,
-    })
+    }
+    # a read request on SQLite writes its entries after its reads, before the answer (`core.db.unit_of_work`);
+    # a refusal is committed at once, in a transaction of its own
+    if not (deferrable and defer_write(session, statement, params)):
+        session.execute(statement, params)
 
 
 def record_refusal(
@@ -141,6 +148,7 @@ def record_refusal(
     if isinstance(actor, SystemActor):
         details = {**(details or {}), "system_job": actor.job}
     session.rollback()
+    drop_deferred_writes(session)
     record(
         session,
         actor=None,
@@ -150,6 +158,7 @@ def record_refusal(
         entity_id=entity_id,
         outcome="refused",
         details={"organisation_id": organisation_id, **(details or {})},
+        deferrable=False,
     )
     session.commit()
 
