@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, intersect, or_, select, union
+from sqlalchemy import Select, and_, exists, intersect, or_, select, union, union_all
 from sqlalchemy.orm import Session, object_session
 
 from passage.core import i18n
@@ -1147,11 +1147,12 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
             # ids from the narrow reference index and from the token index, never an OR over the wide case rows
             # (that would scan every encrypted row: seconds at 100,000 cases)
             by_person = select(person_match(person).subquery().c.case_id)
-            # a reference has no spaces: a text with one (a name, a name and a date) is not looked for in references
-            sources = by_person if " " in needle else union(select(ReadmissionCase.id).where(by_reference), by_person)
+            # a reference has no spaces: a text with one (a name, a name and a date) is not looked for in references;
+            # UNION ALL streams under the LIMIT below (a repeated id does not change an IN)
+            sources = by_person if " " in needle else union_all(select(ReadmissionCase.id).where(by_reference), by_person)
             # the matching ids first (index-only look-ups), then the scoped page over just those rows: a sub-query
             # here lets the planner walk the whole case table in scope order instead (seconds at 100,000 cases)
-            matched = list(session.scalars(sources.limit(SEARCH_MATCH_LIMIT)))
+            matched = list(dict.fromkeys(session.scalars(sources.limit(SEARCH_MATCH_LIMIT))))
             statement = statement.where(one_of(session, ReadmissionCase.id, matched))
             searched = ["reference", *person.kinds] if " " not in needle else person.kinds
     if filters.due == "overdue":
