@@ -5,14 +5,19 @@ byte by byte from the layout in the standard (clause 8 with the ISO/IEC 19794-1:
 images with the `wsq` package's NBIS-based encoder, ANSI/NIST-ITL transactions field by field from NIST
 SP 500-290 (ANSI/NIST-ITL 1-2011).
 
-Reference files (public domain or openly licensed, not committed; see docs/biometrics.md "Reference files")
-are read when `PASSAGE_NIST_REFERENCE_DIR` points at a folder holding them:
-- `img.wsq`, `type9.an2k`, `type9-efs.an2k`, `type9-13.an2k`: NIST libbiomeval `src/test/test_data/`
-  (usnistgov/libbiomeval @ 27f66b458e5cc73bed54f3935c778ef7eeec3850), US Government work;
+Reference files (public domain or openly licensed) are read from `PASSAGE_NIST_REFERENCE_DIR` if set, otherwise
+from the project's shared fixtures folder (`shared/fixtures/biometrics/`, found by tests/biometrics/conftest.py,
+which already holds libbiomeval's `fmr.*` records). They are not committed to this repository: the snapshots
+they come from may only be used from the shared folder. A test whose file is in neither place is skipped and
+names the file. Provenance (repository @ commit, path, licence):
+- `img.wsq`, `type9.an2k`, `type9-efs.an2k`, `type9-13.an2k`, `type4-slaps.an2k`: NIST libbiomeval
+  `src/test/test_data/` (usnistgov/libbiomeval @ 27f66b458e5cc73bed54f3935c778ef7eeec3850), work of NIST
+  employees, public domain in the US (its LICENSE.md grants worldwide rights);
 - `nist-type-4-14-flats.eft`, `nist-type-14-tpcard.eft`: NIST ANSI/NIST-ITL 2011 workshop files as copied
   in wct097/eft-viewer `samples/` (@ d3769512375b1c3b82afba5f5703e772702f5d43), US Government work;
-- `iso19794p2v2011-sample.dat` and `.json`: FingerprintIO (robertvazan/fingerprintio-java, Apache-2.0,
-  @ b6138dcea28eb96b0f1df810b25e5483b95e94da) `src/test/resources/.../iso19794p2v2011/`, an independent encoder's output.
+- `iso19794p2v2011-sample.dat`/`.json`, `iso19794p2v2005-sample.dat`/`.json`: FingerprintIO
+  (robertvazan/fingerprintio-java, Apache-2.0, @ b6138dcea28eb96b0f1df810b25e5483b95e94da)
+  `src/test/resources/com/machinezoo/fingerprintio/<format>/`, an independent encoder's output and its decoding.
 """
 
 from __future__ import annotations
@@ -30,15 +35,16 @@ from passage.biometrics import ansi_nist
 from passage.biometrics.codec import TemplateFormatError, convert, decode, detect_format, encode
 from passage.biometrics.extract import load_image, wsq_declared_ppi
 from passage.biometrics.service import parse_upload
+from tests.biometrics.conftest import FIXTURES
 
-REFERENCE = Path(os.environ.get("PASSAGE_NIST_REFERENCE_DIR", "/nonexistent"))
+REFERENCE_DIRS = [Path(d) for d in (os.environ.get("PASSAGE_NIST_REFERENCE_DIR"),) if d] + [FIXTURES]
 
 
 def reference(name: str) -> bytes:
-    path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"reference file {name} not present (set PASSAGE_NIST_REFERENCE_DIR; see docs/biometrics.md)")
-    return path.read_bytes()
+    for folder in REFERENCE_DIRS:
+        if (folder / name).is_file():
+            return (folder / name).read_bytes()
+    pytest.skip(f"reference file {name} is in neither PASSAGE_NIST_REFERENCE_DIR nor {FIXTURES} (see docs/biometrics.md)")
 
 
 # --- ISO/IEC 19794-2:2011 -------------------------------------------------------------------------------
@@ -109,6 +115,19 @@ def test_iso2011_reference_sample_from_an_independent_encoder() -> None:
     for view, fingerprint in zip(record.views, expected["fingerprints"], strict=True):
         assert (view.width, view.height, view.x_resolution) == (fingerprint["width"], fingerprint["height"], fingerprint["resolutionX"])
         kinds = {"ENDING": 1, "BIFURCATION": 2, "OTHER": 0}
+        assert [(m.kind, m.x, m.y, m.angle, m.quality) for m in view.minutiae] == [
+            (kinds[m["type"]], m["positionX"], m["positionY"], m["angle"], m["quality"]) for m in fingerprint["minutiae"]]
+    assert encode(record) == data
+
+
+def test_iso2005_reference_sample_from_an_independent_encoder() -> None:
+    """FingerprintIO's ISO/IEC 19794-2:2005 sample (two views) against its published decoding."""
+    data = reference("iso19794p2v2005-sample.dat")
+    expected = json.loads(reference("iso19794p2v2005-sample.json"))
+    record = decode(data)
+    assert record.format == "iso2005" and len(record.views) == len(expected["fingerprints"]) == 2
+    kinds = {"ENDING": 1, "BIFURCATION": 2, "OTHER": 0}
+    for view, fingerprint in zip(record.views, expected["fingerprints"], strict=True):
         assert [(m.kind, m.x, m.y, m.angle, m.quality) for m in view.minutiae] == [
             (kinds[m["type"]], m["positionX"], m["positionY"], m["angle"], m["quality"]) for m in fingerprint["minutiae"]]
     assert encode(record) == data
@@ -223,6 +242,19 @@ def test_nist_reference_transactions() -> None:
     # libbiomeval's deliberately broken file: a duplicate 2.034 field is refused with its offset
     with pytest.raises(ansi_nist.TransactionFormatError, match="2.034 appears twice"):
         ansi_nist.parse_transaction(reference("type9-13.an2k"))
+
+
+def test_nist_type4_slaps_transaction() -> None:
+    """libbiomeval's four-slap file (ANSI/NIST-ITL 1-2007): Type-4 WSQ images at the native 19.69 ppmm,
+    finger positions 11-14 (plain thumbs and four-finger slaps), each decoding to its header's size."""
+    transaction = ansi_nist.parse_transaction(reference("type4-slaps.an2k"))
+    assert transaction.version == "0400"
+    assert [(i.record_type, i.compression, i.finger_positions) for i in transaction.images] == [
+        (4, "wsq", (14,)), (4, "wsq", (12,)), (4, "wsq", (11,)), (4, "wsq", (13,))]
+    for image in transaction.images:
+        assert image.ppi == pytest.approx(500.1, abs=0.1)
+        with Image.open(io.BytesIO(image.data)) as decoded:
+            assert decoded.size == (image.width, image.height)
 
 
 def test_upload_of_a_transaction_uses_its_minutiae() -> None:

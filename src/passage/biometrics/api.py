@@ -1,7 +1,8 @@
 """Biometrics API under /api/v1/biometrics: enrol, 1:1 match, 1:N search, revoke, template download.
 
-Uploads are multipart: a PNG/TIFF/BMP image (minutiae are extracted here) or an ISO/IEC 19794-2 /
-ANSI INCITS 378 record. 413 above the upload limit, 415 for WSQ/JPEG/other formats, 422 with the
+Uploads are multipart: a PNG/TIFF/BMP/WSQ image (minutiae are extracted here), an ISO/IEC 19794-2 /
+ANSI INCITS 378 minutiae record, an ANSI/NIST-ITL transaction or an ISO/IEC 39794-4 finger image record.
+413 above the upload limit, 415 for JPEG, JPEG 2000 or other formats, 422 with the
 field path (and byte offset for a malformed record) otherwise. Every route declares its permission.
 """
 

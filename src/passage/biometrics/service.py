@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from passage.biometrics import ansi_nist
+from passage.biometrics import ansi_nist, iso39794
 from passage.biometrics.codec import MinutiaeRecord, RecordFormat, convert, decode, encode
 from passage.biometrics.extract import DEFAULT_MIN_NFIQ2, extract
 from passage.biometrics.gallery import ID_PATTERN, Candidate, SearchIndex
@@ -117,8 +117,8 @@ class ParsedInput:
 
 
 def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = None, field: str = "file") -> ParsedInput:
-    """A minutiae record (ISO/ANSI, detected by its `FMR\\0` identifier), an ANSI/NIST-ITL transaction or an
-    image (PNG, TIFF, BMP, WSQ) to extract.
+    """A minutiae record (ISO/ANSI, detected by its `FMR\\0` identifier), an ANSI/NIST-ITL transaction, an
+    ISO/IEC 39794-4 finger image record or an image (PNG, TIFF, BMP, WSQ) to extract.
 
     Refusals: 413 above the upload limit, 415 for JPEG or any other image format, 422 for an
     empty file, an unreadable image, a wrong size or resolution, a malformed or wrong-version record
@@ -131,6 +131,8 @@ def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = N
         raise InvalidInput(T_("{field}: the file is empty (0 bytes)", field=field), fields=[FieldError(field, N_("empty file"))])
     if ansi_nist.is_transaction(data):
         return _parse_transaction_upload(data, finger_position=finger_position, ppi=ppi, field=field)
+    if iso39794.is_finger_image_record(data):
+        return _parse_iso39794_upload(data, finger_position=finger_position, ppi=ppi, field=field)
     if data[:4] == TEMPLATE_MAGIC:
         record = decode(data)
         if not record.views or record.minutiae_count() == 0:
@@ -142,6 +144,47 @@ def parse_upload(data: bytes, *, finger_position: int = 0, ppi: float | None = N
     image_format = _image_format(data)
     return ParsedInput(record=extraction.record, source="image", image=data, image_format=image_format, nfiq2=extraction.nfiq2,
                        low_quality=extraction.low_quality, quality_reasons=extraction.quality_reasons)
+
+
+def _parse_iso39794_upload(data: bytes, *, finger_position: int, ppi: float | None, field: str) -> ParsedInput:
+    """One representation of an ISO/IEC 39794-4 finger image record, extracted like any image at the
+    record's own spatial sampling rate. `finger_position` picks the finger when there are several."""
+    record = iso39794.decode(data)
+    chosen = [r for r in record.representations if r.position == finger_position] if finger_position else list(record.representations)
+    if len(chosen) > 1:
+        found = sorted({r.position for r in record.representations})
+        raise InvalidInput(T_("{field}: the record holds {count} finger images; choose one with finger_position", field=field, count=len(chosen)),
+                           fields=[FieldError("finger_position", T_("one of {found}", found=found))])
+    if not chosen:
+        raise InvalidInput(T_("{field}: the record holds no image of this finger", field=field),
+                           fields=[FieldError("finger_position", N_("no representation for it"))])
+    representation = chosen[0]
+    if representation.compression == "jpeg2000":
+        raise UnsupportedMediaType(T_("{field}: the ISO/IEC 39794-4 image is JPEG 2000, which cannot be decoded here", field=field))
+    pixels = _pgm_as_png(representation.image, field=field) if representation.compression == "pgm" else representation.image
+    position = finger_position or representation.position
+    extraction = extract(pixels, ppi=ppi or representation.ppi, finger_position=position if position <= 10 else 0,
+                         min_nfiq2=biometrics_settings().min_nfiq2)
+    return ParsedInput(record=extraction.record, source="iso39794", image=pixels, image_format=_image_format(pixels),
+                       nfiq2=extraction.nfiq2, low_quality=extraction.low_quality, quality_reasons=extraction.quality_reasons)
+
+
+def _pgm_as_png(data: bytes, *, field: str) -> bytes:
+    """ISO/IEC 39794-4 image data format 0 (PGM, Netpbm grey map) re-encoded as PNG for extraction."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.format != "PPM":
+                raise UnidentifiedImageError("not a Netpbm image")
+            buffer = io.BytesIO()
+            opened.convert("L").save(buffer, format="PNG")
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise InvalidInput(T_("{field}: the ISO/IEC 39794-4 image declared as PGM is unreadable", field=field),
+                           fields=[FieldError(field, N_("unreadable image"))]) from None
+    return buffer.getvalue()
 
 
 def _parse_transaction_upload(data: bytes, *, finger_position: int, ppi: float | None, field: str) -> ParsedInput:
