@@ -27,7 +27,7 @@ from passage.identity.registry import REGISTRY_COLUMNS, record_from_row
 
 FORMAT_VERSION = 2
 MAX_CANDIDATES = 200
-CANDIDATE_POOL = 1000
+CANDIDATE_POOL = 20_000
 MAX_BLOCK = 5000
 COLUMN_FILES = ("birth", "sex", "sname", "gname", "place", "idnum", "tf_full", "tf_surname", "tf_given")
 
