@@ -70,7 +70,7 @@ U_FLOOR = 1e-9
 # benchmarks measure the true person lost at candidate selection at 0.5% (20k) and 3.9% (1M), so 0.05 is
 # an upper bound: it keeps the posterior conservative (an unretrieved person is never ruled out) without
 # treating every unretrieved record as if nothing were known about it (a factor of 1).
-UNRETRIEVED_BF = 0.05
+UNRETRIEVED_BF = 0.02
 MATCH_THRESHOLD = 0.99
 POSSIBLE_THRESHOLD = 0.01
 
@@ -288,8 +288,8 @@ def strong_evidence(levels: Levels) -> bool:
     name_ok = levels.name in STRONG_NAME
     date_ok = levels.birth_date not in (None, "disagree")
     partial_ok = levels.name in PARTIAL_NAME and levels.birth_date == "exact" and levels.id_number != "disagree"
-    place_ok = (name_ok and levels.birth_date is None and levels.birth_place in SPECIFIC_PLACE
-                and levels.id_number is None and levels.sex != "disagree")
+    place_ok = (name_ok and levels.birth_place in SPECIFIC_PLACE and levels.id_number in (None, "exact", "one_edit")
+                and levels.sex != "disagree")
     return (name_ok and (date_ok or id_ok)) or (id_ok and levels.name not in (None, "disagree")) or partial_ok or place_ok
 
 
