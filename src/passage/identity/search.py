@@ -200,7 +200,13 @@ def preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.
     Matching", ch. 4, on candidate-set reduction by a cheap similarity before the full comparison).
     Ties by (segment, row).
     """
-    return np.lexsort((rows, segs, -prescore(codes, shared, model)))[:MAX_CANDIDATES]
+    score = prescore(codes, shared, model)
+    if len(score) <= MAX_CANDIDATES:
+        return np.lexsort((rows, segs, -score))
+    # Only rows scoring at least the MAX_CANDIDATES-th best can be kept: sort those (ties included).
+    cut = np.partition(score, len(score) - MAX_CANDIDATES)[len(score) - MAX_CANDIDATES]
+    contenders = np.flatnonzero(score >= cut)
+    return contenders[np.lexsort((rows[contenders], segs[contenders], -score[contenders]))][:MAX_CANDIDATES]
 
 
 def prescore(codes: np.ndarray, shared: np.ndarray, model: scoring.Model) -> np.ndarray:
