@@ -20,3 +20,18 @@ def test_readings_start_with_the_written_form_and_respect_the_limit() -> None:
     wong = latin_to_pinyin_keys("Wong", limit=4)
     assert wong[0] == "wong" and {"huang", "wang"} <= set(wong)
     assert latin_to_pinyin_keys("", limit=4) == ()
+
+
+def test_best_first_combinations_equal_sorting_the_whole_product() -> None:
+    import heapq
+    import itertools
+    import random
+
+    from passage.identity.romanisation import _likeliest
+
+    rng = random.Random(1)
+    for _ in range(200):
+        options = [[f"{t}{i}" for i in range(rng.randint(1, 8))] for t in "abc"[:rng.randint(1, 3)]]
+        limit = rng.randint(1, 30)
+        best = heapq.nsmallest(limit, itertools.product(*(range(len(o)) for o in options)), key=lambda ix: (sum(ix), ix))
+        assert _likeliest(options, limit) == ["".join(o[i] for o, i in zip(options, ix, strict=True)) for ix in best]

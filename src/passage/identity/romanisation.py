@@ -455,7 +455,21 @@ def _likeliest(options: list[list[str]], limit: int) -> list[str]:
     geometrically with rank), so that a two-syllable name keeps good readings of *both* syllables instead
     of every reading of the second with only the first reading of the first.
     """
-    if not options or any(not o for o in options):
+    if not options or any(not o for o in options) or limit <= 0:
         return []
-    combos = heapq.nsmallest(limit, product(*(range(len(o)) for o in options)), key=lambda ix: (sum(ix), ix))
-    return ["".join(o[i] for o, i in zip(options, ix, strict=True)) for ix in combos]
+    # k-best enumeration: pop the smallest (sum, positions), push its successors (one position + 1); each
+    # combination enters the heap once. O(limit x syllables x log) instead of the whole product.
+    start = (0,) * len(options)
+    heap: list[tuple[int, tuple[int, ...]]] = [(0, start)]
+    seen = {start}
+    out: list[str] = []
+    while heap and len(out) < limit:
+        total, ix = heapq.heappop(heap)
+        out.append("".join(o[i] for o, i in zip(options, ix, strict=True)))
+        for k in range(len(ix)):
+            if ix[k] + 1 < len(options[k]):
+                nxt = ix[:k] + (ix[k] + 1,) + ix[k + 1:]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    heapq.heappush(heap, (total + 1, nxt))
+    return out
