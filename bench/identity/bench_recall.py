@@ -30,10 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from passage.identity import compare
-from passage.identity.index import CANDIDATE_POOL, MAX_CANDIDATES, build_or_update, open_index, query_key_hashes
+from passage.identity.index import (
+    CANDIDATE_POOL,
+    MAX_CANDIDATES,
+    build_or_update,
+    open_index,
+    query_key_hashes,
+)
 from passage.identity.queries import read_queries
 from passage.identity.search import gather, log2_bayes_factors, pool_levels, prescore, rank
-
 
 STAGES = ("keys", "pool cut", "pre-score cut", "pre-score cut, tied", "ranking", "ranking, tied")
 
