@@ -4,6 +4,9 @@ The registry has realistic namesakes (surname frequencies after the 2019 Ministr
 surname ranking; a small pool of popular given names) and forced namesakes sharing a date of birth.
 Queries are rendered in one romanisation each with the error patterns of issue #4; about 20% are people
 who are not in the registry. Ground truth is written beside them.
+
+Usage: python bench/identity/generate.py REGISTRY_SIZE QUERIES OUT_DIR [SEED]   (seed 7 by default; develop
+on one seed and check on another, so that a change is not tuned to one sample).
 """
 
 from __future__ import annotations
@@ -235,4 +238,5 @@ def generate(out_dir: Path, *, registry_size: int, queries: int, seed: int = 7) 
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     m = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000
-    generate(Path(sys.argv[3]) if len(sys.argv) > 3 else Path("bench/data/identity"), registry_size=n, queries=m)
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 7  # another seed gives held-out data for checking a change
+    generate(Path(sys.argv[3]) if len(sys.argv) > 3 else Path("bench/data/identity"), registry_size=n, queries=m, seed=seed)

@@ -98,3 +98,30 @@ def test_vectorised_lunar_conversion_equals_the_scalar_one() -> None:
     for d, days in zip(samples, got.tolist(), strict=True):
         solar = dates.lunar_as_solar(d)
         assert days == ((solar - dt.date(1970, 1, 1)).days if solar is not None else -1), d
+
+
+def test_compare_date_codes_finds_every_single_digit_typo_and_swap() -> None:
+    """The vectorised path tests the full levels only near the query's year and digit typos only where the year,
+    or the month and day, or the first and last three digits agree: every one-edit date must still be found."""
+    rng = np.random.default_rng(3)
+    for written in (dt.date(1985, 9, 29), dt.date(1969, 10, 1), dt.date(2001, 12, 31), dt.date(1990, 1, 9)):
+        text = f"{written:%Y%m%d}"
+        variants = set()
+        for i in range(8):
+            for digit in "0123456789":
+                variants.add(text[:i] + digit + text[i + 1:])
+            if i < 7:
+                variants.add(text[:i] + text[i + 1] + text[i] + text[i + 2:])
+        records = []
+        for v in sorted(variants):
+            try:
+                if v[0] != "0":  # a year below 1000 is no birth date (and strftime would not pad it)
+                    records.append(dt.date(int(v[:4]), int(v[4:6]), int(v[6:])))
+            except ValueError:
+                continue
+        records += [dt.date(1900, 1, 1) + dt.timedelta(days=int(k)) for k in rng.integers(0, 73000, 300)]
+        query = dates.PartialDate(written.year, written.month, written.day)
+        births = np.array([_as_int(d) for d in records], dtype=np.int32)
+        got = [dates.DATE_LEVELS[c] for c in dates.compare_date_codes(query, births).tolist()]
+        assert got == [dates.compare_dates(query, d) for d in records]
+        assert got.count("digit_typo") > 10

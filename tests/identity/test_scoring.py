@@ -72,17 +72,22 @@ def _levels(**kw: str) -> Levels:
     return Levels(**{"name": None, "birth_date": None, "sex": None, "birth_place": None, "id_number": None, **kw})
 
 
-def test_a_full_name_and_county_decide_a_match_only_when_the_date_is_missing_and_nothing_disagrees() -> None:
+def test_a_full_name_and_county_decide_a_match_when_the_posterior_is_high_and_no_sex_or_id_disagrees() -> None:
     # Issue 19: strong non-date evidence may decide when the posterior says the combination is rare.
     assert scoring.decide([0.995], _levels(name="exact", birth_place="county")) == ["match"]
     assert scoring.decide([0.995], _levels(name="both_close", birth_place="written_close", sex="agree")) == ["match"]
-    # ... but never below the threshold, never with only a province, and never against a disagreeing field.
+    # A disagreeing date is counted by the posterior (its m/u), not refused outright: name and county are two
+    # independent identifying fields that agree.
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="county", birth_date="disagree")) == ["match"]
+    # ... but never below the threshold, never with only a province, and never against a disagreeing sex or ID.
     assert scoring.decide([0.98], _levels(name="exact", birth_place="county")) == ["possible"]
     assert scoring.decide([0.995], _levels(name="exact", birth_place="province")) == ["possible"]
-    assert scoring.decide([0.995], _levels(name="exact", birth_place="county", birth_date="disagree")) == ["possible"]
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="province", birth_date="disagree")) == ["possible"]
     assert scoring.decide([0.995], _levels(name="exact", birth_place="county", sex="disagree")) == ["possible"]
     assert scoring.decide([0.995], _levels(name="exact", birth_place="county", id_number="disagree")) == ["possible"]
     assert scoring.decide([0.995], _levels(name="surname_only", birth_place="county")) == ["possible"]
+    # A name that disagrees outright never rests a `match` on date and place alone.
+    assert scoring.decide([0.999], _levels(name="disagree", birth_place="county", birth_date="exact")) == ["possible"]
 
 
 def test_unretrieved_records_weigh_by_the_bayes_factor_of_not_being_retrieved() -> None:

@@ -194,3 +194,22 @@ def test_candidate_pre_score_keeps_the_namesake_whose_date_agrees(tmp_path: Path
     assert scored.size == 200
     result = rank(scored, index.model, registry_size=index.size, top=10, index=index)
     assert result.candidates[0].person_id == "TARGET" and result.candidates[0].levels.birth_date == "year_month"
+
+
+def test_candidate_pre_score_keeps_the_namesake_born_in_the_query_county(tmp_path: Path) -> None:
+    """Query without a date: among 301 namesakes (one tie in shared keys, date and sex) the county decides who is kept."""
+    with (tmp_path / "registry.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["person_id", "family_name", "given_name", "sex", "birth_date", "birth_place", "id_number"])
+        others = ["乐清", "青田", "石狮", "马尾", "连江", "南安", "鹿城", "龙湾", "恩平", "开平", "新会", "平潭"]
+        for i in range(300):
+            writer.writerow([f"N{i:04d}", "张", "伟", "M", f"1980-{1 + i % 12:02d}-{1 + i % 28:02d}", others[i % len(others)], ""])
+        writer.writerow(["TARGET", "张", "伟", "M", "1975-03-05", "瑞安", ""])
+    build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
+    index = open_index(tmp_path / "idx")
+    query = compare.Query(family_name="ZHANG", given_name="WEI", sex="M", birth_place="瑞安")
+    scored = gather(index, query)
+    assert scored.size == 200
+    assert "TARGET" in scored.resolve_person_ids(np.arange(scored.size), index)
+    result = rank(scored, index.model, registry_size=index.size, top=10, index=index)
+    assert result.candidates[0].person_id == "TARGET" and result.candidates[0].levels.birth_place == "county"

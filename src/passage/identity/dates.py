@@ -214,14 +214,24 @@ def compare_date_codes(query: PartialDate | None, births: np.ndarray) -> np.ndar
         lunar = lunar_as_solar(written)
         lunar_int = lunar.year * 10000 + lunar.month * 100 + lunar.day if lunar is not None else -1
         written_days = (written - dt.date(1970, 1, 1)).days
-        days = _days_from_civil(year, np.maximum(month, 1), np.maximum(day, 1))
-        registry_lunar = lunar_as_solar_days(year, month, day) == written_days
-        levels = np.select(
-            [births == written_int, births == swapped, (births == lunar_int) | registry_lunar, np.abs(days - written_days) <= 7,
-             (month == query.month) & (day == query.day) & (np.abs(year - query.year) == 1)],
-            [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"]],
-            default=code["disagree"])
-        rest = np.flatnonzero(levels == code["disagree"])
+        levels = np.full(len(births), code["disagree"], dtype=np.int64)
+        # Every level but `digit_typo` needs the years within one of each other (a lunar date is at most a
+        # few weeks before the solar one; seven days; a year off): only those rows take the full tests.
+        near = np.flatnonzero(np.abs(year - query.year) <= 1)
+        if len(near):
+            b, y, m, d = births[near], year[near], month[near], day[near]
+            days = _days_from_civil(y, np.maximum(m, 1), np.maximum(d, 1))
+            registry_lunar = lunar_as_solar_days(y, m, d) == written_days
+            levels[near] = np.select(
+                [b == written_int, b == swapped, (b == lunar_int) | registry_lunar, np.abs(days - written_days) <= 7,
+                 (m == query.month) & (d == query.day) & (np.abs(y - query.year) == 1)],
+                [code["exact"], code["day_month_swapped"], code["lunar_as_solar"], code["within_7_days"], code["year_off_by_one"]],
+                default=code["disagree"])
+        # One mistyped digit or adjacent swap in YYYYMMDD leaves the year or the month and day untouched, or
+        # (a swap across them) the first three and last three digits: a necessary condition, then the test.
+        rest = np.flatnonzero((levels == code["disagree"]) & (
+            (year == query.year) | (births % 10000 == written_int % 10000)
+            | ((births // 100000 == written_int // 100000) & (births % 1000 == written_int % 1000))))
         if len(rest):
             digits = births[rest, None] // 10 ** np.arange(7, -1, -1) % 10
             written_digits = np.array([int(c) for c in f"{written_int:08d}"])

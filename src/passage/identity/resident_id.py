@@ -95,6 +95,9 @@ def compare_id_codes(query: str, numbers: np.ndarray) -> np.ndarray:
     digits = (raw >= ord("0")) & (raw <= ord("9"))
     well_formed = digits[:, :17].all(axis=1) & (digits[:, 17] | (raw[:, 17] == ord("X")))
     qb = np.frombuffer(q.encode("ascii"), dtype=np.uint8)
-    levels = np.where((raw == qb).all(axis=1), 0, np.where(one_edit_rows(raw, qb), 1, 2))
+    n_diff = (raw != qb).sum(axis=1)
+    levels = np.where(n_diff == 0, 0, 2)
+    near = np.flatnonzero((n_diff > 0) & (n_diff <= 2))  # one substitution or one adjacent swap: at most two differ
+    levels[near[one_edit_rows(raw[near], qb)]] = 1
     out[well_formed] = levels[well_formed]
     return out

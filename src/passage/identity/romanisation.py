@@ -23,8 +23,10 @@ Sources:
 
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from itertools import product
@@ -341,15 +343,24 @@ def _pinyin_to_wg() -> dict[str, tuple[str, ...]]:
 
 @lru_cache(maxsize=1)
 def _ranked_syllable_map() -> dict[str, tuple[str, ...]]:
-    """Written syllable -> pinyin syllables, most direct first (pinyin, Wade-Giles, Cantonese, dialects)."""
+    """Written syllable -> pinyin syllables, most direct first (pinyin, Wade-Giles, Cantonese, dialects).
+
+    Within one system, the pinyin syllables that more characters are written with come first (`sau` stands
+    for 秀 xiu and 手 shou far more often than for 臭 chou): the count of characters behind each mapping is
+    the maximum-likelihood reading order when every character is equally likely, so that the readings a
+    query keeps for blocking (`latin_to_pinyin_keys`, which stops after `limit`) are the likeliest.
+    """
     ranked: dict[str, dict[str, int]] = {}
+    counts: dict[str, Counter[str]] = {}
 
     def add(form: str, targets: Iterable[str], rank: int) -> None:
         if not form:
             return
         slot = ranked.setdefault(form, {})
+        tally = counts.setdefault(form, Counter())
         for target in targets:
             slot[target] = min(slot.get(target, rank), rank)
+            tally[target] += 1
 
     chars = set(_gb2312_level1()) | set(SURNAME_READINGS)
     for table in DIALECT_TABLES.values():
@@ -370,7 +381,7 @@ def _ranked_syllable_map() -> dict[str, tuple[str, ...]]:
             add(form, [syllable], 1)
     for readings in DOUBLE_SURNAMES.values():
         add(readings[0], readings, 0)
-    return {form: tuple(sorted(slot, key=lambda t: (slot[t], t))) for form, slot in ranked.items()}
+    return {form: tuple(sorted(slot, key=lambda t: (slot[t], -counts[form][t], t))) for form, slot in ranked.items()}
 
 
 def syllable_map() -> dict[str, tuple[str, ...]]:
@@ -431,13 +442,34 @@ def latin_to_pinyin_keys(text: str, *, limit: int = 24) -> tuple[str, ...]:
             return tuple(dict.fromkeys(keys))
         seg_opts: list[str] = []
         for seg in segs:
-            for combo in product(*(vocab[s][:6] for s in seg)):
-                seg_opts.append("".join(combo))
-                if len(seg_opts) >= limit:
-                    break
+            seg_opts += _likeliest([list(vocab[s][:6]) for s in seg], limit)[:limit - len(seg_opts)]
         token_options.append(seg_opts)
-    for combo in product(*token_options):
-        keys.append("".join(combo))
-        if len(keys) >= limit:
-            break
-    return tuple(dict.fromkeys(keys))
+    keys += _likeliest(token_options, limit)
+    return tuple(dict.fromkeys(keys))[:limit]
+
+
+def _likeliest(options: list[list[str]], limit: int) -> list[str]:
+    """The `limit` likeliest joined combinations of per-syllable options (each list likeliest first).
+
+    Best first by the sum of the options' positions (a product of per-syllable likelihoods that fall
+    geometrically with rank), so that a two-syllable name keeps good readings of *both* syllables instead
+    of every reading of the second with only the first reading of the first.
+    """
+    if not options or any(not o for o in options) or limit <= 0:
+        return []
+    # k-best enumeration: pop the smallest (sum, positions), push its successors (one position + 1); each
+    # combination enters the heap once. O(limit x syllables x log) instead of the whole product.
+    start = (0,) * len(options)
+    heap: list[tuple[int, tuple[int, ...]]] = [(0, start)]
+    seen = {start}
+    out: list[str] = []
+    while heap and len(out) < limit:
+        total, ix = heapq.heappop(heap)
+        out.append("".join(o[i] for o, i in zip(options, ix, strict=True)))
+        for k in range(len(ix)):
+            if ix[k] + 1 < len(options[k]):
+                nxt = ix[:k] + (ix[k] + 1,) + ix[k + 1:]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    heapq.heappush(heap, (total + 1, nxt))
+    return out

@@ -67,10 +67,13 @@ U_FLOOR = 1e-9
 # The Bayes factor of a registry record that candidate selection did not retrieve: P(not retrieved | same
 # person) / P(not retrieved | different person) = (1 - pair completeness) / (1 - reduction ratio) ~ 1 - pair
 # completeness (Christen 2012, "Data Matching", ch. 4, for the two blocking measures). The identity
-# benchmarks measure the true person lost at candidate selection at 0.5% (20k) and 3.9% (1M), so 0.05 is
-# an upper bound: it keeps the posterior conservative (an unretrieved person is never ruled out) without
-# treating every unretrieved record as if nothing were known about it (a factor of 1).
-UNRETRIEVED_BF = 0.05
+# benchmarks (bench/identity/bench_recall.py) measure the true person lost at candidate selection (keys,
+# pool and pre-score cuts) at 5 of 791 in-registry queries at 1M (0.6%; 95% upper confidence bound 1.5%)
+# and 0.8% on FEBRL 4 (not among the first five), so 0.02 is an upper bound: it keeps the posterior
+# conservative (an unretrieved person is never ruled out) without treating every unretrieved record as if
+# nothing were known about it (a factor of 1). It was 0.05 while 3.9% were lost at 1M (wave 4). An index
+# keeps the factor it was built with (model.json); rebuild it to take the new one.
+UNRETRIEVED_BF = 0.02
 MATCH_THRESHOLD = 0.99
 POSSIBLE_THRESHOLD = 0.01
 
@@ -264,8 +267,8 @@ def decide(probabilities: Sequence[float], top_levels: Levels | None, *, match_t
     return out
 
 
-# Places specific enough to stand in for a missing date: the same county (or district), or a written place
-# that neither side can resolve within two edits (a suburb with a typo).
+# Places specific enough to be the second identifying field beside the name: the same county (or district),
+# or a written place that neither side can resolve within two edits (a suburb with a typo).
 SPECIFIC_PLACE = ("county", "written_close")
 
 
@@ -278,18 +281,22 @@ def strong_evidence(levels: Levels) -> bool:
       or an agreeing ID number;
     - an agreeing ID number with a name that does not disagree;
     - a partly agreeing name with the exact full date and no disagreeing ID number;
-    - an agreeing name with a specific place (county or a close unresolved written place) when the date is
-      missing on one side, and no date, sex or ID number disagrees: Christen (2012, "Data Matching",
-      ch. 6) on deciding by the combined weight of the fields that are present; the posterior then
-      requires the name-and-place combination to be rare in the registry (term frequencies), which is
-      the issue's "a full name ... and a place should be enough where that combination is rare".
+    - an agreeing name with a specific place (county or a close unresolved written place), whether the
+      date is missing or disagrees, when neither sex nor ID number disagrees: two independent identifying
+      fields agree. Christen (2012, "Data Matching", ch. 6) on deciding by the combined weight of the
+      fields that are present; Fellegi & Sunter (1969) on a disagreement being evidence weighed by its
+      m/u, not a veto. The posterior then requires the name-and-place combination to be rare in the
+      registry (term frequencies; every namesake in the county is kept by the pre-score and competes),
+      with the disagreeing date counted at log2(m/u) (about -5 to -7 bits), which is the issue's "a full
+      name ... and a place should be enough where that combination is rare".
+    Never accepted: a `match` on a name that disagrees outright unless the ID number agrees, or on a
+    disagreeing sex or ID number with only name and place.
     """
     id_ok = levels.id_number in ("exact", "one_edit")
     name_ok = levels.name in STRONG_NAME
     date_ok = levels.birth_date not in (None, "disagree")
     partial_ok = levels.name in PARTIAL_NAME and levels.birth_date == "exact" and levels.id_number != "disagree"
-    place_ok = (name_ok and levels.birth_date is None and levels.birth_place in SPECIFIC_PLACE
-                and levels.id_number is None and levels.sex != "disagree")
+    place_ok = name_ok and levels.birth_place in SPECIFIC_PLACE and levels.id_number != "disagree" and levels.sex != "disagree"
     return (name_ok and (date_ok or id_ok)) or (id_ok and levels.name not in (None, "disagree")) or partial_ok or place_ok
 
 

@@ -116,22 +116,57 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     """Blocking and comparison (the expensive part); independent of m and u.
 
     Candidates come from the inverted postings in two stages: a pool of the rows sharing most blocking
-    keys (`RegistryIndex.candidate_pool`), whose date, sex and ID number are compared in numpy
-    (`dates.compare_date_codes`, `resident_id.compare_id_codes`); then the `MAX_CANDIDATES` best of the
-    pool by a pre-score (`preselect`) get names and places compared, once per *distinct* value among
-    them. Each candidate gets exactly the levels `compare.compare` gives the pair.
+    keys (`RegistryIndex.candidate_pool`, at most `CANDIDATE_POOL`), whose date, sex, ID number and place
+    are compared in numpy (`dates.compare_date_codes`, `resident_id.compare_id_codes`; places once per
+    distinct place); then the `MAX_CANDIDATES` best of the pool by a pre-score (`preselect`) get their
+    names compared, once per *distinct* name among them. Each candidate gets exactly the levels
+    `compare.compare` gives the pair.
     """
     effective, notes = compare.effective_query(query)
     if not effective.usable():
         return Scored.empty(effective, [*notes, "nothing usable in the query (no name, date of birth or ID number)"])
-    segs, rows, shared = index.candidate_pool(query_key_hashes(effective))
+    segs, rows, shared, pool_codes = pool_levels(index, effective)
     if not len(rows):
         return Scored.empty(effective, notes)
+    single = len(index.segments) == 1
+    if len(rows) > MAX_CANDIDATES:
+        chosen = preselect(pool_codes, shared, segs, rows, index.model)
+        segs, rows, pool_codes = segs[chosen], rows[chosen], pool_codes[chosen]
+    # Stage 2: names and term frequencies for the chosen candidates.
+    n = len(rows)
+    names = compare.QueryNames(effective)
+    codes = pool_codes
+    freqs = np.zeros((n, 3), dtype=float)
+    for s in np.unique(segs).tolist():
+        seg = index.segments[s]
+        tf = index.tf[s]
+        where = slice(None) if single else np.flatnonzero(segs == s)
+        r = rows if single else rows[where]
+        family_ids, family_of = np.unique(np.asarray(seg.cols["sname"][r]), return_inverse=True)
+        given_ids, given_of = np.unique(np.asarray(seg.cols["gname"][r]), return_inverse=True)
+        codes[where, _NAME_COL] = names.level_codes([seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()],
+                                                    family_of, given_of)
+        freqs[where, 0] = tf["tf_full"][np.asarray(seg.cols["tf_full"][r])]
+        freqs[where, 1] = tf["tf_surname"][np.asarray(seg.cols["tf_surname"][r])]
+        freqs[where, 2] = tf["tf_given"][np.asarray(seg.cols["tf_given"][r])]
+    return Scored(effective, notes, codes, freqs, segments=segs, rows=rows)
+
+
+def pool_levels(index: RegistryIndex, effective: compare.Query) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stage 1 of `gather`: the candidate pool (segments, rows, shared keys) and its cheap levels.
+
+    Date, sex, ID number and place are compared for the whole pool, vectorised (places once per distinct
+    place); the name column stays -1 (names are compared in stage 2, for the pre-selected rows only).
+    """
+    segs, rows, shared = index.candidate_pool(query_key_hashes(effective))
+    pool_codes = np.full((len(rows), len(scoring.FIELDS)), -1, dtype=np.int8)
+    if not len(rows):
+        return segs, rows, shared, pool_codes
     q_sex_code = {"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0)
     agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
+    place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
+    q_place = compare.query_place(effective)
     single = len(index.segments) == 1
-    # Stage 1: the cheap fields (date, sex, ID number) for the whole pool, vectorised.
-    pool_codes = np.full((len(rows), len(scoring.FIELDS)), -1, dtype=np.int8)
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         where = slice(None) if single else np.flatnonzero(segs == s)
@@ -142,49 +177,47 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
             pool_codes[where, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
         if effective.id_number:
             pool_codes[where, _ID_COL] = resident_id.compare_id_codes(effective.id_number, np.asarray(seg.cols["idnum"][r]))
-    if len(rows) > MAX_CANDIDATES:
-        chosen = preselect(pool_codes, shared, segs, rows, index.model)
-        segs, rows, pool_codes = segs[chosen], rows[chosen], pool_codes[chosen]
-    # Stage 2: names, places and term frequencies for the chosen candidates.
-    n = len(rows)
-    names = compare.QueryNames(effective)
-    q_place = compare.query_place(effective)
-    codes = pool_codes
-    freqs = np.zeros((n, 3), dtype=float)
-    place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
-    for s in np.unique(segs).tolist():
-        seg = index.segments[s]
-        tf = index.tf[s]
-        where = slice(None) if single else np.flatnonzero(segs == s)
-        r = rows if single else rows[where]
-        family_ids, family_of = np.unique(np.asarray(seg.cols["sname"][r]), return_inverse=True)
-        given_ids, given_of = np.unique(np.asarray(seg.cols["gname"][r]), return_inverse=True)
-        codes[where, _NAME_COL] = names.level_codes([seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()],
-                                                    family_of, given_of)
-        place_ids, place_inverse = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
-        place_levels = [places.compare_places(q_place, place_of_key(seg.places[p])) for p in place_ids.tolist()]
-        codes[where, _PLACE_COL] = np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_inverse]
-        freqs[where, 0] = tf["tf_full"][np.asarray(seg.cols["tf_full"][r])]
-        freqs[where, 1] = tf["tf_surname"][np.asarray(seg.cols["tf_surname"][r])]
-        freqs[where, 2] = tf["tf_given"][np.asarray(seg.cols["tf_given"][r])]
-    return Scored(effective, notes, codes, freqs, segments=segs, rows=rows)
+        if not q_place.empty:
+            place_ids, place_inverse = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
+            place_levels = [places.compare_places(q_place, place_of_key(seg.places[p])) for p in place_ids.tolist()]
+            pool_codes[where, _PLACE_COL] = np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_inverse]
+    return segs, rows, shared, pool_codes
+
+
+# The fields of the pre-score beside the shared keys: those compared in stage 1 (no name comparison).
+PRESCORE_FIELDS = ("birth_date", "sex", "id_number", "birth_place")
 
 
 def preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.ndarray, model: scoring.Model) -> np.ndarray:
     """Positions of the `MAX_CANDIDATES` pool rows to compare in full, best first.
 
-    A pre-score ranks the pool: the number of blocking keys shared (about one bit each) plus the log2
-    Bayes factors of date of birth, sex and ID number under the index's model. Among namesakes, who share
-    the same name keys, the one whose date, sex or number agrees is kept; a record whose name is
-    misspelt (few shared keys) but whose date and ID agree is not crowded out by namesakes. Ties by
-    (segment, row).
+    A pre-score ranks the pool: the number of blocking keys shared (about one bit each; they stand in
+    for the name, not yet compared) plus the log2 Bayes factors of date of birth, sex, ID number and
+    place of birth under the index's model (a field left at -1 in `codes` adds nothing). Among
+    namesakes, who share the same name keys, the one whose date, sex, number or county agrees is kept;
+    a record whose name is misspelt (few shared keys) but whose date and place agree is not crowded out
+    by namesakes. This is the cheap first pass of a two-pass comparison (Christen 2012, "Data
+    Matching", ch. 4, on candidate-set reduction by a cheap similarity before the full comparison).
+    Ties by (segment, row).
     """
+    score = prescore(codes, shared, model)
+    if len(score) <= MAX_CANDIDATES:
+        return np.lexsort((rows, segs, -score))
+    # Only rows scoring at least the MAX_CANDIDATES-th best can be kept: sort those (ties included).
+    cut = np.partition(score, len(score) - MAX_CANDIDATES)[len(score) - MAX_CANDIDATES]
+    contenders = np.flatnonzero(score >= cut)
+    return contenders[np.lexsort((rows[contenders], segs[contenders], -score[contenders]))][:MAX_CANDIDATES]
+
+
+def prescore(codes: np.ndarray, shared: np.ndarray, model: scoring.Model) -> np.ndarray:
+    """The pre-score of `preselect`: shared keys + log2 Bayes factors of the `PRESCORE_FIELDS` present."""
     score = shared.astype(float)
-    for column, field_name in ((_DATE_COL, "birth_date"), (_SEX_COL, "sex"), (_ID_COL, "id_number")):
+    for field_name in PRESCORE_FIELDS:
+        column = scoring.FIELDS.index(field_name)
         table = np.array([model.log2_bf(field_name, level) for level in scoring.FIELD_LEVELS[field_name]], dtype=float)
         col = codes[:, column]
         score += np.where(col >= 0, table[np.maximum(col, 0)], 0.0)
-    return np.lexsort((rows, segs, -score))[:MAX_CANDIDATES]
+    return score
 
 
 def name_u_overrides(scored: Scored, model: scoring.Model, *, registry_size: int) -> np.ndarray:
