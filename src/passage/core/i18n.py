@@ -376,7 +376,7 @@ def _render(template: str, plural: str | None, count: int | None, params: Mappin
     pattern = _translate(template, plural, count, locale, module)
     if not params:
         return pattern
-    shown = {name: localise(value, locale=locale) for name, value in params.items()}
+    shown = {name: localise(value, locale=locale, module=module) for name, value in params.items()}
     try:
         return pattern.format(**shown)
     except (KeyError, IndexError, ValueError):
@@ -519,10 +519,11 @@ def format_language(code: str | None, *, locale: str | None = None) -> str:
     return names.get(tag) or names.get(tag.replace("-", "_")) or names.get(tag.split("-")[0]) or code
 
 
-def localise(value: Any, *, locale: str | None = None) -> str:
+def localise(value: Any, *, locale: str | None = None, module: str | None = None) -> str:
     """Any value as the reader reads it: a message or label rendered, a number or date in the locale's format,
     a plain string looked up in the catalogues (the calling module's first, so stored English words that are
-    catalogue entries translate), None as an empty string."""
+    catalogue entries translate; `module` names the module when the caller is not the string's module, e.g. a
+    message's parameter), None as an empty string."""
     chosen = locale or get_locale()
     if value is None:
         return ""
@@ -531,7 +532,7 @@ def localise(value: Any, *, locale: str | None = None) -> str:
     if isinstance(value, (Label, Published, Money)):
         return value.render(chosen)
     if isinstance(value, bool):
-        return translate("yes" if value else "no", module=calling_module(), locale=chosen)
+        return translate("yes" if value else "no", module=module or calling_module(), locale=chosen)
     if isinstance(value, (int, Decimal)) or (isinstance(value, float) and value == value):
         return format_number(value, locale=chosen)
     if isinstance(value, dt.datetime):
@@ -539,7 +540,7 @@ def localise(value: Any, *, locale: str | None = None) -> str:
     if isinstance(value, dt.date):
         return format_date(value, locale=chosen)
     if isinstance(value, str):
-        return translate(value, module=calling_module(), locale=chosen) if value else value
+        return translate(value, module=module or calling_module(), locale=chosen) if value else value
     return str(value)
 
 
