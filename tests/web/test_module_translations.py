@@ -7,16 +7,43 @@ import contextlib
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import jinja2
+import pytest
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from passage.core import i18n
+from passage.web import templating
 from tests.conftest import api_headers
 from tests.consular.conftest import SQUARE, TODAY, web_sign_in, with_districts
 
 HTML = {"accept": "text/html"}
+
+
+def test_a_template_string_belongs_to_the_file_it_is_written_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A consular page extends web's base.html: base.html's 'From' is web's (a date filter), the page's block is
+    consular's (a place of departure), on the same rendered page."""
+    (tmp_path / "web" / "templates").mkdir(parents=True)
+    (tmp_path / "consular" / "templates" / "consular").mkdir(parents=True)
+    (tmp_path / "web" / "templates" / "base.html").write_text('<p>{{ _("From") }}</p>{% block body %}{% endblock %}', encoding="utf-8")
+    (tmp_path / "consular" / "templates" / "consular" / "page.html").write_text(
+        '{% extends "base.html" %}{% block body %}<th>{% trans %}From{% endtrans %}</th>{% endblock %}', encoding="utf-8")
+    monkeypatch.setattr(i18n, "_PACKAGE_ROOT", tmp_path.resolve())
+    i18n.module_of_file.cache_clear()
+    environment = jinja2.Environment(loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(tmp_path / "web" / "templates"),
+                                                                 jinja2.FileSystemLoader(tmp_path / "consular" / "templates")]),
+                                     extensions=["jinja2.ext.i18n"], autoescape=True)
+    environment.install_gettext_callables(templating._gettext, templating._ngettext, newstyle=True)  # type: ignore[attr-defined]
+    token = i18n.set_locale("zh_Hans")
+    try:
+        assert environment.get_template("consular/page.html").render() == "<p>起始日期</p><th>出发地</th>"
+    finally:
+        i18n._current_locale.reset(token)
+        monkeypatch.undo()
+        i18n.module_of_file.cache_clear()
 
 
 def test_the_sign_in_code_reads_as_a_verification_code(app_client: Any) -> None:
