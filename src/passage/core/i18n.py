@@ -12,7 +12,7 @@ of `web`/`core` used by every module). The module is known without anyone passin
 template from the file it is written in, `passage/consular/templates/...` -> `consular`), `define_labels` from
 the module that defines the domain, and a stored message keeps it (`as_stored()["module"]`).
 `catalogue_conflicts()` lists the words translated differently in two catalogues; `tests/core/test_i18n_modules.py`
-fails on a difference that is not listed as intended in `INTENDED_DIFFERENCES`.
+fails on a difference that `docs/glossary.md` ("Words that differ by module") does not list with its reason.
 """
 
 from __future__ import annotations
