@@ -60,7 +60,7 @@ def test_labels_translate_stored_codes_and_show_unknown_codes_as_they_are(chines
 
 
 def test_a_broken_translation_placeholder_falls_back_to_english(chinese: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(i18n, "_translate", lambda template, plural, count, locale: "{wrong}")
+    monkeypatch.setattr(i18n, "_translate", lambda template, plural, count, locale, module=None: "{wrong}")
     assert i18n.T_("must be at least {ge}", ge=3).render() == "must be at least 3"
 
 

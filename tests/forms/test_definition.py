@@ -71,7 +71,7 @@ def test_bad_constraint_syntax_loads_with_a_warning_naming_row_and_column(tmp_pa
     assert "sheet survey, row 3, column constraint (F): unexpected end of expression (not evaluated)" in form.warnings
     assert form.unevaluated == [{"sheet": "survey", "row": 3, "column": "constraint", "field": "age", "expression": "(. >= 1",
                                  "reason": "unexpected end of expression",
-                                 "reason_text": {"message": "unexpected end of expression", "params": {}}}]
+                                 "reason_text": {"message": "unexpected end of expression", "params": {}, "module": "forms"}}]
     from passage.core.i18n import Text
 
     assert Text.from_stored(form.unevaluated[0]["reason_text"]).render("zh_Hans") == "表达式意外结束"  # the reason in Chinese

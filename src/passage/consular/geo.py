@@ -88,7 +88,7 @@ def _check_ring(raw: Any, path: str, *, check_crossing: bool) -> Ring:
         raise InvalidInput(T_("the polygon has too few points"), fields=[FieldError(path, T_("a ring needs at least 4 positions (3 corners and the first repeated)"))])
     if ring[0] != ring[-1]:
         raise InvalidInput(
-            "the polygon does not close",
+            T_("the polygon does not close"),
             fields=[FieldError(f"{path}.{len(ring) - 1}", T_("the last position must repeat the first one (RFC 7946 §3.1.6)"))],
         )
     if len({p for p in ring[:-1]}) < 3:

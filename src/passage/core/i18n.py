@@ -1,8 +1,18 @@
-"""English and Simplified Chinese: Babel catalogues per module, merged at start-up, chosen per request.
+"""English and Simplified Chinese: Babel catalogues per module, looked up per module, chosen per request.
 
 Each module may ship `locale/zh_Hans/LC_MESSAGES/messages.po`. The source language is English, so the
 English "catalogue" is the identity. The current locale lives in a context variable set by the web
 middleware (cookie `passage_lang`, then the user's preference, then `Accept-Language`).
+
+The same English word may mean different things in two modules ('From' is a departure place in `consular` and
+a start date in a `web` filter; 'Code' is a sign-in code in `web` and a code in `consular`). So a string is looked
+up in the catalogue of the module it comes from first, then in the merged catalogue of all modules (shared words
+of `web`/`core` used by every module). The module is known without anyone passing it: `T_`/`P_`/`Text` and
+`gettext`/`ngettext`/`localise` take it from the calling code (`passage.consular.service` -> `consular`; a jinja
+template from the file it is written in, `passage/consular/templates/...` -> `consular`), `define_labels` from
+the module that defines the domain, and a stored message keeps it (`as_stored()["module"]`).
+`catalogue_conflicts()` lists the words translated differently in two catalogues; `tests/core/test_i18n_modules.py`
+fails on a difference that `docs/glossary.md` ("Words that differ by module") does not list with its reason.
 """
 
 from __future__ import annotations
@@ -12,6 +22,8 @@ import datetime as dt
 import functools
 import importlib.util
 import io
+import sys
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +37,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+import passage
 from passage import MODULES
 
 LOCALES: tuple[str, ...] = ("en", "zh_Hans")
@@ -34,30 +47,70 @@ DEFAULT_LOCALE = "en"
 _current_locale: contextvars.ContextVar[str] = contextvars.ContextVar("passage_locale", default=DEFAULT_LOCALE)
 
 
-def module_catalogue_paths(locale: str) -> list[Path]:
-    paths = []
+CATALOGUE_OWNERS: dict[str, str] = {"core": "web", "security": "web", "home": "web"}
+"""Modules whose strings are extracted into another module's catalogue (`scripts/update_catalogue.py web
+src/passage/web src/passage/security src/passage/core`)."""
+
+
+def _module_root(module: str) -> Path | None:
+    spec = importlib.util.find_spec(f"passage.{module}")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def module_catalogues(locale: str) -> dict[str, Path]:
+    """Each module's own catalogue for `locale`, by module, in merge order (core first, then `MODULES`)."""
+    found: dict[str, Path] = {}
     for module in ("core", *MODULES):
-        spec = importlib.util.find_spec(f"passage.{module}")
-        if spec is None or not spec.submodule_search_locations:
+        root = _module_root(module)
+        if root is None:
             continue
-        po = Path(next(iter(spec.submodule_search_locations))) / "locale" / locale / "LC_MESSAGES" / "messages.po"
+        po = root / "locale" / locale / "LC_MESSAGES" / "messages.po"
         if po.exists():
-            paths.append(po)
-    return paths
+            found[module] = po
+    return found
+
+
+def module_catalogue_paths(locale: str) -> list[Path]:
+    return list(module_catalogues(locale).values())
 
 
 @functools.lru_cache(maxsize=len(LOCALES))
-def translations_for(locale: str) -> NullTranslations:
-    if locale == "en" or locale not in LOCALES:
-        return NullTranslations()
-    merged: Translations | None = None
-    for po_path in module_catalogue_paths(locale):
+def _compiled_catalogues(locale: str) -> dict[str, bytes]:
+    """Each module's catalogue compiled to MO bytes (untranslated and fuzzy entries left out, so they fall back)."""
+    compiled: dict[str, bytes] = {}
+    for module, po_path in module_catalogues(locale).items():
         with po_path.open("rb") as handle:
             catalogue = read_po(handle, locale="zh_Hans_CN")
         buffer = io.BytesIO()
         write_mo(buffer, catalogue, use_fuzzy=False)
-        buffer.seek(0)
-        part = Translations(fp=buffer, domain="messages")
+        compiled[module] = buffer.getvalue()
+    return compiled
+
+
+def catalogue_module(module: str | None) -> str | None:
+    """The module whose catalogue holds `module`'s strings (`security` and `core` -> `web`)."""
+    if module is None:
+        return None
+    return CATALOGUE_OWNERS.get(module, module)
+
+
+@functools.lru_cache(maxsize=64)
+def translations_for(locale: str, module: str | None = None) -> NullTranslations:
+    """The translations a string of `module` is shown with: the module's own catalogue, falling back to the merged
+    catalogue of every module. Without a module (or for a module without a catalogue): the merged catalogue."""
+    if locale == "en" or locale not in LOCALES:
+        return NullTranslations()
+    compiled = _compiled_catalogues(locale)
+    owner = catalogue_module(module)
+    if owner is not None and owner in compiled:
+        own = Translations(fp=io.BytesIO(compiled[owner]), domain="messages")
+        own.add_fallback(translations_for(locale))
+        return own
+    merged: Translations | None = None
+    for data in compiled.values():
+        part = Translations(fp=io.BytesIO(data), domain="messages")
         if merged is None:
             merged = part
         else:
@@ -66,7 +119,71 @@ def translations_for(locale: str) -> NullTranslations:
 
 
 def reload_catalogues() -> None:
+    _compiled_catalogues.cache_clear()
     translations_for.cache_clear()
+
+
+def catalogue_conflicts(locale: str = "zh_Hans") -> dict[str | tuple[str, ...], dict[str, str | tuple[str, ...]]]:
+    """The English messages translated differently in two module catalogues: {msgid: {module: translation}}."""
+    by_id: dict[str | tuple[str, ...], dict[str, str | tuple[str, ...]]] = {}
+    for module, po_path in module_catalogues(locale).items():
+        with po_path.open("rb") as handle:
+            catalogue = read_po(handle, locale="zh_Hans_CN")
+        for message in catalogue:
+            if not message.id or not message.string or message.fuzzy:
+                continue
+            key = message.id if isinstance(message.id, str) else tuple(message.id)
+            by_id.setdefault(key, {})[module] = message.string if isinstance(message.string, str) else tuple(message.string)
+    return {key: found for key, found in by_id.items() if len(set(found.values())) > 1}
+
+
+# --- Which module a string comes from --------------------------------------------------------------------------
+
+_PACKAGE_ROOT = Path(next(iter(passage.__path__))).resolve()
+_PASS_THROUGH = ("jinja2", "markupsafe")
+
+
+@functools.lru_cache(maxsize=4096)
+def module_of_file(filename: str) -> str | None:
+    """The Passage module a source file or template belongs to (`.../passage/consular/templates/x.html` ->
+    `consular`); None outside Passage."""
+    if not filename or filename.startswith("<"):
+        return None
+    try:
+        parts = Path(filename).resolve().relative_to(_PACKAGE_ROOT).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 else None
+
+
+def module_of_name(name: str | None) -> str | None:
+    """`passage.consular.service` -> `consular`; None outside Passage."""
+    if not name or not name.startswith("passage."):
+        return None
+    return name.split(".", 2)[1]
+
+
+def calling_module(frame: types.FrameType | None = None) -> str | None:
+    """The Passage module of the code that asks for a translation: the first frame, from `frame` (default: the
+    caller of the function calling this) outwards, that is not this module nor jinja's machinery. A compiled jinja
+    template's frame carries its file name, so a string in `web/templates/base.html` belongs to `web` even while it
+    renders a `consular` page. None when the caller is not Passage code (a test, a shell)."""
+    current = frame if frame is not None else sys._getframe(1).f_back
+    for _ in range(12):
+        if current is None:
+            return None
+        name = current.f_globals.get("__name__")
+        if name == __name__ or (isinstance(name, str) and name.split(".", 1)[0] in _PASS_THROUGH):
+            current = current.f_back
+            continue
+        if name is None:  # a compiled template: its code's file name is the template's file
+            filename = current.f_code.co_filename
+            if filename.startswith("<"):  # a template built from a string: the code that rendered it
+                current = current.f_back
+                continue
+            return module_of_file(filename)
+        return module_of_name(name)
+    return None
 
 
 def set_locale(locale: str) -> contextvars.Token[str]:
@@ -78,13 +195,25 @@ def get_locale() -> str:
 
 
 def gettext(message: str) -> str:
+    """`message` in the reader's language, looked up in the calling module's catalogue first."""
     if isinstance(message, Text):
         return message.render()
-    return translations_for(get_locale()).ugettext(message) if message else message
+    return translate(message, module=calling_module()) if message else message
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return translations_for(get_locale()).ungettext(singular, plural, n)
+    return translate_plural(singular, plural, n, module=calling_module())
+
+
+def translate(message: str, *, module: str | None, locale: str | None = None) -> str:
+    """`message` in `locale` (default: the reader's), from `module`'s catalogue, then the merged one."""
+    if isinstance(message, Text):
+        return message.render(locale)
+    return translations_for(locale or get_locale(), module).ugettext(message) if message else message
+
+
+def translate_plural(singular: str, plural: str, n: int, *, module: str | None, locale: str | None = None) -> str:
+    return translations_for(locale or get_locale(), module).ungettext(singular, plural, n)
 
 
 def lazy_gettext(message: str) -> str:
@@ -134,18 +263,21 @@ class Text(str):
     plural_template: str | None
     quantity: int | None
     params: dict[str, Any]
+    module: str | None
+    """The Passage module the message comes from: its catalogue is looked up first (see the module docstring)."""
 
     def __new__(cls, template: str, plural: str | None = None, quantity: int | None = None, /, **params: Any) -> Text:
-        rendered = _render(template, plural, quantity, params, "en")
+        rendered = _render(template, plural, quantity, params, "en", None)
         self = super().__new__(cls, rendered)
         self.template = template
         self.plural_template = plural
         self.quantity = quantity
         self.params = params
+        self.module = calling_module(sys._getframe(1))
         return self
 
     def render(self, locale: str | None = None) -> str:
-        return _render(self.template, self.plural_template, self.quantity, self.params, locale or get_locale())
+        return _render(self.template, self.plural_template, self.quantity, self.params, locale or get_locale(), self.module)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_text, (self.as_stored(),))
@@ -156,20 +288,31 @@ class Text(str):
         if self.plural_template is not None:
             stored["plural"] = self.plural_template
             stored["count"] = self.quantity
+        if self.module is not None:
+            stored["module"] = self.module
         return stored
 
     @classmethod
-    def from_stored(cls, stored: Mapping[str, Any] | str | None) -> Text:
+    def from_stored(cls, stored: Mapping[str, Any] | str | None, *, module: str | None = None) -> Text:
+        """A stored message again. Its module is the stored one; a value stored before messages kept their module
+        (or a bare string) belongs to `module`, else to the module that reads it back."""
+        owner = (module if module is not None else calling_module(sys._getframe(1))) or None
         if stored is None:
-            return cls("")
+            return _with_module(cls(""), owner)
         if isinstance(stored, str):
-            return cls(stored)
-        params = {k: _load_param(v) for k, v in dict(stored.get("params") or {}).items()}
-        return cls(str(stored["message"]), stored.get("plural"), stored.get("count"), **params)
+            return _with_module(cls(stored), owner)
+        owner = stored.get("module") or owner
+        params = {k: _load_param(v, owner) for k, v in dict(stored.get("params") or {}).items()}
+        return _with_module(cls(str(stored["message"]), stored.get("plural"), stored.get("count"), **params), owner)
+
+
+def _with_module(text: Text, module: str | None) -> Text:
+    text.module = module
+    return text
 
 
 def _rebuild_text(stored: dict[str, Any]) -> Text:
-    return Text.from_stored(stored)
+    return Text.from_stored(stored, module=stored.get("module") or "")
 
 
 def _store_param(value: Any) -> Any:
@@ -190,11 +333,11 @@ def _store_param(value: Any) -> Any:
     return value
 
 
-def _load_param(value: Any) -> Any:
+def _load_param(value: Any, module: str | None) -> Any:
     if isinstance(value, dict) and len(value) == 1:
         ((key, inner),) = value.items()
         if key == "$text":
-            return Text.from_stored(inner)
+            return Text.from_stored(inner, module=module or "")
         if key == "$label":
             return Label(str(inner[0]), str(inner[1]))
         if key == "$datetime":
@@ -221,18 +364,19 @@ def P_(singular: str, plural: str, count: int, /, **params: Any) -> Text:  # noq
     return Text(singular, plural, count, **params)
 
 
-def _translate(template: str, plural: str | None, count: int | None, locale: str) -> str:
-    translations = translations_for(locale)
+def _translate(template: str, plural: str | None, count: int | None, locale: str, module: str | None = None) -> str:
+    translations = translations_for(locale, module)
     if plural is not None:
         return translations.ungettext(template, plural, int(count or 0))
     return translations.ugettext(template) if template else template
 
 
-def _render(template: str, plural: str | None, count: int | None, params: Mapping[str, Any], locale: str) -> str:
-    pattern = _translate(template, plural, count, locale)
+def _render(template: str, plural: str | None, count: int | None, params: Mapping[str, Any], locale: str,
+            module: str | None) -> str:
+    pattern = _translate(template, plural, count, locale, module)
     if not params:
         return pattern
-    shown = {name: localise(value, locale=locale) for name, value in params.items()}
+    shown = {name: localise(value, locale=locale, module=module) for name, value in params.items()}
     try:
         return pattern.format(**shown)
     except (KeyError, IndexError, ValueError):
@@ -244,6 +388,8 @@ def _render(template: str, plural: str | None, count: int | None, params: Mappin
 # --- Labels: the words for stored codes (states, units, check names, audit actions, roles) --------------------
 
 _LABELS: dict[str, dict[str, str]] = {}
+_LABEL_MODULES: dict[str, dict[str, str | None]] = {}
+"""The module that defined each label (`define_labels`' caller): its catalogue is looked up first."""
 
 
 @dataclass(frozen=True)
@@ -263,9 +409,13 @@ class Label:
 def define_labels(domain: str, labels: Mapping[str, str]) -> Mapping[str, str]:
     """Register the English words (marked with `N_`) for the codes of one domain; returns them for local use.
 
-    Defining the same domain twice merges the entries (a module may extend another's domain, e.g. audit actions).
+    Defining the same domain twice merges the entries (a module may extend another's domain, e.g. audit actions);
+    each entry remembers the module that defined it.
     """
+    module = calling_module()
     _LABELS.setdefault(domain, {}).update(labels)
+    _LABEL_MODULES.setdefault(domain, {}).update({key: (english.module if isinstance(english, Text) else module)
+                                                  for key, english in labels.items()})
     return _LABELS[domain]
 
 
@@ -278,7 +428,7 @@ def label(domain: str, value: Any, *, locale: str | None = None) -> str:
     english = _LABELS.get(domain, {}).get(str(key))
     if english is None:
         return str(key)
-    return translations_for(locale or get_locale()).ugettext(english)
+    return translate(english, module=_LABEL_MODULES.get(domain, {}).get(str(key)), locale=locale)
 
 
 def label_domains() -> dict[str, dict[str, str]]:
@@ -369,10 +519,11 @@ def format_language(code: str | None, *, locale: str | None = None) -> str:
     return names.get(tag) or names.get(tag.replace("-", "_")) or names.get(tag.split("-")[0]) or code
 
 
-def localise(value: Any, *, locale: str | None = None) -> str:
+def localise(value: Any, *, locale: str | None = None, module: str | None = None) -> str:
     """Any value as the reader reads it: a message or label rendered, a number or date in the locale's format,
-    a plain string looked up in the catalogues (so stored English words that are catalogue entries translate),
-    None as an empty string."""
+    a plain string looked up in the catalogues (the calling module's first, so stored English words that are
+    catalogue entries translate; `module` names the module when the caller is not the string's module, e.g. a
+    message's parameter), None as an empty string."""
     chosen = locale or get_locale()
     if value is None:
         return ""
@@ -381,7 +532,7 @@ def localise(value: Any, *, locale: str | None = None) -> str:
     if isinstance(value, (Label, Published, Money)):
         return value.render(chosen)
     if isinstance(value, bool):
-        return translations_for(chosen).ugettext("yes" if value else "no")
+        return translate("yes" if value else "no", module=module or calling_module(), locale=chosen)
     if isinstance(value, (int, Decimal)) or (isinstance(value, float) and value == value):
         return format_number(value, locale=chosen)
     if isinstance(value, dt.datetime):
@@ -389,7 +540,7 @@ def localise(value: Any, *, locale: str | None = None) -> str:
     if isinstance(value, dt.date):
         return format_date(value, locale=chosen)
     if isinstance(value, str):
-        return translations_for(chosen).ugettext(value) if value else value
+        return translate(value, module=module or calling_module(), locale=chosen) if value else value
     return str(value)
 
 

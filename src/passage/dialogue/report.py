@@ -167,7 +167,7 @@ def _environment(locale: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_translations(i18n.translations_for(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(i18n.translations_for(locale, "dialogue"), newstyle=True)  # type: ignore[attr-defined]
     env.filters["number"] = lambda value: i18n.format_number(value, locale=locale)
     env.filters["label"] = lambda value, domain: i18n.label(domain, value, locale=locale)
     env.globals["marked"] = lambda shown: _marked(shown, locale)

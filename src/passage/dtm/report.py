@@ -44,7 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
         "male": "男", "female": "女", "reasons": "流离失所原因", "reason": "原因",
         "quality": "数据质量：一致性检查", "check": "检查", "rows": "行数",
         "note": "原因为多选：一个地点可报告多个原因。性别和年龄数据仅涵盖所有地点均提供完整分类的地区。",
-        "withheld": "不予公布",
+        "withheld": "已隐去",
         "disclosure": "不公布 {threshold} 及以下的数字，以及可据以推算出这些数字的其他数字。",
     },
 }

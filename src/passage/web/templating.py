@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,15 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    TemplateNotFound,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
@@ -57,7 +66,7 @@ def _build_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.globals.update(
         current_locale=i18n.get_locale,
         locale_names=i18n.LOCALE_NAMES,
@@ -78,6 +87,35 @@ def _build_environment() -> Environment:
         ref=_nowrap(str),
     )
     return environment
+
+
+def _template_module(context: Context) -> str | None:
+    """The module of the template being rendered, from the file the loader found for its name (templates live in
+    `passage/<module>/templates/`, `_template_dirs()`; `base.html` and the shared parts in `passage/web/templates/`)."""
+    if context.name is None:
+        return None
+    try:
+        filename = context.environment.get_template(context.name).filename
+    except TemplateNotFound:
+        return None
+    return i18n.module_of_file(filename or "")
+
+
+def _string_module(context: Context) -> str | None:
+    """The module a template string belongs to: the template file the `_()`/`{% trans %}` is written in (its
+    compiled code's frame, so `base.html`'s words are `web`'s inside a consular page), else the rendered template."""
+    return i18n.calling_module(sys._getframe(2)) or _template_module(context)
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    """jinja's `_()`/`gettext`/`{% trans %}`: the template's module catalogue first, then the merged one."""
+    return i18n.translate(message, module=_string_module(context))
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return i18n.translate_plural(singular, plural, n, module=_string_module(context))
 
 
 def _label_filter(value: Any, domain: str) -> str:
