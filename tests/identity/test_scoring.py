@@ -76,9 +76,11 @@ def test_a_full_name_and_county_decide_a_match_when_the_posterior_is_high_and_no
     # Issue 19: strong non-date evidence may decide when the posterior says the combination is rare.
     assert scoring.decide([0.995], _levels(name="exact", birth_place="county")) == ["match"]
     assert scoring.decide([0.995], _levels(name="both_close", birth_place="written_close", sex="agree")) == ["match"]
-    # A disagreeing date is counted by the posterior (its m/u), not refused outright: name and county are two
-    # independent identifying fields that agree.
-    assert scoring.decide([0.995], _levels(name="exact", birth_place="county", birth_date="disagree")) == ["match"]
+    # A date with a typo is not a disagreement: full name, a date within one typo and the county decide.
+    assert scoring.decide([0.995], _levels(name="exact", birth_place="county", birth_date="digit_typo")) == ["match"]
+    # A date that disagrees outright stays a veto against name and place alone (a father and son of one name
+    # and one town): it goes to a human however high the posterior.
+    assert scoring.decide([0.9999], _levels(name="exact", birth_place="county", birth_date="disagree")) == ["possible"]
     # ... but never below the threshold, never with only a province, and never against a disagreeing sex or ID.
     assert scoring.decide([0.98], _levels(name="exact", birth_place="county")) == ["possible"]
     assert scoring.decide([0.995], _levels(name="exact", birth_place="province")) == ["possible"]

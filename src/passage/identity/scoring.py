@@ -281,22 +281,24 @@ def strong_evidence(levels: Levels) -> bool:
       or an agreeing ID number;
     - an agreeing ID number with a name that does not disagree;
     - a partly agreeing name with the exact full date and no disagreeing ID number;
-    - an agreeing name with a specific place (county or a close unresolved written place), whether the
-      date is missing or disagrees, when neither sex nor ID number disagrees: two independent identifying
-      fields agree. Christen (2012, "Data Matching", ch. 6) on deciding by the combined weight of the
-      fields that are present; Fellegi & Sunter (1969) on a disagreement being evidence weighed by its
-      m/u, not a veto. The posterior then requires the name-and-place combination to be rare in the
-      registry (term frequencies; every namesake in the county is kept by the pre-score and competes),
-      with the disagreeing date counted at log2(m/u) (about -5 to -7 bits), which is the issue's "a full
-      name ... and a place should be enough where that combination is rare".
-    Never accepted: a `match` on a name that disagrees outright unless the ID number agrees, or on a
-    disagreeing sex or ID number with only name and place.
+    - an agreeing name with a specific place (county or a close unresolved written place) when the date is
+      missing on one side, and no date, sex or ID number disagrees: two independent identifying fields
+      agree. Christen (2012, "Data Matching", ch. 6) on deciding by the combined weight of the fields that
+      are present. The posterior then requires the name-and-place combination to be rare in the registry
+      (term frequencies; every namesake in the county is kept by the pre-score and competes), which is the
+      issue's "a full name ... and a place should be enough where that combination is rare".
+    Never accepted: a `match` on a name that disagrees outright unless the ID number agrees; on a disagreeing
+    sex or ID number with only name and place; or on name and place against a disagreeing date. The last is
+    kept as a veto although Fellegi & Sunter (1969) would only weigh it: a father and son, or a cousin named
+    after an elder, share a full name and a home town and differ exactly in the date (a false `match` there
+    hands one person's case to another), and no benchmark here has such relatives to calibrate against.
     """
     id_ok = levels.id_number in ("exact", "one_edit")
     name_ok = levels.name in STRONG_NAME
     date_ok = levels.birth_date not in (None, "disagree")
     partial_ok = levels.name in PARTIAL_NAME and levels.birth_date == "exact" and levels.id_number != "disagree"
-    place_ok = name_ok and levels.birth_place in SPECIFIC_PLACE and levels.id_number != "disagree" and levels.sex != "disagree"
+    place_ok = (name_ok and levels.birth_place in SPECIFIC_PLACE and levels.birth_date != "disagree"
+                and levels.id_number != "disagree" and levels.sex != "disagree")
     return (name_ok and (date_ok or id_ok)) or (id_ok and levels.name not in (None, "disagree")) or partial_ok or place_ok
 
 
