@@ -1043,7 +1043,8 @@ def _compile_path(node: Node, *, allow_names: bool) -> Compiled:
         names = [step.value for step in steps]
         if len(names) < 2 or names[0] != "root" or names[1] != "item" or any(step.args for step in steps[2:]) or steps[0].args:
             raise ExpressionError(
-                f"instance('{instance}') at offset {node.position}: only /root/item[...]/column lookups are evaluated", node.position
+                T_("instance('{instance}') at offset {position}: only /root/item[...]/column lookups are evaluated", instance=instance, position=node.position),
+                node.position,
             )
         keep = _row_filter(steps[1].args)
         column = names[2] if len(names) > 2 else None
@@ -1093,7 +1094,8 @@ def _compile(node: Node, *, allow_names: bool) -> Compiled:
     if kind == "name":
         if not allow_names:
             raise ExpressionError(
-                f"bare name {node.value!r} at offset {node.position}: refer to a question as ${{{node.value}}}", node.position
+                T_("bare name '{name}' at offset {position}: refer to a question as ${{{name}}}", name=node.value, position=node.position),
+                node.position,
             )
         column = node.value
         return lambda ctx: (ctx.choice or {}).get(column)
