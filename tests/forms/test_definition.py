@@ -159,3 +159,36 @@ def test_search_appearance_is_read_as_a_plain_select(tmp_path: Path) -> None:
                    [["list_name", "name", "label"], ["fruit", "apple", "Apple"]])
     form = load_xlsform(path)
     assert form.by_name["f"].type == "select_one" and [c.name for c in form.choices_for(form.by_name["f"])] == ["apple"]
+
+
+def test_select_one_external_is_checked_against_the_external_choices_sheet(tmp_path: Path) -> None:
+    """Cascading `select_one_external` lists as field teams write them (the TerraFirma land registration forms
+    in the corpus): the list lives in the workbook's `external_choices` sheet, so answers are checked against
+    it, choice filter included, and no warning says otherwise."""
+    import datetime as dt
+
+    import openpyxl
+
+    from passage.forms.validation import FormValidator
+
+    path = write_xlsform(tmp_path / "external.xlsx", [
+        ["type", "name", "label", "choice_filter", "required"],
+        ["select_one provinces", "prov_id", "Province", "", "yes"],
+        ["select_one_external districts", "dist_id", "District", "prov_id=${prov_id}", "yes"],
+    ], [["list_name", "name", "label"], ["provinces", "P01", "Niassa"], ["provinces", "P10", "Maputo"]],
+        [["form_id", "version"], ["external", "1"]])
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook.create_sheet("external_choices")
+    for row in (["list_name", "name", "label", "prov_id"], ["districts", "D0102", "Cuamba", "P01"], ["districts", "D1002", "Boane", "P10"]):
+        sheet.append(row)
+    workbook.save(path)
+    form = load_xlsform(path.read_bytes(), filename=path.name)
+    assert form.unevaluated == [] and not any("external" in warning for warning in form.warnings)
+    assert [choice.name for choice in form.choices["districts"]] == ["D0102", "D1002"]
+    validator = FormValidator(form)
+    today = dt.date(2024, 6, 1)
+    assert validator.check({"prov_id": "P10", "dist_id": "D1002"}, today=today).errors == []
+    wrong = validator.check({"prov_id": "P10", "dist_id": "D0102"}, today=today).errors  # Niassa's district under Maputo
+    assert [(error.path, error.reason) for error in wrong] == [("dist_id", "choice")]
+    assert [(error.path, error.reason) for error in validator.check({"prov_id": "P10", "dist_id": "D9999"}, today=today).errors] == [("dist_id", "choice")]
+

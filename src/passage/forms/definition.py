@@ -602,7 +602,7 @@ def load_xlsform(
     kind = workbook_kind(content, name)
     unreadable: InvalidInput | None = None
     try:
-        sheets = read_workbook(content, name, only=frozenset({"survey", "settings"})) if kind != ".csv" else {}
+        sheets = read_workbook(content, name, only=frozenset({"survey", "settings", "external_choices"})) if kind != ".csv" else {}
     except InvalidInput as exc:
         # Our reader only finds row numbers: if pyxform can read the workbook, its verdict still stands.
         sheets, unreadable = {}, exc
@@ -641,9 +641,36 @@ def load_xlsform(
                          if key.lower().startswith("passage_title::") and value not in (None, "")}
     definition.sha256 = hashlib.sha256(content).hexdigest()
     definition.warnings = list(warnings)
+    _external_choices(definition, sheets.get("external_choices"))
     _attach(definition, attachments or {}, sheet)
     _check_expressions(definition, sheet)
     return definition
+
+
+def _external_choices(definition: FormDefinition, external: _Sheet | None) -> None:
+    """`select_one_external` questions answered from the workbook's `external_choices` sheet.
+
+    pyxform writes that sheet to the `itemsets.csv` attachment ODK Collect filters with the question's
+    choice filter (XLSForm specification, "External selects"); the list is in the workbook, so Passage reads
+    it there and checks answers against it like any select_one, choice filter included. A list that is not
+    in the sheet (the CSV was made elsewhere) stays unchecked, with a warning (`_attach`)."""
+    if external is None or not external.rows:
+        return
+    header = [name.strip() for name in external.header]
+    lists: dict[str, list[Choice]] = {}
+    for _number, cells in external.rows:
+        row = {name: str(cell).strip() for name, cell in zip(header, cells, strict=False) if name}
+        list_name, name = row.get("list_name", ""), row.get("name", "")
+        if not list_name or not name:
+            continue
+        labels = {("default" if key == "label" else key.split("::", 1)[1].strip()): value
+                  for key, value in row.items() if value and (key == "label" or key.lower().startswith("label::"))}
+        extras = {key: value for key, value in row.items() if key not in ("list_name", "name") and key != "label" and not key.lower().startswith("label::")}
+        lists.setdefault(list_name, []).append(Choice(name=name, labels=labels, extras=extras))
+    for item in definition.walk():
+        if item.type == "select_one_external" and item.list_name in lists:
+            item.type = "select_one"
+            definition.choices.setdefault(item.list_name, lists[item.list_name])
 
 
 def _labels(raw: Any) -> dict[str, str]:

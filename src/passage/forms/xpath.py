@@ -535,19 +535,21 @@ def parse(expression: str) -> Node:
 Compiled = Callable[[EvalContext], Any]
 
 
-def _regex_match(value: Any, pattern: Any) -> bool:
-    try:
-        return re.search(to_string(pattern), to_string(value)) is not None
-    except re.error:
-        return False
+_PATTERNS: dict[str, re.Pattern[str] | None] = {}
 
 
-def _selected(value: Any, choice: Any) -> bool:
-    return to_string(choice).strip() in to_string(value).split()
-
-
-def _count_selected(value: Any) -> float:
-    return float(len(to_string(value).split()))
+def _regex(text: str, pattern: str) -> bool:
+    """regex(): whether `pattern` matches somewhere in `text`; an invalid pattern matches nothing. Compiled
+    patterns are kept (a form has few), so bulk checks do not compile one per row."""
+    compiled = _PATTERNS.get(pattern, False)
+    if compiled is False:
+        try:
+            compiled = re.compile(pattern)
+        except re.error:
+            compiled = None
+        if len(_PATTERNS) < 10_000:
+            _PATTERNS[pattern] = compiled
+    return compiled is not None and compiled.search(text) is not None  # type: ignore[union-attr]
 
 
 def _int(value: Any) -> float:
@@ -927,7 +929,7 @@ FUNCTIONS: dict[str, Rule] = {
     "starts-with": Rule(("string", "string"), "bool", "{0}.startswith({1})"),
     "ends-with": Rule(("string", "string"), "bool", "{0}.endswith({1})"),
     "normalize-space": Rule(("string",), "str", "' '.join({0}.split())"),
-    "regex": _apply("bool", 2, 2, _regex_match),
+    "regex": Rule(("string", "string"), "bool", "_regex({0}, {1})"),
     "date": _apply("any", 1, 1, _date),
     "coalesce": _apply("any", 2, 2, _coalesce),
     "int": _apply("num", 1, 1, _int),
@@ -1335,7 +1337,7 @@ def is_constant(node: Node) -> bool:
 
 RUNTIME: dict[str, Any] = {
     "to_number": to_number, "to_string": to_string, "to_boolean": to_boolean,
-    "_equals": _equals, "_divide": _divide, "_modulo": _modulo, "abs": abs, "float": float, "len": len,
+    "_equals": _equals, "_divide": _divide, "_regex": _regex, "_modulo": _modulo, "abs": abs, "float": float, "len": len,
 }  # fmt: skip
 """The names a `Rule`'s Python may use (the generated plan's namespace includes them)."""
 
