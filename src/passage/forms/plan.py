@@ -133,7 +133,14 @@ class _Generator:
         raise xpath.ExpressionError(f"unsupported construct at offset {node.position}", node.position)
 
     def coerced(self, coercion: str, node: Node, current_kind: str) -> str:
-        """`node`'s source coerced as a `Rule` operand (`xpath.COERCIONS`), skipping what its kind makes needless."""
+        """`node`'s source coerced as a `Rule` operand (`xpath.COERCIONS`), skipping what its kind makes needless;
+        a literal operand is coerced here, once, by the table's own coercion (a trimmed token, a compiled pattern)."""
+        if node.kind in ("literal", "number"):
+            constant = node.value if node.kind == "literal" else float(node.value)
+            value = eval(xpath.coerce_source(coercion, "x"), dict(xpath.RUNTIME), {"x": constant})  # noqa: S307 - the table's own text
+            return self.constant(value)
+        if coercion in xpath.STRING_BASED:
+            return xpath.COERCIONS[coercion].format(self.string(node, current_kind))
         if coercion == "number":
             return self.number(node, current_kind)
         if coercion == "string":

@@ -538,18 +538,21 @@ Compiled = Callable[[EvalContext], Any]
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
 
 
-def _regex(text: str, pattern: str) -> bool:
-    """regex(): whether `pattern` matches somewhere in `text`; an invalid pattern matches nothing. Compiled
-    patterns are kept (a form has few), so bulk checks do not compile one per row."""
-    compiled = _PATTERNS.get(pattern, False)
+def _pattern(text: str) -> re.Pattern[str] | None:
+    """regex()'s pattern compiled (None when invalid: it matches nothing); kept, as a form has few."""
+    compiled = _PATTERNS.get(text, False)
     if compiled is False:
         try:
-            compiled = re.compile(pattern)
+            compiled = re.compile(text)
         except re.error:
             compiled = None
         if len(_PATTERNS) < 10_000:
-            _PATTERNS[pattern] = compiled
-    return compiled is not None and compiled.search(text) is not None  # type: ignore[union-attr]
+            _PATTERNS[text] = compiled
+    return compiled  # type: ignore[return-value]
+
+
+def _search(pattern: re.Pattern[str] | None, text: str) -> bool:
+    return pattern is not None and pattern.search(text) is not None
 
 
 def _int(value: Any) -> float:
@@ -915,7 +918,7 @@ OPERATORS: dict[str, Rule] = {
 FUNCTIONS: dict[str, Rule] = {
     "if": Rule(("boolean", "value", "value"), "any", "({1} if {0} else {2})"),
     "today": Rule((), "any", "{today}", constant=False),
-    "selected": Rule(("string", "string"), "bool", "({1}.strip() in {0}.split())"),
+    "selected": Rule(("string", "token"), "bool", "({1} in {0}.split())"),
     "count-selected": Rule(("string",), "num", "float(len({0}.split()))"),
     "string-length": Rule(("string",), "num", "float(len({0}))"),
     "number": _numeric("{0}"),
@@ -929,7 +932,7 @@ FUNCTIONS: dict[str, Rule] = {
     "starts-with": Rule(("string", "string"), "bool", "{0}.startswith({1})"),
     "ends-with": Rule(("string", "string"), "bool", "{0}.endswith({1})"),
     "normalize-space": Rule(("string",), "str", "' '.join({0}.split())"),
-    "regex": Rule(("string", "string"), "bool", "_regex({0}, {1})"),
+    "regex": Rule(("string", "pattern"), "bool", "_search({1}, {0})"),
     "date": _apply("any", 1, 1, _date),
     "coalesce": _apply("any", 2, 2, _coalesce),
     "int": _apply("num", 1, 1, _int),
@@ -982,8 +985,22 @@ SPECIAL_FUNCTIONS: dict[str, tuple[int, int]] = {
 not deterministic (uuid, random, now); compiled below one by one, never folded into constants. The plan
 and the column check call the closures compiled here for them."""
 
-COERCIONS: dict[str, str] = {"number": "to_number({})", "string": "to_string({})", "boolean": "to_boolean({})", "value": "{}"}
-"""A `Rule` operand coercion as Python source around the operand's source."""
+COERCIONS: dict[str, str] = {
+    "number": "to_number({})", "string": "to_string({})", "boolean": "to_boolean({})", "value": "{}",
+    "token": "{}.strip()", "pattern": "_pattern({})",
+}  # fmt: skip
+"""A `Rule` operand coercion as Python source around the operand's source; `token` (trimmed) and `pattern`
+(a compiled regular expression) apply to the operand's `string` coercion (see `coerce_source`)."""
+
+STRING_BASED = frozenset({"token", "pattern"})
+
+
+def coerce_source(coercion: str, source: str) -> str:
+    """Python source coercing `source` for a `Rule` operand (the interpreter's; the generator passes sources
+    it has already coerced to a string for the string-based coercions)."""
+    if coercion in STRING_BASED:
+        return COERCIONS[coercion].format(COERCIONS["string"].format(source))
+    return COERCIONS[coercion].format(source)
 
 SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(FUNCTIONS) | frozenset(SPECIAL_FUNCTIONS)
 
@@ -1143,7 +1160,7 @@ def _factory(rule: Rule) -> Callable[..., Compiled]:
         made = apply
     else:
         names = [f"a{index}" for index in range(len(rule.operands))]
-        coerced = [COERCIONS[coercion].format(f"{name}(ctx)") for coercion, name in zip(rule.operands, names, strict=True)]
+        coerced = [coerce_source(coercion, f"{name}(ctx)") for coercion, name in zip(rule.operands, names, strict=True)]
         body = rule.python.format(*coerced, today="ctx.get_today()")
         made = eval(f"lambda {', '.join(names)}: lambda ctx: {body}", dict(RUNTIME))  # noqa: S307 - the table's own text
     _FACTORIES[rule] = made
@@ -1337,7 +1354,7 @@ def is_constant(node: Node) -> bool:
 
 RUNTIME: dict[str, Any] = {
     "to_number": to_number, "to_string": to_string, "to_boolean": to_boolean,
-    "_equals": _equals, "_divide": _divide, "_regex": _regex, "_modulo": _modulo, "abs": abs, "float": float, "len": len,
+    "_equals": _equals, "_divide": _divide, "_search": _search, "_pattern": _pattern, "_modulo": _modulo, "abs": abs, "float": float, "len": len,
 }  # fmt: skip
 """The names a `Rule`'s Python may use (the generated plan's namespace includes them)."""
 
