@@ -192,3 +192,30 @@ def test_select_one_external_is_checked_against_the_external_choices_sheet(tmp_p
     assert [(error.path, error.reason) for error in wrong] == [("dist_id", "choice")]
     assert [(error.path, error.reason) for error in validator.check({"prov_id": "P10", "dist_id": "D9999"}, today=today).errors] == [("dist_id", "choice")]
 
+
+
+def test_external_choices_headers_in_any_case_and_a_same_named_choices_list(tmp_path: Path) -> None:
+    """pyxform reads `LIST_NAME`/`list name` headers in any case, and a list may exist under one name in both
+    `choices` and `external_choices` (pyxform's own case_insensitivity form): the external question gets the
+    external list, the plain select keeps its own."""
+    import datetime as dt
+
+    import openpyxl
+
+    from passage.forms.validation import FormValidator
+
+    path = write_xlsform(tmp_path / "both.xlsx", [
+        ["TYPE", "NAME", "LABEL"], ["select_one c1", "q1", "Plain"], ["select_one_external c1", "q2", "External"],
+    ], [["LIST_NAME", "NAME", "LABEL"], ["c1", "plain", "Plain one"]], [["form_id", "version"], ["both", "1"]])
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook.create_sheet("external_choices")
+    for row in (["list name", "Name", "Label"], ["c1", "outside", "Outside one"]):
+        sheet.append(row)
+    workbook.save(path)
+    form = load_xlsform(path.read_bytes(), filename=path.name)
+    assert form.unevaluated == []
+    assert [choice.name for choice in form.choices_for(form.by_name["q1"])] == ["plain"]
+    assert [choice.name for choice in form.choices_for(form.by_name["q2"])] == ["outside"]
+    validator = FormValidator(form)
+    assert validator.check({"q1": "plain", "q2": "outside"}, today=dt.date(2024, 6, 1)).errors == []
+    assert [error.path for error in validator.check({"q1": "outside", "q2": "plain"}, today=dt.date(2024, 6, 1)).errors] == ["q1", "q2"]

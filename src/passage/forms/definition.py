@@ -656,21 +656,29 @@ def _external_choices(definition: FormDefinition, external: _Sheet | None) -> No
     in the sheet (the CSV was made elsewhere) stays unchecked, with a warning (`_attach`)."""
     if external is None or not external.rows:
         return
+    # Headers as pyxform reads them: any case, `list name` for `list_name`; other columns (the filter's) as written.
     header = [name.strip() for name in external.header]
+    structural = {"list_name": "list_name", "list name": "list_name", "name": "name", "label": "label"}
     lists: dict[str, list[Choice]] = {}
     for _number, cells in external.rows:
         row = {name: str(cell).strip() for name, cell in zip(header, cells, strict=False) if name}
-        list_name, name = row.get("list_name", ""), row.get("name", "")
+        known = {structural[key.lower()]: value for key, value in row.items() if key.lower() in structural}
+        list_name, name = known.get("list_name", ""), known.get("name", "")
         if not list_name or not name:
             continue
-        labels = {("default" if key == "label" else key.split("::", 1)[1].strip()): value
-                  for key, value in row.items() if value and (key == "label" or key.lower().startswith("label::"))}
-        extras = {key: value for key, value in row.items() if key not in ("list_name", "name") and key != "label" and not key.lower().startswith("label::")}
+        labels = {key.split("::", 1)[1].strip(): value for key, value in row.items() if value and key.lower().startswith("label::")}
+        if known.get("label"):
+            labels["default"] = known["label"]
+        extras = {key: value for key, value in row.items() if key.lower() not in structural and not key.lower().startswith("label::")}
         lists.setdefault(list_name, []).append(Choice(name=name, labels=labels, extras=extras))
     for item in definition.walk():
         if item.type == "select_one_external" and item.list_name in lists:
             item.type = "select_one"
-            definition.choices.setdefault(item.list_name, lists[item.list_name])
+            original = key = item.list_name
+            if key in definition.choices and definition.choices[key] is not lists[original]:
+                key = f"{original} (external_choices)"  # the choices sheet has a list of the same name
+                item.list_name = key
+            definition.choices[key] = lists[original]
 
 
 def _labels(raw: Any) -> dict[str, str]:
