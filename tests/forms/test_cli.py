@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,18 @@ def test_load_needs_an_organisation_when_there_are_several(demo_people: dict[str
     assert "stored" in capsys.readouterr().out
 
 
-def test_load_and_import_summaries_and_warnings_in_chinese(store: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def english_afterwards() -> Iterator[None]:
+    """`--lang` sets the process's language for the rest of the run: put English back for the next tests."""
+    from passage.core import i18n
+
+    yield
+    i18n.set_locale("en")
+
+
+def test_load_and_import_summaries_and_warnings_in_chinese(
+    store: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str], english_afterwards: None
+) -> None:
     """`--lang zh_Hans`: the load line, every not-evaluated warning (sheet, row, column and reason) and the import
     counts render in Chinese; refusals too, with the sheet and row still named."""
     survey = [list(row) for row in SURVEY]
