@@ -124,3 +124,85 @@ def test_form_page_names_the_checks_not_evaluated_in_chinese(page: Any, demo_peo
     row = section.locator("tbody tr").first
     assert [cell.inner_text() for cell in row.locator("td").all()][:4] == ["survey", "3", "calculation", "odd"]
     assert "frobnicate" in row.inner_text()
+
+
+UCL_FORM = Path(__file__).parent / "corpus" / "XLSForm__pyxform__tests__bug_example_xls__UCL_Biomass_Plot_Form.xlsx"
+"""A real field form (UCL biomass plot survey, kept from pyxform's bug examples, BSD-2; see corpus/MANIFEST.csv):
+cascading choice filters over CSV attachments, relevance, a repeat holding a repeat sized by `repeat_count`,
+calculations and a regex constraint."""
+UCL_MEDIA = {
+    "UCL_regions.csv": "name,label\nr1,Arusha\nr2,Manyara\n",
+    "UCL_districts.csv": "name,label,region_id\nd1,Monduli,r1\nd2,Babati,r2\n",
+    "UCL_villages.csv": "name,label,district_id\nv1,Mto wa Mbu,d1\nv2,Magugu,d2\n",
+    "ULC_Biomass_Plots.csv": "name,label,village,plant_phase\np1,Plot 1,v1,2024\np2,Plot 2,v2,2024\np3,Plot 3,v1,2023\n",
+    "species_names.csv": "name,label\nacacia,Acacia tortilis\nother,Other species\n",
+}
+
+
+def test_real_field_form_entry_never_loses_an_answer(page: Any, demo_people: dict[str, str]) -> None:
+    """The UCL form entered quickly while every re-render reply is delayed: picks that narrow the next list
+    (region -> district -> village -> plot), a relevance that opens the trees repeat, answers inside it and
+    in its nested stems repeat; every value survives and the submission saves with all of them."""
+    with unit_of_work() as session:
+        analyst = session.get(User, demo_people["analyst"])
+        loaded = service.load_form(session, actor=analyst, content=UCL_FORM.read_bytes(), filename=UCL_FORM.name,
+                                   attachments={name: text.encode() for name, text in UCL_MEDIA.items()})
+        form_id = loaded.form.id
+        enumerator = loaded.definition.choices["enumerator"][0]
+    browser_sign_in(page, "analyst")
+
+    def slow(route: Any) -> None:
+        page.wait_for_timeout(400)
+        route.continue_()
+
+    def group(name: str) -> Any:
+        return page.get_by_role("group", name=name)
+
+    page.route("**/entry/fields", slow)
+    page.goto(f"/forms/{form_id}/entry")
+    group("Your Name").get_by_label(enumerator.labels.get("English (en)") or enumerator.name, exact=True).check()
+    page.get_by_label("Your Phone Number").fill("712-345-6789")
+    group("Region").get_by_label("Arusha").check()
+    group("District").get_by_label("Monduli").check()  # listed once the region's re-render arrives
+    group("Village").get_by_label("Mto wa Mbu").check()
+    group("In which planting area phase was the activity done?").get_by_label("2024").check()
+    page.get_by_label("Percent Canopy Cover").fill("40")
+    page.keyboard.press("Tab")  # leaving a text field sends its change (a reply that lands while typing is dropped)
+    group("Plot ID").get_by_label("Plot 1").check()  # village and phase both filter this list
+    page.get_by_label("Latitude").fill("-3.37")
+    page.get_by_label("Longitude").fill("35.8")
+    group("Was the Plot Center Monumented with Rebar?").get_by_label("Yes", exact=True).check()
+    page.get_by_label("Slope (percent)").fill("10")
+    group("Are there any trees to measure in the plot?").get_by_label("Yes", exact=True).check()
+    trees = page.locator("fieldset.form-repeat", has=page.get_by_text("Tree Tag Number"))
+    trees.get_by_label("Tree Tag Number").fill("7")  # inside the repeat the relevance just opened
+    trees.get_by_role("group", name="Latin Tree Name").get_by_label("Acacia tortilis").check()
+    trees.get_by_label("What is the bearing of the tree from plot center?").fill("90")
+    trees.get_by_label("What is the distance from the centre in meters?").fill("3")
+    trees.get_by_label("How many measurable stems does the tree have?").fill("1")
+    page.keyboard.press("Tab")
+    trees.get_by_label("Circumference at 1.3 m (cm)").fill("20")  # the nested stems repeat
+    trees.get_by_role("group", name="Stem Health").get_by_label("Alive").check()
+    group("Are there stumps less than 4 meters").get_by_label("No", exact=True).check()
+    group("Is there regeneration in subplot 1?").get_by_label("No", exact=True).check()
+    group("Is there regeneration in subplot 2?").get_by_label("No", exact=True).check()
+    group("Disturbance signs in main plot").get_by_label("Livestock Grazing").check()
+    page.get_by_label("Remarks about Plot").fill("dry season")
+    page.wait_for_timeout(2000)  # every slow reply has arrived by now
+    assert page.get_by_label("Your Phone Number").input_value() == "712-345-6789"
+    assert group("Region").get_by_label("Arusha").is_checked() and group("District").get_by_label("Monduli").is_checked()
+    assert group("Village").get_by_label("Mto wa Mbu").is_checked() and group("Plot ID").get_by_label("Plot 1").is_checked()
+    assert trees.get_by_label("Tree Tag Number").input_value() == "7"
+    assert trees.get_by_label("Circumference at 1.3 m (cm)").input_value() == "20"
+    assert group("Disturbance signs in main plot").get_by_label("Livestock Grazing").is_checked()
+    page.get_by_role("button", name="Submit").click()
+    status = page.get_by_role("status")
+    assert status.inner_text().startswith("The submission was saved."), page.locator("main").inner_text()[:3000]
+    with unit_of_work() as session:
+        stored = next(service.iter_submissions(session, form_ref=form_id, actor=session.get(User, demo_people["analyst"])))
+        data = stored.data
+    assert (data["location/region_id"], data["location/district_id"], data["location/village"], data["location/plot_id"]) == ("r1", "d1", "v1", "p1")
+    assert data["info/leader_number"] == "712-345-6789" and data["remarks"] == "dry season" and data["disturbance"] == ["grazing"]
+    tree = data["trees"][0]
+    assert tree["trees/tag"] == 7 and tree["trees/latin_name_id"] == "acacia" and tree["trees/tree_distance"] == 3.0
+    assert tree["trees/stems"][0]["trees/stems/cbh"] == 20 and tree["trees/stems"][0]["trees/stems/health_id"] == "alive"

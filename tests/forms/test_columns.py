@@ -227,3 +227,38 @@ def test_quote_free_csv_split_reads_what_the_csv_module_reads(tmp_path: Path, te
     path = tmp_path / "plain.csv"
     path.write_text(text, encoding="utf-8", newline="")
     assert read_csv_table(path, required=[])[1] == _csv_module_rows(text)
+
+
+def test_a_rule_changed_in_the_semantics_table_changes_interpreter_plan_and_column_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One definition: `<=` and `selected()` rewritten in `xpath.OPERATORS`/`xpath.FUNCTIONS` alone change
+    what the tree walk, the generated plan and the column-wise check all decide."""
+    from passage.forms import xpath
+    from passage.forms.validation import FormValidator
+
+    survey = [
+        ["type", "name", "label", "constraint", "relevant"],
+        ["integer", "n", "N", ". <= 5", ""],
+        ["select_multiple needs", "needs", "Needs", "", ""],
+        ["text", "other", "Other", "", "selected(${needs}, 'other')"],
+    ]
+    choices = [["list_name", "name", "label"], ["needs", "food", "Food"], ["needs", "other", "Other"]]
+    path = write_xlsform(tmp_path / "rules.xlsx", survey, choices, [["form_id", "version"], ["rules", "1"]])
+    rows = [{"n": "5", "needs": "other", "other": "x"}, {"n": "4", "needs": "food", "other": ""}] * 40
+
+    def decisions() -> tuple[list[bool], list[bool], list[bool]]:
+        validator = FormValidator(load_xlsform(path.read_bytes(), filename=path.name))  # compiled afresh from the table
+        interpreted = [not validator.check_interpreted(row, today=TODAY).errors for row in rows]
+        planned = [not validator.check(row, today=TODAY).errors for row in rows]
+        cells = {name: [row[name] for row in rows] for name in ("n", "needs", "other")}
+        proven = [text is not None for text in columns.ColumnCheck(validator).check(cells, len(rows), TODAY)]
+        return interpreted, planned, proven
+
+    assert decisions() == ([True, True] * 40,) * 3
+    monkeypatch.setitem(xpath.OPERATORS, "<=", xpath.Rule(("number", "number"), "bool", "({0} < {1})", vector="({0} < {1})"))
+    assert decisions() == ([False, True] * 40,) * 3  # 5 <= 5 is now false everywhere
+    monkeypatch.setitem(xpath.FUNCTIONS, "selected", xpath.Rule(("string", "string"), "bool", "({1} not in {0}.split())"))
+    # now `other` is relevant only when 'other' is not picked: row 1 answers an irrelevant question, row 2 lacks nothing
+    interpreted, planned, proven = decisions()
+    assert interpreted == planned == proven == [False, True] * 40

@@ -159,3 +159,63 @@ def test_search_appearance_is_read_as_a_plain_select(tmp_path: Path) -> None:
                    [["list_name", "name", "label"], ["fruit", "apple", "Apple"]])
     form = load_xlsform(path)
     assert form.by_name["f"].type == "select_one" and [c.name for c in form.choices_for(form.by_name["f"])] == ["apple"]
+
+
+def test_select_one_external_is_checked_against_the_external_choices_sheet(tmp_path: Path) -> None:
+    """Cascading `select_one_external` lists as field teams write them (the TerraFirma land registration forms
+    in the corpus): the list lives in the workbook's `external_choices` sheet, so answers are checked against
+    it, choice filter included, and no warning says otherwise."""
+    import datetime as dt
+
+    import openpyxl
+
+    from passage.forms.validation import FormValidator
+
+    path = write_xlsform(tmp_path / "external.xlsx", [
+        ["type", "name", "label", "choice_filter", "required"],
+        ["select_one provinces", "prov_id", "Province", "", "yes"],
+        ["select_one_external districts", "dist_id", "District", "prov_id=${prov_id}", "yes"],
+    ], [["list_name", "name", "label"], ["provinces", "P01", "Niassa"], ["provinces", "P10", "Maputo"]],
+        [["form_id", "version"], ["external", "1"]])
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook.create_sheet("external_choices")
+    for row in (["list_name", "name", "label", "prov_id"], ["districts", "D0102", "Cuamba", "P01"], ["districts", "D1002", "Boane", "P10"]):
+        sheet.append(row)
+    workbook.save(path)
+    form = load_xlsform(path.read_bytes(), filename=path.name)
+    assert form.unevaluated == [] and not any("external" in warning for warning in form.warnings)
+    assert [choice.name for choice in form.choices["districts"]] == ["D0102", "D1002"]
+    validator = FormValidator(form)
+    today = dt.date(2024, 6, 1)
+    assert validator.check({"prov_id": "P10", "dist_id": "D1002"}, today=today).errors == []
+    wrong = validator.check({"prov_id": "P10", "dist_id": "D0102"}, today=today).errors  # Niassa's district under Maputo
+    assert [(error.path, error.reason) for error in wrong] == [("dist_id", "choice")]
+    assert [(error.path, error.reason) for error in validator.check({"prov_id": "P10", "dist_id": "D9999"}, today=today).errors] == [("dist_id", "choice")]
+
+
+
+def test_external_choices_headers_in_any_case_and_a_same_named_choices_list(tmp_path: Path) -> None:
+    """pyxform reads `LIST_NAME`/`list name` headers in any case, and a list may exist under one name in both
+    `choices` and `external_choices` (pyxform's own case_insensitivity form): the external question gets the
+    external list, the plain select keeps its own."""
+    import datetime as dt
+
+    import openpyxl
+
+    from passage.forms.validation import FormValidator
+
+    path = write_xlsform(tmp_path / "both.xlsx", [
+        ["TYPE", "NAME", "LABEL"], ["select_one c1", "q1", "Plain"], ["select_one_external c1", "q2", "External"],
+    ], [["LIST_NAME", "NAME", "LABEL"], ["c1", "plain", "Plain one"]], [["form_id", "version"], ["both", "1"]])
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook.create_sheet("external_choices")
+    for row in (["list name", "Name", "Label"], ["c1", "outside", "Outside one"]):
+        sheet.append(row)
+    workbook.save(path)
+    form = load_xlsform(path.read_bytes(), filename=path.name)
+    assert form.unevaluated == []
+    assert [choice.name for choice in form.choices_for(form.by_name["q1"])] == ["plain"]
+    assert [choice.name for choice in form.choices_for(form.by_name["q2"])] == ["outside"]
+    validator = FormValidator(form)
+    assert validator.check({"q1": "plain", "q2": "outside"}, today=dt.date(2024, 6, 1)).errors == []
+    assert [error.path for error in validator.check({"q1": "outside", "q2": "plain"}, today=dt.date(2024, 6, 1)).errors] == ["q1", "q2"]

@@ -122,7 +122,10 @@ class PassageError(Exception):
         """The CLI rendering: message, then each field problem, on a single line."""
         if not self.fields:
             return render_message(self.code, self.message)
-        details = "; ".join(f"{f.path}: {render_message('field', f.message)}" for f in self.fields[:10])
+        # A path built as a message (`T_("sheet {sheet}, row {row}", ...)`) reads in the reader's language here; the
+        # problem details keep it as written (English), since clients match on it.
+        details = "; ".join(f"{i18n.localise(f.path) if isinstance(f.path, i18n.Text) else f.path}: {render_message('field', f.message)}"
+                            for f in self.fields[:10])
         more = " " + i18n.P_("(and {n} more)", "(and {n} more)", len(self.fields) - 10).render() if len(self.fields) > 10 else ""
         return f"{render_message(self.code, self.message)}: {details}{more}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.db import unit_of_work
 from passage.core.errors import InvalidInput, NotFound
-from passage.core.i18n import T_
+from passage.core.i18n import T_, label, localise
 from passage.core.progress import progress_bar
 from passage.security.actors import system_actor
 
@@ -61,14 +62,20 @@ def load(
         attachments = {attachment.name: attachment.read_bytes() for attachment in media}
         result = service.load_form(session, actor=CLI_ACTOR, content=form_file.read_bytes(), filename=form_file.name, organisation_id=owner,
                                    attachments=attachments)
-        state = "stored" if result.created else "already stored"
-        typer.echo(
-            f"form {result.form.form_key} version {result.version.version_label} (#{result.version.number}) {state}: "
-            f"{sum(1 for f in result.definition.walk() if f.holds_value)} fields, "
-            f"{len(result.definition.choices)} choice lists, languages {', '.join(result.definition.languages) or 'default'}"
-        )
-        for warning in result.definition.warnings:
-            typer.echo(f"warning: {warning}", err=True)
+        definition = result.definition
+        fields = sum(1 for f in definition.walk() if f.holds_value)
+        languages = ", ".join(definition.languages) or localise(T_("default"))
+        if result.created:
+            line = T_("form {form} version {version} (#{number}) stored: {fields} fields, {lists} choice lists, languages {languages}",
+                      form=result.form.form_key, version=result.version.version_label, number=str(result.version.number),
+                      fields=fields, lists=len(definition.choices), languages=languages)
+        else:
+            line = T_("form {form} version {version} (#{number}) already stored: {fields} fields, {lists} choice lists, languages {languages}",
+                      form=result.form.form_key, version=result.version.version_label, number=str(result.version.number),
+                      fields=fields, lists=len(definition.choices), languages=languages)
+        typer.echo(localise(line))
+        for warning in definition.warning_lines():
+            typer.echo(localise(T_("warning: {warning}", warning=warning)), err=True)
 
 
 @forms_app.command("import")
@@ -84,23 +91,31 @@ def import_data(
         raise InvalidInput(T_("{file}: file not found", file=data_file.name))
     with unit_of_work() as session, progress_bar(transient=True) as bar:
         owner = _organisation_id(session, organisation, for_new_form=False)
-        task = bar.add_task("validating", total=None)
+        task = bar.add_task(localise(T_("validating")), total=None)
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
         report = service.import_export(session, actor=CLI_ACTOR, form_ref=form, path=data_file, progress=advance, organisation_id=owner)
-    typer.echo(f"rows read: {report.rows_read}")
-    typer.echo(f"accepted: {report.accepted}")
-    typer.echo(f"quarantined: {report.quarantined}")
-    for reason, count in sorted(report.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0])):
-        typer.echo(f"  {reason}: {count}")
-    typer.echo(f"duplicates skipped: {report.duplicates}")
+    _summary(report)
     if report.attachments:
-        typer.echo(f"attachments in the export: {report.attachments}")
+        typer.echo(localise(T_("attachments in the export: {count}", count=report.attachments)))
+    from passage.forms.definition import not_evaluated_warning
+
     for entry in report.not_evaluated:
-        typer.echo(f"not evaluated: sheet {entry['sheet']}, row {entry['row']}, column {entry['column']}: {entry['reason']}")
-    typer.echo(f"batch: {report.batch_id}")
+        typer.echo(localise(T_("not evaluated: {warning}", warning=not_evaluated_warning(entry))))
+    typer.echo(localise(T_("batch: {batch}", batch=report.batch_id)))
+
+
+def _summary(report: Any) -> None:
+    """The counts of an import, in the reader's language (quarantine reasons by their labels)."""
+    from passage.forms import messages  # noqa: F401 - defines the forms.reason labels
+    typer.echo(localise(T_("rows read: {count}", count=report.rows_read)))
+    typer.echo(localise(T_("accepted: {count}", count=report.accepted)))
+    typer.echo(localise(T_("quarantined: {count}", count=report.quarantined)))
+    for reason, count in sorted(report.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0])):
+        typer.echo(f"  {label('forms.reason', reason)} ({reason}): {localise(count)}")
+    typer.echo(localise(T_("duplicates skipped: {count}", count=report.duplicates)))
 
 
 @forms_app.command("pull")
@@ -123,13 +138,8 @@ def pull(
         owner = _organisation_id(session, organisation, for_new_form=False)
         report = service.pull_from_central(session, actor=CLI_ACTOR, form_ref=form, base_url=url, project_id=project, token=token,
                                            central_form_id=central_form, organisation_id=owner)
-    typer.echo(f"rows read: {report.rows_read}")
-    typer.echo(f"accepted: {report.accepted}")
-    typer.echo(f"quarantined: {report.quarantined}")
-    for reason, count in sorted(report.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0])):
-        typer.echo(f"  {reason}: {count}")
-    typer.echo(f"duplicates skipped: {report.duplicates}")
-    typer.echo(f"batch: {report.batch_id}")
+    _summary(report)
+    typer.echo(localise(T_("batch: {batch}", batch=report.batch_id)))
 
 
 typer_apps: list[typer.Typer] = [forms_app]

@@ -47,16 +47,13 @@ from passage.forms.plan import (
     make_generator,
     plan_namespace,
 )
-from passage.forms.xpath import EvalContext, Node, is_classic
+from passage.forms.xpath import FUNCTIONS, OPERATORS, EvalContext, Node, Rule, is_classic
 
 if TYPE_CHECKING:
     from passage.forms.validation import FormValidator, _Step
 
 _FAILED = object()
 """A cell that does not parse, or an expression that raised: the row goes to the per-row plan."""
-
-_NUMERIC = ("num", "int", "intref", "decref")
-
 
 def _json_text(value: Any) -> str:
     """One value as `json.dumps(..., ensure_ascii=False)` writes it inside a document."""
@@ -470,35 +467,39 @@ class _State:
         return inverse, results
 
     def boolean(self, node: Node, current_kind: str, current: _Column | None) -> np.ndarray:
-        """`generator.boolean(node)` for every row, as a bool array."""
+        """`generator.boolean(node)` for every row, as a bool array.
+
+        Operators and functions come from the semantics table (`xpath.OPERATORS`, `xpath.FUNCTIONS`): a
+        rule with a `vector` spelling is applied to whole columns of its coerced operands, `and`/`or`
+        evaluate their second operand only where the first did not decide (`Rule.short_circuit`), and
+        `=`/`!=` between operands of one static kind use the rule's `same_kind` spelling; anything else
+        runs the plan generator's source once per distinct combination of the values it reads."""
         if node.kind not in ("literal", "number") and _is_constant(node):
             return np.full(self.count, self._constant(self.generator.boolean(node, current_kind)) is True, dtype=bool)
-        if node.kind == "binary" and node.value in ("and", "or"):
+        rule = _rule(node)
+        if rule is not None and rule.short_circuit is not None and rule.vector is not None:
             left = self.boolean(node.args[0], current_kind, current)
-            # Python evaluates the right side only where the left did not decide: so do we.
-            undecided = self.mask & (left if node.value == "and" else ~left)
+            undecided = self.mask & (left if rule.short_circuit == "and" else ~left)
             right = self.within(undecided).boolean(node.args[1], current_kind, current)
-            return (left & right) if node.value == "and" else (left | right)
-        if node.kind == "call" and node.value == "not":
-            return ~self.boolean(node.args[0], current_kind, current)
-        if node.kind == "binary" and node.value in ("<", "<=", ">", ">="):
-            left_number = self.number(node.args[0], current_kind, current)
-            right_number = self.number(node.args[1], current_kind, current)
-            return np.asarray(_COMPARE[node.value](left_number, right_number)) & np.ones(self.count, dtype=bool)
-        if node.kind == "binary" and node.value in ("=", "!="):
-            left_kind = self.generator.expression(node.args[0], current_kind)[1]
-            right_kind = self.generator.expression(node.args[1], current_kind)[1]
-            same: np.ndarray | None = None
-            if (left_kind == right_kind == "num") or (left_kind in ("num", "int") and right_kind in _NUMERIC) or (
-                right_kind in ("num", "int") and left_kind in _NUMERIC
-            ):
-                same = np.equal(self.number(node.args[0], current_kind, current), self.number(node.args[1], current_kind, current))
-            elif left_kind == right_kind == "bool":
-                same = np.equal(self.boolean(node.args[0], current_kind, current), self.boolean(node.args[1], current_kind, current))
-            if same is not None:
-                same = np.asarray(same) & np.ones(self.count, dtype=bool)
-                return same if node.value == "=" else ~same
+            return np.asarray(_vector(rule.vector)(left, right))
+        if rule is not None and rule.vector is not None and rule.result == "bool":
+            operands = [self.coerced(coercion, arg, current_kind, current) for coercion, arg in zip(rule.operands, node.args, strict=True)]
+            if all(operand is not None for operand in operands):
+                return np.asarray(_vector(rule.vector)(*operands)) & np.ones(self.count, dtype=bool)
+        if rule is not None and rule.same_kind is not None:
+            shared = self.generator.shared_kind(node.args, current_kind)
+            if shared in ("number", "boolean"):
+                operands = [self.coerced(shared, arg, current_kind, current) for arg in node.args]
+                return np.asarray(_vector(rule.same_kind)(*operands)) & np.ones(self.count, dtype=bool)
         return self._scalar_bool(self.generator.boolean(node, current_kind), node, current)
+
+    def coerced(self, coercion: str, node: Node, current_kind: str, current: _Column | None) -> Any:
+        """A rule's operand for every row as the rule coerces it (numbers or booleans); None otherwise."""
+        if coercion == "number":
+            return self.number(node, current_kind, current)
+        if coercion == "boolean":
+            return self.boolean(node, current_kind, current)
+        return None
 
     def _scalar_bool(self, source: str, node: Node, current: _Column | None) -> np.ndarray:
         inverse, results = self.scalar(source, node, current)
@@ -519,12 +520,9 @@ class _State:
             return self.columns[str(node.value)].numbers()
         if node.kind == "current" and current is not None and current_kind in ("int", "num"):
             return current.numbers()
-        if node.kind == "neg":
-            return -self.number(node.args[0], current_kind, current)
-        if node.kind == "binary" and node.value in ("+", "-", "*"):
-            left = self.number(node.args[0], current_kind, current)
-            right = self.number(node.args[1], current_kind, current)
-            return _ARITHMETIC[node.value](left, right)
+        rule = _rule(node)
+        if rule is not None and rule.vector is not None and rule.result == "num" and all(coercion == "number" for coercion in rule.operands):
+            return _vector(rule.vector)(*(self.number(arg, current_kind, current) for arg in node.args))  # type: ignore[no-any-return]
         return self._scalar_number(self.generator.number(node, current_kind), node, current)
 
     def _scalar_number(self, source: str, node: Node, current: _Column | None) -> np.ndarray:
@@ -565,10 +563,28 @@ def _encode(cells: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     return codes, list(index)
 
 
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-}  # fmt: skip
-_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {"+": np.add, "-": np.subtract, "*": np.multiply}
+def _rule(node: Node) -> Rule | None:
+    """The semantics-table entry `node` applies, if any."""
+    if node.kind == "binary":
+        return OPERATORS.get(node.value)
+    if node.kind == "neg":
+        return OPERATORS["neg"]
+    if node.kind == "call":
+        return FUNCTIONS.get(node.value)
+    return None
+
+
+_VECTORS: dict[str, Callable[..., Any]] = {}
+
+
+def _vector(template: str) -> Callable[..., Any]:
+    """A `Rule`'s numpy spelling as a function of its operand arrays (compiled once per spelling)."""
+    function = _VECTORS.get(template)
+    if function is None:
+        names = [f"a{index}" for index in range(template.count("{"))]
+        function = eval(f"lambda {', '.join(names)}: {template.format(*names)}", {"abs": abs})  # noqa: S307 - the table's own text
+        _VECTORS[template] = function
+    return function
 
 
 def _references(node: Node) -> set[str]:

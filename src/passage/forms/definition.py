@@ -25,7 +25,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from passage.core.errors import FieldError, InvalidInput
-from passage.core.i18n import P_, T_, Text
+from passage.core.i18n import P_, T_, Published, Text
 from passage.forms.xpath import Expression, ExpressionError, compile_expression
 
 CORE_TYPES = frozenset(
@@ -254,6 +254,12 @@ class FormDefinition:
                 except (ExpressionError, RecursionError, ValueError, TypeError):
                     continue
         return compiled
+
+    def warning_lines(self) -> list[str]:
+        """The load warnings, each in the reader's language: pyxform's own (in English, as pyxform writes
+        them), then one per check that is not evaluated (`unevaluated`)."""
+        own = len(self.warnings) - len(self.unevaluated)
+        return [*self.warnings[: max(own, 0)], *(not_evaluated_warning(entry).render() for entry in self.unevaluated)]
 
     @cached_property
     def not_evaluated(self) -> frozenset[tuple[str, str]]:
@@ -512,14 +518,10 @@ class _SurveySheet:
                 return self.columns[alias]
         return None
 
-    def where(self, *, row: int | None, column: str | None, sheet: str | None = None) -> str:
-        parts = [f"sheet {sheet or self.sheet_name}"]
-        if row is not None:
-            parts.append(f"row {row}")
-        if column:
-            letter = self.column_letter(column)
-            parts.append(f"column {column}" + (f" ({letter})" if letter else ""))
-        return ", ".join(parts)
+    def where(self, *, row: int | None, column: str | None, sheet: str | None = None) -> Text:
+        """"sheet survey, row 7, column relevant (F)" as a message, in the reader's language when rendered."""
+        letter = self.column_letter(column) if column else None
+        return _where(sheet or self.sheet_name, row, f"{column} ({letter})" if column and letter else column)
 
 
 _SHEET_IN_MESSAGE = re.compile(r"(?:On|in) the '([A-Za-z_ ]+)' sheet|sheet: '([A-Za-z_ ]+)'|There should be an? ([a-z_]+) sheet|You must have a sheet named '([a-z_]+)'")
@@ -563,7 +565,7 @@ def _pyxform_refusal(exc: Exception, sheet: _SurveySheet, filename: str) -> Inva
                 break
     where = sheet.where(row=int(row) if row is not None else None, column=column, sheet=sheet_name)
     return InvalidInput(
-        f"{filename}: the XLSForm is invalid",
+        T_("{file}: the XLSForm is invalid", file=filename),
         fields=[FieldError(path=where, message=message)],
         extra={"sheet": sheet_name or sheet.sheet_name, "row": row, "column": column},
     )
@@ -600,7 +602,7 @@ def load_xlsform(
     kind = workbook_kind(content, name)
     unreadable: InvalidInput | None = None
     try:
-        sheets = read_workbook(content, name, only=frozenset({"survey", "settings"})) if kind != ".csv" else {}
+        sheets = read_workbook(content, name, only=frozenset({"survey", "settings", "external_choices"})) if kind != ".csv" else {}
     except InvalidInput as exc:
         # Our reader only finds row numbers: if pyxform can read the workbook, its verdict still stands.
         sheets, unreadable = {}, exc
@@ -618,8 +620,8 @@ def load_xlsform(
         if unreadable is not None:
             raise unreadable from None
         raise InvalidInput(
-            f"{name}: the XLSForm could not be read by pyxform ({type(exc).__name__}: {str(exc)[:200]}); "
-            "check the survey and choices sheets against https://xlsform.org"
+            T_("{file}: the XLSForm could not be read by pyxform ({error}: {detail}); check the survey and choices sheets against https://xlsform.org",
+               file=name, error=type(exc).__name__, detail=str(exc)[:200])
         ) from None
     data = result._pyxform or {}
     try:
@@ -628,8 +630,8 @@ def load_xlsform(
         raise
     except Exception as exc:  # noqa: BLE001 - pyxform accepted it: say what we could not read, never a traceback
         raise InvalidInput(
-            f"{name}: pyxform accepts this form but Passage could not read its structure ({type(exc).__name__}: {str(exc)[:200]}); "
-            "please report it with the form attached"
+            T_("{file}: pyxform accepts this form but Passage could not read its structure ({error}: {detail}); please report it with the form attached",
+               file=name, error=type(exc).__name__, detail=str(exc)[:200])
         ) from None
     if not (sheet.settings.get("form_id") or sheet.settings.get("id_string")):
         definition.form_id = default_form_id(name)
@@ -639,9 +641,44 @@ def load_xlsform(
                          if key.lower().startswith("passage_title::") and value not in (None, "")}
     definition.sha256 = hashlib.sha256(content).hexdigest()
     definition.warnings = list(warnings)
+    _external_choices(definition, sheets.get("external_choices"))
     _attach(definition, attachments or {}, sheet)
     _check_expressions(definition, sheet)
     return definition
+
+
+def _external_choices(definition: FormDefinition, external: _Sheet | None) -> None:
+    """`select_one_external` questions answered from the workbook's `external_choices` sheet.
+
+    pyxform writes that sheet to the `itemsets.csv` attachment ODK Collect filters with the question's
+    choice filter (XLSForm specification, "External selects"); the list is in the workbook, so Passage reads
+    it there and checks answers against it like any select_one, choice filter included. A list that is not
+    in the sheet (the CSV was made elsewhere) stays unchecked, with a warning (`_attach`)."""
+    if external is None or not external.rows:
+        return
+    # Headers as pyxform reads them: any case, `list name` for `list_name`; other columns (the filter's) as written.
+    header = [name.strip() for name in external.header]
+    structural = {"list_name": "list_name", "list name": "list_name", "name": "name", "label": "label"}
+    lists: dict[str, list[Choice]] = {}
+    for _number, cells in external.rows:
+        row = {name: str(cell).strip() for name, cell in zip(header, cells, strict=False) if name}
+        known = {structural[key.lower()]: value for key, value in row.items() if key.lower() in structural}
+        list_name, name = known.get("list_name", ""), known.get("name", "")
+        if not list_name or not name:
+            continue
+        labels = {key.split("::", 1)[1].strip(): value for key, value in row.items() if value and key.lower().startswith("label::")}
+        if known.get("label"):
+            labels["default"] = known["label"]
+        extras = {key: value for key, value in row.items() if key.lower() not in structural and not key.lower().startswith("label::")}
+        lists.setdefault(list_name, []).append(Choice(name=name, labels=labels, extras=extras))
+    for item in definition.walk():
+        if item.type == "select_one_external" and item.list_name in lists:
+            item.type = "select_one"
+            original = key = item.list_name
+            if key in definition.choices and definition.choices[key] is not lists[original]:
+                key = f"{original} (external_choices)"  # the choices sheet has a list of the same name
+                item.list_name = key
+            definition.choices[key] = lists[original]
 
 
 def _labels(raw: Any) -> dict[str, str]:
@@ -687,9 +724,11 @@ def _build_definition(data: dict[str, Any], sheet: _SurveySheet, filename: str) 
         row = sheet.rows_by_name.get(name)
         if kind is None:
             kind = "group" if raw.get("children") else "text"
+            reason = (T_("type '{type}' is stored as a group without checks", type=raw_type) if kind == "group"
+                      else T_("type '{type}' is stored as text without checks", type=raw_type))
             type_notes.append({
                 "sheet": sheet.sheet_name, "row": row, "column": "type", "field": name, "expression": raw_type,
-                "reason": f"type {raw_type!r} is stored as {'a group' if kind == 'group' else 'text'} without checks",
+                "reason": str(reason), "reason_text": reason.as_stored(),
             })
         bind = raw.get("bind") or {}
         control = raw.get("control") or {}
@@ -817,15 +856,17 @@ def _attach(definition: FormDefinition, attachments: Mapping[str, bytes], sheet:
                     for choice in definition.choices[list_name]
                 ]
             if list_name not in definition.choices:
+                reason = T_("the choices come from the attachment {file}, which was not loaded with the form; answers are not checked against it",
+                            file=list_name)
                 definition.unevaluated.append({
                     "sheet": sheet.sheet_name, "row": item.row, "column": "type", "field": item.name, "expression": list_name,
-                    "reason": f"the choices come from the attachment {list_name}, which was not loaded with the form; "
-                    "answers are not checked against it",
+                    "reason": str(reason), "reason_text": reason.as_stored(),
                 })
         if item.type == "select_one_external":
+            reason = T_("select_one_external choices live in an external CSV; answers are not checked against them")
             definition.unevaluated.append({
                 "sheet": sheet.sheet_name, "row": item.row, "column": "type", "field": item.name, "expression": list_name,
-                "reason": "select_one_external choices live in an external CSV; answers are not checked against them",
+                "reason": str(reason), "reason_text": reason.as_stored(),
             })
 
 
@@ -872,8 +913,33 @@ def _check_expressions(definition: FormDefinition, sheet: _SurveySheet) -> None:
                 if (inner.name, "not_relevant") not in seen and inner.holds_value:
                     seen.add((inner.name, "not_relevant"))
     for entry in entries:
-        where = sheet.where(row=entry["row"], column=str(entry["column"]))
-        definition.warnings.append(f"{where}: {entry['reason']} (not evaluated)")
+        definition.warnings.append(not_evaluated_warning(entry, sheet.where(row=entry["row"], column=str(entry["column"]), sheet=entry["sheet"])))
+
+
+def not_evaluated_warning(entry: Mapping[str, Any], where: str | None = None) -> Text:
+    """One `unevaluated` entry as a warning line ("sheet survey, row 7, column relevant: ... (not evaluated)"),
+    rendered in the reader's language."""
+    reason = Text.from_stored(entry["reason_text"]) if entry.get("reason_text") else Text(str(entry.get("reason", "")))
+    if where is None:
+        column = entry.get("column")
+        where = _where(str(entry.get("sheet") or "survey"), entry.get("row"), str(column) if column else None)
+    return T_("{where}: {reason} (not evaluated)", where=where, reason=reason)
+
+
+def _verbatim(text: str) -> Published:
+    """A sheet, column or question name as a message parameter: the author's identifier, never translated."""
+    return Published(text, "name", {})
+
+
+def _where(sheet: str, row: int | None, column: str | None) -> Text:
+    """"sheet survey, row 7, column relevant (F)" as a message, in the reader's language when rendered."""
+    if row is not None and column:
+        return T_("sheet {sheet}, row {row}, column {column}", sheet=_verbatim(sheet), row=str(row), column=_verbatim(column))
+    if row is not None:
+        return T_("sheet {sheet}, row {row}", sheet=_verbatim(sheet), row=str(row))
+    if column:
+        return T_("sheet {sheet}, column {column}", sheet=_verbatim(sheet), column=_verbatim(column))
+    return T_("sheet {sheet}", sheet=_verbatim(sheet))
 
 
 def _descendants(item: Field) -> Iterator[Field]:

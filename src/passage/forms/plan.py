@@ -31,19 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from passage.core.i18n import Text
 from passage.forms import xpath
-from passage.forms.xpath import EvalContext, Node, to_boolean, to_number, to_string
+from passage.forms.xpath import EvalContext, Node
 
 if TYPE_CHECKING:
     from passage.forms.validation import FormValidator, _Step
 
 PlanFunction = Callable[[Mapping[str, Any], dt.date], tuple[dict[str, Any], list[Any]]]
 
-_BOOL_FUNCTIONS = frozenset({"not", "true", "false", "boolean", "selected", "regex", "contains", "starts-with", "ends-with"})
-_NUMBER_FUNCTIONS = frozenset({"count-selected", "string-length", "int", "number", "round", "abs", "count"})
-_STRING_FUNCTIONS = frozenset({"concat", "string", "normalize-space", "substr", "selected-at"})
-_DYNAMIC = frozenset({"ref", "current", "name", "path", "filter", "step"})
-_DYNAMIC_CALLS = frozenset(xpath.SPECIAL_FUNCTIONS)
-"""Calls whose value depends on the context or the clock (or is random): never folded into a constant."""
 
 
 class RepeatCounts(dict):  # type: ignore[type-arg]
@@ -59,12 +53,7 @@ _NOT_FOLDED = object()
 _DECIMAL_MATCH = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?").fullmatch
 
 
-def _is_constant(node: Node) -> bool:
-    if node.kind in _DYNAMIC:
-        return False
-    if node.kind == "call" and node.value in _DYNAMIC_CALLS:
-        return False
-    return all(_is_constant(arg) for arg in node.args)
+_is_constant = xpath.is_constant
 
 
 class _Generator:
@@ -130,12 +119,58 @@ class _Generator:
         if kind == "ref":
             return f"v.get({node.value!r})", self.ref_kinds.get(node.value, "any")
         if kind == "neg":
-            return f"(-{self.number(node.args[0], current_kind)})", "num"
+            return self.rule(xpath.OPERATORS["neg"], node.args, current_kind)
         if kind == "binary":
-            return self.binary(node, current_kind)
+            rule = xpath.OPERATORS[node.value]
+            if rule.same_kind is not None:
+                shared = self.shared_kind(node.args, current_kind)
+                if shared is not None:
+                    operands = [self.coerced(shared, arg, current_kind) for arg in node.args]
+                    return rule.same_kind.format(*operands), rule.result
+            return self.rule(rule, node.args, current_kind)
         if kind == "call":
-            return self.call(node, current_kind)
+            return self.rule(xpath.FUNCTIONS[node.value], node.args, current_kind)
         raise xpath.ExpressionError(f"unsupported construct at offset {node.position}", node.position)
+
+    def coerced(self, coercion: str, node: Node, current_kind: str) -> str:
+        """`node`'s source coerced as a `Rule` operand (`xpath.COERCIONS`), skipping what its kind makes needless;
+        a literal operand is coerced here, once, by the table's own coercion (a trimmed token, a compiled pattern)."""
+        if node.kind in ("literal", "number"):
+            constant = node.value if node.kind == "literal" else float(node.value)
+            value = eval(xpath.coerce_source(coercion, "x"), dict(xpath.RUNTIME), {"x": constant})  # noqa: S307 - the table's own text
+            return self.constant(value)
+        if coercion in xpath.STRING_BASED:
+            return xpath.COERCIONS[coercion].format(self.string(node, current_kind))
+        if coercion == "number":
+            return self.number(node, current_kind)
+        if coercion == "string":
+            return self.string(node, current_kind)
+        if coercion == "boolean":
+            return self.boolean(node, current_kind)
+        return self.expression(node, current_kind)[0]
+
+    def rule(self, rule: xpath.Rule, args: tuple[Node, ...], current_kind: str) -> tuple[str, str]:
+        """Source for `rule` applied to `args`: the table's Python over the coerced operands, or a call of
+        its implementation (the same function object the interpreter calls)."""
+        if rule.implementation is not None:
+            rendered = ", ".join(self.expression(arg, current_kind)[0] for arg in args)
+            return f"{self.constant(rule.implementation)}({rendered})", rule.result
+        operands = [self.coerced(coercion, arg, current_kind) for coercion, arg in zip(rule.operands, args, strict=True)]
+        return rule.python.format(*operands, today="today"), rule.result
+
+    def shared_kind(self, args: tuple[Node, ...], current_kind: str) -> str | None:
+        """The coercion both operands of `=`/`!=` surely share (XPath 1.0 section 3.4: two numbers compare
+        as numbers, two strings as strings, two booleans as booleans), or None when only run time knows."""
+        left_kind = self.expression(args[0], current_kind)[1]
+        right_kind = self.expression(args[1], current_kind)[1]
+        numeric = ("num", "int", "intref", "decref")
+        if left_kind == right_kind and left_kind in ("num", "str", "bool"):
+            return {"num": "number", "str": "string", "bool": "boolean"}[left_kind]
+        if (left_kind in ("num", "int") and right_kind in numeric) or (right_kind in ("num", "int") and left_kind in numeric):
+            return "number"  # one side is surely a number, the other a number or empty
+        if (left_kind == "str" and right_kind in ("str", "strref")) or (right_kind == "str" and left_kind in ("str", "strref")):
+            return "string"  # one side is surely a string, the other a string or empty ('')
+        return None
 
     def number(self, node: Node, current_kind: str) -> str:
         source, kind = self.expression(node, current_kind)
@@ -156,70 +191,6 @@ class _Generator:
         if kind == "strref":  # to_string(None) is ''
             return f"({source} or '')"
         return source if kind == "str" else f"to_string({source})"
-
-    def binary(self, node: Node, current_kind: str) -> tuple[str, str]:
-        operator = node.value
-        left, right = node.args
-        if operator in ("and", "or"):
-            return f"({self.boolean(left, current_kind)} {operator} {self.boolean(right, current_kind)})", "bool"
-        if operator in ("=", "!="):
-            left_source, left_kind = self.expression(left, current_kind)
-            right_source, right_kind = self.expression(right, current_kind)
-            numeric = ("num", "int", "intref", "decref")
-            if left_kind == right_kind and left_kind in ("num", "str", "bool"):
-                comparison = f"({left_source} == {right_source})"
-            elif (left_kind in ("num", "int") and right_kind in numeric) or (right_kind in ("num", "int") and left_kind in numeric):
-                # One side is surely a number, the other a number or empty: XPath compares numbers.
-                comparison = f"({self.number(left, current_kind)} == {self.number(right, current_kind)})"
-            elif (left_kind == "str" and right_kind in ("str", "strref")) or (right_kind == "str" and left_kind in ("str", "strref")):
-                comparison = f"({self.string(left, current_kind)} == {self.string(right, current_kind)})"
-            else:
-                comparison = f"_equals({left_source}, {right_source})"
-            return (comparison if operator == "=" else f"(not {comparison})"), "bool"
-        python = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "+": "+", "-": "-", "*": "*"}.get(operator)
-        if python is not None:
-            # to_number on both sides, then a float comparison or operation (NaN compares false).
-            result = "bool" if operator in ("<", "<=", ">", ">=") else "num"
-            return f"({self.number(left, current_kind)} {python} {self.number(right, current_kind)})", result
-        if operator == "div":
-            return f"_divide({self.number(left, current_kind)}, {self.number(right, current_kind)})", "num"
-        if operator == "mod":
-            return f"_modulo({self.number(left, current_kind)}, {self.number(right, current_kind)})", "num"
-        raise xpath.ExpressionError(f"unsupported operator {operator!r}")  # pragma: no cover
-
-    def call(self, node: Node, current_kind: str) -> tuple[str, str]:
-        name = node.value
-        args = node.args
-        if name == "today":
-            return "today", "any"
-        if name == "if":
-            condition = self.boolean(args[0], current_kind)
-            then, then_kind = self.expression(args[1], current_kind)
-            otherwise, otherwise_kind = self.expression(args[2], current_kind)
-            return f"({then} if {condition} else {otherwise})", then_kind if then_kind == otherwise_kind else "any"
-        if name == "count":
-            return f"float(rc.get({args[0].value!r}, 0))", "num"
-        if name == "jr:choice-name":
-            question = str(args[1].value)[2:-1].strip()
-            return f"choice_label({question!r}, {self.string(args[0], current_kind)})", "str"
-        if name == "selected" and args[1].kind == "literal":
-            return f"({str(args[1].value).strip()!r} in {self.string(args[0], current_kind)}.split())", "bool"
-        if name == "count-selected":
-            return f"float(len({self.string(args[0], current_kind)}.split()))", "num"
-        if name == "not":
-            return f"(not {self.boolean(args[0], current_kind)})", "bool"
-        if name == "regex" and args[1].kind == "literal":
-            try:
-                pattern = re.compile(str(args[1].value))
-            except re.error:
-                return "False", "bool"
-            return f"({self.constant(pattern)}.search({self.string(args[0], current_kind)}) is not None)", "bool"
-        implementation = xpath.FUNCTIONS[name][2]
-        rendered = ", ".join(self.expression(arg, current_kind)[0] for arg in args)
-        kind = "bool" if name in _BOOL_FUNCTIONS else "num" if name in _NUMBER_FUNCTIONS else "str" if name in _STRING_FUNCTIONS else "any"
-        if name in ("number", "abs", "int", "count-selected", "string-length", "round"):
-            kind = "num"
-        return f"{self.constant(implementation)}({rendered})", kind
 
 
 def _geopoint(text: str) -> tuple[list[float], str] | None:
@@ -303,12 +274,7 @@ def plan_namespace(validator: FormValidator, generator: _Generator) -> dict[str,
         "_json_value": v_module._json_value,
         "_joined": v_module._joined,
         "_geo_text": v_module._geo_text,
-        "to_number": to_number,
-        "to_boolean": to_boolean,
-        "to_string": to_string,
-        "_equals": xpath._equals,
-        "_divide": xpath._divide,
-        "_modulo": xpath._modulo,
+        **xpath.RUNTIME,
         "isinstance": isinstance,
         "NAN": math.nan,
         "DECIMAL": v_module._DECIMAL.fullmatch,

@@ -265,10 +265,6 @@ def _equals(left: Any, right: Any) -> bool:
     return to_string(left) == to_string(right)
 
 
-def _relational(left: Any, right: Any) -> tuple[float, float]:
-    return to_number(left), to_number(right)
-
-
 # ---------------------------------------------------------------------------------------------------
 # tokeniser
 
@@ -539,19 +535,24 @@ def parse(expression: str) -> Node:
 Compiled = Callable[[EvalContext], Any]
 
 
-def _regex_match(value: Any, pattern: Any) -> bool:
-    try:
-        return re.search(to_string(pattern), to_string(value)) is not None
-    except re.error:
-        return False
+_PATTERNS: dict[str, re.Pattern[str] | None] = {}
 
 
-def _selected(value: Any, choice: Any) -> bool:
-    return to_string(choice).strip() in to_string(value).split()
+def _pattern(text: str) -> re.Pattern[str] | None:
+    """regex()'s pattern compiled (None when invalid: it matches nothing); kept, as a form has few."""
+    compiled = _PATTERNS.get(text, False)
+    if compiled is False:
+        try:
+            compiled = re.compile(text)
+        except re.error:
+            compiled = None
+        if len(_PATTERNS) < 10_000:
+            _PATTERNS[text] = compiled
+    return compiled  # type: ignore[return-value]
 
 
-def _count_selected(value: Any) -> float:
-    return float(len(to_string(value).split()))
+def _search(pattern: re.Pattern[str] | None, text: str) -> bool:
+    return pattern is not None and pattern.search(text) is not None
 
 
 def _int(value: Any) -> float:
@@ -839,73 +840,167 @@ def _uuid(length: Any = None) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(size))
 
 
-# name -> (minimum arguments, maximum arguments or None for unbounded, implementation on evaluated args)
-FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
-    "selected": (2, 2, _selected),
-    "count-selected": (1, 1, _count_selected),
-    "string-length": (1, 1, lambda value: float(len(to_string(value)))),
-    "regex": (2, 2, _regex_match),
-    "date": (1, 1, _date),
-    "coalesce": (2, 2, _coalesce),
-    "int": (1, 1, _int),
-    "number": (1, 1, to_number),
-    "string": (1, 1, to_string),
-    "boolean": (1, 1, to_boolean),
-    "concat": (1, None, lambda *parts: "".join(to_string(part) for part in _flatten(parts))),
-    "not": (1, 1, lambda value: not to_boolean(value)),
-    "true": (0, 0, lambda: True),
-    "false": (0, 0, lambda: False),
-    "round": (1, 2, _round),
-    "abs": (1, 1, lambda value: abs(to_number(value))),
-    "contains": (2, 2, lambda haystack, needle: to_string(needle) in to_string(haystack)),
-    "starts-with": (2, 2, lambda text, prefix: to_string(text).startswith(to_string(prefix))),
-    "ends-with": (2, 2, lambda text, suffix: to_string(text).endswith(to_string(suffix))),
-    "substr": (2, 3, _substr),
-    "substring": (2, 3, _substr),
-    "selected-at": (2, 2, lambda value, index: (to_string(value).split() + [""] * (int(to_number(index)) + 1))[int(to_number(index))] if to_number(index) >= 0 else ""),
-    "normalize-space": (1, 1, lambda value: " ".join(to_string(value).split())),
-    "substring-before": (2, 2, _substring_before),
-    "substring-after": (2, 2, _substring_after),
-    "translate": (3, 3, _translate),
-    "floor": (1, 1, _math(lambda number: float(math.floor(number)) if math.isfinite(number) else number)),
-    "ceiling": (1, 1, _math(lambda number: float(math.ceil(number)) if math.isfinite(number) else number)),
-    "pow": (2, 2, _pow),
-    "log": (1, 1, _math(math.log)),
-    "log10": (1, 1, _math(math.log10)),
-    "exp": (1, 1, _math(math.exp)),
-    "exp10": (1, 1, _math(lambda number: 10.0**number)),
-    "sqrt": (1, 1, _math(math.sqrt)),
-    "sin": (1, 1, _math(math.sin)),
-    "cos": (1, 1, _math(math.cos)),
-    "tan": (1, 1, _math(math.tan)),
-    "asin": (1, 1, _math(math.asin)),
-    "acos": (1, 1, _math(math.acos)),
-    "atan": (1, 1, _math(math.atan)),
-    "atan2": (2, 2, lambda y, x: math.atan2(to_number(y), to_number(x))),
-    "pi": (0, 0, lambda: math.pi),
-    "boolean-from-string": (1, 1, _boolean_from_string),
-    "checklist": (2, None, _checklist),
-    "weighted-checklist": (2, None, _weighted_checklist),
-    "digest": (2, 3, _digest),
-    "base64-decode": (1, 1, _base64_decode),
-    "date-time": (1, 1, _date_time),
-    "decimal-date-time": (1, 1, _decimal_date_time),
-    "decimal-time": (1, 1, _decimal_time),
-    "format-date": (2, 2, _format_date),
-    "format-date-time": (2, 2, _format_date),
-    "once": (1, 1, lambda value: value),
-    "area": (1, 1, _area),
-    "distance": (1, None, _distance),
+# ---------------------------------------------------------------------------------------------------
+# the semantics table: one definition of every operator and value function
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one operator or value function means; the only place where that is written.
+
+    The interpreter below (`_compile`), the generated validation plan (`passage.forms.plan`) and the
+    column-wise check (`passage.forms.columns`) all build their code from these entries, so a rule changed
+    here changes all three:
+
+    - `operands`: how each operand is coerced before the rule applies (XPath 1.0 section 4: `number`
+      is `to_number`, `string` is `to_string`, `boolean` is `to_boolean`, `value` leaves it as it is);
+    - `python`: the rule as a Python expression over the coerced operands `{0}`, `{1}`, ... and `{today}`
+      (the evaluation date), using only the names in `RUNTIME`; Python's own `and`, `or` and `x if c else y`
+      keep XPath's short-circuit evaluation;
+    - or `implementation`: a function applied to the operands' values as they are (it coerces them
+      itself), for the functions too long to write as one expression;
+    - `result`: what it returns (`num` a float, `bool`, `str`, or `any`), which lets the generator skip a
+      coercion it would otherwise emit;
+    - `vector`: the same rule written for numpy arrays of the coerced operands (element by element, IEEE
+      doubles and NaN as in Python), when the column check may apply it a whole column at a time;
+      `same_kind` (for `=` and `!=`): the rule when both operands are statically of one kind (numbers,
+      strings or booleans), where XPath 1.0 section 3.4 compares them as that kind;
+    - `short_circuit`: `and`/`or`, when the last operand is evaluated only where the first is true/false;
+    - `constant`: False when the value depends on the evaluation context (the clock), so it is never folded.
+    """
+
+    operands: tuple[str, ...] = ()
+    result: str = "any"
+    python: str = ""
+    implementation: Callable[..., Any] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    """Argument counts of an `implementation` (None: unbounded); a `python` rule takes len(operands)."""
+    vector: str | None = None
+    same_kind: str | None = None
+    short_circuit: str | None = None
+    constant: bool = True
+
+    @property
+    def arity(self) -> tuple[int, int | None]:
+        if self.implementation is not None:
+            return (self.minimum or 0, self.maximum)
+        return (len(self.operands), len(self.operands))
+
+
+def _numeric(python: str, result: str = "num") -> Rule:
+    """A rule on numbers whose Python spelling is also valid on numpy float arrays."""
+    return Rule(("number",) * python.count("{"), result, python, vector=python)
+
+
+def _apply(result: str, low: int, high: int | None, implementation: Callable[..., Any]) -> Rule:
+    return Rule(result=result, implementation=implementation, minimum=low, maximum=high)
+
+
+OPERATORS: dict[str, Rule] = {
+    "or": Rule(("boolean", "boolean"), "bool", "({0} or {1})", vector="({0} | {1})", short_circuit="or"),
+    "and": Rule(("boolean", "boolean"), "bool", "({0} and {1})", vector="({0} & {1})", short_circuit="and"),
+    "=": Rule(("value", "value"), "bool", "_equals({0}, {1})", same_kind="({0} == {1})"),
+    "!=": Rule(("value", "value"), "bool", "(not _equals({0}, {1}))", same_kind="({0} != {1})"),
+    "<": _numeric("({0} < {1})", "bool"),  # NaN compares false, as XPath 1.0 requires
+    "<=": _numeric("({0} <= {1})", "bool"),
+    ">": _numeric("({0} > {1})", "bool"),
+    ">=": _numeric("({0} >= {1})", "bool"),
+    "+": _numeric("({0} + {1})"),
+    "-": _numeric("({0} - {1})"),
+    "*": _numeric("({0} * {1})"),
+    "div": Rule(("number", "number"), "num", "_divide({0}, {1})"),
+    "mod": Rule(("number", "number"), "num", "_modulo({0}, {1})"),
+    "neg": _numeric("(-{0})"),
 }
-"""Functions evaluated on their arguments' values (deterministic: the same arguments, the same result)."""
+"""XPath 1.0 sections 3.4 and 3.5 (`neg` is unary minus); `=` compares by the operands' types."""
+
+FUNCTIONS: dict[str, Rule] = {
+    "if": Rule(("boolean", "value", "value"), "any", "({1} if {0} else {2})"),
+    "today": Rule((), "any", "{today}", constant=False),
+    "selected": Rule(("string", "token"), "bool", "({1} in {0}.split())"),
+    "count-selected": Rule(("string",), "num", "float(len({0}.split()))"),
+    "string-length": Rule(("string",), "num", "float(len({0}))"),
+    "number": _numeric("{0}"),
+    "string": Rule(("string",), "str", "{0}"),
+    "boolean": Rule(("boolean",), "bool", "{0}"),
+    "not": Rule(("boolean",), "bool", "(not {0})", vector="(~{0})"),
+    "true": Rule((), "bool", "True"),
+    "false": Rule((), "bool", "False"),
+    "abs": _numeric("abs({0})"),
+    "contains": Rule(("string", "string"), "bool", "({1} in {0})"),
+    "starts-with": Rule(("string", "string"), "bool", "{0}.startswith({1})"),
+    "ends-with": Rule(("string", "string"), "bool", "{0}.endswith({1})"),
+    "normalize-space": Rule(("string",), "str", "' '.join({0}.split())"),
+    "regex": Rule(("string", "pattern"), "bool", "_search({1}, {0})"),
+    "date": _apply("any", 1, 1, _date),
+    "coalesce": _apply("any", 2, 2, _coalesce),
+    "int": _apply("num", 1, 1, _int),
+    "concat": _apply("str", 1, None, lambda *parts: "".join(to_string(part) for part in _flatten(parts))),
+    "round": _apply("num", 1, 2, _round),
+    "substr": _apply("str", 2, 3, _substr),
+    "substring": _apply("str", 2, 3, _substr),
+    "selected-at": _apply("str", 2, 2, lambda value, index: (to_string(value).split() + [""] * (int(to_number(index)) + 1))[int(to_number(index))] if to_number(index) >= 0 else ""),
+    "substring-before": _apply("str", 2, 2, _substring_before),
+    "substring-after": _apply("str", 2, 2, _substring_after),
+    "translate": _apply("str", 3, 3, _translate),
+    "floor": _apply("num", 1, 1, _math(lambda number: float(math.floor(number)) if math.isfinite(number) else number)),
+    "ceiling": _apply("num", 1, 1, _math(lambda number: float(math.ceil(number)) if math.isfinite(number) else number)),
+    "pow": _apply("num", 2, 2, _pow),
+    "log": _apply("num", 1, 1, _math(math.log)),
+    "log10": _apply("num", 1, 1, _math(math.log10)),
+    "exp": _apply("num", 1, 1, _math(math.exp)),
+    "exp10": _apply("num", 1, 1, _math(lambda number: 10.0**number)),
+    "sqrt": _apply("num", 1, 1, _math(math.sqrt)),
+    "sin": _apply("num", 1, 1, _math(math.sin)),
+    "cos": _apply("num", 1, 1, _math(math.cos)),
+    "tan": _apply("num", 1, 1, _math(math.tan)),
+    "asin": _apply("num", 1, 1, _math(math.asin)),
+    "acos": _apply("num", 1, 1, _math(math.acos)),
+    "atan": _apply("num", 1, 1, _math(math.atan)),
+    "atan2": _apply("num", 2, 2, lambda y, x: math.atan2(to_number(y), to_number(x))),
+    "pi": _apply("num", 0, 0, lambda: math.pi),
+    "boolean-from-string": _apply("bool", 1, 1, _boolean_from_string),
+    "checklist": _apply("bool", 2, None, _checklist),
+    "weighted-checklist": _apply("bool", 2, None, _weighted_checklist),
+    "digest": _apply("str", 2, 3, _digest),
+    "base64-decode": _apply("str", 1, 1, _base64_decode),
+    "date-time": _apply("any", 1, 1, _date_time),
+    "decimal-date-time": _apply("num", 1, 1, _decimal_date_time),
+    "decimal-time": _apply("num", 1, 1, _decimal_time),
+    "format-date": _apply("str", 2, 2, _format_date),
+    "format-date-time": _apply("str", 2, 2, _format_date),
+    "once": _apply("any", 1, 1, lambda value: value),
+    "area": _apply("num", 1, 1, _area),
+    "distance": _apply("num", 1, None, _distance),
+}
+"""The value functions (ODK XForms specification, "XPath Functions"; XPath 1.0 section 4): each a `Rule`."""
 
 SPECIAL_FUNCTIONS: dict[str, tuple[int, int]] = {
-    "if": (3, 3), "today": (0, 0), "now": (0, 0), "count": (1, 1), "jr:choice-name": (2, 2), "sum": (1, 1),
+    "now": (0, 0), "count": (1, 1), "jr:choice-name": (2, 2), "sum": (1, 1),
     "max": (1, 1 << 30), "min": (1, 1 << 30), "count-non-empty": (1, 1), "join": (2, 1 << 30), "position": (0, 1),
     "indexed-repeat": (3, 7), "current": (0, 0), "instance": (1, 1), "pulldata": (4, 4), "uuid": (0, 1), "random": (0, 0),
 }  # fmt: skip
 """Functions that read the context (node-sets, repeat position, secondary instances, the clock) or are
-not deterministic (uuid, random, now); never folded into constants."""
+not deterministic (uuid, random, now); compiled below one by one, never folded into constants. The plan
+and the column check call the closures compiled here for them."""
+
+COERCIONS: dict[str, str] = {
+    "number": "to_number({})", "string": "to_string({})", "boolean": "to_boolean({})", "value": "{}",
+    "token": "{}.strip()", "pattern": "_pattern({})",
+}  # fmt: skip
+"""A `Rule` operand coercion as Python source around the operand's source; `token` (trimmed) and `pattern`
+(a compiled regular expression) apply to the operand's `string` coercion (see `coerce_source`)."""
+
+STRING_BASED = frozenset({"token", "pattern"})
+
+
+def coerce_source(coercion: str, source: str) -> str:
+    """Python source coercing `source` for a `Rule` operand (the interpreter's; the generator passes sources
+    it has already coerced to a string for the string-based coercions)."""
+    if coercion in STRING_BASED:
+        return COERCIONS[coercion].format(COERCIONS["string"].format(source))
+    return COERCIONS[coercion].format(source)
 
 SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(FUNCTIONS) | frozenset(SPECIAL_FUNCTIONS)
 
@@ -967,7 +1062,8 @@ def _compile_path(node: Node, *, allow_names: bool) -> Compiled:
         names = [step.value for step in steps]
         if len(names) < 2 or names[0] != "root" or names[1] != "item" or any(step.args for step in steps[2:]) or steps[0].args:
             raise ExpressionError(
-                f"instance('{instance}') at offset {node.position}: only /root/item[...]/column lookups are evaluated", node.position
+                T_("instance('{instance}') at offset {position}: only /root/item[...]/column lookups are evaluated", instance=instance, position=node.position),
+                node.position,
             )
         keep = _row_filter(steps[1].args)
         column = names[2] if len(names) > 2 else None
@@ -1017,17 +1113,18 @@ def _compile(node: Node, *, allow_names: bool) -> Compiled:
     if kind == "name":
         if not allow_names:
             raise ExpressionError(
-                f"bare name {node.value!r} at offset {node.position}: refer to a question as ${{{node.value}}}", node.position
+                T_("bare name '{name}' at offset {position}: refer to a question as ${{{name}}}", name=node.value, position=node.position),
+                node.position,
             )
         column = node.value
         return lambda ctx: (ctx.choice or {}).get(column)
     if kind == "neg":
-        operand = _compile(node.args[0], allow_names=allow_names)
-        return lambda ctx: -to_number(operand(ctx))
+        return _factory(OPERATORS["neg"])(_compile(node.args[0], allow_names=allow_names))
     if kind == "binary":
-        left = _compile(node.args[0], allow_names=allow_names)
-        right = _compile(node.args[1], allow_names=allow_names)
-        return _binary(node.value, left, right)
+        rule = OPERATORS.get(node.value)
+        if rule is None:  # pragma: no cover - the parser produces only the operators in the table
+            raise ExpressionError(T_("unsupported operator {operator}", operator=node.value))
+        return _factory(rule)(*(_compile(arg, allow_names=allow_names) for arg in node.args))
     if kind == "call":
         return _compile_call(node, allow_names=allow_names)
     if kind == "path":
@@ -1035,42 +1132,39 @@ def _compile(node: Node, *, allow_names: bool) -> Compiled:
     raise ExpressionError(T_("the construct at offset {position} is not evaluated", position=node.position), node.position)
 
 
-def _binary(operator: str, left: Compiled, right: Compiled) -> Compiled:
-    if operator == "or":
-        return lambda ctx: to_boolean(left(ctx)) or to_boolean(right(ctx))
-    if operator == "and":
-        return lambda ctx: to_boolean(left(ctx)) and to_boolean(right(ctx))
-    if operator == "=":
-        return lambda ctx: _equals(left(ctx), right(ctx))
-    if operator == "!=":
-        return lambda ctx: not _equals(left(ctx), right(ctx))
-    if operator == "<":
-        return lambda ctx: _lt(*_relational(left(ctx), right(ctx)))
-    if operator == "<=":
-        return lambda ctx: _le(*_relational(left(ctx), right(ctx)))
-    if operator == ">":
-        return lambda ctx: _lt(*reversed(_relational(left(ctx), right(ctx))))
-    if operator == ">=":
-        return lambda ctx: _le(*reversed(_relational(left(ctx), right(ctx))))
-    if operator == "+":
-        return lambda ctx: to_number(left(ctx)) + to_number(right(ctx))
-    if operator == "-":
-        return lambda ctx: to_number(left(ctx)) - to_number(right(ctx))
-    if operator == "*":
-        return lambda ctx: to_number(left(ctx)) * to_number(right(ctx))
-    if operator == "div":
-        return lambda ctx: _divide(to_number(left(ctx)), to_number(right(ctx)))
-    if operator == "mod":
-        return lambda ctx: _modulo(to_number(left(ctx)), to_number(right(ctx)))
-    raise ExpressionError(T_("unsupported operator {operator}", operator=operator))  # pragma: no cover
+_FACTORIES: dict[Rule, Callable[..., Compiled]] = {}
 
 
-def _lt(a: float, b: float) -> bool:
-    return a < b  # NaN compares false, as XPath 1.0 requires
+def _factory(rule: Rule) -> Callable[..., Compiled]:
+    """The interpreter's closure maker for `rule`: operands' closures -> the expression's closure.
 
+    Built once per rule, from the rule's own Python (`Rule.python`, operands coerced by `COERCIONS`) or
+    around its `implementation`; the source compiled here is the table's text, never a form's."""
+    made = _FACTORIES.get(rule)
+    if made is not None:
+        return made
+    if rule.implementation is not None:
+        implementation = rule.implementation
 
-def _le(a: float, b: float) -> bool:
-    return a <= b
+        def apply(*operands: Compiled) -> Compiled:
+            if not operands:
+                return lambda _ctx: implementation()
+            if len(operands) == 1:
+                only = operands[0]
+                return lambda ctx: implementation(only(ctx))
+            if len(operands) == 2:
+                first, second = operands
+                return lambda ctx: implementation(first(ctx), second(ctx))
+            return lambda ctx: implementation(*(operand(ctx) for operand in operands))
+
+        made = apply
+    else:
+        names = [f"a{index}" for index in range(len(rule.operands))]
+        coerced = [coerce_source(coercion, f"{name}(ctx)") for coercion, name in zip(rule.operands, names, strict=True)]
+        body = rule.python.format(*coerced, today="ctx.get_today()")
+        made = eval(f"lambda {', '.join(names)}: lambda ctx: {body}", dict(RUNTIME))  # noqa: S307 - the table's own text
+    _FACTORIES[rule] = made
+    return made
 
 
 def _divide(a: float, b: float) -> float:
@@ -1093,20 +1187,15 @@ def _compile_call(node: Node, *, allow_names: bool) -> Compiled:
     if name in SPECIAL_FUNCTIONS:
         low, high = SPECIAL_FUNCTIONS[name]
     elif name in FUNCTIONS:
-        low, high_or_none, _ = FUNCTIONS[name]
+        low, high_or_none = FUNCTIONS[name].arity
         high = high_or_none if high_or_none is not None else 1 << 30
     else:
         raise ExpressionError(T_("unknown function {name}() at offset {position}", name=name, position=node.position), node.position)
     if not low <= arity <= high:
         expected = str(low) if low == high else f"{low} to {high}" if high < 1 << 30 else f"at least {low}"
         raise ExpressionError(T_("{name}() takes {expected} argument(s), got {arity} (offset {position})", name=name, expected=expected, arity=arity, position=node.position), node.position)
-    if name == "today":
-        return lambda ctx: ctx.get_today()
     if name == "now":
         return lambda _ctx: dt.datetime.now(dt.UTC)
-    if name == "if":
-        condition, then, otherwise = (_compile(arg, allow_names=allow_names) for arg in node.args)
-        return lambda ctx: then(ctx) if to_boolean(condition(ctx)) else otherwise(ctx)
     if name == "count":
         target = node.args[0]
         if target.kind == "ref":
@@ -1179,17 +1268,7 @@ def _compile_call(node: Node, *, allow_names: bool) -> Compiled:
             return value if label is None else label(question_name, value)
 
         return choice_name
-    implementation = FUNCTIONS[name][2]
-    compiled_args = [_compile(arg, allow_names=allow_names) for arg in node.args]
-    if arity == 0:
-        return lambda _ctx: implementation()
-    if arity == 1:
-        only = compiled_args[0]
-        return lambda ctx: implementation(only(ctx))
-    if arity == 2:
-        first, second = compiled_args
-        return lambda ctx: implementation(first(ctx), second(ctx))
-    return lambda ctx: implementation(*(arg(ctx) for arg in compiled_args))
+    return _factory(FUNCTIONS[name])(*(_compile(arg, allow_names=allow_names) for arg in node.args))
 
 
 @dataclass(frozen=True)
@@ -1248,18 +1327,36 @@ def _references(node: Node) -> set[str]:
 
 
 CLASSIC_KINDS = frozenset({"literal", "number", "current", "ref", "name", "binary", "neg", "call"})
-CLASSIC_SPECIAL = frozenset({"if", "today", "count", "jr:choice-name"})
 
 
 def is_classic(node: Node) -> bool:
-    """Whether `node` uses only scalar field references and value functions (plus if/today/count/
-    jr:choice-name): what the generated plan and the column check translate themselves. Anything else
-    (paths, node-sets, lookups, the clock) they evaluate through this module's closures."""
+    """Whether `node` uses only scalar field references, the operators and the value functions of the
+    semantics table (`OPERATORS`, `FUNCTIONS`): what the generated plan and the column check write from
+    the table themselves. Anything else (paths, node-sets, lookups, the context functions) they evaluate
+    through this module's closures."""
     if node.kind not in CLASSIC_KINDS:
         return False
-    if node.kind == "call" and node.value not in FUNCTIONS and node.value not in CLASSIC_SPECIAL:
+    if node.kind == "call" and node.value not in FUNCTIONS:
         return False
     return all(is_classic(arg) for arg in node.args)
+
+
+def is_constant(node: Node) -> bool:
+    """Whether `node`'s value is the same in every context (no field, `.`, path, clock or context function)."""
+    if node.kind in ("ref", "current", "name", "path", "filter", "step"):
+        return False
+    if node.kind == "call":
+        rule = FUNCTIONS.get(node.value)
+        if rule is None or not rule.constant:
+            return False
+    return all(is_constant(arg) for arg in node.args)
+
+
+RUNTIME: dict[str, Any] = {
+    "to_number": to_number, "to_string": to_string, "to_boolean": to_boolean,
+    "_equals": _equals, "_divide": _divide, "_search": _search, "_pattern": _pattern, "_modulo": _modulo, "abs": abs, "float": float, "len": len,
+}  # fmt: skip
+"""The names a `Rule`'s Python may use (the generated plan's namespace includes them)."""
 
 
 def compile_expression(source: str, *, choice_filter: bool = False) -> Expression:
