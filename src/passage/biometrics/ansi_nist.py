@@ -36,8 +36,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from passage.biometrics.codec import FingerView, Minutia, MinutiaeRecord
-from passage.core.errors import InvalidInput
+from passage.biometrics.codec import FingerView, Minutia, MinutiaeRecord, RecordFormatError
+from passage.core.i18n import N_
 
 FS, GS, RS, US = 0x1C, 0x1D, 0x1E, 0x1F
 BINARY_TYPES = frozenset({3, 4, 5, 6, 7, 8})
@@ -51,14 +51,11 @@ MINUTIA_TYPES_EFS = {"E": 1, "B": 2, "X": 0}
 MM_PER_INCH = 25.4
 
 
-class TransactionFormatError(InvalidInput):
-    """An ANSI/NIST-ITL transaction that does not follow the standard; `offset` is the failing byte."""
+class TransactionFormatError(RecordFormatError):
+    """An ANSI/NIST-ITL transaction that does not follow the standard."""
 
     code = "transaction_format"
-
-    def __init__(self, offset: int, reason: str):
-        super().__init__(f"invalid ANSI/NIST-ITL transaction at byte {offset}: {reason}", extra={"offset": offset})
-        self.offset = offset
+    record_kind = N_("ANSI/NIST-ITL transaction")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from passage.core.errors import InvalidInput
-from passage.core.i18n import N_
+from passage.core.i18n import N_, T_
 
 RecordFormat = Literal["iso2005", "ansi2004", "ansi2007", "iso2011"]
 
@@ -68,15 +68,27 @@ MINUTIA_TYPE_NAMES = {0: "other", 1: "ridge_ending", 2: "bifurcation"}
 MAX_RECORD_BYTES = 1 << 20
 
 
-class TemplateFormatError(InvalidInput):
-    """A finger minutiae record that does not follow its standard; `offset` is the failing byte."""
+class RecordFormatError(InvalidInput):
+    """A biometric record or transaction that does not follow its standard; `offset` is the failing byte.
 
-    code = "template_format"
+    The one error of every reader in this package (minutiae records, ISO/IEC 39794-4 blocks, ANSI/NIST-ITL
+    transactions); each names what it reads in `record_kind`."""
+
+    code = "record_format"
+    record_kind = N_("biometric record")
 
     def __init__(self, offset: int, reason: str):
-        super().__init__(f"invalid minutiae record at byte {offset}: {reason}", extra={"offset": offset})
+        super().__init__(T_("invalid {kind} at byte {offset}: {reason}", kind=T_(self.record_kind), offset=offset, reason=reason),
+                         extra={"offset": offset})
         self.offset = offset
         self.reason = reason
+
+
+class TemplateFormatError(RecordFormatError):
+    """A finger minutiae record that does not follow its standard."""
+
+    code = "template_format"
+    record_kind = N_("minutiae record")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from passage.core.errors import InvalidInput
+from passage.biometrics.codec import RecordFormatError
+from passage.core.i18n import N_
 
 APPLICATION_4 = 0x64
 """[APPLICATION 4], constructed: the tag of FingerImageDataBlock."""
@@ -61,15 +62,11 @@ INTERPRETED_TAGS = frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15})
 CM_PER_INCH = 2.54
 
 
-class Iso39794FormatError(InvalidInput):
-    """A finger image data block that does not follow ISO/IEC 39794-4; `offset` is the failing byte."""
+class Iso39794FormatError(RecordFormatError):
+    """A finger image data block that does not follow ISO/IEC 39794-4."""
 
     code = "iso39794_format"
-
-    def __init__(self, offset: int, reason: str):
-        super().__init__(f"invalid ISO/IEC 39794-4 finger image record at byte {offset}: {reason}", extra={"offset": offset})
-        self.offset = offset
-        self.reason = reason
+    record_kind = N_("ISO/IEC 39794-4 finger image record")
 
 
 @dataclass(frozen=True)
