@@ -17,6 +17,9 @@ import numpy as np
 from passage.identity import compare, dates, places, resident_id, scoring
 from passage.identity.index import MAX_CANDIDATES, RegistryIndex, place_of_key, query_key_hashes
 
+EM_MIN_QUERIES = 200
+"""Queries with candidates a batch needs before m and the in-registry prior are fitted on it (both engines)."""
+
 ExtraEvidence = Callable[[compare.Query, str], Sequence[scoring.Evidence]]
 
 
@@ -127,8 +130,6 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     segs, rows, shared = index.candidate_pool(query_key_hashes(effective))
     if not len(rows):
         return Scored.empty(effective, notes)
-    q_sex_code = {"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0)
-    agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
     single = len(index.segments) == 1
     # Stage 1: the cheap fields (date, sex, ID number) for the whole pool, vectorised.
     pool_codes = np.full((len(rows), len(scoring.FIELDS)), -1, dtype=np.int8)
@@ -136,12 +137,8 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
         seg = index.segments[s]
         where = slice(None) if single else np.flatnonzero(segs == s)
         r = rows if single else rows[where]
-        pool_codes[where, _DATE_COL] = dates.compare_date_codes(effective.birth_date, np.asarray(seg.cols["birth"][r]))
-        if q_sex_code:
-            sex = np.asarray(seg.cols["sex"][r])
-            pool_codes[where, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
-        if effective.id_number:
-            pool_codes[where, _ID_COL] = resident_id.compare_id_codes(effective.id_number, np.asarray(seg.cols["idnum"][r]))
+        pool_codes[where] = cheap_codes(effective, np.asarray(seg.cols["birth"][r]), np.asarray(seg.cols["sex"][r]),
+                                        np.asarray(seg.cols["idnum"][r]))
     if len(rows) > MAX_CANDIDATES:
         chosen = preselect(pool_codes, shared, segs, rows, index.model)
         segs, rows, pool_codes = segs[chosen], rows[chosen], pool_codes[chosen]
@@ -151,7 +148,6 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     q_place = compare.query_place(effective)
     codes = pool_codes
     freqs = np.zeros((n, 3), dtype=float)
-    place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         tf = index.tf[s]
@@ -159,15 +155,38 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
         r = rows if single else rows[where]
         family_ids, family_of = np.unique(np.asarray(seg.cols["sname"][r]), return_inverse=True)
         given_ids, given_of = np.unique(np.asarray(seg.cols["gname"][r]), return_inverse=True)
-        codes[where, _NAME_COL] = names.level_codes([seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()],
-                                                    family_of, given_of)
-        place_ids, place_inverse = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
-        place_levels = [places.compare_places(q_place, place_of_key(seg.places[p])) for p in place_ids.tolist()]
-        codes[where, _PLACE_COL] = np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_inverse]
+        place_ids, place_of = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
+        codes[where, _NAME_COL], codes[where, _PLACE_COL] = name_place_codes(
+            names, q_place, [seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()], family_of, given_of,
+            [seg.places[p] for p in place_ids.tolist()], place_of)
         freqs[where, 0] = tf["tf_full"][np.asarray(seg.cols["tf_full"][r])]
         freqs[where, 1] = tf["tf_surname"][np.asarray(seg.cols["tf_surname"][r])]
         freqs[where, 2] = tf["tf_given"][np.asarray(seg.cols["tf_given"][r])]
     return Scored(effective, notes, codes, freqs, segments=segs, rows=rows)
+
+
+def cheap_codes(query: compare.Query, birth: np.ndarray, sex: np.ndarray, idnum: np.ndarray) -> np.ndarray:
+    """Stage 1 of `gather` for candidate columns (`birth` YYYYMMDD, `sex` 0/1/2, `idnum` cleaned numbers): level codes
+    (candidates x fields) of date of birth, sex and ID number; name and place are -1 (compared in stage 2)."""
+    codes = np.full((len(birth), len(scoring.FIELDS)), -1, dtype=np.int8)
+    codes[:, _DATE_COL] = dates.compare_date_codes(query.birth_date, birth)
+    q_sex_code = {"M": 1, "F": 2}.get(query.sex.strip().upper()[:1], 0)
+    if q_sex_code:
+        agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
+        codes[:, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
+    if query.id_number:
+        codes[:, _ID_COL] = resident_id.compare_id_codes(query.id_number, idnum)
+    return codes
+
+
+def name_place_codes(names: compare.QueryNames, q_place: places.Place, families: list[str], givens: list[str], family_of: np.ndarray,
+                     given_of: np.ndarray, place_keys: list[str], place_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 of `gather`: name and place level codes of candidates given as distinct values and, per candidate,
+    the position of its value (family, given, place key as `registry._place_key`); each distinct value once."""
+    place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
+    name_codes = names.level_codes(families, givens, family_of, given_of)
+    place_levels = [places.compare_places(q_place, place_of_key(p)) for p in place_keys]
+    return name_codes, np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_of]
 
 
 def preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.ndarray, model: scoring.Model) -> np.ndarray:
