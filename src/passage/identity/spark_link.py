@@ -146,7 +146,7 @@ def _numbered(spark: Any, path: str, columns: Sequence[str]) -> Any:
 
     header = [c.strip().lstrip("\ufeff") for c in spark.read.option("header", True).option("encoding", "UTF-8").csv(path).columns]
     schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(header))] + [StructField("_corrupt", StringType())])
-    frame = (spark.read.schema(schema).option("header", True).option("encoding", "UTF-8").option("mode", "PERMISSIVE")
+    frame = (spark.read.schema(schema).option("header", True).option("encoding", "UTF-8").option("escape", '"').option("mode", "PERMISSIVE")
              .option("columnNameOfCorruptRecord", "_corrupt").csv(path))
     frame = frame.select(*(F.coalesce(F.col(f"c{header.index(c)}"), F.lit("")).alias(c) for c in columns),
                          F.col("_corrupt").alias("_bad"), F.monotonically_increasing_id().alias("_mid"))
@@ -584,8 +584,13 @@ def _run(spark: Any, registry: str, queries: str, out: str, *, to_csv: bool, top
     results = (comparisons.groupBy("qpos").cogroup(qs.groupBy("qpos"))
                .applyInPandas(partial(_rank_group, model.to_json(), top), _RESULT_SCHEMA))
     staging = f"{work}/results" if to_csv else out if not _local(out) else str(Path(out).parent / f".{Path(out).name}.{uuid.uuid4().hex[:8]}.part")
-    (results.repartitionByRange("query_index").sortWithinPartitions("decision", "query_index", "rank")
-     .write.mode("overwrite").partitionBy("decision").parquet(staging))
+    try:
+        (results.repartitionByRange("query_index").sortWithinPartitions("decision", "query_index", "rank")
+         .write.mode("overwrite").partitionBy("decision").parquet(staging))
+    except Exception:
+        if staging != out and _local(staging):
+            shutil.rmtree(staging, ignore_errors=True)  # nothing partial left beside --out
+        raise
     rows = spark.read.parquet(staging).count()
     if to_csv:
         with atomic_output(out) as handle:
