@@ -170,3 +170,24 @@ def test_spark_link_refuses_bad_files_by_line_and_leaves_the_session_running(tmp
     assert not (tmp_path / "out.csv").exists()
     assert SparkContext._active_spark_context is not None  # the caller's session is still alive
     assert spark.range(3).count() == 3
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_link_writes_parquet_partitioned_by_decision(tmp_path: Path, spark: Any) -> None:
+    import pyarrow.dataset as ds
+
+    from passage.identity.spark_link import link
+
+    _write(tmp_path / "r.csv", REG, [["P1", "张", "伟", "M", "1980-03-05", "", "350182198003051234"], ["P2", "林", "芳", "F", "1975-11-20", "福清", ""]])
+    _write(tmp_path / "q.csv", QRY, [["q1", "Zhang", "Wei", "", "", "", "", "350182198003051234", "CHN"],
+                                     ["q2", "", "", "", "", "", "", "", ""], ["q3", "Lim", "Fong", "", "F", "1975", "Fuqing", "", "CHN"]])
+    report = link(tmp_path / "r.csv", tmp_path / "q.csv", tmp_path / "res", spark=spark, train_m=False)
+    table = ds.dataset(tmp_path / "res", partitioning="hive").to_table().to_pandas().sort_values(["query_index", "rank"])
+    assert {p.name for p in (tmp_path / "res").glob("decision=*")} <= {"decision=match", "decision=possible", "decision=no_match"}
+    first = table.groupby("query_id").first()
+    assert first.loc["q1", "person_id"] == "P1" and first.loc["q1", "decision"] == "match" and first.loc["q1", "gamma_id_number"] == 2
+    assert first.loc["q2", "rank"] == 0 and first.loc["q2", "decision"] == "no_match"  # nothing usable
+    assert first.loc["q3", "person_id"] == "P2" and report.queries == 3 and report.result_rows == len(table)
+    assert set(table["query_index"]) == {0, 1, 2} and table.groupby("query_index")["rank"].apply(list).map(lambda r: r == list(range(r[0], r[0] + len(r)))).all()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".res.")]  # the staging directory was renamed into place
