@@ -18,7 +18,8 @@ from passage.identity import compare, dates, places, resident_id, scoring
 from passage.identity.index import MAX_CANDIDATES, RegistryIndex, place_of_key, query_key_hashes
 
 EM_MIN_QUERIES = 200
-"""Queries with candidates a batch needs before m and the in-registry prior are fitted on it (both engines)."""
+"""Below this many queries with candidates a batch keeps the index's m-probabilities (EM needs enough pairs);
+the same for both engines."""
 
 ExtraEvidence = Callable[[compare.Query, str], Sequence[scoring.Evidence]]
 

@@ -68,7 +68,6 @@ from passage.security.operations import require_permission
 from passage.security.permissions import Permission
 
 ENTITY = "identity_registry"
-"""Below this many usable queries a batch keeps the index's m-probabilities (EM needs enough pairs)."""
 
 _lock = threading.Lock()
 _cache: dict[Path, tuple[float, RegistryIndex]] = {}
