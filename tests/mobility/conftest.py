@@ -56,9 +56,9 @@ def small_dataset(small_raw: tuple[Path, dict[str, Any]], tmp_path_factory: pyte
 
 @pytest.fixture
 def spark() -> Iterator[Any]:
-    """A live local Spark session. `getOrCreate` hands back the process's session, so another module's test that
-    stopped it (identity's Spark linkage stops the session it used) must not leave a dead one here: asked for per
-    test, the session is created again only when it was stopped (the JVM start is paid once otherwise)."""
+    """A live local Spark session. `getOrCreate` hands back the process's session; jobs stop only a session they
+    started (`core.spark.job_session`), and asked for per test the session is created again only if a test
+    stopped it (the JVM start is paid once otherwise)."""
     from passage.mobility.engines import spark_session
 
     yield spark_session("local[2]", app_name="passage-mobility-tests", shuffle_partitions=2)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,22 @@ def spark_session(master: str, *, app_name: str, config: dict[str, str] | None =
     for key, value in (config or {}).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+@contextmanager
+def job_session(master: str, *, app_name: str, config: dict[str, str] | None = None, spark: Any = None) -> Iterator[Any]:
+    """A session for one job: `spark` if given, else `spark_session(...)`; stopped at the end only if this call
+    started it. A session that was already running in the process (another module's, a test's, a notebook's)
+    is reused and left running: stopping it would kill every other user of the process's one SparkContext."""
+    if spark is not None:
+        yield spark
+        return
+    from pyspark import SparkContext
+
+    running = SparkContext._active_spark_context is not None
+    session = spark_session(master, app_name=app_name, config=config)
+    try:
+        yield session
+    finally:
+        if not running:
+            session.stop()

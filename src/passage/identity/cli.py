@@ -75,25 +75,30 @@ def batch_command(
 
 @identify_app.command("link")
 def link_command(
-    registry: Path = typer.Option(..., "--registry", help="registry.csv"),
-    queries_path: Path = typer.Option(..., "--queries", help="queries.csv"),
-    out: Path = typer.Option(..., "--out", help="results.csv (query_id,rank,person_id,match_probability,decision)"),
-    index_dir: Path | None = typer.Option(None, "--index", help="Index of the registry holding the model (built or updated first)"),
-    engine: str = typer.Option("spark", "--engine", help="spark (the only engine; `batch` is the one-machine path)"),
+    registry: str = typer.Option(..., "--registry", help="registry.csv (a local path, or hdfs://, s3a:// on a cluster)"),
+    queries_path: str = typer.Option(..., "--queries", help="queries.csv"),
+    out: str = typer.Option(..., "--out", help="results.csv (the columns of `batch`), or a directory: Parquet partitioned by decision"),
+    engine: str = typer.Option("spark", "--engine", help="spark (the only engine here; `passage identify batch` is the one-machine path)"),
     master: str = typer.Option("local[*]", "--master", help="Spark master: local[*], local[N] or a cluster URL"),
+    work: str | None = typer.Option(None, "--work", help="Directory for the Spark index and intermediate Parquet (default: a temporary local one; required on a cluster)"),
     top: int = typer.Option(10, "--top", min=1, max=100, help="Candidates per query"),
+    train_m: bool = typer.Option(True, "--train-m/--no-train-m", help=f"Estimate m and the in-registry prior by one-to-one EM on Spark (needs {EM_MIN_QUERIES}+ queries)"),
+    prior_in_registry: float | None = typer.Option(None, "--prior", min=0.001, max=0.999, help="Prior probability that a queried person is in the registry (given: fixed)"),
+    model_path: Path | None = typer.Option(None, "--model", help="Apply this saved model (Passage or Splink-style JSON) instead of fitting one"),
+    save_model: Path | None = typer.Option(None, "--save-model", help="Write the model used (fitted or given) as Splink-style JSON"),
+    comparison_columns: bool = typer.Option(True, "--comparison-columns/--no-comparison-columns", help="Write match_weight, gamma_* and bf_* per candidate"),
 ) -> None:
-    """Link a whole registry against a whole query set on Spark (same comparisons, scoring and decisions)."""
+    """Link a whole registry against a whole query set on Spark (same comparisons, scoring and decisions as `batch`)."""
     if engine != "spark":
         raise InvalidInput(N_("--engine: only `spark` is supported here; use `passage identify batch` on one machine"))
-    from passage.identity.spark_link import link
+    from passage.identity.service import link_on_spark
 
-    target = index_dir or default_index_dir(registry)
-    with progress_bar() as bar:
-        task = bar.add_task("indexing registry (model, term frequencies)", total=None)
-        build_or_update(registry, target, progress=lambda n: bar.advance(task, n))
-    rows = link(registry, queries_path, out, index_dir=target, master=master, top=top)
-    typer.echo(json.dumps({"rows": rows, "engine": "spark", "master": master}))
+    with unit_of_work() as session:
+        report = link_on_spark(session, actor=CLI_ACTOR, registry=registry, queries_path=queries_path, out=out, master=master, top=top,
+                               work=work, train_m=train_m, prior_in_registry=prior_in_registry, model_path=model_path,
+                               save_model=save_model, comparison_columns=comparison_columns)
+    typer.echo(json.dumps({"rows": report.result_rows, "queries": report.queries, "registry_records": report.registry_records,
+                           "em_fitted": report.em_fitted, "engine": "spark", "master": master}))
 
 
 @identify_app.command("dedupe")

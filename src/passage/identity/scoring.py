@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -394,9 +395,77 @@ def encode_candidates(model: Model, codes: np.ndarray, name_u: np.ndarray) -> Ca
     return CandidateSet(matrix, log2_u)
 
 
+class OneToOneExpectation:
+    """The E-step of `em_one_to_one` over a fixed list of candidate sets (one per query).
+
+    Called with the current m (per field, an array over its levels) and in-registry prior, it returns the
+    expected count of each field level among true matches and the expected number of queries in the registry.
+    Counts add up over disjoint sets of queries, so a distributed engine runs this on each part of a batch and
+    sums (the Spark engine does). `queries` is the number of sets with candidates.
+    """
+
+    def __init__(self, sets: Sequence[CandidateSet], *, registry_size: int, unretrieved_bf: float) -> None:
+        usable = [s for s in sets if len(s.log2_u)]
+        self.queries = len(usable)
+        self.registry_size = max(registry_size, 1)
+        # All queries' candidates in one matrix; `starts` marks where each query's candidates begin, so that
+        # the per-query posterior (one-to-one constraint) is a segmented log-sum-exp (np.*.reduceat).
+        sizes = np.array([len(s.log2_u) for s in usable], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if usable else np.zeros(0, dtype=np.int64)
+        levels = np.concatenate([s.levels for s in usable]) if usable else np.zeros((0, len(FIELDS)), dtype=np.int16)
+        self.log2_u = np.concatenate([s.log2_u for s in usable]) if usable else np.zeros(0)
+        # Pairs share few distinct level patterns (Splink's comparison vectors): the m part of each pair's
+        # Bayes factor is computed per pattern, and the M-step counts patterns, not pairs.
+        # Each row of level codes (-1..15) packed into one integer, 5 bits per field.
+        packed = np.zeros(len(levels), dtype=np.int64)
+        for j in range(len(FIELDS)):
+            packed |= (levels[:, j].astype(np.int64) + 1) << np.int64(5 * j)
+        unique_packed, pattern_of = np.unique(packed, return_inverse=True)
+        self.patterns = np.stack([(unique_packed >> np.int64(5 * j) & 31) - 1 for j in range(len(FIELDS))], axis=1)
+        self.pattern_of = pattern_of.reshape(-1)
+        self.present = self.patterns >= 0
+        self.safe_levels = np.maximum(self.patterns, 0)
+        self.group = np.repeat(np.arange(len(usable)), sizes)
+        self.unretrieved = np.maximum(self.registry_size - sizes, 0).astype(float) * unretrieved_bf
+
+    def __call__(self, m_arr: Sequence[np.ndarray], prior_in: float) -> tuple[list[np.ndarray], float]:
+        counts = [np.zeros(len(FIELD_LEVELS[f])) for f in FIELDS]
+        if not self.queries:
+            return counts, 0.0
+        n, starts, group = self.registry_size, self.starts, self.group
+        pattern_m = np.zeros(len(self.patterns))
+        for j in range(len(FIELDS)):
+            log2_m = np.log2(np.maximum(m_arr[j], 1e-300))
+            pattern_m += np.where(self.present[:, j], log2_m[self.safe_levels[:, j]], 0.0)
+        bf = pattern_m[self.pattern_of] - self.log2_u
+        prior = min(max(prior_in, 1e-6), 1 - 1e-6)
+        log_none = math.log2(1 - prior)
+        terms = math.log2(prior / n) + bf
+        with np.errstate(divide="ignore"):
+            log_rest = np.where(self.unretrieved > 0, np.log2(self.unretrieved * prior / n), -np.inf)
+        top = np.maximum(np.maximum(np.maximum.reduceat(terms, starts), log_none), log_rest)
+        weights = np.exp2(terms - top[group])
+        denom = np.exp2(log_none - top) + np.where(self.unretrieved > 0, np.exp2(log_rest - top), 0.0) + np.add.reduceat(weights, starts)
+        w = weights / denom[group]
+        p_none = np.exp2(log_none - top) / denom
+        pattern_weight = np.bincount(self.pattern_of, weights=w, minlength=len(self.patterns))
+        for j in range(len(FIELDS)):
+            col = self.present[:, j]
+            counts[j] += np.bincount(self.patterns[col, j], weights=pattern_weight[col], minlength=len(counts[j]))
+        return counts, float(np.sum(1.0 - p_none))
+
+
+class Expectation(Protocol):
+    """What `em_one_to_one` needs of an E-step: `OneToOneExpectation`, or one summed over an engine's partitions."""
+
+    queries: int
+
+    def __call__(self, m_arr: Sequence[np.ndarray], prior_in: float) -> tuple[list[np.ndarray], float]: ...
+
+
 def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: int, prior_strength: float = 50.0,
                   prior_in_strength: float = 20.0, iterations: int = 30, tol: float = 1e-5,
-                  fit_prior_in_registry: bool = True) -> tuple[Model, dict[str, float]]:
+                  fit_prior_in_registry: bool = True, expectation: Expectation | None = None) -> tuple[Model, dict[str, float]]:
     """Estimate m (and the prior that a queried person is in the registry) on a batch of 1:N searches.
 
     This is EM for the Fellegi-Sunter mixture (Winkler 1988) with two changes that stop the drift seen
@@ -413,60 +482,19 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
       unusual batch moves the model only as far as its evidence supports (Gelman et al., BDA, ch. 5).
     - monotonicity: disagreement can never be evidence *for* a match; m(disagree) is capped at u(disagree).
 
+    The E-step is `OneToOneExpectation` over `sets`, or `expectation` (e.g. the Spark engine's, which sums
+    `OneToOneExpectation` over partitions of the batch; `sets` is then ignored). The M-step is here only.
     Returns the new model and diagnostics (iterations, expected share of wrong `match` decisions).
     """
-    k_levels = [len(FIELD_LEVELS[f]) for f in FIELDS]
+    expect = expectation or OneToOneExpectation(sets, registry_size=registry_size, unretrieved_bf=model.unretrieved_bf)
     prior_m = [np.array([model.m[f][lv] for lv in FIELD_LEVELS[f]], dtype=float) for f in FIELDS]
     m_arr = [p.copy() for p in prior_m]
     prior_in = model.prior_in_registry
-    n = max(registry_size, 1)
-    usable = [s for s in sets if len(s.log2_u)]
-    # All queries' candidates in one matrix; `starts` marks where each query's candidates begin, so that
-    # the per-query posterior (one-to-one constraint) is a segmented log-sum-exp (np.*.reduceat).
-    sizes = np.array([len(s.log2_u) for s in usable], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(usable) else np.zeros(0, dtype=np.int64)
-    levels = np.concatenate([s.levels for s in usable]) if usable else np.zeros((0, len(FIELDS)), dtype=np.int16)
-    log2_u = np.concatenate([s.log2_u for s in usable]) if usable else np.zeros(0)
-    # Pairs share few distinct level patterns (Splink's comparison vectors): the m part of each pair's
-    # Bayes factor is computed per pattern, and the M-step counts patterns, not pairs.
-    # Each row of level codes (-1..15) packed into one integer, 5 bits per field.
-    packed = np.zeros(len(levels), dtype=np.int64)
-    for j in range(len(FIELDS)):
-        packed |= (levels[:, j].astype(np.int64) + 1) << np.int64(5 * j)
-    unique_packed, pattern_of = np.unique(packed, return_inverse=True)
-    patterns = np.stack([(unique_packed >> np.int64(5 * j) & 31) - 1 for j in range(len(FIELDS))], axis=1)
-    pattern_of = pattern_of.reshape(-1)
-    present = patterns >= 0
-    safe_levels = np.maximum(patterns, 0)
-    group = np.repeat(np.arange(len(usable)), sizes)
-    unretrieved = np.maximum(n - sizes, 0).astype(float) * model.unretrieved_bf
     prev = math.inf
     done = 0
     for _ in range(iterations):
         done += 1
-        counts = [np.zeros(k) for k in k_levels]
-        expected_in = 0.0
-        if usable:
-            pattern_m = np.zeros(len(patterns))
-            for j in range(len(FIELDS)):
-                log2_m = np.log2(np.maximum(m_arr[j], 1e-300))
-                pattern_m += np.where(present[:, j], log2_m[safe_levels[:, j]], 0.0)
-            bf = pattern_m[pattern_of] - log2_u
-            prior = min(max(prior_in, 1e-6), 1 - 1e-6)
-            log_none = math.log2(1 - prior)
-            terms = math.log2(prior / n) + bf
-            with np.errstate(divide="ignore"):
-                log_rest = np.where(unretrieved > 0, np.log2(unretrieved * prior / n), -np.inf)
-            top = np.maximum(np.maximum(np.maximum.reduceat(terms, starts), log_none), log_rest)
-            weights = np.exp2(terms - top[group])
-            denom = np.exp2(log_none - top) + np.where(unretrieved > 0, np.exp2(log_rest - top), 0.0) + np.add.reduceat(weights, starts)
-            w = weights / denom[group]
-            p_none = np.exp2(log_none - top) / denom
-            expected_in = float(np.sum(1.0 - p_none))
-            pattern_weight = np.bincount(pattern_of, weights=w, minlength=len(patterns))
-            for j in range(len(FIELDS)):
-                col = present[:, j]
-                counts[j] += np.bincount(patterns[col, j], weights=pattern_weight[col], minlength=k_levels[j])
+        counts, expected_in = expect(m_arr, prior_in)
         change = 0.0
         for j, f in enumerate(FIELDS):
             post = counts[j] + prior_strength * prior_m[j]
@@ -480,9 +508,9 @@ def em_one_to_one(sets: Sequence[CandidateSet], model: Model, *, registry_size: 
                     new[disagree] = cap
             change = max(change, float(np.max(np.abs(new - m_arr[j]))))
             m_arr[j] = new
-        if fit_prior_in_registry and usable:
+        if fit_prior_in_registry and expect.queries:
             a = prior_in_strength * model.prior_in_registry
-            prior_in = float(np.clip((expected_in + a) / (len(usable) + prior_in_strength), 0.02, 0.98))
+            prior_in = float(np.clip((expected_in + a) / (expect.queries + prior_in_strength), 0.02, 0.98))
         if change < tol or abs(prev - change) < tol * 0.1:
             break
         prev = change

@@ -17,6 +17,10 @@ import numpy as np
 from passage.identity import compare, dates, places, resident_id, scoring
 from passage.identity.index import MAX_CANDIDATES, RegistryIndex, place_of_key, query_key_hashes
 
+EM_MIN_QUERIES = 200
+"""Below this many queries with candidates a batch keeps the index's m-probabilities (EM needs enough pairs);
+the same for both engines."""
+
 ExtraEvidence = Callable[[compare.Query, str], Sequence[scoring.Evidence]]
 
 
@@ -144,8 +148,8 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
         r = rows if single else rows[where]
         family_ids, family_of = np.unique(np.asarray(seg.cols["sname"][r]), return_inverse=True)
         given_ids, given_of = np.unique(np.asarray(seg.cols["gname"][r]), return_inverse=True)
-        codes[where, _NAME_COL] = names.level_codes([seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()],
-                                                    family_of, given_of)
+        codes[where, _NAME_COL] = name_codes(names, [seg.names[i] for i in family_ids.tolist()], [seg.names[i] for i in given_ids.tolist()],
+                                             family_of, given_of)
         freqs[where, 0] = tf["tf_full"][np.asarray(seg.cols["tf_full"][r])]
         freqs[where, 1] = tf["tf_surname"][np.asarray(seg.cols["tf_surname"][r])]
         freqs[where, 2] = tf["tf_given"][np.asarray(seg.cols["tf_given"][r])]
@@ -153,35 +157,49 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
 
 
 def pool_levels(index: RegistryIndex, effective: compare.Query) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Stage 1 of `gather`: the candidate pool (segments, rows, shared keys) and its cheap levels.
-
-    Date, sex, ID number and place are compared for the whole pool, vectorised (places once per distinct
-    place); the name column stays -1 (names are compared in stage 2, for the pre-selected rows only).
-    """
+    """Stage 1 of `gather`: the candidate pool (segments, rows, shared keys) and its cheap levels (`cheap_codes`)."""
     segs, rows, shared = index.candidate_pool(query_key_hashes(effective))
     pool_codes = np.full((len(rows), len(scoring.FIELDS)), -1, dtype=np.int8)
     if not len(rows):
         return segs, rows, shared, pool_codes
-    q_sex_code = {"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0)
-    agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
-    place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
     q_place = compare.query_place(effective)
     single = len(index.segments) == 1
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         where = slice(None) if single else np.flatnonzero(segs == s)
         r = rows if single else rows[where]
-        pool_codes[where, _DATE_COL] = dates.compare_date_codes(effective.birth_date, np.asarray(seg.cols["birth"][r]))
-        if q_sex_code:
-            sex = np.asarray(seg.cols["sex"][r])
-            pool_codes[where, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
-        if effective.id_number:
-            pool_codes[where, _ID_COL] = resident_id.compare_id_codes(effective.id_number, np.asarray(seg.cols["idnum"][r]))
-        if not q_place.empty:
-            place_ids, place_inverse = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
-            place_levels = [places.compare_places(q_place, place_of_key(seg.places[p])) for p in place_ids.tolist()]
-            pool_codes[where, _PLACE_COL] = np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_inverse]
+        place_ids, place_of = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
+        pool_codes[where] = cheap_codes(effective, np.asarray(seg.cols["birth"][r]), np.asarray(seg.cols["sex"][r]), np.asarray(seg.cols["idnum"][r]),
+                                        q_place, [seg.places[p] for p in place_ids.tolist()], place_of)
     return segs, rows, shared, pool_codes
+
+
+def cheap_codes(query: compare.Query, birth: np.ndarray, sex: np.ndarray, idnum: np.ndarray, q_place: places.Place, place_keys: list[str],
+                place_of: np.ndarray) -> np.ndarray:
+    """Stage 1 of `gather`, for both engines (`spark_link` calls it per query): level codes (candidates x fields) of
+    date of birth, sex, ID number and place of birth for candidate columns (`birth` YYYYMMDD, `sex` 0/1/2, `idnum`
+    cleaned numbers, places as distinct keys (`registry._place_key`) and each candidate's position among them),
+    vectorised, each distinct place compared once. The name column stays -1: names are compared in stage 2
+    (`name_codes`), for the pre-selected rows only."""
+    codes = np.full((len(birth), len(scoring.FIELDS)), -1, dtype=np.int8)
+    codes[:, _DATE_COL] = dates.compare_date_codes(query.birth_date, birth)
+    q_sex_code = {"M": 1, "F": 2}.get(query.sex.strip().upper()[:1], 0)
+    if q_sex_code:
+        agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
+        codes[:, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
+    if query.id_number:
+        codes[:, _ID_COL] = resident_id.compare_id_codes(query.id_number, idnum)
+    if not q_place.empty and len(place_keys):
+        place_code = {level: i for i, level in enumerate(scoring.FIELD_LEVELS["birth_place"])}
+        place_levels = [places.compare_places(q_place, place_of_key(p)) for p in place_keys]
+        codes[:, _PLACE_COL] = np.array([-1 if lv is None else place_code[lv] for lv in place_levels], dtype=np.int8)[place_of]
+    return codes
+
+
+def name_codes(names: compare.QueryNames, families: list[str], givens: list[str], family_of: np.ndarray, given_of: np.ndarray) -> np.ndarray:
+    """Stage 2 of `gather`, for both engines: name level codes of candidates given as distinct family and given
+    names and, per candidate, the position of its names among them (each distinct name compared once)."""
+    return names.level_codes(families, givens, family_of, given_of)
 
 
 # The fields of the pre-score beside the shared keys: those compared in stage 1 (no name comparison).

@@ -44,13 +44,15 @@ from passage.identity.index import (
 )
 from passage.identity.queries import (
     COMPARISON_COLUMNS,
-    COMPARISON_FIELDS,
     RESULT_COLUMNS,
+    comparison_values,
+    log2_prior_odds,
     make_query,
     read_queries,
+    result_cells,
 )
 from passage.identity.search import (
-    Candidate,
+    EM_MIN_QUERIES,
     ExtraEvidence,
     SearchResult,
     expected_false_match_share,
@@ -66,8 +68,6 @@ from passage.security.operations import require_permission
 from passage.security.permissions import Permission
 
 ENTITY = "identity_registry"
-EM_MIN_QUERIES = 200
-"""Below this many usable queries a batch keeps the index's m-probabilities (EM needs enough pairs)."""
 
 _lock = threading.Lock()
 _cache: dict[Path, tuple[float, RegistryIndex]] = {}
@@ -613,16 +613,16 @@ def identify_batch(
             writer = csv_writer(files.enter_context(atomic_output(out)), lineterminator="\n")
             explain_handle = files.enter_context(atomic_output(explain)) if explain else None
             writer.writerow([*RESULT_COLUMNS, *(COMPARISON_COLUMNS if comparison_columns else ())])
-            log2_prior_odds = _log2_prior_odds(model)
+            prior_odds = log2_prior_odds(model)
             for g, result in zip(gathered, results, strict=True):
                 if not result.candidates:
                     unusable += 1 if not g.query.usable() else 0
-                    writer.writerow([g.query.query_id, 0, "", "0.000000", "no_match",
-                                     *([""] * len(COMPARISON_COLUMNS) if comparison_columns else ())])
+                    writer.writerow(result_cells(g.query.query_id, 0, "", 0.0, "no_match", None, comparison_columns=comparison_columns))
                     rows += 1
                 for c in result.candidates:
-                    writer.writerow([g.query.query_id, c.rank, c.person_id, f"{c.match_probability:.6f}", c.decision,
-                                     *(_comparison_cells(c, log2_prior_odds) if comparison_columns else ())])
+                    writer.writerow(result_cells(g.query.query_id, c.rank, c.person_id, c.match_probability, c.decision,
+                                                 comparison_values(c, prior_odds) if comparison_columns else None,
+                                                 comparison_columns=comparison_columns))
                     rows += 1
                 if explain_handle is not None:
                     explain_handle.write(json.dumps({"query_id": g.query.query_id, "notes": result.notes,
@@ -639,6 +639,30 @@ def identify_batch(
     return report
 
 
+def link_on_spark(
+    session: Session, *, actor: Actor, registry: Path | str, queries_path: Path | str, out: Path | str, master: str = "local[*]",
+    top: int = 10, work: str | None = None, train_m: bool = True, prior_in_registry: float | None = None, model_path: Path | None = None,
+    save_model: Path | None = None, comparison_columns: bool = True, spark: Any = None,
+) -> Any:
+    """`identify_batch` on Spark (`spark_link.link`): same checks, contract and audit entry (counts only).
+
+    `out` ending in .csv is results.csv; otherwise a directory of Parquet partitioned by decision. Returns the
+    `spark_link.LinkReport`."""
+    from passage.identity import spark_link
+
+    require_permission(session, actor=actor, permission=Permission.IDENTITY_SEARCH, entity_type=ENTITY, operation="batch")
+    loaded = _read_model(model_path) if model_path is not None else None
+    report = spark_link.link(registry, queries_path, out, master=master, top=top, work=work, train_m=train_m, model=loaded,
+                             prior_in_registry=prior_in_registry, comparison_columns=comparison_columns, spark=spark)
+    if save_model is not None:
+        with atomic_output(save_model) as handle:
+            handle.write(report.model.to_splink_json())
+    audit.record(session, actor=actor, action="batch", entity_type=ENTITY,
+                 details={"engine": "spark", "queries": report.queries, "registry_records": report.registry_records,
+                          "result_rows": report.result_rows, "top": top, "em_fitted": report.em_fitted})
+    return report
+
+
 def _read_model(path: Path) -> scoring.Model:
     """A saved model file; a wrong one is refused naming the file and what is wrong, never a value."""
     try:
@@ -648,22 +672,6 @@ def _read_model(path: Path) -> scoring.Model:
     except (ValueError, KeyError, TypeError) as exc:
         reason = str(exc) if isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError) else type(exc).__name__
         raise InvalidInput(T_("{name}: not a Passage or Splink model file ({reason})", name=path.name, reason=reason)) from None
-
-
-def _log2_prior_odds(model: scoring.Model) -> float:
-    """Splink's prior in bits: log2(lambda / (1 - lambda)), lambda = in-registry share / registry size."""
-    lam = min(max(model.prior_in_registry / max(model.registry_size, 1), 1e-15), 1 - 1e-15)
-    return math.log2(lam / (1 - lam))
-
-
-def _comparison_cells(candidate: Candidate, log2_prior_odds: float) -> list[str]:
-    by_field = {e.kind: e for e in candidate.evidence}
-    cells = [f"{candidate.log2_bf + log2_prior_odds:.3f}", f"{candidate.log2_bf:.3f}"]
-    for f in COMPARISON_FIELDS:
-        level = getattr(candidate.levels, f)
-        evidence = by_field.get(f)
-        cells += [str(scoring.gamma(f, level)), "" if level is None or evidence is None else f"{2.0 ** evidence.log2_bf:.6g}"]
-    return cells
 
 
 # --- Deduplication: a registry linked against itself ----------------------------------------------------
