@@ -140,12 +140,13 @@ def unit_seed(seed: int, method: str, path: str, role: str) -> int:
 
 
 def fuzz_unit(operation: Any, *, role: str, kind: str, headers: dict[str, str], max_examples: int, seed: int, session: Any = None,
-              known_parameters: list[dict[str, str]] | None = None, on_case: Callable[[], None] | None = None,
+              known_parameters: list[dict[str, Any]] | None = None, on_case: Callable[[], None] | None = None,
               keep_findings: int = 5, budget_seconds: float | None = None) -> UnitResult:
     """Send up to `max_examples` generated cases of one operation as one role and check every response.
 
     `known_parameters` are path-parameter values of records that exist (e.g. a case id the role can see);
-    each case takes one of them, or keeps its generated values, as Hypothesis draws. Hypothesis stops early
+    each case takes one of them, or keeps its generated values, as Hypothesis draws; with the record's version
+    when known, which replaces a generated body's `version` and follows the record's successful writes. Hypothesis stops early
     when the operation's input space is exhausted (e.g. a GET without parameters), so `cases` can be lower.
     After `budget_seconds` the remaining cases are generated but not sent (`stopped_at_budget`): the deep run's
     guard against one operation whose answers take seconds each taking the whole run."""
@@ -160,7 +161,7 @@ def fuzz_unit(operation: Any, *, role: str, kind: str, headers: dict[str, str], 
     method = operation.method.upper()
     result = UnitResult(method=method, path=operation.path, role=role, kind=kind, max_examples=max_examples)
     statuses: collections.Counter[int] = collections.Counter()
-    choices: list[dict[str, str] | None] = [None, *(known_parameters or [])]
+    choices: list[dict[str, Any] | None] = [None, *(known_parameters or [])]
     started = time.perf_counter()
 
     def finding(bucket: list[str], case: Any, text: str) -> None:
@@ -173,12 +174,14 @@ def fuzz_unit(operation: Any, *, role: str, kind: str, headers: dict[str, str], 
     @given(case=operation.as_strategy(), known=st.sampled_from(choices))
     @settings(max_examples=max_examples, database=None, deadline=None, print_blob=False,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-    def run(case: Any, known: dict[str, str] | None) -> None:
+    def run(case: Any, known: dict[str, Any] | None) -> None:
         if budget_seconds is not None and time.perf_counter() - started > budget_seconds:
             result.stopped_at_budget = True
             return
         if known:
-            case.path_parameters = {**(case.path_parameters or {}), **known}
+            case.path_parameters = {**(case.path_parameters or {}), **{k: v for k, v in known.items() if k != VERSION_KEY}}
+            if VERSION_KEY in known and isinstance(case.body, dict) and "version" in case.body:
+                case.body = {**case.body, "version": known[VERSION_KEY]}
         if on_case is not None:
             on_case()
         sent = time.perf_counter()
@@ -192,6 +195,8 @@ def fuzz_unit(operation: Any, *, role: str, kind: str, headers: dict[str, str], 
         if elapsed > SLOW_SECONDS:
             finding(result.slow, case, f"answered in {elapsed:.1f} s")
         status = response.status_code
+        if known and VERSION_KEY in known and 200 <= status < 300:
+            _follow_version(known, response)
         result.cases += 1
         statuses[status] += 1
         if status >= 500:
@@ -212,6 +217,16 @@ def fuzz_unit(operation: Any, *, role: str, kind: str, headers: dict[str, str], 
     result.seconds = round(time.perf_counter() - started, 3)
     result.statuses = dict(statuses)
     return result
+
+
+def _follow_version(known: dict[str, Any], response: Any) -> None:
+    """After a write succeeded, the next case on the same record sends the version the answer reports."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return
+    if isinstance(payload, dict) and isinstance(payload.get("version"), int):
+        known[VERSION_KEY] = payload["version"]
 
 
 # --- the deep run's plan -------------------------------------------------------------------------------------
@@ -277,6 +292,9 @@ def plan_units(operations: Iterable[Any], declared: dict[tuple[str, str], frozen
 # --- path parameters of records that exist -------------------------------------------------------------------
 
 _PARAMETER = re.compile(r"\{([^}]+)\}")
+VERSION_KEY = "(version)"
+"""In an assignment of known path parameters: the record's version as last read, for a body's `version` field
+(optimistic concurrency, `core.db.check_version`), so a generated write can pass the version check."""
 
 
 def _items(payload: Any) -> list[dict[str, Any]]:
@@ -289,14 +307,16 @@ def _items(payload: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _values(items: list[dict[str, Any]], parameter: str) -> list[str]:
-    found = []
+def _values(items: list[dict[str, Any]], parameter: str) -> list[tuple[str, int | None]]:
+    """(path value, the record's `version` when it shows one) of each item."""
+    found: list[tuple[str, int | None]] = []
     for item in items:
-        props = item.get("properties") if isinstance(item.get("properties"), dict) else {}
+        props: dict[str, Any] = item["properties"] if isinstance(item.get("properties"), dict) else {}
         for name in (parameter, "id", "ref", "number"):
             value = item.get(name, props.get(name))
             if isinstance(value, (str, int)) and not isinstance(value, bool):
-                found.append(str(value))
+                version = item.get("version")
+                found.append((str(value), version if isinstance(version, int) and not isinstance(version, bool) else None))
                 break
     return found
 
@@ -317,7 +337,7 @@ def _nested(payload: Any, stem: str) -> list[dict[str, Any]]:
 
 
 def known_path_parameters(session: Any, paths: Iterable[str], headers_by_role: dict[str, dict[str, str]], *,
-                          get_paths: set[str], exclude: set[str], per_level: int = 12) -> dict[str, list[dict[str, str]]]:
+                          get_paths: set[str], exclude: set[str], per_level: int = 12) -> dict[str, list[dict[str, Any]]]:
     """For each templated path, assignments of its parameters to records that exist, read through the API
     as every role: the first parameter from the collection's list (`/cases` for `/cases/{case_id}`), a
     nested one from its own collection when it has a GET route, else from the parent record's detail
@@ -334,18 +354,18 @@ def known_path_parameters(session: Any, paths: Iterable[str], headers_by_role: d
                     cache[path].append(response.json())
         return cache[path]
 
-    known: dict[str, list[dict[str, str]]] = {}
+    known: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
         names = _PARAMETER.findall(path)
         if not names:
             continue
-        assignments: list[dict[str, str]] = [{}]
+        assignments: list[dict[str, Any]] = [{}]
         for name in names:
             head = path[: path.index("{" + name + "}")].rstrip("/")
-            grown: list[dict[str, str]] = []
+            grown: list[dict[str, Any]] = []
             for assignment in assignments[:per_level]:
                 collection = head.format(**assignment) if "{" in head else head
-                values: list[str] = []
+                values: list[tuple[str, int | None]] = []
                 if head in get_paths:
                     for payload in get(collection):
                         values += _values(_items(payload), name)
@@ -354,9 +374,12 @@ def known_path_parameters(session: Any, paths: Iterable[str], headers_by_role: d
                     stem = name.removesuffix("_id")
                     for payload in get(parent.format(**assignment)):
                         values += _values(_nested(payload, stem), name)
-                for value in dict.fromkeys(values):
+                versions: dict[str, int | None] = {}
+                for value, version in values:
+                    versions.setdefault(value, version)
+                for value, version in versions.items():
                     if value not in exclude:
-                        grown.append({**assignment, name: value})
+                        grown.append({**assignment, name: value, **({VERSION_KEY: version} if version is not None else {})})
                         if len(grown) >= per_level * 4:
                             break
             assignments = grown
