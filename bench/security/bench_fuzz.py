@@ -104,6 +104,9 @@ def worker(args: argparse.Namespace) -> None:
         operations = fuzzing.load_operations(app, _safe)
         if args.only:
             operations = [op for op in operations if re.search(args.only, f"{op.method.upper()} {op.path}")]
+        if args.versioned:
+            versioned = fuzzing.versioned_operations(app)
+            operations = [op for op in operations if (op.method.upper(), op.path) in versioned]
         by_key = {(op.method.upper(), op.path): op for op in operations}
         units = fuzzing.plan_units(operations, fuzzing.declared_permissions(app), examples=args.examples, refused_examples=args.refused)
         session = fuzzing.asgi_session(app)
@@ -182,6 +185,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--state", default="/tmp/passage-fuzz", help="Template store and finished units; a rerun resumes.")
     parser.add_argument("--only", default="", help="A regular expression on 'METHOD /path': fuzz only these operations.")
+    parser.add_argument("--versioned", action="store_true", help="Fuzz only the operations whose request body has a `version` field.")
     parser.add_argument("--minutes", type=float, default=0, help="Claim no new unit after this many minutes (0: no limit).")
     parser.add_argument("--unit-minutes", type=float, default=0, help="Stop sending one unit's cases after this many minutes (0: no limit).")
     parser.add_argument("--report-only", action="store_true")
@@ -200,7 +204,8 @@ def main() -> None:
         (state / "claims").mkdir()
         deadline = started + args.minutes * 60 if args.minutes else float("inf")
         command = [sys.executable, "-m", "bench.security.bench_fuzz", "--examples", str(args.examples), "--refused", str(args.refused), "--unit-minutes", str(args.unit_minutes),
-                   "--seed", str(args.seed), "--state", str(state), "--only", args.only, "--deadline", str(deadline)]
+                   "--seed", str(args.seed), "--state", str(state), "--only", args.only, "--deadline", str(deadline),
+                   *(["--versioned"] if args.versioned else [])]
         workers = [subprocess.Popen([*command, "--worker", str(i)], cwd=ROOT) for i in range(args.workers)]
         for process in workers:
             process.wait()

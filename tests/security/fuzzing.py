@@ -229,6 +229,29 @@ def _follow_version(known: dict[str, Any], response: Any) -> None:
         known[VERSION_KEY] = payload["version"]
 
 
+def versioned_operations(app: Any) -> set[tuple[str, str]]:
+    """(METHOD, path) of the API operations whose request body has a `version` field (optimistic concurrency)."""
+    document = app.openapi()
+    components = document.get("components", {}).get("schemas", {})
+
+    def has_version(schema: Any, depth: int = 0) -> bool:
+        if depth > 4 or not isinstance(schema, dict):
+            return False
+        if "$ref" in schema:
+            return has_version(components.get(schema["$ref"].split("/")[-1]), depth + 1)
+        if "version" in (schema.get("properties") or {}):
+            return True
+        return any(has_version(sub, depth + 1) for key in ("anyOf", "oneOf", "allOf") for sub in schema.get(key, []))
+
+    found = set()
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            content = (operation.get("requestBody") or {}).get("content", {}) if isinstance(operation, dict) else {}
+            if any(has_version(media.get("schema")) for media in content.values()):
+                found.add((method.upper(), path))
+    return found
+
+
 # --- the deep run's plan -------------------------------------------------------------------------------------
 
 
