@@ -156,7 +156,9 @@ def report(args: argparse.Namespace, started: float) -> None:
     reached = {op for op, units in per_operation.items() if any(s not in (401, 403) for r in units if r.kind == "allowed" for s in r.statuses)}
     two_xx = {op for op, units in per_operation.items() if any(200 <= s < 300 for r in units for s in r.statuses)}
     counts = sorted(cases.values())
-    short = sorted((n, f"{m} {p}") for (m, p), n in cases.items() if n < args.examples)
+    budget = [r.key for r in results if r.stopped_at_budget]
+    cut = {(r.method, r.path) for r in results if r.stopped_at_budget}
+    short = sorted((n, f"{m} {p}") for (m, p), n in cases.items() if n < args.examples and (m, p) not in cut)
     print(f"examples={args.examples} refused={args.refused} seed={args.seed} workers={args.workers} date={time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
           f"minutes={(time.time() - started) / 60:.1f} load={os.getloadavg()[0]:.1f} unit_seconds={sum(r.seconds for r in results) / 60:.1f} min")
     print(total.summary())
@@ -168,9 +170,9 @@ def report(args: argparse.Namespace, started: float) -> None:
     for n, label in short:
         print(f"   {n:>5}  {label}")
     slow = [s for r in results for s in r.slow]
-    budget = [r.key for r in results if r.stopped_at_budget]
     errors = [f"{r.key}: {e}" for r in results for e in r.errors]
-    print(f"answers slower than {SLOW_SECONDS:.0f} s or none: {len(slow)}; units stopped at --unit-minutes: {len(budget)}; units that failed to run: {len(errors)}")
+    print(f"answers slower than {SLOW_SECONDS:.0f} s or none: {len(slow)}; units stopped at --unit-minutes: {len(budget)} "
+          f"({', '.join(f'{m} {p}: {cases[(m, p)]} cases' for m, p in sorted(cut))}); units that failed to run: {len(errors)}")
     for line in [*budget, *errors, *slow[:20]]:
         print("  ", line)
     for finding in (total.server_errors + total.schema_violations + total.undocumented)[:40]:
