@@ -102,6 +102,10 @@ def test_case_with_two_kinds_of_assistance_counts_in_both_cohorts() -> None:
     reports = {r.cohort["assistance_kind"]: r for r in cohort_reports(rows, by=["assistance_kind"], threshold=0.5)}
     assert reports["cash"].rounds[0].n == 1 and reports["housing"].rounds[0].n == 2
     assert reports["housing"].rounds[0].share_above_threshold == 0.5
+    # a key repeated in `by` counts once (it multiplied the cohorts: kinds ** repeats per case; found by fuzzing)
+    repeated = cohort_reports(rows, by=["assistance_kind"] * 30 + ["year"], threshold=0.5)
+    assert repeated == cohort_reports(rows, by=["assistance_kind", "year"], threshold=0.5)
+    assert [r.rounds[0].n for r in repeated] == [1, 2]
 
 
 def test_shipped_configuration_is_named_as_passages_own_alternative_not_iom_rss() -> None:

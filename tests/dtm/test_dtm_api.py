@@ -67,3 +67,8 @@ def test_query_parameters(gazetteer: Gazetteer) -> None:
     assert {f.path for f in info.value.fields} == {"FromReportingDate", "Colour"}
     with pytest.raises(InvalidInput, match="invalid"):
         parse_query({"Admin1Pcode": "NG008"})
+    # found by the deep fuzz run: '¹'.isdigit() is true but int('¹') fails; a 5,000-digit number exceeds int()'s limit
+    for raw in ("¹", "٣", "9" * 5000, "-1", "1.0"):
+        with pytest.raises(InvalidInput) as info:
+            parse_query({"Admin0Pcode": "NG", "ToRoundNumber": raw})
+        assert [f.path for f in info.value.fields] == ["ToRoundNumber"]

@@ -70,6 +70,8 @@ def test_pages_for_the_analyst(client: Any) -> None:
     assert 'id="round-operation-error"' in bad.text and 'id="round-number-error"' in bad.text and "Enter the date as YYYY-MM-DD." in bad.text
     duplicate = client.post("/dtm/rounds", data={"csrf_token": csrf, "operation": OPERATION, "number": "3", "reporting_date": "2025-03-31"})
     assert duplicate.status_code == 422 and "This round number already exists" in duplicate.text
+    superscript = client.post("/dtm/rounds", data={"csrf_token": csrf, "operation": OPERATION, "number": "²", "reporting_date": "2025-03-31"})
+    assert superscript.status_code == 422 and 'id="round-number-error"' in superscript.text  # '²'.isdigit() is true; int('²') fails
     created = client.post("/dtm/rounds", data={"csrf_token": csrf, "operation": OPERATION, "number": "4", "reporting_date": "2025-04-30"}, follow_redirects=False)
     assert created.status_code == 303
     processed = client.post(created.headers["location"] + "/process", data={"csrf_token": csrf, "component": "site", "household_size": "abc"})

@@ -34,3 +34,44 @@ def test_every_operation_as_every_role(app_client: Any) -> None:
     assert report.server_errors == []
     assert report.schema_violations == []
     assert report.undocumented == []
+
+
+@pytest.mark.sqlite_only(reason="reads the route table and the OpenAPI document; no store logic")
+def test_deep_plan_gives_each_operation_its_cases_as_roles_that_may_call_it(app_client: Any) -> None:
+    """The deep benchmark's plan: >= N cases per operation as roles whose grants cover the route's declared
+    permissions, and a few as one role that lacks them."""
+    from passage.security.models import Role
+    from passage.security.permissions import permissions_for
+    from tests.security.fuzzing import declared_permissions, load_operations, plan_units
+
+    operations = load_operations(app_client.app, _safe)
+    declared = declared_permissions(app_client.app)
+    units = plan_units(operations, declared, examples=1000, refused_examples=50)
+    assert len(operations) >= 100
+    for operation in operations:
+        method, path = operation.method.upper(), operation.path
+        needed = declared[(method, path)]
+        mine = [u for u in units if (u.method, u.path) == (method, path)]
+        allowed = [u for u in mine if u.kind == "allowed"]
+        assert sum(u.max_examples for u in allowed) >= 1000, (method, path)
+        assert all(needed <= permissions_for({Role(u.role)}) for u in allowed), (method, path)
+        assert all(not needed <= permissions_for({Role(u.role)}) for u in mine if u.kind == "refused"), (method, path)
+        if needed and any(not needed <= permissions_for({role}) for role in Role):
+            assert [u.max_examples for u in mine if u.kind == "refused"] == [50], (method, path)
+    readmission_create = [u.role for u in units if (u.method, u.path) == ("POST", "/api/v1/readmission/cases") and u.kind == "allowed"]
+    assert readmission_create == ["requesting_officer"]
+
+
+def test_known_record_version_goes_into_the_body_and_follows_writes() -> None:
+    from tests.security.fuzzing import VERSION_KEY, _follow_version, _values
+
+    found = _values([{"id": "a", "version": 3}, {"id": "b"}, {"ref": "c", "version": True}], "case_id")
+    assert found == [("a", 3), ("b", None), ("c", None)]
+
+    class Answer:
+        def json(self) -> Any:
+            return {"id": "a", "version": 4}
+
+    known: dict[str, Any] = {"case_id": "a", VERSION_KEY: 3}
+    _follow_version(known, Answer())
+    assert known[VERSION_KEY] == 4

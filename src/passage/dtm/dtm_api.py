@@ -158,7 +158,8 @@ def parse_query(params: Mapping[str, str]) -> dict[str, Any]:
             except ValueError:
                 errors.append(FieldError(name, T_("expected a date as YYYY-MM-DD")))
         elif name.endswith("RoundNumber"):
-            if not value.isdigit():
+            # ASCII digits only: str.isdigit() is also true of '¹' or '²', which int() refuses (a 500 found by fuzzing)
+            if not (value.isascii() and value.isdigit() and len(value) <= 9):
                 errors.append(FieldError(name, T_("expected a whole round number")))
             else:
                 parsed[name] = int(value)

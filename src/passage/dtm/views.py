@@ -112,7 +112,7 @@ def create_round_submit(
     errors: list[FieldError] = []
     if not operation.strip():
         errors.append(FieldError("operation", N_("Enter the operation.")))
-    if not number.strip().isdigit() or int(number) < 1:
+    if not (number.strip().isascii() and number.strip().isdigit()) or int(number) < 1:  # '²'.isdigit() is true
         errors.append(FieldError("number", N_("Enter a whole number of 1 or more.")))
     reported = _date_field("reporting_date", reporting_date, errors, required=True)
     start = _date_field("period_start", period_start, errors, required=False)
