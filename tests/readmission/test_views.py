@@ -38,6 +38,10 @@ def test_new_case_form_validates_inline_then_creates(app_client: Any) -> None:
     assert refused.status_code == 422 and 'role="alert"' in refused.text and "Evidence documents" in refused.text
     inbox = app_client.get("/readmission?state=draft&sort=reference", headers=HTML)
     assert inbox.status_code == 200 and case_id in inbox.text
+    # a superscript digit in a number field is refused like any bad value, never a 500 ('²'.isdigit() is true)
+    odd = app_client.post(f"/readmission/cases/{case_id}/action", data={"csrf_token": _csrf(case_page.text), "action": "submit",
+                                                                      "version": version.group(1), "escorts": "²"}, headers=HTML)
+    assert odd.status_code == 422 and 'role="alert"' in odd.text
 
 
 def test_province_sees_only_its_own_cases_and_pages_render(demo_client: Any) -> None:

@@ -247,7 +247,9 @@ async def case_action(request: Request, case_id: str, db: DbSession, user: Annot
     action = values.get("action", "")
     payload: dict[str, Any] = {k: v for k, v in values.items() if k not in {"action", "version", "csrf_token"} and v}
     if "escorts" in payload:
-        payload["escorts"] = int(payload["escorts"]) if payload["escorts"].isdigit() else None
+        # isdecimal, not isdigit: '²'.isdigit() is true but int('²') raises (the 500 the fuzz found in DTM)
+        escorts = payload["escorts"]
+        payload["escorts"] = int(escorts) if escorts.isdecimal() and len(escorts) <= 3 else None
     try:
         service.transition(db, actor=user, case_id=case_id, expected_version=_version(values), action=action, payload=payload)
     except PassageError as error:
