@@ -33,6 +33,13 @@ def test_one_of_selects_exactly_the_listed_rows_for_thousands_of_values(any_stor
         assert estimated.value >= 101
 
 
+def test_two_one_of_on_one_column_in_one_statement_keep_their_own_values(any_store: Engine) -> None:
+    ids = _organisations(4)
+    with unit_of_work() as session:
+        both = select(Organisation.id).where(one_of(session, Organisation.id, ids[:3]), one_of(session, Organisation.id, ids[1:]))
+        assert set(session.scalars(both)) == set(ids[1:3])
+
+
 def test_one_of_with_no_values_selects_nothing(any_store: Engine) -> None:
     _organisations(3)
     with unit_of_work() as session:

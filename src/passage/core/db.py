@@ -213,10 +213,10 @@ def one_of(session: Session, column: Any, values: Sequence[str]) -> Any:
     parameter: `= ANY(:values)` with an array on PostgreSQL, `IN (SELECT value FROM json_each(:values))` on
     SQLite. An expanding `IN (:v1, ..., :v5000)` is re-rendered on every execution and, on PostgreSQL, re-parsed by
     the driver in Python (psycopg's `_split_query`): at 5,000 ids that was most of a search request's time."""
-    name = f"one_of_{column.key}"
+    # anonymous binds (key None): two `one_of` on one column in one statement get names of their own
     if session.get_bind().dialect.name == "postgresql":
-        return column == func.any(bindparam(name, value=list(values), type_=postgresql.ARRAY(column.type)))
-    members: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam(name, value=json.dumps(list(values)))))
+        return column == func.any(bindparam(None, value=list(values), type_=postgresql.ARRAY(column.type)))
+    members: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam(None, value=json.dumps(list(values)))))
     return column.in_(members)
 
 
