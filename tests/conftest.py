@@ -229,11 +229,23 @@ def derived_template(request: pytest.FixtureRequest, kind: str, name: str, paren
     return template
 
 
-def _create_database(server: PostgresServer, name: str, template: str) -> None:
+def _create_database(server: PostgresServer, name: str, template: str | None = None) -> None:
+    """`CREATE DATABASE name` on the session's server, copied from `template` or empty."""
     admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     admin.dispose()
+
+
+def empty_store_url(request: pytest.FixtureRequest, kind: str, directory: Path, *, prefix: str) -> str:
+    """The URL of a new, empty (not migrated) store of `kind`: a SQLite file in `directory`, or a new database
+    named `prefix_...` on the session's PostgreSQL server. For tests that migrate or restore into a store."""
+    if kind == "sqlite":
+        return f"sqlite:///{directory / 'passage.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _create_database(server, name)
+    return server.url_for(name)
 
 
 def fresh_store(request: pytest.FixtureRequest, template: Template, tmp_path: Path) -> str:

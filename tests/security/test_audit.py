@@ -527,24 +527,13 @@ def test_the_migration_keeps_an_existing_chain_verifiable_and_numbering_continue
     """Upgrade from 0010 with entries chained the old way (at insert, key from the secret, hashes NOT NULL)."""
     import uuid
 
-    from sqlalchemy import create_engine
-
     from passage.core.schema import upgrade_database
-    from tests.conftest import _configure
+    from tests.conftest import _configure, empty_store_url
 
     kind = any_store.dialect.name
     target_dir = tmp_path / f"old-{uuid.uuid4().hex[:6]}"
     target_dir.mkdir()
-    if kind == "sqlite":
-        url = f"sqlite:///{target_dir / 'passage.db'}"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        name = f"m_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = server.url_for(name)
+    url = empty_store_url(request, kind, target_dir, prefix="m")
     _configure(target_dir, url)
     upgrade_database(url=url, revision="0010_consular")
     previous = audit.GENESIS_HASH

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from passage.core.db import get_engine, unit_of_work
 from passage.core.errors import Conflict, InvalidInput
@@ -17,7 +17,7 @@ from passage.core.settings import get_settings
 from passage.security import audit, service
 from passage.security.backup import backup, restore
 from passage.security.models import AuditEntry, User
-from tests.conftest import _configure, demo_secret
+from tests.conftest import _configure, demo_secret, empty_store_url
 
 
 def _counts() -> dict[str, int]:
@@ -35,18 +35,7 @@ def _fresh_target(tmp_path: Path, source_dir: Path, kind: str, request: pytest.F
     if (source_dir / "audit-keys.json").exists():  # so do the audit chain's keys and the checkpoint signers' public keys
         shutil.copy(source_dir / "audit-keys.json", target_dir / "audit-keys.json")
         shutil.copytree(source_dir / "audit-public-keys", target_dir / "audit-public-keys")
-    if kind == "sqlite":
-        url = f"sqlite:///{target_dir / 'passage.db'}"
-    else:
-        server = request.getfixturevalue("postgres_server")
-        from sqlalchemy import create_engine
-
-        name = f"r_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = server.url_for(name)
+    url = empty_store_url(request, kind, target_dir, prefix="r")
     _configure(target_dir, url)
     upgrade_database(url=url)
 
