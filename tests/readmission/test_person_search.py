@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from passage.core.db import unit_of_work
 from passage.core.errors import Conflict, InvalidInput, NotFound
 from passage.readmission import person_search, service
-from passage.readmission.models import CaseSearchToken, ReadmissionCase
+from passage.readmission.models import CaseAlias, CaseSearchToken, ReadmissionCase
 from passage.security import blind_index
 from passage.security.actors import system_actor
 from passage.security.models import AuditEntry, Organisation, User
@@ -190,3 +190,57 @@ def test_the_search_box_is_read_as_name_date_and_numbers() -> None:
     assert query.birth == "1988-07-15" and query.documents == ["E12345678"] and query.kinds == ["name", "birth", "document"]
     assert person_search.parse_query("NL-DEMO-0001").reference == "NL-DEMO-0001"
     assert person_search.parse_query("31.02.1988").birth is None
+
+
+def test_a_search_pages_its_matches_with_the_exact_total_and_a_page_past_the_end_keeps_it(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        person = {**YEH, "surname": "OUYANG", "given_names": "Xiuyuan", "name_in_characters": "欧阳修远"}
+        references = {_submitted_case(s, application={**person, "passport_number": f"E1234567{n}"}).reference for n in range(5)}
+        central = user(s, "mps.central")
+        pages = []
+        for offset in (0, 2, 4):
+            rows, total, _ = service.list_cases(s, actor=central, filters=service.CaseFilter(q="欧阳修远", sort="reference", offset=offset, limit=2))
+            assert (total.value, total.estimated) == (5, False)
+            pages.append([row.reference for row in rows])
+        # three pages in the sort order, no case twice, none left out
+        assert [ref for page in pages for ref in page] == sorted(references)
+        rows, total, _ = service.list_cases(s, actor=central, filters=service.CaseFilter(q="欧阳修远", offset=50, limit=2))
+        assert rows == [] and total.value == 5
+
+
+def test_a_list_without_the_person_reads_no_personal_column(demo: dict[str, str]) -> None:
+    with unit_of_work() as s:
+        _submitted_case(s)
+        s.expunge_all()  # the rows must come from the list's own statement, not the identity map
+        rows, _, _ = service.list_cases(s, actor=user(s, "mps.central"), filters=service.CaseFilter(q="叶明明"), with_person=False)
+        assert rows and rows[0].reference and rows[0].state == "acknowledged"
+        with pytest.raises(Exception, match="raiseload|not available"):
+            _ = rows[0].surname
+
+
+def test_a_case_read_loads_only_the_related_records_it_has_and_all_of_them(demo: dict[str, str]) -> None:
+    from sqlalchemy import event
+
+    from passage.core.db import get_engine
+
+    with unit_of_work() as s:
+        case = _submitted_case(s)
+        case.aliases.append(CaseAlias(alias="YE Mingming", kind="alias"))
+        s.flush()
+        case_id = case.id
+    with unit_of_work() as s:
+        read = service.read_case(s, actor=user(s, "mps.central"), case_id=case_id)
+        statements: list[str] = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(get_engine(), "before_cursor_execute", listener)
+        try:
+            seen = {name: list(getattr(read, name)) for name in service.CASE_PAGE_COLLECTIONS}
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", listener)
+        expected = {name: s.scalar(select(func.count()).select_from(getattr(ReadmissionCase, name).property.mapper.class_).where(
+            getattr(ReadmissionCase, name).property.mapper.class_.case_id == case_id)) for name in service.CASE_PAGE_COLLECTIONS}
+        # every collection has exactly its rows, and only the non-empty ones cost a statement
+        assert {name: len(rows) for name, rows in seen.items()} == expected
+        assert len(statements) == sum(1 for n in expected.values() if n)
+        assert expected["aliases"] == 1 and expected["flags"] == 0
+        assert [a.alias for a in seen["aliases"]] == ["YE Mingming"]

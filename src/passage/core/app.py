@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -246,6 +247,39 @@ class IncidentMiddleware:
                 return
             response = _incident_response(request, exc)
             await response(scope, receive, send)
+
+
+class LocaleAndHeaders:
+    """The reader's language for the request (the language cookie, else `Accept-Language`), and the security
+    headers (and `cache-control: no-store` under /api/) on every answer that does not set its own.
+
+    Plain ASGI, not `BaseHTTPMiddleware`: that one runs the rest of the app in a task of its own and passes the
+    body through a stream, a fixed cost on every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = i18n.set_locale(request.cookies.get(LANG_COOKIE) or i18n.negotiate(request.headers.get("accept-language")))
+        api = scope.get("path", "").startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for header, value in SECURITY_HEADERS.items():
+                    headers.setdefault(header, value)
+                if api:
+                    headers.setdefault("cache-control", "no-store")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            i18n._current_locale.reset(token)
 
 
 ACCESS_LOG = logging.getLogger("passage.access")
@@ -493,20 +527,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def locale_and_headers(request: Request, call_next: Any) -> Response:
-        chosen = request.cookies.get(LANG_COOKIE) or i18n.negotiate(request.headers.get("accept-language"))
-        token = i18n.set_locale(chosen)
-        try:
-            response: Response = await call_next(request)
-        finally:
-            i18n._current_locale.reset(token)
-        for header, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(header, value)
-        if request.url.path.startswith("/api/"):
-            response.headers.setdefault("cache-control", "no-store")
-        return response
-
+    app.add_middleware(LocaleAndHeaders)
     for router in _module_routers("api"):
         app.include_router(router, prefix="/api/v1")
     for views in _module_parts("views"):

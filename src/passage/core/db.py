@@ -11,17 +11,31 @@ import dataclasses
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Select, bindparam, create_engine, event, func, literal_column, select
+from sqlalchemy import (
+    Engine,
+    Select,
+    bindparam,
+    create_engine,
+    event,
+    exists,
+    func,
+    inspect,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import sqltypes
 
 from passage.core.errors import Conflict
 from passage.core.settings import get_settings
+
+T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -206,6 +220,48 @@ class RowCount:
 
     value: int
     estimated: bool = False
+
+
+_DERIVED: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
+
+
+def cached_from_tables(session: Session, *, name: str, fingerprint: Select[Any], build: Callable[[], T]) -> T:
+    """A value built from rarely-changing tables (a catalogue), kept per process and per database, rebuilt when
+    `fingerprint` changes.
+
+    `fingerprint` is one cheap statement whose row changes whenever the tables do (counts, the newest
+    timestamps, a sum of row versions): each call runs it in the caller's transaction (so a change the
+    transaction made itself is seen) and returns the kept value only if the row is the one it was built
+    from. That is one small round trip instead of reading and parsing the tables on every request. The value
+    is shared between requests and threads: callers must not change it."""
+    key = (session.get_bind().url.render_as_string(hide_password=True), name)
+    current = tuple(session.execute(fingerprint).one())
+    kept = _DERIVED.get(key)
+    if kept is not None and kept[0] == current:
+        return cast(T, kept[1])
+    value = build()
+    _DERIVED[key] = (current, value)
+    return value
+
+
+def skip_empty_collections(session: Session, instance: Any, names: Sequence[str]) -> None:
+    """Ask once which of `instance`'s one-to-many collections `names` hold any row, and mark the empty ones as
+    loaded, so reading them costs no statement. A detail page reads every collection of a record; most are
+    empty, and each lazy load is a round trip plus the ORM's work (a readmission case: eight collections, 8 of
+    its 12 statements). The non-empty ones still load when first read. Collections already loaded are left
+    alone."""
+    state = inspect(instance)
+    mapper = state.mapper
+    wanted = [name for name in names if name not in state.dict]
+    if not wanted:
+        return
+    probes = []
+    for name in wanted:
+        relationship = mapper.relationships[name]
+        probes.append(exists().where(*(remote == state.attrs[mapper.get_property_by_column(local).key].value for local, remote in relationship.local_remote_pairs)))
+    for name, present in zip(wanted, session.execute(select(*probes)).one(), strict=True):
+        if not present:
+            set_committed_value(instance, name, [])
 
 
 def one_of(session: Session, column: Any, values: Sequence[str]) -> Any:

@@ -103,7 +103,7 @@ def list_cases(
 ) -> Page[CaseSummaryOut]:
     """The inbox: cases in the user's scope, with overdue and soon-due flags (deadline within 3 days)."""
     filters = service.CaseFilter(state=state, procedure=procedure, agreement_id=agreement_id, requesting_state=requesting_state, province=province, q=q, due=due, needs_action=needs_action, sort=sort, offset=offset, limit=limit)
-    rows, total, flags = service.list_cases(db, actor=user, filters=filters)
+    rows, total, flags = service.list_cases(db, actor=user, filters=filters, with_person=False)
     items = [
         CaseSummaryOut(id=c.id, reference=c.reference, procedure=c.procedure, state=c.state, agreement_id=c.agreement_slug, agreement_version=c.agreement_version,
                        requesting_state=c.requesting_state, province=c.province_code, submitted_on=c.submitted_on, updated_at=c.updated_at,

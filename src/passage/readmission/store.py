@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, selectinload
 
+from passage.core.db import cached_from_tables
 from passage.core.errors import Conflict, PassageError
 from passage.core.i18n import N_, T_
 from passage.readmission.agreements import (
@@ -109,6 +110,28 @@ def stored_agreements(session: Session) -> dict[str, Agreement]:
             source=f"database agreement {record.slug}",
         )
     return result
+
+
+def catalogue_fingerprint() -> Select[Any]:
+    """One row that changes whenever the stored agreements or holiday notices do: row counts, the newest
+    creation and update times and the sum of the agreements' row versions (versions and notices are immutable
+    rows; an agreement's name changes bump its row version)."""
+    parts = [
+        select(func.count()).select_from(AgreementRecord), select(func.coalesce(func.sum(AgreementRecord.version), 0)), select(func.max(AgreementRecord.updated_at)),
+        select(func.count()).select_from(AgreementVersionRecord), select(func.max(AgreementVersionRecord.created_at)),
+        select(func.count()).select_from(CalendarNoticeRecord), select(func.max(CalendarNoticeRecord.created_at)),
+    ]
+    return select(*(part.scalar_subquery() for part in parts))
+
+
+def catalogue(session: Session) -> dict[str, Agreement]:
+    """`all_agreements(session)`, kept per process and rebuilt only when `catalogue_fingerprint` changes
+    (`core.db.cached_from_tables`): a case read or transition no longer reads and validates every agreement
+    document and notice. The result is shared: do not change it."""
+    try:
+        return cached_from_tables(session, name="readmission.catalogue", fingerprint=catalogue_fingerprint(), build=lambda: all_agreements(session))
+    except (OperationalError, ProgrammingError) as exc:
+        raise _guard(exc) from None
 
 
 def all_agreements(session: Session | None) -> dict[str, Agreement]:

@@ -466,7 +466,7 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
 
     if Permission.READMISSION_READ not in permissions_for(user.role_set):
         return None
-    rows, total, flags = service.list_cases(session, actor=user, filters=service.CaseFilter(needs_action=True, sort="due", limit=6), audit_list=False)
+    rows, total, flags = service.list_cases(session, actor=user, filters=service.CaseFilter(needs_action=True, sort="due", limit=6), audit_list=False, with_person=False)
     from passage.core.i18n import format_number, gettext
 
     items = []
