@@ -234,7 +234,7 @@ def cached_from_tables(session: Session, *, name: str, fingerprint: Select[Any],
     transaction made itself is seen) and returns the kept value only if the row is the one it was built
     from. That is one small round trip instead of reading and parsing the tables on every request. The value
     is shared between requests and threads: callers must not change it."""
-    key = (session.get_bind().url.render_as_string(hide_password=True), name)
+    key = (session.get_bind().engine.url.render_as_string(hide_password=True), name)
     current = tuple(session.execute(fingerprint).one())
     kept = _DERIVED.get(key)
     if kept is not None and kept[0] == current:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from passage.core.errors import FieldError, InvalidInput, NotFound
 from passage.core.files import decode_json_bytes
 from passage.core.i18n import T_
+from passage.core.memo import ByIdentity
 from passage.readmission.schemas import Agreement
 
 PRESET_PACKAGE = "passage.readmission.data.agreements"
@@ -84,8 +85,16 @@ def get_preset(agreement_id: str) -> Agreement:
         raise NotFound(T_("no agreement with id {agreement_id}", agreement_id=agreement_id), extra={"known": sorted(preset_agreements())}) from None
 
 
+_UNVERIFIED: ByIdentity[tuple[str, ...]] = ByIdentity()
+
+
 def unverified_figures(agreement: Agreement) -> list[str]:
-    """Field paths of every citation marked `verified: false`, for the UI's "unverified" badges."""
+    """Field paths of every citation marked `verified: false`, for the UI's "unverified" badges (remembered per
+    agreement object: a case read asks for them every time, and the catalogue's objects do not change)."""
+    return list(_UNVERIFIED.get(agreement, lambda: tuple(_unverified_figures(agreement))))
+
+
+def _unverified_figures(agreement: Agreement) -> list[str]:
     found: list[str] = []
 
     def walk(node: Any, path: str) -> None:

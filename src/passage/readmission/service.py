@@ -36,6 +36,7 @@ from passage.core import i18n
 from passage.core.db import RowCount, check_version, count_rows, skip_empty_collections
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from passage.core.i18n import N_, T_
+from passage.core.memo import ByIdentity
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
 from passage.readmission import evidence as evidence_rules
@@ -328,12 +329,30 @@ def _stored_rule(deadline: rules.Deadline) -> str:
     return json.dumps(deadline.rule.as_stored(), ensure_ascii=False, sort_keys=True)
 
 
+_DEADLINES: ByIdentity[dict[rules.CaseDates, tuple[rules.Deadline, ...]]] = ByIdentity()
+
+
+def deadlines_of(version: AgreementVersion, dates: rules.CaseDates) -> list[rules.Deadline]:
+    """`rules.case_deadlines(version, dates)`, remembered: the deadlines are a function of the agreement version
+    (with its calendar and notices) and the case's dates alone, and the catalogue keeps one object per version
+    until the stored agreements or notices change (`store.catalogue`), so a case page or transition does not walk
+    the working-day calendar again for dates already seen (`core.memo.ByIdentity`; bounded)."""
+    known = _DEADLINES.get(version, dict)
+    found = known.get(dates)
+    if found is None:
+        found = tuple(rules.case_deadlines(version, dates))
+        if len(known) >= 20_000:
+            known.clear()
+        known[dates] = found
+    return list(found)
+
+
 def recompute_deadlines(session: Session, case: ReadmissionCase, version: AgreementVersion) -> None:
     """Replace the case's `CaseDeadline` rows by what the rules give now (none once the case is closed)."""
     wanted: dict[str, rules.Deadline] = {}
     if case.state not in workflow.TERMINAL_STATES:
         try:
-            computed = rules.case_deadlines(version, snapshot_of(case).dates)
+            computed = deadlines_of(version, snapshot_of(case).dates)
         except Conflict:
             computed = []  # a figure the agreement does not give: no date rather than a guess
         for deadline in computed:
@@ -1257,7 +1276,7 @@ def case_deadline_view(session: Session, case: ReadmissionCase, *, today: dt.dat
     if case.state in workflow.TERMINAL_STATES:
         return []
     try:
-        computed = rules.case_deadlines(case_version(session, case), snapshot_of(case).dates)
+        computed = deadlines_of(case_version(session, case), snapshot_of(case).dates)
     except Conflict:
         computed = []
     return [

@@ -607,7 +607,7 @@ def user_for_api_token(session: Session, *, token: str) -> tuple[User, ApiToken]
     found = session.execute(statement).unique().first()
     if found is None:
         raise NotAuthenticated(N_("the token is invalid, expired or revoked"))
-    record, user = found.tuple()
+    record, user = found
     if record.revoked_at is not None or _aware(record.expires_at) <= utcnow() or not user.is_active:
         raise NotAuthenticated(N_("the token is invalid, expired or revoked"))
     return user, record
