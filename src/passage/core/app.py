@@ -528,15 +528,6 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(LocaleAndHeaders)
-    import os as _os
-    if _os.environ.get("XP_SWITCH"):
-        import sys as _sys
-        _sys.setswitchinterval(float(_os.environ["XP_SWITCH"]))
-    if _os.environ.get("XP_THREADS"):
-        @app.on_event("startup")
-        async def _threads() -> None:
-            import anyio.to_thread
-            anyio.to_thread.current_default_thread_limiter().total_tokens = int(_os.environ["XP_THREADS"])
     for router in _module_routers("api"):
         app.include_router(router, prefix="/api/v1")
     for views in _module_parts("views"):
