@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from passage.core import i18n
 from passage.core.deps import DbSession, get_db
@@ -138,11 +139,12 @@ def audit_refusal(db: Session, *, user: User, request: Request, reason: str, det
 def require(*permissions: Permission) -> Any:
     """`Annotated[User, require(Permission.X)]`: authenticate, then check the role grants every permission."""
 
-    def dependency(request: Request, db: DbSession, principal: Annotated[Principal, Depends(get_principal)]) -> User:
+    async def dependency(request: Request, db: DbSession, principal: Annotated[Principal, Depends(get_principal)]) -> User:
+        # in memory, so on the event loop (no trip to the thread pool); only a refusal writes, in the pool
         granted = permissions_for(principal.user.role_set)
         missing = [p.value for p in permissions if p not in granted]
         if missing:
-            audit_refusal(db, user=principal.user, request=request, reason="permission", details={"missing": missing})
+            await run_in_threadpool(audit_refusal, db, user=principal.user, request=request, reason="permission", details={"missing": missing})
             raise Forbidden(N_("your role does not allow this"))
         return principal.user
 
