@@ -12,7 +12,10 @@ Set-up as in `bench_api.py`: migrations, the demo (`passage demo load`), N extra
 (encrypted personal columns, deadlines from the rules), then `ANALYZE`. Passage (`passage serve`) and the peer
 (`bench/readmission/peer_app.py`: the same four kinds of request with hand-written SQL, no sign-in, permission,
 scope, audit or encryption) serve the same database; at each offered rate Passage runs first, then the peer,
-each for `--seconds` (the mix is in `locust_mix.py`). A rate is sustained when at least 95 % of the offered
+each for `--seconds` (the mix is in `locust_mix.py`). Each Locust user sends at the moments of its own Poisson
+process (`locust_mix.MixUser`), so the offered load is that of independent users; before 2026-12-07 22:00 the
+users paced with `constant_pacing` and, through an interplay with their random start-up delay, all sent in the
+same few milliseconds of every second: figures recorded before then measured bursts, not the rate. A rate is sustained when at least 95 % of the offered
 requests are answered in the step and the p99 is under 500 ms; stepping stops for a side after it has collapsed
 (under half answered) at two rates, so the curve past the p99 limit is recorded too. Statuses are counted per rate; 409 (stale version) and 429 are allowed, anything else is an error.
 Afterwards `passage audit verify` checks the chain.

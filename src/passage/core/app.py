@@ -216,12 +216,11 @@ def _incident_response(request: Request, exc: BaseException) -> Response:
     return _error_response(request, 500, {"code": "internal_error", "message": f"an unexpected error occurred (incident {incident})"})
 
 
-class IncidentMiddleware:
-    """Turn any unhandled exception into a 500 with an incident id, logged as one line without a traceback.
+class HttpMiddleware:
+    """Plain ASGI middleware for HTTP requests (`handle`); other scopes (lifespan, websockets) pass through.
 
-    Starlette's own handler for `Exception` re-raises after answering, so the server would log the full
-    traceback (with SQL and values); this middleware answers and stops the exception here instead.
-    """
+    Every middleware here is plain ASGI, never Starlette's `BaseHTTPMiddleware`, which runs the rest of the app
+    in a task of its own and passes the body through a stream: a fixed cost on every request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -230,6 +229,20 @@ class IncidentMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class IncidentMiddleware(HttpMiddleware):
+    """Turn any unhandled exception into a 500 with an incident id, logged as one line without a traceback.
+
+    Starlette's own handler for `Exception` re-raises after answering, so the server would log the full
+    traceback (with SQL and values); this middleware answers and stops the exception here instead.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -249,20 +262,11 @@ class IncidentMiddleware:
             await response(scope, receive, send)
 
 
-class LocaleAndHeaders:
+class LocaleAndHeaders(HttpMiddleware):
     """The reader's language for the request (the language cookie, else `Accept-Language`), and the security
-    headers (and `cache-control: no-store` under /api/) on every answer that does not set its own.
+    headers (and `cache-control: no-store` under /api/) on every answer that does not set its own."""
 
-    Plain ASGI, not `BaseHTTPMiddleware`: that one runs the rest of the app in a task of its own and passes the
-    body through a stream, a fixed cost on every request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         token = i18n.set_locale(request.cookies.get(LANG_COOKIE) or i18n.negotiate(request.headers.get("accept-language")))
         api = scope.get("path", "").startswith("/api/")
@@ -285,18 +289,12 @@ class LocaleAndHeaders:
 ACCESS_LOG = logging.getLogger("passage.access")
 
 
-class AccessLog:
+class AccessLog(HttpMiddleware):
     """One line per request: method, path, the *names* of the query parameters (never their values, which
     may be a searched name), status and duration. Replaces the server's own access log, which logs the
     query string word for word."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         import time
         from urllib.parse import parse_qsl
 
@@ -403,19 +401,16 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     """Refuse request bodies above the configured size with 413: by the declared Content-Length before the
     route runs, and by counting the bytes of a chunked body as they arrive (the route then sees a
     disconnect, changes nothing, and its own answer is replaced by the 413)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         too_large = f"the request body exceeds {self.max_bytes} bytes"
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
