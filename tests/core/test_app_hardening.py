@@ -170,7 +170,8 @@ def test_sixty_four_concurrent_writes_never_get_a_500(demo_people: dict[str, str
             results = list(pool.map(write, range(64)))
     assert token
     statuses = [status for status, _ in results]
-    assert all(status in (200, 409, 503) for status in statuses), sorted(statuses)
-    assert all(retry for status, retry in results if status == 503)
+    # 429 (no turn within the admission wait) and 503 (the database busy) both say when to retry
+    assert all(status in (200, 409, 429, 503) for status in statuses), sorted(statuses)
+    assert all(retry for status, retry in results if status in (429, 503))
     assert statuses.count(200) >= 1
     assert socket  # imported for LiveServer's port probe

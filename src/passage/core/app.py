@@ -14,10 +14,11 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -286,6 +287,40 @@ class LocaleAndHeaders(HttpMiddleware):
             i18n._current_locale.reset(token)
 
 
+class AdmissionLimit(HttpMiddleware):
+    """At most `max_in_flight` requests at once in this worker; a request that cannot start within
+    `admission_wait_seconds` is answered 429 with `Retry-After: 1` and changes nothing (no route has run).
+
+    Backpressure at the door: past its capacity a server that admits everything makes every request wait
+    (for the CPU, then for a database connection, then 503 after `db_pool_timeout`), so no one is served in
+    time. Bounding what is in flight keeps the latency of admitted requests near the service time and sheds the
+    rest with an answer a client can retry. `/healthz` is never held back."""
+
+    def __init__(self, app: ASGIApp, max_in_flight: int, wait_seconds: float) -> None:
+        super().__init__(app)
+        self.max_in_flight = max_in_flight
+        self.wait_seconds = wait_seconds
+        self._turns: anyio.Semaphore | None = None
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("path") == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        if self._turns is None:
+            self._turns = anyio.Semaphore(self.max_in_flight)
+        admitted = False
+        with anyio.move_on_after(self.wait_seconds):  # bounds the wait for a turn only, never the request
+            await self._turns.acquire()
+            admitted = True
+        if not admitted:
+            await _send_problem(send, scope, 429, "too_many_requests", "the server is at capacity; try again in a second", headers=[(b"retry-after", b"1")])
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._turns.release()
+
+
 ACCESS_LOG = logging.getLogger("passage.access")
 
 
@@ -444,11 +479,11 @@ class BodySizeLimit(HttpMiddleware):
             await _send_problem(send, scope, 413, "payload_too_large", too_large)
 
 
-async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
+async def _send_problem(send: Send, scope: Scope, status: int, code: str, detail: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """A problem details response sent before any route runs (no Request object exists yet)."""
     payload = json.dumps(problem_details(status=status, code=code, detail=detail, instance=scope.get("path"))).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]})
+                "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode()), *headers]})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -538,5 +573,6 @@ def create_app() -> FastAPI:
     document_problems(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(IncidentMiddleware)
+    app.add_middleware(AdmissionLimit, max_in_flight=settings.max_in_flight, wait_seconds=settings.admission_wait_seconds)
     app.add_middleware(AccessLog)
     return app

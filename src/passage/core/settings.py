@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     """Seconds a request waits for a free connection before the answer is 503 with Retry-After."""
     workers: int = Field(default=1, ge=1)
     """Worker processes of `passage serve` when `--workers` is not given."""
+    max_in_flight: int = Field(default=20, ge=1)
+    """Requests a worker process handles at once (default: `db_pool_size`'s default, so an admitted request never
+    queues for a database connection); more wait up to `admission_wait_seconds` for a turn."""
+    admission_wait_seconds: float = Field(default=2.0, gt=0)
+    """How long a request waits for a turn before the answer is 429 with Retry-After: under overload the server
+    sheds what it cannot serve soon, instead of letting every request queue for a connection until 503."""
     default_locale: Literal["en", "zh_Hans"] = "en"
     secure_cookies: bool = False
     redaction_threshold: int = Field(default=15, ge=0)
