@@ -75,6 +75,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
     watched = psutil.Process(proc.pid)
     peak: dict[str, float] = {"total": 0, **{role: 0 for role in ROLES}, "python worker processes": 0, "largest python worker": 0}
     done = threading.Event()
+    largest = [""]
 
     def sample() -> None:
         while not done.is_set():
@@ -87,7 +88,11 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
                 for p in watched.children(recursive=True):
                     try:
                         if p.name() != "java" and any(a.name() == "java" for a in p.parents()):
-                            peak["largest python worker"] = max(peak["largest python worker"], p.memory_info().rss)
+                            rss = p.memory_info().rss
+                            if rss > peak["largest python worker"]:
+                                peak["largest python worker"] = rss
+                                largest[0] = (f"pid {p.pid} {p.name()} {' '.join(p.cmdline()[:4])} at {time.perf_counter() - start:.0f} s, "
+                                              f"{len(p.children())} children")
                     except psutil.Error:
                         pass
             except psutil.Error:
@@ -101,6 +106,8 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, float]]:
     thread.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:5])} failed:\n{err[-3000:]}")
+    if largest[0]:
+        print(f"largest process below the JVM: {largest[0]}")
     return time.perf_counter() - start, {k: v if k == "python worker processes" else v / 2**20 for k, v in peak.items()}
 
 
