@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import Any
 
 import anyio
 import httpx
 
 from passage.core.app import AdmissionLimit
+
+
+def _run(scenario: Any) -> None:
+    """Run the scenario on an event loop of its own thread (an earlier test in this process may have left one
+    marked running on the main thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, scenario).result(timeout=30)
 
 
 def _held_app(release: anyio.Event, started: list[str]) -> Any:
@@ -23,7 +31,7 @@ def _held_app(release: anyio.Event, started: list[str]) -> Any:
 
 def test_a_request_beyond_the_limit_waits_then_gets_429_and_never_reaches_the_app() -> None:
     async def scenario() -> None:
-        release, started = anyio.Event(), []
+        release, started = anyio.Event(), list[str]()
         limited = AdmissionLimit(_held_app(release, started), max_in_flight=1, wait_seconds=0.2)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://test") as client:
             answers: dict[str, httpx.Response] = {}
@@ -46,12 +54,12 @@ def test_a_request_beyond_the_limit_waits_then_gets_429_and_never_reaches_the_ap
             # the turn was given back: the next request runs
             assert (await client.get("/other")).status_code == 200
 
-    anyio.run(scenario)
+    _run(scenario)
 
 
 def test_a_waiting_request_is_admitted_when_a_turn_frees_within_the_wait() -> None:
     async def scenario() -> None:
-        release, started = anyio.Event(), []
+        release, started = anyio.Event(), list[str]()
         limited = AdmissionLimit(_held_app(release, started), max_in_flight=1, wait_seconds=5.0)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited), base_url="http://test") as client:
             statuses: list[int] = []
@@ -68,4 +76,4 @@ def test_a_waiting_request_is_admitted_when_a_turn_frees_within_the_wait() -> No
                 release.set()
             assert sorted(statuses) == [200, 200]
 
-    anyio.run(scenario)
+    _run(scenario)
