@@ -18,16 +18,14 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import (
     Engine,
     Select,
-    bindparam,
     create_engine,
     event,
     exists,
     func,
     inspect,
-    literal_column,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import sqltypes
@@ -262,18 +260,6 @@ def skip_empty_collections(session: Session, instance: Any, names: Sequence[str]
     for name, present in zip(wanted, session.execute(select(*probes)).one(), strict=True):
         if not present:
             set_committed_value(instance, name, [])
-
-
-def one_of(session: Session, column: Any, values: Sequence[str]) -> Any:
-    """`column IN values` for a long list of values already read (e.g. the ids a search matched), bound as ONE
-    parameter: `= ANY(:values)` with an array on PostgreSQL, `IN (SELECT value FROM json_each(:values))` on
-    SQLite. An expanding `IN (:v1, ..., :v5000)` is re-rendered on every execution and, on PostgreSQL, re-parsed by
-    the driver in Python (psycopg's `_split_query`): at 5,000 ids that was most of a search request's time."""
-    # anonymous binds (key None): two `one_of` on one column in one statement get names of their own
-    if session.get_bind().dialect.name == "postgresql":
-        return column == func.any(bindparam(None, value=list(values), type_=postgresql.ARRAY(column.type)))
-    members: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam(None, value=json.dumps(list(values)))))
-    return column.in_(members)
 
 
 def count_rows(session: Session, statement: Select[Any], *, exact_up_to: int = 1000) -> RowCount:
