@@ -112,10 +112,7 @@ def stored_agreements(session: Session) -> dict[str, Agreement]:
     return result
 
 
-def catalogue_fingerprint() -> Select[Any]:
-    """One row that changes whenever the stored agreements or holiday notices do: row counts, the newest
-    creation and update times and the sum of the agreements' row versions (versions and notices are immutable
-    rows; an agreement's name changes bump its row version)."""
+def _catalogue_fingerprint() -> Select[Any]:
     parts = [
         select(func.count()).select_from(AgreementRecord), select(func.coalesce(func.sum(AgreementRecord.version), 0)), select(func.max(AgreementRecord.updated_at)),
         select(func.count()).select_from(AgreementVersionRecord), select(func.max(AgreementVersionRecord.created_at)),
@@ -124,12 +121,18 @@ def catalogue_fingerprint() -> Select[Any]:
     return select(*(part.scalar_subquery() for part in parts))
 
 
+CATALOGUE_FINGERPRINT = _catalogue_fingerprint()
+"""One row that changes whenever the stored agreements or holiday notices do: row counts, the newest creation and
+update times and the sum of the agreements' row versions (versions and notices are immutable rows; an agreement's
+name changes bump its row version). Built once: it runs on every case read and transition."""
+
+
 def catalogue(session: Session) -> dict[str, Agreement]:
-    """`all_agreements(session)`, kept per process and rebuilt only when `catalogue_fingerprint` changes
+    """`all_agreements(session)`, kept per process and rebuilt only when `CATALOGUE_FINGERPRINT` changes
     (`core.db.cached_from_tables`): a case read or transition no longer reads and validates every agreement
     document and notice. The result is shared: do not change it."""
     try:
-        return cached_from_tables(session, name="readmission.catalogue", fingerprint=catalogue_fingerprint(), build=lambda: all_agreements(session))
+        return cached_from_tables(session, name="readmission.catalogue", fingerprint=CATALOGUE_FINGERPRINT, build=lambda: all_agreements(session))
     except (OperationalError, ProgrammingError) as exc:
         raise _guard(exc) from None
 
