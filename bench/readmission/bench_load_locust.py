@@ -69,6 +69,12 @@ def pin_cluster(data: Path) -> None:
         subprocess.run(["taskset", "-a", "-p", "-c", SERVER_CORE, pid], check=True, capture_output=True)
 
 
+def create_peer_tables(connection: Any, *, store: str) -> None:
+    """The table the peer's uploads write to (`peer_app.upload`); Passage's own tables come from its migrations."""
+    blob = "BLOB" if store == "sqlite" else "BYTEA"
+    connection.exec_driver_sql(f"CREATE TABLE peer_evidence (id VARCHAR(32) PRIMARY KEY, case_id VARCHAR(32), sha256 CHAR(64), size INTEGER, content {blob})")
+
+
 def prepare(base: str) -> dict[str, Any]:
     """Tokens, the organisations of the three users (for the peer's scope) and the pools of work, split in two."""
     with httpx.Client(base_url=base, timeout=120) as client:
@@ -158,8 +164,7 @@ def run_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         from passage.core.db import dispose_engines, get_engine
 
         with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            blob = "BLOB" if store == "sqlite" else "BYTEA"
-            connection.exec_driver_sql(f"CREATE TABLE peer_evidence (id VARCHAR(32) PRIMARY KEY, case_id VARCHAR(32), sha256 CHAR(64), size INTEGER, content {blob})")
+            create_peer_tables(connection, store=store)
             connection.execute(text("ANALYZE"))
         dispose_engines()
         print(f"\n== {store}: seeded {args.cases} cases (+30 demo) in {time.perf_counter() - started:.0f}s; date {time.strftime('%Y-%m-%d %H:%M')} UTC", flush=True)

@@ -34,11 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.readmission.bench_api import seed  # noqa: E402
-from bench.readmission.bench_load_locust import SERVER_CORE, pin_cluster, prepare, start_server  # noqa: E402
+from bench.readmission.bench_load_locust import SERVER_CORE, create_peer_tables, pin_cluster, prepare, start_server  # noqa: E402
 from bench.security.bench_api import BIN, free_port, stop  # noqa: E402
 
 CLIENT_CORE = "1"
 WARM_UP = 20
+EVIDENCE = b"%PDF-1.4\n% bench evidence\n" + b"0" * 40_000 + b"\n%%EOF\n"
+"""The 40 KB PDF of the Locust mix's uploads (`locust_mix.PDF`)."""
 """Uncounted requests of each kind before the counted ones (caches, prepared statements, the pool)."""
 
 
@@ -107,15 +109,35 @@ def kinds(work: dict[str, Any], passage: httpx.Client, peer: httpx.Client) -> di
         return (lambda: passage.get("/api/v1/readmission/cases", params={**extra, "offset": 25, "limit": 25}, headers=auth),
                 lambda: peer.get("/peer/cases", params={**extra, "org": scope["org"], "country": scope["country"], "offset": 25, "limit": 25}))
 
+    pools = {target: list(work["work"][target]) for target in ("passage", "peer")}
+    drafts = {target: list(work["drafts"][target]) for target in ("passage", "peer")}
+
+    def transition(target: str) -> httpx.Response:
+        user, case, action, payload, version = pools[target].pop()
+        if target == "peer":
+            return peer.post(f"/peer/cases/{case}/transitions", json={"action": action, "version": version})
+        return passage.post(f"/api/v1/readmission/cases/{case}/transitions", json={"action": action, "version": version, "payload": payload},
+                            headers={"Authorization": f"Bearer {work['tokens'][user]}"})
+
+    def upload(target: str) -> httpx.Response:
+        case, version = drafts[target].pop()
+        files = {"file": ("e.pdf", EVIDENCE, "application/pdf")}
+        if target == "peer":
+            return peer.post(f"/peer/cases/{case}/evidence", data={"version": str(version)}, files=files)
+        return passage.post(f"/api/v1/readmission/cases/{case}/evidence", data={"evidence_type": "passport", "version": str(version)}, files=files,
+                            headers={"Authorization": f"Bearer {work['tokens']['nl.officer']}"})
+
     return {
         "case read": (lambda: passage.get(f"/api/v1/readmission/cases/{case_id()}", headers=auth), lambda: peer.get(f"/peer/cases/{case_id()}")),
         "inbox page": inbox({}),
         "inbox, state filter": inbox({"state": "acknowledged"}),
         "broad search q=BENCH-00": inbox({"q": "BENCH-00"}),
+        "transition": (lambda: transition("passage"), lambda: transition("peer")),
+        "evidence upload (40 KB)": (lambda: upload("passage"), lambda: upload("peer")),
     }
 
 
-def run(store: str, cases: int, requests: int, passage_src: str | None) -> None:
+def run(store: str, cases: int, requests: int, passage_src: str | None, only: str | None = None) -> None:
     work_dir = Path(tempfile.mkdtemp(prefix=f"passage-bench-cost-{store}-"))
     cluster = None
     if store == "postgresql":
@@ -139,6 +161,7 @@ def run(store: str, cases: int, requests: int, passage_src: str | None) -> None:
         from passage.core.db import dispose_engines, get_engine
 
         with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            create_peer_tables(connection, store=store)
             connection.execute(text("ANALYZE"))
         dispose_engines()
         port, peer_port = free_port(), free_port()
@@ -155,6 +178,8 @@ def run(store: str, cases: int, requests: int, passage_src: str | None) -> None:
             print(f"{'request':26} {'Passage CPU ms (server + db)':>30} {'peer CPU ms (server + db)':>28} {'ratio':>6} {'p50 ms Passage / peer':>22}")
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as passage, httpx.Client(base_url=f"http://127.0.0.1:{peer_port}", timeout=60) as bare:
                 for name, (ours, theirs) in kinds(work, passage, bare).items():
+                    if only and only not in name:
+                        continue
                     a, b = measure(server, ours, requests), measure(peer, theirs, requests)
                     ratio = (a["server"] + a["database"]) / max(b["server"] + b["database"], 1e-9)
                     print(f"{name:26} {a['server']:14.1f} + {a['database']:5.1f}          {b['server']:12.1f} + {b['database']:5.1f}          {ratio:5.1f}x "
@@ -172,12 +197,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="postgresql")
     parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--only", help="measure only the kinds whose name contains this text")
+    parser.add_argument("--requests", type=int, default=100, help="per kind; transitions and uploads use up the seeded pools (at least requests + 20 of each)")
     parser.add_argument("--passage-src", help="serve Passage from this `src` folder (e.g. a `git archive` of an earlier commit) for a before/after comparison; "
                                               "the database is set up by this checkout")
     args = parser.parse_args()
     for store in (["sqlite", "postgresql"] if args.store == "both" else [args.store]):
-        run(store, args.cases, args.requests, args.passage_src)
+        run(store, args.cases, args.requests, args.passage_src, args.only)
 
 
 if __name__ == "__main__":

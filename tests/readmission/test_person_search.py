@@ -208,6 +208,32 @@ def test_a_search_pages_its_matches_with_the_exact_total_and_a_page_past_the_end
         assert rows == [] and total.value == 5
 
 
+def test_a_dense_search_pages_the_same_matches_in_the_same_order_as_a_sparse_one(demo: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # a search matching many cases walks the inbox order instead of sorting every match: the pages must be the same
+    # cases in the same order, and the first page the newest matches (a capped, unordered match set lost them)
+    with unit_of_work() as s:
+        person = {**YEH, "surname": "OUYANG", "given_names": "Xiuyuan", "name_in_characters": "欧阳修远"}
+        made = [_submitted_case(s, application={**person, "passport_number": f"E7654321{n}"}).reference for n in range(5)]
+        central = user(s, "mps.central")
+
+        def pages(q: str) -> tuple[list[str], int]:
+            found, total = [], 0
+            for offset in (0, 2, 4):
+                rows, count, _ = service.list_cases(s, actor=central, filters=service.CaseFilter(q=q, sort="reference", offset=offset, limit=2))
+                found += [row.reference for row in rows]
+                total = count.value
+            return found, total
+
+        sparse = {q: pages(q) for q in ("欧阳修远", "E76543210")}
+        monkeypatch.setattr(service, "DENSE_SEARCH", 2)
+        for q, expected in sparse.items():
+            assert pages(q) == expected
+        assert sparse["欧阳修远"] == (sorted(made), 5)
+        # newest first, by default: the last case made heads the first page
+        rows, _, _ = service.list_cases(s, actor=central, filters=service.CaseFilter(q="欧阳修远", limit=1))
+        assert [row.reference for row in rows] == [made[-1]]
+
+
 def test_a_list_without_the_person_reads_no_personal_column(demo: dict[str, str]) -> None:
     with unit_of_work() as s:
         _submitted_case(s)
