@@ -34,7 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.readmission.bench_api import seed  # noqa: E402
-from bench.readmission.bench_load_locust import SERVER_CORE, create_peer_tables, pin_cluster, prepare, start_server  # noqa: E402
+from bench.readmission.bench_load_locust import (  # noqa: E402
+    SERVER_CORE,
+    create_peer_tables,
+    pin_cluster,
+    prepare,
+    start_server,
+)
 from bench.security.bench_api import BIN, free_port, stop  # noqa: E402
 
 CLIENT_CORE = "1"
