@@ -16,7 +16,8 @@ each for `--seconds` (the mix is in `locust_mix.py`). Each Locust user sends at 
 process (`locust_mix.MixUser`), so the offered load is that of independent users; before 2026-12-07 22:00 the
 users paced with `constant_pacing` and, through an interplay with their random start-up delay, all sent in the
 same few milliseconds of every second: figures recorded before then measured bursts, not the rate. A rate is sustained when at least 95 % of the offered
-requests are answered in the step and the p99 is under 500 ms; stepping stops for a side after it has collapsed
+requests are answered in the step (a 429 is not an answer: it counts neither there nor in the percentiles) and the
+p99 of the answers is under 500 ms; stepping stops for a side after it has collapsed
 (under half answered) at two rates, so the curve past the p99 limit is recorded too. Statuses are counted per rate; 409 (stale version) and 429 are allowed, anything else is an error.
 Afterwards `passage audit verify` checks the chain.
 """
@@ -44,6 +45,8 @@ from bench.security.bench_api import BIN, PASSWORD, free_port, pct, stop, totp  
 
 SERVER_CORE, LOAD_CORE = "0", "1"
 ALLOWED = {"200", "201", "409", "429"}
+REFUSED = "refused (429)"
+"""The name under which `locust_mix` records the latencies of 429 answers."""
 
 
 def start_server(command: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -123,7 +126,7 @@ def step(target: str, base: str, rate: float, seconds: float, work_file: Path, w
     elapsed = time.perf_counter() - started
     recorded = json.loads(out.read_text())
     work["work"][target], work["drafts"][target] = recorded["left"]["work"], recorded["left"]["drafts"]
-    values = [v for lat in recorded["latencies"].values() for v in lat]
+    values = [v for kind, lat in recorded["latencies"].items() if kind != REFUSED for v in lat]
     statuses = recorded["statuses"]
     offered = rate * seconds
     result = {
