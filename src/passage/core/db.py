@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -296,14 +297,42 @@ def count_rows(session: Session, statement: Select[Any], *, exact_up_to: int = 1
     count is exact. Above it, PostgreSQL answers with its planner's row estimate for the statement (`EXPLAIN
     (FORMAT JSON)`, "Plan Rows", from the table statistics that `ANALYZE` and autovacuum keep: the approach of
     the PostgreSQL wiki's "Count estimate" page), never below `exact_up_to + 1`; the page says "about N".
-    SQLite keeps no row estimates, so there the count stays exact (one process, a local file, no network)."""
+    SQLite keeps no row estimates, so there the count stays exact (one process, a local file, no network). An
+    estimate is reused for `ESTIMATE_SECONDS` for the same statement and parameters."""
     capped = session.scalar(select(func.count()).select_from(statement.limit(exact_up_to + 1).subquery())) or 0
     if capped <= exact_up_to:
         return RowCount(capped)
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return RowCount(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
-    answer: Any = session.execute(ExplainJson(statement)).scalar()
-    plan = json.loads(answer) if isinstance(answer, str) else answer
-    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    key = _estimate_key(session, statement)
+    now = time.monotonic()
+    kept = _ESTIMATES.get(key) if key is not None else None
+    if kept is not None and now - kept[0] < ESTIMATE_SECONDS:
+        estimate = kept[1]
+    else:
+        answer: Any = session.execute(ExplainJson(statement)).scalar()
+        plan = json.loads(answer) if isinstance(answer, str) else answer
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        if key is not None:
+            if len(_ESTIMATES) >= ESTIMATES_KEPT:
+                _ESTIMATES.clear()
+            _ESTIMATES[key] = (now, estimate)
     return RowCount(max(estimate, exact_up_to + 1), estimated=True)
+
+
+ESTIMATE_SECONDS = 60.0
+"""How long a planner's estimate is reused for the same statement and parameters (per process). An estimate
+follows the table statistics, which autovacuum refreshes in minutes, and is shown as "about N": a minute-old one
+is as good, and reusing it saves a planning round trip on most wide-scope list pages."""
+ESTIMATES_KEPT = 10_000
+_ESTIMATES: dict[tuple[Any, ...], tuple[float, int]] = {}
+
+
+def _estimate_key(session: Session, statement: Select[Any]) -> tuple[Any, ...] | None:
+    """The statement's shape (SQLAlchemy's cache key) and its parameter values, on this database."""
+    cache_key = statement._generate_cache_key()
+    if cache_key is None:
+        return None
+    values = tuple(tuple(value) if isinstance(value, list) else value for value in (bind.effective_value for bind in cache_key.bindparams))
+    return (session.get_bind().engine.url.render_as_string(hide_password=True), cache_key.key, values)
