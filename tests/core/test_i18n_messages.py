@@ -101,3 +101,20 @@ def test_money_parameter_is_formatted_per_locale_and_survives_storage() -> None:
     stored = message.as_stored()
     assert stored["params"]["cap"] == {"$money": ["4000", "EUR"]}
     assert Text.from_stored(stored) == message and "€4,500.50" in Text.from_stored(stored).render("zh_Hans")
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hans"])
+def test_kept_number_and_date_formats_equal_babels_own_and_equal_values_of_other_types_are_not_confused(locale: str) -> None:
+    import babel.dates
+    import babel.numbers
+
+    code = i18n.babel_locale(locale)
+    for value in (0, 7, 1332, 49242, -15, 10**9):
+        assert i18n.format_number(value, locale=locale) == i18n.format_number(value, locale=locale) == babel.numbers.format_decimal(value, locale=code)
+    # 1 and True, 2 and 2.5 - 0.5: equal keys to a cache, different things to show
+    assert i18n.format_number(1, locale=locale) == "1" and i18n.format_number(2.5, locale=locale) == babel.numbers.format_decimal(2.5, locale=code)
+    assert i18n.format_number(Decimal("1234.50"), locale=locale) == babel.numbers.format_decimal(Decimal("1234.50"), locale=code)
+    for day in (dt.date(2026, 12, 7), dt.date(1988, 2, 29)):
+        shown = i18n.format_date(day, locale=locale)
+        assert shown == i18n.format_date(dt.datetime.combine(day, dt.time(23, 59)), locale=locale) == i18n.format_date(day.isoformat(), locale=locale)
+        assert shown == babel.dates.format_date(day, format="long" if locale == "zh_Hans" else "d MMM y", locale=code)

@@ -448,7 +448,16 @@ def format_number(value: float | int | Decimal, *, locale: str | None = None, de
     if decimals is not None:
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
         return babel.numbers.format_decimal(value, format=pattern, locale=babel_locale(locale))
+    if type(value) is int:
+        return _whole_number(value, babel_locale(locale))
     return babel.numbers.format_decimal(value, locale=babel_locale(locale))
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole_number(value: int, babel_code: str) -> str:
+    # Babel builds the CLDR pattern on every call (30 us); a page or an API answer shows the same few counts and
+    # day numbers over and over. Only exact ints are kept: 1, 1.0, True and Decimal("1.00") are equal keys.
+    return babel.numbers.format_decimal(value, locale=babel_code)
 
 
 def format_percent(value: float, *, locale: str | None = None, decimals: int = 0) -> str:
@@ -486,7 +495,12 @@ def format_date(value: dt.date | dt.datetime | str | None, *, locale: str | None
             return str(value)
     if isinstance(value, dt.datetime):
         value = value.date()
-    chosen = locale or get_locale()
+    return _calendar_date(value, locale or get_locale())
+
+
+@functools.lru_cache(maxsize=4096)
+def _calendar_date(value: dt.date, chosen: str) -> str:
+    # the same few dates (today, deadlines, submission days) are shown on every page: Babel's pattern work once each
     if chosen == "zh_Hans":
         return babel.dates.format_date(value, format="long", locale=babel_locale(chosen))
     return babel.dates.format_date(value, format="d MMM y", locale=babel_locale(chosen))
