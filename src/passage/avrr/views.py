@@ -137,7 +137,7 @@ def inbox(
         errors, items, total = _errors(exc), [], 0
     names = dict(service.counsellors(db, actor=user))
     pages = max(1, -(-total // PAGE_SIZE))
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = {k: v for k, v in filters.items() if v}  # the pager URL-encodes it
     return render(request, "avrr/inbox.html", {
         "cases": items, "total": total, "page": page, "pages": pages, "filters": filters, "query": query,
         "counsellors": names, "stages": [s.value for s in Stage], "errors": errors, **_labels(),
