@@ -9,7 +9,7 @@ from passage.core.errors import InvalidInput
 from passage.core.inputs import whole_number
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("0", 0), ("7", 7), (" 42 ", 42), ("007", 7), ("１２", 12), ("999", 999)])
+@pytest.mark.parametrize(("raw", "expected"), [("0", 0), ("7", 7), (" 42 ", 42), ("007", 7), ("999", 999)])
 def test_accepts_decimal_digits_within_the_range(raw: str, expected: int) -> None:
     assert whole_number(raw, field="escorts", maximum=999) == expected
 
@@ -20,6 +20,8 @@ def test_accepts_decimal_digits_within_the_range(raw: str, expected: int) -> Non
         ("", "enter a whole number"),
         ("   ", "enter a whole number"),
         ("²", "not a whole number"),  # '²'.isdigit() is true, int('²') raises: the fuzzer's 500
+        ("１２", "not a whole number"),  # full-width digits: int() reads them, the rule does not
+        ("٣", "not a whole number"),
         ("1.5", "not a whole number"),
         ("1e3", "not a whole number"),
         ("+3", "not a whole number"),
@@ -36,7 +38,7 @@ def test_refuses_with_a_reason_naming_the_field(raw: str, reason: str) -> None:
     [problem] = info.value.fields
     assert problem.path == "escorts"
     assert str(problem.message).startswith(reason)
-    assert "escorts" in str(info.value.message)
+    assert info.value.one_line().startswith("the number entered is not valid: escorts: " + reason)
     assert info.value.status == 422
 
 
@@ -50,7 +52,7 @@ def test_minimum_above_zero() -> None:
 def test_reasons_read_in_chinese() -> None:
     token = i18n.set_locale("zh_Hans")
     try:
-        for raw, chinese in [("abc", "不是整数"), ("-1", "不得为负数"), ("1000", "数值过大：不得大于 999"), ("", "请输入整数")]:
+        for raw, chinese in [("abc", "不是整数：只能使用数字 0-9"), ("-1", "不得为负数"), ("1000", "数值过大：不得大于 999"), ("", "请输入整数")]:
             with pytest.raises(InvalidInput) as info:
                 whole_number(raw, field="escorts", maximum=999)
             assert info.value.fields[0].as_dict()["message"].startswith(chinese), raw

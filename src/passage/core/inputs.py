@@ -17,9 +17,9 @@ MAX_DIGITS = 18
 def whole_number(raw: str, *, field: str, minimum: int = 0, maximum: int) -> int:
     """The whole number typed in `raw` (surrounding spaces ignored), between `minimum` and `maximum`.
 
-    Accepted: decimal digits only, no sign, no separators, no decimal point. Digits of any script `int()` reads
-    (`str.isdecimal`: ASCII and full-width `１２` typed with a Chinese input method) count; superscripts such as
-    '²' (`isdigit` but not `isdecimal`, which `int()` refuses: the 500 a fuzzer once found) do not.
+    Accepted: the ASCII digits 0-9 only: no sign, separators, decimal point, superscripts ('²'.isdigit() is true
+    but int('²') raises: the 500 a fuzzer once found) or other scripts' digits (int() would read '٣' or the
+    full-width '１２', but the number inputs of our forms never send them and the DTM API is read by machines).
     Raises `InvalidInput` with one `FieldError` on `field`: empty, not a whole number, negative, below the
     minimum, or too large.
     """
@@ -28,8 +28,8 @@ def whole_number(raw: str, *, field: str, minimum: int = 0, maximum: int) -> int
     digits = text[1:] if negative else text
     if not text:
         problem = T_("enter a whole number")
-    elif not digits.isdecimal():
-        problem = T_("not a whole number: use digits only, without sign, spaces or decimal point")
+    elif not (digits.isascii() and digits.isdecimal()):
+        problem = T_("not a whole number: use the digits 0-9 only, without sign, spaces or decimal point")
     elif negative and minimum >= 0:
         problem = T_("must not be negative")
     elif len(digits) > MAX_DIGITS or (value := int(digits) * (-1 if negative else 1)) > maximum:
@@ -38,4 +38,4 @@ def whole_number(raw: str, *, field: str, minimum: int = 0, maximum: int) -> int
         problem = T_("must be at least {minimum}", minimum=minimum)
     else:
         return value
-    raise InvalidInput(T_("{field} is not a valid whole number", field=field), fields=[FieldError(field, problem)])
+    raise InvalidInput(T_("the number entered is not valid"), fields=[FieldError(field, problem)])
