@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, PassageError
-from passage.core.i18n import N_, format_date, format_number, get_locale, gettext, localise
+from passage.core.i18n import N_, T_, format_date, format_number, get_locale, gettext, localise
 from passage.core.inputs import whole_number
 from passage.dtm import messages, service
 from passage.dtm.api import choropleth_layer
@@ -236,8 +236,9 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
         # the published total (disclosure control), as the round page shows it
         total = service.published_round(session, round_=round_, with_previous=False).totals.get(0, {}).get("idp_individuals", 0)
         shown = format_number(total) if total is not None else gettext(N_("withheld"))
+        figure = localise(T_("IDP individuals: {count}", count=shown))
         items.append(PanelItem(f"{messages.country_name(round_.operation)} · {gettext(N_('Round'))} {round_.number}", f"/dtm/rounds/{round_.id}",
-                               f"{gettext(N_('IDP individuals'))}: {shown} · {format_date(round_.reporting_date)}"))
+                               f"{figure} · {format_date(round_.reporting_date)}"))
     if not items:
         items.append(PanelItem(gettext(N_("No assessment rounds yet")), "/dtm"))
     items.append(PanelItem(gettext(N_("Map of displacement")), "/dtm/map"))
