@@ -90,7 +90,7 @@ def test_plan_preview_booking_and_check_in_through_the_pages(officer_client: tup
                                                                                  departs_at=start, arrives_at=start + dt.timedelta(hours=1), seats=2))
         crisis_id, leg_id = crisis.id, leg.id
     preview = client.post(f"/consular/crises/{crisis_id}/plan", data={"csrf_token": csrf, "apply": "no"})
-    assert "Plan preview (nothing booked)" in preview.text and "2 / 3" in preview.text
+    assert "Plan preview (nothing booked): 2 of 3 people placed;" in preview.text
     booked = client.post(f"/consular/crises/{crisis_id}/plan", data={"csrf_token": csrf, "apply": "yes"})
     assert "2 seats booked." in booked.text
     manifest = client.get(f"/consular/crises/{crisis_id}/legs/{leg_id}")

@@ -68,6 +68,8 @@ def test_public_query_errors_are_422_in_the_dtm_envelope_with_field_paths(client
     assert "31/01/2025" not in bad.text
     superscript = client.get(f"{PUBLIC}/admin2", params={"Operation": OPERATION, "ToRoundNumber": "¹"})  # was a 500 (deep fuzz run)
     assert superscript.status_code == 422 and [f["path"] for f in superscript.json()["fields"]] == ["ToRoundNumber"]
+    too_large = client.get(f"{PUBLIC}/admin2", params={"Operation": OPERATION, "FromRoundNumber": "1000000"})
+    assert too_large.status_code == 422 and too_large.json()["fields"] == [{"path": "FromRoundNumber", "message": "too large: at most 999,999"}]
 
 
 def test_public_routes_declare_dtm_query_parameters_and_numeric_ids(client: Any) -> None:

@@ -72,6 +72,10 @@ def test_pages_for_the_analyst(client: Any) -> None:
     assert duplicate.status_code == 422 and "This round number already exists" in duplicate.text
     superscript = client.post("/dtm/rounds", data={"csrf_token": csrf, "operation": OPERATION, "number": "²", "reporting_date": "2025-03-31"})
     assert superscript.status_code == 422 and 'id="round-number-error"' in superscript.text  # '²'.isdigit() is true; int('²') fails
+    # the shared whole-number parser (core.inputs) gives the reason as a field error, never a 500
+    for raw, reason in (("-4", "must not be negative"), ("1000000", "too large: at most 999,999"), ("4.0", "not a whole number")):
+        refused = client.post("/dtm/rounds", data={"csrf_token": csrf, "operation": OPERATION, "number": raw, "reporting_date": "2025-03-31"})
+        assert refused.status_code == 422 and 'id="round-number-error"' in refused.text and reason in refused.text, raw
     created = client.post("/dtm/rounds", data={"csrf_token": csrf, "operation": OPERATION, "number": "4", "reporting_date": "2025-04-30"}, follow_redirects=False)
     assert created.status_code == 303
     processed = client.post(created.headers["location"] + "/process", data={"csrf_token": csrf, "component": "site", "household_size": "abc"})

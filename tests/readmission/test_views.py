@@ -42,6 +42,10 @@ def test_new_case_form_validates_inline_then_creates(app_client: Any) -> None:
     odd = app_client.post(f"/readmission/cases/{case_id}/action", data={"csrf_token": _csrf(case_page.text), "action": "submit",
                                                                       "version": version.group(1), "escorts": "²"}, headers=HTML)
     assert odd.status_code == 422 and 'role="alert"' in odd.text
+    # the shared whole-number parser (core.inputs): the field's label and the reason, before the transition is tried
+    negative = app_client.post(f"/readmission/cases/{case_id}/action", data={"csrf_token": _csrf(case_page.text), "action": "submit",
+                                                                          "version": version.group(1), "escorts": "-2"}, headers=HTML)
+    assert negative.status_code == 422 and "Number of escorts: must not be negative" in negative.text
 
 
 def test_province_sees_only_its_own_cases_and_pages_render(demo_client: Any) -> None:

@@ -137,7 +137,7 @@ def inbox(
         errors, items, total = _errors(exc), [], 0
     names = dict(service.counsellors(db, actor=user))
     pages = max(1, -(-total // PAGE_SIZE))
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = {k: v for k, v in filters.items() if v}  # the pager URL-encodes it
     return render(request, "avrr/inbox.html", {
         "cases": items, "total": total, "page": page, "pages": pages, "filters": filters, "query": query,
         "counsellors": names, "stages": [s.value for s in Stage], "errors": errors, **_labels(),
@@ -494,7 +494,7 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     counselling = session.scalar(select(func.count()).select_from(AvrrCase).where(
         visible, AvrrCase.stage == Stage.COUNSELLING.value)) or 0
     return HomePanel(title=N_("Voluntary return and reintegration"), order=30, more_href="/avrr/cases", items=[
-        PanelItem(gettext("Reintegration plans overdue") + f": {overdue_plans}", "/avrr/cases?overdue=yes"),
-        PanelItem(gettext("Monitoring surveys due within 30 days") + f": {surveys_due}", "/avrr/calendar?open_only=yes"),
-        PanelItem(gettext("Cases in counselling") + f": {counselling}", "/avrr/cases?stage=counselling"),
+        PanelItem(localise(T_("Reintegration plans overdue: {count}", count=overdue_plans)), "/avrr/cases?overdue=yes"),
+        PanelItem(localise(T_("Monitoring surveys due within 30 days: {count}", count=surveys_due)), "/avrr/calendar?open_only=yes"),
+        PanelItem(localise(T_("Cases in counselling: {count}", count=counselling)), "/avrr/cases?stage=counselling"),
     ])

@@ -474,8 +474,8 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
     _rows, open_total = service.list_help_requests(session, actor=user, open_only=True, limit=1, now=now)
     _late, breached = service.list_help_requests(session, actor=user, breached_only=True, limit=1, now=now)
     items = [PanelItem(service.crisis_label(c, get_locale()), f"/consular/crises/{c.id}", label(c.crisis_type)) for c in crises[:3]]
-    items.append(PanelItem(gettext(N_("Open help requests")) + f": {open_total}", "/consular/requests?status="))
-    items.append(PanelItem(gettext(N_("First contact overdue")) + f": {breached}", "/consular/requests?breached=true"))
+    items.append(PanelItem(localise(T_("Open help requests: {count}", count=open_total)), "/consular/requests?status="))
+    items.append(PanelItem(localise(T_("First contact overdue: {count}", count=breached)), "/consular/requests?breached=true"))
     return HomePanel(title=gettext(N_("Consular protection")), items=items, more_href="/consular", order=45)
 
 

@@ -30,8 +30,10 @@ from typing import Any
 
 from passage.core.errors import FieldError, InvalidInput
 from passage.core.i18n import T_
+from passage.core.inputs import whole_number
 from passage.dtm.aggregate import AggregateRow, ensure_single_level
 from passage.dtm.geography import Gazetteer
+from passage.dtm.schemas import MAX_ROUND_NUMBER
 
 _COMMON_HEAD = ("id", "operation", "admin0Name", "admin0Pcode")
 _COMMON_TAIL = (
@@ -158,11 +160,10 @@ def parse_query(params: Mapping[str, str]) -> dict[str, Any]:
             except ValueError:
                 errors.append(FieldError(name, T_("expected a date as YYYY-MM-DD")))
         elif name.endswith("RoundNumber"):
-            # ASCII digits only: str.isdigit() is also true of '¹' or '²', which int() refuses (a 500 found by fuzzing)
-            if not (value.isascii() and value.isdigit() and len(value) <= 9):
-                errors.append(FieldError(name, T_("expected a whole round number")))
-            else:
-                parsed[name] = int(value)
+            try:
+                parsed[name] = whole_number(value, field=name, minimum=1, maximum=MAX_ROUND_NUMBER)
+            except InvalidInput as exc:
+                errors.extend(exc.fields)
         else:
             parsed[name] = value
     if not errors and not {"Operation", "CountryName", "Admin0Pcode"} & parsed.keys():

@@ -30,9 +30,13 @@ class LoadAreasOut(BaseModel):
     by_level: dict[int, int]
 
 
+MAX_ROUND_NUMBER = 999_999
+"""The largest round number accepted anywhere (the API, the round form, the DTM API's round-number filters)."""
+
+
 class RoundCreate(RequestModel):
     operation: str = Field(min_length=1, max_length=100)
-    number: int = Field(ge=1)
+    number: int = Field(ge=1, le=MAX_ROUND_NUMBER)
     reporting_date: dt.date
     period_start: dt.date | None = None
     period_end: dt.date | None = None

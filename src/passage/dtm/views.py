@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from passage.core.deps import DbSession
-from passage.core.errors import FieldError, PassageError
-from passage.core.i18n import N_, format_date, format_number, get_locale, gettext, localise
+from passage.core.errors import FieldError, InvalidInput, PassageError
+from passage.core.i18n import N_, T_, format_date, format_number, get_locale, gettext, localise
+from passage.core.inputs import whole_number
 from passage.dtm import messages, service
 from passage.dtm.api import choropleth_layer
 from passage.dtm.choropleth import site_points
 from passage.dtm.models import AssessmentRound, DisplacementFigure
-from passage.dtm.schemas import ComponentName
+from passage.dtm.schemas import MAX_ROUND_NUMBER, ComponentName
 from passage.security.deps import require
 from passage.security.models import User
 from passage.security.permissions import Permission
@@ -105,15 +106,18 @@ def _date_field(name: str, raw: str, errors: list[FieldError], *, required: bool
 @router.post("/dtm/rounds")
 def create_round_submit(
     request: Request, db: DbSession, user: Manager,
-    operation: Annotated[str, Form(max_length=100)] = "", number: Annotated[str, Form(max_length=6)] = "",
+    operation: Annotated[str, Form(max_length=100)] = "", number: Annotated[str, Form(max_length=32)] = "",
     reporting_date: Annotated[str, Form(max_length=10)] = "", period_start: Annotated[str, Form(max_length=10)] = "", period_end: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     values = {"operation": operation, "number": number, "reporting_date": reporting_date, "period_start": period_start, "period_end": period_end}
     errors: list[FieldError] = []
     if not operation.strip():
         errors.append(FieldError("operation", N_("Enter the operation.")))
-    if not (number.strip().isascii() and number.strip().isdigit()) or int(number) < 1:  # '²'.isdigit() is true
-        errors.append(FieldError("number", N_("Enter a whole number of 1 or more.")))
+    round_number = 0
+    try:
+        round_number = whole_number(number, field="number", minimum=1, maximum=MAX_ROUND_NUMBER)
+    except InvalidInput as exc:
+        errors.extend(exc.fields)
     reported = _date_field("reporting_date", reporting_date, errors, required=True)
     start = _date_field("period_start", period_start, errors, required=False)
     end = _date_field("period_end", period_end, errors, required=False)
@@ -122,7 +126,7 @@ def create_round_submit(
     if not errors:
         try:
             with db.begin_nested():
-                record = service.create_round(db, actor=user, operation=operation.strip(), number=int(number), reporting_date=reported, period_start=start, period_end=end)  # type: ignore[arg-type]
+                record = service.create_round(db, actor=user, operation=operation.strip(), number=round_number, reporting_date=reported, period_start=start, period_end=end)  # type: ignore[arg-type]
             return RedirectResponse(f"/dtm/rounds/{record.id}", status_code=303)
         except PassageError as exc:
             errors.append(FieldError("number", N_("This round number already exists for the operation.") if exc.status == 409 else localise(exc.message)))
@@ -232,8 +236,9 @@ def home_panel(session: Session, user: User) -> HomePanel | None:
         # the published total (disclosure control), as the round page shows it
         total = service.published_round(session, round_=round_, with_previous=False).totals.get(0, {}).get("idp_individuals", 0)
         shown = format_number(total) if total is not None else gettext(N_("withheld"))
+        figure = localise(T_("IDP individuals: {count}", count=shown))
         items.append(PanelItem(f"{messages.country_name(round_.operation)} · {gettext(N_('Round'))} {round_.number}", f"/dtm/rounds/{round_.id}",
-                               f"{gettext(N_('IDP individuals'))}: {shown} · {format_date(round_.reporting_date)}"))
+                               f"{figure} · {format_date(round_.reporting_date)}"))
     if not items:
         items.append(PanelItem(gettext(N_("No assessment rounds yet")), "/dtm"))
     items.append(PanelItem(gettext(N_("Map of displacement")), "/dtm/map"))

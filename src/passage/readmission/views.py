@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from passage.core.deps import DbSession
 from passage.core.errors import FieldError, InvalidInput, NotFound, PassageError
 from passage.core.i18n import N_, T_, in_language, label
+from passage.core.inputs import whole_number
 from passage.core.links import register_record_path
 from passage.readmission import service, statistics, workflow
 from passage.readmission.agreements import unverified_figures
@@ -54,6 +55,8 @@ NAV = [
 ]
 
 PAGE_SIZE = 25
+MAX_ESCORTS = 20
+"""The most escorts a transfer form accepts (its input's `max`)."""
 
 LABELS = {
     "state": STATE_LABELS, "action": ACTION_LABELS, "deadline": DEADLINE_LABELS, "field": FIELD_LABELS, "hold": HOLD_LABELS, "flag": FLAG_LABELS,
@@ -246,11 +249,9 @@ async def case_action(request: Request, case_id: str, db: DbSession, user: Annot
     values = {k: str(v).strip() for k, v in form.items() if isinstance(v, str)}
     action = values.get("action", "")
     payload: dict[str, Any] = {k: v for k, v in values.items() if k not in {"action", "version", "csrf_token"} and v}
-    if "escorts" in payload:
-        # isdecimal, not isdigit: '²'.isdigit() is true but int('²') raises (the 500 the fuzz found in DTM)
-        escorts = payload["escorts"]
-        payload["escorts"] = int(escorts) if escorts.isdecimal() and len(escorts) <= 3 else None
     try:
+        if "escorts" in payload:
+            payload["escorts"] = whole_number(payload["escorts"], field="escorts", maximum=MAX_ESCORTS)
         service.transition(db, actor=user, case_id=case_id, expected_version=_version(values), action=action, payload=payload)
     except PassageError as error:
         return _fail(request, db, user, case_id, error, action)
