@@ -263,8 +263,8 @@ class _Columns:
     def __init__(self, birth: list[int], sex: list[int], place: list[str]) -> None:
         self.b, self.s, self.p = np.array(birth), np.array(sex), np.array(place)
 
-    def birth(self, positions: np.ndarray) -> np.ndarray:
-        return self.b[positions]
+    def year(self, positions: np.ndarray) -> np.ndarray:
+        return self.b[positions] // 10000
 
     def sex(self, positions: np.ndarray) -> np.ndarray:
         return self.s[positions]

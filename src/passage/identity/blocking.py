@@ -312,7 +312,7 @@ class Narrowing:
         """Which of the postings at `positions` agree with the query on `step` (a missing value agrees)."""
         if step == "year":
             assert self.years is not None
-            year = np.asarray(columns.birth(positions), dtype=np.int64) // 10000
+            year = np.asarray(columns.year(positions))
             return (year == 0) | ((year >= self.years[0]) & (year <= self.years[1]))
         if step == "sex":
             sex = np.asarray(columns.sex(positions))
@@ -327,8 +327,8 @@ class Narrowing:
 class BlockColumns(Protocol):
     """Values of the rows behind postings of oversized blocks, read only for the postings a step still needs."""
 
-    def birth(self, positions: np.ndarray) -> np.ndarray:
-        """Birth dates (YYYYMMDD, 0 missing)."""
+    def year(self, positions: np.ndarray) -> np.ndarray:
+        """Years of birth (0 missing)."""
 
     def sex(self, positions: np.ndarray) -> np.ndarray:
         """Sex codes (0 missing, 1 M, 2 F)."""

@@ -169,13 +169,23 @@ def pool_levels(index: RegistryIndex, effective: compare.Query) -> tuple[np.ndar
         return segs, rows, shared, pool_codes
     q_place = compare.query_place(effective)
     single = len(index.segments) == 1
+    has_sex = bool({"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0))
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         where = slice(None) if single else np.flatnonzero(segs == s)
         r = rows if single else rows[where]
-        place_ids, place_of = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
-        pool_codes[where] = cheap_codes(effective, np.asarray(seg.cols["birth"][r]), np.asarray(seg.cols["sex"][r]), np.asarray(seg.cols["idnum"][r]),
-                                        q_place, [seg.places[p] for p in place_ids.tolist()], place_of)
+        # Only the columns of fields the query gives are read (random reads from the memory-mapped columns of a pool
+        # of up to CANDIDATE_POOL rows); `cheap_codes` leaves the others at -1 whatever it is given for them.
+        n = len(r)
+        if q_place.empty:
+            place_keys, place_of = [], np.zeros(n, dtype=np.int64)
+        else:
+            place_ids, place_of = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
+            place_keys = [seg.places[p] for p in place_ids.tolist()]
+        birth = np.asarray(seg.cols["birth"][r]) if effective.birth_date is not None else np.zeros(n, dtype=np.int32)
+        sex = np.asarray(seg.cols["sex"][r]) if has_sex else np.zeros(n, dtype=np.int8)
+        idnum = np.asarray(seg.cols["idnum"][r]) if effective.id_number else np.zeros(n, dtype="S18")
+        pool_codes[where] = cheap_codes(effective, birth, sex, idnum, q_place, place_keys, place_of)
     return segs, rows, shared, pool_codes
 
 

@@ -109,6 +109,7 @@ class _Segment:
     filter_bits: np.ndarray | None = None
     has_deleted: bool = False
     _scratch: threading.local = field(default_factory=threading.local)
+    _packed_year_sex: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.has_deleted = bool(self.deleted.any())
@@ -127,6 +128,18 @@ class _Segment:
                 _set_key_filter_bits(bitmap, self.keys[start:start + 4_000_000], shift)
             self.filter_bits = bitmap
         return self.filter_bits, shift
+
+    def year_sex(self) -> np.ndarray:
+        """Year of birth and sex of every row packed in one uint16 (year * 4 + sex code; year 0 when missing), built on
+        first use: narrowing an oversized block (`blocking.narrow_blocks`) then reads one small array per row, not two."""
+        packed = self._packed_year_sex
+        if packed is None:
+            packed = np.empty(len(self.deleted), dtype=np.uint16)
+            for start in range(0, len(packed), 4_000_000):
+                part = slice(start, start + 4_000_000)
+                packed[part] = np.minimum(np.asarray(self.cols["birth"][part]) // 10000, 16_383).astype(np.uint16) * 4 + np.asarray(self.cols["sex"][part]).astype(np.uint16)
+            self._packed_year_sex = packed
+        return packed
 
     def shared_key_counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct rows of `rows` (which may repeat) and how often each occurs, in no particular order.
@@ -169,12 +182,19 @@ class _SegmentColumns:
 
     seg: _Segment
     rows: np.ndarray
+    _year_sex: np.ndarray | None = None
 
-    def birth(self, positions: np.ndarray) -> np.ndarray:
-        return np.asarray(self.seg.cols["birth"][self.rows[positions]])
+    def _packed(self, positions: np.ndarray) -> np.ndarray:
+        # One gather from the segment's packed year and sex column for all postings, at the first step that needs it.
+        if self._year_sex is None:
+            self._year_sex = self.seg.year_sex()[self.rows]
+        return self._year_sex[positions]
+
+    def year(self, positions: np.ndarray) -> np.ndarray:
+        return self._packed(positions) >> 2
 
     def sex(self, positions: np.ndarray) -> np.ndarray:
-        return np.asarray(self.seg.cols["sex"][self.rows[positions]])
+        return self._packed(positions) & 3
 
     def places(self, positions: np.ndarray) -> tuple[list[str], np.ndarray]:
         ids, of = np.unique(np.asarray(self.seg.cols["place"][self.rows[positions]]), return_inverse=True)
@@ -367,5 +387,6 @@ def open_index(directory: Path) -> RegistryIndex:
     segments = [_load_segment(directory, name) for name in manifest["segments"]]
     for segment in segments:
         segment.key_filter()  # computed now if the index predates `.filter.npy`, before any worker is forked
+        segment.year_sex()
     model = scoring.Model.from_json((directory / "model.json").read_text("utf-8"))
     return RegistryIndex(directory, segments, model)

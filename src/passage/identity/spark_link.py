@@ -401,8 +401,8 @@ class _FrameColumns:
 
     frame: pd.DataFrame
 
-    def birth(self, positions: np.ndarray) -> np.ndarray:
-        return self.frame["birth"].to_numpy(dtype=np.int64)[positions]
+    def year(self, positions: np.ndarray) -> np.ndarray:
+        return self.frame["birth"].to_numpy(dtype=np.int64)[positions] // 10000
 
     def sex(self, positions: np.ndarray) -> np.ndarray:
         return self.frame["sex"].to_numpy(dtype=np.int64)[positions]
