@@ -28,7 +28,15 @@ from passage.identity.index import (
     record_from_row,
 )
 from passage.identity.romanisation import name_variants
-from passage.identity.search import Scored, candidate_count, gather, log2_bayes_factors, name_u_overrides, rank, search
+from passage.identity.search import (
+    Scored,
+    candidate_count,
+    gather,
+    log2_bayes_factors,
+    name_u_overrides,
+    rank,
+    search,
+)
 
 SURNAMES = ["王", "李", "张", "陈", "林", "黄", "曾", "欧阳", "区", "吕", "郑"]
 GIVEN = ["伟", "芳", "明", "伟明", "秀英", "建国", "志强", "丽", "海峰"]
