@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
@@ -290,6 +290,7 @@ class Narrowing:
     years: tuple[int, int] | None = None
     sex: int = 0
     place: places.Place | None = None
+    _place_levels: dict[str, str | None] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def of(cls, query: compare.Query) -> Narrowing:
@@ -320,8 +321,19 @@ class Narrowing:
         assert self.place is not None
         place_keys, place_of = columns.places(positions)
         accepted = _PLACE_PROVINCE if step == "province" else _PLACE_COUNTY
-        ok = np.array([lv is None or lv in accepted for lv in (_place_level(self.place, key) for key in place_keys)], dtype=bool)
+        ok = np.array([lv is None or lv in accepted for lv in (self._place_level(key) for key in place_keys)], dtype=bool)
         return ok[place_of] if len(ok) else np.ones(len(positions), dtype=bool)
+
+
+    def _place_level(self, key: str) -> str | None:
+        """The place level of a registry place key against the query's place, each key compared once per query."""
+        level = self._place_levels.get(key, "")
+        if level == "":
+            from passage.identity.registry import place_of_key
+
+            assert self.place is not None
+            level = self._place_levels[key] = places.compare_places(self.place, place_of_key(key))
+        return level
 
 
 class BlockColumns(Protocol):
@@ -337,10 +349,6 @@ class BlockColumns(Protocol):
         """The distinct place keys (`registry._place_key`) and each posting's position among them."""
 
 
-def _place_level(query_place: places.Place, key: str) -> str | None:
-    from passage.identity.registry import place_of_key
-
-    return places.compare_places(query_place, place_of_key(key))
 
 
 def narrow_blocks(narrowing: Narrowing, block_of: np.ndarray, blocks: int, columns: BlockColumns, *, limit: int) -> np.ndarray:
@@ -356,15 +364,16 @@ def narrow_blocks(narrowing: Narrowing, block_of: np.ndarray, blocks: int, colum
     steps = narrowing.steps()
     if not len(block_of) or not steps:
         return kept
-    alive = np.arange(len(block_of), dtype=np.int64)
+    alive, block = np.arange(len(block_of), dtype=np.int64), np.asarray(block_of)  # postings still in play, their blocks
     undecided = np.ones(blocks, dtype=bool)
     for step in steps:
-        alive = alive[narrowing.passes(step, columns, alive)]
-        sizes = np.bincount(block_of[alive], minlength=blocks)
-        take = (sizes <= limit) & undecided
-        kept[alive[take[block_of[alive]]]] = True
+        ok = narrowing.passes(step, columns, alive)
+        alive, block = alive[ok], block[ok]
+        take = (np.bincount(block, minlength=blocks) <= limit) & undecided
+        decided_now = take[block]
+        kept[alive[decided_now]] = True
         undecided &= ~take
         if not undecided.any():
             break
-        alive = alive[undecided[block_of[alive]]]
+        alive, block = alive[~decided_now], block[~decided_now]  # rows of blocks decided earlier left before
     return kept
