@@ -2,12 +2,12 @@
 
 Stages of `search.gather` + `search.rank` (see docs/identity.md, "Candidate selection"):
 1. keys: the true record shares no usable blocking key with the query (or only keys shared by more than
-   `MAX_BLOCK` rows, which are skipped);
+   `MAX_BLOCK` rows whose narrowing by the query's year, sex and place, `blocking.narrow_blocks`, leaves it out);
 2. pool cut: it shares keys, but not enough to be among the `CANDIDATE_POOL` rows sharing most;
-3. pre-score cut: it is in the pool but not among the `MAX_CANDIDATES` kept by `search.preselect`;
+3. pre-score cut: it is in the pool but not among the `search.candidate_count(pool)` kept by `search.preselect`;
 4. ranking: it is compared in full but ranked below 10.
 "tied" marks a loss where the true record scores exactly as the last one kept (its pre-score equals the
-`MAX_CANDIDATES`-th, or its total the 10th): namesakes with the same evidence, which no ordering of the
+last kept, or its total the 10th): namesakes with the same evidence, which no ordering of the
 evidence can separate (they are kept in (segment, row) or person-id order).
 Pair completeness of blocking (Christen 2012, "Data Matching", ch. 4) is one minus the first three shares.
 
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from passage.identity import compare
+from passage.identity.blocking import Narrowing
 from passage.identity.index import (
     CANDIDATE_POOL,
     MAX_CANDIDATES,
@@ -38,7 +39,8 @@ from passage.identity.index import (
     query_key_hashes,
 )
 from passage.identity.queries import read_queries
-from passage.identity.search import gather, log2_bayes_factors, pool_levels, prescore, rank
+from passage.identity.search import candidate_count, gather, log2_bayes_factors, pool_levels, prescore, rank
+from passage.identity.segments import CANDIDATE_SHARE, MAX_CANDIDATES_CAP
 
 STAGES = ("keys", "pool cut", "pre-score cut", "pre-score cut, tied", "ranking", "ranking, tied")
 
@@ -65,11 +67,13 @@ def main() -> None:
         by_system: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
         latencies = []
         inside = 0
+        compared = []
         for q in queries:
             t0 = time.perf_counter()
             scored = gather(index, q)
             result = rank(scored, index.model, registry_size=index.size, top=10, index=index)
             latencies.append(1000 * (time.perf_counter() - t0))
+            compared.append(scored.size)
             pid, system = truth[q.query_id]
             if not pid:
                 continue
@@ -85,7 +89,7 @@ def main() -> None:
                 stage = "ranking, tied" if mine >= float(np.sort(totals)[::-1][9]) else "ranking"
             else:
                 effective, _ = compare.effective_query(q)
-                segs, rows, _ = index.candidate_pool(query_key_hashes(effective), limit=1 << 40)
+                segs, rows, _ = index.candidate_pool(query_key_hashes(effective), limit=1 << 40, narrowing=Narrowing.of(effective))
                 at = np.flatnonzero((segs == seg) & (rows == row))
                 if not len(at):
                     stage = "keys"
@@ -95,13 +99,15 @@ def main() -> None:
                     segs, rows, shared, codes = pool_levels(index, effective)
                     score = prescore(codes, shared, index.model)
                     mine = float(score[np.flatnonzero((segs == seg) & (rows == row))[0]])
-                    stage = "pre-score cut, tied" if mine >= float(np.sort(score)[::-1][MAX_CANDIDATES - 1]) else "pre-score cut"
+                    stage = "pre-score cut, tied" if mine >= float(np.sort(score)[::-1][candidate_count(len(score)) - 1]) else "pre-score cut"
             lost[stage] += 1
             by_system[system][stage] += 1
     latencies.sort()
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
-    print(f"registry {index.size:,}; queries {len(queries):,}, in registry {inside:,}; pool {CANDIDATE_POOL}, pre-score keeps {MAX_CANDIDATES}")
-    print(f"search (1 process, all queries): p50 {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms")
+    print(f"registry {index.size:,}; queries {len(queries):,}, in registry {inside:,}; pool {CANDIDATE_POOL}, "
+          f"pre-score keeps {CANDIDATE_SHARE:.0%} of the pool, {MAX_CANDIDATES}-{MAX_CANDIDATES_CAP} (+ ties up to the cap)")
+    print(f"search (1 process, all queries): p50 {statistics.median(latencies):.1f} ms, p95 {p95:.1f} ms; "
+          f"rows compared in full per query: mean {statistics.mean(compared):.0f}, max {max(compared)}")
     print("| stage | true persons lost | share of in-registry |")
     print("|---|---|---|")
     for stage in STAGES:

@@ -1,7 +1,9 @@
 """bench_recall.py with the query-time limits of candidate selection changed: what recall and search time they buy.
 
-`segments.MAX_BLOCK` (keys of more rows are skipped) and `MAX_CANDIDATES` (pool rows compared in full) are
-read at query time, so the same index serves every setting. The shipped values are 5,000 and 200.
+`segments.MAX_BLOCK` (keys of more rows are narrowed by the query's year, sex and place, `blocking.narrow_blocks`)
+and `MAX_CANDIDATES` (the least number of pool rows compared in full; `search.candidate_count` keeps 5% of the pool
+up to `MAX_CANDIDATES_CAP`) are read at query time, so the same index serves every setting. The shipped values are
+5,000 and 200.
 Usage: python bench/identity/recall_limits.py MAX_BLOCK MAX_CANDIDATES DATA_DIR [--index DIR]
 (the rest of the arguments are bench_recall.py's). No peer: see bench_recall.py.
 """

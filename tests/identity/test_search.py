@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passage.identity import compare, dates, scoring
+from passage.identity import compare, dates, scoring, segments
+from passage.identity import search as search_module
+from passage.identity.blocking import Narrowing, narrow_blocks
 from passage.identity.index import (
     build_or_update,
     key_hashes,
@@ -26,7 +28,15 @@ from passage.identity.index import (
     record_from_row,
 )
 from passage.identity.romanisation import name_variants
-from passage.identity.search import Scored, gather, log2_bayes_factors, name_u_overrides, rank, search
+from passage.identity.search import (
+    Scored,
+    candidate_count,
+    gather,
+    log2_bayes_factors,
+    name_u_overrides,
+    rank,
+    search,
+)
 
 SURNAMES = ["王", "李", "张", "陈", "林", "黄", "曾", "欧阳", "区", "吕", "郑"]
 GIVEN = ["伟", "芳", "明", "伟明", "秀英", "建国", "志强", "丽", "海峰"]
@@ -182,7 +192,7 @@ def _namesake_registry(path: Path) -> None:
         writer.writerow(["TARGET", "张", "伟", "M", "1980-03-05", "", ""])
 
 
-def test_candidate_pre_score_keeps_the_namesake_whose_date_agrees(tmp_path: Path) -> None:
+def test_candidate_pre_score_keeps_the_namesake_whose_date_agrees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """All 301 share the same blocking keys; a cut by shared keys and row alone would drop the last row."""
     _namesake_registry(tmp_path / "registry.csv")
     build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
@@ -190,13 +200,16 @@ def test_candidate_pre_score_keeps_the_namesake_whose_date_agrees(tmp_path: Path
     query = compare.Query(family_name="ZHANG", given_name="WEI", sex="M", birth_date=dates.PartialDate(1980, 3))
     _, rows, shared = index.candidate_pool(query_key_hashes(query))
     assert len(set(shared.tolist())) == 1 and len(rows) == 301  # a tie in shared keys across the whole pool
+    # The 300 others tie in the pre-score (same keys, year, sex): a cut through them would be arbitrary, so all are kept.
+    assert gather(index, query).size == 301
+    monkeypatch.setattr(search_module, "MAX_CANDIDATES_CAP", 200)  # a cap below the tie: the cut keeps the best first
     scored = gather(index, query)
     assert scored.size == 200
     result = rank(scored, index.model, registry_size=index.size, top=10, index=index)
     assert result.candidates[0].person_id == "TARGET" and result.candidates[0].levels.birth_date == "year_month"
 
 
-def test_candidate_pre_score_keeps_the_namesake_born_in_the_query_county(tmp_path: Path) -> None:
+def test_candidate_pre_score_keeps_the_namesake_born_in_the_query_county(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Query without a date: among 301 namesakes (one tie in shared keys, date and sex) the county decides who is kept."""
     with (tmp_path / "registry.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -208,8 +221,93 @@ def test_candidate_pre_score_keeps_the_namesake_born_in_the_query_county(tmp_pat
     build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
     index = open_index(tmp_path / "idx")
     query = compare.Query(family_name="ZHANG", given_name="WEI", sex="M", birth_place="瑞安")
+    monkeypatch.setattr(search_module, "MAX_CANDIDATES_CAP", 200)
     scored = gather(index, query)
     assert scored.size == 200
     assert "TARGET" in scored.resolve_person_ids(np.arange(scored.size), index)
     result = rank(scored, index.model, registry_size=index.size, top=10, index=index)
     assert result.candidates[0].person_id == "TARGET" and result.candidates[0].levels.birth_place == "county"
+
+
+def test_pre_score_keep_count_is_a_share_of_the_pool_between_its_bounds() -> None:
+    assert candidate_count(150) == 200 and candidate_count(4_000) == 200
+    assert candidate_count(7_600) == 380 and candidate_count(20_000) == 1_000 and candidate_count(10**6) == 1_000
+
+
+def _county_registry(path: Path) -> None:
+    """240 namesakes 张伟 born 1970-1989 (12 a year), M and F, in six counties of three provinces; then the person sought."""
+    counties = ["福清", "台山", "青田", "长乐", "恩平", "乐清"]  # Fujian, Guangdong, Zhejiang, Fujian, Guangdong, Zhejiang
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["person_id", "family_name", "given_name", "sex", "birth_date", "birth_place", "id_number"])
+        for i in range(240):
+            writer.writerow([f"N{i:04d}", "张", "伟", "MF"[i % 2], f"{1970 + i // 12}-{1 + i % 12:02d}-{1 + i % 27:02d}", counties[i % 6], ""])
+        writer.writerow(["TARGET", "张", "伟", "M", "1980-06-15", "瑞安", ""])
+
+
+def test_a_query_whose_every_key_is_oversized_finds_its_person_by_narrowing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every key of the query (name; surname and given name with each year) holds more than MAX_BLOCK rows. Skipped,
+    they found nobody; narrowed by year, sex and province they keep exactly the namesakes that agree, the target among them."""
+    _county_registry(tmp_path / "registry.csv")
+    build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
+    index = open_index(tmp_path / "idx")
+    monkeypatch.setattr(segments, "MAX_BLOCK", 8)
+    query = compare.Query(family_name="Cheung", given_name="Wai", sex="M", birth_date=dates.PartialDate(1980), birth_place="瑞安")
+    effective = compare.effective_query(query)[0]
+    hashes = query_key_hashes(effective)
+    assert not len(index.candidate_pool(hashes)[1])  # without narrowing every key is skipped
+    segs, rows, shared = index.candidate_pool(hashes, narrowing=Narrowing.of(effective))
+    records = [index.record(int(s), int(r)) for s, r in zip(segs.tolist(), rows.tolist(), strict=True)]
+    # The name block (241 rows) needs every step up to the province; each surname + year and given name + year block
+    # (12 or 13 rows) stops at the sex step. So the men born 1979-1981 are kept, those of Zhejiang by one key more.
+    expected = {f"N{i:04d}" for i in range(240) if 1979 <= 1970 + i // 12 <= 1981 and i % 2 == 0} | {"TARGET"}
+    assert {r.person_id for r in records} == expected
+    for record, count in zip(records, shared.tolist(), strict=True):
+        assert count == (3 if record.birth_place in ("青田", "乐清", "瑞安") else 2)
+    assert "TARGET" in {c.person_id for c in search(index, query).candidates}
+
+
+class _Columns:
+    def __init__(self, birth: list[int], sex: list[int], place: list[str]) -> None:
+        self.b, self.s, self.p = np.array(birth), np.array(sex), np.array(place)
+
+    def year(self, positions: np.ndarray) -> np.ndarray:
+        return self.b[positions] // 10000
+
+    def sex(self, positions: np.ndarray) -> np.ndarray:
+        return self.s[positions]
+
+    def places(self, positions: np.ndarray) -> tuple[list[str], np.ndarray]:
+        keys, of = np.unique(self.p[positions], return_inverse=True)
+        return keys.tolist(), of
+
+
+def test_each_oversized_block_stops_at_the_first_step_that_brings_it_under_the_limit() -> None:
+    """Block 0 is small enough after the year step (its other-sex row stays); block 1 needs the sex step; block 2 no
+    step brings under the limit (dropped). A missing year or sex never excludes a row."""
+    birth = [19800101, 19810101, 19500101, 0, 19790101, 19800101, 19810101, 19790101, 19800101, 19800101, 19800101, 19800101]
+    sex = [1, 2, 1, 1, 1, 2, 2, 0, 1, 1, 1, 1]
+    block_of = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    kept = narrow_blocks(Narrowing(years=(1979, 1981), sex=1), block_of, 3, _Columns(birth, sex, [""] * 12), limit=3)
+    assert np.flatnonzero(kept).tolist() == [0, 1, 3, 4, 7]
+    assert not narrow_blocks(Narrowing(), block_of, 3, _Columns(birth, sex, [""] * 12), limit=3).any()
+
+
+def test_the_result_counts_the_candidates_tied_beyond_the_list(tmp_path: Path) -> None:
+    """15 namesakes with the same sex, date and place: a list of 10 is cut through the tie, and says by how many."""
+    with (tmp_path / "registry.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["person_id", "family_name", "given_name", "sex", "birth_date", "birth_place", "id_number"])
+        for i in range(15):
+            writer.writerow([f"T{i:02d}", "李", "明", "M", "1985-02-03" if i else "1985-02-04", "福清", ""])
+        writer.writerow(["OTHER", "王", "芳", "F", "1990-01-01", "长乐", ""])
+    build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
+    index = open_index(tmp_path / "idx")
+    tied = search(index, compare.Query(family_name="LI", given_name="MING", sex="M", birth_place="福清"))
+    assert len(tied.candidates) == 10 and tied.tied_beyond == 5
+    assert len({round(c.log2_bf, 9) for c in tied.candidates}) == 1
+    # A date separates T00 (born the 4th) from the 14 others; the 10th place is still a tie among those 14.
+    dated = search(index, compare.Query(family_name="LI", given_name="MING", sex="M", birth_place="福清",
+                                        birth_date=dates.PartialDate(1985, 2, 4)))
+    assert dated.candidates[0].person_id == "T00" and dated.tied_beyond == 5
+    assert search(index, compare.Query(family_name="LI", given_name="MING"), top=20).tied_beyond == 0

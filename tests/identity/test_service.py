@@ -85,6 +85,10 @@ def test_api_search_namesakes_are_not_a_match(app_client: object, index_dir: Pat
     assert sorted(ids) == ["P1", "P2"]
     assert data["decision"] != "match"  # two namesakes share name and date: neither may be a confident match
     assert all(c["evidence"] for c in data["candidates"])
+    assert data["tied_beyond"] == 0
+    # A list of one is cut through the tie of the two namesakes, and says so.
+    one = app_client.post("/api/v1/identity/search", json={**body, "top": 1}, headers=headers).json()  # type: ignore[attr-defined]
+    assert len(one["candidates"]) == 1 and one["tied_beyond"] == 1
     # The ID number separates them.
     body["id_number"] = "350182198003050011"
     data = app_client.post("/api/v1/identity/search", json=body, headers=headers).json()  # type: ignore[attr-defined]

@@ -95,10 +95,79 @@ def test_spark_comparison_pre_scores_a_large_pool_like_the_local_search(tmp_path
                           "f_full": 1.0, "f_surname": 1.0, "f_given": 1.0} for i, r in enumerate(rows)])
     query_rows = pd.DataFrame({"qpos": [0], "payload": [spark_link.SEP.join(fields.values())]})
     out = spark_link._compare_group(index.model.to_json(), pool.sample(frac=1.0, random_state=1), query_rows)
-    assert len(out) == 200 and out["ord"].tolist() == list(range(200))
+    assert len(out) == expected.size == 301 and out["ord"].tolist() == list(range(301))  # the pre-score tie is not cut
     assert out["person_id"].tolist() == index.person_ids(expected.segments, expected.rows)
     assert np.array_equal(out[[f"c{j}" for j in range(5)]].to_numpy(), expected.codes.astype(np.int32))
     assert "TARGET" in out["person_id"].tolist()
+
+
+def test_spark_narrowing_of_oversized_blocks_keeps_the_rows_the_index_keeps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_narrow_group` (Spark's per-query narrowing; a pandas function, no Spark needed) keeps, for a query whose every key
+    is over a lowered MAX_BLOCK, the (key, row) postings that `RegistryIndex.candidate_pool` keeps."""
+    from passage.identity import segments, spark_link
+    from passage.identity.blocking import Narrowing
+    from passage.identity.compare import effective_query
+    from passage.identity.index import build_or_update, open_index, query_key_hashes
+    from passage.identity.queries import make_query
+    from passage.identity.registry import _place_key
+
+    counties = ["福清", "台山", "青田", "长乐", "恩平", "乐清"]
+    rows = [[f"N{i:04d}", "张", "伟", "MF"[i % 2], f"{1970 + i // 12}-{1 + i % 12:02d}-{1 + i % 27:02d}" if i % 17 else "", counties[i % 6], ""]
+            for i in range(240)]
+    rows.append(["TARGET", "张", "伟", "M", "1980-06-15", "瑞安", ""])
+    _write(tmp_path / "registry.csv", REG, rows)
+    build_or_update(tmp_path / "registry.csv", tmp_path / "idx", workers=1)
+    index = open_index(tmp_path / "idx")
+    monkeypatch.setattr(segments, "MAX_BLOCK", 8)
+    fields = {"query_id": "Q1", "family_name": "Cheung", "given_name": "Wai", "full_name": "", "sex": "M", "birth_date": "1980",
+              "birth_place": "瑞安", "id_number": "", "nationality": "CHN"}
+    effective = effective_query(make_query(**fields))[0]
+    hashes = query_key_hashes(effective)
+    _, expected_rows, expected_shared = index.candidate_pool(hashes, narrowing=Narrowing.of(effective))
+    seg = index.segments[0]
+    postings = []
+    for h in hashes.tolist():
+        lo, hi = np.searchsorted(seg.keys, h, "left"), np.searchsorted(seg.keys, h, "right")
+        if hi - lo > 8:
+            postings += [(int(np.uint64(h).view(np.int64)), int(r)) for r in seg.rows[lo:hi].tolist()]
+    assert postings and not len(index.candidate_pool(hashes)[1])  # every key is oversized
+    frame = pd.DataFrame([{"qpos": 0, "key": k, "row": r, "birth": int(rows[r][4].replace("-", "") or 0), "sex": " MF".index(rows[r][3]),
+                           "place": _place_key(dict(zip(REG, rows[r], strict=True)))} for k, r in postings]).sample(frac=1.0, random_state=3)
+    query_rows = pd.DataFrame({"qpos": [0], "payload": [spark_link.SEP.join(fields.values())]})
+    out = spark_link._narrow_group(8, frame, query_rows)
+    counts = out.groupby("row").size()
+    assert dict(zip(counts.index.tolist(), counts.tolist(), strict=True)) == dict(zip(expected_rows.tolist(), expected_shared.tolist(), strict=True))
+    assert rows.index(["TARGET", "张", "伟", "M", "1980-06-15", "瑞安", ""]) in set(out["row"].tolist())
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_link_matches_batch_when_blocks_are_narrowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With MAX_BLOCK lowered so that the common names' blocks are oversized, Spark narrows them as the single machine
+    does: the same results.csv, and the person found through narrowed blocks only."""
+    from passage.identity import segments
+
+    monkeypatch.setattr(segments, "MAX_BLOCK", 8)
+    counties = ["福清", "台山", "青田", "长乐", "恩平", "乐清"]
+    registry = [[f"N{i:04d}", "张", "伟", "MF"[i % 2], f"{1970 + i // 12}-{1 + i % 12:02d}-{1 + i % 27:02d}", counties[i % 6], ""]
+                for i in range(240)]
+    registry += [["TARGET", "张", "伟", "M", "1980-06-15", "瑞安", ""], ["P3", "林", "芳", "F", "1975-11-20", "福清", ""]]
+    queries = [["q1", "Cheung", "Wai", "", "M", "1980", "Ruian", "", "CHN"], ["q2", "Zhang", "Wei", "", "F", "1975", "", "", "CHN"],
+               ["q3", "Lim", "Fong", "", "F", "1975", "Fuqing", "", "CHN"], ["q4", "", "", "ZHANG WEI", "", "", "", "", ""]]
+    reg, qry = tmp_path / "registry.csv", tmp_path / "queries.csv"
+    _write(reg, REG, registry)
+    _write(qry, QRY, queries)
+    runner = CliRunner()
+    batch = runner.invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(tmp_path / "batch.csv"),
+                                         "--no-train-m", "--workers", "1"])
+    assert batch.exit_code == 0, batch.output
+    spark = runner.invoke(identify_app, ["link", "--engine", "spark", "--master", "local[1]", "--registry", str(reg), "--queries", str(qry),
+                                         "--out", str(tmp_path / "spark.csv"), "--no-train-m"])
+    assert spark.exit_code == 0, spark.output
+    ours, theirs = _read(tmp_path / "batch.csv"), _read(tmp_path / "spark.csv")
+    assert theirs == ours
+    assert any(r[0] == "q1" and r[2] == "TARGET" for r in ours)
+    assert {r[0] for r in ours[1:] if r[2].startswith("N")} >= {"q1", "q2"}  # namesakes reached through narrowed blocks
 
 
 def test_spark_em_step_summed_over_partitions_is_the_one_machine_step() -> None:

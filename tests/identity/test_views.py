@@ -86,3 +86,21 @@ def test_an_administrator_rebuilds_the_index_from_the_web_with_progress(app_clie
         time.sleep(0.2)
     assert 'The index is up to date: <span class="nowrap">800</span> people' in fragment  # numbers never break across lines
     assert identity_service.index_status().records == 800
+
+
+def test_the_page_says_how_many_namesakes_are_tied_beyond_the_list(app_client: Any, registry: Path) -> None:
+    from passage.identity.index import build_or_update
+
+    lines = ["person_id,family_name,given_name,sex,birth_date,birth_place,id_number"]
+    lines += [f"T{i:02d},李,明,M,1985-02-03,福清," for i in range(13)] + ["OTHER,王,芳,F,1990-01-01,长乐,"]
+    (registry / "registry.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    build_or_update(registry / "registry.csv", registry / "registry.index", workers=1)
+    identity_service.clear_cache()
+    sign_in(app_client, "mps.central")
+    page = app_client.get("/identity", headers=HTML)
+    answer = app_client.post("/identity", data={"csrf_token": _csrf(page.text), "name": "LI Ming", "sex": "M"}, headers=HTML)
+    assert answer.status_code == 200
+    assert "3 more candidates have exactly the same score as the last one listed" in answer.text
+    dated = app_client.post("/identity", data={"csrf_token": _csrf(page.text), "name": "LI Ming", "sex": "M", "birth_date": "1985-02-03",
+                                               "id_number": ""}, headers=HTML)
+    assert dated.status_code == 200 and "3 more candidates" in dated.text  # the date does not separate identical namesakes

@@ -37,6 +37,7 @@ def search_registry(body: SearchIn, db: DbSession, user: Annotated[User, require
     result = service.search_person(db, actor=user, query=_query(body), top=body.top, case_id=body.case_id)
     return SearchOut(
         decision=result.decision, probability_not_in_registry=result.probability_not_in_registry, notes=result.notes,
+        tied_beyond=result.tied_beyond,
         candidates=[CandidateOut(rank=c.rank, person_id=c.person_id, match_probability=c.match_probability, decision=c.decision,
                                  log2_bayes_factor=round(c.log2_bf, 3),
                                  evidence=[EvidenceOut(**e.as_dict()) for e in c.evidence])  # type: ignore[arg-type]

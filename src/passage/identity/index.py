@@ -25,7 +25,7 @@ initial; three overlapping pieces of the ID number. Registries in Latin script a
 typing errors in *every* field (Christen 2012, §4.3-4.5): Soundex codes of both name parts (phonetic
 encoding; Russell 1918, Knuth 1973), the first two letters of both parts, the last three letters of both
 parts (a typo early in a name), and Soundex of the given name + year-month. A key shared by more than
-`MAX_BLOCK` rows narrows nothing and is skipped at query time.
+`MAX_BLOCK` rows is narrowed at query time by the query's birth year, sex and place (`blocking.narrow_blocks`).
 
 Keys are tuples (kind, a, b) of integers; strings enter through a 64-bit BLAKE2b hash, and the tuple is
 mixed to one 64-bit hash with SplitMix64 (Steele et al. 2014) in numpy, so that millions of keys are

@@ -43,6 +43,8 @@ class SearchOut(BaseModel):
     probability_not_in_registry: float
     notes: list[str]
     candidates: list[CandidateOut]
+    tied_beyond: int = Field(default=0, description="Candidates left out of the list whose score equals the last listed one's: "
+                                                    "the list was cut through a tie; add a date, place or ID number to separate them.")
 
 
 class IndexStatusOut(BaseModel):

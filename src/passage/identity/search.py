@@ -15,7 +15,9 @@ from functools import partial
 import numpy as np
 
 from passage.identity import compare, dates, places, resident_id, scoring
+from passage.identity.blocking import Narrowing
 from passage.identity.index import MAX_CANDIDATES, RegistryIndex, place_of_key, query_key_hashes
+from passage.identity.segments import CANDIDATE_SHARE, MAX_CANDIDATES_CAP
 
 EM_MIN_QUERIES = 200
 """Below this many queries with candidates a batch keeps the index's m-probabilities (EM needs enough pairs);
@@ -57,6 +59,9 @@ class SearchResult:
     candidates: list[Candidate]
     probability_not_in_registry: float
     notes: list[str] = field(default_factory=list)
+    tied_beyond: int = 0
+    """Compared candidates left out of the list whose total equals the last listed one's: the list was cut through
+    a tie (namesakes the evidence given cannot separate), so which of them are listed is arbitrary."""
 
     @property
     def decision(self) -> str:
@@ -122,7 +127,7 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
     Candidates come from the inverted postings in two stages: a pool of the rows sharing most blocking
     keys (`RegistryIndex.candidate_pool`, at most `CANDIDATE_POOL`), whose date, sex, ID number and place
     are compared in numpy (`dates.compare_date_codes`, `resident_id.compare_id_codes`; places once per
-    distinct place); then the `MAX_CANDIDATES` best of the pool by a pre-score (`preselect`) get their
+    distinct place); then the `candidate_count(pool)` best of the pool by a pre-score (`preselect`) get their
     names compared, once per *distinct* name among them. Each candidate gets exactly the levels
     `compare.compare` gives the pair.
     """
@@ -158,19 +163,29 @@ def gather(index: RegistryIndex, query: compare.Query) -> Scored:
 
 def pool_levels(index: RegistryIndex, effective: compare.Query) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stage 1 of `gather`: the candidate pool (segments, rows, shared keys) and its cheap levels (`cheap_codes`)."""
-    segs, rows, shared = index.candidate_pool(query_key_hashes(effective))
+    segs, rows, shared = index.candidate_pool(query_key_hashes(effective), narrowing=Narrowing.of(effective))
     pool_codes = np.full((len(rows), len(scoring.FIELDS)), -1, dtype=np.int8)
     if not len(rows):
         return segs, rows, shared, pool_codes
     q_place = compare.query_place(effective)
     single = len(index.segments) == 1
+    has_sex = bool({"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0))
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         where = slice(None) if single else np.flatnonzero(segs == s)
         r = rows if single else rows[where]
-        place_ids, place_of = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
-        pool_codes[where] = cheap_codes(effective, np.asarray(seg.cols["birth"][r]), np.asarray(seg.cols["sex"][r]), np.asarray(seg.cols["idnum"][r]),
-                                        q_place, [seg.places[p] for p in place_ids.tolist()], place_of)
+        # Only the columns of fields the query gives are read (random reads from the memory-mapped columns of a pool
+        # of up to CANDIDATE_POOL rows); `cheap_codes` leaves the others at -1 whatever it is given for them.
+        n = len(r)
+        if q_place.empty:
+            place_keys, place_of = [], np.zeros(n, dtype=np.int64)
+        else:
+            place_ids, place_of = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
+            place_keys = [seg.places[p] for p in place_ids.tolist()]
+        birth = np.asarray(seg.cols["birth"][r]) if effective.birth_date is not None else np.zeros(n, dtype=np.int32)
+        sex = np.asarray(seg.cols["sex"][r]) if has_sex else np.zeros(n, dtype=np.int8)
+        idnum = np.asarray(seg.cols["idnum"][r]) if effective.id_number else np.zeros(n, dtype="S18")
+        pool_codes[where] = cheap_codes(effective, birth, sex, idnum, q_place, place_keys, place_of)
     return segs, rows, shared, pool_codes
 
 
@@ -206,8 +221,20 @@ def name_codes(names: compare.QueryNames, families: list[str], givens: list[str]
 PRESCORE_FIELDS = ("birth_date", "sex", "id_number", "birth_place")
 
 
+def candidate_count(pool: int) -> int:
+    """How many of a pool of `pool` rows `preselect` keeps at least: `CANDIDATE_SHARE` of the pool, between
+    `MAX_CANDIDATES` and `MAX_CANDIDATES_CAP`.
+
+    Scale-aware: the pool holds the rows sharing most keys with the query, and in a larger registry more of them
+    are namesakes the pre-score cannot tell apart (they differ only in the name, which it does not compare); a
+    fixed count cut the true person off at 10M for 46 of 804 queries, where pools are full (20,000 rows) far more
+    often than at 1M. The share keeps the cut at the same depth of the pool at every scale (bench_recall.py).
+    """
+    return int(min(MAX_CANDIDATES_CAP, max(MAX_CANDIDATES, int(np.ceil(pool * CANDIDATE_SHARE)))))
+
+
 def preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.ndarray, model: scoring.Model) -> np.ndarray:
-    """Positions of the `MAX_CANDIDATES` pool rows to compare in full, best first.
+    """Positions of the pool rows to compare in full (`candidate_count`, plus rows tied at the cut), best first.
 
     A pre-score ranks the pool: the number of blocking keys shared (about one bit each; they stand in
     for the name, not yet compared) plus the log2 Bayes factors of date of birth, sex, ID number and
@@ -216,15 +243,18 @@ def preselect(codes: np.ndarray, shared: np.ndarray, segs: np.ndarray, rows: np.
     a record whose name is misspelt (few shared keys) but whose date and place agree is not crowded out
     by namesakes. This is the cheap first pass of a two-pass comparison (Christen 2012, "Data
     Matching", ch. 4, on candidate-set reduction by a cheap similarity before the full comparison).
-    Ties by (segment, row).
+    Rows tied with the last one kept are kept too, up to `MAX_CANDIDATES_CAP` in all: a cut through a tie would
+    choose among equal pre-scores by row number, i.e. arbitrarily; beyond the cap, ties by (segment, row).
     """
     score = prescore(codes, shared, model)
-    if len(score) <= MAX_CANDIDATES:
+    keep = candidate_count(len(score))
+    if len(score) <= keep:
         return np.lexsort((rows, segs, -score))
-    # Only rows scoring at least the MAX_CANDIDATES-th best can be kept: sort those (ties included).
-    cut = np.partition(score, len(score) - MAX_CANDIDATES)[len(score) - MAX_CANDIDATES]
+    # Only rows scoring at least the keep-th best can be kept: sort those (ties included).
+    cut = np.partition(score, len(score) - keep)[len(score) - keep]
     contenders = np.flatnonzero(score >= cut)
-    return contenders[np.lexsort((rows[contenders], segs[contenders], -score[contenders]))][:MAX_CANDIDATES]
+    keep = min(max(keep, len(contenders)), MAX_CANDIDATES_CAP)
+    return contenders[np.lexsort((rows[contenders], segs[contenders], -score[contenders]))][:keep]
 
 
 def prescore(codes: np.ndarray, shared: np.ndarray, model: scoring.Model) -> np.ndarray:
@@ -295,6 +325,10 @@ def rank(scored: Scored, model: scoring.Model, *, registry_size: int, top: int =
         contenders = np.arange(scored.size)
     contender_ids = scored.resolve_person_ids(contenders, index)
     ranked = sorted(zip(contenders.tolist(), contender_ids, strict=True), key=lambda item: (-float(totals[item[0]]), item[1]))[:top]
+    tied_beyond = 0
+    if len(contenders) > len(ranked) and ranked:
+        last = totals[ranked[-1][0]]
+        tied_beyond = int((totals == last).sum()) - sum(1 for i, _ in ranked if totals[i] == last)
     probs_all, p_none = scoring.posterior_array(totals, registry_size=registry_size, prior_in_registry=model.prior_in_registry,
                                                    unretrieved_bf=model.unretrieved_bf)
     probs = [float(probs_all[i]) for i, _ in ranked]
@@ -307,7 +341,7 @@ def rank(scored: Scored, model: scoring.Model, *, registry_size: int, top: int =
         explain = partial(_explain, model, levels, max(f_full, exact_share), f_s or None, f_g or None, extras.get(i, []))
         candidates.append(Candidate(rank=r + 1, person_id=pid, match_probability=probs[r], decision=decisions[r],
                                     log2_bf=float(totals[i]), levels=levels, explain=explain))
-    return SearchResult(candidates, p_none, scored.notes)
+    return SearchResult(candidates, p_none, scored.notes, tied_beyond=tied_beyond)
 
 
 def _explain(model: scoring.Model, levels: compare.Levels, name_frequency: float, surname_frequency: float | None,

@@ -22,14 +22,20 @@ from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output
 from passage.core.i18n import T_
 from passage.identity import compare, scoring
-from passage.identity.blocking import Key, key_hashes
+from passage.identity.blocking import MAX_NARROWED_BLOCK, Key, Narrowing, key_hashes, narrow_blocks
 from passage.identity.registry import REGISTRY_COLUMNS, record_from_row
 
 FORMAT_VERSION = 2
-MAX_CANDIDATES = 200  # rows compared in full (names) per query, chosen from the pool by `search.preselect`
+# Rows compared in full (names) per query, chosen from the pool by `search.preselect`: a share of the pool, at
+# least MAX_CANDIDATES, at most MAX_CANDIDATES_CAP (`search.candidate_count`). A fixed 200 lost 46 of 804 true
+# persons at 10M (a pool ten times as full of namesakes as at 1M), 2 at 1M (bench_recall.py, session 7).
+MAX_CANDIDATES = 200
+CANDIDATE_SHARE = 0.05
+MAX_CANDIDATES_CAP = 1_000
 # Rows sharing most blocking keys whose date, sex, ID and place are compared (`search.pool_levels`). 1,000 lost
 # 2.9% of true persons at 1M (ties at the cut broken by row); 20,000 loses none there (bench_recall.py, wave 6).
 CANDIDATE_POOL = 20_000
+# The most rows one blocking key contributes; a larger block is narrowed (`blocking.narrow_blocks`).
 MAX_BLOCK = 5000
 COLUMN_FILES = ("birth", "sex", "sname", "gname", "place", "idnum", "tf_full", "tf_surname", "tf_given")
 
@@ -103,6 +109,7 @@ class _Segment:
     filter_bits: np.ndarray | None = None
     has_deleted: bool = False
     _scratch: threading.local = field(default_factory=threading.local)
+    _packed_year_sex: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.has_deleted = bool(self.deleted.any())
@@ -121,6 +128,18 @@ class _Segment:
                 _set_key_filter_bits(bitmap, self.keys[start:start + 4_000_000], shift)
             self.filter_bits = bitmap
         return self.filter_bits, shift
+
+    def year_sex(self) -> np.ndarray:
+        """Year of birth and sex of every row packed in one uint16 (year * 4 + sex code; year 0 when missing), built on
+        first use: narrowing an oversized block (`blocking.narrow_blocks`) then reads one small array per row, not two."""
+        packed = self._packed_year_sex
+        if packed is None:
+            packed = np.empty(len(self.deleted), dtype=np.uint16)
+            for start in range(0, len(packed), 4_000_000):
+                part = slice(start, start + 4_000_000)
+                packed[part] = np.minimum(np.asarray(self.cols["birth"][part]) // 10000, 16_383).astype(np.uint16) * 4 + np.asarray(self.cols["sex"][part]).astype(np.uint16)
+            self._packed_year_sex = packed
+        return packed
 
     def shared_key_counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct rows of `rows` (which may repeat) and how often each occurs, in no particular order.
@@ -155,6 +174,37 @@ class _Segment:
         chunk_of = (np.searchsorted(offsets, rows, side="right") - 1).tolist()
         chunks = column.chunks
         return [chunks[c][r - int(offsets[c])].as_py() for c, r in zip(chunk_of, rows.tolist(), strict=True)]
+
+
+@dataclass
+class _SegmentColumns:
+    """`blocking.BlockColumns` over a segment's memory-mapped columns, for postings naming `rows`."""
+
+    seg: _Segment
+    rows: np.ndarray
+    _year_sex: np.ndarray | None = None
+
+    def _packed(self, positions: np.ndarray) -> np.ndarray:
+        # One gather from the segment's packed year and sex column for all postings, at the first step that needs it.
+        if self._year_sex is None:
+            self._year_sex = self.seg.year_sex()[self.rows]
+        return self._year_sex[positions]
+
+    def year(self, positions: np.ndarray) -> np.ndarray:
+        return self._packed(positions) >> 2
+
+    def sex(self, positions: np.ndarray) -> np.ndarray:
+        return self._packed(positions) & 3
+
+    def places(self, positions: np.ndarray) -> tuple[list[str], np.ndarray]:
+        ids, of = np.unique(np.asarray(self.seg.cols["place"][self.rows[positions]]), return_inverse=True)
+        return [self.seg.places[p] for p in ids.tolist()], of
+
+
+def _positions(left: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Positions of every posting of the blocks starting at `left` with `sizes` postings, without a Python loop."""
+    ends = np.cumsum(sizes)
+    return np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(left - (ends - sizes), sizes)
 
 
 def _load_segment(directory: Path, name: str) -> _Segment:
@@ -229,10 +279,13 @@ class RegistryIndex:
         segs, rows, _ = self.candidate_pool(hashes, limit=limit)
         return segs, rows
 
-    def candidate_pool(self, hashes: np.ndarray, *, limit: int = CANDIDATE_POOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def candidate_pool(self, hashes: np.ndarray, *, limit: int = CANDIDATE_POOL,
+                       narrowing: Narrowing | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(segment numbers, rows, shared key counts) of the `limit` live rows sharing most key hashes.
 
-        Ordered by shared keys (most first), then (segment, row).
+        Ordered by shared keys (most first), then (segment, row). A key of more than `MAX_BLOCK` rows (up to
+        `blocking.MAX_NARROWED_BLOCK`) counts only for the rows that `narrowing` keeps of it
+        (`blocking.narrow_blocks`); without `narrowing` such a key is skipped.
         """
         hashes = np.unique(hashes)
         seg_parts: list[np.ndarray] = []
@@ -250,14 +303,14 @@ class RegistryIndex:
                 continue
             left = left[present]
             sizes = np.searchsorted(seg.keys, candidates[present], side="right") - left
-            keep = sizes <= MAX_BLOCK  # a key shared by thousands narrows nothing
-            if not keep.any():
+            keep = sizes <= MAX_BLOCK
+            parts = [seg.rows[_positions(left[keep], sizes[keep])].astype(np.int64)] if keep.any() else []
+            oversized = (sizes > MAX_BLOCK) & (sizes <= MAX_NARROWED_BLOCK)
+            if narrowing is not None and not narrowing.empty and oversized.any():
+                parts.append(self._narrowed_rows(seg, left[oversized], sizes[oversized], narrowing))
+            if not parts:
                 continue
-            left, sizes = left[keep], sizes[keep]
-            # Positions of every posting of the kept keys, without a Python loop over the keys.
-            ends = np.cumsum(sizes)
-            positions = np.arange(int(ends[-1]), dtype=np.int64) + np.repeat(left - (ends - sizes), sizes)
-            rows = seg.rows[positions].astype(np.int64)
+            rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
             if seg.has_deleted:
                 rows = rows[~seg.deleted[rows]]
             seg_parts.append(np.full(len(rows), s, dtype=np.int64))
@@ -285,6 +338,14 @@ class RegistryIndex:
         order = np.lexsort((unique, -counts))[:limit]
         chosen = unique[order]
         return chosen >> np.int64(32), chosen & np.int64(0xFFFFFFFF), counts[order].astype(np.int64)
+
+    @staticmethod
+    def _narrowed_rows(seg: _Segment, left: np.ndarray, sizes: np.ndarray, narrowing: Narrowing) -> np.ndarray:
+        """Rows of the oversized blocks starting at postings `left` (`sizes` rows each) that `blocking.narrow_blocks`
+        keeps, one entry per (block, row) kept, like the postings of a kept key."""
+        rows = seg.rows[_positions(left, sizes)].astype(np.int64)
+        kept = narrow_blocks(narrowing, np.repeat(np.arange(len(sizes)), sizes), len(sizes), _SegmentColumns(seg, rows), limit=MAX_BLOCK)
+        return rows[kept]
 
     def candidates(self, keys: Sequence[Key], *, limit: int = MAX_CANDIDATES) -> list[tuple[int, int]]:
         """(segment, row) for live rows sharing any key, most shared first."""
@@ -326,5 +387,6 @@ def open_index(directory: Path) -> RegistryIndex:
     segments = [_load_segment(directory, name) for name in manifest["segments"]]
     for segment in segments:
         segment.key_filter()  # computed now if the index predates `.filter.npy`, before any worker is forked
+        segment.year_sex()
     model = scoring.Model.from_json((directory / "model.json").read_text("utf-8"))
     return RegistryIndex(directory, segments, model)

@@ -15,7 +15,8 @@ The job, every stage a Spark job over Parquet in the work directory, with the en
    positions as the single-machine index; the pairs are joined to the records, compared on executors
    (`u_estimation.pair_levels`) and only the level counts return (`u_estimation.u_model`).
 3. **Blocking** (Christen 2012, "Data Matching", ch. 4): query keys (`blocking.query_key_hashes`) equi-joined
-   with the postings (keys of more than `MAX_BLOCK` rows dropped), shared keys counted per pair, the
+   with the postings (keys of more than `MAX_BLOCK` rows narrowed per query by `blocking.narrow_blocks`, the
+   single machine's rule), shared keys counted per pair, the
    `CANDIDATE_POOL` pairs with most shared keys kept per query (ties by registry position, as the index).
 4. **Comparison** (`cogroup` of a query's pool with the query): `search.cheap_codes`, `search.preselect`,
    `search.name_codes`, the same two stages as `search.gather`, written to `comparisons/`.
@@ -55,8 +56,8 @@ import pandas as pd
 from passage.core.errors import InvalidInput
 from passage.core.files import atomic_output, csv_writer
 from passage.core.i18n import T_
-from passage.identity import compare, scoring
-from passage.identity.blocking import query_key_hashes
+from passage.identity import compare, scoring, segments
+from passage.identity.blocking import MAX_NARROWED_BLOCK, Narrowing, narrow_blocks, query_key_hashes
 from passage.identity.index_build import _key_chunk
 from passage.identity.queries import (
     COMPARISON_COLUMNS,
@@ -77,7 +78,7 @@ from passage.identity.search import (
     preselect,
     rank,
 )
-from passage.identity.segments import CANDIDATE_POOL, MAX_BLOCK
+from passage.identity.segments import CANDIDATE_POOL
 from passage.identity.u_estimation import count_levels, pair_levels, sample_plan, u_model
 
 CSV_MAX_ROWS = 5_000_000
@@ -372,17 +373,55 @@ def prepare_queries(spark: Any, queries: str, work: str) -> tuple[Any, Any, int]
     return qs, keys, count
 
 
-def candidate_pairs(query_keys: Any, postings: Any) -> Any:
-    """(qpos, row, shared) for the `CANDIDATE_POOL` registry rows sharing most keys with each query, ties by row
-    (as `RegistryIndex.candidate_pool`: keys of more than `MAX_BLOCK` rows narrow nothing and are skipped)."""
+def candidate_pairs(query_keys: Any, postings: Any, records: Any, qs: Any) -> Any:
+    """(qpos, row, shared) for the `CANDIDATE_POOL` registry rows sharing most keys with each query, ties by row,
+    as `RegistryIndex.candidate_pool`: a key of more than `MAX_BLOCK` rows (up to `MAX_NARROWED_BLOCK`) counts only
+    for the rows `blocking.narrow_blocks` keeps of it for the query (`_narrow_group`, per query); larger keys are
+    skipped."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F  # noqa: N812
 
-    small = postings.groupBy("key").count().where(F.col("count") <= MAX_BLOCK).select("key")
-    pairs = query_keys.dropDuplicates(["qpos", "key"]).join(small, "key").join(postings, "key")
-    counted = pairs.groupBy("qpos", "row").agg(F.count("*").alias("shared"))
+    max_block = segments.MAX_BLOCK  # read when called (a test lowers it)
+    sizes = postings.groupBy("key").count()
+    keys = query_keys.dropDuplicates(["qpos", "key"])
+    small = keys.join(sizes.where(F.col("count") <= max_block).select("key"), "key").join(postings, "key").select("qpos", "row")
+    large = sizes.where((F.col("count") > max_block) & (F.col("count") <= MAX_NARROWED_BLOCK)).select("key")
+    large_rows = (keys.join(large, "key").join(postings, "key")
+                  .join(records.select("row", "birth", "sex", "place"), "row"))
+    narrowed = (large_rows.groupBy("qpos").cogroup(qs.groupBy("qpos"))
+                .applyInPandas(partial(_narrow_group, max_block), "qpos long, row long"))
+    counted = small.unionByName(narrowed).groupBy("qpos", "row").agg(F.count("*").alias("shared"))
     order = Window.partitionBy("qpos").orderBy(F.desc("shared"), F.asc("row"))
     return counted.withColumn("n", F.row_number().over(order)).where(F.col("n") <= CANDIDATE_POOL).drop("n")
+
+
+@dataclass
+class _FrameColumns:
+    """`blocking.BlockColumns` over a pandas frame of postings with their rows' `birth`, `sex` and `place`."""
+
+    frame: pd.DataFrame
+
+    def year(self, positions: np.ndarray) -> np.ndarray:
+        return self.frame["birth"].to_numpy(dtype=np.int64)[positions] // 10000
+
+    def sex(self, positions: np.ndarray) -> np.ndarray:
+        return self.frame["sex"].to_numpy(dtype=np.int64)[positions]
+
+    def places(self, positions: np.ndarray) -> tuple[list[str], np.ndarray]:
+        keys, of = np.unique(self.frame["place"].to_numpy(dtype=str)[positions], return_inverse=True)
+        return keys.tolist(), of
+
+
+def _narrow_group(limit: int, rows: pd.DataFrame, query_rows: pd.DataFrame) -> pd.DataFrame:
+    """One query's postings of oversized keys (key, row, birth, sex, place) -> the (qpos, row) that
+    `blocking.narrow_blocks` keeps, one per (key, row), as `RegistryIndex._narrowed_rows`."""
+    if rows.empty or query_rows.empty:
+        return _empty("qpos long, row long")
+    effective, _ = compare.effective_query(_query_from_payload(query_rows["payload"].iloc[0]))
+    _, block_of = np.unique(rows["key"].to_numpy(dtype=np.int64), return_inverse=True)
+    kept = narrow_blocks(Narrowing.of(effective), block_of, int(block_of.max()) + 1, _FrameColumns(rows), limit=limit)
+    return pd.DataFrame({"qpos": np.full(int(kept.sum()), int(query_rows["qpos"].iloc[0]), dtype=np.int64),
+                         "row": rows["row"].to_numpy(dtype=np.int64)[kept]})
 
 
 # --- stage 4: comparison ------------------------------------------------------------------------------------
@@ -569,7 +608,7 @@ def _run(spark: Any, registry: str, queries: str, out: str, *, to_csv: bool, top
     model = replace(loaded, registry_size=size) if loaded is not None else replace(sampled)
     if prior_in_registry is not None:
         model.prior_in_registry = prior_in_registry
-    pairs = candidate_pairs(query_keys, postings)
+    pairs = candidate_pairs(query_keys, postings, records, qs)
     compare_pairs(pairs, records, qs, sampled).write.mode("overwrite").parquet(f"{work}/comparisons")
     comparisons = spark.read.parquet(f"{work}/comparisons")
     with_candidates = comparisons.select("qpos").distinct().count()

@@ -105,7 +105,8 @@ async def search_submit(request: Request, db: DbSession, user: Annotated[User, r
         db.rollback()
         return _page(request, values=values, error=error, field_errors={f.path: f.message for f in error.fields}, status_code=422)
     return _page(request, values=values, query=query_view(query), candidates=[c.as_dict() for c in candidates],
-                 probability_not_in_registry=result.probability_not_in_registry, fingerprint_used=probe is not None)
+                 probability_not_in_registry=result.probability_not_in_registry, tied_beyond=result.tied_beyond,
+                 fingerprint_used=probe is not None)
 
 
 @router.get("/identity/index")
