@@ -45,6 +45,9 @@ from bench.security.bench_api import BIN, PASSWORD, free_port, pct, stop, totp  
 
 SERVER_CORE, LOAD_CORE = "0", "1"
 ALLOWED = {"200", "201", "409", "429"}
+SETTLE_SECONDS = 10
+"""Wait after start-up before the first step: each worker warms its caches (romanisation tables) in a thread for
+seconds of CPU, which the first step measured (2026-12-08: p50 572 ms at 64/s as first step, 125 ms at 80/s after)."""
 REFUSED = "refused (429)"
 """The name under which `locust_mix` records the latencies of 429 answers."""
 
@@ -178,6 +181,7 @@ def run_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
                              "--workers", str(args.workers), "--log-level", "warning"], dict(env, PEER_DATABASE_URL=url, PYTHONPATH=str(ROOT)), peer_port, work_dir / "peer.log")
         try:
             work = prepare(f"http://127.0.0.1:{port}")
+            time.sleep(SETTLE_SECONDS)
             print(f"pools: {len(work['work']['passage'])}+{len(work['work']['peer'])} transitions, {len(work['drafts']['passage'])}+{len(work['drafts']['peer'])} drafts, "
                   f"{len(work['readable'])} readable; server core {SERVER_CORE}, Locust core {LOAD_CORE}, workers {args.workers}, {args.seconds:g}s a step", flush=True)
             failures = {"passage": 0, "peer": 0}
@@ -229,7 +233,8 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")], default=[10, 20, 40, 60, 80, 120, 160])
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="server processes, each side; the server side has one core, and one worker per core is the "
+                                                                "deployment rule (docs/deploy.md): two on one core answered less (2026-12-08, 80/s: 65/s vs 78/s)")
     parser.add_argument("--quick", action="store_true", help="1,000 cases, rates 10 and 30, 6 s a step: checks the machinery, measures nothing")
     args = parser.parse_args()
     if args.quick:
