@@ -34,6 +34,21 @@ def _read(path: Path) -> list[tuple[str, ...]]:
 
 @pytest.mark.spark
 @pytest.mark.slow
+def _batch_and_spark(tmp_path: Path, registry: list[list[str]], queries: list[list[str]]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """The rows of `passage identify batch` and of `identify link --engine spark` on the same files, one worker each."""
+    reg, qry = tmp_path / "registry.csv", tmp_path / "queries.csv"
+    _write(reg, REG, registry)
+    _write(qry, QRY, queries)
+    runner = CliRunner()
+    batch = runner.invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(tmp_path / "batch.csv"),
+                                         "--no-train-m", "--workers", "1"])
+    assert batch.exit_code == 0, batch.output
+    spark = runner.invoke(identify_app, ["link", "--engine", "spark", "--master", "local[1]", "--registry", str(reg), "--queries", str(qry),
+                                         "--out", str(tmp_path / "spark.csv"), "--no-train-m"])
+    assert spark.exit_code == 0, spark.output
+    return _read(tmp_path / "batch.csv"), _read(tmp_path / "spark.csv")
+
+
 def test_spark_link_matches_batch(tmp_path: Path, store: object) -> None:
     registry = [
         ["P1", "张", "伟", "M", "1980-03-05", "福建省福州市长乐区", "350182198003051234"],
@@ -55,17 +70,7 @@ def test_spark_link_matches_batch(tmp_path: Path, store: object) -> None:
         ["q7", "Nobody", "Atall", "", "", "2001-01-01", "", "", "XXX"],
         ["q8", "", "", "", "", "", "", "", ""],
     ]
-    reg, qry = tmp_path / "registry.csv", tmp_path / "queries.csv"
-    _write(reg, REG, registry)
-    _write(qry, QRY, queries)
-    runner = CliRunner()
-    batch = runner.invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(tmp_path / "batch.csv"),
-                                         "--no-train-m", "--workers", "1"])
-    assert batch.exit_code == 0, batch.output
-    spark = runner.invoke(identify_app, ["link", "--engine", "spark", "--master", "local[1]", "--registry", str(reg), "--queries", str(qry),
-                                         "--out", str(tmp_path / "spark.csv"), "--no-train-m"])
-    assert spark.exit_code == 0, spark.output
-    ours, theirs = _read(tmp_path / "batch.csv"), _read(tmp_path / "spark.csv")
+    ours, theirs = _batch_and_spark(tmp_path, registry, queries)
     assert theirs == ours  # every column, Splink's match_weight, gamma_* and bf_* included
     assert ours[0][5:7] == ("match_weight", "log2_bayes_factor")
     decisions = {r[0]: r[4] for r in ours[1:] if r[1] in ("0", "1")}
@@ -154,17 +159,7 @@ def test_spark_link_matches_batch_when_blocks_are_narrowed(tmp_path: Path, monke
     registry += [["TARGET", "张", "伟", "M", "1980-06-15", "瑞安", ""], ["P3", "林", "芳", "F", "1975-11-20", "福清", ""]]
     queries = [["q1", "Cheung", "Wai", "", "M", "1980", "Ruian", "", "CHN"], ["q2", "Zhang", "Wei", "", "F", "1975", "", "", "CHN"],
                ["q3", "Lim", "Fong", "", "F", "1975", "Fuqing", "", "CHN"], ["q4", "", "", "ZHANG WEI", "", "", "", "", ""]]
-    reg, qry = tmp_path / "registry.csv", tmp_path / "queries.csv"
-    _write(reg, REG, registry)
-    _write(qry, QRY, queries)
-    runner = CliRunner()
-    batch = runner.invoke(identify_app, ["batch", "--registry", str(reg), "--queries", str(qry), "--out", str(tmp_path / "batch.csv"),
-                                         "--no-train-m", "--workers", "1"])
-    assert batch.exit_code == 0, batch.output
-    spark = runner.invoke(identify_app, ["link", "--engine", "spark", "--master", "local[1]", "--registry", str(reg), "--queries", str(qry),
-                                         "--out", str(tmp_path / "spark.csv"), "--no-train-m"])
-    assert spark.exit_code == 0, spark.output
-    ours, theirs = _read(tmp_path / "batch.csv"), _read(tmp_path / "spark.csv")
+    ours, theirs = _batch_and_spark(tmp_path, registry, queries)
     assert theirs == ours
     assert any(r[0] == "q1" and r[2] == "TARGET" for r in ours)
     assert {r[0] for r in ours[1:] if r[2].startswith("N")} >= {"q1", "q2"}  # namesakes reached through narrowed blocks
