@@ -25,6 +25,7 @@ Afterwards `passage audit verify` checks the chain.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,57 @@ def pin_cluster(data: Path) -> None:
     children = subprocess.run(["pgrep", "-P", postmaster], capture_output=True, text=True).stdout.split()
     for pid in [postmaster, *children]:
         subprocess.run(["taskset", "-a", "-p", "-c", SERVER_CORE, pid], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def seeded_store(store: str, *, cases: int, purpose: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A throwaway database with `cases` seeded cases (+30 demo), the peer's table and fresh statistics: a
+    PostgreSQL cluster pinned to the server core, or a SQLite file. Yields (work folder, environment of the
+    servers); this process's environment points at the database too. Everything is removed afterwards."""
+    work_dir = Path(tempfile.mkdtemp(prefix=f"passage-bench-{purpose}-{store}-"))
+    cluster = None
+    try:
+        if store == "postgresql":
+            from tests.conftest import PostgresCluster
+
+            cluster = PostgresCluster()
+            cluster.start()
+            pin_cluster(cluster.data)
+            url = cluster.url("postgres")
+        else:
+            url = f"sqlite:///{work_dir / 'passage.db'}"
+        env = dict(os.environ, PASSAGE_DATA_DIR=str(work_dir), PASSAGE_DATABASE_URL=url, PASSAGE_KEY_FILE=str(work_dir / "keys.json"),
+                   PASSAGE_ENVIRONMENT="development", PASSAGE_DEMO_REGISTRY_SIZE="0")
+        os.environ.update({k: env[k] for k in ("PASSAGE_DATA_DIR", "PASSAGE_DATABASE_URL", "PASSAGE_KEY_FILE", "PASSAGE_ENVIRONMENT", "PASSAGE_DEMO_REGISTRY_SIZE")})
+        for command in (["db", "upgrade"], ["demo", "load"]):
+            done = subprocess.run([str(BIN / "passage"), *command], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"passage {' '.join(command)} failed: {done.stderr.strip().splitlines()[-1:]}")
+        seed(cases)
+        from sqlalchemy import text
+
+        from passage.core.db import dispose_engines, get_engine
+
+        with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            create_peer_tables(connection, store=store)
+            connection.execute(text("ANALYZE"))
+        dispose_engines()
+        yield work_dir, env
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def start_pair(work_dir: Path, env: dict[str, str], *, workers: int, passage_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], int, subprocess.Popen[bytes], int]:
+    """Passage (`passage serve`) and the peer (`peer_app.py`) on the server core, on the same database, each with
+    `workers` processes; returns (Passage, its port, peer, its port). Logs: `server.log`, `peer.log`."""
+    port, peer_port = free_port(), free_port()
+    server = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "passage"), "serve", "--port", str(port), "--workers", str(workers)],
+                          passage_env or env, port, work_dir / "server.log")
+    peer = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "uvicorn"), "bench.readmission.peer_app:app", "--port", str(peer_port), "--workers", str(workers),
+                         "--log-level", "warning"], dict(env, PEER_DATABASE_URL=env["PASSAGE_DATABASE_URL"], PYTHONPATH=str(ROOT)), peer_port, work_dir / "peer.log")
+    return server, port, peer, peer_port
 
 
 def create_peer_tables(connection: Any, *, store: str) -> None:
@@ -143,42 +196,11 @@ def step(target: str, base: str, rate: float, seconds: float, work_file: Path, w
 
 
 def run_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
-    work_dir = Path(tempfile.mkdtemp(prefix=f"passage-bench-locust-{store}-"))
-    cluster = None
-    if store == "postgresql":
-        from tests.conftest import PostgresCluster
-
-        cluster = PostgresCluster()
-        cluster.start()
-        pin_cluster(cluster.data)
-        url = cluster.url("postgres")
-    else:
-        url = f"sqlite:///{work_dir / 'passage.db'}"
-    env = dict(os.environ, PASSAGE_DATA_DIR=str(work_dir), PASSAGE_DATABASE_URL=url, PASSAGE_KEY_FILE=str(work_dir / "keys.json"),
-               PASSAGE_ENVIRONMENT="development", PASSAGE_DEMO_REGISTRY_SIZE="0")
-    os.environ.update({k: env[k] for k in ("PASSAGE_DATA_DIR", "PASSAGE_DATABASE_URL", "PASSAGE_KEY_FILE", "PASSAGE_ENVIRONMENT", "PASSAGE_DEMO_REGISTRY_SIZE")})
     results: dict[str, list[dict[str, Any]]] = {"passage": [], "peer": []}
-    try:
-        for command in (["db", "upgrade"], ["demo", "load"]):
-            done = subprocess.run([str(BIN / "passage"), *command], env=env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SystemExit(f"passage {' '.join(command)} failed: {done.stderr.strip().splitlines()[-1:]}")
-        started = time.perf_counter()
-        seed(args.cases)
-        from sqlalchemy import text
-
-        from passage.core.db import dispose_engines, get_engine
-
-        with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            create_peer_tables(connection, store=store)
-            connection.execute(text("ANALYZE"))
-        dispose_engines()
-        print(f"\n== {store}: seeded {args.cases} cases (+30 demo) in {time.perf_counter() - started:.0f}s; date {time.strftime('%Y-%m-%d %H:%M')} UTC", flush=True)
-        port, peer_port = free_port(), free_port()
-        log = work_dir / "server.log"
-        server = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "passage"), "serve", "--port", str(port), "--workers", str(args.workers)], env, port, log)
-        peer = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "uvicorn"), "bench.readmission.peer_app:app", "--port", str(peer_port),
-                             "--workers", str(args.workers), "--log-level", "warning"], dict(env, PEER_DATABASE_URL=url, PYTHONPATH=str(ROOT)), peer_port, work_dir / "peer.log")
+    started = time.perf_counter()
+    with seeded_store(store, cases=args.cases, purpose="locust") as (work_dir, env):
+        print(f"\n== {store}: migrated, demo loaded and {args.cases} cases (+30 demo) seeded in {time.perf_counter() - started:.0f}s; date {time.strftime('%Y-%m-%d %H:%M')} UTC", flush=True)
+        server, port, peer, peer_port = start_pair(work_dir, env, workers=args.workers)
         try:
             work = prepare(f"http://127.0.0.1:{port}")
             time.sleep(SETTLE_SECONDS)
@@ -201,17 +223,13 @@ def run_store(store: str, args: argparse.Namespace) -> dict[str, Any]:
         finally:
             stop(server)
             stop(peer)
-        unexpected = [line for line in log.read_text(errors="replace").splitlines() if "unexpected error" in line or "Traceback" in line]
+        unexpected = [line for line in (work_dir / "server.log").read_text(errors="replace").splitlines() if "unexpected error" in line or "Traceback" in line]
         print(f"server errors logged: {len(unexpected)}", *unexpected[:3], sep="\n    ")
         verify = subprocess.run([str(BIN / "passage"), "audit", "verify"], env=env, capture_output=True, text=True)
         print(f"audit verify (exit {verify.returncode}): {(verify.stdout or verify.stderr).strip()}")
         summary = summarise(store, results)
         summary["audit"] = verify.returncode == 0
         return summary
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def summarise(store: str, results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

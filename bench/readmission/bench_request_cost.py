@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,21 +31,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.readmission.bench_api import seed  # noqa: E402
-from bench.readmission.bench_load_locust import (  # noqa: E402
-    SERVER_CORE,
-    create_peer_tables,
-    pin_cluster,
-    prepare,
-    start_server,
-)
-from bench.security.bench_api import BIN, free_port, stop  # noqa: E402
+from bench.readmission.bench_load_locust import SETTLE_SECONDS, prepare, seeded_store, start_pair  # noqa: E402
+from bench.security.bench_api import stop  # noqa: E402
 
 CLIENT_CORE = "1"
 WARM_UP = 20
-EVIDENCE = b"%PDF-1.4\n% bench evidence\n" + b"0" * 40_000 + b"\n%%EOF\n"
-"""The 40 KB PDF of the Locust mix's uploads (`locust_mix.PDF`)."""
 """Uncounted requests of each kind before the counted ones (caches, prepared statements, the pool)."""
+EVIDENCE = b"%PDF-1.4\n% bench evidence\n" + b"0" * 40_000 + b"\n%%EOF\n"
+"""The 40 KB PDF of the Locust mix's uploads (`locust_mix.PDF`; that file cannot be imported outside Locust)."""
 
 
 def cpu_ms(pids: list[int]) -> float:
@@ -144,41 +135,13 @@ def kinds(work: dict[str, Any], passage: httpx.Client, peer: httpx.Client) -> di
 
 
 def run(store: str, cases: int, requests: int, passage_src: str | None, only: str | None = None) -> None:
-    work_dir = Path(tempfile.mkdtemp(prefix=f"passage-bench-cost-{store}-"))
-    cluster = None
-    if store == "postgresql":
-        from tests.conftest import PostgresCluster
-
-        cluster = PostgresCluster()
-        cluster.start()
-        pin_cluster(cluster.data)
-        url = cluster.url("postgres")
-    else:
-        url = f"sqlite:///{work_dir / 'passage.db'}"
-    env = dict(os.environ, PASSAGE_DATA_DIR=str(work_dir), PASSAGE_DATABASE_URL=url, PASSAGE_KEY_FILE=str(work_dir / "keys.json"),
-               PASSAGE_ENVIRONMENT="development", PASSAGE_DEMO_REGISTRY_SIZE="0")
-    os.environ.update({k: env[k] for k in ("PASSAGE_DATA_DIR", "PASSAGE_DATABASE_URL", "PASSAGE_KEY_FILE", "PASSAGE_ENVIRONMENT", "PASSAGE_DEMO_REGISTRY_SIZE")})
-    try:
-        for command in (["db", "upgrade"], ["demo", "load"]):
-            subprocess.run([str(BIN / "passage"), *command], env=env, check=True, capture_output=True)
-        seed(cases)
-        from sqlalchemy import text
-
-        from passage.core.db import dispose_engines, get_engine
-
-        with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            create_peer_tables(connection, store=store)
-            connection.execute(text("ANALYZE"))
-        dispose_engines()
-        port, peer_port = free_port(), free_port()
+    with seeded_store(store, cases=cases, purpose="cost") as (work_dir, env):
         server_env = dict(env, PYTHONPATH=passage_src) if passage_src else env
-        server = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "passage"), "serve", "--port", str(port), "--workers", "1"], server_env, port, work_dir / "server.log")
-        peer = start_server(["taskset", "-c", SERVER_CORE, str(BIN / "uvicorn"), "bench.readmission.peer_app:app", "--port", str(peer_port), "--workers", "1",
-                             "--log-level", "warning"], dict(env, PEER_DATABASE_URL=url, PYTHONPATH=str(ROOT)), peer_port, work_dir / "peer.log")
+        server, port, peer, peer_port = start_pair(work_dir, env, workers=1, passage_env=server_env)
         try:
             os.sched_setaffinity(0, {int(CLIENT_CORE)})
             work = prepare(f"http://127.0.0.1:{port}")
-            time.sleep(10)  # the worker's start-up warm-up thread (romanisation tables, seconds of CPU) is not a request's cost
+            time.sleep(SETTLE_SECONDS)  # the worker's start-up warm-up thread (romanisation tables, seconds of CPU) is not a request's cost
             print(f"store={store} cases={cases}+30 demo requests={requests} per kind, sequential; date {time.strftime('%Y-%m-%d %H:%M')} UTC; "
                   f"load average {os.getloadavg()[0]:.1f}")
             print(f"{'request':26} {'Passage CPU ms (server + db)':>30} {'peer CPU ms (server + db)':>28} {'ratio':>6} {'p50 ms Passage / peer':>22}")
@@ -193,10 +156,6 @@ def run(store: str, cases: int, requests: int, passage_src: str | None, only: st
         finally:
             stop(server)
             stop(peer)
-    finally:
-        if cluster is not None:
-            cluster.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def main() -> None:
