@@ -237,7 +237,7 @@ def cached_from_tables(session: Session, *, name: str, fingerprint: Select[Any],
     transaction made itself is seen) and returns the kept value only if the row is the one it was built
     from. That is one small round trip instead of reading and parsing the tables on every request. The value
     is shared between requests and threads: callers must not change it."""
-    key = (session.get_bind().engine.url.render_as_string(hide_password=True), name)
+    key = (_database_of(session), name)
     current = tuple(session.execute(fingerprint).one())
     kept = _DERIVED.get(key)
     if kept is not None and kept[0] == current:
@@ -335,4 +335,10 @@ def _estimate_key(session: Session, statement: Select[Any]) -> tuple[Any, ...] |
     if cache_key is None:
         return None
     values = tuple(tuple(value) if isinstance(value, list) else value for value in (bind.effective_value for bind in cache_key.bindparams))
-    return (session.get_bind().engine.url.render_as_string(hide_password=True), cache_key.key, values)
+    return (_database_of(session), cache_key.key, values)
+
+
+def _database_of(session: Session) -> str:
+    """Which database a per-process cache entry belongs to (its URL without the password): tests and tools switch
+    databases within one process, and an engine is recreated after `dispose_engines`."""
+    return session.get_bind().engine.url.render_as_string(hide_password=True)

@@ -1180,7 +1180,10 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
         needle = filters.q.strip().upper()[:40]
         # the references that contain the text, read from the narrow unique index on `reference` (a LIKE on the
         # case table itself makes SQLite read every wide, encrypted row: 150 ms at 100,000 cases)
-        by_reference = ReadmissionCase.reference.in_(select(ReadmissionCase.reference).where(ReadmissionCase.reference.contains(needle, autoescape=True)))
+        contains_text = ReadmissionCase.reference.contains(needle, autoescape=True)
+        by_reference = ReadmissionCase.reference.in_(select(ReadmissionCase.reference).where(contains_text))
+        # a reference has no spaces: a text with one (a name, a name and a date) is not looked for in references
+        in_references = " " not in needle
         if person.empty:
             statement = statement.where(by_reference)
             searched = ["reference"]
@@ -1188,9 +1191,8 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
             # ids from the narrow reference index and from the token index, never an OR over the wide case rows
             # (that would scan every encrypted row: seconds at 100,000 cases)
             by_person = select(person_match(person).subquery().c.case_id)
-            # a reference has no spaces: a text with one (a name, a name and a date) is not looked for in references;
             # UNION ALL streams under the LIMIT below (a repeated id does not change an IN)
-            sources = by_person if " " in needle else union_all(select(ReadmissionCase.id).where(by_reference), by_person)
+            sources = union_all(select(ReadmissionCase.id).where(by_reference), by_person) if in_references else by_person
             # how many cases the text matches, counted in the narrow indexes up to DENSE_SEARCH
             dense = (session.scalar(select(func.count()).select_from(sources.limit(DENSE_SEARCH).subquery())) or 0) >= DENSE_SEARCH
             if dense:
@@ -1198,7 +1200,7 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
                 # through the token index) and the walk stops at the page's end, so the page holds the first
                 # matches in the sort order; sorting every match would read them all (20 ms at 5,000 on PostgreSQL)
                 row_matches = ReadmissionCase.id.in_(by_person)
-                statement = statement.where(row_matches if " " in needle else or_(ReadmissionCase.reference.contains(needle, autoescape=True), row_matches))
+                statement = statement.where(or_(contains_text, row_matches) if in_references else row_matches)
             else:
                 # few matches: their ids (index-only look-ups), then the rows in scope among them, sorted whole with
                 # their exact count (below); walking the whole case table in scope order hoping to fill a page would
@@ -1206,7 +1208,7 @@ def list_cases(session: Session, *, actor: Actor, filters: CaseFilter, today: dt
                 matches = sources.limit(DENSE_SEARCH).subquery()
                 statement = statement.where(ReadmissionCase.id.in_(select(matches.c[0])))
                 matched = True
-            searched = ["reference", *person.kinds] if " " not in needle else person.kinds
+            searched = ["reference", *person.kinds] if in_references else person.kinds
     if filters.due == "overdue":
         statement = statement.where(ReadmissionCase.next_due_on < day)
     elif filters.due == "soon":
