@@ -13,10 +13,12 @@ import importlib.util
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import anyio
 from fastapi import FastAPI, Request
@@ -330,9 +332,6 @@ class AccessLog(HttpMiddleware):
     query string word for word."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        import time
-        from urllib.parse import parse_qsl
-
         begun = time.perf_counter()
         status = 0
 
