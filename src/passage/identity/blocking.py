@@ -296,7 +296,7 @@ class Narrowing:
     def of(cls, query: compare.Query) -> Narrowing:
         year = query.birth_date.year if query.birth_date is not None else None
         place = places.resolve(query.birth_place) if query.birth_place else None
-        return cls(years=(year - 1, year + 1) if year else None, sex={"M": 1, "F": 2}.get(query.sex.strip().upper()[:1], 0),
+        return cls(years=(year - 1, year + 1) if year else None, sex=query.sex_code,
                    place=place if place is not None and not place.empty else None)
 
     @property
@@ -324,7 +324,6 @@ class Narrowing:
         ok = np.array([lv is None or lv in accepted for lv in (self._place_level(key) for key in place_keys)], dtype=bool)
         return ok[place_of] if len(ok) else np.ones(len(positions), dtype=bool)
 
-
     def _place_level(self, key: str) -> str | None:
         """The place level of a registry place key against the query's place, each key compared once per query."""
         level = self._place_levels.get(key, "")
@@ -347,8 +346,6 @@ class BlockColumns(Protocol):
 
     def places(self, positions: np.ndarray) -> tuple[Sequence[str], np.ndarray]:
         """The distinct place keys (`registry._place_key`) and each posting's position among them."""
-
-
 
 
 def narrow_blocks(narrowing: Narrowing, block_of: np.ndarray, blocks: int, columns: BlockColumns, *, limit: int) -> np.ndarray:

@@ -62,6 +62,11 @@ class Query:
     def usable(self) -> bool:
         return bool(self.family_name or self.given_name or self.full_name or self.id_number or self.birth_date)
 
+    @property
+    def sex_code(self) -> int:
+        """The query's sex as the index's `sex` column codes it: 1 M, 2 F, 0 not given (or not M/F)."""
+        return {"M": 1, "F": 2}.get(self.sex.strip().upper()[:1], 0)
+
 
 @dataclass(frozen=True)
 class Record:

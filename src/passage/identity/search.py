@@ -169,7 +169,6 @@ def pool_levels(index: RegistryIndex, effective: compare.Query) -> tuple[np.ndar
         return segs, rows, shared, pool_codes
     q_place = compare.query_place(effective)
     single = len(index.segments) == 1
-    has_sex = bool({"M": 1, "F": 2}.get(effective.sex.strip().upper()[:1], 0))
     for s in np.unique(segs).tolist():
         seg = index.segments[s]
         where = slice(None) if single else np.flatnonzero(segs == s)
@@ -183,7 +182,7 @@ def pool_levels(index: RegistryIndex, effective: compare.Query) -> tuple[np.ndar
             place_ids, place_of = np.unique(np.asarray(seg.cols["place"][r]), return_inverse=True)
             place_keys = [seg.places[p] for p in place_ids.tolist()]
         birth = np.asarray(seg.cols["birth"][r]) if effective.birth_date is not None else np.zeros(n, dtype=np.int32)
-        sex = np.asarray(seg.cols["sex"][r]) if has_sex else np.zeros(n, dtype=np.int8)
+        sex = np.asarray(seg.cols["sex"][r]) if effective.sex_code else np.zeros(n, dtype=np.int8)
         idnum = np.asarray(seg.cols["idnum"][r]) if effective.id_number else np.zeros(n, dtype="S18")
         pool_codes[where] = cheap_codes(effective, birth, sex, idnum, q_place, place_keys, place_of)
     return segs, rows, shared, pool_codes
@@ -198,7 +197,7 @@ def cheap_codes(query: compare.Query, birth: np.ndarray, sex: np.ndarray, idnum:
     (`name_codes`), for the pre-selected rows only."""
     codes = np.full((len(birth), len(scoring.FIELDS)), -1, dtype=np.int8)
     codes[:, _DATE_COL] = dates.compare_date_codes(query.birth_date, birth)
-    q_sex_code = {"M": 1, "F": 2}.get(query.sex.strip().upper()[:1], 0)
+    q_sex_code = query.sex_code
     if q_sex_code:
         agree, disagree = scoring.FIELD_LEVELS["sex"].index("agree"), scoring.FIELD_LEVELS["sex"].index("disagree")
         codes[:, _SEX_COL] = np.where(sex == 0, -1, np.where(sex == q_sex_code, agree, disagree))
