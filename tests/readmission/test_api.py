@@ -170,7 +170,14 @@ def test_hold_blocks_scheduling_until_lifted(app_client: Any, headers: dict[str,
     lift = c.post(f"/api/v1/readmission/cases/{case['id']}/holds/{hold.json()['id']}/lift", json={"version": case["version"], "reason": "claim rejected, appeal period over"}, headers=nl)
     assert lift.status_code == 200
     case = c.get(f"/api/v1/readmission/cases/{case['id']}", headers=nl).json()
-    assert step(c, nl, case, "schedule_transfer", transfer_date=when, place_kind="airport", place_code="FOC", flight="MU1")["state"] == "transfer_scheduled"
+    case = step(c, nl, case, "schedule_transfer", transfer_date=when, place_kind="airport", place_code="FOC", flight="MU1", escorts=2)
+    assert case["state"] == "transfer_scheduled" and case["transfer"]["escorts"] == [{"count": 2}]
+    # the API's escort count follows the form's rule (core.inputs.whole_number, at most MAX_ESCORTS): refused by
+    # field, nothing changed; before, a value that was not an int was dropped without a word
+    for bad in ("two", 21, -1, True, 2.5):
+        refused = act(c, nl, case, "reschedule_transfer", transfer_date=when, place_kind="airport", place_code="FOC", flight="MU1", escorts=bad)
+        assert refused.status_code == 422 and [f["path"] for f in refused.json()["fields"]] == ["escorts"], (bad, refused.text)
+    assert c.get(f"/api/v1/readmission/cases/{case['id']}", headers=nl).json()["version"] == case["version"]
 
 
 def test_inbox_filters_search_sort_and_flags(app_client: Any, headers: dict[str, dict[str, str]]) -> None:

@@ -36,6 +36,7 @@ from passage.core import i18n
 from passage.core.db import RowCount, check_version, count_rows, skip_empty_collections
 from passage.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from passage.core.i18n import N_, T_
+from passage.core.inputs import whole_number
 from passage.core.memo import ByIdentity
 from passage.core.models import utcnow
 from passage.core.settings import get_settings
@@ -79,6 +80,8 @@ RETENTION_JOB = system_actor("readmission.retention")
 """The system actor of the retention job (erasure of expired personal data)."""
 CALENDAR_JOB = system_actor("readmission.calendars")
 """Loads an official holiday notice (`passage calendars load`) and recomputes the deadlines it moves."""
+MAX_ESCORTS = 20
+"""The most escorts one transfer may list as a count (the case form's input has the same `max`)."""
 SOON_DAYS = 3
 """A deadline within this many days is "soon due" (the deadline job's `flag_due_soon`)."""
 DENSE_SEARCH = 1000
@@ -876,8 +879,10 @@ def _transfer_scheduled(e: Effect) -> list[str]:
     if not re.fullmatch(r"[A-Z0-9-]{3,20}", code):
         raise InvalidInput(N_("invalid place code"), fields=[FieldError("place_code", N_("IATA airport code or crossing-point code"))])
     escorts = e.payload.get("escorts")
-    if isinstance(escorts, int) and not isinstance(escorts, bool):
-        escorts = [{"count": escorts}]
+    if escorts is not None and not isinstance(escorts, list):
+        # a count, typed in the form or sent by the API: one rule for both (before, an API value that was not an int
+        # was dropped without a word)
+        escorts = [{"count": whole_number("" if isinstance(escorts, bool) else str(escorts), field="escorts", maximum=MAX_ESCORTS)}]
     case = e.case
     case.transfer_date, case.transfer_place_kind, case.transfer_place_code = transfer_date, str(e.payload["place_kind"]), code
     case.transfer_flight = str(e.payload.get("flight") or "")[:40] or None

@@ -55,8 +55,6 @@ NAV = [
 ]
 
 PAGE_SIZE = 25
-MAX_ESCORTS = 20
-"""The most escorts a transfer form accepts (its input's `max`)."""
 
 LABELS = {
     "state": STATE_LABELS, "action": ACTION_LABELS, "deadline": DEADLINE_LABELS, "field": FIELD_LABELS, "hold": HOLD_LABELS, "flag": FLAG_LABELS,
@@ -251,7 +249,9 @@ async def case_action(request: Request, case_id: str, db: DbSession, user: Annot
     payload: dict[str, Any] = {k: v for k, v in values.items() if k not in {"action", "version", "csrf_token"} and v}
     try:
         if "escorts" in payload:
-            payload["escorts"] = whole_number(payload["escorts"], field="escorts", maximum=MAX_ESCORTS)
+            # the typed text is read before the transition is tried, whatever the action (the service applies the
+            # same rule again to the number, for API callers)
+            payload["escorts"] = whole_number(payload["escorts"], field="escorts", maximum=service.MAX_ESCORTS)
         service.transition(db, actor=user, case_id=case_id, expected_version=_version(values), action=action, payload=payload)
     except PassageError as error:
         return _fail(request, db, user, case_id, error, action)
